@@ -1,9 +1,129 @@
-"""enlighten-async: an asyncio client for the Enphase Enlighten Systems API v2."""
+"""enlighten-async: an asyncio client for the Enphase Enlighten Systems API v2.
+
+Typed models, typed errors, a scheduler that keeps to the quota, and an embedded
+simulator to try it all without spending quota::
+
+    from enlighten_async import EnlightenClient
+
+    async with EnlightenClient(api_key="...", user_id="...") as client:
+        async for system in client.systems():
+            print(system.system_id, system.system_name)
+"""
 
 from __future__ import annotations
 
+from enlighten_async._client import DEFAULT_BASE_URL, EnlightenClient
 from enlighten_async._clock import Clock, ScaledClock, SystemClock
+from enlighten_async._exceptions import (
+    APIError,
+    AuthError,
+    DataTemporarilyUnavailableError,
+    EnlightenError,
+    NotFoundError,
+    RateLimitError,
+    ResponseFormatError,
+    ServerError,
+    TransportError,
+    UnprocessableEntityError,
+)
+from enlighten_async._models import (
+    ConnectionType,
+    ConsumptionInterval,
+    ConsumptionLifetime,
+    ConsumptionStats,
+    EnergyLifetime,
+    EnergyUnit,
+    Envoy,
+    Envoys,
+    EnvoyStatus,
+    Inventory,
+    InventoryEnvoy,
+    InventoryInverter,
+    InventoryMeter,
+    InvertersSummary,
+    Measurement,
+    Meta,
+    MeterInterval,
+    MeterIntervals,
+    MeterReading,
+    MeterReadingRange,
+    MicroInverter,
+    MicroInverterStatus,
+    MonthlyProduction,
+    ProductionMeterReadings,
+    RgmInterval,
+    RgmStats,
+    SearchSystemIdResult,
+    Source,
+    Stats,
+    StatsInterval,
+    Status,
+    Summary,
+    System,
+    SystemsPage,
+)
+from enlighten_async._quota import PLANS, Quota, parse_quota
+from enlighten_async._retry import RetryPolicy
+from enlighten_async._scheduler import Priority, Scheduler, SchedulerStats
 
 __version__ = "0.1.0"
 
-__all__ = ["Clock", "ScaledClock", "SystemClock", "__version__"]
+__all__ = [
+    "APIError",
+    "AuthError",
+    "Clock",
+    "ConnectionType",
+    "ConsumptionInterval",
+    "ConsumptionLifetime",
+    "ConsumptionStats",
+    "DEFAULT_BASE_URL",
+    "DataTemporarilyUnavailableError",
+    "EnergyLifetime",
+    "EnergyUnit",
+    "EnlightenClient",
+    "EnlightenError",
+    "Envoy",
+    "EnvoyStatus",
+    "Envoys",
+    "Inventory",
+    "InventoryEnvoy",
+    "InventoryInverter",
+    "InventoryMeter",
+    "InvertersSummary",
+    "Measurement",
+    "MeterInterval",
+    "MeterIntervals",
+    "MeterReading",
+    "MeterReadingRange",
+    "Meta",
+    "MicroInverter",
+    "MicroInverterStatus",
+    "MonthlyProduction",
+    "NotFoundError",
+    "PLANS",
+    "Priority",
+    "ProductionMeterReadings",
+    "Quota",
+    "RateLimitError",
+    "ResponseFormatError",
+    "RetryPolicy",
+    "RgmInterval",
+    "RgmStats",
+    "ScaledClock",
+    "Scheduler",
+    "SchedulerStats",
+    "SearchSystemIdResult",
+    "ServerError",
+    "Source",
+    "Stats",
+    "StatsInterval",
+    "Status",
+    "Summary",
+    "System",
+    "SystemClock",
+    "SystemsPage",
+    "TransportError",
+    "UnprocessableEntityError",
+    "__version__",
+    "parse_quota",
+]

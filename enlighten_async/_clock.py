@@ -27,6 +27,11 @@ class Clock(Protocol):
         """Wait for ``seconds`` of this clock's time."""
         ...
 
+    @property
+    def scale(self) -> float:
+        """How many of this clock's seconds pass per second of loop time."""
+        ...
+
 
 def _monotonic() -> float:
     # Loop time when a loop runs: looptime fakes loop.time(), not time.monotonic(),
@@ -39,6 +44,8 @@ def _monotonic() -> float:
 
 class SystemClock:
     """The real clock: wall-clock epoch seconds, real sleeps."""
+
+    scale = 1.0
 
     def now(self) -> float:
         """Return ``time.time()``."""

@@ -1,0 +1,213 @@
+"""The error tree. Every failure of a call is one of these; nothing else escapes.
+
+::
+
+    EnlightenError
+    ├── TransportError                 connection refused/dropped, timeout (no HTTP status)
+    ├── ResponseFormatError            a body that is not the JSON the spec promises
+    └── APIError                       the service answered with an error status
+        ├── AuthError                  401
+        ├── NotFoundError              404
+        ├── RateLimitError             409 (period, period_start, period_end, limit)
+        ├── UnprocessableEntityError   422 (the echoed start/end/start_at/end_at/...)
+        └── ServerError                500, 503 and other 5xx (error_code, error_messages)
+            └── DataTemporarilyUnavailableError   errorCode 7
+
+Messages and ``args`` never hold the API key or the user id: the transport redacts
+before it raises, and chained aiohttp exceptions (which carry the full URL) are dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+__all__ = [
+    "APIError",
+    "AuthError",
+    "DataTemporarilyUnavailableError",
+    "EnlightenError",
+    "NotFoundError",
+    "RateLimitError",
+    "ResponseFormatError",
+    "ServerError",
+    "TransportError",
+    "UnprocessableEntityError",
+]
+
+
+class EnlightenError(Exception):
+    """Base of every error this package raises for a call.
+
+    ``operation`` is the API operation (``"stats"``, ``"systems"``, ...) and ``status`` the
+    HTTP status, when there was one.
+    """
+
+    def __init__(
+        self, message: str, *, operation: str | None = None, status: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message_text = message
+        self.operation = operation
+        self.status = status
+
+
+class TransportError(EnlightenError):
+    """The request did not get a complete answer: connection refused or dropped, timeout.
+
+    ``cause`` names the underlying exception type (``"ServerDisconnectedError"``,
+    ``"TimeoutError"``); the exception itself is not chained because aiohttp's exceptions
+    carry the URL, and the URL carries the API key.
+    """
+
+    def __init__(
+        self, message: str, *, operation: str | None = None, cause: str | None = None
+    ) -> None:
+        super().__init__(message, operation=operation, status=None)
+        self.cause = cause
+
+
+class ResponseFormatError(EnlightenError):
+    """The body is not the JSON the spec promises: an HTML page from a proxy, truncated
+    JSON, or JSON that does not fit the response schema.
+
+    ``body_prefix`` holds the first bytes of the body; ``details`` lists where the body
+    departs from the model (``"required field missing @ $.meta"``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str | None = None,
+        status: int | None = None,
+        body_prefix: bytes = b"",
+        details: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message, operation=operation, status=status)
+        self.body_prefix = body_prefix
+        self.details = details
+
+
+class APIError(EnlightenError):
+    """The service answered with an error status and a JSON body.
+
+    ``body`` is the parsed body; ``reason`` and ``messages`` are read from it whatever shape
+    the service used (``reason`` is a number in some bodies and a string in others).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str | None = None,
+        status: int | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, operation=operation, status=status)
+        self.body: Mapping[str, Any] = body if body is not None else {}
+        reason = self.body.get("reason")
+        self.reason: str | None = None if reason is None else str(reason)
+        self.messages: tuple[str, ...] = _strings(self.body.get("message")) + _strings(
+            self.body.get("errorMessages")
+        )
+
+
+class AuthError(APIError):
+    """401: the key or user id is wrong, or the user may not see this system or its data."""
+
+
+class NotFoundError(APIError):
+    """404: the resource does not exist (e.g. no envoy with that serial number)."""
+
+
+class RateLimitError(APIError):
+    """409: the plan's quota for ``period`` is spent until ``period_end``.
+
+    The scheduler normally absorbs these: it holds callers until the window reopens and
+    re-sends. A caller sees one only when the wait would exceed its ``max_wait``; then
+    ``retry_at`` says when the call may succeed. ``server_time`` is the server's clock
+    (from its ``Date`` header) when it answered, in epoch seconds.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str | None = None,
+        status: int | None = 409,
+        body: Mapping[str, Any] | None = None,
+        server_time: float | None = None,
+        retry_at: datetime | None = None,
+    ) -> None:
+        super().__init__(message, operation=operation, status=status, body=body)
+        from enlighten_async._converter import epoch_or_none, int_or_none
+
+        self.period: str | None = _str_or_none(self.body.get("period"))
+        self.period_start: datetime | None = epoch_or_none(self.body.get("period_start"))
+        self.period_end: datetime | None = epoch_or_none(self.body.get("period_end"))
+        self.limit: int | None = int_or_none(self.body.get("limit"))
+        self.server_time = server_time
+        self.retry_at = retry_at
+
+
+class UnprocessableEntityError(APIError):
+    """422: the parameters are invalid for this system (e.g. a start after its last report).
+
+    Carries the parameters the service echoed: ``start``/``end`` (dates), ``start_at``,
+    ``end_at``, ``first_interval``, ``last_interval`` (aware datetimes), when present.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str | None = None,
+        status: int | None = 422,
+        body: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, operation=operation, status=status, body=body)
+        from enlighten_async._converter import date_or_none, epoch_or_none
+
+        b = self.body
+        self.start: date | None = date_or_none(b.get("start"))
+        self.end: date | None = date_or_none(b.get("end"))
+        self.start_at: datetime | None = epoch_or_none(b.get("start_at"))
+        self.end_at: datetime | None = epoch_or_none(b.get("end_at"))
+        self.first_interval: datetime | None = epoch_or_none(b.get("first_interval"))
+        self.last_interval: datetime | None = epoch_or_none(b.get("last_interval"))
+
+
+class ServerError(APIError):
+    """500, 503 or another 5xx with a JSON body; ``error_code`` and ``error_messages``."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str | None = None,
+        status: int | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, operation=operation, status=status, body=body)
+        from enlighten_async._converter import int_or_none
+
+        self.error_code: int | None = int_or_none(self.body.get("errorCode"))
+        self.error_messages: tuple[str, ...] = _strings(self.body.get("errorMessages"))
+
+
+class DataTemporarilyUnavailableError(ServerError):
+    """500/503 with ``errorCode`` 7, "Data temporarily unavailable": worth retrying."""
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, (list, tuple)):
+        return tuple(str(v) for v in value)
+    return (str(value),)
+
+
+def _str_or_none(value: object) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,256 @@
+"""Requests and responses without I/O.
+
+:func:`decode` turns ``(status, headers, body)`` into a model or raises the typed error;
+the argument helpers check a call's arguments before anything is sent, so a bad call
+costs no quota. Nothing here touches a socket (after gidgethub's ``sansio``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from email.utils import parsedate_to_datetime
+from enum import Enum
+from typing import Any, TypeVar
+
+from attrs import frozen
+
+from enlighten_async._converter import converter, explain
+from enlighten_async._exceptions import (
+    APIError,
+    AuthError,
+    DataTemporarilyUnavailableError,
+    EnlightenError,
+    NotFoundError,
+    RateLimitError,
+    ResponseFormatError,
+    ServerError,
+    UnprocessableEntityError,
+)
+
+__all__ = [
+    "RawResponse",
+    "Request",
+    "decode",
+    "error_for",
+    "server_time",
+]
+
+T = TypeVar("T")
+Params = tuple[tuple[str, str], ...]
+
+#: How many bytes of an unreadable body an error keeps.
+BODY_PREFIX_BYTES = 200
+
+#: The operations whose answer may be ``204 No Content`` (no meter): they give ``None``.
+NO_CONTENT_OPERATIONS = frozenset({"energy_lifetime", "consumption_lifetime"})
+
+
+@frozen
+class Request:
+    """One API call: the operation's name, its path below the base URL, its query.
+
+    ``params`` never holds the credentials: the transport adds them when it sends.
+    """
+
+    operation: str
+    path: str
+    params: Params = ()
+
+
+@frozen
+class RawResponse:
+    """What came back: status, headers and the whole body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+def server_time(headers: Mapping[str, str]) -> float | None:
+    """The server's clock from its ``Date`` header, in epoch seconds (``None`` if absent)."""
+    value = headers.get("Date")
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _loads(raw: RawResponse, operation: str) -> Any:
+    try:
+        return json.loads(raw.body)
+    except (ValueError, UnicodeDecodeError):
+        raise ResponseFormatError(
+            f"{operation}: HTTP {raw.status} with a body that is not JSON "
+            f"({len(raw.body)} bytes, starting {raw.body[:40]!r})",
+            operation=operation,
+            status=raw.status,
+            body_prefix=raw.body[:BODY_PREFIX_BYTES],
+        ) from None
+
+
+def decode(operation: str, raw: RawResponse, model: Any) -> Any:
+    """Turn a response into ``model`` (``None`` for a 204 where the spec allows one).
+
+    Raises the :class:`EnlightenError` subclass that fits the status and body.
+    """
+    status = raw.status
+    if status == 200:
+        data = _loads(raw, operation)
+        try:
+            return converter.structure(data, model)
+        except Exception:  # any failure of the fast path: explain it with the detailed one
+            details = explain(data, model)
+            raise ResponseFormatError(
+                f"{operation}: the body does not fit {_name(model)}: " + "; ".join(details[:5]),
+                operation=operation,
+                status=status,
+                body_prefix=raw.body[:BODY_PREFIX_BYTES],
+                details=details,
+            ) from None
+    if status == 204 and operation in NO_CONTENT_OPERATIONS:
+        return None
+    raise error_for(operation, raw)
+
+
+def error_for(operation: str, raw: RawResponse) -> EnlightenError:
+    """The typed error for a response that is not a success."""
+    status = raw.status
+    if status < 400:
+        return ResponseFormatError(
+            f"{operation}: unexpected HTTP {status}",
+            operation=operation,
+            status=status,
+            body_prefix=raw.body[:BODY_PREFIX_BYTES],
+        )
+    try:
+        body = _loads(raw, operation)
+    except ResponseFormatError as exc:
+        exc.message_text = f"{operation}: HTTP {status} with a body that is not JSON"
+        exc.args = (f"{exc.message_text} ({len(raw.body)} bytes, starting {raw.body[:40]!r})",)
+        return exc
+    if not isinstance(body, dict):
+        return ResponseFormatError(
+            f"{operation}: HTTP {status} with a JSON {type(body).__name__}, not an object",
+            operation=operation,
+            status=status,
+            body_prefix=raw.body[:BODY_PREFIX_BYTES],
+        )
+    cls: type[APIError]
+    if status == 401:
+        cls = AuthError
+    elif status == 404:
+        cls = NotFoundError
+    elif status == 409:
+        return RateLimitError(
+            _message(operation, status, body),
+            operation=operation,
+            body=body,
+            server_time=server_time(raw.headers),
+        )
+    elif status == 422:
+        cls = UnprocessableEntityError
+    elif status >= 500:
+        cls = DataTemporarilyUnavailableError if body.get("errorCode") in (7, "7") else ServerError
+    else:
+        cls = APIError
+    return cls(_message(operation, status, body), operation=operation, status=status, body=body)
+
+
+def _message(operation: str, status: int, body: Mapping[str, Any]) -> str:
+    parts: list[str] = []
+    for key in ("message", "errorMessages"):
+        value = body.get(key)
+        if isinstance(value, (list, tuple)):
+            parts.extend(str(v) for v in value)
+        elif value is not None:
+            parts.append(str(value))
+    text = "; ".join(parts) or str(body.get("reason", "")) or "no message"
+    return f"{operation}: HTTP {status}: {text}"
+
+
+def _name(model: Any) -> str:
+    return getattr(model, "__name__", None) or str(model)
+
+
+# -- arguments ------------------------------------------------------------------------------
+
+
+def system_id_arg(value: int, name: str = "system_id") -> str:
+    """A positive integer id, as a string."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be a positive int, got {type(value).__name__}")
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {value}")
+    return str(value)
+
+
+def epoch_arg(value: datetime | int | float, name: str) -> int:
+    """An aware ``datetime`` or epoch seconds to whole epoch seconds."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(
+                f"{name} must be timezone-aware (e.g. datetime(..., tzinfo=timezone.utc)); "
+                f"got naive {value.isoformat()}"
+            )
+        return int(value.timestamp() // 1)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(
+            f"{name} must be an aware datetime or epoch seconds, got {type(value).__name__}"
+        )
+    if value < 0:
+        raise ValueError(f"{name} must not be before 1970, got {value}")
+    return int(value // 1)
+
+
+def date_arg(value: date | str, name: str) -> date:
+    """A ``date`` (or an ISO ``YYYY-MM-DD`` string); a ``datetime`` is refused as ambiguous."""
+    if isinstance(value, datetime):
+        raise ValueError(f"{name} must be a date, not a datetime: pass {name}=value.date()")
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{name} must be an ISO date YYYY-MM-DD, got {value!r}") from None
+    raise ValueError(f"{name} must be a date, got {type(value).__name__}")
+
+
+def check_order(start: Any, end: Any, start_name: str, end_name: str) -> None:
+    """Refuse ``start > end`` (both already converted)."""
+    if start is not None and end is not None and start > end:
+        raise ValueError(f"{start_name} ({start}) is after {end_name} ({end})")
+
+
+def scalar(value: Any) -> str:
+    """A query value as the API wants it: enums by value, dates in ISO form."""
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        raise ValueError("booleans are not valid query values here")
+    return str(value)
+
+
+def filter_params(name: str, value: Any, *, integer: bool = False) -> list[tuple[str, str]]:
+    """A ``/systems`` filter: a scalar as ``name=v``, a list as repeated ``name[]=v``."""
+    if value is None:
+        return []
+    if isinstance(value, (str, int, Enum)) and not isinstance(value, bool):
+        values: Sequence[Any] = [value]
+        key = name
+    elif isinstance(value, Iterable):
+        values = list(value)
+        key = f"{name}[]"
+        if not values:
+            raise ValueError(f"{name} must not be an empty list")
+    else:
+        raise ValueError(f"{name} must be a value or a list of values")
+    if integer:
+        return [(key, system_id_arg(v, name)) for v in values]
+    return [(key, scalar(v)) for v in values]

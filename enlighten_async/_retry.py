@@ -1,0 +1,128 @@
+"""The retry policy: which failures are worth another request, and after how long.
+
+One place decides (after openai-python's ``_base_client``): 503/500 "Data temporarily
+unavailable" (``errorCode`` 7) first of all, other 5xx, dropped connections and timeouts,
+and bodies cut short. 401, 404 and 422 are never retried; a 409 is not a failure at all
+(the scheduler waits for the window and re-sends without using up an attempt).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import tenacity
+from attrs import frozen
+
+from enlighten_async._clock import Clock
+from enlighten_async._exceptions import (
+    APIError,
+    RateLimitError,
+    ResponseFormatError,
+    ServerError,
+    TransportError,
+)
+
+__all__ = ["RetryPolicy", "is_retryable"]
+
+log = logging.getLogger("enlighten_async")
+
+#: Statuses of a proxy's non-JSON error page that are worth retrying.
+RETRYABLE_PAGE_STATUSES = frozenset({502, 503, 504})
+
+
+@frozen(kw_only=True)
+class RetryPolicy:
+    """How hard to try: bounded in attempts and in total time (clock seconds).
+
+    Waits grow exponentially from ``initial_delay`` up to ``max_delay``, with up to
+    ``jitter`` seconds of random jitter added so that many callers do not retry in step.
+    """
+
+    attempts: int = 5
+    initial_delay: float = 0.5
+    max_delay: float = 30.0
+    jitter: float = 1.0
+    max_total: float = 300.0
+
+    def __attrs_post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("attempts must be at least 1")
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """``True`` for failures another identical request may not meet."""
+    if isinstance(exc, RateLimitError):
+        return False
+    if isinstance(exc, ServerError):
+        return True
+    if isinstance(exc, TransportError):
+        return True
+    if isinstance(exc, ResponseFormatError):
+        # A proxy's HTML error page, or a 200 whose body was cut short (not JSON at all).
+        # A body that is JSON but does not fit the model would fail the same way again.
+        return exc.status in RETRYABLE_PAGE_STATUSES or (exc.status == 200 and not exc.details)
+    if isinstance(exc, APIError):
+        return False
+    return False
+
+
+def build_retrying(
+    policy: RetryPolicy,
+    clock: Clock,
+    *,
+    on_retry: Callable[[BaseException, int, float], None] | None = None,
+) -> tenacity.AsyncRetrying:
+    """A tenacity ``AsyncRetrying`` for ``policy`` that waits and measures with ``clock``.
+
+    tenacity's own ``stop_after_delay`` reads ``time.monotonic()``, which a compressed or
+    virtual clock does not move; the total-time bound is checked against ``clock`` instead.
+    """
+    started: list[float] = []
+
+    def stop(state: tenacity.RetryCallState) -> bool:
+        if state.attempt_number >= policy.attempts:
+            return True
+        if not started:
+            return False
+        upcoming = state.upcoming_sleep or 0.0
+        return clock.now() - started[0] + upcoming > policy.max_total
+
+    def before(state: tenacity.RetryCallState) -> None:
+        if not started:
+            started.append(clock.now())
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        outcome = state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        if exc is None:
+            return
+        wait = state.upcoming_sleep or 0.0
+        log.info(
+            "retrying after %s (attempt %d of %d, waiting %.2fs)",
+            _describe(exc),
+            state.attempt_number,
+            policy.attempts,
+            wait,
+        )
+        if on_retry is not None:
+            on_retry(exc, state.attempt_number, wait)
+
+    return tenacity.AsyncRetrying(
+        stop=stop,
+        wait=tenacity.wait_exponential(multiplier=policy.initial_delay, max=policy.max_delay)
+        + tenacity.wait_random(0, policy.jitter),
+        retry=tenacity.retry_if_exception(is_retryable),
+        sleep=clock.sleep,
+        before=before,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    # Our own errors' messages are already free of secrets.
+    status: Any = getattr(exc, "status", None)
+    op: Any = getattr(exc, "operation", None)
+    return f"{type(exc).__name__} (operation={op}, status={status})"

@@ -1,0 +1,465 @@
+"""The scheduler: when each request may go.
+
+Every request of a client passes one :class:`Scheduler`. It keeps four rules:
+
+* **In flight**: at most ``max_in_flight`` requests at once (the transport's connector
+  limit is set to the same number), granted in priority order, FIFO within a priority.
+* **Pacing**: told a plan, an aiolimiter bucket drips requests at the plan's shortest rate.
+  Its burst is one request, not ``limit``: a bucket with a burst of ``limit`` can put nearly
+  ``2 x limit`` requests into one of the server's fixed windows. Not told a plan, it sends
+  freely until the first 409 teaches it the quota (as botocore's adaptive mode leaves its
+  bucket off until the first throttling answer).
+* **Windows**: for every quota it knows, a counter of the server's fixed window, aligned
+  with the window the server named in its 409 (or with the clock, for a plan it was told).
+  A window's last request is used, and the next window is not overrun.
+* **Holds**: a 409 holds every caller, queued or about to send, until the window reopens at
+  ``period_end`` (corrected by the offset between our clock and the server's ``Date``) plus
+  ``margin``; then the request that got the 409 is sent again, first in line. The caller
+  never sees the 409, unless the hold would outlast its ``max_wait``: then it, and every
+  queued caller that cannot wait that long, gets :class:`RateLimitError` with ``retry_at``
+  at once, without paying a request to learn it.
+
+Retries (see :mod:`enlighten_async._retry`) wrap the whole path: a retry is a new request
+that queues and takes a token like any other. Time is read through one injected
+:class:`~enlighten_async._clock.Clock`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import hashlib
+import heapq
+import itertools
+import logging
+import math
+import weakref
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+from aiolimiter import AsyncLimiter
+from attrs import define, field, frozen
+
+from enlighten_async._clock import Clock, SystemClock
+from enlighten_async._exceptions import RateLimitError
+from enlighten_async._quota import Quota, resolve_plan
+from enlighten_async._retry import RetryPolicy, build_retrying
+
+__all__ = ["Priority", "Scheduler", "SchedulerStats"]
+
+log = logging.getLogger("enlighten_async")
+T = TypeVar("T")
+
+#: Default cap on requests in flight.
+DEFAULT_MAX_IN_FLIGHT = 8
+#: Seconds added after a window reopens before the held requests go (the ``Date`` header
+#: has a resolution of one second).
+DEFAULT_MARGIN = 1.0
+#: Default longest hold a caller accepts before it gets the 409 as :class:`RateLimitError`.
+DEFAULT_MAX_WAIT = 3600.0
+#: Offsets between our clock and the server's below this are read as header rounding.
+CLOCK_SKEW_TOLERANCE = 1.0
+
+
+class Priority(enum.IntEnum):
+    """Who goes first: an interactive call overtakes queued background work."""
+
+    INTERACTIVE = 0
+    BACKGROUND = 1
+
+
+@frozen
+class SchedulerStats:
+    """A snapshot of what the scheduler did (all times in clock seconds)."""
+
+    requests_sent: int
+    conflicts: int
+    retries: int
+    rate_limit_errors_raised: int
+    wait_seconds: float
+    holds: int
+    in_flight: int
+    queued: int
+    learned_limits: tuple[Quota, ...]
+    plan_limits: tuple[Quota, ...]
+    hold_until: float | None
+    clock_offset: float
+
+
+class _Window:
+    """A counter of one fixed server window of ``seconds`` length, ``limit`` requests."""
+
+    __slots__ = ("anchor", "count", "index", "limit", "period", "seconds")
+
+    def __init__(self, limit: int, period: str, seconds: float, anchor: float) -> None:
+        self.limit = limit
+        self.period = period
+        self.seconds = seconds
+        self.anchor = anchor  # server epoch of any window start
+        self.index = -(2**62)
+        self.count = 0
+
+    def _index(self, server_now: float) -> int:
+        return math.floor((server_now - self.anchor) / self.seconds)
+
+    def delay(self, server_now: float, margin: float) -> float:
+        """Seconds until one more request fits (0 when it fits now)."""
+        idx = self._index(server_now)
+        if idx != self.index or self.count < self.limit:
+            return 0.0
+        next_start = self.anchor + (idx + 1) * self.seconds
+        return max(0.0, next_start + margin - server_now)
+
+    def take(self, server_now: float) -> int:
+        idx = self._index(server_now)
+        if idx != self.index:
+            self.index, self.count = idx, 0
+        self.count += 1
+        return idx
+
+    def give_back(self, index: int) -> None:
+        if index == self.index and self.count > 0:
+            self.count -= 1
+
+    def fill(self, server_now: float) -> None:
+        """The server said this window is spent."""
+        self.index, self.count = self._index(server_now), self.limit
+
+
+@define(eq=False)
+class _Ticket:
+    priority: int
+    seq: int
+    max_wait: float | None
+    enqueued_at: float
+    future: asyncio.Future[None]
+    taken: list[tuple[_Window, int]] = field(factory=list)
+
+    def __lt__(self, other: _Ticket) -> bool:
+        return (self.priority, self.seq) < (other.priority, other.seq)
+
+
+_SHARED: weakref.WeakValueDictionary[str, Scheduler] = weakref.WeakValueDictionary()
+
+
+class Scheduler:
+    """Paces, holds and retries the requests of every client that shares it.
+
+    ``plan`` is a plan name (``"watt"``) or a list of :class:`Quota`; leave it out to let the
+    scheduler learn the quota from the first 409. Clients that share an API key in one
+    process should share one scheduler (pass it to each, or use :meth:`for_key`), since
+    the server counts per key.
+    """
+
+    def __init__(
+        self,
+        plan: str | tuple[Quota, ...] | list[Quota] | None = None,
+        *,
+        clock: Clock | None = None,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        retry: RetryPolicy | None = None,
+        margin: float = DEFAULT_MARGIN,
+        max_wait: float | None = DEFAULT_MAX_WAIT,
+    ) -> None:
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.max_in_flight = max_in_flight
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.margin = margin
+        self.max_wait = max_wait
+        self.plan_limits: tuple[Quota, ...] = resolve_plan(plan) or ()
+        self._windows: dict[str, _Window] = {}
+        self._learned: dict[str, Quota] = {}
+        self._limiter: AsyncLimiter | None = None
+        self._offset = 0.0  # server clock minus ours
+        for quota in self.plan_limits:
+            if quota.seconds is not None:
+                # The service aligns its windows to the clock; a 409 would correct this.
+                self._windows[quota.period] = _Window(quota.limit, quota.period, quota.seconds, 0)
+        timed = [q for q in self.plan_limits if q.seconds is not None]
+        if timed:
+            fastest = min(timed, key=lambda q: q.seconds or 0.0)
+            assert fastest.seconds is not None
+            self._limiter_interval = fastest.seconds / fastest.limit
+        else:
+            self._limiter_interval = 0.0
+        self._queue: list[_Ticket] = []
+        self._seq = itertools.count()
+        self._front = itertools.count(-1, -1)  # re-sends after a 409 go first
+        self._in_flight = 0
+        self._hold_until = -math.inf  # our clock
+        self._last_conflict: RateLimitError | None = None
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # counters
+        self._sent = 0
+        self._conflicts = 0
+        self._retries = 0
+        self._raised = 0
+        self._waited = 0.0
+        self._holds = 0
+
+    # -- public -------------------------------------------------------------------------
+
+    @classmethod
+    def for_key(cls, api_key: str, **kwargs: Any) -> Scheduler:
+        """The process's shared scheduler for ``api_key`` (made with ``kwargs`` if new).
+
+        The registry keeps a digest of the key, never the key, and forgets a scheduler once
+        no client holds it.
+        """
+        digest = hashlib.sha256(api_key.encode()).hexdigest()
+        scheduler = _SHARED.get(digest)
+        if scheduler is None:
+            scheduler = cls(**kwargs)
+            _SHARED[digest] = scheduler
+        return scheduler
+
+    def stats(self) -> SchedulerStats:
+        """What the scheduler did so far."""
+        hold = self._hold_until if self._hold_until > self.clock.now() else None
+        return SchedulerStats(
+            requests_sent=self._sent,
+            conflicts=self._conflicts,
+            retries=self._retries,
+            rate_limit_errors_raised=self._raised,
+            wait_seconds=self._waited,
+            holds=self._holds,
+            in_flight=self._in_flight,
+            queued=sum(1 for t in self._queue if not t.future.done()),
+            learned_limits=tuple(self._learned.values()),
+            plan_limits=self.plan_limits,
+            hold_until=hold,
+            clock_offset=self._offset,
+        )
+
+    def known_limits(self) -> tuple[Quota, ...]:
+        """The quotas in force: learned ones over the plan's."""
+        merged = {q.period: q for q in self.plan_limits}
+        merged.update(self._learned)
+        return tuple(merged.values())
+
+    async def submit(
+        self,
+        attempt: Callable[[], Awaitable[T]],
+        *,
+        operation: str = "request",
+        priority: Priority = Priority.INTERACTIVE,
+        max_wait: float | None = None,
+    ) -> T:
+        """Run ``attempt`` (one request) when the quota allows, retrying as the policy says.
+
+        ``max_wait`` (clock seconds, default the scheduler's) bounds how long a 409's hold
+        may keep this call waiting before it raises :class:`RateLimitError`.
+        """
+        wait_limit = self.max_wait if max_wait is None else max_wait
+
+        def on_retry(exc: BaseException, attempt_number: int, wait: float) -> None:
+            self._retries += 1
+
+        retrying = build_retrying(self.retry, self.clock, on_retry=on_retry)
+        async for try_ in retrying:
+            with try_:
+                return await self._send_once(attempt, operation, int(priority), wait_limit)
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    # -- one request, through the 409s ---------------------------------------------------
+
+    async def _send_once(
+        self,
+        attempt: Callable[[], Awaitable[T]],
+        operation: str,
+        priority: int,
+        max_wait: float | None,
+    ) -> T:
+        seq = next(self._seq)
+        while True:
+            await self._acquire(priority, seq, max_wait)
+            try:
+                result = await attempt()
+            except RateLimitError as exc:
+                self._learn(exc, operation)
+                seq = next(self._front)  # first in line when the window reopens
+                continue
+            finally:
+                self._release()
+            return result
+
+    async def _acquire(self, priority: int, seq: int, max_wait: float | None) -> _Ticket:
+        loop = asyncio.get_running_loop()
+        ticket = _Ticket(priority, seq, max_wait, self.clock.now(), loop.create_future())
+        heapq.heappush(self._queue, ticket)
+        self._ensure_dispatcher(loop)
+        try:
+            await ticket.future
+        except asyncio.CancelledError:
+            if ticket.future.done() and not ticket.future.cancelled():
+                # Granted, but the caller went away before sending: give the slot back.
+                self._give_back(ticket)
+                self._in_flight -= 1
+            self._poke()
+            raise
+        self._waited += max(0.0, self.clock.now() - ticket.enqueued_at)
+        return ticket
+
+    def _release(self) -> None:
+        self._in_flight -= 1
+        self._poke()
+
+    def _give_back(self, ticket: _Ticket) -> None:
+        for window, index in ticket.taken:
+            window.give_back(index)
+        self._sent -= 1
+
+    # -- learning -----------------------------------------------------------------------
+
+    def _learn(self, exc: RateLimitError, operation: str) -> None:
+        now = self.clock.now()
+        self._conflicts += 1
+        self._last_conflict = exc
+        if exc.server_time is not None:
+            offset = exc.server_time + 0.5 - now  # the Date header is truncated to seconds
+            self._offset = offset if abs(offset) > CLOCK_SKEW_TOLERANCE else 0.0
+        server_now = now + self._offset
+        seconds = _period_seconds(exc)
+        if exc.limit is not None and exc.period is not None and seconds is not None:
+            anchor = exc.period_start.timestamp() if exc.period_start else 0.0
+            window = self._windows.get(exc.period)
+            if window is None:
+                window = _Window(exc.limit, exc.period, seconds, anchor)
+                self._windows[exc.period] = window
+            window.limit, window.anchor = exc.limit, anchor
+            window.fill(server_now)
+            self._learned[exc.period] = Quota(exc.limit, exc.period)
+        if exc.period_end is not None:
+            until = exc.period_end.timestamp() - self._offset + self.margin
+        elif seconds is not None:
+            until = now + seconds + self.margin
+        else:
+            until = now + self.margin
+        if until > self._hold_until + 1e-9:
+            self._holds += 1
+            log.info(
+                "409 on %s: quota %s/%s spent, holding every request for %.1fs",
+                operation,
+                exc.limit,
+                exc.period,
+                until - now,
+            )
+        self._hold_until = max(self._hold_until, until)
+        self._poke()
+
+    # -- dispatcher ---------------------------------------------------------------------
+
+    def _ensure_dispatcher(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._loop is not loop:
+            # A scheduler used from a new loop (e.g. the next test) starts afresh there.
+            self._loop, self._wake, self._task = loop, asyncio.Event(), None
+            self._limiter = None
+        if self._limiter is None and self._limiter_interval > 0:
+            # One request per interval, in loop seconds (the clock may run faster).
+            self._limiter = AsyncLimiter(1, self._limiter_interval / self.clock.scale)
+        self._poke()
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._dispatch(), name="enlighten-async-scheduler")
+
+    def _poke(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    def _head(self) -> _Ticket | None:
+        while self._queue and self._queue[0].future.done():
+            heapq.heappop(self._queue)  # cancelled callers leave the queue here
+        return self._queue[0] if self._queue else None
+
+    async def _dispatch(self) -> None:
+        assert self._wake is not None
+        wake = self._wake
+        while True:
+            wake.clear()
+            head = self._head()
+            if head is None:
+                return
+            if self._in_flight >= self.max_in_flight:
+                await wake.wait()
+                continue
+            now = self.clock.now()
+            if self._hold_until > now:
+                self._refuse_impatient(now)
+                if self._head() is None:
+                    return
+                await self._sleep_or_wake(self._hold_until - now)
+                continue
+            delay = self._window_delay(now)
+            if delay > 0:
+                await self._sleep_or_wake(delay)
+                continue
+            if self._limiter is not None:
+                drained = not self._limiter.has_capacity()
+                await self._limiter.acquire()
+                now = self.clock.now()
+                if drained and (self._hold_until > now or self._window_delay(now) > 0):
+                    # A 409 came or a window filled while we waited for the drip: the
+                    # token is spent (rare), look again.
+                    continue
+            ticket = self._head()
+            if ticket is None:
+                return
+            heapq.heappop(self._queue)
+            server_now = self.clock.now() + self._offset
+            ticket.taken = [(w, w.take(server_now)) for w in self._windows.values()]
+            self._in_flight += 1
+            self._sent += 1
+            ticket.future.set_result(None)
+
+    def _window_delay(self, now: float) -> float:
+        server_now = now + self._offset
+        return max((w.delay(server_now, self.margin) for w in self._windows.values()), default=0.0)
+
+    async def _sleep_or_wake(self, seconds: float) -> None:
+        assert self._wake is not None
+        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waker.cancel()
+
+    def _refuse_impatient(self, now: float) -> None:
+        """Fail at once every queued caller that cannot wait out the current hold."""
+        retry_at = datetime.fromtimestamp(self._hold_until + self._offset, timezone.utc)
+        for ticket in self._queue:
+            if ticket.future.done() or ticket.max_wait is None:
+                continue
+            waited = now - ticket.enqueued_at
+            if waited + (self._hold_until - now) > ticket.max_wait:
+                last = self._last_conflict
+                exc = RateLimitError(
+                    f"quota spent until {retry_at.isoformat()}, beyond this call's max_wait "
+                    f"of {ticket.max_wait:.0f}s",
+                    operation=last.operation if last else None,
+                    body=last.body if last else None,
+                    server_time=last.server_time if last else None,
+                    retry_at=retry_at,
+                )
+                self._raised += 1
+                ticket.future.set_exception(exc)
+
+
+def _period_seconds(exc: RateLimitError) -> float | None:
+    from enlighten_async._quota import PERIOD_SECONDS
+
+    if exc.period is None:
+        return None
+    seconds = PERIOD_SECONDS.get(exc.period)
+    if seconds is None:
+        return None
+    if exc.period_start is not None and exc.period_end is not None:
+        named = (exc.period_end - exc.period_start).total_seconds()
+        if named > 0 and abs(named - seconds) > 1:
+            return None  # the body contradicts the name: trust period_end alone
+    return seconds
