@@ -1,0 +1,288 @@
+"""The scheduler on a virtual clock (looptime): a real minute passes in milliseconds.
+
+``FakeServer`` counts requests in fixed windows aligned to its clock, exactly as the service
+does, and answers through the real protocol code (``error_for``), so 409 bodies and the
+``Date`` header are parsed as in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from email.utils import formatdate
+from typing import Any
+
+import pytest
+
+import enlighten_async as ea
+from enlighten_async._protocol import RawResponse, error_for
+
+ORIGIN = 1_800_000_030.0  # 30 s into a minute window: the first window is a partial one
+pytestmark = pytest.mark.looptime
+
+
+class FakeServer:
+    """Fixed windows of ``limit`` per ``period`` seconds; 409s do not count."""
+
+    def __init__(
+        self,
+        clock: ea.Clock,
+        limit: int = 10,
+        period: float = 60.0,
+        *,
+        latency: float = 0.2,
+        skew: float = 0.0,
+        period_name: str = "minute",
+    ) -> None:
+        self.clock, self.limit, self.period = clock, limit, period
+        self.latency, self.skew, self.period_name = latency, skew, period_name
+        self.counts: dict[int, int] = {}
+        self.accepted: list[float] = []  # server times of counted requests
+        self.conflicts: list[float] = []
+        self.failures: list[str] = []  # scripted faults, consumed in order
+
+    def now(self) -> float:
+        return self.clock.now() + self.skew
+
+    async def handle(self, operation: str = "stats") -> str:
+        await asyncio.sleep(self.latency / 2)
+        t = self.now()
+        if self.failures:
+            kind = self.failures.pop(0)
+            await asyncio.sleep(self.latency / 2)
+            if kind == "transport":
+                raise ea.TransportError(
+                    "dropped", operation=operation, cause="ServerDisconnectedError"
+                )
+            status = int(kind)
+            body = (
+                {"errorCode": 7, "errorMessages": ["Data temporarily unavailable."]}
+                if status >= 500
+                else {"reason": str(status), "message": ["no"]}
+            )
+            raise error_for(operation, RawResponse(status, {}, json.dumps(body).encode()))
+        index = math.floor(t / self.period)
+        if self.counts.get(index, 0) >= self.limit:
+            self.conflicts.append(t)
+            start = index * self.period
+            body = {
+                "reason": "409",
+                "message": ["Usage limit exceeded for plan Watt"],
+                "period": self.period_name,
+                "period_start": int(start),
+                "period_end": int(start + self.period),
+                "limit": self.limit,
+            }
+            await asyncio.sleep(self.latency / 2)
+            headers = {"Date": formatdate(self.now(), usegmt=True)}
+            raise error_for(operation, RawResponse(409, headers, json.dumps(body).encode()))
+        self.counts[index] = self.counts.get(index, 0) + 1
+        self.accepted.append(t)
+        await asyncio.sleep(self.latency / 2)
+        return "ok"
+
+
+def make(plan: Any = None, **kwargs: Any) -> tuple[ea.Scheduler, FakeServer, ea.ScaledClock]:
+    clock = ea.ScaledClock(1.0, origin=ORIGIN)
+    server_kwargs = {
+        k: kwargs.pop(k) for k in ("limit", "period", "latency", "skew") if k in kwargs
+    }
+    kwargs.setdefault("retry", ea.RetryPolicy(attempts=4, initial_delay=1.0, jitter=0.5))
+    scheduler = ea.Scheduler(plan, clock=clock, **kwargs)
+    return scheduler, FakeServer(clock, **server_kwargs), clock
+
+
+async def run_many(scheduler: ea.Scheduler, server: FakeServer, n: int, **kw: Any) -> list[Any]:
+    return await asyncio.gather(
+        *(scheduler.submit(server.handle, operation="stats", **kw) for _ in range(n)),
+        return_exceptions=True,
+    )
+
+
+def per_window(server: FakeServer) -> dict[int, int]:
+    return dict(sorted(server.counts.items()))
+
+
+async def test_learns_from_409_holds_everyone_and_resends() -> None:
+    scheduler, server, clock = make(max_in_flight=4)
+    results = await run_many(scheduler, server, 35)
+    assert results == ["ok"] * 35  # nobody saw the 409
+    # The first 409s: the one that taught the quota plus those already in flight.
+    assert 1 <= len(server.conflicts) <= 4
+    first_conflict = server.conflicts[0]
+    window_end = (math.floor(first_conflict / 60) + 1) * 60
+    # Hold: nothing reached the server after the first 409 until the window reopened.
+    assert not [t for t in server.accepted if first_conflict < t < window_end]
+    # After learning, every window is used to its last request and none is overrun.
+    counts = list(per_window(server).values())
+    assert counts == [10, 10, 10, 5]
+    stats = scheduler.stats()
+    assert stats.learned_limits == (ea.Quota(10, "minute"),)
+    assert stats.conflicts == len(server.conflicts)
+    assert stats.requests_sent == 35 + len(server.conflicts)
+    # Three full windows after the partial one: the last request goes at the third boundary.
+    assert clock.now() - ORIGIN == pytest.approx(30 + 60 * 2 + 1 + 0.2, abs=1.5)
+
+
+async def test_second_burst_after_learning_sees_no_409() -> None:
+    scheduler, server, _ = make(max_in_flight=4)
+    await run_many(scheduler, server, 12)
+    seen = len(server.conflicts)
+    results = await run_many(scheduler, server, 40)
+    assert results == ["ok"] * 40
+    assert len(server.conflicts) == seen
+    assert all(c <= 10 for c in server.counts.values())
+
+
+async def test_told_plan_never_trips_the_limit() -> None:
+    scheduler, server, clock = make("watt", max_in_flight=8)
+    results = await run_many(scheduler, server, 45)
+    assert results == ["ok"] * 45
+    assert server.conflicts == []
+    assert all(c <= 10 for c in server.counts.values())
+    # 45 requests at 10 a minute: about 4.5 minutes, not more than one window extra.
+    elapsed = clock.now() - ORIGIN
+    assert 4 * 60 <= elapsed <= 5 * 60 + 5
+
+
+async def test_server_clock_offset_is_read_from_the_date_header() -> None:
+    scheduler, server, _ = make(max_in_flight=2, skew=25.0)
+    results = await run_many(scheduler, server, 25)
+    assert results == ["ok"] * 25
+    assert scheduler.stats().clock_offset == pytest.approx(25.0, abs=1.0)
+    assert len(server.conflicts) <= 2
+    assert all(c <= 10 for c in server.counts.values())
+
+
+async def test_unknown_period_is_handled_by_period_end_alone() -> None:
+    scheduler, server, clock = make(max_in_flight=1, limit=3, period=120.0)
+    server.period_name = "fortnight"  # a period the scheduler has no length for
+    results = await run_many(scheduler, server, 5)
+    assert results == ["ok"] * 5
+    assert scheduler.stats().learned_limits == ()
+    # Held until the named period_end: the 4th and 5th went in the next 120 s window.
+    assert [server.accepted[3] >= 120 * math.ceil(ORIGIN / 120)] == [True]
+    assert len(server.conflicts) == 1
+
+
+async def test_max_wait_exceeded_raises_with_retry_at_and_queued_callers_fail_at_once() -> None:
+    scheduler, server, clock = make(max_in_flight=1, limit=0, period=86400.0)
+    server.limit = 0  # the monthly quota is spent
+    server.period_name = "month"
+    start = clock.now()
+    results = await run_many(scheduler, server, 6, max_wait=600)
+    assert all(isinstance(r, ea.RateLimitError) for r in results)
+    assert len(server.conflicts) == 1  # only one request paid to learn it
+    err = results[0]
+    assert err.retry_at is not None
+    assert err.retry_at.timestamp() >= 86400 * math.ceil(ORIGIN / 86400)
+    assert err.period == "month" and err.limit == 0
+    assert clock.now() - start < 5  # nobody waited the hold out
+
+
+@pytest.mark.parametrize("failure", ["503", "500", "transport"])
+async def test_transient_failures_are_retried(failure: str) -> None:
+    scheduler, server, _ = make("unlimited")
+    server.failures = [failure, failure]
+    assert await scheduler.submit(server.handle) == "ok"
+    assert scheduler.stats().retries == 2
+    assert scheduler.stats().requests_sent == 3
+
+
+@pytest.mark.parametrize(
+    ("failure", "cls"),
+    [("401", ea.AuthError), ("404", ea.NotFoundError), ("422", ea.UnprocessableEntityError)],
+)
+async def test_client_errors_are_never_retried(failure: str, cls: type[Exception]) -> None:
+    scheduler, server, _ = make("unlimited")
+    server.failures = [failure]
+    with pytest.raises(cls):
+        await scheduler.submit(server.handle)
+    assert scheduler.stats().retries == 0 and scheduler.stats().requests_sent == 1
+
+
+async def test_retries_are_bounded() -> None:
+    scheduler, server, _ = make("unlimited", retry=ea.RetryPolicy(attempts=3, initial_delay=1))
+    server.failures = ["503"] * 10
+    with pytest.raises(ea.DataTemporarilyUnavailableError):
+        await scheduler.submit(server.handle)
+    assert scheduler.stats().requests_sent == 3
+
+
+async def test_retries_bounded_in_total_time_on_the_injected_clock() -> None:
+    policy = ea.RetryPolicy(attempts=100, initial_delay=10, max_delay=10, jitter=0, max_total=35)
+    scheduler, server, clock = make("unlimited", retry=policy)
+    server.failures = ["503"] * 100
+    start = clock.now()
+    with pytest.raises(ea.DataTemporarilyUnavailableError):
+        await scheduler.submit(server.handle)
+    assert clock.now() - start <= 36
+    assert 3 <= scheduler.stats().requests_sent <= 5
+
+
+async def test_a_409_resend_does_not_use_a_retry_attempt() -> None:
+    scheduler, server, _ = make(retry=ea.RetryPolicy(attempts=1), limit=1, max_in_flight=1)
+    results = await run_many(scheduler, server, 3)
+    assert results == ["ok"] * 3
+    assert len(server.conflicts) == 1
+
+
+async def test_cancelled_caller_leaves_the_queue_and_gives_its_token_back() -> None:
+    scheduler, server, _ = make("watt", max_in_flight=1)
+    tasks = [asyncio.ensure_future(scheduler.submit(server.handle)) for _ in range(5)]
+    await asyncio.sleep(0.01)
+    for t in tasks[1:4]:
+        t.cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert results[0] == "ok" and results[4] == "ok"
+    assert all(isinstance(r, asyncio.CancelledError) for r in results[1:4])
+    stats = scheduler.stats()
+    assert stats.queued == 0 and stats.in_flight == 0
+    assert stats.requests_sent == 2 == len(server.accepted)
+
+
+async def test_granted_then_cancelled_gives_the_window_slot_back() -> None:
+    scheduler, server, _ = make("watt", max_in_flight=4)
+
+    async def slow() -> str:
+        await asyncio.sleep(1000)
+        return "never"
+
+    task = asyncio.ensure_future(scheduler.submit(slow))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert scheduler.stats().in_flight == 0
+    # 10 more fit into the same window: the cancelled call's slot was not lost for good.
+    results = await run_many(scheduler, server, 10)
+    assert results == ["ok"] * 10 and server.conflicts == []
+
+
+async def test_interactive_overtakes_queued_background_work() -> None:
+    scheduler, server, _ = make("watt", max_in_flight=1)
+    order: list[str] = []
+
+    async def job(name: str) -> str:
+        order.append(name)
+        return await server.handle()
+
+    background = [
+        asyncio.ensure_future(
+            scheduler.submit(lambda n=f"bg{i}": job(n), priority=ea.Priority.BACKGROUND)
+        )
+        for i in range(6)
+    ]
+    await asyncio.sleep(7)  # bg0 and bg1 have gone (one per 6 s pacing slot)
+    interactive = asyncio.ensure_future(scheduler.submit(lambda: job("app")))
+    await asyncio.gather(interactive, *background)
+    assert order.index("app") <= 3, order  # it waited at most one pacing slot
+    assert order[:2] == ["bg0", "bg1"]
+    assert [o for o in order if o != "app"] == [f"bg{i}" for i in range(6)]  # FIFO
+
+
+async def test_for_key_shares_one_scheduler_per_key() -> None:
+    a = ea.Scheduler.for_key("key-one", plan="watt")
+    assert ea.Scheduler.for_key("key-one") is a
+    assert ea.Scheduler.for_key("key-two") is not a
