@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,3 +60,23 @@ def examples(spec: dict[str, Any]) -> dict[str, Any]:
         for name, schema in spec["components"]["schemas"].items()
         if "example" in schema
     }
+
+
+@pytest.fixture(autouse=True)
+def _own_loop_for_sync_tests(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Give sync tests a loop we close ourselves.
+
+    The looptime plugin calls ``policy.get_event_loop()`` around every test; in a sync test
+    that creates a loop nobody closes, and when the garbage collector finds it during a
+    later async test, its ResourceWarning fails that test (warnings are errors).
+    """
+    if inspect.iscoroutinefunction(request.function):
+        yield
+        return
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        yield
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()

@@ -1,0 +1,42 @@
+"""A faithful local Enlighten Systems API v2 server over a deterministic synthetic fleet.
+
+Serve it with :class:`SimulatorServer` (or ``python -m enlighten_async.simulator``); the API
+lives under ``/api/v2``. ``GET /_simulator/stats`` (outside the API, no key needed) returns
+the :class:`Counters` as JSON -- requests per operation, 409s, faults per kind, responses
+per status and the current quota usage -- so a benchmark can read a simulator running in
+another process.
+
+Example::
+
+    sim = Simulator(fleet=Fleet(50, seed=1), plan=PLANS["watt"], clock=ScaledClock(60))
+    async with SimulatorServer(sim, port=0) as server:
+        ...  # server.base_url, sim.api_key, sim.user_id
+"""
+
+from __future__ import annotations
+
+from .app import BASE_PATH, STATS_PATH, Simulator
+from .counters import Counters
+from .faults import FAULT_KINDS, Faults
+from .fleet import Fleet, SimEnvoy, SimInverter, SimMeter, SimSystem
+from .quota import PLANS, Limit, Plan
+from .server import RedactingAccessLogger, SimulatorServer
+
+__all__ = [
+    "BASE_PATH",
+    "FAULT_KINDS",
+    "PLANS",
+    "STATS_PATH",
+    "Counters",
+    "Faults",
+    "Fleet",
+    "Limit",
+    "Plan",
+    "RedactingAccessLogger",
+    "SimEnvoy",
+    "SimInverter",
+    "SimMeter",
+    "SimSystem",
+    "Simulator",
+    "SimulatorServer",
+]

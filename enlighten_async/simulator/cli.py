@@ -1,0 +1,120 @@
+"""The ``simulate`` program: serve a simulator until SIGINT/SIGTERM.
+
+On start it prints ``ENLIGHTEN_BASE_URL=...``, ``ENLIGHTEN_API_KEY=...`` and
+``ENLIGHTEN_USER_ID=...`` (one per line, flushed) so a parent process or a shell can pick
+them up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from .._clock import ScaledClock
+from .app import Simulator
+from .faults import Faults
+from .fleet import Fleet
+from .quota import PLANS, Plan
+from .server import SimulatorServer
+
+__all__ = ["add_arguments", "main", "run"]
+
+
+def _plan(text: str) -> Plan:
+    try:
+        return Plan.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the simulator's options to ``parser``."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
+    parser.add_argument("--port", type=int, default=8080, help="port; 0 picks a free one")
+    parser.add_argument("--systems", type=int, default=50, help="fleet size (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="fleet and fault seed")
+    parser.add_argument(
+        "--plan",
+        type=_plan,
+        default=PLANS["watt"],
+        help=f"rate plan: one of {', '.join(PLANS)} (default watt)",
+    )
+    parser.add_argument(
+        "--limit",
+        type=_plan,
+        action="append",
+        default=[],
+        help="custom limit such as 20/second (repeatable; replaces --plan)",
+    )
+    parser.add_argument(
+        "--time-scale", type=float, default=1.0, help="simulated seconds per real second"
+    )
+    parser.add_argument("--key", default=None, help="API key to accept (default: from seed)")
+    parser.add_argument("--user-id", default=None, help="user id to accept (default: from seed)")
+    for kind in ("503", "500", "502", "drop", "truncate", "slow"):
+        parser.add_argument(
+            f"--fault-{kind}", type=float, default=0.0, metavar="P", help=f"probability of {kind}"
+        )
+    parser.add_argument("--slow-seconds", type=float, default=30.0, help="simulated delay")
+    parser.add_argument("--max-concurrent", type=int, default=None, help="503 above this")
+    parser.add_argument("--log-level", default="WARNING", help="logging level")
+
+
+def _simulator(args: argparse.Namespace) -> Simulator:
+    plan: Plan = args.plan
+    if args.limit:
+        plan = Plan("custom", tuple(lim for p in args.limit for lim in p.limits))
+    faults = Faults(
+        p_503=args.fault_503,
+        p_500=args.fault_500,
+        p_502=args.fault_502,
+        p_drop=args.fault_drop,
+        p_truncate=args.fault_truncate,
+        p_slow=args.fault_slow,
+        slow_seconds=args.slow_seconds,
+        max_concurrent=args.max_concurrent,
+        seed=args.seed,
+    )
+    return Simulator(
+        fleet=Fleet(args.systems, seed=args.seed),
+        plan=plan,
+        clock=ScaledClock(args.time_scale),
+        faults=faults,
+        api_key=args.key,
+        user_id=args.user_id,
+    )
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    sim = _simulator(args)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # Windows has no signal handlers
+            loop.add_signal_handler(sig, stop.set)
+    async with SimulatorServer(sim, host=args.host, port=args.port) as server:
+        print(f"ENLIGHTEN_BASE_URL={server.base_url}")
+        print(f"ENLIGHTEN_API_KEY={sim.api_key}")
+        print(f"ENLIGHTEN_USER_ID={sim.user_id}", flush=True)
+        await stop.wait()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGINT/SIGTERM; return the exit status (0)."""
+    logging.basicConfig(level=str(args.log_level).upper(), stream=sys.stderr)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m enlighten_async.simulator``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m enlighten_async.simulator", description=__doc__.splitlines()[0]
+    )
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

@@ -1,0 +1,153 @@
+"""Rate-limit plans and fixed-window usage counting, as the real service counts.
+
+Windows are aligned to the clock: a minute window starts at an epoch multiple of 60, an
+hour at a multiple of 3600, a second at a whole second, a day at UTC midnight and a month
+at 00:00 UTC on the 1st.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+__all__ = ["PLANS", "Limit", "Plan", "QuotaExceeded", "QuotaTracker", "window"]
+
+_FIXED = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+PERIODS = (*_FIXED, "month")
+
+
+def window(period: str, now: float) -> tuple[int, int]:
+    """Return ``(start, end)`` epoch seconds of the ``period`` window containing ``now``."""
+    if period in _FIXED:
+        size = _FIXED[period]
+        start = int(now // size) * size
+        return start, start + size
+    if period == "month":
+        t = datetime.fromtimestamp(now, timezone.utc)
+        start_dt = datetime(t.year, t.month, 1, tzinfo=timezone.utc)
+        end_dt = datetime(t.year + t.month // 12, t.month % 12 + 1, 1, tzinfo=timezone.utc)
+        return int(start_dt.timestamp()), int(end_dt.timestamp())
+    raise ValueError(f"unknown period {period!r}")
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most ``limit`` requests per ``period`` (second, minute, hour, day or month)."""
+
+    limit: int
+    period: str
+
+    def __post_init__(self) -> None:
+        if self.period not in PERIODS:
+            raise ValueError(f"unknown period {self.period!r}; use one of {PERIODS}")
+        if self.limit < 0:
+            raise ValueError("limit must not be negative")
+
+    def __str__(self) -> str:
+        return f"{self.limit}/{self.period}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A named list of limits; ``limits=()`` means unlimited."""
+
+    name: str
+    limits: tuple[Limit, ...] = ()
+
+    @property
+    def display_name(self) -> str:
+        """The name as the service's 409 message spells it ("Watt")."""
+        return self.name[:1].upper() + self.name[1:]
+
+    @classmethod
+    def parse(cls, text: str) -> Plan:
+        """Parse a preset (``"watt"``) or limits such as ``"20/second,1000/hour"``."""
+        key = text.strip().lower()
+        if key in PLANS:
+            return PLANS[key]
+        limits = []
+        for part in key.split(","):
+            m = re.fullmatch(r"\s*(\d+)\s*/\s*([a-z]+?)s?\s*", part)
+            if m is None:
+                raise ValueError(f"cannot parse limit {part!r}; expected e.g. '20/second'")
+            limits.append(Limit(int(m.group(1)), m.group(2)))
+        return cls(name="custom", limits=tuple(limits))
+
+    def __str__(self) -> str:
+        return f"{self.name} ({', '.join(map(str, self.limits)) or 'unlimited'})"
+
+
+PLANS: dict[str, Plan] = {
+    "watt": Plan("watt", (Limit(10, "minute"), Limit(10_000, "month"))),
+    "kilowatt": Plan("kilowatt", (Limit(100, "minute"), Limit(1_000_000, "month"))),
+    "megawatt": Plan("megawatt", (Limit(1000, "minute"),)),
+    "unlimited": Plan("unlimited", ()),
+}
+"""Preset plans by name."""
+
+
+@dataclass(frozen=True)
+class QuotaExceeded:
+    """Which limit a refused request hit, and its current window."""
+
+    limit: Limit
+    period_start: int
+    period_end: int
+
+
+class QuotaTracker:
+    """Counts requests per API key in each of a plan's fixed windows."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self._counts: dict[tuple[str, str, int], int] = {}
+
+    def check(self, key: str, now: float) -> QuotaExceeded | None:
+        """Return the exceeded limit for one more request now, or ``None`` if it may pass.
+
+        The shortest period is reported first, since that is the one to wait out first.
+        """
+        for lim in sorted(self.plan.limits, key=lambda x: window(x.period, now)[1]):
+            start, end = window(lim.period, now)
+            if self._counts.get((key, lim.period, start), 0) >= lim.limit:
+                return QuotaExceeded(lim, start, end)
+        return None
+
+    def count(self, key: str, now: float) -> None:
+        """Count one accepted request in every window of the plan."""
+        for lim in self.plan.limits:
+            start, _ = window(lim.period, now)
+            k = (key, lim.period, start)
+            self._counts[k] = self._counts.get(k, 0) + 1
+        self._prune(now)
+
+    def _prune(self, now: float) -> None:
+        # Old windows can never be asked about again (clocks move forward).
+        if len(self._counts) > 64:
+            live = {(p, window(p, now)[0]) for p in PERIODS}
+            self._counts = {k: v for k, v in self._counts.items() if (k[1], k[2]) in live}
+
+    def usage(self, now: float) -> list[dict[str, object]]:
+        """Current counts per key and limit, for the counters endpoint."""
+        out: list[dict[str, object]] = []
+        keys = sorted({k[0] for k in self._counts})
+        for key_index, key in enumerate(keys):
+            for lim in self.plan.limits:
+                start, end = window(lim.period, now)
+                out.append(
+                    {
+                        # The key itself is a secret: name it by position only.
+                        "key": f"key#{key_index}",
+                        "period": lim.period,
+                        "limit": lim.limit,
+                        "period_start": start,
+                        "period_end": end,
+                        "used": self._counts.get((key, lim.period, start), 0),
+                    }
+                )
+        return out
+
+    def reset(self) -> None:
+        """Forget all usage."""
+        self._counts.clear()

@@ -1,0 +1,136 @@
+"""Plans, fixed windows aligned to the clock, and the 409 body."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+
+import aiohttp
+import pytest
+
+from enlighten_async.simulator import PLANS, Faults, Fleet, Limit, Plan, Simulator, SimulatorServer
+from enlighten_async.simulator.quota import window
+
+from .conftest import KEY, USER, Api, FakeClock
+
+T0 = 1_700_000_040  # a multiple of 60: a minute window starts here
+
+
+def test_plan_parse_and_presets() -> None:
+    assert Plan.parse("20/second").limits == (Limit(20, "second"),)
+    assert Plan.parse("10/minute, 100/hours").limits == (Limit(10, "minute"), Limit(100, "hour"))
+    assert Plan.parse("watt") is PLANS["watt"]
+    assert PLANS["watt"].limits == (Limit(10, "minute"), Limit(10_000, "month"))
+    assert PLANS["unlimited"].limits == ()
+    assert {"watt", "kilowatt", "megawatt", "unlimited"} <= set(PLANS)
+    with pytest.raises(ValueError):
+        Plan.parse("lots")
+    with pytest.raises(ValueError):
+        Limit(3, "fortnight")
+
+
+def test_windows_align_to_the_clock() -> None:
+    assert window("minute", T0 + 59.9) == (T0, T0 + 60)
+    assert window("second", 12.5) == (12, 13)
+    assert window("hour", 7300) == (7200, 10800)
+    dec = datetime(2024, 12, 31, 23, 59, tzinfo=timezone.utc).timestamp()
+    start, end = window("month", dec)
+    assert start == datetime(2024, 12, 1, tzinfo=timezone.utc).timestamp()
+    assert end == datetime(2025, 1, 1, tzinfo=timezone.utc).timestamp()
+
+
+@pytest.fixture
+async def limited() -> AsyncIterator[tuple[Simulator, Api, FakeClock]]:
+    clock = FakeClock(T0 + 50.0)
+    sim = Simulator(
+        fleet=Fleet(3, seed=1, anchor=T0),
+        plan=PLANS["watt"],
+        clock=clock,
+        api_key=KEY,
+        user_id=USER,
+    )
+    async with SimulatorServer(sim) as server, aiohttp.ClientSession() as session:
+        yield sim, Api(session, server.base_url), clock
+
+
+async def test_409_at_the_window_boundary(limited: tuple[Simulator, Api, FakeClock]) -> None:
+    sim, api, clock = limited
+    for _ in range(10):
+        assert (await api.get("/systems")).status == 200
+    clock.set(T0 + 59.99)
+    for _ in range(3):
+        r = await api.get("/systems/67/summary")
+        assert r.status == 409
+        assert r.body == {
+            "reason": "409",
+            "message": ["Usage limit exceeded for plan Watt"],
+            "period": "minute",
+            "period_start": T0,
+            "period_end": T0 + 60,
+            "limit": 10,
+        }
+    # 409s were not counted: the window holds exactly the 10 accepted requests.
+    minute = next(u for u in sim.counters.usage if u["period"] == "minute")
+    assert minute["used"] == 10
+    assert sim.counters.conflicts == 3
+    assert sim.counters.statuses[409] == 3
+    clock.set(T0 + 60.0)  # the next window opens on the minute
+    assert (await api.get("/systems")).status == 200
+
+
+async def test_401_is_not_counted(limited: tuple[Simulator, Api, FakeClock]) -> None:
+    _, api, _ = limited
+    for _ in range(15):
+        assert (await api.get("/systems", key="wrong")).status == 401
+    assert (await api.get("/systems")).status == 200
+
+
+async def test_faulted_requests_count(limited: tuple[Simulator, Api, FakeClock]) -> None:
+    sim, api, _ = limited
+    sim.faults.schedule(None, ["503"] * 10)
+    for _ in range(10):
+        assert (await api.get("/systems")).status == 503
+    assert (await api.get("/systems")).status == 409
+
+
+async def test_month_window_409() -> None:
+    clock = FakeClock(datetime(2025, 3, 31, 23, 59, 30, tzinfo=timezone.utc).timestamp())
+    plan = Plan("kilowatt", (Limit(100, "minute"), Limit(2, "month")))
+    sim = Simulator(
+        fleet=Fleet(2), plan=plan, clock=clock, api_key=KEY, user_id=USER, faults=Faults()
+    )
+    async with SimulatorServer(sim) as server, aiohttp.ClientSession() as session:
+        api = Api(session, server.base_url)
+        assert (await api.get("/systems")).status == 200
+        assert (await api.get("/systems")).status == 200
+        r = await api.get("/systems")
+        assert r.status == 409
+        assert r.body["period"] == "month" and r.body["limit"] == 2
+        assert r.body["period_start"] == datetime(2025, 3, 1, tzinfo=timezone.utc).timestamp()
+        assert r.body["period_end"] == datetime(2025, 4, 1, tzinfo=timezone.utc).timestamp()
+        assert r.body["message"] == ["Usage limit exceeded for plan Kilowatt"]
+        clock.advance(60)  # April
+        assert (await api.get("/systems")).status == 200
+
+
+async def test_per_second_plan() -> None:
+    clock = FakeClock(1000.25)
+    sim = Simulator(
+        fleet=Fleet(1, anchor=1000),
+        plan=Plan.parse("3/second"),
+        clock=clock,
+        api_key=KEY,
+        user_id=USER,
+    )
+    async with SimulatorServer(sim) as server, aiohttp.ClientSession() as session:
+        api = Api(session, server.base_url)
+        statuses = [(await api.get("/systems")).status for _ in range(4)]
+        assert statuses == [200, 200, 200, 409]
+        r = await api.get("/systems")
+        assert (r.body["period"], r.body["period_start"], r.body["period_end"]) == (
+            "second",
+            1000,
+            1001,
+        )
+        clock.set(1001.0)
+        assert (await api.get("/systems")).status == 200
