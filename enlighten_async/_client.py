@@ -20,6 +20,7 @@ from enlighten_async import _protocol as p
 from enlighten_async._clock import Clock
 from enlighten_async._models import (
     ConnectionType,
+    ConsumptionInterval,
     ConsumptionLifetime,
     ConsumptionStats,
     EnergyLifetime,
@@ -28,9 +29,11 @@ from enlighten_async._models import (
     InvertersSummary,
     MonthlyProduction,
     ProductionMeterReadings,
+    RgmInterval,
     RgmStats,
     SearchSystemIdResult,
     Stats,
+    StatsInterval,
     Status,
     Summary,
     System,
@@ -42,6 +45,7 @@ from enlighten_async._quota import Quota
 from enlighten_async._retry import RetryPolicy
 from enlighten_async._scheduler import Priority, Scheduler, SchedulerStats
 from enlighten_async._transport import Credentials, Transport
+from enlighten_async._windows import Kind, plan_windows
 
 __all__ = ["DEFAULT_BASE_URL", "EnlightenClient"]
 
@@ -427,6 +431,83 @@ class EnlightenClient:
             Request("search_system_id", "/systems/search_system_id", (("serial_num", serial_num),)),
             SearchSystemIdResult,
         )
+
+    # -- ranges ---------------------------------------------------------------------------
+
+    def iter_stats(
+        self,
+        system_id: int,
+        start: Epoch,
+        end: Epoch,
+        *,
+        operational_at: Epoch | None = None,
+    ) -> AsyncIterator[StatsInterval]:
+        """Every 5-minute interval ending in ``(start, end]``, oldest first, streamed.
+
+        Splits the range into the fewest one-day requests, aligned to the 5-minute marks,
+        each interval asked for exactly once. The range is clipped to what the API can
+        answer: not after now, not before ``operational_at`` (when given), not more than a
+        year back (with a :class:`~enlighten_async.LookbackWarning`). Arguments are checked
+        before the first request.
+        """
+        return self._iter_windows(Kind.STATS, system_id, start, end, operational_at)
+
+    def iter_rgm_stats(
+        self,
+        system_id: int,
+        start: Epoch,
+        end: Epoch,
+        *,
+        operational_at: Epoch | None = None,
+    ) -> AsyncIterator[RgmInterval]:
+        """Every 15-minute meter interval ending in ``(start, end]``, in one-month requests.
+
+        Yields the system-level ``intervals``; per-meter ``meter_intervals`` come with each
+        :meth:`rgm_stats` answer (and are kept by the backfill store).
+        """
+        return self._iter_windows(Kind.RGM_STATS, system_id, start, end, operational_at)
+
+    def iter_consumption_stats(
+        self,
+        system_id: int,
+        start: Epoch,
+        end: Epoch,
+        *,
+        operational_at: Epoch | None = None,
+    ) -> AsyncIterator[ConsumptionInterval]:
+        """Every 15-minute consumption interval ending in ``(start, end]``, monthly requests."""
+        return self._iter_windows(Kind.CONSUMPTION_STATS, system_id, start, end, operational_at)
+
+    def _iter_windows(
+        self,
+        kind: Kind,
+        system_id: int,
+        start: Epoch,
+        end: Epoch,
+        operational_at: Epoch | None,
+    ) -> AsyncIterator[Any]:
+        p.system_id_arg(system_id)
+        windows = plan_windows(
+            kind,
+            p.epoch_arg(start, "start"),
+            p.epoch_arg(end, "end"),
+            now=int(self.scheduler.clock.now()),
+            operational_at=(
+                None if operational_at is None else p.epoch_arg(operational_at, "operational_at")
+            ),
+        )
+        fetch = getattr(self, kind.value)
+
+        async def stream() -> AsyncIterator[Any]:
+            for window in windows:
+                result = await fetch(system_id, start_at=window.start_at, end_at=window.end_at)
+                for interval in result.intervals:
+                    # A window owns the intervals ending in (start_at, end_at]: a boundary
+                    # interval returned twice by the service is yielded once.
+                    if window.start_at < interval.end_at.timestamp() <= window.end_at:
+                        yield interval
+
+        return stream()
 
     @staticmethod
     def _date_range(start: DateLike | None, end: DateLike | None) -> list[tuple[str, str]]:

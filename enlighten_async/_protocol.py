@@ -168,7 +168,7 @@ def _message(operation: str, status: int, body: Mapping[str, Any]) -> str:
             parts.extend(str(v) for v in value)
         elif value is not None:
             parts.append(str(value))
-    text = "; ".join(parts) or str(body.get("reason", "")) or "no message"
+    text = "; ".join(dict.fromkeys(parts)) or str(body.get("reason", "")) or "no message"
     return f"{operation}: HTTP {status}: {text}"
 
 

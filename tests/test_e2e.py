@@ -99,16 +99,15 @@ async def test_faults_are_retried_until_answered() -> None:
         clock=ea.ScaledClock(1),
         faults=Faults(p_503=0.2, p_500=0.1, p_drop=0.1, p_truncate=0.05, p_502=0.05, seed=4),
     )
-    async with SimulatorServer(simulator) as server:
-        async with ea.EnlightenClient(
-            simulator.api_key,
-            simulator.user_id,
-            base_url=server.base_url,
-            clock=simulator.clock,
-            retry=ea.RetryPolicy(attempts=10, initial_delay=0.001, max_delay=0.01, jitter=0),
-        ) as client:
-            sid = simulator.fleet.systems[0].system_id
-            for _ in range(30):
-                assert (await client.summary(sid)).system_id == sid
+    async with SimulatorServer(simulator) as server, ea.EnlightenClient(
+        simulator.api_key,
+        simulator.user_id,
+        base_url=server.base_url,
+        clock=simulator.clock,
+        retry=ea.RetryPolicy(attempts=10, initial_delay=0.001, max_delay=0.01, jitter=0),
+    ) as client:
+        sid = simulator.fleet.systems[0].system_id
+        for _ in range(30):
+            assert (await client.summary(sid)).system_id == sid
     assert sum(simulator.counters.faults.values()) > 0
     assert client.stats_snapshot().retries == sum(simulator.counters.faults.values())

@@ -156,13 +156,13 @@ async def test_server_clock_offset_is_read_from_the_date_header() -> None:
 
 
 async def test_unknown_period_is_handled_by_period_end_alone() -> None:
-    scheduler, server, clock = make(max_in_flight=1, limit=3, period=120.0)
+    scheduler, server, _ = make(max_in_flight=1, limit=3, period=120.0)
     server.period_name = "fortnight"  # a period the scheduler has no length for
     results = await run_many(scheduler, server, 5)
     assert results == ["ok"] * 5
     assert scheduler.stats().learned_limits == ()
     # Held until the named period_end: the 4th and 5th went in the next 120 s window.
-    assert [server.accepted[3] >= 120 * math.ceil(ORIGIN / 120)] == [True]
+    assert server.accepted[3] >= 120 * math.ceil(ORIGIN / 120)
     assert len(server.conflicts) == 1
 
 

@@ -1,0 +1,192 @@
+"""Range planning for the interval operations: which requests cover a time range.
+
+Pure functions, no I/O. ``stats`` answers at most one day of 5-minute intervals per
+request, ``rgm_stats`` and ``consumption_stats`` at most one month of 15-minute intervals;
+all three label an interval by its end, so a request for ``[S, E]`` yields the intervals
+whose ``end_at`` is in ``(S, E]``. :func:`plan_windows` splits a range into the fewest
+such requests, consecutive and non-overlapping, after clipping it to what the API can
+answer (not after now, not before the operational date, not more than a year back).
+"""
+
+from __future__ import annotations
+
+import calendar
+import enum
+import math
+import warnings
+from datetime import date, datetime, timedelta, timezone
+
+from attrs import frozen
+
+from enlighten_async import _protocol as p
+
+__all__ = [
+    "LOOKBACK",
+    "Kind",
+    "LookbackWarning",
+    "Window",
+    "day_epoch",
+    "plan_days",
+    "plan_windows",
+]
+
+#: How far back the interval operations answer; older starts get an empty list.
+LOOKBACK = 365 * 86400
+#: The span of one ``rgm_stats``/``consumption_stats`` request (see :meth:`Kind.max_end`).
+MONTH_WINDOW = 28 * 86400
+#: The largest chunk :func:`plan_days` makes (a store records one row per chunk).
+MAX_DAYS_PER_CHUNK = 365
+
+
+class Kind(str, enum.Enum):
+    """An interval operation whose ranges :func:`plan_windows` plans."""
+
+    STATS = "stats"
+    RGM_STATS = "rgm_stats"
+    CONSUMPTION_STATS = "consumption_stats"
+
+    @property
+    def step(self) -> int:
+        """The interval length in seconds (300 for ``stats``, 900 otherwise)."""
+        return 300 if self is Kind.STATS else 900
+
+    def max_end(self, start_at: int) -> int:
+        """The latest ``end_at`` one request starting at ``start_at`` may ask for.
+
+        "One month" is 28 days here: the spec does not say whose calendar it counts in
+        (the system's timezone, UTC), and across a DST change two readings differ by an
+        hour, which would silently cut four intervals off a window. 28 days fit every
+        reading, at the cost of one request in thirteen over a year.
+        """
+        if self is Kind.STATS:
+            return start_at + 86400
+        return start_at + MONTH_WINDOW
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class LookbackWarning(UserWarning):
+    """Part of a requested range is more than a year old, so the API cannot answer it."""
+
+
+@frozen
+class Window:
+    """One request: the intervals whose ``end_at`` is in ``(start_at, end_at]``.
+
+    ``start_at`` and ``end_at`` are epoch seconds on the kind's mark.
+    """
+
+    start_at: int
+    end_at: int
+    kind: Kind
+
+    @property
+    def start(self) -> datetime:
+        """``start_at`` as an aware UTC ``datetime``."""
+        return datetime.fromtimestamp(self.start_at, timezone.utc)
+
+    @property
+    def end(self) -> datetime:
+        """``end_at`` as an aware UTC ``datetime``."""
+        return datetime.fromtimestamp(self.end_at, timezone.utc)
+
+    def interval_ends(self) -> range:
+        """The ``end_at`` (epoch seconds) of every interval this window can return."""
+        step = self.kind.step
+        return range(self.start_at + step, self.end_at + 1, step)
+
+
+def day_epoch(day: date) -> int:
+    """The epoch seconds of UTC midnight of ``day`` (how stores key daily chunks)."""
+    return calendar.timegm((day.year, day.month, day.day, 0, 0, 0))
+
+
+def _epoch(value: datetime | int | float, name: str) -> int:
+    # floors fractional seconds; refuses naive datetimes with a message that says why
+    return p.epoch_arg(value, name)
+
+
+def _down(epoch: int, step: int) -> int:
+    return epoch - epoch % step
+
+
+def _up(epoch: int, step: int) -> int:
+    return -(-epoch // step) * step
+
+
+def plan_windows(
+    kind: Kind | str,
+    start: datetime | int,
+    end: datetime | int,
+    *,
+    now: datetime | int,
+    operational_at: datetime | int | None = None,
+    lookback_margin: float = 86400.0,
+) -> list[Window]:
+    """The fewest consecutive windows that cover ``(start, end]`` for ``kind``.
+
+    ``start`` and ``end`` are rounded down to the kind's mark (as the API does). The range
+    is clipped: its end to ``now``; its start to ``operational_at`` and to
+    ``now - 365 days + lookback_margin`` (rounded up), since older starts get an empty
+    answer and a request may wait in a quota queue for a while before it is sent. Clipping
+    for the lookback emits one :class:`LookbackWarning`. Each window's ``start_at`` is the
+    previous one's ``end_at``, so every interval is asked for exactly once. Returns an
+    empty list when nothing is left. Raises ``ValueError`` for a naive datetime or
+    ``start > end``.
+    """
+    kind = Kind(kind)
+    step = kind.step
+    s = _epoch(start, "start")
+    e = _epoch(end, "end")
+    p.check_order(s, e, "start", "end")
+    now_at = _epoch(now, "now")
+    if not math.isfinite(lookback_margin) or lookback_margin < 0:
+        raise ValueError(f"lookback_margin must be a finite number >= 0, got {lookback_margin}")
+
+    s = _down(s, step)
+    e = min(_down(e, step), _down(now_at, step))
+    if operational_at is not None:
+        s = max(s, _down(_epoch(operational_at, "operational_at"), step))
+    earliest = _up(math.ceil(now_at - LOOKBACK + lookback_margin), step)
+    if s < earliest:
+        s = earliest
+        warnings.warn(
+            f"{kind.value}: the API answers at most one year back; planning from "
+            f"{datetime.fromtimestamp(earliest, timezone.utc).isoformat()} instead",
+            LookbackWarning,
+            stacklevel=2,
+        )
+
+    windows: list[Window] = []
+    while s < e:
+        # max_end stays on the mark: a day and 28 days are whole 15-minute marks
+        stop = min(e, kind.max_end(s))
+        windows.append(Window(s, stop, kind))
+        s = stop
+    return windows
+
+
+def plan_days(
+    start: date, end: date, *, operational_date: date | None, today: date
+) -> list[tuple[date, date]]:
+    """Inclusive ``(first, last)`` date chunks of at most 365 days for ``energy_lifetime``.
+
+    The range is clipped to ``operational_date`` and to yesterday (today is not over).
+    Chunks are consecutive: each starts the day after the previous one ends. Returns an
+    empty list when nothing is left; raises ``ValueError`` for ``start > end`` or a
+    ``datetime`` where a ``date`` is expected.
+    """
+    first = p.date_arg(start, "start")
+    last = p.date_arg(end, "end")
+    p.check_order(first, last, "start", "end")
+    today = p.date_arg(today, "today")
+    if operational_date is not None:
+        first = max(first, p.date_arg(operational_date, "operational_date"))
+    last = min(last, today - timedelta(days=1))
+    chunks: list[tuple[date, date]] = []
+    while first <= last:
+        stop = min(last, first + timedelta(days=MAX_DAYS_PER_CHUNK - 1))
+        chunks.append((first, stop))
+        first = stop + timedelta(days=1)
+    return chunks

@@ -1,0 +1,315 @@
+"""The ``enlighten-async`` command: ``backfill``, ``status`` and ``simulate``.
+
+``enlighten-async backfill --simulate`` starts the embedded simulator in-process with a
+compressed clock and backfills from it: the client's real job, on any machine, with no
+key. With ``--key``/``--user-id`` (or ``ENLIGHTEN_API_KEY``/``ENLIGHTEN_USER_ID``) it talks
+to the real service, or to ``--base-url``/``ENLIGHTEN_BASE_URL``. The key is never echoed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from enlighten_async import __version__
+from enlighten_async._client import DEFAULT_BASE_URL, EnlightenClient
+from enlighten_async._clock import Clock, ScaledClock
+from enlighten_async._quota import PLANS, Quota, parse_quota
+from enlighten_async.backfill import DEFAULT_KINDS, BackfillReport, Progress, backfill
+from enlighten_async.store import SQLiteStore
+
+__all__ = ["main"]
+
+UTC = timezone.utc
+#: How much faster the embedded simulator's clock runs in ``backfill --simulate``.
+DEFAULT_SIM_TIME_SCALE = 600.0
+
+
+def _date_or_days(text: str) -> date:
+    """``2024-05-01`` or ``7d`` (seven days ago)."""
+    text = text.strip()
+    if text.endswith("d") and text[:-1].isdigit():
+        return datetime.now(UTC).date() - timedelta(days=int(text[:-1]))
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD or Nd, got {text!r}") from None
+
+
+def _kinds(text: str) -> list[str]:
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in DEFAULT_KINDS]
+    if bad or not kinds:
+        raise argparse.ArgumentTypeError(f"kinds are a comma list of {', '.join(DEFAULT_KINDS)}")
+    return kinds
+
+
+def _systems(text: str) -> list[int] | None:
+    if text.strip().lower() == "all":
+        return None
+    try:
+        ids = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError("systems: 'all' or a comma list of ids") from None
+    if not ids or any(i <= 0 for i in ids):
+        raise argparse.ArgumentTypeError("systems: 'all' or a comma list of positive ids")
+    return ids
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``enlighten-async``."""
+    parser = argparse.ArgumentParser(
+        prog="enlighten-async",
+        description="Asyncio client for the Enphase Enlighten Systems API v2.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    bf = sub.add_parser("backfill", help="fetch history into a SQLite store (resumable)")
+    bf.add_argument(
+        "--simulate",
+        action="store_true",
+        help="run against the embedded simulator (the default when no key is given)",
+    )
+    bf.add_argument("--key", help="API key (default: $ENLIGHTEN_API_KEY); never echoed")
+    bf.add_argument("--user-id", help="user id (default: $ENLIGHTEN_USER_ID)")
+    bf.add_argument("--base-url", help="API base URL (default: $ENLIGHTEN_BASE_URL or the service)")
+    bf.add_argument("--systems", type=_systems, default=None, help="'all' (default) or ids: 67,72")
+    bf.add_argument("--since", type=_date_or_days, default=None, help="YYYY-MM-DD or 7d (default)")
+    bf.add_argument("--until", type=_date_or_days, default=None, help="YYYY-MM-DD (default: now)")
+    bf.add_argument(
+        "--kinds", type=_kinds, default=list(DEFAULT_KINDS), help=",".join(DEFAULT_KINDS)
+    )
+    bf.add_argument("--db", default="enlighten.db", help="SQLite file (default: enlighten.db)")
+    bf.add_argument(
+        "--plan",
+        default=None,
+        help=f"quota plan ({', '.join(PLANS)}) or limits like 10/minute,10000/month; "
+        "without it the quota is learned from the first 409",
+    )
+    bf.add_argument("--max-in-flight", type=int, default=None, help="concurrent requests")
+    sim = bf.add_argument_group("simulator (with --simulate)")
+    sim.add_argument("--sim-systems", type=int, default=20, help="systems in the fleet (20)")
+    sim.add_argument("--sim-plan", default="watt", help="the simulator's quota plan (watt)")
+    sim.add_argument(
+        "--time-scale",
+        type=float,
+        default=DEFAULT_SIM_TIME_SCALE,
+        help=f"simulated seconds per real second ({DEFAULT_SIM_TIME_SCALE:g})",
+    )
+    sim.add_argument("--seed", type=int, default=1, help="fleet seed (1)")
+    bf.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    st = sub.add_parser("status", help="what the store holds per system and kind, and gaps")
+    st.add_argument("--db", default="enlighten.db", help="SQLite file (default: enlighten.db)")
+
+    sm = sub.add_parser("simulate", help="serve the embedded simulator on loopback")
+    from enlighten_async.simulator import cli as sim_cli
+
+    sim_cli.add_arguments(sm)
+    return parser
+
+
+def _plan(text: str | None) -> str | tuple[Quota, ...] | None:
+    if text is None:
+        return None
+    if text.strip().lower() in PLANS:
+        return text.strip().lower()
+    return tuple(parse_quota(part) for part in text.split(",") if part.strip())
+
+
+@contextlib.asynccontextmanager
+async def _target(args: argparse.Namespace) -> AsyncIterator[tuple[str, str, str, Clock | None]]:
+    """Yield ``(base_url, key, user_id, clock)``: the simulator's, or the real service's."""
+    key = args.key or os.environ.get("ENLIGHTEN_API_KEY")
+    user_id = args.user_id or os.environ.get("ENLIGHTEN_USER_ID")
+    if args.simulate or not key:
+        from enlighten_async.simulator import Fleet, Plan, Simulator, SimulatorServer
+
+        clock = ScaledClock(args.time_scale)
+        simulator = Simulator(
+            fleet=Fleet(args.sim_systems, seed=args.seed),
+            plan=Plan.parse(args.sim_plan),
+            clock=clock,
+        )
+        async with SimulatorServer(simulator) as server:
+            print(
+                f"Embedded simulator: {args.sim_systems} systems, plan {args.sim_plan}, "
+                f"clock x{args.time_scale:g} (a simulated minute lasts "
+                f"{60 / args.time_scale:.2f}s)"
+            )
+            yield server.base_url, simulator.api_key, simulator.user_id, clock
+        return
+    if not user_id:
+        raise SystemExit("a user id is needed: --user-id or ENLIGHTEN_USER_ID")
+    base_url = args.base_url or os.environ.get("ENLIGHTEN_BASE_URL") or DEFAULT_BASE_URL
+    yield base_url, key, user_id, None
+
+
+def _progress_printer(mode: str) -> tuple[Callable[[Progress], None], Callable[[], None]]:
+    """An ``on_progress`` callback and a stop function: ``rich``, ``plain`` or ``none``."""
+    if mode == "none":
+        return (lambda _p: None), (lambda: None)
+    try:
+        if mode != "rich":
+            raise ImportError("plain lines asked for")
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+        from rich.progress import (
+            Progress as RichProgress,
+        )
+    except ImportError:  # rich is optional: fall back to a line every 5%
+        last = [-1]
+
+        def plain(p: Progress) -> None:
+            todo = max(1, p.planned - p.skipped)
+            pct = int(100 * (p.done + p.failed) / todo)
+            if pct // 5 != last[0] // 5:
+                last[0] = pct
+                print(
+                    f"{pct:3d}% windows {p.done + p.failed}/{todo} requests {p.requests_sent} "
+                    f"409s {p.conflicts} retries {p.retries}",
+                    flush=True,
+                )
+
+        return plain, (lambda: None)
+    bar = RichProgress(
+        TextColumn("[bold]backfill"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        transient=False,
+    )
+    task_id: list[Any] = []
+
+    def update(p: Progress) -> None:
+        todo = max(0, p.planned - p.skipped)
+        eta = "?" if p.eta_seconds is None else f"{p.eta_seconds:,.0f}s"
+        info = (
+            f"requests {p.requests_sent}  409s {p.conflicts}  retries {p.retries}  "
+            f"failed {p.failed}  eta {eta}"
+        )
+        if not task_id:
+            bar.start()
+            task_id.append(bar.add_task("backfill", total=todo, info=info))
+        bar.update(task_id[0], completed=p.done + p.failed, total=todo, info=info)
+
+    def stop() -> None:
+        if task_id:
+            bar.stop()
+
+    return update, stop
+
+
+def _print_summary(report: BackfillReport, db: str) -> None:
+    print(
+        f"Backfill summary: {report.planned} windows planned, {report.skipped} already stored, "
+        f"{report.done} fetched, {report.failed} failed; {report.rows} rows written; "
+        f"{report.requests_sent} requests, {report.conflicts} 409s, {report.retries} retries; "
+        f"{report.elapsed_seconds:.1f}s. Store: {db}"
+    )
+    for failure in report.failures[:10]:
+        print(f"  failed: {failure.item.describe()}: {failure.error}")
+    if report.failed > 10:
+        print(f"  ... and {report.failed - 10} more")
+
+
+async def _backfill(args: argparse.Namespace) -> int:
+    since = args.since or (datetime.now(UTC).date() - timedelta(days=7))
+    async with _target(args) as (base_url, key, user_id, clock):
+        if clock is not None and args.since is None:
+            # The simulator's "now" is ours at start; its fleet reports up to then.
+            since = datetime.fromtimestamp(clock.now(), UTC).date() - timedelta(days=7)
+        client = EnlightenClient(
+            key,
+            user_id,
+            base_url=base_url,
+            plan=_plan(args.plan),
+            clock=clock,
+            max_in_flight=args.max_in_flight,
+        )
+        mode = "none" if args.no_progress else ("rich" if sys.stdout.isatty() else "plain")
+        update, stop = _progress_printer(mode)
+        async with client, SQLiteStore(args.db) as store:
+            task = asyncio.ensure_future(
+                backfill(
+                    client,
+                    store,
+                    args.systems,
+                    args.kinds,
+                    since,
+                    args.until,
+                    on_progress=update,
+                )
+            )
+            try:
+                report = await task
+            except asyncio.CancelledError:
+                stop()
+                print(
+                    f"\nInterrupted. The windows fetched so far are kept in {args.db}; run the "
+                    "same command again to fetch only the rest."
+                )
+                return 130
+            finally:
+                stop()
+    _print_summary(report, args.db)
+    return 0 if report.failed == 0 else 1
+
+
+async def _status(args: argparse.Namespace) -> int:
+    async with SQLiteStore(args.db) as store:
+        rows = await store.status()
+    if not rows:
+        print(f"{args.db} holds nothing yet")
+        return 0
+    print(f"{'system':>8} {'kind':<18} {'windows':>7} {'rows':>8}  {'first':<20} {'last':<20} gaps")
+    fmt = "%Y-%m-%d %H:%M"
+    for r in rows:
+        first = r.first_end_at.strftime(fmt) if r.first_end_at else "-"
+        last = r.last_end_at.strftime(fmt) if r.last_end_at else "-"
+        gaps = ", ".join(f"{a.strftime(fmt)}..{b.strftime(fmt)}" for a, b in r.gaps[:3]) or "none"
+        if len(r.gaps) > 3:
+            gaps += f" (+{len(r.gaps) - 3} more)"
+        print(
+            f"{r.system_id:>8} {r.kind:<18} {r.windows:>7} {r.rows:>8}  "
+            f"{first:<20} {last:<20} {gaps}"
+        )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "simulate":
+        from enlighten_async.simulator import cli as sim_cli
+
+        return sim_cli.run(args)
+    if args.command == "status" and not os.path.exists(args.db):
+        print(f"No store at {args.db}")
+        return 1
+    runner = _backfill if args.command == "backfill" else _status
+    try:
+        return asyncio.run(runner(args))
+    except KeyboardInterrupt:
+        # asyncio.run cancelled the backfill task, which printed how to resume.
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

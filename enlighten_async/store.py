@@ -1,0 +1,560 @@
+"""Where a backfill keeps what it fetched: a :class:`Store` protocol and a SQLite store.
+
+Every fetched window is written with its intervals in one transaction, together with a
+record that the window is done, so an interrupted backfill resumes where it stopped and
+never keeps half a window. Rows are keyed by their natural keys and written with
+UPSERTs, so fetching a window again replaces its rows instead of duplicating them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime, timedelta, timezone
+from types import TracebackType
+from typing import Any, Protocol, TypeAlias, TypeVar, runtime_checkable
+
+from attrs import frozen
+
+from enlighten_async._models import ConsumptionStats, EnergyLifetime, RgmStats, Stats
+from enlighten_async._windows import day_epoch
+
+__all__ = [
+    "COLUMNS",
+    "KINDS",
+    "SQLiteStore",
+    "Store",
+    "StoreStatus",
+    "WindowResult",
+]
+
+log = logging.getLogger("enlighten_async")
+
+T = TypeVar("T")
+
+#: What :meth:`Store.write_window` accepts: one answer of an interval or daily operation.
+WindowResult: TypeAlias = Stats | RgmStats | ConsumptionStats | EnergyLifetime
+
+#: The kinds a store keeps windows of, and the model each one's answers are.
+KINDS: dict[str, type[Any]] = {
+    "stats": Stats,
+    "rgm_stats": RgmStats,
+    "consumption_stats": ConsumptionStats,
+    "energy_lifetime": EnergyLifetime,
+}
+
+#: The columns of each table, in the order :meth:`Store.intervals` returns them.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "stats": ("system_id", "end_at", "powr", "enwh", "devices_reporting"),
+    "rgm_stats": ("system_id", "end_at", "wh_del", "devices_reporting"),
+    "rgm_meter_intervals": (
+        "system_id",
+        "meter_serial_number",
+        "channel",
+        "end_at",
+        "wh_del",
+        "curr_w",
+    ),
+    "consumption_stats": ("system_id", "end_at", "enwh", "devices_reporting"),
+    "energy_lifetime": (
+        "system_id",
+        "date",
+        "production",
+        "micro_production",
+        "meter_production",
+    ),
+}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS stats (
+    system_id INTEGER NOT NULL,
+    end_at INTEGER NOT NULL,
+    powr INTEGER NOT NULL,
+    enwh INTEGER NOT NULL,
+    devices_reporting INTEGER NOT NULL,
+    PRIMARY KEY (system_id, end_at)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rgm_stats (
+    system_id INTEGER NOT NULL,
+    end_at INTEGER NOT NULL,
+    wh_del INTEGER NOT NULL,
+    devices_reporting INTEGER NOT NULL,
+    PRIMARY KEY (system_id, end_at)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rgm_meter_intervals (
+    system_id INTEGER NOT NULL,
+    meter_serial_number TEXT NOT NULL,
+    channel INTEGER NOT NULL,
+    end_at INTEGER NOT NULL,
+    wh_del REAL,
+    curr_w INTEGER,
+    PRIMARY KEY (system_id, meter_serial_number, channel, end_at)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS consumption_stats (
+    system_id INTEGER NOT NULL,
+    end_at INTEGER NOT NULL,
+    enwh INTEGER NOT NULL,
+    devices_reporting INTEGER NOT NULL,
+    PRIMARY KEY (system_id, end_at)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS energy_lifetime (
+    system_id INTEGER NOT NULL,
+    date TEXT NOT NULL,
+    production INTEGER NOT NULL,
+    micro_production INTEGER,
+    meter_production INTEGER,
+    PRIMARY KEY (system_id, date)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS windows (
+    system_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    start_at INTEGER NOT NULL,
+    end_at INTEGER NOT NULL,
+    rows INTEGER NOT NULL,
+    fetched_at INTEGER NOT NULL,
+    PRIMARY KEY (system_id, kind, start_at, end_at)
+) WITHOUT ROWID;
+"""
+
+_UPSERT = {
+    "stats": (
+        "INSERT INTO stats VALUES (?, ?, ?, ?, ?) ON CONFLICT (system_id, end_at) DO UPDATE "
+        "SET powr = excluded.powr, enwh = excluded.enwh, "
+        "devices_reporting = excluded.devices_reporting"
+    ),
+    "rgm_stats": (
+        "INSERT INTO rgm_stats VALUES (?, ?, ?, ?) ON CONFLICT (system_id, end_at) DO UPDATE "
+        "SET wh_del = excluded.wh_del, devices_reporting = excluded.devices_reporting"
+    ),
+    "rgm_meter_intervals": (
+        "INSERT INTO rgm_meter_intervals VALUES (?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (system_id, meter_serial_number, channel, end_at) DO UPDATE "
+        "SET wh_del = excluded.wh_del, curr_w = excluded.curr_w"
+    ),
+    "consumption_stats": (
+        "INSERT INTO consumption_stats VALUES (?, ?, ?, ?) ON CONFLICT (system_id, end_at) "
+        "DO UPDATE SET enwh = excluded.enwh, devices_reporting = excluded.devices_reporting"
+    ),
+    "energy_lifetime": (
+        "INSERT INTO energy_lifetime VALUES (?, ?, ?, ?, ?) ON CONFLICT (system_id, date) "
+        "DO UPDATE SET production = excluded.production, "
+        "micro_production = excluded.micro_production, "
+        "meter_production = excluded.meter_production"
+    ),
+    "windows": (
+        "INSERT INTO windows VALUES (?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (system_id, kind, start_at, end_at) DO UPDATE "
+        "SET rows = excluded.rows, fetched_at = excluded.fetched_at"
+    ),
+}
+
+# the column that orders each table in time (and that first/last_end_at are read from)
+_TIME_COLUMN = {table: ("date" if table == "energy_lifetime" else "end_at") for table in COLUMNS}
+
+
+@frozen
+class StoreStatus:
+    """What a store holds for one system and kind.
+
+    ``windows`` is the number of done windows, ``rows`` the rows in the kind's table.
+    ``first_end_at``/``last_end_at`` are the earliest and latest interval ends (for
+    ``energy_lifetime``, UTC midnight of the first and last day). ``gaps`` are the
+    ranges between done windows that no window covers: for interval kinds ``(a, b)``
+    means intervals ending in ``(a, b]`` were never fetched; for ``energy_lifetime`` it
+    means the days from ``a.date()`` up to but not including ``b.date()``.
+    """
+
+    system_id: int
+    kind: str
+    windows: int
+    rows: int
+    first_end_at: datetime | None
+    last_end_at: datetime | None
+    gaps: tuple[tuple[datetime, datetime], ...]
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Where fetched windows go; :class:`SQLiteStore` is the one this package ships.
+
+    ``start_at``/``end_at`` of a window are epoch seconds (intervals ending in
+    ``(start_at, end_at]``); for ``energy_lifetime`` they are UTC midnight of the
+    chunk's first and last day (both included).
+    """
+
+    async def done_windows(self, system_id: int, kind: str) -> set[tuple[int, int]]:
+        """The ``(start_at, end_at)`` of every window of ``kind`` already stored."""
+        ...
+
+    async def write_window(
+        self, system_id: int, kind: str, start_at: int, end_at: int, result: WindowResult
+    ) -> None:
+        """Store ``result``'s rows and the record that the window is done, atomically."""
+        ...
+
+    async def count(self, kind: str, system_id: int | None = None) -> int:
+        """The number of rows of ``kind`` (of one system, or of all)."""
+        ...
+
+    async def status(self) -> list[StoreStatus]:
+        """One :class:`StoreStatus` per system and kind held."""
+        ...
+
+    async def intervals(
+        self,
+        kind: str,
+        system_id: int,
+        start_at: int | datetime | date | None = None,
+        end_at: int | datetime | date | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """The rows of ``kind`` for one system, oldest first, as ``COLUMNS[kind]``."""
+        ...
+
+    async def close(self) -> None:
+        """Release the store's resources."""
+        ...
+
+
+def _epoch(dt: datetime) -> int:
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        # timestamp() of a naive datetime would silently use the machine's timezone
+        raise ValueError(f"interval end must be timezone-aware, got {dt.isoformat()}")
+    return int(dt.timestamp())
+
+
+def _utc(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, timezone.utc)
+
+
+def _check_kind(kind: str, *, tables: bool = False) -> str:
+    known = COLUMNS if tables else KINDS
+    if kind not in known:
+        raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(known)}")
+    return kind
+
+
+def _rows(system_id: int, result: WindowResult) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    """``(table, row)`` for every row ``result`` holds."""
+    if isinstance(result, Stats):
+        for s in result.intervals:
+            yield "stats", (system_id, _epoch(s.end_at), s.powr, s.enwh, s.devices_reporting)
+    elif isinstance(result, RgmStats):
+        for r in result.intervals:
+            yield "rgm_stats", (system_id, _epoch(r.end_at), r.wh_del, r.devices_reporting)
+        for meter in result.meter_intervals:
+            for m in meter.intervals:
+                yield (
+                    "rgm_meter_intervals",
+                    (
+                        system_id,
+                        meter.meter_serial_number,
+                        m.channel,
+                        _epoch(m.end_at),
+                        m.wh_del,
+                        m.curr_w,
+                    ),
+                )
+    elif isinstance(result, ConsumptionStats):
+        for c in result.intervals:
+            yield "consumption_stats", (system_id, _epoch(c.end_at), c.enwh, c.devices_reporting)
+    else:
+        if result.start_date is None:
+            return  # a system that never produced: no days to store
+        micro, meter_series = result.micro_production, result.meter_production
+        for i, production in enumerate(result.production):
+            day = result.start_date + timedelta(days=i)
+            yield (
+                "energy_lifetime",
+                (
+                    system_id,
+                    day.isoformat(),
+                    production,
+                    micro[i] if micro is not None and i < len(micro) else None,
+                    meter_series[i] if meter_series is not None and i < len(meter_series) else None,
+                ),
+            )
+
+
+def _bound(kind: str, value: int | datetime | date | None) -> int | str | None:
+    if value is None:
+        return None
+    if kind == "energy_lifetime":
+        if isinstance(value, datetime):
+            return _utc(_epoch(value)).date().isoformat()
+        if isinstance(value, date):
+            return value.isoformat()
+        return _utc(value).date().isoformat()
+    if isinstance(value, datetime):
+        return _epoch(value)
+    if isinstance(value, date):
+        return day_epoch(value)
+    return int(value)
+
+
+class SQLiteStore:
+    """A :class:`Store` in one SQLite file (WAL journal), safe to kill at any moment.
+
+    All SQLite work runs on one dedicated thread, which owns the connection, so the event
+    loop never waits on the disk and writes are serialised without locks::
+
+        async with SQLiteStore("enlighten.db") as store:
+            await store.write_window(system_id, "stats", w.start_at, w.end_at, stats)
+
+    Tables (epoch seconds in ``INTEGER`` columns; see :data:`COLUMNS`): ``stats``,
+    ``rgm_stats``, ``rgm_meter_intervals`` (the per-channel ``meter_intervals`` of
+    ``rgm_stats``), ``consumption_stats``, ``energy_lifetime`` (``date`` as ISO text) and
+    ``windows`` (the done windows: for ``energy_lifetime`` ``start_at``/``end_at`` are
+    UTC midnight of the chunk's first and last day, both included; ``rows`` counts the
+    rows written to the kind's own table; ``fetched_at`` is epoch seconds).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r})"
+
+    async def __aenter__(self) -> SQLiteStore:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Open (creating if needed) the database file; a no-op when already open."""
+        if self._executor is not None:
+            return
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enlighten-sqlite")
+        try:
+            await self._run(self._open_sync)
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise
+
+    async def close(self) -> None:
+        """Close the connection and stop the worker thread; a no-op when closed."""
+        executor = self._executor
+        if executor is None:
+            return
+        try:
+            await self._run(self._close_sync)
+        finally:
+            self._executor = None
+            # the thread is idle now (its last job has returned), so this join is instant
+            executor.shutdown(wait=True)
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._executor is None:
+            raise RuntimeError("the store is not open: use 'async with SQLiteStore(...)'")
+        loop = asyncio.get_running_loop()
+        # if the caller is cancelled, the job still runs to its end (commit or rollback)
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+
+    # -- public API ---------------------------------------------------------------------
+
+    async def done_windows(self, system_id: int, kind: str) -> set[tuple[int, int]]:
+        """The ``(start_at, end_at)`` of every window of ``kind`` already stored."""
+        _check_kind(kind)
+        rows = await self._run(
+            self._query,
+            "SELECT start_at, end_at FROM windows WHERE system_id = ? AND kind = ?",
+            (system_id, kind),
+        )
+        return {(int(s), int(e)) for s, e in rows}
+
+    async def write_window(
+        self,
+        system_id: int,
+        kind: str,
+        start_at: int,
+        end_at: int,
+        result: WindowResult,
+        *,
+        fetched_at: int | None = None,
+    ) -> None:
+        """Store ``result``'s rows and the record that the window is done, atomically.
+
+        ``kind`` must match the model (``"rgm_stats"`` for :class:`RgmStats`, ...).
+        Rows already stored under the same key are replaced. Either every row and the
+        window record are written or, if anything fails (or the process dies), none.
+        """
+        _check_kind(kind)
+        if not isinstance(result, KINDS[kind]):
+            raise TypeError(f"a {kind} window takes {KINDS[kind].__name__}, got {result!r}")
+        if start_at > end_at:
+            raise ValueError(f"start_at ({start_at}) is after end_at ({end_at})")
+        stamp = int(time.time()) if fetched_at is None else int(fetched_at)
+        await self._run(self._write_sync, system_id, kind, start_at, end_at, result, stamp)
+
+    async def count(self, kind: str, system_id: int | None = None) -> int:
+        """The number of rows in ``kind``'s table (also ``"rgm_meter_intervals"``)."""
+        table = _check_kind(kind, tables=True)
+        if system_id is None:
+            rows = await self._run(self._query, f"SELECT COUNT(*) FROM {table}", ())
+        else:
+            rows = await self._run(
+                self._query, f"SELECT COUNT(*) FROM {table} WHERE system_id = ?", (system_id,)
+            )
+        return int(rows[0][0])
+
+    async def status(self) -> list[StoreStatus]:
+        """One :class:`StoreStatus` per system and kind held, sorted by both."""
+        return await self._run(self._status_sync)
+
+    async def intervals(
+        self,
+        kind: str,
+        system_id: int,
+        start_at: int | datetime | date | None = None,
+        end_at: int | datetime | date | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """The rows of ``kind`` for one system, oldest first, columns as ``COLUMNS[kind]``.
+
+        For interval kinds (also ``"rgm_meter_intervals"``) the rows whose ``end_at`` is in
+        ``(start_at, end_at]`` (epoch seconds or aware datetimes), like a window. For
+        ``energy_lifetime`` the days from ``start_at`` to ``end_at``, both included.
+        """
+        table = _check_kind(kind, tables=True)
+        col = _TIME_COLUMN[table]
+        lo, hi = _bound(table, start_at), _bound(table, end_at)
+        where, params = ["system_id = ?"], [system_id]
+        if lo is not None:
+            where.append(f"{col} >= ?" if table == "energy_lifetime" else f"{col} > ?")
+            params.append(lo)  # type: ignore[arg-type]
+        if hi is not None:
+            where.append(f"{col} <= ?")
+            params.append(hi)  # type: ignore[arg-type]
+        order = col if table != "rgm_meter_intervals" else "end_at, meter_serial_number, channel"
+        sql = (
+            f"SELECT {', '.join(COLUMNS[table])} FROM {table} "
+            f"WHERE {' AND '.join(where)} ORDER BY {order}"
+        )
+        return await self._run(self._query, sql, tuple(params))
+
+    # -- on the worker thread -----------------------------------------------------------
+
+    def _open_sync(self) -> None:
+        # isolation_level=None: transactions are begun and ended explicitly below
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    def _close_sync(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError("the store is not open")
+        return self._conn
+
+    def _query(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        return self._connection().execute(sql, params).fetchall()
+
+    def _write_sync(
+        self,
+        system_id: int,
+        kind: str,
+        start_at: int,
+        end_at: int,
+        result: WindowResult,
+        fetched_at: int,
+    ) -> None:
+        conn = self._connection()
+        own_rows = 0
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for table, row in _rows(system_id, result):
+                conn.execute(_UPSERT[table], row)
+                if table == kind:
+                    own_rows += 1
+            conn.execute(
+                _UPSERT["windows"], (system_id, kind, start_at, end_at, own_rows, fetched_at)
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        log.debug(
+            "stored %s window %s..%s of system %s: %d rows",
+            kind,
+            start_at,
+            end_at,
+            system_id,
+            own_rows,
+        )
+
+    def _status_sync(self) -> list[StoreStatus]:
+        conn = self._connection()
+        windows: dict[tuple[int, str], list[tuple[int, int]]] = {}
+        for system_id, kind, s, e in conn.execute(
+            "SELECT system_id, kind, start_at, end_at FROM windows ORDER BY start_at, end_at"
+        ):
+            windows.setdefault((system_id, kind), []).append((s, e))
+        extents: dict[tuple[int, str], tuple[int, Any, Any]] = {}
+        for kind in KINDS:
+            col = _TIME_COLUMN[kind]
+            for system_id, n, first, last in conn.execute(
+                f"SELECT system_id, COUNT(*), MIN({col}), MAX({col}) FROM {kind} GROUP BY system_id"
+            ):
+                extents[(system_id, kind)] = (n, first, last)
+        result = []
+        for key in sorted(windows.keys() | extents.keys()):
+            system_id, kind = key
+            n, first, last = extents.get(key, (0, None, None))
+            result.append(
+                StoreStatus(
+                    system_id=system_id,
+                    kind=kind,
+                    windows=len(windows.get(key, ())),
+                    rows=n,
+                    first_end_at=_moment(kind, first),
+                    last_end_at=_moment(kind, last),
+                    gaps=_gaps(kind, windows.get(key, [])),
+                )
+            )
+        return result
+
+
+def _moment(kind: str, value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if kind == "energy_lifetime":
+        return _utc(day_epoch(date.fromisoformat(value)))
+    return _utc(int(value))
+
+
+def _gaps(kind: str, spans: list[tuple[int, int]]) -> tuple[tuple[datetime, datetime], ...]:
+    """The holes between ``spans`` (sorted by start), after merging overlapping ones."""
+    if kind == "energy_lifetime":
+        # inclusive days [first, last] become the half-open [first, last + 1 day)
+        spans = [(s, e + 86400) for s, e in spans]
+    gaps: list[tuple[datetime, datetime]] = []
+    covered_to: int | None = None
+    for s, e in spans:
+        if covered_to is not None and s > covered_to:
+            gaps.append((_utc(covered_to), _utc(s)))
+        covered_to = e if covered_to is None else max(covered_to, e)
+    return tuple(gaps)
