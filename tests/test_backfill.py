@@ -1,0 +1,205 @@
+"""Backfill against the simulator: interrupted (cancel, SIGKILL), resumed, checked against
+the simulator's ground truth: every interval present exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+import enlighten_async as ea
+from enlighten_async.backfill import BackfillReport, Progress, backfill
+from enlighten_async.simulator import PLANS, Fleet, Plan, Simulator, SimulatorServer
+from enlighten_async.store import SQLiteStore
+
+UTC = timezone.utc
+N_SYSTEMS, SEED = 5, 7
+
+
+def _epoch(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+
+
+async def assert_matches_ground_truth(
+    db: Path, fleet: Fleet, since: int, until: int, now: float
+) -> None:
+    async with SQLiteStore(db) as store:
+        for system in fleet.systems:
+            sid = system.system_id
+            rows = await store.intervals("stats", sid)
+            truth = fleet.stats_intervals(sid, since, until, now)
+            assert [(r[1], r[3]) for r in rows] == [(t["end_at"], t["enwh"]) for t in truth], sid
+            rgm = await store.intervals("rgm_stats", sid)
+            rgm_truth = fleet.rgm_intervals(sid, since, until, now)
+            assert [(r[1], r[2]) for r in rgm] == [(t["end_at"], t["wh_del"]) for t in rgm_truth]
+    with sqlite3.connect(db) as con:  # no duplicate row anywhere (the keys guarantee it)
+        for table in ("stats", "rgm_stats"):
+            total, distinct = con.execute(
+                f"SELECT COUNT(*), COUNT(DISTINCT system_id || ':' || end_at) FROM {table}"
+            ).fetchone()
+            assert total == distinct and total > 0
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[tuple[Simulator, str]]:
+    simulator = Simulator(
+        fleet=Fleet(N_SYSTEMS, seed=SEED), plan=PLANS["unlimited"], clock=ea.ScaledClock(1)
+    )
+    async with SimulatorServer(simulator) as server:
+        yield simulator, server.base_url
+
+
+def _client(simulator: Simulator, base_url: str, **kwargs: object) -> ea.EnlightenClient:
+    return ea.EnlightenClient(
+        simulator.api_key, simulator.user_id, base_url=base_url, clock=simulator.clock, **kwargs
+    )
+
+
+async def test_cancelled_backfill_resumes_and_fetches_only_the_rest(
+    sim: tuple[Simulator, str], tmp_path: Path
+) -> None:
+    simulator, base_url = sim
+    now = simulator.clock.now()
+    today = datetime.fromtimestamp(now, UTC).date()
+    since, until = today - timedelta(days=4), today - timedelta(days=1)
+    db = tmp_path / "bf.db"
+    seen: list[Progress] = []
+
+    async with _client(simulator, base_url, max_in_flight=2) as client:
+        async with SQLiteStore(db) as store:
+            task: asyncio.Task[BackfillReport] | None = None
+
+            def on_progress(p: Progress) -> None:
+                seen.append(p)
+                if p.done >= 6 and task is not None:
+                    task.cancel()
+
+            task = asyncio.ensure_future(
+                backfill(
+                    client,
+                    store,
+                    None,
+                    ["stats", "rgm_stats"],
+                    since,
+                    until,
+                    on_progress=on_progress,
+                )
+            )
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            done_before = 0
+            for system in simulator.fleet.systems:
+                for kind in ("stats", "rgm_stats"):
+                    done_before += len(await store.done_windows(system.system_id, kind))
+    planned = seen[0].planned
+    assert 6 <= done_before < planned
+    assert seen[0].eta_seconds is None or seen[0].eta_seconds >= 0
+
+    requests_before = sum(simulator.counters.requests.values())
+    async with _client(simulator, base_url) as client, SQLiteStore(db) as store:
+        report = await backfill(client, store, None, ["stats", "rgm_stats"], since, until)
+    assert report.planned == planned
+    assert report.skipped == done_before
+    assert report.done == planned - done_before and report.failed == 0 and report.complete
+    # One /systems page, then exactly the windows still missing.
+    assert sum(simulator.counters.requests.values()) - requests_before == 1 + report.done
+    await assert_matches_ground_truth(
+        db, simulator.fleet, _epoch(since), _epoch(until), simulator.clock.now()
+    )
+
+
+async def test_failed_window_is_reported_and_the_rest_go_on(
+    sim: tuple[Simulator, str], tmp_path: Path
+) -> None:
+    simulator, base_url = sim
+    simulator.faults.schedule("stats", ["503"] * 3)  # one window exhausts its retries
+    today = datetime.fromtimestamp(simulator.clock.now(), UTC).date()
+    policy = ea.RetryPolicy(attempts=3, initial_delay=0.001, max_delay=0.001, jitter=0)
+    async with _client(simulator, base_url, retry=policy, max_in_flight=1) as client:
+        async with SQLiteStore(tmp_path / "f.db") as store:
+            report = await backfill(
+                client,
+                store,
+                [simulator.fleet.systems[0].system_id],
+                ["stats"],
+                today - timedelta(days=3),
+                today - timedelta(days=1),
+                concurrency=1,
+            )
+    assert report.failed == 1 and report.done == report.planned - 1
+    assert "stats system" in report.failures[0].item.describe()
+    assert "503" in report.failures[0].error
+
+
+async def test_backfill_checks_arguments_before_any_request(
+    sim: tuple[Simulator, str], tmp_path: Path
+) -> None:
+    simulator, base_url = sim
+    async with _client(simulator, base_url) as client, SQLiteStore(tmp_path / "a.db") as store:
+        with pytest.raises(ValueError, match="kind"):
+            await backfill(client, store, None, ["nope"])
+        with pytest.raises(ValueError, match="since"):
+            await backfill(client, store, None, ["stats"], date(2026, 1, 2), date(2026, 1, 1))
+        with pytest.raises(ValueError, match="aware"):
+            await backfill(client, store, None, ["stats"], datetime(2026, 1, 1))
+    assert sum(simulator.counters.requests.values()) == 0
+
+
+def test_sigkilled_cli_backfill_resumes_without_duplicates(tmp_path: Path) -> None:
+    db = tmp_path / "kill.db"
+    today = datetime.now(UTC).date()
+    since, until = today - timedelta(days=4), today - timedelta(days=1)
+    cmd = [
+        sys.executable, "-m", "enlighten_async", "backfill", "--simulate",
+        "--db", str(db), "--sim-systems", str(N_SYSTEMS), "--seed", str(SEED),
+        "--since", since.isoformat(), "--until", until.isoformat(),
+        "--kinds", "stats,rgm_stats", "--no-progress",
+    ]  # fmt: skip
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # Slow clock (a simulated minute per second, 10 requests a minute): killed mid-run.
+    log = (tmp_path / "first-run.log").open("wb")
+    proc = subprocess.Popen(
+        [*cmd, "--time-scale", "60"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 30
+    windows = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+        if db.exists():
+            try:
+                with sqlite3.connect(db, timeout=1) as con:
+                    windows = con.execute("SELECT COUNT(*) FROM windows").fetchone()[0]
+            except sqlite3.OperationalError:
+                continue
+            if windows >= 4:
+                break
+    alive = proc.poll() is None
+    proc.send_signal(signal.SIGKILL) if alive else None
+    proc.wait(timeout=10)
+    log.close()
+    assert alive, (tmp_path / "first-run.log").read_text()
+    assert proc.returncode == -signal.SIGKILL
+    with sqlite3.connect(db) as con:
+        done_before = con.execute("SELECT COUNT(*) FROM windows").fetchone()[0]
+    assert done_before >= 4
+
+    rerun = subprocess.run(
+        [*cmd, "--time-scale", "3000"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert f"{done_before} already stored" in rerun.stdout
+    assert "0 failed" in rerun.stdout
+    asyncio.run(
+        assert_matches_ground_truth(
+            db, Fleet(N_SYSTEMS, seed=SEED), _epoch(since), _epoch(until), time.time()
+        )
+    )
