@@ -18,7 +18,7 @@ import pytest
 
 import enlighten_async as ea
 from enlighten_async.backfill import BackfillReport, Progress, backfill
-from enlighten_async.simulator import PLANS, Fleet, Plan, Simulator, SimulatorServer
+from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
 from enlighten_async.store import SQLiteStore
 
 UTC = timezone.utc
