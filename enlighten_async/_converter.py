@@ -50,6 +50,8 @@ UTC = timezone.utc
 
 def to_datetime(value: Any) -> datetime:
     """Epoch seconds (int, float or digit string) or an ISO 8601 string to aware UTC."""
+    if type(value) is int:  # the common case first: thousands per interval body
+        return datetime.fromtimestamp(value, UTC)
     if isinstance(value, bool):
         raise TypeError("expected epoch seconds, got a boolean")
     if isinstance(value, (int, float)):
@@ -80,7 +82,7 @@ def _to_str(value: Any, _: type) -> str:
 
 
 def _to_int(value: Any, _: type) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
+    if type(value) is int:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
