@@ -76,6 +76,8 @@ def build_retrying(
 ) -> tenacity.AsyncRetrying:
     """A tenacity ``AsyncRetrying`` for ``policy`` that waits and measures with ``clock``.
 
+    ``max_total`` counts from the first failed attempt.
+
     tenacity's own ``stop_after_delay`` reads ``time.monotonic()``, which a compressed or
     virtual clock does not move; the total-time bound is checked against ``clock`` instead.
     """
@@ -84,14 +86,12 @@ def build_retrying(
     def stop(state: tenacity.RetryCallState) -> bool:
         if state.attempt_number >= policy.attempts:
             return True
-        if not started:
-            return False
-        upcoming = state.upcoming_sleep or 0.0
-        return clock.now() - started[0] + upcoming > policy.max_total
-
-    def before(state: tenacity.RetryCallState) -> None:
+        # The total-time bound runs from the first failure: time spent queued for quota
+        # before the first answer is the scheduler's business, not a reason to give up.
         if not started:
             started.append(clock.now())
+        upcoming = state.upcoming_sleep or 0.0
+        return clock.now() - started[0] + upcoming > policy.max_total
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
         outcome = state.outcome
@@ -115,7 +115,6 @@ def build_retrying(
         + tenacity.wait_random(0, policy.jitter),
         retry=tenacity.retry_if_exception(is_retryable),
         sleep=clock.sleep,
-        before=before,
         before_sleep=before_sleep,
         reraise=True,
     )

@@ -4,14 +4,15 @@ Every request of a client passes one :class:`Scheduler`. It keeps four rules:
 
 * **In flight**: at most ``max_in_flight`` requests at once (the transport's connector
   limit is set to the same number), granted in priority order, FIFO within a priority.
-* **Pacing**: told a plan, an aiolimiter bucket drips requests at the plan's shortest rate.
-  Its burst is one request, not ``limit``: a bucket with a burst of ``limit`` can put nearly
-  ``2 x limit`` requests into one of the server's fixed windows. Not told a plan, it sends
-  freely until the first 409 teaches it the quota (as botocore's adaptive mode leaves its
-  bucket off until the first throttling answer).
-* **Windows**: for every quota it knows, a counter of the server's fixed window, aligned
-  with the window the server named in its 409 (or with the clock, for a plan it was told).
-  A window's last request is used, and the next window is not overrun.
+* **Pacing**: an aiolimiter bucket of ``limit`` per ``period`` for the fastest quota it
+  knows, seeded from the plan it was told or from the first 409. Not told a plan, it sends
+  freely until that 409 (as botocore's adaptive mode leaves its bucket off until the first
+  throttling answer).
+* **Windows**: a bucket with a burst of ``limit`` can put nearly ``2 x limit`` requests into
+  one of the server's fixed windows, so for every quota it knows the scheduler also counts
+  the server's fixed window, aligned with the window the server named in its 409 (or with
+  the clock, for a plan it was told: the service aligns its windows to the clock). A
+  window's last request is used, and the next window is not overrun.
 * **Holds**: a 409 holds every caller, queued or about to send, until the window reopens at
   ``period_end`` (corrected by the offset between our clock and the server's ``Date``) plus
   ``margin``; then the request that got the 409 is sent again, first in line. The caller
@@ -178,13 +179,7 @@ class Scheduler:
             if quota.seconds is not None:
                 # The service aligns its windows to the clock; a 409 would correct this.
                 self._windows[quota.period] = _Window(quota.limit, quota.period, quota.seconds, 0)
-        timed = [q for q in self.plan_limits if q.seconds is not None]
-        if timed:
-            fastest = min(timed, key=lambda q: q.seconds or 0.0)
-            assert fastest.seconds is not None
-            self._limiter_interval = fastest.seconds / fastest.limit
-        else:
-            self._limiter_interval = 0.0
+        self._bucket: Quota | None = _fastest(self.plan_limits)
         self._queue: list[_Ticket] = []
         self._seq = itertools.count()
         self._front = itertools.count(-1, -1)  # re-sends after a 409 go first
@@ -261,9 +256,10 @@ class Scheduler:
             self._retries += 1
 
         retrying = build_retrying(self.retry, self.clock, on_retry=on_retry)
+        seq = next(self._seq)  # a retry keeps the call's place in line
         async for try_ in retrying:
             with try_:
-                return await self._send_once(attempt, operation, int(priority), wait_limit)
+                return await self._send_once(attempt, operation, int(priority), wait_limit, seq)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
     # -- one request, through the 409s ---------------------------------------------------
@@ -274,8 +270,8 @@ class Scheduler:
         operation: str,
         priority: int,
         max_wait: float | None,
+        seq: int,
     ) -> T:
-        seq = next(self._seq)
         while True:
             await self._acquire(priority, seq, max_wait)
             try:
@@ -333,7 +329,13 @@ class Scheduler:
                 self._windows[exc.period] = window
             window.limit, window.anchor = exc.limit, anchor
             window.fill(server_now)
-            self._learned[exc.period] = Quota(exc.limit, exc.period)
+            learned = Quota(exc.limit, exc.period)
+            self._learned[exc.period] = learned
+            fastest = _fastest(self.known_limits())
+            if fastest != self._bucket:
+                self._bucket, self._limiter = fastest, None
+                if self._loop is not None:
+                    self._seed_limiter()
         if exc.period_end is not None:
             until = exc.period_end.timestamp() - self._offset + self.margin
         elif seconds is not None:
@@ -359,12 +361,16 @@ class Scheduler:
             # A scheduler used from a new loop (e.g. the next test) starts afresh there.
             self._loop, self._wake, self._task = loop, asyncio.Event(), None
             self._limiter = None
-        if self._limiter is None and self._limiter_interval > 0:
-            # One request per interval, in loop seconds (the clock may run faster).
-            self._limiter = AsyncLimiter(1, self._limiter_interval / self.clock.scale)
+        self._seed_limiter()
         self._poke()
         if self._task is None or self._task.done():
             self._task = loop.create_task(self._dispatch(), name="enlighten-async-scheduler")
+
+    def _seed_limiter(self) -> None:
+        quota = self._bucket
+        if self._limiter is None and quota is not None and quota.seconds is not None:
+            # aiolimiter counts in loop seconds; the clock may run faster than the loop.
+            self._limiter = AsyncLimiter(quota.limit, quota.seconds / self.clock.scale)
 
     def _poke(self) -> None:
         if self._wake is not None:
@@ -397,13 +403,14 @@ class Scheduler:
             if delay > 0:
                 await self._sleep_or_wake(delay)
                 continue
-            if self._limiter is not None:
-                drained = not self._limiter.has_capacity()
-                await self._limiter.acquire()
+            limiter = self._limiter
+            if limiter is not None:
+                drained = not limiter.has_capacity()
+                await limiter.acquire()
                 now = self.clock.now()
                 if drained and (self._hold_until > now or self._window_delay(now) > 0):
-                    # A 409 came or a window filled while we waited for the drip: the
-                    # token is spent (rare), look again.
+                    # A 409 came or a window filled while we waited for a token: the token
+                    # is spent (rare), look again.
                     continue
             ticket = self._head()
             if ticket is None:
@@ -448,6 +455,12 @@ class Scheduler:
                 )
                 self._raised += 1
                 ticket.future.set_exception(exc)
+
+
+def _fastest(quotas: tuple[Quota, ...]) -> Quota | None:
+    """The quota with the highest rate among those with a fixed period."""
+    timed = [q for q in quotas if q.seconds is not None]
+    return min(timed, key=lambda q: (q.seconds or 0.0) / q.limit) if timed else None
 
 
 def _period_seconds(exc: RateLimitError) -> float | None:

@@ -135,15 +135,17 @@ async def test_second_burst_after_learning_sees_no_409() -> None:
     assert all(c <= 10 for c in server.counts.values())
 
 
-async def test_told_plan_never_trips_the_limit() -> None:
+async def test_told_plan_never_trips_the_limit_and_fills_every_window() -> None:
     scheduler, server, clock = make("watt", max_in_flight=8)
     results = await run_many(scheduler, server, 45)
     assert results == ["ok"] * 45
     assert server.conflicts == []
-    assert all(c <= 10 for c in server.counts.values())
-    # 45 requests at 10 a minute: about 4.5 minutes, not more than one window extra.
+    # The bucket's burst never overruns a fixed window, and every window is used fully:
+    # 10 in the partial first window, then 10 a window.
+    assert list(per_window(server).values()) == [10, 10, 10, 10, 5]
     elapsed = clock.now() - ORIGIN
-    assert 4 * 60 <= elapsed <= 5 * 60 + 5
+    assert elapsed <= 45 / 10 * 60  # within the quota bound
+    assert elapsed == pytest.approx(30 + 3 * 60, abs=3)
 
 
 async def test_server_clock_offset_is_read_from_the_date_header() -> None:
@@ -272,17 +274,36 @@ async def test_interactive_overtakes_queued_background_work() -> None:
         asyncio.ensure_future(
             scheduler.submit(lambda n=f"bg{i}": job(n), priority=ea.Priority.BACKGROUND)
         )
-        for i in range(6)
+        for i in range(25)
     ]
-    await asyncio.sleep(7)  # bg0 and bg1 have gone (one per 6 s pacing slot)
+    await asyncio.sleep(7)  # the first window's 10 have gone; 15 wait for the next one
+    assert len(order) == 10
     interactive = asyncio.ensure_future(scheduler.submit(lambda: job("app")))
     await asyncio.gather(interactive, *background)
-    assert order.index("app") <= 3, order  # it waited at most one pacing slot
-    assert order[:2] == ["bg0", "bg1"]
-    assert [o for o in order if o != "app"] == [f"bg{i}" for i in range(6)]  # FIFO
+    assert order.index("app") == 10  # the first request of the next slot
+    assert [o for o in order if o != "app"] == [f"bg{i}" for i in range(25)]  # FIFO
+    assert server.conflicts == []
 
 
 async def test_for_key_shares_one_scheduler_per_key() -> None:
     a = ea.Scheduler.for_key("key-one", plan="watt")
     assert ea.Scheduler.for_key("key-one") is a
     assert ea.Scheduler.for_key("key-two") is not a
+
+
+async def test_time_queued_for_quota_does_not_count_against_max_total() -> None:
+    policy = ea.RetryPolicy(attempts=5, initial_delay=1, max_delay=1, jitter=0, max_total=30)
+    scheduler, server, _ = make("watt", max_in_flight=1, retry=policy)
+    failures = ["503", "503"]
+
+    async def flaky() -> str:
+        if failures:
+            server.failures.append(failures.pop())
+        return await server.handle()
+
+    others = [asyncio.ensure_future(scheduler.submit(server.handle)) for _ in range(20)]
+    await asyncio.sleep(0)
+    # Queued behind 20 others at 10 a minute: over a minute before its first answer.
+    assert await scheduler.submit(flaky) == "ok"
+    assert await asyncio.gather(*others) == ["ok"] * 20
+    assert scheduler.stats().retries == 2

@@ -1,0 +1,429 @@
+"""How much of a plan's quota each client turns into answers, against the embedded simulator.
+
+What it measures
+    One process, one run. Every client gets the same workload against a FRESH in-process
+    simulator (127.0.0.1, a free port, started and stopped here): the same fleet seed, the
+    "watt" plan (10/minute + 10,000/month), the same time scale, and its own
+    :class:`~enlighten_async.ScaledClock` shared by that simulator and that client, whose
+    origin sits on a minute boundary (so the first quota window is a whole one). The
+    workload is ``--requests`` calls (default 600), ``stats`` and ``rgm_stats`` alternately,
+    over ``--systems`` systems (default 60), each on a distinct one-hour window of the last
+    three days, all started at once (one ``asyncio.gather`` of every coroutine).
+
+    The clients:
+
+    * ``client/told``: ``EnlightenClient(..., clock=clock, plan="watt")``;
+    * ``client/learn``: the same with ``plan=None`` (it learns the quota from its first 409);
+    * ``plain``: bare aiohttp (default connector, 100 connections) + tenacity
+      ``AsyncRetrying`` retrying 409 only, ``wait_exponential(multiplier=1, max=--backoff-max)``
+      slept with ``clock.sleep`` (simulated seconds), at most ``--attempts`` attempts (30);
+      a call that still fails is *lost*;
+    * ``aiolimiter``: the same, every attempt first passing
+      ``AsyncLimiter(10, 60 / time_scale)`` (the plan's nominal rate, in loop seconds).
+
+    Per client, one row: wall time (real s), simulated time from the gather's start to its
+    end, ``counted`` = requests the server counted against the quota (every request it did
+    not answer 409: faulted ones count too), ``bound`` = counted / limit x period (600 / 10 x
+    60 = 3600 simulated s without faults), ``ratio`` = simulated / bound, 409s the server
+    served, requests answered 200 in full (a dropped connection's 200 is not one), calls
+    lost (the caller ended with an exception), and the requests the server received.
+    ``fill`` is counted / (quota windows spanned x limit): 1.00 means every minute window
+    from the first to the last was full. For this client a second line gives its
+    ``stats_snapshot()``.
+
+    Goals for this client, PASS/MISS per row: ratio <= 1.03; 409s <= 0 when told the plan,
+    <= 1 + max_in_flight when it must learn it; no call lost. With ``--faults`` the simulator
+    injects ``Faults(p_503=0.10, p_500=0.02, p_drop=0.01)`` and this client runs with
+    ``RetryPolicy(attempts=10, max_total=--max-total)`` (the default policy's ``max_total`` of
+    300 s counts the time a call waits in the scheduler's queue, see the README); the
+    baselines still retry 409 only and lose the calls that meet a fault.
+
+How to run
+    .venv/bin/python benchmarks/quota_utilization.py                 # every scenario
+    .venv/bin/python benchmarks/quota_utilization.py --time-scale 300
+    .venv/bin/python benchmarks/quota_utilization.py --only client --check
+    .venv/bin/python benchmarks/quota_utilization.py --faults        # the fault scenario only
+    .venv/bin/python benchmarks/quota_utilization.py --only client --verbose   # INFO logs
+
+It exits 0 (it is a measurement) unless ``--check`` is given and a goal of this client is
+missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import math
+import platform
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from aiolimiter import AsyncLimiter
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+# Run from a checkout without installing: the package is the parent of this folder.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from enlighten_async import EnlightenClient, RetryPolicy, ScaledClock
+from enlighten_async.simulator import (
+    BASE_PATH,
+    PLANS,
+    Faults,
+    Fleet,
+    Simulator,
+    SimulatorServer,
+)
+
+PLAN = "watt"
+LIMIT, PERIOD = 10, 60.0  # the plan's shortest quota: 10 a minute
+HOUR = 3600
+GOAL_RATIO = 1.03
+P_503, P_500, P_DROP = 0.10, 0.02, 0.01  # the fault scenario's knobs
+
+
+@dataclass(frozen=True)
+class Job:
+    """One call of the workload."""
+
+    op: str  # "stats" or "rgm_stats"
+    system_id: int
+    start_at: int
+    end_at: int
+
+
+@dataclass
+class Row:
+    """One client's outcome."""
+
+    scenario: str
+    name: str
+    wall: float
+    sim: float
+    counted: int
+    conflicts: int
+    ok: int
+    lost: int
+    sent: int
+    windows: int
+    faults: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    snapshot: str = ""
+    goal_409: int | None = None  # None: not this client, no goals
+
+    @property
+    def bound(self) -> float:
+        return self.counted / LIMIT * PERIOD
+
+    @property
+    def ratio(self) -> float:
+        return self.sim / self.bound if self.bound else math.nan
+
+    @property
+    def fill(self) -> float:
+        return self.counted / (self.windows * LIMIT) if self.windows else math.nan
+
+    def misses(self) -> list[str]:
+        if self.goal_409 is None:
+            return []
+        out = []
+        if not self.ratio <= GOAL_RATIO:
+            out.append(f"ratio {self.ratio:.3f} > {GOAL_RATIO}")
+        if self.conflicts > self.goal_409:
+            out.append(f"409s {self.conflicts} > {self.goal_409}")
+        if self.lost:
+            out.append(f"{self.lost} lost")
+        return out
+
+
+class Conflict(Exception):
+    """A 409 seen by a baseline."""
+
+
+class HttpStatusError(Exception):
+    """Any other non-200 answer seen by a baseline (not retried)."""
+
+
+def make_jobs(fleet: Fleet, n_requests: int, now: float) -> list[Job]:
+    """``n_requests`` distinct calls, ``stats`` and ``rgm_stats`` alternately, round robin over
+    the fleet's systems, each on its own one-hour window between 2 h and 3 days ago."""
+    systems = fleet.systems
+    top = int(now) // HOUR * HOUR
+    jobs = []
+    for i in range(n_requests):
+        s = systems[i % len(systems)]
+        k = 2 + i // len(systems)  # the k-th call of a system: k hours back, ...
+        op = "rgm_stats" if s.stopped_at is not None or i % 2 else "stats"
+        start = top - (k % 70 + 2) * HOUR - (k // 70) * 300  # ... distinct past 70 calls
+        jobs.append(Job(op, s.system_id, start, start + HOUR))
+    assert len(set(jobs)) == len(jobs)
+    return jobs
+
+
+def exc_name(exc: BaseException) -> str:
+    status = getattr(exc, "status", None)
+    return type(exc).__name__ + (f"({status})" if status else "")
+
+
+async def gather_jobs(
+    jobs: list[Job], call: Callable[[Job], Awaitable[Any]]
+) -> tuple[int, dict[str, int]]:
+    results = await asyncio.gather(*(call(j) for j in jobs), return_exceptions=True)
+    errors: dict[str, int] = {}
+    for r in results:
+        if isinstance(r, BaseException):
+            errors[exc_name(r)] = errors.get(exc_name(r), 0) + 1
+    return sum(errors.values()), errors
+
+
+def baseline_call(
+    session: aiohttp.ClientSession,
+    base_url: str,
+    sim: Simulator,
+    clock: ScaledClock,
+    args: argparse.Namespace,
+    limiter: AsyncLimiter | None,
+) -> Callable[[Job], Awaitable[Any]]:
+    """A script's call: GET, 409 retried by tenacity with exponential backoff."""
+    creds = (("key", sim.api_key), ("user_id", sim.user_id))
+
+    async def get(job: Job) -> Any:
+        url = f"{base_url}/systems/{job.system_id}/{job.op}"
+        params = (("start_at", str(job.start_at)), ("end_at", str(job.end_at)), *creds)
+        async with session.get(url, params=params) as resp:
+            body = await resp.read()
+            if resp.status == 409:
+                raise Conflict()
+            if resp.status != 200:
+                raise HttpStatusError(resp.status)
+            return json.loads(body)
+
+    async def call(job: Job) -> Any:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(Conflict),
+            wait=wait_exponential(multiplier=1, max=args.backoff_max),
+            stop=stop_after_attempt(args.attempts),
+            sleep=clock.sleep,
+            reraise=True,
+        ):
+            with attempt:
+                if limiter is None:
+                    return await get(job)
+                async with limiter:
+                    return await get(job)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    return call
+
+
+async def run_one(scenario: str, name: str, args: argparse.Namespace, faults: Faults | None) -> Row:
+    """A fresh simulator and clock, one client, the whole workload."""
+    scale = args.time_scale
+    origin = float(int(time.time()) // 60 * 60)  # a window starts exactly when the run does
+    clock = ScaledClock(scale, origin=origin)
+    sim = Simulator(
+        fleet=Fleet(args.systems, seed=args.seed),
+        plan=PLANS[PLAN],
+        clock=clock,
+        faults=faults,
+    )
+    accepted: list[float] = []  # simulated times of the requests counted against the quota
+
+    async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+        if request.path.startswith(BASE_PATH) and response.status != 409:
+            accepted.append(clock.now())
+
+    sim.app.on_response_prepare.append(on_prepare)
+    jobs = make_jobs(sim.fleet, args.requests, origin)
+    row_snapshot = ""
+    goal: int | None = None
+    async with SimulatorServer(sim) as server:
+        url = server.base_url
+        if name.startswith("client"):
+            told = name == "client/told"
+            goal = 0 if told else 1 + args.max_in_flight
+            retry = (
+                RetryPolicy(attempts=args.retry_attempts, max_total=args.max_total)
+                if faults is not None
+                else None
+            )
+            client = EnlightenClient(
+                sim.api_key,
+                sim.user_id,
+                base_url=url,
+                clock=clock,
+                plan=PLAN if told else None,
+                max_in_flight=args.max_in_flight,
+                retry=retry,
+            )
+
+            async def client_call(job: Job) -> Any:
+                fn = client.stats if job.op == "stats" else client.rgm_stats
+                return await fn(job.system_id, start_at=job.start_at, end_at=job.end_at)
+
+            async with client:
+                t_wall, t_sim = time.perf_counter(), clock.now()
+                lost, errors = await gather_jobs(jobs, client_call)
+                wall, simulated = time.perf_counter() - t_wall, clock.now() - t_sim
+                st = client.stats_snapshot()
+                row_snapshot = (
+                    f"sent={st.requests_sent} conflicts={st.conflicts} retries={st.retries} "
+                    f"holds={st.holds} raised={st.rate_limit_errors_raised} "
+                    f"wait={st.wait_seconds:.0f}s learned={[str(q) for q in st.learned_limits]} "
+                    f"offset={st.clock_offset:+.2f}s"
+                )
+        else:
+            limiter = AsyncLimiter(LIMIT, PERIOD / scale) if name == "aiolimiter" else None
+            async with aiohttp.ClientSession() as session:
+                call = baseline_call(session, url, sim, clock, args, limiter)
+                t_wall, t_sim = time.perf_counter(), clock.now()
+                lost, errors = await gather_jobs(jobs, call)
+                wall, simulated = time.perf_counter() - t_wall, clock.now() - t_sim
+    c = sim.counters
+    spanned = int(max(accepted) // PERIOD) - int(min(accepted) // PERIOD) + 1 if accepted else 0
+    broken = c.faults.get("drop", 0) + c.faults.get("truncate", 0)
+    return Row(
+        scenario=scenario,
+        name=name,
+        wall=wall,
+        sim=simulated,
+        counted=c.total_requests - c.conflicts - c.statuses.get(401, 0),
+        conflicts=c.conflicts,
+        ok=c.statuses.get(200, 0) - broken,
+        lost=lost,
+        sent=c.total_requests,
+        windows=spanned,
+        faults=dict(c.faults),
+        errors=errors,
+        snapshot=row_snapshot,
+        goal_409=goal,
+    )
+
+
+HEADER = (
+    f"{'scenario':<9} {'client':<13} {'wall s':>7} {'sim s':>7} {'counted':>7} {'bound s':>7} "
+    f"{'ratio':>6} {'fill':>5} {'409s':>6} {'200':>5} {'lost':>5} {'sent':>6}  goals"
+)
+
+
+def format_row(r: Row) -> str:
+    if r.goal_409 is None:
+        verdict = "-"
+    else:
+        miss = r.misses()
+        verdict = "PASS" if not miss else "MISS (" + "; ".join(miss) + ")"
+    line = (
+        f"{r.scenario:<9} {r.name:<13} {r.wall:>7.2f} {r.sim:>7.0f} {r.counted:>7d} "
+        f"{r.bound:>7.0f} {r.ratio:>6.3f} {r.fill:>5.2f} {r.conflicts:>6d} {r.ok:>5d} "
+        f"{r.lost:>5d} {r.sent:>6d}  {verdict}"
+    )
+    extra = []
+    if r.snapshot:
+        extra.append(f"stats_snapshot: {r.snapshot}")
+    if r.faults:
+        extra.append(f"faults injected: {r.faults}")
+    if r.errors:
+        extra.append(f"lost as: {r.errors}")
+    return "\n".join([line, *(f"{'':<24}{e}" for e in extra)])
+
+
+async def main_async(args: argparse.Namespace) -> list[Row]:
+    names = ["client/told", "client/learn", "plain", "aiolimiter"]
+    if args.only == "client":
+        names = names[:2]
+    elif args.only is not None:
+        names = [args.only]
+    scenarios = ["clean", "faults"] if args.with_faults else ["clean"]
+    if args.faults:
+        scenarios = ["faults"]
+    rows: list[Row] = []
+    print(HEADER)
+    for scenario in scenarios:
+        for name in names:
+            faults = (
+                Faults(p_503=P_503, p_500=P_500, p_drop=P_DROP, seed=args.seed)
+                if scenario == "faults"
+                else None
+            )
+            row = await run_one(scenario, name, args, faults)
+            print(format_row(row), flush=True)
+            rows.append(row)
+    return rows
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    ap.add_argument("--requests", type=int, default=600, help="calls per client (600)")
+    ap.add_argument("--systems", type=int, default=60, help="systems in the fleet (60)")
+    ap.add_argument(
+        "--time-scale", type=float, default=300.0, help="simulated seconds per real second (300)"
+    )
+    ap.add_argument("--max-in-flight", type=int, default=8, help="this client's cap (8)")
+    ap.add_argument("--only", choices=("client", "plain", "aiolimiter"), default=None)
+    ap.add_argument("--faults", action="store_true", help="run only the fault scenario")
+    ap.add_argument(
+        "--no-faults", dest="with_faults", action="store_false", help="skip the fault scenario"
+    )
+    ap.add_argument("--check", action="store_true", help="exit 1 if a goal of this client fails")
+    ap.add_argument("--seed", type=int, default=1, help="fleet and fault seed (1)")
+    ap.add_argument("--attempts", type=int, default=30, help="baselines: attempts per call (30)")
+    ap.add_argument(
+        "--backoff-max",
+        type=float,
+        default=300.0,
+        help="baselines: longest backoff, simulated s (300)",
+    )
+    ap.add_argument(
+        "--retry-attempts", type=int, default=10, help="this client, with faults: attempts (10)"
+    )
+    ap.add_argument(
+        "--max-total",
+        type=float,
+        default=86400.0,
+        help="this client, with faults: RetryPolicy.max_total, simulated s (86400)",
+    )
+    ap.add_argument("--verbose", action="store_true", help="log the enlighten_async logger")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING, format="%(relativeCreated)8.0fms %(name)s %(message)s"
+    )
+    if args.verbose:
+        logging.getLogger("enlighten_async").setLevel(logging.INFO)
+        logging.getLogger("enlighten_async.simulator").setLevel(logging.WARNING)
+    print(
+        f"quota_utilization: plan {PLAN} ({LIMIT}/minute), {args.requests} calls over "
+        f"{args.systems} systems, time scale {args.time_scale:g} "
+        f"(a simulated minute = {PERIOD / args.time_scale * 1000:.0f} ms), "
+        f"max_in_flight {args.max_in_flight}; Python {platform.python_version()}, "
+        f"{platform.system()} {platform.machine()}"
+    )
+    print(
+        f"goals for this client: ratio <= {GOAL_RATIO}; 409s <= 0 told, "
+        f"<= {1 + args.max_in_flight} (1 + max_in_flight) learning; none lost"
+    )
+    rows = asyncio.run(main_async(args))
+    missed = [r for r in rows if r.misses()]
+    if args.check and missed:
+        print(f"CHECK FAILED: {len(missed)} row(s) of this client missed a goal")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
