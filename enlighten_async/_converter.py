@@ -21,18 +21,47 @@ Decisions on the spec's oddities (``spec/NOTES.md``), each made once and tested:
 
 Structuring runs without detailed validation for speed; only when it fails does a second,
 detailed converter run on the same body to say where (``expected int @ $.intervals[3]``).
+
+Speed (``benchmarks/parse_overhead.py``): a month of ``rgm_stats`` is 8,640 interval
+objects, so the fast converter (not the detailed one) takes two shortcuts, each of which
+only ever returns what the plain cattrs hooks would, and hands anything unusual to them:
+
+* the scalar hooks try the common JSON type first, and ``X | None`` hooks for scalar ``X``
+  are resolved once per type instead of dispatching on every value;
+* ``tuple[X, ...]`` of the interval models (``RgmInterval``, ``MeterInterval``,
+  ``StatsInterval``, ``ConsumptionInterval``) is built column by column: each field is
+  read from every item with ``map`` (C loops, no Python frame per item), its types are
+  checked as a set (exactly ``int`` for ints and epochs, so ``True`` and ``"5"`` do not
+  pass), epochs become datetimes, and instances are made with ``object.__new__`` and the
+  slots' own ``__set__`` (what the frozen ``__init__`` does, minus its per-item Python
+  call). Any other input (a missing key, a string, a bool, a float epoch, an item that is
+  not a dict, an extra key under ``strict``) falls back to cattrs' generated hook for the
+  whole list, which returns the same models or raises its usual error.
 """
 
 from __future__ import annotations
 
+import types
+import typing
+from collections.abc import Callable
 from datetime import date, datetime, timezone
+from itertools import filterfalse, repeat
+from operator import itemgetter
 from typing import Any, TypeVar
 
+import attrs
 from cattrs import Converter
+from cattrs.cols import homogenous_tuple_structure_factory
 from cattrs.errors import BaseValidationError
 from cattrs.v import transform_error
 
-from enlighten_async._models import OpenEnum
+from enlighten_async._models import (
+    ConsumptionInterval,
+    MeterInterval,
+    OpenEnum,
+    RgmInterval,
+    StatsInterval,
+)
 
 __all__ = [
     "converter",
@@ -46,6 +75,9 @@ __all__ = [
 
 T = TypeVar("T")
 UTC = timezone.utc
+_NoneType = type(None)
+_fromtimestamp = datetime.fromtimestamp
+_StructureHook = Callable[[Any, Any], Any]
 
 
 def to_datetime(value: Any) -> datetime:
@@ -72,7 +104,17 @@ def to_date(value: Any) -> date:
     raise TypeError(f"expected an ISO date string, got {type(value).__name__}")
 
 
-def _to_str(value: Any, _: type) -> str:
+def _to_datetime(value: Any, _: Any) -> datetime:
+    if type(value) is int:
+        return _fromtimestamp(value, UTC)
+    return to_datetime(value)
+
+
+def _to_date(value: Any, _: Any) -> date:
+    return to_date(value)
+
+
+def _to_str(value: Any, _: Any) -> str:
     # cattrs' default is str(value), which would turn a null into "None".
     if isinstance(value, str):
         return value
@@ -81,7 +123,7 @@ def _to_str(value: Any, _: type) -> str:
     raise TypeError(f"expected a string, got {type(value).__name__}")
 
 
-def _to_int(value: Any, _: type) -> int:
+def _to_int(value: Any, _: Any) -> int:
     if type(value) is int:
         return value
     if isinstance(value, float) and value.is_integer():
@@ -91,28 +133,262 @@ def _to_int(value: Any, _: type) -> int:
     raise TypeError(f"expected an integer, got {type(value).__name__}")
 
 
-def _to_float(value: Any, _: type) -> float:
+def _to_float(value: Any, _: Any) -> float:
+    if type(value) is float:  # the common case first
+        return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     raise TypeError(f"expected a number, got {type(value).__name__}")
+
+
+def _to_open_enum(value: Any, cl: Any) -> Any:
+    return cl(_to_str(value, str))
 
 
 def make_converter(*, strict: bool = False, detailed: bool = False) -> Converter:
     """Build a converter with every hook of this package.
 
     ``strict`` forbids keys the models do not know (for tests); ``detailed`` collects every
-    error with its path (slower; used to explain a failure).
+    error with its path (slower; used to explain a failure). The converter that is neither
+    detailed nor strict, and the strict one, also get the fast paths (see the module's
+    docstring); they give the same models and fail on the same inputs.
     """
+    conv = _make_plain_converter(strict=strict, detailed=detailed)
+    if not detailed:
+        _install_fast_paths(conv, strict=strict)
+    return conv
+
+
+def _make_plain_converter(*, strict: bool = False, detailed: bool = False) -> Converter:
+    """The converter with this package's rules and cattrs' own hooks: the reference."""
     conv = Converter(forbid_extra_keys=strict, detailed_validation=detailed)
-    conv.register_structure_hook(datetime, lambda v, _: to_datetime(v))
-    conv.register_structure_hook(date, lambda v, _: to_date(v))
+    conv.register_structure_hook(datetime, _to_datetime)
+    conv.register_structure_hook(date, _to_date)
     conv.register_structure_hook(str, _to_str)
     conv.register_structure_hook(int, _to_int)
     conv.register_structure_hook(float, _to_float)
     # By class, not by predicate: the str hook above is dispatched on the class too, and
     # would otherwise win for these str-based enums.
-    conv.register_structure_hook(OpenEnum, lambda v, t: t(_to_str(v, str)))
+    conv.register_structure_hook(OpenEnum, _to_open_enum)
     return conv
+
+
+# -- fast paths ------------------------------------------------------------------------------
+
+#: The interval models built column by column inside ``tuple[X, ...]``.
+_COLUMNAR_MODELS: tuple[type, ...] = (
+    RgmInterval,
+    MeterInterval,
+    StatsInterval,
+    ConsumptionInterval,
+)
+_SCALARS: frozenset[Any] = frozenset({int, float, str, datetime, date})
+
+_ONLY_DICT = frozenset({dict})
+_ONLY_INT = frozenset({int})
+_INT_OR_NONE = frozenset({int, _NoneType})
+_FLOAT_OR_NONE = frozenset({float, _NoneType})
+_NUMBER_OR_NONE = frozenset({float, int, _NoneType})
+
+#: Epoch seconds -> aware UTC datetime, shared by every columnar hook. A month of 15-minute
+#: intervals has 2,880 distinct ends, repeated in ``intervals`` and each meter's list, so
+#: most lookups hit; bounded (cleared when full) so that a long backfill does not grow it.
+_EPOCH_CACHE: dict[int, datetime] = {}
+_EPOCH_CACHE_SIZE = 8192
+
+# Field kinds the columnar builder knows.
+_EPOCH, _INT, _OPT_INT, _FLOAT, _OPT_FLOAT = "epoch", "int", "int?", "float", "float?"
+_KINDS: dict[Any, str] = {
+    datetime: _EPOCH,
+    int: _INT,
+    int | None: _OPT_INT,
+    float: _FLOAT,
+    float | None: _OPT_FLOAT,
+}
+
+
+def _optional_of(t: Any) -> Any:
+    """``X`` for ``X | None`` / ``Optional[X]`` (two members only), else ``None``."""
+    if typing.get_origin(t) not in (typing.Union, types.UnionType):
+        return None
+    args = typing.get_args(t)
+    if len(args) != 2 or _NoneType not in args:
+        return None
+    return args[0] if args[1] is _NoneType else args[1]
+
+
+def _is_scalar_optional(t: Any) -> bool:
+    other = _optional_of(t)
+    return other in _SCALARS or (isinstance(other, type) and issubclass(other, OpenEnum))
+
+
+def _homogeneous_item(t: Any) -> Any:
+    """``X`` for ``tuple[X, ...]``, else ``None``."""
+    if typing.get_origin(t) is not tuple:
+        return None
+    args = typing.get_args(t)
+    if len(args) == 2 and args[1] is Ellipsis:
+        return args[0]
+    return None
+
+
+def _is_fast_tuple(t: Any) -> bool:
+    item = _homogeneous_item(t)
+    return item is int or item in _COLUMNAR_MODELS
+
+
+def _field_kinds(cl: type) -> list[tuple[str, str]] | None:
+    """``(name, kind)`` per field if ``cl`` can be built column by column, else ``None``.
+
+    Only a plain attrs class qualifies: slotted, no defaults, validators, converters,
+    aliases or init hooks, every field of a kind above. Anything else keeps cattrs' hook.
+    """
+    if not attrs.has(cl) or "__slots__" not in cl.__dict__:
+        return None
+    if hasattr(cl, "__attrs_post_init__") or hasattr(cl, "__attrs_pre_init__"):
+        return None
+    fields = attrs.fields(attrs.resolve_types(cl))
+    kinds: list[tuple[str, str]] = []
+    for field in fields:
+        kind = _KINDS.get(field.type)
+        if (
+            kind is None
+            or field.default is not attrs.NOTHING
+            or field.validator is not None
+            or field.converter is not None
+            or not field.init
+            or field.alias != field.name
+            or not isinstance(getattr(cl, field.name, None), types.MemberDescriptorType)
+        ):
+            return None
+        kinds.append((field.name, kind))
+    return kinds or None
+
+
+def _epochs_to_datetimes(epochs: list[int]) -> list[datetime]:
+    """``datetime.fromtimestamp(e, UTC)`` for each ``e`` (exactly ``int``), memoized.
+
+    The datetimes are immutable, so sharing one object between models is invisible. Only
+    ints may come here: ``True`` and ``1.0`` would find the entry of ``1``.
+    """
+    cache = _EPOCH_CACHE
+    try:
+        return list(map(cache.__getitem__, epochs))
+    except KeyError:
+        pass
+    missing = list(filterfalse(cache.__contains__, epochs))
+    if len(cache) + len(missing) > _EPOCH_CACHE_SIZE:
+        cache.clear()
+    # An out-of-range epoch raises here (OverflowError, OSError, ValueError) and the caller
+    # falls back to cattrs' hook, which raises the same; the entries made so far are valid.
+    cache.update(zip(missing, map(_fromtimestamp, missing, repeat(UTC)), strict=True))
+    try:
+        return list(map(cache.__getitem__, epochs))
+    except KeyError:  # another thread cleared the cache in between
+        return list(map(_fromtimestamp, epochs, repeat(UTC)))
+
+
+def _column(values: list[Any], kind: str) -> list[Any] | None:
+    """The field's values as the plain hooks would make them, or ``None`` to fall back.
+
+    ``None`` unless every value is exactly of a JSON type for which the plain hook is the
+    identity (or ``fromtimestamp``, or ``float``): ``bool``, ``str`` and friends fall back.
+    """
+    present = set(map(type, values))
+    if kind is _EPOCH:
+        return _epochs_to_datetimes(values) if present == _ONLY_INT else None
+    if kind is _INT:
+        return values if present == _ONLY_INT else None
+    if kind is _OPT_INT:
+        return values if present <= _INT_OR_NONE else None
+    if kind is _FLOAT and _NoneType in present:
+        return None
+    if present <= _FLOAT_OR_NONE:  # float(v) is v for an exact float
+        return values
+    if present <= _NUMBER_OR_NONE:
+        return [None if v is None else float(v) for v in values]
+    return None
+
+
+def _columnar_hook(
+    cl: type, kinds: list[tuple[str, str]], fallback: _StructureHook, *, strict: bool
+) -> _StructureHook:
+    """Structure a list of dicts into ``tuple[cl, ...]`` one column at a time.
+
+    Returns only when every item is a dict holding every field with a value of exactly
+    the expected JSON type, for which cattrs' hooks would return equal models of the same
+    types; anything else (and any error on the way) goes to ``fallback``, cattrs' own
+    ``tuple[cl, ...]`` hook, which returns or raises as it always did.
+    """
+    getters = [(itemgetter(name), kind) for name, kind in kinds]
+    setters = [getattr(cl, name).__set__ for name, _ in kinds]
+    field_count = frozenset({len(kinds)})
+    new = object.__new__
+
+    def structure(obj: Any, tp: Any) -> Any:
+        if type(obj) is not list:
+            return fallback(obj, tp)
+        if not obj:
+            return ()
+        if set(map(type, obj)) != _ONLY_DICT:
+            return fallback(obj, tp)
+        if strict and set(map(len, obj)) != field_count:
+            # Every field present and no more keys than fields: no unknown key.
+            return fallback(obj, tp)
+        columns: list[list[Any]] = []
+        try:
+            for getter, kind in getters:
+                column = _column(list(map(getter, obj)), kind)  # KeyError: a missing key
+                if column is None:
+                    break
+                columns.append(column)
+        except Exception:  # an out-of-range epoch, a missing key: cattrs says what
+            return fallback(obj, tp)
+        if len(columns) != len(setters):  # a value the fast path does not take
+            return fallback(obj, tp)
+        # What the frozen __init__ does (object.__setattr__ on each slot), without a Python
+        # call per item: ``set`` returns None, so ``any`` just drives the loop in C.
+        items: list[Any] = list(map(new, repeat(cl, len(obj))))
+        for setter, column in zip(setters, columns, strict=True):
+            any(map(setter, items, column))
+        return tuple(items)
+
+    return structure
+
+
+def _int_tuple_hook(fallback: _StructureHook) -> _StructureHook:
+    def structure(obj: Any, tp: Any) -> Any:
+        if type(obj) is list and set(map(type, obj)) <= _ONLY_INT:
+            return tuple(obj)
+        return fallback(obj, tp)
+
+    return structure
+
+
+def _install_fast_paths(conv: Converter, *, strict: bool) -> None:
+    """Register the shortcuts of the module's docstring on a non-detailed converter."""
+
+    def optional_factory(t: Any) -> _StructureHook:
+        other = _optional_of(t)
+        inner = conv.get_structure_hook(other)
+
+        def structure(obj: Any, _: Any) -> Any:
+            return None if obj is None else inner(obj, other)
+
+        return structure
+
+    def tuple_factory(t: Any) -> _StructureHook:
+        item = _homogeneous_item(t)
+        fallback: _StructureHook = homogenous_tuple_structure_factory(t, conv)
+        if item is int:
+            return _int_tuple_hook(fallback)
+        kinds = _field_kinds(item)
+        if kinds is None:
+            return fallback
+        return _columnar_hook(item, kinds, fallback, strict=strict)
+
+    conv.register_structure_hook_factory(_is_scalar_optional, optional_factory)
+    conv.register_structure_hook_factory(_is_fast_tuple, tuple_factory)
 
 
 converter = make_converter()
