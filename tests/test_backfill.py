@@ -203,3 +203,26 @@ def test_sigkilled_cli_backfill_resumes_without_duplicates(tmp_path: Path) -> No
             db, Fleet(N_SYSTEMS, seed=SEED), _epoch(since), _epoch(until), time.time()
         )
     )
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path) -> None:
+    db = tmp_path / "int.db"
+    cmd = [
+        sys.executable, "-m", "enlighten_async", "backfill", "--simulate", "--db", str(db),
+        "--sim-systems", "3", "--kinds", "stats", "--time-scale", "60", "--no-progress",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+        try:
+            with sqlite3.connect(db, timeout=1) as con:
+                if con.execute("SELECT COUNT(*) FROM windows").fetchone()[0] >= 3:
+                    break
+        except sqlite3.OperationalError:
+            continue
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 130, out
+    assert "Interrupted" in out and "run the same command again" in out
+    assert "Traceback" not in out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta, timezone
 
@@ -99,15 +100,49 @@ async def test_faults_are_retried_until_answered() -> None:
         clock=ea.ScaledClock(1),
         faults=Faults(p_503=0.2, p_500=0.1, p_drop=0.1, p_truncate=0.05, p_502=0.05, seed=4),
     )
-    async with SimulatorServer(simulator) as server, ea.EnlightenClient(
-        simulator.api_key,
-        simulator.user_id,
-        base_url=server.base_url,
-        clock=simulator.clock,
-        retry=ea.RetryPolicy(attempts=10, initial_delay=0.001, max_delay=0.01, jitter=0),
-    ) as client:
+    async with (
+        SimulatorServer(simulator) as server,
+        ea.EnlightenClient(
+            simulator.api_key,
+            simulator.user_id,
+            base_url=server.base_url,
+            clock=simulator.clock,
+            retry=ea.RetryPolicy(attempts=10, initial_delay=0.001, max_delay=0.01, jitter=0),
+        ) as client,
+    ):
         sid = simulator.fleet.systems[0].system_id
         for _ in range(30):
             assert (await client.summary(sid)).system_id == sid
     assert sum(simulator.counters.faults.values()) > 0
     assert client.stats_snapshot().retries == sum(simulator.counters.faults.values())
+
+
+@pytest.mark.parametrize("plan", [None, "watt"], ids=["learns", "told"])
+async def test_scheduler_keeps_to_the_simulators_quota_on_a_compressed_clock(
+    plan: str | None,
+) -> None:
+    # A simulated minute lasts 0.1 s: 45 requests at 10 a minute take about half a second.
+    clock = ea.ScaledClock(600, origin=1_800_000_000)
+    simulator = Simulator(fleet=Fleet(4, seed=5), plan=PLANS["watt"], clock=clock)
+    async with SimulatorServer(simulator) as server:
+        async with ea.EnlightenClient(
+            simulator.api_key,
+            simulator.user_id,
+            base_url=server.base_url,
+            clock=clock,
+            plan=plan,
+            max_in_flight=4,
+        ) as client:
+            ids = [s.system_id for s in simulator.fleet.systems]
+            results = await asyncio.gather(*(client.summary(ids[i % 4]) for i in range(44)))
+            snapshot = client.stats_snapshot()
+    assert [r.system_id for r in results] == [ids[i % 4] for i in range(44)]
+    served = simulator.counters.conflicts
+    if plan is None:
+        assert 1 <= served <= 1 + 4  # the 409 that taught it, plus those in flight
+        assert snapshot.learned_limits == (ea.Quota(10, "minute"),)
+    else:
+        assert served == 0
+    assert snapshot.conflicts == served
+    elapsed = clock.now() - 1_800_000_000
+    assert elapsed <= 45 / 10 * 60 + 5  # within the quota bound (the first window is whole)
