@@ -89,9 +89,13 @@ class SchedulerStats:
 
 
 class _Window:
-    """A counter of one fixed server window of ``seconds`` length, ``limit`` requests."""
+    """A counter of one fixed server window of ``seconds`` length, ``limit`` requests.
 
-    __slots__ = ("anchor", "count", "index", "limit", "period", "seconds")
+    A request granted within ``guard`` of its window's end may reach the server in the next
+    window: it is counted against both (the next window's share is its ``spill``).
+    """
+
+    __slots__ = ("anchor", "count", "index", "limit", "period", "seconds", "spill", "spill_index")
 
     def __init__(self, limit: int, period: str, seconds: float, anchor: float) -> None:
         self.limit = limit
@@ -100,23 +104,34 @@ class _Window:
         self.anchor = anchor  # server epoch of any window start
         self.index = -(2**62)
         self.count = 0
+        self.spill_index = -(2**62)
+        self.spill = 0
 
     def _index(self, server_now: float) -> int:
         return math.floor((server_now - self.anchor) / self.seconds)
 
+    def _enter(self, idx: int) -> None:
+        if idx != self.index:
+            self.index = idx
+            self.count = self.spill if self.spill_index == idx else 0
+
     def delay(self, server_now: float, margin: float) -> float:
         """Seconds until one more request fits (0 when it fits now)."""
         idx = self._index(server_now)
-        if idx != self.index or self.count < self.limit:
+        count = self.count if idx == self.index else (self.spill if self.spill_index == idx else 0)
+        if count < self.limit:
             return 0.0
         next_start = self.anchor + (idx + 1) * self.seconds
         return max(0.0, next_start + margin - server_now)
 
-    def take(self, server_now: float) -> int:
+    def take(self, server_now: float, guard: float) -> int:
         idx = self._index(server_now)
-        if idx != self.index:
-            self.index, self.count = idx, 0
+        self._enter(idx)
         self.count += 1
+        if self.anchor + (idx + 1) * self.seconds - server_now < guard:
+            if self.spill_index != idx + 1:
+                self.spill_index, self.spill = idx + 1, 0
+            self.spill += 1
         return idx
 
     def give_back(self, index: int) -> None:
@@ -125,7 +140,8 @@ class _Window:
 
     def fill(self, server_now: float) -> None:
         """The server said this window is spent."""
-        self.index, self.count = self._index(server_now), self.limit
+        self._enter(self._index(server_now))
+        self.count = self.limit
 
 
 @define(eq=False)
@@ -417,7 +433,7 @@ class Scheduler:
                 return
             heapq.heappop(self._queue)
             server_now = self.clock.now() + self._offset
-            ticket.taken = [(w, w.take(server_now)) for w in self._windows.values()]
+            ticket.taken = [(w, w.take(server_now, self.margin)) for w in self._windows.values()]
             self._in_flight += 1
             self._sent += 1
             ticket.future.set_result(None)

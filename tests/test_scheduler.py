@@ -307,3 +307,15 @@ async def test_time_queued_for_quota_does_not_count_against_max_total() -> None:
     assert await scheduler.submit(flaky) == "ok"
     assert await asyncio.gather(*others) == ["ok"] * 20
     assert scheduler.stats().retries == 2
+
+
+async def test_a_request_sent_just_before_a_window_ends_counts_against_the_next() -> None:
+    # 0.8 s before a window ends, with a second of latency each way: the first requests
+    # reach the server in the next window although they left in this one.
+    clock = ea.ScaledClock(1.0, origin=1_800_000_000 - 0.8)
+    scheduler = ea.Scheduler("watt", clock=clock, max_in_flight=4)
+    server = FakeServer(clock, latency=2.0)
+    results = await run_many(scheduler, server, 24)
+    assert results == ["ok"] * 24
+    assert server.conflicts == []
+    assert all(c <= 10 for c in server.counts.values())
