@@ -33,9 +33,8 @@ What it measures
 
     Goals for this client, PASS/MISS per row: ratio <= 1.03; 409s <= 0 when told the plan,
     <= 1 + max_in_flight when it must learn it; no call lost. With ``--faults`` the simulator
-    injects ``Faults(p_503=0.10, p_500=0.02, p_drop=0.01)`` and this client runs with
-    ``RetryPolicy(attempts=10, max_total=--max-total)`` (the default policy's ``max_total`` of
-    300 s counts the time a call waits in the scheduler's queue, see the README); the
+    injects ``Faults(p_503=0.10, p_500=0.02, p_drop=0.01)`` and this client runs with its
+    default ``RetryPolicy()`` (``--retry-attempts``/``--max-total`` override it); the
     baselines still retry 409 only and lose the calls that meet a fault.
 
 How to run
@@ -255,7 +254,10 @@ async def run_one(scenario: str, name: str, args: argparse.Namespace, faults: Fa
             told = name == "client/told"
             goal = 0 if told else 1 + args.max_in_flight
             retry = (
-                RetryPolicy(attempts=args.retry_attempts, max_total=args.max_total)
+                RetryPolicy(
+                    attempts=args.retry_attempts or RetryPolicy().attempts,
+                    max_total=args.max_total or RetryPolicy().max_total,
+                )
                 if faults is not None
                 else None
             )
@@ -386,13 +388,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="baselines: longest backoff, simulated s (300)",
     )
     ap.add_argument(
-        "--retry-attempts", type=int, default=10, help="this client, with faults: attempts (10)"
+        "--retry-attempts",
+        type=int,
+        default=None,
+        help="this client, with faults: attempts (RetryPolicy's default)",
     )
     ap.add_argument(
         "--max-total",
         type=float,
-        default=86400.0,
-        help="this client, with faults: RetryPolicy.max_total, simulated s (86400)",
+        default=None,
+        help="this client, with faults: RetryPolicy.max_total, simulated s (the default)",
     )
     ap.add_argument("--verbose", action="store_true", help="log the enlighten_async logger")
     return ap.parse_args(argv)

@@ -74,6 +74,14 @@ class ScaledClock:
         self._origin = origin
         self._t0: float | None = None
 
+    @property
+    def origin(self) -> float | None:
+        """The epoch this clock starts from; ``None`` until first read if none was given.
+
+        Reading it does not start the clock (``now()`` does).
+        """
+        return self._origin
+
     def _anchor(self) -> tuple[float, float]:
         if self._t0 is None:
             self._t0 = _monotonic()

@@ -77,8 +77,7 @@ def _initial_time(clock: Clock) -> float:
     skewed "now". An unstarted one begins at its origin or, by default, the wall clock.
     """
     if isinstance(clock, ScaledClock):
-        origin: float | None = getattr(clock, "_origin", None)
-        return origin if origin is not None else SystemClock().now()
+        return clock.origin if clock.origin is not None else SystemClock().now()
     return clock.now()
 
 
