@@ -26,6 +26,7 @@ from enlighten_async._exceptions import (
     TransportError,
     UnprocessableEntityError,
 )
+from enlighten_async._fanout import Outcome, fan_out
 from enlighten_async._models import (
     ConnectionType,
     ConsumptionInterval,
@@ -65,6 +66,7 @@ from enlighten_async._models import (
 from enlighten_async._quota import PLANS, Quota, parse_quota
 from enlighten_async._retry import RetryPolicy
 from enlighten_async._scheduler import Priority, Scheduler, SchedulerStats
+from enlighten_async._windows import LookbackWarning
 
 __version__ = "0.1.0"
 
@@ -90,6 +92,7 @@ __all__ = [
     "InventoryInverter",
     "InventoryMeter",
     "InvertersSummary",
+    "LookbackWarning",
     "Measurement",
     "MeterInterval",
     "MeterIntervals",
@@ -100,6 +103,7 @@ __all__ = [
     "MicroInverterStatus",
     "MonthlyProduction",
     "NotFoundError",
+    "Outcome",
     "PLANS",
     "Priority",
     "ProductionMeterReadings",
@@ -125,5 +129,6 @@ __all__ = [
     "TransportError",
     "UnprocessableEntityError",
     "__version__",
+    "fan_out",
     "parse_quota",
 ]

@@ -202,6 +202,7 @@ class Scheduler:
         self._in_flight = 0
         self._hold_until = -math.inf  # our clock
         self._last_conflict: RateLimitError | None = None
+        self._logged_wait = -math.inf
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -417,6 +418,10 @@ class Scheduler:
                 continue
             delay = self._window_delay(now)
             if delay > 0:
+                until = round(now + delay, 3)
+                if until != self._logged_wait:  # once per wait, not on every wake-up
+                    self._logged_wait = until
+                    log.debug("quota window full: next request in %.1fs", delay)
                 await self._sleep_or_wake(delay)
                 continue
             limiter = self._limiter
