@@ -18,6 +18,7 @@ import attrs
 
 from enlighten_async import _protocol as p
 from enlighten_async._clock import Clock
+from enlighten_async._exceptions import EnlightenError
 from enlighten_async._models import (
     ConnectionType,
     ConsumptionInterval,
@@ -107,8 +108,10 @@ class EnlightenClient:
                 kwargs["max_in_flight"] = max_in_flight
             plan_arg = plan if plan is None or isinstance(plan, str) else tuple(plan)
             scheduler = Scheduler(plan_arg, **kwargs)
-        elif plan is not None or clock is not None or retry is not None:
-            raise ValueError("pass plan, clock and retry to the shared Scheduler, not the client")
+        elif plan is not None or clock is not None or retry is not None or max_in_flight:
+            raise ValueError(
+                "pass plan, clock, retry and max_in_flight to the shared Scheduler, not the client"
+            )
         self.scheduler = scheduler
         client_timeout = (
             timeout
@@ -175,7 +178,11 @@ class EnlightenClient:
 
         async def attempt() -> Any:
             raw = await transport.send(request)
-            return decode(request.operation, raw, model)
+            try:
+                return decode(request.operation, raw, model)
+            except EnlightenError as exc:
+                transport.scrub(exc)  # a body that echoes the URL must not carry the key
+                raise
 
         return await self.scheduler.submit(
             attempt,

@@ -129,7 +129,10 @@ def _to_int(value: Any, _: Any) -> int:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
+        try:
+            return int(value)
+        except ValueError:  # "--5" or "²" pass isdigit() but are not integers
+            pass
     raise TypeError(f"expected an integer, got {type(value).__name__}")
 
 

@@ -84,13 +84,16 @@ def _loads(raw: RawResponse, operation: str) -> Any:
         # orjson parses the large interval bodies about 3x faster than json.loads.
         return orjson.loads(raw.body)
     except (ValueError, UnicodeDecodeError):
-        raise ResponseFormatError(
-            f"{operation}: HTTP {raw.status} with a body that is not JSON "
-            f"({len(raw.body)} bytes, starting {raw.body[:40]!r})",
-            operation=operation,
-            status=raw.status,
-            body_prefix=raw.body[:BODY_PREFIX_BYTES],
-        ) from None
+        pass
+    # Raised outside the except clause: the decoder's error holds the document, which
+    # must not ride along as __context__ (a proxy's page may echo the URL, and the key).
+    raise ResponseFormatError(
+        f"{operation}: HTTP {raw.status} with a body that is not JSON "
+        f"({len(raw.body)} bytes, starting {raw.body[:40]!r})",
+        operation=operation,
+        status=raw.status,
+        body_prefix=raw.body[:BODY_PREFIX_BYTES],
+    )
 
 
 def decode(operation: str, raw: RawResponse, model: Any) -> Any:
@@ -104,14 +107,15 @@ def decode(operation: str, raw: RawResponse, model: Any) -> Any:
         try:
             return converter.structure(data, model)
         except Exception:  # any failure of the fast path: explain it with the detailed one
-            details = explain(data, model)
-            raise ResponseFormatError(
-                f"{operation}: the body does not fit {_name(model)}: " + "; ".join(details[:5]),
-                operation=operation,
-                status=status,
-                body_prefix=raw.body[:BODY_PREFIX_BYTES],
-                details=details,
-            ) from None
+            pass
+        details = explain(data, model)  # outside the except: no __context__ holding the body
+        raise ResponseFormatError(
+            f"{operation}: the body does not fit {_name(model)}: " + "; ".join(details[:5]),
+            operation=operation,
+            status=status,
+            body_prefix=raw.body[:BODY_PREFIX_BYTES],
+            details=details,
+        )
     if status == 204 and operation in NO_CONTENT_OPERATIONS:
         return None
     raise error_for(operation, raw)

@@ -43,7 +43,7 @@ from aiolimiter import AsyncLimiter
 from attrs import define, field, frozen
 
 from enlighten_async._clock import Clock, SystemClock
-from enlighten_async._exceptions import RateLimitError
+from enlighten_async._exceptions import EnlightenError, RateLimitError
 from enlighten_async._quota import Quota, resolve_plan
 from enlighten_async._retry import RetryPolicy, build_retrying
 
@@ -59,6 +59,8 @@ DEFAULT_MAX_IN_FLIGHT = 8
 DEFAULT_MARGIN = 1.0
 #: Default longest hold a caller accepts before it gets the 409 as :class:`RateLimitError`.
 DEFAULT_MAX_WAIT = 3600.0
+#: The longest floor under a hold when 409s keep coming right after holds end.
+MAX_CONFLICT_BACKOFF = 60.0
 #: Offsets between our clock and the server's below this are read as header rounding.
 CLOCK_SKEW_TOLERANCE = 1.0
 
@@ -149,7 +151,8 @@ class _Ticket:
     priority: int
     seq: int
     max_wait: float | None
-    enqueued_at: float
+    enqueued_at: float  # this time in the queue (for the wait statistics)
+    call_started: float  # the call's first time in the queue (for max_wait)
     future: asyncio.Future[None]
     taken: list[tuple[_Window, int]] = field(factory=list)
 
@@ -203,6 +206,7 @@ class Scheduler:
         self._hold_until = -math.inf  # our clock
         self._last_conflict: RateLimitError | None = None
         self._logged_wait = -math.inf
+        self._conflict_streak = 0
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -289,8 +293,9 @@ class Scheduler:
         max_wait: float | None,
         seq: int,
     ) -> T:
+        call_started = self.clock.now()
         while True:
-            await self._acquire(priority, seq, max_wait)
+            await self._acquire(priority, seq, max_wait, call_started)
             try:
                 result = await attempt()
             except RateLimitError as exc:
@@ -299,17 +304,22 @@ class Scheduler:
                 continue
             finally:
                 self._release()
+            self._conflict_streak = 0
             return result
 
-    async def _acquire(self, priority: int, seq: int, max_wait: float | None) -> _Ticket:
+    async def _acquire(
+        self, priority: int, seq: int, max_wait: float | None, call_started: float
+    ) -> _Ticket:
         loop = asyncio.get_running_loop()
-        ticket = _Ticket(priority, seq, max_wait, self.clock.now(), loop.create_future())
+        now = self.clock.now()
+        ticket = _Ticket(priority, seq, max_wait, now, call_started, loop.create_future())
         heapq.heappush(self._queue, ticket)
         self._ensure_dispatcher(loop)
         try:
             await ticket.future
         except asyncio.CancelledError:
-            if ticket.future.done() and not ticket.future.cancelled():
+            future = ticket.future
+            if future.done() and not future.cancelled() and future.exception() is None:
                 # Granted, but the caller went away before sending: give the slot back.
                 self._give_back(ticket)
                 self._in_flight -= 1
@@ -338,8 +348,14 @@ class Scheduler:
             self._offset = offset if abs(offset) > CLOCK_SKEW_TOLERANCE else 0.0
         server_now = now + self._offset
         seconds = _period_seconds(exc)
-        if exc.limit is not None and exc.period is not None and seconds is not None:
-            anchor = exc.period_start.timestamp() if exc.period_start else 0.0
+        if exc.limit is not None and exc.limit >= 1 and exc.period is not None and seconds:
+            # A limit below 1 teaches nothing to keep to; its period_end still holds.
+            if exc.period_start is not None:
+                anchor = exc.period_start.timestamp()
+            elif exc.period_end is not None:
+                anchor = exc.period_end.timestamp() - seconds
+            else:
+                anchor = 0.0
             window = self._windows.get(exc.period)
             if window is None:
                 window = _Window(exc.limit, exc.period, seconds, anchor)
@@ -359,6 +375,14 @@ class Scheduler:
             until = now + seconds + self.margin
         else:
             until = now + self.margin
+        # A 409 right after a hold ended (a period_end already past by our clock, or none
+        # at all) must not become a stream of re-sends: each such 409 doubles a floor under
+        # the hold, up to MAX_CONFLICT_BACKOFF. 409s of requests already in flight during a
+        # hold do not count.
+        if now >= self._hold_until:
+            self._conflict_streak += 1
+        floor = min(MAX_CONFLICT_BACKOFF, self.margin * 2 ** max(0, self._conflict_streak - 1))
+        until = max(until, now + floor)
         if until > self._hold_until + 1e-9:
             self._holds += 1
             log.info(
@@ -375,9 +399,14 @@ class Scheduler:
 
     def _ensure_dispatcher(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._loop is not loop:
-            # A scheduler used from a new loop (e.g. the next test) starts afresh there.
+            # A scheduler used from a new loop (a second asyncio.run, the next test) starts
+            # afresh there: callers of the old loop cannot be served any more. It is not
+            # thread-safe: use it from one loop at a time.
             self._loop, self._wake, self._task = loop, asyncio.Event(), None
             self._limiter = None
+            self._queue = [t for t in self._queue if t.future.get_loop() is loop]
+            heapq.heapify(self._queue)
+            self._in_flight = 0
         self._seed_limiter()
         self._poke()
         if self._task is None or self._task.done():
@@ -399,6 +428,18 @@ class Scheduler:
         return self._queue[0] if self._queue else None
 
     async def _dispatch(self) -> None:
+        try:
+            await self._dispatch_loop()
+        except Exception as exc:  # a bug or a failing clock: fail the callers, not hang them
+            log.exception("scheduler dispatcher failed")
+            for ticket in self._queue:
+                if not ticket.future.done():
+                    ticket.future.set_exception(
+                        EnlightenError(f"the scheduler failed: {type(exc).__name__}: {exc}")
+                    )
+            self._queue.clear()
+
+    async def _dispatch_loop(self) -> None:
         assert self._wake is not None
         wake = self._wake
         while True:
@@ -456,14 +497,21 @@ class Scheduler:
         finally:
             sleeper.cancel()
             waker.cancel()
+        # asyncio.wait does not raise a task's error: a failing clock must not turn this
+        # into a sleep of zero (and the dispatcher into a busy loop).
+        if sleeper.done() and not sleeper.cancelled() and sleeper.exception() is not None:
+            raise sleeper.exception()  # type: ignore[misc]
 
     def _refuse_impatient(self, now: float) -> None:
         """Fail at once every queued caller that cannot wait out the current hold."""
-        retry_at = datetime.fromtimestamp(self._hold_until + self._offset, timezone.utc)
+        try:
+            retry_at = datetime.fromtimestamp(self._hold_until + self._offset, timezone.utc)
+        except (OverflowError, OSError, ValueError):  # a period_end near the year 9999
+            retry_at = datetime.max.replace(tzinfo=timezone.utc)
         for ticket in self._queue:
             if ticket.future.done() or ticket.max_wait is None:
                 continue
-            waited = now - ticket.enqueued_at
+            waited = now - ticket.call_started
             if waited + (self._hold_until - now) > ticket.max_wait:
                 last = self._last_conflict
                 exc = RateLimitError(

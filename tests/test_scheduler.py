@@ -319,3 +319,86 @@ async def test_a_request_sent_just_before_a_window_ends_counts_against_the_next(
     assert results == ["ok"] * 24
     assert server.conflicts == []
     assert all(c <= 10 for c in server.counts.values())
+
+
+@pytest.mark.parametrize("period_end", ["past", "missing"])
+async def test_409s_with_no_usable_period_end_back_off_instead_of_storming(
+    period_end: str,
+) -> None:
+    scheduler, _, clock = make(max_in_flight=1, max_wait=None)
+    sent: list[float] = []
+
+    async def always_409() -> str:
+        sent.append(clock.now())
+        body: dict[str, Any] = {"reason": "409", "message": ["x"], "period": "month", "limit": 5}
+        if period_end == "past":
+            body.update(period_start=1000, period_end=2000)
+        raise error_for("stats", RawResponse(409, {}, json.dumps(body).encode()))
+
+    task = asyncio.ensure_future(scheduler.submit(always_409))
+    await asyncio.sleep(600)  # ten virtual minutes
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # Doubling from one second up to a minute: about 6 + 9 sends in ten minutes, not 10,000.
+    assert 8 <= len(sent) <= 20, len(sent)
+    gaps = [b - a for a, b in zip(sent, sent[1:])]
+    assert gaps[0] >= scheduler.margin and max(gaps) <= 61
+
+
+async def test_max_wait_counts_from_the_first_409_not_each_resend() -> None:
+    scheduler, _, clock = make(max_in_flight=1)
+    start = clock.now()
+
+    async def always_409() -> str:
+        body = {"reason": "409", "message": ["x"], "period": "month", "limit": 5}
+        raise error_for("stats", RawResponse(409, {}, json.dumps(body).encode()))
+
+    with pytest.raises(ea.RateLimitError) as info:
+        await scheduler.submit(always_409, max_wait=30)
+    assert clock.now() - start <= 30 + 1
+    assert info.value.retry_at is not None
+
+
+async def test_a_409_with_limit_zero_learns_nothing_and_blocks_nothing() -> None:
+    scheduler, server, _ = make("unlimited", max_in_flight=1)
+    calls: list[int] = []
+
+    async def first_409() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            body = {"reason": "409", "message": ["x"], "period": "minute", "limit": 0,
+                    "period_start": 0, "period_end": 60}  # fmt: skip
+            raise error_for("stats", RawResponse(409, {}, json.dumps(body).encode()))
+        return "ok"
+
+    assert await scheduler.submit(first_409) == "ok"
+    assert scheduler.stats().learned_limits == ()
+    assert await asyncio.wait_for(scheduler.submit(server.handle), 120) == "ok"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"reason": "409", "message": ["x"], "period": "minute", "limit": "--5"},
+        {"errorCode": "³", "errorMessages": ["x"]},
+        {"reason": {"nested": 1}, "message": 7, "start_at": "soon", "end": 12},
+    ],
+)
+def test_odd_error_bodies_still_give_typed_errors(body: dict[str, Any]) -> None:
+    status = 500 if "errorCode" in body else (409 if "period" in body else 422)
+    err = error_for("stats", RawResponse(status, {}, json.dumps(body).encode()))
+    assert isinstance(err, ea.APIError) and err.status == status
+
+
+async def test_a_failing_dispatcher_fails_its_callers_instead_of_hanging_them() -> None:
+    class BrokenClock(ea.ScaledClock):
+        async def sleep(self, seconds: float) -> None:
+            raise RuntimeError("clock broke")
+
+    scheduler = ea.Scheduler("watt", clock=BrokenClock(1.0, origin=ORIGIN), max_in_flight=1)
+    server = FakeServer(scheduler.clock)
+    results = await asyncio.wait_for(run_many(scheduler, server, 12), 60)
+    assert results[:10] == ["ok"] * 10  # the first window's worth went
+    assert all(isinstance(r, ea.EnlightenError) for r in results[10:])
+    assert "scheduler failed" in str(results[10])
