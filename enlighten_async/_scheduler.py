@@ -232,6 +232,14 @@ class Scheduler:
         if scheduler is None:
             scheduler = cls(**kwargs)
             _SHARED[digest] = scheduler
+            return scheduler
+        # Options that disagree with the shared scheduler would be silently ignored.
+        plan = kwargs.get("plan")
+        if plan is not None and (resolve_plan(plan) or ()) != scheduler.plan_limits:
+            raise ValueError("this key's shared scheduler was made with another plan")
+        cap = kwargs.get("max_in_flight")
+        if cap is not None and cap != scheduler.max_in_flight:
+            raise ValueError("this key's shared scheduler was made with another max_in_flight")
         return scheduler
 
     def stats(self) -> SchedulerStats:
@@ -268,8 +276,9 @@ class Scheduler:
     ) -> T:
         """Run ``attempt`` (one request) when the quota allows, retrying as the policy says.
 
-        ``max_wait`` (clock seconds, default the scheduler's) bounds how long a 409's hold
-        may keep this call waiting before it raises :class:`RateLimitError`.
+        ``max_wait`` (clock seconds, default the scheduler's) bounds how long 409 holds
+        may keep this call waiting, from its first 409, before it raises
+        :class:`RateLimitError`; ``float("inf")`` waits as long as it takes.
         """
         wait_limit = self.max_wait if max_wait is None else max_wait
 

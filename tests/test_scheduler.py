@@ -288,7 +288,12 @@ async def test_interactive_overtakes_queued_background_work() -> None:
 async def test_for_key_shares_one_scheduler_per_key() -> None:
     a = ea.Scheduler.for_key("key-one", plan="watt")
     assert ea.Scheduler.for_key("key-one") is a
+    assert ea.Scheduler.for_key("key-one", plan="watt") is a
     assert ea.Scheduler.for_key("key-two") is not a
+    with pytest.raises(ValueError, match="another plan"):
+        ea.Scheduler.for_key("key-one", plan="kilowatt")
+    with pytest.raises(ValueError, match="max_in_flight"):
+        ea.Scheduler.for_key("key-one", max_in_flight=a.max_in_flight + 1)
 
 
 async def test_time_queued_for_quota_does_not_count_against_max_total() -> None:
