@@ -13,20 +13,29 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from attrs import field, frozen, mutable
 
 from enlighten_async._client import EnlightenClient
 from enlighten_async._exceptions import EnlightenError
 from enlighten_async._fanout import fan_out
-from enlighten_async._models import System
+from enlighten_async._models import EnergyLifetime, System
 from enlighten_async._scheduler import Priority
-from enlighten_async._windows import Kind, day_epoch, plan_days, plan_windows
+from enlighten_async._windows import LOOKBACK, Kind, day_epoch, plan_days, plan_windows
 from enlighten_async.store import Store
 
-__all__ = ["DEFAULT_KINDS", "BackfillFailure", "BackfillReport", "Progress", "WorkItem", "backfill"]
+__all__ = [
+    "DEFAULT_KINDS",
+    "BackfillFailure",
+    "BackfillReport",
+    "LookbackExpiredError",
+    "Progress",
+    "WorkItem",
+    "backfill",
+]
 
 log = logging.getLogger("enlighten_async")
 
@@ -35,13 +44,30 @@ DEFAULT_KINDS: tuple[str, ...] = ("stats", "rgm_stats", "consumption_stats", "en
 #: Intervals this recent may still be arriving at the service: a backfill stops short of
 #: them, so that no window is recorded as done while it can still grow.
 SETTLE_SECONDS = 3600
+#: A window must still start this far inside the API's one-year lookback when its request
+#: is about to be sent (slack for the skew between our clock and the service's).
+LOOKBACK_SEND_MARGIN = 3600
+#: How many ids one ``/systems`` request filters on: 200 ``system_id[]=...`` pairs keep
+#: the URL near 5 KB, well under the 8 KB request line servers commonly accept.
+SYSTEM_IDS_PER_REQUEST = 200
+#: ``/systems`` page size (the API's maximum).
+SYSTEMS_PAGE_LIMIT = 1000
+
+
+class LookbackExpiredError(EnlightenError):
+    """A window waited so long for its turn that it slid past the API's one-year lookback.
+
+    Sent now, it would get an empty answer that would be stored as a done, empty window;
+    it is reported as a failure instead and nothing is written.
+    """
 
 
 @frozen
 class WorkItem:
     """One request of a backfill: a system, a kind and its window (epoch seconds).
 
-    For ``energy_lifetime`` the window is the UTC midnights of its first and last day.
+    For ``energy_lifetime`` the window is the UTC midnights of its first and last day (days
+    are the system's local days; the store keys them by date).
     """
 
     system_id: int
@@ -120,8 +146,17 @@ def _as_epoch(value: datetime | date | int) -> int:
     return value
 
 
-def _utc_day(epoch: float) -> date:
-    return datetime.fromtimestamp(epoch, timezone.utc).date()
+def _zone(name: str) -> tzinfo:
+    """The system's timezone; UTC when the name is unknown here."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("backfill: unknown timezone %r, planning days in UTC", name)
+        return timezone.utc
+
+
+def _local_day(epoch: float, tz: tzinfo) -> date:
+    return datetime.fromtimestamp(epoch, tz).date()
 
 
 def _plan(system: System, kind: str, since: int, until: int, now: float) -> list[tuple[int, int]]:
@@ -132,12 +167,18 @@ def _plan(system: System, kind: str, since: int, until: int, now: float) -> list
     if since > until:
         return []
     if kind == "energy_lifetime":
-        end_day = _utc_day(until)
-        first = _utc_day(since)
-        if first > end_day:
+        # Days are the system's local days. A day is planned once it has ended (locally)
+        # by ``until``, which is at least SETTLE_SECONDS before now: never a partial day.
+        tz = _zone(system.timezone)
+        first = _local_day(since, tz)
+        last = _local_day(until, tz) - timedelta(days=1)
+        if first > last:
             return []
         days = plan_days(
-            first, end_day, operational_date=_utc_day(operational), today=_utc_day(int(now))
+            first,
+            last,
+            operational_date=_local_day(operational, tz),
+            today=_local_day(now, tz),
         )
         return [(day_epoch(a), day_epoch(b)) for a, b in days]
     windows = plan_windows(Kind(kind), since, until, now=int(now), operational_at=operational)
@@ -153,11 +194,12 @@ async def _resolve_systems(
     if wanted is not None and not wanted:
         return []
     found: list[System] = []
-    # The window planner needs each system's operational date: one /systems page per
-    # thousand systems, instead of a request per system.
-    for chunk_start in range(0, len(wanted) if wanted else 1, 1000):
-        chunk = None if wanted is None else wanted[chunk_start : chunk_start + 1000]
-        async for system in client.systems(system_id=chunk, limit=1000):
+    # The window planner needs each system's operational date: one /systems request per
+    # SYSTEM_IDS_PER_REQUEST ids (a longer URL is refused), instead of one per system.
+    step = SYSTEM_IDS_PER_REQUEST
+    for chunk_start in range(0, len(wanted) if wanted else 1, step):
+        chunk = None if wanted is None else wanted[chunk_start : chunk_start + step]
+        async for system in client.systems(system_id=chunk, limit=SYSTEMS_PAGE_LIMIT):
             found.append(system)
     if wanted is not None:
         missing = sorted(set(wanted) - {s.system_id for s in found})
@@ -180,8 +222,12 @@ async def backfill(
     """Fetch the history of ``systems`` (ids or :class:`System` s; all when ``None``).
 
     ``kinds`` is any of ``stats``, ``rgm_stats``, ``consumption_stats``,
-    ``energy_lifetime``. ``since`` defaults to 7 days ago; ``until`` to now less an hour
-    (intervals still arriving are left for a later run). Windows already in ``store`` are
+    ``energy_lifetime``. ``since`` defaults to UTC midnight 7 days ago (aligned, so that a
+    rerun plans the same windows); ``until`` to now less an hour (intervals still arriving
+    are left for a later run); a ``date`` means its UTC midnight. ``until`` is exclusive for
+    every kind: the interval kinds fetch intervals ending up to ``until``, and
+    ``energy_lifetime`` the system's local days that have ended by ``until``, from the
+    local day ``since`` falls in. Windows already in ``store`` are
     skipped. A window that fails (after the scheduler's retries) is reported in
     :attr:`BackfillReport.failures` and does not stop the others. ``on_progress`` is
     called after every window. Arguments are checked before any request is sent.
@@ -192,7 +238,9 @@ async def backfill(
             raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(DEFAULT_KINDS)}")
     clock = client.scheduler.clock
     now = clock.now()
-    since_at = _as_epoch(since) if since is not None else int(now) - 7 * 86400
+    # The default start is aligned (UTC midnight), so that a rerun plans the same windows.
+    default_since = (int(now) - 7 * 86400) // 86400 * 86400
+    since_at = _as_epoch(since) if since is not None else default_since
     until_at = _as_epoch(until) if until is not None else int(now)
     until_at = min(until_at, int(now) - SETTLE_SECONDS)
     if since_at > until_at:
@@ -205,6 +253,7 @@ async def backfill(
     base = client.stats_snapshot()
 
     system_list = await _resolve_systems(client, systems)
+    by_id = {s.system_id: s for s in system_list}
 
     # First pass: count what is planned and what is pending, for the progress bar's ETA.
     pending_total = 0
@@ -233,12 +282,24 @@ async def backfill(
             result = await background.energy_lifetime(
                 item.system_id, start_date=first, end_date=last, production="all"
             )
-            if result is None:  # 204: no production data; record the window as empty
-                return 0
+            if result is None:  # 204: no production data; record the window as done, empty
+                result = EnergyLifetime(
+                    system_id=item.system_id,
+                    start_date=None,
+                    production=(),
+                    meta=by_id[item.system_id].meta,
+                )
         else:
+            # The plan kept a day's margin inside the one-year lookback, but the window may
+            # have queued for longer than that: sent now, its answer would be empty.
+            _check_lookback(item, clock.now())
             result = await getattr(background, item.kind)(
                 item.system_id, start_at=item.start_at, end_at=item.end_at
             )
+            if _row_count(item.kind, result) == 0:
+                # It may also have slid out while the scheduler held it (a quota wait): an
+                # empty answer is then no proof the window is empty, so it is not stored.
+                _check_lookback(item, clock.now())
         await store.write_window(item.system_id, item.kind, item.start_at, item.end_at, result)
         return _row_count(item.kind, result)
 
@@ -278,6 +339,15 @@ async def backfill(
             progress()
     report.elapsed_seconds = time.monotonic() - started
     return report
+
+
+def _check_lookback(item: WorkItem, now: float) -> None:
+    if item.start_at < now - LOOKBACK + LOOKBACK_SEND_MARGIN:
+        raise LookbackExpiredError(
+            f"the window slid past the API's one-year lookback before it could be sent "
+            f"(start {datetime.fromtimestamp(item.start_at, timezone.utc):%Y-%m-%dT%H:%MZ})",
+            operation=item.kind,
+        )
 
 
 def _row_count(kind: str, result: Any) -> int:

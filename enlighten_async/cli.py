@@ -2,8 +2,11 @@
 
 ``enlighten-async backfill --simulate`` starts the embedded simulator in-process with a
 compressed clock and backfills from it: the client's real job, on any machine, with no
-key. With ``--key``/``--user-id`` (or ``ENLIGHTEN_API_KEY``/``ENLIGHTEN_USER_ID``) it talks
-to the real service, or to ``--base-url``/``ENLIGHTEN_BASE_URL``. The key is never echoed.
+key. A bare ``enlighten-async backfill`` (no key, user id or base URL given, as options or
+in the environment) does the same. With ``--key``/``--user-id`` (or
+``ENLIGHTEN_API_KEY``/``ENLIGHTEN_USER_ID``) it talks to the real service, or to
+``--base-url``/``ENLIGHTEN_BASE_URL``; a user id or base URL without a key is an error
+(never a silent switch to the simulator). The key is never echoed.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import math
 import os
+import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import date, datetime, timedelta, timezone
@@ -21,6 +26,7 @@ from typing import Any
 from enlighten_async import __version__
 from enlighten_async._client import DEFAULT_BASE_URL, EnlightenClient
 from enlighten_async._clock import Clock, ScaledClock
+from enlighten_async._exceptions import EnlightenError
 from enlighten_async._quota import PLANS, Quota, parse_quota
 from enlighten_async.backfill import DEFAULT_KINDS, BackfillReport, Progress, backfill
 from enlighten_async.store import SQLiteStore
@@ -30,6 +36,66 @@ __all__ = ["main"]
 UTC = timezone.utc
 #: How much faster the embedded simulator's clock runs in ``backfill --simulate``.
 DEFAULT_SIM_TIME_SCALE = 600.0
+
+#: Exit statuses of ``backfill`` (also in its ``--help``).
+EXIT_OK, EXIT_FAILED_WINDOWS, EXIT_USAGE, EXIT_CANNOT_RUN, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+BACKFILL_EPILOG = """\
+exit status:
+  0    every planned window is in the store
+  1    some windows failed (listed in the summary; run again to retry them)
+  2    usage error (bad option, missing key or user id)
+  3    could not run: authentication or connection failure, API error while planning
+  130  interrupted (Ctrl-C); the windows fetched so far are kept
+
+Without --simulate, --key/ENLIGHTEN_API_KEY is needed as soon as a user id or base URL
+is given; with none of them, the embedded simulator is used."""
+
+
+class UsageError(Exception):
+    """A command line that cannot run (exit status 2)."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
+def _quota_plan(text: str) -> str | tuple[Quota, ...]:
+    """``--plan``: a plan name, or limits like ``10/minute,10000/month``."""
+    if text.strip().lower() in PLANS:
+        return text.strip().lower()
+    try:
+        limits = tuple(parse_quota(part) for part in text.split(",") if part.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc}; or a plan: {', '.join(PLANS)}") from None
+    if not limits:
+        raise argparse.ArgumentTypeError(f"a plan ({', '.join(PLANS)}) or limits like 10/minute")
+    return limits
+
+
+def _sim_plan(text: str) -> str:
+    from enlighten_async.simulator import Plan
+
+    try:
+        Plan.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _date_or_days(text: str) -> date:
@@ -73,11 +139,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    bf = sub.add_parser("backfill", help="fetch history into a SQLite store (resumable)")
+    bf = sub.add_parser(
+        "backfill",
+        help="fetch history into a SQLite store (resumable)",
+        description="Fetch history into a SQLite store. Resumable: run it again after a "
+        "failure or an interruption and it fetches only what is missing.",
+        epilog=BACKFILL_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     bf.add_argument(
         "--simulate",
         action="store_true",
-        help="run against the embedded simulator (the default when no key is given)",
+        help="run against the embedded simulator (the default when no key, user id or base "
+        "URL is given)",
     )
     bf.add_argument("--key", help="API key (default: $ENLIGHTEN_API_KEY); never echoed")
     bf.add_argument("--user-id", help="user id (default: $ENLIGHTEN_USER_ID)")
@@ -91,17 +165,22 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument("--db", default="enlighten.db", help="SQLite file (default: enlighten.db)")
     bf.add_argument(
         "--plan",
+        type=_quota_plan,
         default=None,
         help=f"quota plan ({', '.join(PLANS)}) or limits like 10/minute,10000/month; "
         "without it the quota is learned from the first 409",
     )
-    bf.add_argument("--max-in-flight", type=int, default=None, help="concurrent requests")
+    bf.add_argument("--max-in-flight", type=_positive_int, default=None, help="concurrent requests")
     sim = bf.add_argument_group("simulator (with --simulate)")
-    sim.add_argument("--sim-systems", type=int, default=20, help="systems in the fleet (20)")
-    sim.add_argument("--sim-plan", default="watt", help="the simulator's quota plan (watt)")
+    sim.add_argument(
+        "--sim-systems", type=_positive_int, default=20, help="systems in the fleet (20)"
+    )
+    sim.add_argument(
+        "--sim-plan", type=_sim_plan, default="watt", help="the simulator's quota plan (watt)"
+    )
     sim.add_argument(
         "--time-scale",
-        type=float,
+        type=_positive_float,
         default=DEFAULT_SIM_TIME_SCALE,
         help=f"simulated seconds per real second ({DEFAULT_SIM_TIME_SCALE:g})",
     )
@@ -118,20 +197,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _plan(text: str | None) -> str | tuple[Quota, ...] | None:
-    if text is None:
-        return None
-    if text.strip().lower() in PLANS:
-        return text.strip().lower()
-    return tuple(parse_quota(part) for part in text.split(",") if part.strip())
+def _credentials(args: argparse.Namespace) -> tuple[bool, str | None, str | None, str | None]:
+    """``(simulate, key, user_id, base_url)`` from the options and the environment.
+
+    The simulator is used with ``--simulate``, or when nothing points at a real service
+    (no key, no user id, no base URL). A user id or base URL without a key is a usage
+    error: a missing key must not quietly fill the user's store from the simulator.
+    """
+    key = args.key or os.environ.get("ENLIGHTEN_API_KEY") or None
+    user_id = args.user_id or os.environ.get("ENLIGHTEN_USER_ID") or None
+    base_url = args.base_url or os.environ.get("ENLIGHTEN_BASE_URL") or None
+    if args.simulate or not (key or user_id or base_url):
+        return True, None, None, None
+    if not key:
+        given = "a user id" if user_id else "a base URL"
+        raise UsageError(
+            f"{given} is given but no API key: set ENLIGHTEN_API_KEY (or --key), "
+            "or use --simulate for the embedded simulator"
+        )
+    if not user_id:
+        raise UsageError("a user id is needed: --user-id or ENLIGHTEN_USER_ID")
+    return False, key, user_id, base_url or DEFAULT_BASE_URL
 
 
 @contextlib.asynccontextmanager
 async def _target(args: argparse.Namespace) -> AsyncIterator[tuple[str, str, str, Clock | None]]:
     """Yield ``(base_url, key, user_id, clock)``: the simulator's, or the real service's."""
-    key = args.key or os.environ.get("ENLIGHTEN_API_KEY")
-    user_id = args.user_id or os.environ.get("ENLIGHTEN_USER_ID")
-    if args.simulate or not key:
+    simulate, key, user_id, base_url = _credentials(args)
+    if simulate:
         from enlighten_async.simulator import Fleet, Plan, Simulator, SimulatorServer
 
         clock = ScaledClock(args.time_scale)
@@ -148,9 +241,7 @@ async def _target(args: argparse.Namespace) -> AsyncIterator[tuple[str, str, str
             )
             yield server.base_url, simulator.api_key, simulator.user_id, clock
         return
-    if not user_id:
-        raise SystemExit("a user id is needed: --user-id or ENLIGHTEN_USER_ID")
-    base_url = args.base_url or os.environ.get("ENLIGHTEN_BASE_URL") or DEFAULT_BASE_URL
+    assert key is not None and user_id is not None and base_url is not None
     yield base_url, key, user_id, None
 
 
@@ -227,47 +318,70 @@ def _print_summary(report: BackfillReport, db: str) -> None:
         print(f"  ... and {report.failed - 10} more")
 
 
+def _error(message: object) -> None:
+    print(f"error: {message}", file=sys.stderr)
+
+
 async def _backfill(args: argparse.Namespace) -> int:
     since = args.since or (datetime.now(UTC).date() - timedelta(days=7))
+    try:
+        _credentials(args)  # usage errors before anything starts
+    except UsageError as exc:
+        _error(exc)
+        return EXIT_USAGE
     async with _target(args) as (base_url, key, user_id, clock):
         if clock is not None and args.since is None:
             # The simulator's "now" is ours at start; its fleet reports up to then.
             since = datetime.fromtimestamp(clock.now(), UTC).date() - timedelta(days=7)
-        client = EnlightenClient(
-            key,
-            user_id,
-            base_url=base_url,
-            plan=_plan(args.plan),
-            clock=clock,
-            max_in_flight=args.max_in_flight,
-        )
+        try:
+            client = EnlightenClient(
+                key,
+                user_id,
+                base_url=base_url,
+                plan=args.plan,
+                clock=clock,
+                max_in_flight=args.max_in_flight,
+            )
+        except ValueError as exc:
+            _error(exc)
+            return EXIT_USAGE
         mode = "none" if args.no_progress else ("rich" if sys.stdout.isatty() else "plain")
         update, stop = _progress_printer(mode)
-        async with client, SQLiteStore(args.db) as store:
-            task = asyncio.ensure_future(
-                backfill(
-                    client,
-                    store,
-                    args.systems,
-                    args.kinds,
-                    since,
-                    args.until,
-                    on_progress=update,
+        try:
+            async with client, SQLiteStore(args.db) as store:
+                task = asyncio.ensure_future(
+                    backfill(
+                        client,
+                        store,
+                        args.systems,
+                        args.kinds,
+                        since,
+                        args.until,
+                        on_progress=update,
+                    )
                 )
-            )
-            try:
-                report = await task
-            except asyncio.CancelledError:
-                stop()
-                print(
-                    f"\nInterrupted. The windows fetched so far are kept in {args.db}; run the "
-                    "same command again to fetch only the rest."
-                )
-                return 130
-            finally:
-                stop()
+                try:
+                    report = await task
+                except asyncio.CancelledError:
+                    stop()
+                    print(
+                        f"\nInterrupted. The windows fetched so far are kept in {args.db}; run "
+                        "the same command again to fetch only the rest."
+                    )
+                    return EXIT_INTERRUPTED
+                finally:
+                    stop()
+        except EnlightenError as exc:  # auth, connection, an API error while planning
+            _error(exc)
+            return EXIT_CANNOT_RUN
+        except ValueError as exc:  # since after until, unknown system ids
+            _error(exc)
+            return EXIT_USAGE
+        except (OSError, sqlite3.Error) as exc:  # the store cannot be opened or written
+            _error(f"{args.db}: {exc}")
+            return EXIT_CANNOT_RUN
     _print_summary(report, args.db)
-    return 0 if report.failed == 0 else 1
+    return EXIT_OK if report.failed == 0 else EXIT_FAILED_WINDOWS
 
 
 async def _status(args: argparse.Namespace) -> int:
@@ -276,7 +390,9 @@ async def _status(args: argparse.Namespace) -> int:
     if not rows:
         print(f"{args.db} holds nothing yet")
         return 0
-    print(f"{'system':>8} {'kind':<18} {'windows':>7} {'rows':>8}  {'first':<20} {'last':<20} gaps")
+    lines = [
+        f"{'system':>8} {'kind':<18} {'windows':>7} {'rows':>8}  {'first':<20} {'last':<20} gaps"
+    ]
     fmt = "%Y-%m-%d %H:%M"
     for r in rows:
         first = r.first_end_at.strftime(fmt) if r.first_end_at else "-"
@@ -284,22 +400,33 @@ async def _status(args: argparse.Namespace) -> int:
         gaps = ", ".join(f"{a.strftime(fmt)}..{b.strftime(fmt)}" for a, b in r.gaps[:3]) or "none"
         if len(r.gaps) > 3:
             gaps += f" (+{len(r.gaps) - 3} more)"
-        print(
+        lines.append(
             f"{r.system_id:>8} {r.kind:<18} {r.windows:>7} {r.rows:>8}  "
             f"{first:<20} {last:<20} {gaps}"
         )
+    try:
+        for line in lines:
+            print(line)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (``enlighten-async status | head``): not an error. Point
+        # stdout at devnull so that the interpreter's final flush does not complain.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
-    level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "simulate":
+        # The simulator configures logging itself, from its own --log-level.
         from enlighten_async.simulator import cli as sim_cli
 
         return sim_cli.run(args)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "status" and not os.path.exists(args.db):
         print(f"No store at {args.db}")
         return 1
@@ -308,7 +435,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(runner(args))
     except KeyboardInterrupt:
         # asyncio.run cancelled the backfill task, which printed how to resume.
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

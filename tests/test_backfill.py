@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 import enlighten_async as ea
+from enlighten_async._windows import LookbackWarning
 from enlighten_async.backfill import BackfillReport, Progress, backfill
-from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
+from enlighten_async.simulator import PLANS, Fleet, Plan, Simulator, SimulatorServer
 from enlighten_async.store import SQLiteStore
 
 UTC = timezone.utc
@@ -226,3 +227,126 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path) -> None:
     assert proc.returncode == 130, out
     assert "Interrupted" in out and "run the same command again" in out
     assert "Traceback" not in out
+
+
+# -- reviewed defects --------------------------------------------------------------------
+
+
+async def test_energy_lifetime_plans_only_local_days_that_have_ended(tmp_path: Path) -> None:
+    # 01:30 UTC on 2024-06-12 is 18:30 on 2024-06-11 in Los Angeles: that day is not over.
+    origin = datetime(2024, 6, 12, 1, 30, tzinfo=UTC).timestamp()
+    clock = ea.ScaledClock(1, origin=origin)
+    simulator = Simulator(fleet=Fleet(1, seed=7), plan=PLANS["unlimited"], clock=clock)
+    system = simulator.fleet.systems[0]
+    assert system.timezone == "America/Los_Angeles"
+    async with SimulatorServer(simulator) as server:
+        async with _client(simulator, server.base_url) as client:
+            async with SQLiteStore(tmp_path / "el.db") as store:
+                report = await backfill(
+                    client, store, None, ["energy_lifetime"], date(2024, 6, 5), date(2024, 6, 12)
+                )
+                rows = await store.intervals("energy_lifetime", system.system_id)
+                windows = await store.done_windows(system.system_id, "energy_lifetime")
+    assert report.complete and report.failed == 0
+    for r in rows:  # every stored day is a whole day
+        assert r[2] == simulator.fleet.daily_merged(system.system_id, date.fromisoformat(r[1]))
+    days = [date.fromisoformat(r[1]) for r in rows]
+    # --until 2024-06-12 is UTC midnight, 17:00 on 06-11 in Los Angeles: the last local day
+    # that has ended by then is 06-10; the first is the local day of 2024-06-05T00:00Z.
+    assert days[0] == date(2024, 6, 4) and days[-1] == date(2024, 6, 10)
+    assert windows == {(_epoch(date(2024, 6, 4)), _epoch(date(2024, 6, 10)))}
+
+
+async def test_window_that_slides_past_the_lookback_fails_instead_of_storing_empty(
+    tmp_path: Path,
+) -> None:
+    # A fast clock and four requests an hour: a year of daily windows takes days of
+    # simulated time, so the last system's oldest windows slide past the lookback meanwhile.
+    clock = ea.ScaledClock(400_000)
+    simulator = Simulator(fleet=Fleet(3, seed=3), plan=Plan.parse("4/hour"), clock=clock)
+    now0 = clock.now()
+    old = [
+        s.system_id
+        for s in simulator.fleet.systems
+        if datetime.combine(s.operational_date, datetime.min.time(), UTC).timestamp()
+        < now0 - 380 * 86400
+    ]
+    assert simulator.fleet.systems[-1].system_id in old, "the last system must be a year old"
+    db = tmp_path / "lb.db"
+    async with SimulatorServer(simulator) as server:
+        async with _client(
+            simulator, server.base_url, plan=(ea.Quota(4, "hour"),), max_in_flight=1
+        ) as client:
+            async with SQLiteStore(db) as store:
+                with pytest.warns(LookbackWarning):
+                    report = await backfill(
+                        client, store, None, ["stats"], int(now0 - 400 * 86400), concurrency=1
+                    )
+    with sqlite3.connect(db) as con:
+        empty = con.execute(
+            "SELECT system_id, start_at, end_at FROM windows WHERE kind = 'stats' AND rows = 0"
+        ).fetchall()
+    lost = [w for w in empty if simulator.fleet.stats_intervals(*w, None)]
+    assert lost == []  # no window with data recorded as done and empty
+    assert report.failed > 0
+    assert all("one-year lookback" in f.error for f in report.failures)
+    assert report.done + report.failed == report.planned
+
+
+async def test_backfill_resolves_hundreds_of_explicit_system_ids(tmp_path: Path) -> None:
+    simulator = Simulator(fleet=Fleet(600, seed=1), plan=PLANS["unlimited"])
+    ids = [s.system_id for s in simulator.fleet.systems]
+    now = simulator.clock.now()
+    async with SimulatorServer(simulator) as server, _client(simulator, server.base_url) as client:
+        async with SQLiteStore(tmp_path / "many.db") as store:
+            # A range too short to hold a finished day: only the systems are looked up.
+            report = await backfill(
+                client, store, ids, ["energy_lifetime"], int(now - 2 * 3600), int(now - 3600)
+            )
+    assert report.planned == 0 and report.failed == 0
+    assert simulator.counters.requests["Systems"] == 3  # 200 ids a request
+
+
+async def test_energy_lifetime_204_is_recorded_as_a_done_empty_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from enlighten_async.simulator import app as simapp
+
+    async def no_content(self: Simulator, request: object, now: float) -> None:
+        raise simapp.Reject(204, None)
+
+    monkeypatch.setattr(simapp.Simulator, "_energy_lifetime", no_content)
+    simulator = Simulator(fleet=Fleet(1, seed=1), plan=PLANS["unlimited"])
+    sid = simulator.fleet.systems[0].system_id
+    since = datetime.fromtimestamp(simulator.clock.now(), UTC).date() - timedelta(days=3)
+    async with SimulatorServer(simulator) as server, _client(simulator, server.base_url) as client:
+        async with SQLiteStore(tmp_path / "204.db") as store:
+            first = await backfill(client, store, None, ["energy_lifetime"], since)
+            assert first.done == first.planned == 1 and first.rows == 0
+            assert len(await store.done_windows(sid, "energy_lifetime")) == 1
+            assert await store.intervals("energy_lifetime", sid) == []
+            second = await backfill(client, store, None, ["energy_lifetime"], since)
+    assert second.skipped == second.planned == 1 and second.done == 0
+    assert second.requests_sent == 1  # only /systems
+
+
+async def test_default_since_is_aligned_so_a_rerun_plans_the_same_windows(
+    tmp_path: Path,
+) -> None:
+    # Noon UTC, so that ten minutes later is still the same UTC day.
+    today = datetime.now(UTC).date()
+    origin = datetime(today.year, today.month, today.day, 12, tzinfo=UTC).timestamp() - 86400
+    simulator = Simulator(
+        fleet=Fleet(1, seed=1), plan=PLANS["unlimited"], clock=ea.ScaledClock(1, origin=origin)
+    )
+    later = ea.ScaledClock(1, origin=origin + 600)  # the same command, ten minutes later
+    async with SimulatorServer(simulator) as server, SQLiteStore(tmp_path / "ds.db") as store:
+        async with _client(simulator, server.base_url) as client:
+            first = await backfill(client, store, None, ["stats"])
+        async with ea.EnlightenClient(
+            simulator.api_key, simulator.user_id, base_url=server.base_url, clock=later
+        ) as client:
+            second = await backfill(client, store, None, ["stats"])
+    assert first.failed == second.failed == 0 and first.planned == second.planned > 0
+    # The same windows: all already stored (the last report, hence the end, is the same).
+    assert second.skipped == first.planned and second.done == 0

@@ -8,6 +8,7 @@ does, and answers through the real protocol code (``error_for``), so 409 bodies 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import math
 from email.utils import formatdate
@@ -347,7 +348,7 @@ async def test_409s_with_no_usable_period_end_back_off_instead_of_storming(
         await task
     # Doubling from one second up to a minute: about 6 + 9 sends in ten minutes, not 10,000.
     assert 8 <= len(sent) <= 20, len(sent)
-    gaps = [b - a for a, b in zip(sent, sent[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(sent)]
     assert gaps[0] >= scheduler.margin and max(gaps) <= 61
 
 

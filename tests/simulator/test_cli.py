@@ -57,6 +57,8 @@ async def test_program_serves_until_sigint() -> None:
         "60",
         "--seed",
         "4",
+        "--log-level",
+        "INFO",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -79,7 +81,11 @@ async def test_program_serves_until_sigint() -> None:
         proc.send_signal(signal.SIGINT)
         _, err = await asyncio.wait_for(proc.communicate(), 20)
         assert proc.returncode == 0, err
+        # The access log was written (so the check below means something) ...
+        assert b"GET /api/v2/systems 200" in err, err
+        # ... and holds neither the key nor the user id (they travel in the query).
         assert env["ENLIGHTEN_API_KEY"].encode() not in err
+        assert env["ENLIGHTEN_USER_ID"].encode() not in err
     finally:
         if proc.returncode is None:
             proc.kill()
