@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
+from enlighten_async._converter import date_or_none, epoch_or_none, int_or_none
+
 __all__ = [
     "APIError",
     "AuthError",
@@ -142,8 +144,6 @@ class RateLimitError(APIError):
         retry_at: datetime | None = None,
     ) -> None:
         super().__init__(message, operation=operation, status=status, body=body)
-        from enlighten_async._converter import epoch_or_none, int_or_none
-
         self.period: str | None = _str_or_none(self.body.get("period"))
         self.period_start: datetime | None = epoch_or_none(self.body.get("period_start"))
         self.period_end: datetime | None = epoch_or_none(self.body.get("period_end"))
@@ -168,8 +168,6 @@ class UnprocessableEntityError(APIError):
         body: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(message, operation=operation, status=status, body=body)
-        from enlighten_async._converter import date_or_none, epoch_or_none
-
         b = self.body
         self.start: date | None = date_or_none(b.get("start"))
         self.end: date | None = date_or_none(b.get("end"))
@@ -191,8 +189,6 @@ class ServerError(APIError):
         body: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(message, operation=operation, status=status, body=body)
-        from enlighten_async._converter import int_or_none
-
         self.error_code: int | None = int_or_none(self.body.get("errorCode"))
         self.error_messages: tuple[str, ...] = _strings(self.body.get("errorMessages"))
 

@@ -44,7 +44,7 @@ from attrs import define, field, frozen
 
 from enlighten_async._clock import Clock, SystemClock
 from enlighten_async._exceptions import EnlightenError, RateLimitError
-from enlighten_async._quota import Quota, resolve_plan
+from enlighten_async._quota import PERIOD_SECONDS, Quota, resolve_plan
 from enlighten_async._retry import RetryPolicy, build_retrying
 
 __all__ = ["Priority", "Scheduler", "SchedulerStats"]
@@ -542,8 +542,6 @@ def _fastest(quotas: tuple[Quota, ...]) -> Quota | None:
 
 
 def _period_seconds(exc: RateLimitError) -> float | None:
-    from enlighten_async._quota import PERIOD_SECONDS
-
     if exc.period is None:
         return None
     seconds = PERIOD_SECONDS.get(exc.period)

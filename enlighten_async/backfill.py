@@ -256,7 +256,6 @@ async def backfill(
     by_id = {s.system_id: s for s in system_list}
 
     # First pass: count what is planned and what is pending, for the progress bar's ETA.
-    pending_total = 0
     for system in system_list:
         for kind in kinds:
             planned = _plan(system, kind, since_at, until_at, now)
