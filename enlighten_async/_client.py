@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import aiohttp
 import attrs
 
-from enlighten_async import _protocol as p
+from enlighten_async import _args as p
 from enlighten_async._clock import Clock
 from enlighten_async._exceptions import EnlightenError
 from enlighten_async._models import (

@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from attrs import frozen
 
-from enlighten_async import _protocol as p
+from enlighten_async import _args as p
 
 __all__ = [
     "LOOKBACK",
