@@ -38,7 +38,7 @@ import logging
 import math
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
@@ -274,14 +274,14 @@ class Scheduler:
         merged.update((q.period, q) for q in snap.learned)
         return tuple(merged.values())
 
-    async def submit(
+    def submit(
         self,
         attempt: Callable[[], Awaitable[T]],
         *,
         operation: str = "request",
         priority: Priority = Priority.INTERACTIVE,
         max_wait: float | None = None,
-    ) -> T:
+    ) -> Coroutine[Any, Any, T]:
         """Run ``attempt`` (one request) when the quota allows, retrying as the policy says.
 
         ``max_wait`` (clock seconds; ``None`` means the scheduler's default,
@@ -289,7 +289,10 @@ class Scheduler:
         from this submission: holds after a 409, full windows and spent month limits. A
         call whose wait is known to pass it raises :class:`RateLimitError` (with
         ``retry_at``) at once, without sending. A bad ``max_wait`` or ``priority`` raises
-        ``TypeError``/``ValueError`` here and costs no request.
+        ``TypeError``/``ValueError`` at once and costs no request.
+
+        It returns the call's coroutine (await it): the arguments are checked before any
+        coroutine exists, and a pending call keeps one coroutine, not a chain of them.
         """
         checked = check_max_wait(max_wait)
         wait_limit = self.max_wait if checked is None else checked
@@ -297,14 +300,7 @@ class Scheduler:
             raise ValueError(f"priority must be a Priority, got {priority!r}")
         prio = int(priority)
         submitted = self.clock.now()
-        try:
-            return await self._run(attempt, operation, prio, wait_limit, submitted, False)
-        except Exception as exc:
-            if not is_retryable(exc):
-                raise
-            first: Exception = exc
-        # The first failure: only now is the retry state built (most calls never need it).
-        return await self._retry(first, attempt, operation, prio, wait_limit, submitted)
+        return self._run(attempt, operation, prio, wait_limit, submitted, False, True)
 
     # -- one call -----------------------------------------------------------------------
 
@@ -325,7 +321,7 @@ class Scheduler:
                     # Attempt 1 already happened: hand its failure to tenacity as such.
                     failed, pending = pending, None
                     raise failed
-                return await self._run(attempt, operation, prio, wait_limit, submitted, True)
+                return await self._run(attempt, operation, prio, wait_limit, submitted, True, False)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
     def _count_retry(self, exc: BaseException, attempt_number: int, wait: float) -> None:
@@ -339,11 +335,47 @@ class Scheduler:
         wait_limit: float,
         submitted: float,
         front: bool,
+        first_try: bool,
     ) -> T:
-        """One request through its 409s: wait for a slot, send, and on a 409 wait again."""
+        """One request through its 409s: wait for a slot, send, and on a 409 wait again.
+
+        On the ``first_try``, a retryable failure hands over to :meth:`_retry`: only then
+        is the retry state built (most calls never need it).
+
+        The grant is written inline (no coroutine of its own): every coroutine a pending
+        call keeps is one more object for the garbage collector to walk.
+        """
         clock = self.clock
         while True:
-            await self._grant(prio, wait_limit, submitted, operation, front)
+            loop = asyncio.get_running_loop()
+            if self._loop is not loop:
+                self._adopt(loop)
+            queues = self._queues
+            granted = False
+            if not queues[0] and not queues[1] and self._in_flight < self._cap_now:
+                # The cheap path: nobody waits ahead, so no ticket, future or dispatcher.
+                self._in_flight += 1  # reserved while the ledger answers
+                now = clock.now()
+                try:
+                    decision = await self.ledger.acquire(now, self._rtt)
+                except BaseException:
+                    self._in_flight -= 1
+                    self._poke()
+                    raise
+                if decision.wait <= 0.0:
+                    self._sent += 1
+                    granted = True
+                else:
+                    self._in_flight -= 1
+                    if now - submitted + decision.wait > wait_limit:
+                        raise self._refusal(now, decision, wait_limit, operation)
+            if not granted:
+                ticket = self._enqueue(loop, prio, submitted, wait_limit, operation, front)
+                try:
+                    await ticket.future
+                except asyncio.CancelledError:
+                    self._abandon(ticket)
+                    raise
             sent_at = clock.now()
             try:
                 result = await attempt()
@@ -357,7 +389,10 @@ class Scheduler:
                 if _is_busy(exc) and sent_at >= self._last_decrease:
                     self._decrease(operation)
                 self._poke()
-                raise
+                if not (first_try and isinstance(exc, Exception) and is_retryable(exc)):
+                    raise
+                failed: Exception = exc
+                break
             self._in_flight -= 1
             self._streak = 0
             if self._cap < self.max_in_flight:
@@ -368,32 +403,20 @@ class Scheduler:
             if self._task is not None:
                 self._poke()
             return result
+        return await self._retry(failed, attempt, operation, prio, wait_limit, submitted)
 
-    async def _grant(
-        self, prio: int, wait_limit: float, submitted: float, operation: str, front: bool
-    ) -> None:
-        """Return when this request may go (counted in flight and in the ledger)."""
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            self._adopt(loop)
-        queue = self._queues[prio]
-        if not self._queues[0] and not self._queues[1] and self._in_flight < self._cap_now:
-            # The cheap path: nobody waits ahead, so no queue, ticket or dispatcher.
-            self._in_flight += 1  # reserved while the ledger answers
-            now = self.clock.now()
-            try:
-                decision = await self.ledger.acquire(now, self._rtt)
-            except BaseException:
-                self._in_flight -= 1
-                self._poke()
-                raise
-            if decision.wait <= 0.0:
-                self._sent += 1
-                return
-            self._in_flight -= 1
-            if now - submitted + decision.wait > wait_limit:
-                raise self._refusal(now, decision, wait_limit, operation)
+    def _enqueue(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        prio: int,
+        submitted: float,
+        wait_limit: float,
+        operation: str,
+        front: bool,
+    ) -> _Ticket:
+        """Queue a ticket (first in its priority for a re-send) and wake the dispatcher."""
         ticket = _Ticket(loop.create_future(), submitted, self.clock.now(), wait_limit, operation)
+        queue = self._queues[prio]
         if front:
             queue.appendleft(ticket)
         else:
@@ -403,17 +426,17 @@ class Scheduler:
             self._task = loop.create_task(self._dispatch(), name="enlighten-async-scheduler")
         else:
             self._poke()
-        try:
-            await ticket.future
-        except asyncio.CancelledError:
-            future = ticket.future
-            if future.done() and not future.cancelled() and future.exception() is None:
-                # Granted, but the caller went away before sending: give the slot back.
-                self._in_flight -= 1
-                self._sent -= 1
-                self._give_back_later(ticket.token)
-            self._poke()
-            raise
+        return ticket
+
+    def _abandon(self, ticket: _Ticket) -> None:
+        """The caller of a queued ticket was cancelled."""
+        future = ticket.future
+        if future.done() and not future.cancelled() and future.exception() is None:
+            # Granted, but the caller went away before sending: give the slot back.
+            self._in_flight -= 1
+            self._sent -= 1
+            self._give_back_later(ticket.token)
+        self._poke()
 
     def _decrease(self, operation: str) -> None:
         self._cap = max(1.0, self._cap * AIMD_DECREASE)
