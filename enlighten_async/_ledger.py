@@ -47,7 +47,7 @@ from enlighten_async._quota import PERIOD_SECONDS, Quota
 
 __all__ = [
     "DEFAULT_MARGIN",
-    "Decision",
+    "LedgerDecision",
     "LedgerSnapshot",
     "MemoryLedger",
     "QuotaLedger",
@@ -69,7 +69,7 @@ MAX_PLAUSIBLE_OFFSET = 86400.0
 _MONTH_SPAN = (28 * 86400.0 - 1, 31 * 86400.0 + 1)
 
 
-class Decision(NamedTuple):
+class LedgerDecision(NamedTuple):
     """A ledger's answer to :meth:`QuotaLedger.acquire`.
 
     ``wait`` is 0 when the slot was taken (then ``token`` gives it back); otherwise the
@@ -102,7 +102,7 @@ class QuotaLedger(Protocol):
     Times are our clock's epoch seconds (the scheduler's :class:`~enlighten_async.Clock`).
     """
 
-    async def acquire(self, now: float, latency: float = 0.0) -> Decision:
+    async def acquire(self, now: float, latency: float = 0.0) -> LedgerDecision:
         """Take one slot in every window and month count, or say how long to wait.
 
         ``latency`` is the measured round trip: a request granted that close to a window's
@@ -258,7 +258,7 @@ class _Window:
             self.index = self.spill_index = -(2**62)
 
 
-_FREE = Decision(0.0)
+_FREE = LedgerDecision(0.0)
 
 
 class MemoryLedger:
@@ -288,10 +288,10 @@ class MemoryLedger:
 
     # -- the protocol -------------------------------------------------------------------
 
-    async def acquire(self, now: float, latency: float = 0.0) -> Decision:
+    async def acquire(self, now: float, latency: float = 0.0) -> LedgerDecision:
         """See :meth:`QuotaLedger.acquire`."""
         if self._hold_until > now:
-            return Decision(self._hold_until - now, quota=self._hold_quota, reason="hold")
+            return LedgerDecision(self._hold_until - now, quota=self._hold_quota, reason="hold")
         windows = self._list
         if not windows:
             return _FREE
@@ -305,9 +305,9 @@ class MemoryLedger:
                 wait, binding = delay, window
         if binding is not None:
             reason = "month" if binding.seconds is None else "window"
-            return Decision(wait, quota=binding.quota, reason=reason)
+            return LedgerDecision(wait, quota=binding.quota, reason=reason)
         spill = guard + latency
-        return Decision(0.0, token=tuple((w, w.take(t, spill)) for w in windows))
+        return LedgerDecision(0.0, token=tuple((w, w.take(t, spill)) for w in windows))
 
     async def give_back(self, token: Any) -> None:
         """See :meth:`QuotaLedger.give_back`."""

@@ -54,7 +54,7 @@ from enlighten_async._exceptions import (
 )
 from enlighten_async._ledger import (
     DEFAULT_MARGIN,
-    Decision,
+    LedgerDecision,
     MemoryLedger,
     QuotaLedger,
     check_margin,
@@ -566,7 +566,7 @@ class Scheduler:
         if sleeper.done() and not sleeper.cancelled() and sleeper.exception() is not None:
             raise sleeper.exception()  # type: ignore[misc]
 
-    def _refuse_impatient(self, now: float, decision: Decision) -> None:
+    def _refuse_impatient(self, now: float, decision: LedgerDecision) -> None:
         """Fail at once every queued caller whose wait is known to pass its max_wait."""
         wait_end = now + decision.wait
         seen, scanned_end = self._scanned
@@ -583,7 +583,7 @@ class Scheduler:
                     )
 
     def _refusal(
-        self, now: float, decision: Decision, max_wait: float, operation: str
+        self, now: float, decision: LedgerDecision, max_wait: float, operation: str
     ) -> RateLimitError:
         snap = self.ledger.snapshot()
         epoch = now + decision.wait + snap.clock_offset
