@@ -19,6 +19,10 @@ What it measures
       (the scheduler's in-flight slots, and the semaphore, are held), bytes per call
       allocated (``tracemalloc``) and objects tracked by the garbage collector per call.
 
+    The queued growth is measured twice: as is, and with the garbage collector paused
+    (``gc.disable()`` around the gathers), which shows how much of the growth is the
+    collector walking every pending call's task and coroutine, not the path itself.
+
     It prints medians over rounds and the paired ratios (per round, then the median):
     scheduler/semaphore sequential (goal <= 5), scheduler queued 100k / queued 1k per call
     (goal <= 1.3) and bytes per pending call (goal <= 3,000).
@@ -96,16 +100,28 @@ async def sequential(make: Callable[[], Callable[[], Awaitable[None]]], n: int) 
     return (time.perf_counter() - start) / n * 1e6
 
 
-async def queued(make: Callable[[], Callable[[], Awaitable[None]]], n: int, total: int) -> float:
-    """µs per call of ``total // n`` gathers of ``n`` calls each (the same work at every n)."""
+async def queued(
+    make: Callable[[], Callable[[], Awaitable[None]]], n: int, total: int, collector: bool = True
+) -> float:
+    """µs per call of ``total // n`` gathers of ``n`` calls each (the same work at every n).
+
+    ``collector=False`` pauses the garbage collector while it runs: what is left is the
+    paths' own cost, without the collector walking every pending task over and over.
+    """
     call = make()
     await asyncio.gather(*(call() for _ in range(min(n, 100))))  # warm up
     repeats = max(1, total // n)
     gc.collect()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        await asyncio.gather(*(call() for _ in range(n)))
-    return (time.perf_counter() - start) / (n * repeats) * 1e6
+    if not collector:
+        gc.disable()
+    try:
+        start = time.perf_counter()
+        for _ in range(repeats):
+            await asyncio.gather(*(call() for _ in range(n)))
+        elapsed = time.perf_counter() - start
+    finally:
+        gc.enable()
+    return elapsed / (n * repeats) * 1e6
 
 
 async def pending(name: str, n: int) -> tuple[float, float]:
@@ -172,12 +188,16 @@ async def main(args: argparse.Namespace) -> int:
     seq: dict[str, list[float]] = {p: [] for p in PATHS}
     que: dict[tuple[str, int], list[float]] = {(p, n): [] for p in PATHS for n in args.queued}
     mem: dict[str, list[tuple[float, float]]] = {p: [] for p in PATHS}
+    edges = (args.queued[0], args.queued[-1])
+    nogc: dict[tuple[str, int], list[float]] = {(p, n): [] for p in PATHS for n in edges}
     for r in range(args.rounds):
         order = list(PATHS) if r % 2 == 0 else list(reversed(PATHS))
         for name in order:
             seq[name].append(await sequential(PATHS[name], args.sequential))
             for n in args.queued:
                 que[(name, n)].append(await queued(PATHS[name], n, max(args.queued)))
+            for n in edges:
+                nogc[(name, n)].append(await queued(PATHS[name], n, edges[1], collector=False))
             mem[name].append(await pending(name, args.pending))
         print(
             f"  round {r + 1}: sequential µs/call "
@@ -218,6 +238,15 @@ async def main(args: argparse.Namespace) -> int:
             misses += not ok
             line += f" (goal <= {GOAL_GROWTH:g}) {'PASS' if ok else 'MISS'}"
         print(line)
+    for name in PATHS:
+        ratios = [
+            a / b for a, b in zip(nogc[(name, edges[1])], nogc[(name, edges[0])], strict=True)
+        ]
+        print(
+            f"{name} queued {edges[1]:,} / {edges[0]:,} per call, collector paused: "
+            f"{median(ratios):.2f} ({median(nogc[(name, edges[0])]):.2f} -> "
+            f"{median(nogc[(name, edges[1])]):.2f} µs)"
+        )
     for n in args.queued:
         paired = median(
             [a / b for a, b in zip(que[("scheduler", n)], que[("semaphore", n)], strict=True)]
