@@ -24,9 +24,14 @@ Retries (see :mod:`enlighten_async._retry`) are built only on a call's first fai
 retry queues like any other request. Time is read through one injected
 :class:`~enlighten_async._clock.Clock`.
 
-aiolimiter is not used here: the ledger's fixed-window counts already do what a token
-bucket's burst would, and a bucket slower than the window spends the last window's time
-(``benchmarks/quota_utilization.py`` measures fill).
+**Spreading** (``spread=True``, off by default) gives aiolimiter the one role the window
+counts do not play: an ``AsyncLimiter`` of burst 1 at ``limit`` per 90% of the fastest
+known window spreads a window's grants over the window instead of sending them all in its
+first instant. That keeps a burst from drawing the 503 for too many concurrent requests
+(several processes sharing a key each start their share at once when a window opens) and
+costs no fill: every window still gets its ``limit`` (``benchmarks/quota_utilization.py``,
+``client/spread``). It does cost the last window's spread (the calls of the last window
+finish up to 90% of a window later), which is why it is off by default.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
+from aiolimiter import AsyncLimiter
 from attrs import frozen
 
 from enlighten_async._clock import Clock, SystemClock
@@ -77,6 +83,9 @@ DEFAULT_MAX_WAIT = 3600.0
 CONFLICT_BACKOFF_FLOOR = 0.25
 #: ... up to this.
 MAX_CONFLICT_BACKOFF = 60.0
+#: With ``spread=True``, a window's grants are spread over this fraction of it (the rest
+#: absorbs the guard and timer lateness, so that every grant stays in its window).
+SPREAD_FRACTION = 0.9
 #: A 503 "busy" multiplies the in-flight cap by this (at most once per round trip).
 AIMD_DECREASE = 0.5
 
@@ -159,7 +168,8 @@ class Scheduler:
     the server counts per key. ``ledger`` is where the quota counts live (default: a
     :class:`~enlighten_async._ledger.MemoryLedger` of ``plan`` and ``margin``).
     ``max_wait`` (seconds, ``None`` for no limit) is the default bound on a call's wait
-    for quota, counted from its submission. Every option is checked here (``ValueError``).
+    for quota, counted from its submission. ``spread=True`` spreads a window's requests over
+    the window (see the module's docstring). Every option is checked here (``ValueError``).
     """
 
     def __init__(
@@ -172,6 +182,7 @@ class Scheduler:
         margin: float = DEFAULT_MARGIN,
         max_wait: float | None = DEFAULT_MAX_WAIT,
         ledger: QuotaLedger | None = None,
+        spread: bool = False,
     ) -> None:
         if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int):
             raise TypeError("max_in_flight must be an int")
@@ -192,6 +203,13 @@ class Scheduler:
         elif told is not None and tuple(told) != ledger.snapshot().told:
             raise ValueError("pass the plan to the ledger, or the same plan to both")
         self.ledger: QuotaLedger = ledger
+        if not isinstance(spread, bool):
+            raise TypeError("spread must be True or False")
+        self.spread = spread
+        self._spreader: AsyncLimiter | None = None
+        self._spread_quota: Quota | None = None
+        self._spread_interval = 0.0
+        self._spread_at = -math.inf  # when the spreader last granted (our clock)
         self.plan_limits: tuple[Quota, ...] = ledger.snapshot().told
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.max_in_flight = max_in_flight
@@ -352,7 +370,12 @@ class Scheduler:
                 self._adopt(loop)
             queues = self._queues
             granted = False
-            if not queues[0] and not queues[1] and self._in_flight < self._cap_now:
+            if (
+                not queues[0]
+                and not queues[1]
+                and self._in_flight < self._cap_now
+                and not self.spread
+            ):
                 # The cheap path: nobody waits ahead, so no ticket, future or dispatcher.
                 self._in_flight += 1  # reserved while the ledger answers
                 now = clock.now()
@@ -492,6 +515,7 @@ class Scheduler:
         # thread-safe: use it from one loop at a time.
         self._loop, self._wake, self._task = loop, asyncio.Event(), None
         self._queues = (deque(), deque())
+        self._spreader = None  # an AsyncLimiter belongs to one loop
         self._in_flight = 0
 
     def _poke(self) -> None:
@@ -535,6 +559,23 @@ class Scheduler:
                 await wake.wait()
                 continue
             now = clock.now()
+            if self.spread:
+                spreader = self._spreading()
+                if spreader is not None:
+                    if not spreader.has_capacity():
+                        # Wait, on our clock, until the last grant is one interval old,
+                        # then look again. (Awaiting acquire() would rely on aiolimiter's
+                        # own timer, which can spin at one instant when loop time does
+                        # not advance between calls, as under a virtual clock.)
+                        await self._sleep_or_wake(
+                            max(
+                                1e-3 * self._spread_interval,
+                                self._spread_at + self._spread_interval - now,
+                            )
+                        )
+                        continue
+                    await spreader.acquire()  # at once: there is capacity
+                    self._spread_at = now
             decision = await ledger.acquire(now, self._rtt)
             if decision.wait > 0.0:
                 self._refuse_impatient(now, decision)
@@ -551,6 +592,20 @@ class Scheduler:
             self._sent += 1
             self._waited += max(0.0, now - ticket.enqueued)
             ticket.future.set_result(None)
+
+    def _spreading(self) -> AsyncLimiter | None:
+        """The limiter that spreads the fastest known window's grants over the window."""
+        timed = [q for q in self.known_limits() if q.seconds is not None]
+        quota = min(timed, key=lambda q: (q.seconds or 0.0) / q.limit) if timed else None
+        if quota is None or quota.seconds is None:
+            return None
+        if self._spreader is None or quota != self._spread_quota:
+            # aiolimiter reads loop time; the clock may run faster than the loop.
+            interval = quota.seconds * SPREAD_FRACTION / quota.limit
+            self._spreader = AsyncLimiter(1, interval / self.clock.scale)
+            self._spread_quota = quota
+            self._spread_interval = interval * 1.001  # past the bucket's float rounding
+        return self._spreader
 
     async def _sleep_or_wake(self, seconds: float) -> None:
         assert self._wake is not None

@@ -341,3 +341,46 @@ async def test_retry_state_is_built_on_the_first_failure_only() -> None:
     assert await scheduler.submit(server.handle) == "ok"
     stats = scheduler.stats()
     assert stats.retries == 2 and stats.requests_sent == 3
+
+
+# -- aiolimiter's role: spreading a window's grants -----------------------------------------
+
+
+class StartTimes(FakeServer):
+    """Also records when each counted request started (our clock)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.started: list[float] = []
+
+    async def handle(self, operation: str = "stats") -> str:
+        self.started.append(self.clock.now())
+        return await super().handle(operation)
+
+
+@pytest.mark.parametrize("told", [True, False], ids=["told", "learned"])
+async def test_spread_spreads_a_windows_grants_and_costs_no_fill(told: bool) -> None:
+    clock = ea.ScaledClock(1.0, origin=SECOND_ORIGIN)
+    plan = [ea.Quota(20, "second")] if told else None
+    scheduler = ea.Scheduler(plan, clock=clock, max_in_flight=8, spread=True)
+    server = StartTimes(clock, 20, 1.0, latency=0.01, period_name="second")
+    assert await run_many(scheduler, server, 200) == ["ok"] * 200
+    counts = list(per_window_counts(server))
+    assert all(c == 20 for c in counts[1:-1]) and sum(counts) == 200  # every window full
+    if told:
+        assert server.conflicts == []
+    # No burst: once the quota is known, at most two requests start within any 45 ms
+    # (1 s x 0.9 / 20 between grants), where an unspread window starts 8 at once.
+    known = server.started[len(server.started) // 4 :]
+    assert max(sum(1 for t in known if s <= t < s + 0.045) for s in known) <= 2
+    # The cost: the last window's grants are spread too (under a window more than 9 s).
+    assert clock.now() - SECOND_ORIGIN <= fixed_window_bound(200, 20, 1.0) + 1.0
+
+
+def per_window_counts(server: FakeServer) -> list[int]:
+    return [server.counts[k] for k in sorted(server.counts)]
+
+
+def test_spread_is_checked() -> None:
+    with pytest.raises(TypeError, match="spread"):
+        ea.Scheduler(spread="yes")  # type: ignore[arg-type]
