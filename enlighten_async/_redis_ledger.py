@@ -31,8 +31,13 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
+from email.utils import parsedate_to_datetime
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
+
+from enlighten_async._clock import Clock
 from enlighten_async._exceptions import EnlightenError, RateLimitError
 from enlighten_async._ledger import (
     DEFAULT_MARGIN,
@@ -41,6 +46,7 @@ from enlighten_async._ledger import (
     MAX_PLAUSIBLE_OFFSET,
     LedgerDecision,
     LedgerSnapshot,
+    QuotaLedger,
     _finite_epoch,
     _OffsetBounds,
     _Window,
@@ -52,7 +58,7 @@ from enlighten_async._quota import PERIOD_SECONDS, Quota, resolve_plan
 if TYPE_CHECKING:
     import redis.asyncio
 
-__all__ = ["LedgerUnavailableError", "RedisLedger", "key_namespace"]
+__all__ = ["LedgerUnavailableError", "RedisLedger", "key_namespace", "server_time_trace"]
 
 #: Prefix of every key this package writes.
 KEY_PREFIX = "enlighten-async"
@@ -116,9 +122,6 @@ for j = 1, #learned, 2 do
   if not windows[p] then order[#order + 1] = p end
   windows[p] = {tonumber(limit), tonumber(seconds), tonumber(anchor)}
 end
-if #order == 0 then
-  return {'granted', '0', '', '', version, learned_json, {}}
-end
 local wait = 0
 local binding = nil
 local spans = {}
@@ -153,6 +156,13 @@ if binding then
   return {reason, tostring(wait), binding[1], tostring(binding[2]), version, learned_json, {}}
 end
 local tokens = {}
+if not windows['month'] then
+  -- Count the month even without a month quota: status shows what was used.
+  local key = prefix .. ':w:month:' .. string.format('%d', month_index)
+  redis.call('INCR', key)
+  redis.call('PEXPIRE', key, math.ceil((month_end - ts + 86400) * 1000))
+  tokens[#tokens + 1] = key
+end
 for _, s in ipairs(spans) do
   local key, stop, cap, life = s[1], s[2], s[3], s[4]
   redis.call('INCR', key)
@@ -213,6 +223,43 @@ if until_ > current then
 end
 return tostring(current - ts)
 """
+
+
+def server_time_trace(ledger: QuotaLedger, clock: Clock) -> aiohttp.TraceConfig:
+    """An aiohttp ``TraceConfig`` that shows ``ledger`` the ``Date`` of every answer.
+
+    Each answer bounds the offset between ``clock`` and the server's clock
+    (:meth:`QuotaLedger.observe_server_time`), so that a host whose clock is off indexes
+    the shared windows in the server's time. Pass it to the session the client uses::
+
+        session = aiohttp.ClientSession(trace_configs=[server_time_trace(ledger, clock)])
+    """
+    trace = aiohttp.TraceConfig()
+
+    async def on_start(
+        session: aiohttp.ClientSession,
+        ctx: SimpleNamespace,
+        params: aiohttp.TraceRequestStartParams,
+    ) -> None:
+        ctx.sent_at = clock.now()
+
+    async def on_end(
+        session: aiohttp.ClientSession, ctx: SimpleNamespace, params: aiohttp.TraceRequestEndParams
+    ) -> None:
+        received_at = clock.now()
+        header = params.response.headers.get("Date")
+        sent_at = getattr(ctx, "sent_at", None)
+        if not header or sent_at is None:
+            return
+        try:
+            server_time = parsedate_to_datetime(header).timestamp()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return  # a garbled Date teaches nothing
+        await ledger.observe_server_time(server_time, sent_at=sent_at, received_at=received_at)
+
+    trace.on_request_start.append(on_start)
+    trace.on_request_end.append(on_end)
+    return trace
 
 
 def _month_span(t: float) -> tuple[int, float, float]:
@@ -285,6 +332,8 @@ class RedisLedger:
         self._version = "-1"
         self._learned: tuple[Quota, ...] = ()
         self._hold_until = -math.inf
+        #: The error that last made Redis unavailable (``None`` while it answers).
+        self.lost: LedgerUnavailableError | None = None
 
     def __repr__(self) -> str:
         return f"RedisLedger(told={[str(q) for q in self._told]!r})"
@@ -299,7 +348,7 @@ class RedisLedger:
         try:
             await self._redis.ping()
         except Exception as exc:
-            raise _unavailable(exc) from None
+            raise self._unavailable(exc) from None
 
     async def aclose(self) -> None:
         """Close the connection pool, if this ledger made it."""
@@ -312,7 +361,7 @@ class RedisLedger:
         try:
             value = await self._redis.get(f"{self._prefix}:w:month:{index}")
         except Exception as exc:
-            raise _unavailable(exc) from None
+            raise self._unavailable(exc) from None
         return int(value or 0)
 
     def learned_month_limit(self) -> Quota | None:
@@ -326,7 +375,7 @@ class RedisLedger:
         try:
             raw = await self._redis.hgetall(f"{self._prefix}:learned")
         except Exception as exc:
-            raise _unavailable(exc) from None
+            raise self._unavailable(exc) from None
         self._set_learned({_text(k): _text(v) for k, v in raw.items()})
 
     # -- the protocol -------------------------------------------------------------------
@@ -351,7 +400,7 @@ class RedisLedger:
         try:
             reply = await self._acquire(args=args)
         except Exception as exc:
-            raise _unavailable(exc) from None
+            raise self._unavailable(exc) from None
         reason, wait_text, period, limit, version, learned_json, tokens = reply
         version = _text(version)
         if version != self._version:
@@ -375,7 +424,7 @@ class RedisLedger:
         try:
             await self._give_back(keys=list(token))
         except Exception as exc:
-            raise _unavailable(exc) from None
+            raise self._unavailable(exc) from None
 
     async def record_conflict(
         self, exc: RateLimitError, *, sent_at: float, received_at: float, floor: float
@@ -453,7 +502,7 @@ class RedisLedger:
         try:
             left = await self._conflict(args=args)
         except Exception as exc_:
-            raise _unavailable(exc_) from None
+            raise self._unavailable(exc_) from None
         if learned is not None:
             merged = {q.period: q for q in self._learned}
             merged[learned.period] = learned
@@ -480,6 +529,13 @@ class RedisLedger:
             clock_uncertainty=offset.uncertainty,
         )
 
+    def _unavailable(self, exc: BaseException) -> LedgerUnavailableError:
+        # Redis errors name the host and port, never the API key (no key name holds it).
+        self.lost = LedgerUnavailableError(
+            f"the Redis ledger is unavailable: {type(exc).__name__}: {exc}"
+        )
+        return self.lost
+
     def _set_learned(self, raw: dict[str, str]) -> None:
         learned = []
         for period, value in sorted(raw.items()):
@@ -503,8 +559,3 @@ def _quota(period: str, limit: str) -> Quota | None:
         return Quota(int(float(limit)), period)
     except ValueError:
         return None
-
-
-def _unavailable(exc: BaseException) -> LedgerUnavailableError:
-    # Redis errors name the host and port, never the API key (it is not in any key name).
-    return LedgerUnavailableError(f"the Redis ledger is unavailable: {type(exc).__name__}: {exc}")
