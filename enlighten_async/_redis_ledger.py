@@ -19,8 +19,11 @@ window and the month are checked and taken together, so workers never race and a
 costs one round trip.
 
 The clock offset stays in each process: hosts' clocks differ, so each keeps its own
-bounds on "server time minus my time" (from ``Date`` headers and 409 windows, as the
-memory ledger does), and indexes the shared windows in server time.
+bounds on "server time minus my time" (from ``Date`` headers, see
+:func:`server_time_trace`, and 409 windows, as the memory ledger does), and indexes the
+shared windows in server time. When its clock is shown to be off, it takes the lowest
+plausible offset (the memory ledger takes the midpoint): early, its request would meet a
+window its peers just filled; late, it only waits a little longer.
 
 Redis failing is never silent: every method raises :class:`LedgerUnavailableError` (an
 :class:`~enlighten_async.EnlightenError`) instead of granting without the shared counts.
@@ -262,6 +265,23 @@ def server_time_trace(ledger: QuotaLedger, clock: Clock) -> aiohttp.TraceConfig:
     return trace
 
 
+class _BehindBounds(_OffsetBounds):
+    """Offset bounds whose estimate, when 0 is ruled out, is the lowest plausible offset.
+
+    The memory ledger takes the midpoint; a worker sharing saturated windows must never
+    think a window opened before the server does (its request would meet the window its
+    peers just filled), so it takes the bound that puts the server's clock *behind*: the
+    worst it does is wait up to the uncertainty longer, while its peers fill the window.
+    """
+
+    __slots__ = ()
+
+    def bound(self, lo: float, hi: float) -> None:
+        super().bound(lo, hi)
+        if self.estimate != 0.0 and math.isfinite(self.lo) and math.isfinite(self.hi):
+            self.estimate, self.uncertainty = self.lo, self.hi - self.lo
+
+
 def _month_span(t: float) -> tuple[int, float, float]:
     """Index, start and end of the calendar month (UTC) containing server time ``t``."""
     return _Window(Quota(1, "month"), 0.0).span(t)
@@ -327,7 +347,7 @@ class RedisLedger:
         self._acquire = self._redis.register_script(_ACQUIRE)
         self._give_back = self._redis.register_script(_GIVE_BACK)
         self._conflict = self._redis.register_script(_CONFLICT)
-        self._offset = _OffsetBounds()
+        self._offset = _BehindBounds()
         # What this process last saw of the shared state (for snapshot(), which is sync).
         self._version = "-1"
         self._learned: tuple[Quota, ...] = ()

@@ -134,7 +134,7 @@ async def _check(tmp_path: Path, redis_url: str, skews: dict[int, float]) -> Non
     assert watched.accepted and max(watched.accepted.values()) <= LIMIT
     # 409s: at most 1 + the in-flight caps of all workers together.
     conflicts = sum(watched.refused.values())
-    print(f"\n409s: {conflicts} in {len(watched.accepted)} windows, skews {skews}")
+    print(f"\n409s {conflicts} by server second {sorted(watched.refused.items())}, skews {skews}")
     assert conflicts == watched.sim.counters.conflicts
     assert conflicts <= 1 + WORKERS * IN_FLIGHT, (conflicts, sorted(watched.refused.items()))
     # Every planned window stored exactly once across the 4 stores.
