@@ -324,6 +324,9 @@ class EnlightenClient:
         ``name=value``; as a list, in the spec's bracket form ``name[]=a&name[]=b``.
         ``limit`` (1 to 1000) is the page size; ``next`` starts from a token an earlier page
         gave. Every page is a request like any other: it waits its turn in the scheduler.
+        A server whose tokens go round in a circle (A -> B -> A), are not strings, or never
+        end (more than :data:`~enlighten_async._pagination.MAX_PAGES` pages) gets a
+        :class:`ResponseFormatError` rather than an endless loop of requests.
         """
         first = p.next_arg(next)
         query = self._systems_query(
@@ -339,7 +342,7 @@ class EnlightenClient:
         async def fetch(token: str | None) -> SystemsPage:
             return await self._systems_page(query, token)
 
-        return paginate(fetch, first)
+        return paginate(fetch, first, operation="systems")
 
     async def systems_page(
         self,
