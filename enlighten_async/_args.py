@@ -54,6 +54,9 @@ def shown(value: Any) -> str:
     """``value`` as the caller would recognise it: dates in ISO form, the rest as ``repr``."""
     if isinstance(value, (datetime, date)):
         return value.isoformat()
+    if isinstance(value, int) and value.bit_length() > 256:
+        # repr() of an int over 4300 digits raises; a huge one says nothing digit by digit
+        return f"an int of {value.bit_length()} bits"
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -67,7 +70,7 @@ def system_id_arg(value: int, name: str = "system_id") -> str:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be a positive int, got {_type_name(value)} {shown(value)}")
     if not 0 < value <= INT64_MAX:
-        raise ValueError(f"{name} must be from 1 to {INT64_MAX} (int64), got {value}")
+        raise ValueError(f"{name} must be from 1 to {INT64_MAX} (int64), got {shown(value)}")
     return str(value)
 
 
@@ -166,7 +169,7 @@ def limit_arg(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"limit must be an int from 1 to 1000, got {_type_name(value)}")
     if not 1 <= value <= 1000:
-        raise ValueError(f"limit must be an int from 1 to 1000, got {value!r}")
+        raise ValueError(f"limit must be an int from 1 to 1000, got {shown(value)}")
     return str(value)
 
 
@@ -258,7 +261,7 @@ def count_arg(value: Any, name: str, *, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {_type_name(value)} {shown(value)}")
     if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+        raise ValueError(f"{name} must be at least {minimum}, got {shown(value)}")
     return value
 
 
@@ -274,13 +277,17 @@ def url_arg(value: Any, name: str = "base_url") -> str:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - parsing the port is what checks it
     except ValueError:
-        raise ValueError(f"{name} is not a valid URL: {value!r}") from None
+        raise ValueError(f"{name} is not a valid URL: {shown(value)}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{name} must be an http:// or https:// URL with a host, got {value!r}")
+        raise ValueError(
+            f"{name} must be an http:// or https:// URL with a host, got {shown(value)}"
+        )
     if parts.username is not None or parts.password is not None:
         raise ValueError(f"{name} must not carry credentials")
     if parts.query or parts.fragment or value.rstrip().endswith(("?", "#")):
-        raise ValueError(f"{name} must not have a query or fragment, got {value!r}")
+        raise ValueError(f"{name} must not have a query or fragment, got {shown(value)}")
     if any(c.isspace() or ord(c) < 0x20 for c in value):
-        raise ValueError(f"{name} must not contain spaces or control characters, got {value!r}")
+        raise ValueError(
+            f"{name} must not contain spaces or control characters, got {shown(value)}"
+        )
     return value

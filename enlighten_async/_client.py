@@ -110,7 +110,8 @@ class EnlightenClient:
     log line or an error.
     """
 
-    __slots__ = ("_core", "_is_view", "_options")
+    # Slots: all state lives in the shared core or the per-view options (see _bind).
+    __slots__ = ("__weakref__", "_core", "_is_view", "_options")
 
     def __init__(
         self,

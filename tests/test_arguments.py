@@ -51,6 +51,8 @@ async def first_system(c: ea.EnlightenClient, **kwargs: Any) -> Any:
 BAD_CALLS: list[tuple[str, Call, type[Exception], str]] = [
     # -- the list
     ("id beyond int64", lambda c: c.summary(10**30), ValueError, r"int64\), got 10{30}$"),
+    ("id of 5000 digits", lambda c: c.summary(10**5000), ValueError, "int64.*bits"),
+    ("epoch of 5000 digits", lambda c: c.stats(1, end_at=10**5000), ValueError, "9999.*bits"),
     (
         "site_id beyond int64",
         lambda c: c.inverters_summary_by_envoy_or_site(2**63),
