@@ -130,6 +130,12 @@ class EnlightenClient:
         # Every option is checked here, before a session or scheduler exists: a wrong one
         # fails now, not at the first call and not after a round of retries.
         credentials = Credentials(api_key, user_id)
+        for name, secret in (("api_key", api_key), ("user_id", user_id)):
+            # A key pasted with its newline costs a 401; the message never shows the value.
+            if secret != secret.strip() or any(ord(c) < 0x20 or ord(c) == 0x7F for c in secret):
+                raise ValueError(
+                    f"{name} has leading or trailing whitespace or a control character"
+                )
         base_url = p.url_arg(base_url)
         if session is not None:
             if not isinstance(session, aiohttp.ClientSession):
@@ -646,7 +652,9 @@ def _time_range(start_at: Epoch | None, end_at: Epoch | None) -> tuple[tuple[str
 
 
 def _add_month(day: date) -> date:
-    """The same day a month later (clamped to the month's last day)."""
+    """The same day a month later (clamped to the month's last day; ``date.max`` at most)."""
+    if (day.year, day.month) == (date.max.year, 12):
+        return date.max
     year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 

@@ -121,6 +121,12 @@ BAD_CALLS: list[tuple[str, Call, type[Exception], str]] = [
         "at least a month ago",
     ),
     (
+        "monthly in December 9999",
+        lambda c: c.monthly_production(1, start_date=date(9999, 12, 1)),
+        ValueError,
+        "at least a month ago",
+    ),
+    (
         "monthly bad id (before the deprecation warning)",
         lambda c: c.monthly_production(0, start_date=date(2020, 1, 1)),
         ValueError,
@@ -285,6 +291,17 @@ async def test_a_closed_session_is_refused_at_construction() -> None:
 def test_secrets_stay_out_of_option_errors() -> None:
     with pytest.raises(ValueError) as info:
         ea.EnlightenClient(API_KEY, USER_ID, base_url=f"https://{USER_ID}:{API_KEY}@h/api")
+    assert API_KEY not in str(info.value) and USER_ID not in str(info.value)
+
+
+@pytest.mark.parametrize("where", ["api_key", "user_id"])
+@pytest.mark.parametrize("extra", ["\n", " ", "\t", "\x00"])
+def test_credentials_with_a_pasted_newline_are_refused_without_showing_them(
+    where: str, extra: str
+) -> None:
+    key, user = (API_KEY + extra, USER_ID) if where == "api_key" else (API_KEY, extra + USER_ID)
+    with pytest.raises(ValueError, match=where) as info:
+        ea.EnlightenClient(key, user)
     assert API_KEY not in str(info.value) and USER_ID not in str(info.value)
 
 
