@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import math
 import numbers
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,7 +29,6 @@ __all__ = [
     "limit_arg",
     "next_arg",
     "seconds_arg",
-    "scalar",
     "shown",
     "system_id_arg",
     "text_arg",
@@ -144,17 +143,6 @@ def check_order(
         )
 
 
-def scalar(value: Any) -> str:
-    """A query value as the API wants it: enums by value, dates in ISO form."""
-    if isinstance(value, enum.Enum):
-        return str(value.value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, bool):
-        raise TypeError("booleans are not valid query values here")
-    return str(value)
-
-
 def text_arg(value: Any, name: str) -> str:
     """A non-empty string."""
     if not isinstance(value, str):
@@ -181,7 +169,11 @@ def next_arg(value: Any) -> str | None:
 
 
 def _filter(
-    name: str, value: Any, is_scalar: Any, check: Any, expected: str
+    name: str,
+    value: Any,
+    is_scalar: Callable[[Any], bool],
+    check: Callable[[Any], str],
+    expected: str,
 ) -> list[tuple[str, str]]:
     """A scalar as ``name=v``, a list (tuple, set, iterable) as repeated ``name[]=v``."""
     if value is None:
