@@ -139,10 +139,9 @@ def plan_windows(
     step = kind.step
     s = _epoch(start, "start")
     e = _epoch(end, "end")
-    p.check_order(s, e, "start", "end")
+    p.check_order(s, e, "start", "end", (start, end))
     now_at = _epoch(now, "now")
-    if not math.isfinite(lookback_margin) or lookback_margin < 0:
-        raise ValueError(f"lookback_margin must be a finite number >= 0, got {lookback_margin}")
+    p.seconds_arg(lookback_margin, "lookback_margin")
 
     s = _down(s, step)
     e = min(_down(e, step), _down(now_at, step))
@@ -179,7 +178,7 @@ def plan_days(
     """
     first = p.date_arg(start, "start")
     last = p.date_arg(end, "end")
-    p.check_order(first, last, "start", "end")
+    p.check_order(first, last, "start", "end", (start, end))
     today = p.date_arg(today, "today")
     if operational_date is not None:
         first = max(first, p.date_arg(operational_date, "operational_date"))

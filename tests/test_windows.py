@@ -243,6 +243,42 @@ def test_start_after_end_is_refused() -> None:
         plan_windows("stats", NOW, NOW - timedelta(seconds=1), now=NOW)
 
 
+def test_start_after_end_shows_the_datetimes_as_given() -> None:
+    later = datetime(2024, 6, 15, 14, 0, tzinfo=ZoneInfo("Europe/Berlin"))
+    with pytest.raises(ValueError, match=r"start \(2024-06-15T14:00:00\+02:00\) is after end"):
+        plan_windows("stats", later, later - timedelta(hours=1), now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("start", "error", "message"),
+    [
+        (float("nan"), ValueError, "finite"),
+        (float("inf"), ValueError, "finite"),
+        (datetime(1900, 1, 1, tzinfo=timezone.utc), ValueError, "1970"),
+        (1e300, ValueError, "9999"),
+        ("2024-06-01", TypeError, "epoch seconds"),
+    ],
+)
+def test_bad_times_are_refused_clearly(start: object, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        plan_windows("stats", start, NOW, now=NOW)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("margin", "error"), [(True, TypeError), ("1", TypeError), (-1.0, ValueError)]
+)
+def test_bad_lookback_margin_is_refused(margin: object, error: type) -> None:
+    with pytest.raises(error, match="lookback_margin"):
+        plan_windows("stats", NOW - timedelta(hours=1), NOW, now=NOW, lookback_margin=margin)  # type: ignore[arg-type]
+
+
+def test_plan_days_refuses_days_before_1970() -> None:
+    with pytest.raises(ValueError, match="1969-12-31"):
+        plan_days(
+            date(1969, 12, 31), date(2024, 1, 1), operational_date=None, today=date(2024, 6, 1)
+        )
+
+
 def test_unknown_kind_is_refused() -> None:
     with pytest.raises(ValueError):
         plan_windows("energy_lifetime", NOW - timedelta(days=1), NOW, now=NOW)
