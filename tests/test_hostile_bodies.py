@@ -1,0 +1,138 @@
+"""Hostile answers: bodies of any depth, size, type or encoding end in a typed error.
+
+Each call returns a model or raises an :class:`EnlightenError` subclass; nothing the
+server sends may raise ``RecursionError``, keep an unbounded copy of itself in the error,
+or make the client loop without pause.
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+from typing import Any
+
+import orjson
+import pytest
+from aioresponses import aioresponses
+
+import enlighten_async as ea
+from enlighten_async import _protocol
+from enlighten_async._protocol import RawResponse, decode, error_for
+
+from .conftest import API_KEY, BASE, USER_ID
+
+
+def _client(**kwargs: Any) -> ea.EnlightenClient:
+    kwargs.setdefault("retry", ea.RetryPolicy(attempts=1))
+    return ea.EnlightenClient(API_KEY, USER_ID, **kwargs)
+
+
+def _path(path: str) -> re.Pattern[str]:
+    return re.compile("^" + re.escape(BASE + path) + r"(\?.*)?$")
+
+
+def _nested(depth: int, leaf: str = '"deep"', open_: str = "[", close: str = "]") -> str:
+    return open_ * depth + leaf + close * depth
+
+
+def _nested_objects(depth: int) -> str:
+    return '{"a":' * depth + '"deep"' + "}" * depth
+
+
+def _depth(value: Any) -> int:
+    """How deep ``value`` nests, without recursion (the test must not overflow either)."""
+    deepest = 0
+    stack = [(value, 0)]
+    while stack:
+        v, d = stack.pop()
+        deepest = max(deepest, d)
+        if isinstance(v, dict):
+            stack += [(item, d + 1) for item in v.values()]
+        elif isinstance(v, (list, tuple)):
+            stack += [(item, d + 1) for item in v]
+    return deepest
+
+
+# -- point 2: deep nesting ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("depth", [500, 1000, 2000])
+@pytest.mark.parametrize("status", [400, 401, 404, 409, 422, 500, 503])
+@pytest.mark.parametrize(
+    "template",
+    [
+        '{"errorCode": 1, "x": %s}',
+        '{"reason": %s, "message": %s}',
+        '{"errorCode": 7, "errorMessages": %s}',
+        '{"reason": "409", "period": %s, "period_end": %s, "limit": %s}',
+        '{"start": %s, "message": ["bad"]}',
+    ],
+    ids=["extra", "reason+message", "errorMessages", "period", "start"],
+)
+async def test_deeply_nested_error_bodies_give_a_typed_error(
+    mock_api: aioresponses, depth: int, status: int, template: str
+) -> None:
+    deep = _nested(depth) if depth != 1000 else _nested_objects(depth)
+    body = template.replace("%s", deep).encode()
+    mock_api.get(_path("/systems/1/summary"), status=status, body=body, repeat=True)
+    async with _client() as client:
+        with pytest.raises(ea.EnlightenError) as info:
+            await client.with_options(max_wait=0).summary(1)
+    exc = info.value
+    # Everything a caller or a logger does with the error works and stays small.
+    text = "".join(traceback.format_exception(exc)) + repr(exc) + str(exc) + repr(vars(exc))
+    assert len(text) < 50_000
+    if isinstance(exc, ea.APIError):
+        assert _depth(exc.body) <= _protocol.MAX_ERROR_DEPTH + 1
+
+
+@pytest.mark.parametrize("depth", [500, 1000, 2000])
+async def test_a_deeply_nested_success_body_is_a_response_format_error(
+    mock_api: aioresponses, depth: int
+) -> None:
+    body = ('{"current_power": ' + _nested(depth) + ', "system_id": 1}').encode()
+    mock_api.get(_path("/systems/1/summary"), status=200, body=body)
+    async with _client() as client:
+        with pytest.raises(ea.ResponseFormatError) as info:
+            await client.summary(1)
+    assert len(str(info.value)) <= _protocol.MAX_ERROR_TEXT + 1
+
+
+def test_error_bodies_are_kept_bounded_in_size() -> None:
+    huge = {
+        "errorCode": 1,
+        "errorMessages": ["x" * 5_000_000] + ["m"] * 100_000,
+        "extra": {str(i): i for i in range(100_000)},
+    }
+    exc = error_for("summary", RawResponse(500, {}, orjson.dumps(huge)))
+    assert isinstance(exc, ea.ServerError)
+    assert len(repr(vars(exc))) < 200_000
+    assert len(str(exc)) <= _protocol.MAX_ERROR_TEXT + 1
+    assert exc.error_messages[0].endswith(_protocol.TRUNCATED)
+    # The budget runs out inside errorMessages: its end and the rest of the body are cut.
+    assert exc.body["errorMessages"][-1] == _protocol.TRUNCATED
+    assert exc.body[_protocol.TRUNCATED] == _protocol.TRUNCATED and "extra" not in exc.body
+
+
+def test_prune_is_bounded_and_keeps_shapes() -> None:
+    value = {"a": [1, (2, "three"), {"b": None}], "c": b"bytes"}
+    assert _protocol.prune(value) == value
+    deep: Any = "leaf"
+    for _ in range(100_000):  # far past the interpreter's recursion limit
+        deep = [deep]
+    pruned = _protocol.prune({"d": deep}, max_depth=3)
+    assert pruned == {"d": [["…"]]}
+    assert _protocol.prune(list(range(10)), max_items=4) == [0, 1, 2, "…"]
+
+
+def test_decode_of_a_big_integer_or_odd_reason_is_typed() -> None:
+    for body in (
+        b'{"reason": 1e300, "message": 123456789012345678901234567890}',
+        b'{"reason": [1, [2, [3, [4, [5, [6]]]]]], "message": {"a": {"b": {"c": {"d": 1}}}}}',
+        b'{"reason": null, "message": null, "errorMessages": null}',
+    ):
+        exc = error_for("summary", RawResponse(401, {}, body))
+        assert isinstance(exc, ea.AuthError), body
+        assert str(exc)
+    with pytest.raises(ea.ResponseFormatError):
+        decode("summary", RawResponse(200, {}, b"123456789012345678901234567890"), ea.Summary)
