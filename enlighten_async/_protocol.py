@@ -253,14 +253,15 @@ def error_for(operation: str, raw: RawResponse) -> EnlightenError:
             f"{exc.message_text} ({len(raw.body)} bytes, "
             f"starting {exc.body_prefix[:MESSAGE_PREFIX_BYTES]!r})",
         )
-        return exc
+        return _quota_answer(operation, raw, exc) if status == 409 else exc
     if not isinstance(body, dict):
-        return ResponseFormatError(
+        odd = ResponseFormatError(
             f"{operation}: HTTP {status} with a JSON {type(body).__name__}, not an object",
             operation=operation,
             status=status,
             body_prefix=body_prefix(raw),
         )
+        return _quota_answer(operation, raw, odd) if status == 409 else odd
     # The error keeps (and its fields are read from) a bounded, redacted copy.
     body = prune(body, _clipper(raw))
     cls: type[APIError]
@@ -282,6 +283,21 @@ def error_for(operation: str, raw: RawResponse) -> EnlightenError:
     else:
         cls = APIError
     return cls(_message(operation, status, body), operation=operation, status=status, body=body)
+
+
+def _quota_answer(operation: str, raw: RawResponse, unread: ResponseFormatError) -> RateLimitError:
+    """A 409 whose body is not the JSON object of the spec (a proxy's page, say).
+
+    It is still a quota answer: a :class:`RateLimitError` with no period fields, which the
+    scheduler holds with its conflict backoff (doubling, capped) rather than re-sending at
+    once. Only the message of the unreadable body's error is kept.
+    """
+    return RateLimitError(
+        unread.args[0],
+        operation=operation,
+        body={},
+        server_time=server_time(raw.headers),
+    )
 
 
 def _message(operation: str, status: int, body: Mapping[str, Any]) -> str:

@@ -19,9 +19,12 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 import aiohttp
+from aiohttp import http_exceptions
+from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
 
 from enlighten_async._exceptions import (
     EnlightenError,
+    ResponseFormatError,
     TransportError,
 )
 from enlighten_async._protocol import (
@@ -42,6 +45,11 @@ _QUERY_SECRET = re.compile(r"((?:^|[?&;\s])(?:key|user_id)=)[^&;\s'\")]*", re.IG
 #: that echoes the key cut short (at byte 40 of a message, byte 200 of a prefix) keeps a
 #: run of its first characters: any run this long is masked, not only the whole secret.
 MIN_FRAGMENT = 6
+#: Decoding failures of a body: aiohttp 3.12+ also has a decompression size limit.
+_DECODE_ERRORS: tuple[type[BaseException], ...] = (
+    ContentEncodingError,
+    *(getattr(http_exceptions, n) for n in ("DecompressSizeError",) if hasattr(http_exceptions, n)),
+)
 #: Value types that hold no text and are kept as they are when an error is scrubbed.
 _PLAIN = (int, float, bool, type(None), datetime, date, Enum)
 
@@ -230,18 +238,59 @@ class Transport:
         op = request.operation
         # The error is raised after the try block, not in an except clause: there it would
         # keep the aiohttp exception (whose text holds the URL, so the key) as __context__.
-        error: TransportError
+        error: EnlightenError
         try:
             async with self._get_session().get(
                 url, params=params, timeout=self._timeout, allow_redirects=False
             ) as resp:
-                body = await resp.read()
-                return RawResponse(resp.status, resp.headers, body, redact=creds.redact)
+                try:
+                    body = await resp.read()
+                except aiohttp.ClientPayloadError as exc:
+                    if not _undecodable(exc):
+                        raise
+                    error = _undecodable_error(op, resp.status, resp.headers, creds)
+                else:
+                    return RawResponse(resp.status, resp.headers, body, redact=creds.redact)
         except (asyncio.TimeoutError, TimeoutError):
             error = TransportError(f"{op}: timed out", operation=op, cause="TimeoutError")
         except (aiohttp.ClientError, OSError, ValueError, RuntimeError) as exc:
-            # ClientError covers the usual failures; OSError/ValueError are rare low-level
-            # ones aiohttp lets through (a bad base URL), RuntimeError a closed session.
-            text = creds.redact(f"{type(exc).__name__}: {exc}")
-            error = TransportError(f"{op}: {text}", operation=op, cause=type(exc).__name__)
+            if _undecodable(exc):  # an encoding aiohttp cannot decode at all (br, zstd)
+                error = _undecodable_error(op, None, {}, creds)
+            else:
+                # ClientError covers the usual failures; OSError/ValueError are rare low-level
+                # ones aiohttp lets through (a bad base URL), RuntimeError a closed session.
+                text = creds.redact(f"{type(exc).__name__}: {exc}")
+                error = TransportError(f"{op}: {text}", operation=op, cause=type(exc).__name__)
         raise error
+
+
+def _undecodable(exc: BaseException) -> bool:
+    """Whether aiohttp failed because the body's ``Content-Encoding`` could not be undone.
+
+    A gzip or deflate header over bytes that are not gzip or deflate is a bad body, not a
+    dropped connection: the same request would get the same bytes again.
+    """
+    seen: BaseException | None = exc
+    for _ in range(4):  # the chain is short; never follow it far
+        if seen is None:
+            return False
+        if isinstance(seen, _DECODE_ERRORS):
+            return True
+        if isinstance(seen, HttpProcessingError) and "content-encoding" in str(seen).lower():
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _undecodable_error(
+    op: str, status: int | None, headers: Mapping[str, str], creds: Credentials
+) -> ResponseFormatError:
+    encoding = creds.redact(headers.get("Content-Encoding", "")[:40]) or "unknown"
+    where = f"HTTP {status}" if status is not None else "the response"
+    return ResponseFormatError(
+        f"{op}: {where} with a body that cannot be decoded (Content-Encoding: {encoding!r})",
+        operation=op,
+        status=status,
+        # Not a body cut short: another identical request would get the same bytes.
+        details=(f"the body is not valid {encoding} (Content-Encoding) @ $",),
+    )

@@ -7,12 +7,15 @@ or make the client loop without pause.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import re
 import traceback
 from typing import Any
 
 import orjson
 import pytest
+from aiohttp import web
 from aioresponses import aioresponses
 
 import enlighten_async as ea
@@ -136,3 +139,106 @@ def test_decode_of_a_big_integer_or_odd_reason_is_typed() -> None:
         assert str(exc)
     with pytest.raises(ea.ResponseFormatError):
         decode("summary", RawResponse(200, {}, b"123456789012345678901234567890"), ea.Summary)
+
+
+# -- point 10: odd encodings and odd 409s ---------------------------------------------------
+
+
+@pytest.fixture
+async def odd_server() -> Any:
+    """A loopback server whose answers a test sets: ``(status, headers, body)`` in turn."""
+    answers: list[tuple[int, dict[str, str], bytes]] = []
+    seen: list[float] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append(asyncio.get_running_loop().time())
+        status, headers, body = answers.pop(0) if len(answers) > 1 else answers[0]
+        return web.Response(status=status, headers=headers, body=body)
+
+    app = web.Application()
+    app.router.add_get("/api/v2/systems/{sid}/summary", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}/api/v2", answers, seen
+    finally:
+        await runner.cleanup()
+
+
+GARBAGE = b"\x00\x01 this is not compressed at all, whatever the header says " * 4
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+@pytest.mark.parametrize("status", [200, 500])
+async def test_a_body_that_is_not_in_its_content_encoding_is_a_response_format_error(
+    odd_server: Any, encoding: str, status: int
+) -> None:
+    base, answers, seen = odd_server
+    answers.append((status, {"Content-Encoding": encoding}, GARBAGE))
+    policy = ea.RetryPolicy(attempts=3, initial_delay=0.001, max_delay=0.001, jitter=0)
+    async with _client(base_url=base, retry=policy) as client:
+        with pytest.raises(ea.ResponseFormatError) as info:
+            await client.summary(1)
+    exc = info.value
+    assert exc.status == status and encoding in str(exc)
+    assert len(seen) == 1  # the same bytes would come again: not retried
+    assert API_KEY not in repr(vars(exc)) and "key=" not in str(exc)
+
+
+async def test_a_good_gzip_body_still_decodes(odd_server: Any, examples: dict[str, Any]) -> None:
+    import gzip
+
+    base, answers, _ = odd_server
+    body = gzip.compress(orjson.dumps(examples["SummaryResponse"]))
+    answers.append((200, {"Content-Encoding": "gzip", "Content-Type": "application/json"}, body))
+    async with _client(base_url=base) as client:
+        summary = await client.summary(1)
+    assert summary.system_id == examples["SummaryResponse"]["system_id"]
+
+
+@pytest.mark.parametrize(
+    "body", [b"<html><body>429 Too Many Requests</body></html>", b"[]", b'"slow down"', b""]
+)
+def test_a_409_whose_body_is_not_a_json_object_is_a_rate_limit_error(body: bytes) -> None:
+    raw = RawResponse(409, {"Date": "Wed, 25 Nov 2026 04:00:00 GMT"}, body)
+    exc = error_for("summary", raw)
+    assert isinstance(exc, ea.RateLimitError)
+    assert exc.status == 409 and exc.operation == "summary"
+    assert exc.period is None and exc.period_end is None and exc.limit is None
+    assert exc.server_time is not None
+
+
+@pytest.mark.looptime
+async def test_409s_with_an_html_body_are_held_with_backoff_not_resent_at_once(
+    mock_api: aioresponses, examples: dict[str, Any]
+) -> None:
+    sent_at: list[float] = []
+
+    def record(url: Any, **kwargs: Any) -> None:
+        sent_at.append(asyncio.get_running_loop().time())
+
+    page = "<html><body><h1>409 Conflict</h1>slow down</body></html>"
+    conflicts = 4
+    for _ in range(conflicts):
+        mock_api.get(
+            _path("/systems/1/summary"),
+            status=409,
+            body=page,
+            content_type="text/html",
+            callback=record,
+        )
+    mock_api.get(_path("/systems/1/summary"), payload=examples["SummaryResponse"], callback=record)
+    # A clock on loop time, which looptime makes virtual (SystemClock reads time.time()).
+    async with _client(clock=ea.ScaledClock()) as client:
+        summary = await client.summary(1)
+        stats = client.stats_snapshot()
+    assert summary.system_id == examples["SummaryResponse"]["system_id"]
+    assert len(sent_at) == conflicts + 1 and stats.conflicts == conflicts
+    gaps = [b - a for a, b in itertools.pairwise(sent_at)]
+    # Each re-send waits out a hold (the scheduler's margin, 1 s, doubling while 409s keep
+    # coming right after a hold ends): no tight loop, and the waits grow.
+    assert all(gap >= 1.0 for gap in gaps), gaps
+    assert gaps == sorted(gaps) and gaps[-1] >= 2 * gaps[0], gaps
