@@ -24,6 +24,7 @@ from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
 
 from enlighten_async._exceptions import (
     EnlightenError,
+    RateLimitError,
     ResponseFormatError,
     TransportError,
 )
@@ -32,7 +33,9 @@ from enlighten_async._protocol import (
     MAX_ERROR_ITEMS,
     RawResponse,
     Request,
+    clip,
     prune,
+    server_time,
 )
 
 __all__ = ["Credentials", "Transport", "redact", "scrub"]
@@ -284,11 +287,15 @@ def _undecodable(exc: BaseException) -> bool:
 
 def _undecodable_error(
     op: str, status: int | None, headers: Mapping[str, str], creds: Credentials
-) -> ResponseFormatError:
-    encoding = creds.redact(headers.get("Content-Encoding", "")[:40]) or "unknown"
+) -> EnlightenError:
+    encoding = clip(headers.get("Content-Encoding", ""), creds.redact, 40) or "unknown"
     where = f"HTTP {status}" if status is not None else "the response"
+    message = f"{op}: {where} with a body that cannot be decoded (Content-Encoding: {encoding!r})"
+    if status == 409:
+        # Still a quota answer, whatever its body: held with the conflict backoff.
+        return RateLimitError(message, operation=op, body={}, server_time=server_time(headers))
     return ResponseFormatError(
-        f"{op}: {where} with a body that cannot be decoded (Content-Encoding: {encoding!r})",
+        message,
         operation=op,
         status=status,
         # Not a body cut short: another identical request would get the same bytes.

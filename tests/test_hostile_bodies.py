@@ -199,6 +199,19 @@ async def test_a_good_gzip_body_still_decodes(odd_server: Any, examples: dict[st
     assert summary.system_id == examples["SummaryResponse"]["system_id"]
 
 
+async def test_a_409_with_an_undecodable_body_is_still_a_rate_limit_error(
+    odd_server: Any,
+) -> None:
+    base, answers, seen = odd_server
+    answers.append((409, {"Content-Encoding": "gzip"}, GARBAGE))
+    async with _client(base_url=base) as client:
+        with pytest.raises(ea.RateLimitError) as info:
+            await client.with_options(max_wait=0).summary(1)
+    # The scheduler held it (and, with max_wait=0, gave up at once): sent once, not retried.
+    assert info.value.retry_at is not None
+    assert len(seen) == 1
+
+
 @pytest.mark.parametrize(
     "body", [b"<html><body>429 Too Many Requests</body></html>", b"[]", b'"slow down"', b""]
 )
