@@ -38,6 +38,8 @@ __all__ = [
     "RawResponse",
     "Redactor",
     "Request",
+    "body_prefix",
+    "clip",
     "decode",
     "error_for",
     "prune",

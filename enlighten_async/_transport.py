@@ -76,7 +76,8 @@ class Credentials:
     __str__ = __repr__
 
     def redact(self, text: str) -> str:
-        """``text`` with both secrets (plain or URL-encoded) and any ``key=`` value masked."""
+        """``text`` with both secrets, any run of 6+ of their characters (plain or
+        URL-encoded, any case) and any ``key=`` value masked."""
         return redact(text, (self.api_key, self.user_id))
 
 
@@ -127,10 +128,12 @@ def _fragments(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
             if len(form) <= MIN_FRAGMENT:
                 pieces.add(form)
             else:
-                pieces.update(form[i : i + MIN_FRAGMENT] for i in range(len(form) - 5))
+                last = len(form) - MIN_FRAGMENT
+                pieces.update(form[i : i + MIN_FRAGMENT] for i in range(last + 1))
     if not pieces:
         return None
-    # Longest first, so that a whole short secret wins over nothing.
+    # Longest first: where a short whole secret and a fragment start at the same place,
+    # the longer span is the one masked.
     alternatives = "|".join(re.escape(p) for p in sorted(pieces, key=len, reverse=True))
     return re.compile(f"(?=({alternatives}))", re.IGNORECASE)
 
