@@ -492,3 +492,106 @@ def interval_lists(draw: st.DrawFn, cls: type) -> list[Any]:
 @given(data=st.data())
 def test_random_interval_lists(cls: type, data: st.DataObject) -> None:
     assert_parity(data.draw(interval_lists(cls)), tuple[cls, ...])
+
+
+# -- explain is bounded ----------------------------------------------------------------------
+
+
+class _DetailedSpy:
+    """Wraps the detailed converter and records the largest list it was handed."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.largest = 0
+        self.calls = 0
+
+    def structure(self, data: Any, tp: Any) -> Any:
+        self.calls += 1
+        stack = [data]
+        while stack:  # no recursion: the data may be as deep as it likes
+            v = stack.pop()
+            if isinstance(v, (list, tuple)):
+                self.largest = max(self.largest, len(v))
+                stack.extend(v)
+            elif isinstance(v, dict):
+                stack.extend(v.values())
+        return self.inner.structure(data, tp)
+
+
+def _rgm_body(intervals: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "system_id": 1,
+        "total_devices": 1,
+        "meta": {"status": "normal", "last_report_at": 1, "last_energy_at": 1, "operational_at": 1},
+        "intervals": intervals,
+        "meter_intervals": [
+            {
+                "meter_serial_number": "m1",
+                "envoy_serial_number": "e1",
+                "intervals": items(MeterInterval, 3),
+            }
+        ],
+    }
+
+
+N_BIG = 40_000
+#: Bounds the tests hold explain to: a handful of lines, single items in the detailed pass.
+HANDFUL = 20
+SMALL_LIST = 256
+
+
+def test_explain_stops_after_a_few_problems_of_a_big_bad_body(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spy = _DetailedSpy(_converter._detailed)
+    monkeypatch.setattr(_converter, "_detailed", spy)
+    bad = items(RgmInterval, N_BIG)
+    for item in bad:
+        item["wh_del"] = "lots"
+    details = _converter.explain(_rgm_body(bad), ea.RgmStats)
+    assert len(details) <= HANDFUL
+    assert details[-1] == "… (more problems not listed)"
+    assert details[0] == "invalid value for type, expected int @ $.intervals[0].wh_del"
+    # The detailed pass never saw the whole list, only single items.
+    assert spy.largest <= SMALL_LIST
+    assert spy.calls <= HANDFUL
+
+
+def test_explain_finds_the_last_bad_item_of_a_big_body_without_a_detailed_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spy = _DetailedSpy(_converter._detailed)
+    monkeypatch.setattr(_converter, "_detailed", spy)
+    data = items(RgmInterval, N_BIG)
+    data[-1]["end_at"] = None
+    body = _rgm_body(data)
+    body["meter_intervals"][0]["intervals"][2]["curr_w"] = "x"
+    details = _converter.explain(body, ea.RgmStats)
+    assert details == (
+        f"invalid value for type, expected datetime @ $.intervals[{N_BIG - 1}].end_at",
+        "invalid value for type, expected int | None @ $.meter_intervals[0].intervals[2].curr_w",
+    )
+    assert spy.largest <= SMALL_LIST and spy.calls == 2
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("x" * 100_000, "$.intervals[0]"),  # a string where a list belongs: iterated by cattrs
+        ({str(i): i for i in range(100_000)}, "$.intervals[0]"),
+        (5, "invalid value for type, expected tuple @ $.intervals"),
+    ],
+)
+def test_explain_of_a_non_list_where_a_list_belongs_is_bounded(
+    monkeypatch: pytest.MonkeyPatch, value: Any, expected: str
+) -> None:
+    spy = _DetailedSpy(_converter._detailed)
+    monkeypatch.setattr(_converter, "_detailed", spy)
+    details = _converter.explain(_rgm_body(value), ea.RgmStats)  # type: ignore[arg-type]
+    assert details and expected in details[0]
+    assert len(details) <= HANDFUL
+    assert spy.calls <= HANDFUL
+
+
+def test_explain_of_a_fitting_body_is_empty() -> None:
+    assert _converter.explain(_rgm_body(items(RgmInterval, 600)), ea.RgmStats) == ()
