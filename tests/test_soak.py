@@ -166,16 +166,7 @@ async def test_soak_5000_windows_every_fault_and_the_store_equals_the_fleet(
     assert sum(Counter(figures.faults).values()) >= 500
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "enlighten_async/_windows.py MONTH_WINDOW: a 28-day rgm_stats/consumption_stats "
-        "window that starts in late February (local time) in a zone whose DST starts in "
-        "March is longer than the service's month (28 days less an hour); the last hour "
-        "is cut off and the window is stored as done"
-    ),
-)
-async def test_a_28_day_window_across_a_february_dst_change_keeps_every_interval(
+async def test_a_month_window_across_a_february_dst_change_keeps_every_interval(
     tmp_path: Path,
 ) -> None:
     # 2026-02-20T00:00Z is 16:00 on 19 February in Los Angeles; one month later, 16:00 on
