@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from attrs import field, frozen, mutable
 
@@ -146,20 +146,64 @@ def _as_epoch(value: datetime | date | int) -> int:
     return value
 
 
-def _zone(name: str) -> tzinfo:
-    """The system's timezone; UTC when the name is unknown here."""
+#: Longer names are not looked up: the longest IANA name is about 30 characters, and a
+#: server-sent name of kilobytes should not reach the filesystem.
+MAX_ZONE_NAME = 255
+
+
+def _zone(name: object) -> tzinfo | None:
+    """The zone ``name`` names, or ``None`` when it is unusable.
+
+    The name comes from the server, so it may be anything: ``"America"`` (a tzdata folder:
+    ``IsADirectoryError``), ``""``, ``".."``, an absolute path, a data file of the tzdata
+    package, kilobytes of text, NUL bytes, not a string at all. ``ZoneInfo`` raises a
+    different exception for each, hence the broad ``except``.
+    """
+    if not isinstance(name, str) or not name or len(name) > MAX_ZONE_NAME:
+        return None
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        log.warning("backfill: unknown timezone %r, planning days in UTC", name)
-        return timezone.utc
+    except Exception:  # any failure means "unusable": see the docstring
+        return None
+
+
+def _zones() -> Callable[[System], tzinfo]:
+    """A lookup of each system's timezone for one run: UTC, with one warning per system,
+    when the system's timezone is unusable."""
+    found: dict[int, tzinfo] = {}
+
+    def zone_of(system: System) -> tzinfo:
+        known = found.get(system.system_id)
+        if known is not None:
+            return known
+        tz = _zone(system.timezone)
+        if tz is None:
+            name = system.timezone
+            shown = name[:40] + "..." if isinstance(name, str) and len(name) > 40 else name
+            log.warning(
+                "backfill: system %s has an unusable timezone %r; planning its days in UTC",
+                system.system_id,
+                shown,
+            )
+            tz = timezone.utc
+        found[system.system_id] = tz
+        return tz
+
+    return zone_of
 
 
 def _local_day(epoch: float, tz: tzinfo) -> date:
     return datetime.fromtimestamp(epoch, tz).date()
 
 
-def _plan(system: System, kind: str, since: int, until: int, now: float) -> list[tuple[int, int]]:
+def _plan(
+    system: System,
+    kind: str,
+    since: int,
+    until: int,
+    now: float,
+    zone_of: Callable[[System], tzinfo],
+) -> list[tuple[int, int]]:
     operational = int(system.meta.operational_at.timestamp())
     # Nothing exists after the system's last energy report (a system out of touch for days
     # would answer 422); a later run picks those windows up once it reports again.
@@ -169,7 +213,7 @@ def _plan(system: System, kind: str, since: int, until: int, now: float) -> list
     if kind == "energy_lifetime":
         # Days are the system's local days. A day is planned once it has ended (locally)
         # by ``until``, which is at least SETTLE_SECONDS before now: never a partial day.
-        tz = _zone(system.timezone)
+        tz = zone_of(system)
         first = _local_day(since, tz)
         last = _local_day(until, tz) - timedelta(days=1)
         if first > last:
@@ -254,11 +298,12 @@ async def backfill(
 
     system_list = await _resolve_systems(client, systems)
     by_id = {s.system_id: s for s in system_list}
+    zone_of = _zones()
 
     # First pass: count what is planned and what is pending, for the progress bar's ETA.
     for system in system_list:
         for kind in kinds:
-            planned = _plan(system, kind, since_at, until_at, now)
+            planned = _plan(system, kind, since_at, until_at, now, zone_of)
             done = await store.done_windows(system.system_id, kind)
             report.planned += len(planned)
             report.skipped += sum(1 for w in planned if w in done)
@@ -269,7 +314,7 @@ async def backfill(
         for system in system_list:
             for kind in kinds:
                 done = await store.done_windows(system.system_id, kind)
-                for start_at, end_at in _plan(system, kind, since_at, until_at, now):
+                for start_at, end_at in _plan(system, kind, since_at, until_at, now, zone_of):
                     if (start_at, end_at) not in done:
                         yield WorkItem(system.system_id, kind, start_at, end_at)
 
