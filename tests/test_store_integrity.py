@@ -8,6 +8,7 @@ a raw ``sqlite3`` exception); the CLI prints one line and exits 3.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import sqlite3
 from collections.abc import Callable
@@ -199,9 +200,12 @@ def test_backfill_into_a_damaged_store_is_one_line_and_exit_3(
 
 
 def test_a_run_that_fails_before_writing_leaves_no_database_file(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Nothing listens on port 9 of loopback: the run fails before its first window.
+    # Nothing listens on port 9 of loopback: the run fails before its first window (after
+    # one attempt, so that the test does not sit through the retries' backoff).
+    quick_client = functools.partial(ea.EnlightenClient, retry=ea.RetryPolicy(attempts=1))
+    monkeypatch.setattr(cli, "EnlightenClient", quick_client)
     db = tmp_path / "new.db"
     argv = ["backfill", "--key", "k", "--user-id", "u", "--base-url", "http://127.0.0.1:9/api/v2"]
     quick = ["--db", str(db), "--no-progress", "--systems", "67"]
