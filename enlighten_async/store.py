@@ -643,14 +643,13 @@ class SQLiteStore:
             )
             if recorded == (source.base_url, source.simulator) and same_user:
                 return
-            if recorded[1]:
-                was = f"the simulator ({recorded[1]})"
+            if recorded == (source.base_url, source.simulator):
+                what = f"of another user of {source.base_url}"
             else:
-                was = str(recorded[0]) if recorded[0] != source.base_url else "another user"
+                was = f"the simulator ({recorded[1]})" if recorded[1] else str(recorded[0])
+                what = f"from {was}, not from {source.describe()}"
             raise StoreSourceError(
-                f"{self.path} holds data from {was}, not from {source.describe()}"
-                f"{' for this user' if was == 'another user' else ''}: use another store "
-                "file for this source",
+                f"{self.path} holds data {what}: use another store file for this source",
                 path=self.path,
             )
         salt = secrets.token_hex(16)
