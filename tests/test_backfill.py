@@ -158,7 +158,10 @@ async def test_backfill_checks_arguments_before_any_request(
 def test_sigkilled_cli_backfill_resumes_without_duplicates(tmp_path: Path) -> None:
     db = tmp_path / "kill.db"
     today = datetime.now(UTC).date()
-    since, until = today - timedelta(days=4), today - timedelta(days=1)
+    # Days before the fleet's stopped system stopped (3 days 7 hours before each run's
+    # simulator started, on a 5-minute grid): the two runs and the ground truth, started
+    # seconds apart, would otherwise disagree on it when a 5-minute mark falls between.
+    since, until = today - timedelta(days=7), today - timedelta(days=4)
     cmd = [
         sys.executable, "-m", "enlighten_async", "backfill", "--simulate",
         "--db", str(db), "--sim-systems", str(N_SYSTEMS), "--seed", str(SEED),
@@ -208,9 +211,13 @@ def test_sigkilled_cli_backfill_resumes_without_duplicates(tmp_path: Path) -> No
 
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path) -> None:
     db = tmp_path / "int.db"
+    # About 70 windows at 10 a simulated minute, on a clock only 6 times faster than real:
+    # after its first burst of 10 the run needs a minute more, so SIGINT (sent after 3
+    # windows) always finds it running, however busy the machine.
     cmd = [
         sys.executable, "-m", "enlighten_async", "backfill", "--simulate", "--db", str(db),
-        "--sim-systems", "3", "--kinds", "stats", "--time-scale", "60", "--no-progress",
+        "--sim-systems", "5", "--kinds", "stats,rgm_stats", "--time-scale", "6",
+        "--no-progress",
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 30
@@ -222,6 +229,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path) -> None:
                     break
         except sqlite3.OperationalError:
             continue
+    assert proc.poll() is None, "the run ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 130, out

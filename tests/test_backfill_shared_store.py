@@ -7,6 +7,12 @@ a window first.
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -137,4 +143,66 @@ async def test_two_backfills_at_once_on_one_file_agree_and_add_up(tmp_path: Path
     assert first.stored_meanwhile + second.stored_meanwhile > 0, (first, second)
     await assert_matches_ground_truth(
         db, simulator.fleet, _epoch(since), _epoch(until), clock.now()
+    )
+
+
+SUMMARY = re.compile(
+    r"(\d+) windows planned, (\d+) already stored, (\d+) stored by another run meanwhile, "
+    r"(\d+) fetched, (\d+) failed"
+)
+
+
+def test_two_cli_backfills_on_one_store_add_up(tmp_path: Path) -> None:
+    # Two processes, each with its own embedded simulator of the same fleet (the same
+    # source). The first is slow (the watt plan's 10 requests a minute, on a clock 15
+    # times faster: 10 windows every 4 s); the second starts once the first has stored
+    # two windows, runs four times faster and overtakes it: the first then finds windows
+    # it had planned already stored by the second.
+    db = tmp_path / "two.db"
+    today = datetime.now(UTC).date()
+    # Days before the fleet's stopped system stopped (3 days 7 hours before each
+    # simulator started): the two simulators, started seconds apart, agree on them.
+    since, until = today - timedelta(days=11), today - timedelta(days=4)
+    cmd = [
+        sys.executable, "-m", "enlighten_async", "backfill", "--simulate", "--db", str(db),
+        "--sim-systems", "5", "--seed", "7", "--kinds", "stats,rgm_stats",
+        "--since", since.isoformat(), "--until", until.isoformat(), "--no-progress",
+    ]  # fmt: skip
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    slow = subprocess.Popen(
+        [*cmd, "--time-scale", "15"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and slow.poll() is None:
+            time.sleep(0.05)
+            try:
+                with sqlite3.connect(db, timeout=1) as con:
+                    if con.execute("SELECT COUNT(*) FROM windows").fetchone()[0] >= 2:
+                        break
+            except sqlite3.OperationalError:
+                continue
+        assert slow.poll() is None, "the first run ended before the second could start"
+        fast = subprocess.run(
+            [*cmd, "--time-scale", "60"], env=env, capture_output=True, text=True, timeout=120
+        )
+        out_slow = slow.communicate(timeout=120)[0].decode()
+    finally:
+        if slow.poll() is None:
+            slow.kill()
+            slow.wait()
+    counts = []
+    for code, out in ((slow.returncode, out_slow), (fast.returncode, fast.stdout + fast.stderr)):
+        assert code == 0, out
+        match = SUMMARY.search(out)
+        assert match, out
+        planned, skipped, meanwhile, fetched, failed = map(int, match.groups())
+        assert planned == skipped + meanwhile + fetched + failed and failed == 0, out
+        counts.append((planned, skipped, meanwhile, fetched))
+    (planned, _, slow_meanwhile, _), (_, fast_skipped, _, fast_fetched) = counts
+    assert counts[1][0] == planned > 0
+    assert fast_skipped >= 2 and fast_fetched > 0  # the second began while the first ran
+    assert slow_meanwhile > 0, counts  # ... and the first met windows the second stored
+    asyncio.run(
+        assert_matches_ground_truth(db, Fleet(5, seed=7), _epoch(since), _epoch(until), time.time())
     )
