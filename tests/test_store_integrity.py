@@ -13,7 +13,7 @@ import hashlib
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,8 @@ import pytest
 import enlighten_async as ea
 from enlighten_async import cli
 from enlighten_async._models import Meta, Stats, StatsInterval, Status
+from enlighten_async.backfill import backfill
+from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
 from enlighten_async.store import SQLiteStore, StoreError
 
 UTC = timezone.utc
@@ -212,3 +214,25 @@ def test_a_run_that_fails_before_writing_leaves_no_database_file(
     assert cli.main([*argv, *quick]) == 3
     _one_error_line(capsys.readouterr().err)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+async def test_a_store_that_fails_mid_run_stops_the_backfill_with_store_error(
+    tmp_path: Path,
+) -> None:
+    # A store that cannot take a write fails every window alike: the run stops at the
+    # first, with the store's error, instead of reporting each window as failed.
+    simulator = Simulator(fleet=Fleet(2, seed=1), plan=PLANS["unlimited"])
+    today = datetime.fromtimestamp(simulator.clock.now(), UTC).date()
+    db = tmp_path / "mid.db"
+    async with (
+        SimulatorServer(simulator) as server,
+        ea.EnlightenClient(
+            simulator.api_key, simulator.user_id, base_url=server.base_url, clock=simulator.clock
+        ) as client,
+        SQLiteStore(db) as store,
+    ):
+        with sqlite3.connect(db) as con:  # another program breaks it after it opened
+            con.execute("DROP TABLE stats")
+        con.close()
+        with pytest.raises(StoreError, match="no such table"):
+            await backfill(client, store, None, ["stats"], today - timedelta(days=3))
