@@ -578,7 +578,7 @@ class SQLiteStore:
             # Read-only checks first: a file that is not a healthy database is never
             # written to (not even switched to WAL).
             self._check_sync(conn)
-            conn.execute("PRAGMA journal_mode=WAL")
+            _use_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             # One write transaction: two processes opening a new file at once agree on
             # its schema and on the source recorded first.
@@ -744,6 +744,28 @@ class SQLiteStore:
                 )
             )
         return result
+
+
+_SQLITE_BUSY = 5  # SQLite's result code (not in sqlite3's typed names before Python 3.12)
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch to the WAL journal (a no-op once the file is in WAL mode).
+
+    When several connections open one new file at once, the switch can fail with
+    SQLITE_BUSY at once, without waiting in the busy handler: it is tried again, briefly
+    (this runs on the store's worker thread, never on the event loop), until the timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = getattr(exc, "sqlite_errorcode", None) == _SQLITE_BUSY
+            if not (busy or "locked" in str(exc)) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.01)
 
 
 def _tables(conn: sqlite3.Connection) -> set[str]:
