@@ -33,7 +33,7 @@ __all__ = [
 #: How far back the interval operations answer; older starts get an empty list.
 LOOKBACK = 365 * 86400
 #: The span of one ``rgm_stats``/``consumption_stats`` request (see :meth:`Kind.max_end`).
-MONTH_WINDOW = 28 * 86400
+MONTH_WINDOW = 28 * 86400 - 3600
 #: The largest chunk :func:`plan_days` makes (a store records one row per chunk).
 MAX_DAYS_PER_CHUNK = 365
 
@@ -53,10 +53,12 @@ class Kind(str, enum.Enum):
     def max_end(self, start_at: int) -> int:
         """The latest ``end_at`` one request starting at ``start_at`` may ask for.
 
-        "One month" is 28 days here: the spec does not say whose calendar it counts in
-        (the system's timezone, UTC), and across a DST change two readings differ by an
-        hour, which would silently cut four intervals off a window. 28 days fit every
-        reading, at the cost of one request in thirteen over a year.
+        "One month" is 28 days less an hour here: the spec does not say whose calendar it
+        counts in (the system's timezone, UTC). The shortest reading is a local February
+        that a DST change shortens by an hour (Los Angeles, Feb 20 to Mar 20 2026: 28 days
+        less an hour); a longer window would have its last four intervals cut off by the
+        service and be stored as done. This span fits every reading, at the cost of one
+        request in thirteen over a year.
         """
         if self is Kind.STATS:
             return start_at + 86400
@@ -159,7 +161,7 @@ def plan_windows(
 
     windows: list[Window] = []
     while s < e:
-        # max_end stays on the mark: a day and 28 days are whole 15-minute marks
+        # max_end stays on the mark: a day and MONTH_WINDOW are whole 15-minute marks
         stop = min(e, kind.max_end(s))
         windows.append(Window(s, stop, kind))
         s = stop

@@ -137,16 +137,17 @@ def test_stats_day_splits_at_exactly_one_day() -> None:
     assert windows[0].interval_ends()[0] == base + 300  # the first interval ends 5 min in
 
 
-def test_month_windows_are_28_days_so_any_reading_of_a_month_fits() -> None:
+def test_month_windows_are_28_days_less_an_hour_so_any_reading_of_a_month_fits() -> None:
     start = datetime(2024, 1, 31, tzinfo=timezone.utc)
     end = datetime(2024, 4, 15, tzinfo=timezone.utc)
     windows = plan_windows(
         Kind.RGM_STATS, start, end, now=datetime(2024, 5, 1, tzinfo=timezone.utc)
     )
-    assert [(w.start.date(), w.end.date()) for w in windows] == [
-        (date(2024, 1, 31), date(2024, 2, 28)),
-        (date(2024, 2, 28), date(2024, 3, 27)),
-        (date(2024, 3, 27), date(2024, 4, 15)),
+    month = timedelta(days=28) - timedelta(hours=1)
+    assert [(w.start, w.end) for w in windows] == [
+        (start, start + month),
+        (start + month, start + 2 * month),
+        (start + 2 * month, end),
     ]
     # Across Sydney's DST start (Oct 6 2024) a local calendar month from Sep 10 is an hour
     # shorter than the UTC one; a window must still fit inside it.
@@ -160,6 +161,14 @@ def test_month_windows_are_28_days_so_any_reading_of_a_month_fits() -> None:
     )
     local_month_end = datetime(2024, 10, 10, 10, 0, tzinfo=sydney)
     assert w.end <= local_month_end
+    # The shortest month there is: a local February that DST shortens by an hour (Los
+    # Angeles, 2026-02-20 to 2026-03-20 is 28 days less an hour). Found by the soak tests.
+    la = ZoneInfo("America/Los_Angeles")
+    s = datetime(2026, 2, 20, tzinfo=la)
+    (w, *_) = plan_windows(
+        Kind.RGM_STATS, s, s + timedelta(days=60), now=datetime(2026, 6, 1, tzinfo=timezone.utc)
+    )
+    assert w.end <= datetime(2026, 3, 20, tzinfo=la)
 
 
 def test_end_is_clipped_to_now_rounded_down() -> None:

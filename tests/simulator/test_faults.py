@@ -136,3 +136,41 @@ async def test_busy_when_max_concurrent_in_flight() -> None:
         assert (await first).status == 200
         assert (await api.get("/systems")).status == 200
         assert sim.counters.faults == {"slow": 1, "busy": 1}
+
+
+# -- fault accounting: a fault is counted when, and only when, it is served ---------------
+
+
+@pytest.mark.parametrize("kind", ["truncate", "drop"])
+async def test_body_fault_on_a_body_less_answer_is_not_counted(
+    api: Api, simulator: Simulator, kind: str
+) -> None:
+    # System 78 has no consumption meter: consumption_lifetime answers 204, with no body to
+    # cut or to break off; the answer goes out whole and no fault is counted.
+    simulator.faults.schedule("consumption_lifetime", [kind])
+    r = await api.get("/systems/78/consumption_lifetime")
+    assert (r.status, r.text) == (204, "")
+    assert simulator.counters.faults == {}
+    assert simulator.counters.requests == {"ConsumptionLifetime": 1}
+
+
+async def test_every_counted_fault_reaches_the_client(api: Api, simulator: Simulator) -> None:
+    # One of each kind on an answer with a body, one truncate on a 204: the counters hold
+    # exactly the faults a client met.
+    simulator.faults.slow_seconds = 1.0
+    simulator.faults.schedule("envoys", ["503", "500", "502", "drop", "truncate", "slow"])
+    simulator.faults.schedule("consumption_lifetime", ["truncate"])
+    seen: list[str] = []
+    for _ in range(6):
+        try:
+            r = await api.get("/systems/67/envoys")
+        except aiohttp.ClientPayloadError:
+            seen.append("drop")
+            continue
+        except json.JSONDecodeError:
+            seen.append("truncate")
+            continue
+        seen.append(str(r.status) if r.status != 200 else "slow")
+    await api.get("/systems/78/consumption_lifetime")
+    assert sorted(seen) == sorted(["503", "500", "502", "drop", "truncate", "slow"])
+    assert simulator.counters.faults == {k: 1 for k in seen}
