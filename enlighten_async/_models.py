@@ -384,7 +384,8 @@ def _epochs(values: list[Any]) -> Column:
     for v in values:
         if not isinstance(v, datetime) or v.utcoffset() is None:
             # timestamp() of a naive datetime would silently use the machine's timezone
-            raise ValueError(f"interval end must be timezone-aware, got {v!r}")
+            got = v.isoformat() if isinstance(v, datetime) else type(v).__name__
+            raise ValueError(f"interval end must be timezone-aware, got {got}")
         out.append(int(v.timestamp()))
     return int_column(out)
 

@@ -262,3 +262,59 @@ def test_a_month_of_rgm_stats_is_tens_of_tracked_objects_not_thousands() -> None
     assert tracked_reachable(result) < 50
     # No global tricks: the collector's settings are the process's own.
     assert gc.get_threshold() == thresholds and gc.get_freeze_count() == 0
+
+
+# -- bulk readers take the columns, never the rows --------------------------------------------
+
+
+async def test_the_store_writes_from_the_columns(tmp_path: Any) -> None:
+    from enlighten_async.store import SQLiteStore
+
+    body = month_body()
+    body["meter_intervals"][0]["intervals"][5]["wh_del"] = None
+    rgm = converter.structure(body, ea.RgmStats)
+    stats = converter.structure(stats_body(288), ea.Stats)
+    want_meter = [
+        (f"m{m}", i["channel"], i["end_at"], i["wh_del"], i["curr_w"])
+        for m, meter in enumerate(body["meter_intervals"])
+        for i in meter["intervals"]
+    ]
+    async with SQLiteStore(tmp_path / "s.db") as store:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(Series, "__iter__", _refuse)
+            patch.setattr(Series, "__getitem__", _refuse)
+            await store.write_window(1, "rgm_stats", T0, T0 + 2880 * 900, rgm)
+            await store.write_window(1, "stats", T0, T0 + 86400, stats)
+        assert await store.count("rgm_stats") == 2880
+        rows = await store.intervals("rgm_meter_intervals", 1)
+        assert sorted(r[1:] for r in rows) == sorted(want_meter)
+        stored = await store.intervals("stats", 1)
+        assert [r[1:5] for r in stored] == [
+            (int(i.end_at.timestamp()), i.powr, i.enwh, i.devices_reporting)
+            for i in stats.intervals
+        ]
+
+
+def _refuse(*_: Any) -> Any:
+    raise AssertionError("a row was built")
+
+
+def test_the_pandas_export_reads_the_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("pandas")
+    from enlighten_async.export import intervals_frame
+
+    body = month_body()
+    body["meter_intervals"][1]["intervals"][7]["curr_w"] = None
+    rgm = converter.structure(body, ea.RgmStats)
+    # What the export gave from row objects, before it read columns.
+    want = [
+        intervals_frame(list(s), "Australia/Sydney")
+        for s in (rgm.intervals, rgm.meter_intervals[1].intervals)
+    ]
+    monkeypatch.setattr(Series, "__iter__", _refuse)
+    monkeypatch.setattr(Series, "__getitem__", _refuse)
+    got = [intervals_frame(rgm, "Australia/Sydney")]
+    got.append(intervals_frame(rgm.meter_intervals[1].intervals, "Australia/Sydney"))
+    for g, w in zip(got, want, strict=True):
+        assert g.equals(w) and g.index.equals(w.index)
+        assert list(g.dtypes) == list(w.dtypes) and str(g.index.dtype) == str(w.index.dtype)
