@@ -3,6 +3,14 @@
 Attribute names are the API's field names. The models hold no parsing rules: the one
 converter in :mod:`enlighten_async._converter` owns them (epoch seconds to aware UTC
 ``datetime``, ISO strings to ``date``, tolerant enums, the spec's oddities).
+
+Interval lists (``Stats.intervals``, ``RgmStats.intervals`` and each meter's,
+``ConsumptionStats.intervals``, ``MonthlyProduction.meter_readings``) are a
+:class:`Series`: column by column in typed arrays, a ``Sequence`` of the frozen row models
+built on access, so a month of 15-minute intervals is a few objects the garbage collector
+skips rather than thousands it walks. The lifetime series (``EnergyLifetime.production``
+and friends, ``ConsumptionLifetime.consumption``) are a single column already: a tuple of
+ints, which the collector stops tracking after its first look.
 """
 
 from __future__ import annotations
