@@ -349,6 +349,17 @@ class Series(Sequence[R], Generic[R]):
                 values[i] = _utc(values[i])
         return self._row(*values)
 
+    def __add__(self, other: Iterable[R]) -> Series[R]:
+        # A tuple's ``+``: a series of both rows (a tuple or another series of this row).
+        if not isinstance(other, (Series, tuple)):
+            return NotImplemented
+        return Series(self._row, itertools.chain(self, other))
+
+    def __radd__(self, other: Iterable[R]) -> Series[R]:
+        if not isinstance(other, tuple):
+            return NotImplemented
+        return Series(self._row, itertools.chain(other, self))
+
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Series):
             if other._row is not self._row or other._len != self._len:

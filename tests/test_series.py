@@ -169,6 +169,12 @@ def test_a_parsed_series_reads_like_a_tuple_of_rows() -> None:
     assert hash(series) == hash(rows)
     assert pickle.loads(pickle.dumps(stats)) == stats
     assert attrs.evolve(stats, total_devices=9).intervals == series
+    # ``+`` as on tuples: a series of both.
+    both = series[:2] + rows[5:6] + series[-1:]
+    assert isinstance(both, Series) and both == (*rows[:2], rows[5], rows[-1])
+    assert rows[:1] + series[1:3] == rows[:3] and isinstance(rows[:1] + series[1:3], Series)
+    with pytest.raises(TypeError):
+        series + [rows[0]]  # type: ignore[operator]  # noqa: RUF005
     # A series is not equal to a list (a tuple is not either), nor to other rows.
     assert series != list(rows) and series != rows[1:] and series != Series(ea.StatsInterval)
 
