@@ -23,9 +23,10 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
+from itertools import repeat
 from types import TracebackType
 from typing import Any, Protocol, TypeAlias, TypeVar, runtime_checkable
 
@@ -331,46 +332,68 @@ def _check_kind(kind: str, *, tables: bool = False) -> str:
     return kind
 
 
-def _rows(system_id: int, result: WindowResult) -> Iterator[tuple[str, tuple[Any, ...]]]:
-    """``(table, row)`` for every row ``result`` holds."""
+def _table_rows(
+    system_id: int, result: WindowResult
+) -> Iterator[tuple[str, int, Iterable[tuple[Any, ...]]]]:
+    """``(table, row count, rows)`` for every table ``result`` writes to.
+
+    Interval rows are zipped from the series' columns (epoch seconds already), so no
+    interval model is built to be written.
+    """
     if isinstance(result, Stats):
-        for s in result.intervals:
-            yield "stats", (system_id, _epoch(s.end_at), s.powr, s.enwh, s.devices_reporting)
+        c = result.intervals.columns()
+        yield (
+            "stats",
+            len(result.intervals),
+            zip(repeat(system_id), c["end_at"], c["powr"], c["enwh"], c["devices_reporting"]),
+        )
     elif isinstance(result, RgmStats):
-        for r in result.intervals:
-            yield "rgm_stats", (system_id, _epoch(r.end_at), r.wh_del, r.devices_reporting)
+        c = result.intervals.columns()
+        yield (
+            "rgm_stats",
+            len(result.intervals),
+            zip(repeat(system_id), c["end_at"], c["wh_del"], c["devices_reporting"]),
+        )
         for meter in result.meter_intervals:
-            for m in meter.intervals:
-                yield (
-                    "rgm_meter_intervals",
-                    (
-                        system_id,
-                        meter.meter_serial_number,
-                        m.channel,
-                        _epoch(m.end_at),
-                        m.wh_del,
-                        m.curr_w,
-                    ),
-                )
+            m = meter.intervals.columns()
+            yield (
+                "rgm_meter_intervals",
+                len(meter.intervals),
+                zip(
+                    repeat(system_id),
+                    repeat(meter.meter_serial_number),
+                    m["channel"],
+                    m["end_at"],
+                    m["wh_del"],
+                    m["curr_w"],
+                ),
+            )
     elif isinstance(result, ConsumptionStats):
-        for c in result.intervals:
-            yield "consumption_stats", (system_id, _epoch(c.end_at), c.enwh, c.devices_reporting)
+        c = result.intervals.columns()
+        yield (
+            "consumption_stats",
+            len(result.intervals),
+            zip(repeat(system_id), c["end_at"], c["enwh"], c["devices_reporting"]),
+        )
     else:
         if result.start_date is None:
             return  # a system that never produced: no days to store
+        start = result.start_date
         micro, meter_series = result.micro_production, result.meter_production
-        for i, production in enumerate(result.production):
-            day = result.start_date + timedelta(days=i)
-            yield (
-                "energy_lifetime",
+        yield (
+            "energy_lifetime",
+            len(result.production),
+            (
                 (
                     system_id,
-                    day.isoformat(),
+                    (start + timedelta(days=i)).isoformat(),
                     production,
                     micro[i] if micro is not None and i < len(micro) else None,
                     meter_series[i] if meter_series is not None and i < len(meter_series) else None,
-                ),
-            )
+                )
+                for i, production in enumerate(result.production)
+            ),
+        )
 
 
 def _bound(kind: str, value: int | datetime | date | None) -> int | str | None:
@@ -694,10 +717,10 @@ class SQLiteStore:
         own_rows = 0
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for table, row in _rows(system_id, result):
-                conn.execute(_UPSERT[table], row)
+            for table, count, rows in _table_rows(system_id, result):
+                conn.executemany(_UPSERT[table], rows)
                 if table == kind:
-                    own_rows += 1
+                    own_rows += count
             conn.execute(
                 _UPSERT["windows"], (system_id, kind, start_at, end_at, own_rows, fetched_at)
             )
