@@ -3,43 +3,61 @@
 What it measures
     One process, one run. Every client gets the same workload against a FRESH in-process
     simulator (127.0.0.1, a free port, started and stopped here): the same fleet seed, the
-    "watt" plan (10/minute + 10,000/month), the same time scale, and its own
+    same server quota, the same time scale, and its own
     :class:`~enlighten_async.ScaledClock` shared by that simulator and that client, whose
-    origin sits on a minute boundary (so the first quota window is a whole one). The
-    workload is ``--requests`` calls (default 600), ``stats`` and ``rgm_stats`` alternately,
-    over ``--systems`` systems (default 60), each on a distinct one-hour window of the last
-    three days, all started at once (one ``asyncio.gather`` of every coroutine).
+    origin sits on a window boundary. Three server quotas (``--quotas``):
+
+    * ``watt``: the "watt" plan (10/minute + 10,000/month), 600 calls, time scale 300;
+    * ``20/s``: 20/second, 200 calls, time scale 1 (real time);
+    * ``1000/s``: 1,000/second, 10,000 calls, time scale 1.
+
+    The workload is that many calls (``--requests`` overrides), ``stats`` and ``rgm_stats``
+    alternately, over ``--systems`` systems (default 60), each on a distinct one-hour window
+    of the last three days, all started at once (one ``asyncio.gather`` of every coroutine).
 
     The clients:
 
-    * ``client/told``: ``EnlightenClient(..., clock=clock, plan="watt")``;
+    * ``client/told``: ``EnlightenClient(..., clock=clock, plan=...)`` told the quota
+      (``"watt"``, or ``[Quota(20, "second")]``...);
     * ``client/learn``: the same with ``plan=None`` (it learns the quota from its first 409);
+    * ``client/spread``: told, with ``Scheduler(..., spread=True)``: aiolimiter spreads each
+      window's grants over 90% of the window (no goal on the ratio, which pays for the last
+      window's spread; ``fill`` shows it costs no fill);
     * ``plain``: bare aiohttp (default connector, 100 connections) + tenacity
       ``AsyncRetrying`` retrying 409 only, ``wait_exponential(multiplier=1, max=--backoff-max)``
-      slept with ``clock.sleep`` (simulated seconds), at most ``--attempts`` attempts (30);
+      (default five windows: 300 s for watt, 5 s per second) slept with ``clock.sleep``
+      (simulated seconds), at most ``--attempts`` attempts (30);
       a call that still fails is *lost*;
     * ``aiolimiter``: the same, every attempt first passing
-      ``AsyncLimiter(10, 60 / time_scale)`` (the plan's nominal rate, in loop seconds).
+      ``AsyncLimiter(limit, period / time_scale)`` (the quota's nominal rate, in loop
+      seconds).
 
     Per client, one row: wall time (real s), simulated time from the gather's start to its
     end, ``counted`` = requests the server counted against the quota (every request it did
-    not answer 409: faulted ones count too), ``bound`` = counted / limit x period (600 / 10 x
-    60 = 3600 simulated s without faults), ``ratio`` = simulated / bound, 409s the server
+    not answer 409: faulted ones count too), ``bound`` = the best any client can reach on
+    fixed windows: the last window it needs opens ``ceil(counted / limit) - 1`` windows
+    after the one it started in (600 at 10/minute from a window's start: 59 x 60 = 3540
+    simulated s), ``ratio`` = simulated / bound, 409s the server
     served, requests answered 200 in full (a dropped connection's 200 is not one), calls
     lost (the caller ended with an exception), and the requests the server received.
     ``fill`` is counted / (quota windows spanned x limit): 1.00 means every minute window
     from the first to the last was full. For this client a second line gives its
     ``stats_snapshot()``.
 
+    ``max_wait`` counts from a call's submission, and the watt workload queues about an
+    hour of quota at once (more with faults): this client runs with ``max_wait=inf``
+    (``--max-wait``); with the default 3600 s the calls that would wait past the hour get
+    ``RateLimitError`` with ``retry_at`` at once instead (65 of 600 in the fault scenario).
+
     Goals for this client, PASS/MISS per row: ratio <= 1.03; 409s <= 0 when told the plan,
     <= 1 + max_in_flight when it must learn it; no call lost. With ``--faults`` the simulator
     injects ``Faults(p_503=0.10, p_500=0.02, p_drop=0.01)`` and this client runs with its
     default ``RetryPolicy()`` (``--retry-attempts``/``--max-total`` override it); the
-    baselines still retry 409 only and lose the calls that meet a fault.
+    baselines still retry 409 only and lose the calls that meet a fault (watt only).
 
 How to run
     .venv/bin/python benchmarks/quota_utilization.py                 # every scenario
-    .venv/bin/python benchmarks/quota_utilization.py --time-scale 300
+    .venv/bin/python benchmarks/quota_utilization.py --quotas 20/s 1000/s   # per-second only
     .venv/bin/python benchmarks/quota_utilization.py --only client --check
     .venv/bin/python benchmarks/quota_utilization.py --faults        # the fault scenario only
     .venv/bin/python benchmarks/quota_utilization.py --only client --verbose   # INFO logs
@@ -76,20 +94,41 @@ from tenacity import (
 # Run from a checkout without installing: the package is the parent of this folder.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from enlighten_async import EnlightenClient, RetryPolicy, ScaledClock
+from enlighten_async import EnlightenClient, Quota, RetryPolicy, ScaledClock, Scheduler
 from enlighten_async.simulator import (
     BASE_PATH,
     PLANS,
     Faults,
     Fleet,
+    Plan,
     Simulator,
     SimulatorServer,
 )
 
-PLAN = "watt"
-LIMIT, PERIOD = 10, 60.0  # the plan's shortest quota: 10 a minute
 HOUR = 3600
 GOAL_RATIO = 1.03
+
+
+@dataclass(frozen=True)
+class QuotaCase:
+    """One quota the server enforces, with its workload."""
+
+    label: str
+    server_plan: Plan
+    told: str | tuple[Quota, ...]  # what client/told is told
+    limit: int  # the shortest window's limit ...
+    period: float  # ... and length: the one that binds
+    requests: int
+    time_scale: float
+
+
+QUOTAS: dict[str, QuotaCase] = {
+    "watt": QuotaCase("watt", PLANS["watt"], "watt", 10, 60.0, 600, 300.0),
+    "20/s": QuotaCase("20/s", Plan.parse("20/second"), (Quota(20, "second"),), 20, 1.0, 200, 1.0),
+    "1000/s": QuotaCase(
+        "1000/s", Plan.parse("1000/second"), (Quota(1000, "second"),), 1000, 1.0, 10_000, 1.0
+    ),
+}
 P_503, P_500, P_DROP = 0.10, 0.02, 0.01  # the fault scenario's knobs
 
 
@@ -109,6 +148,9 @@ class Row:
 
     scenario: str
     name: str
+    limit: int
+    period: float
+    start: float  # simulated time when the gather started
     wall: float
     sim: float
     counted: int
@@ -124,7 +166,13 @@ class Row:
 
     @property
     def bound(self) -> float:
-        return self.counted / LIMIT * PERIOD
+        """The best any client reaches on fixed windows: the last window it needs opens
+        ``ceil(counted / limit) - 1`` windows after the one it started in."""
+        if not self.counted:
+            return math.nan
+        first = math.floor(self.start / self.period) * self.period
+        last_opens = first + (math.ceil(self.counted / self.limit) - 1) * self.period
+        return last_opens - self.start
 
     @property
     def ratio(self) -> float:
@@ -132,7 +180,7 @@ class Row:
 
     @property
     def fill(self) -> float:
-        return self.counted / (self.windows * LIMIT) if self.windows else math.nan
+        return self.counted / (self.windows * self.limit) if self.windows else math.nan
 
     def misses(self) -> list[str]:
         if self.goal_409 is None:
@@ -194,8 +242,11 @@ def baseline_call(
     clock: ScaledClock,
     args: argparse.Namespace,
     limiter: AsyncLimiter | None,
+    period: float,
 ) -> Callable[[Job], Awaitable[Any]]:
     """A script's call: GET, 409 retried by tenacity with exponential backoff."""
+    # Five windows at most between tries (300 s for a minute quota), unless told otherwise.
+    backoff_max = args.backoff_max or 5 * period
     creds = (("key", sim.api_key), ("user_id", sim.user_id))
 
     async def get(job: Job) -> Any:
@@ -212,7 +263,7 @@ def baseline_call(
     async def call(job: Job) -> Any:
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(Conflict),
-            wait=wait_exponential(multiplier=1, max=args.backoff_max),
+            wait=wait_exponential(multiplier=1, max=backoff_max),
             stop=stop_after_attempt(args.attempts),
             sleep=clock.sleep,
             reraise=True,
@@ -227,14 +278,18 @@ def baseline_call(
     return call
 
 
-async def run_one(scenario: str, name: str, args: argparse.Namespace, faults: Faults | None) -> Row:
+async def run_one(
+    scenario: str, name: str, args: argparse.Namespace, faults: Faults | None, case: QuotaCase
+) -> Row:
     """A fresh simulator and clock, one client, the whole workload."""
-    scale = args.time_scale
-    origin = float(int(time.time()) // 60 * 60)  # a window starts exactly when the run does
+    scale = args.time_scale or case.time_scale
+    n_requests = args.requests or case.requests
+    period = int(case.period)
+    origin = float(int(time.time()) // period * period)  # a window starts with the run
     clock = ScaledClock(scale, origin=origin)
     sim = Simulator(
         fleet=Fleet(args.systems, seed=args.seed),
-        plan=PLANS[PLAN],
+        plan=case.server_plan,
         clock=clock,
         faults=faults,
     )
@@ -245,14 +300,15 @@ async def run_one(scenario: str, name: str, args: argparse.Namespace, faults: Fa
             accepted.append(clock.now())
 
     sim.app.on_response_prepare.append(on_prepare)
-    jobs = make_jobs(sim.fleet, args.requests, origin)
+    jobs = make_jobs(sim.fleet, n_requests, origin)
     row_snapshot = ""
     goal: int | None = None
     async with SimulatorServer(sim) as server:
         url = server.base_url
         if name.startswith("client"):
-            told = name == "client/told"
-            goal = 0 if told else 1 + args.max_in_flight
+            told = name in ("client/told", "client/spread")
+            # client/spread trades the last window's time for no burst: fill is its goal.
+            goal = None if name == "client/spread" else 0 if told else 1 + args.max_in_flight
             retry = (
                 RetryPolicy(
                     attempts=args.retry_attempts or RetryPolicy().attempts,
@@ -261,18 +317,32 @@ async def run_one(scenario: str, name: str, args: argparse.Namespace, faults: Fa
                 if faults is not None
                 else None
             )
-            client = EnlightenClient(
-                sim.api_key,
-                sim.user_id,
-                base_url=url,
-                clock=clock,
-                plan=PLAN if told else None,
-                max_in_flight=args.max_in_flight,
-                retry=retry,
-            )
+            if name == "client/spread":
+                scheduler = Scheduler(
+                    case.told,
+                    clock=clock,
+                    max_in_flight=args.max_in_flight,
+                    retry=retry,
+                    spread=True,
+                )
+                client = EnlightenClient(
+                    sim.api_key, sim.user_id, base_url=url, scheduler=scheduler
+                )
+            else:
+                client = EnlightenClient(
+                    sim.api_key,
+                    sim.user_id,
+                    base_url=url,
+                    clock=clock,
+                    plan=case.told if told else None,
+                    max_in_flight=args.max_in_flight,
+                    retry=retry,
+                )
+
+            view = client.with_options(max_wait=args.max_wait)
 
             async def client_call(job: Job) -> Any:
-                fn = client.stats if job.op == "stats" else client.rgm_stats
+                fn = view.stats if job.op == "stats" else view.rgm_stats
                 return await fn(job.system_id, start_at=job.start_at, end_at=job.end_at)
 
             async with client:
@@ -284,21 +354,28 @@ async def run_one(scenario: str, name: str, args: argparse.Namespace, faults: Fa
                     f"sent={st.requests_sent} conflicts={st.conflicts} retries={st.retries} "
                     f"holds={st.holds} raised={st.rate_limit_errors_raised} "
                     f"wait={st.wait_seconds:.0f}s learned={[str(q) for q in st.learned_limits]} "
-                    f"offset={st.clock_offset:+.2f}s"
+                    f"offset={st.clock_offset:+.2f}s cap={st.in_flight_cap}"
                 )
         else:
-            limiter = AsyncLimiter(LIMIT, PERIOD / scale) if name == "aiolimiter" else None
+            limiter = (
+                AsyncLimiter(case.limit, case.period / scale) if name == "aiolimiter" else None
+            )
             async with aiohttp.ClientSession() as session:
-                call = baseline_call(session, url, sim, clock, args, limiter)
+                call = baseline_call(session, url, sim, clock, args, limiter, case.period)
                 t_wall, t_sim = time.perf_counter(), clock.now()
                 lost, errors = await gather_jobs(jobs, call)
                 wall, simulated = time.perf_counter() - t_wall, clock.now() - t_sim
     c = sim.counters
-    spanned = int(max(accepted) // PERIOD) - int(min(accepted) // PERIOD) + 1 if accepted else 0
+    spanned = (
+        int(max(accepted) // case.period) - int(min(accepted) // case.period) + 1 if accepted else 0
+    )
     broken = c.faults.get("drop", 0) + c.faults.get("truncate", 0)
     return Row(
         scenario=scenario,
         name=name,
+        limit=case.limit,
+        period=case.period,
+        start=t_sim,
         wall=wall,
         sim=simulated,
         counted=c.total_requests - c.conflicts - c.statuses.get(401, 0),
@@ -315,7 +392,7 @@ async def run_one(scenario: str, name: str, args: argparse.Namespace, faults: Fa
 
 
 HEADER = (
-    f"{'scenario':<9} {'client':<13} {'wall s':>7} {'sim s':>7} {'counted':>7} {'bound s':>7} "
+    f"{'scenario':<16} {'client':<13} {'wall s':>7} {'sim s':>7} {'counted':>7} {'bound s':>7} "
     f"{'ratio':>6} {'fill':>5} {'409s':>6} {'200':>5} {'lost':>5} {'sent':>6}  goals"
 )
 
@@ -327,8 +404,8 @@ def format_row(r: Row) -> str:
         miss = r.misses()
         verdict = "PASS" if not miss else "MISS (" + "; ".join(miss) + ")"
     line = (
-        f"{r.scenario:<9} {r.name:<13} {r.wall:>7.2f} {r.sim:>7.0f} {r.counted:>7d} "
-        f"{r.bound:>7.0f} {r.ratio:>6.3f} {r.fill:>5.2f} {r.conflicts:>6d} {r.ok:>5d} "
+        f"{r.scenario:<16} {r.name:<13} {r.wall:>7.2f} {r.sim:>7.1f} {r.counted:>7d} "
+        f"{r.bound:>7.1f} {r.ratio:>6.3f} {r.fill:>5.2f} {r.conflicts:>6d} {r.ok:>5d} "
         f"{r.lost:>5d} {r.sent:>6d}  {verdict}"
     )
     extra = []
@@ -338,13 +415,13 @@ def format_row(r: Row) -> str:
         extra.append(f"faults injected: {r.faults}")
     if r.errors:
         extra.append(f"lost as: {r.errors}")
-    return "\n".join([line, *(f"{'':<24}{e}" for e in extra)])
+    return "\n".join([line, *(f"{'':<31}{e}" for e in extra)])
 
 
 async def main_async(args: argparse.Namespace) -> list[Row]:
-    names = ["client/told", "client/learn", "plain", "aiolimiter"]
+    names = ["client/told", "client/learn", "client/spread", "plain", "aiolimiter"]
     if args.only == "client":
-        names = names[:2]
+        names = names[:3]
     elif args.only is not None:
         names = [args.only]
     scenarios = ["clean", "faults"] if args.with_faults else ["clean"]
@@ -352,28 +429,53 @@ async def main_async(args: argparse.Namespace) -> list[Row]:
         scenarios = ["faults"]
     rows: list[Row] = []
     print(HEADER)
-    for scenario in scenarios:
-        for name in names:
-            faults = (
-                Faults(p_503=P_503, p_500=P_500, p_drop=P_DROP, seed=args.seed)
-                if scenario == "faults"
-                else None
-            )
-            row = await run_one(scenario, name, args, faults)
-            print(format_row(row), flush=True)
-            rows.append(row)
+    for label in args.quotas:
+        case = QUOTAS[label]
+        for scenario in scenarios:
+            if scenario == "faults" and label != "watt":
+                continue  # the fault scenario is the minute plan's
+            for name in names:
+                faults = (
+                    Faults(p_503=P_503, p_500=P_500, p_drop=P_DROP, seed=args.seed)
+                    if scenario == "faults"
+                    else None
+                )
+                row = await run_one(f"{label} {scenario}", name, args, faults, case)
+                print(format_row(row), flush=True)
+                rows.append(row)
     return rows
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    ap.add_argument("--requests", type=int, default=600, help="calls per client (600)")
+    ap.add_argument(
+        "--quotas",
+        nargs="+",
+        choices=tuple(QUOTAS),
+        default=list(QUOTAS),
+        help="server quotas to run (all: watt 20/s 1000/s)",
+    )
+    ap.add_argument(
+        "--requests",
+        type=int,
+        default=None,
+        help="calls per client (watt 600, 20/s 200, 1000/s 10,000)",
+    )
     ap.add_argument("--systems", type=int, default=60, help="systems in the fleet (60)")
     ap.add_argument(
-        "--time-scale", type=float, default=300.0, help="simulated seconds per real second (300)"
+        "--time-scale",
+        type=float,
+        default=None,
+        help="simulated seconds per real second (watt 300; per-second quotas 1)",
     )
     ap.add_argument("--max-in-flight", type=int, default=8, help="this client's cap (8)")
     ap.add_argument("--only", choices=("client", "plain", "aiolimiter"), default=None)
+    ap.add_argument(
+        "--max-wait",
+        type=float,
+        default=math.inf,
+        help="this client's max_wait, simulated s (inf: the workload queues an hour at once)",
+    )
     ap.add_argument("--faults", action="store_true", help="run only the fault scenario")
     ap.add_argument(
         "--no-faults", dest="with_faults", action="store_false", help="skip the fault scenario"
@@ -384,8 +486,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--backoff-max",
         type=float,
-        default=300.0,
-        help="baselines: longest backoff, simulated s (300)",
+        default=None,
+        help="baselines: longest backoff, simulated s (five windows: 300 for watt, 5 per second)",
     )
     ap.add_argument(
         "--retry-attempts",
@@ -403,6 +505,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+def loadavg() -> str:
+    """The machine's load (1, 5, 15 minutes), or ``"?"`` off Linux."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(
@@ -411,18 +521,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.verbose:
         logging.getLogger("enlighten_async").setLevel(logging.INFO)
         logging.getLogger("enlighten_async.simulator").setLevel(logging.WARNING)
+    for label in args.quotas:
+        case = QUOTAS[label]
+        scale = args.time_scale or case.time_scale
+        print(
+            f"quota_utilization {label}: server plan {case.server_plan}, "
+            f"{args.requests or case.requests} calls over {args.systems} systems, time scale "
+            f"{scale:g} (a {case.period:g} s window = {case.period / scale * 1000:.0f} ms)"
+        )
     print(
-        f"quota_utilization: plan {PLAN} ({LIMIT}/minute), {args.requests} calls over "
-        f"{args.systems} systems, time scale {args.time_scale:g} "
-        f"(a simulated minute = {PERIOD / args.time_scale * 1000:.0f} ms), "
         f"max_in_flight {args.max_in_flight}; Python {platform.python_version()}, "
-        f"{platform.system()} {platform.machine()}"
+        f"{platform.system()} {platform.machine()}, load {loadavg()}"
     )
     print(
         f"goals for this client: ratio <= {GOAL_RATIO}; 409s <= 0 told, "
         f"<= {1 + args.max_in_flight} (1 + max_in_flight) learning; none lost"
     )
     rows = asyncio.run(main_async(args))
+    print(f"load at the end: {loadavg()}")
     missed = [r for r in rows if r.misses()]
     if args.check and missed:
         print(f"CHECK FAILED: {len(missed)} row(s) of this client missed a goal")

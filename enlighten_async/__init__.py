@@ -27,6 +27,7 @@ from enlighten_async._exceptions import (
     UnprocessableEntityError,
 )
 from enlighten_async._fanout import Outcome, fan_out
+from enlighten_async._ledger import LedgerDecision, LedgerSnapshot, MemoryLedger, QuotaLedger
 from enlighten_async._models import (
     ConnectionType,
     ConsumptionInterval,
@@ -92,11 +93,14 @@ __all__ = [
     "InventoryInverter",
     "InventoryMeter",
     "InvertersSummary",
+    "LedgerDecision",
+    "LedgerSnapshot",
     "LookbackWarning",
     "Measurement",
     "MeterInterval",
     "MeterIntervals",
     "MeterReading",
+    "MemoryLedger",
     "MeterReadingRange",
     "Meta",
     "MicroInverter",
@@ -108,6 +112,7 @@ __all__ = [
     "Priority",
     "ProductionMeterReadings",
     "Quota",
+    "QuotaLedger",
     "RateLimitError",
     "ResponseFormatError",
     "RetryPolicy",

@@ -1,28 +1,38 @@
 """The scheduler: when each request may go.
 
-Every request of a client passes one :class:`Scheduler`. It keeps four rules:
+Every request of a client passes one :class:`Scheduler`. It keeps the queue, the priorities,
+the in-flight cap, ``max_wait``, cancellation and dispatch; what the server counts (told and
+learned quotas, window and month counts, the hold after a 409, the server's clock) lives in
+a ledger (:mod:`enlighten_async._ledger`), which the scheduler asks "may one more go?"
+once per grant.
 
-* **In flight**: at most ``max_in_flight`` requests at once (the transport's connector
-  limit is set to the same number), granted in priority order, FIFO within a priority.
-* **Pacing**: an aiolimiter bucket of ``limit`` per ``period`` for the fastest quota it
-  knows, seeded from the plan it was told or from the first 409. Not told a plan, it sends
-  freely until that 409 (as botocore's adaptive mode leaves its bucket off until the first
-  throttling answer).
-* **Windows**: a bucket with a burst of ``limit`` can put nearly ``2 x limit`` requests into
-  one of the server's fixed windows, so for every quota it knows the scheduler also counts
-  the server's fixed window, aligned with the window the server named in its 409 (or with
-  the clock, for a plan it was told: the service aligns its windows to the clock). A
-  window's last request is used, and the next window is not overrun.
-* **Holds**: a 409 holds every caller, queued or about to send, until the window reopens at
-  ``period_end`` (corrected by the offset between our clock and the server's ``Date``) plus
-  ``margin``; then the request that got the 409 is sent again, first in line. The caller
-  never sees the 409, unless the hold would outlast its ``max_wait``: then it, and every
-  queued caller that cannot wait that long, gets :class:`RateLimitError` with ``retry_at``
-  at once, without paying a request to learn it.
+* **In flight**: at most ``max_in_flight`` requests at once, granted in priority order, FIFO
+  within a priority. A 503 that is not ``errorCode`` 7 (the service's "too many concurrent
+  requests") halves the cap; each success raises it by ``1/cap`` back up to
+  ``max_in_flight`` (AIMD, as TCP's congestion window and Netflix's concurrency-limits).
+* **Quota**: the ledger grants a slot in every window it knows (aligned with the server's
+  clock, measured from each answer), or says how long until one opens. Not told a plan, it
+  sends freely until the first 409 teaches it the quota.
+* **Holds**: a 409 holds every caller until its window reopens; then the request that got it
+  is sent again, first in line. The caller never sees the 409 unless its wait would pass
+  its ``max_wait``.
+* **Bounded waits**: ``max_wait`` counts from when the call was submitted and bounds every
+  wait for quota (holds, learned and told windows, month limits). A call whose wait is
+  known to pass it gets :class:`RateLimitError` with ``retry_at`` at once, without a request.
 
-Retries (see :mod:`enlighten_async._retry`) wrap the whole path: a retry is a new request
-that queues and takes a token like any other. Time is read through one injected
+Retries (see :mod:`enlighten_async._retry`) are built only on a call's first failure; a
+retry queues like any other request. Time is read through one injected
 :class:`~enlighten_async._clock.Clock`.
+
+**Spreading** (``spread=True``, off by default) gives aiolimiter the one role the window
+counts do not play: an ``AsyncLimiter`` of ``limit`` per 90% of the fastest known window
+(burst: 1% of the limit, at least 1) spreads a window's grants over the window instead of
+sending them all in its first instant. That keeps a burst from drawing the 503 for too
+many concurrent requests (several processes sharing a key each start their share at once
+when a window opens). At 20/s it costs no fill (every window still gets its ``limit``);
+at 1,000/s this machine keeps up with 91% (``benchmarks/quota_utilization.py``,
+``client/spread``). It costs the last window's spread (its calls finish up to 90% of a
+window later), which is why it is off by default.
 """
 
 from __future__ import annotations
@@ -30,39 +40,57 @@ from __future__ import annotations
 import asyncio
 import enum
 import hashlib
-import heapq
-import itertools
 import logging
 import math
 import weakref
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from aiolimiter import AsyncLimiter
-from attrs import define, field, frozen
+from attrs import frozen
 
 from enlighten_async._clock import Clock, SystemClock
-from enlighten_async._exceptions import EnlightenError, RateLimitError
-from enlighten_async._quota import PERIOD_SECONDS, Quota, resolve_plan
-from enlighten_async._retry import RetryPolicy, build_retrying
+from enlighten_async._exceptions import (
+    DataTemporarilyUnavailableError,
+    EnlightenError,
+    RateLimitError,
+    ResponseFormatError,
+    ServerError,
+)
+from enlighten_async._ledger import (
+    DEFAULT_MARGIN,
+    LedgerDecision,
+    MemoryLedger,
+    QuotaLedger,
+    check_margin,
+)
+from enlighten_async._quota import Quota, resolve_plan
+from enlighten_async._retry import RetryPolicy, build_retrying, is_retryable
 
 __all__ = ["Priority", "Scheduler", "SchedulerStats"]
 
-log = logging.getLogger("enlighten_async")
+log = logging.getLogger("enlighten_async.scheduler")
 T = TypeVar("T")
 
 #: Default cap on requests in flight.
 DEFAULT_MAX_IN_FLIGHT = 8
-#: Seconds added after a window reopens before the held requests go (the ``Date`` header
-#: has a resolution of one second).
-DEFAULT_MARGIN = 1.0
-#: Default longest hold a caller accepts before it gets the 409 as :class:`RateLimitError`.
+#: Default longest wait for quota a call accepts (from its submission) before it gets
+#: :class:`RateLimitError`.
 DEFAULT_MAX_WAIT = 3600.0
-#: The longest floor under a hold when 409s keep coming right after holds end.
+#: The first floor under a hold when 409s keep coming right after holds end; it doubles
+#: with each such 409...
+CONFLICT_BACKOFF_FLOOR = 0.25
+#: ... up to this.
 MAX_CONFLICT_BACKOFF = 60.0
-#: Offsets between our clock and the server's below this are read as header rounding.
-CLOCK_SKEW_TOLERANCE = 1.0
+#: With ``spread=True``, a window's grants are spread over this fraction of it (the rest
+#: absorbs the guard and timer lateness, so that every grant stays in its window).
+SPREAD_FRACTION = 0.9
+#: ... in this many slices at most (the spreader's burst is the limit over this).
+SPREAD_SLICES = 100
+#: A 503 "busy" multiplies the in-flight cap by this (at most once per round trip).
+AIMD_DECREASE = 0.5
 
 
 class Priority(enum.IntEnum):
@@ -88,79 +116,50 @@ class SchedulerStats:
     plan_limits: tuple[Quota, ...]
     hold_until: float | None
     clock_offset: float
+    #: The in-flight cap now (below ``max_in_flight`` after 503 "busy" answers).
+    in_flight_cap: int = 0
+    #: How many times a 503 "busy" lowered the cap.
+    cap_decreases: int = 0
+    #: Seconds either way the server's clock may be from ``clock + clock_offset``.
+    clock_uncertainty: float = math.inf
 
 
-class _Window:
-    """A counter of one fixed server window of ``seconds`` length, ``limit`` requests.
-
-    A request granted within ``guard`` of its window's end may reach the server in the next
-    window: it is counted against both (the next window's share is its ``spill``).
-    """
-
-    __slots__ = ("anchor", "count", "index", "limit", "period", "seconds", "spill", "spill_index")
-
-    def __init__(self, limit: int, period: str, seconds: float, anchor: float) -> None:
-        self.limit = limit
-        self.period = period
-        self.seconds = seconds
-        self.anchor = anchor  # server epoch of any window start
-        self.index = -(2**62)
-        self.count = 0
-        self.spill_index = -(2**62)
-        self.spill = 0
-
-    def _index(self, server_now: float) -> int:
-        return math.floor((server_now - self.anchor) / self.seconds)
-
-    def _enter(self, idx: int) -> None:
-        if idx != self.index:
-            self.index = idx
-            self.count = self.spill if self.spill_index == idx else 0
-
-    def delay(self, server_now: float, margin: float) -> float:
-        """Seconds until one more request fits (0 when it fits now)."""
-        idx = self._index(server_now)
-        count = self.count if idx == self.index else (self.spill if self.spill_index == idx else 0)
-        if count < self.limit:
-            return 0.0
-        next_start = self.anchor + (idx + 1) * self.seconds
-        return max(0.0, next_start + margin - server_now)
-
-    def take(self, server_now: float, guard: float) -> int:
-        idx = self._index(server_now)
-        self._enter(idx)
-        self.count += 1
-        if self.anchor + (idx + 1) * self.seconds - server_now < guard:
-            if self.spill_index != idx + 1:
-                self.spill_index, self.spill = idx + 1, 0
-            self.spill += 1
-        return idx
-
-    def give_back(self, index: int) -> None:
-        if index == self.index and self.count > 0:
-            self.count -= 1
-
-    def fill(self, server_now: float) -> None:
-        """The server said this window is spent."""
-        self._enter(self._index(server_now))
-        self.count = self.limit
-
-
-@define(eq=False)
 class _Ticket:
-    priority: int
-    seq: int
-    max_wait: float | None
-    enqueued_at: float  # this time in the queue (for the wait statistics)
-    call_started: float  # the call's first time in the queue (for max_wait)
-    future: asyncio.Future[None]
-    taken: list[tuple[_Window, int]] = field(factory=list)
+    """One queued request: a future the dispatcher resolves when the request may go."""
 
-    def __lt__(self, other: _Ticket) -> bool:
-        return (self.priority, self.seq) < (other.priority, other.seq)
+    __slots__ = ("enqueued", "future", "max_wait", "operation", "submitted", "token")
+
+    def __init__(
+        self,
+        future: asyncio.Future[None],
+        submitted: float,
+        enqueued: float,
+        max_wait: float,
+        operation: str,
+    ) -> None:
+        self.future = future
+        self.submitted = submitted
+        self.enqueued = enqueued
+        self.max_wait = max_wait
+        self.operation = operation
+        self.token: Any = None
 
 
 _SHARED: weakref.WeakValueDictionary[str, Scheduler] = weakref.WeakValueDictionary()
+_PRIORITIES = frozenset(int(p) for p in Priority)
+
+
+def check_max_wait(value: object, *, name: str = "max_wait") -> float | None:
+    """``value`` as seconds (``None`` stays ``None``); ``TypeError``/``ValueError`` if it
+    is not a number >= 0 (``float("inf")`` is no limit)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds or None, got {type(value).__name__}")
+    seconds = float(value)
+    if not seconds >= 0.0:  # also refuses nan
+        raise ValueError(f"{name} must be at least 0 seconds, got {value!r}")
+    return seconds
 
 
 class Scheduler:
@@ -169,7 +168,11 @@ class Scheduler:
     ``plan`` is a plan name (``"watt"``) or a list of :class:`Quota`; leave it out to let the
     scheduler learn the quota from the first 409. Clients that share an API key in one
     process should share one scheduler (pass it to each, or use :meth:`for_key`), since
-    the server counts per key.
+    the server counts per key. ``ledger`` is where the quota counts live (default: a
+    :class:`~enlighten_async._ledger.MemoryLedger` of ``plan`` and ``margin``).
+    ``max_wait`` (seconds, ``None`` for no limit) is the default bound on a call's wait
+    for quota, counted from its submission. ``spread=True`` spreads a window's requests over
+    the window (see the module's docstring). Every option is checked here (``ValueError``).
     """
 
     def __init__(
@@ -181,35 +184,55 @@ class Scheduler:
         retry: RetryPolicy | None = None,
         margin: float = DEFAULT_MARGIN,
         max_wait: float | None = DEFAULT_MAX_WAIT,
+        ledger: QuotaLedger | None = None,
+        spread: bool = False,
     ) -> None:
+        if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int):
+            raise TypeError("max_in_flight must be an int")
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
+        if clock is not None and not isinstance(clock, Clock):
+            raise TypeError("clock must have now(), sleep() and scale")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError("retry must be a RetryPolicy")
+        self.margin = check_margin(margin)
+        checked_wait = check_max_wait(max_wait)
+        self.max_wait: float = math.inf if checked_wait is None else checked_wait
+        told = resolve_plan(plan)
+        if ledger is None:
+            ledger = MemoryLedger(told or (), margin=self.margin)
+        elif not isinstance(ledger, QuotaLedger):
+            raise TypeError("ledger must implement the QuotaLedger protocol")
+        elif told is not None and tuple(told) != ledger.snapshot().told:
+            raise ValueError("pass the plan to the ledger, or the same plan to both")
+        self.ledger: QuotaLedger = ledger
+        if not isinstance(spread, bool):
+            raise TypeError("spread must be True or False")
+        self.spread = spread
+        self._spreader: AsyncLimiter | None = None
+        self._spread_quota: Quota | None = None
+        self._spread_interval = 0.0
+        self._spread_at = -math.inf  # when the spreader last granted (our clock)
+        self.plan_limits: tuple[Quota, ...] = ledger.snapshot().told
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.max_in_flight = max_in_flight
         self.retry = retry if retry is not None else RetryPolicy()
-        self.margin = margin
-        self.max_wait = max_wait
-        self.plan_limits: tuple[Quota, ...] = resolve_plan(plan) or ()
-        self._windows: dict[str, _Window] = {}
-        self._learned: dict[str, Quota] = {}
-        self._limiter: AsyncLimiter | None = None
-        self._offset = 0.0  # server clock minus ours
-        for quota in self.plan_limits:
-            if quota.seconds is not None:
-                # The service aligns its windows to the clock; a 409 would correct this.
-                self._windows[quota.period] = _Window(quota.limit, quota.period, quota.seconds, 0)
-        self._bucket: Quota | None = _fastest(self.plan_limits)
-        self._queue: list[_Ticket] = []
-        self._seq = itertools.count()
-        self._front = itertools.count(-1, -1)  # re-sends after a 409 go first
+        self._cap = float(max_in_flight)  # AIMD's cap; int() of it is in force
+        self._cap_now = max_in_flight
+        self._last_decrease = -math.inf
+        self._queues: tuple[deque[_Ticket], deque[_Ticket]] = (deque(), deque())
+        self._enqueued = 0  # tickets ever queued: a refusal scan is redone only for news
+        self._scanned: tuple[int, float] = (-1, -math.inf)
         self._in_flight = 0
-        self._hold_until = -math.inf  # our clock
+        self._rtt = 0.0  # smoothed round trip of a request, clock seconds
+        self._hold_seen = -math.inf
         self._last_conflict: RateLimitError | None = None
-        self._logged_wait = -math.inf
-        self._conflict_streak = 0
+        self._last_conflict_at = -math.inf
+        self._streak = 0
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._background: set[asyncio.Task[None]] = set()
         # counters
         self._sent = 0
         self._conflicts = 0
@@ -217,6 +240,7 @@ class Scheduler:
         self._raised = 0
         self._waited = 0.0
         self._holds = 0
+        self._decreases = 0
 
     # -- public -------------------------------------------------------------------------
 
@@ -244,7 +268,8 @@ class Scheduler:
 
     def stats(self) -> SchedulerStats:
         """What the scheduler did so far."""
-        hold = self._hold_until if self._hold_until > self.clock.now() else None
+        snap = self.ledger.snapshot()
+        hold = snap.hold_until if snap.hold_until > self.clock.now() else None
         return SchedulerStats(
             requests_sent=self._sent,
             conflicts=self._conflicts,
@@ -253,249 +278,340 @@ class Scheduler:
             wait_seconds=self._waited,
             holds=self._holds,
             in_flight=self._in_flight,
-            queued=sum(1 for t in self._queue if not t.future.done()),
-            learned_limits=tuple(self._learned.values()),
+            queued=sum(1 for q in self._queues for t in q if not t.future.done()),
+            learned_limits=snap.learned,
             plan_limits=self.plan_limits,
             hold_until=hold,
-            clock_offset=self._offset,
+            clock_offset=snap.clock_offset,
+            in_flight_cap=self._cap_now,
+            cap_decreases=self._decreases,
+            clock_uncertainty=snap.clock_uncertainty,
         )
 
     def known_limits(self) -> tuple[Quota, ...]:
         """The quotas in force: learned ones over the plan's."""
-        merged = {q.period: q for q in self.plan_limits}
-        merged.update(self._learned)
+        snap = self.ledger.snapshot()
+        merged = {q.period: q for q in snap.told}
+        merged.update((q.period, q) for q in snap.learned)
         return tuple(merged.values())
 
-    async def submit(
+    def submit(
         self,
         attempt: Callable[[], Awaitable[T]],
         *,
         operation: str = "request",
         priority: Priority = Priority.INTERACTIVE,
         max_wait: float | None = None,
-    ) -> T:
+    ) -> Coroutine[Any, Any, T]:
         """Run ``attempt`` (one request) when the quota allows, retrying as the policy says.
 
-        ``max_wait`` (clock seconds, default the scheduler's) bounds how long 409 holds
-        may keep this call waiting, from its first 409, before it raises
-        :class:`RateLimitError`; ``float("inf")`` waits as long as it takes.
+        ``max_wait`` (clock seconds; ``None`` means the scheduler's default,
+        ``float("inf")`` no limit) bounds how long this call may wait for quota, counted
+        from this submission: holds after a 409, full windows and spent month limits. A
+        call whose wait is known to pass it raises :class:`RateLimitError` (with
+        ``retry_at``) at once, without sending. A bad ``max_wait`` or ``priority`` raises
+        ``TypeError``/``ValueError`` at once and costs no request.
+
+        It returns the call's coroutine (await it): the arguments are checked before any
+        coroutine exists, and a pending call keeps one coroutine, not a chain of them.
         """
-        wait_limit = self.max_wait if max_wait is None else max_wait
+        checked = check_max_wait(max_wait)
+        wait_limit = self.max_wait if checked is None else checked
+        if priority not in _PRIORITIES:
+            raise ValueError(f"priority must be a Priority, got {priority!r}")
+        prio = int(priority)
+        submitted = self.clock.now()
+        return self._run(attempt, operation, prio, wait_limit, submitted, False, True)
 
-        def on_retry(exc: BaseException, attempt_number: int, wait: float) -> None:
-            self._retries += 1
+    # -- one call -----------------------------------------------------------------------
 
-        retrying = build_retrying(self.retry, self.clock, on_retry=on_retry)
-        seq = next(self._seq)  # a retry keeps the call's place in line
+    async def _retry(
+        self,
+        first: Exception,
+        attempt: Callable[[], Awaitable[T]],
+        operation: str,
+        prio: int,
+        wait_limit: float,
+        submitted: float,
+    ) -> T:
+        retrying = build_retrying(self.retry, self.clock, on_retry=self._count_retry)
+        pending: Exception | None = first
         async for try_ in retrying:
             with try_:
-                return await self._send_once(attempt, operation, int(priority), wait_limit, seq)
+                if pending is not None:
+                    # Attempt 1 already happened: hand its failure to tenacity as such.
+                    failed, pending = pending, None
+                    raise failed
+                return await self._run(attempt, operation, prio, wait_limit, submitted, True, False)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
-    # -- one request, through the 409s ---------------------------------------------------
+    def _count_retry(self, exc: BaseException, attempt_number: int, wait: float) -> None:
+        self._retries += 1
 
-    async def _send_once(
+    async def _run(
         self,
         attempt: Callable[[], Awaitable[T]],
         operation: str,
-        priority: int,
-        max_wait: float | None,
-        seq: int,
+        prio: int,
+        wait_limit: float,
+        submitted: float,
+        front: bool,
+        first_try: bool,
     ) -> T:
-        call_started = self.clock.now()
+        """One request through its 409s: wait for a slot, send, and on a 409 wait again.
+
+        On the ``first_try``, a retryable failure hands over to :meth:`_retry`: only then
+        is the retry state built (most calls never need it).
+
+        The grant is written inline (no coroutine of its own): every coroutine a pending
+        call keeps is one more object for the garbage collector to walk.
+        """
+        clock = self.clock
         while True:
-            await self._acquire(priority, seq, max_wait, call_started)
+            loop = asyncio.get_running_loop()
+            if self._loop is not loop:
+                self._adopt(loop)
+            queues = self._queues
+            granted = False
+            if (
+                not queues[0]
+                and not queues[1]
+                and self._in_flight < self._cap_now
+                and not self.spread
+            ):
+                # The cheap path: nobody waits ahead, so no ticket, future or dispatcher.
+                self._in_flight += 1  # reserved while the ledger answers
+                now = clock.now()
+                try:
+                    decision = await self.ledger.acquire(now, self._rtt)
+                except BaseException:
+                    self._in_flight -= 1
+                    self._poke()
+                    raise
+                if decision.wait <= 0.0:
+                    self._sent += 1
+                    granted = True
+                else:
+                    self._in_flight -= 1
+                    if now - submitted + decision.wait > wait_limit:
+                        raise self._refusal(now, decision, wait_limit, operation)
+            if not granted:
+                ticket = self._enqueue(loop, prio, submitted, wait_limit, operation, front)
+                try:
+                    await ticket.future
+                except asyncio.CancelledError:
+                    self._abandon(ticket)
+                    raise
+            sent_at = clock.now()
             try:
                 result = await attempt()
             except RateLimitError as exc:
-                self._learn(exc, operation)
-                seq = next(self._front)  # first in line when the window reopens
-                continue
-            finally:
-                self._release()
-            self._conflict_streak = 0
-            return result
-
-    async def _acquire(
-        self, priority: int, seq: int, max_wait: float | None, call_started: float
-    ) -> _Ticket:
-        loop = asyncio.get_running_loop()
-        now = self.clock.now()
-        ticket = _Ticket(priority, seq, max_wait, now, call_started, loop.create_future())
-        heapq.heappush(self._queue, ticket)
-        self._ensure_dispatcher(loop)
-        try:
-            await ticket.future
-        except asyncio.CancelledError:
-            future = ticket.future
-            if future.done() and not future.cancelled() and future.exception() is None:
-                # Granted, but the caller went away before sending: give the slot back.
-                self._give_back(ticket)
                 self._in_flight -= 1
+                await self._on_conflict(exc, operation, sent_at)
+                front = True  # first in line when the window reopens
+                continue
+            except BaseException as exc:
+                self._in_flight -= 1
+                if _is_busy(exc) and sent_at >= self._last_decrease:
+                    self._decrease(operation)
+                self._poke()
+                if not (first_try and isinstance(exc, Exception) and is_retryable(exc)):
+                    raise
+                failed: Exception = exc
+                break
+            self._in_flight -= 1
+            self._streak = 0
+            if self._cap < self.max_in_flight:
+                self._cap = min(float(self.max_in_flight), self._cap + 1.0 / self._cap)
+                self._cap_now = int(self._cap)
+            rtt = clock.now() - sent_at
+            self._rtt += (rtt - self._rtt) * 0.125  # as TCP's SRTT
+            if self._task is not None:
+                self._poke()
+            return result
+        return await self._retry(failed, attempt, operation, prio, wait_limit, submitted)
+
+    def _enqueue(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        prio: int,
+        submitted: float,
+        wait_limit: float,
+        operation: str,
+        front: bool,
+    ) -> _Ticket:
+        """Queue a ticket (first in its priority for a re-send) and wake the dispatcher."""
+        ticket = _Ticket(loop.create_future(), submitted, self.clock.now(), wait_limit, operation)
+        queue = self._queues[prio]
+        if front:
+            queue.appendleft(ticket)
+        else:
+            queue.append(ticket)
+        self._enqueued += 1
+        if self._task is None:
+            self._task = loop.create_task(self._dispatch(), name="enlighten-async-scheduler")
+        else:
             self._poke()
-            raise
-        self._waited += max(0.0, self.clock.now() - ticket.enqueued_at)
         return ticket
 
-    def _release(self) -> None:
-        self._in_flight -= 1
+    def _abandon(self, ticket: _Ticket) -> None:
+        """The caller of a queued ticket was cancelled."""
+        future = ticket.future
+        if future.done() and not future.cancelled() and future.exception() is None:
+            # Granted, but the caller went away before sending: give the slot back.
+            self._in_flight -= 1
+            self._sent -= 1
+            self._give_back_later(ticket.token)
         self._poke()
 
-    def _give_back(self, ticket: _Ticket) -> None:
-        for window, index in ticket.taken:
-            window.give_back(index)
-        self._sent -= 1
+    def _decrease(self, operation: str) -> None:
+        self._cap = max(1.0, self._cap * AIMD_DECREASE)
+        self._cap_now = int(self._cap)
+        self._last_decrease = self.clock.now()
+        self._decreases += 1
+        log.info(
+            "503 busy on %s: too many requests in flight, cap lowered to %d",
+            operation,
+            self._cap_now,
+        )
 
-    # -- learning -----------------------------------------------------------------------
-
-    def _learn(self, exc: RateLimitError, operation: str) -> None:
-        now = self.clock.now()
+    async def _on_conflict(self, exc: RateLimitError, operation: str, sent_at: float) -> None:
+        received = self.clock.now()
         self._conflicts += 1
         self._last_conflict = exc
-        if exc.server_time is not None:
-            offset = exc.server_time + 0.5 - now  # the Date header is truncated to seconds
-            self._offset = offset if abs(offset) > CLOCK_SKEW_TOLERANCE else 0.0
-        server_now = now + self._offset
-        seconds = _period_seconds(exc)
-        if exc.limit is not None and exc.limit >= 1 and exc.period is not None and seconds:
-            # A limit below 1 teaches nothing to keep to; its period_end still holds.
-            if exc.period_start is not None:
-                anchor = exc.period_start.timestamp()
-            elif exc.period_end is not None:
-                anchor = exc.period_end.timestamp() - seconds
-            else:
-                anchor = 0.0
-            window = self._windows.get(exc.period)
-            if window is None:
-                window = _Window(exc.limit, exc.period, seconds, anchor)
-                self._windows[exc.period] = window
-            window.limit, window.anchor = exc.limit, anchor
-            window.fill(server_now)
-            learned = Quota(exc.limit, exc.period)
-            self._learned[exc.period] = learned
-            fastest = _fastest(self.known_limits())
-            if fastest != self._bucket:
-                self._bucket, self._limiter = fastest, None
-                if self._loop is not None:
-                    self._seed_limiter()
-        if exc.period_end is not None:
-            until = exc.period_end.timestamp() - self._offset + self.margin
-        elif seconds is not None:
-            until = now + seconds + self.margin
-        else:
-            until = now + self.margin
-        # A 409 right after a hold ended (a period_end already past by our clock, or none
-        # at all) must not become a stream of re-sends: each such 409 doubles a floor under
-        # the hold, up to MAX_CONFLICT_BACKOFF. 409s of requests already in flight during a
-        # hold do not count.
-        if now >= self._hold_until:
-            self._conflict_streak += 1
-        floor = min(MAX_CONFLICT_BACKOFF, self.margin * 2 ** max(0, self._conflict_streak - 1))
-        until = max(until, now + floor)
-        if until > self._hold_until + 1e-9:
+        # A 409 of a request sent after the last hold ended (and after the last 409 was
+        # learned) means the hold was not enough: each doubles a floor under the next
+        # hold, so garbage or missing period fields never become a stream of re-sends.
+        if sent_at >= self._hold_seen and sent_at >= self._last_conflict_at:
+            self._streak += 1
+        self._last_conflict_at = received
+        floor = min(MAX_CONFLICT_BACKOFF, CONFLICT_BACKOFF_FLOOR * 2.0 ** min(self._streak - 1, 30))
+        try:
+            hold = await self.ledger.record_conflict(
+                exc, sent_at=sent_at, received_at=received, floor=floor
+            )
+        finally:
+            self._poke()
+        if hold > self._hold_seen + 1e-9:
             self._holds += 1
             log.info(
-                "409 on %s: quota %s/%s spent, holding every request for %.1fs",
+                "409 on %s: quota %s/%s spent, holding every request for %.2fs",
                 operation,
                 exc.limit,
                 exc.period,
-                until - now,
+                hold - received,
             )
-        self._hold_until = max(self._hold_until, until)
-        self._poke()
+        self._hold_seen = max(self._hold_seen, hold)
+
+    def _give_back_later(self, token: Any) -> None:
+        if token is None:
+            return
+        task = asyncio.get_running_loop().create_task(self.ledger.give_back(token))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # -- dispatcher ---------------------------------------------------------------------
 
-    def _ensure_dispatcher(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._loop is not loop:
-            # A scheduler used from a new loop (a second asyncio.run, the next test) starts
-            # afresh there: callers of the old loop cannot be served any more. It is not
-            # thread-safe: use it from one loop at a time.
-            self._loop, self._wake, self._task = loop, asyncio.Event(), None
-            self._limiter = None
-            self._queue = [t for t in self._queue if t.future.get_loop() is loop]
-            heapq.heapify(self._queue)
-            self._in_flight = 0
-        self._seed_limiter()
-        self._poke()
-        if self._task is None or self._task.done():
-            self._task = loop.create_task(self._dispatch(), name="enlighten-async-scheduler")
-
-    def _seed_limiter(self) -> None:
-        quota = self._bucket
-        if self._limiter is None and quota is not None and quota.seconds is not None:
-            # aiolimiter counts in loop seconds; the clock may run faster than the loop.
-            self._limiter = AsyncLimiter(quota.limit, quota.seconds / self.clock.scale)
+    def _adopt(self, loop: asyncio.AbstractEventLoop) -> None:
+        # A scheduler used from a new loop (a second asyncio.run, the next test) starts
+        # afresh there: callers of the old loop cannot be served any more. It is not
+        # thread-safe: use it from one loop at a time.
+        self._loop, self._wake, self._task = loop, asyncio.Event(), None
+        self._queues = (deque(), deque())
+        self._spreader = None  # an AsyncLimiter belongs to one loop
+        self._in_flight = 0
 
     def _poke(self) -> None:
         if self._wake is not None:
             self._wake.set()
 
-    def _head(self) -> _Ticket | None:
-        while self._queue and self._queue[0].future.done():
-            heapq.heappop(self._queue)  # cancelled callers leave the queue here
-        return self._queue[0] if self._queue else None
+    def _peek(self) -> _Ticket | None:
+        for queue in self._queues:
+            while queue and queue[0].future.done():
+                queue.popleft()  # cancelled or refused callers leave the queue here
+            if queue:
+                return queue[0]
+        return None
 
     async def _dispatch(self) -> None:
         try:
             await self._dispatch_loop()
-        except Exception as exc:  # a bug or a failing clock: fail the callers, not hang them
+        except Exception as exc:  # a bug, a failing clock or ledger: fail the callers
             log.exception("scheduler dispatcher failed")
-            for ticket in self._queue:
-                if not ticket.future.done():
-                    ticket.future.set_exception(
-                        EnlightenError(f"the scheduler failed: {type(exc).__name__}: {exc}")
-                    )
-            self._queue.clear()
+            for queue in self._queues:
+                for ticket in queue:
+                    if not ticket.future.done():
+                        ticket.future.set_exception(
+                            EnlightenError(f"the scheduler failed: {type(exc).__name__}: {exc}")
+                        )
+                queue.clear()
+        finally:
+            if self._task is asyncio.current_task():
+                self._task = None
 
     async def _dispatch_loop(self) -> None:
+        """Grant queued tickets while any are queued (then end: the cheap path needs none)."""
         assert self._wake is not None
         wake = self._wake
+        clock, ledger = self.clock, self.ledger
         while True:
             wake.clear()
-            head = self._head()
-            if head is None:
+            if self._peek() is None:
                 return
-            if self._in_flight >= self.max_in_flight:
+            if self._in_flight >= self._cap_now:
                 await wake.wait()
                 continue
-            now = self.clock.now()
-            if self._hold_until > now:
-                self._refuse_impatient(now)
-                if self._head() is None:
-                    return
-                await self._sleep_or_wake(self._hold_until - now)
+            now = clock.now()
+            if self.spread:
+                spreader = self._spreading()
+                if spreader is not None:
+                    if not spreader.has_capacity():
+                        # Wait, on our clock, until the last grant is one interval old,
+                        # then look again. (Awaiting acquire() would rely on aiolimiter's
+                        # own timer, which can spin at one instant when loop time does
+                        # not advance between calls, as under a virtual clock.)
+                        await self._sleep_or_wake(
+                            max(
+                                1e-3 * self._spread_interval,
+                                self._spread_at + self._spread_interval - now,
+                            )
+                        )
+                        continue
+                    await spreader.acquire()  # at once: there is capacity
+                    self._spread_at = now
+            decision = await ledger.acquire(now, self._rtt)
+            if decision.wait > 0.0:
+                self._refuse_impatient(now, decision)
+                if self._peek() is not None:
+                    await self._sleep_or_wake(decision.wait)
                 continue
-            delay = self._window_delay(now)
-            if delay > 0:
-                until = round(now + delay, 3)
-                if until != self._logged_wait:  # once per wait, not on every wake-up
-                    self._logged_wait = until
-                    log.debug("quota window full: next request in %.1fs", delay)
-                await self._sleep_or_wake(delay)
-                continue
-            limiter = self._limiter
-            if limiter is not None:
-                drained = not limiter.has_capacity()
-                await limiter.acquire()
-                now = self.clock.now()
-                if drained and (self._hold_until > now or self._window_delay(now) > 0):
-                    # A 409 came or a window filled while we waited for a token: the token
-                    # is spent (rare), look again.
-                    continue
-            ticket = self._head()
-            if ticket is None:
+            ticket = self._peek()
+            if ticket is None:  # every caller left while the ledger answered
+                await ledger.give_back(decision.token)
                 return
-            heapq.heappop(self._queue)
-            server_now = self.clock.now() + self._offset
-            ticket.taken = [(w, w.take(server_now, self.margin)) for w in self._windows.values()]
+            self._queues[0 if self._queues[0] and self._queues[0][0] is ticket else 1].popleft()
+            ticket.token = decision.token
             self._in_flight += 1
             self._sent += 1
+            self._waited += max(0.0, now - ticket.enqueued)
             ticket.future.set_result(None)
 
-    def _window_delay(self, now: float) -> float:
-        server_now = now + self._offset
-        return max((w.delay(server_now, self.margin) for w in self._windows.values()), default=0.0)
+    def _spreading(self) -> AsyncLimiter | None:
+        """The limiter that spreads the fastest known window's grants over the window."""
+        timed = [q for q in self.known_limits() if q.seconds is not None]
+        quota = min(timed, key=lambda q: (q.seconds or 0.0) / q.limit) if timed else None
+        if quota is None or quota.seconds is None:
+            return None
+        if self._spreader is None or quota != self._spread_quota:
+            # aiolimiter reads loop time; the clock may run faster than the loop.
+            interval = quota.seconds * SPREAD_FRACTION / quota.limit
+            # A burst of 1% of the limit lets a late timer (a millisecond, at best) catch
+            # up: at 1,000/s one grant per 0.9 ms cannot wait for a timer each.
+            burst = max(1, math.ceil(quota.limit / SPREAD_SLICES))
+            self._spreader = AsyncLimiter(burst, burst * interval / self.clock.scale)
+            self._spread_quota = quota
+            self._spread_interval = interval * 1.001  # past the bucket's float rounding
+        return self._spreader
 
     async def _sleep_or_wake(self, seconds: float) -> None:
         assert self._wake is not None
@@ -511,44 +627,54 @@ class Scheduler:
         if sleeper.done() and not sleeper.cancelled() and sleeper.exception() is not None:
             raise sleeper.exception()  # type: ignore[misc]
 
-    def _refuse_impatient(self, now: float) -> None:
-        """Fail at once every queued caller that cannot wait out the current hold."""
+    def _refuse_impatient(self, now: float, decision: LedgerDecision) -> None:
+        """Fail at once every queued caller whose wait is known to pass its max_wait."""
+        wait_end = now + decision.wait
+        seen, scanned_end = self._scanned
+        if seen == self._enqueued and wait_end <= scanned_end + 1e-6:
+            return  # nobody new, and the wait did not grow: the last scan still holds
+        self._scanned = (self._enqueued, wait_end)
+        for queue in self._queues:
+            for ticket in queue:
+                if ticket.future.done():
+                    continue
+                if wait_end - ticket.submitted > ticket.max_wait:
+                    ticket.future.set_exception(
+                        self._refusal(now, decision, ticket.max_wait, ticket.operation)
+                    )
+
+    def _refusal(
+        self, now: float, decision: LedgerDecision, max_wait: float, operation: str
+    ) -> RateLimitError:
+        snap = self.ledger.snapshot()
+        epoch = now + decision.wait + snap.clock_offset
         try:
-            retry_at = datetime.fromtimestamp(self._hold_until + self._offset, timezone.utc)
+            retry_at = datetime.fromtimestamp(epoch, timezone.utc)
         except (OverflowError, OSError, ValueError):  # a period_end near the year 9999
             retry_at = datetime.max.replace(tzinfo=timezone.utc)
-        for ticket in self._queue:
-            if ticket.future.done() or ticket.max_wait is None:
-                continue
-            waited = now - ticket.call_started
-            if waited + (self._hold_until - now) > ticket.max_wait:
-                last = self._last_conflict
-                exc = RateLimitError(
-                    f"quota spent until {retry_at.isoformat()}, beyond this call's max_wait "
-                    f"of {ticket.max_wait:.0f}s",
-                    operation=last.operation if last else None,
-                    body=last.body if last else None,
-                    server_time=last.server_time if last else None,
-                    retry_at=retry_at,
-                )
-                self._raised += 1
-                ticket.future.set_exception(exc)
+        last = self._last_conflict if decision.reason == "hold" else None
+        if last is not None:
+            body: dict[str, Any] | None = dict(last.body)
+            server_time = last.server_time
+        else:
+            quota = decision.quota
+            body = {"period": quota.period, "limit": quota.limit} if quota else {}
+            body["period_end"] = math.floor(epoch) if math.isfinite(epoch) else None
+            server_time = None
+        what = decision.reason if decision.quota is None else f"{decision.quota} {decision.reason}"
+        self._raised += 1
+        return RateLimitError(
+            f"quota spent ({what}) until {retry_at.isoformat()}, beyond this call's "
+            f"max_wait of {max_wait:g}s",
+            operation=last.operation if last is not None else operation,
+            body=body,
+            server_time=server_time,
+            retry_at=retry_at,
+        )
 
 
-def _fastest(quotas: tuple[Quota, ...]) -> Quota | None:
-    """The quota with the highest rate among those with a fixed period."""
-    timed = [q for q in quotas if q.seconds is not None]
-    return min(timed, key=lambda q: (q.seconds or 0.0) / q.limit) if timed else None
-
-
-def _period_seconds(exc: RateLimitError) -> float | None:
-    if exc.period is None:
-        return None
-    seconds = PERIOD_SECONDS.get(exc.period)
-    if seconds is None:
-        return None
-    if exc.period_start is not None and exc.period_end is not None:
-        named = (exc.period_end - exc.period_start).total_seconds()
-        if named > 0 and abs(named - seconds) > 1:
-            return None  # the body contradicts the name: trust period_end alone
-    return seconds
+def _is_busy(exc: BaseException) -> bool:
+    """A 503 that is not "data temporarily unavailable": too many requests in flight."""
+    if isinstance(exc, DataTemporarilyUnavailableError):
+        return False
+    return isinstance(exc, (ServerError, ResponseFormatError)) and exc.status == 503

@@ -1,0 +1,278 @@
+"""What the scheduler costs per call, beside an ``asyncio.Semaphore``.
+
+What it measures
+    No network: every call's "request" is a no-op coroutine, so what is left is the
+    scheduler's own cost. Two paths, alternated in rounds so that load drift hits both:
+
+    * ``scheduler``: ``Scheduler("unlimited", max_in_flight=8).submit(noop)``;
+    * ``semaphore``: ``async with asyncio.Semaphore(8): await asyncio.sleep(0)``, the
+      floor any client with a concurrency cap pays.
+
+    Per round and path:
+
+    * ``sequential``: µs per call of ``--sequential`` calls, one after the other;
+    * ``queued N`` for N in ``--queued`` (1k, 10k, 100k): N calls started at once (one
+      ``asyncio.gather``), µs per call from the gather's start to its end, so each call
+      waits behind up to N others; the gather is repeated until as many calls ran as at
+      the largest N, so every N does the same work;
+    * memory per pending call: N = ``--pending`` calls (10k) started and left waiting
+      (the scheduler's in-flight slots, and the semaphore, are held), bytes per call
+      allocated (``tracemalloc``) and objects tracked by the garbage collector per call.
+
+    The queued growth is measured twice: as is, and with the garbage collector paused
+    (``gc.disable()`` around the gathers), which shows how much of the growth is the
+    collector walking every pending call's task and coroutine, not the path itself.
+
+    It prints medians over rounds and the paired ratios (per round, then the median):
+    scheduler/semaphore sequential (goal <= 5), scheduler queued 100k / queued 1k per call
+    (goal <= 1.3) and bytes per pending call (goal <= 3,000).
+
+How to run
+    .venv/bin/python benchmarks/scheduler_overhead.py                # 5 rounds
+    .venv/bin/python benchmarks/scheduler_overhead.py --rounds 9 --queued 1000 10000 100000
+    .venv/bin/python benchmarks/scheduler_overhead.py --check        # exit 1 on a MISS
+
+Timing is wall clock on a shared machine: read the medians and the paired ratios, and note
+the load (printed from /proc/loadavg).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+# Run from a checkout without installing: the package is the parent of this folder.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from enlighten_async import Scheduler
+
+CAP = 8
+GOAL_SEQUENTIAL = 5.0
+GOAL_GROWTH = 1.3
+GOAL_BYTES = 3000
+
+
+async def noop() -> None:
+    return None
+
+
+def scheduler_path() -> Callable[[], Awaitable[None]]:
+    scheduler = Scheduler("unlimited", max_in_flight=CAP)
+
+    def call() -> Awaitable[None]:
+        return scheduler.submit(noop)
+
+    return call
+
+
+def semaphore_path() -> Callable[[], Awaitable[None]]:
+    sem = asyncio.Semaphore(CAP)
+
+    async def call() -> None:
+        async with sem:
+            await asyncio.sleep(0)
+
+    return call
+
+
+PATHS: dict[str, Callable[[], Callable[[], Awaitable[None]]]] = {
+    "scheduler": scheduler_path,
+    "semaphore": semaphore_path,
+}
+
+
+async def sequential(make: Callable[[], Callable[[], Awaitable[None]]], n: int) -> float:
+    call = make()
+    for _ in range(100):  # warm up
+        await call()
+    start = time.perf_counter()
+    for _ in range(n):
+        await call()
+    return (time.perf_counter() - start) / n * 1e6
+
+
+async def queued(
+    make: Callable[[], Callable[[], Awaitable[None]]], n: int, total: int, collector: bool = True
+) -> float:
+    """µs per call of ``total // n`` gathers of ``n`` calls each (the same work at every n).
+
+    ``collector=False`` pauses the garbage collector while it runs: what is left is the
+    paths' own cost, without the collector walking every pending task over and over.
+    """
+    call = make()
+    await asyncio.gather(*(call() for _ in range(min(n, 100))))  # warm up
+    repeats = max(1, total // n)
+    gc.collect()
+    if not collector:
+        gc.disable()
+    try:
+        start = time.perf_counter()
+        for _ in range(repeats):
+            await asyncio.gather(*(call() for _ in range(n)))
+        elapsed = time.perf_counter() - start
+    finally:
+        gc.enable()
+    return elapsed / (n * repeats) * 1e6
+
+
+async def pending(name: str, n: int) -> tuple[float, float]:
+    """Bytes and GC-tracked objects per call left waiting for a slot."""
+    release = asyncio.Event()
+
+    async def blocked() -> None:
+        await release.wait()
+
+    if name == "scheduler":
+        scheduler = Scheduler("unlimited", max_in_flight=CAP)
+        holders = [asyncio.ensure_future(scheduler.submit(blocked)) for _ in range(CAP)]
+
+        def waiter() -> Awaitable[None]:
+            return scheduler.submit(noop)
+
+    else:
+        sem = asyncio.Semaphore(CAP)
+
+        async def hold() -> None:
+            async with sem:
+                await release.wait()
+
+        holders = [asyncio.ensure_future(hold()) for _ in range(CAP)]
+
+        async def waiter() -> None:
+            async with sem:
+                await asyncio.sleep(0)
+
+    await asyncio.sleep(0)
+    gc.collect()
+    objects_before = len(gc.get_objects())
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    tasks = [asyncio.ensure_future(waiter()) for _ in range(n)]
+    for _ in range(3):
+        await asyncio.sleep(0)  # every task runs up to its wait
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    objects_after = len(gc.get_objects())
+    release.set()
+    await asyncio.gather(*holders, *tasks)
+    return (after - before) / n, (objects_after - objects_before) / n
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def loadavg() -> str:
+    """The machine's load (1, 5, 15 minutes), or ``"?"`` off Linux."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+async def main(args: argparse.Namespace) -> int:
+    load = loadavg()
+    print(
+        f"scheduler_overhead: python {platform.python_version()}, {os.cpu_count()} cores, "
+        f"load {load}; {args.rounds} rounds, cap {CAP}"
+    )
+    seq: dict[str, list[float]] = {p: [] for p in PATHS}
+    que: dict[tuple[str, int], list[float]] = {(p, n): [] for p in PATHS for n in args.queued}
+    mem: dict[str, list[tuple[float, float]]] = {p: [] for p in PATHS}
+    edges = (args.queued[0], args.queued[-1])
+    nogc: dict[tuple[str, int], list[float]] = {(p, n): [] for p in PATHS for n in edges}
+    for r in range(args.rounds):
+        order = list(PATHS) if r % 2 == 0 else list(reversed(PATHS))
+        for name in order:
+            seq[name].append(await sequential(PATHS[name], args.sequential))
+            for n in args.queued:
+                que[(name, n)].append(await queued(PATHS[name], n, max(args.queued)))
+            for n in edges:
+                nogc[(name, n)].append(await queued(PATHS[name], n, edges[1], collector=False))
+            mem[name].append(await pending(name, args.pending))
+        print(
+            f"  round {r + 1}: sequential µs/call "
+            + ", ".join(f"{p} {seq[p][-1]:.2f}" for p in PATHS)
+        )
+
+    print()
+    header = f"{'path':<10} {'sequential':>11}" + "".join(
+        f" {'queued ' + format(n, ','):>15}" for n in args.queued
+    )
+    print(header + f" {'B/pending':>10} {'gc obj/pending':>15}")
+    for name in PATHS:
+        row = f"{name:<10} {median(seq[name]):>11.2f}"
+        row += "".join(f" {median(que[(name, n)]):>15.2f}" for n in args.queued)
+        row += f" {median([m[0] for m in mem[name]]):>10.0f}"
+        row += f" {median([m[1] for m in mem[name]]):>15.1f}"
+        print(row)
+    print("(µs per call; medians over rounds)")
+
+    misses = 0
+    print()
+    ratio = median([a / b for a, b in zip(seq["scheduler"], seq["semaphore"], strict=True)])
+    ok = ratio <= GOAL_SEQUENTIAL
+    misses += not ok
+    print(
+        f"sequential scheduler/semaphore: {ratio:.2f} (goal <= {GOAL_SEQUENTIAL:g}) "
+        f"{'PASS' if ok else 'MISS'}"
+    )
+    for name in PATHS:
+        ratios = [
+            a / b
+            for a, b in zip(que[(name, args.queued[-1])], que[(name, args.queued[0])], strict=True)
+        ]
+        growth = median(ratios)
+        line = f"{name} queued {args.queued[-1]:,} / {args.queued[0]:,} per call: {growth:.2f}"
+        if name == "scheduler":
+            ok = growth <= GOAL_GROWTH
+            misses += not ok
+            line += f" (goal <= {GOAL_GROWTH:g}) {'PASS' if ok else 'MISS'}"
+        print(line)
+    for name in PATHS:
+        ratios = [
+            a / b for a, b in zip(nogc[(name, edges[1])], nogc[(name, edges[0])], strict=True)
+        ]
+        print(
+            f"{name} queued {edges[1]:,} / {edges[0]:,} per call, collector paused: "
+            f"{median(ratios):.2f} ({median(nogc[(name, edges[0])]):.2f} -> "
+            f"{median(nogc[(name, edges[1])]):.2f} µs)"
+        )
+    for n in args.queued:
+        paired = median(
+            [a / b for a, b in zip(que[("scheduler", n)], que[("semaphore", n)], strict=True)]
+        )
+        print(f"queued {n:,} scheduler/semaphore: {paired:.2f}")
+    per_call = median([m[0] for m in mem["scheduler"]])
+    ok = per_call <= GOAL_BYTES
+    misses += not ok
+    print(
+        f"bytes per pending call at {args.pending:,}: scheduler {per_call:.0f}, semaphore "
+        f"{median([m[0] for m in mem['semaphore']]):.0f} (goal <= {GOAL_BYTES:,}) "
+        f"{'PASS' if ok else 'MISS'}"
+    )
+    print(f"load at the end: {loadavg()}")
+    return 1 if args.check and misses else 0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--sequential", type=int, default=20_000)
+    parser.add_argument("--queued", type=int, nargs="+", default=[1_000, 10_000, 100_000])
+    parser.add_argument("--pending", type=int, default=10_000)
+    parser.add_argument("--check", action="store_true", help="exit 1 if a goal is missed")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(parse_args())))

@@ -1,0 +1,433 @@
+"""Quota ledgers: what the server counts for one API key, and when one more request may go.
+
+The server counts requests per key in fixed windows (a second, a minute, ... aligned to its
+clock) and per calendar month. A ledger keeps the client's copy of those counts and
+everything else that decides "may one more request go now": the quotas it was told
+(a plan), the quotas it learned from 409 bodies, the hold a 409 imposes on every caller,
+and the offset between our clock and the server's.
+
+The scheduler (:mod:`enlighten_async._scheduler`) keeps the queue, the priorities and the
+in-flight cap, and asks its ledger through the async :class:`QuotaLedger` protocol. Every
+method is a coroutine so that a ledger kept elsewhere (Redis, shared by several processes)
+fits without touching the scheduler, and the hot path is one call per grant:
+:meth:`QuotaLedger.acquire` checks the hold, every window and every month count, and
+either takes the slot in all of them at once or says how long to wait. (The Redis ledger
+can do that in one Lua script, as ``limits`` does.)
+
+:class:`MemoryLedger` is the default: the counts live in this process, and are forgotten
+when it ends (a month count too: a new process starts the month from zero).
+
+Exact windows
+    Every answer bounds the server's clock, as NTP does: a ``Date`` header of second ``D``
+    seen between sending at ``t0`` and receiving at ``t1`` (our clock) says
+    ``D - t1 <= offset < D + 1 - t0``; a 409's ``period_start <= server time < period_end``
+    says the same with the window's edges. The ledger intersects those bounds. Its estimate
+    of the offset is 0 while 0 lies within them (the service aligns its windows to the
+    clock, and a clock kept by NTP agrees with it), else their midpoint; the uncertainty is
+    the farthest bound from the estimate (:data:`DEFAULT_UNCERTAINTY` before any answer).
+    The *guard* is that uncertainty plus ``margin``, never more than
+    :data:`MAX_GUARD_FRACTION` of the window (nor :data:`MAX_GUARD`): after a full window
+    the next request goes a guard after the next window opens, and a request granted
+    within a guard (plus the measured latency) of a window's end is counted against both
+    windows, since it may reach the server in the next one (the latency's share of that is
+    capped at half the window, not at the guard's cap).
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any, NamedTuple, Protocol, runtime_checkable
+
+from attrs import frozen
+
+from enlighten_async._exceptions import RateLimitError
+from enlighten_async._quota import PERIOD_SECONDS, Quota
+
+__all__ = [
+    "DEFAULT_MARGIN",
+    "LedgerDecision",
+    "LedgerSnapshot",
+    "MemoryLedger",
+    "QuotaLedger",
+]
+
+#: Seconds added to the clock uncertainty to make the guard (scheduling jitter).
+DEFAULT_MARGIN = 0.02
+#: The largest ``margin`` accepted.
+MAX_MARGIN = 60.0
+#: Assumed uncertainty of the server's clock before any answer has bounded it.
+DEFAULT_UNCERTAINTY = 1.0
+#: The guard is never more than this fraction of a window...
+MAX_GUARD_FRACTION = 0.05
+#: ... nor more than this many seconds (a month window).
+MAX_GUARD = 5.0
+#: Offsets implied by a 409's period fields beyond this are garbage, not a clock skew.
+MAX_PLAUSIBLE_OFFSET = 86400.0
+#: Lengths a month's period_start..period_end may have, in seconds.
+_MONTH_SPAN = (28 * 86400.0 - 1, 31 * 86400.0 + 1)
+
+
+class LedgerDecision(NamedTuple):
+    """A ledger's answer to :meth:`QuotaLedger.acquire`.
+
+    ``wait`` is 0 when the slot was taken (then ``token`` gives it back); otherwise the
+    seconds (our clock) until one may open, and ``quota`` the quota that binds (``None``
+    for a hold whose quota is unknown). ``reason`` is ``"granted"``, ``"hold"``,
+    ``"window"`` or ``"month"``.
+    """
+
+    wait: float
+    token: Any = None
+    quota: Quota | None = None
+    reason: str = "granted"
+
+
+@frozen
+class LedgerSnapshot:
+    """What a ledger knows, for statistics (read without a round trip)."""
+
+    told: tuple[Quota, ...]
+    learned: tuple[Quota, ...]
+    hold_until: float  # our clock; -inf when there was never a hold
+    clock_offset: float  # server clock minus ours
+    clock_uncertainty: float  # DEFAULT_UNCERTAINTY until an answer bounded it
+
+
+@runtime_checkable
+class QuotaLedger(Protocol):
+    """Where the per-key quota state lives. Every method must be safe to call concurrently.
+
+    Times are our clock's epoch seconds (the scheduler's :class:`~enlighten_async.Clock`).
+    """
+
+    async def acquire(self, now: float, latency: float = 0.0) -> LedgerDecision:
+        """Take one slot in every window and month count, or say how long to wait.
+
+        ``latency`` is the measured round trip: a request granted that close to a window's
+        end may be counted by the server in the next window.
+        """
+        ...
+
+    async def give_back(self, token: Any) -> None:
+        """Return a slot taken by :meth:`acquire` whose request was never sent."""
+        ...
+
+    async def record_conflict(
+        self, exc: RateLimitError, *, sent_at: float, received_at: float, floor: float
+    ) -> float:
+        """Learn from a 409: its quota, its window, the server's clock; hold every caller.
+
+        The hold lasts at least ``floor`` seconds from ``received_at`` (the scheduler's
+        conflict backoff). Returns when the hold ends (our clock).
+        """
+        ...
+
+    async def observe_server_time(
+        self, server_time: float, *, sent_at: float, received_at: float
+    ) -> None:
+        """Bound the clock offset by a ``Date`` header seen between send and receive."""
+        ...
+
+    def snapshot(self) -> LedgerSnapshot:
+        """The ledger's state as this process last saw it."""
+        ...
+
+
+def check_margin(margin: object) -> float:
+    """``margin`` as a float, or ``ValueError``/``TypeError`` if it is not in (0, 60]."""
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)):
+        raise TypeError(f"margin must be a number of seconds, got {type(margin).__name__}")
+    value = float(margin)
+    if not (0.0 < value <= MAX_MARGIN):  # also refuses nan
+        raise ValueError(f"margin must be more than 0 and at most {MAX_MARGIN:g} s, got {margin!r}")
+    return value
+
+
+class _OffsetBounds:
+    """The interval the server-minus-our clock offset is known to lie in."""
+
+    __slots__ = ("estimate", "hi", "lo", "uncertainty")
+
+    def __init__(self) -> None:
+        self.lo, self.hi = -math.inf, math.inf
+        self.estimate, self.uncertainty = 0.0, DEFAULT_UNCERTAINTY
+
+    def bound(self, lo: float, hi: float) -> None:
+        if not (lo <= hi) or math.isnan(lo) or math.isnan(hi):
+            return
+        new_lo, new_hi = max(self.lo, lo), min(self.hi, hi)
+        if new_lo > new_hi:
+            # The bounds contradict the ones before: the server's clock (or ours) jumped.
+            new_lo, new_hi = lo, hi
+        self.lo, self.hi = new_lo, new_hi
+        if new_lo <= 0.0 <= new_hi:
+            self.estimate = 0.0
+        elif math.isinf(new_lo) or math.isinf(new_hi):
+            self.estimate = new_lo if math.isinf(new_hi) else new_hi
+        else:
+            self.estimate = (new_lo + new_hi) / 2
+        spread = max(self.estimate - new_lo, new_hi - self.estimate)
+        self.uncertainty = DEFAULT_UNCERTAINTY if math.isinf(spread) else spread
+
+
+class _Window:
+    """One quota's count in the server's window containing ``t`` (server epoch seconds).
+
+    ``seconds`` is ``None`` for a calendar month (UTC). A request granted close to its
+    window's end is counted in the next window too (``spill``).
+    """
+
+    __slots__ = (
+        "anchor",
+        "cap",
+        "count",
+        "end",
+        "index",
+        "latency_cap",
+        "quota",
+        "seconds",
+        "spill",
+        "spill_index",
+        "start",
+    )
+
+    def __init__(self, quota: Quota, anchor: float) -> None:
+        self.quota = quota
+        self.seconds = quota.seconds
+        self.cap = min(MAX_GUARD, MAX_GUARD_FRACTION * (self.seconds or math.inf))
+        self.latency_cap = 0.5 * self.seconds if self.seconds is not None else 3600.0
+        self.anchor = anchor
+        self.index = -(2**62)
+        self.start = self.end = math.nan  # nothing is inside a nan window: first use enters
+        self.count = 0
+        self.spill_index = -(2**62)
+        self.spill = 0
+
+    def span(self, t: float) -> tuple[int, float, float]:
+        """Index, start and end of the window containing server time ``t``."""
+        seconds = self.seconds
+        if seconds is not None:
+            index = math.floor((t - self.anchor) / seconds)
+            start = self.anchor + index * seconds
+            return index, start, start + seconds
+        try:
+            moment = datetime.fromtimestamp(t, timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            moment = datetime.max.replace(tzinfo=timezone.utc)
+        year, month = moment.year, moment.month
+        nyear, nmonth = (year + 1, 1) if month == 12 else (year, month + 1)
+        start = float(calendar.timegm((year, month, 1, 0, 0, 0)))
+        end = float(calendar.timegm((nyear, nmonth, 1, 0, 0, 0)))
+        return year * 12 + month - 1, start, end
+
+    def enter(self, t: float) -> None:
+        if self.start <= t < self.end:
+            return
+        self.index, self.start, self.end = self.span(t)
+        self.count = self.spill if self.spill_index == self.index else 0
+
+    def delay(self, t: float, guard: float) -> float:
+        self.enter(t)
+        if self.count < self.quota.limit:
+            return 0.0
+        return max(0.0, self.end + min(guard, self.cap) - t)
+
+    def take(self, t: float, guard: float, latency: float) -> int:
+        self.enter(t)
+        self.count += 1
+        # The clock's share is capped like the wait guard; the latency's only at half the
+        # window: a request does reach the server a round trip later, however long.
+        if self.end - t < min(guard, self.cap) + min(latency, self.latency_cap):
+            if self.spill_index != self.index + 1:
+                self.spill_index, self.spill = self.index + 1, 0
+            self.spill += 1
+        return self.index
+
+    def give_back(self, index: int) -> None:
+        if index == self.index and self.count > 0:
+            self.count -= 1
+
+    def fill(self, t: float) -> None:
+        """The server said the window containing ``t`` is spent."""
+        self.enter(t)
+        self.count = max(self.count, self.quota.limit)
+
+    def relearn(self, quota: Quota, anchor: float) -> None:
+        self.quota = quota
+        if anchor != self.anchor:
+            self.anchor = anchor
+            self.start = self.end = math.nan
+            self.index = self.spill_index = -(2**62)
+
+
+_FREE = LedgerDecision(0.0)
+
+
+class MemoryLedger:
+    """The in-process ledger (the default). Its counts end with the process.
+
+    ``told`` are the plan's quotas (windows aligned to the clock, as the service's are);
+    ``margin`` is the constant added to the clock uncertainty to make the guard.
+    """
+
+    def __init__(self, told: Sequence[Quota] = (), *, margin: float = DEFAULT_MARGIN) -> None:
+        for quota in told:
+            if not isinstance(quota, Quota):
+                raise TypeError(f"a plan is a list of Quota, got {type(quota).__name__}")
+            if quota.period != "month" and quota.seconds is None:
+                raise ValueError(f"no window length is known for the period of {quota}")
+        self.margin = check_margin(margin)
+        self._told = tuple(told)
+        self._learned: dict[str, Quota] = {}
+        self._windows: dict[str, _Window] = {q.period: _Window(q, 0.0) for q in self._told}
+        self._list = tuple(self._windows.values())
+        self._hold_until = -math.inf
+        self._hold_quota: Quota | None = None
+        self._offset = _OffsetBounds()
+
+    def __repr__(self) -> str:
+        return f"MemoryLedger(told={[str(q) for q in self._told]!r})"
+
+    # -- the protocol -------------------------------------------------------------------
+
+    async def acquire(self, now: float, latency: float = 0.0) -> LedgerDecision:
+        """See :meth:`QuotaLedger.acquire`."""
+        if self._hold_until > now:
+            return LedgerDecision(self._hold_until - now, quota=self._hold_quota, reason="hold")
+        windows = self._list
+        if not windows:
+            return _FREE
+        offset = self._offset
+        t = now + offset.estimate
+        guard = offset.uncertainty + self.margin
+        wait, binding = 0.0, None
+        for window in windows:
+            delay = window.delay(t, guard)
+            if delay > wait:
+                wait, binding = delay, window
+        if binding is not None:
+            reason = "month" if binding.seconds is None else "window"
+            return LedgerDecision(wait, quota=binding.quota, reason=reason)
+        return LedgerDecision(0.0, token=tuple((w, w.take(t, guard, latency)) for w in windows))
+
+    async def give_back(self, token: Any) -> None:
+        """See :meth:`QuotaLedger.give_back`."""
+        for window, index in token or ():
+            window.give_back(index)
+
+    async def record_conflict(
+        self, exc: RateLimitError, *, sent_at: float, received_at: float, floor: float
+    ) -> float:
+        """See :meth:`QuotaLedger.record_conflict`."""
+        start, end = _finite_epoch(exc.period_start), _finite_epoch(exc.period_end)
+        offset = self._offset
+        server_time = exc.server_time
+        if server_time is not None and math.isfinite(server_time):
+            offset.bound(server_time - received_at, server_time + 1.0 - sent_at)
+            # The window's edges bound the clock too, when they agree with the Date header
+            # (fields that contradict it are garbage and teach nothing about the clock).
+            if (
+                start is not None
+                and end is not None
+                and start <= server_time + 1.0
+                and server_time < end
+            ):
+                offset.bound(start - received_at, end - sent_at)
+        est = offset.estimate
+        server_now = received_at + est
+        period = exc.period
+        seconds = _window_seconds(exc, start, end)
+        guard = offset.uncertainty + self.margin
+        learned: Quota | None = None
+        if exc.limit is not None and exc.limit >= 1 and period is not None and seconds:
+            # A limit below 1 teaches nothing to keep to; its period_end still holds.
+            learned = Quota(exc.limit, period)
+            fixed = PERIOD_SECONDS.get(period)
+            if fixed is None:
+                anchor = 0.0
+            elif start is not None:
+                anchor = start
+            elif end is not None:
+                anchor = end - fixed
+            else:
+                anchor = 0.0
+            window = self._windows.get(period)
+            if window is None:
+                window = _Window(learned, anchor)
+                self._windows[period] = window
+                self._list = tuple(self._windows.values())
+            else:
+                window.relearn(learned, anchor)
+            # The window the server named, whatever our estimate of its clock says.
+            named = (start + end) / 2 if start is not None and end is not None else server_now
+            window.fill(named if abs(named - server_now) <= MAX_PLAUSIBLE_OFFSET else server_now)
+            self._learned[period] = learned
+            guard = min(guard, window.cap)
+        else:
+            guard = min(guard, MAX_GUARD)
+        if end is not None and end - est > received_at:
+            until = end - est + guard
+        elif seconds and seconds < math.inf:
+            until = received_at + seconds + guard
+        else:
+            until = received_at
+        until = max(until, received_at + floor)
+        if until > self._hold_until:
+            self._hold_until = until
+            self._hold_quota = learned
+        return self._hold_until
+
+    async def observe_server_time(
+        self, server_time: float, *, sent_at: float, received_at: float
+    ) -> None:
+        """See :meth:`QuotaLedger.observe_server_time`."""
+        if math.isfinite(server_time):
+            self._offset.bound(server_time - received_at, server_time + 1.0 - sent_at)
+
+    def snapshot(self) -> LedgerSnapshot:
+        """See :meth:`QuotaLedger.snapshot`."""
+        offset = self._offset
+        return LedgerSnapshot(
+            told=self._told,
+            learned=tuple(self._learned.values()),
+            hold_until=self._hold_until,
+            clock_offset=offset.estimate,
+            clock_uncertainty=offset.uncertainty,
+        )
+
+
+def _finite_epoch(moment: datetime | None) -> float | None:
+    if moment is None:
+        return None
+    try:
+        value = moment.timestamp()
+    except (OverflowError, OSError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _window_seconds(exc: RateLimitError, start: float | None, end: float | None) -> float | None:
+    """The length of the 409's window (inf for a month), or ``None`` if unknown or
+    contradicted by its own ``period_start``/``period_end``."""
+    period = exc.period
+    if period is None:
+        return None
+    if period == "month":
+        if (
+            start is not None
+            and end is not None
+            and not (_MONTH_SPAN[0] <= end - start <= _MONTH_SPAN[1])
+        ):
+            return None
+        return math.inf
+    seconds = PERIOD_SECONDS.get(period)
+    if seconds is None:
+        return None
+    if start is not None and end is not None:
+        named = end - start
+        if named > 0 and abs(named - seconds) > 1:
+            return None  # the body contradicts the name: trust period_end alone
+    return seconds

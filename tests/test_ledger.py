@@ -1,0 +1,202 @@
+"""The shared suite of the :class:`~enlighten_async._ledger.QuotaLedger` protocol.
+
+Every ledger must pass it: add a factory to ``LEDGER_FACTORIES`` (the Redis ledger of the
+next issue adds one that makes a ledger on a fresh key). A factory takes the told quotas and
+the margin and returns a ledger; times are plain epoch floats, no clock is involved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import json
+import math
+from collections.abc import Callable, Sequence
+from email.utils import formatdate
+from typing import Any
+
+import pytest
+
+from enlighten_async import Quota, RateLimitError
+from enlighten_async._ledger import (
+    DEFAULT_UNCERTAINTY,
+    MAX_GUARD_FRACTION,
+    MemoryLedger,
+    QuotaLedger,
+)
+from enlighten_async._protocol import RawResponse, error_for
+
+LedgerFactory = Callable[[Sequence[Quota], float], QuotaLedger]
+
+LEDGER_FACTORIES: dict[str, LedgerFactory] = {
+    "memory": lambda told, margin: MemoryLedger(told, margin=margin),
+}
+
+T0 = 1_800_000_000.0  # a minute (and second) boundary
+MARGIN = 0.02
+
+
+@pytest.fixture(params=sorted(LEDGER_FACTORIES))
+def make_ledger(request: pytest.FixtureRequest) -> LedgerFactory:
+    return LEDGER_FACTORIES[request.param]
+
+
+def conflict(body: dict[str, Any], date: float | None = None) -> RateLimitError:
+    headers = {"Date": formatdate(date, usegmt=True)} if date is not None else {}
+    err = error_for("stats", RawResponse(409, headers, json.dumps(body).encode()))
+    assert isinstance(err, RateLimitError)
+    return err
+
+
+async def grant_count(ledger: QuotaLedger, now: float, n: int) -> int:
+    granted = 0
+    for _ in range(n):
+        if (await ledger.acquire(now)).wait <= 0:
+            granted += 1
+    return granted
+
+
+def test_factories_make_protocol_ledgers(make_ledger: LedgerFactory) -> None:
+    assert isinstance(make_ledger((), MARGIN), QuotaLedger)
+
+
+async def test_no_quota_grants_everything(make_ledger: LedgerFactory) -> None:
+    ledger = make_ledger((), MARGIN)
+    assert await grant_count(ledger, T0, 1000) == 1000
+    assert ledger.snapshot().learned == () and ledger.snapshot().told == ()
+
+
+@pytest.mark.parametrize(
+    ("limit", "period", "seconds"), [(20, "second", 1.0), (10, "minute", 60.0)]
+)
+async def test_told_window_grants_its_limit_then_waits_for_the_next(
+    make_ledger: LedgerFactory, limit: int, period: str, seconds: float
+) -> None:
+    ledger = make_ledger((Quota(limit, period),), MARGIN)
+    now = T0 + 0.1 * seconds
+    assert await grant_count(ledger, now, limit + 5) == limit
+    decision = await ledger.acquire(now)
+    assert decision.reason == "window" and decision.quota == Quota(limit, period)
+    next_start = T0 + seconds
+    # The guard after the window opens: the uncertainty plus the margin, capped.
+    assert next_start - now < decision.wait <= next_start - now + MAX_GUARD_FRACTION * seconds
+    assert await grant_count(ledger, now + decision.wait, limit + 5) == limit
+
+
+async def test_a_given_back_slot_can_be_taken_again(make_ledger: LedgerFactory) -> None:
+    ledger = make_ledger((Quota(3, "minute"),), MARGIN)
+    decisions = [await ledger.acquire(T0 + 1) for _ in range(3)]
+    assert all(d.wait == 0 for d in decisions)
+    assert (await ledger.acquire(T0 + 1)).wait > 0
+    await ledger.give_back(decisions[1].token)
+    assert (await ledger.acquire(T0 + 2)).wait == 0
+    assert (await ledger.acquire(T0 + 2)).wait > 0
+
+
+async def test_concurrent_acquires_never_overgrant(make_ledger: LedgerFactory) -> None:
+    ledger = make_ledger((Quota(20, "second"),), MARGIN)
+    decisions = await asyncio.gather(*(ledger.acquire(T0 + 0.1) for _ in range(100)))
+    assert sum(d.wait <= 0 for d in decisions) == 20
+
+
+async def test_a_grant_near_the_window_end_counts_against_the_next(
+    make_ledger: LedgerFactory,
+) -> None:
+    ledger = make_ledger((Quota(2, "minute"),), MARGIN)
+    # 0.5 s before the end, with 0.3 s of round trip: it may land in the next window.
+    assert (await ledger.acquire(T0 + 59.5, latency=0.3)).wait == 0
+    assert await grant_count(ledger, T0 + 61.5, 5) == 1
+
+
+async def test_a_long_round_trip_spills_past_the_guards_cap(make_ledger: LedgerFactory) -> None:
+    # A compressed clock makes a millisecond's round trip hundreds of clock seconds: the
+    # guard's cap (5 s) must not cut the latency's share of the spill.
+    ledger = make_ledger((Quota(4, "hour"),), MARGIN)
+    assert (await ledger.acquire(T0 + 3600 - 300, latency=400.0)).wait == 0
+    assert await grant_count(ledger, T0 + 3600 + 10, 5) == 3
+
+
+async def test_a_409_teaches_the_quota_and_holds_until_period_end(
+    make_ledger: LedgerFactory,
+) -> None:
+    ledger = make_ledger((), MARGIN)
+    body = {"reason": "409", "message": ["x"], "period": "second", "limit": 20,
+            "period_start": int(T0), "period_end": int(T0) + 1}  # fmt: skip
+    received = T0 + 0.4
+    hold = await ledger.record_conflict(
+        conflict(body, date=T0), sent_at=T0 + 0.39, received_at=received, floor=0.1
+    )
+    snap = ledger.snapshot()
+    assert snap.learned == (Quota(20, "second"),)
+    # Our clock agrees with the server's (its Date and the window contain offset 0).
+    assert snap.clock_offset == 0 and snap.clock_uncertainty < 1
+    assert T0 + 1 <= hold <= T0 + 1 + MAX_GUARD_FRACTION
+    decision = await ledger.acquire(received)
+    assert decision.reason == "hold" and decision.wait == pytest.approx(hold - received)
+    assert await grant_count(ledger, hold, 25) == 20  # the next window, in full
+
+
+async def test_a_409_with_nothing_usable_holds_for_the_floor(make_ledger: LedgerFactory) -> None:
+    ledger = make_ledger((), MARGIN)
+    for body in ({}, {"period": "fortnight", "period_end": "soon", "limit": "-3"}):
+        hold = await ledger.record_conflict(
+            conflict(body), sent_at=T0, received_at=T0 + 0.01, floor=0.5
+        )
+        assert hold >= T0 + 0.51
+    assert ledger.snapshot().learned == ()
+
+
+async def test_a_409_with_a_past_period_end_does_not_move_the_clock(
+    make_ledger: LedgerFactory,
+) -> None:
+    ledger = make_ledger((), MARGIN)
+    body = {"period": "minute", "limit": 5, "period_start": 1000, "period_end": 1060}
+    hold = await ledger.record_conflict(
+        conflict(body, date=T0), sent_at=T0, received_at=T0 + 0.1, floor=0.25
+    )
+    assert ledger.snapshot().clock_offset == 0
+    # Held for the period's length at most (plus a guard), not until the year 1970's end.
+    assert T0 + 0.35 <= hold <= T0 + 0.1 + 60 + 3
+
+
+async def test_the_date_header_bounds_the_clock_offset(make_ledger: LedgerFactory) -> None:
+    ledger = make_ledger((Quota(10, "minute"),), MARGIN)
+    assert ledger.snapshot().clock_uncertainty == DEFAULT_UNCERTAINTY
+    skew = 25.3  # the server runs 25.3 s ahead of us
+    # Each Date is one second wide; seen at several phases, the bounds close in (as NTP).
+    for phase in (0.0, 0.35, 0.68, 0.71, 0.9):
+        sent = T0 + 100 + phase
+        server = math.floor(sent + 0.01 + skew)
+        await ledger.observe_server_time(server, sent_at=sent, received_at=sent + 0.02)
+    snap = ledger.snapshot()
+    assert snap.clock_uncertainty < 0.1
+    assert abs(snap.clock_offset - skew) <= snap.clock_uncertainty
+
+
+async def test_a_told_month_limit_is_counted_per_calendar_month(
+    make_ledger: LedgerFactory,
+) -> None:
+    ledger = make_ledger((Quota(100, "minute"), Quota(30, "month")), MARGIN)
+    now = float(calendar.timegm((2027, 2, 27, 12, 0, 0)))
+    granted = 0
+    for i in range(40):
+        if (await ledger.acquire(now + 61 * i)).wait <= 0:
+            granted += 1
+    assert granted == 30
+    decision = await ledger.acquire(now + 61 * 40)
+    march = float(calendar.timegm((2027, 3, 1, 0, 0, 0)))
+    assert decision.reason == "month" and decision.quota == Quota(30, "month")
+    assert decision.wait == pytest.approx(march - (now + 61 * 40), abs=6)
+    assert await grant_count(ledger, march + 10, 5) == 5
+
+
+async def test_a_409_for_the_month_fills_the_month(make_ledger: LedgerFactory) -> None:
+    ledger = make_ledger((), MARGIN)
+    start = calendar.timegm((2027, 2, 1, 0, 0, 0))
+    end = calendar.timegm((2027, 3, 1, 0, 0, 0))
+    now = start + 86400.0 * 3
+    body = {"period": "month", "limit": 30, "period_start": start, "period_end": end}
+    await ledger.record_conflict(conflict(body, date=now), sent_at=now, received_at=now, floor=0.25)
+    assert ledger.snapshot().learned == (Quota(30, "month"),)
+    decision = await ledger.acquire(now + 1)
+    assert decision.wait == pytest.approx(end - now - 1, abs=6)
