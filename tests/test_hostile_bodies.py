@@ -251,7 +251,9 @@ async def test_409s_with_an_html_body_are_held_with_backoff_not_resent_at_once(
     assert summary.system_id == examples["SummaryResponse"]["system_id"]
     assert len(sent_at) == conflicts + 1 and stats.conflicts == conflicts
     gaps = [b - a for a, b in itertools.pairwise(sent_at)]
-    # Each re-send waits out a hold (the scheduler's margin, 1 s, doubling while 409s keep
-    # coming right after a hold ends): no tight loop, and the waits grow.
-    assert all(gap >= 1.0 for gap in gaps), gaps
+    # Each re-send waits out a hold (the scheduler's conflict backoff floor, doubling while
+    # 409s keep coming right after a hold ends): no tight loop, and the waits grow.
+    from enlighten_async._scheduler import CONFLICT_BACKOFF_FLOOR
+
+    assert all(gap >= CONFLICT_BACKOFF_FLOOR for gap in gaps), gaps
     assert gaps == sorted(gaps) and gaps[-1] >= 2 * gaps[0], gaps
