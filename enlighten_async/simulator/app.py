@@ -34,6 +34,13 @@ STATS_PATH = "/_simulator/stats"
 _STATUSES = ("comm", "power", "meter", "meter_issue", "micro", "battery", "storage_idle", "normal")
 _CONNECTIONS = ("ethernet", "cellular", "wifi")
 _SERVER_ERROR = {"errorCode": 7, "errorMessages": ["Data temporarily unavailable."]}
+#: The answer to one request too many in flight for a key. The service's docs say only to
+#: reduce concurrency; the code is any but 7, so that a client can tell it from "Data
+#: temporarily unavailable" (waiting helps that; fewer requests at once help this).
+_BUSY_ERROR = {
+    "errorCode": 503,
+    "errorMessages": ["Too many concurrent requests for this key; reduce concurrency."],
+}
 _HTML_502 = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     "<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n"
@@ -219,7 +226,9 @@ class Simulator:
                 # what the client had to survive (a body-less answer cannot be truncated).
                 if kind in ("503", "busy", "500", "502", "slow"):
                     self.counters.faults[kind] += 1
-                if kind in ("503", "busy"):
+                if kind == "busy":
+                    return _json(_BUSY_ERROR, 503)
+                if kind == "503":
                     return _json(_SERVER_ERROR, 503)
                 if kind == "500":
                     return _json(_SERVER_ERROR, 500)
