@@ -263,9 +263,16 @@ class EnlightenClient:
 
     async def _call(self, request: Request, model: Any) -> Any:
         transport = self._transport
+        scheduler = self.scheduler
+        clock = scheduler.clock
 
         async def attempt() -> Any:
+            sent_at = clock.now()
             raw = await transport.send(request)
+            # Every answer's Date header bounds the server's clock, not only a 409's.
+            await scheduler.observe_date(
+                raw.headers.get("Date"), sent_at=sent_at, received_at=clock.now()
+            )
             try:
                 return decode(request.operation, raw, model)
             except EnlightenError as exc:

@@ -43,6 +43,7 @@ __all__ = [
     "decode",
     "error_for",
     "prune",
+    "http_date",
     "server_time",
 ]
 
@@ -183,12 +184,16 @@ def body_prefix(raw: RawResponse, limit: int = BODY_PREFIX_BYTES) -> bytes:
 
 def server_time(headers: Mapping[str, str]) -> float | None:
     """The server's clock from its ``Date`` header, in epoch seconds (``None`` if absent)."""
-    value = headers.get("Date")
+    return http_date(headers.get("Date"))
+
+
+def http_date(value: str | None) -> float | None:
+    """An HTTP date (``Wed, 25 Nov 2026 05:29:13 GMT``) in epoch seconds; ``None`` if unreadable."""
     if not value:
         return None
     try:
         return parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
 
 

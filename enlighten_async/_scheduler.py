@@ -66,6 +66,7 @@ from enlighten_async._ledger import (
     QuotaLedger,
     check_margin,
 )
+from enlighten_async._protocol import http_date
 from enlighten_async._quota import Quota, resolve_plan
 from enlighten_async._retry import RetryPolicy, build_retrying, is_retryable
 
@@ -233,6 +234,7 @@ class Scheduler:
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._last_date: str | None = None  # the last Date header that reached the ledger
         # counters
         self._sent = 0
         self._conflicts = 0
@@ -287,6 +289,25 @@ class Scheduler:
             cap_decreases=self._decreases,
             clock_uncertainty=snap.clock_uncertainty,
         )
+
+    async def observe_date(
+        self, date_header: str | None, *, sent_at: float, received_at: float
+    ) -> None:
+        """Narrow the server-clock offset with a response's ``Date`` header (any status).
+
+        The header was stamped between ``sent_at`` and ``received_at`` (this scheduler's
+        clock), so it bounds the offset as an NTP sample does. It has a resolution of one
+        second, so only a header that differs from the last one can narrow the bounds: a
+        repeat costs a string comparison and no ledger call.
+        """
+        if not date_header or date_header == self._last_date:
+            return
+        self._last_date = date_header
+        server = http_date(date_header)
+        if server is not None:
+            await self.ledger.observe_server_time(
+                server, sent_at=sent_at, received_at=received_at
+            )
 
     def known_limits(self) -> tuple[Quota, ...]:
         """The quotas in force: learned ones over the plan's."""

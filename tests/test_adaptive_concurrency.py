@@ -47,3 +47,28 @@ async def test_busy_503s_lower_the_cap_and_nothing_is_lost() -> None:
     assert busy <= CALLS // 4, busy
     assert snapshot.cap_decreases >= 1
     assert snapshot.in_flight_cap < CAP
+
+
+async def test_a_successful_answer_teaches_the_server_clock_offset() -> None:
+    # The server's clock runs 30 s ahead of ours; no 409 ever comes. Each answer's Date
+    # header (stamped between send and receive, one-second resolution) bounds the offset.
+    origin = 1_790_000_000.0
+    server_clock = ea.ScaledClock(1, origin=origin + 30)
+    simulator = Simulator(fleet=Fleet(2, seed=3), plan=PLANS["unlimited"], clock=server_clock)
+    async with SimulatorServer(simulator) as server:
+        client = ea.EnlightenClient(
+            simulator.api_key,
+            simulator.user_id,
+            base_url=server.base_url,
+            clock=ea.ScaledClock(1, origin=origin),
+        )
+        async with client:
+            sid = simulator.fleet.systems[0].system_id
+            await client.summary(sid)
+            # A second answer in a new server second narrows the bounds further.
+            await asyncio.sleep(1.1)
+            await client.summary(sid)
+            snapshot = client.stats_snapshot()
+    assert snapshot.conflicts == 0
+    assert abs(snapshot.clock_offset - 30) <= 1.0, snapshot.clock_offset
+    assert snapshot.clock_uncertainty <= 1.0, snapshot.clock_uncertainty
