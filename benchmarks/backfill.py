@@ -37,8 +37,16 @@ What it measures
     first data request), the tail (after the last), the quota windows that were not full,
     and where in its window each 409 was answered.
 
+    With ``--writes`` (the default) a last table times the store's write path alone, no
+    server and no quota: ``--write-windows`` (20) x (one month of ``rgm_stats`` with two
+    meters, 8,640 rows, + 4 days of ``stats``) parsed once, written into fresh SQLite files
+    in the store's own thread, from the series' columns (``SQLiteStore``'s writes now)
+    and from row objects with an ``execute`` per row (its writes before, kept in this
+    script as the baseline); rounds alternate, rows/s medians and paired ratios.
+
 How to run
     .venv/bin/python benchmarks/backfill.py                      # 200 systems, 7 days
+    .venv/bin/python benchmarks/backfill.py --writes-only        # the write-path table
     .venv/bin/python benchmarks/backfill.py --systems 100 --time-scale 120
     .venv/bin/python benchmarks/backfill.py --plan kilowatt --learn
     .venv/bin/python benchmarks/backfill.py --no-compare-rss --check   # the ratio only
@@ -446,6 +454,112 @@ def parent(args: argparse.Namespace) -> int:
     return 1 if (args.check and missed) else 0
 
 
+# -- the store's write path alone -------------------------------------------------------------
+
+
+def _rows_from_objects(system_id: int, result: Any) -> Any:
+    """The store's write rows as it made them before it read columns: one row object per
+    interval (kept here as the baseline of the write-path table)."""
+    from enlighten_async import RgmStats, Stats
+
+    if isinstance(result, Stats):
+        for i in result.intervals:
+            yield (
+                "stats",
+                (system_id, int(i.end_at.timestamp()), i.powr, i.enwh, i.devices_reporting),
+            )
+    elif isinstance(result, RgmStats):
+        for r in result.intervals:
+            yield "rgm_stats", (system_id, int(r.end_at.timestamp()), r.wh_del, r.devices_reporting)
+        for meter in result.meter_intervals:
+            for m in meter.intervals:
+                yield (
+                    "rgm_meter_intervals",
+                    (
+                        system_id,
+                        meter.meter_serial_number,
+                        m.channel,
+                        int(m.end_at.timestamp()),
+                        m.wh_del,
+                        m.curr_w,
+                    ),
+                )
+
+
+def _write_objects(conn: Any, system_id: int, kind: str, result: Any) -> None:
+    """The store's transaction as it was: ``execute`` per row built from row objects."""
+    from enlighten_async.store import _UPSERT
+
+    own = 0
+    conn.execute("BEGIN IMMEDIATE")
+    for table, row in _rows_from_objects(system_id, result):
+        conn.execute(_UPSERT[table], row)
+        own += table == kind
+    conn.execute(_UPSERT["windows"], (system_id, kind, 0, 1, own, 0))
+    conn.execute("COMMIT")
+
+
+def write_path(args: argparse.Namespace) -> None:
+    """Rows/s of the store's writes: from a series' columns (now) and from row objects
+    (before), the same parsed answers into fresh SQLite files, alternating rounds."""
+    import statistics
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import orjson
+    from fanout import stats_body
+    from parse_overhead import build_body
+
+    from enlighten_async import RgmStats, Stats
+    from enlighten_async._converter import converter
+
+    rgm = converter.structure(orjson.loads(build_body()), RgmStats)
+    stats = converter.structure(orjson.loads(stats_body(1)), Stats)
+    per_window = len(rgm.intervals) + sum(len(m.intervals) for m in rgm.meter_intervals)
+    windows = args.write_windows
+    rows = windows * (per_window + 4 * len(stats.intervals))
+
+    def write_all(store: SQLiteStore, how: str) -> float:
+        # In the store's own SQLite thread, as its writes run; timed there, no loop hops.
+        conn = store._connection()
+        t0 = time.perf_counter()
+        for sid in range(windows):
+            for kind, result in [("rgm_stats", rgm)] + [("stats", stats)] * 4:
+                if how == "columns":
+                    store._write_sync(sid, kind, 0, 1, result, 0)
+                else:
+                    _write_objects(conn, sid, kind, result)
+        return rows / (time.perf_counter() - t0)
+
+    async def one(path: str, how: str) -> float:
+        async with SQLiteStore(path) as store:
+            return await store._run(write_all, store, how)
+
+    got: dict[str, list[float]] = {"columns": [], "row objects": []}
+    paired = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.write_rounds):
+            order = ["columns", "row objects"] if r % 2 == 0 else ["row objects", "columns"]
+            rates = {}
+            for how in order:
+                path = os.path.join(tmp, f"w{r}-{how[0]}.db")
+                rates[how] = asyncio.run(one(path, how))
+                got[how].append(rates[how])
+            paired.append(rates["columns"] / rates["row objects"])
+    print(
+        f"\nstore write path: {windows} x (1 month rgm_stats, {per_window:,} rows + 4 days of "
+        f"stats) = {rows:,} rows per run, {args.write_rounds} alternating rounds, "
+        f"load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    print(f"{'written from':<14} {'rows/s (median)':>16} {'rounds':>40}")
+    for how, rates in got.items():
+        rounds = ", ".join(f"{x:,.0f}" for x in rates)
+        print(f"{how:<14} {statistics.median(rates):16,.0f}   {rounds}")
+    print(
+        f"columns / row objects, median of paired rounds: {statistics.median(paired):.2f} "
+        f"({', '.join(f'{x:.2f}' for x in paired)})"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line (the parent's and, with ``--child``, a run's)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
@@ -465,6 +579,15 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--rss-small", type=int, default=50, help="the small fleet (50)")
     ap.add_argument("--learn", action="store_true", help="add a run not told the plan")
     ap.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
+    ap.add_argument(
+        "--writes",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time the store's write path alone: columns vs row objects (on)",
+    )
+    ap.add_argument("--writes-only", action="store_true", help="only the write-path table")
+    ap.add_argument("--write-windows", type=int, default=20, help="windows per write run (20)")
+    ap.add_argument("--write-rounds", type=int, default=5, help="write-path rounds (5)")
     ap.add_argument("--child", choices=("backfill", "baseline"), help=argparse.SUPPRESS)
     ap.add_argument("--timeline", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument(
@@ -485,7 +608,13 @@ def main(argv: list[str] | None = None) -> int:
         result = asyncio.run(_child_run(args))
         print(RESULT_TAG + json.dumps(result), flush=True)
         return 0
-    return parent(args)
+    if args.writes_only:
+        write_path(args)
+        return 0
+    status = parent(args)
+    if args.writes:
+        write_path(args)
+    return status
 
 
 if __name__ == "__main__":

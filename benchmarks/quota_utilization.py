@@ -20,6 +20,9 @@ What it measures
     * ``client/told``: ``EnlightenClient(..., clock=clock, plan=...)`` told the quota
       (``"watt"``, or ``[Quota(20, "second")]``...);
     * ``client/learn``: the same with ``plan=None`` (it learns the quota from its first 409);
+    * ``client/spread``: told, with ``Scheduler(..., spread=True)``: aiolimiter spreads each
+      window's grants over 90% of the window (no goal on the ratio, which pays for the last
+      window's spread; ``fill`` shows it costs no fill);
     * ``plain``: bare aiohttp (default connector, 100 connections) + tenacity
       ``AsyncRetrying`` retrying 409 only, ``wait_exponential(multiplier=1, max=--backoff-max)``
       (default five windows: 300 s for watt, 5 s per second) slept with ``clock.sleep``
@@ -91,7 +94,7 @@ from tenacity import (
 # Run from a checkout without installing: the package is the parent of this folder.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from enlighten_async import EnlightenClient, Quota, RetryPolicy, ScaledClock
+from enlighten_async import EnlightenClient, Quota, RetryPolicy, ScaledClock, Scheduler
 from enlighten_async.simulator import (
     BASE_PATH,
     PLANS,
@@ -303,8 +306,9 @@ async def run_one(
     async with SimulatorServer(sim) as server:
         url = server.base_url
         if name.startswith("client"):
-            told = name == "client/told"
-            goal = 0 if told else 1 + args.max_in_flight
+            told = name in ("client/told", "client/spread")
+            # client/spread trades the last window's time for no burst: fill is its goal.
+            goal = None if name == "client/spread" else 0 if told else 1 + args.max_in_flight
             retry = (
                 RetryPolicy(
                     attempts=args.retry_attempts or RetryPolicy().attempts,
@@ -313,15 +317,27 @@ async def run_one(
                 if faults is not None
                 else None
             )
-            client = EnlightenClient(
-                sim.api_key,
-                sim.user_id,
-                base_url=url,
-                clock=clock,
-                plan=case.told if told else None,
-                max_in_flight=args.max_in_flight,
-                retry=retry,
-            )
+            if name == "client/spread":
+                scheduler = Scheduler(
+                    case.told,
+                    clock=clock,
+                    max_in_flight=args.max_in_flight,
+                    retry=retry,
+                    spread=True,
+                )
+                client = EnlightenClient(
+                    sim.api_key, sim.user_id, base_url=url, scheduler=scheduler
+                )
+            else:
+                client = EnlightenClient(
+                    sim.api_key,
+                    sim.user_id,
+                    base_url=url,
+                    clock=clock,
+                    plan=case.told if told else None,
+                    max_in_flight=args.max_in_flight,
+                    retry=retry,
+                )
 
             view = client.with_options(max_wait=args.max_wait)
 
@@ -403,9 +419,9 @@ def format_row(r: Row) -> str:
 
 
 async def main_async(args: argparse.Namespace) -> list[Row]:
-    names = ["client/told", "client/learn", "plain", "aiolimiter"]
+    names = ["client/told", "client/learn", "client/spread", "plain", "aiolimiter"]
     if args.only == "client":
-        names = names[:2]
+        names = names[:3]
     elif args.only is not None:
         names = [args.only]
     scenarios = ["clean", "faults"] if args.with_faults else ["clean"]

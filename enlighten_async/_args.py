@@ -1,97 +1,285 @@
 """Argument checks: every call's arguments are checked before anything is sent.
 
-Quota is precious, so a bad argument fails here, locally, with a clear ``ValueError``,
-and costs no request. A leaf module: it imports nothing of this package.
+Quota is precious, so a bad argument fails here, locally, and costs no request: a value
+of the wrong type raises ``TypeError``, a value of the right type that the API cannot
+take raises ``ValueError``. Messages show the value as the caller gave it (a datetime in
+ISO form, not as epoch seconds). A leaf module: it imports nothing of this package.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import date, datetime
-from enum import Enum
+import enum
+import math
+import numbers
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date, datetime, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 __all__ = [
+    "EPOCH_MAX",
+    "INT64_MAX",
+    "DATE_MIN",
     "check_order",
+    "count_arg",
     "date_arg",
+    "enum_filter",
     "epoch_arg",
-    "filter_params",
-    "scalar",
+    "id_filter",
+    "limit_arg",
+    "next_arg",
+    "seconds_arg",
+    "shown",
     "system_id_arg",
+    "text_arg",
+    "text_filter",
+    "url_arg",
+    "utc_today",
 ]
 
+#: The largest id the spec's ``integer`` (int64) can carry.
+INT64_MAX = 2**63 - 1
+#: The last second of 9999-12-31 UTC: later epochs have no ``datetime`` and no meaning here.
+EPOCH_MAX = 253_402_300_799
+#: The first day the interval and date operations can mean (epoch 0).
+DATE_MIN = date(1970, 1, 1)
+
+# Values that iterate but are not lists of filter values: ``b"abc"`` would be sent as
+# ``97, 98, 99`` and a dict as its keys.
+_NOT_A_LIST = (str, bytes, bytearray, memoryview, Mapping)
+
+
+def shown(value: Any) -> str:
+    """``value`` as the caller would recognise it: dates in ISO form, the rest as ``repr``."""
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, int) and value.bit_length() > 256:
+        # repr() of an int over 4300 digits raises; a huge one says nothing digit by digit
+        return f"an int of {value.bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _type_name(value: Any) -> str:
+    return type(value).__name__
+
+
 def system_id_arg(value: int, name: str = "system_id") -> str:
-    """A positive integer id, as a string."""
+    """A positive int64 id, as a string."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be a positive int, got {type(value).__name__}")
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {value}")
+        raise TypeError(f"{name} must be a positive int, got {_type_name(value)} {shown(value)}")
+    if not 0 < value <= INT64_MAX:
+        raise ValueError(f"{name} must be from 1 to {INT64_MAX} (int64), got {shown(value)}")
     return str(value)
 
 
 def epoch_arg(value: datetime | int | float, name: str) -> int:
-    """An aware ``datetime`` or epoch seconds to whole epoch seconds."""
+    """An aware ``datetime`` or epoch seconds to whole epoch seconds (1970 to 9999)."""
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(
                 f"{name} must be timezone-aware (e.g. datetime(..., tzinfo=timezone.utc)); "
                 f"got naive {value.isoformat()}"
             )
-        return int(value.timestamp() // 1)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(
-            f"{name} must be an aware datetime or epoch seconds, got {type(value).__name__}"
+        try:
+            seconds: float = value.timestamp()
+        except (OverflowError, OSError, ValueError):  # 0001-01-01 in a positive offset
+            raise ValueError(f"{name} is out of range: {value.isoformat()}") from None
+    elif isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{name} must be an aware datetime or epoch seconds, got "
+            f"{_type_name(value)} {shown(value)}"
         )
-    if value < 0:
-        raise ValueError(f"{name} must not be before 1970, got {value}")
-    return int(value // 1)
+    else:
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int beyond float: certainly beyond year 9999
+            too_late = f"{name} must not be after the year 9999, got {shown(value)}"
+            raise ValueError(too_late) from None
+        if not math.isfinite(seconds):
+            raise ValueError(f"{name} must be a finite number of epoch seconds, got {shown(value)}")
+    if seconds < 0:
+        raise ValueError(f"{name} must not be before 1970-01-01T00:00:00+00:00, got {shown(value)}")
+    if seconds > EPOCH_MAX:
+        raise ValueError(f"{name} must not be after the year 9999, got {shown(value)}")
+    return math.floor(seconds)
 
 
 def date_arg(value: date | str, name: str) -> date:
-    """A ``date`` (or an ISO ``YYYY-MM-DD`` string); a ``datetime`` is refused as ambiguous."""
+    """A ``date`` (or an ISO ``YYYY-MM-DD`` string) from 1970 on.
+
+    A ``datetime`` is refused as ambiguous: whose midnight would it be?
+    """
     if isinstance(value, datetime):
+        # A datetime is a date to Python, so this is a ValueError: the value is ambiguous.
         raise ValueError(f"{name} must be a date, not a datetime: pass {name}=value.date()")
     if isinstance(value, date):
-        return value
-    if isinstance(value, str):
+        day = value
+    elif isinstance(value, str):
         try:
-            return date.fromisoformat(value)
+            day = date.fromisoformat(value)
         except ValueError:
-            raise ValueError(f"{name} must be an ISO date YYYY-MM-DD, got {value!r}") from None
-    raise ValueError(f"{name} must be a date, got {type(value).__name__}")
+            raise ValueError(f"{name} must be an ISO date YYYY-MM-DD, got {shown(value)}") from None
+    else:
+        raise TypeError(f"{name} must be a date, got {_type_name(value)} {shown(value)}")
+    if day < DATE_MIN:
+        raise ValueError(f"{name} must not be before {DATE_MIN.isoformat()}, got {shown(value)}")
+    return day
 
 
-def check_order(start: Any, end: Any, start_name: str, end_name: str) -> None:
-    """Refuse ``start > end`` (both already converted)."""
+def utc_today(now: float) -> date:
+    """The UTC date at epoch ``now``."""
+    return datetime.fromtimestamp(now, timezone.utc).date()
+
+
+def check_order(
+    start: Any, end: Any, start_name: str, end_name: str, given: tuple[Any, Any] | None = None
+) -> None:
+    """Refuse ``start > end`` (both already converted); ``given`` are the values as passed."""
     if start is not None and end is not None and start > end:
-        raise ValueError(f"{start_name} ({start}) is after {end_name} ({end})")
+        shown_start, shown_end = given if given is not None else (start, end)
+        raise ValueError(
+            f"{start_name} ({shown(shown_start)}) is after {end_name} ({shown(shown_end)})"
+        )
 
 
-def scalar(value: Any) -> str:
-    """A query value as the API wants it: enums by value, dates in ISO form."""
-    if isinstance(value, Enum):
-        return str(value.value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, bool):
-        raise ValueError("booleans are not valid query values here")
+def text_arg(value: Any, name: str) -> str:
+    """A non-empty string."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {_type_name(value)} {shown(value)}")
+    if not value.strip():
+        raise ValueError(f"{name} must not be empty or blank, got {shown(value)}")
+    return value
+
+
+def limit_arg(value: Any) -> str:
+    """``/systems``' page size: an int from 1 to 1000."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"limit must be an int from 1 to 1000, got {_type_name(value)}")
+    if not 1 <= value <= 1000:
+        raise ValueError(f"limit must be an int from 1 to 1000, got {shown(value)}")
     return str(value)
 
 
-def filter_params(name: str, value: Any, *, integer: bool = False) -> list[tuple[str, str]]:
-    """A ``/systems`` filter: a scalar as ``name=v``, a list as repeated ``name[]=v``."""
+def next_arg(value: Any) -> str | None:
+    """A ``next`` token from an earlier page: a non-empty string, or ``None``."""
+    if value is None:
+        return None
+    return text_arg(value, "next")
+
+
+def _filter(
+    name: str,
+    value: Any,
+    is_scalar: Callable[[Any], bool],
+    check: Callable[[Any], str],
+    expected: str,
+) -> list[tuple[str, str]]:
+    """A scalar as ``name=v``, a list (tuple, set, iterable) as repeated ``name[]=v``."""
     if value is None:
         return []
-    if isinstance(value, (str, int, Enum)) and not isinstance(value, bool):
-        values: Sequence[Any] = [value]
-        key = name
-    elif isinstance(value, Iterable):
-        values = list(value)
-        key = f"{name}[]"
-        if not values:
-            raise ValueError(f"{name} must not be an empty list")
-    else:
-        raise ValueError(f"{name} must be a value or a list of values")
-    if integer:
-        return [(key, system_id_arg(v, name)) for v in values]
-    return [(key, scalar(v)) for v in values]
+    if is_scalar(value):
+        return [(name, check(value))]
+    if isinstance(value, _NOT_A_LIST) or not isinstance(value, Iterable):
+        raise TypeError(
+            f"{name} must be {expected} or a list of them, got {_type_name(value)} {shown(value)}"
+        )
+    values = list(value)
+    if not values:
+        raise ValueError(f"{name} must not be an empty list")
+    return [(f"{name}[]", check(v)) for v in values]
+
+
+def id_filter(name: str, value: Any) -> list[tuple[str, str]]:
+    """An id filter: positive int64s."""
+
+    def is_scalar(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    return _filter(name, value, is_scalar, lambda v: system_id_arg(v, name), "an int")
+
+
+def text_filter(name: str, value: Any) -> list[tuple[str, str]]:
+    """A text filter: non-empty strings."""
+    return _filter(
+        name, value, lambda v: isinstance(v, str), lambda v: text_arg(v, name), "a string"
+    )
+
+
+def enum_filter(name: str, value: Any, enum_cls: type[enum.Enum]) -> list[tuple[str, str]]:
+    """An enum filter: members of ``enum_cls``, or strings among its known values.
+
+    A string the spec does not list is refused (a typo would cost a request and match
+    nothing); a value the spec does not list yet can still be sent as ``enum_cls(value)``.
+    """
+    known = [m.value for m in enum_cls]
+
+    def check(v: Any) -> str:
+        if isinstance(v, enum_cls):
+            return str(v.value)
+        if isinstance(v, enum.Enum) or not isinstance(v, str):
+            raise TypeError(
+                f"{name} must be a {enum_cls.__name__} or one of {known}, got "
+                f"{_type_name(v)} {shown(v)}"
+            )
+        if v not in known:
+            raise ValueError(
+                f"{name} must be one of {known}, got {shown(v)} "
+                f"(for a value the spec does not list, pass {enum_cls.__name__}({v!r}))"
+            )
+        return v
+
+    expected = f"a {enum_cls.__name__} or a string"
+    return _filter(name, value, lambda v: isinstance(v, (str, enum_cls)), check, expected)
+
+
+def seconds_arg(value: Any, name: str, *, positive: bool = False, allow_inf: bool = False) -> float:
+    """A number of seconds: ``>= 0`` (``> 0`` if ``positive``), finite unless ``allow_inf``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{name} must be a number of seconds, got {_type_name(value)} {shown(value)}"
+        )
+    number = float(value)
+    if math.isnan(number) or (math.isinf(number) and not allow_inf):
+        raise ValueError(f"{name} must be a finite number, got {shown(value)}")
+    if number < 0 or (positive and number == 0):
+        bound = "> 0" if positive else ">= 0"
+        raise ValueError(f"{name} must be {bound}, got {shown(value)}")
+    return number
+
+
+def count_arg(value: Any, name: str, *, minimum: int = 1) -> int:
+    """An int ``>= minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {_type_name(value)} {shown(value)}")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {shown(value)}")
+    return value
+
+
+def url_arg(value: Any, name: str = "base_url") -> str:
+    """An ``http(s)://host[:port][/path]`` URL, without query, fragment or credentials.
+
+    A query or fragment would swallow the path the client appends; credentials in it would
+    show in the client's repr.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {_type_name(value)}")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - parsing the port is what checks it
+    except ValueError:
+        raise ValueError(f"{name} is not a valid URL: {shown(value)}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"{name} must be an http:// or https:// URL with a host, got {shown(value)}"
+        )
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"{name} must not carry credentials")
+    if parts.query or parts.fragment or value.rstrip().endswith(("?", "#")):
+        raise ValueError(f"{name} must not have a query or fragment, got {shown(value)}")
+    if any(c.isspace() or ord(c) < 0x20 for c in value):
+        raise ValueError(
+            f"{name} must not contain spaces or control characters, got {shown(value)}"
+        )
+    return value

@@ -7,11 +7,14 @@ or a typed error.
 
 from __future__ import annotations
 
+import calendar
+import enum
+import math
 import warnings
-from collections.abc import AsyncIterator, Sequence
-from datetime import date, datetime
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from datetime import date, datetime, timedelta
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import aiohttp
 import attrs
@@ -42,7 +45,7 @@ from enlighten_async._models import (
 )
 from enlighten_async._pagination import paginate
 from enlighten_async._protocol import Request, decode
-from enlighten_async._quota import Quota
+from enlighten_async._quota import PERIOD_SECONDS, Quota, resolve_plan
 from enlighten_async._retry import RetryPolicy
 from enlighten_async._scheduler import Priority, Scheduler, SchedulerStats
 from enlighten_async._transport import Credentials, Transport
@@ -64,8 +67,28 @@ StatusFilter = Status | str | Sequence[Status | str]
 ConnectionFilter = ConnectionType | str | Sequence[ConnectionType | str]
 
 
+class _Unset(enum.Enum):
+    UNSET = enum.auto()
+
+
+#: "Not given": keeps a view's current value, where ``None`` means something of its own.
+UNSET: Final = _Unset.UNSET
+
+
+@attrs.frozen
+class _Core:
+    """What a client and all its views share. A view copies nothing else, so state added
+    here later cannot be forgotten by :meth:`EnlightenClient.with_options`."""
+
+    credentials: Credentials
+    transport: Transport
+    scheduler: Scheduler
+
+
 @attrs.frozen
 class _CallOptions:
+    """Per-view options. ``max_wait=None`` is the scheduler's default."""
+
     priority: Priority = Priority.INTERACTIVE
     max_wait: float | None = None
 
@@ -87,6 +110,9 @@ class EnlightenClient:
     log line or an error.
     """
 
+    # Slots: all state lives in the shared core or the per-view options (see _bind).
+    __slots__ = ("__weakref__", "_core", "_is_view", "_options")
+
     def __init__(
         self,
         api_key: str,
@@ -101,31 +127,75 @@ class EnlightenClient:
         retry: RetryPolicy | None = None,
         max_in_flight: int | None = None,
     ) -> None:
-        self._credentials = Credentials(api_key, user_id)
+        # Every option is checked here, before a session or scheduler exists: a wrong one
+        # fails now, not at the first call and not after a round of retries.
+        credentials = Credentials(api_key, user_id)
+        for name, secret in (("api_key", api_key), ("user_id", user_id)):
+            # A key pasted with its newline costs a 401; the message never shows the value.
+            if secret != secret.strip() or any(ord(c) < 0x20 or ord(c) == 0x7F for c in secret):
+                raise ValueError(
+                    f"{name} has leading or trailing whitespace or a control character"
+                )
+        base_url = p.url_arg(base_url)
+        if session is not None:
+            if not isinstance(session, aiohttp.ClientSession):
+                raise TypeError(
+                    f"session must be an aiohttp.ClientSession, got {type(session).__name__}"
+                )
+            if session.closed:
+                raise ValueError("session is closed")
+        client_timeout = _timeout_arg(timeout)
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+        if clock is not None and not (
+            callable(getattr(clock, "now", None)) and callable(getattr(clock, "sleep", None))
+        ):
+            raise TypeError(
+                f"clock must be a Clock (now() and sleep()), got {type(clock).__name__}"
+            )
+        if max_in_flight is not None:
+            p.count_arg(max_in_flight, "max_in_flight", minimum=1)
         if scheduler is None:
             kwargs: dict[str, Any] = {"clock": clock, "retry": retry}
             if max_in_flight is not None:
                 kwargs["max_in_flight"] = max_in_flight
-            plan_arg = plan if plan is None or isinstance(plan, str) else tuple(plan)
-            scheduler = Scheduler(plan_arg, **kwargs)
-        elif plan is not None or clock is not None or retry is not None or max_in_flight:
+            scheduler = Scheduler(_plan_arg(plan), **kwargs)
+        elif not isinstance(scheduler, Scheduler):
+            raise TypeError(f"scheduler must be a Scheduler, got {type(scheduler).__name__}")
+        elif (
+            plan is not None or clock is not None or retry is not None or max_in_flight is not None
+        ):
             raise ValueError(
                 "pass plan, clock, retry and max_in_flight to the shared Scheduler, not the client"
             )
-        self.scheduler = scheduler
-        client_timeout = (
-            timeout
-            if isinstance(timeout, aiohttp.ClientTimeout)
-            else aiohttp.ClientTimeout(total=timeout)
-        )
-        self._transport = Transport(
+        transport = Transport(
             base_url,
-            self._credentials,
+            credentials,
             session=session,
             timeout=client_timeout,
             limit=scheduler.max_in_flight,
         )
-        self._options = _CallOptions()
+        self._bind(_Core(credentials, transport, scheduler), _CallOptions(), is_view=False)
+
+    def _bind(self, core: _Core, options: _CallOptions, *, is_view: bool) -> None:
+        # The one place that sets instance state (the class has __slots__): __init__ and
+        # with_options both come through here.
+        self._core = core
+        self._options = options
+        self._is_view = is_view
+
+    @property
+    def scheduler(self) -> Scheduler:
+        """The scheduler every request of this client (and its views) passes."""
+        return self._core.scheduler
+
+    @property
+    def _transport(self) -> Transport:
+        return self._core.transport
+
+    @property
+    def _credentials(self) -> Credentials:
+        return self._core.credentials
 
     def __repr__(self) -> str:
         return f"EnlightenClient(base_url={self._transport.base_url!r})"
@@ -142,8 +212,9 @@ class EnlightenClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close the HTTP session, if the client made it."""
-        await self._transport.close()
+        """Close the HTTP session, if the client made it. A view closes nothing."""
+        if not self._is_view:
+            await self._transport.close()
 
     @property
     def base_url(self) -> str:
@@ -151,22 +222,39 @@ class EnlightenClient:
         return self._transport.base_url
 
     def with_options(
-        self, *, priority: Priority | None = None, max_wait: float | None = None
+        self,
+        *,
+        priority: Priority | _Unset = UNSET,
+        max_wait: float | _Unset | None = UNSET,
     ) -> EnlightenClient:
         """A view of this client whose calls use ``priority`` and ``max_wait``.
 
-        It shares the session and the scheduler; closing it closes nothing.
+        It shares the credentials, session and scheduler; closing it closes nothing.
         ``client.with_options(priority=Priority.BACKGROUND)`` is what a backfill uses so that
         an app's interactive calls overtake it.
+
+        ``priority`` is a :class:`Priority`. ``max_wait`` is how long (clock seconds, a
+        number >= 0) a call may be held by 409s before it raises :class:`RateLimitError`;
+        ``None`` means no limit (wait as long as it takes). An option left out keeps this
+        client's value: the scheduler's default ``max_wait`` unless one was set earlier,
+        which ``max_wait=None`` clears. Bad values raise here, not at the first call.
         """
-        view = object.__new__(EnlightenClient)
-        view._credentials = self._credentials
-        view.scheduler = self.scheduler
-        view._transport = self._transport
-        view._options = _CallOptions(
-            priority=self._options.priority if priority is None else priority,
-            max_wait=self._options.max_wait if max_wait is None else max_wait,
-        )
+        options = self._options
+        if priority is not UNSET:
+            if not isinstance(priority, Priority):
+                raise TypeError(
+                    f"priority must be a Priority (e.g. Priority.BACKGROUND), got {priority!r}"
+                )
+            options = attrs.evolve(options, priority=priority)
+        if max_wait is not UNSET:
+            limit = (
+                math.inf
+                if max_wait is None
+                else p.seconds_arg(max_wait, "max_wait", allow_inf=True)
+            )
+            options = attrs.evolve(options, max_wait=limit)
+        view = object.__new__(type(self))
+        view._bind(self._core, options, is_view=True)
         return view
 
     def stats_snapshot(self) -> SchedulerStats:
@@ -175,9 +263,16 @@ class EnlightenClient:
 
     async def _call(self, request: Request, model: Any) -> Any:
         transport = self._transport
+        scheduler = self.scheduler
+        clock = scheduler.clock
 
         async def attempt() -> Any:
+            sent_at = clock.now()
             raw = await transport.send(request)
+            # Every answer's Date header bounds the server's clock, not only a 409's.
+            await scheduler.observe_date(
+                raw.headers.get("Date"), sent_at=sent_at, received_at=clock.now()
+            )
             try:
                 return decode(request.operation, raw, model)
             except EnlightenError as exc:
@@ -208,6 +303,8 @@ class EnlightenClient:
         """
         params = self._date_range(start_date, end_date)
         if production is not None:
+            if not isinstance(production, str):
+                raise TypeError(f"production must be 'all' or None, got {production!r}")
             if production != "all":
                 raise ValueError(f"production must be 'all' or None, got {production!r}")
             params.append(("production", production))
@@ -239,8 +336,13 @@ class EnlightenClient:
         An async iterator: a page is fetched only when the previous one is used up, so
         breaking out of the loop stops the requests. A filter given as a value is sent as
         ``name=value``; as a list, in the spec's bracket form ``name[]=a&name[]=b``.
-        ``limit`` (1 to 1000) is the page size.
+        ``limit`` (1 to 1000) is the page size; ``next`` starts from a token an earlier page
+        gave. Every page is a request like any other: it waits its turn in the scheduler.
+        A server whose tokens go round in a circle (A -> B -> A), are not strings, or never
+        end (more than :data:`~enlighten_async._pagination.MAX_PAGES` pages) gets a
+        :class:`ResponseFormatError` rather than an endless loop of requests.
         """
+        first = p.next_arg(next)
         query = self._systems_query(
             limit=limit,
             system_id=system_id,
@@ -254,7 +356,7 @@ class EnlightenClient:
         async def fetch(token: str | None) -> SystemsPage:
             return await self._systems_page(query, token)
 
-        return paginate(fetch, next)
+        return paginate(fetch, first, operation="systems")
 
     async def systems_page(
         self,
@@ -269,6 +371,7 @@ class EnlightenClient:
         next: str | None = None,
     ) -> SystemsPage:
         """One page of ``/systems``; its ``next`` is the token of the following page."""
+        token = p.next_arg(next)
         query = self._systems_query(
             limit=limit,
             system_id=system_id,
@@ -278,7 +381,7 @@ class EnlightenClient:
             installer=installer,
             connection_type=connection_type,
         )
-        return await self._systems_page(query, next)
+        return await self._systems_page(query, token)
 
     async def _systems_page(self, query: list[tuple[str, str]], token: str | None) -> SystemsPage:
         params = [*query, ("next", token)] if token else query
@@ -299,15 +402,13 @@ class EnlightenClient:
     ) -> list[tuple[str, str]]:
         params: list[tuple[str, str]] = []
         if limit is not None:
-            if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
-                raise ValueError(f"limit must be an int from 1 to 1000, got {limit!r}")
-            params.append(("limit", str(limit)))
-        params += p.filter_params("system_id", system_id, integer=True)
-        params += p.filter_params("system_name", system_name)
-        params += p.filter_params("status", status)
-        params += p.filter_params("reference", reference)
-        params += p.filter_params("installer", installer)
-        params += p.filter_params("connection_type", connection_type)
+            params.append(("limit", p.limit_arg(limit)))
+        params += p.id_filter("system_id", system_id)
+        params += p.text_filter("system_name", system_name)
+        params += p.enum_filter("status", status, Status)
+        params += p.text_filter("reference", reference)
+        params += p.text_filter("installer", installer)
+        params += p.enum_filter("connection_type", connection_type, ConnectionType)
         return params
 
     async def inventory(self, system_id: int) -> Inventory:
@@ -336,21 +437,26 @@ class EnlightenClient:
         """Production for the month from ``start_date`` (at least a month ago).
 
         Deprecated by the API: use :meth:`production_meter_readings` or
-        :meth:`energy_lifetime`. Emits a ``DeprecationWarning``.
+        :meth:`energy_lifetime`. Emits a ``DeprecationWarning``. A month that cannot have
+        ended yet at the site, in any timezone, is refused before a request is sent.
         """
+        # Checked before the warning: with warnings as errors, a bad call still says why.
+        path = _sys(system_id, "monthly_production")
+        day = p.date_arg(start_date, "start_date")
+        last = _add_month(day) - timedelta(days=1)
+        if last >= self._latest_site_date():
+            raise ValueError(
+                f"start_date must be at least a month ago: the month from {day.isoformat()} "
+                f"ends on {last.isoformat()}, which is not over yet"
+            )
         warnings.warn(
             "monthly_production is deprecated by the Enlighten API; use "
             "production_meter_readings or energy_lifetime",
             DeprecationWarning,
             stacklevel=2,
         )
-        day = p.date_arg(start_date, "start_date")
         return await self._call(  # type: ignore[no-any-return]
-            Request(
-                "monthly_production",
-                _sys(system_id, "monthly_production"),
-                (("start_date", day.isoformat()),),
-            ),
+            Request("monthly_production", path, (("start_date", day.isoformat()),)),
             MonthlyProduction,
         )
 
@@ -420,20 +526,21 @@ class EnlightenClient:
         )
 
     async def summary(self, system_id: int, *, summary_date: DateLike | None = None) -> Summary:
-        """Summary of a system for ``summary_date`` (today, site-local, by default)."""
-        params = (
-            ()
-            if summary_date is None
-            else (("summary_date", p.date_arg(summary_date, "summary_date").isoformat()),)
-        )
+        """Summary of a system for ``summary_date`` (today, site-local, by default).
+
+        A date in the future gets :class:`UnprocessableEntityError` from the service.
+        """
+        params: tuple[tuple[str, str], ...] = ()
+        if summary_date is not None:
+            # "The future" is the site's, and the spec documents the service's 422 for it.
+            params = (("summary_date", p.date_arg(summary_date, "summary_date").isoformat()),)
         return await self._call(  # type: ignore[no-any-return]
             Request("summary", _sys(system_id, "summary"), params), Summary
         )
 
     async def search_system_id(self, serial_num: str) -> SearchSystemIdResult:
         """The system an Envoy serial number belongs to (:class:`NotFoundError` if none)."""
-        if not isinstance(serial_num, str) or not serial_num.strip():
-            raise ValueError("serial_num must be a non-empty string")
+        p.text_arg(serial_num, "serial_num")
         return await self._call(  # type: ignore[no-any-return]
             Request("search_system_id", "/systems/search_system_id", (("serial_num", serial_num),)),
             SearchSystemIdResult,
@@ -494,10 +601,12 @@ class EnlightenClient:
         operational_at: Epoch | None,
     ) -> AsyncIterator[Any]:
         p.system_id_arg(system_id)
+        s, e = p.epoch_arg(start, "start"), p.epoch_arg(end, "end")
+        p.check_order(s, e, "start", "end", (start, end))
         windows = plan_windows(
             kind,
-            p.epoch_arg(start, "start"),
-            p.epoch_arg(end, "end"),
+            s,
+            e,
             now=int(self.scheduler.clock.now()),
             operational_at=(
                 None if operational_at is None else p.epoch_arg(operational_at, "operational_at")
@@ -516,11 +625,15 @@ class EnlightenClient:
 
         return stream()
 
+    def _latest_site_date(self) -> date:
+        # No site is more than 14 hours ahead of UTC, so no site's today is later than this.
+        return p.utc_today(self.scheduler.clock.now() + 14 * 3600)
+
     @staticmethod
     def _date_range(start: DateLike | None, end: DateLike | None) -> list[tuple[str, str]]:
         s = None if start is None else p.date_arg(start, "start_date")
         e = None if end is None else p.date_arg(end, "end_date")
-        p.check_order(s, e, "start_date", "end_date")
+        p.check_order(s, e, "start_date", "end_date", (start, end))
         params = []
         if s is not None:
             params.append(("start_date", s.isoformat()))
@@ -536,10 +649,62 @@ def _sys(system_id: int, operation: str) -> str:
 def _time_range(start_at: Epoch | None, end_at: Epoch | None) -> tuple[tuple[str, str], ...]:
     s = None if start_at is None else p.epoch_arg(start_at, "start_at")
     e = None if end_at is None else p.epoch_arg(end_at, "end_at")
-    p.check_order(s, e, "start_at", "end_at")
+    p.check_order(s, e, "start_at", "end_at", (start_at, end_at))
     params = []
     if s is not None:
         params.append(("start_at", str(s)))
     if e is not None:
         params.append(("end_at", str(e)))
     return tuple(params)
+
+
+def _add_month(day: date) -> date:
+    """The same day a month later (clamped to the month's last day; ``date.max`` at most)."""
+    if (day.year, day.month) == (date.max.year, 12):
+        return date.max
+    year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def _timeout_arg(timeout: Any) -> aiohttp.ClientTimeout:
+    """Seconds (finite, > 0) or an ``aiohttp.ClientTimeout`` whose bounds are such or None."""
+    if isinstance(timeout, aiohttp.ClientTimeout):
+        for name in ("total", "connect", "sock_read", "sock_connect"):
+            value = getattr(timeout, name)
+            if value is not None:
+                p.seconds_arg(value, f"timeout.{name}", positive=True)
+        return timeout
+    if timeout is None:
+        raise TypeError(
+            "timeout must be seconds or an aiohttp.ClientTimeout; for no total timeout pass "
+            "aiohttp.ClientTimeout(total=None) explicitly"
+        )
+    return aiohttp.ClientTimeout(total=p.seconds_arg(timeout, "timeout", positive=True))
+
+
+def _plan_arg(plan: Any) -> str | tuple[Quota, ...] | None:
+    """A known plan name, or a non-empty list of :class:`Quota`, one per period."""
+    if plan is None:
+        return None
+    if isinstance(plan, str):
+        resolve_plan(plan)  # raises ValueError, naming the known plans
+        return plan
+    if isinstance(plan, (bytes, bytearray, Mapping)) or not isinstance(plan, Iterable):
+        raise TypeError(f"plan must be a plan name or a list of Quota, got {type(plan).__name__}")
+    quotas = tuple(plan)
+    if not quotas:
+        raise ValueError("plan must not be an empty list: pass 'unlimited', or None to learn it")
+    periods = set()
+    for quota in quotas:
+        if not isinstance(quota, Quota):
+            raise TypeError(f"plan items must be Quota (e.g. Quota(10, 'minute')), got {quota!r}")
+        p.count_arg(quota.limit, "plan quota limit", minimum=1)
+        if quota.period not in PERIOD_SECONDS and quota.period != "month":
+            raise ValueError(
+                f"plan quota period must be one of {[*PERIOD_SECONDS, 'month']}, "
+                f"got {quota.period!r}"
+            )
+        if quota.period in periods:
+            raise ValueError(f"plan has two quotas for the period {quota.period!r}")
+        periods.add(quota.period)
+    return quotas

@@ -22,30 +22,33 @@ Decisions on the spec's oddities (``spec/NOTES.md``), each made once and tested:
 Structuring runs without detailed validation for speed; only when it fails does a second,
 detailed converter run on the same body to say where (``expected int @ $.intervals[3]``).
 
-Speed (``benchmarks/parse_overhead.py``): a month of ``rgm_stats`` is 8,640 interval
-objects, so the fast converter (not the detailed one) takes two shortcuts, each of which
-only ever returns what the plain cattrs hooks would, and hands anything unusual to them:
+Speed (``benchmarks/parse_overhead.py``): a month of ``rgm_stats`` is 8,640 intervals.
+They are never made into 8,640 objects: every interval list is a
+:class:`~enlighten_async._models.Series`, kept column by column in typed arrays that the
+garbage collector does not track, with rows built only when someone reads one. The fast
+converter (not the detailed one) takes two shortcuts, each of which only ever returns
+what the plain cattrs hooks would, and hands anything unusual to them:
 
 * the scalar hooks try the common JSON type first, and ``X | None`` hooks for scalar ``X``
   are resolved once per type instead of dispatching on every value;
-* ``tuple[X, ...]`` of the interval models (``RgmInterval``, ``MeterInterval``,
-  ``StatsInterval``, ``ConsumptionInterval``) is built column by column: each field is
-  read from every item with ``map`` (C loops, no Python frame per item), its types are
-  checked as a set (exactly ``int`` for ints and epochs, so ``True`` and ``"5"`` do not
-  pass), epochs become datetimes, and instances are made with ``object.__new__`` and the
-  slots' own ``__set__`` (what the frozen ``__init__`` does, minus its per-item Python
-  call). Any other input (a missing key, a string, a bool, a float epoch, an item that is
-  not a dict, an extra key under ``strict``) falls back to cattrs' generated hook for the
-  whole list, which returns the same models or raises its usual error.
+* ``Series[X]`` is built column by column: each field is read from every item with
+  ``map`` (C loops, no Python frame per item), its types are checked as a set (exactly
+  ``int`` for ints and epochs, so ``True`` and ``"5"`` do not pass), epochs are checked to
+  be in ``datetime``'s range by their extremes, and the column goes into an ``array``.
+  Any other input (a missing key, a string, a bool, a float epoch, an item that is not a
+  dict, an extra key under ``strict``) falls back to the row-by-row hook: cattrs'
+  generated ``tuple[X, ...]`` hook, then ``Series(X, rows)``, which the plain converter
+  always uses; it returns an equal series or raises cattrs' usual error.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import types
 import typing
 from collections.abc import Callable
 from datetime import date, datetime, timezone
-from itertools import filterfalse, repeat
 from operator import itemgetter
 from typing import Any, TypeVar
 
@@ -53,14 +56,20 @@ import attrs
 from cattrs import Converter
 from cattrs.cols import homogenous_tuple_structure_factory
 from cattrs.errors import BaseValidationError
-from cattrs.v import transform_error
+from cattrs.v import format_exception, transform_error
 
 from enlighten_async._models import (
-    ConsumptionInterval,
-    MeterInterval,
+    EPOCH,
+    FLOAT,
+    INT,
+    OPT_INT,
+    STR,
+    Column,
     OpenEnum,
-    RgmInterval,
-    StatsInterval,
+    Series,
+    float_column,
+    int_column,
+    series_fields,
 )
 
 __all__ = [
@@ -173,41 +182,19 @@ def _make_plain_converter(*, strict: bool = False, detailed: bool = False) -> Co
     # By class, not by predicate: the str hook above is dispatched on the class too, and
     # would otherwise win for these str-based enums.
     conv.register_structure_hook(OpenEnum, _to_open_enum)
+    conv.register_structure_hook_factory(_is_series, _series_from_rows_factory(conv))
     return conv
 
 
 # -- fast paths ------------------------------------------------------------------------------
-
-#: The interval models built column by column inside ``tuple[X, ...]``.
-_COLUMNAR_MODELS: tuple[type, ...] = (
-    RgmInterval,
-    MeterInterval,
-    StatsInterval,
-    ConsumptionInterval,
-)
-_SCALARS: frozenset[Any] = frozenset({int, float, str, datetime, date})
 
 _ONLY_DICT = frozenset({dict})
 _ONLY_INT = frozenset({int})
 _INT_OR_NONE = frozenset({int, _NoneType})
 _FLOAT_OR_NONE = frozenset({float, _NoneType})
 _NUMBER_OR_NONE = frozenset({float, int, _NoneType})
-
-#: Epoch seconds -> aware UTC datetime, shared by every columnar hook. A month of 15-minute
-#: intervals has 2,880 distinct ends, repeated in ``intervals`` and each meter's list, so
-#: most lookups hit; bounded (cleared when full) so that a long backfill does not grow it.
-_EPOCH_CACHE: dict[int, datetime] = {}
-_EPOCH_CACHE_SIZE = 8192
-
-# Field kinds the columnar builder knows.
-_EPOCH, _INT, _OPT_INT, _FLOAT, _OPT_FLOAT = "epoch", "int", "int?", "float", "float?"
-_KINDS: dict[Any, str] = {
-    datetime: _EPOCH,
-    int: _INT,
-    int | None: _OPT_INT,
-    float: _FLOAT,
-    float | None: _OPT_FLOAT,
-}
+_ONLY_STR = frozenset({str})
+_SCALARS: frozenset[Any] = frozenset({int, float, str, datetime, date})
 
 
 def _optional_of(t: Any) -> Any:
@@ -226,135 +213,111 @@ def _is_scalar_optional(t: Any) -> bool:
 
 
 def _homogeneous_item(t: Any) -> Any:
-    """``X`` for ``tuple[X, ...]``, else ``None``."""
-    if typing.get_origin(t) is not tuple:
-        return None
+    """``X`` for ``tuple[X, ...]`` and ``Series[X]``, else ``None``."""
+    origin = typing.get_origin(t)
     args = typing.get_args(t)
+    if origin is Series and len(args) == 1:
+        return args[0]
+    if origin is not tuple:
+        return None
     if len(args) == 2 and args[1] is Ellipsis:
         return args[0]
     return None
 
 
-def _is_fast_tuple(t: Any) -> bool:
-    item = _homogeneous_item(t)
-    return item is int or item in _COLUMNAR_MODELS
+def _is_series(t: Any) -> bool:
+    return typing.get_origin(t) is Series
 
 
-def _field_kinds(cl: type) -> list[tuple[str, str]] | None:
-    """``(name, kind)`` per field if ``cl`` can be built column by column, else ``None``.
-
-    Only a plain attrs class qualifies: slotted, no defaults, validators, converters,
-    aliases or init hooks, every field of a kind above. Anything else keeps cattrs' hook.
-    """
-    if not attrs.has(cl) or "__slots__" not in cl.__dict__:
-        return None
-    if hasattr(cl, "__attrs_post_init__") or hasattr(cl, "__attrs_pre_init__"):
-        return None
-    fields = attrs.fields(attrs.resolve_types(cl))
-    kinds: list[tuple[str, str]] = []
-    for field in fields:
-        kind = _KINDS.get(field.type)
-        if (
-            kind is None
-            or field.default is not attrs.NOTHING
-            or field.validator is not None
-            or field.converter is not None
-            or not field.init
-            or field.alias != field.name
-            or not isinstance(getattr(cl, field.name, None), types.MemberDescriptorType)
-        ):
-            return None
-        kinds.append((field.name, kind))
-    return kinds or None
+def _is_int_tuple(t: Any) -> bool:
+    return typing.get_origin(t) is tuple and _homogeneous_item(t) is int
 
 
-def _epochs_to_datetimes(epochs: list[int]) -> list[datetime]:
-    """``datetime.fromtimestamp(e, UTC)`` for each ``e`` (exactly ``int``), memoized.
-
-    The datetimes are immutable, so sharing one object between models is invisible. Only
-    ints may come here: ``True`` and ``1.0`` would find the entry of ``1``.
-    """
-    cache = _EPOCH_CACHE
-    try:
-        return list(map(cache.__getitem__, epochs))
-    except KeyError:
-        pass
-    missing = list(filterfalse(cache.__contains__, epochs))
-    if len(cache) + len(missing) > _EPOCH_CACHE_SIZE:
-        cache.clear()
-    # An out-of-range epoch raises here (OverflowError, OSError, ValueError) and the caller
-    # falls back to cattrs' hook, which raises the same; the entries made so far are valid.
-    cache.update(zip(missing, map(_fromtimestamp, missing, repeat(UTC)), strict=True))
-    try:
-        return list(map(cache.__getitem__, epochs))
-    except KeyError:  # another thread cleared the cache in between
-        return list(map(_fromtimestamp, epochs, repeat(UTC)))
+def _as_tuple(t: Any) -> Any:
+    """``tuple[X, ...]`` for ``Series[X]`` (how errors name it), else ``t``."""
+    return tuple[typing.get_args(t)[0], ...] if _is_series(t) else t  # type: ignore[misc]
 
 
-def _column(values: list[Any], kind: str) -> list[Any] | None:
-    """The field's values as the plain hooks would make them, or ``None`` to fall back.
+def _series_from_rows_factory(conv: Converter) -> Callable[[Any], _StructureHook]:
+    """``Series[X]`` made row by row: cattrs' ``tuple[X, ...]`` hook, then the rows."""
+
+    def factory(t: Any) -> _StructureHook:
+        row = typing.get_args(t)[0]
+        rows_hook = conv.get_structure_hook(tuple[row, ...])  # type: ignore[valid-type]
+        row_type = tuple[row, ...]  # type: ignore[valid-type]
+
+        def structure(obj: Any, _: Any) -> Any:
+            return Series(row, rows_hook(obj, row_type))
+
+        return structure
+
+    return factory
+
+
+def _column(values: list[Any], kind: str) -> Column | None:
+    """The field's column as the plain hooks' rows would give it, or ``None`` to fall back.
 
     ``None`` unless every value is exactly of a JSON type for which the plain hook is the
     identity (or ``fromtimestamp``, or ``float``): ``bool``, ``str`` and friends fall back.
+    May raise (an epoch out of range, an int too big for a float): the caller falls back.
     """
     present = set(map(type, values))
-    if kind is _EPOCH:
-        return _epochs_to_datetimes(values) if present == _ONLY_INT else None
-    if kind is _INT:
-        return values if present == _ONLY_INT else None
-    if kind is _OPT_INT:
-        return values if present <= _INT_OR_NONE else None
-    if kind is _FLOAT and _NoneType in present:
+    if kind is EPOCH:
+        if present != _ONLY_INT:
+            return None
+        # fromtimestamp is monotonic: the extremes in range means every value is.
+        _fromtimestamp(min(values), UTC)
+        _fromtimestamp(max(values), UTC)
+        return int_column(values)
+    if kind is INT:
+        return int_column(values) if present == _ONLY_INT else None
+    if kind is OPT_INT:
+        return int_column(values) if present <= _INT_OR_NONE else None
+    if kind is STR:
+        return tuple(values) if present == _ONLY_STR else None
+    if kind is FLOAT and _NoneType in present:
         return None
     if present <= _FLOAT_OR_NONE:  # float(v) is v for an exact float
-        return values
+        return float_column(values)
     if present <= _NUMBER_OR_NONE:
-        return [None if v is None else float(v) for v in values]
+        return float_column([None if v is None else float(v) for v in values])
     return None
 
 
-def _columnar_hook(
-    cl: type, kinds: list[tuple[str, str]], fallback: _StructureHook, *, strict: bool
-) -> _StructureHook:
-    """Structure a list of dicts into ``tuple[cl, ...]`` one column at a time.
+def _columnar_hook(row: type, fallback: _StructureHook, *, strict: bool) -> _StructureHook:
+    """Structure a list of dicts into ``Series[row]`` one column at a time, no row made.
 
     Returns only when every item is a dict holding every field with a value of exactly
-    the expected JSON type, for which cattrs' hooks would return equal models of the same
-    types; anything else (and any error on the way) goes to ``fallback``, cattrs' own
-    ``tuple[cl, ...]`` hook, which returns or raises as it always did.
+    the expected JSON type, for which cattrs' hooks would give equal rows; anything else
+    (and any error on the way) goes to ``fallback``, the row-by-row hook, which returns
+    the same series or raises cattrs' usual error.
     """
+    kinds = series_fields(row)
     getters = [(itemgetter(name), kind) for name, kind in kinds]
-    setters = [getattr(cl, name).__set__ for name, _ in kinds]
     field_count = frozenset({len(kinds)})
-    new = object.__new__
 
-    def structure(obj: Any, tp: Any) -> Any:
-        if type(obj) is not list:
-            return fallback(obj, tp)
-        if not obj:
-            return ()
-        if set(map(type, obj)) != _ONLY_DICT:
-            return fallback(obj, tp)
+    def columns(obj: Any) -> list[Column] | None:
+        if type(obj) is not list or not obj or set(map(type, obj)) != _ONLY_DICT:
+            return None
         if strict and set(map(len, obj)) != field_count:
             # Every field present and no more keys than fields: no unknown key.
-            return fallback(obj, tp)
-        columns: list[list[Any]] = []
+            return None
+        out: list[Column] = []
         try:
             for getter, kind in getters:
                 column = _column(list(map(getter, obj)), kind)  # KeyError: a missing key
                 if column is None:
-                    break
-                columns.append(column)
+                    return None
+                out.append(column)
         except Exception:  # an out-of-range epoch, a missing key: cattrs says what
+            return None
+        return out
+
+    def structure(obj: Any, tp: Any) -> Any:
+        cols = columns(obj)
+        if cols is None:
             return fallback(obj, tp)
-        if len(columns) != len(setters):  # a value the fast path does not take
-            return fallback(obj, tp)
-        # What the frozen __init__ does (object.__setattr__ on each slot), without a Python
-        # call per item: ``set`` returns None, so ``any`` just drives the loop in C.
-        items: list[Any] = list(map(new, repeat(cl, len(obj))))
-        for setter, column in zip(setters, columns, strict=True):
-            any(map(setter, items, column))
-        return tuple(items)
+        return Series.from_columns(row, cols, len(obj))
 
     return structure
 
@@ -370,6 +333,7 @@ def _int_tuple_hook(fallback: _StructureHook) -> _StructureHook:
 
 def _install_fast_paths(conv: Converter, *, strict: bool) -> None:
     """Register the shortcuts of the module's docstring on a non-detailed converter."""
+    row_by_row = _series_from_rows_factory(conv)
 
     def optional_factory(t: Any) -> _StructureHook:
         other = _optional_of(t)
@@ -380,33 +344,133 @@ def _install_fast_paths(conv: Converter, *, strict: bool) -> None:
 
         return structure
 
-    def tuple_factory(t: Any) -> _StructureHook:
-        item = _homogeneous_item(t)
-        fallback: _StructureHook = homogenous_tuple_structure_factory(t, conv)
-        if item is int:
-            return _int_tuple_hook(fallback)
-        kinds = _field_kinds(item)
-        if kinds is None:
-            return fallback
-        return _columnar_hook(item, kinds, fallback, strict=strict)
+    def int_tuple_factory(t: Any) -> _StructureHook:
+        return _int_tuple_hook(homogenous_tuple_structure_factory(t, conv))
+
+    def series_factory(t: Any) -> _StructureHook:
+        return _columnar_hook(typing.get_args(t)[0], row_by_row(t), strict=strict)
 
     conv.register_structure_hook_factory(_is_scalar_optional, optional_factory)
-    conv.register_structure_hook_factory(_is_fast_tuple, tuple_factory)
+    conv.register_structure_hook_factory(_is_int_tuple, int_tuple_factory)
+    conv.register_structure_hook_factory(_is_series, series_factory)
 
 
 converter = make_converter()
 _detailed = make_converter(detailed=True)
 
 
+#: How many problems :func:`explain` reports before it stops looking (the error's message
+#: shows five of them).
+MAX_PROBLEMS = 10
+#: Items of a long list checked at a time with the fast converter; only a chunk that fails
+#: is looked at item by item, and only a failing item goes to the detailed converter.
+EXPLAIN_CHUNK = 256
+#: The line :func:`explain` ends with when it stopped before the end of the body.
+MORE_PROBLEMS = "… (more problems not listed)"
+
+
 def explain(data: Any, cl: Any) -> tuple[str, ...]:
-    """Say where ``data`` departs from ``cl``, as ``"<problem> @ $.path"`` lines."""
+    """Say where ``data`` departs from ``cl``, as ``"<problem> @ $.path"`` lines.
+
+    Bounded: it stops after :data:`MAX_PROBLEMS` problems, and the detailed converter (which
+    builds an exception per bad value) only ever sees one item of a list at a time, found
+    by checking the list a chunk at a time with the fast converter. A 20 MB body of bad
+    intervals costs a few chunks, not 300,000 exceptions; a body whose only bad item is its
+    last costs about one fast pass over the list.
+    """
+    out: list[str] = []
     try:
-        _detailed.structure(data, cl)
+        _explain_into(data, cl, "$", out)
+    except _Enough:
+        return (*out[:MAX_PROBLEMS], MORE_PROBLEMS)
+    if not out and not _fits(data, cl):
+        # The walk found nothing the fast converter objects to: say so rather than nothing.
+        out.append(f"does not fit {getattr(cl, '__name__', cl)} @ $")
+    return tuple(out)
+
+
+class _Enough(Exception):
+    """Raised inside the walk once :data:`MAX_PROBLEMS` problems are found."""
+
+
+def _fits(value: Any, tp: Any) -> bool:
+    try:
+        converter.structure(value, tp)
+    except Exception:
+        return False
+    return True
+
+
+def _report(out: list[str], lines: list[str]) -> None:
+    out.extend(lines)
+    if len(out) > MAX_PROBLEMS:
+        raise _Enough
+
+
+def _explain_into(data: Any, tp: Any, path: str, out: list[str]) -> None:
+    """Append to ``out`` where ``data`` departs from ``tp``; the walk follows the model's
+    types (a handful of levels), never the data's own depth."""
+    inner = _optional_of(tp)
+    if inner is not None and data is None:
+        return
+    # ``X | None`` with a value is walked as ``X``; a leaf keeps the declared type, which
+    # its message names ("expected int | None").
+    walked = tp if inner is None else inner
+    item = _homogeneous_item(walked)
+    if item is not None and isinstance(data, (list, tuple)):
+        _explain_items(data, walked, item, path, out)
+    elif item is not None and isinstance(data, (str, bytes, dict)):
+        # cattrs iterates these as well (characters, keys): look at a bounded prefix only.
+        _explain_items(list(itertools.islice(data, EXPLAIN_CHUNK)), walked, item, path, out)
+    elif attrs.has(walked) and isinstance(data, dict):
+        _explain_fields(data, walked, path, out)
+    else:
+        _explain_leaf(data, tp, path, out)
+
+
+def _explain_items(
+    data: list[Any] | tuple[Any, ...], tp: Any, item: Any, path: str, out: list[str]
+) -> None:
+    for start in range(0, len(data), EXPLAIN_CHUNK):
+        chunk = data[start : start + EXPLAIN_CHUNK]
+        if _fits(chunk, tp):
+            continue
+        for offset, value in enumerate(chunk):
+            if not _fits(value, item):
+                _explain_into(value, item, f"{path}[{start + offset}]", out)
+
+
+def _explain_fields(data: dict[str, Any], cl: Any, path: str, out: list[str]) -> None:
+    for field in _fields_of(cl):
+        where = f"{path}.{field.name}"
+        if field.name not in data:
+            if field.default is attrs.NOTHING:
+                _report(out, [f"required field missing @ {where}"])
+            continue
+        value = data[field.name]
+        # A list goes straight to the chunked walk: checking it whole first would cost a
+        # slow pass when its only bad item is near the end.
+        if _is_list_type(field.type) or not _fits(value, field.type):
+            _explain_into(value, field.type, where, out)
+
+
+def _explain_leaf(data: Any, tp: Any, path: str, out: list[str]) -> None:
+    tp = _as_tuple(tp)
+    try:
+        _detailed.structure(data, tp)
     except BaseValidationError as exc:
-        return tuple(transform_error(exc, path="$"))
+        _report(out, transform_error(exc, path=path))
     except Exception as exc:  # the detailed pass can fail outside cattrs' own errors
-        return (f"{type(exc).__name__}: {exc}",)
-    return ()
+        _report(out, [f"{format_exception(exc, tp)} @ {path}"])
+
+
+def _is_list_type(tp: Any) -> bool:
+    return _homogeneous_item(_optional_of(tp) or tp) is not None
+
+
+@functools.cache
+def _fields_of(cl: type) -> tuple[attrs.Attribute[Any], ...]:
+    return tuple(attrs.fields(attrs.resolve_types(cl)))
 
 
 def epoch_or_none(value: Any) -> datetime | None:

@@ -15,10 +15,15 @@
 
 Messages and ``args`` never hold the API key or the user id: the transport redacts
 before it raises, and chained aiohttp exceptions (which carry the full URL) are dropped.
+
+Everything an error keeps from a response is bounded: the protocol prunes the body to a
+few levels and items before it builds the error, and a value that is not a string is
+shown through :func:`as_text`, whose ``repr`` stops at a fixed depth and length.
 """
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
@@ -110,7 +115,7 @@ class APIError(EnlightenError):
         super().__init__(message, operation=operation, status=status)
         self.body: Mapping[str, Any] = body if body is not None else {}
         reason = self.body.get("reason")
-        self.reason: str | None = None if reason is None else str(reason)
+        self.reason: str | None = None if reason is None else as_text(reason)
         self.messages: tuple[str, ...] = _strings(self.body.get("message")) + _strings(
             self.body.get("errorMessages")
         )
@@ -197,13 +202,45 @@ class DataTemporarilyUnavailableError(ServerError):
     """500/503 with ``errorCode`` 7, "Data temporarily unavailable": worth retrying."""
 
 
+#: The longest text :func:`as_text` makes of a value that is not a string.
+MAX_VALUE_TEXT = 1000
+
+
+class _BoundedRepr(reprlib.Repr):
+    """reprlib's repr, which stops at a depth and a length: a value nested 1,000 deep (which
+    the builtin repr follows into a RecursionError) or a list of a million items prints in
+    bounded time."""
+
+    def repr_int(self, x: int, level: int) -> str:
+        # The builtin repr raises ValueError past 4,300 digits.
+        return repr(x) if x.bit_length() <= 600 else f"<int of {x.bit_length()} bits>"
+
+
+_REPR = _BoundedRepr()
+_REPR.maxlevel = 4
+_REPR.maxstring = MAX_VALUE_TEXT
+_REPR.maxother = 200
+_REPR.maxlong = 200
+
+
+def as_text(value: object) -> str:
+    """``value`` as text: a string as it is, anything else through a bounded ``repr``."""
+    if isinstance(value, str):
+        return value
+    if value is None or isinstance(value, (bool, float)):
+        return str(value)
+    if type(value) is int and value.bit_length() <= 600:
+        return str(value)
+    return _REPR.repr(value)[:MAX_VALUE_TEXT]
+
+
 def _strings(value: object) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, (list, tuple)):
-        return tuple(str(v) for v in value)
-    return (str(value),)
+        return tuple(as_text(v) for v in value)
+    return (as_text(value),)
 
 
 def _str_or_none(value: object) -> str | None:
-    return None if value is None else str(value)
+    return None if value is None else as_text(value)

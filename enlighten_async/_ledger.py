@@ -29,7 +29,8 @@ Exact windows
     :data:`MAX_GUARD_FRACTION` of the window (nor :data:`MAX_GUARD`): after a full window
     the next request goes a guard after the next window opens, and a request granted
     within a guard (plus the measured latency) of a window's end is counted against both
-    windows, since it may reach the server in the next one.
+    windows, since it may reach the server in the next one (the latency's share of that is
+    capped at half the window, not at the guard's cap).
 """
 
 from __future__ import annotations
@@ -185,6 +186,7 @@ class _Window:
         "count",
         "end",
         "index",
+        "latency_cap",
         "quota",
         "seconds",
         "spill",
@@ -196,6 +198,7 @@ class _Window:
         self.quota = quota
         self.seconds = quota.seconds
         self.cap = min(MAX_GUARD, MAX_GUARD_FRACTION * (self.seconds or math.inf))
+        self.latency_cap = 0.5 * self.seconds if self.seconds is not None else 3600.0
         self.anchor = anchor
         self.index = -(2**62)
         self.start = self.end = math.nan  # nothing is inside a nan window: first use enters
@@ -232,10 +235,12 @@ class _Window:
             return 0.0
         return max(0.0, self.end + min(guard, self.cap) - t)
 
-    def take(self, t: float, spill_guard: float) -> int:
+    def take(self, t: float, guard: float, latency: float) -> int:
         self.enter(t)
         self.count += 1
-        if self.end - t < min(spill_guard, self.cap):
+        # The clock's share is capped like the wait guard; the latency's only at half the
+        # window: a request does reach the server a round trip later, however long.
+        if self.end - t < min(guard, self.cap) + min(latency, self.latency_cap):
             if self.spill_index != self.index + 1:
                 self.spill_index, self.spill = self.index + 1, 0
             self.spill += 1
@@ -306,8 +311,7 @@ class MemoryLedger:
         if binding is not None:
             reason = "month" if binding.seconds is None else "window"
             return LedgerDecision(wait, quota=binding.quota, reason=reason)
-        spill = guard + latency
-        return LedgerDecision(0.0, token=tuple((w, w.take(t, spill)) for w in windows))
+        return LedgerDecision(0.0, token=tuple((w, w.take(t, guard, latency)) for w in windows))
 
     async def give_back(self, token: Any) -> None:
         """See :meth:`QuotaLedger.give_back`."""

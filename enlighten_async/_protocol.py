@@ -3,16 +3,22 @@
 :func:`decode` turns ``(status, headers, body)`` into a model or raises the typed error;
 the argument checks live in :mod:`enlighten_async._args`. Nothing here touches a socket
 (after gidgethub's ``sansio``).
+
+Every byte of a response is treated as hostile. An error keeps a bounded copy of what it
+read (:func:`prune`: a few levels, a few hundred values, strings cut short), so a body
+nested 1,000 deep or 20 MB long costs bounded time and memory and no ``RecursionError``.
+When the transport hands over its redactor with the response, text is redacted *before*
+it is cut short, so a secret straddling a cut leaves no prefix of itself behind.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import orjson
-from attrs import frozen
+from attrs import field, frozen
 
 from enlighten_async._converter import converter, explain
 from enlighten_async._exceptions import (
@@ -25,13 +31,19 @@ from enlighten_async._exceptions import (
     ResponseFormatError,
     ServerError,
     UnprocessableEntityError,
+    as_text,
 )
 
 __all__ = [
     "RawResponse",
+    "Redactor",
     "Request",
+    "body_prefix",
+    "clip",
     "decode",
     "error_for",
+    "prune",
+    "http_date",
     "server_time",
 ]
 
@@ -40,6 +52,23 @@ Params = tuple[tuple[str, str], ...]
 
 #: How many bytes of an unreadable body an error keeps.
 BODY_PREFIX_BYTES = 200
+#: How many bytes of an unreadable body the error's message quotes.
+MESSAGE_PREFIX_BYTES = 40
+#: How deep an error keeps a JSON body; deeper values become :data:`TRUNCATED`. The API's
+#: error bodies are one or two levels deep.
+MAX_ERROR_DEPTH = 8
+#: How many values (keys, strings, numbers, containers) an error keeps from a body.
+MAX_ERROR_ITEMS = 500
+#: How many characters of one string, or of the message, an error keeps.
+MAX_ERROR_TEXT = 1000
+#: Extra characters redacted past a cut, so that a secret (up to this long in any of its
+#: encoded forms) that straddles the cut is masked whole before the cut is made.
+REDACT_MARGIN = 512
+#: What stands for the part of a value an error did not keep.
+TRUNCATED = "…"
+
+#: Masks the credentials in a text (the transport's, see ``Credentials.redact``).
+Redactor = Callable[[str], str]
 
 #: The operations whose answer may be ``204 No Content`` (no meter): they give ``None``.
 NO_CONTENT_OPERATIONS = frozenset({"energy_lifetime", "consumption_lifetime"})
@@ -59,21 +88,112 @@ class Request:
 
 @frozen
 class RawResponse:
-    """What came back: status, headers and the whole body."""
+    """What came back: status, headers and the whole body.
+
+    ``redact``, when the transport sets it, masks the credentials in any text taken from
+    the body; errors built from this response use it before they cut text short.
+    """
 
     status: int
     headers: Mapping[str, str]
     body: bytes
+    redact: Redactor | None = field(default=None, repr=False, eq=False)
+
+
+def _identity(text: str) -> str:
+    return text
+
+
+def clip(text: str, redact: Redactor | None = None, limit: int = MAX_ERROR_TEXT) -> str:
+    """``text`` redacted, then cut to ``limit`` characters (marked with :data:`TRUNCATED`).
+
+    Only ``limit + REDACT_MARGIN`` characters are redacted: a 20 MB string costs no more
+    than a short one.
+    """
+    red = redact or _identity
+    if len(text) <= limit:
+        return red(text)
+    return red(text[: limit + REDACT_MARGIN])[:limit] + TRUNCATED
+
+
+def prune(
+    value: Any,
+    text: Callable[[str], str] = clip,
+    *,
+    max_depth: int = MAX_ERROR_DEPTH,
+    max_items: int = MAX_ERROR_ITEMS,
+) -> Any:
+    """A bounded copy of a JSON-like ``value``, each string passed through ``text``.
+
+    Containers nested deeper than ``max_depth`` become :data:`TRUNCATED`; after
+    ``max_items`` values the rest of each container is dropped, and a :data:`TRUNCATED`
+    item (or key) marks the cut. Dicts (any mapping) stay dicts, lists lists, tuples
+    tuples; bytes are read as latin-1. The walk's recursion is bounded by ``max_depth``.
+    """
+    budget = max_items
+
+    def walk(v: Any, depth: int) -> Any:
+        nonlocal budget
+        budget -= 1
+        if isinstance(v, str):
+            return text(v)
+        if isinstance(v, bytes):
+            return text(v.decode("latin-1")).encode("latin-1", "replace")
+        if isinstance(v, Mapping):
+            if depth >= max_depth:
+                return TRUNCATED
+            out: dict[Any, Any] = {}
+            for key, item in v.items():
+                if budget <= 0:
+                    out[TRUNCATED] = TRUNCATED
+                    break
+                out[walk(key, depth + 1)] = walk(item, depth + 1)
+            return out
+        if isinstance(v, (list, tuple)):
+            if depth >= max_depth:
+                return TRUNCATED
+            items: list[Any] = []
+            for item in v:
+                if budget <= 0:
+                    items.append(TRUNCATED)
+                    break
+                items.append(walk(item, depth + 1))
+            return items if isinstance(v, list) else tuple(items)
+        return v
+
+    return walk(value, 0)
+
+
+def _clipper(raw: RawResponse) -> Callable[[str], str]:
+    redact = raw.redact
+
+    def text(value: str) -> str:
+        return clip(value, redact)
+
+    return text
+
+
+def body_prefix(raw: RawResponse, limit: int = BODY_PREFIX_BYTES) -> bytes:
+    """The first ``limit`` bytes of the body, redacted before the cut."""
+    head = raw.body[: limit + REDACT_MARGIN]
+    if raw.redact is not None and head:
+        # latin-1 maps every byte to one character and back: the cut stays a byte count.
+        head = raw.redact(head.decode("latin-1")).encode("latin-1", "replace")
+    return head[:limit]
 
 
 def server_time(headers: Mapping[str, str]) -> float | None:
     """The server's clock from its ``Date`` header, in epoch seconds (``None`` if absent)."""
-    value = headers.get("Date")
+    return http_date(headers.get("Date"))
+
+
+def http_date(value: str | None) -> float | None:
+    """An HTTP date (``Wed, 25 Nov 2026 05:29:13 GMT``) in epoch seconds; ``None`` if unreadable."""
     if not value:
         return None
     try:
         return parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
 
 
@@ -85,12 +205,13 @@ def _loads(raw: RawResponse, operation: str) -> Any:
         pass
     # Raised outside the except clause: the decoder's error holds the document, which
     # must not ride along as __context__ (a proxy's page may echo the URL, and the key).
+    prefix = body_prefix(raw)
     raise ResponseFormatError(
         f"{operation}: HTTP {raw.status} with a body that is not JSON "
-        f"({len(raw.body)} bytes, starting {raw.body[:40]!r})",
+        f"({len(raw.body)} bytes, starting {prefix[:MESSAGE_PREFIX_BYTES]!r})",
         operation=operation,
         status=raw.status,
-        body_prefix=raw.body[:BODY_PREFIX_BYTES],
+        body_prefix=prefix,
     )
 
 
@@ -106,12 +227,14 @@ def decode(operation: str, raw: RawResponse, model: Any) -> Any:
             return converter.structure(data, model)
         except Exception:  # any failure of the fast path: explain it with the detailed one
             pass
-        details = explain(data, model)  # outside the except: no __context__ holding the body
+        # Outside the except: no __context__ holding the body.
+        text = _clipper(raw)
+        details = tuple(text(line) for line in explain(data, model))
         raise ResponseFormatError(
-            f"{operation}: the body does not fit {_name(model)}: " + "; ".join(details[:5]),
+            clip(f"{operation}: the body does not fit {_name(model)}: " + "; ".join(details[:5])),
             operation=operation,
             status=status,
-            body_prefix=raw.body[:BODY_PREFIX_BYTES],
+            body_prefix=body_prefix(raw),
             details=details,
         )
     if status == 204 and operation in NO_CONTENT_OPERATIONS:
@@ -127,21 +250,27 @@ def error_for(operation: str, raw: RawResponse) -> EnlightenError:
             f"{operation}: unexpected HTTP {status}",
             operation=operation,
             status=status,
-            body_prefix=raw.body[:BODY_PREFIX_BYTES],
+            body_prefix=body_prefix(raw),
         )
     try:
         body = _loads(raw, operation)
     except ResponseFormatError as exc:
         exc.message_text = f"{operation}: HTTP {status} with a body that is not JSON"
-        exc.args = (f"{exc.message_text} ({len(raw.body)} bytes, starting {raw.body[:40]!r})",)
-        return exc
+        exc.args = (
+            f"{exc.message_text} ({len(raw.body)} bytes, "
+            f"starting {exc.body_prefix[:MESSAGE_PREFIX_BYTES]!r})",
+        )
+        return _quota_answer(operation, raw, exc) if status == 409 else exc
     if not isinstance(body, dict):
-        return ResponseFormatError(
+        odd = ResponseFormatError(
             f"{operation}: HTTP {status} with a JSON {type(body).__name__}, not an object",
             operation=operation,
             status=status,
-            body_prefix=raw.body[:BODY_PREFIX_BYTES],
+            body_prefix=body_prefix(raw),
         )
+        return _quota_answer(operation, raw, odd) if status == 409 else odd
+    # The error keeps (and its fields are read from) a bounded, redacted copy.
+    body = prune(body, _clipper(raw))
     cls: type[APIError]
     if status == 401:
         cls = AuthError
@@ -163,16 +292,31 @@ def error_for(operation: str, raw: RawResponse) -> EnlightenError:
     return cls(_message(operation, status, body), operation=operation, status=status, body=body)
 
 
+def _quota_answer(operation: str, raw: RawResponse, unread: ResponseFormatError) -> RateLimitError:
+    """A 409 whose body is not the JSON object of the spec (a proxy's page, say).
+
+    It is still a quota answer: a :class:`RateLimitError` with no period fields, which the
+    scheduler holds with its conflict backoff (doubling, capped) rather than re-sending at
+    once. Only the message of the unreadable body's error is kept.
+    """
+    return RateLimitError(
+        unread.args[0],
+        operation=operation,
+        body={},
+        server_time=server_time(raw.headers),
+    )
+
+
 def _message(operation: str, status: int, body: Mapping[str, Any]) -> str:
     parts: list[str] = []
     for key in ("message", "errorMessages"):
         value = body.get(key)
         if isinstance(value, (list, tuple)):
-            parts.extend(str(v) for v in value)
+            parts.extend(as_text(v) for v in value)
         elif value is not None:
-            parts.append(str(value))
-    text = "; ".join(dict.fromkeys(parts)) or str(body.get("reason", "")) or "no message"
-    return f"{operation}: HTTP {status}: {text}"
+            parts.append(as_text(value))
+    text = "; ".join(dict.fromkeys(parts)) or as_text(body.get("reason", "")) or "no message"
+    return clip(f"{operation}: HTTP {status}: {text}")
 
 
 def _name(model: Any) -> str:

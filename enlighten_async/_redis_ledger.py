@@ -81,7 +81,7 @@ def key_namespace(api_key: str) -> str:
     return f"{KEY_PREFIX}:{digest}"
 
 
-# ARGV: prefix, ts (server time), guard, spill guard, month index, month start, month end,
+# ARGV: prefix, ts (server time), guard, latency, month index, month start, month end,
 #       learned version known, then (period, limit, seconds) per told quota (seconds 0 for
 #       a month).
 # Returns {reason, wait, quota period, quota limit, learned version, learned json, tokens}.
@@ -89,7 +89,7 @@ _ACQUIRE = """
 local prefix = ARGV[1]
 local ts = tonumber(ARGV[2])
 local guard = tonumber(ARGV[3])
-local spill_guard = tonumber(ARGV[4])
+local latency = tonumber(ARGV[4])
 local month_index = tonumber(ARGV[5])
 local month_start = tonumber(ARGV[6])
 local month_end = tonumber(ARGV[7])
@@ -131,15 +131,15 @@ local spans = {}
 for _, p in ipairs(order) do
   local w = windows[p]
   local limit, seconds, anchor = w[1], w[2], w[3]
-  local index, stop, cap, life
+  local index, stop, cap, life, latency_cap
   if seconds == 0 then
     index, stop = month_index, month_end
-    cap = 5
+    cap, latency_cap = 5, 3600
     life = month_end - ts + 86400
   else
     index = math.floor((ts - anchor) / seconds)
     stop = anchor + (index + 1) * seconds
-    cap = math.min(5, 0.05 * seconds)
+    cap, latency_cap = math.min(5, 0.05 * seconds), 0.5 * seconds
     life = stop - ts + seconds + 1
   end
   local key = prefix .. ':w:' .. p .. ':' .. string.format('%d', index)
@@ -151,7 +151,7 @@ for _, p in ipairs(order) do
       binding = {p, limit, seconds}
     end
   end
-  spans[#spans + 1] = {key, stop, cap, life, p, index, seconds}
+  spans[#spans + 1] = {key, stop, cap, life, p, index, seconds, latency_cap}
 end
 if binding then
   local reason = 'window'
@@ -171,8 +171,9 @@ for _, s in ipairs(spans) do
   redis.call('INCR', key)
   redis.call('PEXPIRE', key, math.ceil(life * 1000))
   tokens[#tokens + 1] = key
-  if stop - ts < math.min(spill_guard, cap) then
-    -- It may reach the server in the next window: count it there too.
+  if stop - ts < math.min(guard, cap) + math.min(latency, s[8]) then
+    -- It may reach the server in the next window: count it there too (the clock's share
+    -- capped as the wait's guard, the latency's at half the window).
     local next_key = prefix .. ':w:' .. s[5] .. ':' .. string.format('%d', s[6] + 1)
     local next_life = life + s[7]
     if s[7] == 0 then next_life = life + 31 * 86400 end
@@ -410,7 +411,7 @@ class RedisLedger:
             self._prefix,
             repr(t),
             repr(guard),
-            repr(guard + latency),
+            repr(latency),
             str(month_index),
             repr(month_start),
             repr(month_end),

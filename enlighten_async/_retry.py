@@ -15,6 +15,7 @@ from typing import Any
 import tenacity
 from attrs import frozen
 
+from enlighten_async import _args
 from enlighten_async._clock import Clock
 from enlighten_async._exceptions import (
     APIError,
@@ -38,6 +39,8 @@ class RetryPolicy:
 
     Waits grow exponentially from ``initial_delay`` up to ``max_delay``, with up to
     ``jitter`` seconds of random jitter added so that many callers do not retry in step.
+    ``attempts`` is an int >= 1; the times are finite numbers >= 0, and ``max_delay`` is
+    not less than ``initial_delay``: anything else raises at construction.
     """
 
     attempts: int = 5
@@ -47,8 +50,15 @@ class RetryPolicy:
     max_total: float = 300.0
 
     def __attrs_post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ValueError("attempts must be at least 1")
+        # Checked here, not at the first retry: a bad policy must fail where it is written.
+        _args.count_arg(self.attempts, "attempts", minimum=1)
+        for name in ("initial_delay", "max_delay", "jitter", "max_total"):
+            _args.seconds_arg(getattr(self, name), name)
+        if self.max_delay < self.initial_delay:
+            raise ValueError(
+                f"max_delay ({self.max_delay!r}) must not be less than "
+                f"initial_delay ({self.initial_delay!r})"
+            )
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -9,26 +9,52 @@ chained, logged or re-raised as they are.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
+from collections.abc import Mapping
+from datetime import date, datetime
+from enum import Enum
 from typing import Any
 from urllib.parse import quote, quote_plus
 
 import aiohttp
+from aiohttp import http_exceptions
+from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
 
 from enlighten_async._exceptions import (
-    APIError,
     EnlightenError,
+    RateLimitError,
     ResponseFormatError,
     TransportError,
 )
-from enlighten_async._protocol import RawResponse, Request
+from enlighten_async._protocol import (
+    MAX_ERROR_DEPTH,
+    MAX_ERROR_ITEMS,
+    RawResponse,
+    Request,
+    clip,
+    prune,
+    server_time,
+)
 
 __all__ = ["Credentials", "Transport", "redact", "scrub"]
 
 log = logging.getLogger("enlighten_async")
 
 _QUERY_SECRET = re.compile(r"((?:^|[?&;\s])(?:key|user_id)=)[^&;\s'\")]*", re.IGNORECASE)
+
+#: The shortest run of a secret's characters that is masked wherever it appears. A page
+#: that echoes the key cut short (at byte 40 of a message, byte 200 of a prefix) keeps a
+#: run of its first characters: any run this long is masked, not only the whole secret.
+MIN_FRAGMENT = 6
+#: Decoding failures of a body: aiohttp 3.12+ also has a decompression size limit.
+_DECODE_ERRORS: tuple[type[BaseException], ...] = (
+    ContentEncodingError,
+    *(getattr(http_exceptions, n) for n in ("DecompressSizeError",) if hasattr(http_exceptions, n)),
+)
+#: Value types that hold no text and are kept as they are when an error is scrubbed.
+_PLAIN = (int, float, bool, type(None), datetime, date, Enum)
 
 
 class Credentials:
@@ -50,42 +76,111 @@ class Credentials:
     __str__ = __repr__
 
     def redact(self, text: str) -> str:
-        """``text`` with both secrets (plain or URL-encoded) and any ``key=`` value masked."""
+        """``text`` with both secrets, any run of 6+ of their characters (plain or
+        URL-encoded, any case) and any ``key=`` value masked."""
         return redact(text, (self.api_key, self.user_id))
 
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """Mask ``key=...`` and ``user_id=...`` query values and every given secret in ``text``."""
+    """Mask ``key=...`` and ``user_id=...`` query values and every given secret in ``text``.
+
+    A secret is masked in its plain and URL-encoded forms, in any case, and so is every
+    run of :data:`MIN_FRAGMENT` or more of its characters: a secret cut short still goes.
+    """
     text = _QUERY_SECRET.sub(r"\1***", text)
+    pattern = _fragments(tuple(s for s in secrets if s))
+    if pattern is None:
+        return text
+    spans: list[list[int]] = []
+    # The pattern is a lookahead: it finds every position where a fragment starts, the
+    # overlapping ones too, and the runs they cover are merged into one mask each.
+    for match in pattern.finditer(text):
+        start = match.start()
+        end = start + len(match.group(1))
+        if spans and start <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
+    if not spans:
+        return text
+    parts: list[str] = []
+    done = 0
+    for start, end in spans:
+        parts += [text[done:start], "***"]
+        done = end
+    parts.append(text[done:])
+    return "".join(parts)
+
+
+@functools.lru_cache(maxsize=8)
+def _fragments(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
+    """A pattern finding where any :data:`MIN_FRAGMENT`-long run of a secret's forms starts."""
+    pieces: set[str] = set()
     for secret in secrets:
-        if secret:
-            for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
-                text = text.replace(form, "***")
-    return text
+        forms = {
+            secret,
+            quote(secret, safe=""),
+            quote_plus(secret),
+            secret.replace("/", "\\/"),  # as JSON may escape it
+            secret.encode("utf-8").decode("latin-1"),  # UTF-8 bytes read as latin-1
+        }
+        for form in forms:
+            if len(form) <= MIN_FRAGMENT:
+                pieces.add(form)
+            else:
+                last = len(form) - MIN_FRAGMENT
+                pieces.update(form[i : i + MIN_FRAGMENT] for i in range(last + 1))
+    if not pieces:
+        return None
+    # Longest first: where a short whole secret and a fragment start at the same place,
+    # the longer span is the one masked.
+    alternatives = "|".join(re.escape(p) for p in sorted(pieces, key=len, reverse=True))
+    return re.compile(f"(?=({alternatives}))", re.IGNORECASE)
 
 
 def _scrub_value(value: Any, creds: Credentials) -> Any:
+    """``value`` with every text in it redacted, as a bounded copy."""
+    if isinstance(value, _PLAIN):
+        return value
     if isinstance(value, str):
         return creds.redact(value)
-    if isinstance(value, dict):
-        return {k: _scrub_value(v, creds) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_scrub_value(v, creds) for v in value)
-    return value
+    if isinstance(value, (bytes, list, tuple, dict, Mapping)):
+        # Already pruned by the protocol; these bounds only stop a value set some other way.
+        return prune(
+            value, creds.redact, max_depth=MAX_ERROR_DEPTH * 2, max_items=MAX_ERROR_ITEMS * 4
+        )
+    # An object of some other kind, added later: shown as its redacted repr if that differs.
+    text = repr(value)
+    masked = creds.redact(text)
+    return value if masked == text else masked
 
 
 def scrub(exc: EnlightenError, creds: Credentials) -> EnlightenError:
-    """Redact ``creds`` from ``exc``'s message, args and response fields, in place."""
-    exc.args = tuple(_scrub_value(a, creds) for a in exc.args)
-    exc.message_text = creds.redact(exc.message_text)
-    if isinstance(exc, APIError):
-        exc.body = _scrub_value(dict(exc.body), creds)
-        exc.reason = None if exc.reason is None else creds.redact(exc.reason)
-        exc.messages = tuple(creds.redact(m) for m in exc.messages)
-    if isinstance(exc, ResponseFormatError) and exc.body_prefix:
-        text = exc.body_prefix.decode("latin-1")
-        exc.body_prefix = creds.redact(text).encode("latin-1")
+    """Redact ``creds`` from ``exc``'s args and every field, in place.
+
+    Every attribute of the error is walked (bounded), not a list of known ones, so a field
+    added later cannot carry a secret out. Chained exceptions are scrubbed too if they are
+    ours, and dropped if not and their text holds a secret.
+    """
+    _scrub_exception(exc, creds, hops=4)
     return exc
+
+
+def _scrub_exception(exc: BaseException, creds: Credentials, hops: int) -> None:
+    exc.args = tuple(_scrub_value(a, creds) for a in exc.args)
+    for name, value in list(vars(exc).items()):
+        setattr(exc, name, _scrub_value(value, creds))
+    for link in ("__cause__", "__context__"):
+        other = getattr(exc, link)
+        if other is None:
+            continue
+        if isinstance(other, EnlightenError) and hops > 0:
+            _scrub_exception(other, creds, hops - 1)
+        else:
+            text = f"{other!r} {other}"
+            if hops <= 0 or creds.redact(text) != text:
+                setattr(exc, link, None)
+                exc.__suppress_context__ = True
 
 
 class Transport:
@@ -149,18 +244,63 @@ class Transport:
         op = request.operation
         # The error is raised after the try block, not in an except clause: there it would
         # keep the aiohttp exception (whose text holds the URL, so the key) as __context__.
-        error: TransportError
+        error: EnlightenError
         try:
             async with self._get_session().get(
                 url, params=params, timeout=self._timeout, allow_redirects=False
             ) as resp:
-                body = await resp.read()
-                return RawResponse(resp.status, resp.headers, body)
+                try:
+                    body = await resp.read()
+                except aiohttp.ClientPayloadError as exc:
+                    if not _undecodable(exc):
+                        raise
+                    error = _undecodable_error(op, resp.status, resp.headers, creds)
+                else:
+                    return RawResponse(resp.status, resp.headers, body, redact=creds.redact)
         except (asyncio.TimeoutError, TimeoutError):
             error = TransportError(f"{op}: timed out", operation=op, cause="TimeoutError")
         except (aiohttp.ClientError, OSError, ValueError, RuntimeError) as exc:
-            # ClientError covers the usual failures; OSError/ValueError are rare low-level
-            # ones aiohttp lets through (a bad base URL), RuntimeError a closed session.
-            text = creds.redact(f"{type(exc).__name__}: {exc}")
-            error = TransportError(f"{op}: {text}", operation=op, cause=type(exc).__name__)
+            if _undecodable(exc):  # an encoding aiohttp cannot decode at all (br, zstd)
+                error = _undecodable_error(op, None, {}, creds)
+            else:
+                # ClientError covers the usual failures; OSError/ValueError are rare low-level
+                # ones aiohttp lets through (a bad base URL), RuntimeError a closed session.
+                text = creds.redact(f"{type(exc).__name__}: {exc}")
+                error = TransportError(f"{op}: {text}", operation=op, cause=type(exc).__name__)
         raise error
+
+
+def _undecodable(exc: BaseException) -> bool:
+    """Whether aiohttp failed because the body's ``Content-Encoding`` could not be undone.
+
+    A gzip or deflate header over bytes that are not gzip or deflate is a bad body, not a
+    dropped connection: the same request would get the same bytes again.
+    """
+    seen: BaseException | None = exc
+    for _ in range(4):  # the chain is short; never follow it far
+        if seen is None:
+            return False
+        if isinstance(seen, _DECODE_ERRORS):
+            return True
+        if isinstance(seen, HttpProcessingError) and "content-encoding" in str(seen).lower():
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _undecodable_error(
+    op: str, status: int | None, headers: Mapping[str, str], creds: Credentials
+) -> EnlightenError:
+    encoding = clip(headers.get("Content-Encoding", ""), creds.redact, 40) or "unknown"
+    where = f"HTTP {status}" if status is not None else "the response"
+    message = f"{op}: {where} with a body that cannot be decoded (Content-Encoding: {encoding!r})"
+    if status == 409:
+        # Still a quota answer, whatever its body: held with the conflict backoff.
+        return RateLimitError(message, operation=op, body={}, server_time=server_time(headers))
+    return ResponseFormatError(
+        message,
+        operation=op,
+        status=status,
+        # Not a body cut short: another identical request would get the same bytes.
+        details=(f"the body is not valid {encoding} (Content-Encoding) @ $",),
+    )

@@ -33,7 +33,7 @@ __all__ = [
 #: How far back the interval operations answer; older starts get an empty list.
 LOOKBACK = 365 * 86400
 #: The span of one ``rgm_stats``/``consumption_stats`` request (see :meth:`Kind.max_end`).
-MONTH_WINDOW = 28 * 86400
+MONTH_WINDOW = 28 * 86400 - 3600
 #: The largest chunk :func:`plan_days` makes (a store records one row per chunk).
 MAX_DAYS_PER_CHUNK = 365
 
@@ -53,10 +53,12 @@ class Kind(str, enum.Enum):
     def max_end(self, start_at: int) -> int:
         """The latest ``end_at`` one request starting at ``start_at`` may ask for.
 
-        "One month" is 28 days here: the spec does not say whose calendar it counts in
-        (the system's timezone, UTC), and across a DST change two readings differ by an
-        hour, which would silently cut four intervals off a window. 28 days fit every
-        reading, at the cost of one request in thirteen over a year.
+        "One month" is 28 days less an hour here: the spec does not say whose calendar it
+        counts in (the system's timezone, UTC). The shortest reading is a local February
+        that a DST change shortens by an hour (Los Angeles, Feb 20 to Mar 20 2026: 28 days
+        less an hour); a longer window would have its last four intervals cut off by the
+        service and be stored as done. This span fits every reading, at the cost of one
+        request in thirteen over a year.
         """
         if self is Kind.STATS:
             return start_at + 86400
@@ -139,10 +141,9 @@ def plan_windows(
     step = kind.step
     s = _epoch(start, "start")
     e = _epoch(end, "end")
-    p.check_order(s, e, "start", "end")
+    p.check_order(s, e, "start", "end", (start, end))
     now_at = _epoch(now, "now")
-    if not math.isfinite(lookback_margin) or lookback_margin < 0:
-        raise ValueError(f"lookback_margin must be a finite number >= 0, got {lookback_margin}")
+    p.seconds_arg(lookback_margin, "lookback_margin")
 
     s = _down(s, step)
     e = min(_down(e, step), _down(now_at, step))
@@ -160,7 +161,7 @@ def plan_windows(
 
     windows: list[Window] = []
     while s < e:
-        # max_end stays on the mark: a day and 28 days are whole 15-minute marks
+        # max_end stays on the mark: a day and MONTH_WINDOW are whole 15-minute marks
         stop = min(e, kind.max_end(s))
         windows.append(Window(s, stop, kind))
         s = stop
@@ -179,7 +180,7 @@ def plan_days(
     """
     first = p.date_arg(start, "start")
     last = p.date_arg(end, "end")
-    p.check_order(first, last, "start", "end")
+    p.check_order(first, last, "start", "end", (start, end))
     today = p.date_arg(today, "today")
     if operational_date is not None:
         first = max(first, p.date_arg(operational_date, "operational_date"))

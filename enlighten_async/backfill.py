@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from attrs import field, frozen, mutable
 
@@ -25,7 +25,7 @@ from enlighten_async._fanout import fan_out
 from enlighten_async._models import EnergyLifetime, System
 from enlighten_async._scheduler import Priority
 from enlighten_async._windows import LOOKBACK, Kind, day_epoch, plan_days, plan_windows
-from enlighten_async.store import Store
+from enlighten_async.store import Store, StoreDataError, StoreError
 
 __all__ = [
     "DEFAULT_KINDS",
@@ -107,11 +107,17 @@ class Progress:
     conflicts: int
     retries: int
     eta_seconds: float | None
+    #: Windows another run (a second backfill on the same store) stored while this one
+    #: ran; ``planned == skipped + done + failed + stored_meanwhile`` once all are handled.
+    stored_meanwhile: int = 0
 
 
 @mutable
 class BackfillReport:
-    """What a backfill did: windows planned, skipped (already stored), done, failed."""
+    """What a backfill did with each planned window: skipped (already stored when it
+    started), done (fetched and stored), failed, or stored meanwhile by another run on the
+    same store. These add up: ``planned == skipped + done + failed + stored_meanwhile``.
+    """
 
     planned: int = 0
     skipped: int = 0
@@ -122,6 +128,7 @@ class BackfillReport:
     conflicts: int = 0
     retries: int = 0
     elapsed_seconds: float = 0.0
+    stored_meanwhile: int = 0
 
     @property
     def failed(self) -> int:
@@ -131,7 +138,7 @@ class BackfillReport:
     @property
     def complete(self) -> bool:
         """``True`` when every planned window is in the store."""
-        return self.skipped + self.done == self.planned
+        return self.skipped + self.done + self.stored_meanwhile == self.planned
 
 
 def _as_epoch(value: datetime | date | int) -> int:
@@ -146,20 +153,64 @@ def _as_epoch(value: datetime | date | int) -> int:
     return value
 
 
-def _zone(name: str) -> tzinfo:
-    """The system's timezone; UTC when the name is unknown here."""
+#: Longer names are not looked up: the longest IANA name is about 30 characters, and a
+#: server-sent name of kilobytes should not reach the filesystem.
+MAX_ZONE_NAME = 255
+
+
+def _zone(name: object) -> tzinfo | None:
+    """The zone ``name`` names, or ``None`` when it is unusable.
+
+    The name comes from the server, so it may be anything: ``"America"`` (a tzdata folder:
+    ``IsADirectoryError``), ``""``, ``".."``, an absolute path, a data file of the tzdata
+    package, kilobytes of text, NUL bytes, not a string at all. ``ZoneInfo`` raises a
+    different exception for each, hence the broad ``except``.
+    """
+    if not isinstance(name, str) or not name or len(name) > MAX_ZONE_NAME:
+        return None
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        log.warning("backfill: unknown timezone %r, planning days in UTC", name)
-        return timezone.utc
+    except Exception:  # any failure means "unusable": see the docstring
+        return None
+
+
+def _zones() -> Callable[[System], tzinfo]:
+    """A lookup of each system's timezone for one run: UTC, with one warning per system,
+    when the system's timezone is unusable."""
+    found: dict[int, tzinfo] = {}
+
+    def zone_of(system: System) -> tzinfo:
+        known = found.get(system.system_id)
+        if known is not None:
+            return known
+        tz = _zone(system.timezone)
+        if tz is None:
+            name = system.timezone
+            shown = name[:40] + "..." if isinstance(name, str) and len(name) > 40 else name
+            log.warning(
+                "backfill: system %s has an unusable timezone %r; planning its days in UTC",
+                system.system_id,
+                shown,
+            )
+            tz = timezone.utc
+        found[system.system_id] = tz
+        return tz
+
+    return zone_of
 
 
 def _local_day(epoch: float, tz: tzinfo) -> date:
     return datetime.fromtimestamp(epoch, tz).date()
 
 
-def _plan(system: System, kind: str, since: int, until: int, now: float) -> list[tuple[int, int]]:
+def _plan(
+    system: System,
+    kind: str,
+    since: int,
+    until: int,
+    now: float,
+    zone_of: Callable[[System], tzinfo],
+) -> list[tuple[int, int]]:
     operational = int(system.meta.operational_at.timestamp())
     # Nothing exists after the system's last energy report (a system out of touch for days
     # would answer 422); a later run picks those windows up once it reports again.
@@ -169,7 +220,7 @@ def _plan(system: System, kind: str, since: int, until: int, now: float) -> list
     if kind == "energy_lifetime":
         # Days are the system's local days. A day is planned once it has ended (locally)
         # by ``until``, which is at least SETTLE_SECONDS before now: never a partial day.
-        tz = _zone(system.timezone)
+        tz = zone_of(system)
         first = _local_day(since, tz)
         last = _local_day(until, tz) - timedelta(days=1)
         if first > last:
@@ -263,26 +314,44 @@ async def backfill(
     if shard is not None:
         system_list = [s for s in system_list if s.system_id % shard[1] == shard[0] - 1]
     by_id = {s.system_id: s for s in system_list}
+    zone_of = _zones()
 
     # First pass: count what is planned and what is pending, for the progress bar's ETA.
+    # How many were stored per system and kind is kept, so that the second pass can tell
+    # the windows another run stored since (a second backfill on the same store).
+    skipped_at_start: dict[tuple[int, str], int] = {}
     for system in system_list:
         for kind in kinds:
-            planned = _plan(system, kind, since_at, until_at, now)
+            planned = _plan(system, kind, since_at, until_at, now, zone_of)
             done = await store.done_windows(system.system_id, kind)
+            stored = sum(1 for w in planned if w in done)
             report.planned += len(planned)
-            report.skipped += sum(1 for w in planned if w in done)
-    pending_total = report.planned - report.skipped
+            report.skipped += stored
+            skipped_at_start[(system.system_id, kind)] = stored
 
     async def items() -> AsyncIterator[WorkItem]:
         # Planned again lazily: memory stays bounded by one system's windows.
         for system in system_list:
             for kind in kinds:
                 done = await store.done_windows(system.system_id, kind)
-                for start_at, end_at in _plan(system, kind, since_at, until_at, now):
+                planned = _plan(system, kind, since_at, until_at, now, zone_of)
+                stored = sum(1 for w in planned if w in done)
+                extra = stored - skipped_at_start[(system.system_id, kind)]
+                if extra >= 0:
+                    report.stored_meanwhile += extra
+                else:  # windows that left the store since: fetched, so no longer skipped
+                    report.skipped += extra
+                if extra:
+                    progress()
+                for start_at, end_at in planned:
                     if (start_at, end_at) not in done:
                         yield WorkItem(system.system_id, kind, start_at, end_at)
 
-    async def work(item: WorkItem) -> int:
+    async def work(item: WorkItem) -> int | None:
+        # Another run on the same store may have stored the window since it was planned:
+        # a local query spares a request (and its quota). ``None`` means "stored meanwhile".
+        if (item.start_at, item.end_at) in await store.done_windows(item.system_id, item.kind):
+            return None
         result: Any
         if item.kind == "energy_lifetime":
             first = datetime.fromtimestamp(item.start_at, timezone.utc).date()
@@ -317,7 +386,8 @@ async def backfill(
         report.conflicts = snap.conflicts - base.conflicts
         report.retries = snap.retries - base.retries
         if on_progress is not None:
-            remaining = pending_total - report.done - report.failed
+            remaining = report.planned - report.skipped - report.stored_meanwhile
+            remaining -= report.done + report.failed
             on_progress(
                 Progress(
                     planned=report.planned,
@@ -329,6 +399,7 @@ async def backfill(
                     conflicts=report.conflicts,
                     retries=report.retries,
                     eta_seconds=_eta(client, remaining),
+                    stored_meanwhile=report.stored_meanwhile,
                 )
             )
 
@@ -336,11 +407,16 @@ async def backfill(
     outcomes = fan_out(items(), work, concurrency=concurrency)
     async with contextlib.aclosing(outcomes):
         async for outcome in outcomes:
-            if outcome.error is None:
+            if outcome.error is None and outcome.result is None:
+                report.stored_meanwhile += 1
+            elif outcome.error is None:
                 report.done += 1
                 report.rows += outcome.result or 0
             else:
                 error = outcome.error
+                if isinstance(error, StoreError) and not isinstance(error, StoreDataError):
+                    # the store itself cannot be used: every other window would fail too
+                    raise error
                 text = str(error) if isinstance(error, EnlightenError) else repr(error)
                 report.failures.append(BackfillFailure(outcome.item, text))
                 log.warning("backfill: %s failed: %s", outcome.item.describe(), text)

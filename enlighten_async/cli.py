@@ -23,7 +23,6 @@ import contextlib
 import logging
 import math
 import os
-import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import date, datetime, timedelta, timezone
@@ -38,13 +37,17 @@ from enlighten_async._exceptions import EnlightenError
 from enlighten_async._quota import PLANS, Quota, parse_quota
 from enlighten_async._scheduler import Scheduler
 from enlighten_async.backfill import DEFAULT_KINDS, BackfillReport, Progress, backfill
-from enlighten_async.store import SQLiteStore
+from enlighten_async.store import SQLiteStore, StoreError, StoreSource, StoreSourceError
 
 __all__ = ["main"]
 
 UTC = timezone.utc
 #: How much faster the embedded simulator's clock runs in ``backfill --simulate``.
 DEFAULT_SIM_TIME_SCALE = 600.0
+#: The store of a run against the service, and the embedded simulator's: a different
+#: file, so that synthetic windows never pass for a real fleet's.
+DEFAULT_DB = "enlighten.db"
+DEFAULT_SIM_DB = "enlighten-sim.db"
 
 #: Exit statuses of ``backfill`` (also in its ``--help``).
 EXIT_OK, EXIT_FAILED_WINDOWS, EXIT_USAGE, EXIT_CANNOT_RUN, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -52,12 +55,15 @@ BACKFILL_EPILOG = """\
 exit status:
   0    every planned window is in the store
   1    some windows failed (listed in the summary; run again to retry them)
-  2    usage error (bad option, missing key or user id)
-  3    could not run: authentication or connection failure, API error while planning
+  2    usage error (bad option, missing key or user id, a store of another source)
+  3    could not run: authentication or connection failure, API error while planning,
+       a store that cannot be used (damaged, not a database, locked, not writable)
   130  interrupted (Ctrl-C); the windows fetched so far are kept
 
 Without --simulate, --key/ENLIGHTEN_API_KEY is needed as soon as a user id or base URL
-is given; with none of them, the embedded simulator is used."""
+is given; with none of them, the embedded simulator is used. A store records its
+source (base URL and a hash of the user id, or the simulator's seed and fleet size)
+and refuses another one; the simulator's default store is enlighten-sim.db."""
 
 
 class UsageError(Exception):
@@ -183,7 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument(
         "--kinds", type=_kinds, default=list(DEFAULT_KINDS), help=",".join(DEFAULT_KINDS)
     )
-    bf.add_argument("--db", default="enlighten.db", help="SQLite file (default: enlighten.db)")
+    bf.add_argument(
+        "--db",
+        default=None,
+        help=f"SQLite file (default: {DEFAULT_DB}; with the simulator, {DEFAULT_SIM_DB})",
+    )
     bf.add_argument(
         "--plan",
         type=_quota_plan,
@@ -222,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     st = sub.add_parser("status", help="what the store holds per system and kind, and gaps")
-    st.add_argument("--db", default="enlighten.db", help="SQLite file (default: enlighten.db)")
+    st.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default: {DEFAULT_DB})")
     st.add_argument(
         "--redis-url",
         default=None,
@@ -313,11 +323,12 @@ def _progress_printer(mode: str) -> tuple[Callable[[Progress], None], Callable[[
 
         def plain(p: Progress) -> None:
             todo = max(1, p.planned - p.skipped)
-            pct = int(100 * (p.done + p.failed) / todo)
+            handled = p.done + p.failed + p.stored_meanwhile
+            pct = int(100 * handled / todo)
             if pct // 5 != last[0] // 5:
                 last[0] = pct
                 print(
-                    f"{pct:3d}% windows {p.done + p.failed}/{todo} requests {p.requests_sent} "
+                    f"{pct:3d}% windows {handled}/{todo} requests {p.requests_sent} "
                     f"409s {p.conflicts} retries {p.retries}",
                     flush=True,
                 )
@@ -343,7 +354,8 @@ def _progress_printer(mode: str) -> tuple[Callable[[Progress], None], Callable[[
         if not task_id:
             bar.start()
             task_id.append(bar.add_task("backfill", total=todo, info=info))
-        bar.update(task_id[0], completed=p.done + p.failed, total=todo, info=info)
+        handled = p.done + p.failed + p.stored_meanwhile
+        bar.update(task_id[0], completed=handled, total=todo, info=info)
 
     def stop() -> None:
         if task_id:
@@ -355,6 +367,7 @@ def _progress_printer(mode: str) -> tuple[Callable[[Progress], None], Callable[[
 def _print_summary(report: BackfillReport, db: str) -> None:
     print(
         f"Backfill summary: {report.planned} windows planned, {report.skipped} already stored, "
+        f"{report.stored_meanwhile} stored by another run meanwhile, "
         f"{report.done} fetched, {report.failed} failed; {report.rows} rows written; "
         f"{report.requests_sent} requests, {report.conflicts} 409s, {report.retries} retries; "
         f"{report.elapsed_seconds:.1f}s. Store: {db}"
@@ -370,12 +383,44 @@ def _error(message: object) -> None:
 
 
 async def _backfill(args: argparse.Namespace) -> int:
-    since = args.since or (datetime.now(UTC).date() - timedelta(days=7))
     try:
-        _credentials(args)  # usage errors before anything starts
+        simulate = _credentials(args)[0]  # usage errors before anything starts
     except UsageError as exc:
         _error(exc)
         return EXIT_USAGE
+    if args.db is None:
+        args.db = DEFAULT_SIM_DB if simulate else DEFAULT_DB
+    created = _absent(args.db)
+    status = await _run_backfill(args, simulate)
+    if created and status != EXIT_OK:
+        await _remove_if_empty(args.db)
+    return status
+
+
+def _absent(path: str) -> bool:
+    # a stat before the loop does any work: no need for a thread
+    return not os.path.lexists(path)
+
+
+async def _remove_if_empty(db: str) -> None:
+    """Remove a store this run created and that holds nothing (the run failed first).
+
+    Another backfill that opened the same new file in the same moment and has written
+    nothing yet would lose it; two runs racing to create one store is rare enough.
+    """
+    try:
+        async with SQLiteStore(db) as store:
+            if await store.status():
+                return
+    except StoreError:
+        return  # not ours to judge: leave it
+    for path in (db, f"{db}-wal", f"{db}-shm", f"{db}-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+
+
+async def _run_backfill(args: argparse.Namespace, simulate: bool) -> int:
+    since = args.since or (datetime.now(UTC).date() - timedelta(days=7))
     async with _target(args) as (base_url, key, user_id, clock):
         if clock is not None and args.since is None:
             # The simulator's "now" is ours at start; its fleet reports up to then.
@@ -420,8 +465,12 @@ async def _backfill(args: argparse.Namespace) -> int:
                 task.cancel()
             update(p)
 
+        if simulate:
+            source = StoreSource.simulated(seed=args.seed, systems=args.sim_systems)
+        else:
+            source = StoreSource.service(base_url, user_id)
         try:
-            async with client, SQLiteStore(args.db) as store:
+            async with client, SQLiteStore(args.db, source=source) as store:
                 task = asyncio.ensure_future(
                     backfill(
                         client,
@@ -451,15 +500,18 @@ async def _backfill(args: argparse.Namespace) -> int:
                     return EXIT_INTERRUPTED
                 finally:
                     stop()
+        except StoreSourceError as exc:  # the store holds another source's data
+            _error(f"{exc} (--db)")
+            return EXIT_USAGE
+        except StoreError as exc:  # the store cannot be used; the message names the file
+            _error(exc)
+            return EXIT_CANNOT_RUN
         except EnlightenError as exc:  # auth, connection, an API error while planning
             _error(exc)
             return EXIT_CANNOT_RUN
         except ValueError as exc:  # since after until, unknown system ids
             _error(exc)
             return EXIT_USAGE
-        except (OSError, sqlite3.Error) as exc:  # the store cannot be opened or written
-            _error(f"{args.db}: {exc}")
-            return EXIT_CANNOT_RUN
         finally:
             if session is not None:
                 await session.close()
@@ -537,8 +589,12 @@ async def _status(args: argparse.Namespace) -> int:
         code = await _redis_status(args)
         if code != 0 or not args.db_exists:
             return code
-    async with SQLiteStore(args.db) as store:
-        rows = await store.status()
+    try:
+        async with SQLiteStore(args.db) as store:
+            rows = await store.status()
+    except StoreError as exc:
+        _error(exc)
+        return EXIT_CANNOT_RUN
     if not rows:
         print(f"{args.db} holds nothing yet")
         return 0
@@ -585,7 +641,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "status":
         args.db_exists = os.path.exists(args.db)
     if args.command == "status" and not redis_status and not args.db_exists:
-        print(f"No store at {args.db}")
+        hint = ""
+        if args.db == DEFAULT_DB and os.path.exists(DEFAULT_SIM_DB):
+            hint = f" (the simulator's store is {DEFAULT_SIM_DB}: --db {DEFAULT_SIM_DB})"
+        print(f"No store at {args.db}{hint}")
         return 1
     runner = _backfill if args.command == "backfill" else _status
     try:

@@ -6,13 +6,14 @@ The frames are returned as ``Any`` because pandas ships no type information.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
 import attrs
 
-from enlighten_async._models import ConsumptionStats, RgmStats, Stats
+from enlighten_async._models import ConsumptionStats, RgmStats, Series, Stats
 from enlighten_async.store import COLUMNS, Store
 
 __all__ = ["intervals_frame", "store_frame"]
@@ -36,6 +37,7 @@ def intervals_frame(intervals: Iterable[Any] | Stats | RgmStats | ConsumptionSta
     or :class:`~enlighten_async.MeterInterval` objects (or a ``Stats``/``RgmStats``/
     ``ConsumptionStats`` answer, whose ``intervals`` are used). ``tz`` is an IANA name,
     usually the system's ``timezone``; the index is a tz-aware ``DatetimeIndex``.
+    A series (what an answer holds) is read column by column: no row object is built.
     """
     pd = _pandas()
     items: Iterable[Any] = (
@@ -43,10 +45,27 @@ def intervals_frame(intervals: Iterable[Any] | Stats | RgmStats | ConsumptionSta
         if isinstance(intervals, (Stats, RgmStats, ConsumptionStats))
         else intervals
     )
+    if isinstance(items, Series) and len(items):
+        return _series_frame(pd, items, tz)
     records = [attrs.asdict(i, recurse=False) for i in items]
     ends = [r.pop("end_at") for r in records]
     index = pd.DatetimeIndex(pd.to_datetime(ends, utc=True), name="end_at").tz_convert(tz)
     return pd.DataFrame.from_records(records, index=index) if records else pd.DataFrame(index=index)
+
+
+def _series_frame(pd: Any, series: Series[Any], tz: str) -> Any:
+    import numpy  # pandas depends on it
+
+    columns = series.columns()
+    # An array column is handed over as its buffer; a tuple (it holds nulls) as a list,
+    # which pandas reads as it reads the records of row objects.
+    data = {
+        name: numpy.asarray(col) if isinstance(col, array) else list(col)
+        for name, col in columns.items()
+    }
+    ends = pd.to_datetime(data.pop("end_at"), unit="s", utc=True)
+    index = pd.DatetimeIndex(ends, name="end_at").tz_convert(tz)
+    return pd.DataFrame(data, index=index)
 
 
 async def store_frame(

@@ -4,24 +4,35 @@ Every fetched window is written with its intervals in one transaction, together 
 record that the window is done, so an interrupted backfill resumes where it stopped and
 never keeps half a window. Rows are keyed by their natural keys and written with
 UPSERTs, so fetching a window again replaces its rows instead of duplicating them.
+
+A store is checked when it opens (``PRAGMA quick_check``): a damaged file, a file that
+is no SQLite database or a database that is no store raise :class:`StoreError`, as does
+any SQLite failure later; no ``sqlite3`` exception escapes :class:`SQLiteStore`. A store
+records where its data came from (:class:`StoreSource`) and refuses another source with
+:class:`StoreSourceError`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
+import hmac
 import logging
 import os
+import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
+from itertools import repeat
 from types import TracebackType
 from typing import Any, Protocol, TypeAlias, TypeVar, runtime_checkable
 
-from attrs import frozen
+from attrs import field, frozen
 
+from enlighten_async._exceptions import EnlightenError
 from enlighten_async._models import ConsumptionStats, EnergyLifetime, RgmStats, Stats
 from enlighten_async._windows import day_epoch
 
@@ -30,11 +41,83 @@ __all__ = [
     "KINDS",
     "SQLiteStore",
     "Store",
+    "StoreDataError",
+    "StoreError",
+    "StoreSource",
+    "StoreSourceError",
     "StoreStatus",
     "WindowResult",
 ]
 
-log = logging.getLogger("enlighten_async")
+log = logging.getLogger("enlighten_async.store")
+
+#: Seconds a statement waits for another process's write lock (two backfills on one
+#: file) before it fails with :class:`StoreError`.
+BUSY_TIMEOUT = 30.0
+#: PBKDF2 rounds of the recorded user id hash: a user id has little entropy, so a fast
+#: hash of it could be reversed by trying ids; this makes each try cost milliseconds.
+USER_HASH_ROUNDS = 100_000
+#: At most this many problems of ``PRAGMA quick_check`` are read (the first is shown).
+QUICK_CHECK_LIMIT = 5
+
+
+class StoreError(EnlightenError):
+    """The store cannot be used: not an SQLite database, damaged, not an enlighten-async
+    store, locked too long by another process, or not writable.
+
+    ``path`` is the store's file. The message is one line and names the file.
+    """
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message, operation="store")
+        self.path = path
+
+
+class StoreDataError(StoreError):
+    """Rows the store's tables refuse (a ``NOT NULL`` or key constraint): that window is
+    not written, and the store itself is fine."""
+
+
+class StoreSourceError(StoreError):
+    """The store holds data from another source (service, user or simulated fleet) than
+    the one it was opened for; mixing them would take the other's windows as done."""
+
+
+@frozen
+class StoreSource:
+    """Where a store's data comes from: a service and user, or the embedded simulator.
+
+    The user id is kept only as a salted, slow hash in the store, and never shown (it is
+    left out of ``repr``). A simulated source has no port (the simulator picks a new one
+    each run): it is the fleet, by seed and size, that makes its data.
+    """
+
+    base_url: str
+    user_id: str = field(repr=False)
+    simulator: str = ""
+
+    @classmethod
+    def service(cls, base_url: str, user_id: str) -> StoreSource:
+        """The service at ``base_url`` (a trailing ``/`` is ignored), for ``user_id``."""
+        if not isinstance(base_url, str) or not base_url.strip():
+            raise ValueError("base_url must be a non-empty string")
+        if not isinstance(user_id, str) or not user_id:
+            raise ValueError("user_id must be a non-empty string")
+        return cls(base_url.strip().rstrip("/"), user_id)
+
+    @classmethod
+    def simulated(cls, *, seed: int, systems: int) -> StoreSource:
+        """The embedded simulator's fleet of ``systems`` systems made from ``seed``."""
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+        if isinstance(systems, bool) or not isinstance(systems, int) or systems < 1:
+            raise ValueError(f"systems must be a positive int, got {systems!r}")
+        return cls("simulator", "", f"seed {seed}, {systems} systems")
+
+    def describe(self) -> str:
+        """``"https://api.enphaseenergy.com/api/v2"`` or ``"the simulator (seed 1, ...)"``."""
+        return f"the simulator ({self.simulator})" if self.simulator else self.base_url
+
 
 T = TypeVar("T")
 
@@ -120,7 +203,17 @@ CREATE TABLE IF NOT EXISTS windows (
     fetched_at INTEGER NOT NULL,
     PRIMARY KEY (system_id, kind, start_at, end_at)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS store_info (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
 """
+
+# What store_info records of the source (absent in stores of earlier versions).
+_SOURCE_KEYS = ("source_base_url", "source_user_hash", "source_salt", "source_simulator")
+# The columns that make a table named "windows" ours (a database of another program
+# may well have a "windows" table).
+_WINDOWS_COLUMNS = {"system_id", "kind", "start_at", "end_at", "rows", "fetched_at"}
 
 _UPSERT = {
     "stats": (
@@ -239,46 +332,68 @@ def _check_kind(kind: str, *, tables: bool = False) -> str:
     return kind
 
 
-def _rows(system_id: int, result: WindowResult) -> Iterator[tuple[str, tuple[Any, ...]]]:
-    """``(table, row)`` for every row ``result`` holds."""
+def _table_rows(
+    system_id: int, result: WindowResult
+) -> Iterator[tuple[str, int, Iterable[tuple[Any, ...]]]]:
+    """``(table, row count, rows)`` for every table ``result`` writes to.
+
+    Interval rows are zipped from the series' columns (epoch seconds already), so no
+    interval model is built to be written.
+    """
     if isinstance(result, Stats):
-        for s in result.intervals:
-            yield "stats", (system_id, _epoch(s.end_at), s.powr, s.enwh, s.devices_reporting)
+        c = result.intervals.columns()
+        yield (
+            "stats",
+            len(result.intervals),
+            zip(repeat(system_id), c["end_at"], c["powr"], c["enwh"], c["devices_reporting"]),
+        )
     elif isinstance(result, RgmStats):
-        for r in result.intervals:
-            yield "rgm_stats", (system_id, _epoch(r.end_at), r.wh_del, r.devices_reporting)
+        c = result.intervals.columns()
+        yield (
+            "rgm_stats",
+            len(result.intervals),
+            zip(repeat(system_id), c["end_at"], c["wh_del"], c["devices_reporting"]),
+        )
         for meter in result.meter_intervals:
-            for m in meter.intervals:
-                yield (
-                    "rgm_meter_intervals",
-                    (
-                        system_id,
-                        meter.meter_serial_number,
-                        m.channel,
-                        _epoch(m.end_at),
-                        m.wh_del,
-                        m.curr_w,
-                    ),
-                )
+            m = meter.intervals.columns()
+            yield (
+                "rgm_meter_intervals",
+                len(meter.intervals),
+                zip(
+                    repeat(system_id),
+                    repeat(meter.meter_serial_number),
+                    m["channel"],
+                    m["end_at"],
+                    m["wh_del"],
+                    m["curr_w"],
+                ),
+            )
     elif isinstance(result, ConsumptionStats):
-        for c in result.intervals:
-            yield "consumption_stats", (system_id, _epoch(c.end_at), c.enwh, c.devices_reporting)
+        c = result.intervals.columns()
+        yield (
+            "consumption_stats",
+            len(result.intervals),
+            zip(repeat(system_id), c["end_at"], c["enwh"], c["devices_reporting"]),
+        )
     else:
         if result.start_date is None:
             return  # a system that never produced: no days to store
+        start = result.start_date
         micro, meter_series = result.micro_production, result.meter_production
-        for i, production in enumerate(result.production):
-            day = result.start_date + timedelta(days=i)
-            yield (
-                "energy_lifetime",
+        yield (
+            "energy_lifetime",
+            len(result.production),
+            (
                 (
                     system_id,
-                    day.isoformat(),
+                    (start + timedelta(days=i)).isoformat(),
                     production,
                     micro[i] if micro is not None and i < len(micro) else None,
                     meter_series[i] if meter_series is not None and i < len(meter_series) else None,
-                ),
-            )
+                )
+                for i, production in enumerate(result.production)
+            ),
+        )
 
 
 def _bound(kind: str, value: int | datetime | date | None) -> int | str | None:
@@ -311,11 +426,21 @@ class SQLiteStore:
     ``rgm_stats``), ``consumption_stats``, ``energy_lifetime`` (``date`` as ISO text) and
     ``windows`` (the done windows: for ``energy_lifetime`` ``start_at``/``end_at`` are
     UTC midnight of the chunk's first and last day, both included; ``rows`` counts the
-    rows written to the kind's own table; ``fetched_at`` is epoch seconds).
+    rows written to the kind's own table; ``fetched_at`` is epoch seconds) and
+    ``store_info`` (the recorded source).
+
+    Opening checks the file (``PRAGMA quick_check``, which reads every page: about a
+    second per few hundred MB) and, with ``source``, that the store's data came from
+    there: a new store records it, a store of an earlier version (none recorded) adopts
+    it, and one recorded from elsewhere raises :class:`StoreSourceError`. Every SQLite
+    failure, at open or later, is raised as :class:`StoreError`.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, source: StoreSource | None = None) -> None:
         self.path = os.fspath(path)
+        if source is not None and not isinstance(source, StoreSource):
+            raise TypeError(f"source must be a StoreSource, got {type(source).__name__}")
+        self.source = source
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
 
@@ -335,7 +460,11 @@ class SQLiteStore:
         await self.close()
 
     async def open(self) -> None:
-        """Open (creating if needed) the database file; a no-op when already open."""
+        """Open (creating if needed) the database file and check it; a no-op when open.
+
+        Raises :class:`StoreError` when the file cannot be used, and
+        :class:`StoreSourceError` when it holds data of another source than ``source``.
+        """
         if self._executor is not None:
             return
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enlighten-sqlite")
@@ -363,7 +492,24 @@ class SQLiteStore:
             raise RuntimeError("the store is not open: use 'async with SQLiteStore(...)'")
         loop = asyncio.get_running_loop()
         # if the caller is cancelled, the job still runs to its end (commit or rollback)
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+        try:
+            return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+        except sqlite3.Error as exc:
+            raise self._store_error(exc) from exc
+
+    def _store_error(self, exc: sqlite3.Error) -> StoreError:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if isinstance(exc, sqlite3.IntegrityError):
+            return StoreDataError(f"{self.path}: rows refused ({text})", path=self.path)
+        if "file is not a database" in text:
+            return StoreError(f"{self.path} is not an SQLite database ({text})", path=self.path)
+        if "malformed" in text or "corrupt" in text:
+            return StoreError(
+                f"{self.path} is damaged ({text}); restore it from a backup, or move it "
+                "aside and backfill again",
+                path=self.path,
+            )
+        return StoreError(f"{self.path}: {text}", path=self.path)
 
     # -- public API ---------------------------------------------------------------------
 
@@ -450,15 +596,100 @@ class SQLiteStore:
 
     def _open_sync(self) -> None:
         # isolation_level=None: transactions are begun and ended explicitly below
-        conn = sqlite3.connect(self.path, isolation_level=None)
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT)
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
+            # Read-only checks first: a file that is not a healthy database is never
+            # written to (not even switched to WAL).
+            self._check_sync(conn)
+            _use_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SCHEMA)
+            # One write transaction: two processes opening a new file at once agree on
+            # its schema and on the source recorded first.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                tables = self._check_tables(conn)  # again: another process may have begun
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                if self.source is not None:
+                    self._claim_sync(conn, self.source, legacy="windows" in tables)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
         except BaseException:
             conn.close()
             raise
         self._conn = conn
+
+    def _check_tables(self, conn: sqlite3.Connection) -> set[str]:
+        """The tables of the database; a :class:`StoreError` when it is not a store."""
+        tables = _tables(conn)
+        if tables and "windows" not in tables:
+            raise StoreError(
+                f"{self.path} is an SQLite database but not an enlighten-async store "
+                "(it has no 'windows' table)",
+                path=self.path,
+            )
+        if "windows" in tables and not _columns(conn, "windows") >= _WINDOWS_COLUMNS:
+            raise StoreError(
+                f"{self.path} is not an enlighten-async store (its 'windows' table has "
+                "other columns)",
+                path=self.path,
+            )
+        return tables
+
+    def _check_sync(self, conn: sqlite3.Connection) -> None:
+        self._check_tables(conn)
+        problems = [str(row[0]) for row in conn.execute(f"PRAGMA quick_check({QUICK_CHECK_LIMIT})")]
+        if problems != ["ok"]:
+            first = problems[0].splitlines()[0][:200] if problems else "no answer"
+            raise StoreError(
+                f"{self.path} is damaged (quick_check: {first}); restore it from a backup, "
+                "or move it aside and backfill again",
+                path=self.path,
+            )
+
+    def _claim_sync(self, conn: sqlite3.Connection, source: StoreSource, *, legacy: bool) -> None:
+        """Record ``source`` in a store that has none; refuse a store from elsewhere."""
+        info = dict(
+            conn.execute(
+                f"SELECT key, value FROM store_info WHERE key IN ({', '.join('?' * 4)})",
+                _SOURCE_KEYS,
+            ).fetchall()
+        )
+        if "source_base_url" in info:
+            recorded = (info["source_base_url"], info.get("source_simulator", ""))
+            salt = str(info.get("source_salt", ""))
+            same_user = hmac.compare_digest(
+                str(info.get("source_user_hash", "")), _user_hash(source.user_id, salt)
+            )
+            if recorded == (source.base_url, source.simulator) and same_user:
+                return
+            if recorded == (source.base_url, source.simulator):
+                what = f"of another user of {source.base_url}"
+            else:
+                was = f"the simulator ({recorded[1]})" if recorded[1] else str(recorded[0])
+                what = f"from {was}, not from {source.describe()}"
+            raise StoreSourceError(
+                f"{self.path} holds data {what}: use another store file for this source",
+                path=self.path,
+            )
+        salt = secrets.token_hex(16)
+        values = (source.base_url, _user_hash(source.user_id, salt), salt, source.simulator)
+        conn.executemany(
+            "INSERT INTO store_info VALUES (?, ?)", list(zip(_SOURCE_KEYS, values, strict=True))
+        )
+        has_windows = legacy and conn.execute("SELECT 1 FROM windows LIMIT 1").fetchone()
+        if has_windows:
+            # a store of an earlier version: its data is taken to be from this source
+            log.info(
+                "store %s had no recorded source: adopted, recording %s",
+                self.path,
+                source.describe(),
+            )
+        else:
+            log.debug("store %s: recording source %s", self.path, source.describe())
 
     def _close_sync(self) -> None:
         if self._conn is not None:
@@ -486,10 +717,10 @@ class SQLiteStore:
         own_rows = 0
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for table, row in _rows(system_id, result):
-                conn.execute(_UPSERT[table], row)
+            for table, count, rows in _table_rows(system_id, result):
+                conn.executemany(_UPSERT[table], rows)
                 if table == kind:
-                    own_rows += 1
+                    own_rows += count
             conn.execute(
                 _UPSERT["windows"], (system_id, kind, start_at, end_at, own_rows, fetched_at)
             )
@@ -536,6 +767,47 @@ class SQLiteStore:
                 )
             )
         return result
+
+
+_SQLITE_BUSY = 5  # SQLite's result code (not in sqlite3's typed names before Python 3.12)
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch to the WAL journal (a no-op once the file is in WAL mode).
+
+    When several connections open one new file at once, the switch can fail with
+    SQLITE_BUSY at once, without waiting in the busy handler: it is tried again, briefly
+    (this runs on the store's worker thread, never on the event loop), until the timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = getattr(exc, "sqlite_errorcode", None) == _SQLITE_BUSY
+            if not (busy or "locked" in str(exc)) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.01)
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    return {str(name) for (name,) in rows}
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def _user_hash(user_id: str, salt: str) -> str:
+    """A salted, slow hash of ``user_id`` (empty for a simulated source)."""
+    if not user_id:
+        return ""
+    digest = hashlib.pbkdf2_hmac(
+        "sha256", user_id.encode("utf-8", "surrogatepass"), salt.encode(), USER_HASH_ROUNDS
+    )
+    return digest.hex()
 
 
 def _moment(kind: str, value: Any) -> datetime | None:

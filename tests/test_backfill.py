@@ -50,6 +50,13 @@ async def assert_matches_ground_truth(
             assert total == distinct and total > 0
 
 
+def adds_up(report: BackfillReport | Progress) -> bool:
+    """Every planned window in exactly one category (checked in every report below)."""
+    return report.planned == (
+        report.skipped + report.done + report.failed + report.stored_meanwhile
+    )
+
+
 @pytest.fixture
 async def sim() -> AsyncIterator[tuple[Simulator, str]]:
     simulator = Simulator(
@@ -111,6 +118,8 @@ async def test_cancelled_backfill_resumes_and_fetches_only_the_rest(
     assert report.planned == planned
     assert report.skipped == done_before
     assert report.done == planned - done_before and report.failed == 0 and report.complete
+    assert adds_up(report)  # the cancelled run's progress never counted past the plan:
+    assert all(p.skipped + p.done + p.failed + p.stored_meanwhile <= p.planned for p in seen)
     # One /systems page, then exactly the windows still missing.
     assert sum(simulator.counters.requests.values()) - requests_before == 1 + report.done
     await assert_matches_ground_truth(
@@ -136,7 +145,7 @@ async def test_failed_window_is_reported_and_the_rest_go_on(
                 today - timedelta(days=1),
                 concurrency=1,
             )
-    assert report.failed == 1 and report.done == report.planned - 1
+    assert report.failed == 1 and report.done == report.planned - 1 and adds_up(report)
     assert "stats system" in report.failures[0].item.describe()
     assert "503" in report.failures[0].error
 
@@ -158,7 +167,10 @@ async def test_backfill_checks_arguments_before_any_request(
 def test_sigkilled_cli_backfill_resumes_without_duplicates(tmp_path: Path) -> None:
     db = tmp_path / "kill.db"
     today = datetime.now(UTC).date()
-    since, until = today - timedelta(days=4), today - timedelta(days=1)
+    # Days before the fleet's stopped system stopped (3 days 7 hours before each run's
+    # simulator started, on a 5-minute grid): the two runs and the ground truth, started
+    # seconds apart, would otherwise disagree on it when a 5-minute mark falls between.
+    since, until = today - timedelta(days=7), today - timedelta(days=4)
     cmd = [
         sys.executable, "-m", "enlighten_async", "backfill", "--simulate",
         "--db", str(db), "--sim-systems", str(N_SYSTEMS), "--seed", str(SEED),
@@ -208,9 +220,13 @@ def test_sigkilled_cli_backfill_resumes_without_duplicates(tmp_path: Path) -> No
 
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path) -> None:
     db = tmp_path / "int.db"
+    # About 70 windows at 10 a simulated minute, on a clock only 6 times faster than real:
+    # after its first burst of 10 the run needs a minute more, so SIGINT (sent after 3
+    # windows) always finds it running, however busy the machine.
     cmd = [
         sys.executable, "-m", "enlighten_async", "backfill", "--simulate", "--db", str(db),
-        "--sim-systems", "3", "--kinds", "stats", "--time-scale", "60", "--no-progress",
+        "--sim-systems", "5", "--kinds", "stats,rgm_stats", "--time-scale", "6",
+        "--no-progress",
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 30
@@ -222,6 +238,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path) -> None:
                     break
         except sqlite3.OperationalError:
             continue
+    assert proc.poll() is None, "the run ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 130, out
@@ -247,7 +264,7 @@ async def test_energy_lifetime_plans_only_local_days_that_have_ended(tmp_path: P
                 )
                 rows = await store.intervals("energy_lifetime", system.system_id)
                 windows = await store.done_windows(system.system_id, "energy_lifetime")
-    assert report.complete and report.failed == 0
+    assert report.complete and report.failed == 0 and adds_up(report)
     for r in rows:  # every stored day is a whole day
         assert r[2] == simulator.fleet.daily_merged(system.system_id, date.fromisoformat(r[1]))
     days = [date.fromisoformat(r[1]) for r in rows]
@@ -290,7 +307,7 @@ async def test_window_that_slides_past_the_lookback_fails_instead_of_storing_emp
     assert lost == []  # no window with data recorded as done and empty
     assert report.failed > 0
     assert all("one-year lookback" in f.error for f in report.failures)
-    assert report.done + report.failed == report.planned
+    assert report.done + report.failed == report.planned and adds_up(report)
 
 
 async def test_backfill_resolves_hundreds_of_explicit_system_ids(tmp_path: Path) -> None:
@@ -303,7 +320,7 @@ async def test_backfill_resolves_hundreds_of_explicit_system_ids(tmp_path: Path)
             report = await backfill(
                 client, store, ids, ["energy_lifetime"], int(now - 2 * 3600), int(now - 3600)
             )
-    assert report.planned == 0 and report.failed == 0
+    assert report.planned == 0 and report.failed == 0 and adds_up(report)
     assert simulator.counters.requests["Systems"] == 3  # 200 ids a request
 
 
@@ -327,6 +344,7 @@ async def test_energy_lifetime_204_is_recorded_as_a_done_empty_window(
             assert await store.intervals("energy_lifetime", sid) == []
             second = await backfill(client, store, None, ["energy_lifetime"], since)
     assert second.skipped == second.planned == 1 and second.done == 0
+    assert adds_up(first) and adds_up(second)
     assert second.requests_sent == 1  # only /systems
 
 
@@ -350,3 +368,4 @@ async def test_default_since_is_aligned_so_a_rerun_plans_the_same_windows(
     assert first.failed == second.failed == 0 and first.planned == second.planned > 0
     # The same windows: all already stored (the last report, hence the end, is the same).
     assert second.skipped == first.planned and second.done == 0
+    assert adds_up(first) and adds_up(second)

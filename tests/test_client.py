@@ -493,34 +493,39 @@ async def test_dropped_connection_is_a_transport_error(
 
 
 @pytest.mark.parametrize(
-    ("call", "message"),
+    ("call", "error", "message"),
     [
-        (lambda c: c.stats(1, start_at=datetime(2024, 5, 1)), "timezone-aware"),
-        (lambda c: c.stats(1, start_at=200, end_at=100), "after end_at"),
-        (lambda c: c.rgm_stats(1, start_at="yesterday"), "aware datetime or epoch"),
-        (lambda c: c.stats(0), "positive"),
-        (lambda c: c.summary(-3), "positive"),
-        (lambda c: c.envoys(True), "positive int"),
+        (lambda c: c.stats(1, start_at=datetime(2024, 5, 1)), ValueError, "timezone-aware"),
+        (lambda c: c.stats(1, start_at=200, end_at=100), ValueError, "after end_at"),
+        (lambda c: c.rgm_stats(1, start_at="yesterday"), TypeError, "aware datetime or epoch"),
+        (lambda c: c.stats(0), ValueError, "from 1 to"),
+        (lambda c: c.summary(-3), ValueError, "from 1 to"),
+        (lambda c: c.envoys(True), TypeError, "positive int"),
         (
             lambda c: c.energy_lifetime(1, start_date=date(2024, 2, 1), end_date=date(2024, 1, 1)),
+            ValueError,
             "after end_date",
         ),
-        (lambda c: c.energy_lifetime(1, production="some"), "production"),
-        (lambda c: c.summary(1, summary_date=datetime(2024, 1, 1, tzinfo=UTC)), "not a datetime"),
-        (lambda c: c.consumption_lifetime(1, start_date="01/02/2024"), "ISO date"),
-        (lambda c: c.inverters_summary_by_envoy_or_site(0), "site_id"),
-        (lambda c: c.search_system_id(""), "serial_num"),
-        (lambda c: c.systems_page(limit=0), "limit"),
-        (lambda c: c.systems_page(limit=1001), "limit"),
-        (lambda c: c.systems_page(system_id=[]), "empty"),
-        (lambda c: c.systems_page(system_id=[1, -1]), "positive"),
+        (lambda c: c.energy_lifetime(1, production="some"), ValueError, "production"),
+        (
+            lambda c: c.summary(1, summary_date=datetime(2024, 1, 1, tzinfo=UTC)),
+            ValueError,
+            "not a datetime",
+        ),
+        (lambda c: c.consumption_lifetime(1, start_date="01/02/2024"), ValueError, "ISO date"),
+        (lambda c: c.inverters_summary_by_envoy_or_site(0), ValueError, "site_id"),
+        (lambda c: c.search_system_id(""), ValueError, "serial_num"),
+        (lambda c: c.systems_page(limit=0), ValueError, "limit"),
+        (lambda c: c.systems_page(limit=1001), ValueError, "limit"),
+        (lambda c: c.systems_page(system_id=[]), ValueError, "empty"),
+        (lambda c: c.systems_page(system_id=[1, -1]), ValueError, "from 1 to"),
     ],
 )
 async def test_bad_arguments_fail_locally_without_a_request(
-    mock_api: aioresponses, call: Call, message: str
+    mock_api: aioresponses, call: Call, error: type[Exception], message: str
 ) -> None:
     async with client() as c:
-        with pytest.raises(ValueError, match=message):
+        with pytest.raises(error, match=message):
             await call(c)
     assert sent(mock_api) == []
 

@@ -1,6 +1,6 @@
 """Parity of the converter's fast paths with cattrs' own hooks.
 
-``make_converter()`` (and the strict one) build ``tuple[X, ...]`` of the interval models
+``make_converter()`` (and the strict one) build ``Series[X]`` of the interval models
 column by column and resolve scalar ``X | None`` hooks once; ``_make_plain_converter`` is
 the same converter without those shortcuts. For every input, good or bad, both must give
 the same models (same values, same field types) or raise the same error; the detailed
@@ -24,7 +24,9 @@ from enlighten_async._converter import _make_plain_converter, converter, make_co
 from enlighten_async._models import (
     ConsumptionInterval,
     MeterInterval,
+    MeterReadingRange,
     RgmInterval,
+    Series,
     StatsInterval,
 )
 
@@ -37,13 +39,20 @@ REF = _make_plain_converter()
 REF_STRICT = _make_plain_converter(strict=True)
 DETAILED = make_converter(detailed=True)
 
-LEAVES: list[type] = [RgmInterval, MeterInterval, StatsInterval, ConsumptionInterval]
+LEAVES: list[type] = [
+    RgmInterval,
+    MeterInterval,
+    StatsInterval,
+    ConsumptionInterval,
+    MeterReadingRange,
+]
 
 GOOD: dict[type, dict[str, Any]] = {
     RgmInterval: {"end_at": T0, "wh_del": 5, "devices_reporting": 2},
     MeterInterval: {"channel": 1, "end_at": T0, "wh_del": 1.5, "curr_w": 4},
     StatsInterval: {"end_at": T0, "powr": 12, "enwh": 1, "devices_reporting": 3},
     ConsumptionInterval: {"end_at": T0, "enwh": 7, "devices_reporting": 1},
+    MeterReadingRange: {"serial_number": "m1", "start": 10, "end": 25},
 }
 
 #: Values put in place of one field: some accepted by the plain hooks (ints, int-valued
@@ -81,7 +90,18 @@ MISSING = object()  # a marker: drop the key
 
 
 def snapshot(value: Any) -> Any:
-    """A comparable picture of a result: every field's type and repr (NaN-safe)."""
+    """A comparable picture of a result: every field's type and repr (NaN-safe); for a
+    series, its rows and how each column is kept (array type code, or tuple)."""
+    if isinstance(value, Series):
+        return (
+            Series,
+            value.row_type,
+            tuple(snapshot(r) for r in value),
+            tuple(
+                (name, type(col), getattr(col, "typecode", None))
+                for name, col in value.columns().items()
+            ),
+        )
     if attrs.has(type(value)):
         return (
             type(value),
@@ -119,7 +139,7 @@ def assert_parity(data: Any, tp: Any) -> tuple[Any, ...]:
 def _has_nan(value: Any) -> bool:
     if attrs.has(type(value)):
         return any(_has_nan(getattr(value, f.name)) for f in attrs.fields(type(value)))
-    if isinstance(value, tuple):
+    if isinstance(value, (tuple, Series)):
         return any(_has_nan(v) for v in value)
     return isinstance(value, float) and math.isnan(value)
 
@@ -128,7 +148,10 @@ def items(cls: type, n: int = 3, start: int = T0) -> list[dict[str, Any]]:
     out = []
     for i in range(n):
         item = dict(GOOD[cls])
-        item["end_at"] = start + 900 * (i + 1)
+        if "end_at" in item:
+            item["end_at"] = start + 900 * (i + 1)
+        else:
+            item["serial_number"] = f"m{i}"
         out.append(item)
     return out
 
@@ -137,30 +160,31 @@ def items(cls: type, n: int = 3, start: int = T0) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("cls", LEAVES)
-def test_interval_tuples_use_the_columnar_hook(cls: type) -> None:
+def test_series_use_the_columnar_hook(cls: type) -> None:
     for conv in (converter, FAST, FAST_STRICT):
-        hook = conv.get_structure_hook(tuple[cls, ...])
+        hook = conv.get_structure_hook(Series[cls])
         assert hook.__qualname__.startswith("_columnar_hook"), hook
-    assert not DETAILED.get_structure_hook(tuple[cls, ...]).__qualname__.startswith(
-        "_columnar_hook"
-    )
-    assert not REF.get_structure_hook(tuple[cls, ...]).__qualname__.startswith("_columnar_hook")
+    assert not DETAILED.get_structure_hook(Series[cls]).__qualname__.startswith("_columnar_hook")
+    assert not REF.get_structure_hook(Series[cls]).__qualname__.startswith("_columnar_hook")
 
 
 @pytest.mark.parametrize("cls", LEAVES)
 def test_good_items_give_equal_frozen_models(cls: type) -> None:
     data = items(cls, 5)
-    got = FAST.structure(data, tuple[cls, ...])
-    assert got == REF.structure(data, tuple[cls, ...])
-    assert snapshot(got) == snapshot(REF.structure(data, tuple[cls, ...]))
+    got = FAST.structure(data, Series[cls])
+    assert got == REF.structure(data, Series[cls])
+    assert snapshot(got) == snapshot(REF.structure(data, Series[cls]))
     first = got[0]
     assert type(first) is cls
-    assert first.end_at == datetime.fromtimestamp(T0 + 900, UTC)
-    assert first.end_at.tzinfo is UTC
+    if cls is MeterReadingRange:
+        assert first.serial_number == "m0"
+    else:
+        assert first.end_at == datetime.fromtimestamp(T0 + 900, UTC)
+        assert first.end_at.tzinfo is UTC
     assert not hasattr(first, "__dict__")
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         first.end_at = None
-    assert hash(first) == hash(REF.structure(data, tuple[cls, ...])[0])
+    assert hash(first) == hash(REF.structure(data, Series[cls])[0])
 
 
 # -- good and bad inputs, one field at a time -----------------------------------------------
@@ -173,7 +197,7 @@ def test_one_odd_value_in_each_field(cls: type, value: Any) -> None:
         for position in (0, 1, 2):
             data = items(cls)
             data[position][name] = value
-            assert_parity(data, tuple[cls, ...])
+            assert_parity(data, Series[cls])
 
 
 @pytest.mark.parametrize("cls", LEAVES)
@@ -184,7 +208,7 @@ def test_a_whole_column_of_accepted_variants(cls: type) -> None:
             data = items(cls, 4)
             for item in data:
                 item[name] = value
-            assert_parity(data, tuple[cls, ...])
+            assert_parity(data, Series[cls])
 
 
 def test_meter_interval_nullable_and_int_floats() -> None:
@@ -192,11 +216,11 @@ def test_meter_interval_nullable_and_int_floats() -> None:
     data[0].update(wh_del=None, curr_w=None)
     data[1].update(wh_del=3)  # an int where a float is expected: becomes 3.0
     data[2].update(wh_del=2**1100)  # too big for a float: OverflowError
-    assert assert_parity(data, tuple[MeterInterval, ...])[0] == "raises"
+    assert assert_parity(data, Series[MeterInterval])[0] == "raises"
     data[2].update(wh_del=7.25)
-    result = assert_parity(data, tuple[MeterInterval, ...])
+    result = assert_parity(data, Series[MeterInterval])
     assert result[0] == "returns"
-    parsed = FAST.structure(data, tuple[MeterInterval, ...])
+    parsed = FAST.structure(data, Series[MeterInterval])
     assert parsed[0].wh_del is None and parsed[0].curr_w is None
     assert type(parsed[1].wh_del) is float and parsed[1].wh_del == 3.0
 
@@ -206,18 +230,18 @@ def test_missing_and_extra_keys(cls: type) -> None:
     for name in attrs.fields_dict(cls):
         data = items(cls)
         del data[1][name]
-        assert assert_parity(data, tuple[cls, ...])[0] == "raises"
+        assert assert_parity(data, Series[cls])[0] == "raises"
     data = items(cls)
     data[2]["brand_new_field"] = 1
-    assert assert_parity(data, tuple[cls, ...])[0] == "returns"
+    assert assert_parity(data, Series[cls])[0] == "returns"
     # The strict converter (tests use it to catch drift) still forbids unknown keys.
     with pytest.raises(Exception, match="brand_new_field"):
-        FAST_STRICT.structure(data, tuple[cls, ...])
+        FAST_STRICT.structure(data, Series[cls])
     # Same key count, one key renamed: missing under either converter.
     data = items(cls)
     first = next(iter(attrs.fields_dict(cls)))
     data[0]["renamed"] = data[0].pop(first)
-    assert assert_parity(data, tuple[cls, ...])[0] == "raises"
+    assert assert_parity(data, Series[cls])[0] == "raises"
 
 
 @pytest.mark.parametrize("cls", LEAVES)
@@ -240,13 +264,13 @@ def test_missing_and_extra_keys(cls: type) -> None:
 )
 def test_unusual_containers_and_items(cls: type, container: Any) -> None:
     # Built twice: an iterator is spent by the first converter.
-    fast = outcome(FAST, container(items(cls)), tuple[cls, ...])
-    ref = outcome(REF, container(items(cls)), tuple[cls, ...])
+    fast = outcome(FAST, container(items(cls)), Series[cls])
+    ref = outcome(REF, container(items(cls)), Series[cls])
     assert fast == ref
-    assert outcome(FAST_STRICT, container(items(cls)), tuple[cls, ...]) == outcome(
-        REF_STRICT, container(items(cls)), tuple[cls, ...]
+    assert outcome(FAST_STRICT, container(items(cls)), Series[cls]) == outcome(
+        REF_STRICT, container(items(cls)), Series[cls]
     )
-    detailed = outcome(DETAILED, container(items(cls)), tuple[cls, ...])
+    detailed = outcome(DETAILED, container(items(cls)), Series[cls])
     assert (detailed[0] == "raises") == (ref[0] == "raises")
 
 
@@ -255,39 +279,32 @@ def test_a_mapping_item_that_is_not_a_dict() -> None:
         pass
 
     data = [Row(GOOD[RgmInterval]), dict(GOOD[RgmInterval])]
-    assert assert_parity(data, tuple[RgmInterval, ...])[0] == "returns"
+    assert assert_parity(data, Series[RgmInterval])[0] == "returns"
 
 
-def test_epoch_cache_is_not_fooled_by_equal_non_ints() -> None:
-    # 1 is cached by the first call; True and 1.0 hash and compare equal to it.
-    assert_parity([dict(GOOD[RgmInterval], end_at=1)], tuple[RgmInterval, ...])
+def test_equal_non_ints_are_not_epochs() -> None:
+    # True and 1.0 hash and compare equal to 1; only an exact int goes down the fast path.
+    assert_parity([dict(GOOD[RgmInterval], end_at=1)], Series[RgmInterval])
     for odd in (True, 1.0, "1"):
-        result = assert_parity([dict(GOOD[RgmInterval], end_at=odd)], tuple[RgmInterval, ...])
+        result = assert_parity([dict(GOOD[RgmInterval], end_at=odd)], Series[RgmInterval])
         if odd is True:
             assert result[0] == "raises"
 
 
-def test_epoch_cache_stays_bounded_and_exact(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_converter, "_EPOCH_CACHE", {})
-    monkeypatch.setattr(_converter, "_EPOCH_CACHE_SIZE", 100)
-    epochs = [T0 + 900 * i for i in range(60)]
-    assert _converter._epochs_to_datetimes(epochs) == [
-        datetime.fromtimestamp(e, UTC) for e in epochs
-    ]
-    assert len(_converter._EPOCH_CACHE) == 60
-    more = [T0 - 900 * i for i in range(1, 61)]
-    assert _converter._epochs_to_datetimes(more + epochs[:5]) == [
-        datetime.fromtimestamp(e, UTC) for e in more + epochs[:5]
-    ]
-    assert len(_converter._EPOCH_CACHE) <= 100
-    with pytest.raises((OverflowError, OSError, ValueError)):
-        _converter._epochs_to_datetimes([T0, 10**20])
+@pytest.mark.parametrize("epoch", [10**20, -(10**20), 2**63, 253402300800, -62135596801])
+def test_an_epoch_out_of_range_raises_as_before(epoch: int) -> None:
+    data = items(RgmInterval, 4)
+    data[2]["end_at"] = epoch
+    assert assert_parity(data, Series[RgmInterval])[0] == "raises"
+    data[2]["end_at"] = T0
+    data[0]["end_at"] = epoch
+    assert assert_parity(data, Series[RgmInterval])[0] == "raises"
 
 
 def test_a_bad_item_deep_in_a_long_list_is_explained() -> None:
     data = items(RgmInterval, 500)
     data[321]["wh_del"] = None
-    assert assert_parity(data, tuple[RgmInterval, ...])[0] == "raises"
+    assert assert_parity(data, Series[RgmInterval])[0] == "raises"
     body = {
         "system_id": 1,
         "total_devices": 1,
@@ -434,6 +451,7 @@ EPOCHS = st.integers(min_value=0, max_value=4_000_000_000)
 INTS = st.integers(min_value=-(2**40), max_value=2**40)
 VALID: dict[str, st.SearchStrategy[Any]] = {
     "end_at": EPOCHS,
+    "serial_number": st.text(max_size=8),
     "channel": st.integers(min_value=1, max_value=3),
     "wh_del": st.one_of(st.none(), st.floats(allow_nan=False), INTS),
     "curr_w": st.one_of(st.none(), INTS),
@@ -491,4 +509,107 @@ def interval_lists(draw: st.DrawFn, cls: type) -> list[Any]:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_random_interval_lists(cls: type, data: st.DataObject) -> None:
-    assert_parity(data.draw(interval_lists(cls)), tuple[cls, ...])
+    assert_parity(data.draw(interval_lists(cls)), Series[cls])
+
+
+# -- explain is bounded ----------------------------------------------------------------------
+
+
+class _DetailedSpy:
+    """Wraps the detailed converter and records the largest list it was handed."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.largest = 0
+        self.calls = 0
+
+    def structure(self, data: Any, tp: Any) -> Any:
+        self.calls += 1
+        stack = [data]
+        while stack:  # no recursion: the data may be as deep as it likes
+            v = stack.pop()
+            if isinstance(v, (list, tuple)):
+                self.largest = max(self.largest, len(v))
+                stack.extend(v)
+            elif isinstance(v, dict):
+                stack.extend(v.values())
+        return self.inner.structure(data, tp)
+
+
+def _rgm_body(intervals: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "system_id": 1,
+        "total_devices": 1,
+        "meta": {"status": "normal", "last_report_at": 1, "last_energy_at": 1, "operational_at": 1},
+        "intervals": intervals,
+        "meter_intervals": [
+            {
+                "meter_serial_number": "m1",
+                "envoy_serial_number": "e1",
+                "intervals": items(MeterInterval, 3),
+            }
+        ],
+    }
+
+
+N_BIG = 40_000
+#: Bounds the tests hold explain to: a handful of lines, single items in the detailed pass.
+HANDFUL = 20
+SMALL_LIST = 256
+
+
+def test_explain_stops_after_a_few_problems_of_a_big_bad_body(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spy = _DetailedSpy(_converter._detailed)
+    monkeypatch.setattr(_converter, "_detailed", spy)
+    bad = items(RgmInterval, N_BIG)
+    for item in bad:
+        item["wh_del"] = "lots"
+    details = _converter.explain(_rgm_body(bad), ea.RgmStats)
+    assert len(details) <= HANDFUL
+    assert details[-1] == "… (more problems not listed)"
+    assert details[0] == "invalid value for type, expected int @ $.intervals[0].wh_del"
+    # The detailed pass never saw the whole list, only single items.
+    assert spy.largest <= SMALL_LIST
+    assert spy.calls <= HANDFUL
+
+
+def test_explain_finds_the_last_bad_item_of_a_big_body_without_a_detailed_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spy = _DetailedSpy(_converter._detailed)
+    monkeypatch.setattr(_converter, "_detailed", spy)
+    data = items(RgmInterval, N_BIG)
+    data[-1]["end_at"] = None
+    body = _rgm_body(data)
+    body["meter_intervals"][0]["intervals"][2]["curr_w"] = "x"
+    details = _converter.explain(body, ea.RgmStats)
+    assert details == (
+        f"invalid value for type, expected datetime @ $.intervals[{N_BIG - 1}].end_at",
+        "invalid value for type, expected int | None @ $.meter_intervals[0].intervals[2].curr_w",
+    )
+    assert spy.largest <= SMALL_LIST and spy.calls == 2
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("x" * 100_000, "$.intervals[0]"),  # a string where a list belongs: iterated by cattrs
+        ({str(i): i for i in range(100_000)}, "$.intervals[0]"),
+        (5, "invalid value for type, expected tuple @ $.intervals"),
+    ],
+)
+def test_explain_of_a_non_list_where_a_list_belongs_is_bounded(
+    monkeypatch: pytest.MonkeyPatch, value: Any, expected: str
+) -> None:
+    spy = _DetailedSpy(_converter._detailed)
+    monkeypatch.setattr(_converter, "_detailed", spy)
+    details = _converter.explain(_rgm_body(value), ea.RgmStats)  # type: ignore[arg-type]
+    assert details and expected in details[0]
+    assert len(details) <= HANDFUL
+    assert spy.calls <= HANDFUL
+
+
+def test_explain_of_a_fitting_body_is_empty() -> None:
+    assert _converter.explain(_rgm_body(items(RgmInterval, 600)), ea.RgmStats) == ()

@@ -108,6 +108,14 @@ async def test_a_grant_near_the_window_end_counts_against_the_next(
     assert await grant_count(ledger, T0 + 61.5, 5) == 1
 
 
+async def test_a_long_round_trip_spills_past_the_guards_cap(make_ledger: LedgerFactory) -> None:
+    # A compressed clock makes a millisecond's round trip hundreds of clock seconds: the
+    # guard's cap (5 s) must not cut the latency's share of the spill.
+    ledger = make_ledger((Quota(4, "hour"),), MARGIN)
+    assert (await ledger.acquire(T0 + 3600 - 300, latency=400.0)).wait == 0
+    assert await grant_count(ledger, T0 + 3600 + 10, 5) == 3
+
+
 async def test_a_409_teaches_the_quota_and_holds_until_period_end(
     make_ledger: LedgerFactory,
 ) -> None:

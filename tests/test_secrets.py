@@ -154,3 +154,112 @@ def test_the_test_would_catch_a_leak() -> None:
     # Guard against a vacuous pass: an unredacted aiohttp error does contain the key.
     assert API_KEY in _everything_about(_url_error())
     assert API_KEY not in ea.TransportError("x").args[0]
+
+
+# -- fragments: no run of 6 or more characters of a secret, anywhere -------------------------
+
+FRAGMENT = 6
+
+
+def _fragments_in(blob: str) -> list[str]:
+    found = []
+    for secret in SECRETS:
+        for i in range(len(secret) - FRAGMENT + 1):
+            piece = secret[i : i + FRAGMENT]
+            if piece in blob:  # exact case: "test_secrets.py" in a traceback is no leak
+                j = blob.find(piece)
+                found.append(f"{piece!r} in ...{blob[max(0, j - 60) : j + 60]!r}")
+    return found
+
+
+async def _raise_through_client(mock_api: aioresponses, **response: Any) -> ea.EnlightenError:
+    mock_api.get(re.compile(re.escape(f"{BASE}/systems/1/summary") + r"(\?.*)?$"), **response)
+    async with ea.EnlightenClient(API_KEY, USER_ID, retry=ea.RetryPolicy(attempts=1)) as client:
+        with pytest.raises(ea.EnlightenError) as info:
+            await client.summary(1)
+    return info.value
+
+
+_ECHO = f"GET /api/v2/systems/1/summary?key={API_KEY}&user_id={USER_ID} failed"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"errorCode": 1, "errorMessages": [_ECHO]},
+        {"errorCode": 7, "errorMessages": [f"upstream said {API_KEY} / {USER_ID}"]},
+        {"errorCode": 1, "errorMessages": f"bare {API_KEY}", "detail": {"u": [USER_ID]}},
+        {"errorCode": 1, "errorMessages": [f"cut: {API_KEY[:8]}", f"and {USER_ID[-7:]}"]},
+    ],
+)
+@pytest.mark.parametrize("status", [500, 503])
+async def test_server_error_messages_that_echo_the_url_are_scrubbed(
+    mock_api: aioresponses,
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+    payload: dict[str, Any],
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    exc = await _raise_through_client(mock_api, status=status, payload=payload)
+    assert isinstance(exc, ea.ServerError)
+    logging.getLogger("enlighten_async.test").error("failed: %r %s", vars(exc), exc)
+    blob = _everything_about(exc) + repr(vars(exc)) + caplog.text
+    assert not _fragments_in(blob)
+    assert exc.error_messages and all("***" in m for m in exc.error_messages)
+
+
+def _cut_pages() -> list[tuple[str, bytes]]:
+    pages = []
+    for name, secret in (("key", API_KEY), ("user_id", USER_ID)):
+        for boundary in (40, 200):  # the message quotes 40 bytes, body_prefix keeps 200
+            for kept in (FRAGMENT, FRAGMENT + 2, len(secret) - 1):
+                pad = b"<" * (boundary - kept)
+                pages.append((f"{name}@{boundary}-{kept}", pad + secret.encode() + b"</p>"))
+    return pages
+
+
+@pytest.mark.parametrize(("status", "content_type"), [(502, "text/html"), (200, "text/html")])
+@pytest.mark.parametrize(("name", "page"), _cut_pages(), ids=[n for n, _ in _cut_pages()])
+async def test_a_secret_cut_at_a_truncation_boundary_leaves_no_fragment(
+    mock_api: aioresponses, status: int, content_type: str, name: str, page: bytes
+) -> None:
+    exc = await _raise_through_client(mock_api, status=status, body=page, content_type=content_type)
+    assert isinstance(exc, ea.ResponseFormatError)
+    assert exc.body_prefix.startswith(b"<<<<")
+    assert not _fragments_in(_everything_about(exc) + repr(exc.body_prefix))
+
+
+async def test_a_fragment_of_a_secret_in_a_json_error_is_masked(mock_api: aioresponses) -> None:
+    # A message that carries the key cut short by the server itself, not by us.
+    message = f"key {API_KEY[:9]}... rejected for user {USER_ID[3:12]}"
+    exc = await _raise_through_client(
+        mock_api, status=401, payload={"reason": message, "message": [message]}
+    )
+    assert isinstance(exc, ea.AuthError)
+    assert not _fragments_in(_everything_about(exc))
+    assert exc.messages == ("key ***... rejected for user ***",)
+
+
+def test_a_field_added_later_is_scrubbed_too() -> None:
+    # scrub walks every attribute of the error, not a list of the known ones.
+    from enlighten_async._transport import Credentials, scrub
+
+    exc = ea.ServerError("boom", operation="summary", status=500, body={})
+    exc.echo = {"url": [f"/x?key={API_KEY}"], "raw": API_KEY.encode()}  # type: ignore[attr-defined]
+    exc.note = f"user {USER_ID}"  # type: ignore[attr-defined]
+    exc.add_note(f"seen with {API_KEY}")
+    scrub(exc, Credentials(API_KEY, USER_ID))
+    assert not _fragments_in(_everything_about(exc) + repr(vars(exc)))
+    assert exc.note == "user ***"  # type: ignore[attr-defined]
+
+
+def test_redact_masks_runs_of_a_secret_in_any_case_and_encoding() -> None:
+    from enlighten_async._transport import redact
+
+    secret = "ab/cd+EF12-34zz"
+    text = (
+        f"[{secret}] [{secret[:6]}] [{secret[4:11].lower()}] [ab%2Fcd%2BEF12] "
+        f"[{secret[:5]}] keep this"
+    )
+    masked = redact(text, (secret,))
+    assert masked == "[***] [***] [***] [***] [ab/cd] keep this"

@@ -29,7 +29,7 @@ import pytest
 
 from enlighten_async import EnlightenClient
 from enlighten_async._windows import day_epoch
-from enlighten_async.backfill import SETTLE_SECONDS, _plan
+from enlighten_async.backfill import SETTLE_SECONDS, _plan, _zones
 from enlighten_async.simulator import Fleet, Plan, Simulator, SimulatorServer
 from enlighten_async.simulator.quota import QuotaExceeded
 from enlighten_async.store import SQLiteStore
@@ -141,11 +141,12 @@ async def _check(tmp_path: Path, redis_url: str, skews: dict[int, float]) -> Non
     now = datetime.now(timezone.utc).timestamp()
     since_at, until_at = day_epoch(since), min(day_epoch(until), int(now) - SETTLE_SECONDS)
     systems: list[Any] = watched.systems  # type: ignore[attr-defined]
+    zone_of = _zones()
     planned = {
         (s.system_id, kind, w)
         for s in systems
         for kind in KINDS
-        for w in _plan(s, kind, since_at, until_at, now)
+        for w in _plan(s, kind, since_at, until_at, now, zone_of)
     }
     stored: Counter[tuple[int, str, tuple[int, int]]] = Counter()
     for i, db in enumerate(dbs, start=1):

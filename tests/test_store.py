@@ -25,7 +25,7 @@ from enlighten_async._models import (
     Status,
 )
 from enlighten_async._windows import day_epoch
-from enlighten_async.store import COLUMNS, SQLiteStore, Store, StoreStatus
+from enlighten_async.store import COLUMNS, SQLiteStore, Store, StoreDataError, StoreStatus
 
 T0 = 1_717_200_000  # 2024-06-01T00:00:00Z
 META = Meta(
@@ -218,7 +218,7 @@ async def test_a_failed_write_leaves_neither_rows_nor_window(
             meter_intervals=(*good_rgm.meter_intervals, bad_meter),
         )
         kind = "rgm_stats"
-    with pytest.raises(sqlite3.IntegrityError, match="NOT NULL"):
+    with pytest.raises(StoreDataError, match="NOT NULL"):
         await store.write_window(SYS, kind, T0, T0 + 86400, bad)
     assert await store.count(kind) == 0
     assert await store.count("rgm_meter_intervals") == 0

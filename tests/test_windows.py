@@ -137,16 +137,17 @@ def test_stats_day_splits_at_exactly_one_day() -> None:
     assert windows[0].interval_ends()[0] == base + 300  # the first interval ends 5 min in
 
 
-def test_month_windows_are_28_days_so_any_reading_of_a_month_fits() -> None:
+def test_month_windows_are_28_days_less_an_hour_so_any_reading_of_a_month_fits() -> None:
     start = datetime(2024, 1, 31, tzinfo=timezone.utc)
     end = datetime(2024, 4, 15, tzinfo=timezone.utc)
     windows = plan_windows(
         Kind.RGM_STATS, start, end, now=datetime(2024, 5, 1, tzinfo=timezone.utc)
     )
-    assert [(w.start.date(), w.end.date()) for w in windows] == [
-        (date(2024, 1, 31), date(2024, 2, 28)),
-        (date(2024, 2, 28), date(2024, 3, 27)),
-        (date(2024, 3, 27), date(2024, 4, 15)),
+    month = timedelta(days=28) - timedelta(hours=1)
+    assert [(w.start, w.end) for w in windows] == [
+        (start, start + month),
+        (start + month, start + 2 * month),
+        (start + 2 * month, end),
     ]
     # Across Sydney's DST start (Oct 6 2024) a local calendar month from Sep 10 is an hour
     # shorter than the UTC one; a window must still fit inside it.
@@ -160,6 +161,14 @@ def test_month_windows_are_28_days_so_any_reading_of_a_month_fits() -> None:
     )
     local_month_end = datetime(2024, 10, 10, 10, 0, tzinfo=sydney)
     assert w.end <= local_month_end
+    # The shortest month there is: a local February that DST shortens by an hour (Los
+    # Angeles, 2026-02-20 to 2026-03-20 is 28 days less an hour). Found by the soak tests.
+    la = ZoneInfo("America/Los_Angeles")
+    s = datetime(2026, 2, 20, tzinfo=la)
+    (w, *_) = plan_windows(
+        Kind.RGM_STATS, s, s + timedelta(days=60), now=datetime(2026, 6, 1, tzinfo=timezone.utc)
+    )
+    assert w.end <= datetime(2026, 3, 20, tzinfo=la)
 
 
 def test_end_is_clipped_to_now_rounded_down() -> None:
@@ -241,6 +250,42 @@ def test_naive_now_is_refused() -> None:
 def test_start_after_end_is_refused() -> None:
     with pytest.raises(ValueError, match="after"):
         plan_windows("stats", NOW, NOW - timedelta(seconds=1), now=NOW)
+
+
+def test_start_after_end_shows_the_datetimes_as_given() -> None:
+    later = datetime(2024, 6, 15, 14, 0, tzinfo=ZoneInfo("Europe/Berlin"))
+    with pytest.raises(ValueError, match=r"start \(2024-06-15T14:00:00\+02:00\) is after end"):
+        plan_windows("stats", later, later - timedelta(hours=1), now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("start", "error", "message"),
+    [
+        (float("nan"), ValueError, "finite"),
+        (float("inf"), ValueError, "finite"),
+        (datetime(1900, 1, 1, tzinfo=timezone.utc), ValueError, "1970"),
+        (1e300, ValueError, "9999"),
+        ("2024-06-01", TypeError, "epoch seconds"),
+    ],
+)
+def test_bad_times_are_refused_clearly(start: object, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        plan_windows("stats", start, NOW, now=NOW)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("margin", "error"), [(True, TypeError), ("1", TypeError), (-1.0, ValueError)]
+)
+def test_bad_lookback_margin_is_refused(margin: object, error: type) -> None:
+    with pytest.raises(error, match="lookback_margin"):
+        plan_windows("stats", NOW - timedelta(hours=1), NOW, now=NOW, lookback_margin=margin)  # type: ignore[arg-type]
+
+
+def test_plan_days_refuses_days_before_1970() -> None:
+    with pytest.raises(ValueError, match="1969-12-31"):
+        plan_days(
+            date(1969, 12, 31), date(2024, 1, 1), operational_date=None, today=date(2024, 6, 1)
+        )
 
 
 def test_unknown_kind_is_refused() -> None:

@@ -34,6 +34,13 @@ STATS_PATH = "/_simulator/stats"
 _STATUSES = ("comm", "power", "meter", "meter_issue", "micro", "battery", "storage_idle", "normal")
 _CONNECTIONS = ("ethernet", "cellular", "wifi")
 _SERVER_ERROR = {"errorCode": 7, "errorMessages": ["Data temporarily unavailable."]}
+#: The answer to one request too many in flight for a key. The service's docs say only to
+#: reduce concurrency; the code is any but 7, so that a client can tell it from "Data
+#: temporarily unavailable" (waiting helps that; fewer requests at once help this).
+_BUSY_ERROR = {
+    "errorCode": 503,
+    "errorMessages": ["Too many concurrent requests for this key; reduce concurrency."],
+}
 _HTML_502 = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     "<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n"
@@ -62,6 +69,18 @@ def _json(body: Body, status: int = 200) -> web.Response:
 
 def _unprocessable(message: str, **fields: object) -> Reject:
     return Reject(422, {"reason": "422", "message": message, "errorMessages": [message], **fields})
+
+
+def _truncated(response: web.StreamResponse) -> web.Response | None:
+    """``response`` with its body cut in half, or ``None`` when there is nothing to cut."""
+    if not isinstance(response, web.Response) or not response.body:
+        return None
+    body = bytes(response.body)  # type: ignore[arg-type]
+    if len(body) < 2:
+        return None
+    return web.Response(
+        body=body[: len(body) // 2], status=response.status, content_type="application/json"
+    )
 
 
 def _add_month(day: date) -> date:
@@ -203,27 +222,30 @@ class Simulator:
             kind = self.faults.pick(op, self._in_flight)
             self._in_flight += 1
             try:
-                if kind is not None:
+                # A fault is counted when it is served, so that the counters say exactly
+                # what the client had to survive (a body-less answer cannot be truncated).
+                if kind in ("503", "busy", "500", "502", "slow"):
                     self.counters.faults[kind] += 1
-                    if kind in ("503", "busy"):
-                        return _json(_SERVER_ERROR, 503)
-                    if kind == "500":
-                        return _json(_SERVER_ERROR, 500)
-                    if kind == "502":
-                        return web.Response(text=_HTML_502, status=502, content_type="text/html")
-                    if kind == "slow":
-                        await self.clock.sleep(self.faults.slow_seconds)
+                if kind == "busy":
+                    return _json(_BUSY_ERROR, 503)
+                if kind == "503":
+                    return _json(_SERVER_ERROR, 503)
+                if kind == "500":
+                    return _json(_SERVER_ERROR, 500)
+                if kind == "502":
+                    return web.Response(text=_HTML_502, status=502, content_type="text/html")
+                if kind == "slow":
+                    await self.clock.sleep(self.faults.slow_seconds)
                 response = await self._answer(handler, request)
-                if kind == "truncate" and isinstance(response, web.Response) and response.body:
-                    body = bytes(response.body)  # type: ignore[arg-type]
-                    return web.Response(
-                        body=body[: max(1, len(body) // 2)],
-                        status=response.status,
-                        content_type="application/json",
-                    )
-                if kind == "drop" and isinstance(response, web.Response) and response.body:
-                    return await self._drop(request, response)
-                return response
+                cut = _truncated(response) if kind in ("truncate", "drop") else None
+                if kind is None or cut is None:
+                    # Not a body fault, or no body to cut (a 204): answered as it is.
+                    return response
+                assert isinstance(response, web.Response)
+                self.counters.faults[kind] += 1
+                if kind == "truncate":
+                    return cut
+                return await self._drop(request, response, cut)
             finally:
                 self._in_flight -= 1
 
@@ -237,15 +259,17 @@ class Simulator:
                 return web.Response(status=exc.status)
             return _json(exc.body, exc.status)
 
-    async def _drop(self, request: web.Request, full: web.Response) -> web.StreamResponse:
+    async def _drop(
+        self, request: web.Request, full: web.Response, cut: web.Response
+    ) -> web.StreamResponse:
         # Promise the whole body, send part of it, then hang up: the client sees a
-        # payload error mid-body, like a connection reset by a load balancer.
-        body = bytes(full.body)  # type: ignore[arg-type]
+        # payload error mid-body, like a connection reset by a load balancer. (Hanging up
+        # before the first byte would be invisible: aiohttp's client silently re-sends.)
         resp = web.StreamResponse(status=full.status)
         resp.content_type = "application/json"
-        resp.content_length = len(body)
+        resp.content_length = len(full.body)  # type: ignore[arg-type]
         await resp.prepare(request)
-        await resp.write(body[: max(1, len(body) // 2)])
+        await resp.write(bytes(cut.body))  # type: ignore[arg-type]
         if request.transport is not None:
             request.transport.close()
         return resp

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import signal
 import sys
+from datetime import datetime
 
 from .._clock import ScaledClock
 from .app import Simulator
@@ -29,6 +30,16 @@ def _plan(text: str) -> Plan:
         return Plan.parse(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _origin(text: str) -> float:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date and time: {text!r}") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give a timezone (Z or +hh:mm): {text!r}")
+    return moment.timestamp()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +63,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--time-scale", type=float, default=1.0, help="simulated seconds per real second"
+    )
+    parser.add_argument(
+        "--origin",
+        type=_origin,
+        default=None,
+        metavar="ISO",
+        help="simulated time at start, e.g. 2025-11-20T15:00Z (default: now); the fleet's "
+        "dates are relative to it, so a fixed origin serves the same data on any day",
     )
     parser.add_argument("--key", default=None, help="API key to accept (default: from seed)")
     parser.add_argument("--user-id", default=None, help="user id to accept (default: from seed)")
@@ -82,7 +101,7 @@ def _simulator(args: argparse.Namespace) -> Simulator:
     return Simulator(
         fleet=Fleet(args.systems, seed=args.seed),
         plan=plan,
-        clock=ScaledClock(args.time_scale),
+        clock=ScaledClock(args.time_scale, origin=args.origin),
         faults=faults,
         api_key=args.key,
         user_id=args.user_id,

@@ -23,6 +23,9 @@ class Faults:
 
     ``max_concurrent`` answers 503 when that many requests are already in flight.
     ``slow_seconds`` is simulated time, waited with the simulator's clock.
+    ``truncate`` and ``drop`` need a body to cut: on a body-less answer (a 204) the pick is
+    used up, the answer goes out whole, and ``Counters.faults`` does not count it (the
+    counters hold only the faults a client actually met).
     """
 
     p_503: float = 0.0

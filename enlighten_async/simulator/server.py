@@ -49,6 +49,17 @@ class SimulatorServer:
         """The server root, e.g. ``http://127.0.0.1:PORT`` (``/_simulator/stats`` lives here)."""
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def open_connections(self) -> int:
+        """Client connections open on this server now (0 when not serving).
+
+        A client that leaks a connection leaves it open here too: tests read this to
+        check that cancelled work and a closed client hang on to no socket.
+        """
+        if self._runner is None or self._runner.server is None:
+            return 0
+        return len(self._runner.server.connections)
+
     async def start(self) -> None:
         """Bind and start serving."""
         runner = web.AppRunner(

@@ -6,6 +6,8 @@ import asyncio
 from datetime import timedelta
 from email.utils import formatdate
 
+import aiohttp
+
 from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
 
 from .conftest import FIXED_NOW, KEY, USER, Api, FakeClock
@@ -433,3 +435,19 @@ async def test_default_scaled_clock_runs_fast() -> None:
     assert (t2 - t1) - 300 <= advanced <= (t3 - t0) + 300
     assert clock.origin is not None  # the fleet is anchored where the clock started
     assert abs(sim.fleet.anchored_at - clock.origin) < 60
+
+
+async def test_open_connections_counts_client_connections(simulator: Simulator) -> None:
+    server = SimulatorServer(simulator)
+    assert server.open_connections == 0
+    async with server:
+        async with aiohttp.ClientSession() as session:
+            api = Api(session, server.base_url)
+            assert (await api.get("/systems")).status == 200
+            assert server.open_connections == 1  # kept alive in the session's pool
+        for _ in range(500):  # the server notices the close on its next loop turns
+            if server.open_connections == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert server.open_connections == 0
+    assert server.open_connections == 0

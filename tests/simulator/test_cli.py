@@ -8,6 +8,7 @@ import signal
 import sys
 
 import aiohttp
+import pytest
 
 from enlighten_async.simulator import cli
 
@@ -90,3 +91,18 @@ async def test_program_serves_until_sigint() -> None:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+def test_origin_fixes_the_simulated_now_and_the_fleet() -> None:
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(["--origin", "2025-11-20T15:00Z", "--systems", "2", "--seed", "3"])
+    sim = cli._simulator(args)
+    origin = 1763650800.0  # 2025-11-20T15:00:00Z
+    assert sim.clock.origin == origin  # type: ignore[attr-defined]
+    assert sim.fleet.anchored_at == origin
+    again = cli._simulator(parser.parse_args(["--origin", "2025-11-20T16:00+01:00"]))
+    assert again.clock.origin == origin  # type: ignore[attr-defined]
+    for bad in ("yesterday", "2025-11-20T15:00"):  # not a date; no timezone
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--origin", bad])

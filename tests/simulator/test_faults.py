@@ -73,7 +73,7 @@ async def test_too_many_concurrent_requests() -> None:
     sim = Simulator(clock=FakeClock(), faults=Faults(max_concurrent=0), api_key=KEY, user_id=USER)
     async with SimulatorServer(sim) as server, aiohttp.ClientSession() as session:
         r = await Api(session, server.base_url).get("/systems")
-        assert (r.status, r.body) == (503, SERVER_ERROR)
+        assert r.status == 503 and r.body["errorCode"] != 7  # not "temporarily unavailable"
         assert sim.counters.faults["busy"] == 1
 
 
@@ -131,8 +131,48 @@ async def test_busy_when_max_concurrent_in_flight() -> None:
                 break
             await asyncio.sleep(0.01)
         second = await api.get("/systems")
-        assert (second.status, second.body) == (503, SERVER_ERROR)
+        # 503 but not errorCode 7: "reduce concurrency", not "data temporarily unavailable"
+        assert second.status == 503 and second.body["errorCode"] != 7
+        assert "concurren" in second.body["errorMessages"][0]
         clock.gate.set()
         assert (await first).status == 200
         assert (await api.get("/systems")).status == 200
         assert sim.counters.faults == {"slow": 1, "busy": 1}
+
+
+# -- fault accounting: a fault is counted when, and only when, it is served ---------------
+
+
+@pytest.mark.parametrize("kind", ["truncate", "drop"])
+async def test_body_fault_on_a_body_less_answer_is_not_counted(
+    api: Api, simulator: Simulator, kind: str
+) -> None:
+    # System 78 has no consumption meter: consumption_lifetime answers 204, with no body to
+    # cut or to break off; the answer goes out whole and no fault is counted.
+    simulator.faults.schedule("consumption_lifetime", [kind])
+    r = await api.get("/systems/78/consumption_lifetime")
+    assert (r.status, r.text) == (204, "")
+    assert simulator.counters.faults == {}
+    assert simulator.counters.requests == {"ConsumptionLifetime": 1}
+
+
+async def test_every_counted_fault_reaches_the_client(api: Api, simulator: Simulator) -> None:
+    # One of each kind on an answer with a body, one truncate on a 204: the counters hold
+    # exactly the faults a client met.
+    simulator.faults.slow_seconds = 1.0
+    simulator.faults.schedule("envoys", ["503", "500", "502", "drop", "truncate", "slow"])
+    simulator.faults.schedule("consumption_lifetime", ["truncate"])
+    seen: list[str] = []
+    for _ in range(6):
+        try:
+            r = await api.get("/systems/67/envoys")
+        except aiohttp.ClientPayloadError:
+            seen.append("drop")
+            continue
+        except json.JSONDecodeError:
+            seen.append("truncate")
+            continue
+        seen.append(str(r.status) if r.status != 200 else "slow")
+    await api.get("/systems/78/consumption_lifetime")
+    assert sorted(seen) == sorted(["503", "500", "502", "drop", "truncate", "slow"])
+    assert simulator.counters.faults == {k: 1 for k in seen}
