@@ -66,7 +66,7 @@ from enlighten_async._models import (
     SystemsPage,
 )
 from enlighten_async._quota import PLANS, Quota, parse_quota
-from enlighten_async._redis_ledger import LedgerUnavailableError, RedisLedger, server_time_trace
+from enlighten_async._redis_ledger import LedgerUnavailableError, RedisLedger
 from enlighten_async._retry import RetryPolicy
 from enlighten_async._scheduler import Priority, Scheduler, SchedulerStats
 from enlighten_async._windows import LookbackWarning
@@ -141,5 +141,4 @@ __all__ = [
     "__version__",
     "fan_out",
     "parse_quota",
-    "server_time_trace",
 ]

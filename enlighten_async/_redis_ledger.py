@@ -19,8 +19,8 @@ window and the month are checked and taken together, so workers never race and a
 costs one round trip.
 
 The clock offset stays in each process: hosts' clocks differ, so each keeps its own
-bounds on "server time minus my time" (from ``Date`` headers, see
-:func:`server_time_trace`, and 409 windows, as the memory ledger does), and indexes the
+bounds on "server time minus my time" (from every answer's ``Date`` header and 409
+windows, as the memory ledger does), and indexes the
 shared windows in server time. When its clock is shown to be off, it takes the lowest
 plausible offset (the memory ledger takes the midpoint): early, its request would meet a
 window its peers just filled; late, it only waits a little longer.
@@ -34,13 +34,8 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
-from email.utils import parsedate_to_datetime
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
-
-from enlighten_async._clock import Clock
 from enlighten_async._exceptions import EnlightenError, RateLimitError
 from enlighten_async._ledger import (
     DEFAULT_MARGIN,
@@ -49,7 +44,6 @@ from enlighten_async._ledger import (
     MAX_PLAUSIBLE_OFFSET,
     LedgerDecision,
     LedgerSnapshot,
-    QuotaLedger,
     _finite_epoch,
     _OffsetBounds,
     _Window,
@@ -61,7 +55,7 @@ from enlighten_async._quota import PERIOD_SECONDS, Quota, resolve_plan
 if TYPE_CHECKING:
     import redis.asyncio
 
-__all__ = ["LedgerUnavailableError", "RedisLedger", "key_namespace", "server_time_trace"]
+__all__ = ["LedgerUnavailableError", "RedisLedger", "key_namespace"]
 
 #: Prefix of every key this package writes.
 KEY_PREFIX = "enlighten-async"
@@ -227,43 +221,6 @@ if until_ > current then
 end
 return tostring(current - ts)
 """
-
-
-def server_time_trace(ledger: QuotaLedger, clock: Clock) -> aiohttp.TraceConfig:
-    """An aiohttp ``TraceConfig`` that shows ``ledger`` the ``Date`` of every answer.
-
-    Each answer bounds the offset between ``clock`` and the server's clock
-    (:meth:`QuotaLedger.observe_server_time`), so that a host whose clock is off indexes
-    the shared windows in the server's time. Pass it to the session the client uses::
-
-        session = aiohttp.ClientSession(trace_configs=[server_time_trace(ledger, clock)])
-    """
-    trace = aiohttp.TraceConfig()
-
-    async def on_start(
-        session: aiohttp.ClientSession,
-        ctx: SimpleNamespace,
-        params: aiohttp.TraceRequestStartParams,
-    ) -> None:
-        ctx.sent_at = clock.now()
-
-    async def on_end(
-        session: aiohttp.ClientSession, ctx: SimpleNamespace, params: aiohttp.TraceRequestEndParams
-    ) -> None:
-        received_at = clock.now()
-        header = params.response.headers.get("Date")
-        sent_at = getattr(ctx, "sent_at", None)
-        if not header or sent_at is None:
-            return
-        try:
-            server_time = parsedate_to_datetime(header).timestamp()
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return  # a garbled Date teaches nothing
-        await ledger.observe_server_time(server_time, sent_at=sent_at, received_at=received_at)
-
-    trace.on_request_start.append(on_start)
-    trace.on_request_end.append(on_end)
-    return trace
 
 
 class _BehindBounds(_OffsetBounds):

@@ -28,8 +28,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-import aiohttp
-
 from enlighten_async import __version__
 from enlighten_async._client import DEFAULT_BASE_URL, EnlightenClient
 from enlighten_async._clock import Clock, ScaledClock
@@ -427,17 +425,14 @@ async def _run_backfill(args: argparse.Namespace, simulate: bool) -> int:
             since = datetime.fromtimestamp(clock.now(), UTC).date() - timedelta(days=7)
         redis_url = args.redis_url or os.environ.get("ENLIGHTEN_REDIS_URL") or None
         ledger: Any = None
-        session: aiohttp.ClientSession | None = None
         try:
             if redis_url:
                 ledger = await _redis_ledger(redis_url, key, args.plan)
                 scheduler_kwargs: dict[str, Any] = {"ledger": ledger, "clock": clock}
                 if args.max_in_flight is not None:
                     scheduler_kwargs["max_in_flight"] = args.max_in_flight
-                scheduler = Scheduler(**scheduler_kwargs)
-                session = _traced_session(ledger, scheduler)
                 client = EnlightenClient(
-                    key, user_id, base_url=base_url, scheduler=scheduler, session=session
+                    key, user_id, base_url=base_url, scheduler=Scheduler(**scheduler_kwargs)
                 )
             else:
                 client = EnlightenClient(
@@ -513,8 +508,6 @@ async def _run_backfill(args: argparse.Namespace, simulate: bool) -> int:
             _error(exc)
             return EXIT_USAGE
         finally:
-            if session is not None:
-                await session.close()
             if ledger is not None:
                 with contextlib.suppress(Exception):
                     await ledger.aclose()
@@ -524,16 +517,6 @@ async def _run_backfill(args: argparse.Namespace, simulate: bool) -> int:
         return EXIT_CANNOT_RUN
     _print_summary(report, args.db)
     return EXIT_OK if report.failed == 0 else EXIT_FAILED_WINDOWS
-
-
-def _traced_session(ledger: Any, scheduler: Scheduler) -> aiohttp.ClientSession:
-    """A session whose answers' ``Date`` headers reach the ledger (its clock offset)."""
-    from enlighten_async._redis_ledger import server_time_trace
-
-    return aiohttp.ClientSession(
-        trace_configs=[server_time_trace(ledger, scheduler.clock)],
-        connector=aiohttp.TCPConnector(limit=scheduler.max_in_flight),
-    )
 
 
 async def _redis_ledger(url: str, key: str, plan: str | tuple[Quota, ...] | None) -> Any:

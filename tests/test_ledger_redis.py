@@ -155,21 +155,17 @@ def test_margin_and_plan_are_checked(redis_url: str) -> None:
 async def test_the_date_of_every_answer_bounds_the_offset(redis_url: str) -> None:
     import time
 
-    import aiohttp
-
-    from enlighten_async import EnlightenClient, ScaledClock, Scheduler, server_time_trace
+    from enlighten_async import EnlightenClient, ScaledClock, Scheduler
     from enlighten_async.simulator import Fleet, Simulator, SimulatorServer
 
     skew = 100.0  # the server's clock runs 100 s ahead of ours
     sim = Simulator(fleet=Fleet(2, seed=1), clock=ScaledClock(1.0, origin=time.time() + skew))
     ledger = RedisLedger(redis_url, f"key-{uuid.uuid4()}")
-    scheduler = Scheduler(ledger=ledger)
-    session = aiohttp.ClientSession(trace_configs=[server_time_trace(ledger, scheduler.clock)])
     try:
-        async with SimulatorServer(sim) as server, session:
+        async with SimulatorServer(sim) as server:
             client = EnlightenClient(
-                sim.api_key, sim.user_id, base_url=server.base_url, scheduler=scheduler,
-                session=session,
+                sim.api_key, sim.user_id, base_url=server.base_url,
+                scheduler=Scheduler(ledger=ledger),
             )  # fmt: skip
             async with client:
                 assert ledger.snapshot().clock_offset == 0
