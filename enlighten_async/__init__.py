@@ -66,6 +66,7 @@ from enlighten_async._models import (
     SystemsPage,
 )
 from enlighten_async._quota import PLANS, Quota, parse_quota
+from enlighten_async._redis_ledger import LedgerUnavailableError, RedisLedger
 from enlighten_async._retry import RetryPolicy
 from enlighten_async._scheduler import Priority, Scheduler, SchedulerStats
 from enlighten_async._windows import LookbackWarning
@@ -96,6 +97,7 @@ __all__ = [
     "InvertersSummary",
     "LedgerDecision",
     "LedgerSnapshot",
+    "LedgerUnavailableError",
     "LookbackWarning",
     "Measurement",
     "MeterInterval",
@@ -115,6 +117,7 @@ __all__ = [
     "Quota",
     "QuotaLedger",
     "RateLimitError",
+    "RedisLedger",
     "ResponseFormatError",
     "RetryPolicy",
     "RgmInterval",

@@ -269,6 +269,7 @@ async def backfill(
     *,
     concurrency: int | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> BackfillReport:
     """Fetch the history of ``systems`` (ids or :class:`System` s; all when ``None``).
 
@@ -281,8 +282,14 @@ async def backfill(
     local day ``since`` falls in. Windows already in ``store`` are
     skipped. A window that fails (after the scheduler's retries) is reported in
     :attr:`BackfillReport.failures` and does not stop the others. ``on_progress`` is
-    called after every window. Arguments are checked before any request is sent.
+    called after every window. ``shard=(i, n)`` keeps worker ``i`` of ``n``'s share (the
+    systems whose ``system_id % n == i - 1``: every system in exactly one share). Arguments
+    are checked before any request is sent.
     """
+    if shard is not None:
+        i, n = shard
+        if not (isinstance(i, int) and isinstance(n, int) and 1 <= i <= n):
+            raise ValueError(f"shard must be (i, n) with 1 <= i <= n, got {shard!r}")
     kinds = tuple(dict.fromkeys(kinds))
     for kind in kinds:
         if kind not in DEFAULT_KINDS:
@@ -304,6 +311,8 @@ async def backfill(
     base = client.stats_snapshot()
 
     system_list = await _resolve_systems(client, systems)
+    if shard is not None:
+        system_list = [s for s in system_list if s.system_id % shard[1] == shard[0] - 1]
     by_id = {s.system_id: s for s in system_list}
     zone_of = _zones()
 

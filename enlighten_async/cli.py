@@ -7,6 +7,12 @@ in the environment) does the same. With ``--key``/``--user-id`` (or
 ``ENLIGHTEN_API_KEY``/``ENLIGHTEN_USER_ID``) it talks to the real service, or to
 ``--base-url``/``ENLIGHTEN_BASE_URL``; a user id or base URL without a key is an error
 (never a silent switch to the simulator). The key is never echoed.
+
+``--redis-url``/``ENLIGHTEN_REDIS_URL`` makes several workers of one key share one quota
+through Redis (:class:`~enlighten_async.RedisLedger`); ``--shard I/N`` gives worker ``I``
+of ``N`` its share of the fleet. Redis unreachable at start is a one-line error (exit 3);
+Redis lost mid-run stops the run the same way: the windows stored so far are kept and a
+rerun resumes (a worker that went on alone would overrun the quota its peers share).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from enlighten_async._client import DEFAULT_BASE_URL, EnlightenClient
 from enlighten_async._clock import Clock, ScaledClock
 from enlighten_async._exceptions import EnlightenError
 from enlighten_async._quota import PLANS, Quota, parse_quota
+from enlighten_async._scheduler import Scheduler
 from enlighten_async.backfill import DEFAULT_KINDS, BackfillReport, Progress, backfill
 from enlighten_async.store import SQLiteStore, StoreError, StoreSource, StoreSourceError
 
@@ -92,6 +99,18 @@ def _quota_plan(text: str) -> str | tuple[Quota, ...]:
     if not limits:
         raise argparse.ArgumentTypeError(f"a plan ({', '.join(PLANS)}) or limits like 10/minute")
     return limits
+
+
+def _shard(text: str) -> tuple[int, int]:
+    """``--shard I/N``: worker ``I`` of ``N`` (1 <= I <= N)."""
+    index, sep, count = text.partition("/")
+    try:
+        i, n = int(index), int(count)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N such as 1/4, got {text!r}") from None
+    if not sep or n < 1 or not 1 <= i <= n:
+        raise argparse.ArgumentTypeError(f"expected I/N with 1 <= I <= N, got {text!r}")
+    return i, n
 
 
 def _sim_plan(text: str) -> str:
@@ -181,6 +200,19 @@ def build_parser() -> argparse.ArgumentParser:
         "without it the quota is learned from the first 409",
     )
     bf.add_argument("--max-in-flight", type=_positive_int, default=None, help="concurrent requests")
+    bf.add_argument(
+        "--redis-url",
+        default=None,
+        help="share the key's quota with other workers through this Redis "
+        "(default: $ENLIGHTEN_REDIS_URL; without it the quota is counted in this process)",
+    )
+    bf.add_argument(
+        "--shard",
+        type=_shard,
+        default=None,
+        metavar="I/N",
+        help="fetch only worker I's share of N (by system id: no overlap, no gap)",
+    )
     sim = bf.add_argument_group("simulator (with --simulate)")
     sim.add_argument(
         "--sim-systems", type=_positive_int, default=20, help="systems in the fleet (20)"
@@ -199,6 +231,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", help="what the store holds per system and kind, and gaps")
     st.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default: {DEFAULT_DB})")
+    st.add_argument(
+        "--redis-url",
+        default=None,
+        help="also show this month's requests used and left, from the shared ledger "
+        "(default: $ENLIGHTEN_REDIS_URL; needs --key or $ENLIGHTEN_API_KEY)",
+    )
+    st.add_argument("--key", help="API key (default: $ENLIGHTEN_API_KEY); never echoed")
+    st.add_argument(
+        "--plan",
+        type=_quota_plan,
+        default=None,
+        help="the key's plan, for the month's requests left (default: as learned)",
+    )
 
     sm = sub.add_parser("simulate", help="serve the embedded simulator on loopback")
     from enlighten_async.simulator import cli as sim_cli
@@ -378,20 +423,43 @@ async def _run_backfill(args: argparse.Namespace, simulate: bool) -> int:
         if clock is not None and args.since is None:
             # The simulator's "now" is ours at start; its fleet reports up to then.
             since = datetime.fromtimestamp(clock.now(), UTC).date() - timedelta(days=7)
+        redis_url = args.redis_url or os.environ.get("ENLIGHTEN_REDIS_URL") or None
+        ledger: Any = None
         try:
-            client = EnlightenClient(
-                key,
-                user_id,
-                base_url=base_url,
-                plan=args.plan,
-                clock=clock,
-                max_in_flight=args.max_in_flight,
-            )
+            if redis_url:
+                ledger = await _redis_ledger(redis_url, key, args.plan)
+                scheduler_kwargs: dict[str, Any] = {"ledger": ledger, "clock": clock}
+                if args.max_in_flight is not None:
+                    scheduler_kwargs["max_in_flight"] = args.max_in_flight
+                client = EnlightenClient(
+                    key, user_id, base_url=base_url, scheduler=Scheduler(**scheduler_kwargs)
+                )
+            else:
+                client = EnlightenClient(
+                    key,
+                    user_id,
+                    base_url=base_url,
+                    plan=args.plan,
+                    clock=clock,
+                    max_in_flight=args.max_in_flight,
+                )
         except ValueError as exc:
             _error(exc)
             return EXIT_USAGE
+        except EnlightenError as exc:  # Redis unreachable at start
+            _error(exc)
+            return EXIT_CANNOT_RUN
         mode = "none" if args.no_progress else ("rich" if sys.stdout.isatty() else "plain")
         update, stop = _progress_printer(mode)
+        task: asyncio.Future[BackfillReport] | None = None
+
+        def on_progress(p: Progress) -> None:
+            # The shared ledger lost: stop (a worker going on alone would overrun the
+            # quota its peers share); what is stored stays, and a rerun resumes.
+            if ledger is not None and ledger.lost is not None and task is not None:
+                task.cancel()
+            update(p)
+
         if simulate:
             source = StoreSource.simulated(seed=args.seed, systems=args.sim_systems)
         else:
@@ -406,13 +474,20 @@ async def _run_backfill(args: argparse.Namespace, simulate: bool) -> int:
                         args.kinds,
                         since,
                         args.until,
-                        on_progress=update,
+                        on_progress=on_progress,
+                        shard=args.shard,
                     )
                 )
                 try:
                     report = await task
                 except asyncio.CancelledError:
                     stop()
+                    if ledger is not None and ledger.lost is not None:
+                        _error(
+                            f"{ledger.lost}; stopped. The windows fetched so far are kept in "
+                            f"{args.db}; run the same command again to fetch only the rest."
+                        )
+                        return EXIT_CANNOT_RUN
                     print(
                         f"\nInterrupted. The windows fetched so far are kept in {args.db}; run "
                         "the same command again to fetch only the rest."
@@ -432,11 +507,71 @@ async def _run_backfill(args: argparse.Namespace, simulate: bool) -> int:
         except ValueError as exc:  # since after until, unknown system ids
             _error(exc)
             return EXIT_USAGE
+        finally:
+            if ledger is not None:
+                with contextlib.suppress(Exception):
+                    await ledger.aclose()
+    if ledger is not None and ledger.lost is not None:
+        _error(f"{ledger.lost}; run the same command again to fetch the windows that failed")
+        _print_summary(report, args.db)
+        return EXIT_CANNOT_RUN
     _print_summary(report, args.db)
     return EXIT_OK if report.failed == 0 else EXIT_FAILED_WINDOWS
 
 
+async def _redis_ledger(url: str, key: str, plan: str | tuple[Quota, ...] | None) -> Any:
+    """A :class:`RedisLedger` that answered a ping, or :class:`EnlightenError`."""
+    try:
+        from enlighten_async._redis_ledger import RedisLedger
+    except ImportError:  # pragma: no cover - the extra is missing
+        raise EnlightenError("--redis-url needs: pip install 'enlighten-async[redis]'") from None
+    try:
+        ledger = RedisLedger(url, key, plan=plan)
+    except ValueError as exc:  # a malformed URL
+        raise EnlightenError(f"--redis-url: {exc}") from None
+    try:
+        await ledger.ping()
+    except EnlightenError:
+        await ledger.aclose()
+        raise
+    return ledger
+
+
+async def _redis_status(args: argparse.Namespace) -> int:
+    """This month's requests used and left, from the shared ledger."""
+    url: str = args.redis_url or os.environ.get("ENLIGHTEN_REDIS_URL") or ""
+    key = args.key or os.environ.get("ENLIGHTEN_API_KEY") or None
+    if not key:
+        _error("status --redis-url needs the API key: --key or ENLIGHTEN_API_KEY")
+        return EXIT_USAGE
+    try:
+        ledger = await _redis_ledger(url, key, args.plan)
+        try:
+            await ledger.refresh()
+            used = await ledger.month_usage(datetime.now(UTC).timestamp())
+        finally:
+            await ledger.aclose()
+    except EnlightenError as exc:
+        _error(exc)
+        return EXIT_CANNOT_RUN
+    month = datetime.now(UTC).strftime("%Y-%m")
+    quota = ledger.learned_month_limit()
+    if quota is None:
+        left = "left unknown: no month limit was told (--plan) or learned"
+    else:
+        left = f"{max(0, quota.limit - used)} left of {quota.limit}"
+    print(
+        f"Shared quota {ledger.namespace.rsplit(':', 1)[-1][:8]}..., month {month}: "
+        f"{used} requests used, {left}"
+    )
+    return 0
+
+
 async def _status(args: argparse.Namespace) -> int:
+    if args.redis_url or os.environ.get("ENLIGHTEN_REDIS_URL"):
+        code = await _redis_status(args)
+        if code != 0 or not args.db_exists:
+            return code
     try:
         async with SQLiteStore(args.db) as store:
             rows = await store.status()
@@ -483,7 +618,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return sim_cli.run(args)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.command == "status" and not os.path.exists(args.db):
+    redis_status = args.command == "status" and (
+        args.redis_url or os.environ.get("ENLIGHTEN_REDIS_URL")
+    )
+    if args.command == "status":
+        args.db_exists = os.path.exists(args.db)
+    if args.command == "status" and not redis_status and not args.db_exists:
         hint = ""
         if args.db == DEFAULT_DB and os.path.exists(DEFAULT_SIM_DB):
             hint = f" (the simulator's store is {DEFAULT_SIM_DB}: --db {DEFAULT_SIM_DB})"

@@ -1,9 +1,16 @@
-"""Shared fixtures: the aioresponses mock (with the aiohttp 3.14 shim) and spec examples."""
+"""Shared fixtures: the aioresponses mock (with the aiohttp 3.14 shim), spec examples, and a
+real ``redis-server`` on loopback for the Redis ledger's tests."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
+import os
+import shutil
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -80,3 +87,62 @@ def _own_loop_for_sync_tests(request: pytest.FixtureRequest) -> Iterator[None]:
     finally:
         asyncio.set_event_loop(None)
         loop.close()
+
+
+#: Set to 1 (CI does) to make a missing redis-server fail the Redis tests instead of skipping.
+REQUIRE_REDIS_ENV = "ENLIGHTEN_REQUIRE_REDIS"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _no_redis(reason: str) -> None:
+    if os.environ.get(REQUIRE_REDIS_ENV) == "1":
+        pytest.fail(f"{reason} (and {REQUIRE_REDIS_ENV}=1 asks for the Redis tests)")
+    pytest.skip(f"{reason}; install it (apt-get install redis-server) to run the Redis tests")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real ``redis-server`` of this test session: loopback, a free port, no persistence.
+
+    Skips (with the reason) when ``redis-server`` or the ``redis`` package is missing,
+    unless ``ENLIGHTEN_REQUIRE_REDIS=1``: then it fails. Tests keep apart by using keys of
+    their own (a ledger's keys are named by a digest of its API key).
+    """
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        _no_redis("the redis package is not installed (pip install 'enlighten-async[redis]')")
+    exe = shutil.which("redis-server")
+    if exe is None:
+        _no_redis("redis-server is not on PATH")
+    assert exe is not None
+    port = _free_port()
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"redis-server exited at start (status {proc.returncode})")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                break
+            if time.monotonic() > deadline:
+                pytest.fail("redis-server did not accept connections within 30 s")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -21,7 +21,7 @@ from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
 from enlighten_async.store import SQLiteStore
 
 KEY, USER = "cli-SECRET-key-9x", "cli-SECRET-user-7y"
-ENV_VARS = ("ENLIGHTEN_API_KEY", "ENLIGHTEN_USER_ID", "ENLIGHTEN_BASE_URL")
+ENV_VARS = ("ENLIGHTEN_API_KEY", "ENLIGHTEN_USER_ID", "ENLIGHTEN_BASE_URL", "ENLIGHTEN_REDIS_URL")
 
 
 @pytest.fixture(autouse=True)
@@ -253,3 +253,129 @@ async def test_simulate_command_honours_its_log_level() -> None:
     text = err.decode()
     assert "GET /api/v2/systems 200" in text, text  # INFO: the access log is written
     assert KEY not in text and USER not in text
+
+
+# -- several workers: --shard, --redis-url, status --redis-url ----------------------------
+
+
+@pytest.mark.parametrize("value", ["0/4", "5/4", "1/0", "x", "1-4", "2/"])
+def test_bad_shards_are_parser_errors(
+    value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["backfill", "--simulate", "--db", str(tmp_path / "x.db"), "--shard", value])
+    assert exc.value.code == 2
+    assert "I/N" in capsys.readouterr().err
+
+
+def _target_argv(simulator_url: str, db: Path) -> list[str]:
+    return [
+        "backfill", "--base-url", simulator_url, "--key", KEY, "--user-id", USER,
+        "--db", str(db), "--kinds", "stats", "--since", "3d", "--no-progress",
+    ]  # fmt: skip
+
+
+async def _stored(db: Path) -> set[tuple[int, str, int]]:
+    async with SQLiteStore(db) as store:
+        return {(r.system_id, r.kind, r.windows) for r in await store.status()}
+
+
+def test_shards_split_the_fleet_without_overlap_or_gap(
+    simulator_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    whole, halves = tmp_path / "all.db", [tmp_path / "1.db", tmp_path / "2.db"]
+    assert cli.main(_target_argv(simulator_url, whole)) == 0
+    for i, db in enumerate(halves, start=1):
+        assert cli.main([*_target_argv(simulator_url, db), "--shard", f"{i}/2"]) == 0
+    capsys.readouterr()
+    expected = asyncio.run(_stored(whole))
+    parts = [asyncio.run(_stored(db)) for db in halves]
+    assert all(parts) and not parts[0] & parts[1]
+    assert parts[0] | parts[1] == expected
+    assert {s for s, _, _ in parts[0]} == {s for s, _, _ in expected if s % 2 == 0}
+
+
+def test_unreachable_redis_exits_3_with_one_line(
+    simulator_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("redis")
+    db = tmp_path / "r.db"
+    url = f"redis://127.0.0.1:{_free_port()}/0"
+    assert cli.main([*_target_argv(simulator_url, db), "--redis-url", url]) == 3
+    out, err = capsys.readouterr()
+    assert err.startswith("error: the Redis ledger is unavailable") and err.count("\n") == 1
+    assert KEY not in out + err and USER not in out + err
+    assert not db.exists()  # nothing started
+
+
+def test_redis_lost_mid_run_stops_and_a_rerun_resumes(
+    simulator_url: str,
+    redis_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from enlighten_async._redis_ledger import RedisLedger
+
+    db = tmp_path / "lost.db"
+    argv = [*_target_argv(simulator_url, db), "--redis-url", redis_url, "--max-in-flight", "1"]
+    real = RedisLedger.acquire
+    calls = [0]
+
+    async def failing(self: RedisLedger, now: float, latency: float = 0.0) -> ea.LedgerDecision:
+        calls[0] += 1
+        if calls[0] > 3:  # Redis goes away after the systems list and two windows
+            raise self._unavailable(ConnectionError("Connection refused"))
+        return await real(self, now, latency)
+
+    monkeypatch.setattr(RedisLedger, "acquire", failing)
+    assert cli.main(argv) == 3
+    out, err = capsys.readouterr()
+    assert "the Redis ledger is unavailable" in err and "run the same command again" in err
+    assert KEY not in out + err
+    kept = sum(w for _, _, w in asyncio.run(_stored(db)))
+    assert kept >= 1  # the windows fetched before the loss are kept
+    monkeypatch.setattr(RedisLedger, "acquire", real)
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"{kept} already stored" in out and " 0 failed" in out
+    planned = int(out.split(" windows planned")[0].rsplit(" ", 1)[1])
+    assert kept < planned  # the run stopped: it did not go on without the shared ledger
+
+
+def _used(out: str) -> int:
+    return int(out.split(" requests used")[0].rsplit(" ", 1)[1])
+
+
+def test_status_shows_this_months_requests_used_and_left(
+    simulator_url: str,
+    redis_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    db = tmp_path / "s.db"
+    monkeypatch.setenv("ENLIGHTEN_REDIS_URL", redis_url)
+    monkeypatch.setenv("ENLIGHTEN_API_KEY", KEY)
+    # Other tests of this session used the key too: count from here.
+    assert cli.main(["status", "--db", str(db)]) == 0
+    before = _used(capsys.readouterr().out)
+    monkeypatch.delenv("ENLIGHTEN_API_KEY")
+    assert cli.main(_target_argv(simulator_url, db)) == 0  # --redis-url from the environment
+    out = capsys.readouterr().out
+    sent = int(out.split(" requests,")[0].rsplit(" ", 1)[1])
+    assert sent > 0
+    monkeypatch.setenv("ENLIGHTEN_API_KEY", KEY)
+    assert cli.main(["status", "--db", str(db)]) == 0
+    out, err = capsys.readouterr()
+    assert f": {before + sent} requests used, left unknown: no month limit" in out
+    assert "stats" in out  # the store's table follows
+    assert KEY not in out + err
+    assert cli.main(["status", "--db", str(tmp_path / "none.db"), "--plan", "watt"]) == 0
+    left = 10_000 - before - sent
+    assert f": {before + sent} requests used, {left} left of 10000" in capsys.readouterr().out
+    monkeypatch.setenv("ENLIGHTEN_API_KEY", f"another-{KEY}")
+    assert cli.main(["status", "--db", str(db)]) == 0
+    assert ": 0 requests used" in capsys.readouterr().out
+    monkeypatch.delenv("ENLIGHTEN_API_KEY")
+    assert cli.main(["status", "--db", str(db)]) == 2

@@ -1,0 +1,539 @@
+"""A quota ledger kept in Redis, shared by every process (and host) that uses one API key.
+
+The server counts per key, not per process: workers that share a key must share the
+counts. :class:`RedisLedger` implements the same :class:`~enlighten_async.QuotaLedger`
+protocol as :class:`~enlighten_async.MemoryLedger` (and passes the same test suite), with
+the shared state in Redis:
+
+* window and month counts, one key per window, ``INCR``-ed by the grant;
+* the quotas learned from 409 bodies (one learns, all know);
+* the hold a 409 imposes (one sees it, all wait), kept in the *server's* time.
+
+Every key is namespaced by a SHA-256 digest of the API key (never the key itself) and
+expires on its own: a window's count one window past its end, a month's a day past the
+month's end, the hold a second past its end, the learned quotas after
+:data:`LEARNED_TTL`.
+
+Each check-and-take is one Lua script (loaded once, called by SHA): the hold, every
+window and the month are checked and taken together, so workers never race and a grant
+costs one round trip.
+
+The clock offset stays in each process: hosts' clocks differ, so each keeps its own
+bounds on "server time minus my time" (from every answer's ``Date`` header and 409
+windows, as the memory ledger does), and indexes the
+shared windows in server time. When its clock is shown to be off, it takes the lowest
+plausible offset (the memory ledger takes the midpoint): early, its request would meet a
+window its peers just filled; late, it only waits a little longer.
+
+Redis failing is never silent: every method raises :class:`LedgerUnavailableError` (an
+:class:`~enlighten_async.EnlightenError`) instead of granting without the shared counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from enlighten_async._exceptions import EnlightenError, RateLimitError
+from enlighten_async._ledger import (
+    DEFAULT_MARGIN,
+    MAX_GUARD,
+    MAX_GUARD_FRACTION,
+    MAX_PLAUSIBLE_OFFSET,
+    LedgerDecision,
+    LedgerSnapshot,
+    _finite_epoch,
+    _OffsetBounds,
+    _Window,
+    _window_seconds,
+    check_margin,
+)
+from enlighten_async._quota import PERIOD_SECONDS, Quota, resolve_plan
+
+if TYPE_CHECKING:
+    import redis.asyncio
+
+__all__ = ["LedgerUnavailableError", "RedisLedger", "key_namespace"]
+
+#: Prefix of every key this package writes.
+KEY_PREFIX = "enlighten-async"
+#: How long learned quotas are kept after they were last learned (seconds).
+LEARNED_TTL = 32 * 86400
+#: A month's count lives this long past the month's end (seconds).
+MONTH_TTL_SLACK = 86400.0
+
+
+class LedgerUnavailableError(EnlightenError):
+    """The shared ledger (Redis) cannot be reached: no request is granted without it."""
+
+
+def key_namespace(api_key: str) -> str:
+    """The Redis key prefix for ``api_key``: a digest, never the key."""
+    digest = hashlib.sha256(api_key.encode()).hexdigest()[:24]
+    return f"{KEY_PREFIX}:{digest}"
+
+
+# ARGV: prefix, ts (server time), guard, latency, month index, month start, month end,
+#       learned version known, then (period, limit, seconds) per told quota (seconds 0 for
+#       a month).
+# Returns {reason, wait, quota period, quota limit, learned version, learned json, tokens}.
+_ACQUIRE = """
+local prefix = ARGV[1]
+local ts = tonumber(ARGV[2])
+local guard = tonumber(ARGV[3])
+local latency = tonumber(ARGV[4])
+local month_index = tonumber(ARGV[5])
+local month_start = tonumber(ARGV[6])
+local month_end = tonumber(ARGV[7])
+local known_version = ARGV[8]
+local version = redis.call('GET', prefix .. ':lv') or '0'
+local learned_json = ''
+local learned = redis.call('HGETALL', prefix .. ':learned')
+if version ~= known_version then
+  local map = {}
+  for i = 1, #learned, 2 do map[learned[i]] = learned[i + 1] end
+  learned_json = cjson.encode(map)
+end
+local hold = redis.call('GET', prefix .. ':hold')
+if hold then
+  local h = tonumber(hold)
+  if h > ts then
+    local hq = redis.call('GET', prefix .. ':holdq') or ''
+    return {'hold', tostring(h - ts), hq, '', version, learned_json, {}}
+  end
+end
+local windows = {}
+local order = {}
+local i = 9
+while i + 2 <= #ARGV do
+  local p = ARGV[i]
+  if not windows[p] then order[#order + 1] = p end
+  windows[p] = {tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), 0}
+  i = i + 3
+end
+for j = 1, #learned, 2 do
+  local p = learned[j]
+  local limit, seconds, anchor = string.match(learned[j + 1], '^(%S+) (%S+) (%S+)$')
+  if not windows[p] then order[#order + 1] = p end
+  windows[p] = {tonumber(limit), tonumber(seconds), tonumber(anchor)}
+end
+local wait = 0
+local binding = nil
+local spans = {}
+for _, p in ipairs(order) do
+  local w = windows[p]
+  local limit, seconds, anchor = w[1], w[2], w[3]
+  local index, stop, cap, life, latency_cap
+  if seconds == 0 then
+    index, stop = month_index, month_end
+    cap, latency_cap = 5, 3600
+    life = month_end - ts + 86400
+  else
+    index = math.floor((ts - anchor) / seconds)
+    stop = anchor + (index + 1) * seconds
+    cap, latency_cap = math.min(5, 0.05 * seconds), 0.5 * seconds
+    life = stop - ts + seconds + 1
+  end
+  local key = prefix .. ':w:' .. p .. ':' .. string.format('%d', index)
+  local count = tonumber(redis.call('GET', key) or '0')
+  if count >= limit then
+    local delay = math.max(0, stop + math.min(guard, cap) - ts)
+    if delay > wait then
+      wait = delay
+      binding = {p, limit, seconds}
+    end
+  end
+  spans[#spans + 1] = {key, stop, cap, life, p, index, seconds, latency_cap}
+end
+if binding then
+  local reason = 'window'
+  if binding[3] == 0 then reason = 'month' end
+  return {reason, tostring(wait), binding[1], tostring(binding[2]), version, learned_json, {}}
+end
+local tokens = {}
+if not windows['month'] then
+  -- Count the month even without a month quota: status shows what was used.
+  local key = prefix .. ':w:month:' .. string.format('%d', month_index)
+  redis.call('INCR', key)
+  redis.call('PEXPIRE', key, math.ceil((month_end - ts + 86400) * 1000))
+  tokens[#tokens + 1] = key
+end
+for _, s in ipairs(spans) do
+  local key, stop, cap, life = s[1], s[2], s[3], s[4]
+  redis.call('INCR', key)
+  redis.call('PEXPIRE', key, math.ceil(life * 1000))
+  tokens[#tokens + 1] = key
+  if stop - ts < math.min(guard, cap) + math.min(latency, s[8]) then
+    -- It may reach the server in the next window: count it there too (the clock's share
+    -- capped as the wait's guard, the latency's at half the window).
+    local next_key = prefix .. ':w:' .. s[5] .. ':' .. string.format('%d', s[6] + 1)
+    local next_life = life + s[7]
+    if s[7] == 0 then next_life = life + 31 * 86400 end
+    redis.call('INCR', next_key)
+    redis.call('PEXPIRE', next_key, math.ceil(next_life * 1000))
+  end
+end
+return {'granted', '0', '', '', version, learned_json, tokens}
+"""
+
+# KEYS: the window keys of a grant. Decrement each that is still above zero.
+_GIVE_BACK = """
+for _, key in ipairs(KEYS) do
+  local count = tonumber(redis.call('GET', key) or '0')
+  if count > 0 then redis.call('DECR', key) end
+end
+return 0
+"""
+
+# ARGV: prefix, ts (server time), hold until (server time), hold quota ('' if unknown),
+#       learned period ('' if none), limit, seconds, anchor, fill key, fill ttl (ms),
+#       learned ttl (ms).
+# Returns the hold's end minus ts (server seconds), as a string.
+_CONFLICT = """
+local prefix = ARGV[1]
+local ts = tonumber(ARGV[2])
+local until_ = tonumber(ARGV[3])
+local period = ARGV[5]
+if period ~= '' then
+  local value = ARGV[6] .. ' ' .. ARGV[7] .. ' ' .. ARGV[8]
+  local learned_key = prefix .. ':learned'
+  if redis.call('HGET', learned_key, period) ~= value then
+    redis.call('HSET', learned_key, period, value)
+    redis.call('INCR', prefix .. ':lv')
+  end
+  redis.call('PEXPIRE', learned_key, ARGV[11])
+  redis.call('PEXPIRE', prefix .. ':lv', ARGV[11])
+  local fill = ARGV[9]
+  local limit = tonumber(ARGV[6])
+  local count = tonumber(redis.call('GET', fill) or '0')
+  if count < limit then redis.call('SET', fill, limit) end
+  redis.call('PEXPIRE', fill, ARGV[10])
+end
+local hold_key = prefix .. ':hold'
+local current = tonumber(redis.call('GET', hold_key) or '-1e300')
+if until_ > current then
+  local life = math.max(1, math.ceil((until_ - ts + 1) * 1000))
+  redis.call('SET', hold_key, ARGV[3], 'PX', life)
+  redis.call('SET', prefix .. ':holdq', ARGV[4], 'PX', life)
+  current = until_
+end
+return tostring(current - ts)
+"""
+
+
+class _BehindBounds(_OffsetBounds):
+    """Offset bounds whose estimate, when 0 is ruled out, is the lowest plausible offset.
+
+    The memory ledger takes the midpoint; a worker sharing saturated windows must never
+    think a window opened before the server does (its request would meet the window its
+    peers just filled), so it takes the bound that puts the server's clock *behind*: the
+    worst it does is wait up to the uncertainty longer, while its peers fill the window.
+    """
+
+    __slots__ = ()
+
+    def bound(self, lo: float, hi: float) -> None:
+        super().bound(lo, hi)
+        if self.estimate != 0.0 and math.isfinite(self.lo) and math.isfinite(self.hi):
+            self.estimate, self.uncertainty = self.lo, self.hi - self.lo
+
+
+def _month_span(t: float) -> tuple[int, float, float]:
+    """Index, start and end of the calendar month (UTC) containing server time ``t``."""
+    return _Window(Quota(1, "month"), 0.0).span(t)
+
+
+class RedisLedger:
+    """A :class:`~enlighten_async.QuotaLedger` shared through Redis by every process of a key.
+
+    ``redis`` is a URL (``"redis://localhost:6379/0"``) or a ``redis.asyncio.Redis``
+    client (then it is not closed by :meth:`aclose`). ``api_key`` only names the keys (a
+    digest of it is used; the key itself never reaches Redis). ``plan`` is a plan name or
+    a list of :class:`~enlighten_async.Quota`, as for the scheduler; ``margin`` as for
+    :class:`~enlighten_async.MemoryLedger`. Needs the ``redis`` extra
+    (``pip install 'enlighten-async[redis]'``).
+
+    Give it to the scheduler::
+
+        ledger = RedisLedger("redis://localhost:6379/0", api_key, plan="watt")
+        scheduler = Scheduler(ledger=ledger)
+        async with EnlightenClient(api_key, user_id, scheduler=scheduler) as client:
+            ...
+        await ledger.aclose()
+    """
+
+    def __init__(
+        self,
+        redis: str | redis.asyncio.Redis,
+        api_key: str,
+        *,
+        plan: str | Sequence[Quota] | None = None,
+        margin: float = DEFAULT_MARGIN,
+    ) -> None:
+        try:
+            import redis.asyncio as aioredis
+        except ImportError as exc:  # pragma: no cover - the extra is missing
+            raise ImportError(
+                "RedisLedger needs the redis package: pip install 'enlighten-async[redis]'"
+            ) from exc
+        if not isinstance(api_key, str) or not api_key:
+            raise TypeError("api_key must be a non-empty string")
+        plan_arg = plan if plan is None or isinstance(plan, str) else tuple(plan)
+        told = resolve_plan(plan_arg) or ()
+        for quota in told:
+            if not isinstance(quota, Quota):
+                raise TypeError(f"a plan is a list of Quota, got {type(quota).__name__}")
+            if quota.period != "month" and quota.seconds is None:
+                raise ValueError(f"no window length is known for the period of {quota}")
+        self.margin = check_margin(margin)
+        if isinstance(redis, str):
+            self._redis = aioredis.from_url(redis)
+            self._owns = True
+        elif isinstance(redis, aioredis.Redis):
+            self._redis = redis
+            self._owns = False
+        else:
+            raise TypeError("redis must be a URL or a redis.asyncio.Redis client")
+        self._prefix = key_namespace(api_key)
+        self._told = told
+        told_args: list[str] = []
+        for quota in told:
+            told_args += [quota.period, str(quota.limit), repr(quota.seconds or 0.0)]
+        self._told_args = tuple(told_args)
+        self._acquire = self._redis.register_script(_ACQUIRE)
+        self._give_back = self._redis.register_script(_GIVE_BACK)
+        self._conflict = self._redis.register_script(_CONFLICT)
+        self._offset = _BehindBounds()
+        # What this process last saw of the shared state (for snapshot(), which is sync).
+        self._version = "-1"
+        self._learned: tuple[Quota, ...] = ()
+        self._hold_until = -math.inf
+        #: The error that last made Redis unavailable (``None`` while it answers).
+        self.lost: LedgerUnavailableError | None = None
+
+    def __repr__(self) -> str:
+        return f"RedisLedger(told={[str(q) for q in self._told]!r})"
+
+    @property
+    def namespace(self) -> str:
+        """The prefix of this key's Redis keys (a digest of the API key)."""
+        return self._prefix
+
+    async def ping(self) -> None:
+        """Check that Redis answers; :class:`LedgerUnavailableError` if not."""
+        try:
+            await self._redis.ping()
+        except Exception as exc:
+            raise self._unavailable(exc) from None
+
+    async def aclose(self) -> None:
+        """Close the connection pool, if this ledger made it."""
+        if self._owns:
+            await self._redis.aclose()
+
+    async def month_usage(self, now: float) -> int:
+        """Requests counted so far in this calendar month (server time, UTC)."""
+        index, _, _ = _month_span(now + self._offset.estimate)
+        try:
+            value = await self._redis.get(f"{self._prefix}:w:month:{index}")
+        except Exception as exc:
+            raise self._unavailable(exc) from None
+        return int(value or 0)
+
+    def learned_month_limit(self) -> Quota | None:
+        """The month quota, as told or last learned (``None`` if unknown)."""
+        merged = {q.period: q for q in self._told}
+        merged.update((q.period, q) for q in self._learned)
+        return merged.get("month")
+
+    async def refresh(self) -> None:
+        """Read the learned quotas from Redis (what :meth:`snapshot` shows)."""
+        try:
+            raw = await self._redis.hgetall(f"{self._prefix}:learned")
+        except Exception as exc:
+            raise self._unavailable(exc) from None
+        self._set_learned({_text(k): _text(v) for k, v in raw.items()})
+
+    # -- the protocol -------------------------------------------------------------------
+
+    async def acquire(self, now: float, latency: float = 0.0) -> LedgerDecision:
+        """See :meth:`QuotaLedger.acquire` (one round trip)."""
+        offset = self._offset
+        t = now + offset.estimate
+        guard = offset.uncertainty + self.margin
+        month_index, month_start, month_end = _month_span(t)
+        args = [
+            self._prefix,
+            repr(t),
+            repr(guard),
+            repr(latency),
+            str(month_index),
+            repr(month_start),
+            repr(month_end),
+            self._version,
+            *self._told_args,
+        ]
+        try:
+            reply = await self._acquire(args=args)
+        except Exception as exc:
+            raise self._unavailable(exc) from None
+        reason, wait_text, period, limit, version, learned_json, tokens = reply
+        version = _text(version)
+        if version != self._version:
+            import json
+
+            self._set_learned(json.loads(_text(learned_json)) if learned_json else {})
+            self._version = version
+        reason = _text(reason)
+        if reason == "granted":
+            return LedgerDecision(0.0, token=tuple(_text(k) for k in tokens))
+        wait = float(_text(wait_text))
+        quota = _quota(_text(period), _text(limit))
+        if reason == "hold":
+            self._hold_until = max(self._hold_until, now + wait)
+        return LedgerDecision(wait, quota=quota, reason=reason)
+
+    async def give_back(self, token: Any) -> None:
+        """See :meth:`QuotaLedger.give_back`."""
+        if not token:
+            return
+        try:
+            await self._give_back(keys=list(token))
+        except Exception as exc:
+            raise self._unavailable(exc) from None
+
+    async def record_conflict(
+        self, exc: RateLimitError, *, sent_at: float, received_at: float, floor: float
+    ) -> float:
+        """See :meth:`QuotaLedger.record_conflict`: the hold and the quota go to Redis."""
+        start, end = _finite_epoch(exc.period_start), _finite_epoch(exc.period_end)
+        offset = self._offset
+        server_time = exc.server_time
+        if server_time is not None and math.isfinite(server_time):
+            offset.bound(server_time - received_at, server_time + 1.0 - sent_at)
+            if (
+                start is not None
+                and end is not None
+                and start <= server_time + 1.0
+                and server_time < end
+            ):
+                offset.bound(start - received_at, end - sent_at)
+        est = offset.estimate
+        server_now = received_at + est
+        period = exc.period
+        seconds = _window_seconds(exc, start, end)
+        guard = offset.uncertainty + self.margin
+        learned: Quota | None = None
+        learn_args = ["", "", "", "", "", "0"]
+        if exc.limit is not None and exc.limit >= 1 and period is not None and seconds:
+            learned = Quota(exc.limit, period)
+            fixed = PERIOD_SECONDS.get(period)
+            if fixed is None:
+                anchor = 0.0
+            elif start is not None:
+                anchor = start % fixed
+            elif end is not None:
+                anchor = (end - fixed) % fixed
+            else:
+                anchor = 0.0
+            named = (start + end) / 2 if start is not None and end is not None else server_now
+            if abs(named - server_now) > MAX_PLAUSIBLE_OFFSET:
+                named = server_now
+            if fixed is None:
+                index, _, stop = _month_span(named)
+                life = stop - server_now + MONTH_TTL_SLACK
+                cap = MAX_GUARD
+            else:
+                index = math.floor((named - anchor) / fixed)
+                stop = anchor + (index + 1) * fixed
+                life = stop - server_now + fixed + 1
+                cap = min(MAX_GUARD, MAX_GUARD_FRACTION * fixed)
+            learn_args = [
+                period,
+                str(learned.limit),
+                repr(fixed or 0.0),
+                repr(anchor),
+                f"{self._prefix}:w:{period}:{index}",
+                str(max(1000, math.ceil(life * 1000))),
+            ]
+            guard = min(guard, cap)
+        else:
+            guard = min(guard, MAX_GUARD)
+        if end is not None and end - est > received_at:
+            until = end - est + guard
+        elif seconds and seconds < math.inf:
+            until = received_at + seconds + guard
+        else:
+            until = received_at
+        until = max(until, received_at + floor)
+        hold_quota = f"{learned.limit} {learned.period}" if learned is not None else ""
+        args = [
+            self._prefix,
+            repr(server_now),
+            repr(until + est),
+            hold_quota,
+            *learn_args,
+            str(LEARNED_TTL * 1000),
+        ]
+        try:
+            left = await self._conflict(args=args)
+        except Exception as exc_:
+            raise self._unavailable(exc_) from None
+        if learned is not None:
+            merged = {q.period: q for q in self._learned}
+            merged[learned.period] = learned
+            self._learned = tuple(merged.values())
+        hold = received_at + float(_text(left))
+        self._hold_until = max(self._hold_until, hold)
+        return hold
+
+    async def observe_server_time(
+        self, server_time: float, *, sent_at: float, received_at: float
+    ) -> None:
+        """See :meth:`QuotaLedger.observe_server_time` (kept in this process: no round trip)."""
+        if math.isfinite(server_time):
+            self._offset.bound(server_time - received_at, server_time + 1.0 - sent_at)
+
+    def snapshot(self) -> LedgerSnapshot:
+        """What this process last saw of the shared state (refreshed by every acquire)."""
+        offset = self._offset
+        return LedgerSnapshot(
+            told=self._told,
+            learned=self._learned,
+            hold_until=self._hold_until,
+            clock_offset=offset.estimate,
+            clock_uncertainty=offset.uncertainty,
+        )
+
+    def _unavailable(self, exc: BaseException) -> LedgerUnavailableError:
+        # Redis errors name the host and port, never the API key (no key name holds it).
+        self.lost = LedgerUnavailableError(
+            f"the Redis ledger is unavailable: {type(exc).__name__}: {exc}"
+        )
+        return self.lost
+
+    def _set_learned(self, raw: dict[str, str]) -> None:
+        learned = []
+        for period, value in sorted(raw.items()):
+            limit = value.split(" ", 1)[0]
+            quota = _quota(period, limit)
+            if quota is not None:
+                learned.append(quota)
+        self._learned = tuple(learned)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _quota(period: str, limit: str) -> Quota | None:
+    if not period:
+        return None
+    if " " in period:  # the hold's quota: "limit period"
+        limit, period = period.split(" ", 1)
+    try:
+        return Quota(int(float(limit)), period)
+    except ValueError:
+        return None
