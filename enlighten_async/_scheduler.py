@@ -230,6 +230,7 @@ class Scheduler:
         self._last_conflict: RateLimitError | None = None
         self._last_conflict_at = -math.inf
         self._streak = 0
+        self._recording = 0  # 409s being recorded in the ledger right now
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -399,6 +400,7 @@ class Scheduler:
                 and not queues[1]
                 and self._in_flight < self._cap_now
                 and not self.spread
+                and not self._recording
             ):
                 # The cheap path: nobody waits ahead, so no ticket, future or dispatcher.
                 self._in_flight += 1  # reserved while the ledger answers
@@ -427,8 +429,16 @@ class Scheduler:
             try:
                 result = await attempt()
             except RateLimitError as exc:
+                # No grant while the 409 is being recorded: a shared ledger (Redis) takes a
+                # round trip to learn it, and a slot handed out meanwhile would draw
+                # another 409 from a window the server has already called spent.
+                self._recording += 1
                 self._in_flight -= 1
-                await self._on_conflict(exc, operation, sent_at)
+                try:
+                    await self._on_conflict(exc, operation, sent_at)
+                finally:
+                    self._recording -= 1
+                    self._poke()
                 front = True  # first in line when the window reopens
                 continue
             except BaseException as exc:
@@ -579,7 +589,7 @@ class Scheduler:
             wake.clear()
             if self._peek() is None:
                 return
-            if self._in_flight >= self._cap_now:
+            if self._in_flight >= self._cap_now or self._recording:
                 await wake.wait()
                 continue
             now = clock.now()

@@ -384,3 +384,43 @@ def per_window_counts(server: FakeServer) -> list[int]:
 def test_spread_is_checked() -> None:
     with pytest.raises(TypeError, match="spread"):
         ea.Scheduler(spread="yes")  # type: ignore[arg-type]
+
+
+# -- a 409 being recorded holds every grant ------------------------------------------------
+
+
+class SlowRecordingLedger(ea.MemoryLedger):
+    """A ledger that takes ``delay`` seconds to record a 409, as a shared one (Redis) takes
+    a round trip: the scheduler must grant nothing while it does."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    async def record_conflict(self, *args: Any, **kwargs: Any) -> float:
+        await asyncio.sleep(self.delay)
+        return await super().record_conflict(*args, **kwargs)
+
+
+async def test_no_request_is_granted_while_a_409_is_being_recorded() -> None:
+    clock = ea.ScaledClock(1.0, origin=SECOND_ORIGIN)
+    scheduler = ea.Scheduler(clock=clock, max_in_flight=4, ledger=SlowRecordingLedger(0.5))
+    sent: list[float] = []
+    conflict_at: list[float] = []
+
+    async def attempt() -> str:
+        sent.append(clock.now())
+        if len(sent) == 1:
+            conflict_at.append(clock.now())
+            # No period fields: it teaches nothing but the hold's backoff floor.
+            raise error_for("stats", RawResponse(409, {}, json.dumps({"reason": "409"}).encode()))
+        await asyncio.sleep(0.01)
+        return "ok"
+
+    results = await asyncio.gather(*(scheduler.submit(attempt) for _ in range(12)))
+    assert results == ["ok"] * 12
+    start = conflict_at[0]
+    during = [t - start for t in sent if start < t < start + 0.5]
+    # The three calls in flight beside the 409 finish at 10 ms; their slots must wait for
+    # the record (before this rule, three more requests went at 10 ms).
+    assert during == [], during
