@@ -169,11 +169,19 @@ async def test_the_date_of_every_answer_bounds_the_offset(redis_url: str) -> Non
             )  # fmt: skip
             async with client:
                 assert ledger.snapshot().clock_offset == 0
+                round_trips = []
                 for _ in range(3):
+                    sent = time.monotonic()
                     await client.energy_lifetime(67)
+                    round_trips.append(time.monotonic() - sent)
     finally:
         await ledger.aclose()
     snap = ledger.snapshot()
-    assert snap.clock_uncertainty <= 1.05
+    # A Date header names a whole second seen somewhere between send and receive, so an
+    # observed answer bounds the offset to 1 s plus its round trip (only the first answer
+    # of each server second is observed). The round trip, not a constant: a busy machine
+    # slows it.
+    widest = 1.0 + max(round_trips) + 0.01
+    assert snap.clock_uncertainty <= widest, (snap.clock_uncertainty, round_trips)
     # The lowest plausible offset: never ahead of the server.
-    assert skew - 1.05 <= snap.clock_offset <= skew + 0.05
+    assert skew - widest <= snap.clock_offset <= skew + max(round_trips) + 0.01
