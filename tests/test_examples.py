@@ -8,14 +8,19 @@ beyond the simulator's banner.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import secrets
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from enlighten_async import ScaledClock
+from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
@@ -83,3 +88,40 @@ def test_example_runs_on_the_embedded_simulator_and_ends_by_itself(
         assert lines and lines[0].startswith(BANNER), out  # not the real service
     for pattern in patterns or ():
         assert any(re.search(pattern, line) for line in lines), f"no line like {pattern!r}:\n{out}"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+async def test_example_uses_the_account_named_by_the_environment(name: str, tmp_path: Path) -> None:
+    # ENLIGHTEN_* set: the example must talk to that server (here a simulator in real time,
+    # as a standalone `enlighten-async simulate` would be), not start its own.
+    simulator = Simulator(
+        fleet=Fleet(3, seed=5),
+        plan=PLANS["unlimited"],
+        clock=ScaledClock(1.0),
+        api_key=f"example{secrets.token_hex(8)}",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENLIGHTEN_")}
+    async with SimulatorServer(simulator) as server:
+        env["ENLIGHTEN_BASE_URL"] = server.base_url
+        env["ENLIGHTEN_API_KEY"] = simulator.api_key
+        env["ENLIGHTEN_USER_ID"] = simulator.user_id
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(ROOT / "examples" / name),
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            out_b, err_b = await asyncio.wait_for(proc.communicate(), TIMEOUT)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+            pytest.fail(f"{name} did not end within {TIMEOUT:.0f}s")
+    out, err = out_b.decode(), err_b.decode()
+    assert proc.returncode == 0, f"{name} exited {proc.returncode}\n{out}{err}"
+    assert BANNER not in out
+    assert simulator.counters.total_requests > 0
+    for pattern in EXPECTED[name]:
+        assert any(re.search(pattern, line) for line in out.splitlines()), (pattern, out)
