@@ -12,7 +12,7 @@ simulator to try it all without spending quota::
 
 from __future__ import annotations
 
-from enlighten_async._client import DEFAULT_BASE_URL, EnlightenClient
+from enlighten_async._client import DEFAULT_BASE_URL, DateLike, EnlightenClient, Epoch
 from enlighten_async._clock import Clock, ScaledClock, SystemClock
 from enlighten_async._exceptions import (
     APIError,
@@ -83,6 +83,7 @@ __all__ = [
     "ConsumptionStats",
     "DEFAULT_BASE_URL",
     "DataTemporarilyUnavailableError",
+    "DateLike",
     "EnergyLifetime",
     "EnergyUnit",
     "EnlightenClient",
@@ -90,6 +91,7 @@ __all__ = [
     "Envoy",
     "EnvoyStatus",
     "Envoys",
+    "Epoch",
     "Inventory",
     "InventoryEnvoy",
     "InventoryInverter",

@@ -14,7 +14,7 @@ import warnings
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from types import TracebackType
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeAlias, TypeVar
 
 import aiohttp
 import attrs
@@ -51,7 +51,7 @@ from enlighten_async._scheduler import Priority, Scheduler, SchedulerStats
 from enlighten_async._transport import Credentials, Transport
 from enlighten_async._windows import Kind, plan_windows
 
-__all__ = ["DEFAULT_BASE_URL", "EnlightenClient"]
+__all__ = ["DEFAULT_BASE_URL", "DateLike", "EnlightenClient", "Epoch"]
 
 #: The spec's server.
 DEFAULT_BASE_URL = "https://api.enphaseenergy.com/api/v2"
@@ -59,8 +59,11 @@ DEFAULT_BASE_URL = "https://api.enphaseenergy.com/api/v2"
 DEFAULT_TIMEOUT = 30.0
 
 T = TypeVar("T")
-Epoch = datetime | int | float
-DateLike = date | str
+Epoch: TypeAlias = datetime | int | float
+"""A moment as the client takes it: an aware ``datetime``, or epoch seconds (``int`` or
+``float``). A naive ``datetime`` is refused (``ValueError``): its zone would be a guess."""
+DateLike: TypeAlias = date | str
+"""A calendar date: a ``date``, or an ISO ``"YYYY-MM-DD"`` string."""
 IntFilter = int | Sequence[int]
 StrFilter = str | Sequence[str]
 StatusFilter = Status | str | Sequence[Status | str]
@@ -108,6 +111,9 @@ class EnlightenClient:
     among clients of the same key. ``clock`` is the time source (the simulator's
     compressed clock, or a test's). Neither the key nor the user id shows in a repr, a
     log line or an error.
+
+    Used without ``async with``, close it when done with ``await client.close()``: a
+    client left open keeps its session, and aiohttp warns about the unclosed session.
     """
 
     # Slots: all state lives in the shared core or the per-view options (see _bind).

@@ -6,7 +6,12 @@ the :class:`Counters` as JSON -- requests per operation, 409s, faults per kind, 
 per status and the current quota usage -- so a benchmark can read a simulator running in
 another process.
 
-Example::
+The quickest way in, a fleet and a client wired to it (see :func:`embedded`)::
+
+    async with embedded(systems=20) as sim, sim.client() as client:
+        ...
+
+The long way, every part chosen::
 
     sim = Simulator(fleet=Fleet(50, seed=1), plan=PLANS["watt"], clock=ScaledClock(60))
     async with SimulatorServer(sim, port=0) as server:
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 from .app import BASE_PATH, STATS_PATH, Simulator
 from .counters import Counters
+from .embedded import DEFAULT_EMBEDDED_TIME_SCALE, EmbeddedSimulator, embedded
 from .faults import FAULT_KINDS, Faults
 from .fleet import Fleet, SimEnvoy, SimInverter, SimMeter, SimSystem
 from .quota import PLANS, Limit, Plan
@@ -24,10 +30,12 @@ from .server import RedactingAccessLogger, SimulatorServer
 
 __all__ = [
     "BASE_PATH",
+    "DEFAULT_EMBEDDED_TIME_SCALE",
     "FAULT_KINDS",
     "PLANS",
     "STATS_PATH",
     "Counters",
+    "EmbeddedSimulator",
     "Faults",
     "Fleet",
     "Limit",
@@ -39,4 +47,5 @@ __all__ = [
     "SimSystem",
     "Simulator",
     "SimulatorServer",
+    "embedded",
 ]
