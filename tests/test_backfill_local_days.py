@@ -14,6 +14,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import attrs
+import pytest
 
 import enlighten_async as ea
 from enlighten_async._windows import local_days, local_midnight
@@ -149,3 +150,37 @@ def test_the_issue_command_through_the_cli(tmp_path: Path) -> None:
     ).stdout
     assert "local dates" in " ".join(help_text.split())
     assert "both included" in " ".join(help_text.split())
+
+
+async def test_default_since_is_the_local_date_a_week_back(tmp_path: Path) -> None:
+    # 03:00 UTC on the 23rd is 19:00 on the 22nd in Los Angeles: a week back is the 15th,
+    # from its local midnight (08:00 UTC), not UTC midnight of the 16th.
+    simulator = _simulator(datetime(2026, 11, 23, 3, tzinfo=UTC))
+    sid = simulator.fleet.systems[0].system_id
+    async with SimulatorServer(simulator) as server, _client(simulator, server.base_url) as c:
+        async with SQLiteStore(tmp_path / "d.db") as store:
+            report = await backfill(c, store, None, ["stats"])
+            windows = sorted(await store.done_windows(sid, "stats"))
+            again = await backfill(c, store, None, ["stats"], timedelta(days=7))
+    assert report.complete and report.failed == 0
+    assert windows[0][0] == local_midnight(date(2026, 11, 15), LA)
+    assert again.planned == report.planned and again.skipped >= report.planned - 1
+
+
+async def test_bad_bounds_are_refused_before_any_request(tmp_path: Path) -> None:
+    simulator = _simulator(datetime(2026, 11, 23, 3, tzinfo=UTC))
+    bad: list[tuple[object, object, str]] = [
+        (timedelta(hours=36), None, "whole days"),
+        (timedelta(days=-1), None, "whole days"),
+        (date(2026, 11, 1), timedelta(days=1), "only for since"),
+        (date(2026, 11, 20), date(2026, 11, 19), "since is after until"),
+        (date(2026, 11, 24), None, "since is after until"),  # begun in no zone yet
+    ]
+    async with SimulatorServer(simulator) as server, _client(simulator, server.base_url) as c:
+        async with SQLiteStore(tmp_path / "b.db") as store:
+            for since, until, message in bad:
+                with pytest.raises(ValueError, match=message):
+                    await backfill(c, store, None, ["stats"], since, until)  # type: ignore[arg-type]
+            # the local today of a zone east of UTC has begun: not refused
+            await backfill(c, store, None, ["stats"], date(2026, 11, 23))
+    assert sum(simulator.counters.requests.values()) == 1  # the last run's /systems
