@@ -155,7 +155,7 @@ DEFAULT_SINCE = timedelta(days=7)
 #: date starts at most 14 hours before its UTC midnight and ends at most 12 hours after.
 _EARLIEST_OFFSET, _LATEST_OFFSET = 14 * 3600, 12 * 3600
 
-Bound = datetime | date | timedelta | int
+_Bound = datetime | date | timedelta | int
 
 
 def _check_bound(value: object, name: str) -> None:
@@ -175,7 +175,7 @@ def _is_date(value: object) -> bool:
     return isinstance(value, date) and not isinstance(value, datetime)
 
 
-def _widest(value: Bound, now: float, end: bool) -> int:
+def _widest(value: _Bound, now: float, end: bool) -> int:
     """``value`` as the epoch seconds it means in the zone that makes the range widest
     (the earliest start, the latest end): what arguments are checked against."""
     if isinstance(value, datetime):
@@ -190,7 +190,7 @@ def _widest(value: Bound, now: float, end: bool) -> int:
     return value
 
 
-def _local_bound(value: Bound, tz: tzinfo, now: float, end: bool) -> int:
+def _local_bound(value: _Bound, tz: tzinfo, now: float, end: bool) -> int:
     """``value`` as epoch seconds for a system in ``tz``: a date is its local midnight
     (for ``until``, the local midnight that ends it), a timedelta that many days before
     the local today, an aware datetime or epoch seconds the instant itself."""
@@ -256,8 +256,8 @@ def _local_day(epoch: float, tz: tzinfo) -> date:
 def _plan(
     system: System,
     kind: str,
-    since_bound: Bound,
-    until_bound: Bound | None,
+    since_bound: _Bound,
+    until_bound: _Bound | None,
     now: float,
     zone_of: Callable[[System], tzinfo],
 ) -> list[tuple[int, int]]:
@@ -356,7 +356,7 @@ async def backfill(
             raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(DEFAULT_KINDS)}")
     clock = client.scheduler.clock
     now = clock.now()
-    since_bound: Bound = DEFAULT_SINCE if since is None else since
+    since_bound: _Bound = DEFAULT_SINCE if since is None else since
     _check_bound(since_bound, "since")
     if until is not None:
         _check_bound(until, "until")

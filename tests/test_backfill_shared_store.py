@@ -201,6 +201,4 @@ def test_two_cli_backfills_on_one_store_add_up(tmp_path: Path) -> None:
     assert counts[1][0] == planned > 0
     assert fast_skipped >= 2 and fast_fetched > 0  # the second began while the first ran
     assert slow_meanwhile > 0, counts  # ... and the first met windows the second stored
-    asyncio.run(
-        assert_matches_ground_truth(db, Fleet(5, seed=7), since, until, time.time())
-    )
+    asyncio.run(assert_matches_ground_truth(db, Fleet(5, seed=7), since, until, time.time()))
