@@ -6,6 +6,9 @@ all three label an interval by its end, so a request for ``[S, E]`` yields the i
 whose ``end_at`` is in ``(S, E]``. :func:`plan_windows` splits a range into the fewest
 such requests, consecutive and non-overlapping, after clipping it to what the API can
 answer (not after now, not before the operational date, not more than a year back).
+Given the system's zone, ``stats`` windows also end at each local midnight, so that a
+request covers (part of) one local day: :func:`local_midnight` and :func:`local_days` turn
+the system's local dates into the instants the requests need.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import calendar
 import enum
 import math
 import warnings
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 
 from attrs import frozen
 
@@ -26,6 +29,8 @@ __all__ = [
     "LookbackWarning",
     "Window",
     "day_epoch",
+    "local_days",
+    "local_midnight",
     "plan_days",
     "plan_windows",
 ]
@@ -104,6 +109,42 @@ def day_epoch(day: date) -> int:
     return calendar.timegm((day.year, day.month, day.day, 0, 0, 0))
 
 
+def local_midnight(day: date, tz: tzinfo) -> int:
+    """The epoch seconds at which ``day`` begins in ``tz`` (its local midnight).
+
+    Where a DST change skips midnight (clocks go from 00:00 to 01:00), the day begins at
+    the change, and that is what this returns (``fold=0`` reads the skipped time with the
+    offset in force before it). A day a zone skipped altogether (Samoa, 2011-12-30) begins
+    and ends at the same instant. Every zone in use today has a whole number of quarter
+    hours as its offset (Kolkata +05:30, Kathmandu +05:45, Chatham +12:45), so a local
+    midnight is on the 15-minute marks the interval operations count in.
+    """
+    p.date_arg(day, "day")
+    return int(datetime.combine(day, time(0), tzinfo=tz).timestamp())
+
+
+def local_days(first: date, last: date, tz: tzinfo) -> tuple[int, int]:
+    """The epoch seconds from the start of ``first`` to the end of ``last``, both local
+    dates of ``tz`` and both included (the end is the local midnight after ``last``).
+
+    Raises ``ValueError`` for ``first > last`` or a ``datetime`` where a date is expected.
+    """
+    a = p.date_arg(first, "first")
+    b = p.date_arg(last, "last")
+    p.check_order(a, b, "first", "last")
+    return local_midnight(a, tz), local_midnight(b + timedelta(days=1), tz)
+
+
+def _next_midnight(epoch: int, tz: tzinfo, step: int) -> int:
+    """The first local midnight of ``tz`` after ``epoch``, rounded down to ``step``."""
+    day = datetime.fromtimestamp(epoch, tz).date()
+    while True:  # a second round only for a midnight off the marks (no zone in use today)
+        day += timedelta(days=1)
+        stop = _down(local_midnight(day, tz), step)
+        if stop > epoch:
+            return stop
+
+
 def _epoch(value: datetime | int | float, name: str) -> int:
     # floors fractional seconds; refuses naive datetimes with a message that says why
     return p.epoch_arg(value, name)
@@ -125,6 +166,7 @@ def plan_windows(
     now: datetime | int,
     operational_at: datetime | int | None = None,
     lookback_margin: float = 86400.0,
+    tz: tzinfo | None = None,
 ) -> list[Window]:
     """The fewest consecutive windows that cover ``(start, end]`` for ``kind``.
 
@@ -136,6 +178,11 @@ def plan_windows(
     previous one's ``end_at``, so every interval is asked for exactly once. Returns an
     empty list when nothing is left. Raises ``ValueError`` for a naive datetime or
     ``start > end``.
+
+    With ``tz`` (the system's zone), a ``stats`` window also ends at every local midnight:
+    a local day of 23 or 24 hours is one request, a day of 25 hours two (one request
+    answers at most 24 hours). The windows of a day are then the same whatever the range
+    around it, so a later run with another end plans the same windows for the same days.
     """
     kind = Kind(kind)
     step = kind.step
@@ -163,6 +210,8 @@ def plan_windows(
     while s < e:
         # max_end stays on the mark: a day and MONTH_WINDOW are whole 15-minute marks
         stop = min(e, kind.max_end(s))
+        if tz is not None and kind is Kind.STATS:
+            stop = min(stop, _next_midnight(s, tz, step))
         windows.append(Window(s, stop, kind))
         s = stop
     return windows

@@ -19,12 +19,20 @@ from zoneinfo import ZoneInfo
 
 from attrs import field, frozen, mutable
 
+from enlighten_async import _args as p
 from enlighten_async._client import EnlightenClient
 from enlighten_async._exceptions import EnlightenError
 from enlighten_async._fanout import fan_out
 from enlighten_async._models import EnergyLifetime, System
 from enlighten_async._scheduler import Priority
-from enlighten_async._windows import LOOKBACK, Kind, day_epoch, plan_days, plan_windows
+from enlighten_async._windows import (
+    LOOKBACK,
+    Kind,
+    day_epoch,
+    local_midnight,
+    plan_days,
+    plan_windows,
+)
 from enlighten_async.store import Store, StoreDataError, StoreError
 
 __all__ = [
@@ -141,15 +149,57 @@ class BackfillReport:
         return self.skipped + self.done + self.stored_meanwhile == self.planned
 
 
-def _as_epoch(value: datetime | date | int) -> int:
+#: ``since`` when none is given: the system's local date a week before its local today.
+DEFAULT_SINCE = timedelta(days=7)
+#: The widest offsets from UTC in use (Kiritimati +14:00, Baker Island -12:00): a local
+#: date starts at most 14 hours before its UTC midnight and ends at most 12 hours after.
+_EARLIEST_OFFSET, _LATEST_OFFSET = 14 * 3600, 12 * 3600
+
+_Bound = datetime | date | timedelta | int
+
+
+def _check_bound(value: object, name: str) -> None:
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("since/until must be timezone-aware datetimes (or dates)")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"{name} must be a timezone-aware datetime (or a date)")
+    elif isinstance(value, date):
+        p.date_arg(value, name)
+    elif isinstance(value, timedelta):
+        if name != "since" or value < timedelta(0) or value % timedelta(days=1):
+            raise ValueError(f"{name}: a timedelta is only for since, in whole days >= 0")
+    elif isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be a datetime, a date or epoch seconds")
+
+
+def _is_date(value: object) -> bool:
+    return isinstance(value, date) and not isinstance(value, datetime)
+
+
+def _widest(value: _Bound, now: float, end: bool) -> int:
+    """``value`` as the epoch seconds it means in the zone that makes the range widest
+    (the earliest start, the latest end): what arguments are checked against."""
+    if isinstance(value, datetime):
         return int(value.timestamp())
     if isinstance(value, date):
-        return day_epoch(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError("since/until must be a datetime, a date or epoch seconds")
+        if end:
+            return day_epoch(value + timedelta(days=1)) + _LATEST_OFFSET
+        return day_epoch(value) - _EARLIEST_OFFSET
+    if isinstance(value, timedelta):
+        utc_today = datetime.fromtimestamp(now, timezone.utc).date()
+        return day_epoch(utc_today - value) - _EARLIEST_OFFSET
+    return value
+
+
+def _local_bound(value: _Bound, tz: tzinfo, now: float, end: bool) -> int:
+    """``value`` as epoch seconds for a system in ``tz``: a date is its local midnight
+    (for ``until``, the local midnight that ends it), a timedelta that many days before
+    the local today, an aware datetime or epoch seconds the instant itself."""
+    if isinstance(value, datetime):
+        return int(value.timestamp())
+    if isinstance(value, date):
+        return local_midnight(value + timedelta(days=1) if end else value, tz)
+    if isinstance(value, timedelta):
+        return local_midnight(_local_day(now, tz) - value, tz)
     return value
 
 
@@ -206,11 +256,17 @@ def _local_day(epoch: float, tz: tzinfo) -> date:
 def _plan(
     system: System,
     kind: str,
-    since: int,
-    until: int,
+    since_bound: _Bound,
+    until_bound: _Bound | None,
     now: float,
     zone_of: Callable[[System], tzinfo],
 ) -> list[tuple[int, int]]:
+    # Dates are the system's local dates: the range runs from the local midnight that
+    # starts ``since`` to the one that ends ``until``.
+    tz = zone_of(system)
+    since = _local_bound(since_bound, tz, now, end=False)
+    until = int(now) if until_bound is None else _local_bound(until_bound, tz, now, end=True)
+    until = min(until, int(now) - SETTLE_SECONDS)
     operational = int(system.meta.operational_at.timestamp())
     # Nothing exists after the system's last energy report (a system out of touch for days
     # would answer 422); a later run picks those windows up once it reports again.
@@ -218,9 +274,8 @@ def _plan(
     if since > until:
         return []
     if kind == "energy_lifetime":
-        # Days are the system's local days. A day is planned once it has ended (locally)
-        # by ``until``, which is at least SETTLE_SECONDS before now: never a partial day.
-        tz = zone_of(system)
+        # A day is planned once it has ended (locally) by ``until``, which is at least
+        # SETTLE_SECONDS before now: never a partial day.
         first = _local_day(since, tz)
         last = _local_day(until, tz) - timedelta(days=1)
         if first > last:
@@ -232,7 +287,9 @@ def _plan(
             today=_local_day(now, tz),
         )
         return [(day_epoch(a), day_epoch(b)) for a, b in days]
-    windows = plan_windows(Kind(kind), since, until, now=int(now), operational_at=operational)
+    windows = plan_windows(
+        Kind(kind), since, until, now=int(now), operational_at=operational, tz=tz
+    )
     return [(w.start_at, w.end_at) for w in windows]
 
 
@@ -264,7 +321,7 @@ async def backfill(
     store: Store,
     systems: Sequence[int] | Sequence[System] | None = None,
     kinds: Iterable[str] = DEFAULT_KINDS,
-    since: datetime | date | int | None = None,
+    since: datetime | date | timedelta | int | None = None,
     until: datetime | date | int | None = None,
     *,
     concurrency: int | None = None,
@@ -274,17 +331,20 @@ async def backfill(
     """Fetch the history of ``systems`` (ids or :class:`System` s; all when ``None``).
 
     ``kinds`` is any of ``stats``, ``rgm_stats``, ``consumption_stats``,
-    ``energy_lifetime``. ``since`` defaults to UTC midnight 7 days ago (aligned, so that a
-    rerun plans the same windows); ``until`` to now less an hour (intervals still arriving
-    are left for a later run); a ``date`` means its UTC midnight. ``until`` is exclusive for
-    every kind: the interval kinds fetch intervals ending up to ``until``, and
-    ``energy_lifetime`` the system's local days that have ended by ``until``, from the
-    local day ``since`` falls in. Windows already in ``store`` are
-    skipped. A window that fails (after the scheduler's retries) is reported in
-    :attr:`BackfillReport.failures` and does not stop the others. ``on_progress`` is
-    called after every window. ``shard=(i, n)`` keeps worker ``i`` of ``n``'s share (the
-    systems whose ``system_id % n == i - 1``: every system in exactly one share). Arguments
-    are checked before any request is sent.
+    ``energy_lifetime``. A ``date`` is each system's local date, and both ends are
+    included: ``since=date(2026, 11, 18), until=date(2026, 11, 20)`` fetches the local days
+    18, 19 and 20 of every kind, a day of ``stats`` from local midnight to local midnight.
+    An aware ``datetime`` (or epoch seconds) is that exact instant: the interval kinds
+    fetch the intervals ending after ``since`` and up to ``until``, ``energy_lifetime`` the
+    local days that have ended by ``until``, from the local day ``since`` falls in.
+    ``since`` defaults to the local date 7 days before each system's local today (a
+    ``timedelta`` of whole days sets another count), so a rerun the same day plans the same
+    windows; ``until`` to now less an hour (intervals still arriving are left for a later
+    run). Windows already in ``store`` are skipped. A window that fails (after the
+    scheduler's retries) is reported in :attr:`BackfillReport.failures` and does not stop
+    the others. ``on_progress`` is called after every window. ``shard=(i, n)`` keeps
+    worker ``i`` of ``n``'s share (the systems whose ``system_id % n == i - 1``: every
+    system in exactly one share). Arguments are checked before any request is sent.
     """
     if shard is not None:
         i, n = shard
@@ -296,12 +356,15 @@ async def backfill(
             raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(DEFAULT_KINDS)}")
     clock = client.scheduler.clock
     now = clock.now()
-    # The default start is aligned (UTC midnight), so that a rerun plans the same windows.
-    default_since = (int(now) - 7 * 86400) // 86400 * 86400
-    since_at = _as_epoch(since) if since is not None else default_since
-    until_at = _as_epoch(until) if until is not None else int(now)
-    until_at = min(until_at, int(now) - SETTLE_SECONDS)
-    if since_at > until_at:
+    since_bound: _Bound = DEFAULT_SINCE if since is None else since
+    _check_bound(since_bound, "since")
+    if until is not None:
+        _check_bound(until, "until")
+    if _is_date(since) and _is_date(until) and since > until:  # type: ignore[operator]
+        raise ValueError(f"since is after until ({since} > {until})")
+    # Refused only when no system's zone could leave anything to fetch.
+    until_at = int(now) if until is None else _widest(until, now, end=True)
+    if _widest(since_bound, now, end=False) > min(until_at, int(now) - SETTLE_SECONDS):
         raise ValueError("since is after until (or within the last hour)")
     if concurrency is None:
         concurrency = client.scheduler.max_in_flight * 2
@@ -322,7 +385,7 @@ async def backfill(
     skipped_at_start: dict[tuple[int, str], int] = {}
     for system in system_list:
         for kind in kinds:
-            planned = _plan(system, kind, since_at, until_at, now, zone_of)
+            planned = _plan(system, kind, since_bound, until, now, zone_of)
             done = await store.done_windows(system.system_id, kind)
             stored = sum(1 for w in planned if w in done)
             report.planned += len(planned)
@@ -334,7 +397,7 @@ async def backfill(
         for system in system_list:
             for kind in kinds:
                 done = await store.done_windows(system.system_id, kind)
-                planned = _plan(system, kind, since_at, until_at, now, zone_of)
+                planned = _plan(system, kind, since_bound, until, now, zone_of)
                 stored = sum(1 for w in planned if w in done)
                 extra = stored - skipped_at_start[(system.system_id, kind)]
                 if extra >= 0:

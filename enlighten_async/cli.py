@@ -123,15 +123,20 @@ def _sim_plan(text: str) -> str:
     return text
 
 
-def _date_or_days(text: str) -> date:
-    """``2024-05-01`` or ``7d`` (seven days ago)."""
+def _date_or_days(text: str) -> date | timedelta:
+    """``--since``: ``2024-05-01`` or ``7d`` (seven days before each system's local today)."""
     text = text.strip()
     if text.endswith("d") and text[:-1].isdigit():
-        return datetime.now(UTC).date() - timedelta(days=int(text[:-1]))
+        return timedelta(days=int(text[:-1]))
+    return _date(text, "YYYY-MM-DD or Nd")
+
+
+def _date(text: str, expected: str = "YYYY-MM-DD") -> date:
+    """``--until``: ``2024-05-01``, a local date of each system."""
     try:
-        return date.fromisoformat(text)
+        return date.fromisoformat(text.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD or Nd, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
 
 
 def _kinds(text: str) -> list[str]:
@@ -182,8 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument("--user-id", help="user id (default: $ENLIGHTEN_USER_ID)")
     bf.add_argument("--base-url", help="API base URL (default: $ENLIGHTEN_BASE_URL or the service)")
     bf.add_argument("--systems", type=_systems, default=None, help="'all' (default) or ids: 67,72")
-    bf.add_argument("--since", type=_date_or_days, default=None, help="YYYY-MM-DD or 7d (default)")
-    bf.add_argument("--until", type=_date_or_days, default=None, help="YYYY-MM-DD (default: now)")
+    bf.add_argument(
+        "--since",
+        type=_date_or_days,
+        default=None,
+        help="first day, YYYY-MM-DD or Nd (default: 7d); dates are each system's local "
+        "dates, and --since and --until are both included",
+    )
+    bf.add_argument("--until", type=_date, default=None, help="last day (default: now)")
     bf.add_argument(
         "--kinds", type=_kinds, default=list(DEFAULT_KINDS), help=",".join(DEFAULT_KINDS)
     )
@@ -418,11 +429,10 @@ async def _remove_if_empty(db: str) -> None:
 
 
 async def _run_backfill(args: argparse.Namespace, simulate: bool) -> int:
-    since = args.since or (datetime.now(UTC).date() - timedelta(days=7))
+    # None: backfill's default, 7 days before each system's local today by the client's
+    # clock (the simulator's, when simulating: its fleet reports up to its "now").
+    since = args.since
     async with _target(args) as (base_url, key, user_id, clock):
-        if clock is not None and args.since is None:
-            # The simulator's "now" is ours at start; its fleet reports up to then.
-            since = datetime.fromtimestamp(clock.now(), UTC).date() - timedelta(days=7)
         redis_url = args.redis_url or os.environ.get("ENLIGHTEN_REDIS_URL") or None
         ledger: Any = None
         try:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import enlighten_async as ea
-from enlighten_async._windows import LookbackWarning
+from enlighten_async._windows import LookbackWarning, local_days
 from enlighten_async.backfill import BackfillReport, Progress, backfill
 from enlighten_async.simulator import PLANS, Fleet, Plan, Simulator, SimulatorServer
 from enlighten_async.store import SQLiteStore
@@ -31,16 +31,20 @@ def _epoch(day: date) -> int:
 
 
 async def assert_matches_ground_truth(
-    db: Path, fleet: Fleet, since: int, until: int, now: float
+    db: Path, fleet: Fleet, since: date, until: date, now: float
 ) -> None:
+    """Every interval of the local days ``since`` to ``until`` (both included) of each
+    system stored once, for days that had ended an hour before the backfill ran."""
     async with SQLiteStore(db) as store:
         for system in fleet.systems:
             sid = system.system_id
+            start, end = local_days(since, until, system.tz)
+            assert end < now - 2 * 3600, "pick days that have ended everywhere"
+            truth = fleet.stats_intervals(sid, start, end, now)
             rows = await store.intervals("stats", sid)
-            truth = fleet.stats_intervals(sid, since, until, now)
             assert [(r[1], r[3]) for r in rows] == [(t["end_at"], t["enwh"]) for t in truth], sid
             rgm = await store.intervals("rgm_stats", sid)
-            rgm_truth = fleet.rgm_intervals(sid, since, until, now)
+            rgm_truth = fleet.rgm_intervals(sid, start, end, now)
             assert [(r[1], r[2]) for r in rgm] == [(t["end_at"], t["wh_del"]) for t in rgm_truth]
     with sqlite3.connect(db) as con:  # no duplicate row anywhere (the keys guarantee it)
         for table in ("stats", "rgm_stats"):
@@ -78,7 +82,7 @@ async def test_cancelled_backfill_resumes_and_fetches_only_the_rest(
     simulator, base_url = sim
     now = simulator.clock.now()
     today = datetime.fromtimestamp(now, UTC).date()
-    since, until = today - timedelta(days=4), today - timedelta(days=1)
+    since, until = today - timedelta(days=4), today - timedelta(days=2)  # days over everywhere
     db = tmp_path / "bf.db"
     seen: list[Progress] = []
 
@@ -122,9 +126,7 @@ async def test_cancelled_backfill_resumes_and_fetches_only_the_rest(
     assert all(p.skipped + p.done + p.failed + p.stored_meanwhile <= p.planned for p in seen)
     # One /systems page, then exactly the windows still missing.
     assert sum(simulator.counters.requests.values()) - requests_before == 1 + report.done
-    await assert_matches_ground_truth(
-        db, simulator.fleet, _epoch(since), _epoch(until), simulator.clock.now()
-    )
+    await assert_matches_ground_truth(db, simulator.fleet, since, until, simulator.clock.now())
 
 
 async def test_failed_window_is_reported_and_the_rest_go_on(
@@ -167,10 +169,11 @@ async def test_backfill_checks_arguments_before_any_request(
 def test_sigkilled_cli_backfill_resumes_without_duplicates(tmp_path: Path) -> None:
     db = tmp_path / "kill.db"
     today = datetime.now(UTC).date()
-    # Days before the fleet's stopped system stopped (3 days 7 hours before each run's
-    # simulator started, on a 5-minute grid): the two runs and the ground truth, started
-    # seconds apart, would otherwise disagree on it when a 5-minute mark falls between.
-    since, until = today - timedelta(days=7), today - timedelta(days=4)
+    # Local days before the fleet's stopped system stopped (3 days 7 hours before each
+    # run's simulator started, on a 5-minute grid): the two runs and the ground truth,
+    # started seconds apart, would otherwise disagree on it when a 5-minute mark falls
+    # between. Los Angeles' day today-5 ends by 08:00 UTC of today-4, before the stop.
+    since, until = today - timedelta(days=7), today - timedelta(days=5)
     cmd = [
         sys.executable, "-m", "enlighten_async", "backfill", "--simulate",
         "--db", str(db), "--sim-systems", str(N_SYSTEMS), "--seed", str(SEED),
@@ -212,9 +215,7 @@ def test_sigkilled_cli_backfill_resumes_without_duplicates(tmp_path: Path) -> No
     assert f"{done_before} already stored" in rerun.stdout
     assert "0 failed" in rerun.stdout
     asyncio.run(
-        assert_matches_ground_truth(
-            db, Fleet(N_SYSTEMS, seed=SEED), _epoch(since), _epoch(until), time.time()
-        )
+        assert_matches_ground_truth(db, Fleet(N_SYSTEMS, seed=SEED), since, until, time.time())
     )
 
 
@@ -268,10 +269,9 @@ async def test_energy_lifetime_plans_only_local_days_that_have_ended(tmp_path: P
     for r in rows:  # every stored day is a whole day
         assert r[2] == simulator.fleet.daily_merged(system.system_id, date.fromisoformat(r[1]))
     days = [date.fromisoformat(r[1]) for r in rows]
-    # --until 2024-06-12 is UTC midnight, 17:00 on 06-11 in Los Angeles: the last local day
-    # that has ended by then is 06-10; the first is the local day of 2024-06-05T00:00Z.
-    assert days[0] == date(2024, 6, 4) and days[-1] == date(2024, 6, 10)
-    assert windows == {(_epoch(date(2024, 6, 4)), _epoch(date(2024, 6, 10)))}
+    # The local days 06-05 to 06-12, of which 06-11 is not over and 06-12 not begun.
+    assert days[0] == date(2024, 6, 5) and days[-1] == date(2024, 6, 10)
+    assert windows == {(_epoch(date(2024, 6, 5)), _epoch(date(2024, 6, 10)))}
 
 
 async def test_window_that_slides_past_the_lookback_fails_instead_of_storing_empty(

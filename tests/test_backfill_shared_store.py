@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +34,6 @@ def adds_up(report: BackfillReport | Progress) -> bool:
     return report.planned == (
         report.skipped + report.done + report.failed + report.stored_meanwhile
     )
-
-
-def _epoch(day: date) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
 
 
 class Interposed:
@@ -82,7 +78,7 @@ async def test_windows_the_other_run_stored_meanwhile_are_counted(
 ) -> None:
     simulator, base_url = sim
     today = datetime.fromtimestamp(simulator.clock.now(), UTC).date()
-    since, until = today - timedelta(days=3), today - timedelta(days=1)
+    since, until = today - timedelta(days=3), today - timedelta(days=2)
     db = tmp_path / "shared.db"
     pairs = len(simulator.fleet.systems) * len(KINDS)
     other: list[BackfillReport] = []
@@ -111,9 +107,7 @@ async def test_windows_the_other_run_stored_meanwhile_are_counted(
     assert sent == 1  # only /systems: no window fetched that the other run had stored
     assert adds_up(seen[-1]) and all(p.done + p.failed + p.stored_meanwhile <= p.planned
                                      for p in seen)  # fmt: skip
-    await assert_matches_ground_truth(
-        db, simulator.fleet, _epoch(since), _epoch(until), simulator.clock.now()
-    )
+    await assert_matches_ground_truth(db, simulator.fleet, since, until, simulator.clock.now())
 
 
 async def test_two_backfills_at_once_on_one_file_agree_and_add_up(tmp_path: Path) -> None:
@@ -123,7 +117,7 @@ async def test_two_backfills_at_once_on_one_file_agree_and_add_up(tmp_path: Path
     simulator = Simulator(fleet=Fleet(4, seed=7), plan=PLANS["unlimited"])
     clock = simulator.clock
     today = datetime.fromtimestamp(clock.now(), UTC).date()
-    since, until = today - timedelta(days=4), today - timedelta(days=1)
+    since, until = today - timedelta(days=4), today - timedelta(days=2)
     db = tmp_path / "both.db"
     async with SimulatorServer(simulator) as server:
 
@@ -141,9 +135,7 @@ async def test_two_backfills_at_once_on_one_file_agree_and_add_up(tmp_path: Path
     # Each window is stored by one run or by both, and every row exactly once.
     assert first.done + second.done >= first.planned
     assert first.stored_meanwhile + second.stored_meanwhile > 0, (first, second)
-    await assert_matches_ground_truth(
-        db, simulator.fleet, _epoch(since), _epoch(until), clock.now()
-    )
+    await assert_matches_ground_truth(db, simulator.fleet, since, until, clock.now())
 
 
 SUMMARY = re.compile(
@@ -163,7 +155,7 @@ def test_two_cli_backfills_on_one_store_add_up(tmp_path: Path) -> None:
     today = datetime.now(UTC).date()
     # Days before the fleet's stopped system stopped (3 days 7 hours before each
     # simulator started): the two simulators, started seconds apart, agree on them.
-    since, until = today - timedelta(days=11), today - timedelta(days=4)
+    since, until = today - timedelta(days=11), today - timedelta(days=5)
     cmd = [
         sys.executable, "-m", "enlighten_async", "backfill", "--simulate", "--db", str(db),
         "--sim-systems", "5", "--seed", "7", "--kinds", "stats,rgm_stats",
@@ -209,6 +201,4 @@ def test_two_cli_backfills_on_one_store_add_up(tmp_path: Path) -> None:
     assert counts[1][0] == planned > 0
     assert fast_skipped >= 2 and fast_fetched > 0  # the second began while the first ran
     assert slow_meanwhile > 0, counts  # ... and the first met windows the second stored
-    asyncio.run(
-        assert_matches_ground_truth(db, Fleet(5, seed=7), _epoch(since), _epoch(until), time.time())
-    )
+    asyncio.run(assert_matches_ground_truth(db, Fleet(5, seed=7), since, until, time.time()))

@@ -28,8 +28,7 @@ from typing import Any
 import pytest
 
 from enlighten_async import EnlightenClient
-from enlighten_async._windows import day_epoch
-from enlighten_async.backfill import SETTLE_SECONDS, _plan, _zones
+from enlighten_async.backfill import _plan, _zones
 from enlighten_async.simulator import Fleet, Plan, Simulator, SimulatorServer
 from enlighten_async.simulator.quota import QuotaExceeded
 from enlighten_async.store import SQLiteStore
@@ -91,7 +90,8 @@ async def _run_workers(
 ) -> tuple[WatchedSimulator, list[tuple[int | None, str]], list[Path], date, date]:
     watched = WatchedSimulator()
     today = datetime.now(timezone.utc).date()
-    since, until = today - timedelta(days=3), today - timedelta(days=1)
+    # local days (both included) that have ended in every zone of the fleet
+    since, until = today - timedelta(days=3), today - timedelta(days=2)
     dbs = [tmp_path / f"worker{i}.db" for i in range(1, WORKERS + 1)]
     async with SimulatorServer(watched.sim) as server:
         procs = []
@@ -139,14 +139,13 @@ async def _check(tmp_path: Path, redis_url: str, skews: dict[int, float]) -> Non
     assert conflicts <= 1 + WORKERS * IN_FLIGHT, (conflicts, sorted(watched.refused.items()))
     # Every planned window stored exactly once across the 4 stores.
     now = datetime.now(timezone.utc).timestamp()
-    since_at, until_at = day_epoch(since), min(day_epoch(until), int(now) - SETTLE_SECONDS)
     systems: list[Any] = watched.systems  # type: ignore[attr-defined]
     zone_of = _zones()
     planned = {
         (s.system_id, kind, w)
         for s in systems
         for kind in KINDS
-        for w in _plan(s, kind, since_at, until_at, now, zone_of)
+        for w in _plan(s, kind, since, until, now, zone_of)
     }
     stored: Counter[tuple[int, str, tuple[int, int]]] = Counter()
     for i, db in enumerate(dbs, start=1):

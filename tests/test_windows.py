@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import warnings
 from datetime import date, datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 import pytest
 from hypothesis import given, settings
@@ -17,6 +17,8 @@ from enlighten_async._windows import (
     LookbackWarning,
     Window,
     day_epoch,
+    local_days,
+    local_midnight,
     plan_days,
     plan_windows,
 )
@@ -356,3 +358,123 @@ def test_day_epoch_is_utc_midnight() -> None:
     assert day_epoch(date(2024, 6, 15)) == int(
         datetime(2024, 6, 15, tzinfo=timezone.utc).timestamp()
     )
+
+
+# -- local days ---------------------------------------------------------------------------
+
+#: DST both ways (Los Angeles west of UTC, Sydney and Chatham south), half- and
+#: quarter-hour offsets (Kolkata +05:30, Kathmandu +05:45, Chatham +12:45/+13:45), Lord
+#: Howe's half-hour DST, and zones whose DST changes at midnight (Havana, Santiago).
+LOCAL_ZONES = [
+    ZoneInfo(name)
+    for name in (
+        "America/Los_Angeles",
+        "Australia/Sydney",
+        "Asia/Kolkata",
+        "Asia/Kathmandu",
+        "Pacific/Chatham",
+        "Australia/Lord_Howe",
+        "America/Havana",
+        "America/Santiago",
+        "UTC",
+    )
+]
+LOCAL_NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    kind=kinds,
+    tz=st.sampled_from(LOCAL_ZONES),
+    first=st.dates(date(2026, 1, 1), date(2026, 11, 20)),
+    n_days=st.integers(0, 40),
+)
+def test_local_days_are_covered_exactly_once_in_aligned_windows(
+    kind: Kind, tz: ZoneInfo, first: date, n_days: int
+) -> None:
+    last = min(first + timedelta(days=n_days), date(2026, 11, 29))
+    start, end = local_days(first, last, tz)
+    step = kind.step
+    # the range runs from the local midnight before ``first`` to the one after ``last``
+    assert datetime.fromtimestamp(start, tz).date() == first
+    assert datetime.fromtimestamp(start - 1, tz).date() < first
+    assert datetime.fromtimestamp(end - 1, tz).date() == last
+    assert datetime.fromtimestamp(end, tz).date() > last
+    assert start % 900 == 0 and end % 900 == 0  # local midnights are on the marks
+    windows = plan_windows(kind, start, end, now=LOCAL_NOW, tz=tz)
+    ends = [t for w in windows for t in w.interval_ends()]
+    assert ends == list(range(start + step, end + 1, step))  # each interval once, in order
+    for prev, nxt in itertools.pairwise(windows):
+        assert nxt.start_at == prev.end_at
+    for w in windows:
+        assert w.start_at % step == 0 and w.end_at % step == 0
+        assert w.start_at < w.end_at <= w.kind.max_end(w.start_at)
+        assert _max_span_ok(w)
+        if kind is Kind.STATS:  # a stats window lies within one local day
+            assert (
+                w.start.astimezone(tz).date()
+                == (w.end - timedelta(seconds=1)).astimezone(tz).date()
+            )
+    if kind is Kind.STATS:
+        # one request per day, two for a day longer than 24 hours
+        lengths = [
+            local_midnight(first + timedelta(days=i + 1), tz)
+            - local_midnight(first + timedelta(days=i), tz)
+            for i in range((last - first).days + 1)
+        ]
+        assert len(windows) == sum(1 if n <= DAY else 2 for n in lengths)
+        # a day's windows do not depend on the range around it: a rerun over a part of
+        # the range (or a longer one) plans the same windows for the same days
+        part = plan_windows(kind, *local_days(last, last, tz), now=LOCAL_NOW, tz=tz)
+        assert set(part) <= set(windows)
+
+
+def test_dst_days_in_los_angeles_are_23_and_25_hours() -> None:
+    la = ZoneInfo("America/Los_Angeles")
+    spring = plan_windows(
+        "stats", *local_days(date(2026, 3, 8), date(2026, 3, 8), la), now=LOCAL_NOW
+    )
+    fall = plan_windows(
+        "stats", *local_days(date(2026, 11, 1), date(2026, 11, 1), la), now=LOCAL_NOW
+    )
+    assert [w.end_at - w.start_at for w in spring] == [23 * 3600]
+    assert [w.end_at - w.start_at for w in fall] == [24 * 3600, 3600]
+    assert fall[0].start == datetime(2026, 11, 1, tzinfo=la)  # local midnight, PDT
+    assert fall[-1].end == datetime(2026, 11, 2, tzinfo=la)  # local midnight, PST
+
+
+def test_a_midnight_that_dst_skips_starts_the_day_at_the_change() -> None:
+    # Santiago springs forward at 00:00 on 2026-09-06: the day begins at 01:00 local.
+    santiago = ZoneInfo("America/Santiago")
+    start = local_midnight(date(2026, 9, 6), santiago)
+    assert datetime.fromtimestamp(start, santiago).replace(tzinfo=None) == datetime(2026, 9, 6, 1)
+    assert datetime.fromtimestamp(start - 1, santiago).date() == date(2026, 9, 5)
+
+
+def test_every_zone_in_use_has_local_midnights_on_the_15_minute_marks() -> None:
+    # An offset of whole quarter hours puts every local midnight on a 15-minute mark (and
+    # so on the 5-minute ones); checked for every zone, twice a month, 2024 to 2027.
+    off = []
+    for name in sorted(available_timezones()):
+        tz = ZoneInfo(name)
+        for year, month, day in itertools.product(range(2024, 2028), range(1, 13), (1, 15)):
+            if local_midnight(date(year, month, day), tz) % 900:
+                off.append((name, year, month, day))
+    assert off == []
+
+
+def test_without_a_zone_stats_windows_run_24_hours_from_the_start() -> None:
+    la = ZoneInfo("America/Los_Angeles")
+    start = datetime(2026, 6, 1, 12, tzinfo=la)
+    windows = plan_windows("stats", start, start + timedelta(days=2), now=LOCAL_NOW)
+    assert [w.end_at - w.start_at for w in windows] == [DAY, DAY]
+    zoned = plan_windows("stats", start, start + timedelta(days=2), now=LOCAL_NOW, tz=la)
+    assert [w.end_at - w.start_at for w in zoned] == [12 * 3600, DAY, 12 * 3600]
+
+
+def test_local_days_refuses_reversed_days_and_datetimes() -> None:
+    la = ZoneInfo("America/Los_Angeles")
+    with pytest.raises(ValueError, match="after"):
+        local_days(date(2026, 1, 2), date(2026, 1, 1), la)
+    with pytest.raises(ValueError, match="not a datetime"):
+        local_midnight(datetime(2026, 1, 1, tzinfo=la), la)
