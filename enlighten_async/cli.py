@@ -275,8 +275,8 @@ def _add_export_parsers(sub: Any) -> None:
     ex = sub.add_parser(
         "export",
         help="write stored rows as CSV or parquet",
-        description="Write the stored rows of one kind as CSV (no extra needed) or parquet "
-        "(needs the 'parquet' extra), to --out or to stdout.",
+        description="Write the stored rows of one kind as CSV (no extra needed) or\n"
+        "parquet (needs the 'parquet' extra), to --out or to stdout.",
         epilog=EXPORT_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -300,7 +300,7 @@ def _add_export_parsers(sub: Any) -> None:
     pl = sub.add_parser(
         "plot",
         help="draw a system's production (power and energy) into a PNG",
-        description="Draw one system's stored production (stats): power (W) and energy "
+        description="Draw one system's stored production (stats): power (W) and energy\n"
         "per interval (Wh), local time on the x axis. Needs the 'plot' extra (matplotlib).",
         epilog=EXPORT_EPILOG.replace("an export still writes the header", "no file written"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
