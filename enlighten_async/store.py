@@ -339,6 +339,17 @@ class Store(Protocol):
         ...
 
 
+#: Longer names and timezones are cut when recorded (they come from the server; a zone
+#: name this long names no zone anyway).
+MAX_SYSTEM_TEXT = 256
+
+
+def _text(value: object) -> str:
+    """Server text as SQLite can keep it: lone surrogates replaced, at most 256 chars."""
+    text = str(value)[:MAX_SYSTEM_TEXT]
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def _epoch(dt: datetime) -> int:
     if dt.tzinfo is None or dt.utcoffset() is None:
         # timestamp() of a naive datetime would silently use the machine's timezone
@@ -597,7 +608,7 @@ class SQLiteStore:
         A system recorded before is updated.
         """
         stamp = int(time.time()) if updated_at is None else int(updated_at)
-        rows = [(s.system_id, str(s.system_name), str(s.timezone), stamp) for s in systems]
+        rows = [(s.system_id, _text(s.system_name), _text(s.timezone), stamp) for s in systems]
         if rows:
             await self._run(self._write_systems_sync, rows)
 

@@ -59,6 +59,10 @@ async def test_local_systems_fall_back_to_utc_and_refuse_unknown_ids(
         await store.write_systems(
             [system(67, "Roof", "America/Los_Angeles"), system(78, "Barn", "America")]
         )
+        # server text SQLite cannot encode (a lone surrogate) is kept, replaced
+        await store.write_systems([system(90, "Shed\udcff", "\udcff" * 1000)])
+        (shed,) = await local_systems(store, [90])
+        assert (shed.name, shed.tz) == ("Shed?", UTC)
         await store.write_window(7, "stats", T0, T0 + 300, stats)  # rows, no record
         caplog.set_level(logging.WARNING, logger="enlighten_async")
         la, barn, old = await local_systems(store, [67, 78, 7])
