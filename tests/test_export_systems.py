@@ -66,7 +66,7 @@ async def test_local_systems_fall_back_to_utc_and_refuse_unknown_ids(
         await store.write_window(7, "stats", T0, T0 + 300, stats)  # rows, no record
         caplog.set_level(logging.WARNING, logger="enlighten_async")
         la, barn, old = await local_systems(store, [67, 78, 7])
-        assert await local_systems(store) == [old, la, barn]
+        assert await local_systems(store) == [old, la, barn, shed]
         with pytest.raises(UnknownSystemError, match="no system 99") as info:
             await local_systems(store, [67, 99])
     assert info.value.system_ids == (99,)
