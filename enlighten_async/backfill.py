@@ -378,6 +378,11 @@ async def backfill(
         system_list = [s for s in system_list if s.system_id % shard[1] == shard[0] - 1]
     by_id = {s.system_id: s for s in system_list}
     zone_of = _zones()
+    # Names and timezones, so that exports and plots show local time (a Store of another
+    # kind may not keep them: the method is optional).
+    record_systems = getattr(store, "write_systems", None)
+    if record_systems is not None and system_list:
+        await record_systems(system_list)
 
     # First pass: count what is planned and what is pending, for the progress bar's ETA.
     # How many were stored per system and kind is kept, so that the second pass can tell

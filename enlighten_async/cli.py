@@ -1,4 +1,5 @@
-"""The ``enlighten-async`` command: ``backfill``, ``status`` and ``simulate``.
+"""The ``enlighten-async`` command: ``backfill``, ``status``, ``export``, ``plot`` and
+``simulate``.
 
 ``enlighten-async backfill --simulate`` starts the embedded simulator in-process with a
 compressed clock and backfills from it: the client's real job, on any machine, with no
@@ -256,11 +257,76 @@ def build_parser() -> argparse.ArgumentParser:
         help="the key's plan, for the month's requests left (default: as learned)",
     )
 
+    _add_export_parsers(sub)
+
     sm = sub.add_parser("simulate", help="serve the embedded simulator on loopback")
     from enlighten_async.simulator import cli as sim_cli
 
     sim_cli.add_arguments(sm)
     return parser
+
+
+EXPORT_EPILOG = """\
+Dates are the system's local days, both included (a day runs from local midnight to
+local midnight); times are ISO 8601 with the offset of the system's zone (UTC when the
+store has no usable zone for it).
+
+exit status:
+  0    written
+  1    nothing in the range (an export still writes the header)
+  2    usage error: bad option, no store at --db, a system the store does not hold,
+       a missing extra (pandas/pyarrow, matplotlib), parquet to a terminal
+  3    the store cannot be used (damaged, not a store)"""
+
+
+def _add_export_parsers(sub: Any) -> None:
+    """The ``export`` and ``plot`` subcommands (they read the store, never the API)."""
+    from enlighten_async.store import COLUMNS
+
+    ex = sub.add_parser(
+        "export",
+        help="write stored rows as CSV or parquet",
+        description="Write the stored rows of one kind as CSV (no extra needed) or\n"
+        "parquet (needs the 'parquet' extra), to --out or to stdout.",
+        epilog=EXPORT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ex.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default: {DEFAULT_DB})")
+    ex.add_argument("--kind", choices=list(COLUMNS), default="stats", help="what to export (stats)")
+    ex.add_argument("--systems", type=_systems, default=None, help="'all' (default) or ids: 67,78")
+    ex.add_argument(
+        "--since", type=_date_or_days, default=None, help="first local day (default: all)"
+    )
+    ex.add_argument(
+        "--until", type=_date_or_days, default=None, help="last local day (default: all)"
+    )
+    ex.add_argument("--format", choices=("csv", "parquet"), default="csv", help="csv (default)")
+    ex.add_argument(
+        "--out",
+        default=None,
+        help="file to write (default: stdout; parquet goes to stdout only when it is not "
+        "a terminal)",
+    )
+
+    pl = sub.add_parser(
+        "plot",
+        help="draw a system's production (power and energy) into a PNG",
+        description="Draw one system's stored production (stats): power (W) and energy\n"
+        "per interval (Wh), local time on the x axis. Needs the 'plot' extra (matplotlib).",
+        epilog=EXPORT_EPILOG.replace("an export still writes the header", "no file written"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    pl.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default: {DEFAULT_DB})")
+    pl.add_argument("--system", type=_positive_int, required=True, help="system id")
+    pl.add_argument(
+        "--since", type=_date_or_days, default=None, help="first local day (default: all)"
+    )
+    pl.add_argument(
+        "--until", type=_date_or_days, default=None, help="last local day (default: all)"
+    )
+    pl.add_argument("--out", required=True, help="PNG file to write")
+    pl.add_argument("--width", type=_positive_int, default=1200, help="pixels (1200)")
+    pl.add_argument("--height", type=_positive_int, default=700, help="pixels (700)")
 
 
 def _credentials(args: argparse.Namespace) -> tuple[bool, str | None, str | None, str | None]:
@@ -618,6 +684,156 @@ async def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _open_for_reading(args: argparse.Namespace) -> tuple[SQLiteStore | None, int]:
+    """The store at ``--db``, open; or ``None`` and the exit status, the error shown."""
+    if _absent(args.db):
+        # SQLiteStore would create an empty file: reading commands must not
+        _error(f"no store at {args.db}")
+        return None, EXIT_USAGE
+    store = SQLiteStore(args.db)
+    try:
+        await store.open()
+    except StoreError as exc:
+        _error(exc)
+        return None, EXIT_CANNOT_RUN
+    return store, EXIT_OK
+
+
+async def _export(args: argparse.Namespace) -> int:
+    from enlighten_async import export
+
+    if args.since and args.until and args.since > args.until:
+        _error(f"--since {args.since} is after --until {args.until}")
+        return EXIT_USAGE
+    if args.format == "parquet":
+        try:
+            export._pyarrow()
+        except ImportError as exc:
+            _error(exc)
+            return EXIT_USAGE
+        if args.out is None and sys.stdout.isatty():
+            _error("parquet is binary: give --out FILE, or redirect stdout")
+            return EXIT_USAGE
+    store, status = await _open_for_reading(args)
+    if store is None:
+        return status
+    try:
+        systems = await export.local_systems(store, args.systems)
+        count = await _write_export(store, systems, args)
+    except export.UnknownSystemError as exc:
+        _error(exc)
+        return EXIT_USAGE
+    except StoreError as exc:
+        _error(exc)
+        return EXIT_CANNOT_RUN
+    finally:
+        await store.close()
+    if count == 0:
+        _error(f"no {args.kind} rows in {args.db} for {_span(args)} (wrote the header only)")
+        return EXIT_FAILED_WINDOWS
+    return EXIT_OK
+
+
+def _span(args: argparse.Namespace) -> str:
+    return f"{args.since or 'the first day'} to {args.until or 'the last day'}"
+
+
+async def _write_export(store: SQLiteStore, systems: Any, args: argparse.Namespace) -> int:
+    """Write the export to ``--out`` (whole or not at all) or stdout; the row count."""
+    import io
+
+    from enlighten_async import export
+
+    kw = {"since": args.since, "until": args.until}
+    if args.out is None and args.format == "csv":
+        try:
+            count = await export.write_csv(store, args.kind, systems, sys.stdout, **kw)
+            sys.stdout.flush()
+        except BrokenPipeError:  # ``export | head``: not an error
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+            return 1
+        return count
+    if args.out is None:  # parquet to a pipe or a file
+        buffer = io.BytesIO()
+        count = await export.write_parquet(store, args.kind, systems, buffer, **kw)
+        sys.stdout.buffer.write(buffer.getvalue())
+        sys.stdout.flush()
+        return count
+    # A temporary file renamed at the end: an interrupted export leaves no half file.
+    fd, tmp = _temp_beside(args.out)
+    try:
+        if args.format == "csv":
+            # the CLI's one job at this point: writing on the loop's thread is fine
+            with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+                count = await export.write_csv(store, args.kind, systems, f, **kw)
+        else:
+            os.close(fd)
+            count = await export.write_parquet(store, args.kind, systems, tmp, **kw)
+        os.replace(tmp, args.out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+    return count
+
+
+def _temp_beside(path: str) -> tuple[int, str]:
+    """A new temporary file in ``path``'s folder (so that a rename replaces ``path``)."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=".export-", dir=os.path.dirname(os.path.abspath(path)))
+    # mkstemp makes it private (0600); the export gets the mode a new file would get
+    umask = os.umask(0o22)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    return fd, tmp
+
+
+async def _plot(args: argparse.Namespace) -> int:
+    from enlighten_async import export, plot
+
+    if args.since and args.until and args.since > args.until:
+        _error(f"--since {args.since} is after --until {args.until}")
+        return EXIT_USAGE
+    try:
+        plot._matplotlib()
+    except ImportError as exc:
+        _error(exc)
+        return EXIT_USAGE
+    store, status = await _open_for_reading(args)
+    if store is None:
+        return status
+    try:
+        (system,) = await export.local_systems(store, [args.system])
+        count = await plot.plot_production(
+            store,
+            system,
+            args.out,
+            since=args.since,
+            until=args.until,
+            width=args.width,
+            height=args.height,
+        )
+    except export.UnknownSystemError as exc:
+        _error(exc)
+        return EXIT_USAGE
+    except plot.EmptyRangeError as exc:
+        _error(f"{exc} in {args.db}; nothing drawn")
+        return EXIT_FAILED_WINDOWS
+    except StoreError as exc:
+        _error(exc)
+        return EXIT_CANNOT_RUN
+    except OSError as exc:  # --out cannot be written
+        _error(f"cannot write {args.out}: {exc.strerror or exc}")
+        return EXIT_CANNOT_RUN
+    finally:
+        await store.close()
+    print(f"Drew {count} intervals of system {args.system} into {args.out}")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -639,7 +855,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             hint = f" (the simulator's store is {DEFAULT_SIM_DB}: --db {DEFAULT_SIM_DB})"
         print(f"No store at {args.db}{hint}")
         return 1
-    runner = _backfill if args.command == "backfill" else _status
+    runners = {"backfill": _backfill, "export": _export, "plot": _plot}
+    runner = runners.get(args.command, _status)
     try:
         return asyncio.run(runner(args))
     except KeyboardInterrupt:

@@ -1,22 +1,190 @@
-"""pandas export of intervals and stored rows (``pip install enlighten-async[pandas]``).
+"""Getting stored data out: CSV (no extra needed), pandas frames and parquet.
 
-pandas is imported inside the functions, so the rest of the package works without it.
-The frames are returned as ``Any`` because pandas ships no type information.
+pandas (``pip install 'enlighten-async[pandas]'``) and pyarrow (``[parquet]``) are
+imported inside the functions, so the rest of the package works without them. The
+frames are returned as ``Any`` because pandas ships no type information.
+
+Times are shown in each system's zone, as the store recorded it (:meth:`SQLiteStore.systems`);
+a zone that names nothing usable, or a system the store has no record of, means UTC.
+``since``/``until`` are local dates, both included: a day of intervals runs from local
+midnight to local midnight (an interval ending at midnight closes the day before).
 """
 
 from __future__ import annotations
 
+import csv
+import logging
 from array import array
-from collections.abc import Iterable
-from datetime import date, datetime
-from typing import Any
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from typing import IO, Any, TextIO
 
 import attrs
+from attrs import frozen
 
 from enlighten_async._models import ConsumptionStats, RgmStats, Series, Stats
-from enlighten_async.store import COLUMNS, Store
+from enlighten_async.backfill import _zone
+from enlighten_async.store import COLUMNS, SQLiteStore, Store
 
-__all__ = ["intervals_frame", "store_frame"]
+__all__ = [
+    "LocalSystem",
+    "UnknownSystemError",
+    "intervals_frame",
+    "local_bounds",
+    "local_systems",
+    "store_frame",
+    "write_csv",
+    "write_parquet",
+]
+
+log = logging.getLogger("enlighten_async.export")
+
+
+class UnknownSystemError(ValueError):
+    """Systems the store holds nothing of (no rows, no record); ``system_ids`` lists them."""
+
+    def __init__(self, message: str, system_ids: Sequence[int]) -> None:
+        super().__init__(message)
+        self.system_ids = tuple(system_ids)
+
+
+@frozen
+class LocalSystem:
+    """A stored system with its name and usable zone (UTC when the recorded one is not)."""
+
+    system_id: int
+    name: str
+    tz: tzinfo
+
+
+async def local_systems(
+    store: SQLiteStore, system_ids: Sequence[int] | None = None
+) -> list[LocalSystem]:
+    """The systems ``system_ids`` as the store knows them, in the order given (``None``:
+    every system the store has rows or a record of, by id).
+
+    Raises :class:`UnknownSystemError` for ids the store has neither rows nor a record
+    of. A system with rows but no record (a store filled by an earlier version) gets its
+    id as name and UTC, with a warning.
+    """
+    recorded = await store.systems()
+    held = {s.system_id for s in await store.status()}
+    if system_ids is None:
+        system_ids = sorted(recorded.keys() | held)
+    unknown = [i for i in system_ids if i not in recorded and i not in held]
+    if unknown:
+        shown = ", ".join(str(i) for i in unknown[:20])
+        raise UnknownSystemError(f"no system {shown} in {store.path}", unknown)
+    found = []
+    for system_id in dict.fromkeys(system_ids):
+        record = recorded.get(system_id)
+        tz = _zone(record.timezone) if record is not None else None
+        if tz is None:
+            why = "no recorded timezone" if record is None else "an unusable timezone"
+            log.warning("system %s has %s: times are shown in UTC", system_id, why)
+            tz = timezone.utc
+        name = record.name if record is not None and record.name else f"system {system_id}"
+        found.append(LocalSystem(system_id, name, tz))
+    return found
+
+
+def local_bounds(
+    kind: str, tz: tzinfo, since: date | None, until: date | None
+) -> tuple[datetime | date | None, datetime | date | None]:
+    """The ``start_at``/``end_at`` of :meth:`SQLiteStore.intervals` for the local days
+    ``since`` to ``until``, both included (``None``: no bound on that side)."""
+    if since is not None and until is not None and since > until:
+        raise ValueError(f"since ({since}) is after until ({until})")
+    if kind == "energy_lifetime":  # already local days
+        return since, until
+    lo = None if since is None else datetime.combine(since, time(0), tz)
+    hi = None if until is None else datetime.combine(until + timedelta(days=1), time(0), tz)
+    return lo, hi
+
+
+async def write_csv(
+    store: Store,
+    kind: str,
+    systems: Sequence[LocalSystem],
+    out: TextIO,
+    *,
+    since: date | None = None,
+    until: date | None = None,
+) -> int:
+    """Write the rows of ``kind`` of ``systems`` to ``out`` as CSV; returns the row count.
+
+    The header is ``COLUMNS[kind]`` (``system_id`` first). ``end_at`` is ISO 8601 with
+    the offset of the system's zone (``2026-11-20T00:05:00-08:00``); ``energy_lifetime``'s
+    ``date`` is the local day (``2026-11-20``); a missing value is an empty field. Rows
+    are written one system at a time: pandas is not needed.
+    """
+    if kind not in COLUMNS:
+        raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(COLUMNS)}")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS[kind])
+    at = COLUMNS[kind].index("end_at") if kind != "energy_lifetime" else None
+    count = 0
+    for system in systems:
+        lo, hi = local_bounds(kind, system.tz, since, until)
+        rows = await store.intervals(kind, system.system_id, lo, hi)
+        for row in rows:
+            if at is not None:
+                row = (*row[:at], _local_iso(row[at], system.tz), *row[at + 1 :])
+            writer.writerow(row)
+        count += len(rows)
+    return count
+
+
+def _local_iso(epoch: int, tz: tzinfo) -> str:
+    return datetime.fromtimestamp(int(epoch), tz).isoformat()
+
+
+def _pyarrow() -> None:
+    _pandas()
+    try:
+        import pyarrow  # type: ignore[import-untyped, import-not-found, unused-ignore] # noqa: F401
+    except ImportError as exc:
+        raise ImportError(
+            "parquet needs pandas and pyarrow: pip install 'enlighten-async[parquet]'"
+        ) from exc
+
+
+async def write_parquet(
+    store: Store,
+    kind: str,
+    systems: Sequence[LocalSystem],
+    out: str | IO[bytes],
+    *,
+    since: date | None = None,
+    until: date | None = None,
+) -> int:
+    """Write the rows of ``kind`` of ``systems`` to ``out`` (a path or a binary file) as
+    parquet; returns the row count. Needs pandas and pyarrow.
+
+    Columns as :func:`write_csv`'s. ``end_at`` is a tz-aware timestamp in the systems'
+    zone, or in UTC when the systems are in several zones (one column has one zone);
+    ``energy_lifetime``'s ``date`` is a date.
+    """
+    _pyarrow()
+    pd = _pandas()
+    zones = {str(s.tz) for s in systems}
+    frames = []
+    for system in systems:
+        lo, hi = local_bounds(kind, system.tz, since, until)
+        frame = await store_frame(store, kind, system.system_id, system.tz, start_at=lo, end_at=hi)
+        frame = frame.reset_index()
+        if kind == "energy_lifetime":
+            frame["date"] = [d.date() for d in frame["date"]]
+        elif len(zones) > 1:
+            frame["end_at"] = frame["end_at"].dt.tz_convert("UTC")
+        frame.insert(0, "system_id", system.system_id)
+        frames.append(frame[list(COLUMNS[kind])])
+    if frames:
+        table = pd.concat(frames, ignore_index=True)
+    else:
+        table = pd.DataFrame(columns=list(COLUMNS[kind]))
+    table.to_parquet(out, index=False)
+    return len(table)
 
 
 def _pandas() -> Any:
@@ -72,7 +240,7 @@ async def store_frame(
     store: Store,
     kind: str,
     system_id: int,
-    tz: str,
+    tz: str | tzinfo,
     *,
     start_at: int | datetime | date | None = None,
     end_at: int | datetime | date | None = None,

@@ -33,7 +33,7 @@ from typing import Any, Protocol, TypeAlias, TypeVar, runtime_checkable
 from attrs import field, frozen
 
 from enlighten_async._exceptions import EnlightenError
-from enlighten_async._models import ConsumptionStats, EnergyLifetime, RgmStats, Stats
+from enlighten_async._models import ConsumptionStats, EnergyLifetime, RgmStats, Stats, System
 from enlighten_async._windows import day_epoch
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "StoreSource",
     "StoreSourceError",
     "StoreStatus",
+    "StoredSystem",
     "WindowResult",
 ]
 
@@ -203,6 +204,12 @@ CREATE TABLE IF NOT EXISTS windows (
     fetched_at INTEGER NOT NULL,
     PRIMARY KEY (system_id, kind, start_at, end_at)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS systems (
+    system_id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    timezone TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS store_info (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -240,6 +247,10 @@ _UPSERT = {
         "micro_production = excluded.micro_production, "
         "meter_production = excluded.meter_production"
     ),
+    "systems": (
+        "INSERT INTO systems VALUES (?, ?, ?, ?) ON CONFLICT (system_id) DO UPDATE "
+        "SET name = excluded.name, timezone = excluded.timezone, updated_at = excluded.updated_at"
+    ),
     "windows": (
         "INSERT INTO windows VALUES (?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (system_id, kind, start_at, end_at) DO UPDATE "
@@ -270,6 +281,20 @@ class StoreStatus:
     first_end_at: datetime | None
     last_end_at: datetime | None
     gaps: tuple[tuple[datetime, datetime], ...]
+
+
+@frozen
+class StoredSystem:
+    """A system's name and IANA timezone as a backfill last listed them.
+
+    Both come from the server as they were sent: check ``timezone`` before use (an
+    export or plot falls back to UTC when it names no usable zone).
+    """
+
+    system_id: int
+    name: str
+    timezone: str
+    updated_at: datetime
 
 
 @runtime_checkable
@@ -312,6 +337,17 @@ class Store(Protocol):
     async def close(self) -> None:
         """Release the store's resources."""
         ...
+
+
+#: Longer names and timezones are cut when recorded (they come from the server; a zone
+#: name this long names no zone anyway).
+MAX_SYSTEM_TEXT = 256
+
+
+def _text(value: object) -> str:
+    """Server text as SQLite can keep it: lone surrogates replaced, at most 256 chars."""
+    text = str(value)[:MAX_SYSTEM_TEXT]
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _epoch(dt: datetime) -> int:
@@ -426,8 +462,9 @@ class SQLiteStore:
     ``rgm_stats``), ``consumption_stats``, ``energy_lifetime`` (``date`` as ISO text) and
     ``windows`` (the done windows: for ``energy_lifetime`` ``start_at``/``end_at`` are
     UTC midnight of the chunk's first and last day, both included; ``rows`` counts the
-    rows written to the kind's own table; ``fetched_at`` is epoch seconds) and
-    ``store_info`` (the recorded source).
+    rows written to the kind's own table; ``fetched_at`` is epoch seconds), ``systems``
+    (each system's name and timezone, see :meth:`systems`) and ``store_info`` (the
+    recorded source).
 
     Opening checks the file (``PRAGMA quick_check``, which reads every page: about a
     second per few hundred MB) and, with ``source``, that the store's data came from
@@ -561,6 +598,29 @@ class SQLiteStore:
     async def status(self) -> list[StoreStatus]:
         """One :class:`StoreStatus` per system and kind held, sorted by both."""
         return await self._run(self._status_sync)
+
+    async def write_systems(
+        self, systems: Iterable[System], *, updated_at: int | None = None
+    ) -> None:
+        """Record each system's name and timezone (a backfill does, when it lists them).
+
+        Exports and plots read them back (:meth:`systems`) to show local times and names.
+        A system recorded before is updated.
+        """
+        stamp = int(time.time()) if updated_at is None else int(updated_at)
+        rows = [(s.system_id, _text(s.system_name), _text(s.timezone), stamp) for s in systems]
+        if rows:
+            await self._run(self._write_systems_sync, rows)
+
+    async def systems(self) -> dict[int, StoredSystem]:
+        """The recorded systems by id (none for a store filled before they were kept)."""
+        rows = await self._run(
+            self._query, "SELECT system_id, name, timezone, updated_at FROM systems", ()
+        )
+        return {
+            int(sid): StoredSystem(int(sid), str(name), str(tz), _utc(int(at)))
+            for sid, name, tz, at in rows
+        }
 
     async def intervals(
         self,
@@ -703,6 +763,16 @@ class SQLiteStore:
 
     def _query(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         return self._connection().execute(sql, params).fetchall()
+
+    def _write_systems_sync(self, rows: list[tuple[int, str, str, int]]) -> None:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(_UPSERT["systems"], rows)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     def _write_sync(
         self,
