@@ -35,8 +35,9 @@ DESCRIPTION = (
 EPILOG = (
     "The defaults (20 systems, seed 1, plan watt, time scale 600) are those of "
     "'enlighten-async backfill --simulate', so a backfill against this server at its "
-    "defaults finishes in seconds. --time-scale 1 runs the clock in real time (a 409's "
-    "minute lasts a minute)."
+    "defaults finishes in seconds, given the same clock: 'enlighten-async backfill "
+    "--time-scale 600'. --time-scale 1 runs the clock in real time (a 409's minute lasts "
+    "a minute)."
 )
 #: Defaults shared with ``enlighten-async backfill --simulate``.
 DEFAULT_SYSTEMS, DEFAULT_SEED, DEFAULT_PLAN, DEFAULT_TIME_SCALE = 20, 1, "watt", 600.0
@@ -165,6 +166,13 @@ async def _serve(args: argparse.Namespace) -> None:
         print(f"ENLIGHTEN_USER_ID={sim.user_id}", flush=True)
         # On stderr, so that `simulate > sim.env` leaves a file of the three variables.
         print(f"listening on {server.root_url} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+        if args.time_scale != 1:
+            print(
+                f"clock x{args.time_scale:g}: give clients the same scale "
+                f"(enlighten-async backfill --time-scale {args.time_scale:g})",
+                file=sys.stderr,
+                flush=True,
+            )
         await stop.wait()
 
 
