@@ -99,8 +99,8 @@ def test_vv_after_the_subcommand_logs_debug_to_stderr(tmp_path: Path) -> None:
     assert "Backfill summary" in proc.stdout and "Backfill summary" not in proc.stderr
 
 
-def test_v_before_the_subcommand_logs_info_not_debug(tmp_path: Path) -> None:
-    proc = _run("-v", "backfill", *_BACKFILL, "--db", str(tmp_path / "v.db"), cwd=tmp_path)
+def test_v_after_the_subcommand_logs_info_not_debug(tmp_path: Path) -> None:
+    proc = _run("backfill", "-v", *_BACKFILL, "--db", str(tmp_path / "v.db"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     levels = {m.group(1) for m in map(_LOG_LINE.match, proc.stderr.splitlines()) if m}
     assert levels == {"INFO"}, proc.stderr
