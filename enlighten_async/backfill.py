@@ -165,8 +165,8 @@ def _check_bound(value: object, name: str) -> None:
     elif isinstance(value, date):
         p.date_arg(value, name)
     elif isinstance(value, timedelta):
-        if name != "since" or value < timedelta(0) or value % timedelta(days=1):
-            raise ValueError(f"{name}: a timedelta is only for since, in whole days >= 0")
+        if value < timedelta(0) or value % timedelta(days=1):
+            raise ValueError(f"{name}: a timedelta counts whole days back, >= 0; got {value}")
     elif isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{name} must be a datetime, a date or epoch seconds")
 
@@ -185,8 +185,11 @@ def _widest(value: _Bound, now: float, end: bool) -> int:
             return day_epoch(value + timedelta(days=1)) + _LATEST_OFFSET
         return day_epoch(value) - _EARLIEST_OFFSET
     if isinstance(value, timedelta):
+        # The local today is the UTC date, the day before or the day after.
         utc_today = datetime.fromtimestamp(now, timezone.utc).date()
-        return day_epoch(utc_today - value) - _EARLIEST_OFFSET
+        if end:
+            return day_epoch(utc_today - value + timedelta(days=2)) + _LATEST_OFFSET
+        return day_epoch(utc_today - value - timedelta(days=1)) - _EARLIEST_OFFSET
     return value
 
 
@@ -199,7 +202,8 @@ def _local_bound(value: _Bound, tz: tzinfo, now: float, end: bool) -> int:
     if isinstance(value, date):
         return local_midnight(value + timedelta(days=1) if end else value, tz)
     if isinstance(value, timedelta):
-        return local_midnight(_local_day(now, tz) - value, tz)
+        day = _local_day(now, tz) - value
+        return local_midnight(day + timedelta(days=1) if end else day, tz)
     return value
 
 
@@ -322,7 +326,7 @@ async def backfill(
     systems: Sequence[int] | Sequence[System] | None = None,
     kinds: Iterable[str] = DEFAULT_KINDS,
     since: datetime | date | timedelta | int | None = None,
-    until: datetime | date | int | None = None,
+    until: datetime | date | timedelta | int | None = None,
     *,
     concurrency: int | None = None,
     on_progress: Callable[[Progress], None] | None = None,
@@ -338,7 +342,8 @@ async def backfill(
     fetch the intervals ending after ``since`` and up to ``until``, ``energy_lifetime`` the
     local days that have ended by ``until``, from the local day ``since`` falls in.
     ``since`` defaults to the local date 7 days before each system's local today (a
-    ``timedelta`` of whole days sets another count), so a rerun the same day plans the same
+    ``timedelta`` of whole days, for ``since`` or ``until``, is the local date that many
+    days before the local today), so a rerun the same day plans the same
     windows; ``until`` to now less an hour (intervals still arriving are left for a later
     run). Windows already in ``store`` are skipped. A window that fails (after the
     scheduler's retries) is reported in :attr:`BackfillReport.failures` and does not stop
@@ -362,6 +367,8 @@ async def backfill(
         _check_bound(until, "until")
     if _is_date(since) and _is_date(until) and since > until:  # type: ignore[operator]
         raise ValueError(f"since is after until ({since} > {until})")
+    if isinstance(since, timedelta) and isinstance(until, timedelta) and since < until:
+        raise ValueError(f"since is after until ({since.days} days back < {until.days})")
     # Refused only when no system's zone could leave anything to fetch.
     until_at = int(now) if until is None else _widest(until, now, end=True)
     if _widest(since_bound, now, end=False) > min(until_at, int(now) - SETTLE_SECONDS):

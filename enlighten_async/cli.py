@@ -25,16 +25,22 @@ import logging
 import math
 import os
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+import time
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TextIO
+
+from attrs import frozen
 
 from enlighten_async import __version__
+from enlighten_async._args import url_arg
 from enlighten_async._client import DEFAULT_BASE_URL, EnlightenClient
 from enlighten_async._clock import Clock, ScaledClock
 from enlighten_async._exceptions import EnlightenError
 from enlighten_async._quota import PLANS, Quota, parse_quota
 from enlighten_async._scheduler import Scheduler
+from enlighten_async._windows import LookbackWarning
 from enlighten_async.backfill import DEFAULT_KINDS, BackfillReport, Progress, backfill
 from enlighten_async.store import SQLiteStore, StoreError, StoreSource, StoreSourceError
 
@@ -63,6 +69,10 @@ Without --simulate, --key/ENLIGHTEN_API_KEY is needed as soon as a user id or ba
 is given; with none of them, the embedded simulator is used. A store records its
 source (base URL and a hash of the user id, or the simulator's seed and fleet size)
 and refuses another one; the simulator's default store is enlighten-sim.db."""
+
+
+VERBOSE_HELP = "log to stderr: -v INFO, -vv DEBUG (before or after the command)"
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
 class UsageError(Exception):
@@ -125,7 +135,7 @@ def _sim_plan(text: str) -> str:
 
 
 def _date_or_days(text: str) -> date | timedelta:
-    """``--since``: ``2024-05-01`` or ``7d`` (seven days before each system's local today)."""
+    """``2024-05-01``, or ``7d``: the local date seven days before each system's local today."""
     text = text.strip()
     if text.endswith("d") and text[:-1].isdigit():
         return timedelta(days=int(text[:-1]))
@@ -167,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Asyncio client for the Enphase Enlighten Systems API v2.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help=VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
 
     bf = sub.add_parser(
@@ -195,7 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="first day, YYYY-MM-DD or Nd (default: 7d); dates are each system's local "
         "dates, and --since and --until are both included",
     )
-    bf.add_argument("--until", type=_date, default=None, help="last day (default: now)")
+    bf.add_argument(
+        "--until", type=_date_or_days, default=None, help="last local day (default: now)"
+    )
     bf.add_argument(
         "--kinds", type=_kinds, default=list(DEFAULT_KINDS), help=",".join(DEFAULT_KINDS)
     )
@@ -235,8 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--time-scale",
         type=_positive_float,
-        default=DEFAULT_SIM_TIME_SCALE,
-        help=f"simulated seconds per real second ({DEFAULT_SIM_TIME_SCALE:g})",
+        default=None,
+        help=f"simulated seconds per real second ({DEFAULT_SIM_TIME_SCALE:g}); against a "
+        "standalone 'enlighten-async simulate', give its --time-scale so the client keeps "
+        "its clock",
     )
     sim.add_argument("--seed", type=int, default=1, help="fleet seed (1)")
     bf.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -259,10 +273,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_export_parsers(sub)
 
-    sm = sub.add_parser("simulate", help="serve the embedded simulator on loopback")
     from enlighten_async.simulator import cli as sim_cli
 
+    sm = sub.add_parser(
+        "simulate",
+        help="serve the embedded simulator on loopback",
+        description=sim_cli.DESCRIPTION,
+        epilog=sim_cli.EPILOG,
+    )
     sim_cli.add_arguments(sm)
+    for command in sub.choices.values():
+        # -v/-vv after the subcommand too: `enlighten-async backfill -v`. Its own dest, since
+        # a subcommand's default would overwrite a count given before the subcommand.
+        command.add_argument(
+            "-v", "--verbose", action="count", default=0, dest="verbose_after", help=VERBOSE_HELP
+        )
     return parser
 
 
@@ -349,6 +374,14 @@ def _credentials(args: argparse.Namespace) -> tuple[bool, str | None, str | None
         )
     if not user_id:
         raise UsageError("a user id is needed: --user-id or ENLIGHTEN_USER_ID")
+    if base_url is not None:
+        # Checked here, before a Redis ledger or a store is opened: a malformed URL is a
+        # usage error (exit 2), not a network failure to retry.
+        try:
+            url_arg(base_url)
+        except ValueError as exc:
+            name = "--base-url" if args.base_url else "ENLIGHTEN_BASE_URL"
+            raise UsageError(f"{name}: {exc}") from None
     return False, key, user_id, base_url or DEFAULT_BASE_URL
 
 
@@ -359,7 +392,8 @@ async def _target(args: argparse.Namespace) -> AsyncIterator[tuple[str, str, str
     if simulate:
         from enlighten_async.simulator import Fleet, Plan, Simulator, SimulatorServer
 
-        clock = ScaledClock(args.time_scale)
+        scale = args.time_scale or DEFAULT_SIM_TIME_SCALE
+        clock = ScaledClock(scale)
         simulator = Simulator(
             fleet=Fleet(args.sim_systems, seed=args.seed),
             plan=Plan.parse(args.sim_plan),
@@ -368,69 +402,107 @@ async def _target(args: argparse.Namespace) -> AsyncIterator[tuple[str, str, str
         async with SimulatorServer(simulator) as server:
             print(
                 f"Embedded simulator: {args.sim_systems} systems, plan {args.sim_plan}, "
-                f"clock x{args.time_scale:g} (a simulated minute lasts "
-                f"{60 / args.time_scale:.2f}s)"
+                f"clock x{scale:g} (a simulated minute lasts {60 / scale:.2f}s)"
             )
             yield server.base_url, simulator.api_key, simulator.user_id, clock
         return
     assert key is not None and user_id is not None and base_url is not None
-    yield base_url, key, user_id, None
+    # A standalone simulator with a compressed clock: keep time as it does (the client
+    # learns the offset between the two clocks from the answers' Date headers).
+    yield base_url, key, user_id, (ScaledClock(args.time_scale) if args.time_scale else None)
+
+
+def _duration(seconds: float | None) -> str:
+    """``H:MM:SS``, or ``?`` when unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    whole = max(0, round(seconds))
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
+@frozen
+class _Figures:
+    """What a progress line shows, from a :class:`Progress` and the time since start."""
+
+    handled: int
+    todo: int
+    elapsed: float
+    rate: float  # windows handled per second
+    eta: float | None
+
+    @classmethod
+    def of(cls, p: Progress, elapsed: float) -> _Figures:
+        todo = max(0, p.planned - p.skipped)
+        handled = p.done + p.failed + p.stored_meanwhile
+        rate = handled / elapsed if elapsed > 0 else 0.0
+        eta = p.eta_seconds  # from the quota, when one is known
+        if eta is None and rate > 0:
+            eta = (todo - handled) / rate
+        return cls(handled, todo, elapsed, rate, eta)
 
 
 def _progress_printer(mode: str) -> tuple[Callable[[Progress], None], Callable[[], None]]:
     """An ``on_progress`` callback and a stop function: ``rich``, ``plain`` or ``none``."""
     if mode == "none":
         return (lambda _p: None), (lambda: None)
+    started = time.monotonic()
     try:
         if mode != "rich":
             raise ImportError("plain lines asked for")
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-        from rich.progress import (
-            Progress as RichProgress,
-        )
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as RichProgress
+        from rich.table import Column
+        from rich.text import Text
     except ImportError:  # rich is optional: fall back to a line every 5%
         last = [-1]
 
         def plain(p: Progress) -> None:
-            todo = max(1, p.planned - p.skipped)
-            handled = p.done + p.failed + p.stored_meanwhile
-            pct = int(100 * handled / todo)
+            f = _Figures.of(p, time.monotonic() - started)
+            pct = int(100 * f.handled / max(1, f.todo))
             if pct // 5 != last[0] // 5:
                 last[0] = pct
                 print(
-                    f"{pct:3d}% windows {handled}/{todo} requests {p.requests_sent} "
-                    f"409s {p.conflicts} retries {p.retries}",
+                    f"{pct:3d}% windows {f.handled}/{f.todo} requests {p.requests_sent} "
+                    f"409s {p.conflicts} retries {p.retries} elapsed {_duration(f.elapsed)} "
+                    f"rate {f.rate:.1f} windows/s eta {_duration(f.eta)}",
                     flush=True,
                 )
 
         return plain, (lambda: None)
-    bar = RichProgress(
-        TextColumn("[bold]backfill"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
+
+    class Bar(RichProgress):
+        """The bar on one line, the counters below it (wrapped, never cut)."""
+
+        info = ""
+
+        def get_renderables(self) -> Any:
+            yield self.make_tasks_table(self.tasks)
+            yield Text(self.info)
+
+    # The bar shrinks first (down to 4 cells); the other columns are never cut, so the
+    # line fits down to about 50 columns even with five-digit counts.
+    fixed = Column(no_wrap=True)
+    bar = Bar(
+        TextColumn("[bold]backfill", table_column=fixed),
+        BarColumn(bar_width=None),
+        MofNCompleteColumn(table_column=fixed),
+        TimeElapsedColumn(table_column=fixed),
+        TextColumn("eta {task.fields[eta]}", table_column=fixed),
+        expand=True,
         transient=False,
     )
     task_id: list[Any] = []
 
     def update(p: Progress) -> None:
-        todo = max(0, p.planned - p.skipped)
-        eta = "?" if p.eta_seconds is None else f"{p.eta_seconds:,.0f}s"
-        info = (
-            f"requests {p.requests_sent}  409s {p.conflicts}  retries {p.retries}  "
-            f"failed {p.failed}  eta {eta}"
+        f = _Figures.of(p, time.monotonic() - started)
+        bar.info = (
+            f"{f.rate:.1f} windows/s  requests {p.requests_sent}  409s {p.conflicts}  "
+            f"retries {p.retries}  failed {p.failed}"
         )
         if not task_id:
             bar.start()
-            task_id.append(bar.add_task("backfill", total=todo, info=info))
-        handled = p.done + p.failed + p.stored_meanwhile
-        bar.update(task_id[0], completed=handled, total=todo, info=info)
+            task_id.append(bar.add_task("backfill", total=f.todo, eta=_duration(f.eta)))
+        bar.update(task_id[0], completed=f.handled, total=f.todo, eta=_duration(f.eta))
 
     def stop() -> None:
         if task_id:
@@ -702,8 +774,8 @@ async def _open_for_reading(args: argparse.Namespace) -> tuple[SQLiteStore | Non
 async def _export(args: argparse.Namespace) -> int:
     from enlighten_async import export
 
-    if args.since and args.until and args.since > args.until:
-        _error(f"--since {args.since} is after --until {args.until}")
+    if _reversed(args.since, args.until):
+        _error(f"--since {_day_text(args.since)} is after --until {_day_text(args.until)}")
         return EXIT_USAGE
     if args.format == "parquet":
         try:
@@ -734,8 +806,25 @@ async def _export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _day_text(value: date | timedelta) -> str:
+    return f"{value.days}d" if isinstance(value, timedelta) else value.isoformat()
+
+
+def _reversed(since: date | timedelta | None, until: date | timedelta | None) -> bool:
+    """``--since`` after ``--until`` (a count of days read from today's UTC date here: the
+    per-system local reading differs by a day at most, and finds nothing to show)."""
+    if since is None or until is None:
+        return False
+    today = datetime.now(UTC).date()
+    first = today - since if isinstance(since, timedelta) else since
+    last = today - until if isinstance(until, timedelta) else until
+    return first > last
+
+
 def _span(args: argparse.Namespace) -> str:
-    return f"{args.since or 'the first day'} to {args.until or 'the last day'}"
+    since = _day_text(args.since) if args.since is not None else "the first day"
+    until = _day_text(args.until) if args.until is not None else "the last day"
+    return f"{since} to {until}"
 
 
 async def _write_export(store: SQLiteStore, systems: Any, args: argparse.Namespace) -> int:
@@ -794,8 +883,8 @@ def _temp_beside(path: str) -> tuple[int, str]:
 async def _plot(args: argparse.Namespace) -> int:
     from enlighten_async import export, plot
 
-    if args.since and args.until and args.since > args.until:
-        _error(f"--since {args.since} is after --until {args.until}")
+    if _reversed(args.since, args.until):
+        _error(f"--since {_day_text(args.since)} is after --until {_day_text(args.until)}")
         return EXIT_USAGE
     try:
         plot._matplotlib()
@@ -834,27 +923,94 @@ async def _plot(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@contextlib.contextmanager
+def _logging(verbosity: int) -> Iterator[None]:
+    """``-v``: INFO, ``-vv``: DEBUG for the ``enlighten_async`` loggers, to stderr.
+
+    Other libraries' loggers (aiohttp, asyncio) stay at WARNING. The level is put back on
+    the way out, so that ``main()`` called in-process leaves logging as it found it.
+    """
+    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
+    if verbosity <= 0:
+        yield
+        return
+    logger = logging.getLogger("enlighten_async")
+    before = logger.level
+    logger.setLevel(logging.INFO if verbosity == 1 else logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
+@contextlib.contextmanager
+def _clean_warnings() -> Iterator[None]:
+    """Show a :class:`LookbackWarning` as one line on stderr, once per run.
+
+    The planner warns once per kind (and per system); Python would print each with its
+    source line. Other warnings keep Python's own handling.
+    """
+    shown = [False]
+    python_show = warnings.showwarning
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        if not issubclass(category, LookbackWarning):
+            python_show(message, category, filename, lineno, file, line)
+            return
+        if not shown[0]:
+            shown[0] = True
+            text = str(message)
+            kind, sep, rest = text.partition(": ")
+            if sep and kind in DEFAULT_KINDS:  # the first kind's name would mislead
+                text = rest
+            print(f"warning: {text}", file=sys.stderr, flush=True)
+
+    with warnings.catch_warnings():
+        # "always": every one reaches show(), which keeps the first (the registry of
+        # "default" would also hide it in a second run in the same process)
+        warnings.simplefilter("always", LookbackWarning)
+        warnings.showwarning = show
+        yield
+
+
+def _status_without_store(args: argparse.Namespace) -> int:
+    hint = ""
+    if args.db == DEFAULT_DB and os.path.exists(DEFAULT_SIM_DB):
+        hint = f" (the simulator's store is {DEFAULT_SIM_DB}: --db {DEFAULT_SIM_DB})"
+    _error(f"no store at {args.db}{hint}")
+    return EXIT_USAGE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
+    verbosity = args.verbose + getattr(args, "verbose_after", 0)
     if args.command == "simulate":
-        # The simulator configures logging itself, from its own --log-level.
+        # The simulator configures logging itself, from its own --log-level (or -v).
         from enlighten_async.simulator import cli as sim_cli
 
+        if verbosity:
+            args.log_level = "INFO" if verbosity == 1 else "DEBUG"
         return sim_cli.run(args)
-    level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with _logging(verbosity), _clean_warnings():
+        return _main(args)
+
+
+def _main(args: argparse.Namespace) -> int:
     redis_status = args.command == "status" and (
         args.redis_url or os.environ.get("ENLIGHTEN_REDIS_URL")
     )
     if args.command == "status":
         args.db_exists = os.path.exists(args.db)
     if args.command == "status" and not redis_status and not args.db_exists:
-        hint = ""
-        if args.db == DEFAULT_DB and os.path.exists(DEFAULT_SIM_DB):
-            hint = f" (the simulator's store is {DEFAULT_SIM_DB}: --db {DEFAULT_SIM_DB})"
-        print(f"No store at {args.db}{hint}")
-        return 1
+        return _status_without_store(args)
     runners = {"backfill": _backfill, "export": _export, "plot": _plot}
     runner = runners.get(args.command, _status)
     try:

@@ -30,7 +30,9 @@ __all__ = [
     "LocalSystem",
     "UnknownSystemError",
     "intervals_frame",
+    "LocalDay",
     "local_bounds",
+    "local_date",
     "local_systems",
     "store_frame",
     "write_csv",
@@ -88,11 +90,27 @@ async def local_systems(
     return found
 
 
+#: A local date, or a number of days before the system's local today (``timedelta(days=3)``,
+#: the CLI's ``3d``), as backfill reads them.
+LocalDay = date | timedelta
+
+
+def local_date(value: LocalDay | None, tz: tzinfo, now: datetime | None = None) -> date | None:
+    """``value`` as a local date in ``tz``: a ``timedelta`` counts whole days back from the
+    local today (``now``, default the current time, read in ``tz``)."""
+    if value is None or not isinstance(value, timedelta):
+        return value
+    today = (now or datetime.now(timezone.utc)).astimezone(tz).date()
+    return today - timedelta(days=value.days)
+
+
 def local_bounds(
-    kind: str, tz: tzinfo, since: date | None, until: date | None
+    kind: str, tz: tzinfo, since: LocalDay | None, until: LocalDay | None
 ) -> tuple[datetime | date | None, datetime | date | None]:
     """The ``start_at``/``end_at`` of :meth:`SQLiteStore.intervals` for the local days
-    ``since`` to ``until``, both included (``None``: no bound on that side)."""
+    ``since`` to ``until``, both included (``None``: no bound on that side; a ``timedelta``
+    is that many days before the local today)."""
+    since, until = local_date(since, tz), local_date(until, tz)
     if since is not None and until is not None and since > until:
         raise ValueError(f"since ({since}) is after until ({until})")
     if kind == "energy_lifetime":  # already local days
@@ -108,8 +126,8 @@ async def write_csv(
     systems: Sequence[LocalSystem],
     out: TextIO,
     *,
-    since: date | None = None,
-    until: date | None = None,
+    since: LocalDay | None = None,
+    until: LocalDay | None = None,
 ) -> int:
     """Write the rows of ``kind`` of ``systems`` to ``out`` as CSV; returns the row count.
 
@@ -155,8 +173,8 @@ async def write_parquet(
     systems: Sequence[LocalSystem],
     out: str | IO[bytes],
     *,
-    since: date | None = None,
-    until: date | None = None,
+    since: LocalDay | None = None,
+    until: LocalDay | None = None,
 ) -> int:
     """Write the rows of ``kind`` of ``systems`` to ``out`` (a path or a binary file) as
     parquet; returns the row count. Needs pandas and pyarrow.

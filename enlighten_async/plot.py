@@ -11,10 +11,10 @@ import itertools
 import os
 import statistics
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from enlighten_async.export import LocalSystem, local_bounds
+from enlighten_async.export import LocalDay, LocalSystem, local_bounds, local_date
 from enlighten_async.store import Store
 
 __all__ = ["DEFAULT_INTERVAL_SECONDS", "EmptyRangeError", "plot_production", "render_production"]
@@ -118,8 +118,8 @@ async def plot_production(
     system: LocalSystem,
     out: str | os.PathLike[str],
     *,
-    since: date | None = None,
-    until: date | None = None,
+    since: LocalDay | None = None,
+    until: LocalDay | None = None,
     width: int = 1200,
     height: int = 700,
 ) -> int:
@@ -132,6 +132,7 @@ async def plot_production(
     written) when no rows are in the range, and :class:`ImportError` without matplotlib.
     """
     _matplotlib()  # before reading the store: say what is missing first
+    since, until = local_date(since, system.tz), local_date(until, system.tz)
     lo, hi = local_bounds("stats", system.tz, since, until)
     rows = await store.intervals("stats", system.system_id, lo, hi)
     if not rows:

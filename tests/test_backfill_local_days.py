@@ -172,7 +172,8 @@ async def test_bad_bounds_are_refused_before_any_request(tmp_path: Path) -> None
     bad: list[tuple[object, object, str]] = [
         (timedelta(hours=36), None, "whole days"),
         (timedelta(days=-1), None, "whole days"),
-        (date(2026, 11, 1), timedelta(days=1), "only for since"),
+        (timedelta(days=1), timedelta(days=3), "since is after until"),
+        (date(2026, 11, 1), timedelta(days=-1), "whole days"),
         (date(2026, 11, 20), date(2026, 11, 19), "since is after until"),
         (date(2026, 11, 24), None, "since is after until"),  # begun in no zone yet
     ]
@@ -184,3 +185,18 @@ async def test_bad_bounds_are_refused_before_any_request(tmp_path: Path) -> None
             # the local today of a zone east of UTC has begun: not refused
             await backfill(c, store, None, ["stats"], date(2026, 11, 23))
     assert sum(simulator.counters.requests.values()) == 1  # the last run's /systems
+
+
+async def test_until_as_days_back_is_the_local_date_that_many_days_before_today(
+    tmp_path: Path,
+) -> None:
+    # 03:00 UTC on the 23rd is the 22nd in Los Angeles: 3 and 1 days back are the local
+    # days 19 to 21, both included, exactly as the dates would give them.
+    simulator = _simulator(datetime(2026, 11, 23, 3, tzinfo=UTC))
+    async with SimulatorServer(simulator) as server, _client(simulator, server.base_url) as c:
+        async with SQLiteStore(tmp_path / "n.db") as store:
+            report = await backfill(c, store, None, KINDS, timedelta(days=3), timedelta(days=1))
+    assert report.complete and report.failed == 0
+    await _assert_local_days(
+        tmp_path / "n.db", simulator.fleet, date(2026, 11, 19), date(2026, 11, 21)
+    )

@@ -205,6 +205,10 @@ def test_errors_are_one_line(store_db: Path, tmp_path: Path) -> None:
     assert proc.returncode == 1 and "no stats rows" in one_line_error(proc)
     assert proc.stdout.decode().splitlines() == [",".join(COLUMNS["stats"])]
 
+    for since, until in (("1d", "3d"), ("2026-11-20", "400d")):  # counts: days back
+        proc = run("export", "--db", str(store_db), "--since", since, "--until", until)
+        assert proc.returncode == 2 and f"--since {since} is after" in one_line_error(proc)
+
     damaged = tmp_path / "damaged.db"
     shutil.copy(store_db, damaged)
     data = damaged.read_bytes()

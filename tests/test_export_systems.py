@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -87,3 +87,15 @@ async def test_local_bounds_are_inclusive_local_days() -> None:
     )
     with pytest.raises(ValueError, match="after"):
         local_bounds("stats", la, date(2026, 11, 20), date(2026, 11, 19))
+
+
+def test_a_count_of_days_is_read_from_the_local_today() -> None:
+    from enlighten_async.export import local_date
+
+    la = ZoneInfo("America/Los_Angeles")
+    now = datetime(2026, 11, 23, 3, tzinfo=timezone.utc)  # the 22nd in Los Angeles
+    assert local_date(timedelta(days=3), la, now) == date(2026, 11, 19)
+    assert local_date(timedelta(days=3), timezone.utc, now) == date(2026, 11, 20)
+    assert local_date(date(2026, 1, 2), la, now) == date(2026, 1, 2)
+    lo, hi = local_bounds("energy_lifetime", la, timedelta(days=0), timedelta(days=0))
+    assert lo == hi == datetime.now(la).date()

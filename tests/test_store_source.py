@@ -219,5 +219,5 @@ def test_the_simulators_default_store_is_not_a_real_runs(
     assert not (tmp_path / "enlighten.db").exists()
     assert cli.DEFAULT_SIM_DB != cli.DEFAULT_DB == "enlighten.db"
     capsys.readouterr()
-    assert cli.main(["status"]) == 1  # the real default is not there; the hint says where
-    assert f"--db {cli.DEFAULT_SIM_DB}" in capsys.readouterr().out
+    assert cli.main(["status"]) == 2  # the real default is not there; the hint says where
+    assert f"--db {cli.DEFAULT_SIM_DB}" in capsys.readouterr().err

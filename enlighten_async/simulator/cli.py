@@ -22,7 +22,25 @@ from .fleet import Fleet
 from .quota import PLANS, Plan
 from .server import SimulatorServer
 
-__all__ = ["add_arguments", "main", "run"]
+__all__ = ["DESCRIPTION", "EPILOG", "add_arguments", "main", "run"]
+
+#: The ``--help`` description of ``simulate``.
+DESCRIPTION = (
+    "Serve the embedded simulator of the Enlighten Systems API v2 on loopback, over a "
+    "deterministic synthetic fleet, until Ctrl-C. On start it prints ENLIGHTEN_BASE_URL, "
+    "ENLIGHTEN_API_KEY and ENLIGHTEN_USER_ID (one per line, on stdout), then a "
+    "'listening on' line on stderr."
+)
+#: The ``--help`` epilog: why the defaults are what they are.
+EPILOG = (
+    "The defaults (20 systems, seed 1, plan watt, time scale 600) are those of "
+    "'enlighten-async backfill --simulate', so a backfill against this server at its "
+    "defaults finishes in seconds, given the same clock: 'enlighten-async backfill "
+    "--time-scale 600'. --time-scale 1 runs the clock in real time (a 409's minute lasts "
+    "a minute)."
+)
+#: Defaults shared with ``enlighten-async backfill --simulate``.
+DEFAULT_SYSTEMS, DEFAULT_SEED, DEFAULT_PLAN, DEFAULT_TIME_SCALE = 20, 1, "watt", 600.0
 
 
 def _plan(text: str) -> Plan:
@@ -43,26 +61,37 @@ def _origin(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the simulator's options to ``parser``."""
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
-    parser.add_argument("--port", type=int, default=8080, help="port; 0 picks a free one")
-    parser.add_argument("--systems", type=int, default=50, help="fleet size (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="fleet and fault seed")
+    """Add the simulator's options to ``parser``; every help text names its default."""
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=8080, help="port; 0 picks a free one (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--systems", type=int, default=DEFAULT_SYSTEMS, help="fleet size (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help="fleet and fault seed (default: %(default)s)"
+    )
     parser.add_argument(
         "--plan",
         type=_plan,
-        default=PLANS["watt"],
-        help=f"rate plan: one of {', '.join(PLANS)} (default watt)",
+        default=DEFAULT_PLAN,  # a string default goes through type=: a Plan
+        help=f"rate plan: one of {', '.join(PLANS)} (default: %(default)s)",
     )
     parser.add_argument(
         "--limit",
         type=_plan,
         action="append",
         default=[],
-        help="custom limit such as 20/second (repeatable; replaces --plan)",
+        help="custom limit such as 20/second (repeatable; replaces --plan; default: none)",
     )
     parser.add_argument(
-        "--time-scale", type=float, default=1.0, help="simulated seconds per real second"
+        "--time-scale",
+        type=float,
+        default=DEFAULT_TIME_SCALE,
+        help="simulated seconds per real second (default: %(default)g)",
     )
     parser.add_argument(
         "--origin",
@@ -72,15 +101,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="simulated time at start, e.g. 2025-11-20T15:00Z (default: now); the fleet's "
         "dates are relative to it, so a fixed origin serves the same data on any day",
     )
-    parser.add_argument("--key", default=None, help="API key to accept (default: from seed)")
-    parser.add_argument("--user-id", default=None, help="user id to accept (default: from seed)")
+    parser.add_argument("--key", default=None, help="API key to accept (default: from --seed)")
+    parser.add_argument("--user-id", default=None, help="user id to accept (default: from --seed)")
     for kind in ("503", "500", "502", "drop", "truncate", "slow"):
         parser.add_argument(
-            f"--fault-{kind}", type=float, default=0.0, metavar="P", help=f"probability of {kind}"
+            f"--fault-{kind}",
+            type=float,
+            default=0.0,
+            metavar="P",
+            help=f"probability of {kind} (default: %(default)s)",
         )
-    parser.add_argument("--slow-seconds", type=float, default=30.0, help="simulated delay")
-    parser.add_argument("--max-concurrent", type=int, default=None, help="503 above this")
-    parser.add_argument("--log-level", default="WARNING", help="logging level")
+    parser.add_argument(
+        "--slow-seconds",
+        type=float,
+        default=30.0,
+        help="simulated delay of a slow answer (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=None,
+        help="503 above this many requests in flight (default: no limit)",
+    )
+    parser.add_argument(
+        "--log-level", default="WARNING", help="logging level (default: %(default)s)"
+    )
 
 
 def _simulator(args: argparse.Namespace) -> Simulator:
@@ -119,6 +164,15 @@ async def _serve(args: argparse.Namespace) -> None:
         print(f"ENLIGHTEN_BASE_URL={server.base_url}")
         print(f"ENLIGHTEN_API_KEY={sim.api_key}")
         print(f"ENLIGHTEN_USER_ID={sim.user_id}", flush=True)
+        # On stderr, so that `simulate > sim.env` leaves a file of the three variables.
+        print(f"listening on {server.root_url} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+        if args.time_scale != 1:
+            print(
+                f"clock x{args.time_scale:g}: give clients the same scale "
+                f"(enlighten-async backfill --time-scale {args.time_scale:g})",
+                file=sys.stderr,
+                flush=True,
+            )
         await stop.wait()
 
 
@@ -133,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m enlighten_async.simulator``."""
     parser = argparse.ArgumentParser(
-        prog="python -m enlighten_async.simulator", description=__doc__.splitlines()[0]
+        prog="python -m enlighten_async.simulator", description=DESCRIPTION, epilog=EPILOG
     )
     add_arguments(parser)
     return run(parser.parse_args(argv))

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
+import subprocess
 import sys
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -106,3 +109,109 @@ def test_origin_fixes_the_simulated_now_and_the_fleet() -> None:
     for bad in ("yesterday", "2025-11-20T15:00"):  # not a date; no timezone
         with pytest.raises(SystemExit):
             parser.parse_args(["--origin", bad])
+
+
+# -- issue 13: help, the listening line, Ctrl-C, defaults that match backfill --simulate ----
+
+
+@pytest.mark.parametrize(
+    "program", [["enlighten_async", "simulate"], ["enlighten_async.simulator"]]
+)
+def test_help_has_a_description_and_shows_every_default(program: list[str]) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", *program, "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0
+    text = " ".join(proc.stdout.split())  # argparse wraps lines
+    assert "Serve the embedded simulator" in text
+    for shown in (
+        "--port PORT port; 0 picks a free one (default: 8080)",
+        "fleet size (default: 20)",
+        "(default: 1)",
+        "(default: watt)",
+        "simulated seconds per real second (default: 600)",
+        "backfill --simulate",
+    ):
+        assert shown in text, shown
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    for action in parser._actions:
+        if action.dest != "help":
+            assert action.help and "default" in action.help, action.dest
+
+
+def test_defaults_are_those_of_backfill_simulate() -> None:
+    from enlighten_async import cli as main_cli
+
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    sim = parser.parse_args([])
+    bf = main_cli.build_parser().parse_args(["backfill"])
+    assert sim.systems == bf.sim_systems
+    assert sim.seed == bf.seed
+    assert sim.plan == cli.Plan.parse(bf.sim_plan)
+    assert sim.time_scale == main_cli.DEFAULT_SIM_TIME_SCALE
+
+
+async def _start(*argv: str) -> tuple[asyncio.subprocess.Process, dict[str, str], str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "enlighten_async", "simulate", "--port", "0", *argv,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    env = {}
+    for _ in range(3):
+        line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode().strip()
+        name, _, value = line.partition("=")
+        env[name] = value
+    listening = (await asyncio.wait_for(proc.stderr.readline(), 20)).decode()
+    return proc, env, listening
+
+
+async def test_listening_line_then_ctrl_c_stops_within_a_second_or_two() -> None:
+    proc, env, listening = await _start("--systems", "2")
+    try:
+        root = env["ENLIGHTEN_BASE_URL"].removesuffix("/api/v2")
+        assert listening == f"listening on {root} (Ctrl-C to stop)\n"
+        params = {"key": env["ENLIGHTEN_API_KEY"], "user_id": env["ENLIGHTEN_USER_ID"]}
+        async with aiohttp.ClientSession() as session:  # a keep-alive connection stays open
+            async with session.get(env["ENLIGHTEN_BASE_URL"] + "/systems", params=params) as r:
+                assert r.status == 200
+            loop = asyncio.get_running_loop()
+            sent = loop.time()
+            proc.send_signal(signal.SIGINT)
+            _, err = await asyncio.wait_for(proc.communicate(), 20)
+            stopped = loop.time() - sent
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode in (0, 130)
+    assert b"Traceback" not in err and b"KeyboardInterrupt" not in err, err
+    assert stopped < 2.0, stopped
+
+
+async def test_backfill_against_a_standalone_simulator_at_its_defaults_is_quick(
+    tmp_path: Path,
+) -> None:
+    # The README's walk-through. At the watt plan's 10 requests a minute of real time, these
+    # 41 requests would take four minutes; on the simulator's clock they take a second.
+    proc, env, _ = await _start()
+    try:
+        child_env = {**os.environ, **env}
+        child_env.pop("ENLIGHTEN_REDIS_URL", None)
+        backfill = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "enlighten_async", "backfill", "--time-scale", "600",
+            "--kinds", "stats", "--since", "1d", "--db", str(tmp_path / "walk.db"),
+            "--no-progress",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=child_env,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(backfill.communicate(), 60)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        await asyncio.wait_for(proc.communicate(), 20)
+    assert backfill.returncode == 0, err
+    assert b" 0 failed" in out and b"Embedded simulator" not in out

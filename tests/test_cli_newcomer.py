@@ -1,0 +1,179 @@
+"""The ``enlighten-async`` command as a newcomer meets it (issue 13): a malformed base URL,
+``-v``/``-vv``, progress lines, lookback warnings, ``status`` of a missing store.
+
+CLI behaviour is checked through a subprocess where the terminal, stderr or the exit
+status are the point.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from enlighten_async import cli
+from enlighten_async.backfill import Progress
+
+KEY, USER = "newcomer-SECRET-key-3q", "newcomer-SECRET-user-8w"
+ENV_VARS = ("ENLIGHTEN_API_KEY", "ENLIGHTEN_USER_ID", "ENLIGHTEN_BASE_URL", "ENLIGHTEN_REDIS_URL")
+
+
+@pytest.fixture(autouse=True)
+def _no_credentials_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ENV_VARS}
+
+
+def _run(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "enlighten_async", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        env=_env(),
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- point 2: a malformed --base-url is a usage error, before anything starts -------------
+
+
+@pytest.mark.parametrize("url", ["not-a-url", "ftp://x", "http://", "https:///api/v2"])
+def test_malformed_base_url_is_refused_before_anything_starts(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "u.db"
+    # An unreachable Redis would be exit 3 if anything were started before the check.
+    redis = f"redis://127.0.0.1:{_free_port()}/0"
+    argv = ["backfill", "--key", KEY, "--user-id", USER, "--base-url", url, "--db", str(db)]
+    assert cli.main([*argv, "--redis-url", redis, "--no-progress"]) == 2
+    out, err = capsys.readouterr()
+    assert err.startswith("error: --base-url: ") and err.count("\n") == 1, err
+    assert out == "" and KEY not in err and USER not in err
+    assert not db.exists()
+
+
+def test_malformed_base_url_from_the_environment_names_the_variable(tmp_path: Path) -> None:
+    env = {**_env(), "ENLIGHTEN_API_KEY": KEY, "ENLIGHTEN_USER_ID": USER}
+    env["ENLIGHTEN_BASE_URL"] = "not-a-url"
+    proc = subprocess.run(
+        [sys.executable, "-m", "enlighten_async", "backfill", "--db", str(tmp_path / "e.db")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ENLIGHTEN_BASE_URL: ") and proc.stderr.count("\n") == 1
+    assert proc.stdout == ""
+
+
+# -- point 3: -v / -vv before and after the subcommand -------------------------------------
+
+_LOG_LINE = re.compile(r"^[\d-]{10} [\d:]{8},\d{3} (DEBUG|INFO) +(enlighten_async\.\w+): ")
+_BACKFILL = ["--simulate", "--sim-systems", "1", "--kinds", "energy_lifetime", "--no-progress"]
+
+
+def test_vv_after_the_subcommand_logs_debug_to_stderr(tmp_path: Path) -> None:
+    proc = _run("backfill", *_BACKFILL, "--db", str(tmp_path / "v.db"), "-vv", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    found = [m.groups() for m in map(_LOG_LINE.match, proc.stderr.splitlines()) if m]
+    assert {"DEBUG", "INFO"} <= {level for level, _ in found}, proc.stderr
+    assert all(name.startswith("enlighten_async.") for _, name in found)
+    assert "Backfill summary" in proc.stdout and "Backfill summary" not in proc.stderr
+
+
+def test_v_after_the_subcommand_logs_info_not_debug(tmp_path: Path) -> None:
+    proc = _run("backfill", "-v", *_BACKFILL, "--db", str(tmp_path / "v.db"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    levels = {m.group(1) for m in map(_LOG_LINE.match, proc.stderr.splitlines()) if m}
+    assert levels == {"INFO"}, proc.stderr
+
+
+def test_verbosity_counts_on_both_sides() -> None:
+    args = cli.build_parser().parse_args(["-v", "status", "-v"])
+    assert args.verbose + args.verbose_after == 2
+
+
+# -- point 4: progress and lookback warnings ------------------------------------------------
+
+
+def test_plain_progress_shows_elapsed_rate_and_eta(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["backfill", "--simulate", "--sim-systems", "2", "--kinds", "stats", "--since", "2d"]
+    assert cli.main([*argv, "--db", str(tmp_path / "p.db")]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "% windows" in line]
+    assert lines
+    shape = re.compile(r"elapsed \d+:\d\d:\d\d rate \d+\.\d windows/s eta (\d+:\d\d:\d\d|\?)$")
+    assert all(shape.search(line) for line in lines), lines
+    assert lines[-1].startswith("100% ") and lines[-1].endswith("eta 0:00:00")
+
+
+def _progress(done: int, planned: int) -> Progress:
+    return Progress(
+        planned=planned, skipped=0, done=done, failed=0, rows=done * 96,
+        requests_sent=done + 12, conflicts=123, retries=45, eta_seconds=45296.0,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("width", [80, 60])
+def test_rich_progress_fits_the_terminal_without_cutting_counts(
+    width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rich = pytest.importorskip("rich")
+    from rich.console import Console
+
+    out = io.StringIO()
+    console = Console(file=out, width=width, force_terminal=True, color_system=None)
+    monkeypatch.setattr(rich, "_console", console)  # what rich.get_console() returns
+    update, stop = cli._progress_printer("rich")
+    update(_progress(0, 65432))
+    update(_progress(11234, 65432))
+    stop()
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\r", "\n", out.getvalue())
+    lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+    start = max(i for i, line in enumerate(lines) if line.startswith("backfill "))
+    last = lines[start:]  # the final frame: the bar, then the counters (wrapped if narrow)
+    assert "…" not in "".join(last), last
+    assert all(len(line) <= width for line in last), last
+    bar, info = last[0], " ".join(last[1:])
+    assert "11234/65432" in bar and "eta 12:34:56" in bar and re.search(r"\d:\d\d:\d\d ", bar)
+    assert "409s 123" in info and "retries 45" in info and "windows/s" in info
+
+
+def test_lookback_warning_is_one_clean_line(tmp_path: Path) -> None:
+    argv = ["backfill", "--simulate", "--sim-systems", "3", "--since", "366d", "--until", "360d"]
+    proc = _run(*argv, "--no-progress", "--db", str(tmp_path / "l.db"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines() == [proc.stderr.splitlines()[0]] and proc.stderr.startswith(
+        "warning: the API answers at most one year back; planning from "
+    )
+    assert "LookbackWarning" not in proc.stderr and ".py:" not in proc.stderr
+
+
+# -- point 9: status of a missing store ----------------------------------------------------
+
+
+def test_status_of_a_missing_store_is_a_usage_error_on_stderr(tmp_path: Path) -> None:
+    proc = _run("status", "--db", "missing.db", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr == "error: no store at missing.db\n"
+    assert not (tmp_path / "missing.db").exists()
