@@ -4,11 +4,14 @@ repr and ``SchedulerStats.hold_until``. None of it may show the key or the user 
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from email.utils import formatdate
+from typing import Any
 
 import pytest
 from aioresponses import aioresponses
@@ -126,3 +129,56 @@ async def test_scheduler_repr_shows_state_but_never_the_key() -> None:
     assert "key=None" in repr(ea.Scheduler())
     release.set()
     await asyncio.gather(*calls)
+
+
+# -- what a pending call costs the garbage collector ---------------------------------------
+
+
+async def _tracked_per_call(start: Callable[[], Awaitable[Any]], n: int = 2000) -> float:
+    """GC-tracked objects per call of ``n`` calls started as tasks and left waiting."""
+    gc.collect()
+    before = len(gc.get_objects())
+    tasks = [asyncio.ensure_future(start()) for _ in range(n)]
+    for _ in range(3):
+        await asyncio.sleep(0)  # every task runs up to its wait
+    per_call = (len(gc.get_objects()) - before) / n
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return per_call
+
+
+async def test_a_queued_call_keeps_no_more_objects_than_a_task_awaiting_a_bare_future() -> None:
+    # The floor: a task awaiting a future of its own (task, context, weak reference,
+    # coroutine, future, its iterator, the task's wake-up). The scheduler's ticket is that
+    # future; the collector walks every pending call's objects at each full collection.
+    loop = asyncio.get_running_loop()
+
+    async def bare() -> None:
+        await loop.create_future()
+
+    floor = await _tracked_per_call(bare)
+    release = asyncio.Event()
+    scheduler = ea.Scheduler("unlimited", max_in_flight=1)
+    holder = asyncio.ensure_future(scheduler.submit(release.wait))
+    await asyncio.sleep(0)
+
+    async def noop() -> None:
+        return None
+
+    queued = await _tracked_per_call(lambda: scheduler.submit(noop))
+    assert queued <= floor + 0.1, (queued, floor)
+
+    # A client call adds its own coroutine, its attempt object and its Request: no closure.
+    client = ea.EnlightenClient(API_KEY, USER_ID, scheduler=scheduler)
+
+    async def send(request: Any) -> Any:
+        await release.wait()
+        raise ea.TransportError("never sent", operation="stats", cause="Test")
+
+    client._transport.send = send  # type: ignore[method-assign]
+    per_call = await _tracked_per_call(lambda: client.stats(67))
+    assert per_call <= floor + 3.1, (per_call, floor)
+    release.set()
+    await holder
+    await client.close()
