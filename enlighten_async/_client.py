@@ -665,10 +665,13 @@ class _Attempt:
             raise
         if debug:
             log_exchange(transport, request, raw.status, started, self.sends)
-        # Every answer's Date header bounds the server's clock, not only a 409's.
-        await self.scheduler.observe_date(
-            raw.headers.get("Date"), sent_at=sent_at, received_at=clock.now()
-        )
+        # Every answer's Date header bounds the server's clock, not only a 409's. The header
+        # has a resolution of one second: a repeat of the last one teaches nothing, and is
+        # skipped here without a coroutine.
+        date = raw.headers.get("Date")
+        scheduler = self.scheduler
+        if date and date != scheduler.last_date_header:
+            await scheduler.observe_date(date, sent_at=sent_at, received_at=clock.now())
         try:
             return decode(request.operation, raw, self.model)
         except EnlightenError as exc:
@@ -680,9 +683,17 @@ def _sys(system_id: int, operation: str) -> str:
     return f"/systems/{p.system_id_arg(system_id)}/{operation}"
 
 
+def _epoch(value: Epoch | None, name: str) -> int | None:
+    # The common case first: an int epoch in range is its own answer (epoch_arg would
+    # give the same), which skips epoch_arg's isinstance checks against numbers.Real.
+    if type(value) is int and 0 <= value <= p.EPOCH_MAX:
+        return value
+    return None if value is None else p.epoch_arg(value, name)
+
+
 def _time_range(start_at: Epoch | None, end_at: Epoch | None) -> tuple[tuple[str, str], ...]:
-    s = None if start_at is None else p.epoch_arg(start_at, "start_at")
-    e = None if end_at is None else p.epoch_arg(end_at, "end_at")
+    s = _epoch(start_at, "start_at")
+    e = _epoch(end_at, "end_at")
     p.check_order(s, e, "start_at", "end_at", (start_at, end_at))
     params = []
     if s is not None:

@@ -233,7 +233,9 @@ class Scheduler:
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._background: set[asyncio.Task[None]] = set()
-        self._last_date: str | None = None  # the last Date header that reached the ledger
+        #: The last ``Date`` header :meth:`observe_date` passed to the ledger (a repeat of
+        #: it cannot narrow the clock's bounds).
+        self.last_date_header: str | None = None
         self._key_hash: str | None = None  # 12 hex digits of the key's SHA-256 (for_key)
         # counters
         self._sent = 0
@@ -317,9 +319,9 @@ class Scheduler:
         second, so only a header that differs from the last one can narrow the bounds: a
         repeat costs a string comparison and no ledger call.
         """
-        if not date_header or date_header == self._last_date:
+        if not date_header or date_header == self.last_date_header:
             return
-        self._last_date = date_header
+        self.last_date_header = date_header
         server = http_date(date_header)
         if server is not None:
             await self.ledger.observe_server_time(server, sent_at=sent_at, received_at=received_at)
