@@ -31,6 +31,12 @@ How to run
     .venv/bin/python benchmarks/scheduler_overhead.py                # 5 rounds
     .venv/bin/python benchmarks/scheduler_overhead.py --rounds 9 --queued 1000 10000 100000
     .venv/bin/python benchmarks/scheduler_overhead.py --check        # exit 1 on a MISS
+    .venv/bin/python benchmarks/scheduler_overhead.py --floors       # + the growth's floors
+
+``--floors`` adds the queued growth (with and without the collector) of two floors, in
+rounds of their own: a gather of no-op coroutines (the caller's task, context and
+coroutine per call) and a bare future per call (what any call that waits must keep). A
+queued scheduler call keeps as many objects for the collector as the second.
 
 Timing is wall clock on a shared machine: read the medians and the paired ratios, and note
 the load (printed from /proc/loadavg).
@@ -83,6 +89,31 @@ def semaphore_path() -> Callable[[], Awaitable[None]]:
 
     return call
 
+
+def noop_path() -> Callable[[], Awaitable[None]]:
+    """Floor: a no-op coroutine, so a gather's task, context and coroutine per call."""
+    return noop
+
+
+def future_path() -> Callable[[], Awaitable[None]]:
+    """Floor: each call awaits a future of its own (resolved at the next loop turn), which
+    is what any queued call must keep: the caller's task, context, weak reference and
+    coroutine, plus the future, its iterator and the task's wake-up."""
+
+    async def call() -> None:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        loop.call_soon(future.set_result, None)
+        await future
+
+    return call
+
+
+#: ``--floors``: reference paths for the queued growth only.
+FLOORS: dict[str, Callable[[], Callable[[], Awaitable[None]]]] = {
+    "no-op": noop_path,
+    "future": future_path,
+}
 
 PATHS: dict[str, Callable[[], Callable[[], Awaitable[None]]]] = {
     "scheduler": scheduler_path,
@@ -260,8 +291,31 @@ async def main(args: argparse.Namespace) -> int:
         f"{median([m[0] for m in mem['semaphore']]):.0f} (goal <= {GOAL_BYTES:,}) "
         f"{'PASS' if ok else 'MISS'}"
     )
+    if args.floors:
+        await floors(args, edges)
     print(f"load at the end: {loadavg()}")
     return 1 if args.check and misses else 0
+
+
+async def floors(args: argparse.Namespace, edges: tuple[int, int]) -> None:
+    """The queued growth of the floors, beside the scheduler's, in rounds of their own."""
+    names = ["scheduler", *FLOORS]
+    makers = {"scheduler": scheduler_path, **FLOORS}
+    growth: dict[tuple[str, bool], list[float]] = {(n, c): [] for n in names for c in (True, False)}
+    for _ in range(args.rounds):
+        for name in names:
+            for collector in (True, False):
+                small = await queued(makers[name], edges[0], edges[1], collector=collector)
+                large = await queued(makers[name], edges[1], edges[1], collector=collector)
+                growth[(name, collector)].append(large / small)
+    print()
+    for name in names:
+        print(
+            f"floor {name}: queued {edges[1]:,} / {edges[0]:,} per call "
+            f"{median(growth[(name, True)]):.2f}, collector paused "
+            f"{median(growth[(name, False)]):.2f} "
+            f"(rounds: {', '.join(f'{x:.2f}' for x in growth[(name, True)])})"
+        )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -271,6 +325,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--queued", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     parser.add_argument("--pending", type=int, default=10_000)
     parser.add_argument("--check", action="store_true", help="exit 1 if a goal is missed")
+    parser.add_argument(
+        "--floors",
+        action="store_true",
+        help="also the queued growth of a no-op gather and of a bare future per call",
+    )
     return parser.parse_args(argv)
 
 

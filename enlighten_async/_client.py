@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import calendar
 import enum
+import logging
 import math
+import time
 import warnings
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Any, Final, TypeAlias, TypeVar
@@ -21,7 +23,7 @@ import attrs
 
 from enlighten_async import _args as p
 from enlighten_async._clock import Clock
-from enlighten_async._exceptions import EnlightenError
+from enlighten_async._exceptions import EnlightenError, TransportError
 from enlighten_async._models import (
     ConnectionType,
     ConsumptionInterval,
@@ -48,7 +50,8 @@ from enlighten_async._protocol import Request, decode
 from enlighten_async._quota import PERIOD_SECONDS, Quota, resolve_plan
 from enlighten_async._retry import RetryPolicy
 from enlighten_async._scheduler import Priority, Scheduler, SchedulerStats
-from enlighten_async._transport import Credentials, Transport
+from enlighten_async._transport import Credentials, Transport, log_exchange
+from enlighten_async._transport import log as _transport_log
 from enlighten_async._windows import Kind, plan_windows
 
 __all__ = ["DEFAULT_BASE_URL", "DateLike", "EnlightenClient", "Epoch"]
@@ -267,29 +270,16 @@ class EnlightenClient:
         """Requests sent, 409s seen, retries, time spent waiting, the learned limits."""
         return self.scheduler.stats()
 
-    async def _call(self, request: Request, model: Any) -> Any:
-        transport = self._transport
-        scheduler = self.scheduler
-        clock = scheduler.clock
-
-        async def attempt() -> Any:
-            sent_at = clock.now()
-            raw = await transport.send(request)
-            # Every answer's Date header bounds the server's clock, not only a 409's.
-            await scheduler.observe_date(
-                raw.headers.get("Date"), sent_at=sent_at, received_at=clock.now()
-            )
-            try:
-                return decode(request.operation, raw, model)
-            except EnlightenError as exc:
-                transport.scrub(exc)  # a body that echoes the URL must not carry the key
-                raise
-
-        return await self.scheduler.submit(
-            attempt,
+    def _call(self, request: Request, model: Any) -> Coroutine[Any, Any, Any]:
+        # Not a coroutine itself: it hands back the scheduler's, so that a pending call
+        # keeps one coroutine fewer for the garbage collector to walk.
+        scheduler = self._core.scheduler
+        options = self._options
+        return scheduler.submit(
+            _Attempt(self._core.transport, scheduler, request, model),
             operation=request.operation,
-            priority=self._options.priority,
-            max_wait=self._options.max_wait,
+            priority=options.priority,
+            max_wait=options.max_wait,
         )
 
     # -- operations ---------------------------------------------------------------------
@@ -648,13 +638,68 @@ class EnlightenClient:
         return params
 
 
+class _Attempt:
+    """One call's request, sent once per call of it (the scheduler re-sends after a 409,
+    and retries): send, show the ``Date`` to the scheduler, decode.
+
+    A slotted object rather than a closure: one object per pending call, where a closure
+    is a function, its cell tuple and a cell per captured name.
+    """
+
+    __slots__ = ("model", "request", "scheduler", "sends", "transport")
+
+    def __init__(
+        self, transport: Transport, scheduler: Scheduler, request: Request, model: Any
+    ) -> None:
+        self.transport = transport
+        self.scheduler = scheduler
+        self.request = request
+        self.model = model
+        self.sends = 0
+
+    async def __call__(self) -> Any:
+        self.sends += 1
+        transport, request, clock = self.transport, self.request, self.scheduler.clock
+        debug = _transport_log.isEnabledFor(logging.DEBUG)
+        started = time.perf_counter() if debug else 0.0
+        sent_at = clock.now()
+        try:
+            raw = await transport.send(request)
+        except TransportError as exc:
+            if debug:
+                log_exchange(transport, request, exc.cause or "error", started, self.sends)
+            raise
+        if debug:
+            log_exchange(transport, request, raw.status, started, self.sends)
+        # Every answer's Date header bounds the server's clock, not only a 409's. The header
+        # has a resolution of one second: a repeat of the last one teaches nothing, and is
+        # skipped here without a coroutine.
+        date = raw.headers.get("Date")
+        scheduler = self.scheduler
+        if date and date != scheduler.last_date_header:
+            await scheduler.observe_date(date, sent_at=sent_at, received_at=clock.now())
+        try:
+            return decode(request.operation, raw, self.model)
+        except EnlightenError as exc:
+            transport.scrub(exc)  # a body that echoes the URL must not carry the key
+            raise
+
+
 def _sys(system_id: int, operation: str) -> str:
     return f"/systems/{p.system_id_arg(system_id)}/{operation}"
 
 
+def _epoch(value: Epoch | None, name: str) -> int | None:
+    # The common case first: an int epoch in range is its own answer (epoch_arg would
+    # give the same), which skips epoch_arg's isinstance checks against numbers.Real.
+    if type(value) is int and 0 <= value <= p.EPOCH_MAX:
+        return value
+    return None if value is None else p.epoch_arg(value, name)
+
+
 def _time_range(start_at: Epoch | None, end_at: Epoch | None) -> tuple[tuple[str, str], ...]:
-    s = None if start_at is None else p.epoch_arg(start_at, "start_at")
-    e = None if end_at is None else p.epoch_arg(end_at, "end_at")
+    s = _epoch(start_at, "start_at")
+    e = _epoch(end_at, "end_at")
     p.check_order(s, e, "start_at", "end_at", (start_at, end_at))
     params = []
     if s is not None:

@@ -27,7 +27,7 @@ from enlighten_async._exceptions import (
 
 __all__ = ["RetryPolicy", "is_retryable"]
 
-log = logging.getLogger("enlighten_async")
+log = logging.getLogger("enlighten_async.retry")
 
 #: Statuses of a proxy's non-JSON error page that are worth retrying.
 RETRYABLE_PAGE_STATUSES = frozenset({502, 503, 504})

@@ -115,7 +115,9 @@ class SchedulerStats:
     queued: int
     learned_limits: tuple[Quota, ...]
     plan_limits: tuple[Quota, ...]
-    hold_until: float | None
+    #: When the hold after a 409 ends, in the server's clock (an aware UTC datetime, as
+    #: :attr:`RateLimitError.retry_at`), or ``None`` when nothing is held.
+    hold_until: datetime | None
     clock_offset: float
     #: The in-flight cap now (below ``max_in_flight`` after 503 "busy" answers).
     in_flight_cap: int = 0
@@ -125,25 +127,21 @@ class SchedulerStats:
     clock_uncertainty: float = math.inf
 
 
-class _Ticket:
-    """One queued request: a future the dispatcher resolves when the request may go."""
+class _Ticket(asyncio.Future[None]):
+    """One queued request: the future the dispatcher resolves when the request may go.
 
-    __slots__ = ("enqueued", "future", "max_wait", "operation", "submitted", "token")
+    The ticket *is* the future (not an object holding one): every object a pending call
+    keeps is one more for the garbage collector to walk, and 100,000 queued calls walk it
+    100,000 times.
+    """
 
-    def __init__(
-        self,
-        future: asyncio.Future[None],
-        submitted: float,
-        enqueued: float,
-        max_wait: float,
-        operation: str,
-    ) -> None:
-        self.future = future
-        self.submitted = submitted
-        self.enqueued = enqueued
-        self.max_wait = max_wait
-        self.operation = operation
-        self.token: Any = None
+    __slots__ = ("enqueued", "max_wait", "operation", "submitted", "token")
+
+    enqueued: float
+    max_wait: float
+    operation: str
+    submitted: float
+    token: Any
 
 
 _SHARED: weakref.WeakValueDictionary[str, Scheduler] = weakref.WeakValueDictionary()
@@ -235,7 +233,10 @@ class Scheduler:
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._background: set[asyncio.Task[None]] = set()
-        self._last_date: str | None = None  # the last Date header that reached the ledger
+        #: The last ``Date`` header :meth:`observe_date` passed to the ledger (a repeat of
+        #: it cannot narrow the clock's bounds).
+        self.last_date_header: str | None = None
+        self._key_hash: str | None = None  # 12 hex digits of the key's SHA-256 (for_key)
         # counters
         self._sent = 0
         self._conflicts = 0
@@ -244,6 +245,18 @@ class Scheduler:
         self._waited = 0.0
         self._holds = 0
         self._decreases = 0
+
+    def __repr__(self) -> str:
+        # Never the key: for_key's schedulers show 12 hex digits of its SHA-256.
+        key = f"sha256:{self._key_hash}" if self._key_hash is not None else None
+        plan = [str(q) for q in self.plan_limits]
+        learned = [str(q) for q in self.ledger.snapshot().learned]
+        queued = sum(1 for q in self._queues for t in q if not t.done())
+        return (
+            f"Scheduler(key={key}, plan={plan}, learned={learned}, "
+            f"in_flight={self._in_flight}/{self._cap_now} (max {self.max_in_flight}), "
+            f"queued={queued})"
+        )
 
     # -- public -------------------------------------------------------------------------
 
@@ -258,6 +271,7 @@ class Scheduler:
         scheduler = _SHARED.get(digest)
         if scheduler is None:
             scheduler = cls(**kwargs)
+            scheduler._key_hash = digest[:12]
             _SHARED[digest] = scheduler
             return scheduler
         # Options that disagree with the shared scheduler would be silently ignored.
@@ -272,7 +286,11 @@ class Scheduler:
     def stats(self) -> SchedulerStats:
         """What the scheduler did so far."""
         snap = self.ledger.snapshot()
-        hold = snap.hold_until if snap.hold_until > self.clock.now() else None
+        hold = (
+            _utc(snap.hold_until + snap.clock_offset)
+            if snap.hold_until > self.clock.now()
+            else None
+        )
         return SchedulerStats(
             requests_sent=self._sent,
             conflicts=self._conflicts,
@@ -281,7 +299,7 @@ class Scheduler:
             wait_seconds=self._waited,
             holds=self._holds,
             in_flight=self._in_flight,
-            queued=sum(1 for q in self._queues for t in q if not t.future.done()),
+            queued=sum(1 for q in self._queues for t in q if not t.done()),
             learned_limits=snap.learned,
             plan_limits=self.plan_limits,
             hold_until=hold,
@@ -301,14 +319,12 @@ class Scheduler:
         second, so only a header that differs from the last one can narrow the bounds: a
         repeat costs a string comparison and no ledger call.
         """
-        if not date_header or date_header == self._last_date:
+        if not date_header or date_header == self.last_date_header:
             return
-        self._last_date = date_header
+        self.last_date_header = date_header
         server = http_date(date_header)
         if server is not None:
-            await self.ledger.observe_server_time(
-                server, sent_at=sent_at, received_at=received_at
-            )
+            await self.ledger.observe_server_time(server, sent_at=sent_at, received_at=received_at)
 
     def known_limits(self) -> tuple[Quota, ...]:
         """The quotas in force: learned ones over the plan's."""
@@ -421,7 +437,7 @@ class Scheduler:
             if not granted:
                 ticket = self._enqueue(loop, prio, submitted, wait_limit, operation, front)
                 try:
-                    await ticket.future
+                    await ticket
                 except asyncio.CancelledError:
                     self._abandon(ticket)
                     raise
@@ -472,7 +488,12 @@ class Scheduler:
         front: bool,
     ) -> _Ticket:
         """Queue a ticket (first in its priority for a re-send) and wake the dispatcher."""
-        ticket = _Ticket(loop.create_future(), submitted, self.clock.now(), wait_limit, operation)
+        ticket = _Ticket(loop=loop)
+        ticket.submitted = submitted
+        ticket.enqueued = self.clock.now()
+        ticket.max_wait = wait_limit
+        ticket.operation = operation
+        ticket.token = None
         queue = self._queues[prio]
         if front:
             queue.appendleft(ticket)
@@ -487,8 +508,7 @@ class Scheduler:
 
     def _abandon(self, ticket: _Ticket) -> None:
         """The caller of a queued ticket was cancelled."""
-        future = ticket.future
-        if future.done() and not future.cancelled() and future.exception() is None:
+        if ticket.done() and not ticket.cancelled() and ticket.exception() is None:
             # Granted, but the caller went away before sending: give the slot back.
             self._in_flight -= 1
             self._sent -= 1
@@ -517,12 +537,16 @@ class Scheduler:
             self._streak += 1
         self._last_conflict_at = received
         floor = min(MAX_CONFLICT_BACKOFF, CONFLICT_BACKOFF_FLOOR * 2.0 ** min(self._streak - 1, 30))
+        known = set(self.ledger.snapshot().learned)
         try:
             hold = await self.ledger.record_conflict(
                 exc, sent_at=sent_at, received_at=received, floor=floor
             )
         finally:
             self._poke()
+        for quota in self.ledger.snapshot().learned:
+            if quota not in known:  # one line per limit learned (or changed), not per 409
+                log.info("409 on %s: learned the limit %s", operation, quota)
         if hold > self._hold_seen + 1e-9:
             self._holds += 1
             log.info(
@@ -558,7 +582,7 @@ class Scheduler:
 
     def _peek(self) -> _Ticket | None:
         for queue in self._queues:
-            while queue and queue[0].future.done():
+            while queue and queue[0].done():
                 queue.popleft()  # cancelled or refused callers leave the queue here
             if queue:
                 return queue[0]
@@ -571,8 +595,8 @@ class Scheduler:
             log.exception("scheduler dispatcher failed")
             for queue in self._queues:
                 for ticket in queue:
-                    if not ticket.future.done():
-                        ticket.future.set_exception(
+                    if not ticket.done():
+                        ticket.set_exception(
                             EnlightenError(f"the scheduler failed: {type(exc).__name__}: {exc}")
                         )
                 queue.clear()
@@ -625,7 +649,7 @@ class Scheduler:
             self._in_flight += 1
             self._sent += 1
             self._waited += max(0.0, now - ticket.enqueued)
-            ticket.future.set_result(None)
+            ticket.set_result(None)
 
     def _spreading(self) -> AsyncLimiter | None:
         """The limiter that spreads the fastest known window's grants over the window."""
@@ -667,10 +691,10 @@ class Scheduler:
         self._scanned = (self._enqueued, wait_end)
         for queue in self._queues:
             for ticket in queue:
-                if ticket.future.done():
+                if ticket.done():
                     continue
                 if wait_end - ticket.submitted > ticket.max_wait:
-                    ticket.future.set_exception(
+                    ticket.set_exception(
                         self._refusal(now, decision, ticket.max_wait, ticket.operation)
                     )
 
@@ -679,10 +703,7 @@ class Scheduler:
     ) -> RateLimitError:
         snap = self.ledger.snapshot()
         epoch = now + decision.wait + snap.clock_offset
-        try:
-            retry_at = datetime.fromtimestamp(epoch, timezone.utc)
-        except (OverflowError, OSError, ValueError):  # a period_end near the year 9999
-            retry_at = datetime.max.replace(tzinfo=timezone.utc)
+        retry_at = _utc(epoch)
         last = self._last_conflict if decision.reason == "hold" else None
         if last is not None:
             body: dict[str, Any] | None = dict(last.body)
@@ -702,6 +723,14 @@ class Scheduler:
             server_time=server_time,
             retry_at=retry_at,
         )
+
+
+def _utc(epoch: float) -> datetime:
+    """``epoch`` as an aware UTC datetime (``datetime.max`` past the year 9999)."""
+    try:
+        return datetime.fromtimestamp(epoch, timezone.utc)
+    except (OverflowError, OSError, ValueError):  # a period_end near the year 9999
+        return datetime.max.replace(tzinfo=timezone.utc)
 
 
 def _is_busy(exc: BaseException) -> bool:

@@ -12,11 +12,12 @@ import asyncio
 import functools
 import logging
 import re
+import time
 from collections.abc import Mapping
 from datetime import date, datetime
 from enum import Enum
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, urlsplit
 
 import aiohttp
 from aiohttp import http_exceptions
@@ -38,9 +39,10 @@ from enlighten_async._protocol import (
     server_time,
 )
 
-__all__ = ["Credentials", "Transport", "redact", "scrub"]
+__all__ = ["Credentials", "Transport", "log_exchange", "redact", "scrub"]
 
-log = logging.getLogger("enlighten_async")
+#: One DEBUG line per request (see :func:`log_exchange`); nothing else logs here.
+log = logging.getLogger("enlighten_async.transport")
 
 _QUERY_SECRET = re.compile(r"((?:^|[?&;\s])(?:key|user_id)=)[^&;\s'\")]*", re.IGNORECASE)
 
@@ -200,6 +202,8 @@ class Transport:
         limit: int = 10,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        #: The base URL's path (``/api/v2``): a log line shows it, never the host's query.
+        self.base_path = urlsplit(self.base_url).path
         self._credentials = credentials
         self._session = session
         self._owns_session = session is None
@@ -268,6 +272,28 @@ class Transport:
                 text = creds.redact(f"{type(exc).__name__}: {exc}")
                 error = TransportError(f"{op}: {text}", operation=op, cause=type(exc).__name__)
         raise error
+
+
+def log_exchange(
+    transport: Transport, request: Request, outcome: object, started: float, attempt: int
+) -> None:
+    """Log one request at DEBUG on ``enlighten_async.transport``.
+
+    ``GET /api/v2/systems/67/stats -> 200 in 12.3 ms (stats, attempt 1)``: the path
+    without its query (which holds the key and user id), the status (or the failure's
+    kind), the milliseconds since ``started`` (``time.perf_counter()``) and the attempt.
+    Callers check ``log.isEnabledFor(logging.DEBUG)`` first, so that it costs nothing off.
+    """
+    path = transport.base_path + request.path.partition("?")[0]
+    millis = (time.perf_counter() - started) * 1000.0
+    log.debug(
+        "GET %s -> %s in %.1f ms (%s, attempt %d)",
+        path,
+        outcome,
+        millis,
+        request.operation,
+        attempt,
+    )
 
 
 def _undecodable(exc: BaseException) -> bool:
