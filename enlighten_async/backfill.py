@@ -45,7 +45,7 @@ __all__ = [
     "backfill",
 ]
 
-log = logging.getLogger("enlighten_async")
+log = logging.getLogger("enlighten_async.backfill")
 
 #: What a backfill fetches unless told otherwise.
 DEFAULT_KINDS: tuple[str, ...] = ("stats", "rgm_stats", "consumption_stats", "energy_lifetime")

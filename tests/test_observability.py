@@ -182,3 +182,20 @@ async def test_a_queued_call_keeps_no_more_objects_than_a_task_awaiting_a_bare_f
     release.set()
     await holder
     await client.close()
+
+
+def test_every_module_logs_under_its_own_name() -> None:
+    """``enlighten_async.<module>``, so that one module's lines can be turned on alone; the
+    bare ``enlighten_async`` logger is the CLI's (it sets the tree's level)."""
+    import pathlib
+
+    root = pathlib.Path(ea.__file__).parent
+    found: dict[str, str] = {}
+    for path in sorted(root.rglob("*.py")):
+        for name in re.findall(r"getLogger\(\"([^\"]+)\"\)", path.read_text(encoding="utf-8")):
+            found[str(path.relative_to(root))] = name
+    assert {"backfill.py", "_transport.py", "_scheduler.py", "_retry.py", "store.py"} <= set(found)
+    loose = {
+        f: n for f, n in found.items() if f != "cli.py" and not n.startswith("enlighten_async.")
+    }
+    assert loose == {}
