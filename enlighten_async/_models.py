@@ -92,8 +92,10 @@ class OpenEnum(str, enum.Enum):
 
     @property
     def is_known(self) -> bool:
-        """``True`` when the value is one the spec lists."""
-        return self._name_ in type(self).__members__
+        """``True`` when the value is one the spec lists, spelled as the API spells it."""
+        # By value, not name: an unknown "NORMAL" gets the name NORMAL too, but the API's
+        # value is "normal".
+        return self._value_ in type(self)._value2member_map_
 
     def __str__(self) -> str:
         return str(self.value)

@@ -305,6 +305,13 @@ def test_unknown_enum_values_are_kept_and_unknown_fields_ignored(examples: dict[
     assert ea.Status("normal") is ea.Status.NORMAL
 
 
+def test_is_known_compares_values_as_the_api_spells_them() -> None:
+    # "NORMAL" is not a value the API sends: an unknown member, though its name is NORMAL.
+    shouted = ea.Status("NORMAL")
+    assert shouted is not ea.Status.NORMAL and not shouted.is_known
+    assert ea.Status("normal").is_known and ea.Status.NORMAL.is_known
+
+
 def test_epoch_fields_are_aware_utc(examples: dict[str, Any]) -> None:
     from enlighten_async._converter import converter
 
