@@ -47,7 +47,7 @@ from enlighten_async._models import (
 )
 from enlighten_async._pagination import paginate
 from enlighten_async._protocol import Request, decode
-from enlighten_async._quota import PERIOD_SECONDS, Quota, resolve_plan
+from enlighten_async._quota import PERIODS, Quota, resolve_plan
 from enlighten_async._retry import RetryPolicy
 from enlighten_async._scheduler import Priority, Scheduler, SchedulerStats
 from enlighten_async._transport import Credentials, Transport, log_exchange
@@ -750,10 +750,9 @@ def _plan_arg(plan: Any) -> str | tuple[Quota, ...] | None:
         if not isinstance(quota, Quota):
             raise TypeError(f"plan items must be Quota (e.g. Quota(10, 'minute')), got {quota!r}")
         p.count_arg(quota.limit, "plan quota limit", minimum=1)
-        if quota.period not in PERIOD_SECONDS and quota.period != "month":
+        if quota.period not in PERIODS:
             raise ValueError(
-                f"plan quota period must be one of {[*PERIOD_SECONDS, 'month']}, "
-                f"got {quota.period!r}"
+                f"plan quota period must be one of {list(PERIODS)}, got {quota.period!r}"
             )
         if quota.period in periods:
             raise ValueError(f"plan has two quotas for the period {quota.period!r}")

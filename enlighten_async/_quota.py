@@ -11,10 +11,21 @@ import re
 
 from attrs import frozen
 
-__all__ = ["PERIOD_SECONDS", "PLANS", "Quota", "parse_quota", "resolve_plan"]
+__all__ = [
+    "PERIODS",
+    "PERIOD_SECONDS",
+    "PLANS",
+    "Quota",
+    "parse_quota",
+    "parse_quotas",
+    "resolve_plan",
+]
 
 #: Lengths of the periods the scheduler can keep windows for.
 PERIOD_SECONDS: dict[str, float] = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
+
+#: Every period a quota may name: the fixed ones, then ``month`` (no fixed length).
+PERIODS: tuple[str, ...] = (*PERIOD_SECONDS, "month")
 
 
 @frozen
@@ -37,7 +48,20 @@ class Quota:
         return f"{self.limit}/{self.period}"
 
 
-#: The service's plans. "watt" is the free entry plan: 10 a minute, 10,000 a month.
+#: The service's plans, by name; the client and the simulator both read this table.
+#:
+#: Source: the v2 docs' "Throttling" section (https://developer.enphase.com/docs) and the
+#: spec's ``ConflictError`` example (spec/enlighten-systems-api-v2.yaml,
+#: components.schemas.ConflictError). They say only that plans have "minute" and "month"
+#: limits, that the 409 body names the plan ("Usage limit exceeded for plan Watt") with its
+#: ``period`` and ``limit``, and give one figure: Watt allows 10 a minute. The v2 docs we have
+#: list no other figure: Watt's 10,000 a month and every Kilowatt and Megawatt number below are
+#: this project's long-standing presets, not confirmed by a published source. The v4 portal's
+#: plans (developer-v4.enphase.com/developer-plans, as summarised in
+#: https://raw.githubusercontent.com/api-evangelist/enphase/refs/heads/main/plans/enphase-plans.yml)
+#: belong to another API version with other numbers (Watt 10/minute and 1,000/month, Kilowatt
+#: 50 and 50,000, Megawatt 100 and 300,000) and are not used here. A real key's limits are
+#: learned from its first 409 in any case.
 PLANS: dict[str, tuple[Quota, ...]] = {
     "watt": (Quota(10, "minute"), Quota(10_000, "month")),
     "kilowatt": (Quota(100, "minute"), Quota(1_000_000, "month")),
@@ -49,11 +73,16 @@ _QUOTA_RE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day|month)s?\s*$")
 
 
 def parse_quota(text: str) -> Quota:
-    """Parse ``"20/second"`` or ``"10/minute"``."""
+    """Parse ``"20/second"`` or ``"10/minute"`` (a plural period is fine: ``"100/hours"``)."""
     match = _QUOTA_RE.match(text)
     if not match:
         raise ValueError(f"a quota looks like '10/minute' or '20/second', got {text!r}")
     return Quota(int(match.group(1)), match.group(2))
+
+
+def parse_quotas(text: str) -> tuple[Quota, ...]:
+    """Parse a comma-separated list such as ``"20/second,1000/hour"``."""
+    return tuple(parse_quota(part) for part in text.split(","))
 
 
 def resolve_plan(plan: str | tuple[Quota, ...] | list[Quota] | None) -> tuple[Quota, ...] | None:

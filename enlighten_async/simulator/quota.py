@@ -1,26 +1,26 @@
-"""Rate-limit plans and fixed-window usage counting, as the real service counts.
+"""Fixed-window usage counting, as the real service counts.
 
 Windows are aligned to the clock: a minute window starts at an epoch multiple of 60, an
 hour at a multiple of 3600, a second at a whole second, a day at UTC midnight and a month
-at 00:00 UTC on the 1st.
+at 00:00 UTC on the 1st. The plans, the periods and the quota syntax are the client's
+(:mod:`enlighten_async._quota`): one table, so the simulator counts what the client plans for.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-__all__ = ["PLANS", "Limit", "Plan", "QuotaExceeded", "QuotaTracker", "window"]
+from .._quota import PERIOD_SECONDS, PERIODS, Quota, parse_quotas
+from .._quota import PLANS as _CLIENT_PLANS
 
-_FIXED = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-PERIODS = (*_FIXED, "month")
+__all__ = ["PERIODS", "PLANS", "Limit", "Plan", "QuotaExceeded", "QuotaTracker", "window"]
 
 
 def window(period: str, now: float) -> tuple[int, int]:
     """Return ``(start, end)`` epoch seconds of the ``period`` window containing ``now``."""
-    if period in _FIXED:
-        size = _FIXED[period]
+    if period in PERIOD_SECONDS:
+        size = int(PERIOD_SECONDS[period])
         start = int(now // size) * size
         return start, start + size
     if period == "month":
@@ -33,7 +33,11 @@ def window(period: str, now: float) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class Limit:
-    """At most ``limit`` requests per ``period`` (second, minute, hour, day or month)."""
+    """At most ``limit`` requests per ``period`` (second, minute, hour, day or month).
+
+    The simulator's view of a client :class:`~enlighten_async.Quota`; it also refuses a
+    period the simulator cannot count.
+    """
 
     limit: int
     period: str
@@ -43,6 +47,11 @@ class Limit:
             raise ValueError(f"unknown period {self.period!r}; use one of {PERIODS}")
         if self.limit < 0:
             raise ValueError("limit must not be negative")
+
+    @classmethod
+    def of(cls, quota: Quota) -> Limit:
+        """The limit a client quota describes."""
+        return cls(quota.limit, quota.period)
 
     def __str__(self) -> str:
         return f"{self.limit}/{self.period}"
@@ -66,25 +75,16 @@ class Plan:
         key = text.strip().lower()
         if key in PLANS:
             return PLANS[key]
-        limits = []
-        for part in key.split(","):
-            m = re.fullmatch(r"\s*(\d+)\s*/\s*([a-z]+?)s?\s*", part)
-            if m is None:
-                raise ValueError(f"cannot parse limit {part!r}; expected e.g. '20/second'")
-            limits.append(Limit(int(m.group(1)), m.group(2)))
-        return cls(name="custom", limits=tuple(limits))
+        return cls(name="custom", limits=tuple(map(Limit.of, parse_quotas(key))))
 
     def __str__(self) -> str:
         return f"{self.name} ({', '.join(map(str, self.limits)) or 'unlimited'})"
 
 
 PLANS: dict[str, Plan] = {
-    "watt": Plan("watt", (Limit(10, "minute"), Limit(10_000, "month"))),
-    "kilowatt": Plan("kilowatt", (Limit(100, "minute"), Limit(1_000_000, "month"))),
-    "megawatt": Plan("megawatt", (Limit(1000, "minute"),)),
-    "unlimited": Plan("unlimited", ()),
+    name: Plan(name, tuple(map(Limit.of, quotas))) for name, quotas in _CLIENT_PLANS.items()
 }
-"""Preset plans by name."""
+"""Preset plans by name: the client's table (``enlighten_async.PLANS``) as simulator plans."""
 
 
 @dataclass(frozen=True)

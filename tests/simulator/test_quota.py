@@ -29,6 +29,24 @@ def test_plan_parse_and_presets() -> None:
         Limit(3, "fortnight")
 
 
+def test_client_and_simulator_read_one_plan_table() -> None:
+    import enlighten_async as ea
+    from enlighten_async import _quota
+    from enlighten_async.simulator import quota as sim_quota
+
+    # The same plans, each with the same limits; megawatt once lacked its month limit here.
+    assert list(PLANS) == list(ea.PLANS)
+    for name, quotas in ea.PLANS.items():
+        assert [(q.limit, q.period) for q in quotas] == [
+            (lim.limit, lim.period) for lim in PLANS[name].limits
+        ], name
+    assert PLANS["megawatt"].limits == (Limit(1_000, "minute"), Limit(10_000_000, "month"))
+    # One period table and one parser: the simulator's are the client's.
+    assert sim_quota.PERIODS is _quota.PERIODS
+    assert sim_quota.parse_quotas is _quota.parse_quotas
+    assert Plan.parse("7/Minute,3/hours").limits == (Limit(7, "minute"), Limit(3, "hour"))
+
+
 def test_windows_align_to_the_clock() -> None:
     assert window("minute", T0 + 59.9) == (T0, T0 + 60)
     assert window("second", 12.5) == (12, 13)
