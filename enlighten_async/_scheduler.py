@@ -161,6 +161,26 @@ def check_max_wait(value: object, *, name: str = "max_wait") -> float | None:
     return seconds
 
 
+def _same_max_wait(scheduler: Scheduler, value: Any) -> bool:
+    checked = check_max_wait(value)
+    return (math.inf if checked is None else checked) == scheduler.max_wait
+
+
+#: How :meth:`Scheduler.for_key` tells whether an option agrees with the shared scheduler.
+#: Objects (clock, retry, ledger) must be the very ones it holds; a retry policy may also be
+#: an equal one.
+_FOR_KEY_OPTIONS: dict[str, Callable[[Scheduler, Any], bool]] = {
+    "plan": lambda s, v: (resolve_plan(v) or ()) == s.plan_limits,
+    "clock": lambda s, v: v is s.clock,
+    "max_in_flight": lambda s, v: v == s.max_in_flight,
+    "retry": lambda s, v: v is s.retry or v == s.retry,
+    "margin": lambda s, v: check_margin(v) == s.margin,
+    "max_wait": _same_max_wait,
+    "ledger": lambda s, v: v is s.ledger,
+    "spread": lambda s, v: v == s.spread,
+}
+
+
 class Scheduler:
     """Paces, holds and retries the requests of every client that shares it.
 
@@ -265,7 +285,9 @@ class Scheduler:
         """The process's shared scheduler for ``api_key`` (made with ``kwargs`` if new).
 
         The registry keeps a digest of the key, never the key, and forgets a scheduler once
-        no client holds it.
+        no client holds it. For a key that already has one, every option given must agree
+        with it (the same clock, retry policy and ledger objects; equal plan, max_in_flight,
+        margin, max_wait and spread): one that differs is a ``ValueError`` naming it.
         """
         digest = hashlib.sha256(api_key.encode()).hexdigest()
         scheduler = _SHARED.get(digest)
@@ -274,13 +296,16 @@ class Scheduler:
             scheduler._key_hash = digest[:12]
             _SHARED[digest] = scheduler
             return scheduler
-        # Options that disagree with the shared scheduler would be silently ignored.
-        plan = kwargs.get("plan")
-        if plan is not None and (resolve_plan(plan) or ()) != scheduler.plan_limits:
-            raise ValueError("this key's shared scheduler was made with another plan")
-        cap = kwargs.get("max_in_flight")
-        if cap is not None and cap != scheduler.max_in_flight:
-            raise ValueError("this key's shared scheduler was made with another max_in_flight")
+        # Options that disagree with the shared scheduler would be silently ignored: refuse
+        # each one by name. None means "not given" for every option but max_wait, where it
+        # means no limit.
+        for name, value in kwargs.items():
+            if value is None and name != "max_wait":
+                continue
+            if name not in _FOR_KEY_OPTIONS:
+                raise TypeError(f"Scheduler.for_key() got an unexpected option {name!r}")
+            if not _FOR_KEY_OPTIONS[name](scheduler, value):
+                raise ValueError(f"this key's shared scheduler was made with another {name}")
         return scheduler
 
     def stats(self) -> SchedulerStats:

@@ -297,6 +297,29 @@ async def test_for_key_shares_one_scheduler_per_key() -> None:
         ea.Scheduler.for_key("key-one", max_in_flight=a.max_in_flight + 1)
 
 
+async def test_for_key_refuses_every_option_that_differs_by_name() -> None:
+    from enlighten_async._ledger import MemoryLedger
+
+    clock, retry = ea.ScaledClock(1), ea.RetryPolicy(attempts=2)
+    shared = {"clock": clock, "retry": retry, "margin": 0.2, "max_wait": 30.0, "spread": True}
+    a = ea.Scheduler.for_key("key-options", **shared)
+    assert ea.Scheduler.for_key("key-options", **shared) is a  # the same options are fine
+    assert ea.Scheduler.for_key("key-options", retry=ea.RetryPolicy(attempts=2)) is a
+    others: dict[str, Any] = {
+        "clock": ea.ScaledClock(1),
+        "retry": ea.RetryPolicy(attempts=3),
+        "margin": 0.5,
+        "max_wait": None,  # no limit differs from 30 s
+        "ledger": MemoryLedger(()),
+        "spread": False,
+    }
+    for name, value in others.items():
+        with pytest.raises(ValueError, match=f"another {name}$"):
+            ea.Scheduler.for_key("key-options", **{name: value})
+    with pytest.raises(TypeError, match="colour"):
+        ea.Scheduler.for_key("key-options", colour="red")
+
+
 async def test_time_queued_for_quota_does_not_count_against_max_total() -> None:
     policy = ea.RetryPolicy(attempts=5, initial_delay=1, max_delay=1, jitter=0, max_total=30)
     scheduler, server, _ = make("watt", max_in_flight=1, retry=policy)
