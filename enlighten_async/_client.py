@@ -162,21 +162,25 @@ class EnlightenClient:
             raise TypeError(
                 f"clock must be a Clock (now() and sleep()), got {type(clock).__name__}"
             )
-        if max_in_flight is not None:
-            p.count_arg(max_in_flight, "max_in_flight", minimum=1)
-        if scheduler is None:
+        if scheduler is not None:
+            if not isinstance(scheduler, Scheduler):
+                raise TypeError(f"scheduler must be a Scheduler, got {type(scheduler).__name__}")
+            # Checked by "is not None", before any value check: 0 or an empty plan beside a
+            # shared scheduler is the same mistake as any other value there.
+            options = {"plan": plan, "clock": clock, "retry": retry, "max_in_flight": max_in_flight}
+            given = [name for name, value in options.items() if value is not None]
+            if given:
+                raise ValueError(
+                    f"pass {', '.join(given)} to the shared Scheduler, not the client: a client "
+                    "with a scheduler takes plan, clock, retry and max_in_flight from it"
+                )
+        else:
+            if max_in_flight is not None:
+                p.count_arg(max_in_flight, "max_in_flight", minimum=1)
             kwargs: dict[str, Any] = {"clock": clock, "retry": retry}
             if max_in_flight is not None:
                 kwargs["max_in_flight"] = max_in_flight
             scheduler = Scheduler(_plan_arg(plan), **kwargs)
-        elif not isinstance(scheduler, Scheduler):
-            raise TypeError(f"scheduler must be a Scheduler, got {type(scheduler).__name__}")
-        elif (
-            plan is not None or clock is not None or retry is not None or max_in_flight is not None
-        ):
-            raise ValueError(
-                "pass plan, clock, retry and max_in_flight to the shared Scheduler, not the client"
-            )
         transport = Transport(
             base_url,
             credentials,

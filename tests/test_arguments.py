@@ -262,7 +262,13 @@ BAD_OPTIONS: list[tuple[str, dict[str, Any], type[Exception], str]] = [
         "max_in_flight 0 beside a shared scheduler",
         {"scheduler": ea.Scheduler(), "max_in_flight": 0},
         ValueError,
-        "max_in_flight",
+        "^pass max_in_flight to the shared Scheduler",  # the conflict, not the value
+    ),
+    (
+        "plan and max_in_flight 0 beside a shared scheduler",
+        {"scheduler": ea.Scheduler(), "plan": "watt", "max_in_flight": 0},
+        ValueError,
+        "^pass plan, max_in_flight to the shared Scheduler",
     ),
 ]
 
