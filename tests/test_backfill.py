@@ -221,30 +221,41 @@ def test_sigkilled_cli_backfill_resumes_without_duplicates(tmp_path: Path) -> No
 
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path) -> None:
     db = tmp_path / "int.db"
-    # About 70 windows at 10 a simulated minute, on a clock only 6 times faster than real:
-    # after its first burst of 10 the run needs a minute more, so SIGINT (sent after 3
-    # windows) always finds it running, however busy the machine.
+    # About 70 windows at 10 a simulated minute (the Watt plan, named so that a new default
+    # cannot shorten the run), on a clock only 6 times faster than real: after its first
+    # burst of 10 the run needs a minute more, so SIGINT, sent once 3 windows are stored,
+    # always finds it running, however busy the machine.
     cmd = [
         sys.executable, "-m", "enlighten_async", "backfill", "--simulate", "--db", str(db),
         "--sim-systems", "5", "--kinds", "stats,rgm_stats", "--time-scale", "6",
-        "--no-progress",
+        "--sim-plan", "watt", "--no-progress",
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.1)
-        try:
-            with sqlite3.connect(db, timeout=1) as con:
-                if con.execute("SELECT COUNT(*) FROM windows").fetchone()[0] >= 3:
-                    break
-        except sqlite3.OperationalError:
-            continue
-    assert proc.poll() is None, "the run ended before it could be interrupted"
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=20)
+    try:
+        # Wait for stored windows, not for a time: a SIGINT before the run starts (still
+        # importing, on a busy machine) would test nothing. The deadline only bounds a hang.
+        stored = 0
+        deadline = time.monotonic() + 60
+        while stored < 3 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+            try:
+                with sqlite3.connect(db, timeout=1) as con:
+                    stored = con.execute("SELECT COUNT(*) FROM windows").fetchone()[0]
+            except sqlite3.OperationalError:  # not created yet, or locked by the writer
+                continue
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        assert stored >= 3, f"the run had not started after 60 s ({stored} windows stored)"
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=40)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 130, out
     assert "Interrupted" in out and "run the same command again" in out
     assert "Traceback" not in out
+    with sqlite3.connect(db) as con:  # interrupted for real: not every window was fetched
+        assert con.execute("SELECT COUNT(*) FROM windows").fetchone()[0] < 60
 
 
 # -- reviewed defects --------------------------------------------------------------------
