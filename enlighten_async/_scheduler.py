@@ -161,26 +161,6 @@ def check_max_wait(value: object, *, name: str = "max_wait") -> float | None:
     return seconds
 
 
-def _same_max_wait(scheduler: Scheduler, value: Any) -> bool:
-    checked = check_max_wait(value)
-    return (math.inf if checked is None else checked) == scheduler.max_wait
-
-
-#: How :meth:`Scheduler.for_key` tells whether an option agrees with the shared scheduler.
-#: Objects (clock, retry, ledger) must be the very ones it holds; a retry policy may also be
-#: an equal one.
-_FOR_KEY_OPTIONS: dict[str, Callable[[Scheduler, Any], bool]] = {
-    "plan": lambda s, v: (resolve_plan(v) or ()) == s.plan_limits,
-    "clock": lambda s, v: v is s.clock,
-    "max_in_flight": lambda s, v: v == s.max_in_flight,
-    "retry": lambda s, v: v is s.retry or v == s.retry,
-    "margin": lambda s, v: check_margin(v) == s.margin,
-    "max_wait": _same_max_wait,
-    "ledger": lambda s, v: v is s.ledger,
-    "spread": lambda s, v: v == s.spread,
-}
-
-
 class Scheduler:
     """Paces, holds and retries the requests of every client that shares it.
 
@@ -302,9 +282,7 @@ class Scheduler:
         for name, value in kwargs.items():
             if value is None and name != "max_wait":
                 continue
-            if name not in _FOR_KEY_OPTIONS:
-                raise TypeError(f"Scheduler.for_key() got an unexpected option {name!r}")
-            if not _FOR_KEY_OPTIONS[name](scheduler, value):
+            if not _agrees(scheduler, name, value):
                 raise ValueError(f"this key's shared scheduler was made with another {name}")
         return scheduler
 
@@ -748,6 +726,32 @@ class Scheduler:
             server_time=server_time,
             retry_at=retry_at,
         )
+
+
+def _agrees(scheduler: Scheduler, name: str, value: Any) -> bool:
+    """Whether :meth:`Scheduler.for_key`'s option ``name=value`` is what ``scheduler`` has.
+
+    Objects (clock, ledger) must be the very ones it holds; a retry policy may be an equal
+    one. An unknown option is a ``TypeError``, as ``Scheduler(...)`` would raise.
+    """
+    if name == "plan":
+        return (resolve_plan(value) or ()) == scheduler.plan_limits
+    if name == "max_in_flight":
+        return bool(value == scheduler.max_in_flight)
+    if name == "margin":
+        return check_margin(value) == scheduler.margin
+    if name == "max_wait":
+        checked = check_max_wait(value)
+        return (math.inf if checked is None else checked) == scheduler.max_wait
+    if name == "spread":
+        return bool(value == scheduler.spread)
+    if name == "retry":
+        return value is scheduler.retry or bool(value == scheduler.retry)
+    if name == "clock":
+        return value is scheduler.clock
+    if name == "ledger":
+        return value is scheduler.ledger
+    raise TypeError(f"Scheduler.for_key() got an unexpected option {name!r}")
 
 
 def _utc(epoch: float) -> datetime:
