@@ -515,7 +515,7 @@ def write_path(args: argparse.Namespace) -> None:
     rgm = converter.structure(orjson.loads(build_body()), RgmStats)
     stats = converter.structure(orjson.loads(stats_body(1)), Stats)
     per_window = len(rgm.intervals) + sum(len(m.intervals) for m in rgm.meter_intervals)
-    windows = args.write_windows
+    windows: int = args.write_windows
     rows = windows * (per_window + 4 * len(stats.intervals))
 
     def write_all(store: SQLiteStore, how: str) -> float:
@@ -551,9 +551,9 @@ def write_path(args: argparse.Namespace) -> None:
         f"load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
     print(f"{'written from':<14} {'rows/s (median)':>16} {'rounds':>40}")
-    for how, rates in got.items():
-        rounds = ", ".join(f"{x:,.0f}" for x in rates)
-        print(f"{how:<14} {statistics.median(rates):16,.0f}   {rounds}")
+    for how, how_rates in got.items():
+        rounds = ", ".join(f"{x:,.0f}" for x in how_rates)
+        print(f"{how:<14} {statistics.median(how_rates):16,.0f}   {rounds}")
     print(
         f"columns / row objects, median of paired rounds: {statistics.median(paired):.2f} "
         f"({', '.join(f'{x:.2f}' for x in paired)})"

@@ -213,13 +213,13 @@ async def run_all(args: argparse.Namespace, port: int) -> bool:
     ok = True
     for cap in CAPS:
         for path in ("bare", "client"):
-            got = samples[(path, cap)]
+            runs = samples[(path, cap)]
             ratio = statistics.median(paired[cap]) if path == "client" else 1.0
             print(
-                f"{path:<8} {cap:>3} {statistics.median(s.rate for s in got):8.0f} "
-                f"{statistics.median(s.cpu_ms for s in got):10.3f} "
-                f"{statistics.median(s.gc_ms for s in got):9.3f} "
-                f"{sum(s.full for s in got):>7} {ratio:6.2f}"
+                f"{path:<8} {cap:>3} {statistics.median(s.rate for s in runs):8.0f} "
+                f"{statistics.median(s.cpu_ms for s in runs):10.3f} "
+                f"{statistics.median(s.gc_ms for s in runs):9.3f} "
+                f"{sum(s.full for s in runs):>7} {ratio:6.2f}"
             )
     print()
     for cap in CAPS:

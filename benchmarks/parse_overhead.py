@@ -268,8 +268,9 @@ try:
         intervals: list[MsRgmInterval]
         meter_intervals: list[MsMeterIntervals] = []
 
+    HAVE_MSGSPEC = True
 except ImportError:
-    msgspec = None
+    HAVE_MSGSPEC = False
 
 try:
     import pydantic
@@ -303,8 +304,9 @@ try:
         intervals: list[PdRgmInterval]
         meter_intervals: list[PdMeterIntervals] = []
 
+    HAVE_PYDANTIC = True
 except ImportError:
-    pydantic = None
+    HAVE_PYDANTIC = False
 
 
 def reference_parsers() -> dict[str, Callable[[bytes], Any]]:
@@ -319,9 +321,9 @@ def reference_parsers() -> dict[str, Callable[[bytes], Any]]:
         out["bare + orjson.loads"] = orjson.loads
     except ImportError:
         pass
-    if msgspec is not None:
+    if HAVE_MSGSPEC:
         out["msgspec Structs"] = msgspec.json.Decoder(MsRgmStats).decode
-    if pydantic is not None:
+    if HAVE_PYDANTIC:
         out["pydantic v2 models"] = PdRgmStats.model_validate_json
     return out
 
@@ -510,10 +512,10 @@ async def run(args: argparse.Namespace, body: bytes, port: int) -> bool:
     for name, best, med in rows:
         print(f"{name:<46} {ms(best)} {ms(med)}")
 
-    client = samples[CLIENT]
-    ratio = statistics.median(client) / bare_med
-    p90_ratio = p90(client) / bare_p90
-    full_per_100 = 100 * meter.full.get(CLIENT, 0) / len(client)
+    client_ms = samples[CLIENT]
+    ratio = statistics.median(client_ms) / bare_med
+    p90_ratio = p90(client_ms) / bare_p90
+    full_per_100 = 100 * meter.full.get(CLIENT, 0) / len(client_ms)
     goals = [
         (f"median client/bare <= {GOAL_RATIO}", ratio, ratio <= GOAL_RATIO),
         (f"p90 client/bare <= {GOAL_P90}", p90_ratio, p90_ratio <= GOAL_P90),

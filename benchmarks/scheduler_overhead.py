@@ -162,13 +162,15 @@ async def pending(name: str, n: int) -> tuple[float, float]:
     async def blocked() -> None:
         await release.wait()
 
+    waiter: Callable[[], Awaitable[None]]
     if name == "scheduler":
         scheduler = Scheduler("unlimited", max_in_flight=CAP)
         holders = [asyncio.ensure_future(scheduler.submit(blocked)) for _ in range(CAP)]
 
-        def waiter() -> Awaitable[None]:
+        def submit() -> Awaitable[None]:
             return scheduler.submit(noop)
 
+        waiter = submit
     else:
         sem = asyncio.Semaphore(CAP)
 
@@ -178,9 +180,11 @@ async def pending(name: str, n: int) -> tuple[float, float]:
 
         holders = [asyncio.ensure_future(hold()) for _ in range(CAP)]
 
-        async def waiter() -> None:
+        async def acquire() -> None:
             async with sem:
                 await asyncio.sleep(0)
+
+        waiter = acquire
 
     await asyncio.sleep(0)
     gc.collect()

@@ -65,15 +65,15 @@ class Watched:
         tracker = self.sim.quota
         check, count = tracker.check, tracker.count
 
-        def watched_check(k: str, now: float) -> QuotaExceeded | None:
-            over = check(k, now)
+        def watched_check(key: str, now: float) -> QuotaExceeded | None:
+            over = check(key, now)
             if over is not None:
                 self.refused[int(now)] += 1
             return over
 
-        def watched_count(k: str, now: float) -> None:
+        def watched_count(key: str, now: float) -> None:
             self.accepted[int(now)] += 1
-            count(k, now)
+            count(key, now)
 
         tracker.check = watched_check  # type: ignore[method-assign]
         tracker.count = watched_count  # type: ignore[method-assign]

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from enlighten_async import EnlightenClient, ScaledClock
+from enlighten_async import DEFAULT_BASE_URL, EnlightenClient, ScaledClock
 from enlighten_async.backfill import backfill
 from enlighten_async.export import local_systems, store_frame
 from enlighten_async.plot import plot_production
@@ -32,9 +32,8 @@ async def open_client() -> AsyncIterator[EnlightenClient]:
     """A client of the service when the environment names one, else of the simulator."""
     key, user_id = os.environ.get("ENLIGHTEN_API_KEY"), os.environ.get("ENLIGHTEN_USER_ID")
     if key and user_id:
-        base_url = os.environ.get("ENLIGHTEN_BASE_URL")
-        kwargs = {"base_url": base_url} if base_url else {}
-        async with EnlightenClient(key, user_id, **kwargs) as client:
+        base_url = os.environ.get("ENLIGHTEN_BASE_URL") or DEFAULT_BASE_URL
+        async with EnlightenClient(key, user_id, base_url=base_url) as client:
             yield client
         return
     from enlighten_async.simulator import Fleet, Plan, Simulator, SimulatorServer

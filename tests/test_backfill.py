@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,7 +71,7 @@ async def sim() -> AsyncIterator[tuple[Simulator, str]]:
         yield simulator, server.base_url
 
 
-def _client(simulator: Simulator, base_url: str, **kwargs: object) -> ea.EnlightenClient:
+def _client(simulator: Simulator, base_url: str, **kwargs: Any) -> ea.EnlightenClient:
     return ea.EnlightenClient(
         simulator.api_key, simulator.user_id, base_url=base_url, clock=simulator.clock, **kwargs
     )
@@ -314,7 +315,7 @@ async def test_window_that_slides_past_the_lookback_fails_instead_of_storing_emp
         empty = con.execute(
             "SELECT system_id, start_at, end_at FROM windows WHERE kind = 'stats' AND rows = 0"
         ).fetchall()
-    lost = [w for w in empty if simulator.fleet.stats_intervals(*w, None)]
+    lost = [w for w in empty if simulator.fleet.stats_intervals(w[0], w[1], w[2], None)]
     assert lost == []  # no window with data recorded as done and empty
     assert report.failed > 0
     assert all("one-year lookback" in f.error for f in report.failures)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import cast
 
 import attrs
 import pytest
@@ -58,7 +59,9 @@ async def test_unusable_timezone_plans_days_in_utc_with_one_warning_per_system(
     assert report.planned == expected_report.planned
     assert got == expected  # the days of a system in UTC
     # One warning per system, naming the system, short whatever the name's length.
-    assert sorted(r.args[0] for r in warnings) == sorted(s.system_id for s in systems)  # type: ignore[index]
+    # Each record's args are (system_id, timezone shown).
+    warned = sorted(cast("tuple[int, str]", r.args)[0] for r in warnings)
+    assert warned == sorted(s.system_id for s in systems)
     for record in warnings:
         text = record.getMessage()
         assert "timezone" in text and "UTC" in text and len(text) < 300

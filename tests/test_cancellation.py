@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -33,8 +34,8 @@ from .simulator.ground_truth import assert_store_matches_fleet, utc_midnight
 SCALE = 60.0
 ORIGIN = datetime(2025, 10, 15, 9, tzinfo=timezone.utc).timestamp()
 KINDS = ("stats", "rgm_stats", "consumption_stats", "energy_lifetime")
-#: Server errors, so that some cancels land in a retry's wait.
-FAULTS = {"p_503": 0.05, "p_500": 0.02, "p_502": 0.01, "p_truncate": 0.01, "p_drop": 0.01}
+#: Server errors, so that some cancels land in a retry's wait (call with a seed).
+FAULTS = functools.partial(Faults, p_503=0.05, p_500=0.02, p_502=0.01, p_truncate=0.01, p_drop=0.01)
 RETRY = ea.RetryPolicy(attempts=10, initial_delay=0.5, max_delay=5.0, jitter=0.5)
 #: Real seconds a check may wait for the loop to settle after a cancel (never reached
 #: unless something is left behind).
@@ -168,7 +169,7 @@ async def cancelled_backfills(
         fleet=Fleet(systems, seed=seed),
         plan=Plan.parse("600/minute"),
         clock=clock,
-        faults=Faults(**FAULTS, seed=seed),
+        faults=FAULTS(seed=seed),
     )
     since, until = utc_midnight(first), utc_midnight(last)
     db = tmp_path / "cancel.db"
@@ -272,9 +273,7 @@ async def cancelled_fan_outs(
     """Fan ``stats`` of every system and day out; cancel at random; finish the rest."""
     rng = random.Random(seed)
     clock = ea.ScaledClock(SCALE, origin=ORIGIN)
-    simulator = Simulator(
-        fleet=Fleet(systems, seed=seed), clock=clock, faults=Faults(**FAULTS, seed=seed)
-    )
+    simulator = Simulator(fleet=Fleet(systems, seed=seed), clock=clock, faults=FAULTS(seed=seed))
     today = datetime.fromtimestamp(ORIGIN, timezone.utc).date()
     items = [
         (s.system_id, utc_midnight(today - timedelta(days=d)))

@@ -208,9 +208,9 @@ def test_status_into_a_closed_pipe_is_not_a_traceback(tmp_path: Path) -> None:
             SQLiteStore(db) as store,
         ):
             sid = simulator.fleet.systems[0].system_id
-            await store.write_window(
-                sid, "energy_lifetime", 0, 0, await client.energy_lifetime(sid)
-            )
+            lifetime = await client.energy_lifetime(sid)
+            assert lifetime is not None
+            await store.write_window(sid, "energy_lifetime", 0, 0, lifetime)
 
     asyncio.run(fill())
     proc = subprocess.Popen(

@@ -397,7 +397,7 @@ async def test_error_status_maps_to_its_class(
     mock_api: aioresponses,
     status: int,
     body: dict[str, Any],
-    cls: type[Exception],
+    cls: type[ea.EnlightenError],
     fields: dict[str, Any],
 ) -> None:
     mock_api.get(mock_path("/systems/1765/stats"), status=status, payload=body)

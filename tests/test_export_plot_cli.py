@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -57,12 +58,12 @@ def store_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return db
 
 
-async def _stored(db: Path, kind: str, system_id: int) -> list[tuple[object, ...]]:
+async def _stored(db: Path, kind: str, system_id: int) -> list[tuple[Any, ...]]:
     async with SQLiteStore(db) as store:
         return await store.intervals(kind, system_id)
 
 
-def stored(db: Path, kind: str, system_id: int) -> list[tuple[object, ...]]:
+def stored(db: Path, kind: str, system_id: int) -> list[tuple[Any, ...]]:
     return asyncio.run(_stored(db, kind, system_id))
 
 

@@ -5,7 +5,7 @@ never name the API key; Redis lost is an error, never a silent grant)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import pytest
 
@@ -19,7 +19,7 @@ from tests.test_ledger import MARGIN, T0, LedgerFactory, conflict, grant_count
 pytest.importorskip("redis", reason="the redis package is not installed")
 
 
-@pytest.fixture
+@pytest.fixture  # type: ignore[no-redef]  # replaces the shared suite's fixture
 async def make_ledger(redis_url: str) -> AsyncIterator[LedgerFactory]:
     """The shared suite's factory, on Redis: each ledger on a fresh key."""
     made: list[RedisLedger] = []
@@ -125,7 +125,7 @@ async def test_redis_lost_is_an_error_never_a_grant(redis_url: str) -> None:
 async def test_one_round_trip_per_grant(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     ledger = RedisLedger(redis_url, f"key-{uuid.uuid4()}", plan="watt")
     calls: list[str] = []
-    original = ledger._redis.execute_command
+    original: Callable[..., Awaitable[object]] = ledger._redis.execute_command
 
     async def counting(*args: object, **kwargs: object) -> object:
         calls.append(str(args[0]))

@@ -8,6 +8,7 @@ does, and answers through the real protocol code (``error_for``), so 409 bodies 
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 import math
@@ -95,10 +96,11 @@ def make(plan: Any = None, **kwargs: Any) -> tuple[ea.Scheduler, FakeServer, ea.
 
 
 async def run_many(scheduler: ea.Scheduler, server: FakeServer, n: int, **kw: Any) -> list[Any]:
-    return await asyncio.gather(
+    results: list[Any] = await asyncio.gather(
         *(scheduler.submit(server.handle, operation="stats", **kw) for _ in range(n)),
         return_exceptions=True,
     )
+    return results
 
 
 def per_window(server: FakeServer) -> dict[int, int]:
@@ -273,7 +275,7 @@ async def test_interactive_overtakes_queued_background_work() -> None:
 
     background = [
         asyncio.ensure_future(
-            scheduler.submit(lambda n=f"bg{i}": job(n), priority=ea.Priority.BACKGROUND)
+            scheduler.submit(functools.partial(job, f"bg{i}"), priority=ea.Priority.BACKGROUND)
         )
         for i in range(25)
     ]

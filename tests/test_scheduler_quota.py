@@ -18,6 +18,7 @@ import pytest
 
 import enlighten_async as ea
 import enlighten_async._scheduler as scheduler_module
+from enlighten_async import _retry
 from enlighten_async._protocol import RawResponse, error_for
 from tests.test_scheduler import FakeServer, run_many
 
@@ -307,7 +308,7 @@ async def test_sequential_calls_make_no_task_and_no_retry_state(
     clock = ea.ScaledClock(1.0, origin=SECOND_ORIGIN)
     scheduler = ea.Scheduler("unlimited", clock=clock)
     built: list[int] = []
-    real_build = scheduler_module.build_retrying
+    real_build = _retry.build_retrying  # the function _scheduler imported
 
     def counting_build(*args: Any, **kwargs: Any) -> Any:
         built.append(1)

@@ -94,7 +94,7 @@ def same(a: Any, b: Any) -> bool:
 )
 @settings(max_examples=150, deadline=None)
 @given(data=st.data())
-def test_column_wise_equals_row_by_row(cls: type, model: type, data: st.DataObject) -> None:
+def test_column_wise_equals_row_by_row(cls: type, model: type[Any], data: st.DataObject) -> None:
     rows = data.draw(rows_of(cls))
     body = body_of(cls, model, rows)
     fast = converter.structure(body, model)
@@ -174,7 +174,7 @@ def test_a_parsed_series_reads_like_a_tuple_of_rows() -> None:
     assert isinstance(both, Series) and both == (*rows[:2], rows[5], rows[-1])
     assert rows[:1] + series[1:3] == rows[:3] and isinstance(rows[:1] + series[1:3], Series)
     with pytest.raises(TypeError):
-        series + [rows[0]]  # type: ignore[operator]  # noqa: RUF005
+        series + [rows[0]]  # noqa: RUF005
     # A series is not equal to a list (a tuple is not either), nor to other rows.
     assert series != list(rows) and series != rows[1:] and series != Series(ea.StatsInterval)
 
@@ -192,7 +192,9 @@ def test_columns_are_typed_arrays_and_copies() -> None:
     assert list(columns) == ["end_at", "powr", "enwh", "devices_reporting"]
     assert columns["end_at"] == array("q", [T0 + 300 * (i + 1) for i in range(5)])
     assert columns["enwh"] == array("q", [0, 2, 4, 6, 8])
-    columns["enwh"][0] = 99  # the caller's copy, not the model's
+    enwh = columns["enwh"]
+    assert isinstance(enwh, array)
+    enwh[0] = 99  # the caller's copy, not the model's
     assert stats.intervals[0].enwh == 0
     meter = converter.structure(
         [{"channel": 1, "end_at": T0, "wh_del": 1, "curr_w": None}], Series[ea.MeterInterval]

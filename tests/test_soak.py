@@ -14,6 +14,7 @@ real seconds, so a slow answer lasts ``SLOW_REAL`` real seconds, past ``CLIENT_T
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter
 from datetime import date, datetime, timezone
@@ -35,15 +36,10 @@ SCALE = 60.0
 CLIENT_TIMEOUT = 1.5
 #: How long a slow answer takes, in real seconds: past the timeout, so it times out.
 SLOW_REAL = CLIENT_TIMEOUT + 1.0
-#: The fault mix of issue 8.
-FAULT_RATES = {
-    "p_503": 0.10,
-    "p_500": 0.02,
-    "p_drop": 0.01,
-    "p_truncate": 0.01,
-    "p_502": 0.01,
-    "p_slow": 0.005,
-}
+#: The fault mix of issue 8 (call with the slow answers' length and a seed).
+FAULT_RATES = functools.partial(
+    Faults, p_503=0.10, p_500=0.02, p_drop=0.01, p_truncate=0.01, p_502=0.01, p_slow=0.005
+)
 #: Kinds every soak must meet at least once.
 REQUIRED_FAULTS = ("503", "500", "502", "drop", "truncate", "slow")
 KINDS = ("stats", "rgm_stats", "consumption_stats", "energy_lifetime")
@@ -89,7 +85,7 @@ async def soak(
     """Backfill the days ``first``..``last`` of ``systems`` systems under every fault, with a
     quota of ``quota``; check the store against the fleet and the faults by kind."""
     clock = ea.ScaledClock(SCALE, origin=ORIGIN)
-    faults = Faults(**FAULT_RATES, slow_seconds=SLOW_REAL * SCALE, seed=seed)
+    faults = FAULT_RATES(slow_seconds=SLOW_REAL * SCALE, seed=seed)
     faults.schedule("stats", list(REQUIRED_FAULTS))
     plan = Plan.parse(quota)
     simulator = Simulator(fleet=Fleet(systems, seed=seed), plan=plan, clock=clock, faults=faults)

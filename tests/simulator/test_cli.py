@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from enlighten_async.simulator import cli
+from enlighten_async.simulator import Plan, cli
 
 
 def test_arguments_parse() -> None:
@@ -149,7 +149,7 @@ def test_defaults_are_those_of_backfill_simulate() -> None:
     bf = main_cli.build_parser().parse_args(["backfill"])
     assert sim.systems == bf.sim_systems
     assert sim.seed == bf.seed
-    assert sim.plan == cli.Plan.parse(bf.sim_plan)
+    assert sim.plan == Plan.parse(bf.sim_plan)
     assert sim.time_scale == main_cli.DEFAULT_SIM_TIME_SCALE
 
 
