@@ -43,7 +43,7 @@ def test_client_and_simulator_read_one_plan_table() -> None:
     assert PLANS["megawatt"].limits == (Limit(1_000, "minute"), Limit(10_000_000, "month"))
     # One period table and one parser: the simulator's are the client's.
     assert sim_quota.PERIODS is _quota.PERIODS
-    assert sim_quota.parse_quotas is _quota.parse_quotas
+    assert vars(sim_quota)["parse_quotas"] is _quota.parse_quotas  # imported, not exported
     assert Plan.parse("7/Minute,3/hours").limits == (Limit(7, "minute"), Limit(3, "hour"))
 
 
