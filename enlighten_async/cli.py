@@ -134,20 +134,31 @@ def _sim_plan(text: str) -> str:
     return text
 
 
+#: The widest ``--since``/``--until`` the commands take: a century back, and no date in the
+#: last days of the calendar (a day after it must still exist).
+MAX_DAYS_BACK = 36_500
+LAST_DATE = date(9999, 12, 1)
+
+
 def _date_or_days(text: str) -> date | timedelta:
     """``2024-05-01``, or ``7d``: the local date seven days before each system's local today."""
     text = text.strip()
     if text.endswith("d") and text[:-1].isdigit():
+        if len(text) > 7 or int(text[:-1]) > MAX_DAYS_BACK:
+            raise argparse.ArgumentTypeError(f"at most {MAX_DAYS_BACK}d, got {text!r}")
         return timedelta(days=int(text[:-1]))
     return _date(text, "YYYY-MM-DD or Nd")
 
 
 def _date(text: str, expected: str = "YYYY-MM-DD") -> date:
-    """``--until``: ``2024-05-01``, a local date of each system."""
+    """A local date of each system, ``2024-05-01``."""
     try:
-        return date.fromisoformat(text.strip())
+        day = date.fromisoformat(text.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if day > LAST_DATE:
+        raise argparse.ArgumentTypeError(f"a date up to {LAST_DATE}, got {text!r}")
+    return day
 
 
 def _kinds(text: str) -> list[str]:
@@ -441,6 +452,18 @@ class _Figures:
         return cls(handled, todo, elapsed, rate, eta)
 
 
+#: The plain printer's mark for "stdout's reader is gone".
+_GONE = -100
+
+
+def _stdout_to_devnull() -> None:
+    """The reader of stdout went away (``... | head``): not an error. Point stdout at
+    devnull so that later prints and the interpreter's final flush do not complain."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def _progress_printer(mode: str) -> tuple[Callable[[Progress], None], Callable[[], None]]:
     """An ``on_progress`` callback and a stop function: ``rich``, ``plain`` or ``none``."""
     if mode == "none":
@@ -459,14 +482,18 @@ def _progress_printer(mode: str) -> tuple[Callable[[Progress], None], Callable[[
         def plain(p: Progress) -> None:
             f = _Figures.of(p, time.monotonic() - started)
             pct = int(100 * f.handled / max(1, f.todo))
-            if pct // 5 != last[0] // 5:
+            if pct // 5 != last[0] // 5 and last[0] != _GONE:
                 last[0] = pct
-                print(
-                    f"{pct:3d}% windows {f.handled}/{f.todo} requests {p.requests_sent} "
-                    f"409s {p.conflicts} retries {p.retries} elapsed {_duration(f.elapsed)} "
-                    f"rate {f.rate:.1f} windows/s eta {_duration(f.eta)}",
-                    flush=True,
-                )
+                try:
+                    print(
+                        f"{pct:3d}% windows {f.handled}/{f.todo} requests {p.requests_sent} "
+                        f"409s {p.conflicts} retries {p.retries} elapsed {_duration(f.elapsed)} "
+                        f"rate {f.rate:.1f} windows/s eta {_duration(f.eta)}",
+                        flush=True,
+                    )
+                except BrokenPipeError:  # `backfill | head`: the run goes on, unprinted
+                    last[0] = _GONE
+                    _stdout_to_devnull()
 
         return plain, (lambda: None)
 
@@ -747,12 +774,8 @@ async def _status(args: argparse.Namespace) -> int:
         for line in lines:
             print(line)
         sys.stdout.flush()
-    except BrokenPipeError:
-        # The reader went away (``enlighten-async status | head``): not an error. Point
-        # stdout at devnull so that the interpreter's final flush does not complain.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
+    except BrokenPipeError:  # ``enlighten-async status | head``
+        _stdout_to_devnull()
     return 0
 
 
@@ -786,6 +809,8 @@ async def _export(args: argparse.Namespace) -> int:
         if args.out is None and sys.stdout.isatty():
             _error("parquet is binary: give --out FILE, or redirect stdout")
             return EXIT_USAGE
+    if _overwrites_store(args):
+        return EXIT_USAGE
     store, status = await _open_for_reading(args)
     if store is None:
         return status
@@ -795,8 +820,14 @@ async def _export(args: argparse.Namespace) -> int:
     except export.UnknownSystemError as exc:
         _error(exc)
         return EXIT_USAGE
+    except ValueError as exc:  # the range is reversed in some system's local time
+        _error(f"{exc}, in the local time of a system: nothing exported")
+        return EXIT_USAGE
     except StoreError as exc:
         _error(exc)
+        return EXIT_CANNOT_RUN
+    except OSError as exc:  # --out cannot be written
+        _error(f"cannot write {args.out}: {exc.strerror or exc}")
         return EXIT_CANNOT_RUN
     finally:
         await store.close()
@@ -804,6 +835,18 @@ async def _export(args: argparse.Namespace) -> int:
         _error(f"no {args.kind} rows in {args.db} for {_span(args)} (wrote the header only)")
         return EXIT_FAILED_WINDOWS
     return EXIT_OK
+
+
+def _overwrites_store(args: argparse.Namespace) -> bool:
+    """``--out`` names the store or one of SQLite's files beside it: refuse (said)."""
+    if args.out is None:
+        return False
+    out = os.path.realpath(args.out)
+    db = os.path.realpath(args.db)
+    if out in {db, f"{db}-wal", f"{db}-shm", f"{db}-journal"}:
+        _error(f"--out {args.out} would overwrite the store {args.db}")
+        return True
+    return False
 
 
 def _day_text(value: date | timedelta) -> str:
@@ -839,9 +882,7 @@ async def _write_export(store: SQLiteStore, systems: Any, args: argparse.Namespa
             count = await export.write_csv(store, args.kind, systems, sys.stdout, **kw)
             sys.stdout.flush()
         except BrokenPipeError:  # ``export | head``: not an error
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            os.close(devnull)
+            _stdout_to_devnull()
             return 1
         return count
     if args.out is None:  # parquet to a pipe or a file
@@ -891,6 +932,8 @@ async def _plot(args: argparse.Namespace) -> int:
     except ImportError as exc:
         _error(exc)
         return EXIT_USAGE
+    if _overwrites_store(args):
+        return EXIT_USAGE
     store, status = await _open_for_reading(args)
     if store is None:
         return status
@@ -911,6 +954,9 @@ async def _plot(args: argparse.Namespace) -> int:
     except plot.EmptyRangeError as exc:
         _error(f"{exc} in {args.db}; nothing drawn")
         return EXIT_FAILED_WINDOWS
+    except ValueError as exc:  # the range is reversed in the system's local time
+        _error(f"{exc}, in the system's local time: nothing drawn")
+        return EXIT_USAGE
     except StoreError as exc:
         _error(exc)
         return EXIT_CANNOT_RUN

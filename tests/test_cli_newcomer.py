@@ -177,3 +177,81 @@ def test_status_of_a_missing_store_is_a_usage_error_on_stderr(tmp_path: Path) ->
     assert proc.stdout == ""
     assert proc.stderr == "error: no store at missing.db\n"
     assert not (tmp_path / "missing.db").exists()
+
+
+# -- review findings: export/plot arguments, broken pipes ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("small")
+    db = folder / "small.db"
+    argv = ["backfill", "--simulate", "--sim-systems", "2", "--kinds", "stats"]
+    proc = _run(*argv, "--since", "2d", "--no-progress", "--db", str(db), cwd=folder)
+    assert proc.returncode == 0, proc.stderr
+    return db
+
+
+@pytest.mark.parametrize("command", ["export", "plot"])
+@pytest.mark.parametrize("suffix", ["", "-wal", "-shm"])
+def test_out_never_overwrites_the_store(small_store: Path, command: str, suffix: str) -> None:
+    before = small_store.read_bytes()
+    target = f"{small_store}{suffix}"
+    extra = ["--system", "67"] if command == "plot" else []
+    proc = _run(command, "--db", str(small_store), *extra, "--out", target, cwd=small_store.parent)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == f"error: --out {target} would overwrite the store {small_store}\n"
+    assert small_store.read_bytes() == before
+
+
+def test_export_to_a_path_that_cannot_be_written_is_one_line(small_store: Path) -> None:
+    for out in ("/nonexistent-folder/x.csv", str(small_store.parent)):
+        proc = _run("export", "--db", str(small_store), "--out", out, cwd=small_store.parent)
+        assert proc.returncode == 3, proc.stderr
+        assert (
+            proc.stderr.startswith(f"error: cannot write {out}: ") and proc.stderr.count("\n") == 1
+        )
+
+
+def test_a_range_reversed_in_a_systems_local_time_is_a_usage_error(
+    small_store: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As between 00:00 and 08:00 UTC: "--since <today UTC> --until 1d" is in order in UTC
+    # but reversed in Los Angeles. Here the UTC check is made to pass for a reversed pair.
+    monkeypatch.setattr(cli, "_reversed", lambda since, until: False)
+    for command, extra in (("export", []), ("plot", ["--system", "67"])):
+        argv = [command, "--db", str(small_store), *extra, "--since", "1d", "--until", "3d"]
+        out = small_store.parent / "r.out"
+        status = cli.main([*argv, "--out", str(out)])
+        err = capsys.readouterr().err
+        assert status == 2, err
+        assert err.startswith("error: since (") and "local time" in err and err.count("\n") == 1
+        assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "value", ["9999-12-31", "36501d", "99999999999999999999999d", "2026-02-30"]
+)
+@pytest.mark.parametrize("command", ["backfill", "export"])
+def test_dates_and_day_counts_out_of_range_are_usage_errors(
+    value: str, command: str, tmp_path: Path
+) -> None:
+    argv = [command, "--db", str(tmp_path / "x.db"), "--until", value]
+    proc = _run(*argv, *(["--simulate"] if command == "backfill" else []), cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and "--until" in proc.stderr.splitlines()[-1]
+
+
+def test_plain_progress_into_a_closed_pipe_goes_on_quietly(tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "enlighten_async", "backfill", "--simulate", "--sim-systems", "2"]
+    argv += ["--kinds", "stats", "--since", "3d", "--db", str(tmp_path / "p.db")]
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path, env=_env()
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()  # the first progress line, then the reader goes away
+    proc.stdout.close()
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err

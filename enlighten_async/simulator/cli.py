@@ -66,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
     )
     parser.add_argument(
-        "--port", type=int, default=8080, help="port; 0 picks a free one (default: %(default)s)"
+        "--port", type=_port, default=8080, help="port; 0 picks a free one (default: %(default)s)"
     )
     parser.add_argument(
         "--systems", type=int, default=DEFAULT_SYSTEMS, help="fleet size (default: %(default)s)"
@@ -128,6 +128,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535, got {port}")
+    return port
+
+
 def _simulator(args: argparse.Namespace) -> Simulator:
     plan: Plan = args.plan
     if args.limit:
@@ -177,11 +187,27 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until SIGINT/SIGTERM; return the exit status (0)."""
-    logging.basicConfig(level=str(args.log_level).upper(), stream=sys.stderr)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args))
+    """Serve until SIGINT/SIGTERM; return the exit status: 0, or 2 with one line on stderr
+    when the options cannot make a simulator or the address cannot be bound."""
+    level = logging.getLevelName(str(args.log_level).upper())
+    if not isinstance(level, int):  # an unknown name maps to the text "Level X"
+        return _refuse(f"--log-level: unknown level {args.log_level!r}")
+    logging.basicConfig(level=level, stream=sys.stderr)
+    try:
+        _simulator(args)  # bad values fail here, in one line, before a socket is opened
+    except (ValueError, TypeError, OverflowError) as exc:
+        return _refuse(exc)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_serve(args))
+    except OSError as exc:  # the port is taken, out of range, or the host is unknown
+        return _refuse(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
     return 0
+
+
+def _refuse(message: object) -> int:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -215,3 +215,39 @@ async def test_backfill_against_a_standalone_simulator_at_its_defaults_is_quick(
         await asyncio.wait_for(proc.communicate(), 20)
     assert backfill.returncode == 0, err
     assert b" 0 failed" in out and b"Embedded simulator" not in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--systems", "0"], "error: a fleet needs at least one system"),
+        (["--time-scale", "-1"], "error: scale must be positive"),
+        (["--log-level", "LOUD"], "error: --log-level:"),
+    ],
+)
+def test_bad_options_are_one_line_and_exit_2(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from enlighten_async.simulator import cli as sim_cli
+
+    parser = argparse.ArgumentParser()
+    sim_cli.add_arguments(parser)
+    assert sim_cli.run(parser.parse_args(["--port", "0", *args])) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    from enlighten_async.simulator import cli as sim_cli
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        parser = argparse.ArgumentParser()
+        sim_cli.add_arguments(parser)
+        assert sim_cli.run(parser.parse_args(["--port", str(port)])) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot listen on 127.0.0.1:{port}: ") and err.count("\n") == 1
