@@ -8,6 +8,7 @@ matplotlib's Agg canvas: no screen, no pyplot state shared with the caller.
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import statistics
 from collections.abc import Sequence
@@ -87,13 +88,15 @@ def render_production(
     local = [e.astimezone(tz) for e in ends]
     starts = [e - timedelta(seconds=seconds) for e in local]
 
+    line_x, line_y = _broken_at_gaps(local, watts, seconds)
+
     dpi = 100
     fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
     FigureCanvasAgg(fig)
     power, energy = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
     fig.suptitle(title)
-    power.plot(local, watts, color="tab:orange", linewidth=1.2)
-    power.fill_between(local, watts, color="tab:orange", alpha=0.25)
+    power.plot(line_x, line_y, color="tab:orange", linewidth=1.2)
+    power.fill_between(line_x, line_y, color="tab:orange", alpha=0.25)
     power.set_ylabel("power (W)")
     power.set_ylim(bottom=0)
     power.grid(alpha=0.3)
@@ -111,6 +114,23 @@ def render_production(
     )
     energy.set_xlabel(f"local time ({tz})")
     fig.savefig(os.fspath(out), format="png", dpi=dpi)
+
+
+def _broken_at_gaps(
+    ends: Sequence[datetime], watts: Sequence[float], seconds: float
+) -> tuple[list[datetime], list[float]]:
+    """The power line with a NaN wherever intervals are missing (a gap longer than 1.5
+    steps), so that matplotlib breaks the line instead of drawing production nobody
+    measured across the gap."""
+    xs: list[datetime] = []
+    ys: list[float] = []
+    for i, (end, w) in enumerate(zip(ends, watts, strict=True)):
+        if i and (end - ends[i - 1]).total_seconds() > 1.5 * seconds:
+            xs.append(ends[i - 1] + timedelta(seconds=seconds))
+            ys.append(math.nan)
+        xs.append(end)
+        ys.append(w)
+    return xs, ys
 
 
 async def plot_production(
