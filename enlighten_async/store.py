@@ -655,12 +655,13 @@ class SQLiteStore:
         fetched_at: int,
     ) -> None:
         conn = self._connection()
+        spec = _kinds.KINDS[kind]
         own_rows = 0
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for table, count, rows in _kinds.KINDS[kind].rows(system_id, result):
+            for table, count, rows in spec.rows(system_id, result):
                 conn.executemany(_UPSERT[table], rows)
-                if table == kind:
+                if table == spec.table.name:
                     own_rows += count
             conn.execute(
                 _UPSERT["windows"], (system_id, kind, start_at, end_at, own_rows, fetched_at)
@@ -686,10 +687,11 @@ class SQLiteStore:
         ):
             windows.setdefault((system_id, kind), []).append((s, e))
         extents: dict[tuple[int, str], tuple[int, Any, Any]] = {}
-        for kind in KINDS:
-            col = _kinds.KINDS[kind].time_column
+        for kind, spec in _kinds.KINDS.items():
+            col, table = spec.time_column, spec.table.name
             for system_id, n, first, last in conn.execute(
-                f"SELECT system_id, COUNT(*), MIN({col}), MAX({col}) FROM {kind} GROUP BY system_id"
+                f"SELECT system_id, COUNT(*), MIN({col}), MAX({col}) FROM {table} "
+                "GROUP BY system_id"
             ):
                 extents[(system_id, kind)] = (n, first, last)
         result = []
