@@ -13,8 +13,6 @@ the system's local dates into the instants the requests need.
 
 from __future__ import annotations
 
-import calendar
-import enum
 import math
 import warnings
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
@@ -22,9 +20,12 @@ from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from attrs import frozen
 
 from enlighten_async import _args as p
+from enlighten_async._kinds import MAX_DAYS_PER_CHUNK, MONTH_WINDOW, Kind, day_epoch
 
 __all__ = [
     "LOOKBACK",
+    "MAX_DAYS_PER_CHUNK",
+    "MONTH_WINDOW",
     "Kind",
     "LookbackWarning",
     "Window",
@@ -37,40 +38,6 @@ __all__ = [
 
 #: How far back the interval operations answer; older starts get an empty list.
 LOOKBACK = 365 * 86400
-#: The span of one ``rgm_stats``/``consumption_stats`` request (see :meth:`Kind.max_end`).
-MONTH_WINDOW = 28 * 86400 - 3600
-#: The largest chunk :func:`plan_days` makes (a store records one row per chunk).
-MAX_DAYS_PER_CHUNK = 365
-
-
-class Kind(str, enum.Enum):
-    """An interval operation whose ranges :func:`plan_windows` plans."""
-
-    STATS = "stats"
-    RGM_STATS = "rgm_stats"
-    CONSUMPTION_STATS = "consumption_stats"
-
-    @property
-    def step(self) -> int:
-        """The interval length in seconds (300 for ``stats``, 900 otherwise)."""
-        return 300 if self is Kind.STATS else 900
-
-    def max_end(self, start_at: int) -> int:
-        """The latest ``end_at`` one request starting at ``start_at`` may ask for.
-
-        "One month" is 28 days less an hour here: the spec does not say whose calendar it
-        counts in (the system's timezone, UTC). The shortest reading is a local February
-        that a DST change shortens by an hour (Los Angeles, Feb 20 to Mar 20 2026: 28 days
-        less an hour); a longer window would have its last four intervals cut off by the
-        service and be stored as done. This span fits every reading, at the cost of one
-        request in thirteen over a year.
-        """
-        if self is Kind.STATS:
-            return start_at + 86400
-        return start_at + MONTH_WINDOW
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class LookbackWarning(UserWarning):
@@ -102,11 +69,6 @@ class Window:
         """The ``end_at`` (epoch seconds) of every interval this window can return."""
         step = self.kind.step
         return range(self.start_at + step, self.end_at + 1, step)
-
-
-def day_epoch(day: date) -> int:
-    """The epoch seconds of UTC midnight of ``day`` (how stores key daily chunks)."""
-    return calendar.timegm((day.year, day.month, day.day, 0, 0, 0))
 
 
 def local_midnight(day: date, tz: tzinfo) -> int:
@@ -210,7 +172,7 @@ def plan_windows(
     while s < e:
         # max_end stays on the mark: a day and MONTH_WINDOW are whole 15-minute marks
         stop = min(e, kind.max_end(s))
-        if tz is not None and kind is Kind.STATS:
+        if tz is not None and kind.spec.local_midnights:
             stop = min(stop, _next_midnight(s, tz, step))
         windows.append(Window(s, stop, kind))
         s = stop

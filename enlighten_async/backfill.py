@@ -14,7 +14,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone, tzinfo
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from attrs import field, frozen, mutable
@@ -23,7 +22,8 @@ from enlighten_async import _args as p
 from enlighten_async._client import EnlightenClient
 from enlighten_async._exceptions import EnlightenError
 from enlighten_async._fanout import fan_out
-from enlighten_async._models import EnergyLifetime, System
+from enlighten_async._kinds import KINDS
+from enlighten_async._models import System
 from enlighten_async._scheduler import Priority
 from enlighten_async._windows import (
     LOOKBACK,
@@ -33,7 +33,7 @@ from enlighten_async._windows import (
     plan_days,
     plan_windows,
 )
-from enlighten_async.store import Store, StoreDataError, StoreError
+from enlighten_async.store import StoreDataError, StoreError, WindowStore
 
 __all__ = [
     "DEFAULT_KINDS",
@@ -48,7 +48,7 @@ __all__ = [
 log = logging.getLogger("enlighten_async.backfill")
 
 #: What a backfill fetches unless told otherwise.
-DEFAULT_KINDS: tuple[str, ...] = ("stats", "rgm_stats", "consumption_stats", "energy_lifetime")
+DEFAULT_KINDS: tuple[str, ...] = tuple(KINDS)
 #: Intervals this recent may still be arriving at the service: a backfill stops short of
 #: them, so that no window is recorded as done while it can still grow.
 SETTLE_SECONDS = 3600
@@ -277,7 +277,7 @@ def _plan(
     until = min(until, int(system.meta.last_energy_at.timestamp()))
     if since > until:
         return []
-    if kind == "energy_lifetime":
+    if KINDS[kind].by_day:
         # A day is planned once it has ended (locally) by ``until``, which is at least
         # SETTLE_SECONDS before now: never a partial day.
         first = _local_day(since, tz)
@@ -322,7 +322,7 @@ async def _resolve_systems(
 
 async def backfill(
     client: EnlightenClient,
-    store: Store,
+    store: WindowStore,
     systems: Sequence[int] | Sequence[System] | None = None,
     kinds: Iterable[str] = DEFAULT_KINDS,
     since: datetime | date | timedelta | int | None = None,
@@ -427,33 +427,21 @@ async def backfill(
         # a local query spares a request (and its quota). ``None`` means "stored meanwhile".
         if (item.start_at, item.end_at) in await store.done_windows(item.system_id, item.kind):
             return None
-        result: Any
-        if item.kind == "energy_lifetime":
-            first = datetime.fromtimestamp(item.start_at, timezone.utc).date()
-            last = datetime.fromtimestamp(item.end_at, timezone.utc).date()
-            result = await background.energy_lifetime(
-                item.system_id, start_date=first, end_date=last, production="all"
-            )
-            if result is None:  # 204: no production data; record the window as done, empty
-                result = EnergyLifetime(
-                    system_id=item.system_id,
-                    start_date=None,
-                    production=(),
-                    meta=by_id[item.system_id].meta,
-                )
+        spec = KINDS[item.kind]
+        system = by_id[item.system_id]
+        if spec.by_day:
+            result = await spec.fetch(background, system, item.start_at, item.end_at)
         else:
             # The plan kept a day's margin inside the one-year lookback, but the window may
             # have queued for longer than that: sent now, its answer would be empty.
             _check_lookback(item, clock.now())
-            result = await getattr(background, item.kind)(
-                item.system_id, start_at=item.start_at, end_at=item.end_at
-            )
-            if _row_count(item.kind, result) == 0:
+            result = await spec.fetch(background, system, item.start_at, item.end_at)
+            if spec.row_count(result) == 0:
                 # It may also have slid out while the scheduler held it (a quota wait): an
                 # empty answer is then no proof the window is empty, so it is not stored.
                 _check_lookback(item, clock.now())
         await store.write_window(item.system_id, item.kind, item.start_at, item.end_at, result)
-        return _row_count(item.kind, result)
+        return spec.row_count(result)
 
     def progress() -> None:
         snap = client.stats_snapshot()
@@ -507,15 +495,6 @@ def _check_lookback(item: WorkItem, now: float) -> None:
             f"(start {datetime.fromtimestamp(item.start_at, timezone.utc):%Y-%m-%dT%H:%MZ})",
             operation=item.kind,
         )
-
-
-def _row_count(kind: str, result: Any) -> int:
-    if kind == "energy_lifetime":
-        return len(result.production)
-    count = len(result.intervals)
-    if kind == "rgm_stats":
-        count += sum(len(m.intervals) for m in result.meter_intervals)
-    return count
 
 
 def _eta(client: EnlightenClient, remaining: int) -> float | None:

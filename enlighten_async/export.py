@@ -22,9 +22,10 @@ from typing import IO, Any, TextIO
 import attrs
 from attrs import frozen
 
+from enlighten_async._kinds import TABLES, Table
 from enlighten_async._models import ConsumptionStats, RgmStats, Series, Stats
 from enlighten_async.backfill import _zone
-from enlighten_async.store import COLUMNS, SQLiteStore, Store
+from enlighten_async.store import SQLiteStore, StoreReader
 
 __all__ = [
     "LocalSystem",
@@ -113,7 +114,7 @@ def local_bounds(
     since, until = local_date(since, tz), local_date(until, tz)
     if since is not None and until is not None and since > until:
         raise ValueError(f"since ({since}) is after until ({until})")
-    if kind == "energy_lifetime":  # already local days
+    if _table(kind).by_day:  # already local days
         return since, until
     lo = None if since is None else datetime.combine(since, time(0), tz)
     hi = None if until is None else datetime.combine(until + timedelta(days=1), time(0), tz)
@@ -121,7 +122,7 @@ def local_bounds(
 
 
 async def write_csv(
-    store: Store,
+    store: StoreReader,
     kind: str,
     systems: Sequence[LocalSystem],
     out: TextIO,
@@ -136,11 +137,10 @@ async def write_csv(
     ``date`` is the local day (``2026-11-20``); a missing value is an empty field. Rows
     are written one system at a time: pandas is not needed.
     """
-    if kind not in COLUMNS:
-        raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(COLUMNS)}")
+    table = _table(kind)
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS[kind])
-    at = COLUMNS[kind].index("end_at") if kind != "energy_lifetime" else None
+    writer.writerow(table.column_names)
+    at = None if table.by_day else table.column_names.index(table.time_column)
     count = 0
     for system in systems:
         lo, hi = local_bounds(kind, system.tz, since, until)
@@ -151,6 +151,13 @@ async def write_csv(
             writer.writerow(row)
         count += len(rows)
     return count
+
+
+def _table(kind: str) -> Table:
+    """The table ``kind`` names (a kind, or ``"rgm_meter_intervals"``)."""
+    if kind not in TABLES:
+        raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(TABLES)}")
+    return TABLES[kind]
 
 
 def _local_iso(epoch: int, tz: tzinfo) -> str:
@@ -168,7 +175,7 @@ def _pyarrow() -> None:
 
 
 async def write_parquet(
-    store: Store,
+    store: StoreReader,
     kind: str,
     systems: Sequence[LocalSystem],
     out: str | IO[bytes],
@@ -183,6 +190,7 @@ async def write_parquet(
     zone, or in UTC when the systems are in several zones (one column has one zone);
     ``energy_lifetime``'s ``date`` is a date.
     """
+    table = _table(kind)
     _pyarrow()
     pd = _pandas()
     zones = {str(s.tz) for s in systems}
@@ -191,18 +199,18 @@ async def write_parquet(
         lo, hi = local_bounds(kind, system.tz, since, until)
         frame = await store_frame(store, kind, system.system_id, system.tz, start_at=lo, end_at=hi)
         frame = frame.reset_index()
-        if kind == "energy_lifetime":
-            frame["date"] = [d.date() for d in frame["date"]]
+        if table.by_day:
+            frame[table.time_column] = [d.date() for d in frame[table.time_column]]
         elif len(zones) > 1:
-            frame["end_at"] = frame["end_at"].dt.tz_convert("UTC")
+            frame[table.time_column] = frame[table.time_column].dt.tz_convert("UTC")
         frame.insert(0, "system_id", system.system_id)
-        frames.append(frame[list(COLUMNS[kind])])
+        frames.append(frame[list(table.column_names)])
     if frames:
-        table = pd.concat(frames, ignore_index=True)
+        data = pd.concat(frames, ignore_index=True)
     else:
-        table = pd.DataFrame(columns=list(COLUMNS[kind]))
-    table.to_parquet(out, index=False)
-    return len(table)
+        data = pd.DataFrame(columns=list(table.column_names))
+    data.to_parquet(out, index=False)
+    return len(data)
 
 
 def _pandas() -> Any:
@@ -255,7 +263,7 @@ def _series_frame(pd: Any, series: Series[Any], tz: str) -> Any:
 
 
 async def store_frame(
-    store: Store,
+    store: StoreReader,
     kind: str,
     system_id: int,
     tz: str | tzinfo,
@@ -270,21 +278,22 @@ async def store_frame(
     :meth:`Store.intervals` does. The ``system_id`` column is left out.
     """
     pd = _pandas()
-    if kind not in COLUMNS:
-        raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(COLUMNS)}")
+    table = _table(kind)
     rows = await store.intervals(kind, system_id, start_at, end_at)
-    frame = pd.DataFrame.from_records(rows, columns=list(COLUMNS[kind])).drop(columns="system_id")
-    if kind == "energy_lifetime":
+    columns = list(table.column_names)
+    frame = pd.DataFrame.from_records(rows, columns=columns).drop(columns="system_id")
+    col = table.time_column
+    if table.by_day:
         import numpy  # numpy comes with pandas
 
-        days = pd.DatetimeIndex(pd.to_datetime(frame.pop("date")), name="date")
+        days = pd.DatetimeIndex(pd.to_datetime(frame.pop(col)), name=col)
         # a few zones skip or repeat midnight on DST days: take the first valid instant
         index = days.tz_localize(
             tz, nonexistent="shift_forward", ambiguous=numpy.ones(len(days), dtype=bool)
         )
     else:
         index = pd.DatetimeIndex(
-            pd.to_datetime(frame.pop("end_at").astype("int64"), unit="s", utc=True), name="end_at"
+            pd.to_datetime(frame.pop(col).astype("int64"), unit="s", utc=True), name=col
         ).tz_convert(tz)
     frame.index = index
     return frame

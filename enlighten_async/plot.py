@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
+from enlighten_async._kinds import KINDS
 from enlighten_async.export import LocalDay, LocalSystem, local_bounds, local_date
-from enlighten_async.store import Store
+from enlighten_async.store import StoreReader
 
 __all__ = ["DEFAULT_INTERVAL_SECONDS", "EmptyRangeError", "plot_production", "render_production"]
 
@@ -134,7 +135,7 @@ def _broken_at_gaps(
 
 
 async def plot_production(
-    store: Store,
+    store: StoreReader,
     system: LocalSystem,
     out: str | os.PathLike[str],
     *,
@@ -158,8 +159,10 @@ async def plot_production(
     if not rows:
         span = f"from {since or 'the start'} to {until or 'the end'}"
         raise EmptyRangeError(f"no production (stats) of system {system.system_id} {span}")
-    ends = [datetime.fromtimestamp(int(r[1]), system.tz) for r in rows]
-    enwh = [float(r[3]) for r in rows]
+    columns = KINDS["stats"].columns
+    at, energy = columns.index(KINDS["stats"].time_column), columns.index("enwh")
+    ends = [datetime.fromtimestamp(int(r[at]), system.tz) for r in rows]
+    enwh = [float(r[energy]) for r in rows]
     first, last = ends[0].date(), (ends[-1] - timedelta(seconds=1)).date()
     days = f"{first}" if first == last else f"{first} to {last}"
     title = f"{_clean(system.name)} (system {system.system_id}): production, {days}"

@@ -23,18 +23,17 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timedelta, timezone
-from itertools import repeat
+from datetime import date, datetime, timezone
 from types import TracebackType
 from typing import Any, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 from attrs import field, frozen
 
+from enlighten_async import _kinds
 from enlighten_async._exceptions import EnlightenError
 from enlighten_async._models import ConsumptionStats, EnergyLifetime, RgmStats, Stats, System
-from enlighten_async._windows import day_epoch
 
 __all__ = [
     "COLUMNS",
@@ -44,10 +43,12 @@ __all__ = [
     "StoreDataError",
     "StoreError",
     "StoreSource",
+    "StoreReader",
     "StoreSourceError",
     "StoreStatus",
     "StoredSystem",
     "WindowResult",
+    "WindowStore",
 ]
 
 log = logging.getLogger("enlighten_async.store")
@@ -126,75 +127,33 @@ T = TypeVar("T")
 WindowResult: TypeAlias = Stats | RgmStats | ConsumptionStats | EnergyLifetime
 
 #: The kinds a store keeps windows of, and the model each one's answers are.
-KINDS: dict[str, type[Any]] = {
-    "stats": Stats,
-    "rgm_stats": RgmStats,
-    "consumption_stats": ConsumptionStats,
-    "energy_lifetime": EnergyLifetime,
-}
+KINDS: dict[str, type[Any]] = {name: spec.model for name, spec in _kinds.KINDS.items()}
 
-#: The columns of each table, in the order :meth:`Store.intervals` returns them.
+#: The columns of each table, in the order :meth:`StoreReader.intervals` returns them.
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "stats": ("system_id", "end_at", "powr", "enwh", "devices_reporting"),
-    "rgm_stats": ("system_id", "end_at", "wh_del", "devices_reporting"),
-    "rgm_meter_intervals": (
-        "system_id",
-        "meter_serial_number",
-        "channel",
-        "end_at",
-        "wh_del",
-        "curr_w",
-    ),
-    "consumption_stats": ("system_id", "end_at", "enwh", "devices_reporting"),
-    "energy_lifetime": (
-        "system_id",
-        "date",
-        "production",
-        "micro_production",
-        "meter_production",
-    ),
+    name: table.column_names for name, table in _kinds.TABLES.items()
 }
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS stats (
-    system_id INTEGER NOT NULL,
-    end_at INTEGER NOT NULL,
-    powr INTEGER NOT NULL,
-    enwh INTEGER NOT NULL,
-    devices_reporting INTEGER NOT NULL,
-    PRIMARY KEY (system_id, end_at)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS rgm_stats (
-    system_id INTEGER NOT NULL,
-    end_at INTEGER NOT NULL,
-    wh_del INTEGER NOT NULL,
-    devices_reporting INTEGER NOT NULL,
-    PRIMARY KEY (system_id, end_at)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS rgm_meter_intervals (
-    system_id INTEGER NOT NULL,
-    meter_serial_number TEXT NOT NULL,
-    channel INTEGER NOT NULL,
-    end_at INTEGER NOT NULL,
-    wh_del REAL,
-    curr_w INTEGER,
-    PRIMARY KEY (system_id, meter_serial_number, channel, end_at)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS consumption_stats (
-    system_id INTEGER NOT NULL,
-    end_at INTEGER NOT NULL,
-    enwh INTEGER NOT NULL,
-    devices_reporting INTEGER NOT NULL,
-    PRIMARY KEY (system_id, end_at)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS energy_lifetime (
-    system_id INTEGER NOT NULL,
-    date TEXT NOT NULL,
-    production INTEGER NOT NULL,
-    micro_production INTEGER,
-    meter_production INTEGER,
-    PRIMARY KEY (system_id, date)
-) WITHOUT ROWID;
+
+def _create_table(table: _kinds.Table) -> str:
+    columns = [f"    {c.name} {c.type}{'' if c.nullable else ' NOT NULL'}" for c in table.columns]
+    columns.append(f"    PRIMARY KEY ({', '.join(table.key)})")
+    body = ",\n".join(columns)
+    return f"CREATE TABLE IF NOT EXISTS {table.name} (\n{body}\n) WITHOUT ROWID;\n"
+
+
+def _upsert(table: _kinds.Table) -> str:
+    marks = ", ".join("?" * len(table.columns))
+    values = ", ".join(f"{c} = excluded.{c}" for c in table.column_names if c not in table.key)
+    return (
+        f"INSERT INTO {table.name} VALUES ({marks}) ON CONFLICT ({', '.join(table.key)}) "
+        f"DO UPDATE SET {values}"
+    )
+
+
+_SCHEMA = (
+    "".join(_create_table(t) for t in _kinds.TABLES.values())
+    + """
 CREATE TABLE IF NOT EXISTS windows (
     system_id INTEGER NOT NULL,
     kind TEXT NOT NULL,
@@ -215,6 +174,7 @@ CREATE TABLE IF NOT EXISTS store_info (
     value TEXT NOT NULL
 ) WITHOUT ROWID;
 """
+)
 
 # What store_info records of the source (absent in stores of earlier versions).
 _SOURCE_KEYS = ("source_base_url", "source_user_hash", "source_salt", "source_simulator")
@@ -223,30 +183,7 @@ _SOURCE_KEYS = ("source_base_url", "source_user_hash", "source_salt", "source_si
 _WINDOWS_COLUMNS = {"system_id", "kind", "start_at", "end_at", "rows", "fetched_at"}
 
 _UPSERT = {
-    "stats": (
-        "INSERT INTO stats VALUES (?, ?, ?, ?, ?) ON CONFLICT (system_id, end_at) DO UPDATE "
-        "SET powr = excluded.powr, enwh = excluded.enwh, "
-        "devices_reporting = excluded.devices_reporting"
-    ),
-    "rgm_stats": (
-        "INSERT INTO rgm_stats VALUES (?, ?, ?, ?) ON CONFLICT (system_id, end_at) DO UPDATE "
-        "SET wh_del = excluded.wh_del, devices_reporting = excluded.devices_reporting"
-    ),
-    "rgm_meter_intervals": (
-        "INSERT INTO rgm_meter_intervals VALUES (?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (system_id, meter_serial_number, channel, end_at) DO UPDATE "
-        "SET wh_del = excluded.wh_del, curr_w = excluded.curr_w"
-    ),
-    "consumption_stats": (
-        "INSERT INTO consumption_stats VALUES (?, ?, ?, ?) ON CONFLICT (system_id, end_at) "
-        "DO UPDATE SET enwh = excluded.enwh, devices_reporting = excluded.devices_reporting"
-    ),
-    "energy_lifetime": (
-        "INSERT INTO energy_lifetime VALUES (?, ?, ?, ?, ?) ON CONFLICT (system_id, date) "
-        "DO UPDATE SET production = excluded.production, "
-        "micro_production = excluded.micro_production, "
-        "meter_production = excluded.meter_production"
-    ),
+    **{name: _upsert(table) for name, table in _kinds.TABLES.items()},
     "systems": (
         "INSERT INTO systems VALUES (?, ?, ?, ?) ON CONFLICT (system_id) DO UPDATE "
         "SET name = excluded.name, timezone = excluded.timezone, updated_at = excluded.updated_at"
@@ -257,9 +194,6 @@ _UPSERT = {
         "SET rows = excluded.rows, fetched_at = excluded.fetched_at"
     ),
 }
-
-# the column that orders each table in time (and that first/last_end_at are read from)
-_TIME_COLUMN = {table: ("date" if table == "energy_lifetime" else "end_at") for table in COLUMNS}
 
 
 @frozen
@@ -298,12 +232,13 @@ class StoredSystem:
 
 
 @runtime_checkable
-class Store(Protocol):
-    """Where fetched windows go; :class:`SQLiteStore` is the one this package ships.
+class WindowStore(Protocol):
+    """What a backfill needs of a store: the windows it holds, and a way to add one.
 
     ``start_at``/``end_at`` of a window are epoch seconds (intervals ending in
-    ``(start_at, end_at]``); for ``energy_lifetime`` they are UTC midnight of the
-    chunk's first and last day (both included).
+    ``(start_at, end_at]``); for a kind planned in days (``energy_lifetime``) they are
+    UTC midnight of the chunk's first and last day (both included). A store may also
+    have ``write_systems(systems)``: a backfill then records each system's name and zone.
     """
 
     async def done_windows(self, system_id: int, kind: str) -> set[tuple[int, int]]:
@@ -313,15 +248,20 @@ class Store(Protocol):
     async def write_window(
         self, system_id: int, kind: str, start_at: int, end_at: int, result: WindowResult
     ) -> None:
-        """Store ``result``'s rows and the record that the window is done, atomically."""
+        """Store ``result``'s rows and the record that the window is done, atomically.
+
+        The rows are the kind's :attr:`~enlighten_async._kinds.KindSpec.rows`; a row
+        stored before under the same key is replaced.
+        """
         ...
 
-    async def count(self, kind: str, system_id: int | None = None) -> int:
-        """The number of rows of ``kind`` (of one system, or of all)."""
-        ...
+
+@runtime_checkable
+class StoreReader(Protocol):
+    """What exports, plots and ``status`` need of a store."""
 
     async def status(self) -> list[StoreStatus]:
-        """One :class:`StoreStatus` per system and kind held."""
+        """One :class:`StoreStatus` per system and kind held, sorted by both."""
         ...
 
     async def intervals(
@@ -331,8 +271,26 @@ class Store(Protocol):
         start_at: int | datetime | date | None = None,
         end_at: int | datetime | date | None = None,
     ) -> list[tuple[Any, ...]]:
-        """The rows of ``kind`` for one system, oldest first, as ``COLUMNS[kind]``."""
+        """The rows of ``kind`` for one system, oldest first, as ``COLUMNS[kind]``.
+
+        Intervals ending in ``(start_at, end_at]``; for a table of days (``energy_lifetime``)
+        the days from ``start_at`` to ``end_at``, both included. ``kind`` may also be a table
+        a kind writes to (``"rgm_meter_intervals"``).
+        """
         ...
+
+    async def systems(self) -> dict[int, StoredSystem]:
+        """The recorded systems by id."""
+        ...
+
+
+@runtime_checkable
+class Store(WindowStore, StoreReader, Protocol):
+    """A store both sides can use; :class:`SQLiteStore` is the one this package ships.
+
+    A second backend is one class with these methods: the rows of each kind, the
+    tables they go to and their keys come from :mod:`enlighten_async._kinds`.
+    """
 
     async def close(self) -> None:
         """Release the store's resources."""
@@ -350,13 +308,6 @@ def _text(value: object) -> str:
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
-def _epoch(dt: datetime) -> int:
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        # timestamp() of a naive datetime would silently use the machine's timezone
-        raise ValueError(f"interval end must be timezone-aware, got {dt.isoformat()}")
-    return int(dt.timestamp())
-
-
 def _utc(epoch: int) -> datetime:
     return datetime.fromtimestamp(epoch, timezone.utc)
 
@@ -366,86 +317,6 @@ def _check_kind(kind: str, *, tables: bool = False) -> str:
     if kind not in known:
         raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(known)}")
     return kind
-
-
-def _table_rows(
-    system_id: int, result: WindowResult
-) -> Iterator[tuple[str, int, Iterable[tuple[Any, ...]]]]:
-    """``(table, row count, rows)`` for every table ``result`` writes to.
-
-    Interval rows are zipped from the series' columns (epoch seconds already), so no
-    interval model is built to be written.
-    """
-    if isinstance(result, Stats):
-        c = result.intervals.columns()
-        yield (
-            "stats",
-            len(result.intervals),
-            zip(repeat(system_id), c["end_at"], c["powr"], c["enwh"], c["devices_reporting"]),
-        )
-    elif isinstance(result, RgmStats):
-        c = result.intervals.columns()
-        yield (
-            "rgm_stats",
-            len(result.intervals),
-            zip(repeat(system_id), c["end_at"], c["wh_del"], c["devices_reporting"]),
-        )
-        for meter in result.meter_intervals:
-            m = meter.intervals.columns()
-            yield (
-                "rgm_meter_intervals",
-                len(meter.intervals),
-                zip(
-                    repeat(system_id),
-                    repeat(meter.meter_serial_number),
-                    m["channel"],
-                    m["end_at"],
-                    m["wh_del"],
-                    m["curr_w"],
-                ),
-            )
-    elif isinstance(result, ConsumptionStats):
-        c = result.intervals.columns()
-        yield (
-            "consumption_stats",
-            len(result.intervals),
-            zip(repeat(system_id), c["end_at"], c["enwh"], c["devices_reporting"]),
-        )
-    else:
-        if result.start_date is None:
-            return  # a system that never produced: no days to store
-        start = result.start_date
-        micro, meter_series = result.micro_production, result.meter_production
-        yield (
-            "energy_lifetime",
-            len(result.production),
-            (
-                (
-                    system_id,
-                    (start + timedelta(days=i)).isoformat(),
-                    production,
-                    micro[i] if micro is not None and i < len(micro) else None,
-                    meter_series[i] if meter_series is not None and i < len(meter_series) else None,
-                )
-                for i, production in enumerate(result.production)
-            ),
-        )
-
-
-def _bound(kind: str, value: int | datetime | date | None) -> int | str | None:
-    if value is None:
-        return None
-    if kind == "energy_lifetime":
-        if isinstance(value, datetime):
-            return _utc(_epoch(value)).date().isoformat()
-        if isinstance(value, date):
-            return value.isoformat()
-        return _utc(value).date().isoformat()
-    if isinstance(value, datetime):
-        return _epoch(value)
-    if isinstance(value, date):
-        return day_epoch(value)
-    return int(value)
 
 
 class SQLiteStore:
@@ -635,20 +506,20 @@ class SQLiteStore:
         ``(start_at, end_at]`` (epoch seconds or aware datetimes), like a window. For
         ``energy_lifetime`` the days from ``start_at`` to ``end_at``, both included.
         """
-        table = _check_kind(kind, tables=True)
-        col = _TIME_COLUMN[table]
-        lo, hi = _bound(table, start_at), _bound(table, end_at)
+        table = _kinds.TABLES[_check_kind(kind, tables=True)]
+        col = table.time_column
+        lo, hi = table.bound(start_at), table.bound(end_at)
         where, params = ["system_id = ?"], [system_id]
         if lo is not None:
-            where.append(f"{col} >= ?" if table == "energy_lifetime" else f"{col} > ?")
+            # days are inclusive; intervals are (start_at, end_at], like a window
+            where.append(f"{col} >= ?" if table.by_day else f"{col} > ?")
             params.append(lo)  # type: ignore[arg-type]
         if hi is not None:
             where.append(f"{col} <= ?")
             params.append(hi)  # type: ignore[arg-type]
-        order = col if table != "rgm_meter_intervals" else "end_at, meter_serial_number, channel"
         sql = (
-            f"SELECT {', '.join(COLUMNS[table])} FROM {table} "
-            f"WHERE {' AND '.join(where)} ORDER BY {order}"
+            f"SELECT {', '.join(table.column_names)} FROM {table.name} "
+            f"WHERE {' AND '.join(where)} ORDER BY {', '.join(table.order)}"
         )
         return await self._run(self._query, sql, tuple(params))
 
@@ -784,12 +655,13 @@ class SQLiteStore:
         fetched_at: int,
     ) -> None:
         conn = self._connection()
+        spec = _kinds.KINDS[kind]
         own_rows = 0
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for table, count, rows in _table_rows(system_id, result):
+            for table, count, rows in spec.rows(system_id, result):
                 conn.executemany(_UPSERT[table], rows)
-                if table == kind:
+                if table == spec.table.name:
                     own_rows += count
             conn.execute(
                 _UPSERT["windows"], (system_id, kind, start_at, end_at, own_rows, fetched_at)
@@ -815,25 +687,27 @@ class SQLiteStore:
         ):
             windows.setdefault((system_id, kind), []).append((s, e))
         extents: dict[tuple[int, str], tuple[int, Any, Any]] = {}
-        for kind in KINDS:
-            col = _TIME_COLUMN[kind]
+        for kind, spec in _kinds.KINDS.items():
+            col, table = spec.time_column, spec.table.name
             for system_id, n, first, last in conn.execute(
-                f"SELECT system_id, COUNT(*), MIN({col}), MAX({col}) FROM {kind} GROUP BY system_id"
+                f"SELECT system_id, COUNT(*), MIN({col}), MAX({col}) FROM {table} "
+                "GROUP BY system_id"
             ):
                 extents[(system_id, kind)] = (n, first, last)
         result = []
         for key in sorted(windows.keys() | extents.keys()):
             system_id, kind = key
             n, first, last = extents.get(key, (0, None, None))
+            spec = _kinds.KINDS[kind]
             result.append(
                 StoreStatus(
                     system_id=system_id,
                     kind=kind,
                     windows=len(windows.get(key, ())),
                     rows=n,
-                    first_end_at=_moment(kind, first),
-                    last_end_at=_moment(kind, last),
-                    gaps=_gaps(kind, windows.get(key, [])),
+                    first_end_at=spec.moment(first),
+                    last_end_at=spec.moment(last),
+                    gaps=spec.gaps(windows.get(key, [])),
                 )
             )
         return result
@@ -878,25 +752,3 @@ def _user_hash(user_id: str, salt: str) -> str:
         "sha256", user_id.encode("utf-8", "surrogatepass"), salt.encode(), USER_HASH_ROUNDS
     )
     return digest.hex()
-
-
-def _moment(kind: str, value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if kind == "energy_lifetime":
-        return _utc(day_epoch(date.fromisoformat(value)))
-    return _utc(int(value))
-
-
-def _gaps(kind: str, spans: list[tuple[int, int]]) -> tuple[tuple[datetime, datetime], ...]:
-    """The holes between ``spans`` (sorted by start), after merging overlapping ones."""
-    if kind == "energy_lifetime":
-        # inclusive days [first, last] become the half-open [first, last + 1 day)
-        spans = [(s, e + 86400) for s, e in spans]
-    gaps: list[tuple[datetime, datetime]] = []
-    covered_to: int | None = None
-    for s, e in spans:
-        if covered_to is not None and s > covered_to:
-            gaps.append((_utc(covered_to), _utc(s)))
-        covered_to = e if covered_to is None else max(covered_to, e)
-    return tuple(gaps)

@@ -1,0 +1,165 @@
+"""A store in memory: the second backend that proves the store seam.
+
+It holds what :class:`~enlighten_async.store.SQLiteStore` holds, in dicts keyed as its
+tables are, and takes every kind's rows, tables, keys and time columns from the kind
+registry (:mod:`enlighten_async._kinds`): nothing of the SQLite module but its public
+types. ``tests/test_store_contract.py`` runs the same suite against both.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from datetime import date, datetime, timezone
+from types import TracebackType
+from typing import Any
+
+from enlighten_async._kinds import TABLES, Table, kind_spec
+from enlighten_async._models import System
+from enlighten_async.store import StoreDataError, StoredSystem, StoreStatus, WindowResult
+
+Row = tuple[Any, ...]
+
+
+class MemoryStore:
+    """A :class:`~enlighten_async.store.Store` in dicts; gone when the process ends."""
+
+    path = ":memory:"
+
+    def __init__(self) -> None:
+        # table name -> natural key -> row (a key written again replaces its row)
+        self._rows: dict[str, dict[Row, Row]] = {name: {} for name in TABLES}
+        # (system_id, kind) -> (start_at, end_at) -> rows in the kind's own table
+        self._windows: dict[tuple[int, str], dict[tuple[int, int], int]] = {}
+        self._systems: dict[int, StoredSystem] = {}
+
+    async def __aenter__(self) -> MemoryStore:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    # -- what backfill needs -------------------------------------------------------------
+
+    async def done_windows(self, system_id: int, kind: str) -> set[tuple[int, int]]:
+        """The ``(start_at, end_at)`` of every window of ``kind`` already stored."""
+        kind_spec(kind)
+        return set(self._windows.get((system_id, kind), {}))
+
+    async def write_window(
+        self, system_id: int, kind: str, start_at: int, end_at: int, result: WindowResult
+    ) -> None:
+        """Store ``result``'s rows and the window's done record: all of them or none."""
+        spec = kind_spec(kind)
+        if not isinstance(result, spec.model):
+            raise TypeError(f"a {kind} window takes {spec.model.__name__}, got {result!r}")
+        if start_at > end_at:
+            raise ValueError(f"start_at ({start_at}) is after end_at ({end_at})")
+        # Every row is built and checked before any is kept: a failure leaves nothing.
+        staged: list[tuple[str, Row, Row]] = []
+        own = 0
+        for name, count, rows in spec.rows(system_id, result):
+            table = TABLES[name]
+            staged.extend((name, _key(table, row), row) for row in map(_checked(table), rows))
+            if name == spec.table.name:
+                own += count
+        for name, key, row in staged:
+            self._rows[name][key] = row
+        self._windows.setdefault((system_id, kind), {})[(start_at, end_at)] = own
+
+    async def write_systems(
+        self, systems: Iterable[System], *, updated_at: int | None = None
+    ) -> None:
+        """Record each system's name and timezone."""
+        at = datetime.fromtimestamp(time.time() if updated_at is None else updated_at, timezone.utc)
+        for s in systems:
+            self._systems[s.system_id] = StoredSystem(
+                s.system_id, str(s.system_name), str(s.timezone), at.replace(microsecond=0)
+            )
+
+    # -- what readers need ---------------------------------------------------------------
+
+    async def systems(self) -> dict[int, StoredSystem]:
+        """The recorded systems by id."""
+        return dict(self._systems)
+
+    async def intervals(
+        self,
+        kind: str,
+        system_id: int,
+        start_at: int | datetime | date | None = None,
+        end_at: int | datetime | date | None = None,
+    ) -> list[Row]:
+        """The rows of ``kind`` (or of a table it writes to) for one system, oldest first."""
+        if kind not in TABLES:
+            raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(TABLES)}")
+        table = TABLES[kind]
+        at = table.column_names.index(table.time_column)
+        lo, hi = table.bound(start_at), table.bound(end_at)
+        rows = [
+            r
+            for r in self._rows[kind].values()
+            if r[0] == system_id
+            and (lo is None or (r[at] >= lo if table.by_day else r[at] > lo))
+            and (hi is None or r[at] <= hi)
+        ]
+        order = [table.column_names.index(c) for c in table.order]
+        return sorted(rows, key=lambda r: tuple(r[i] for i in order))
+
+    async def status(self) -> list[StoreStatus]:
+        """One :class:`StoreStatus` per system and kind held, sorted by both."""
+        keys = set(self._windows)
+        for kind in (name for name in TABLES if _is_kind(name)):
+            keys |= {(r[0], kind) for r in self._rows[kind].values()}
+        result = []
+        for system_id, kind in sorted(keys):
+            spec = kind_spec(kind)
+            at = spec.columns.index(spec.time_column)
+            times = [r[at] for r in self._rows[kind].values() if r[0] == system_id]
+            spans = sorted(self._windows.get((system_id, kind), {}))
+            result.append(
+                StoreStatus(
+                    system_id=system_id,
+                    kind=kind,
+                    windows=len(spans),
+                    rows=len(times),
+                    first_end_at=spec.moment(min(times, default=None)),
+                    last_end_at=spec.moment(max(times, default=None)),
+                    gaps=spec.gaps(spans),
+                )
+            )
+        return result
+
+
+def _is_kind(name: str) -> bool:
+    try:
+        return kind_spec(name).table.name == name
+    except ValueError:
+        return False
+
+
+def _checked(table: Table) -> Any:
+    def check(row: Iterable[Any]) -> Row:
+        row = tuple(row)
+        for column, value in zip(table.columns, row, strict=True):
+            if value is None and not column.nullable:
+                # the words SQLite uses, so that callers see one message for both stores
+                raise StoreDataError(
+                    f"rows refused (NOT NULL constraint failed: {table.name}.{column.name})",
+                    path=MemoryStore.path,
+                )
+        return row
+
+    return check
+
+
+def _key(table: Table, row: Row) -> Row:
+    return tuple(row[table.column_names.index(k)] for k in table.key)

@@ -1,0 +1,179 @@
+"""The store seam: one suite run against SQLiteStore and against the in-memory store.
+
+What backfill needs (done windows, a window written with its done record atomically) and
+what readers need (intervals with bounds, status, systems): a second backend that passes
+this suite can take SQLiteStore's place. The last test runs a short backfill into each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import enlighten_async as ea
+from enlighten_async._kinds import KINDS, TABLES
+from enlighten_async._windows import day_epoch
+from enlighten_async.backfill import backfill
+from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
+from enlighten_async.store import SQLiteStore, Store, StoreDataError, StoreReader, WindowStore
+from tests.memory_store import MemoryStore
+from tests.test_store import SYS, T0, consumption, lifetime, rgm, stats, utc
+
+UTC = timezone.utc
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
+    if request.param == "sqlite":
+        async with SQLiteStore(tmp_path / "c.db") as s:
+            yield s
+    else:
+        async with MemoryStore() as m:
+            yield m
+
+
+async def test_is_a_store_of_both_sides(store: Any) -> None:
+    assert isinstance(store, Store)
+    assert isinstance(store, WindowStore) and isinstance(store, StoreReader)
+
+
+async def test_a_window_and_its_done_record(store: Any) -> None:
+    await store.write_window(SYS, "stats", T0, T0 + 900, stats(T0, 3))
+    assert await store.done_windows(SYS, "stats") == {(T0, T0 + 900)}
+    assert await store.done_windows(SYS, "rgm_stats") == set()
+    assert await store.done_windows(SYS + 1, "stats") == set()
+    assert await store.intervals("stats", SYS) == [
+        (SYS, T0 + 300, 100, 8, 3),
+        (SYS, T0 + 600, 101, 9, 3),
+        (SYS, T0 + 900, 102, 10, 3),
+    ]
+    assert await store.intervals("stats", SYS + 1) == []
+
+
+async def test_every_kind_round_trips_with_its_columns(store: Any) -> None:
+    answers = {
+        "stats": stats(T0, 2),
+        "rgm_stats": rgm(T0, 2),
+        "consumption_stats": consumption(T0, 2),
+        "energy_lifetime": lifetime(date(2024, 6, 1), [5, 6]),
+    }
+    assert set(answers) == set(KINDS)
+    for kind, answer in answers.items():
+        await store.write_window(SYS, kind, T0, T0 + 1800, answer)
+    for name, table in TABLES.items():
+        rows = await store.intervals(name, SYS)
+        assert rows and all(len(r) == len(table.columns) for r in rows), name
+    assert await store.intervals("rgm_meter_intervals", SYS) == [
+        (SYS, "122100000001", 0, T0 + 900, None, 50),
+        (SYS, "122100000001", 1, T0 + 900, 12.5, 50),
+        (SYS, "122100000001", 0, T0 + 1800, None, 50),
+        (SYS, "122100000001", 1, T0 + 1800, 12.5, 50),
+    ]
+    assert await store.intervals("energy_lifetime", SYS) == [
+        (SYS, "2024-06-01", 5, 4, 6),
+        (SYS, "2024-06-02", 6, 5, 7),
+    ]
+
+
+async def test_intervals_read_back_within_bounds(store: Any) -> None:
+    await store.write_window(SYS, "stats", T0, T0 + 1500, stats(T0, 5))
+    ends = [r[1] for r in await store.intervals("stats", SYS, T0 + 600, T0 + 1200)]
+    assert ends == [T0 + 900, T0 + 1200]  # (start_at, end_at], like a window
+    ends = [r[1] for r in await store.intervals("stats", SYS, utc(T0 + 600), None)]
+    assert ends == [T0 + 900, T0 + 1200, T0 + 1500]
+    assert [r[1] for r in await store.intervals("stats", SYS, None, date(2024, 6, 1))] == []
+    await store.write_window(
+        SYS, "energy_lifetime", day_epoch(date(2024, 6, 1)), day_epoch(date(2024, 6, 4)),
+        lifetime(date(2024, 6, 1), [1, 2, 3, 4]),
+    )  # fmt: skip
+    days = await store.intervals("energy_lifetime", SYS, date(2024, 6, 2), date(2024, 6, 3))
+    assert [r[1] for r in days] == ["2024-06-02", "2024-06-03"]  # days: both included
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await store.intervals("stats", SYS, datetime(2024, 6, 1))
+    with pytest.raises(ValueError, match="unknown kind"):
+        await store.intervals("nope", SYS)
+
+
+async def test_a_window_written_twice_replaces_its_rows(store: Any) -> None:
+    await store.write_window(SYS, "stats", T0, T0 + 900, stats(T0, 3))
+    await store.write_window(SYS, "stats", T0, T0 + 900, stats(T0, 3, powr=500))
+    await store.write_window(SYS, "stats", T0 + 600, T0 + 1200, stats(T0 + 600, 2, powr=7))
+    rows = await store.intervals("stats", SYS)
+    assert [(r[1], r[2]) for r in rows] == [
+        (T0 + 300, 500),
+        (T0 + 600, 501),
+        (T0 + 900, 7),
+        (T0 + 1200, 8),
+    ]
+    assert await store.done_windows(SYS, "stats") == {(T0, T0 + 900), (T0 + 600, T0 + 1200)}
+
+
+async def test_a_refused_window_leaves_nothing(store: Any) -> None:
+    good = rgm(T0, 2)
+    bad = ea.RgmStats(
+        system_id=SYS,
+        total_devices=1,
+        meta=good.meta,
+        intervals=good.intervals,
+        meter_intervals=(
+            *good.meter_intervals,
+            ea.MeterIntervals(None, "x", good.meter_intervals[0].intervals),  # type: ignore[arg-type]
+        ),
+    )
+    with pytest.raises(StoreDataError, match="NOT NULL"):
+        await store.write_window(SYS, "rgm_stats", T0, T0 + 1800, bad)
+    assert await store.done_windows(SYS, "rgm_stats") == set()
+    assert await store.intervals("rgm_stats", SYS) == []
+    assert await store.intervals("rgm_meter_intervals", SYS) == []
+    with pytest.raises(TypeError, match="takes Stats"):
+        await store.write_window(SYS, "stats", T0, T0 + 900, good)
+    with pytest.raises(ValueError, match="unknown kind"):
+        await store.done_windows(SYS, "nope")
+
+
+async def test_status_counts_rows_and_finds_gaps(store: Any) -> None:
+    await store.write_window(SYS, "stats", T0, T0 + 900, stats(T0, 3))
+    await store.write_window(SYS, "stats", T0 + 1800, T0 + 2400, stats(T0 + 1800, 2))
+    d = date(2024, 6, 1)
+    await store.write_window(SYS, "energy_lifetime", day_epoch(d), day_epoch(d), lifetime(d, [1]))
+    d3 = d + timedelta(days=2)
+    await store.write_window(
+        SYS, "energy_lifetime", day_epoch(d3), day_epoch(d3), lifetime(d3, [3])
+    )
+    await store.write_window(SYS + 1, "rgm_stats", T0, T0 + 1800, rgm(T0, 2))
+    got = {(s.system_id, s.kind): s for s in await store.status()}
+    assert list(got) == [(SYS, "energy_lifetime"), (SYS, "stats"), (SYS + 1, "rgm_stats")]
+    s = got[(SYS, "stats")]
+    assert (s.windows, s.rows) == (2, 5)
+    assert (s.first_end_at, s.last_end_at) == (utc(T0 + 300), utc(T0 + 2400))
+    assert s.gaps == ((utc(T0 + 900), utc(T0 + 1800)),)
+    e = got[(SYS, "energy_lifetime")]
+    assert (e.windows, e.rows, e.first_end_at) == (2, 2, datetime(2024, 6, 1, tzinfo=UTC))
+    assert e.gaps == ((datetime(2024, 6, 2, tzinfo=UTC), datetime(2024, 6, 3, tzinfo=UTC)),)
+    assert got[(SYS + 1, "rgm_stats")].rows == 2  # its own table, not the meter channels
+
+
+async def test_a_short_backfill_into_either_store(store: Any) -> None:
+    simulator = Simulator(fleet=Fleet(2, seed=3), plan=PLANS["unlimited"], clock=ea.ScaledClock(1))
+    async with SimulatorServer(simulator) as server:
+        client = ea.EnlightenClient(
+            simulator.api_key, simulator.user_id, base_url=server.base_url, clock=simulator.clock
+        )
+        async with client:
+            kinds = list(KINDS)
+            since, until = timedelta(days=3), timedelta(days=1)
+            report = await backfill(client, store, None, kinds, since, until)
+            assert report.failed == 0 and report.done == report.planned > 0
+            again = await backfill(client, store, None, kinds, since, until)
+    assert (again.skipped, again.done) == (report.planned, 0)
+    held = {(s.system_id, s.kind) for s in await store.status()}
+    systems = await store.systems()
+    assert len(systems) == 2
+    assert held == {(sid, k) for sid in systems for k in kinds}
+    for sid in systems:
+        rows = await store.intervals("stats", sid)
+        assert rows and len({r[1] for r in rows}) == len(rows)
