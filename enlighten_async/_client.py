@@ -16,7 +16,7 @@ import warnings
 from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from types import TracebackType
-from typing import Any, Final, TypeAlias, TypeVar
+from typing import Any, Final, Generic, TypeAlias, TypeVar
 
 import aiohttp
 import attrs
@@ -274,13 +274,13 @@ class EnlightenClient:
         """Requests sent, 409s seen, retries, time spent waiting, the learned limits."""
         return self.scheduler.stats()
 
-    def _call(self, request: Request, model: Any) -> Coroutine[Any, Any, Any]:
+    def _call(self, request: Request[T]) -> Coroutine[Any, Any, T]:
         # Not a coroutine itself: it hands back the scheduler's, so that a pending call
         # keeps one coroutine fewer for the garbage collector to walk.
         scheduler = self._core.scheduler
         options = self._options
         return scheduler.submit(
-            _Attempt(self._core.transport, scheduler, request, model),
+            _Attempt(self._core.transport, scheduler, request),
             operation=request.operation,
             priority=options.priority,
             max_wait=options.max_wait,
@@ -308,16 +308,18 @@ class EnlightenClient:
             if production != "all":
                 raise ValueError(f"production must be 'all' or None, got {production!r}")
             params.append(("production", production))
-        return await self._call(  # type: ignore[no-any-return]
-            Request("energy_lifetime", _sys(system_id, "energy_lifetime"), tuple(params)),
-            EnergyLifetime,
+        return await self._call(
+            Request.allowing_no_content(
+                "energy_lifetime",
+                _sys(system_id, "energy_lifetime"),
+                tuple(params),
+                EnergyLifetime,
+            )
         )
 
     async def envoys(self, system_id: int) -> Envoys:
         """The active Envoys of a system."""
-        return await self._call(  # type: ignore[no-any-return]
-            Request("envoys", _sys(system_id, "envoys")), Envoys
-        )
+        return await self._call(Request("envoys", _sys(system_id, "envoys"), (), Envoys))
 
     def systems(
         self,
@@ -385,9 +387,7 @@ class EnlightenClient:
 
     async def _systems_page(self, query: list[tuple[str, str]], token: str | None) -> SystemsPage:
         params = [*query, ("next", token)] if token else query
-        return await self._call(  # type: ignore[no-any-return]
-            Request("systems", "/systems", tuple(params)), SystemsPage
-        )
+        return await self._call(Request("systems", "/systems", tuple(params), SystemsPage))
 
     @staticmethod
     def _systems_query(
@@ -413,22 +413,20 @@ class EnlightenClient:
 
     async def inventory(self, system_id: int) -> Inventory:
         """The active devices (Envoys, microinverters, meters) of a system."""
-        return await self._call(  # type: ignore[no-any-return]
-            Request("inventory", _sys(system_id, "inventory")), Inventory
-        )
+        return await self._call(Request("inventory", _sys(system_id, "inventory"), (), Inventory))
 
     async def inverters_summary_by_envoy_or_site(
         self, site_id: int
     ) -> tuple[InvertersSummary, ...]:
         """Microinverter summaries of a site (``site_id`` is the system id), per Envoy."""
         params = (("site_id", p.system_id_arg(site_id, "site_id")),)
-        return await self._call(  # type: ignore[no-any-return]
+        return await self._call(
             Request(
                 "inverters_summary_by_envoy_or_site",
                 "/systems/inverters_summary_by_envoy_or_site",
                 params,
-            ),
-            tuple[InvertersSummary, ...],
+                _INVERTERS_SUMMARIES,
+            )
         )
 
     async def monthly_production(
@@ -455,9 +453,13 @@ class EnlightenClient:
             DeprecationWarning,
             stacklevel=2,
         )
-        return await self._call(  # type: ignore[no-any-return]
-            Request("monthly_production", path, (("start_date", day.isoformat()),)),
-            MonthlyProduction,
+        return await self._call(
+            Request(
+                "monthly_production",
+                path,
+                (("start_date", day.isoformat()),),
+                MonthlyProduction,
+            )
         )
 
     async def production_meter_readings(
@@ -465,11 +467,13 @@ class EnlightenClient:
     ) -> ProductionMeterReadings:
         """The last odometer reading of every production meter as of ``end_at`` (now)."""
         params = () if end_at is None else (("end_at", str(p.epoch_arg(end_at, "end_at"))),)
-        return await self._call(  # type: ignore[no-any-return]
+        return await self._call(
             Request(
-                "production_meter_readings", _sys(system_id, "production_meter_readings"), params
-            ),
-            ProductionMeterReadings,
+                "production_meter_readings",
+                _sys(system_id, "production_meter_readings"),
+                params,
+                ProductionMeterReadings,
+            )
         )
 
     async def rgm_stats(
@@ -480,9 +484,10 @@ class EnlightenClient:
         Times are aware datetimes or epoch seconds; the service rounds them down to the
         15-minute mark. For longer ranges use ``iter_rgm_stats``.
         """
-        return await self._call(  # type: ignore[no-any-return]
-            Request("rgm_stats", _sys(system_id, "rgm_stats"), _time_range(start_at, end_at)),
-            RgmStats,
+        return await self._call(
+            Request(
+                "rgm_stats", _sys(system_id, "rgm_stats"), _time_range(start_at, end_at), RgmStats
+            )
         )
 
     async def stats(
@@ -494,8 +499,8 @@ class EnlightenClient:
         5-minute mark and answers 422 for a start after the last report or before
         production. For longer ranges use ``iter_stats``.
         """
-        return await self._call(  # type: ignore[no-any-return]
-            Request("stats", _sys(system_id, "stats"), _time_range(start_at, end_at)), Stats
+        return await self._call(
+            Request("stats", _sys(system_id, "stats"), _time_range(start_at, end_at), Stats)
         )
 
     async def consumption_lifetime(
@@ -507,22 +512,26 @@ class EnlightenClient:
     ) -> ConsumptionLifetime | None:
         """Daily consumption in Wh. Returns ``None`` (204) when the system has no meter."""
         params = self._date_range(start_date, end_date)
-        return await self._call(  # type: ignore[no-any-return]
-            Request("consumption_lifetime", _sys(system_id, "consumption_lifetime"), tuple(params)),
-            ConsumptionLifetime,
+        return await self._call(
+            Request.allowing_no_content(
+                "consumption_lifetime",
+                _sys(system_id, "consumption_lifetime"),
+                tuple(params),
+                ConsumptionLifetime,
+            )
         )
 
     async def consumption_stats(
         self, system_id: int, *, start_at: Epoch | None = None, end_at: Epoch | None = None
     ) -> ConsumptionStats:
         """Consumption in 15-minute intervals, at most one month."""
-        return await self._call(  # type: ignore[no-any-return]
+        return await self._call(
             Request(
                 "consumption_stats",
                 _sys(system_id, "consumption_stats"),
                 _time_range(start_at, end_at),
-            ),
-            ConsumptionStats,
+                ConsumptionStats,
+            )
         )
 
     async def summary(self, system_id: int, *, summary_date: DateLike | None = None) -> Summary:
@@ -534,16 +543,18 @@ class EnlightenClient:
         if summary_date is not None:
             # "The future" is the site's, and the spec documents the service's 422 for it.
             params = (("summary_date", p.date_arg(summary_date, "summary_date").isoformat()),)
-        return await self._call(  # type: ignore[no-any-return]
-            Request("summary", _sys(system_id, "summary"), params), Summary
-        )
+        return await self._call(Request("summary", _sys(system_id, "summary"), params, Summary))
 
     async def search_system_id(self, serial_num: str) -> SearchSystemIdResult:
         """The system an Envoy serial number belongs to (:class:`NotFoundError` if none)."""
         p.text_arg(serial_num, "serial_num")
-        return await self._call(  # type: ignore[no-any-return]
-            Request("search_system_id", "/systems/search_system_id", (("serial_num", serial_num),)),
-            SearchSystemIdResult,
+        return await self._call(
+            Request(
+                "search_system_id",
+                "/systems/search_system_id",
+                (("serial_num", serial_num),),
+                SearchSystemIdResult,
+            )
         )
 
     # -- ranges ---------------------------------------------------------------------------
@@ -642,7 +653,7 @@ class EnlightenClient:
         return params
 
 
-class _Attempt:
+class _Attempt(Generic[T]):
     """One call's request, sent once per call of it (the scheduler re-sends after a 409,
     and retries): send, show the ``Date`` to the scheduler, decode.
 
@@ -650,18 +661,15 @@ class _Attempt:
     is a function, its cell tuple and a cell per captured name.
     """
 
-    __slots__ = ("model", "request", "scheduler", "sends", "transport")
+    __slots__ = ("request", "scheduler", "sends", "transport")
 
-    def __init__(
-        self, transport: Transport, scheduler: Scheduler, request: Request, model: Any
-    ) -> None:
+    def __init__(self, transport: Transport, scheduler: Scheduler, request: Request[T]) -> None:
         self.transport = transport
         self.scheduler = scheduler
         self.request = request
-        self.model = model
         self.sends = 0
 
-    async def __call__(self) -> Any:
+    async def __call__(self) -> T:
         self.sends += 1
         transport, request, clock = self.transport, self.request, self.scheduler.clock
         debug = _transport_log.isEnabledFor(logging.DEBUG)
@@ -683,10 +691,14 @@ class _Attempt:
         if date and date != scheduler.last_date_header:
             await scheduler.observe_date(date, sent_at=sent_at, received_at=clock.now())
         try:
-            return decode(request.operation, raw, self.model)
+            return decode(request, raw)
         except EnlightenError as exc:
             transport.scrub(exc)  # a body that echoes the URL must not carry the key
             raise
+
+
+#: The model of ``inverters_summary_by_envoy_or_site``: a JSON array of summaries.
+_INVERTERS_SUMMARIES: type[tuple[InvertersSummary, ...]] = tuple[InvertersSummary, ...]
 
 
 def _sys(system_id: int, operation: str) -> str:

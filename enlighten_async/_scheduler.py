@@ -66,7 +66,7 @@ from enlighten_async._ledger import (
     QuotaLedger,
     check_margin,
 )
-from enlighten_async._protocol import http_date
+from enlighten_async._protocol import http_date, quota_fields
 from enlighten_async._quota import Quota, resolve_plan
 from enlighten_async._retry import RetryPolicy, build_retrying, is_retryable
 
@@ -709,7 +709,7 @@ class Scheduler:
         retry_at = _utc(epoch)
         last = self._last_conflict if decision.reason == "hold" else None
         if last is not None:
-            body: dict[str, Any] | None = dict(last.body)
+            body: dict[str, Any] = dict(last.body)
             server_time = last.server_time
         else:
             quota = decision.quota
@@ -725,6 +725,7 @@ class Scheduler:
             body=body,
             server_time=server_time,
             retry_at=retry_at,
+            **quota_fields(body),
         )
 
 
