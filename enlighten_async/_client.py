@@ -203,6 +203,21 @@ class EnlightenClient:
         return self._core.scheduler
 
     @property
+    def clock(self) -> Clock:
+        """The time source this client paces and dates by: the scheduler's clock (the
+        system's, or a compressed one such as the simulator's)."""
+        return self._core.scheduler.clock
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most requests this client (with its views) has in flight at once."""
+        return self._core.scheduler.max_in_flight
+
+    def known_limits(self) -> tuple[Quota, ...]:
+        """The quotas in force for this key: the ones learned from 409s over the plan's."""
+        return self._core.scheduler.known_limits()
+
+    @property
     def _transport(self) -> Transport:
         return self._core.transport
 
@@ -266,8 +281,14 @@ class EnlightenClient:
                 else p.seconds_arg(max_wait, "max_wait", allow_inf=True)
             )
             options = attrs.evolve(options, max_wait=limit)
-        view = object.__new__(type(self))
-        view._bind(self._core, options, is_view=True)
+        return self._view(self._core, options)
+
+    @classmethod
+    def _view(cls, core: _Core, options: _CallOptions) -> EnlightenClient:
+        # A view is the shared core plus its own options, and nothing else: __init__'s
+        # checks ran when the core was made, so a view skips them (and makes no session).
+        view = cls.__new__(cls)
+        view._bind(core, options, is_view=True)
         return view
 
     def stats_snapshot(self) -> SchedulerStats:
@@ -618,7 +639,7 @@ class EnlightenClient:
             kind,
             s,
             e,
-            now=int(self.scheduler.clock.now()),
+            now=int(self.clock.now()),
             operational_at=(
                 None if operational_at is None else p.epoch_arg(operational_at, "operational_at")
             ),
@@ -638,7 +659,7 @@ class EnlightenClient:
 
     def _latest_site_date(self) -> date:
         # No site is more than 14 hours ahead of UTC, so no site's today is later than this.
-        return p.utc_today(self.scheduler.clock.now() + 14 * 3600)
+        return p.utc_today(self.clock.now() + 14 * 3600)
 
     @staticmethod
     def _date_range(start: DateLike | None, end: DateLike | None) -> list[tuple[str, str]]:

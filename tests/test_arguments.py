@@ -410,6 +410,19 @@ async def test_with_options_max_wait_none_means_no_limit_and_unset_keeps(
     await c.close()
 
 
+async def test_a_client_and_its_views_answer_clock_cap_and_limits_without_the_scheduler() -> None:
+    # What a backfill reads (clock, in-flight cap, quotas in force) is public on the client.
+    clock = ea.ScaledClock(60)
+    async with client(clock=clock, max_in_flight=3, plan="watt") as c:
+        view = c.with_options(priority=ea.Priority.BACKGROUND)
+        for each in (c, view):
+            assert each.clock is clock
+            assert each.max_in_flight == 3
+            assert each.known_limits() == c.scheduler.known_limits() != ()
+        assert set(view.__slots__) == {"__weakref__", "_core", "_is_view", "_options"}
+        assert view._core is c._core
+
+
 async def test_a_view_shares_the_core_and_closing_it_closes_nothing(
     mock_api: aioresponses, examples: dict[str, Any]
 ) -> None:
