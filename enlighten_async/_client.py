@@ -24,8 +24,8 @@ import attrs
 from enlighten_async import _args as p
 from enlighten_async._clock import Clock
 from enlighten_async._exceptions import EnlightenError, TransportError
+from enlighten_async._filters import SystemsFilter, Unpack, systems_query
 from enlighten_async._models import (
-    ConnectionType,
     ConsumptionInterval,
     ConsumptionLifetime,
     ConsumptionStats,
@@ -40,7 +40,6 @@ from enlighten_async._models import (
     SearchSystemIdResult,
     Stats,
     StatsInterval,
-    Status,
     Summary,
     System,
     SystemsPage,
@@ -67,10 +66,6 @@ Epoch: TypeAlias = datetime | int | float
 ``float``). A naive ``datetime`` is refused (``ValueError``): its zone would be a guess."""
 DateLike: TypeAlias = date | str
 """A calendar date: a ``date``, or an ISO ``"YYYY-MM-DD"`` string."""
-IntFilter = int | Sequence[int]
-StrFilter = str | Sequence[str]
-StatusFilter = Status | str | Sequence[Status | str]
-ConnectionFilter = ConnectionType | str | Sequence[ConnectionType | str]
 
 
 class _Unset(enum.Enum):
@@ -343,38 +338,24 @@ class EnlightenClient:
         return await self._call(Request("envoys", _sys(system_id, "envoys"), (), Envoys))
 
     def systems(
-        self,
-        *,
-        limit: int | None = None,
-        system_id: IntFilter | None = None,
-        system_name: StrFilter | None = None,
-        status: StatusFilter | None = None,
-        reference: StrFilter | None = None,
-        installer: StrFilter | None = None,
-        connection_type: ConnectionFilter | None = None,
-        next: str | None = None,
+        self, *, next: str | None = None, **filters: Unpack[SystemsFilter]
     ) -> AsyncIterator[System]:
         """Every system the user may query, following ``next`` page by page.
 
         An async iterator: a page is fetched only when the previous one is used up, so
-        breaking out of the loop stops the requests. A filter given as a value is sent as
-        ``name=value``; as a list, in the spec's bracket form ``name[]=a&name[]=b``.
-        ``limit`` (1 to 1000) is the page size; ``next`` starts from a token an earlier page
-        gave. Every page is a request like any other: it waits its turn in the scheduler.
-        A server whose tokens go round in a circle (A -> B -> A), are not strings, or never
-        end (more than :data:`~enlighten_async._pagination.MAX_PAGES` pages) gets a
+        breaking out of the loop stops the requests. The filters are keyword arguments,
+        each optional (see :class:`SystemsFilter`): ``limit``, ``system_id``,
+        ``system_name``, ``status``, ``reference``, ``installer``, ``connection_type``. A
+        filter given as a value is sent as ``name=value``; as a list, in the spec's
+        bracket form ``name[]=a&name[]=b``. ``limit`` (1 to 1000) is the page size;
+        ``next`` starts from a token an earlier page gave. Every page is a request like
+        any other: it waits its turn in the scheduler. A server whose tokens go round in a
+        circle (A -> B -> A), are not strings, or never end (more than
+        :data:`~enlighten_async._pagination.MAX_PAGES` pages) gets a
         :class:`ResponseFormatError` rather than an endless loop of requests.
         """
         first = p.next_arg(next)
-        query = self._systems_query(
-            limit=limit,
-            system_id=system_id,
-            system_name=system_name,
-            status=status,
-            reference=reference,
-            installer=installer,
-            connection_type=connection_type,
-        )
+        query = systems_query(filters, "systems")
 
         async def fetch(token: str | None) -> SystemsPage:
             return await self._systems_page(query, token)
@@ -382,55 +363,18 @@ class EnlightenClient:
         return paginate(fetch, first, operation="systems")
 
     async def systems_page(
-        self,
-        *,
-        limit: int | None = None,
-        system_id: IntFilter | None = None,
-        system_name: StrFilter | None = None,
-        status: StatusFilter | None = None,
-        reference: StrFilter | None = None,
-        installer: StrFilter | None = None,
-        connection_type: ConnectionFilter | None = None,
-        next: str | None = None,
+        self, *, next: str | None = None, **filters: Unpack[SystemsFilter]
     ) -> SystemsPage:
-        """One page of ``/systems``; its ``next`` is the token of the following page."""
+        """One page of ``/systems``; its ``next`` is the token of the following page.
+
+        Takes the filters of :meth:`systems`.
+        """
         token = p.next_arg(next)
-        query = self._systems_query(
-            limit=limit,
-            system_id=system_id,
-            system_name=system_name,
-            status=status,
-            reference=reference,
-            installer=installer,
-            connection_type=connection_type,
-        )
-        return await self._systems_page(query, token)
+        return await self._systems_page(systems_query(filters, "systems_page"), token)
 
     async def _systems_page(self, query: list[tuple[str, str]], token: str | None) -> SystemsPage:
         params = [*query, ("next", token)] if token else query
         return await self._call(Request("systems", "/systems", tuple(params), SystemsPage))
-
-    @staticmethod
-    def _systems_query(
-        *,
-        limit: int | None,
-        system_id: Any,
-        system_name: Any,
-        status: Any,
-        reference: Any,
-        installer: Any,
-        connection_type: Any,
-    ) -> list[tuple[str, str]]:
-        params: list[tuple[str, str]] = []
-        if limit is not None:
-            params.append(("limit", p.limit_arg(limit)))
-        params += p.id_filter("system_id", system_id)
-        params += p.text_filter("system_name", system_name)
-        params += p.enum_filter("status", status, Status)
-        params += p.text_filter("reference", reference)
-        params += p.text_filter("installer", installer)
-        params += p.enum_filter("connection_type", connection_type, ConnectionType)
-        return params
 
     async def inventory(self, system_id: int) -> Inventory:
         """The active devices (Envoys, microinverters, meters) of a system."""
@@ -726,17 +670,9 @@ def _sys(system_id: int, operation: str) -> str:
     return f"/systems/{p.system_id_arg(system_id)}/{operation}"
 
 
-def _epoch(value: Epoch | None, name: str) -> int | None:
-    # The common case first: an int epoch in range is its own answer (epoch_arg would
-    # give the same), which skips epoch_arg's isinstance checks against numbers.Real.
-    if type(value) is int and 0 <= value <= p.EPOCH_MAX:
-        return value
-    return None if value is None else p.epoch_arg(value, name)
-
-
 def _time_range(start_at: Epoch | None, end_at: Epoch | None) -> tuple[tuple[str, str], ...]:
-    s = _epoch(start_at, "start_at")
-    e = _epoch(end_at, "end_at")
+    s = None if start_at is None else p.epoch_arg(start_at, "start_at")
+    e = None if end_at is None else p.epoch_arg(end_at, "end_at")
     p.check_order(s, e, "start_at", "end_at", (start_at, end_at))
     params = []
     if s is not None:

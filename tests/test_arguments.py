@@ -158,6 +158,8 @@ BAD_CALLS: list[tuple[str, Call, type[Exception], str]] = [
     ("reference list of ints", lambda c: c.systems_page(reference=[1]), TypeError, "reference"),
     ("system_id as string", lambda c: c.systems_page(system_id="67"), TypeError, "system_id"),
     ("empty generator", lambda c: c.systems_page(system_id=iter(())), ValueError, "empty"),
+    ("unknown filter (page)", lambda c: c.systems_page(sytem_id=1), TypeError, "'sytem_id'"),
+    ("unknown filter", lambda c: first_system(c, instaler="x"), TypeError, "'instaler'"),
     ("serial as int", lambda c: c.search_system_id(123), TypeError, "serial_num"),
     ("blank serial", lambda c: c.search_system_id("  "), ValueError, "serial_num"),
 ]
