@@ -52,7 +52,7 @@ from cattrs.v import transform_error
 
 from enlighten_async import ResponseFormatError, RgmStats
 from enlighten_async._converter import _detailed, explain
-from enlighten_async._protocol import RawResponse, decode
+from enlighten_async._protocol import RawResponse, Request, decode
 
 T0 = 1790000000
 GOAL_SECONDS = 1.0
@@ -115,7 +115,7 @@ def child(step: str, shape: str, megabytes: float) -> None:
             return len(lines), lines[0] if lines else ""
         if step == "decode (now)":
             try:
-                decode("rgm_stats", RawResponse(200, {}, body), RgmStats)
+                decode(Request("rgm_stats", "/x", (), RgmStats), RawResponse(200, {}, body))
             except ResponseFormatError as exc:
                 return len(exc.details), exc.details[0] if exc.details else ""
             raise AssertionError("the body decoded")

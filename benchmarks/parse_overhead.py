@@ -64,7 +64,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from enlighten_async import EnlightenClient
 from enlighten_async._converter import converter
 from enlighten_async._models import RgmStats
-from enlighten_async._protocol import RawResponse, decode
+from enlighten_async._protocol import RawResponse, Request, decode
 from enlighten_async._scheduler import Scheduler
 
 HOST = "127.0.0.1"
@@ -409,7 +409,7 @@ async def breakdown(body: bytes, repeat: int) -> list[Row]:
         ),
         measure(
             "decode() = json.loads + structure",
-            lambda: decode("rgm_stats", raw, RgmStats),
+            lambda: decode(Request("rgm_stats", "/x", (), RgmStats), raw),
             repeat,
         ),
     ]

@@ -27,6 +27,7 @@ from enlighten_async._exceptions import (
     UnprocessableEntityError,
 )
 from enlighten_async._fanout import Outcome, fan_out
+from enlighten_async._filters import SystemsFilter
 from enlighten_async._ledger import LedgerDecision, LedgerSnapshot, MemoryLedger, QuotaLedger
 from enlighten_async._models import (
     ConnectionType,
@@ -136,6 +137,7 @@ __all__ = [
     "Status",
     "Summary",
     "System",
+    "SystemsFilter",
     "SystemClock",
     "SystemsPage",
     "TransportError",

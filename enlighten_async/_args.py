@@ -34,6 +34,7 @@ __all__ = [
     "text_arg",
     "text_filter",
     "url_arg",
+    "utc_datetime",
     "utc_today",
 ]
 
@@ -74,7 +75,15 @@ def system_id_arg(value: int, name: str = "system_id") -> str:
 
 
 def epoch_arg(value: datetime | int | float, name: str) -> int:
-    """An aware ``datetime`` or epoch seconds to whole epoch seconds (1970 to 9999)."""
+    """An aware ``datetime`` or epoch seconds to whole epoch seconds (1970 to 9999).
+
+    The one conversion of a moment the caller gives to epoch seconds: the client, windows
+    and backfill all come through here.
+    """
+    # The common case first: an int epoch in range is its own answer, without the
+    # isinstance checks against numbers.Real (the client's hot path).
+    if type(value) is int and 0 <= value <= EPOCH_MAX:
+        return value
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(
@@ -125,6 +134,14 @@ def date_arg(value: date | str, name: str) -> date:
     if day < DATE_MIN:
         raise ValueError(f"{name} must not be before {DATE_MIN.isoformat()}, got {shown(value)}")
     return day
+
+
+def utc_datetime(epoch: float) -> datetime:
+    """Epoch seconds as an aware UTC ``datetime`` (``datetime.max`` past the year 9999)."""
+    try:
+        return datetime.fromtimestamp(epoch, timezone.utc)
+    except (OverflowError, OSError, ValueError):  # near the year 9999, or beyond
+        return datetime.max.replace(tzinfo=timezone.utc)
 
 
 def utc_today(now: float) -> date:

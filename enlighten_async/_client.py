@@ -16,7 +16,7 @@ import warnings
 from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from types import TracebackType
-from typing import Any, Final, TypeAlias, TypeVar
+from typing import Any, Final, Generic, TypeAlias, TypeVar
 
 import aiohttp
 import attrs
@@ -24,8 +24,8 @@ import attrs
 from enlighten_async import _args as p
 from enlighten_async._clock import Clock
 from enlighten_async._exceptions import EnlightenError, TransportError
+from enlighten_async._filters import SystemsFilter, Unpack, systems_query
 from enlighten_async._models import (
-    ConnectionType,
     ConsumptionInterval,
     ConsumptionLifetime,
     ConsumptionStats,
@@ -40,7 +40,6 @@ from enlighten_async._models import (
     SearchSystemIdResult,
     Stats,
     StatsInterval,
-    Status,
     Summary,
     System,
     SystemsPage,
@@ -67,10 +66,6 @@ Epoch: TypeAlias = datetime | int | float
 ``float``). A naive ``datetime`` is refused (``ValueError``): its zone would be a guess."""
 DateLike: TypeAlias = date | str
 """A calendar date: a ``date``, or an ISO ``"YYYY-MM-DD"`` string."""
-IntFilter = int | Sequence[int]
-StrFilter = str | Sequence[str]
-StatusFilter = Status | str | Sequence[Status | str]
-ConnectionFilter = ConnectionType | str | Sequence[ConnectionType | str]
 
 
 class _Unset(enum.Enum):
@@ -203,6 +198,21 @@ class EnlightenClient:
         return self._core.scheduler
 
     @property
+    def clock(self) -> Clock:
+        """The time source this client paces and dates by: the scheduler's clock (the
+        system's, or a compressed one such as the simulator's)."""
+        return self._core.scheduler.clock
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most requests this client (with its views) has in flight at once."""
+        return self._core.scheduler.max_in_flight
+
+    def known_limits(self) -> tuple[Quota, ...]:
+        """The quotas in force for this key: the ones learned from 409s over the plan's."""
+        return self._core.scheduler.known_limits()
+
+    @property
     def _transport(self) -> Transport:
         return self._core.transport
 
@@ -266,21 +276,27 @@ class EnlightenClient:
                 else p.seconds_arg(max_wait, "max_wait", allow_inf=True)
             )
             options = attrs.evolve(options, max_wait=limit)
-        view = object.__new__(type(self))
-        view._bind(self._core, options, is_view=True)
+        return self._view(self._core, options)
+
+    @classmethod
+    def _view(cls, core: _Core, options: _CallOptions) -> EnlightenClient:
+        # A view is the shared core plus its own options, and nothing else: __init__'s
+        # checks ran when the core was made, so a view skips them (and makes no session).
+        view = cls.__new__(cls)
+        view._bind(core, options, is_view=True)
         return view
 
     def stats_snapshot(self) -> SchedulerStats:
         """Requests sent, 409s seen, retries, time spent waiting, the learned limits."""
         return self.scheduler.stats()
 
-    def _call(self, request: Request, model: Any) -> Coroutine[Any, Any, Any]:
+    def _call(self, request: Request[T]) -> Coroutine[Any, Any, T]:
         # Not a coroutine itself: it hands back the scheduler's, so that a pending call
         # keeps one coroutine fewer for the garbage collector to walk.
         scheduler = self._core.scheduler
         options = self._options
         return scheduler.submit(
-            _Attempt(self._core.transport, scheduler, request, model),
+            _Attempt(self._core.transport, scheduler, request),
             operation=request.operation,
             priority=options.priority,
             max_wait=options.max_wait,
@@ -308,50 +324,38 @@ class EnlightenClient:
             if production != "all":
                 raise ValueError(f"production must be 'all' or None, got {production!r}")
             params.append(("production", production))
-        return await self._call(  # type: ignore[no-any-return]
-            Request("energy_lifetime", _sys(system_id, "energy_lifetime"), tuple(params)),
-            EnergyLifetime,
+        return await self._call(
+            Request.allowing_no_content(
+                "energy_lifetime",
+                _sys(system_id, "energy_lifetime"),
+                tuple(params),
+                EnergyLifetime,
+            )
         )
 
     async def envoys(self, system_id: int) -> Envoys:
         """The active Envoys of a system."""
-        return await self._call(  # type: ignore[no-any-return]
-            Request("envoys", _sys(system_id, "envoys")), Envoys
-        )
+        return await self._call(Request("envoys", _sys(system_id, "envoys"), (), Envoys))
 
     def systems(
-        self,
-        *,
-        limit: int | None = None,
-        system_id: IntFilter | None = None,
-        system_name: StrFilter | None = None,
-        status: StatusFilter | None = None,
-        reference: StrFilter | None = None,
-        installer: StrFilter | None = None,
-        connection_type: ConnectionFilter | None = None,
-        next: str | None = None,
+        self, *, next: str | None = None, **filters: Unpack[SystemsFilter]
     ) -> AsyncIterator[System]:
         """Every system the user may query, following ``next`` page by page.
 
         An async iterator: a page is fetched only when the previous one is used up, so
-        breaking out of the loop stops the requests. A filter given as a value is sent as
-        ``name=value``; as a list, in the spec's bracket form ``name[]=a&name[]=b``.
-        ``limit`` (1 to 1000) is the page size; ``next`` starts from a token an earlier page
-        gave. Every page is a request like any other: it waits its turn in the scheduler.
-        A server whose tokens go round in a circle (A -> B -> A), are not strings, or never
-        end (more than :data:`~enlighten_async._pagination.MAX_PAGES` pages) gets a
+        breaking out of the loop stops the requests. The filters are keyword arguments,
+        each optional (see :class:`SystemsFilter`): ``limit``, ``system_id``,
+        ``system_name``, ``status``, ``reference``, ``installer``, ``connection_type``. A
+        filter given as a value is sent as ``name=value``; as a list, in the spec's
+        bracket form ``name[]=a&name[]=b``. ``limit`` (1 to 1000) is the page size;
+        ``next`` starts from a token an earlier page gave. Every page is a request like
+        any other: it waits its turn in the scheduler. A server whose tokens go round in a
+        circle (A -> B -> A), are not strings, or never end (more than
+        :data:`~enlighten_async._pagination.MAX_PAGES` pages) gets a
         :class:`ResponseFormatError` rather than an endless loop of requests.
         """
         first = p.next_arg(next)
-        query = self._systems_query(
-            limit=limit,
-            system_id=system_id,
-            system_name=system_name,
-            status=status,
-            reference=reference,
-            installer=installer,
-            connection_type=connection_type,
-        )
+        query = systems_query(filters, "systems")
 
         async def fetch(token: str | None) -> SystemsPage:
             return await self._systems_page(query, token)
@@ -359,76 +363,35 @@ class EnlightenClient:
         return paginate(fetch, first, operation="systems")
 
     async def systems_page(
-        self,
-        *,
-        limit: int | None = None,
-        system_id: IntFilter | None = None,
-        system_name: StrFilter | None = None,
-        status: StatusFilter | None = None,
-        reference: StrFilter | None = None,
-        installer: StrFilter | None = None,
-        connection_type: ConnectionFilter | None = None,
-        next: str | None = None,
+        self, *, next: str | None = None, **filters: Unpack[SystemsFilter]
     ) -> SystemsPage:
-        """One page of ``/systems``; its ``next`` is the token of the following page."""
+        """One page of ``/systems``; its ``next`` is the token of the following page.
+
+        Takes the filters of :meth:`systems`.
+        """
         token = p.next_arg(next)
-        query = self._systems_query(
-            limit=limit,
-            system_id=system_id,
-            system_name=system_name,
-            status=status,
-            reference=reference,
-            installer=installer,
-            connection_type=connection_type,
-        )
-        return await self._systems_page(query, token)
+        return await self._systems_page(systems_query(filters, "systems_page"), token)
 
     async def _systems_page(self, query: list[tuple[str, str]], token: str | None) -> SystemsPage:
         params = [*query, ("next", token)] if token else query
-        return await self._call(  # type: ignore[no-any-return]
-            Request("systems", "/systems", tuple(params)), SystemsPage
-        )
-
-    @staticmethod
-    def _systems_query(
-        *,
-        limit: int | None,
-        system_id: Any,
-        system_name: Any,
-        status: Any,
-        reference: Any,
-        installer: Any,
-        connection_type: Any,
-    ) -> list[tuple[str, str]]:
-        params: list[tuple[str, str]] = []
-        if limit is not None:
-            params.append(("limit", p.limit_arg(limit)))
-        params += p.id_filter("system_id", system_id)
-        params += p.text_filter("system_name", system_name)
-        params += p.enum_filter("status", status, Status)
-        params += p.text_filter("reference", reference)
-        params += p.text_filter("installer", installer)
-        params += p.enum_filter("connection_type", connection_type, ConnectionType)
-        return params
+        return await self._call(Request("systems", "/systems", tuple(params), SystemsPage))
 
     async def inventory(self, system_id: int) -> Inventory:
         """The active devices (Envoys, microinverters, meters) of a system."""
-        return await self._call(  # type: ignore[no-any-return]
-            Request("inventory", _sys(system_id, "inventory")), Inventory
-        )
+        return await self._call(Request("inventory", _sys(system_id, "inventory"), (), Inventory))
 
     async def inverters_summary_by_envoy_or_site(
         self, site_id: int
     ) -> tuple[InvertersSummary, ...]:
         """Microinverter summaries of a site (``site_id`` is the system id), per Envoy."""
         params = (("site_id", p.system_id_arg(site_id, "site_id")),)
-        return await self._call(  # type: ignore[no-any-return]
+        return await self._call(
             Request(
                 "inverters_summary_by_envoy_or_site",
                 "/systems/inverters_summary_by_envoy_or_site",
                 params,
-            ),
-            tuple[InvertersSummary, ...],
+                _INVERTERS_SUMMARIES,
+            )
         )
 
     async def monthly_production(
@@ -455,9 +418,13 @@ class EnlightenClient:
             DeprecationWarning,
             stacklevel=2,
         )
-        return await self._call(  # type: ignore[no-any-return]
-            Request("monthly_production", path, (("start_date", day.isoformat()),)),
-            MonthlyProduction,
+        return await self._call(
+            Request(
+                "monthly_production",
+                path,
+                (("start_date", day.isoformat()),),
+                MonthlyProduction,
+            )
         )
 
     async def production_meter_readings(
@@ -465,11 +432,13 @@ class EnlightenClient:
     ) -> ProductionMeterReadings:
         """The last odometer reading of every production meter as of ``end_at`` (now)."""
         params = () if end_at is None else (("end_at", str(p.epoch_arg(end_at, "end_at"))),)
-        return await self._call(  # type: ignore[no-any-return]
+        return await self._call(
             Request(
-                "production_meter_readings", _sys(system_id, "production_meter_readings"), params
-            ),
-            ProductionMeterReadings,
+                "production_meter_readings",
+                _sys(system_id, "production_meter_readings"),
+                params,
+                ProductionMeterReadings,
+            )
         )
 
     async def rgm_stats(
@@ -480,9 +449,10 @@ class EnlightenClient:
         Times are aware datetimes or epoch seconds; the service rounds them down to the
         15-minute mark. For longer ranges use ``iter_rgm_stats``.
         """
-        return await self._call(  # type: ignore[no-any-return]
-            Request("rgm_stats", _sys(system_id, "rgm_stats"), _time_range(start_at, end_at)),
-            RgmStats,
+        return await self._call(
+            Request(
+                "rgm_stats", _sys(system_id, "rgm_stats"), _time_range(start_at, end_at), RgmStats
+            )
         )
 
     async def stats(
@@ -494,8 +464,8 @@ class EnlightenClient:
         5-minute mark and answers 422 for a start after the last report or before
         production. For longer ranges use ``iter_stats``.
         """
-        return await self._call(  # type: ignore[no-any-return]
-            Request("stats", _sys(system_id, "stats"), _time_range(start_at, end_at)), Stats
+        return await self._call(
+            Request("stats", _sys(system_id, "stats"), _time_range(start_at, end_at), Stats)
         )
 
     async def consumption_lifetime(
@@ -507,22 +477,26 @@ class EnlightenClient:
     ) -> ConsumptionLifetime | None:
         """Daily consumption in Wh. Returns ``None`` (204) when the system has no meter."""
         params = self._date_range(start_date, end_date)
-        return await self._call(  # type: ignore[no-any-return]
-            Request("consumption_lifetime", _sys(system_id, "consumption_lifetime"), tuple(params)),
-            ConsumptionLifetime,
+        return await self._call(
+            Request.allowing_no_content(
+                "consumption_lifetime",
+                _sys(system_id, "consumption_lifetime"),
+                tuple(params),
+                ConsumptionLifetime,
+            )
         )
 
     async def consumption_stats(
         self, system_id: int, *, start_at: Epoch | None = None, end_at: Epoch | None = None
     ) -> ConsumptionStats:
         """Consumption in 15-minute intervals, at most one month."""
-        return await self._call(  # type: ignore[no-any-return]
+        return await self._call(
             Request(
                 "consumption_stats",
                 _sys(system_id, "consumption_stats"),
                 _time_range(start_at, end_at),
-            ),
-            ConsumptionStats,
+                ConsumptionStats,
+            )
         )
 
     async def summary(self, system_id: int, *, summary_date: DateLike | None = None) -> Summary:
@@ -534,16 +508,18 @@ class EnlightenClient:
         if summary_date is not None:
             # "The future" is the site's, and the spec documents the service's 422 for it.
             params = (("summary_date", p.date_arg(summary_date, "summary_date").isoformat()),)
-        return await self._call(  # type: ignore[no-any-return]
-            Request("summary", _sys(system_id, "summary"), params), Summary
-        )
+        return await self._call(Request("summary", _sys(system_id, "summary"), params, Summary))
 
     async def search_system_id(self, serial_num: str) -> SearchSystemIdResult:
         """The system an Envoy serial number belongs to (:class:`NotFoundError` if none)."""
         p.text_arg(serial_num, "serial_num")
-        return await self._call(  # type: ignore[no-any-return]
-            Request("search_system_id", "/systems/search_system_id", (("serial_num", serial_num),)),
-            SearchSystemIdResult,
+        return await self._call(
+            Request(
+                "search_system_id",
+                "/systems/search_system_id",
+                (("serial_num", serial_num),),
+                SearchSystemIdResult,
+            )
         )
 
     # -- ranges ---------------------------------------------------------------------------
@@ -607,7 +583,7 @@ class EnlightenClient:
             kind,
             s,
             e,
-            now=int(self.scheduler.clock.now()),
+            now=int(self.clock.now()),
             operational_at=(
                 None if operational_at is None else p.epoch_arg(operational_at, "operational_at")
             ),
@@ -627,7 +603,7 @@ class EnlightenClient:
 
     def _latest_site_date(self) -> date:
         # No site is more than 14 hours ahead of UTC, so no site's today is later than this.
-        return p.utc_today(self.scheduler.clock.now() + 14 * 3600)
+        return p.utc_today(self.clock.now() + 14 * 3600)
 
     @staticmethod
     def _date_range(start: DateLike | None, end: DateLike | None) -> list[tuple[str, str]]:
@@ -642,7 +618,7 @@ class EnlightenClient:
         return params
 
 
-class _Attempt:
+class _Attempt(Generic[T]):
     """One call's request, sent once per call of it (the scheduler re-sends after a 409,
     and retries): send, show the ``Date`` to the scheduler, decode.
 
@@ -650,18 +626,15 @@ class _Attempt:
     is a function, its cell tuple and a cell per captured name.
     """
 
-    __slots__ = ("model", "request", "scheduler", "sends", "transport")
+    __slots__ = ("request", "scheduler", "sends", "transport")
 
-    def __init__(
-        self, transport: Transport, scheduler: Scheduler, request: Request, model: Any
-    ) -> None:
+    def __init__(self, transport: Transport, scheduler: Scheduler, request: Request[T]) -> None:
         self.transport = transport
         self.scheduler = scheduler
         self.request = request
-        self.model = model
         self.sends = 0
 
-    async def __call__(self) -> Any:
+    async def __call__(self) -> T:
         self.sends += 1
         transport, request, clock = self.transport, self.request, self.scheduler.clock
         debug = _transport_log.isEnabledFor(logging.DEBUG)
@@ -683,27 +656,23 @@ class _Attempt:
         if date and date != scheduler.last_date_header:
             await scheduler.observe_date(date, sent_at=sent_at, received_at=clock.now())
         try:
-            return decode(request.operation, raw, self.model)
+            return decode(request, raw)
         except EnlightenError as exc:
             transport.scrub(exc)  # a body that echoes the URL must not carry the key
             raise
+
+
+#: The model of ``inverters_summary_by_envoy_or_site``: a JSON array of summaries.
+_INVERTERS_SUMMARIES: type[tuple[InvertersSummary, ...]] = tuple[InvertersSummary, ...]
 
 
 def _sys(system_id: int, operation: str) -> str:
     return f"/systems/{p.system_id_arg(system_id)}/{operation}"
 
 
-def _epoch(value: Epoch | None, name: str) -> int | None:
-    # The common case first: an int epoch in range is its own answer (epoch_arg would
-    # give the same), which skips epoch_arg's isinstance checks against numbers.Real.
-    if type(value) is int and 0 <= value <= p.EPOCH_MAX:
-        return value
-    return None if value is None else p.epoch_arg(value, name)
-
-
 def _time_range(start_at: Epoch | None, end_at: Epoch | None) -> tuple[tuple[str, str], ...]:
-    s = _epoch(start_at, "start_at")
-    e = _epoch(end_at, "end_at")
+    s = None if start_at is None else p.epoch_arg(start_at, "start_at")
+    e = None if end_at is None else p.epoch_arg(end_at, "end_at")
     p.check_order(s, e, "start_at", "end_at", (start_at, end_at))
     params = []
     if s is not None:

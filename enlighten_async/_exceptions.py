@@ -26,9 +26,7 @@ from __future__ import annotations
 import reprlib
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any
-
-from enlighten_async._converter import date_or_none, epoch_or_none, int_or_none
+from typing import Any, ClassVar
 
 __all__ = [
     "APIError",
@@ -102,7 +100,16 @@ class APIError(EnlightenError):
 
     ``body`` is the parsed body; ``reason`` and ``messages`` are read from it whatever shape
     the service used (``reason`` is a number in some bodies and a string in others).
+
+    Subclasses add typed fields (``RateLimitError.period_end``, ...): the protocol reads
+    them from the body and passes them in by name; a field not passed is ``None``. One
+    constructor serves every class: a subclass only declares its fields and its status.
     """
+
+    #: The status a class stands for, when none is given.
+    default_status: ClassVar[int | None] = None
+    #: The names of the fields a subclass adds, which its constructor takes by keyword.
+    fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -111,14 +118,22 @@ class APIError(EnlightenError):
         operation: str | None = None,
         status: int | None = None,
         body: Mapping[str, Any] | None = None,
+        **fields: Any,
     ) -> None:
-        super().__init__(message, operation=operation, status=status)
+        super().__init__(
+            message, operation=operation, status=self.default_status if status is None else status
+        )
         self.body: Mapping[str, Any] = body if body is not None else {}
         reason = self.body.get("reason")
         self.reason: str | None = None if reason is None else as_text(reason)
         self.messages: tuple[str, ...] = _strings(self.body.get("message")) + _strings(
             self.body.get("errorMessages")
         )
+        unknown = fields.keys() - set(self.fields)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no field {', '.join(sorted(unknown))}")
+        for name in self.fields:
+            setattr(self, name, fields.get(name))
 
 
 class AuthError(APIError):
@@ -138,23 +153,14 @@ class RateLimitError(APIError):
     (from its ``Date`` header) when it answered, in epoch seconds.
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        operation: str | None = None,
-        status: int | None = 409,
-        body: Mapping[str, Any] | None = None,
-        server_time: float | None = None,
-        retry_at: datetime | None = None,
-    ) -> None:
-        super().__init__(message, operation=operation, status=status, body=body)
-        self.period: str | None = _str_or_none(self.body.get("period"))
-        self.period_start: datetime | None = epoch_or_none(self.body.get("period_start"))
-        self.period_end: datetime | None = epoch_or_none(self.body.get("period_end"))
-        self.limit: int | None = int_or_none(self.body.get("limit"))
-        self.server_time = server_time
-        self.retry_at = retry_at
+    default_status = 409
+    fields = ("period", "period_start", "period_end", "limit", "server_time", "retry_at")
+    period: str | None
+    period_start: datetime | None
+    period_end: datetime | None
+    limit: int | None
+    server_time: float | None
+    retry_at: datetime | None
 
 
 class UnprocessableEntityError(APIError):
@@ -164,38 +170,26 @@ class UnprocessableEntityError(APIError):
     ``end_at``, ``first_interval``, ``last_interval`` (aware datetimes), when present.
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        operation: str | None = None,
-        status: int | None = 422,
-        body: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(message, operation=operation, status=status, body=body)
-        b = self.body
-        self.start: date | None = date_or_none(b.get("start"))
-        self.end: date | None = date_or_none(b.get("end"))
-        self.start_at: datetime | None = epoch_or_none(b.get("start_at"))
-        self.end_at: datetime | None = epoch_or_none(b.get("end_at"))
-        self.first_interval: datetime | None = epoch_or_none(b.get("first_interval"))
-        self.last_interval: datetime | None = epoch_or_none(b.get("last_interval"))
+    default_status = 422
+    fields = ("start", "end", "start_at", "end_at", "first_interval", "last_interval")
+    start: date | None
+    end: date | None
+    start_at: datetime | None
+    end_at: datetime | None
+    first_interval: datetime | None
+    last_interval: datetime | None
 
 
 class ServerError(APIError):
     """500, 503 or another 5xx with a JSON body; ``error_code`` and ``error_messages``."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        operation: str | None = None,
-        status: int | None = None,
-        body: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(message, operation=operation, status=status, body=body)
-        self.error_code: int | None = int_or_none(self.body.get("errorCode"))
-        self.error_messages: tuple[str, ...] = _strings(self.body.get("errorMessages"))
+    fields = ("error_code",)
+    error_code: int | None
+
+    @property
+    def error_messages(self) -> tuple[str, ...]:
+        """The body's ``errorMessages``, as text."""
+        return _strings(self.body.get("errorMessages"))
 
 
 class DataTemporarilyUnavailableError(ServerError):
@@ -242,5 +236,6 @@ def _strings(value: object) -> tuple[str, ...]:
     return (as_text(value),)
 
 
-def _str_or_none(value: object) -> str | None:
+def str_or_none(value: object) -> str | None:
+    """``value`` as text (:func:`as_text`), or ``None`` when absent."""
     return None if value is None else as_text(value)

@@ -15,12 +15,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import orjson
 from attrs import field, frozen
 
-from enlighten_async._converter import converter, explain
+from enlighten_async._converter import (
+    converter,
+    date_or_none,
+    epoch_or_none,
+    explain,
+    int_or_none,
+)
 from enlighten_async._exceptions import (
     APIError,
     AuthError,
@@ -32,6 +38,7 @@ from enlighten_async._exceptions import (
     ServerError,
     UnprocessableEntityError,
     as_text,
+    str_or_none,
 )
 
 __all__ = [
@@ -44,10 +51,14 @@ __all__ = [
     "error_for",
     "prune",
     "http_date",
+    "quota_fields",
     "server_time",
 ]
 
 T = TypeVar("T")
+M = TypeVar("M")
+#: Covariant: a ``Request[Summary]`` is a ``Request[Summary | None]``.
+T_co = TypeVar("T_co", covariant=True)
 Params = tuple[tuple[str, str], ...]
 
 #: How many bytes of an unreadable body an error keeps.
@@ -70,20 +81,32 @@ TRUNCATED = "…"
 #: Masks the credentials in a text (the transport's, see ``Credentials.redact``).
 Redactor = Callable[[str], str]
 
-#: The operations whose answer may be ``204 No Content`` (no meter): they give ``None``.
-NO_CONTENT_OPERATIONS = frozenset({"energy_lifetime", "consumption_lifetime"})
-
 
 @frozen
-class Request:
-    """One API call: the operation's name, its path below the base URL, its query.
+class Request(Generic[T_co]):
+    """One API call: the operation's name, its path below the base URL, its query, and
+    the model its answer is decoded into (``T_co``).
 
-    ``params`` never holds the credentials: the transport adds them when it sends.
+    ``params`` never holds the credentials: the transport adds them when it sends. Build a
+    request whose answer may be ``204 No Content`` with :meth:`allowing_no_content`: its
+    type then says the result may be ``None``.
     """
 
     operation: str
     path: str
-    params: Params = ()
+    params: Params
+    model: type[T_co]
+    #: What a ``204 No Content`` gives, as a one-item tuple (``(None,)``: the spec's "no
+    #: meter" answer); empty where a 204 is an error. A tuple rather than a flag, so that
+    #: the result's type stays exact.
+    no_content: tuple[T_co] | tuple[()] = ()
+
+    @staticmethod
+    def allowing_no_content(
+        operation: str, path: str, params: Params, model: type[M]
+    ) -> Request[M | None]:
+        """A request whose ``204 No Content`` answer decodes to ``None``."""
+        return Request(operation, path, params, model, (None,))
 
 
 @frozen
@@ -215,16 +238,19 @@ def _loads(raw: RawResponse, operation: str) -> Any:
     )
 
 
-def decode(operation: str, raw: RawResponse, model: Any) -> Any:
-    """Turn a response into ``model`` (``None`` for a 204 where the spec allows one).
+def decode(request: Request[T], raw: RawResponse) -> T:
+    """Turn a response into the request's model (``None`` for a 204 where it allows one).
 
     Raises the :class:`EnlightenError` subclass that fits the status and body.
     """
     status = raw.status
+    operation = request.operation
     if status == 200:
+        model: Any = request.model
         data = _loads(raw, operation)
         try:
-            return converter.structure(data, model)
+            result: T = converter.structure(data, model)
+            return result
         except Exception:  # any failure of the fast path: explain it with the detailed one
             pass
         # Outside the except: no __context__ holding the body.
@@ -237,8 +263,8 @@ def decode(operation: str, raw: RawResponse, model: Any) -> Any:
             body_prefix=body_prefix(raw),
             details=details,
         )
-    if status == 204 and operation in NO_CONTENT_OPERATIONS:
-        return None
+    if status == 204 and request.no_content:
+        return request.no_content[0]
     raise error_for(operation, raw)
 
 
@@ -272,6 +298,7 @@ def error_for(operation: str, raw: RawResponse) -> EnlightenError:
     # The error keeps (and its fields are read from) a bounded, redacted copy.
     body = prune(body, _clipper(raw))
     cls: type[APIError]
+    fields: dict[str, Any] = {}
     if status == 401:
         cls = AuthError
     elif status == 404:
@@ -282,14 +309,36 @@ def error_for(operation: str, raw: RawResponse) -> EnlightenError:
             operation=operation,
             body=body,
             server_time=server_time(raw.headers),
+            **quota_fields(body),
         )
     elif status == 422:
         cls = UnprocessableEntityError
+        # The parameters the service echoed, read here so the error tree needs no converter.
+        fields = {name: epoch_or_none(body.get(name)) for name in _ECHOED_EPOCHS}
+        fields.update((name, date_or_none(body.get(name))) for name in _ECHOED_DATES)
     elif status >= 500:
         cls = DataTemporarilyUnavailableError if body.get("errorCode") in (7, "7") else ServerError
+        fields = {"error_code": int_or_none(body.get("errorCode"))}
     else:
         cls = APIError
-    return cls(_message(operation, status, body), operation=operation, status=status, body=body)
+    message = _message(operation, status, body)
+    return cls(message, operation=operation, status=status, body=body, **fields)
+
+
+def quota_fields(body: Mapping[str, Any]) -> dict[str, Any]:
+    """:class:`RateLimitError`'s fields (``period``, its start and end, ``limit``), read
+    from a 409 body as the spec words it; a value that cannot be read is ``None``."""
+    return {
+        "period": str_or_none(body.get("period")),
+        "period_start": epoch_or_none(body.get("period_start")),
+        "period_end": epoch_or_none(body.get("period_end")),
+        "limit": int_or_none(body.get("limit")),
+    }
+
+
+#: The epoch and date fields a 422 body echoes (``UnprocessableEntityError``'s fields).
+_ECHOED_EPOCHS = ("start_at", "end_at", "first_interval", "last_interval")
+_ECHOED_DATES = ("start", "end")
 
 
 def _quota_answer(operation: str, raw: RawResponse, unread: ResponseFormatError) -> RateLimitError:

@@ -45,12 +45,13 @@ import math
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, TypeVar
 
 from aiolimiter import AsyncLimiter
 from attrs import frozen
 
+from enlighten_async._args import utc_datetime
 from enlighten_async._clock import Clock, SystemClock
 from enlighten_async._exceptions import (
     DataTemporarilyUnavailableError,
@@ -66,7 +67,7 @@ from enlighten_async._ledger import (
     QuotaLedger,
     check_margin,
 )
-from enlighten_async._protocol import http_date
+from enlighten_async._protocol import http_date, quota_fields
 from enlighten_async._quota import Quota, resolve_plan
 from enlighten_async._retry import RetryPolicy, build_retrying, is_retryable
 
@@ -290,7 +291,7 @@ class Scheduler:
         """What the scheduler did so far."""
         snap = self.ledger.snapshot()
         hold = (
-            _utc(snap.hold_until + snap.clock_offset)
+            utc_datetime(snap.hold_until + snap.clock_offset)
             if snap.hold_until > self.clock.now()
             else None
         )
@@ -706,10 +707,10 @@ class Scheduler:
     ) -> RateLimitError:
         snap = self.ledger.snapshot()
         epoch = now + decision.wait + snap.clock_offset
-        retry_at = _utc(epoch)
+        retry_at = utc_datetime(epoch)
         last = self._last_conflict if decision.reason == "hold" else None
         if last is not None:
-            body: dict[str, Any] | None = dict(last.body)
+            body: dict[str, Any] = dict(last.body)
             server_time = last.server_time
         else:
             quota = decision.quota
@@ -725,6 +726,7 @@ class Scheduler:
             body=body,
             server_time=server_time,
             retry_at=retry_at,
+            **quota_fields(body),
         )
 
 
@@ -752,14 +754,6 @@ def _agrees(scheduler: Scheduler, name: str, value: Any) -> bool:
     if name == "ledger":
         return value is scheduler.ledger
     raise TypeError(f"Scheduler.for_key() got an unexpected option {name!r}")
-
-
-def _utc(epoch: float) -> datetime:
-    """``epoch`` as an aware UTC datetime (``datetime.max`` past the year 9999)."""
-    try:
-        return datetime.fromtimestamp(epoch, timezone.utc)
-    except (OverflowError, OSError, ValueError):  # a period_end near the year 9999
-        return datetime.max.replace(tzinfo=timezone.utc)
 
 
 def _is_busy(exc: BaseException) -> bool:

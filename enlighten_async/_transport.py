@@ -240,7 +240,7 @@ class Transport:
         """
         return scrub(exc, self._credentials)
 
-    async def send(self, request: Request) -> RawResponse:
+    async def send(self, request: Request[object]) -> RawResponse:
         """Send ``request`` once; raise :class:`TransportError` if no full answer came."""
         creds = self._credentials
         params = [*request.params, ("key", creds.api_key), ("user_id", creds.user_id)]
@@ -275,7 +275,7 @@ class Transport:
 
 
 def log_exchange(
-    transport: Transport, request: Request, outcome: object, started: float, attempt: int
+    transport: Transport, request: Request[object], outcome: object, started: float, attempt: int
 ) -> None:
     """Log one request at DEBUG on ``enlighten_async.transport``.
 

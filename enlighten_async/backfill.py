@@ -359,7 +359,7 @@ async def backfill(
     for kind in kinds:
         if kind not in DEFAULT_KINDS:
             raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(DEFAULT_KINDS)}")
-    clock = client.scheduler.clock
+    clock = client.clock
     now = clock.now()
     since_bound: _Bound = DEFAULT_SINCE if since is None else since
     _check_bound(since_bound, "since")
@@ -374,7 +374,7 @@ async def backfill(
     if _widest(since_bound, now, end=False) > min(until_at, int(now) - SETTLE_SECONDS):
         raise ValueError("since is after until (or within the last hour)")
     if concurrency is None:
-        concurrency = client.scheduler.max_in_flight * 2
+        concurrency = client.max_in_flight * 2
     started = time.monotonic()
     background = client.with_options(priority=Priority.BACKGROUND)
     report = BackfillReport()
@@ -501,8 +501,8 @@ def _eta(client: EnlightenClient, remaining: int) -> float | None:
     """Wall seconds to send ``remaining`` requests at the quota's rate, if one is known."""
     if remaining <= 0:
         return 0.0
-    rates = [q.limit / q.seconds for q in client.scheduler.known_limits() if q.seconds]
+    rates = [q.limit / q.seconds for q in client.known_limits() if q.seconds]
     if not rates:
         return None
     clock_seconds = remaining / min(rates)
-    return clock_seconds / client.scheduler.clock.scale
+    return clock_seconds / client.clock.scale

@@ -80,7 +80,7 @@ def describe(report: BackfillReport) -> str:
 async def run(db: Path) -> int:
     async with open_client() as (client, source):
         # The client's clock: the simulator's (compressed) or the wall clock.
-        today = datetime.fromtimestamp(client.scheduler.clock.now(), timezone.utc).date()
+        today = datetime.fromtimestamp(client.clock.now(), timezone.utc).date()
         since = today - timedelta(days=DAYS)
         async with SQLiteStore(db, source=source) as store:
             print(f"Backfilling {', '.join(KINDS)} since {since} into {db}")

@@ -53,7 +53,7 @@ async def main(out_dir: Path) -> None:
     async with open_client() as client:
         systems = [s async for s in client.systems()]
         first = systems[0]
-        now = datetime.fromtimestamp(client.scheduler.clock.now(), timezone.utc)
+        now = datetime.fromtimestamp(client.clock.now(), timezone.utc)
         since = now.date() - timedelta(days=3)
         async with SQLiteStore(db) as store:
             report = await backfill(client, store, [first], ["stats"], since)

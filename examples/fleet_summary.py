@@ -77,7 +77,7 @@ async def main() -> int:
             *(client.summary(s.system_id) for s in systems), return_exceptions=True
         )
         # The client's clock is the simulator's, compressed, or the wall clock.
-        now = datetime.fromtimestamp(client.scheduler.clock.now(), timezone.utc)
+        now = datetime.fromtimestamp(client.clock.now(), timezone.utc)
         rows = []
         for system, summary in zip(systems, summaries, strict=True):
             if isinstance(summary, EnlightenError):

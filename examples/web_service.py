@@ -74,7 +74,7 @@ def summary_json(summary: Summary) -> dict[str, Any]:
 async def refresh_forever(app: web.Application) -> None:
     """Refresh every system's summary, again and again, behind any interactive call."""
     background = app[CLIENT].with_options(priority=Priority.BACKGROUND)
-    clock = background.scheduler.clock
+    clock = background.clock
     while True:
         try:
             systems = [s async for s in background.systems()]

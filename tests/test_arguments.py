@@ -158,6 +158,8 @@ BAD_CALLS: list[tuple[str, Call, type[Exception], str]] = [
     ("reference list of ints", lambda c: c.systems_page(reference=[1]), TypeError, "reference"),  # type: ignore[list-item]
     ("system_id as string", lambda c: c.systems_page(system_id="67"), TypeError, "system_id"),  # type: ignore[arg-type]
     ("empty generator", lambda c: c.systems_page(system_id=iter(())), ValueError, "empty"),  # type: ignore[arg-type]
+    ("unknown filter (page)", lambda c: c.systems_page(sytem_id=1), TypeError, "'sytem_id'"),  # type: ignore[call-arg]
+    ("unknown filter", lambda c: first_system(c, instaler="x"), TypeError, "'instaler'"),
     ("serial as int", lambda c: c.search_system_id(123), TypeError, "serial_num"),  # type: ignore[arg-type]
     ("blank serial", lambda c: c.search_system_id("  "), ValueError, "serial_num"),
 ]
@@ -408,6 +410,19 @@ async def test_with_options_max_wait_none_means_no_limit_and_unset_keeps(
         (interactive, 0.0),
     ]
     await c.close()
+
+
+async def test_a_client_and_its_views_answer_clock_cap_and_limits_without_the_scheduler() -> None:
+    # What a backfill reads (clock, in-flight cap, quotas in force) is public on the client.
+    clock = ea.ScaledClock(60)
+    async with client(clock=clock, max_in_flight=3, plan="watt") as c:
+        view = c.with_options(priority=ea.Priority.BACKGROUND)
+        for each in (c, view):
+            assert each.clock is clock
+            assert each.max_in_flight == 3
+            assert each.known_limits() == c.scheduler.known_limits() != ()
+        assert set(view.__slots__) == {"__weakref__", "_core", "_is_view", "_options"}
+        assert view._core is c._core
 
 
 async def test_a_view_shares_the_core_and_closing_it_closes_nothing(

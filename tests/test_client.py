@@ -137,6 +137,16 @@ OPERATIONS: list[tuple[str, Call, str, list[tuple[str, str]], str, Any]] = [
         "SystemsResponse",
         ea.SystemsPage,
     ),
+    (
+        "systems_page with a SystemsFilter",
+        lambda c: c.systems_page(
+            **ea.SystemsFilter(limit=2, status="normal", installer=["a", "b"], reference=None)
+        ),
+        "/systems",
+        [("limit", "2"), ("status", "normal"), ("installer[]", "a"), ("installer[]", "b")],
+        "SystemsResponse",
+        ea.SystemsPage,
+    ),
 ]
 
 

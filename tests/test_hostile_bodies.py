@@ -20,7 +20,7 @@ from aioresponses import aioresponses
 
 import enlighten_async as ea
 from enlighten_async import _protocol
-from enlighten_async._protocol import RawResponse, decode, error_for
+from enlighten_async._protocol import RawResponse, Request, decode, error_for
 
 from .conftest import API_KEY, BASE, USER_ID
 
@@ -138,7 +138,10 @@ def test_decode_of_a_big_integer_or_odd_reason_is_typed() -> None:
         assert isinstance(exc, ea.AuthError), body
         assert str(exc)
     with pytest.raises(ea.ResponseFormatError):
-        decode("summary", RawResponse(200, {}, b"123456789012345678901234567890"), ea.Summary)
+        decode(
+            Request("summary", "/x", (), ea.Summary),
+            RawResponse(200, {}, b"123456789012345678901234567890"),
+        )
 
 
 # -- point 10: odd encodings and odd 409s ---------------------------------------------------
