@@ -17,12 +17,13 @@ from __future__ import annotations
 import calendar
 import enum
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from itertools import repeat
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from attrs import frozen
 
+from enlighten_async._args import utc_datetime, utc_today
 from enlighten_async._models import ConsumptionStats, EnergyLifetime, RgmStats, Stats, System
 
 if TYPE_CHECKING:  # the client imports the planner, which imports this module
@@ -99,10 +100,10 @@ class Table:
             return None
         if self.by_day:
             if isinstance(value, datetime):
-                return _utc(_aware_epoch(value)).date().isoformat()
+                return utc_datetime(_aware_epoch(value)).date().isoformat()
             if isinstance(value, date):
                 return value.isoformat()
-            return _utc(value).date().isoformat()
+            return utc_datetime(value).date().isoformat()
         if isinstance(value, datetime):
             return _aware_epoch(value)
         if isinstance(value, date):
@@ -155,8 +156,8 @@ class KindSpec:
         if value is None:
             return None
         if self.by_day:
-            return _utc(day_epoch(date.fromisoformat(value)))
-        return _utc(int(value))
+            return utc_datetime(day_epoch(date.fromisoformat(value)))
+        return utc_datetime(int(value))
 
     def gaps(self, spans: Iterable[tuple[int, int]]) -> tuple[tuple[datetime, datetime], ...]:
         """The holes between done windows ``spans`` (sorted by start), overlaps merged.
@@ -171,7 +172,7 @@ class KindSpec:
         covered_to: int | None = None
         for s, e in spans:
             if covered_to is not None and s > covered_to:
-                gaps.append((_utc(covered_to), _utc(s)))
+                gaps.append((utc_datetime(covered_to), utc_datetime(s)))
             covered_to = e if covered_to is None else max(covered_to, e)
         return tuple(gaps)
 
@@ -206,10 +207,6 @@ class Kind(str, enum.Enum):
 def day_epoch(day: date) -> int:
     """The epoch seconds of UTC midnight of ``day`` (how stores key daily chunks)."""
     return calendar.timegm((day.year, day.month, day.day, 0, 0, 0))
-
-
-def _utc(epoch: int) -> datetime:
-    return datetime.fromtimestamp(epoch, timezone.utc)
 
 
 def _aware_epoch(dt: datetime) -> int:
@@ -335,17 +332,13 @@ async def _fetch_consumption(
     return await client.consumption_stats(system.system_id, start_at=start_at, end_at=end_at)
 
 
-def _utc_date(epoch: int) -> date:
-    return datetime.fromtimestamp(epoch, timezone.utc).date()
-
-
 async def _fetch_lifetime(
     client: EnlightenClient, system: System, start_at: int, end_at: int
 ) -> Any:
     result = await client.energy_lifetime(
         system.system_id,
-        start_date=_utc_date(start_at),
-        end_date=_utc_date(end_at),
+        start_date=utc_today(start_at),
+        end_date=utc_today(end_at),
         production="all",
     )
     if result is None:  # 204: no production data; the window is recorded as done, empty

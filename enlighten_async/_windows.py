@@ -107,11 +107,6 @@ def _next_midnight(epoch: int, tz: tzinfo, step: int) -> int:
             return stop
 
 
-def _epoch(value: datetime | int | float, name: str) -> int:
-    # floors fractional seconds; refuses naive datetimes with a message that says why
-    return p.epoch_arg(value, name)
-
-
 def _down(epoch: int, step: int) -> int:
     return epoch - epoch % step
 
@@ -148,16 +143,16 @@ def plan_windows(
     """
     kind = Kind(kind)
     step = kind.step
-    s = _epoch(start, "start")
-    e = _epoch(end, "end")
+    s = p.epoch_arg(start, "start")
+    e = p.epoch_arg(end, "end")
     p.check_order(s, e, "start", "end", (start, end))
-    now_at = _epoch(now, "now")
+    now_at = p.epoch_arg(now, "now")
     p.seconds_arg(lookback_margin, "lookback_margin")
 
     s = _down(s, step)
     e = min(_down(e, step), _down(now_at, step))
     if operational_at is not None:
-        s = max(s, _down(_epoch(operational_at, "operational_at"), step))
+        s = max(s, _down(p.epoch_arg(operational_at, "operational_at"), step))
     earliest = _up(math.ceil(now_at - LOOKBACK + lookback_margin), step)
     if s < earliest:
         s = earliest

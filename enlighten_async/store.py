@@ -25,13 +25,14 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 from attrs import field, frozen
 
 from enlighten_async import _kinds
+from enlighten_async._args import utc_datetime
 from enlighten_async._exceptions import EnlightenError
 from enlighten_async._models import ConsumptionStats, EnergyLifetime, RgmStats, Stats, System
 
@@ -308,10 +309,6 @@ def _text(value: object) -> str:
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
-def _utc(epoch: int) -> datetime:
-    return datetime.fromtimestamp(epoch, timezone.utc)
-
-
 def _check_kind(kind: str, *, tables: bool = False) -> str:
     known = COLUMNS if tables else KINDS
     if kind not in known:
@@ -489,7 +486,7 @@ class SQLiteStore:
             self._query, "SELECT system_id, name, timezone, updated_at FROM systems", ()
         )
         return {
-            int(sid): StoredSystem(int(sid), str(name), str(tz), _utc(int(at)))
+            int(sid): StoredSystem(int(sid), str(name), str(tz), utc_datetime(int(at)))
             for sid, name, tz, at in rows
         }
 
