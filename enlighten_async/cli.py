@@ -817,24 +817,33 @@ async def _export(args: argparse.Namespace) -> int:
     try:
         systems = await export.local_systems(store, args.systems)
         count = await _write_export(store, systems, args)
-    except export.UnknownSystemError as exc:
-        _error(exc)
-        return EXIT_USAGE
-    except ValueError as exc:  # the range is reversed in some system's local time
-        _error(f"{exc}, in the local time of a system: nothing exported")
-        return EXIT_USAGE
-    except StoreError as exc:
-        _error(exc)
-        return EXIT_CANNOT_RUN
-    except OSError as exc:  # --out cannot be written
-        _error(f"cannot write {args.out}: {exc.strerror or exc}")
-        return EXIT_CANNOT_RUN
+    except (ValueError, StoreError, OSError) as exc:
+        return _reading_failed(exc, args, "exported")
     finally:
         await store.close()
     if count == 0:
         _error(f"no {args.kind} rows in {args.db} for {_span(args)} (wrote the header only)")
         return EXIT_FAILED_WINDOWS
     return EXIT_OK
+
+
+def _reading_failed(exc: Exception, args: argparse.Namespace, done: str) -> int:
+    """What ``export`` and ``plot`` say (one line) and exit with when reading the store or
+    writing ``--out`` failed."""
+    from enlighten_async import export
+
+    if isinstance(exc, export.UnknownSystemError):
+        _error(exc)
+        return EXIT_USAGE
+    if isinstance(exc, ValueError):  # the range is reversed in a system's local time
+        _error(f"{exc}, in the local time of a system: nothing {done}")
+        return EXIT_USAGE
+    if isinstance(exc, StoreError):
+        _error(exc)
+        return EXIT_CANNOT_RUN
+    # an OSError: --out cannot be written
+    _error(f"cannot write {args.out}: {getattr(exc, 'strerror', None) or exc}")
+    return EXIT_CANNOT_RUN
 
 
 def _overwrites_store(args: argparse.Namespace) -> bool:
@@ -948,21 +957,11 @@ async def _plot(args: argparse.Namespace) -> int:
             width=args.width,
             height=args.height,
         )
-    except export.UnknownSystemError as exc:
-        _error(exc)
-        return EXIT_USAGE
     except plot.EmptyRangeError as exc:
         _error(f"{exc} in {args.db}; nothing drawn")
         return EXIT_FAILED_WINDOWS
-    except ValueError as exc:  # the range is reversed in the system's local time
-        _error(f"{exc}, in the system's local time: nothing drawn")
-        return EXIT_USAGE
-    except StoreError as exc:
-        _error(exc)
-        return EXIT_CANNOT_RUN
-    except OSError as exc:  # --out cannot be written
-        _error(f"cannot write {args.out}: {exc.strerror or exc}")
-        return EXIT_CANNOT_RUN
+    except (ValueError, StoreError, OSError) as exc:
+        return _reading_failed(exc, args, "drawn")
     finally:
         await store.close()
     print(f"Drew {count} intervals of system {args.system} into {args.out}")
