@@ -45,3 +45,14 @@ async def test_embedded_checks_its_arguments_before_starting(
     with pytest.raises(error):
         async with embedded(**kwargs):  # type: ignore[arg-type]
             pytest.fail("started despite a bad argument")
+
+
+def test_the_default_fleet_is_that_of_simulate_and_backfill_simulate() -> None:
+    import inspect
+
+    from enlighten_async.simulator import cli as sim_cli
+    from enlighten_async.simulator import embedded
+
+    defaults = inspect.signature(embedded).parameters
+    assert defaults["seed"].default == sim_cli.DEFAULT_SEED
+    assert defaults["systems"].default == sim_cli.DEFAULT_SYSTEMS
