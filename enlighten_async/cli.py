@@ -780,7 +780,10 @@ async def _status(args: argparse.Namespace) -> int:
 
 
 async def _open_for_reading(args: argparse.Namespace) -> tuple[SQLiteStore | None, int]:
-    """The store at ``--db``, open; or ``None`` and the exit status, the error shown."""
+    """The store at ``--db``, open; or ``None`` and the exit status, the error shown
+    (also when ``--out`` would overwrite the store)."""
+    if _overwrites_store(args):
+        return None, EXIT_USAGE
     if _absent(args.db):
         # SQLiteStore would create an empty file: reading commands must not
         _error(f"no store at {args.db}")
@@ -809,8 +812,6 @@ async def _export(args: argparse.Namespace) -> int:
         if args.out is None and sys.stdout.isatty():
             _error("parquet is binary: give --out FILE, or redirect stdout")
             return EXIT_USAGE
-    if _overwrites_store(args):
-        return EXIT_USAGE
     store, status = await _open_for_reading(args)
     if store is None:
         return status
@@ -940,8 +941,6 @@ async def _plot(args: argparse.Namespace) -> int:
         plot._matplotlib()
     except ImportError as exc:
         _error(exc)
-        return EXIT_USAGE
-    if _overwrites_store(args):
         return EXIT_USAGE
     store, status = await _open_for_reading(args)
     if store is None:

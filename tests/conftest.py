@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -146,3 +147,26 @@ def redis_url() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+async def run_python(
+    script: Path, *, cwd: Path, env: dict[str, str], timeout: float, label: str
+) -> tuple[int, str, str]:
+    """Run ``python script`` in a subprocess; ``(returncode, stdout, stderr)``. A script
+    that does not end within ``timeout`` is killed and fails the test, named ``label``."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(script),
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+        pytest.fail(f"{label} did not end within {timeout:.0f}s")
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()

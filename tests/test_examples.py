@@ -8,7 +8,6 @@ beyond the simulator's banner.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import secrets
@@ -21,6 +20,7 @@ import pytest
 
 from enlighten_async import ScaledClock
 from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
+from tests.conftest import run_python
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
@@ -105,22 +105,10 @@ async def test_example_uses_the_account_named_by_the_environment(name: str, tmp_
         env["ENLIGHTEN_BASE_URL"] = server.base_url
         env["ENLIGHTEN_API_KEY"] = simulator.api_key
         env["ENLIGHTEN_USER_ID"] = simulator.user_id
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(ROOT / "examples" / name),
-            cwd=tmp_path,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+        code, out, err = await run_python(
+            ROOT / "examples" / name, cwd=tmp_path, env=env, timeout=TIMEOUT, label=name
         )
-        try:
-            out_b, err_b = await asyncio.wait_for(proc.communicate(), TIMEOUT)
-        except asyncio.TimeoutError:
-            proc.kill()
-            await proc.wait()
-            pytest.fail(f"{name} did not end within {TIMEOUT:.0f}s")
-    out, err = out_b.decode(), err_b.decode()
-    assert proc.returncode == 0, f"{name} exited {proc.returncode}\n{out}{err}"
+    assert code == 0, f"{name} exited {code}\n{out}{err}"
     assert BANNER not in out
     assert simulator.counters.total_requests > 0
     for pattern in EXPECTED[name]:

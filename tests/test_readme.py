@@ -13,17 +13,16 @@ read when the tests are collected, so sections added later are covered.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import secrets
-import sys
 from pathlib import Path
 
 import pytest
 
 from enlighten_async import ScaledClock
 from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
+from tests.conftest import run_python
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -84,22 +83,10 @@ async def test_readme_python_block_runs(
         env["ENLIGHTEN_USER_ID"] = simulator.user_id
         script = tmp_path / f"readme_{line}.py"
         script.write_text(code, encoding="utf-8")
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(script),
-            cwd=tmp_path,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+        returncode, out, err = await run_python(
+            script, cwd=tmp_path, env=env, timeout=TIMEOUT, label=f"README.md:{line}"
         )
-        try:
-            out_b, err_b = await asyncio.wait_for(proc.communicate(), TIMEOUT)
-        except asyncio.TimeoutError:
-            proc.kill()
-            await proc.wait()
-            pytest.fail(f"README.md:{line} did not end within {TIMEOUT:.0f}s")
-    out, err = out_b.decode(), err_b.decode()
-    assert proc.returncode == 0, f"README.md:{line} exited {proc.returncode}\n{out}{err}"
+    assert returncode == 0, f"README.md:{line} exited {returncode}\n{out}{err}"
     for trouble in TROUBLE:
         assert trouble not in err, f"README.md:{line}\n{err}"
     assert simulator.counters.total_requests > 0 or "EnlightenClient" not in code
