@@ -13,7 +13,7 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Any, Final, Generic, TypeAlias, TypeVar
@@ -290,9 +290,9 @@ class EnlightenClient:
         """Requests sent, 409s seen, retries, time spent waiting, the learned limits."""
         return self.scheduler.stats()
 
-    def _call(self, request: Request[T]) -> Coroutine[Any, Any, T]:
-        # Not a coroutine itself: it hands back the scheduler's, so that a pending call
-        # keeps one coroutine fewer for the garbage collector to walk.
+    def _call(self, request: Request[T]) -> Awaitable[T]:
+        # Not a coroutine itself: it hands back the scheduler's awaitable (a coroutine, or
+        # a queued future), so that a pending call keeps one coroutine fewer.
         scheduler = self._core.scheduler
         options = self._options
         return scheduler.submit(

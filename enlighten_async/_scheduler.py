@@ -20,6 +20,12 @@ once per grant.
   wait for quota (holds, learned and told windows, month limits). A call whose wait is
   known to pass it gets :class:`RateLimitError` with ``retry_at`` at once, without a request.
 
+* **Deferred calls**: :meth:`Scheduler.submit` hands back a coroutine while a slot is free,
+  and otherwise a future already in the queue. Until its grant a queued call is that one
+  object (no task, no coroutine: the garbage collector walks 2 objects per queued call,
+  not 7); at the grant the dispatcher sends it in a task of its own, in a copy of the
+  caller's ``contextvars`` context.
+
 Retries (see :mod:`enlighten_async._retry`) are built only on a call's first failure; a
 retry queues like any other request. Time is read through one injected
 :class:`~enlighten_async._clock.Clock`.
@@ -38,15 +44,16 @@ window later), which is why it is off by default.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import enum
 import hashlib
 import logging
 import math
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from aiolimiter import AsyncLimiter
 from attrs import frozen
@@ -128,21 +135,54 @@ class SchedulerStats:
     clock_uncertainty: float = math.inf
 
 
-class _Ticket(asyncio.Future[None]):
+class _Ticket(asyncio.Future[Any]):
     """One queued request: the future the dispatcher resolves when the request may go.
 
     The ticket *is* the future (not an object holding one): every object a pending call
     keeps is one more for the garbage collector to walk, and 100,000 queued calls walk it
     100,000 times.
+
+    Two kinds share the queue. A caller's task waiting for its grant (``attempt`` is
+    ``None``) gets ``None`` as the grant. A *deferred call* (what :meth:`Scheduler.submit`
+    hands back when the call must queue) carries its ``attempt`` and the caller's
+    ``context``: at its grant the dispatcher starts a task (``runner``) that sends it, and
+    the ticket's result is the call's result. Until then the call is this one object: no
+    task, no coroutine.
     """
 
-    __slots__ = ("enqueued", "max_wait", "operation", "submitted", "token")
+    __slots__ = (
+        "attempt",
+        "context",
+        "enqueued",
+        "max_wait",
+        "operation",
+        "prio",
+        "runner",
+        "submitted",
+        "token",
+    )
 
+    attempt: Callable[[], Awaitable[Any]] | None
+    context: contextvars.Context | None
     enqueued: float
     max_wait: float
     operation: str
+    prio: int
+    runner: asyncio.Task[None] | None
     submitted: float
     token: Any
+
+    def cancel(self, msg: Any = None) -> bool:
+        """Cancel the call; a deferred call's request is cancelled with it.
+
+        (An override rather than a done callback: one callback fewer per call.)
+        """
+        if not super().cancel(msg):
+            return False
+        runner = self.runner
+        if runner is not None and not runner.done():
+            runner.cancel(msg)
+        return True
 
 
 _SHARED: weakref.WeakValueDictionary[str, Scheduler] = weakref.WeakValueDictionary()
@@ -234,6 +274,8 @@ class Scheduler:
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._runners: set[asyncio.Task[None]] = set()  # deferred calls being sent
+        self._handed = 0  # coroutines submit handed a free slot that have not started
         #: The last ``Date`` header :meth:`observe_date` passed to the ledger (a repeat of
         #: it cannot narrow the clock's bounds).
         self.last_date_header: str | None = None
@@ -344,7 +386,7 @@ class Scheduler:
         operation: str = "request",
         priority: Priority = Priority.INTERACTIVE,
         max_wait: float | None = None,
-    ) -> Coroutine[Any, Any, T]:
+    ) -> Awaitable[T]:
         """Run ``attempt`` (one request) when the quota allows, retrying as the policy says.
 
         ``max_wait`` (clock seconds; ``None`` means the scheduler's default,
@@ -354,8 +396,12 @@ class Scheduler:
         ``retry_at``) at once, without sending. A bad ``max_wait`` or ``priority`` raises
         ``TypeError``/``ValueError`` at once and costs no request.
 
-        It returns the call's coroutine (await it): the arguments are checked before any
-        coroutine exists, and a pending call keeps one coroutine, not a chain of them.
+        Await what it returns. The arguments are checked before anything is queued. When
+        a slot is free, that is a coroutine that sends at once; when the call must wait
+        behind others (or every slot is taken), it is a future already in the queue, in
+        submission order, that holds no task and no coroutine until its turn: the
+        request then runs in a task of the scheduler's, in a copy of the caller's
+        ``contextvars`` context, and cancelling the future cancels the request.
         """
         checked = check_max_wait(max_wait)
         wait_limit = self.max_wait if checked is None else checked
@@ -363,7 +409,30 @@ class Scheduler:
             raise ValueError(f"priority must be a Priority, got {priority!r}")
         prio = int(priority)
         submitted = self.clock.now()
-        return self._run(attempt, operation, prio, wait_limit, submitted, False, True)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop yet: the coroutine finds its place when it runs
+            return self._run(attempt, operation, prio, wait_limit, submitted, False, True)
+        if self._loop is not loop:
+            self._adopt(loop)
+        queues = self._queues
+        if (
+            not queues[0]
+            and not queues[1]
+            and self._in_flight + self._handed < self._cap_now
+            and not self.spread
+            and not self._recording
+        ):
+            # A slot is free: a coroutine that takes it when it runs (counted until then,
+            # so that a burst of submits hands out at most the free slots this way).
+            self._handed += 1
+            return self._run(
+                attempt, operation, prio, wait_limit, submitted, False, True, handed=True
+            )
+        call = self._enqueue(loop, prio, submitted, wait_limit, operation, False)
+        call.attempt = attempt
+        call.context = contextvars.copy_context()
+        return cast("asyncio.Future[T]", call)
 
     # -- one call -----------------------------------------------------------------------
 
@@ -399,25 +468,31 @@ class Scheduler:
         submitted: float,
         front: bool,
         first_try: bool,
+        *,
+        handed: bool = False,
+        granted: bool = False,
     ) -> T:
         """One request through its 409s: wait for a slot, send, and on a 409 wait again.
 
         On the ``first_try``, a retryable failure hands over to :meth:`_retry`: only then
-        is the retry state built (most calls never need it).
+        is the retry state built (most calls never need it). ``handed``: :meth:`submit`
+        saw a free slot for it (it may take one ahead of the queue, once). ``granted``: the
+        dispatcher granted it a slot already (a deferred call's runner).
 
         The grant is written inline (no coroutine of its own): every coroutine a pending
         call keeps is one more object for the garbage collector to walk.
         """
         clock = self.clock
+        if handed and self._handed > 0:
+            self._handed -= 1
         while True:
             loop = asyncio.get_running_loop()
             if self._loop is not loop:
                 self._adopt(loop)
             queues = self._queues
-            granted = False
             if (
-                not queues[0]
-                and not queues[1]
+                not granted
+                and (handed or (not queues[0] and not queues[1]))
                 and self._in_flight < self._cap_now
                 and not self.spread
                 and not self._recording
@@ -439,12 +514,16 @@ class Scheduler:
                     if now - submitted + decision.wait > wait_limit:
                         raise self._refusal(now, decision, wait_limit, operation)
             if not granted:
-                ticket = self._enqueue(loop, prio, submitted, wait_limit, operation, front)
+                # A call handed a slot that others took meanwhile goes first in line.
+                ticket = self._enqueue(
+                    loop, prio, submitted, wait_limit, operation, front or handed
+                )
                 try:
                     await ticket
                 except asyncio.CancelledError:
                     self._abandon(ticket)
                     raise
+            granted = handed = False
             sent_at = clock.now()
             try:
                 result = await attempt()
@@ -493,6 +572,10 @@ class Scheduler:
     ) -> _Ticket:
         """Queue a ticket (first in its priority for a re-send) and wake the dispatcher."""
         ticket = _Ticket(loop=loop)
+        ticket.attempt = None
+        ticket.context = None
+        ticket.runner = None
+        ticket.prio = prio
         ticket.submitted = submitted
         ticket.enqueued = self.clock.now()
         ticket.max_wait = wait_limit
@@ -505,7 +588,7 @@ class Scheduler:
             queue.append(ticket)
         self._enqueued += 1
         if self._task is None:
-            self._task = loop.create_task(self._dispatch(), name="enlighten-async-scheduler")
+            self._task = loop.create_task(self._dispatch(True), name="enlighten-async-scheduler")
         else:
             self._poke()
         return ticket
@@ -518,6 +601,63 @@ class Scheduler:
             self._sent -= 1
             self._give_back_later(ticket.token)
         self._poke()
+
+    def _start(self, call: _Ticket) -> None:
+        """A deferred call was granted its slot: send it in a task of its own."""
+        loop = asyncio.get_running_loop()
+        context = call.context
+        # A task copies the context it is created in: create it inside the caller's
+        # (create_task's context= needs Python 3.11).
+        runner = (
+            context.run(loop.create_task, self._serve(call))
+            if context is not None
+            else loop.create_task(self._serve(call))
+        )
+        self._runners.add(runner)  # the loop keeps only a weak reference to a task
+
+    async def _serve(self, call: _Ticket) -> None:
+        """A deferred call's runner: the request, its 409s and retries; the result to
+        the call's future."""
+        runner = asyncio.current_task()
+        assert runner is not None
+        if call.done():  # its caller went away between the grant and now
+            self._runners.discard(runner)
+            self._in_flight -= 1
+            self._sent -= 1
+            self._give_back_later(call.token)
+            self._poke()
+            return
+        call.runner = runner
+        attempt = call.attempt
+        assert attempt is not None
+        try:
+            result = await self._run(
+                attempt,
+                call.operation,
+                call.prio,
+                call.max_wait,
+                call.submitted,
+                True,
+                True,
+                granted=True,
+            )
+        except asyncio.CancelledError:
+            call.cancel()  # the caller cancelled it, or the loop is closing
+            raise
+        except BaseException as exc:
+            if not call.done():
+                call.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise  # KeyboardInterrupt, SystemExit: not the call's alone
+        else:
+            if not call.done():
+                call.set_result(result)
+        finally:
+            # Discarded here, not by a done callback: one callback fewer per call. (A
+            # runner cancelled before its first step is the loop closing; _adopt forgets.)
+            self._runners.discard(runner)
+            call.runner = None
+            call.attempt = call.context = None
 
     def _decrease(self, operation: str) -> None:
         self._cap = max(1.0, self._cap * AIMD_DECREASE)
@@ -579,6 +719,8 @@ class Scheduler:
         self._queues = (deque(), deque())
         self._spreader = None  # an AsyncLimiter belongs to one loop
         self._in_flight = 0
+        self._handed = 0
+        self._runners = set()
 
     def _poke(self) -> None:
         if self._wake is not None:
@@ -592,8 +734,13 @@ class Scheduler:
                 return queue[0]
         return None
 
-    async def _dispatch(self) -> None:
+    async def _dispatch(self, first: bool = False) -> None:
         try:
+            if first:
+                # One loop turn before the first grant: the coroutines submit handed
+                # a free slot in the same turn (a gather of many submits) start first,
+                # and take those slots in submission order.
+                await asyncio.sleep(0)
             await self._dispatch_loop()
         except Exception as exc:  # a bug, a failing clock or ledger: fail the callers
             log.exception("scheduler dispatcher failed")
@@ -653,7 +800,10 @@ class Scheduler:
             self._in_flight += 1
             self._sent += 1
             self._waited += max(0.0, now - ticket.enqueued)
-            ticket.set_result(None)
+            if ticket.attempt is None:
+                ticket.set_result(None)
+            else:
+                self._start(ticket)
 
     def _spreading(self) -> AsyncLimiter | None:
         """The limiter that spreads the fastest known window's grants over the window."""
