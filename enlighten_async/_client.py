@@ -291,8 +291,9 @@ class EnlightenClient:
         return self.scheduler.stats()
 
     def _call(self, request: Request[T]) -> Awaitable[T]:
-        # Not a coroutine itself: it hands back the scheduler's awaitable (a coroutine, or
-        # a queued future), so that a pending call keeps one coroutine fewer.
+        # Not a coroutine itself: it hands back the scheduler's coroutine, so that a pending
+        # call keeps one coroutine fewer. Not deferred: the caller's task (every client
+        # method is a coroutine) waits in the queue, no task of the scheduler's is needed.
         scheduler = self._core.scheduler
         options = self._options
         return scheduler.submit(
@@ -300,6 +301,7 @@ class EnlightenClient:
             operation=request.operation,
             priority=options.priority,
             max_wait=options.max_wait,
+            defer=False,
         )
 
     # -- operations ---------------------------------------------------------------------

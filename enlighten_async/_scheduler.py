@@ -386,6 +386,7 @@ class Scheduler:
         operation: str = "request",
         priority: Priority = Priority.INTERACTIVE,
         max_wait: float | None = None,
+        defer: bool = True,
     ) -> Awaitable[T]:
         """Run ``attempt`` (one request) when the quota allows, retrying as the policy says.
 
@@ -402,6 +403,9 @@ class Scheduler:
         submission order, that holds no task and no coroutine until its turn: the
         request then runs in a task of the scheduler's, in a copy of the caller's
         ``contextvars`` context, and cancelling the future cancels the request.
+        ``defer=False`` always hands back a coroutine: for a caller that awaits it at once
+        in a task of its own (as every client method does), where a deferred call would
+        only add a task at its grant.
         """
         checked = check_max_wait(max_wait)
         wait_limit = self.max_wait if checked is None else checked
@@ -412,6 +416,8 @@ class Scheduler:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no loop yet: the coroutine finds its place when it runs
+            loop = None
+        if loop is None or not defer:
             return self._run(attempt, operation, prio, wait_limit, submitted, False, True)
         if self._loop is not loop:
             self._adopt(loop)

@@ -176,3 +176,20 @@ async def test_deferred_calls_are_granted_by_priority() -> None:
     calls.append(scheduler.submit(functools.partial(job, "app")))
     await asyncio.gather(*calls)
     assert order == ["bg0", "app", "bg1", "bg2", "bg3"]
+
+
+async def test_defer_false_hands_back_a_coroutine_even_when_the_call_must_queue() -> None:
+    scheduler = unlimited(1)
+    first = scheduler.submit(yield_then, defer=False)
+    second = scheduler.submit(yield_then, defer=False)  # no free slot: it queues when run
+    assert asyncio.iscoroutine(first) and asyncio.iscoroutine(second)
+    assert list(await asyncio.gather(first, second)) == ["ok", "ok"]
+    third = scheduler.submit(yield_then)  # a free slot again: a coroutine
+    fourth = scheduler.submit(yield_then)  # deferred, the default
+    assert asyncio.iscoroutine(third) and asyncio.isfuture(fourth)
+    assert list(await asyncio.gather(third, fourth)) == ["ok", "ok"]
+
+
+async def yield_then() -> str:
+    await asyncio.sleep(0)
+    return "ok"
