@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections import deque
 from dataclasses import dataclass, field
@@ -43,6 +44,16 @@ class Faults:
     )
 
     def __post_init__(self) -> None:
+        # Checked here, so that `simulate --fault-503 7` is an error, not a 503 for every
+        # request that nobody asked for.
+        for name in ("p_503", "p_500", "p_slow", "p_drop", "p_truncate", "p_502"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:  # also refuses nan
+                raise ValueError(f"{name} is a probability from 0 to 1, got {value!r}")
+        if not 0.0 <= self.slow_seconds < math.inf:
+            raise ValueError(f"slow_seconds must be 0 or more, got {self.slow_seconds!r}")
+        if self.max_concurrent is not None and self.max_concurrent < 0:
+            raise ValueError(f"max_concurrent must be 0 or more, got {self.max_concurrent!r}")
         self._rng = random.Random(self.seed)
 
     def schedule(self, operation: str | None, kinds: list[str]) -> None:

@@ -223,6 +223,10 @@ async def test_backfill_against_a_standalone_simulator_at_its_defaults_is_quick(
         (["--systems", "0"], "error: a fleet needs at least one system"),
         (["--time-scale", "-1"], "error: scale must be positive"),
         (["--log-level", "LOUD"], "error: --log-level:"),
+        (["--fault-503", "7"], "error: p_503 is a probability from 0 to 1, got 7.0"),
+        (["--fault-drop", "-0.1"], "error: p_drop is a probability from 0 to 1"),
+        (["--slow-seconds", "-3"], "error: slow_seconds must be 0 or more"),
+        (["--max-concurrent", "-1"], "error: max_concurrent must be 0 or more"),
     ],
 )
 def test_bad_options_are_one_line_and_exit_2(
