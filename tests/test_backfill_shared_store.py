@@ -38,16 +38,16 @@ def adds_up(report: BackfillReport | Progress) -> bool:
 
 class Interposed:
     """A store that runs ``meanwhile`` (the other backfill) just before its ``n``-th
-    ``done_windows`` call, then answers as the shared store does."""
+    ``done_ranges`` call, then answers as the shared store does."""
 
     def __init__(self, store: SQLiteStore, n: int, meanwhile: Callable[[], Awaitable[Any]]):
         self.store, self.n, self.meanwhile, self.calls = store, n, meanwhile, 0
 
-    async def done_windows(self, system_id: int, kind: str) -> set[tuple[int, int]]:
+    async def done_ranges(self, system_id: int, kind: str) -> set[tuple[int, int]]:
         self.calls += 1
         if self.calls == self.n:
             await self.meanwhile()
-        return await self.store.done_windows(system_id, kind)
+        return await self.store.done_ranges(system_id, kind)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
