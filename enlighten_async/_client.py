@@ -23,6 +23,7 @@ import attrs
 
 from enlighten_async import _args as p
 from enlighten_async._clock import Clock
+from enlighten_async._deprecated import renamed
 from enlighten_async._exceptions import EnlightenError, TransportError
 from enlighten_async._filters import SystemsFilter, Unpack, systems_query
 from enlighten_async._models import (
@@ -48,7 +49,7 @@ from enlighten_async._pagination import paginate
 from enlighten_async._protocol import Request, decode
 from enlighten_async._quota import PERIODS, Quota, resolve_plan
 from enlighten_async._retry import RetryPolicy
-from enlighten_async._scheduler import Priority, Scheduler, SchedulerStats
+from enlighten_async._scheduler import Priority, Scheduler, SchedulerSnapshot
 from enlighten_async._transport import Credentials, Transport, log_exchange
 from enlighten_async._transport import log as _transport_log
 from enlighten_async._windows import Kind, plan_windows
@@ -286,9 +287,14 @@ class EnlightenClient:
         view._bind(core, options, is_view=True)
         return view
 
-    def stats_snapshot(self) -> SchedulerStats:
+    def scheduler_snapshot(self) -> SchedulerSnapshot:
         """Requests sent, 409s seen, retries, time spent waiting, the learned limits."""
-        return self.scheduler.stats()
+        return self.scheduler.snapshot()
+
+    def stats_snapshot(self) -> SchedulerSnapshot:
+        """Deprecated: :meth:`scheduler_snapshot`."""
+        renamed("EnlightenClient.stats_snapshot()", "EnlightenClient.scheduler_snapshot()")
+        return self.scheduler.snapshot()
 
     def _call(self, request: Request[T]) -> Awaitable[T]:
         # Not a coroutine itself: it hands back the scheduler's coroutine, so that a pending

@@ -1,6 +1,6 @@
 """Old names kept for a while after a rename: each use warns with :class:`DeprecationWarning`.
 
-A module keeps its renamed classes in a ``{old: new}`` table and answers them from its
+A module keeps its renamed names in a ``{old: (new, object)}`` table and answers them from its
 ``__getattr__`` (so they stay out of ``__all__`` and of ``dir()``-driven docs); a renamed
 method keeps a thin method that calls :func:`renamed` and forwards.
 """
@@ -23,19 +23,18 @@ def renamed(old: str, new: str, *, stacklevel: int = 3) -> None:
     )
 
 
-def module_getattr(
-    module: str, table: Mapping[str, str], namespace: Mapping[str, Any]
-) -> Callable[[str], Any]:
+def module_getattr(module: str, table: Mapping[str, tuple[str, object]]) -> Callable[[str], Any]:
     """A module-level ``__getattr__`` that answers each old name of ``table`` with a warning.
 
-    ``namespace`` is the module's ``globals()``, where the new names live.
+    ``table`` maps an old name to the new one's full name (for the warning) and its object.
     """
 
     def __getattr__(name: str) -> Any:
-        new = table.get(name)
-        if new is None:
+        found = table.get(name)
+        if found is None:
             raise AttributeError(f"module {module!r} has no attribute {name!r}")
-        renamed(f"{module}.{name}", f"{module}.{new}")
-        return namespace[new]
+        new, value = found
+        renamed(f"{module}.{name}", new)
+        return value
 
     return __getattr__

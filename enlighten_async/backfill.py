@@ -381,7 +381,7 @@ async def backfill(
     background = client.with_options(priority=Priority.BACKGROUND)
     store = _current_store(store)
     report = BackfillReport()
-    base = client.stats_snapshot()
+    base = client.scheduler_snapshot()
 
     system_list = await _resolve_systems(client, systems)
     if shard is not None:
@@ -447,7 +447,7 @@ async def backfill(
         return spec.row_count(result)
 
     def progress() -> None:
-        snap = client.stats_snapshot()
+        snap = client.scheduler_snapshot()
         report.requests_sent = snap.requests_sent - base.requests_sent
         report.conflicts = snap.conflicts - base.conflicts
         report.retries = snap.retries - base.retries

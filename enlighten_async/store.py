@@ -31,9 +31,8 @@ from typing import Any, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 from attrs import field, frozen
 
-from enlighten_async import _kinds
+from enlighten_async import _deprecated, _kinds
 from enlighten_async._args import utc_datetime
-from enlighten_async._deprecated import module_getattr, renamed
 from enlighten_async._exceptions import EnlightenError
 from enlighten_async._models import ConsumptionStats, EnergyLifetime, RgmStats, Stats, System
 
@@ -222,7 +221,7 @@ class StoreStatus:
     @property
     def windows(self) -> int:
         """Deprecated: :attr:`ranges`."""
-        renamed("StoreStatus.windows", "StoreStatus.ranges")
+        _deprecated.renamed("StoreStatus.windows", "StoreStatus.ranges")
         return self.ranges
 
 
@@ -462,7 +461,7 @@ class SQLiteStore:
 
     async def done_windows(self, system_id: int, kind: str) -> set[tuple[int, int]]:
         """Deprecated: :meth:`done_ranges`."""
-        renamed("SQLiteStore.done_windows()", "SQLiteStore.done_ranges()")
+        _deprecated.renamed("SQLiteStore.done_windows()", "SQLiteStore.done_ranges()")
         return await self.done_ranges(system_id, kind)
 
     async def write_window(
@@ -476,7 +475,7 @@ class SQLiteStore:
         fetched_at: int | None = None,
     ) -> None:
         """Deprecated: :meth:`write_range`."""
-        renamed("SQLiteStore.write_window()", "SQLiteStore.write_range()")
+        _deprecated.renamed("SQLiteStore.write_window()", "SQLiteStore.write_range()")
         await self.write_range(system_id, kind, start_at, end_at, result, fetched_at=fetched_at)
 
     async def count(self, kind: str, system_id: int | None = None) -> int:
@@ -738,8 +737,12 @@ class SQLiteStore:
 
 
 # Renamed after 0.1.0: the old names still work, with a DeprecationWarning.
-__getattr__ = module_getattr(
-    __name__, {"WindowStore": "BackfillStore", "WindowResult": "RangeResult"}, globals()
+__getattr__ = _deprecated.module_getattr(
+    __name__,
+    {
+        "WindowStore": (f"{__name__}.BackfillStore", BackfillStore),
+        "WindowResult": (f"{__name__}.RangeResult", RangeResult),
+    },
 )
 
 _SQLITE_BUSY = 5  # SQLite's result code (not in sqlite3's typed names before Python 3.12)

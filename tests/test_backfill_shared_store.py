@@ -93,11 +93,11 @@ async def test_windows_the_other_run_stored_meanwhile_are_counted(
         # pair (call pairs + 1) and checks the first window just before its request (+ 2)
         n = pairs + 1 if when == "after planning" else pairs + 2
         store = Interposed(mine, n, other_run)
-        before = client.stats_snapshot().requests_sent
+        before = client.scheduler_snapshot().requests_sent
         report = await backfill(
             client, store, None, KINDS, since, until, concurrency=1, on_progress=seen.append
         )
-        sent = client.stats_snapshot().requests_sent - before
+        sent = client.scheduler_snapshot().requests_sent - before
 
     assert other and other[0].done == other[0].planned > 0 and adds_up(other[0])
     assert report.planned == other[0].planned

@@ -6,26 +6,61 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 import enlighten_async as ea
+from enlighten_async import simulator as simulator_module
 from enlighten_async import store as store_module
 from enlighten_async.backfill import backfill
-from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
+from enlighten_async.simulator import COUNTERS_PATH, PLANS, Fleet, Plan, Simulator, SimulatorServer
 from enlighten_async.store import BackfillStore, RangeResult, SQLiteStore
 from tests.memory_store import MemoryStore
 from tests.test_store import SYS, T0, stats
 
 
 @pytest.mark.parametrize(
-    ("old", "new"), [("WindowStore", BackfillStore), ("WindowResult", RangeResult)]
+    ("module", "old", "new"),
+    [
+        (store_module, "WindowStore", BackfillStore),
+        (store_module, "WindowResult", RangeResult),
+        (ea, "SchedulerStats", ea.SchedulerSnapshot),
+        (simulator_module, "STATS_PATH", COUNTERS_PATH),
+        (simulator_module, "Limit", ea.Quota),
+    ],
 )
-def test_store_module_old_names(old: str, new: Any) -> None:
+def test_module_old_names(module: Any, old: str, new: Any) -> None:
     with pytest.warns(DeprecationWarning, match=f"{old} is deprecated"):
-        assert getattr(store_module, old) is new
-    assert old not in store_module.__all__
+        assert getattr(module, old) is new
+    assert old not in module.__all__
     with pytest.raises(AttributeError):
-        store_module.NoSuchName  # noqa: B018
+        module.NoSuchName  # noqa: B018
+
+
+def test_a_simulator_plan_is_made_of_client_quotas() -> None:
+    assert Plan.parse("20/second").limits == (ea.Quota(20, "second"),)
+    with pytest.raises(ValueError, match="fortnight"):
+        Plan("custom", (ea.Quota(3, "fortnight"),))
+
+
+async def test_scheduler_and_client_old_methods() -> None:
+    scheduler = ea.Scheduler()
+    with pytest.warns(DeprecationWarning, match=r"Scheduler\.stats\(\) is deprecated"):
+        assert scheduler.stats() == scheduler.snapshot()
+    async with ea.EnlightenClient("k" * 32, "u" * 16, scheduler=scheduler) as client:
+        with pytest.warns(DeprecationWarning, match="stats_snapshot"):
+            assert client.stats_snapshot() == client.scheduler_snapshot()
+
+
+async def test_the_simulator_counters_route_and_its_old_path() -> None:
+    simulator = Simulator(fleet=Fleet(1, seed=3), plan=PLANS["unlimited"])
+    async with SimulatorServer(simulator) as server, aiohttp.ClientSession() as session:
+        bodies = []
+        for path in (COUNTERS_PATH, "/_simulator/stats"):
+            async with session.get(server.root_url + path) as resp:
+                assert resp.status == 200
+                bodies.append(await resp.json())
+    assert bodies[0] == bodies[1] == simulator.counters.to_dict()
 
 
 async def test_sqlite_store_old_methods(tmp_path: Path) -> None:
