@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from attrs import field, frozen, mutable
 
-from enlighten_async import _args as p
+from enlighten_async._args import date_arg
 from enlighten_async._client import EnlightenClient
 from enlighten_async._deprecated import renamed
 from enlighten_async._exceptions import EnlightenError
@@ -165,7 +165,7 @@ def _check_bound(value: object, name: str) -> None:
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"{name} must be a timezone-aware datetime (or a date)")
     elif isinstance(value, date):
-        p.date_arg(value, name)
+        date_arg(value, name)
     elif isinstance(value, timedelta):
         if value < timedelta(0) or value % timedelta(days=1):
             raise ValueError(f"{name}: a timedelta counts whole days back, >= 0; got {value}")
