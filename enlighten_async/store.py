@@ -737,12 +737,9 @@ class SQLiteStore:
 
 
 # Renamed after 0.1.0: the old names still work, with a DeprecationWarning.
+# (``WindowStore`` came after 0.1.0 and was never released: it needs no alias.)
 __getattr__ = _deprecated.module_getattr(
-    __name__,
-    {
-        "WindowStore": (f"{__name__}.BackfillStore", BackfillStore),
-        "WindowResult": (f"{__name__}.RangeResult", RangeResult),
-    },
+    __name__, {"WindowResult": (f"{__name__}.RangeResult", RangeResult)}
 )
 
 _SQLITE_BUSY = 5  # SQLite's result code (not in sqlite3's typed names before Python 3.12)

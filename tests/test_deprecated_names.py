@@ -14,7 +14,7 @@ from enlighten_async import simulator as simulator_module
 from enlighten_async import store as store_module
 from enlighten_async.backfill import backfill
 from enlighten_async.simulator import COUNTERS_PATH, PLANS, Fleet, Plan, Simulator, SimulatorServer
-from enlighten_async.store import BackfillStore, RangeResult, SQLiteStore
+from enlighten_async.store import RangeResult, SQLiteStore
 from tests.memory_store import MemoryStore
 from tests.test_store import SYS, T0, stats
 
@@ -22,7 +22,6 @@ from tests.test_store import SYS, T0, stats
 @pytest.mark.parametrize(
     ("module", "old", "new"),
     [
-        (store_module, "WindowStore", BackfillStore),
         (store_module, "WindowResult", RangeResult),
         (ea, "SchedulerStats", ea.SchedulerSnapshot),
         (simulator_module, "STATS_PATH", COUNTERS_PATH),
@@ -75,7 +74,7 @@ async def test_sqlite_store_old_methods(tmp_path: Path) -> None:
 
 
 class _StoreOf010:
-    """A store written against 0.1.0's protocol: only the old method names."""
+    """A store written against 0.1.0's ``Store`` protocol: only the old method names."""
 
     def __init__(self, store: MemoryStore) -> None:
         self.inner = store
