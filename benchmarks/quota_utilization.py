@@ -42,7 +42,7 @@ What it measures
     lost (the caller ended with an exception), and the requests the server received.
     ``fill`` is counted / (quota windows spanned x limit): 1.00 means every minute window
     from the first to the last was full. For this client a second line gives its
-    ``stats_snapshot()``.
+    ``scheduler_snapshot()``.
 
     ``max_wait`` counts from a call's submission, and the watt workload queues about an
     hour of quota at once (more with faults): this client runs with ``max_wait=inf``
@@ -349,7 +349,7 @@ async def run_one(
                 t_wall, t_sim = time.perf_counter(), clock.now()
                 lost, errors = await gather_jobs(jobs, client_call)
                 wall, simulated = time.perf_counter() - t_wall, clock.now() - t_sim
-                st = client.stats_snapshot()
+                st = client.scheduler_snapshot()
                 row_snapshot = (
                     f"sent={st.requests_sent} conflicts={st.conflicts} retries={st.retries} "
                     f"holds={st.holds} raised={st.rate_limit_errors_raised} "
@@ -410,7 +410,7 @@ def format_row(r: Row) -> str:
     )
     extra = []
     if r.snapshot:
-        extra.append(f"stats_snapshot: {r.snapshot}")
+        extra.append(f"scheduler_snapshot: {r.snapshot}")
     if r.faults:
         extra.append(f"faults injected: {r.faults}")
     if r.errors:

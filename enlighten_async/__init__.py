@@ -12,6 +12,7 @@ simulator to try it all without spending quota::
 
 from __future__ import annotations
 
+from enlighten_async import _deprecated
 from enlighten_async._client import DEFAULT_BASE_URL, DateLike, EnlightenClient, Epoch
 from enlighten_async._clock import Clock, ScaledClock, SystemClock
 from enlighten_async._exceptions import (
@@ -69,7 +70,7 @@ from enlighten_async._models import (
 from enlighten_async._quota import PLANS, Quota, parse_quota
 from enlighten_async._redis_ledger import LedgerUnavailableError, RedisLedger
 from enlighten_async._retry import RetryPolicy
-from enlighten_async._scheduler import Priority, Scheduler, SchedulerStats
+from enlighten_async._scheduler import Priority, Scheduler, SchedulerSnapshot
 from enlighten_async._windows import LookbackWarning
 
 __version__ = "0.1.0"
@@ -127,7 +128,7 @@ __all__ = [
     "RgmStats",
     "ScaledClock",
     "Scheduler",
-    "SchedulerStats",
+    "SchedulerSnapshot",
     "SearchSystemIdResult",
     "Series",
     "ServerError",
@@ -146,3 +147,8 @@ __all__ = [
     "fan_out",
     "parse_quota",
 ]
+
+# Renamed after 0.1.0: the old names still work, with a DeprecationWarning.
+__getattr__ = _deprecated.module_getattr(
+    __name__, {"SchedulerStats": (f"{__name__}.SchedulerSnapshot", SchedulerSnapshot)}
+)

@@ -21,8 +21,20 @@ from typing import Any, Final, Generic, TypeAlias, TypeVar
 import aiohttp
 import attrs
 
-from enlighten_async import _args as p
+from enlighten_async._args import (
+    check_order,
+    count_arg,
+    date_arg,
+    epoch_arg,
+    next_arg,
+    seconds_arg,
+    system_id_arg,
+    text_arg,
+    url_arg,
+    utc_today,
+)
 from enlighten_async._clock import Clock
+from enlighten_async._deprecated import renamed
 from enlighten_async._exceptions import EnlightenError, TransportError
 from enlighten_async._filters import SystemsFilter, Unpack, systems_query
 from enlighten_async._models import (
@@ -48,7 +60,7 @@ from enlighten_async._pagination import paginate
 from enlighten_async._protocol import Request, decode
 from enlighten_async._quota import PERIODS, Quota, resolve_plan
 from enlighten_async._retry import RetryPolicy
-from enlighten_async._scheduler import Priority, Scheduler, SchedulerStats
+from enlighten_async._scheduler import Priority, Scheduler, SchedulerSnapshot
 from enlighten_async._transport import Credentials, Transport, log_exchange
 from enlighten_async._transport import log as _transport_log
 from enlighten_async._windows import Kind, plan_windows
@@ -140,7 +152,7 @@ class EnlightenClient:
                 raise ValueError(
                     f"{name} has leading or trailing whitespace or a control character"
                 )
-        base_url = p.url_arg(base_url)
+        base_url = url_arg(base_url)
         if session is not None:
             if not isinstance(session, aiohttp.ClientSession):
                 raise TypeError(
@@ -171,7 +183,7 @@ class EnlightenClient:
                 )
         else:
             if max_in_flight is not None:
-                p.count_arg(max_in_flight, "max_in_flight", minimum=1)
+                count_arg(max_in_flight, "max_in_flight", minimum=1)
             kwargs: dict[str, Any] = {"clock": clock, "retry": retry}
             if max_in_flight is not None:
                 kwargs["max_in_flight"] = max_in_flight
@@ -271,9 +283,7 @@ class EnlightenClient:
             options = attrs.evolve(options, priority=priority)
         if max_wait is not UNSET:
             limit = (
-                math.inf
-                if max_wait is None
-                else p.seconds_arg(max_wait, "max_wait", allow_inf=True)
+                math.inf if max_wait is None else seconds_arg(max_wait, "max_wait", allow_inf=True)
             )
             options = attrs.evolve(options, max_wait=limit)
         return self._view(self._core, options)
@@ -286,9 +296,14 @@ class EnlightenClient:
         view._bind(core, options, is_view=True)
         return view
 
-    def stats_snapshot(self) -> SchedulerStats:
+    def scheduler_snapshot(self) -> SchedulerSnapshot:
         """Requests sent, 409s seen, retries, time spent waiting, the learned limits."""
-        return self.scheduler.stats()
+        return self.scheduler.snapshot()
+
+    def stats_snapshot(self) -> SchedulerSnapshot:
+        """Deprecated: :meth:`scheduler_snapshot`."""
+        renamed("EnlightenClient.stats_snapshot()", "EnlightenClient.scheduler_snapshot()")
+        return self.scheduler.snapshot()
 
     def _call(self, request: Request[T]) -> Awaitable[T]:
         # Not a coroutine itself: it hands back the scheduler's coroutine, so that a pending
@@ -329,7 +344,7 @@ class EnlightenClient:
         return await self._call(
             Request.allowing_no_content(
                 "energy_lifetime",
-                _sys(system_id, "energy_lifetime"),
+                _system_path(system_id, "energy_lifetime"),
                 tuple(params),
                 EnergyLifetime,
             )
@@ -337,7 +352,7 @@ class EnlightenClient:
 
     async def envoys(self, system_id: int) -> Envoys:
         """The active Envoys of a system."""
-        return await self._call(Request("envoys", _sys(system_id, "envoys"), (), Envoys))
+        return await self._call(Request("envoys", _system_path(system_id, "envoys"), (), Envoys))
 
     def systems(
         self, *, next: str | None = None, **filters: Unpack[SystemsFilter]
@@ -356,7 +371,7 @@ class EnlightenClient:
         :data:`~enlighten_async._pagination.MAX_PAGES` pages) gets a
         :class:`ResponseFormatError` rather than an endless loop of requests.
         """
-        first = p.next_arg(next)
+        first = next_arg(next)
         query = systems_query(filters, "systems")
 
         async def fetch(token: str | None) -> SystemsPage:
@@ -371,7 +386,7 @@ class EnlightenClient:
 
         Takes the filters of :meth:`systems`.
         """
-        token = p.next_arg(next)
+        token = next_arg(next)
         return await self._systems_page(systems_query(filters, "systems_page"), token)
 
     async def _systems_page(self, query: list[tuple[str, str]], token: str | None) -> SystemsPage:
@@ -380,13 +395,15 @@ class EnlightenClient:
 
     async def inventory(self, system_id: int) -> Inventory:
         """The active devices (Envoys, microinverters, meters) of a system."""
-        return await self._call(Request("inventory", _sys(system_id, "inventory"), (), Inventory))
+        return await self._call(
+            Request("inventory", _system_path(system_id, "inventory"), (), Inventory)
+        )
 
     async def inverters_summary_by_envoy_or_site(
         self, site_id: int
     ) -> tuple[InvertersSummary, ...]:
         """Microinverter summaries of a site (``site_id`` is the system id), per Envoy."""
-        params = (("site_id", p.system_id_arg(site_id, "site_id")),)
+        params = (("site_id", system_id_arg(site_id, "site_id")),)
         return await self._call(
             Request(
                 "inverters_summary_by_envoy_or_site",
@@ -406,8 +423,8 @@ class EnlightenClient:
         ended yet at the site, in any timezone, is refused before a request is sent.
         """
         # Checked before the warning: with warnings as errors, a bad call still says why.
-        path = _sys(system_id, "monthly_production")
-        day = p.date_arg(start_date, "start_date")
+        path = _system_path(system_id, "monthly_production")
+        day = date_arg(start_date, "start_date")
         last = _add_month(day) - timedelta(days=1)
         if last >= self._latest_site_date():
             raise ValueError(
@@ -433,11 +450,11 @@ class EnlightenClient:
         self, system_id: int, *, end_at: Epoch | None = None
     ) -> ProductionMeterReadings:
         """The last odometer reading of every production meter as of ``end_at`` (now)."""
-        params = () if end_at is None else (("end_at", str(p.epoch_arg(end_at, "end_at"))),)
+        params = () if end_at is None else (("end_at", str(epoch_arg(end_at, "end_at"))),)
         return await self._call(
             Request(
                 "production_meter_readings",
-                _sys(system_id, "production_meter_readings"),
+                _system_path(system_id, "production_meter_readings"),
                 params,
                 ProductionMeterReadings,
             )
@@ -453,7 +470,10 @@ class EnlightenClient:
         """
         return await self._call(
             Request(
-                "rgm_stats", _sys(system_id, "rgm_stats"), _time_range(start_at, end_at), RgmStats
+                "rgm_stats",
+                _system_path(system_id, "rgm_stats"),
+                _time_range(start_at, end_at),
+                RgmStats,
             )
         )
 
@@ -467,7 +487,7 @@ class EnlightenClient:
         production. For longer ranges use ``iter_stats``.
         """
         return await self._call(
-            Request("stats", _sys(system_id, "stats"), _time_range(start_at, end_at), Stats)
+            Request("stats", _system_path(system_id, "stats"), _time_range(start_at, end_at), Stats)
         )
 
     async def consumption_lifetime(
@@ -482,7 +502,7 @@ class EnlightenClient:
         return await self._call(
             Request.allowing_no_content(
                 "consumption_lifetime",
-                _sys(system_id, "consumption_lifetime"),
+                _system_path(system_id, "consumption_lifetime"),
                 tuple(params),
                 ConsumptionLifetime,
             )
@@ -495,7 +515,7 @@ class EnlightenClient:
         return await self._call(
             Request(
                 "consumption_stats",
-                _sys(system_id, "consumption_stats"),
+                _system_path(system_id, "consumption_stats"),
                 _time_range(start_at, end_at),
                 ConsumptionStats,
             )
@@ -509,12 +529,14 @@ class EnlightenClient:
         params: tuple[tuple[str, str], ...] = ()
         if summary_date is not None:
             # "The future" is the site's, and the spec documents the service's 422 for it.
-            params = (("summary_date", p.date_arg(summary_date, "summary_date").isoformat()),)
-        return await self._call(Request("summary", _sys(system_id, "summary"), params, Summary))
+            params = (("summary_date", date_arg(summary_date, "summary_date").isoformat()),)
+        return await self._call(
+            Request("summary", _system_path(system_id, "summary"), params, Summary)
+        )
 
     async def search_system_id(self, serial_num: str) -> SearchSystemIdResult:
         """The system an Envoy serial number belongs to (:class:`NotFoundError` if none)."""
-        p.text_arg(serial_num, "serial_num")
+        text_arg(serial_num, "serial_num")
         return await self._call(
             Request(
                 "search_system_id",
@@ -578,16 +600,16 @@ class EnlightenClient:
         end: Epoch,
         operational_at: Epoch | None,
     ) -> AsyncIterator[Any]:
-        p.system_id_arg(system_id)
-        s, e = p.epoch_arg(start, "start"), p.epoch_arg(end, "end")
-        p.check_order(s, e, "start", "end", (start, end))
+        system_id_arg(system_id)
+        s, e = epoch_arg(start, "start"), epoch_arg(end, "end")
+        check_order(s, e, "start", "end", (start, end))
         windows = plan_windows(
             kind,
             s,
             e,
             now=int(self.clock.now()),
             operational_at=(
-                None if operational_at is None else p.epoch_arg(operational_at, "operational_at")
+                None if operational_at is None else epoch_arg(operational_at, "operational_at")
             ),
         )
         fetch = getattr(self, kind.value)
@@ -605,13 +627,13 @@ class EnlightenClient:
 
     def _latest_site_date(self) -> date:
         # No site is more than 14 hours ahead of UTC, so no site's today is later than this.
-        return p.utc_today(self.clock.now() + 14 * 3600)
+        return utc_today(self.clock.now() + 14 * 3600)
 
     @staticmethod
     def _date_range(start: DateLike | None, end: DateLike | None) -> list[tuple[str, str]]:
-        s = None if start is None else p.date_arg(start, "start_date")
-        e = None if end is None else p.date_arg(end, "end_date")
-        p.check_order(s, e, "start_date", "end_date", (start, end))
+        s = None if start is None else date_arg(start, "start_date")
+        e = None if end is None else date_arg(end, "end_date")
+        check_order(s, e, "start_date", "end_date", (start, end))
         params = []
         if s is not None:
             params.append(("start_date", s.isoformat()))
@@ -668,14 +690,14 @@ class _Attempt(Generic[T]):
 _INVERTERS_SUMMARIES: type[tuple[InvertersSummary, ...]] = tuple[InvertersSummary, ...]
 
 
-def _sys(system_id: int, operation: str) -> str:
-    return f"/systems/{p.system_id_arg(system_id)}/{operation}"
+def _system_path(system_id: int, operation: str) -> str:
+    return f"/systems/{system_id_arg(system_id)}/{operation}"
 
 
 def _time_range(start_at: Epoch | None, end_at: Epoch | None) -> tuple[tuple[str, str], ...]:
-    s = None if start_at is None else p.epoch_arg(start_at, "start_at")
-    e = None if end_at is None else p.epoch_arg(end_at, "end_at")
-    p.check_order(s, e, "start_at", "end_at", (start_at, end_at))
+    s = None if start_at is None else epoch_arg(start_at, "start_at")
+    e = None if end_at is None else epoch_arg(end_at, "end_at")
+    check_order(s, e, "start_at", "end_at", (start_at, end_at))
     params = []
     if s is not None:
         params.append(("start_at", str(s)))
@@ -698,14 +720,14 @@ def _timeout_arg(timeout: Any) -> aiohttp.ClientTimeout:
         for name in ("total", "connect", "sock_read", "sock_connect"):
             value = getattr(timeout, name)
             if value is not None:
-                p.seconds_arg(value, f"timeout.{name}", positive=True)
+                seconds_arg(value, f"timeout.{name}", positive=True)
         return timeout
     if timeout is None:
         raise TypeError(
             "timeout must be seconds or an aiohttp.ClientTimeout; for no total timeout pass "
             "aiohttp.ClientTimeout(total=None) explicitly"
         )
-    return aiohttp.ClientTimeout(total=p.seconds_arg(timeout, "timeout", positive=True))
+    return aiohttp.ClientTimeout(total=seconds_arg(timeout, "timeout", positive=True))
 
 
 def _plan_arg(plan: Any) -> str | tuple[Quota, ...] | None:
@@ -724,7 +746,7 @@ def _plan_arg(plan: Any) -> str | tuple[Quota, ...] | None:
     for quota in quotas:
         if not isinstance(quota, Quota):
             raise TypeError(f"plan items must be Quota (e.g. Quota(10, 'minute')), got {quota!r}")
-        p.count_arg(quota.limit, "plan quota limit", minimum=1)
+        count_arg(quota.limit, "plan quota limit", minimum=1)
         if quota.period not in PERIODS:
             raise ValueError(
                 f"plan quota period must be one of {list(PERIODS)}, got {quota.period!r}"

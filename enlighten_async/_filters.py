@@ -10,7 +10,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 
-from enlighten_async import _args as p
+from enlighten_async._args import enum_filter, id_filter, limit_arg, text_filter
 from enlighten_async._models import ConnectionType, Status
 
 if sys.version_info >= (3, 11):
@@ -45,13 +45,13 @@ class SystemsFilter(TypedDict, total=False):
 
 #: Each filter's check, in the order the query sends them.
 _CHECKS: dict[str, Any] = {
-    "limit": lambda v: [("limit", p.limit_arg(v))],
-    "system_id": lambda v: p.id_filter("system_id", v),
-    "system_name": lambda v: p.text_filter("system_name", v),
-    "status": lambda v: p.enum_filter("status", v, Status),
-    "reference": lambda v: p.text_filter("reference", v),
-    "installer": lambda v: p.text_filter("installer", v),
-    "connection_type": lambda v: p.enum_filter("connection_type", v, ConnectionType),
+    "limit": lambda v: [("limit", limit_arg(v))],
+    "system_id": lambda v: id_filter("system_id", v),
+    "system_name": lambda v: text_filter("system_name", v),
+    "status": lambda v: enum_filter("status", v, Status),
+    "reference": lambda v: text_filter("reference", v),
+    "installer": lambda v: text_filter("installer", v),
+    "connection_type": lambda v: enum_filter("connection_type", v, ConnectionType),
 }
 
 

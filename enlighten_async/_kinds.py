@@ -50,7 +50,7 @@ __all__ = [
 #: span fits every reading, at the cost of one request in thirteen over a year.
 MONTH_WINDOW = 28 * 86400 - 3600
 #: The largest chunk of days one ``energy_lifetime`` request asks for (a store records
-#: one done window per chunk).
+#: one done range per chunk).
 MAX_DAYS_PER_CHUNK = 365
 
 #: ``(table, row count, rows)`` for every table an answer writes to.
@@ -134,7 +134,7 @@ class KindSpec:
 
     @property
     def table(self) -> Table:
-        """The kind's own table (the one its done windows count the rows of)."""
+        """The kind's own table (the one its done ranges count the rows of)."""
         return self.tables[0]
 
     @property
@@ -160,7 +160,7 @@ class KindSpec:
         return utc_datetime(int(value))
 
     def gaps(self, spans: Iterable[tuple[int, int]]) -> tuple[tuple[datetime, datetime], ...]:
-        """The holes between done windows ``spans`` (sorted by start), overlaps merged.
+        """The holes between done ranges ``spans`` (sorted by start), overlaps merged.
 
         For a kind planned in days, ``(a, b)`` means the days from ``a.date()`` up to but
         not including ``b.date()``; otherwise the intervals ending in ``(a, b]``.

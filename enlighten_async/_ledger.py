@@ -173,8 +173,11 @@ class _OffsetBounds:
         self.uncertainty = DEFAULT_UNCERTAINTY if math.isinf(spread) else spread
 
 
-class _Window:
-    """One quota's count in the server's window containing ``t`` (server epoch seconds).
+class _PeriodCount:
+    """One quota's count in the server's period (its fixed window) containing ``t``.
+
+    Times are server epoch seconds. (Not to be confused with a request's time range,
+    :class:`~enlighten_async._windows.Window`.)
 
     ``seconds`` is ``None`` for a calendar month (UTC). A request granted close to its
     window's end is counted in the next window too (``spill``).
@@ -282,8 +285,8 @@ class MemoryLedger:
         self.margin = check_margin(margin)
         self._told = tuple(told)
         self._learned: dict[str, Quota] = {}
-        self._windows: dict[str, _Window] = {q.period: _Window(q, 0.0) for q in self._told}
-        self._list = tuple(self._windows.values())
+        self._counts: dict[str, _PeriodCount] = {q.period: _PeriodCount(q, 0.0) for q in self._told}
+        self._count_list = tuple(self._counts.values())
         self._hold_until = -math.inf
         self._hold_quota: Quota | None = None
         self._offset = _OffsetBounds()
@@ -297,26 +300,26 @@ class MemoryLedger:
         """See :meth:`QuotaLedger.acquire`."""
         if self._hold_until > now:
             return LedgerDecision(self._hold_until - now, quota=self._hold_quota, reason="hold")
-        windows = self._list
-        if not windows:
+        counts = self._count_list
+        if not counts:
             return _FREE
         offset = self._offset
         t = now + offset.estimate
         guard = offset.uncertainty + self.margin
         wait, binding = 0.0, None
-        for window in windows:
-            delay = window.delay(t, guard)
+        for period_count in counts:
+            delay = period_count.delay(t, guard)
             if delay > wait:
-                wait, binding = delay, window
+                wait, binding = delay, period_count
         if binding is not None:
             reason = "month" if binding.seconds is None else "window"
             return LedgerDecision(wait, quota=binding.quota, reason=reason)
-        return LedgerDecision(0.0, token=tuple((w, w.take(t, guard, latency)) for w in windows))
+        return LedgerDecision(0.0, token=tuple((w, w.take(t, guard, latency)) for w in counts))
 
     async def give_back(self, token: Any) -> None:
         """See :meth:`QuotaLedger.give_back`."""
-        for window, index in token or ():
-            window.give_back(index)
+        for period_count, index in token or ():
+            period_count.give_back(index)
 
     async def record_conflict(
         self, exc: RateLimitError, *, sent_at: float, received_at: float, floor: float
@@ -339,7 +342,7 @@ class MemoryLedger:
         est = offset.estimate
         server_now = received_at + est
         period = exc.period
-        seconds = _window_seconds(exc, start, end)
+        seconds = _period_seconds(exc, start, end)
         guard = offset.uncertainty + self.margin
         learned: Quota | None = None
         if exc.limit is not None and exc.limit >= 1 and period is not None and seconds:
@@ -354,18 +357,20 @@ class MemoryLedger:
                 anchor = end - fixed
             else:
                 anchor = 0.0
-            window = self._windows.get(period)
-            if window is None:
-                window = _Window(learned, anchor)
-                self._windows[period] = window
-                self._list = tuple(self._windows.values())
+            period_count = self._counts.get(period)
+            if period_count is None:
+                period_count = _PeriodCount(learned, anchor)
+                self._counts[period] = period_count
+                self._count_list = tuple(self._counts.values())
             else:
-                window.relearn(learned, anchor)
+                period_count.relearn(learned, anchor)
             # The window the server named, whatever our estimate of its clock says.
             named = (start + end) / 2 if start is not None and end is not None else server_now
-            window.fill(named if abs(named - server_now) <= MAX_PLAUSIBLE_OFFSET else server_now)
+            period_count.fill(
+                named if abs(named - server_now) <= MAX_PLAUSIBLE_OFFSET else server_now
+            )
             self._learned[period] = learned
-            guard = min(guard, window.cap)
+            guard = min(guard, period_count.cap)
         else:
             guard = min(guard, MAX_GUARD)
         if end is not None and end - est > received_at:
@@ -409,7 +414,7 @@ def _finite_epoch(moment: datetime | None) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _window_seconds(exc: RateLimitError, start: float | None, end: float | None) -> float | None:
+def _period_seconds(exc: RateLimitError, start: float | None, end: float | None) -> float | None:
     """The length of the 409's window (inf for a month), or ``None`` if unknown or
     contradicted by its own ``period_start``/``period_end``."""
     period = exc.period

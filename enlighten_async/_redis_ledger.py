@@ -46,8 +46,8 @@ from enlighten_async._ledger import (
     LedgerSnapshot,
     _finite_epoch,
     _OffsetBounds,
-    _Window,
-    _window_seconds,
+    _period_seconds,
+    _PeriodCount,
     check_margin,
 )
 from enlighten_async._quota import PERIOD_SECONDS, Quota, resolve_plan
@@ -242,7 +242,7 @@ class _BehindBounds(_OffsetBounds):
 
 def _month_span(t: float) -> tuple[int, float, float]:
     """Index, start and end of the calendar month (UTC) containing server time ``t``."""
-    return _Window(Quota(1, "month"), 0.0).span(t)
+    return _PeriodCount(Quota(1, "month"), 0.0).span(t)
 
 
 class RedisLedger:
@@ -423,7 +423,7 @@ class RedisLedger:
         est = offset.estimate
         server_now = received_at + est
         period = exc.period
-        seconds = _window_seconds(exc, start, end)
+        seconds = _period_seconds(exc, start, end)
         guard = offset.uncertainty + self.margin
         learned: Quota | None = None
         learn_args = ["", "", "", "", "", "0"]

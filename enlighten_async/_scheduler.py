@@ -60,6 +60,7 @@ from attrs import frozen
 
 from enlighten_async._args import utc_datetime
 from enlighten_async._clock import Clock, SystemClock
+from enlighten_async._deprecated import renamed
 from enlighten_async._exceptions import (
     DataTemporarilyUnavailableError,
     EnlightenError,
@@ -78,7 +79,7 @@ from enlighten_async._protocol import http_date, quota_fields
 from enlighten_async._quota import Quota, resolve_plan
 from enlighten_async._retry import RetryPolicy, build_retrying, is_retryable
 
-__all__ = ["Priority", "Scheduler", "SchedulerStats"]
+__all__ = ["Priority", "Scheduler", "SchedulerSnapshot"]
 
 log = logging.getLogger("enlighten_async.scheduler")
 T = TypeVar("T")
@@ -110,7 +111,7 @@ class Priority(enum.IntEnum):
 
 
 @frozen
-class SchedulerStats:
+class SchedulerSnapshot:
     """A snapshot of what the scheduler did (all times in clock seconds)."""
 
     requests_sent: int
@@ -329,7 +330,12 @@ class Scheduler:
                 raise ValueError(f"this key's shared scheduler was made with another {name}")
         return scheduler
 
-    def stats(self) -> SchedulerStats:
+    def stats(self) -> SchedulerSnapshot:
+        """Deprecated: :meth:`snapshot`."""
+        renamed("Scheduler.stats()", "Scheduler.snapshot()")
+        return self.snapshot()
+
+    def snapshot(self) -> SchedulerSnapshot:
         """What the scheduler did so far."""
         snap = self.ledger.snapshot()
         hold = (
@@ -337,7 +343,7 @@ class Scheduler:
             if snap.hold_until > self.clock.now()
             else None
         )
-        return SchedulerStats(
+        return SchedulerSnapshot(
             requests_sent=self._sent,
             conflicts=self._conflicts,
             retries=self._retries,

@@ -19,7 +19,7 @@ from datetime import date, datetime, time, timedelta, timezone, tzinfo
 
 from attrs import frozen
 
-from enlighten_async import _args as p
+from enlighten_async._args import check_order, date_arg, epoch_arg, seconds_arg
 from enlighten_async._kinds import MAX_DAYS_PER_CHUNK, MONTH_WINDOW, Kind, day_epoch
 
 __all__ = [
@@ -81,7 +81,7 @@ def local_midnight(day: date, tz: tzinfo) -> int:
     hours as its offset (Kolkata +05:30, Kathmandu +05:45, Chatham +12:45), so a local
     midnight is on the 15-minute marks the interval operations count in.
     """
-    p.date_arg(day, "day")
+    date_arg(day, "day")
     return int(datetime.combine(day, time(0), tzinfo=tz).timestamp())
 
 
@@ -91,9 +91,9 @@ def local_days(first: date, last: date, tz: tzinfo) -> tuple[int, int]:
 
     Raises ``ValueError`` for ``first > last`` or a ``datetime`` where a date is expected.
     """
-    a = p.date_arg(first, "first")
-    b = p.date_arg(last, "last")
-    p.check_order(a, b, "first", "last")
+    a = date_arg(first, "first")
+    b = date_arg(last, "last")
+    check_order(a, b, "first", "last")
     return local_midnight(a, tz), local_midnight(b + timedelta(days=1), tz)
 
 
@@ -143,16 +143,16 @@ def plan_windows(
     """
     kind = Kind(kind)
     step = kind.step
-    s = p.epoch_arg(start, "start")
-    e = p.epoch_arg(end, "end")
-    p.check_order(s, e, "start", "end", (start, end))
-    now_at = p.epoch_arg(now, "now")
-    p.seconds_arg(lookback_margin, "lookback_margin")
+    s = epoch_arg(start, "start")
+    e = epoch_arg(end, "end")
+    check_order(s, e, "start", "end", (start, end))
+    now_at = epoch_arg(now, "now")
+    seconds_arg(lookback_margin, "lookback_margin")
 
     s = _down(s, step)
     e = min(_down(e, step), _down(now_at, step))
     if operational_at is not None:
-        s = max(s, _down(p.epoch_arg(operational_at, "operational_at"), step))
+        s = max(s, _down(epoch_arg(operational_at, "operational_at"), step))
     earliest = _up(math.ceil(now_at - LOOKBACK + lookback_margin), step)
     if s < earliest:
         s = earliest
@@ -184,12 +184,12 @@ def plan_days(
     empty list when nothing is left; raises ``ValueError`` for ``start > end`` or a
     ``datetime`` where a ``date`` is expected.
     """
-    first = p.date_arg(start, "start")
-    last = p.date_arg(end, "end")
-    p.check_order(first, last, "start", "end", (start, end))
-    today = p.date_arg(today, "today")
+    first = date_arg(start, "start")
+    last = date_arg(end, "end")
+    check_order(first, last, "start", "end", (start, end))
+    today = date_arg(today, "today")
     if operational_date is not None:
-        first = max(first, p.date_arg(operational_date, "operational_date"))
+        first = max(first, date_arg(operational_date, "operational_date"))
     last = min(last, today - timedelta(days=1))
     chunks: list[tuple[date, date]] = []
     while first <= last:

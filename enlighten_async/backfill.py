@@ -14,12 +14,14 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone, tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from attrs import field, frozen, mutable
 
-from enlighten_async import _args as p
+from enlighten_async._args import date_arg
 from enlighten_async._client import EnlightenClient
+from enlighten_async._deprecated import renamed
 from enlighten_async._exceptions import EnlightenError
 from enlighten_async._fanout import fan_out
 from enlighten_async._kinds import KINDS
@@ -33,7 +35,7 @@ from enlighten_async._windows import (
     plan_days,
     plan_windows,
 )
-from enlighten_async.store import StoreDataError, StoreError, WindowStore
+from enlighten_async.store import BackfillStore, RangeResult, StoreDataError, StoreError
 
 __all__ = [
     "DEFAULT_KINDS",
@@ -163,7 +165,7 @@ def _check_bound(value: object, name: str) -> None:
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"{name} must be a timezone-aware datetime (or a date)")
     elif isinstance(value, date):
-        p.date_arg(value, name)
+        date_arg(value, name)
     elif isinstance(value, timedelta):
         if value < timedelta(0) or value % timedelta(days=1):
             raise ValueError(f"{name}: a timedelta counts whole days back, >= 0; got {value}")
@@ -322,7 +324,7 @@ async def _resolve_systems(
 
 async def backfill(
     client: EnlightenClient,
-    store: WindowStore,
+    store: BackfillStore,
     systems: Sequence[int] | Sequence[System] | None = None,
     kinds: Iterable[str] = DEFAULT_KINDS,
     since: datetime | date | timedelta | int | None = None,
@@ -377,8 +379,9 @@ async def backfill(
         concurrency = client.max_in_flight * 2
     started = time.monotonic()
     background = client.with_options(priority=Priority.BACKGROUND)
+    store = _current_store(store)
     report = BackfillReport()
-    base = client.stats_snapshot()
+    base = client.scheduler_snapshot()
 
     system_list = await _resolve_systems(client, systems)
     if shard is not None:
@@ -398,7 +401,7 @@ async def backfill(
     for system in system_list:
         for kind in kinds:
             planned = _plan(system, kind, since_bound, until, now, zone_of)
-            done = await store.done_windows(system.system_id, kind)
+            done = await store.done_ranges(system.system_id, kind)
             stored = sum(1 for w in planned if w in done)
             report.planned += len(planned)
             report.skipped += stored
@@ -408,7 +411,7 @@ async def backfill(
         # Planned again lazily: memory stays bounded by one system's windows.
         for system in system_list:
             for kind in kinds:
-                done = await store.done_windows(system.system_id, kind)
+                done = await store.done_ranges(system.system_id, kind)
                 planned = _plan(system, kind, since_bound, until, now, zone_of)
                 stored = sum(1 for w in planned if w in done)
                 extra = stored - skipped_at_start[(system.system_id, kind)]
@@ -425,7 +428,7 @@ async def backfill(
     async def work(item: WorkItem) -> int | None:
         # Another run on the same store may have stored the window since it was planned:
         # a local query spares a request (and its quota). ``None`` means "stored meanwhile".
-        if (item.start_at, item.end_at) in await store.done_windows(item.system_id, item.kind):
+        if (item.start_at, item.end_at) in await store.done_ranges(item.system_id, item.kind):
             return None
         spec = KINDS[item.kind]
         system = by_id[item.system_id]
@@ -440,11 +443,11 @@ async def backfill(
                 # It may also have slid out while the scheduler held it (a quota wait): an
                 # empty answer is then no proof the window is empty, so it is not stored.
                 _check_lookback(item, clock.now())
-        await store.write_window(item.system_id, item.kind, item.start_at, item.end_at, result)
+        await store.write_range(item.system_id, item.kind, item.start_at, item.end_at, result)
         return spec.row_count(result)
 
     def progress() -> None:
-        snap = client.stats_snapshot()
+        snap = client.scheduler_snapshot()
         report.requests_sent = snap.requests_sent - base.requests_sent
         report.conflicts = snap.conflicts - base.conflicts
         report.retries = snap.retries - base.retries
@@ -486,6 +489,36 @@ async def backfill(
             progress()
     report.elapsed_seconds = time.monotonic() - started
     return report
+
+
+class _StoreOf010:
+    """A store written for 0.1.0 (``done_windows``/``write_window``) under the new names."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    async def done_ranges(self, system_id: int, kind: str) -> set[tuple[int, int]]:
+        result: set[tuple[int, int]] = await self._store.done_windows(system_id, kind)
+        return result
+
+    async def write_range(
+        self, system_id: int, kind: str, start_at: int, end_at: int, result: RangeResult
+    ) -> None:
+        await self._store.write_window(system_id, kind, start_at, end_at, result)
+
+    def __getattr__(self, name: str) -> Any:  # write_systems, when the store has it
+        return getattr(self._store, name)
+
+
+def _current_store(store: BackfillStore) -> BackfillStore:
+    """``store``, or an adapter (and a warning) when it still has 0.1.0's method names."""
+    if not hasattr(store, "done_ranges") and hasattr(store, "done_windows"):
+        renamed(
+            f"{type(store).__name__}.done_windows()/write_window()",
+            "done_ranges()/write_range() (see enlighten_async.store.BackfillStore)",
+        )
+        return _StoreOf010(store)
+    return store
 
 
 def _check_lookback(item: WorkItem, now: float) -> None:

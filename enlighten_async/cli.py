@@ -767,7 +767,7 @@ async def _status(args: argparse.Namespace) -> int:
         if len(r.gaps) > 3:
             gaps += f" (+{len(r.gaps) - 3} more)"
         lines.append(
-            f"{r.system_id:>8} {r.kind:<18} {r.windows:>7} {r.rows:>8}  "
+            f"{r.system_id:>8} {r.kind:<18} {r.ranges:>7} {r.rows:>8}  "
             f"{first:<20} {last:<20} {gaps}"
         )
     try:

@@ -1,9 +1,9 @@
 """Where a backfill keeps what it fetched: a :class:`Store` protocol and a SQLite store.
 
-Every fetched window is written with its intervals in one transaction, together with a
-record that the window is done, so an interrupted backfill resumes where it stopped and
-never keeps half a window. Rows are keyed by their natural keys and written with
-UPSERTs, so fetching a window again replaces its rows instead of duplicating them.
+Every fetched range is written with its intervals in one transaction, together with a
+record that the range is done, so an interrupted backfill resumes where it stopped and
+never keeps half a range. Rows are keyed by their natural keys and written with
+UPSERTs, so fetching a range again replaces its rows instead of duplicating them.
 
 A store is checked when it opens (``PRAGMA quick_check``): a damaged file, a file that
 is no SQLite database or a database that is no store raise :class:`StoreError`, as does
@@ -31,14 +31,16 @@ from typing import Any, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 from attrs import field, frozen
 
-from enlighten_async import _kinds
+from enlighten_async import _deprecated, _kinds
 from enlighten_async._args import utc_datetime
 from enlighten_async._exceptions import EnlightenError
 from enlighten_async._models import ConsumptionStats, EnergyLifetime, RgmStats, Stats, System
 
 __all__ = [
     "COLUMNS",
+    "BackfillStore",
     "KINDS",
+    "RangeResult",
     "SQLiteStore",
     "Store",
     "StoreDataError",
@@ -48,8 +50,6 @@ __all__ = [
     "StoreSourceError",
     "StoreStatus",
     "StoredSystem",
-    "WindowResult",
-    "WindowStore",
 ]
 
 log = logging.getLogger("enlighten_async.store")
@@ -77,13 +77,13 @@ class StoreError(EnlightenError):
 
 
 class StoreDataError(StoreError):
-    """Rows the store's tables refuse (a ``NOT NULL`` or key constraint): that window is
+    """Rows the store's tables refuse (a ``NOT NULL`` or key constraint): that range is
     not written, and the store itself is fine."""
 
 
 class StoreSourceError(StoreError):
     """The store holds data from another source (service, user or simulated fleet) than
-    the one it was opened for; mixing them would take the other's windows as done."""
+    the one it was opened for; mixing them would take the other's ranges as done."""
 
 
 @frozen
@@ -124,10 +124,10 @@ class StoreSource:
 
 T = TypeVar("T")
 
-#: What :meth:`Store.write_window` accepts: one answer of an interval or daily operation.
-WindowResult: TypeAlias = Stats | RgmStats | ConsumptionStats | EnergyLifetime
+#: What :meth:`Store.write_range` accepts: one answer of an interval or daily operation.
+RangeResult: TypeAlias = Stats | RgmStats | ConsumptionStats | EnergyLifetime
 
-#: The kinds a store keeps windows of, and the model each one's answers are.
+#: The kinds a store keeps done ranges of, and the model each one's answers are.
 KINDS: dict[str, type[Any]] = {name: spec.model for name, spec in _kinds.KINDS.items()}
 
 #: The columns of each table, in the order :meth:`StoreReader.intervals` returns them.
@@ -152,6 +152,7 @@ def _upsert(table: _kinds.Table) -> str:
     )
 
 
+# The done ranges live in a table named "windows": existing stores must open unchanged.
 _SCHEMA = (
     "".join(_create_table(t) for t in _kinds.TABLES.values())
     + """
@@ -201,21 +202,27 @@ _UPSERT = {
 class StoreStatus:
     """What a store holds for one system and kind.
 
-    ``windows`` is the number of done windows, ``rows`` the rows in the kind's table.
+    ``ranges`` is the number of done ranges, ``rows`` the rows in the kind's table.
     ``first_end_at``/``last_end_at`` are the earliest and latest interval ends (for
     ``energy_lifetime``, UTC midnight of the first and last day). ``gaps`` are the
-    ranges between done windows that no window covers: for interval kinds ``(a, b)``
+    ranges between done ranges that none covers: for interval kinds ``(a, b)``
     means intervals ending in ``(a, b]`` were never fetched; for ``energy_lifetime`` it
     means the days from ``a.date()`` up to but not including ``b.date()``.
     """
 
     system_id: int
     kind: str
-    windows: int
+    ranges: int
     rows: int
     first_end_at: datetime | None
     last_end_at: datetime | None
     gaps: tuple[tuple[datetime, datetime], ...]
+
+    @property
+    def windows(self) -> int:
+        """Deprecated: :attr:`ranges`."""
+        _deprecated.renamed("StoreStatus.windows", "StoreStatus.ranges")
+        return self.ranges
 
 
 @frozen
@@ -233,23 +240,23 @@ class StoredSystem:
 
 
 @runtime_checkable
-class WindowStore(Protocol):
-    """What a backfill needs of a store: the windows it holds, and a way to add one.
+class BackfillStore(Protocol):
+    """What a backfill needs of a store: the ranges it has fetched, and a way to add one.
 
-    ``start_at``/``end_at`` of a window are epoch seconds (intervals ending in
+    ``start_at``/``end_at`` of a range are epoch seconds (intervals ending in
     ``(start_at, end_at]``); for a kind planned in days (``energy_lifetime``) they are
     UTC midnight of the chunk's first and last day (both included). A store may also
     have ``write_systems(systems)``: a backfill then records each system's name and zone.
     """
 
-    async def done_windows(self, system_id: int, kind: str) -> set[tuple[int, int]]:
-        """The ``(start_at, end_at)`` of every window of ``kind`` already stored."""
+    async def done_ranges(self, system_id: int, kind: str) -> set[tuple[int, int]]:
+        """The ``(start_at, end_at)`` of every range of ``kind`` already stored."""
         ...
 
-    async def write_window(
-        self, system_id: int, kind: str, start_at: int, end_at: int, result: WindowResult
+    async def write_range(
+        self, system_id: int, kind: str, start_at: int, end_at: int, result: RangeResult
     ) -> None:
-        """Store ``result``'s rows and the record that the window is done, atomically.
+        """Store ``result``'s rows and the record that the range is done, atomically.
 
         The rows are the kind's :attr:`~enlighten_async._kinds.KindSpec.rows`; a row
         stored before under the same key is replaced.
@@ -286,7 +293,7 @@ class StoreReader(Protocol):
 
 
 @runtime_checkable
-class Store(WindowStore, StoreReader, Protocol):
+class Store(BackfillStore, StoreReader, Protocol):
     """A store both sides can use; :class:`SQLiteStore` is the one this package ships.
 
     A second backend is one class with these methods: the rows of each kind, the
@@ -323,12 +330,12 @@ class SQLiteStore:
     loop never waits on the disk and writes are serialised without locks::
 
         async with SQLiteStore("enlighten.db") as store:
-            await store.write_window(system_id, "stats", w.start_at, w.end_at, stats)
+            await store.write_range(system_id, "stats", w.start_at, w.end_at, stats)
 
     Tables (epoch seconds in ``INTEGER`` columns; see :data:`COLUMNS`): ``stats``,
     ``rgm_stats``, ``rgm_meter_intervals`` (the per-channel ``meter_intervals`` of
     ``rgm_stats``), ``consumption_stats``, ``energy_lifetime`` (``date`` as ISO text) and
-    ``windows`` (the done windows: for ``energy_lifetime`` ``start_at``/``end_at`` are
+    ``windows`` (the done ranges: for ``energy_lifetime`` ``start_at``/``end_at`` are
     UTC midnight of the chunk's first and last day, both included; ``rows`` counts the
     rows written to the kind's own table; ``fetched_at`` is epoch seconds), ``systems``
     (each system's name and timezone, see :meth:`systems`) and ``store_info`` (the
@@ -418,8 +425,8 @@ class SQLiteStore:
 
     # -- public API ---------------------------------------------------------------------
 
-    async def done_windows(self, system_id: int, kind: str) -> set[tuple[int, int]]:
-        """The ``(start_at, end_at)`` of every window of ``kind`` already stored."""
+    async def done_ranges(self, system_id: int, kind: str) -> set[tuple[int, int]]:
+        """The ``(start_at, end_at)`` of every range of ``kind`` already stored."""
         _check_kind(kind)
         rows = await self._run(
             self._query,
@@ -428,29 +435,48 @@ class SQLiteStore:
         )
         return {(int(s), int(e)) for s, e in rows}
 
+    async def write_range(
+        self,
+        system_id: int,
+        kind: str,
+        start_at: int,
+        end_at: int,
+        result: RangeResult,
+        *,
+        fetched_at: int | None = None,
+    ) -> None:
+        """Store ``result``'s rows and the record that the range is done, atomically.
+
+        ``kind`` must match the model (``"rgm_stats"`` for :class:`RgmStats`, ...).
+        Rows already stored under the same key are replaced. Either every row and the
+        range record are written or, if anything fails (or the process dies), none.
+        """
+        _check_kind(kind)
+        if not isinstance(result, KINDS[kind]):
+            raise TypeError(f"a {kind} range takes {KINDS[kind].__name__}, got {result!r}")
+        if start_at > end_at:
+            raise ValueError(f"start_at ({start_at}) is after end_at ({end_at})")
+        stamp = int(time.time()) if fetched_at is None else int(fetched_at)
+        await self._run(self._write_sync, system_id, kind, start_at, end_at, result, stamp)
+
+    async def done_windows(self, system_id: int, kind: str) -> set[tuple[int, int]]:
+        """Deprecated: :meth:`done_ranges`."""
+        _deprecated.renamed("SQLiteStore.done_windows()", "SQLiteStore.done_ranges()")
+        return await self.done_ranges(system_id, kind)
+
     async def write_window(
         self,
         system_id: int,
         kind: str,
         start_at: int,
         end_at: int,
-        result: WindowResult,
+        result: RangeResult,
         *,
         fetched_at: int | None = None,
     ) -> None:
-        """Store ``result``'s rows and the record that the window is done, atomically.
-
-        ``kind`` must match the model (``"rgm_stats"`` for :class:`RgmStats`, ...).
-        Rows already stored under the same key are replaced. Either every row and the
-        window record are written or, if anything fails (or the process dies), none.
-        """
-        _check_kind(kind)
-        if not isinstance(result, KINDS[kind]):
-            raise TypeError(f"a {kind} window takes {KINDS[kind].__name__}, got {result!r}")
-        if start_at > end_at:
-            raise ValueError(f"start_at ({start_at}) is after end_at ({end_at})")
-        stamp = int(time.time()) if fetched_at is None else int(fetched_at)
-        await self._run(self._write_sync, system_id, kind, start_at, end_at, result, stamp)
+        """Deprecated: :meth:`write_range`."""
+        _deprecated.renamed("SQLiteStore.write_window()", "SQLiteStore.write_range()")
+        await self.write_range(system_id, kind, start_at, end_at, result, fetched_at=fetched_at)
 
     async def count(self, kind: str, system_id: int | None = None) -> int:
         """The number of rows in ``kind``'s table (also ``"rgm_meter_intervals"``)."""
@@ -648,7 +674,7 @@ class SQLiteStore:
         kind: str,
         start_at: int,
         end_at: int,
-        result: WindowResult,
+        result: RangeResult,
         fetched_at: int,
     ) -> None:
         conn = self._connection()
@@ -668,7 +694,7 @@ class SQLiteStore:
             raise
         conn.execute("COMMIT")
         log.debug(
-            "stored %s window %s..%s of system %s: %d rows",
+            "stored %s range %s..%s of system %s: %d rows",
             kind,
             start_at,
             end_at,
@@ -678,11 +704,11 @@ class SQLiteStore:
 
     def _status_sync(self) -> list[StoreStatus]:
         conn = self._connection()
-        windows: dict[tuple[int, str], list[tuple[int, int]]] = {}
+        done: dict[tuple[int, str], list[tuple[int, int]]] = {}
         for system_id, kind, s, e in conn.execute(
             "SELECT system_id, kind, start_at, end_at FROM windows ORDER BY start_at, end_at"
         ):
-            windows.setdefault((system_id, kind), []).append((s, e))
+            done.setdefault((system_id, kind), []).append((s, e))
         extents: dict[tuple[int, str], tuple[int, Any, Any]] = {}
         for kind, spec in _kinds.KINDS.items():
             col, table = spec.time_column, spec.table.name
@@ -692,7 +718,7 @@ class SQLiteStore:
             ):
                 extents[(system_id, kind)] = (n, first, last)
         result = []
-        for key in sorted(windows.keys() | extents.keys()):
+        for key in sorted(done.keys() | extents.keys()):
             system_id, kind = key
             n, first, last = extents.get(key, (0, None, None))
             spec = _kinds.KINDS[kind]
@@ -700,15 +726,21 @@ class SQLiteStore:
                 StoreStatus(
                     system_id=system_id,
                     kind=kind,
-                    windows=len(windows.get(key, ())),
+                    ranges=len(done.get(key, ())),
                     rows=n,
                     first_end_at=spec.moment(first),
                     last_end_at=spec.moment(last),
-                    gaps=spec.gaps(windows.get(key, [])),
+                    gaps=spec.gaps(done.get(key, [])),
                 )
             )
         return result
 
+
+# Renamed after 0.1.0: the old names still work, with a DeprecationWarning.
+# (``WindowStore`` came after 0.1.0 and was never released: it needs no alias.)
+__getattr__ = _deprecated.module_getattr(
+    __name__, {"WindowResult": (f"{__name__}.RangeResult", RangeResult)}
+)
 
 _SQLITE_BUSY = 5  # SQLite's result code (not in sqlite3's typed names before Python 3.12)
 

@@ -99,7 +99,7 @@ async def main() -> int:
         headers = ["id", "system", "status", "today", "lifetime", "last report"]
         print(table(headers, rows, right={0, 3, 4}))
         total = sum(s.energy_today for s in summaries if isinstance(s, Summary))
-        stats = client.stats_snapshot()
+        stats = client.scheduler_snapshot()
         print(
             f"{len(systems)} systems, {kwh(total)} today in all; "
             f"{stats.requests_sent} requests, {stats.conflicts} 409s"

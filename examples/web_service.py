@@ -136,7 +136,7 @@ async def live_summary(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text=f"a system id is a number, got {text!r}")
     system_id = int(text)
     try:
-        queued_before = client.stats_snapshot().queued
+        queued_before = client.scheduler_snapshot().queued
         started = time.monotonic()
         summary = await client.summary(system_id)
     except ValueError as exc:
@@ -151,7 +151,7 @@ async def live_summary(request: web.Request) -> web.Response:
             "summary": summary_json(summary),
             "seconds": round(time.monotonic() - started, 3),
             "queued_before": queued_before,
-            "queued_after": client.stats_snapshot().queued,
+            "queued_after": client.scheduler_snapshot().queued,
         }
     )
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from enlighten_async._kinds import TABLES, Table, kind_spec
 from enlighten_async._models import System
-from enlighten_async.store import StoreDataError, StoredSystem, StoreStatus, WindowResult
+from enlighten_async.store import RangeResult, StoreDataError, StoredSystem, StoreStatus
 
 Row = tuple[Any, ...]
 
@@ -30,7 +30,7 @@ class MemoryStore:
         # table name -> natural key -> row (a key written again replaces its row)
         self._rows: dict[str, dict[Row, Row]] = {name: {} for name in TABLES}
         # (system_id, kind) -> (start_at, end_at) -> rows in the kind's own table
-        self._windows: dict[tuple[int, str], dict[tuple[int, int], int]] = {}
+        self._done: dict[tuple[int, str], dict[tuple[int, int], int]] = {}
         self._systems: dict[int, StoredSystem] = {}
 
     async def __aenter__(self) -> MemoryStore:
@@ -49,18 +49,18 @@ class MemoryStore:
 
     # -- what backfill needs -------------------------------------------------------------
 
-    async def done_windows(self, system_id: int, kind: str) -> set[tuple[int, int]]:
-        """The ``(start_at, end_at)`` of every window of ``kind`` already stored."""
+    async def done_ranges(self, system_id: int, kind: str) -> set[tuple[int, int]]:
+        """The ``(start_at, end_at)`` of every range of ``kind`` already stored."""
         kind_spec(kind)
-        return set(self._windows.get((system_id, kind), {}))
+        return set(self._done.get((system_id, kind), {}))
 
-    async def write_window(
-        self, system_id: int, kind: str, start_at: int, end_at: int, result: WindowResult
+    async def write_range(
+        self, system_id: int, kind: str, start_at: int, end_at: int, result: RangeResult
     ) -> None:
-        """Store ``result``'s rows and the window's done record: all of them or none."""
+        """Store ``result``'s rows and the range's done record: all of them or none."""
         spec = kind_spec(kind)
         if not isinstance(result, spec.model):
-            raise TypeError(f"a {kind} window takes {spec.model.__name__}, got {result!r}")
+            raise TypeError(f"a {kind} range takes {spec.model.__name__}, got {result!r}")
         if start_at > end_at:
             raise ValueError(f"start_at ({start_at}) is after end_at ({end_at})")
         # Every row is built and checked before any is kept: a failure leaves nothing.
@@ -73,7 +73,7 @@ class MemoryStore:
                 own += count
         for name, key, row in staged:
             self._rows[name][key] = row
-        self._windows.setdefault((system_id, kind), {})[(start_at, end_at)] = own
+        self._done.setdefault((system_id, kind), {})[(start_at, end_at)] = own
 
     async def write_systems(
         self, systems: Iterable[System], *, updated_at: int | None = None
@@ -116,7 +116,7 @@ class MemoryStore:
 
     async def status(self) -> list[StoreStatus]:
         """One :class:`StoreStatus` per system and kind held, sorted by both."""
-        keys = set(self._windows)
+        keys = set(self._done)
         for kind in (name for name in TABLES if _is_kind(name)):
             keys |= {(r[0], kind) for r in self._rows[kind].values()}
         result = []
@@ -124,12 +124,12 @@ class MemoryStore:
             spec = kind_spec(kind)
             at = spec.columns.index(spec.time_column)
             times = [r[at] for r in self._rows[kind].values() if r[0] == system_id]
-            spans = sorted(self._windows.get((system_id, kind), {}))
+            spans = sorted(self._done.get((system_id, kind), {}))
             result.append(
                 StoreStatus(
                     system_id=system_id,
                     kind=kind,
-                    windows=len(spans),
+                    ranges=len(spans),
                     rows=len(times),
                     first_end_at=spec.moment(min(times, default=None)),
                     last_end_at=spec.moment(max(times, default=None)),

@@ -39,7 +39,7 @@ async def test_busy_503s_lower_the_cap_and_nothing_is_lost() -> None:
             results = await asyncio.gather(
                 *(client.summary(ids[i % len(ids)]) for i in range(CALLS))
             )
-            snapshot = client.stats_snapshot()
+            snapshot = client.scheduler_snapshot()
     assert len(results) == CALLS and all(isinstance(r, ea.Summary) for r in results)
     busy = simulator.counters.faults["busy"]
     # A fixed cap of 8 against 3 slots draws a 503 for most sends (5 of every 8 at once, each
@@ -68,7 +68,7 @@ async def test_a_successful_answer_teaches_the_server_clock_offset() -> None:
             # A second answer in a new server second narrows the bounds further.
             await asyncio.sleep(1.1)
             await client.summary(sid)
-            snapshot = client.stats_snapshot()
+            snapshot = client.scheduler_snapshot()
     assert snapshot.conflicts == 0
     assert abs(snapshot.clock_offset - 30) <= 1.0, snapshot.clock_offset
     assert snapshot.clock_uncertainty <= 1.0, snapshot.clock_uncertainty

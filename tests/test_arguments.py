@@ -176,7 +176,7 @@ async def test_bad_call_arguments_raise_before_any_request(
     async with client() as c:
         with pytest.raises(error, match=message):
             await call(c)
-        assert c.stats_snapshot().requests_sent == 0
+        assert c.scheduler_snapshot().requests_sent == 0
     assert sent(mock_api) == 0
 
 
@@ -439,4 +439,4 @@ async def test_a_view_shares_the_core_and_closing_it_closes_nothing(
         assert session is not None and not session.closed
         await c.envoys(1)
         assert c._transport._session is session  # the same session, not a new one
-        assert c.stats_snapshot().requests_sent == 2
+        assert c.scheduler_snapshot().requests_sent == 2

@@ -112,7 +112,7 @@ async def test_cancelled_backfill_resumes_and_fetches_only_the_rest(
             done_before = 0
             for system in simulator.fleet.systems:
                 for kind in ("stats", "rgm_stats"):
-                    done_before += len(await store.done_windows(system.system_id, kind))
+                    done_before += len(await store.done_ranges(system.system_id, kind))
     planned = seen[0].planned
     assert 6 <= done_before < planned
     assert seen[0].eta_seconds is None or seen[0].eta_seconds >= 0
@@ -276,7 +276,7 @@ async def test_energy_lifetime_plans_only_local_days_that_have_ended(tmp_path: P
                     client, store, None, ["energy_lifetime"], date(2024, 6, 5), date(2024, 6, 12)
                 )
                 rows = await store.intervals("energy_lifetime", system.system_id)
-                windows = await store.done_windows(system.system_id, "energy_lifetime")
+                windows = await store.done_ranges(system.system_id, "energy_lifetime")
     assert report.complete and report.failed == 0 and adds_up(report)
     for r in rows:  # every stored day is a whole day
         assert r[2] == simulator.fleet.daily_merged(system.system_id, date.fromisoformat(r[1]))
@@ -352,7 +352,7 @@ async def test_energy_lifetime_204_is_recorded_as_a_done_empty_window(
         async with SQLiteStore(tmp_path / "204.db") as store:
             first = await backfill(client, store, None, ["energy_lifetime"], since)
             assert first.done == first.planned == 1 and first.rows == 0
-            assert len(await store.done_windows(sid, "energy_lifetime")) == 1
+            assert len(await store.done_ranges(sid, "energy_lifetime")) == 1
             assert await store.intervals("energy_lifetime", sid) == []
             second = await backfill(client, store, None, ["energy_lifetime"], since)
     assert second.skipped == second.planned == 1 and second.done == 0

@@ -48,7 +48,7 @@ async def _assert_local_days(db: Path, fleet: Fleet, first: date, last: date) ->
     async with SQLiteStore(db) as store:
         days = [r[1] for r in await store.intervals("energy_lifetime", sid)]
         stats = [(r[1], r[3]) for r in await store.intervals("stats", sid)]
-        windows = await store.done_windows(sid, "stats")
+        windows = await store.done_ranges(sid, "stats")
     n = (last - first).days + 1
     assert days == [(first + timedelta(days=i)).isoformat() for i in range(n)]
     truth = fleet.stats_intervals(sid, start, end, None)
@@ -80,7 +80,7 @@ async def test_a_25_hour_day_is_two_requests_and_every_interval_once(tmp_path: P
         async with SQLiteStore(db) as store:
             report = await backfill(c, store, None, ["stats"], day, day)
             rows = [(r[1], r[3]) for r in await store.intervals("stats", sid)]
-            windows = sorted(await store.done_windows(sid, "stats"))
+            windows = sorted(await store.done_ranges(sid, "stats"))
     assert report.complete and report.done == 2
     start, end = local_days(day, day, LA)
     assert end - start == 25 * 3600
@@ -160,7 +160,7 @@ async def test_default_since_is_the_local_date_a_week_back(tmp_path: Path) -> No
     async with SimulatorServer(simulator) as server, _client(simulator, server.base_url) as c:
         async with SQLiteStore(tmp_path / "d.db") as store:
             report = await backfill(c, store, None, ["stats"])
-            windows = sorted(await store.done_windows(sid, "stats"))
+            windows = sorted(await store.done_ranges(sid, "stats"))
             assert windows[0][0] == local_midnight(date(2026, 11, 15), LA)
             again = await backfill(c, store, None, ["stats"], timedelta(days=7))
     assert report.complete and report.failed == 0

@@ -38,16 +38,16 @@ def adds_up(report: BackfillReport | Progress) -> bool:
 
 class Interposed:
     """A store that runs ``meanwhile`` (the other backfill) just before its ``n``-th
-    ``done_windows`` call, then answers as the shared store does."""
+    ``done_ranges`` call, then answers as the shared store does."""
 
     def __init__(self, store: SQLiteStore, n: int, meanwhile: Callable[[], Awaitable[Any]]):
         self.store, self.n, self.meanwhile, self.calls = store, n, meanwhile, 0
 
-    async def done_windows(self, system_id: int, kind: str) -> set[tuple[int, int]]:
+    async def done_ranges(self, system_id: int, kind: str) -> set[tuple[int, int]]:
         self.calls += 1
         if self.calls == self.n:
             await self.meanwhile()
-        return await self.store.done_windows(system_id, kind)
+        return await self.store.done_ranges(system_id, kind)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
@@ -93,11 +93,11 @@ async def test_windows_the_other_run_stored_meanwhile_are_counted(
         # pair (call pairs + 1) and checks the first window just before its request (+ 2)
         n = pairs + 1 if when == "after planning" else pairs + 2
         store = Interposed(mine, n, other_run)
-        before = client.stats_snapshot().requests_sent
+        before = client.scheduler_snapshot().requests_sent
         report = await backfill(
             client, store, None, KINDS, since, until, concurrency=1, on_progress=seen.append
         )
-        sent = client.stats_snapshot().requests_sent - before
+        sent = client.scheduler_snapshot().requests_sent - before
 
     assert other and other[0].done == other[0].planned > 0 and adds_up(other[0])
     assert report.planned == other[0].planned

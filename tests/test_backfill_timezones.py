@@ -48,12 +48,12 @@ async def test_unusable_timezone_plans_days_in_utc_with_one_warning_per_system(
             caplog.set_level(logging.WARNING, logger="enlighten_async")
             async with SQLiteStore(tmp_path / "bad.db") as store:
                 report = await backfill(client, store, bad, ["energy_lifetime"], since)
-                got = {s.system_id: await store.done_windows(s.system_id, "energy_lifetime")
+                got = {s.system_id: await store.done_ranges(s.system_id, "energy_lifetime")
                        for s in systems}  # fmt: skip
             warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
             async with SQLiteStore(tmp_path / "utc.db") as store:
                 expected_report = await backfill(client, store, in_utc, ["energy_lifetime"], since)
-                expected = {s.system_id: await store.done_windows(s.system_id, "energy_lifetime")
+                expected = {s.system_id: await store.done_ranges(s.system_id, "energy_lifetime")
                             for s in systems}  # fmt: skip
     assert report.failed == 0 and report.complete and report.planned > 0
     assert report.planned == expected_report.planned

@@ -148,7 +148,7 @@ def _client(
 
 def _assert_idle(scheduler: ea.Scheduler) -> None:
     """A cancelled caller must give back its slot and leave the queue."""
-    snap = scheduler.stats()
+    snap = scheduler.snapshot()
     assert (snap.in_flight, snap.queued) == (0, 0), snap
 
 

@@ -210,7 +210,7 @@ def test_status_into_a_closed_pipe_is_not_a_traceback(tmp_path: Path) -> None:
             sid = simulator.fleet.systems[0].system_id
             lifetime = await client.energy_lifetime(sid)
             assert lifetime is not None
-            await store.write_window(sid, "energy_lifetime", 0, 0, lifetime)
+            await store.write_range(sid, "energy_lifetime", 0, 0, lifetime)
 
     asyncio.run(fill())
     proc = subprocess.Popen(
@@ -277,7 +277,7 @@ def _target_argv(simulator_url: str, db: Path) -> list[str]:
 
 async def _stored(db: Path) -> set[tuple[int, str, int]]:
     async with SQLiteStore(db) as store:
-        return {(r.system_id, r.kind, r.windows) for r in await store.status()}
+        return {(r.system_id, r.kind, r.ranges) for r in await store.status()}
 
 
 def test_shards_split_the_fleet_without_overlap_or_gap(

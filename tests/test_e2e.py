@@ -114,7 +114,7 @@ async def test_faults_are_retried_until_answered() -> None:
         for _ in range(30):
             assert (await client.summary(sid)).system_id == sid
     assert sum(simulator.counters.faults.values()) > 0
-    assert client.stats_snapshot().retries == sum(simulator.counters.faults.values())
+    assert client.scheduler_snapshot().retries == sum(simulator.counters.faults.values())
 
 
 @pytest.mark.parametrize("plan", [None, "watt"], ids=["learns", "told"])
@@ -136,7 +136,7 @@ async def test_scheduler_keeps_to_the_simulators_quota_on_a_compressed_clock(
         ) as client:
             ids = [s.system_id for s in simulator.fleet.systems]
             results = await asyncio.gather(*(client.summary(ids[i % 4]) for i in range(44)))
-            snapshot = client.stats_snapshot()
+            snapshot = client.scheduler_snapshot()
     assert [r.system_id for r in results] == [ids[i % 4] for i in range(44)]
     served = simulator.counters.conflicts
     if plan is None:

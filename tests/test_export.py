@@ -75,10 +75,10 @@ async def test_intervals_frame_of_nothing_is_empty_but_aware() -> None:
 
 async def test_store_frame(tmp_path: Path) -> None:
     async with SQLiteStore(tmp_path / "x.db") as store:
-        await store.write_window(7, "stats", T0, T0 + 600, stats())
+        await store.write_range(7, "stats", T0, T0 + 600, stats())
         first = date(2024, 3, 30)
         lifetime = EnergyLifetime(system_id=7, start_date=first, production=(1, 2, 3), meta=META)
-        await store.write_window(
+        await store.write_range(
             7, "energy_lifetime", day_epoch(first), day_epoch(date(2024, 4, 1)), lifetime
         )
         frame = await store_frame(store, "stats", 7, "America/Los_Angeles")

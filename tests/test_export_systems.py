@@ -63,7 +63,7 @@ async def test_local_systems_fall_back_to_utc_and_refuse_unknown_ids(
         await store.write_systems([system(90, "Shed\udcff", "\udcff" * 1000)])
         (shed,) = await local_systems(store, [90])
         assert (shed.name, shed.tz) == ("Shed?", UTC)
-        await store.write_window(7, "stats", T0, T0 + 300, stats)  # rows, no record
+        await store.write_range(7, "stats", T0, T0 + 300, stats)  # rows, no record
         caplog.set_level(logging.WARNING, logger="enlighten_async")
         la, barn, old = await local_systems(store, [67, 78, 7])
         assert await local_systems(store) == [old, la, barn, shed]

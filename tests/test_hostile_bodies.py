@@ -250,7 +250,7 @@ async def test_409s_with_an_html_body_are_held_with_backoff_not_resent_at_once(
     # A clock on loop time, which looptime makes virtual (SystemClock reads time.time()).
     async with _client(clock=ea.ScaledClock()) as client:
         summary = await client.summary(1)
-        stats = client.stats_snapshot()
+        stats = client.scheduler_snapshot()
     assert summary.system_id == examples["SummaryResponse"]["system_id"]
     assert len(sent_at) == conflicts + 1 and stats.conflicts == conflicts
     gaps = [b - a for a, b in itertools.pairwise(sent_at)]

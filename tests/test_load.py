@@ -33,7 +33,7 @@ import attrs
 import pytest
 
 import enlighten_async as ea
-from enlighten_async.simulator import STATS_PATH, Fleet
+from enlighten_async.simulator import COUNTERS_PATH, Fleet
 
 ORIGIN = datetime(2025, 11, 20, 15, tzinfo=timezone.utc)
 N_SYSTEMS, SEED = 40, 2
@@ -155,7 +155,7 @@ async def simulator_process(*options: str) -> AsyncIterator[dict[str, str]]:
 
 async def _server_requests(base_url: str) -> int:
     root = base_url.rsplit("/api/", 1)[0]
-    async with aiohttp.ClientSession() as session, session.get(root + STATS_PATH) as resp:
+    async with aiohttp.ClientSession() as session, session.get(root + COUNTERS_PATH) as resp:
         body = await resp.json()
     return int(body["total_requests"])
 
@@ -186,7 +186,7 @@ async def load(callers: int, warmup: int) -> LoadFigures:
                 after = tracemalloc.get_traced_memory()[0]
             finally:
                 tracemalloc.stop()
-            snap = client.stats_snapshot()
+            snap = client.scheduler_snapshot()
         served = await _server_requests(base_url)
     assert (snap.in_flight, snap.queued) == (0, 0)
     assert snap.requests_sent == warmup + callers and snap.retries == 0

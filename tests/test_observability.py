@@ -1,5 +1,5 @@
 """What the library tells an operator: log lines per request and per hold, the scheduler's
-repr and ``SchedulerStats.hold_until``. None of it may show the key or the user id."""
+repr and ``SchedulerSnapshot.hold_until``. None of it may show the key or the user id."""
 
 from __future__ import annotations
 
@@ -99,15 +99,15 @@ async def test_hold_until_is_an_aware_datetime_in_the_servers_clock() -> None:
         raw = ea._protocol.RawResponse(409, headers, __import__("json").dumps(body).encode())
         raise ea._protocol.error_for("stats", raw)
 
-    assert scheduler.stats().hold_until is None
+    assert scheduler.snapshot().hold_until is None
     call = asyncio.ensure_future(scheduler.submit(attempt, operation="stats"))
     await asyncio.sleep(5)
-    hold = scheduler.stats().hold_until
+    hold = scheduler.snapshot().hold_until
     assert isinstance(hold, datetime) and hold.tzinfo is not None
     expected = datetime.fromtimestamp(period_end, timezone.utc)
     assert 0 <= (hold - expected).total_seconds() <= 2  # the window's end plus a guard
     assert await call == "ok"
-    assert scheduler.stats().hold_until is None
+    assert scheduler.snapshot().hold_until is None
 
 
 async def test_scheduler_repr_shows_state_but_never_the_key() -> None:

@@ -124,7 +124,7 @@ async def test_client_stops_a_cycling_server_after_three_requests(
         with pytest.raises(ea.ResponseFormatError, match="cycle"):
             async for system in c.systems(limit=1):
                 seen.append(system.system_id)
-        assert c.stats_snapshot().requests_sent == 3  # each page passed the scheduler
+        assert c.scheduler_snapshot().requests_sent == 3  # each page passed the scheduler
     assert seen == [1, 2, 3]
     assert sorted(sent_tokens(mock_api), key=str) == ["A", "B", None]
 
@@ -137,7 +137,7 @@ async def test_client_refuses_a_token_of_the_wrong_json_type(
         with pytest.raises(ea.ResponseFormatError):
             async for _ in c.systems():
                 pass
-        assert c.stats_snapshot().requests_sent == 1
+        assert c.scheduler_snapshot().requests_sent == 1
 
 
 @pytest.mark.looptime
@@ -161,7 +161,7 @@ async def test_page_requests_are_paced_by_a_told_plan(
         API_KEY, USER_ID, plan="watt", clock=clock, retry=ea.RetryPolicy(attempts=1)
     ) as c:
         ids = [s.system_id async for s in c.systems()]
-        assert c.stats_snapshot().requests_sent == pages
+        assert c.scheduler_snapshot().requests_sent == pages
     assert ids == list(range(1, pages + 1))
     per_window = Counter(math.floor(t / 60) for t in times)
     assert max(per_window.values()) <= 10

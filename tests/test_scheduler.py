@@ -120,7 +120,7 @@ async def test_learns_from_409_holds_everyone_and_resends() -> None:
     # After learning, every window is used to its last request and none is overrun.
     counts = list(per_window(server).values())
     assert counts == [10, 10, 10, 5]
-    stats = scheduler.stats()
+    stats = scheduler.snapshot()
     assert stats.learned_limits == (ea.Quota(10, "minute"),)
     assert stats.conflicts == len(server.conflicts)
     assert stats.requests_sent == 35 + len(server.conflicts)
@@ -155,7 +155,7 @@ async def test_server_clock_offset_is_read_from_the_date_header() -> None:
     scheduler, server, _ = make(max_in_flight=2, skew=25.0)
     results = await run_many(scheduler, server, 25)
     assert results == ["ok"] * 25
-    assert scheduler.stats().clock_offset == pytest.approx(25.0, abs=1.0)
+    assert scheduler.snapshot().clock_offset == pytest.approx(25.0, abs=1.0)
     assert len(server.conflicts) <= 2
     assert all(c <= 10 for c in server.counts.values())
 
@@ -165,7 +165,7 @@ async def test_unknown_period_is_handled_by_period_end_alone() -> None:
     server.period_name = "fortnight"  # a period the scheduler has no length for
     results = await run_many(scheduler, server, 5)
     assert results == ["ok"] * 5
-    assert scheduler.stats().learned_limits == ()
+    assert scheduler.snapshot().learned_limits == ()
     # Held until the named period_end: the 4th and 5th went in the next 120 s window.
     assert server.accepted[3] >= 120 * math.ceil(ORIGIN / 120)
     assert len(server.conflicts) == 1
@@ -191,8 +191,8 @@ async def test_transient_failures_are_retried(failure: str) -> None:
     scheduler, server, _ = make("unlimited")
     server.failures = [failure, failure]
     assert await scheduler.submit(server.handle) == "ok"
-    assert scheduler.stats().retries == 2
-    assert scheduler.stats().requests_sent == 3
+    assert scheduler.snapshot().retries == 2
+    assert scheduler.snapshot().requests_sent == 3
 
 
 @pytest.mark.parametrize(
@@ -204,7 +204,7 @@ async def test_client_errors_are_never_retried(failure: str, cls: type[Exception
     server.failures = [failure]
     with pytest.raises(cls):
         await scheduler.submit(server.handle)
-    assert scheduler.stats().retries == 0 and scheduler.stats().requests_sent == 1
+    assert scheduler.snapshot().retries == 0 and scheduler.snapshot().requests_sent == 1
 
 
 async def test_retries_are_bounded() -> None:
@@ -212,7 +212,7 @@ async def test_retries_are_bounded() -> None:
     server.failures = ["503"] * 10
     with pytest.raises(ea.DataTemporarilyUnavailableError):
         await scheduler.submit(server.handle)
-    assert scheduler.stats().requests_sent == 3
+    assert scheduler.snapshot().requests_sent == 3
 
 
 async def test_retries_bounded_in_total_time_on_the_injected_clock() -> None:
@@ -223,7 +223,7 @@ async def test_retries_bounded_in_total_time_on_the_injected_clock() -> None:
     with pytest.raises(ea.DataTemporarilyUnavailableError):
         await scheduler.submit(server.handle)
     assert clock.now() - start <= 36
-    assert 3 <= scheduler.stats().requests_sent <= 5
+    assert 3 <= scheduler.snapshot().requests_sent <= 5
 
 
 async def test_a_409_resend_does_not_use_a_retry_attempt() -> None:
@@ -242,7 +242,7 @@ async def test_cancelled_caller_leaves_the_queue_and_gives_its_token_back() -> N
     results = await asyncio.gather(*tasks, return_exceptions=True)
     assert results[0] == "ok" and results[4] == "ok"
     assert all(isinstance(r, asyncio.CancelledError) for r in results[1:4])
-    stats = scheduler.stats()
+    stats = scheduler.snapshot()
     assert stats.queued == 0 and stats.in_flight == 0
     assert stats.requests_sent == 2 == len(server.accepted)
 
@@ -259,7 +259,7 @@ async def test_granted_then_cancelled_gives_the_window_slot_back() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert scheduler.stats().in_flight == 0
+    assert scheduler.snapshot().in_flight == 0
     # 10 more fit into the same window: the cancelled call's slot was not lost for good.
     results = await run_many(scheduler, server, 10)
     assert results == ["ok"] * 10 and server.conflicts == []
@@ -337,7 +337,7 @@ async def test_time_queued_for_quota_does_not_count_against_max_total() -> None:
     # Queued behind 20 others at 10 a minute: over a minute before its first answer.
     assert await scheduler.submit(flaky) == "ok"
     assert await asyncio.gather(*others) == ["ok"] * 20
-    assert scheduler.stats().retries == 2
+    assert scheduler.snapshot().retries == 2
 
 
 async def test_a_request_sent_just_before_a_window_ends_counts_against_the_next() -> None:
@@ -404,7 +404,7 @@ async def test_a_409_with_limit_zero_learns_nothing_and_blocks_nothing() -> None
         return "ok"
 
     assert await scheduler.submit(first_409) == "ok"
-    assert scheduler.stats().learned_limits == ()
+    assert scheduler.snapshot().learned_limits == ()
     assert await asyncio.wait_for(scheduler.submit(server.handle), 120) == "ok"
 
 

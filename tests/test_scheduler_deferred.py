@@ -40,10 +40,10 @@ async def test_a_burst_of_queued_calls_holds_no_task_per_call() -> None:
     # Two requests in flight (a task each) and the dispatcher; 498 calls wait as futures.
     # (A coroutine per call would make the gather wrap each one in a task: 500.)
     assert len(asyncio.all_tasks()) - before <= 2 + 3
-    assert scheduler.stats().queued == 498
+    assert scheduler.snapshot().queued == 498
     release.set()
     assert await burst == ["ok"] * 500
-    assert scheduler.stats().in_flight == 0
+    assert scheduler.snapshot().in_flight == 0
 
 
 async def test_calls_start_in_submission_order_handed_and_deferred_alike() -> None:
@@ -115,13 +115,13 @@ async def test_cancelling_a_running_deferred_call_cancels_its_request() -> None:
     assert isinstance(deferred, asyncio.Future)
     assert await first == "ok"
     await asyncio.sleep(1)  # granted, and sleeping in its runner
-    assert scheduler.stats().in_flight == 1
+    assert scheduler.snapshot().in_flight == 1
     deferred.cancel()
     with pytest.raises(asyncio.CancelledError):
         await deferred
     await asyncio.sleep(0)
     assert seen == ["cancelled"]
-    assert scheduler.stats().in_flight == 0
+    assert scheduler.snapshot().in_flight == 0
     assert await scheduler.submit(quick) == "ok"
 
 
@@ -150,7 +150,7 @@ async def test_a_deferred_call_cancelled_between_grant_and_start_gives_its_slot_
         await doomed
     scheduler._start = start  # type: ignore[method-assign]
     await asyncio.sleep(0)
-    stats = scheduler.stats()
+    stats = scheduler.snapshot()
     assert sent == ["a"] and stats.in_flight == 0 and stats.requests_sent == 1
     # The minute's other two slots are still there: the cancelled grant was given back.
     more = await asyncio.gather(

@@ -159,7 +159,7 @@ async def test_a_learned_hour_with_a_short_max_wait_refuses_at_once() -> None:
     server = FakeServer(clock, 1, 3600.0, latency=0.05, period_name="hour")
     server.counts[math.floor(origin / 3600)] = 1
     assert await scheduler.submit(server.handle) == "ok"  # held 2 s, sent in the new hour
-    assert scheduler.stats().learned_limits == (ea.Quota(1, "hour"),)
+    assert scheduler.snapshot().learned_limits == (ea.Quota(1, "hour"),)
     sent = len(server.accepted) + len(server.conflicts)
     start = clock.now()
     with pytest.raises(ea.RateLimitError) as info:
@@ -184,7 +184,7 @@ async def test_max_wait_bounds_a_told_window_and_counts_from_submission() -> Non
     assert len(server.accepted) == 10 and server.conflicts == []
     retry_at = refused[0].retry_at
     assert retry_at is not None and SECOND_ORIGIN + 60 <= retry_at.timestamp() <= SECOND_ORIGIN + 62
-    assert scheduler.stats().rate_limit_errors_raised == 15
+    assert scheduler.snapshot().rate_limit_errors_raised == 15
 
 
 @pytest.mark.parametrize(
@@ -259,12 +259,12 @@ async def test_503_busy_lowers_the_cap_and_successes_restore_it() -> None:
     assert results == ["ok"] * 200  # none lost
     # A fixed cap of 8 against 3 slots draws a 503 for most sends; AIMD, a few.
     assert server.busy <= 40, server.busy
-    stats = scheduler.stats()
+    stats = scheduler.snapshot()
     assert stats.cap_decreases >= 1
     assert stats.in_flight_cap <= 4
     server.max_concurrent = None
     assert await run_many(scheduler, server, 300) == ["ok"] * 300
-    assert scheduler.stats().in_flight_cap == 8
+    assert scheduler.snapshot().in_flight_cap == 8
 
 
 async def test_data_temporarily_unavailable_does_not_lower_the_cap() -> None:
@@ -273,7 +273,7 @@ async def test_data_temporarily_unavailable_does_not_lower_the_cap() -> None:
     server = FakeServer(clock)
     server.failures = ["503", "500"]
     assert await scheduler.submit(server.handle) == "ok"
-    assert scheduler.stats().in_flight_cap == 8 and scheduler.stats().cap_decreases == 0
+    assert scheduler.snapshot().in_flight_cap == 8 and scheduler.snapshot().cap_decreases == 0
 
 
 # -- 5. month limits ----------------------------------------------------------------------
@@ -331,7 +331,7 @@ async def test_sequential_calls_make_no_task_and_no_retry_state(
     for _ in range(500):
         assert await scheduler.submit(noop) == 1
     assert built == [] and created == []
-    assert scheduler.stats().requests_sent == 500
+    assert scheduler.snapshot().requests_sent == 500
 
 
 async def test_retry_state_is_built_on_the_first_failure_only() -> None:
@@ -340,7 +340,7 @@ async def test_retry_state_is_built_on_the_first_failure_only() -> None:
     server = FakeServer(clock)
     server.failures = ["503", "transport"]
     assert await scheduler.submit(server.handle) == "ok"
-    stats = scheduler.stats()
+    stats = scheduler.snapshot()
     assert stats.retries == 2 and stats.requests_sent == 3
 
 

@@ -99,7 +99,7 @@ async def test_no_secret_in_logs_errors_or_reprs(
             with pytest.raises(ea.EnlightenError) as info:
                 await fast.summary(i + 1)
             errors.append(info.value)
-        texts = [repr(client), repr(client.stats_snapshot()), repr(client._transport.__dict__)]
+        texts = [repr(client), repr(client.scheduler_snapshot()), repr(client._transport.__dict__)]
 
     # Real sockets too: a refused connection, and a server that drops the connection mid-body.
     closed_port = _free_port()

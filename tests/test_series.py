@@ -291,8 +291,8 @@ async def test_the_store_writes_from_the_columns(tmp_path: Any) -> None:
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(Series, "__iter__", _refuse)
             patch.setattr(Series, "__getitem__", _refuse)
-            await store.write_window(1, "rgm_stats", T0, T0 + 2880 * 900, rgm)
-            await store.write_window(1, "stats", T0, T0 + 86400, stats)
+            await store.write_range(1, "rgm_stats", T0, T0 + 2880 * 900, rgm)
+            await store.write_range(1, "stats", T0, T0 + 86400, stats)
         assert await store.count("rgm_stats") == 2880
         rows = await store.intervals("rgm_meter_intervals", 1)
         assert sorted(r[1:] for r in rows) == sorted(want_meter)

@@ -152,7 +152,7 @@ async def _check(tmp_path: Path, redis_url: str, skews: dict[int, float]) -> Non
         async with SQLiteStore(db) as store:
             for s in systems:
                 for kind in KINDS:
-                    windows = await store.done_windows(s.system_id, kind)
+                    windows = await store.done_ranges(s.system_id, kind)
                     if windows:
                         assert s.system_id % WORKERS == i - 1  # only its own shard
                     stored.update((s.system_id, kind, w) for w in windows)

@@ -103,7 +103,7 @@ async def soak(
             async with SQLiteStore(tmp_path / "soak.db") as store:
                 report = await backfill(client, store, None, KINDS, since, until)
                 wall = time.monotonic() - started
-                snap = client.stats_snapshot()
+                snap = client.scheduler_snapshot()
                 compared = await assert_store_matches_fleet(
                     store, simulator.fleet, KINDS, since, until, clock.now()
                 )

@@ -108,15 +108,15 @@ async def test_is_a_store_and_uses_wal(tmp_path: Path) -> None:
 
 
 async def test_stats_round_trip(store: SQLiteStore) -> None:
-    await store.write_window(SYS, "stats", T0, T0 + 86400, stats(T0, 3))
+    await store.write_range(SYS, "stats", T0, T0 + 86400, stats(T0, 3))
     assert await store.intervals("stats", SYS) == [
         (SYS, T0 + 300, 100, 8, 3),
         (SYS, T0 + 600, 101, 9, 3),
         (SYS, T0 + 900, 102, 10, 3),
     ]
-    assert await store.done_windows(SYS, "stats") == {(T0, T0 + 86400)}
-    assert await store.done_windows(SYS, "rgm_stats") == set()
-    assert await store.done_windows(SYS + 1, "stats") == set()
+    assert await store.done_ranges(SYS, "stats") == {(T0, T0 + 86400)}
+    assert await store.done_ranges(SYS, "rgm_stats") == set()
+    assert await store.done_ranges(SYS + 1, "stats") == set()
     assert await store.count("stats") == 3
     assert await store.count("stats", SYS + 1) == 0
     # the range is (start_at, end_at], like a window
@@ -128,7 +128,7 @@ async def test_stats_round_trip(store: SQLiteStore) -> None:
 
 
 async def test_rgm_round_trip_flattens_meter_intervals(store: SQLiteStore) -> None:
-    await store.write_window(SYS, "rgm_stats", T0, T0 + 1800, rgm(T0, 2))
+    await store.write_range(SYS, "rgm_stats", T0, T0 + 1800, rgm(T0, 2))
     assert await store.intervals("rgm_stats", SYS) == [
         (SYS, T0 + 900, 40, 1),
         (SYS, T0 + 1800, 41, 1),
@@ -144,14 +144,14 @@ async def test_rgm_round_trip_flattens_meter_intervals(store: SQLiteStore) -> No
 
 
 async def test_consumption_round_trip(store: SQLiteStore) -> None:
-    await store.write_window(SYS, "consumption_stats", T0, T0 + 2700, consumption(T0, 3))
+    await store.write_range(SYS, "consumption_stats", T0, T0 + 2700, consumption(T0, 3))
     rows = await store.intervals("consumption_stats", SYS)
     assert rows == [(SYS, T0 + 900 * (i + 1), 200 + i, 1) for i in range(3)]
 
 
 async def test_energy_lifetime_round_trip(store: SQLiteStore) -> None:
     first, last = date(2024, 2, 28), date(2024, 3, 1)
-    await store.write_window(
+    await store.write_range(
         SYS, "energy_lifetime", day_epoch(first), day_epoch(last), lifetime(first, [10, 20, 30])
     )
     assert await store.intervals("energy_lifetime", SYS) == [
@@ -162,7 +162,7 @@ async def test_energy_lifetime_round_trip(store: SQLiteStore) -> None:
     assert await store.intervals("energy_lifetime", SYS, date(2024, 2, 29), date(2024, 2, 29)) == [
         (SYS, "2024-02-29", 20, 19, 21)
     ]
-    await store.write_window(
+    await store.write_range(
         SYS,
         "energy_lifetime",
         day_epoch(date(2024, 3, 2)),
@@ -179,13 +179,13 @@ async def test_energy_lifetime_round_trip(store: SQLiteStore) -> None:
 
 
 async def test_writing_a_window_twice_keeps_one_copy(store: SQLiteStore) -> None:
-    await store.write_window(SYS, "stats", T0, T0 + 86400, stats(T0, 5))
-    await store.write_window(SYS, "stats", T0, T0 + 86400, stats(T0, 5, powr=7))
+    await store.write_range(SYS, "stats", T0, T0 + 86400, stats(T0, 5))
+    await store.write_range(SYS, "stats", T0, T0 + 86400, stats(T0, 5, powr=7))
     assert await store.count("stats") == 5
     assert [r[2] for r in await store.intervals("stats", SYS)] == [7, 8, 9, 10, 11]
-    assert len(await store.done_windows(SYS, "stats")) == 1
-    await store.write_window(SYS, "rgm_stats", T0, T0 + 1800, rgm(T0, 2))
-    await store.write_window(SYS, "rgm_stats", T0, T0 + 1800, rgm(T0, 2))
+    assert len(await store.done_ranges(SYS, "stats")) == 1
+    await store.write_range(SYS, "rgm_stats", T0, T0 + 1800, rgm(T0, 2))
+    await store.write_range(SYS, "rgm_stats", T0, T0 + 1800, rgm(T0, 2))
     assert await store.count("rgm_meter_intervals") == 4
 
 
@@ -219,12 +219,12 @@ async def test_a_failed_write_leaves_neither_rows_nor_window(
         )
         kind = "rgm_stats"
     with pytest.raises(StoreDataError, match="NOT NULL"):
-        await store.write_window(SYS, kind, T0, T0 + 86400, bad)
+        await store.write_range(SYS, kind, T0, T0 + 86400, bad)
     assert await store.count(kind) == 0
     assert await store.count("rgm_meter_intervals") == 0
-    assert await store.done_windows(SYS, kind) == set()
+    assert await store.done_ranges(SYS, kind) == set()
     # the store still works after the rollback
-    await store.write_window(SYS, "stats", T0, T0 + 86400, stats(T0, 1))
+    await store.write_range(SYS, "stats", T0, T0 + 86400, stats(T0, 1))
     assert await store.count("stats") == 1
 
 
@@ -239,15 +239,15 @@ async def test_naive_interval_end_is_refused_atomically(store: SQLiteStore) -> N
         ),
     )
     with pytest.raises(ValueError, match="timezone-aware"):
-        await store.write_window(SYS, "stats", T0, T0 + 600, bad)
+        await store.write_range(SYS, "stats", T0, T0 + 600, bad)
     assert await store.count("stats") == 0
 
 
 async def test_kind_must_match_the_model(store: SQLiteStore) -> None:
     with pytest.raises(TypeError, match="RgmStats"):
-        await store.write_window(SYS, "rgm_stats", T0, T0 + 900, stats(T0, 1))
+        await store.write_range(SYS, "rgm_stats", T0, T0 + 900, stats(T0, 1))
     with pytest.raises(ValueError, match="unknown kind"):
-        await store.done_windows(SYS, "stats; DROP TABLE stats")
+        await store.done_ranges(SYS, "stats; DROP TABLE stats")
     with pytest.raises(ValueError, match="unknown kind"):
         await store.count("nope")
 
@@ -255,25 +255,25 @@ async def test_kind_must_match_the_model(store: SQLiteStore) -> None:
 async def test_data_survives_reopening(tmp_path: Path) -> None:
     path = tmp_path / "r.db"
     async with SQLiteStore(path) as s:
-        await s.write_window(SYS, "stats", T0, T0 + 600, stats(T0, 2))
+        await s.write_range(SYS, "stats", T0, T0 + 600, stats(T0, 2))
     async with SQLiteStore(path) as s:
         assert await s.count("stats") == 2
-        assert await s.done_windows(SYS, "stats") == {(T0, T0 + 600)}
+        assert await s.done_ranges(SYS, "stats") == {(T0, T0 + 600)}
 
 
 async def test_status_reports_extent_and_gaps(store: SQLiteStore) -> None:
     day = 86400
     for k in (0, 1, 3, 4, 7):  # days 2, 5 and 6 are missing
         s = T0 + k * day
-        await store.write_window(SYS, "stats", s, s + day, stats(s, 2))
-    await store.write_window(SYS + 1, "consumption_stats", T0, T0 + 900, consumption(T0, 1))
+        await store.write_range(SYS, "stats", s, s + day, stats(s, 2))
+    await store.write_range(SYS + 1, "consumption_stats", T0, T0 + 900, consumption(T0, 1))
     first = date(2024, 1, 1)
     for lo, hi in [
         (first, first + timedelta(days=9)),
         (first + timedelta(days=20), first + timedelta(days=21)),
     ]:
         n = (hi - lo).days + 1
-        await store.write_window(
+        await store.write_range(
             SYS, "energy_lifetime", day_epoch(lo), day_epoch(hi), lifetime(lo, [1] * n)
         )
 
@@ -287,14 +287,14 @@ async def test_status_reports_extent_and_gaps(store: SQLiteStore) -> None:
     assert st == StoreStatus(
         system_id=SYS,
         kind="stats",
-        windows=5,
+        ranges=5,
         rows=10,
         first_end_at=utc(T0 + 300),
         last_end_at=utc(T0 + 7 * day + 600),
         gaps=((utc(T0 + 2 * day), utc(T0 + 3 * day)), (utc(T0 + 5 * day), utc(T0 + 7 * day))),
     )
-    assert cons.windows == 1 and cons.rows == 1 and cons.gaps == ()
-    assert el.rows == 12 and el.windows == 2
+    assert cons.ranges == 1 and cons.rows == 1 and cons.gaps == ()
+    assert el.rows == 12 and el.ranges == 2
     assert el.first_end_at == datetime(2024, 1, 1, tzinfo=timezone.utc)
     # days 11 to 20 (Jan 11 .. Jan 20) were never fetched
     assert el.gaps == (
@@ -303,12 +303,12 @@ async def test_status_reports_extent_and_gaps(store: SQLiteStore) -> None:
 
 
 async def test_overlapping_and_adjacent_windows_make_no_gap(store: SQLiteStore) -> None:
-    await store.write_window(SYS, "rgm_stats", T0, T0 + 9000, rgm(T0, 1))
-    await store.write_window(SYS, "rgm_stats", T0 + 900, T0 + 1800, rgm(T0 + 900, 1))
-    await store.write_window(SYS, "rgm_stats", T0 + 9000, T0 + 18000, rgm(T0 + 9000, 1))
+    await store.write_range(SYS, "rgm_stats", T0, T0 + 9000, rgm(T0, 1))
+    await store.write_range(SYS, "rgm_stats", T0 + 900, T0 + 1800, rgm(T0 + 900, 1))
+    await store.write_range(SYS, "rgm_stats", T0 + 9000, T0 + 18000, rgm(T0 + 9000, 1))
     (status,) = await store.status()
     assert status.gaps == ()
-    assert status.windows == 3
+    assert status.ranges == 3
 
 
 async def test_sqlite_runs_on_one_thread_that_is_not_the_loop(
@@ -324,9 +324,9 @@ async def test_sqlite_runs_on_one_thread_that_is_not_the_loop(
         original(self, *args)
 
     monkeypatch.setattr(SQLiteStore, "_write_sync", slow_write)
-    first = asyncio.create_task(store.write_window(SYS, "stats", T0, T0 + 300, stats(T0, 1)))
+    first = asyncio.create_task(store.write_range(SYS, "stats", T0, T0 + 300, stats(T0, 1)))
     second = asyncio.create_task(
-        store.write_window(SYS, "stats", T0 + 300, T0 + 600, stats(T0 + 300, 1))
+        store.write_range(SYS, "stats", T0 + 300, T0 + 600, stats(T0 + 300, 1))
     )
     for _ in range(20):
         await asyncio.sleep(0.001)  # the loop runs while the worker is blocked

@@ -19,7 +19,7 @@ from enlighten_async._kinds import KINDS, TABLES
 from enlighten_async._windows import day_epoch
 from enlighten_async.backfill import backfill
 from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
-from enlighten_async.store import SQLiteStore, Store, StoreDataError, StoreReader, WindowStore
+from enlighten_async.store import BackfillStore, SQLiteStore, Store, StoreDataError, StoreReader
 from tests.memory_store import MemoryStore
 from tests.test_store import SYS, T0, consumption, lifetime, rgm, stats, utc
 
@@ -38,14 +38,14 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 
 async def test_is_a_store_of_both_sides(store: Any) -> None:
     assert isinstance(store, Store)
-    assert isinstance(store, WindowStore) and isinstance(store, StoreReader)
+    assert isinstance(store, BackfillStore) and isinstance(store, StoreReader)
 
 
 async def test_a_window_and_its_done_record(store: Any) -> None:
-    await store.write_window(SYS, "stats", T0, T0 + 900, stats(T0, 3))
-    assert await store.done_windows(SYS, "stats") == {(T0, T0 + 900)}
-    assert await store.done_windows(SYS, "rgm_stats") == set()
-    assert await store.done_windows(SYS + 1, "stats") == set()
+    await store.write_range(SYS, "stats", T0, T0 + 900, stats(T0, 3))
+    assert await store.done_ranges(SYS, "stats") == {(T0, T0 + 900)}
+    assert await store.done_ranges(SYS, "rgm_stats") == set()
+    assert await store.done_ranges(SYS + 1, "stats") == set()
     assert await store.intervals("stats", SYS) == [
         (SYS, T0 + 300, 100, 8, 3),
         (SYS, T0 + 600, 101, 9, 3),
@@ -63,7 +63,7 @@ async def test_every_kind_round_trips_with_its_columns(store: Any) -> None:
     }
     assert set(answers) == set(KINDS)
     for kind, answer in answers.items():
-        await store.write_window(SYS, kind, T0, T0 + 1800, answer)
+        await store.write_range(SYS, kind, T0, T0 + 1800, answer)
     for name, table in TABLES.items():
         rows = await store.intervals(name, SYS)
         assert rows and all(len(r) == len(table.columns) for r in rows), name
@@ -80,13 +80,13 @@ async def test_every_kind_round_trips_with_its_columns(store: Any) -> None:
 
 
 async def test_intervals_read_back_within_bounds(store: Any) -> None:
-    await store.write_window(SYS, "stats", T0, T0 + 1500, stats(T0, 5))
+    await store.write_range(SYS, "stats", T0, T0 + 1500, stats(T0, 5))
     ends = [r[1] for r in await store.intervals("stats", SYS, T0 + 600, T0 + 1200)]
     assert ends == [T0 + 900, T0 + 1200]  # (start_at, end_at], like a window
     ends = [r[1] for r in await store.intervals("stats", SYS, utc(T0 + 600), None)]
     assert ends == [T0 + 900, T0 + 1200, T0 + 1500]
     assert [r[1] for r in await store.intervals("stats", SYS, None, date(2024, 6, 1))] == []
-    await store.write_window(
+    await store.write_range(
         SYS, "energy_lifetime", day_epoch(date(2024, 6, 1)), day_epoch(date(2024, 6, 4)),
         lifetime(date(2024, 6, 1), [1, 2, 3, 4]),
     )  # fmt: skip
@@ -99,9 +99,9 @@ async def test_intervals_read_back_within_bounds(store: Any) -> None:
 
 
 async def test_a_window_written_twice_replaces_its_rows(store: Any) -> None:
-    await store.write_window(SYS, "stats", T0, T0 + 900, stats(T0, 3))
-    await store.write_window(SYS, "stats", T0, T0 + 900, stats(T0, 3, powr=500))
-    await store.write_window(SYS, "stats", T0 + 600, T0 + 1200, stats(T0 + 600, 2, powr=7))
+    await store.write_range(SYS, "stats", T0, T0 + 900, stats(T0, 3))
+    await store.write_range(SYS, "stats", T0, T0 + 900, stats(T0, 3, powr=500))
+    await store.write_range(SYS, "stats", T0 + 600, T0 + 1200, stats(T0 + 600, 2, powr=7))
     rows = await store.intervals("stats", SYS)
     assert [(r[1], r[2]) for r in rows] == [
         (T0 + 300, 500),
@@ -109,7 +109,7 @@ async def test_a_window_written_twice_replaces_its_rows(store: Any) -> None:
         (T0 + 900, 7),
         (T0 + 1200, 8),
     ]
-    assert await store.done_windows(SYS, "stats") == {(T0, T0 + 900), (T0 + 600, T0 + 1200)}
+    assert await store.done_ranges(SYS, "stats") == {(T0, T0 + 900), (T0 + 600, T0 + 1200)}
 
 
 async def test_a_refused_window_leaves_nothing(store: Any) -> None:
@@ -125,34 +125,32 @@ async def test_a_refused_window_leaves_nothing(store: Any) -> None:
         ),
     )
     with pytest.raises(StoreDataError, match="NOT NULL"):
-        await store.write_window(SYS, "rgm_stats", T0, T0 + 1800, bad)
-    assert await store.done_windows(SYS, "rgm_stats") == set()
+        await store.write_range(SYS, "rgm_stats", T0, T0 + 1800, bad)
+    assert await store.done_ranges(SYS, "rgm_stats") == set()
     assert await store.intervals("rgm_stats", SYS) == []
     assert await store.intervals("rgm_meter_intervals", SYS) == []
     with pytest.raises(TypeError, match="takes Stats"):
-        await store.write_window(SYS, "stats", T0, T0 + 900, good)
+        await store.write_range(SYS, "stats", T0, T0 + 900, good)
     with pytest.raises(ValueError, match="unknown kind"):
-        await store.done_windows(SYS, "nope")
+        await store.done_ranges(SYS, "nope")
 
 
 async def test_status_counts_rows_and_finds_gaps(store: Any) -> None:
-    await store.write_window(SYS, "stats", T0, T0 + 900, stats(T0, 3))
-    await store.write_window(SYS, "stats", T0 + 1800, T0 + 2400, stats(T0 + 1800, 2))
+    await store.write_range(SYS, "stats", T0, T0 + 900, stats(T0, 3))
+    await store.write_range(SYS, "stats", T0 + 1800, T0 + 2400, stats(T0 + 1800, 2))
     d = date(2024, 6, 1)
-    await store.write_window(SYS, "energy_lifetime", day_epoch(d), day_epoch(d), lifetime(d, [1]))
+    await store.write_range(SYS, "energy_lifetime", day_epoch(d), day_epoch(d), lifetime(d, [1]))
     d3 = d + timedelta(days=2)
-    await store.write_window(
-        SYS, "energy_lifetime", day_epoch(d3), day_epoch(d3), lifetime(d3, [3])
-    )
-    await store.write_window(SYS + 1, "rgm_stats", T0, T0 + 1800, rgm(T0, 2))
+    await store.write_range(SYS, "energy_lifetime", day_epoch(d3), day_epoch(d3), lifetime(d3, [3]))
+    await store.write_range(SYS + 1, "rgm_stats", T0, T0 + 1800, rgm(T0, 2))
     got = {(s.system_id, s.kind): s for s in await store.status()}
     assert list(got) == [(SYS, "energy_lifetime"), (SYS, "stats"), (SYS + 1, "rgm_stats")]
     s = got[(SYS, "stats")]
-    assert (s.windows, s.rows) == (2, 5)
+    assert (s.ranges, s.rows) == (2, 5)
     assert (s.first_end_at, s.last_end_at) == (utc(T0 + 300), utc(T0 + 2400))
     assert s.gaps == ((utc(T0 + 900), utc(T0 + 1800)),)
     e = got[(SYS, "energy_lifetime")]
-    assert (e.windows, e.rows, e.first_end_at) == (2, 2, datetime(2024, 6, 1, tzinfo=UTC))
+    assert (e.ranges, e.rows, e.first_end_at) == (2, 2, datetime(2024, 6, 1, tzinfo=UTC))
     assert e.gaps == ((datetime(2024, 6, 2, tzinfo=UTC), datetime(2024, 6, 3, tzinfo=UTC)),)
     assert got[(SYS + 1, "rgm_stats")].rows == 2  # its own table, not the meter channels
 

@@ -56,7 +56,7 @@ def make_store(path: Path) -> None:
         async with SQLiteStore(path) as store:
             for d in range(DAYS):
                 start = T0 + d * 86400
-                await store.write_window(SYS, "stats", start, start + 86400, _day(start))
+                await store.write_range(SYS, "stats", start, start + 86400, _day(start))
 
     # on a thread of its own, so that async tests (whose loop is running) can call it too;
     # closing the store checkpoints the WAL into the file
@@ -137,7 +137,7 @@ async def test_a_damaged_store_raises_store_error_when_it_opens(damaged: Path) -
     assert "\n" not in str(error)
     assert _digest(damaged) == before  # a file that is not a good store is not written
     with pytest.raises(RuntimeError, match="not open"):
-        await store.done_windows(SYS, "stats")
+        await store.done_ranges(SYS, "stats")
 
 
 async def test_an_empty_file_is_a_new_store(tmp_path: Path) -> None:
@@ -157,7 +157,7 @@ async def test_sqlite_errors_after_opening_are_store_errors(tmp_path: Path) -> N
         with pytest.raises(StoreError, match="no such table"):
             await store.count("stats")
         with pytest.raises(StoreError, match="no such table"):
-            await store.write_window(SYS, "stats", T0, T0 + 86400, _day(T0))
+            await store.write_range(SYS, "stats", T0, T0 + 86400, _day(T0))
         with pytest.raises(StoreError):
             await store.status()
 

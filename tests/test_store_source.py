@@ -34,7 +34,7 @@ def _day() -> EnergyLifetime:
 
 
 async def _write_one(store: SQLiteStore) -> None:
-    await store.write_window(SYS, "energy_lifetime", 0, 86400, _day())
+    await store.write_range(SYS, "energy_lifetime", 0, 86400, _day())
 
 
 # -- the library -------------------------------------------------------------------------
@@ -47,7 +47,7 @@ async def test_a_new_store_records_its_source_and_reopens_with_it(tmp_path: Path
     # the same source again, written with a trailing slash: the same
     same = StoreSource.service("https://api.enphaseenergy.com/api/v2/", USER)
     async with SQLiteStore(db, source=same) as store:
-        assert len(await store.done_windows(SYS, "energy_lifetime")) == 1
+        assert len(await store.done_ranges(SYS, "energy_lifetime")) == 1
     async with SQLiteStore(db) as store:  # no source given: no check (e.g. for status)
         assert await store.count("energy_lifetime") == 2
 
@@ -116,7 +116,7 @@ async def test_a_store_of_the_previous_version_is_adopted_with_an_info_line(
     con.close()
     caplog.set_level(logging.INFO, logger="enlighten_async")
     async with SQLiteStore(db, source=REAL) as store:
-        assert len(await store.done_windows(SYS, "energy_lifetime")) == 1
+        assert len(await store.done_ranges(SYS, "energy_lifetime")) == 1
     adopted = [r for r in caplog.records if "adopted" in r.getMessage()]
     assert len(adopted) == 1 and adopted[0].levelno == logging.INFO
     assert REAL.base_url in adopted[0].getMessage() and USER not in adopted[0].getMessage()

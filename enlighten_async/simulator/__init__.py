@@ -1,7 +1,7 @@
 """A faithful local Enlighten Systems API v2 server over a deterministic synthetic fleet.
 
 Serve it with :class:`SimulatorServer` (or ``python -m enlighten_async.simulator``); the API
-lives under ``/api/v2``. ``GET /_simulator/stats`` (outside the API, no key needed) returns
+lives under ``/api/v2``. ``GET /_simulator/counters`` (outside the API, no key needed) returns
 the :class:`Counters` as JSON -- requests per operation, 409s, faults per kind, responses
 per status and the current quota usage -- so a benchmark can read a simulator running in
 another process.
@@ -20,25 +20,26 @@ The long way, every part chosen::
 
 from __future__ import annotations
 
-from .app import BASE_PATH, STATS_PATH, Simulator
+from .. import _deprecated
+from .._quota import Quota as _Quota
+from .app import BASE_PATH, COUNTERS_PATH, Simulator
 from .counters import Counters
 from .embedded import DEFAULT_EMBEDDED_TIME_SCALE, EmbeddedSimulator, embedded
 from .faults import FAULT_KINDS, Faults
 from .fleet import Fleet, SimEnvoy, SimInverter, SimMeter, SimSystem
-from .quota import PLANS, Limit, Plan
+from .quota import PLANS, Plan
 from .server import RedactingAccessLogger, SimulatorServer
 
 __all__ = [
     "BASE_PATH",
+    "COUNTERS_PATH",
     "DEFAULT_EMBEDDED_TIME_SCALE",
     "FAULT_KINDS",
     "PLANS",
-    "STATS_PATH",
     "Counters",
     "EmbeddedSimulator",
     "Faults",
     "Fleet",
-    "Limit",
     "Plan",
     "RedactingAccessLogger",
     "SimEnvoy",
@@ -49,3 +50,14 @@ __all__ = [
     "SimulatorServer",
     "embedded",
 ]
+
+# Renamed after 0.1.0: the old names still work, with a DeprecationWarning. A plan's
+# limits are the client's Quota objects now (Limit added nothing but a period check,
+# which Plan makes).
+__getattr__ = _deprecated.module_getattr(
+    __name__,
+    {
+        "STATS_PATH": (f"{__name__}.COUNTERS_PATH", COUNTERS_PATH),
+        "Limit": ("enlighten_async.Quota", _Quota),
+    },
+)

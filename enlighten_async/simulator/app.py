@@ -24,12 +24,14 @@ from .faults import Faults
 from .fleet import DAY, FIVE_MIN, QUARTER, YEAR, Fleet, SimSystem
 from .quota import PLANS, Plan, QuotaTracker
 
-__all__ = ["BASE_PATH", "STATS_PATH", "Simulator"]
+__all__ = ["BASE_PATH", "COUNTERS_PATH", "Simulator"]
 
 log = logging.getLogger("enlighten_async.simulator")
 
 BASE_PATH = "/api/v2"
-STATS_PATH = "/_simulator/stats"
+COUNTERS_PATH = "/_simulator/counters"
+# The route's name in 0.1.0, still served (its name clashed with the API's stats).
+_OLD_COUNTERS_PATH = "/_simulator/stats"
 
 _STATUSES = ("comm", "power", "meter", "meter_issue", "micro", "battery", "storage_idle", "normal")
 _CONNECTIONS = ("ethernet", "cellular", "wifi")
@@ -177,7 +179,8 @@ class Simulator:
         ]
         for path, op, handler in routes:
             app.router.add_get(BASE_PATH + path, self._wrap(op, handler), name=op)
-        app.router.add_get(STATS_PATH, self._stats_endpoint)
+        app.router.add_get(COUNTERS_PATH, self._counters_endpoint)
+        app.router.add_get(_OLD_COUNTERS_PATH, self._counters_endpoint)
         app.on_response_prepare.append(self._on_prepare)
         return app
 
@@ -187,7 +190,7 @@ class Simulator:
         if request.path.startswith(BASE_PATH):
             self.counters.statuses[response.status] += 1
 
-    async def _stats_endpoint(self, request: web.Request) -> web.Response:
+    async def _counters_endpoint(self, request: web.Request) -> web.Response:
         return _json(self.counters.to_dict())
 
     def _wrap(

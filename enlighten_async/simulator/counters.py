@@ -45,7 +45,7 @@ class Counters:
         self.conflicts = 0
 
     def to_dict(self) -> dict[str, object]:
-        """A JSON-ready snapshot (what ``GET /_simulator/stats`` serves)."""
+        """A JSON-ready snapshot (what ``GET /_simulator/counters`` serves)."""
         return {
             "requests": dict(self.requests),
             "total_requests": self.total_requests,

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from .._quota import PERIOD_SECONDS, PERIODS, Quota, parse_quotas
 from .._quota import PLANS as _CLIENT_PLANS
 
-__all__ = ["PERIODS", "PLANS", "Limit", "Plan", "QuotaExceeded", "QuotaTracker", "window"]
+__all__ = ["PERIODS", "PLANS", "Plan", "QuotaExceeded", "QuotaTracker", "window"]
 
 
 def window(period: str, now: float) -> tuple[int, int]:
@@ -32,37 +32,21 @@ def window(period: str, now: float) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
-class Limit:
-    """At most ``limit`` requests per ``period`` (second, minute, hour, day or month).
-
-    The simulator's view of a client :class:`~enlighten_async.Quota`; it also refuses a
-    period the simulator cannot count.
-    """
-
-    limit: int
-    period: str
-
-    def __post_init__(self) -> None:
-        if self.period not in PERIODS:
-            raise ValueError(f"unknown period {self.period!r}; use one of {PERIODS}")
-        if self.limit < 0:
-            raise ValueError("limit must not be negative")
-
-    @classmethod
-    def of(cls, quota: Quota) -> Limit:
-        """The limit a client quota describes."""
-        return cls(quota.limit, quota.period)
-
-    def __str__(self) -> str:
-        return f"{self.limit}/{self.period}"
-
-
-@dataclass(frozen=True)
 class Plan:
-    """A named list of limits; ``limits=()`` means unlimited."""
+    """A named list of limits (client :class:`~enlighten_async.Quota` objects, the same
+    type the client plans with); ``limits=()`` means unlimited."""
 
     name: str
-    limits: tuple[Limit, ...] = ()
+    limits: tuple[Quota, ...] = ()
+
+    def __post_init__(self) -> None:
+        for quota in self.limits:
+            if not isinstance(quota, Quota):
+                raise TypeError(f"a plan's limits are Quota objects, got {quota!r}")
+            # A quota may name any period (one learned from a 409); the simulator only
+            # counts the periods it knows.
+            if quota.period not in PERIODS:
+                raise ValueError(f"unknown period {quota.period!r}; use one of {PERIODS}")
 
     @property
     def display_name(self) -> str:
@@ -75,15 +59,13 @@ class Plan:
         key = text.strip().lower()
         if key in PLANS:
             return PLANS[key]
-        return cls(name="custom", limits=tuple(map(Limit.of, parse_quotas(key))))
+        return cls(name="custom", limits=tuple(parse_quotas(key)))
 
     def __str__(self) -> str:
         return f"{self.name} ({', '.join(map(str, self.limits)) or 'unlimited'})"
 
 
-PLANS: dict[str, Plan] = {
-    name: Plan(name, tuple(map(Limit.of, quotas))) for name, quotas in _CLIENT_PLANS.items()
-}
+PLANS: dict[str, Plan] = {name: Plan(name, quotas) for name, quotas in _CLIENT_PLANS.items()}
 """Preset plans by name: the client's table (``enlighten_async.PLANS``) as simulator plans."""
 
 
@@ -91,7 +73,7 @@ PLANS: dict[str, Plan] = {
 class QuotaExceeded:
     """Which limit a refused request hit, and its current window."""
 
-    limit: Limit
+    limit: Quota
     period_start: int
     period_end: int
 

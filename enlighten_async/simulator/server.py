@@ -46,7 +46,7 @@ class SimulatorServer:
 
     @property
     def root_url(self) -> str:
-        """The server root, e.g. ``http://127.0.0.1:PORT`` (``/_simulator/stats`` lives here)."""
+        """The server root, e.g. ``http://127.0.0.1:PORT`` (``/_simulator/counters`` lives here)."""
         return f"http://{self.host}:{self.port}"
 
     @property

@@ -16,7 +16,7 @@ async def test_embedded_serves_a_fleet_to_a_client_told_its_plan_and_clock() -> 
         assert sim.store_source == StoreSource.simulated(seed=4, systems=3)
         async with sim.client() as client:
             assert client.scheduler.clock is sim.clock
-            assert client.stats_snapshot().plan_limits == PLANS["watt"]
+            assert client.scheduler_snapshot().plan_limits == PLANS["watt"]
             ids = [s.system_id async for s in client.systems()]
             assert len(ids) == 3
             summary = await client.summary(ids[0])

@@ -99,7 +99,7 @@ async def test_counters_endpoint_and_reset(api: Api, simulator: Simulator, sim_s
     await api.get("/systems")
     await api.get("/systems/67/stats")
     await api.get("/systems", key="bad")
-    async with api.session.get(sim_server.root_url + "/_simulator/stats") as resp:
+    async with api.session.get(sim_server.root_url + "/_simulator/counters") as resp:
         stats = await resp.json()
     assert stats["requests"] == {"Systems": 2, "Stats": 1}
     assert stats["statuses"] == {"200": 2, "401": 1}

@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 import aiohttp
 import pytest
 
-from enlighten_async.simulator import PLANS, Faults, Fleet, Limit, Plan, Simulator, SimulatorServer
+from enlighten_async import Quota
+from enlighten_async.simulator import PLANS, Faults, Fleet, Plan, Simulator, SimulatorServer
 from enlighten_async.simulator.quota import window
 
 from .conftest import KEY, USER, Api, FakeClock
@@ -17,16 +18,16 @@ T0 = 1_700_000_040  # a multiple of 60: a minute window starts here
 
 
 def test_plan_parse_and_presets() -> None:
-    assert Plan.parse("20/second").limits == (Limit(20, "second"),)
-    assert Plan.parse("10/minute, 100/hours").limits == (Limit(10, "minute"), Limit(100, "hour"))
+    assert Plan.parse("20/second").limits == (Quota(20, "second"),)
+    assert Plan.parse("10/minute, 100/hours").limits == (Quota(10, "minute"), Quota(100, "hour"))
     assert Plan.parse("watt") is PLANS["watt"]
-    assert PLANS["watt"].limits == (Limit(10, "minute"), Limit(10_000, "month"))
+    assert PLANS["watt"].limits == (Quota(10, "minute"), Quota(10_000, "month"))
     assert PLANS["unlimited"].limits == ()
     assert {"watt", "kilowatt", "megawatt", "unlimited"} <= set(PLANS)
     with pytest.raises(ValueError):
         Plan.parse("lots")
     with pytest.raises(ValueError):
-        Limit(3, "fortnight")
+        Plan("custom", (Quota(3, "fortnight"),))
 
 
 def test_client_and_simulator_read_one_plan_table() -> None:
@@ -40,11 +41,11 @@ def test_client_and_simulator_read_one_plan_table() -> None:
         assert [(q.limit, q.period) for q in quotas] == [
             (lim.limit, lim.period) for lim in PLANS[name].limits
         ], name
-    assert PLANS["megawatt"].limits == (Limit(1_000, "minute"), Limit(10_000_000, "month"))
+    assert PLANS["megawatt"].limits == (Quota(1_000, "minute"), Quota(10_000_000, "month"))
     # One period table and one parser: the simulator's are the client's.
     assert sim_quota.PERIODS is _quota.PERIODS
     assert vars(sim_quota)["parse_quotas"] is _quota.parse_quotas  # imported, not exported
-    assert Plan.parse("7/Minute,3/hours").limits == (Limit(7, "minute"), Limit(3, "hour"))
+    assert Plan.parse("7/Minute,3/hours").limits == (Quota(7, "minute"), Quota(3, "hour"))
 
 
 def test_windows_align_to_the_clock() -> None:
@@ -113,7 +114,7 @@ async def test_faulted_requests_count(limited: tuple[Simulator, Api, FakeClock])
 
 async def test_month_window_409() -> None:
     clock = FakeClock(datetime(2025, 3, 31, 23, 59, 30, tzinfo=timezone.utc).timestamp())
-    plan = Plan("kilowatt", (Limit(100, "minute"), Limit(2, "month")))
+    plan = Plan("kilowatt", (Quota(100, "minute"), Quota(2, "month")))
     sim = Simulator(
         fleet=Fleet(2), plan=plan, clock=clock, api_key=KEY, user_id=USER, faults=Faults()
     )

@@ -13,7 +13,8 @@ import yaml
 from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
-from enlighten_async.simulator import PLANS, Faults, Fleet, Limit, Plan, Simulator, SimulatorServer
+from enlighten_async import Quota
+from enlighten_async.simulator import PLANS, Faults, Fleet, Plan, Simulator, SimulatorServer
 
 from .conftest import FIXED_NOW, KEY, USER, FakeClock
 
@@ -138,7 +139,7 @@ async def test_error_bodies_validate(openapi: OpenAPI) -> None:
     clock = FakeClock(1_700_000_040.0)
     sim = Simulator(
         fleet=Fleet(2, anchor=clock.now()),
-        plan=Plan("watt", (Limit(2, "minute"),)),
+        plan=Plan("watt", (Quota(2, "minute"),)),
         clock=clock,
         api_key=KEY,
         user_id=USER,
