@@ -12,7 +12,7 @@ import enum
 import math
 import numbers
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -134,6 +134,14 @@ def date_arg(value: date | str, name: str) -> date:
     if day < DATE_MIN:
         raise ValueError(f"{name} must not be before {DATE_MIN.isoformat()}, got {shown(value)}")
     return day
+
+
+def days_back_arg(value: timedelta, name: str) -> timedelta:
+    """``value``, a count of days back from today: whole days, 0 or more (``ValueError``
+    otherwise: ``timedelta(hours=5)`` would read as 0 days, a silent "today")."""
+    if value < timedelta(0) or value % timedelta(days=1):
+        raise ValueError(f"{name}: a timedelta counts whole days back, >= 0; got {value}")
+    return value
 
 
 def utc_datetime(epoch: float) -> datetime:

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from attrs import field, frozen, mutable
 
-from enlighten_async._args import date_arg
+from enlighten_async._args import date_arg, days_back_arg
 from enlighten_async._client import EnlightenClient
 from enlighten_async._deprecated import renamed
 from enlighten_async._exceptions import EnlightenError
@@ -167,8 +167,7 @@ def _check_bound(value: object, name: str) -> None:
     elif isinstance(value, date):
         date_arg(value, name)
     elif isinstance(value, timedelta):
-        if value < timedelta(0) or value % timedelta(days=1):
-            raise ValueError(f"{name}: a timedelta counts whole days back, >= 0; got {value}")
+        days_back_arg(value, name)
     elif isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{name} must be a datetime, a date or epoch seconds")
 

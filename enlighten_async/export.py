@@ -22,6 +22,7 @@ from typing import IO, Any, TextIO
 import attrs
 from attrs import frozen
 
+from enlighten_async._args import days_back_arg
 from enlighten_async._kinds import TABLES, Table
 from enlighten_async._models import ConsumptionStats, RgmStats, Series, Stats
 from enlighten_async.backfill import _zone
@@ -101,6 +102,7 @@ def local_date(value: LocalDay | None, tz: tzinfo, now: datetime | None = None) 
     local today (``now``, default the current time, read in ``tz``)."""
     if value is None or not isinstance(value, timedelta):
         return value
+    days_back_arg(value, "a day")
     today = (now or datetime.now(timezone.utc)).astimezone(tz).date()
     return today - timedelta(days=value.days)
 

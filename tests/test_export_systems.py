@@ -99,3 +99,13 @@ def test_a_count_of_days_is_read_from_the_local_today() -> None:
     assert local_date(date(2026, 1, 2), la, now) == date(2026, 1, 2)
     lo, hi = local_bounds("energy_lifetime", la, timedelta(days=0), timedelta(days=0))
     assert lo == hi == datetime.now(la).date()
+
+
+@pytest.mark.parametrize(
+    "bad", [timedelta(hours=5), timedelta(days=1, seconds=1), timedelta(days=-1)]
+)
+def test_a_count_of_days_must_be_whole_days_back(bad: timedelta) -> None:
+    from enlighten_async.export import local_date
+
+    with pytest.raises(ValueError, match="counts whole days back"):
+        local_date(bad, timezone.utc)
