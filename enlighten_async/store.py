@@ -9,7 +9,8 @@ A store is checked when it opens (``PRAGMA quick_check``): a damaged file, a fil
 is no SQLite database or a database that is no store raise :class:`StoreError`, as does
 any SQLite failure later; no ``sqlite3`` exception escapes :class:`SQLiteStore`. A store
 records where its data came from (:class:`StoreSource`) and refuses another source with
-:class:`StoreSourceError`.
+:class:`StoreSourceError`. A store opened with ``read_only=True`` (export, plot, status)
+never writes the file, and its write methods raise :class:`StoreReadOnlyError`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import os
 import secrets
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
@@ -45,6 +47,7 @@ __all__ = [
     "Store",
     "StoreDataError",
     "StoreError",
+    "StoreReadOnlyError",
     "StoreSource",
     "StoreReader",
     "StoreSourceError",
@@ -79,6 +82,10 @@ class StoreError(EnlightenError):
 class StoreDataError(StoreError):
     """Rows the store's tables refuse (a ``NOT NULL`` or key constraint): that range is
     not written, and the store itself is fine."""
+
+
+class StoreReadOnlyError(StoreError):
+    """A write to a store opened with ``read_only=True``: nothing was written."""
 
 
 class StoreSourceError(StoreError):
@@ -177,6 +184,9 @@ CREATE TABLE IF NOT EXISTS store_info (
 ) WITHOUT ROWID;
 """
 )
+
+# The tables a store of this version has (_missing is those a read-only store lacks).
+_SCHEMA_TABLES = frozenset({*_kinds.TABLES, "windows", "systems", "store_info"})
 
 # What store_info records of the source (absent in stores of earlier versions).
 _SOURCE_KEYS = ("source_base_url", "source_user_hash", "source_salt", "source_simulator")
@@ -346,18 +356,44 @@ class SQLiteStore:
     there: a new store records it, a store of an earlier version (none recorded) adopts
     it, and one recorded from elsewhere raises :class:`StoreSourceError`. Every SQLite
     failure, at open or later, is raised as :class:`StoreError`.
+
+    With ``read_only=True`` the file is opened as SQLite's ``mode=ro`` and never written:
+    it is not created (a missing file is a :class:`StoreError`), not switched to WAL, no
+    table is added, no source is recorded (so ``source`` must be ``None``), and the write
+    methods raise :class:`StoreReadOnlyError`. It needs no write permission on the file,
+    takes no write lock (a running backfill is never kept waiting) and reads a store of an
+    earlier version as it is: a table it lacks reads as empty. The check still runs.
+    SQLite may leave the ``-wal``/``-shm`` files beside a WAL store it read (the next
+    backfill removes them). Where the directory cannot be written and no backfill is
+    writing (no ``-wal`` file), the file is read as immutable.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, source: StoreSource | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        source: StoreSource | None = None,
+        read_only: bool = False,
+    ) -> None:
         self.path = os.fspath(path)
         if source is not None and not isinstance(source, StoreSource):
             raise TypeError(f"source must be a StoreSource, got {type(source).__name__}")
+        if not isinstance(read_only, bool):
+            raise TypeError(f"read_only must be a bool, got {type(read_only).__name__}")
+        if read_only and source is not None:
+            raise ValueError(
+                "a read-only store records no source: give source=None with read_only=True"
+            )
         self.source = source
+        self.read_only = read_only
+        # tables of the current schema the file lacks (read-only: a store of an earlier
+        # version, or an empty file); their reads return nothing
+        self._missing: frozenset[str] = frozenset()
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
 
     def __repr__(self) -> str:
-        return f"SQLiteStore({self.path!r})"
+        return f"SQLiteStore({self.path!r}{', read_only=True' if self.read_only else ''})"
 
     async def __aenter__(self) -> SQLiteStore:
         await self.open()
@@ -372,7 +408,8 @@ class SQLiteStore:
         await self.close()
 
     async def open(self) -> None:
-        """Open (creating if needed) the database file and check it; a no-op when open.
+        """Open (creating if needed, unless read-only) the database file and check it; a
+        no-op when open.
 
         Raises :class:`StoreError` when the file cannot be used, and
         :class:`StoreSourceError` when it holds data of another source than ``source``.
@@ -429,7 +466,8 @@ class SQLiteStore:
         """The ``(start_at, end_at)`` of every range of ``kind`` already stored."""
         _check_kind(kind)
         rows = await self._run(
-            self._query,
+            self._read,
+            "windows",
             "SELECT start_at, end_at FROM windows WHERE system_id = ? AND kind = ?",
             (system_id, kind),
         )
@@ -451,6 +489,7 @@ class SQLiteStore:
         Rows already stored under the same key are replaced. Either every row and the
         range record are written or, if anything fails (or the process dies), none.
         """
+        self._check_writable()
         _check_kind(kind)
         if not isinstance(result, KINDS[kind]):
             raise TypeError(f"a {kind} range takes {KINDS[kind].__name__}, got {result!r}")
@@ -482,12 +521,12 @@ class SQLiteStore:
         """The number of rows in ``kind``'s table (also ``"rgm_meter_intervals"``)."""
         table = _check_kind(kind, tables=True)
         if system_id is None:
-            rows = await self._run(self._query, f"SELECT COUNT(*) FROM {table}", ())
+            rows = await self._run(self._read, table, f"SELECT COUNT(*) FROM {table}", ())
         else:
             rows = await self._run(
-                self._query, f"SELECT COUNT(*) FROM {table} WHERE system_id = ?", (system_id,)
+                self._read, table, f"SELECT COUNT(*) FROM {table} WHERE system_id = ?", (system_id,)
             )
-        return int(rows[0][0])
+        return int(rows[0][0]) if rows else 0
 
     async def status(self) -> list[StoreStatus]:
         """One :class:`StoreStatus` per system and kind held, sorted by both."""
@@ -501,6 +540,7 @@ class SQLiteStore:
         Exports and plots read them back (:meth:`systems`) to show local times and names.
         A system recorded before is updated.
         """
+        self._check_writable()
         stamp = int(time.time()) if updated_at is None else int(updated_at)
         rows = [(s.system_id, _text(s.system_name), _text(s.timezone), stamp) for s in systems]
         if rows:
@@ -509,7 +549,7 @@ class SQLiteStore:
     async def systems(self) -> dict[int, StoredSystem]:
         """The recorded systems by id (none for a store filled before they were kept)."""
         rows = await self._run(
-            self._query, "SELECT system_id, name, timezone, updated_at FROM systems", ()
+            self._read, "systems", "SELECT system_id, name, timezone, updated_at FROM systems", ()
         )
         return {
             int(sid): StoredSystem(int(sid), str(name), str(tz), utc_datetime(int(at)))
@@ -544,11 +584,20 @@ class SQLiteStore:
             f"SELECT {', '.join(table.column_names)} FROM {table.name} "
             f"WHERE {' AND '.join(where)} ORDER BY {', '.join(table.order)}"
         )
-        return await self._run(self._query, sql, tuple(params))
+        return await self._run(self._read, table.name, sql, tuple(params))
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise StoreReadOnlyError(
+                f"{self.path} is open read-only: nothing was written", path=self.path
+            )
 
     # -- on the worker thread -----------------------------------------------------------
 
     def _open_sync(self) -> None:
+        if self.read_only:
+            self._open_read_only_sync()
+            return
         # isolation_level=None: transactions are begun and ended explicitly below
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT)
         try:
@@ -571,6 +620,38 @@ class SQLiteStore:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    def _open_read_only_sync(self) -> None:
+        # a missing file would be "unable to open database file": say what it means
+        if not os.path.exists(self.path):
+            raise StoreError(f"no store at {self.path}", path=self.path)
+        conn = _connect_read_only(self.path)
+        try:
+            try:
+                tables = self._check_tables(conn)
+            except sqlite3.OperationalError as exc:
+                # A WAL store closed cleanly has no -wal/-shm files, and SQLite cannot make
+                # them in a directory it may not write. With no -wal file no backfill is
+                # writing, so the file alone is the whole store: read it as immutable.
+                if _error_name(exc) != "SQLITE_READONLY_DIRECTORY" or os.path.lexists(
+                    f"{self.path}-wal"
+                ):
+                    raise
+                conn.close()
+                log.info(
+                    "store %s: its directory cannot be written, reading the file as immutable",
+                    self.path,
+                )
+                conn = _connect_read_only(self.path, immutable=True)
+                tables = self._check_tables(conn)
+            self._check_sync(conn)
+            self._missing = frozenset(_SCHEMA_TABLES - tables)
+            if self._missing and tables:
+                log.debug("store %s lacks %s: read as empty", self.path, sorted(self._missing))
         except BaseException:
             conn.close()
             raise
@@ -658,6 +739,10 @@ class SQLiteStore:
     def _query(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         return self._connection().execute(sql, params).fetchall()
 
+    def _read(self, table: str, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """``sql``'s rows, or none when ``table`` is missing (a read-only older store)."""
+        return [] if table in self._missing else self._query(sql, params)
+
     def _write_systems_sync(self, rows: list[tuple[int, str, str, int]]) -> None:
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
@@ -703,18 +788,21 @@ class SQLiteStore:
         )
 
     def _status_sync(self) -> list[StoreStatus]:
-        conn = self._connection()
         done: dict[tuple[int, str], list[tuple[int, int]]] = {}
-        for system_id, kind, s, e in conn.execute(
-            "SELECT system_id, kind, start_at, end_at FROM windows ORDER BY start_at, end_at"
+        for system_id, kind, s, e in self._read(
+            "windows",
+            "SELECT system_id, kind, start_at, end_at FROM windows ORDER BY start_at, end_at",
+            (),
         ):
             done.setdefault((system_id, kind), []).append((s, e))
         extents: dict[tuple[int, str], tuple[int, Any, Any]] = {}
         for kind, spec in _kinds.KINDS.items():
             col, table = spec.time_column, spec.table.name
-            for system_id, n, first, last in conn.execute(
+            for system_id, n, first, last in self._read(
+                table,
                 f"SELECT system_id, COUNT(*), MIN({col}), MAX({col}) FROM {table} "
-                "GROUP BY system_id"
+                "GROUP BY system_id",
+                (),
             ):
                 extents[(system_id, kind)] = (n, first, last)
         result = []
@@ -762,6 +850,27 @@ def _use_wal(conn: sqlite3.Connection) -> None:
             if not (busy or "locked" in str(exc)) or time.monotonic() > deadline:
                 raise
         time.sleep(0.01)
+
+
+def _connect_read_only(path: str, *, immutable: bool = False) -> sqlite3.Connection:
+    """A connection that cannot write ``path`` (SQLite's ``mode=ro``; ``immutable``: no
+    locks and no -wal/-shm files either, for a file nothing writes)."""
+    # quoted, so that a space, '?', '#' or '%' in the path stays part of it
+    uri = f"file://{urllib.parse.quote(os.path.abspath(path))}?mode=ro"
+    if immutable:
+        uri += "&immutable=1"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT)
+    conn.execute("PRAGMA query_only=ON")  # a second guard: any write statement fails
+    return conn
+
+
+def _error_name(exc: sqlite3.Error) -> str:
+    """SQLite's extended result code name (``sqlite_errorname``, Python 3.11+)."""
+    name = getattr(exc, "sqlite_errorname", None)
+    if isinstance(name, str):
+        return name
+    # before 3.11 only the message tells: SQLite's text for SQLITE_READONLY_DIRECTORY
+    return "SQLITE_READONLY_DIRECTORY" if "readonly database" in str(exc) else ""
 
 
 def _tables(conn: sqlite3.Connection) -> set[str]:
