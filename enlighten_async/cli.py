@@ -748,7 +748,7 @@ async def _status(args: argparse.Namespace) -> int:
         if code != 0 or not args.db_exists:
             return code
     try:
-        async with SQLiteStore(args.db) as store:
+        async with SQLiteStore(args.db, read_only=True) as store:
             rows = await store.status()
     except StoreError as exc:
         _error(exc)
@@ -785,10 +785,9 @@ async def _open_for_reading(args: argparse.Namespace) -> tuple[SQLiteStore | Non
     if _overwrites_store(args):
         return None, EXIT_USAGE
     if _absent(args.db):
-        # SQLiteStore would create an empty file: reading commands must not
         _error(f"no store at {args.db}")
         return None, EXIT_USAGE
-    store = SQLiteStore(args.db)
+    store = SQLiteStore(args.db, read_only=True)  # reading commands never write the store
     try:
         await store.open()
     except StoreError as exc:
