@@ -69,13 +69,18 @@ def old_store(path: Path) -> None:
     conn.executescript(SCHEMA_0_1_0)
     rows = [(SYSTEM, T0 + 300 * i, 100, 8, 1) for i in range(1, 13)]
     conn.executemany("INSERT INTO stats VALUES (?, ?, ?, ?, ?)", rows)
-    conn.execute("INSERT INTO windows VALUES (?, 'stats', ?, ?, 12, ?)", (SYSTEM, T0, T0 + 3600, T0))
+    done = (SYSTEM, T0, T0 + 3600, T0)
+    conn.execute("INSERT INTO windows VALUES (?, 'stats', ?, ?, 12, ?)", done)
     conn.close()
     assert not os.path.exists(f"{path}-wal")  # closed cleanly: SQLite removed it
 
 
 def fingerprint(path: Path) -> tuple[str, int]:
     return hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
 
 
 def stats(start: int, n: int) -> Stats:
@@ -142,7 +147,7 @@ async def test_read_only_never_creates_the_file_nor_claims_a_source(tmp_path: Pa
     missing = tmp_path / "missing.db"
     with pytest.raises(StoreError, match="no store at"):
         await SQLiteStore(missing, read_only=True).open()
-    assert list(tmp_path.iterdir()) == []
+    assert listing(tmp_path) == []
     source = StoreSource.simulated(seed=1, systems=2)
     with pytest.raises(ValueError, match="read-only"):
         SQLiteStore(tmp_path / "x.db", source=source, read_only=True)
@@ -162,7 +167,7 @@ async def test_read_only_opens_paths_with_uri_characters(tmp_path: Path, name: s
     await new_store(folder / name)
     async with SQLiteStore(folder / name, read_only=True) as store:
         assert await store.count("stats") == 12
-    assert sorted(p.name for p in folder.iterdir() if p.suffix == ".db") == [name]
+    assert [n for n in listing(folder) if n.endswith(".db")] == [name]
 
 
 async def test_export_does_not_wait_for_a_writer_nor_block_it(
@@ -234,6 +239,6 @@ async def test_read_only_file_in_a_read_only_directory(
         assert len(lines) == 13
         assert await asyncio.to_thread(main, ["status", "--db", str(db)]) == 0
         assert fingerprint(db) == before
-        assert sorted(p.name for p in folder.iterdir()) == ["s.db"]
+        assert listing(folder) == ["s.db"]
     finally:
         folder.chmod(0o755)
