@@ -59,7 +59,7 @@ async def main(out_dir: Path) -> None:
             report = await backfill(client, store, [first], ["stats"], since)
     print(f"Backfill of system {first.system_id}: {report.done} windows, {report.rows} rows")
 
-    async with SQLiteStore(db) as store:
+    async with SQLiteStore(db, read_only=True) as store:
         (system,) = await local_systems(store, [first.system_id])
         frame = await store_frame(store, "stats", system.system_id, system.tz)
         until = frame.index[-1].date()
