@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from enlighten_async._coverage import Coverage
 
 Span = tuple[int, int]
 
-_points = st.integers(min_value=0, max_value=40)
+# few points, so that ranges often touch, overlap or nest
+_points = st.integers(min_value=0, max_value=12)
 _spans = st.lists(st.tuples(_points, _points).map(lambda p: (min(p), max(p))), max_size=8)
 
 
@@ -18,7 +19,11 @@ def _brute(ranges: list[Span], start: int, end: int, pad: int) -> bool:
     return all(any(a <= t and t + 1 <= b + pad for a, b in ranges) for t in range(start, end + pad))
 
 
+@settings(max_examples=500)
 @given(_spans, _points, _points, st.sampled_from([0, 1, 3]))
+@example([(0, 2), (2, 4)], 1, 3, 0)  # adjacent ranges cover the window together
+@example([(0, 2), (3, 4)], 1, 3, 1)  # days: (0, 2) and (3, 4) hold 0..4 both included
+@example([(1, 2)], 2, 3, 0)  # a range ending where the window starts does not
 def test_covers_agrees_with_a_brute_force_check(
     ranges: list[Span], a: int, b: int, pad: int
 ) -> None:
