@@ -21,6 +21,7 @@ from attrs import field, frozen, mutable
 
 from enlighten_async._args import date_arg, days_back_arg
 from enlighten_async._client import EnlightenClient
+from enlighten_async._coverage import Coverage
 from enlighten_async._deprecated import renamed
 from enlighten_async._exceptions import EnlightenError
 from enlighten_async._fanout import fan_out
@@ -346,11 +347,13 @@ async def backfill(
     ``timedelta`` of whole days, for ``since`` or ``until``, is the local date that many
     days before the local today), so a rerun the same day plans the same
     windows; ``until`` to now less an hour (intervals still arriving are left for a later
-    run). Windows already in ``store`` are skipped. A window that fails (after the
-    scheduler's retries) is reported in :attr:`BackfillReport.failures` and does not stop
-    the others. ``on_progress`` is called after every window. ``shard=(i, n)`` keeps
-    worker ``i`` of ``n``'s share (the systems whose ``system_id % n == i - 1``: every
-    system in exactly one share). Arguments are checked before any request is sent.
+    run). Windows ``store`` already holds are skipped: those its done ranges cover,
+    however they were split (a store of UTC days covers most local days). A window that
+    fails (after the scheduler's retries) is reported in :attr:`BackfillReport.failures`
+    and does not stop the others. ``on_progress`` is called after every window.
+    ``shard=(i, n)`` keeps worker ``i`` of ``n``'s share (the systems whose
+    ``system_id % n == i - 1``: every system in exactly one share). Arguments are checked
+    before any request is sent.
     """
     if shard is not None:
         i, n = shard
@@ -400,8 +403,8 @@ async def backfill(
     for system in system_list:
         for kind in kinds:
             planned = _plan(system, kind, since_bound, until, now, zone_of)
-            done = await store.done_ranges(system.system_id, kind)
-            stored = sum(1 for w in planned if w in done)
+            done = await _done(store, system.system_id, kind)
+            stored = sum(1 for w in planned if done.covers(*w))
             report.planned += len(planned)
             report.skipped += stored
             skipped_at_start[(system.system_id, kind)] = stored
@@ -410,9 +413,9 @@ async def backfill(
         # Planned again lazily: memory stays bounded by one system's windows.
         for system in system_list:
             for kind in kinds:
-                done = await store.done_ranges(system.system_id, kind)
+                done = await _done(store, system.system_id, kind)
                 planned = _plan(system, kind, since_bound, until, now, zone_of)
-                stored = sum(1 for w in planned if w in done)
+                stored = sum(1 for w in planned if done.covers(*w))
                 extra = stored - skipped_at_start[(system.system_id, kind)]
                 if extra >= 0:
                     report.stored_meanwhile += extra
@@ -421,13 +424,14 @@ async def backfill(
                 if extra:
                     progress()
                 for start_at, end_at in planned:
-                    if (start_at, end_at) not in done:
+                    if not done.covers(start_at, end_at):
                         yield WorkItem(system.system_id, kind, start_at, end_at)
 
     async def work(item: WorkItem) -> int | None:
         # Another run on the same store may have stored the window since it was planned:
         # a local query spares a request (and its quota). ``None`` means "stored meanwhile".
-        if (item.start_at, item.end_at) in await store.done_ranges(item.system_id, item.kind):
+        done = await _done(store, item.system_id, item.kind)
+        if done.covers(item.start_at, item.end_at):
             return None
         spec = KINDS[item.kind]
         system = by_id[item.system_id]
@@ -518,6 +522,14 @@ def _current_store(store: BackfillStore) -> BackfillStore:
         )
         return _StoreOf010(store)
     return store
+
+
+async def _done(store: BackfillStore, system_id: int, kind: str) -> Coverage:
+    """What ``store`` holds of ``kind`` for the system: a planned window is done when its
+    done ranges cover it, whatever windows wrote them (0.1.0 planned UTC days and instants,
+    this version local days). A range of days includes its last day."""
+    ranges = await store.done_ranges(system_id, kind)
+    return Coverage(ranges, pad=86400 if KINDS[kind].by_day else 0)
 
 
 def _check_lookback(item: WorkItem, now: float) -> None:

@@ -91,7 +91,8 @@ async def test_a_25_hour_day_is_two_requests_and_every_interval_once(tmp_path: P
 
 async def test_a_store_of_utc_days_is_completed_without_duplicate_rows(tmp_path: Path) -> None:
     # A store written by the planner of UTC days: its stats windows match none of the
-    # local days', so they are fetched again; the rows are keyed by time and replaced.
+    # local days', but they cover LA's 18th and 19th; only the 20th (to 08:00 UTC on the
+    # 21st) is fetched, and its rows are keyed by time and replaced.
     simulator = _simulator(datetime(2026, 11, 23, 12, tzinfo=UTC))
     db = tmp_path / "old.db"
     since, until = date(2026, 11, 18), date(2026, 11, 20)
@@ -105,7 +106,7 @@ async def test_a_store_of_utc_days_is_completed_without_duplicate_rows(tmp_path:
             new = await backfill(c, store, [system], KINDS, since, until)
             rows = [(r[1], r[3]) for r in await store.intervals("stats", sid)]
     assert old.complete and new.complete and new.failed == 0
-    assert (new.done, new.skipped) == (3, 1)  # the stats days again; the dates are the same
+    assert (new.done, new.skipped) == (1, 3)  # LA's 20th; the dates are the same
     # Every interval of both plans once: from UTC midnight of the 18th to LA's end of the 20th.
     start = local_midnight(since, UTC)
     end = local_midnight(until + timedelta(days=1), LA)
