@@ -1,11 +1,17 @@
 """How much of a plan's quota each client turns into answers, against the embedded simulator.
 
 What it measures
-    One process, one run. Every client gets the same workload against a FRESH in-process
-    simulator (127.0.0.1, a free port, started and stopped here): the same fleet seed, the
-    same server quota, the same time scale, and its own
-    :class:`~enlighten_async.ScaledClock` shared by that simulator and that client, whose
-    origin sits on a window boundary. Three server quotas (``--quotas``):
+    One run. Every client gets the same workload against a FRESH simulator (127.0.0.1, a
+    free port, started and stopped here): the same fleet seed, the same server quota, the
+    same time scale, and its own clock shared by that simulator and that client, whose
+    origin sits on a window boundary. The simulator runs in its own spawned process, pinned
+    to the last CPU while this one keeps the others (``--no-pin`` leaves both free), as a
+    remote service would: its CPU and collector stay out of the client's time, which
+    matters at 1,000/second, where the last window's 1,000 calls are paid in CPU on both
+    sides. The two processes share the clock through CLOCK_MONOTONIC (``SharedClock``).
+    ``--in-process`` runs the simulator on the client's event loop instead, with a
+    :class:`~enlighten_async.ScaledClock` (the setup before 0.2.0: at 1,000/second its
+    server's CPU adds about 0.1 s to the last window). Three server quotas (``--quotas``):
 
     * ``watt``: the "watt" plan (10/minute + 10,000/month), 600 calls, time scale 300;
     * ``20/s``: 20/second, 200 calls, time scale 1 (real time);
@@ -61,6 +67,7 @@ How to run
     .venv/bin/python benchmarks/quota_utilization.py --only client --check
     .venv/bin/python benchmarks/quota_utilization.py --faults        # the fault scenario only
     .venv/bin/python benchmarks/quota_utilization.py --only client --verbose   # INFO logs
+    .venv/bin/python benchmarks/quota_utilization.py --in-process    # simulator on this loop
 
 It exits 0 (it is a measurement) unless ``--check`` is given and a goal of this client is
 missed.
@@ -73,6 +80,8 @@ import asyncio
 import json
 import logging
 import math
+import multiprocessing
+import os
 import platform
 import sys
 import time
@@ -94,7 +103,7 @@ from tenacity import (
 # Run from a checkout without installing: the package is the parent of this folder.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from enlighten_async import EnlightenClient, Quota, RetryPolicy, ScaledClock, Scheduler
+from enlighten_async import Clock, EnlightenClient, Quota, RetryPolicy, ScaledClock, Scheduler
 from enlighten_async.simulator import (
     BASE_PATH,
     PLANS,
@@ -238,8 +247,8 @@ async def gather_jobs(
 def baseline_call(
     session: aiohttp.ClientSession,
     base_url: str,
-    sim: Simulator,
-    clock: ScaledClock,
+    endpoint: Endpoint,
+    clock: Clock,
     args: argparse.Namespace,
     limiter: AsyncLimiter | None,
     period: float,
@@ -247,7 +256,7 @@ def baseline_call(
     """A script's call: GET, 409 retried by tenacity with exponential backoff."""
     # Five windows at most between tries (300 s for a minute quota), unless told otherwise.
     backoff_max = args.backoff_max or 5 * period
-    creds = (("key", sim.api_key), ("user_id", sim.user_id))
+    creds = (("key", endpoint.api_key), ("user_id", endpoint.user_id))
 
     async def get(job: Job) -> Any:
         url = f"{base_url}/systems/{job.system_id}/{job.op}"
@@ -278,6 +287,211 @@ def baseline_call(
     return call
 
 
+# -- the simulator, in this process or in its own --------------------------------------------
+
+
+class SharedClock:
+    """:class:`~enlighten_async.ScaledClock`'s arithmetic, started at a given instant of
+    ``time.monotonic()`` (CLOCK_MONOTONIC, one for every process on the machine, and the
+    default event loop's time): a simulator in another process and this client then agree
+    on "now". It reads ``origin`` until :meth:`start`."""
+
+    def __init__(self, scale: float, origin: float) -> None:
+        self.scale = scale
+        self.origin = origin
+        self._t0: float | None = None
+
+    def start(self, t0: float) -> None:
+        """Let the clock run: it reads ``origin`` at monotonic time ``t0``."""
+        self._t0 = t0
+
+    def now(self) -> float:
+        """Simulated epoch seconds."""
+        if self._t0 is None:
+            return self.origin
+        return self.origin + (time.monotonic() - self._t0) * self.scale
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of simulated time."""
+        await asyncio.sleep(max(0.0, seconds) / self.scale)
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """Everything a simulator process needs (picklable)."""
+
+    systems: int
+    seed: int
+    plan: Plan
+    faults: Faults | None
+    scale: float
+    origin: float
+
+
+@dataclass(frozen=True)
+class ServerResult:
+    """The simulator's counters at the end of a run, and when it counted."""
+
+    total_requests: int
+    conflicts: int
+    statuses: dict[int, int]
+    faults: dict[str, int]
+    first_counted: float  # simulated time of the first request counted against the quota
+    last_counted: float  # ... and of the last (nan when none)
+
+
+def build_simulator(spec: ServerSpec, clock: Clock) -> tuple[Simulator, list[float]]:
+    """The simulator of one run, with a record of when it counted each request (the first
+    and the last, simulated time): every request it answered but with 409."""
+    sim = Simulator(
+        fleet=Fleet(spec.systems, seed=spec.seed), plan=spec.plan, clock=clock, faults=spec.faults
+    )
+    counted = [math.nan, math.nan]
+
+    async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+        if request.path.startswith(BASE_PATH) and response.status != 409:
+            t = clock.now()
+            if math.isnan(counted[0]):
+                counted[0] = t
+            counted[1] = t
+
+    sim.app.on_response_prepare.append(on_prepare)
+    return sim, counted
+
+
+def server_result(sim: Simulator, counted: list[float]) -> ServerResult:
+    c = sim.counters
+    return ServerResult(
+        total_requests=c.total_requests,
+        conflicts=c.conflicts,
+        statuses=dict(c.statuses),
+        faults=dict(c.faults),
+        first_counted=counted[0],
+        last_counted=counted[1],
+    )
+
+
+def _serve_simulator(spec: ServerSpec, conn: Any, cpu: int | None) -> None:
+    """The simulator process: serve until the parent says stop, then send the counters."""
+    if cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {cpu})
+    logging.basicConfig(level=logging.WARNING)
+
+    async def main() -> None:
+        clock = SharedClock(spec.scale, spec.origin)
+        sim, counted = build_simulator(spec, clock)
+        loop = asyncio.get_running_loop()
+        readable = asyncio.Event()
+        loop.add_reader(conn.fileno(), readable.set)
+
+        async def receive() -> Any:
+            while not conn.poll():
+                readable.clear()
+                await readable.wait()
+            return conn.recv()
+
+        async with SimulatorServer(sim) as server:
+            conn.send(("ready", server.base_url, sim.api_key, sim.user_id))
+            message = await receive()
+            assert message[0] == "start", message
+            clock.start(message[1])
+            conn.send(("started",))
+            message = await receive()
+            assert message[0] == "stop", message
+        conn.send(("result", server_result(sim, counted)))
+
+    asyncio.run(main())
+
+
+class Endpoint:
+    """Where the client finds the simulator of one run."""
+
+    base_url: str
+    api_key: str
+    user_id: str
+    clock: Clock
+
+    async def result(self) -> ServerResult:
+        """Stop serving; the counters."""
+        raise NotImplementedError
+
+
+class InProcessSimulator(Endpoint):
+    """The simulator on this event loop, sharing a :class:`ScaledClock` with the client."""
+
+    def __init__(self, spec: ServerSpec) -> None:
+        self.clock = ScaledClock(spec.scale, origin=spec.origin)
+        self._sim, self._counted = build_simulator(spec, self.clock)
+        self._server = SimulatorServer(self._sim)
+        self.api_key, self.user_id = self._sim.api_key, self._sim.user_id
+
+    async def __aenter__(self) -> InProcessSimulator:
+        await self._server.__aenter__()
+        self.base_url = self._server.base_url
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._server.__aexit__(None, None, None)
+
+    async def result(self) -> ServerResult:
+        await self._server.__aexit__(None, None, None)
+        return server_result(self._sim, self._counted)
+
+
+class ProcessSimulator(Endpoint):
+    """The simulator in its own spawned process (pinned to the last CPU when ``pin``, this
+    process to the others), sharing a :class:`SharedClock`: its CPU, its collector and its
+    event loop stay out of the client's way, as a remote service's would."""
+
+    def __init__(self, spec: ServerSpec, *, pin: bool) -> None:
+        cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        self._affinity = set(cpus)
+        self.pinned = pin and len(cpus) >= 2
+        server_cpu = cpus[-1] if self.pinned else None
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(
+            target=_serve_simulator, args=(spec, child, server_cpu), name="simulator", daemon=True
+        )
+        self._clock = SharedClock(spec.scale, spec.origin)
+        self.clock = self._clock
+
+    def _expect(self, kind: str, timeout: float = 60.0) -> Any:
+        if not self._conn.poll(timeout):
+            self._proc.kill()
+            raise RuntimeError(f"the simulator process sent no {kind!r} in {timeout:g} s")
+        message = self._conn.recv()
+        if message[0] != kind:
+            raise RuntimeError(f"the simulator process sent {message!r}, not {kind!r}")
+        return message
+
+    async def __aenter__(self) -> ProcessSimulator:
+        self._proc.start()
+        _, self.base_url, self.api_key, self.user_id = await asyncio.to_thread(
+            self._expect, "ready"
+        )
+        if self.pinned:
+            os.sched_setaffinity(0, self._affinity - {max(self._affinity)})
+        t0 = time.monotonic()
+        self._conn.send(("start", t0))
+        await asyncio.to_thread(self._expect, "started")
+        self._clock.start(t0)
+        return self
+
+    async def result(self) -> ServerResult:
+        self._conn.send(("stop",))
+        _, result = await asyncio.to_thread(self._expect, "result")
+        assert isinstance(result, ServerResult)
+        return result
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._proc.is_alive():
+            self._proc.terminate()
+        await asyncio.to_thread(self._proc.join, 30)
+        if self.pinned and hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, self._affinity)
+
+
 async def run_one(
     scenario: str, name: str, args: argparse.Namespace, faults: Faults | None, case: QuotaCase
 ) -> Row:
@@ -286,25 +500,15 @@ async def run_one(
     n_requests = args.requests or case.requests
     period = int(case.period)
     origin = float(int(time.time()) // period * period)  # a window starts with the run
-    clock = ScaledClock(scale, origin=origin)
-    sim = Simulator(
-        fleet=Fleet(args.systems, seed=args.seed),
-        plan=case.server_plan,
-        clock=clock,
-        faults=faults,
-    )
-    accepted: list[float] = []  # simulated times of the requests counted against the quota
-
-    async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
-        if request.path.startswith(BASE_PATH) and response.status != 409:
-            accepted.append(clock.now())
-
-    sim.app.on_response_prepare.append(on_prepare)
-    jobs = make_jobs(sim.fleet, n_requests, origin)
+    spec = ServerSpec(args.systems, args.seed, case.server_plan, faults, scale, origin)
+    fleet = Fleet(args.systems, seed=args.seed)
+    fleet.anchor(origin)  # as the simulator anchors its own
+    jobs = make_jobs(fleet, n_requests, origin)
     row_snapshot = ""
     goal: int | None = None
-    async with SimulatorServer(sim) as server:
-        url = server.base_url
+    endpoint = InProcessSimulator(spec) if args.in_process else ProcessSimulator(spec, pin=args.pin)
+    async with endpoint:
+        url, clock = endpoint.base_url, endpoint.clock
         if name.startswith("client"):
             told = name in ("client/told", "client/spread")
             # client/spread trades the last window's time for no burst: fill is its goal.
@@ -326,12 +530,12 @@ async def run_one(
                     spread=True,
                 )
                 client = EnlightenClient(
-                    sim.api_key, sim.user_id, base_url=url, scheduler=scheduler
+                    endpoint.api_key, endpoint.user_id, base_url=url, scheduler=scheduler
                 )
             else:
                 client = EnlightenClient(
-                    sim.api_key,
-                    sim.user_id,
+                    endpoint.api_key,
+                    endpoint.user_id,
                     base_url=url,
                     clock=clock,
                     plan=case.told if told else None,
@@ -354,20 +558,23 @@ async def run_one(
                     f"sent={st.requests_sent} conflicts={st.conflicts} retries={st.retries} "
                     f"holds={st.holds} raised={st.rate_limit_errors_raised} "
                     f"wait={st.wait_seconds:.0f}s learned={[str(q) for q in st.learned_limits]} "
-                    f"offset={st.clock_offset:+.2f}s cap={st.in_flight_cap}"
+                    f"offset={st.clock_offset:+.3f}s "
+                    f"uncertainty={st.clock_uncertainty:.3f}s cap={st.in_flight_cap}"
                 )
         else:
             limiter = (
                 AsyncLimiter(case.limit, case.period / scale) if name == "aiolimiter" else None
             )
             async with aiohttp.ClientSession() as session:
-                call = baseline_call(session, url, sim, clock, args, limiter, case.period)
+                call = baseline_call(session, url, endpoint, clock, args, limiter, case.period)
                 t_wall, t_sim = time.perf_counter(), clock.now()
                 lost, errors = await gather_jobs(jobs, call)
                 wall, simulated = time.perf_counter() - t_wall, clock.now() - t_sim
-    c = sim.counters
+        c = await endpoint.result()
     spanned = (
-        int(max(accepted) // case.period) - int(min(accepted) // case.period) + 1 if accepted else 0
+        int(c.last_counted // case.period) - int(c.first_counted // case.period) + 1
+        if not math.isnan(c.first_counted)
+        else 0
     )
     broken = c.faults.get("drop", 0) + c.faults.get("truncate", 0)
     return Row(
@@ -500,6 +707,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=None,
         help="this client, with faults: RetryPolicy.max_total, simulated s (the default)",
+    )
+    ap.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the simulator on the client's event loop (default: its own process)",
+    )
+    ap.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="do not pin the simulator process to the last CPU and this one to the others",
     )
     ap.add_argument("--verbose", action="store_true", help="log the enlighten_async logger")
     return ap.parse_args(argv)
