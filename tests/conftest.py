@@ -23,6 +23,8 @@ import pytest
 import yaml
 from aioresponses import aioresponses
 
+from tests.loopback import free_port
+
 SPEC_PATH = Path(__file__).resolve().parent.parent / "spec" / "enlighten-systems-api-v2.yaml"
 API_KEY = "k3y-SECRET-4f9a1c"
 USER_ID = "u5er-SECRET-77b2"
@@ -94,13 +96,6 @@ def _own_loop_for_sync_tests(request: pytest.FixtureRequest) -> Iterator[None]:
 REQUIRE_REDIS_ENV = "ENLIGHTEN_REQUIRE_REDIS"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _no_redis(reason: str) -> None:
     if os.environ.get(REQUIRE_REDIS_ENV) == "1":
         pytest.fail(f"{reason} (and {REQUIRE_REDIS_ENV}=1 asks for the Redis tests)")
@@ -123,7 +118,7 @@ def redis_url() -> Iterator[str]:
     if exe is None:
         _no_redis("redis-server is not on PATH")
     assert exe is not None
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
