@@ -37,3 +37,15 @@ def simulator_in_thread(simulator: Simulator) -> Iterator[str]:
         thread.join(5)
         loop.run_until_complete(server.close())
         loop.close()
+
+
+async def read_served_env(stdout: asyncio.StreamReader, timeout: float) -> dict[str, str]:
+    """The ``ENLIGHTEN_*=value`` lines (base URL, key, user id) a simulator process prints
+    once it serves, by name; each line must come within ``timeout`` seconds."""
+    env: dict[str, str] = {}
+    while len(env) < 3:
+        line = await asyncio.wait_for(stdout.readline(), timeout)
+        assert line, "the simulator exited before it served"
+        name, _, value = line.decode().strip().partition("=")
+        env[name] = value
+    return env

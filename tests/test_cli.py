@@ -17,7 +17,7 @@ import enlighten_async as ea
 from enlighten_async import cli
 from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
 from enlighten_async.store import SQLiteStore
-from tests.loopback import free_port, simulator_in_thread
+from tests.loopback import free_port, read_served_env, simulator_in_thread
 
 KEY, USER = "cli-SECRET-key-9x", "cli-SECRET-user-7y"
 ENV_VARS = ("ENLIGHTEN_API_KEY", "ENLIGHTEN_USER_ID", "ENLIGHTEN_BASE_URL", "ENLIGHTEN_REDIS_URL")
@@ -218,11 +218,7 @@ async def test_simulate_command_honours_its_log_level() -> None:
     )  # fmt: skip
     try:
         assert proc.stdout is not None
-        env = {}
-        for _ in range(3):
-            line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode().strip()
-            name, _, value = line.partition("=")
-            env[name] = value
+        env = await read_served_env(proc.stdout, 20)
         params = {"key": KEY, "user_id": USER}
         async with aiohttp.ClientSession() as session:
             async with session.get(env["ENLIGHTEN_BASE_URL"] + "/systems", params=params) as r:
