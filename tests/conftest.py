@@ -92,6 +92,22 @@ def _own_loop_for_sync_tests(request: pytest.FixtureRequest) -> Iterator[None]:
         loop.close()
 
 
+#: The variables the command line reads its key, user id and URLs from.
+CLI_ENV_VARS = (
+    "ENLIGHTEN_API_KEY",
+    "ENLIGHTEN_USER_ID",
+    "ENLIGHTEN_BASE_URL",
+    "ENLIGHTEN_REDIS_URL",
+)
+
+
+@pytest.fixture
+def no_cli_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset :data:`CLI_ENV_VARS`: a command line test gives what it means to give."""
+    for name in CLI_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
 #: Set to 1 (CI does) to make a missing redis-server fail the Redis tests instead of skipping.
 REQUIRE_REDIS_ENV = "ENLIGHTEN_REQUIRE_REDIS"
 

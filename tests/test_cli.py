@@ -20,13 +20,8 @@ from enlighten_async.store import SQLiteStore
 from tests.loopback import free_port, read_served_env, simulator_in_thread
 
 KEY, USER = "cli-SECRET-key-9x", "cli-SECRET-user-7y"
-ENV_VARS = ("ENLIGHTEN_API_KEY", "ENLIGHTEN_USER_ID", "ENLIGHTEN_BASE_URL", "ENLIGHTEN_REDIS_URL")
 
-
-@pytest.fixture(autouse=True)
-def _no_credentials_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("no_cli_env")
 
 
 @pytest.fixture

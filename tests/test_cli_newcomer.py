@@ -18,20 +18,16 @@ import pytest
 
 from enlighten_async import cli
 from enlighten_async.backfill import Progress
+from tests.conftest import CLI_ENV_VARS
 from tests.loopback import free_port
 
 KEY, USER = "newcomer-SECRET-key-3q", "newcomer-SECRET-user-8w"
-ENV_VARS = ("ENLIGHTEN_API_KEY", "ENLIGHTEN_USER_ID", "ENLIGHTEN_BASE_URL", "ENLIGHTEN_REDIS_URL")
 
-
-@pytest.fixture(autouse=True)
-def _no_credentials_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("no_cli_env")
 
 
 def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in ENV_VARS}
+    return {k: v for k, v in os.environ.items() if k not in CLI_ENV_VARS}
 
 
 def _run(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -20,13 +20,8 @@ from tests.test_store import SYS, lifetime
 
 KEY, USER = "src-SECRET-key-5q", "src-SECRET-user-8w"
 REAL = StoreSource.service("https://api.enphaseenergy.com/api/v2", USER)
-ENV_VARS = ("ENLIGHTEN_API_KEY", "ENLIGHTEN_USER_ID", "ENLIGHTEN_BASE_URL")
 
-
-@pytest.fixture(autouse=True)
-def _no_credentials_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("no_cli_env")
 
 
 def _day() -> EnergyLifetime:
