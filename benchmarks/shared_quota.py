@@ -31,12 +31,11 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from enlighten_async.simulator import Fleet, Plan, Simulator, SimulatorServer
-from enlighten_async.simulator.quota import QuotaExceeded
+from enlighten_async.simulator.quota import QuotaTally
 
 LIMIT = 20
 IN_FLIGHT = 4
@@ -60,27 +59,8 @@ class Watched:
             api_key=key,
             user_id=user,
         )
-        self.accepted: Counter[int] = Counter()
-        self.refused: Counter[int] = Counter()
-        tracker = self.sim.quota
-        check, count = tracker.check, tracker.count
-
-        def watched_check(key: str, now: float) -> QuotaExceeded | None:
-            over = check(key, now)
-            if over is not None:
-                self.refused[int(now)] += 1
-            return over
-
-        def watched_count(key: str, now: float) -> None:
-            self.accepted[int(now)] += 1
-            count(key, now)
-
-        tracker.check = watched_check  # type: ignore[method-assign]
-        tracker.count = watched_count  # type: ignore[method-assign]
-
-    def reset(self) -> None:
-        self.accepted.clear()
-        self.refused.clear()
+        self.tally = QuotaTally()
+        self.sim.quota.tally = self.tally
 
 
 async def _run(
@@ -88,7 +68,7 @@ async def _run(
 ) -> dict[str, float]:
     today = datetime.now(timezone.utc).date()
     since, until = today - timedelta(days=5), today - timedelta(days=1)
-    watched.reset()
+    watched.tally.clear()
     started = time.monotonic()
     procs = []
     for i in range(1, workers + 1):
@@ -112,15 +92,15 @@ async def _run(
     for p, (out, _) in zip(procs, outs, strict=True):
         if p.returncode != 0:
             raise SystemExit(f"a worker failed ({p.returncode}):\n{out.decode()}")
-    accepted = sum(watched.accepted.values())
-    seconds = sorted(watched.accepted)
+    accepted = sum(watched.tally.accepted.values())
+    seconds = sorted(watched.tally.accepted)
     span = seconds[-1] - seconds[0] + 1
     bound = math.ceil(accepted / LIMIT)
     return {
         "accepted": accepted,
         "windows_ratio": span / bound,
         "wall_ratio": wall / (accepted / LIMIT),
-        "conflicts": sum(watched.refused.values()),
+        "conflicts": sum(watched.tally.refused.values()),
     }
 
 

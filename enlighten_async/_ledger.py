@@ -146,6 +146,21 @@ def check_margin(margin: object) -> float:
     return value
 
 
+def check_told(told: Sequence[Quota]) -> tuple[Quota, ...]:
+    """``told`` as a tuple, or ``TypeError``/``ValueError`` for a quota a ledger cannot keep."""
+    for quota in told:
+        if not isinstance(quota, Quota):
+            raise TypeError(f"a plan is a list of Quota, got {type(quota).__name__}")
+        if quota.period != "month" and quota.seconds is None:
+            raise ValueError(f"no window length is known for the period of {quota}")
+    return tuple(told)
+
+
+def guard_cap(seconds: float | None) -> float:
+    """The most guard a window of ``seconds`` (``None``: a month) takes."""
+    return min(MAX_GUARD, MAX_GUARD_FRACTION * (seconds or math.inf))
+
+
 class _OffsetBounds:
     """The interval the server-minus-our clock offset is known to lie in."""
 
@@ -171,6 +186,28 @@ class _OffsetBounds:
             self.estimate = (new_lo + new_hi) / 2
         spread = max(self.estimate - new_lo, new_hi - self.estimate)
         self.uncertainty = DEFAULT_UNCERTAINTY if math.isinf(spread) else spread
+
+    def observe(self, server_time: float, *, sent_at: float, received_at: float) -> None:
+        """Bound the offset by a ``Date`` header (second ``server_time``) seen in between."""
+        if math.isfinite(server_time):
+            self.bound(server_time - received_at, server_time + 1.0 - sent_at)
+
+    def observe_conflict(self, exc: RateLimitError, *, sent_at: float, received_at: float) -> None:
+        """Bound the offset by a 409's ``Date`` header and, when they agree with it, its
+        period's edges (fields that contradict it are garbage and teach nothing about the
+        clock)."""
+        server_time = exc.server_time
+        if server_time is None or not math.isfinite(server_time):
+            return
+        self.observe(server_time, sent_at=sent_at, received_at=received_at)
+        start, end = _finite_epoch(exc.period_start), _finite_epoch(exc.period_end)
+        if (
+            start is not None
+            and end is not None
+            and start <= server_time + 1.0
+            and server_time < end
+        ):
+            self.bound(start - received_at, end - sent_at)
 
 
 class _PeriodCount:
@@ -200,7 +237,7 @@ class _PeriodCount:
     def __init__(self, quota: Quota, anchor: float) -> None:
         self.quota = quota
         self.seconds = quota.seconds
-        self.cap = min(MAX_GUARD, MAX_GUARD_FRACTION * (self.seconds or math.inf))
+        self.cap = guard_cap(self.seconds)
         self.latency_cap = 0.5 * self.seconds if self.seconds is not None else 3600.0
         self.anchor = anchor
         self.index = -(2**62)
@@ -277,13 +314,8 @@ class MemoryLedger:
     """
 
     def __init__(self, told: Sequence[Quota] = (), *, margin: float = DEFAULT_MARGIN) -> None:
-        for quota in told:
-            if not isinstance(quota, Quota):
-                raise TypeError(f"a plan is a list of Quota, got {type(quota).__name__}")
-            if quota.period != "month" and quota.seconds is None:
-                raise ValueError(f"no window length is known for the period of {quota}")
+        self._told = check_told(told)
         self.margin = check_margin(margin)
-        self._told = tuple(told)
         self._learned: dict[str, Quota] = {}
         self._counts: dict[str, _PeriodCount] = {q.period: _PeriodCount(q, 0.0) for q in self._told}
         self._count_list = tuple(self._counts.values())
@@ -325,63 +357,30 @@ class MemoryLedger:
         self, exc: RateLimitError, *, sent_at: float, received_at: float, floor: float
     ) -> float:
         """See :meth:`QuotaLedger.record_conflict`."""
-        start, end = _finite_epoch(exc.period_start), _finite_epoch(exc.period_end)
         offset = self._offset
-        server_time = exc.server_time
-        if server_time is not None and math.isfinite(server_time):
-            offset.bound(server_time - received_at, server_time + 1.0 - sent_at)
-            # The window's edges bound the clock too, when they agree with the Date header
-            # (fields that contradict it are garbage and teach nothing about the clock).
-            if (
-                start is not None
-                and end is not None
-                and start <= server_time + 1.0
-                and server_time < end
-            ):
-                offset.bound(start - received_at, end - sent_at)
-        est = offset.estimate
-        server_now = received_at + est
-        period = exc.period
-        seconds = _period_seconds(exc, start, end)
-        guard = offset.uncertainty + self.margin
-        learned: Quota | None = None
-        if exc.limit is not None and exc.limit >= 1 and period is not None and seconds:
-            # A limit below 1 teaches nothing to keep to; its period_end still holds.
-            learned = Quota(exc.limit, period)
-            fixed = PERIOD_SECONDS.get(period)
-            if fixed is None:
-                anchor = 0.0
-            elif start is not None:
-                anchor = start
-            elif end is not None:
-                anchor = end - fixed
-            else:
-                anchor = 0.0
+        offset.observe_conflict(exc, sent_at=sent_at, received_at=received_at)
+        hold = assess_conflict(
+            exc,
+            estimate=offset.estimate,
+            uncertainty=offset.uncertainty,
+            margin=self.margin,
+            received_at=received_at,
+            floor=floor,
+        )
+        learned = hold.learned
+        if learned is not None:
+            period = learned.period
             period_count = self._counts.get(period)
             if period_count is None:
-                period_count = _PeriodCount(learned, anchor)
+                period_count = _PeriodCount(learned, hold.anchor)
                 self._counts[period] = period_count
                 self._count_list = tuple(self._counts.values())
             else:
-                period_count.relearn(learned, anchor)
-            # The window the server named, whatever our estimate of its clock says.
-            named = (start + end) / 2 if start is not None and end is not None else server_now
-            period_count.fill(
-                named if abs(named - server_now) <= MAX_PLAUSIBLE_OFFSET else server_now
-            )
+                period_count.relearn(learned, hold.anchor)
+            period_count.fill(hold.named)
             self._learned[period] = learned
-            guard = min(guard, period_count.cap)
-        else:
-            guard = min(guard, MAX_GUARD)
-        if end is not None and end - est > received_at:
-            until = end - est + guard
-        elif seconds and seconds < math.inf:
-            until = received_at + seconds + guard
-        else:
-            until = received_at
-        until = max(until, received_at + floor)
-        if until > self._hold_until:
-            self._hold_until = until
+        if hold.until > self._hold_until:
+            self._hold_until = hold.until
             self._hold_quota = learned
         return self._hold_until
 
@@ -389,8 +388,7 @@ class MemoryLedger:
         self, server_time: float, *, sent_at: float, received_at: float
     ) -> None:
         """See :meth:`QuotaLedger.observe_server_time`."""
-        if math.isfinite(server_time):
-            self._offset.bound(server_time - received_at, server_time + 1.0 - sent_at)
+        self._offset.observe(server_time, sent_at=sent_at, received_at=received_at)
 
     def snapshot(self) -> LedgerSnapshot:
         """See :meth:`QuotaLedger.snapshot`."""
@@ -402,6 +400,64 @@ class MemoryLedger:
             clock_offset=offset.estimate,
             clock_uncertainty=offset.uncertainty,
         )
+
+
+class ConflictHold(NamedTuple):
+    """What a 409 decides, the same for every ledger (see :func:`assess_conflict`)."""
+
+    until: float  # when the hold ends (our clock)
+    server_now: float  # when the 409 arrived, in server time (the offset's estimate)
+    learned: Quota | None  # the quota to keep to; None when the 409 teaches none
+    anchor: float  # where the learned quota's windows start (server time; 0 for a month)
+    named: float  # a server time inside the window the 409 said is spent
+
+
+def assess_conflict(
+    exc: RateLimitError,
+    *,
+    estimate: float,
+    uncertainty: float,
+    margin: float,
+    received_at: float,
+    floor: float,
+) -> ConflictHold:
+    """The quota a 409 teaches, the window it fills and the hold it imposes.
+
+    Pure: each ledger bounds its clock offset first (:meth:`_OffsetBounds.observe_conflict`)
+    and passes the estimate and uncertainty; where it keeps the result is its own business.
+    The hold lasts a guard past the window's end (our clock), and at least ``floor``.
+    """
+    start, end = _finite_epoch(exc.period_start), _finite_epoch(exc.period_end)
+    server_now = received_at + estimate
+    period = exc.period
+    seconds = _period_seconds(exc, start, end)
+    guard = uncertainty + margin
+    learned: Quota | None = None
+    anchor, named = 0.0, server_now
+    if exc.limit is not None and exc.limit >= 1 and period is not None and seconds:
+        # A limit below 1 teaches nothing to keep to; its period_end still holds.
+        learned = Quota(exc.limit, period)
+        fixed = learned.seconds
+        if fixed is not None and start is not None:
+            anchor = start
+        elif fixed is not None and end is not None:
+            anchor = end - fixed
+        # The window the server named, whatever our estimate of its clock says (unless
+        # its fields are too far off to be a clock skew).
+        if start is not None and end is not None:
+            middle = (start + end) / 2
+            if abs(middle - server_now) <= MAX_PLAUSIBLE_OFFSET:
+                named = middle
+        guard = min(guard, guard_cap(fixed))
+    else:
+        guard = min(guard, MAX_GUARD)
+    if end is not None and end - estimate > received_at:
+        until = end - estimate + guard
+    elif seconds and seconds < math.inf:
+        until = received_at + seconds + guard
+    else:
+        until = received_at
+    return ConflictHold(max(until, received_at + floor), server_now, learned, anchor, named)
 
 
 def _finite_epoch(moment: datetime | None) -> float | None:

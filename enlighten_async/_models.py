@@ -437,6 +437,17 @@ def _columns_of_rows(row: type, items: tuple[Any, ...]) -> tuple[Column, ...] | 
     return tuple(cols)
 
 
+def _as_series(row: type[R], rows: Iterable[R]) -> Series[R]:
+    """``rows`` as a :class:`Series` of ``row`` (kept as is when it is one already).
+
+    The models' ``field(converter=...)`` each name a small typed function calling this:
+    attrs' mypy plugin takes a named function's signature for ``__init__``, not a factory's.
+    """
+    if type(rows) is Series and rows.row_type is row:
+        return rows
+    return Series(row, rows)
+
+
 @frozen
 class Meta:
     """How current a system's data is: its status and last report times."""
@@ -609,10 +620,8 @@ class MeterReadingRange:
 
 
 def _reading_ranges(rows: Iterable[MeterReadingRange]) -> Series[MeterReadingRange]:
-    """``rows`` as a :class:`Series` (kept as is when it is one already)."""
-    if type(rows) is Series and rows.row_type is MeterReadingRange:
-        return rows
-    return Series(MeterReadingRange, rows)
+    """``rows`` as a :class:`Series` of :class:`MeterReadingRange` (see :func:`_as_series`)."""
+    return _as_series(MeterReadingRange, rows)
 
 
 @frozen(kw_only=True)
@@ -656,10 +665,8 @@ class StatsInterval:
 
 
 def _stats_series(rows: Iterable[StatsInterval]) -> Series[StatsInterval]:
-    """``rows`` as a :class:`Series` (kept as is when it is one already)."""
-    if type(rows) is Series and rows.row_type is StatsInterval:
-        return rows
-    return Series(StatsInterval, rows)
+    """``rows`` as a :class:`Series` of :class:`StatsInterval` (see :func:`_as_series`)."""
+    return _as_series(StatsInterval, rows)
 
 
 @frozen(kw_only=True)
@@ -682,10 +689,8 @@ class RgmInterval:
 
 
 def _rgm_series(rows: Iterable[RgmInterval]) -> Series[RgmInterval]:
-    """``rows`` as a :class:`Series` (kept as is when it is one already)."""
-    if type(rows) is Series and rows.row_type is RgmInterval:
-        return rows
-    return Series(RgmInterval, rows)
+    """``rows`` as a :class:`Series` of :class:`RgmInterval` (see :func:`_as_series`)."""
+    return _as_series(RgmInterval, rows)
 
 
 @frozen
@@ -699,10 +704,8 @@ class MeterInterval:
 
 
 def _meter_series(rows: Iterable[MeterInterval]) -> Series[MeterInterval]:
-    """``rows`` as a :class:`Series` (kept as is when it is one already)."""
-    if type(rows) is Series and rows.row_type is MeterInterval:
-        return rows
-    return Series(MeterInterval, rows)
+    """``rows`` as a :class:`Series` of :class:`MeterInterval` (see :func:`_as_series`)."""
+    return _as_series(MeterInterval, rows)
 
 
 @frozen
@@ -748,10 +751,8 @@ class ConsumptionInterval:
 
 
 def _consumption_series(rows: Iterable[ConsumptionInterval]) -> Series[ConsumptionInterval]:
-    """``rows`` as a :class:`Series` (kept as is when it is one already)."""
-    if type(rows) is Series and rows.row_type is ConsumptionInterval:
-        return rows
-    return Series(ConsumptionInterval, rows)
+    """``rows`` as a :class:`Series` of :class:`ConsumptionInterval` (see :func:`_as_series`)."""
+    return _as_series(ConsumptionInterval, rows)
 
 
 @frozen(kw_only=True)

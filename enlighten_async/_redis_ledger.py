@@ -39,18 +39,15 @@ from typing import TYPE_CHECKING, Any
 from enlighten_async._exceptions import EnlightenError, RateLimitError
 from enlighten_async._ledger import (
     DEFAULT_MARGIN,
-    MAX_GUARD,
-    MAX_GUARD_FRACTION,
-    MAX_PLAUSIBLE_OFFSET,
     LedgerDecision,
     LedgerSnapshot,
-    _finite_epoch,
     _OffsetBounds,
-    _period_seconds,
     _PeriodCount,
+    assess_conflict,
     check_margin,
+    check_told,
 )
-from enlighten_async._quota import PERIOD_SECONDS, Quota, resolve_plan
+from enlighten_async._quota import Quota, resolve_plan
 
 if TYPE_CHECKING:
     import redis.asyncio
@@ -281,12 +278,7 @@ class RedisLedger:
         if not isinstance(api_key, str) or not api_key:
             raise TypeError("api_key must be a non-empty string")
         plan_arg = plan if plan is None or isinstance(plan, str) else tuple(plan)
-        told = resolve_plan(plan_arg) or ()
-        for quota in told:
-            if not isinstance(quota, Quota):
-                raise TypeError(f"a plan is a list of Quota, got {type(quota).__name__}")
-            if quota.period != "month" and quota.seconds is None:
-                raise ValueError(f"no window length is known for the period of {quota}")
+        told = check_told(resolve_plan(plan_arg) or ())
         self.margin = check_margin(margin)
         if isinstance(redis, str):
             self._redis = aioredis.from_url(redis)
@@ -408,71 +400,45 @@ class RedisLedger:
         self, exc: RateLimitError, *, sent_at: float, received_at: float, floor: float
     ) -> float:
         """See :meth:`QuotaLedger.record_conflict`: the hold and the quota go to Redis."""
-        start, end = _finite_epoch(exc.period_start), _finite_epoch(exc.period_end)
         offset = self._offset
-        server_time = exc.server_time
-        if server_time is not None and math.isfinite(server_time):
-            offset.bound(server_time - received_at, server_time + 1.0 - sent_at)
-            if (
-                start is not None
-                and end is not None
-                and start <= server_time + 1.0
-                and server_time < end
-            ):
-                offset.bound(start - received_at, end - sent_at)
+        offset.observe_conflict(exc, sent_at=sent_at, received_at=received_at)
         est = offset.estimate
-        server_now = received_at + est
-        period = exc.period
-        seconds = _period_seconds(exc, start, end)
-        guard = offset.uncertainty + self.margin
-        learned: Quota | None = None
+        hold = assess_conflict(
+            exc,
+            estimate=est,
+            uncertainty=offset.uncertainty,
+            margin=self.margin,
+            received_at=received_at,
+            floor=floor,
+        )
+        learned, server_now = hold.learned, hold.server_now
         learn_args = ["", "", "", "", "", "0"]
-        if exc.limit is not None and exc.limit >= 1 and period is not None and seconds:
-            learned = Quota(exc.limit, period)
-            fixed = PERIOD_SECONDS.get(period)
+        if learned is not None:
+            fixed = learned.seconds
             if fixed is None:
-                anchor = 0.0
-            elif start is not None:
-                anchor = start % fixed
-            elif end is not None:
-                anchor = (end - fixed) % fixed
-            else:
-                anchor = 0.0
-            named = (start + end) / 2 if start is not None and end is not None else server_now
-            if abs(named - server_now) > MAX_PLAUSIBLE_OFFSET:
-                named = server_now
-            if fixed is None:
-                index, _, stop = _month_span(named)
+                anchor = hold.anchor
+                index, _, stop = _month_span(hold.named)
                 life = stop - server_now + MONTH_TTL_SLACK
-                cap = MAX_GUARD
             else:
-                index = math.floor((named - anchor) / fixed)
+                # Kept as the offset within a window: the same for every 409 of this quota,
+                # so the stored value (and the learned version) does not change each time.
+                anchor = hold.anchor % fixed
+                index = math.floor((hold.named - anchor) / fixed)
                 stop = anchor + (index + 1) * fixed
                 life = stop - server_now + fixed + 1
-                cap = min(MAX_GUARD, MAX_GUARD_FRACTION * fixed)
             learn_args = [
-                period,
+                learned.period,
                 str(learned.limit),
                 repr(fixed or 0.0),
                 repr(anchor),
-                f"{self._prefix}:w:{period}:{index}",
+                f"{self._prefix}:w:{learned.period}:{index}",
                 str(max(1000, math.ceil(life * 1000))),
             ]
-            guard = min(guard, cap)
-        else:
-            guard = min(guard, MAX_GUARD)
-        if end is not None and end - est > received_at:
-            until = end - est + guard
-        elif seconds and seconds < math.inf:
-            until = received_at + seconds + guard
-        else:
-            until = received_at
-        until = max(until, received_at + floor)
         hold_quota = f"{learned.limit} {learned.period}" if learned is not None else ""
         args = [
             self._prefix,
             repr(server_now),
-            repr(until + est),
+            repr(hold.until + est),
             hold_quota,
             *learn_args,
             str(LEARNED_TTL * 1000),
@@ -485,16 +451,15 @@ class RedisLedger:
             merged = {q.period: q for q in self._learned}
             merged[learned.period] = learned
             self._learned = tuple(merged.values())
-        hold = received_at + float(_text(left))
-        self._hold_until = max(self._hold_until, hold)
-        return hold
+        hold_until = received_at + float(_text(left))
+        self._hold_until = max(self._hold_until, hold_until)
+        return hold_until
 
     async def observe_server_time(
         self, server_time: float, *, sent_at: float, received_at: float
     ) -> None:
         """See :meth:`QuotaLedger.observe_server_time` (kept in this process: no round trip)."""
-        if math.isfinite(server_time):
-            self._offset.bound(server_time - received_at, server_time + 1.0 - sent_at)
+        self._offset.observe(server_time, sent_at=sent_at, received_at=received_at)
 
     def snapshot(self) -> LedgerSnapshot:
         """What this process last saw of the shared state (refreshed by every acquire)."""

@@ -23,6 +23,8 @@ import pytest
 import yaml
 from aioresponses import aioresponses
 
+from tests.loopback import free_port
+
 SPEC_PATH = Path(__file__).resolve().parent.parent / "spec" / "enlighten-systems-api-v2.yaml"
 API_KEY = "k3y-SECRET-4f9a1c"
 USER_ID = "u5er-SECRET-77b2"
@@ -90,15 +92,24 @@ def _own_loop_for_sync_tests(request: pytest.FixtureRequest) -> Iterator[None]:
         loop.close()
 
 
+#: The variables the command line reads its key, user id and URLs from.
+CLI_ENV_VARS = (
+    "ENLIGHTEN_API_KEY",
+    "ENLIGHTEN_USER_ID",
+    "ENLIGHTEN_BASE_URL",
+    "ENLIGHTEN_REDIS_URL",
+)
+
+
+@pytest.fixture
+def no_cli_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset :data:`CLI_ENV_VARS`: a command line test gives what it means to give."""
+    for name in CLI_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
 #: Set to 1 (CI does) to make a missing redis-server fail the Redis tests instead of skipping.
 REQUIRE_REDIS_ENV = "ENLIGHTEN_REQUIRE_REDIS"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _no_redis(reason: str) -> None:
@@ -123,7 +134,7 @@ def redis_url() -> Iterator[str]:
     if exe is None:
         _no_redis("redis-server is not on PATH")
     assert exe is not None
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,

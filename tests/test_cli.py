@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import signal
-import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,15 +17,11 @@ import enlighten_async as ea
 from enlighten_async import cli
 from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
 from enlighten_async.store import SQLiteStore
+from tests.loopback import free_port, read_served_env, simulator_in_thread
 
 KEY, USER = "cli-SECRET-key-9x", "cli-SECRET-user-7y"
-ENV_VARS = ("ENLIGHTEN_API_KEY", "ENLIGHTEN_USER_ID", "ENLIGHTEN_BASE_URL", "ENLIGHTEN_REDIS_URL")
 
-
-@pytest.fixture(autouse=True)
-def _no_credentials_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("no_cli_env")
 
 
 @pytest.fixture
@@ -36,24 +30,8 @@ def simulator_url() -> Iterator[str]:
     simulator = Simulator(
         fleet=Fleet(2, seed=1), plan=PLANS["unlimited"], api_key=KEY, user_id=USER
     )
-    loop = asyncio.new_event_loop()
-    server = SimulatorServer(simulator)
-    loop.run_until_complete(server.start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.base_url
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        loop.run_until_complete(server.close())
-        loop.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    with simulator_in_thread(simulator) as url:
+        yield url
 
 
 # -- which target: the simulator only when asked, or when nothing points elsewhere -------
@@ -180,7 +158,7 @@ def test_unreachable_base_url_exits_3_with_one_line(
     # One attempt, so that the test does not sit through the default retries' backoff.
     quick = functools.partial(ea.EnlightenClient, retry=ea.RetryPolicy(attempts=1))
     monkeypatch.setattr(cli, "EnlightenClient", quick)
-    url = f"http://127.0.0.1:{_free_port()}/api/v2"
+    url = f"http://127.0.0.1:{free_port()}/api/v2"
     argv = ["backfill", "--key", KEY, "--user-id", USER, "--base-url", url]
     assert cli.main([*argv, "--db", str(tmp_path / "u.db"), "--no-progress"]) == 3
     out, err = capsys.readouterr()
@@ -235,11 +213,7 @@ async def test_simulate_command_honours_its_log_level() -> None:
     )  # fmt: skip
     try:
         assert proc.stdout is not None
-        env = {}
-        for _ in range(3):
-            line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode().strip()
-            name, _, value = line.partition("=")
-            env[name] = value
+        env = await read_served_env(proc.stdout, 20)
         params = {"key": KEY, "user_id": USER}
         async with aiohttp.ClientSession() as session:
             async with session.get(env["ENLIGHTEN_BASE_URL"] + "/systems", params=params) as r:
@@ -300,7 +274,7 @@ def test_unreachable_redis_exits_3_with_one_line(
 ) -> None:
     pytest.importorskip("redis")
     db = tmp_path / "r.db"
-    url = f"redis://127.0.0.1:{_free_port()}/0"
+    url = f"redis://127.0.0.1:{free_port()}/0"
     assert cli.main([*_target_argv(simulator_url, db), "--redis-url", url]) == 3
     out, err = capsys.readouterr()
     assert err.startswith("error: the Redis ledger is unavailable") and err.count("\n") == 1

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,19 +18,16 @@ import pytest
 
 from enlighten_async import cli
 from enlighten_async.backfill import Progress
+from tests.conftest import CLI_ENV_VARS
+from tests.loopback import free_port
 
 KEY, USER = "newcomer-SECRET-key-3q", "newcomer-SECRET-user-8w"
-ENV_VARS = ("ENLIGHTEN_API_KEY", "ENLIGHTEN_USER_ID", "ENLIGHTEN_BASE_URL", "ENLIGHTEN_REDIS_URL")
 
-
-@pytest.fixture(autouse=True)
-def _no_credentials_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("no_cli_env")
 
 
 def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in ENV_VARS}
+    return {k: v for k, v in os.environ.items() if k not in CLI_ENV_VARS}
 
 
 def _run(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -45,12 +41,6 @@ def _run(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 # -- point 2: a malformed --base-url is a usage error, before anything starts -------------
 
 
@@ -60,7 +50,7 @@ def test_malformed_base_url_is_refused_before_anything_starts(
 ) -> None:
     db = tmp_path / "u.db"
     # An unreachable Redis would be exit 3 if anything were started before the check.
-    redis = f"redis://127.0.0.1:{_free_port()}/0"
+    redis = f"redis://127.0.0.1:{free_port()}/0"
     argv = ["backfill", "--key", KEY, "--user-id", USER, "--base-url", url, "--db", str(db)]
     assert cli.main([*argv, "--redis-url", redis, "--no-progress"]) == 2
     out, err = capsys.readouterr()

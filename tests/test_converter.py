@@ -545,6 +545,14 @@ class _DetailedSpy:
         return self.inner.structure(data, tp)
 
 
+@pytest.fixture
+def detailed_spy(monkeypatch: pytest.MonkeyPatch) -> _DetailedSpy:
+    """The converter's detailed pass, watched by a :class:`_DetailedSpy` for one test."""
+    spy = _DetailedSpy(_converter._detailed)
+    monkeypatch.setattr(_converter, "_detailed", spy)
+    return spy
+
+
 def _rgm_body(intervals: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "system_id": 1,
@@ -568,10 +576,8 @@ SMALL_LIST = 256
 
 
 def test_explain_stops_after_a_few_problems_of_a_big_bad_body(
-    monkeypatch: pytest.MonkeyPatch,
+    detailed_spy: _DetailedSpy,
 ) -> None:
-    spy = _DetailedSpy(_converter._detailed)
-    monkeypatch.setattr(_converter, "_detailed", spy)
     bad = items(RgmInterval, N_BIG)
     for item in bad:
         item["wh_del"] = "lots"
@@ -580,15 +586,13 @@ def test_explain_stops_after_a_few_problems_of_a_big_bad_body(
     assert details[-1] == "… (more problems not listed)"
     assert details[0] == "invalid value for type, expected int @ $.intervals[0].wh_del"
     # The detailed pass never saw the whole list, only single items.
-    assert spy.largest <= SMALL_LIST
-    assert spy.calls <= HANDFUL
+    assert detailed_spy.largest <= SMALL_LIST
+    assert detailed_spy.calls <= HANDFUL
 
 
 def test_explain_finds_the_last_bad_item_of_a_big_body_without_a_detailed_pass(
-    monkeypatch: pytest.MonkeyPatch,
+    detailed_spy: _DetailedSpy,
 ) -> None:
-    spy = _DetailedSpy(_converter._detailed)
-    monkeypatch.setattr(_converter, "_detailed", spy)
     data = items(RgmInterval, N_BIG)
     data[-1]["end_at"] = None
     body = _rgm_body(data)
@@ -598,7 +602,7 @@ def test_explain_finds_the_last_bad_item_of_a_big_body_without_a_detailed_pass(
         f"invalid value for type, expected datetime @ $.intervals[{N_BIG - 1}].end_at",
         "invalid value for type, expected int | None @ $.meter_intervals[0].intervals[2].curr_w",
     )
-    assert spy.largest <= SMALL_LIST and spy.calls == 2
+    assert detailed_spy.largest <= SMALL_LIST and detailed_spy.calls == 2
 
 
 @pytest.mark.parametrize(
@@ -610,14 +614,12 @@ def test_explain_finds_the_last_bad_item_of_a_big_body_without_a_detailed_pass(
     ],
 )
 def test_explain_of_a_non_list_where_a_list_belongs_is_bounded(
-    monkeypatch: pytest.MonkeyPatch, value: Any, expected: str
+    detailed_spy: _DetailedSpy, value: Any, expected: str
 ) -> None:
-    spy = _DetailedSpy(_converter._detailed)
-    monkeypatch.setattr(_converter, "_detailed", spy)
     details = _converter.explain(_rgm_body(value), ea.RgmStats)
     assert details and expected in details[0]
     assert len(details) <= HANDFUL
-    assert spy.calls <= HANDFUL
+    assert detailed_spy.calls <= HANDFUL
 
 
 def test_explain_of_a_fitting_body_is_empty() -> None:

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import sys
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from enlighten_async._models import (
     EnergyLifetime,
-    Meta,
     MeterInterval,
     Stats,
     StatsInterval,
-    Status,
 )
 from enlighten_async._windows import day_epoch
 from enlighten_async.store import SQLiteStore
@@ -25,18 +23,7 @@ pd = pytest.importorskip("pandas")
 # in the same module leaves an event loop unclosed (a ResourceWarning, an error here)
 
 from enlighten_async.export import intervals_frame, store_frame  # noqa: E402
-
-T0 = 1_717_200_000  # 2024-06-01T00:00:00Z
-META = Meta(
-    Status.NORMAL,
-    datetime(2024, 6, 2, tzinfo=timezone.utc),
-    datetime(2024, 6, 2, tzinfo=timezone.utc),
-    datetime(2020, 1, 1, tzinfo=timezone.utc),
-)
-
-
-def utc(epoch: int) -> datetime:
-    return datetime.fromtimestamp(epoch, timezone.utc)
+from tests.store_samples import META, T0, utc  # noqa: E402
 
 
 def stats() -> Stats:

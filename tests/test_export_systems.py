@@ -9,18 +9,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from enlighten_async._models import ConnectionType, Meta, Stats, StatsInterval, Status, System
+from enlighten_async._models import ConnectionType, Stats, StatsInterval, Status, System
 from enlighten_async.export import UnknownSystemError, local_bounds, local_systems
 from enlighten_async.store import SQLiteStore
+from tests.store_samples import META, T0
 
 UTC = timezone.utc
-META = Meta(
-    Status.NORMAL,
-    datetime(2024, 6, 2, tzinfo=UTC),
-    datetime(2024, 6, 2, tzinfo=UTC),
-    datetime(2020, 1, 1, tzinfo=UTC),
-)
-T0 = 1_717_200_000  # 2024-06-01T00:00:00Z
 
 
 def system(system_id: int, name: str, tz: str) -> System:

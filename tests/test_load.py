@@ -34,6 +34,7 @@ import pytest
 
 import enlighten_async as ea
 from enlighten_async.simulator import COUNTERS_PATH, Fleet
+from tests.loopback import read_served_env
 
 ORIGIN = datetime(2025, 11, 20, 15, tzinfo=timezone.utc)
 N_SYSTEMS, SEED = 40, 2
@@ -135,13 +136,7 @@ async def simulator_process(*options: str) -> AsyncIterator[dict[str, str]]:
     )
     try:
         assert proc.stdout is not None
-        env: dict[str, str] = {}
-        while len(env) < 3:
-            line = await asyncio.wait_for(proc.stdout.readline(), 60)
-            assert line, "the simulator exited before it served"
-            name, _, value = line.decode().strip().partition("=")
-            env[name] = value
-        yield env
+        yield await read_served_env(proc.stdout, 60)
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGINT)

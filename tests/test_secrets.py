@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import socket
 import sys
 import traceback
 from typing import Any
@@ -20,15 +19,9 @@ from yarl import URL
 import enlighten_async as ea
 
 from .conftest import API_KEY, BASE, USER_ID
+from .loopback import free_port
 
 SECRETS = (API_KEY, USER_ID)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _everything_about(exc: BaseException) -> str:
@@ -102,7 +95,7 @@ async def test_no_secret_in_logs_errors_or_reprs(
         texts = [repr(client), repr(client.scheduler_snapshot()), repr(client._transport.__dict__)]
 
     # Real sockets too: a refused connection, and a server that drops the connection mid-body.
-    closed_port = _free_port()
+    closed_port = free_port()
     async with ea.EnlightenClient(
         API_KEY, USER_ID, base_url=f"http://127.0.0.1:{closed_port}/api/v2", retry=policy
     ) as client:

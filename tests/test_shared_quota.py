@@ -30,7 +30,7 @@ import pytest
 from enlighten_async import EnlightenClient
 from enlighten_async.backfill import _plan, _zones
 from enlighten_async.simulator import Fleet, Plan, Simulator, SimulatorServer
-from enlighten_async.simulator.quota import QuotaExceeded
+from enlighten_async.simulator.quota import QuotaTally
 from enlighten_async.store import SQLiteStore
 
 pytest.importorskip("redis", reason="the redis package is not installed")
@@ -43,7 +43,7 @@ SYSTEMS = 40
 
 
 class WatchedSimulator:
-    """A simulator of ``LIMIT``/second whose quota tracker counts every window's requests."""
+    """A simulator of ``LIMIT``/second whose quota tracker tallies every second's requests."""
 
     def __init__(self) -> None:
         self.key, self.user = f"shared-{uuid.uuid4().hex}", "shared-user-1"
@@ -53,23 +53,8 @@ class WatchedSimulator:
             api_key=self.key,
             user_id=self.user,
         )
-        self.accepted: Counter[int] = Counter()
-        self.refused: Counter[int] = Counter()
-        tracker = self.sim.quota
-        check, count = tracker.check, tracker.count
-
-        def watched_check(key: str, now: float) -> QuotaExceeded | None:
-            over = check(key, now)
-            if over is not None:
-                self.refused[int(now)] += 1
-            return over
-
-        def watched_count(key: str, now: float) -> None:
-            self.accepted[int(now)] += 1
-            count(key, now)
-
-        tracker.check = watched_check  # type: ignore[method-assign]
-        tracker.count = watched_count  # type: ignore[method-assign]
+        self.tally = QuotaTally()
+        self.sim.quota.tally = self.tally
 
 
 def _worker_argv(skew: float) -> list[str]:
@@ -131,12 +116,13 @@ async def _check(tmp_path: Path, redis_url: str, skews: dict[int, float]) -> Non
         assert code == 0, out
         assert " 0 failed" in out, out
     # Every server window: within the quota.
-    assert watched.accepted and max(watched.accepted.values()) <= LIMIT
+    accepted, refused = watched.tally.accepted, watched.tally.refused
+    assert accepted and max(accepted.values()) <= LIMIT
     # 409s: at most 1 + the in-flight caps of all workers together.
-    conflicts = sum(watched.refused.values())
-    print(f"\n409s {conflicts} by server second {sorted(watched.refused.items())}, skews {skews}")
+    conflicts = sum(refused.values())
+    print(f"\n409s {conflicts} by server second {sorted(refused.items())}, skews {skews}")
     assert conflicts == watched.sim.counters.conflicts
-    assert conflicts <= 1 + WORKERS * IN_FLIGHT, (conflicts, sorted(watched.refused.items()))
+    assert conflicts <= 1 + WORKERS * IN_FLIGHT, (conflicts, sorted(refused.items()))
     # Every planned window stored exactly once across the 4 stores.
     now = datetime.now(timezone.utc).timestamp()
     systems: list[Any] = watched.systems  # type: ignore[attr-defined]

@@ -15,30 +15,18 @@ from enlighten_async._models import (
     ConsumptionInterval,
     ConsumptionStats,
     EnergyLifetime,
-    Meta,
     MeterInterval,
     MeterIntervals,
     RgmInterval,
     RgmStats,
     Stats,
     StatsInterval,
-    Status,
 )
 from enlighten_async._windows import day_epoch
 from enlighten_async.store import COLUMNS, SQLiteStore, Store, StoreDataError, StoreStatus
+from tests.store_samples import META, T0, utc
 
-T0 = 1_717_200_000  # 2024-06-01T00:00:00Z
-META = Meta(
-    Status.NORMAL,
-    datetime(2024, 6, 2, tzinfo=timezone.utc),
-    datetime(2024, 6, 2, tzinfo=timezone.utc),
-    datetime(2020, 1, 1, tzinfo=timezone.utc),
-)
 SYS = 66
-
-
-def utc(epoch: int) -> datetime:
-    return datetime.fromtimestamp(epoch, timezone.utc)
 
 
 def stats(start: int, n: int, *, powr: int = 100) -> Stats:

@@ -13,18 +13,12 @@ from pathlib import Path
 import pytest
 
 from enlighten_async import store as store_module
-from enlighten_async._models import Meta, Stats, StatsInterval, Status
+from enlighten_async._models import Stats, StatsInterval
 from enlighten_async.cli import main
 from enlighten_async.store import SQLiteStore, StoreError, StoreReadOnlyError, StoreSource
+from tests.store_samples import META, T0
 
 UTC = timezone.utc
-META = Meta(
-    Status.NORMAL,
-    datetime(2024, 6, 2, tzinfo=UTC),
-    datetime(2024, 6, 2, tzinfo=UTC),
-    datetime(2020, 1, 1, tzinfo=UTC),
-)
-T0 = 1_717_200_000  # 2024-06-01T00:00:00Z
 SYSTEM = 67
 DAY = ["--since", "2024-06-01", "--until", "2024-06-01"]
 

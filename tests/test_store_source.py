@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-import threading
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -14,19 +13,15 @@ import pytest
 
 from enlighten_async import cli
 from enlighten_async._models import EnergyLifetime
-from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
+from enlighten_async.simulator import PLANS, Fleet, Simulator
 from enlighten_async.store import SQLiteStore, StoreError, StoreSource, StoreSourceError
+from tests.loopback import simulator_in_thread
 from tests.test_store import SYS, lifetime
 
 KEY, USER = "src-SECRET-key-5q", "src-SECRET-user-8w"
 REAL = StoreSource.service("https://api.enphaseenergy.com/api/v2", USER)
-ENV_VARS = ("ENLIGHTEN_API_KEY", "ENLIGHTEN_USER_ID", "ENLIGHTEN_BASE_URL")
 
-
-@pytest.fixture(autouse=True)
-def _no_credentials_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("no_cli_env")
 
 
 def _day() -> EnergyLifetime:
@@ -166,18 +161,8 @@ def simulator_url() -> Iterator[str]:
     simulator = Simulator(
         fleet=Fleet(1, seed=1), plan=PLANS["unlimited"], api_key=KEY, user_id=USER
     )
-    loop = asyncio.new_event_loop()
-    server = SimulatorServer(simulator)
-    loop.run_until_complete(server.start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.base_url
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        loop.run_until_complete(server.close())
-        loop.close()
+    with simulator_in_thread(simulator) as url:
+        yield url
 
 
 SIM_RUN = ["--sim-systems", "1", "--kinds", "energy_lifetime", "--no-progress"]

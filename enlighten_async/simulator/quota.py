@@ -8,13 +8,14 @@ at 00:00 UTC on the 1st. The plans, the periods and the quota syntax are the cli
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from .._quota import PERIOD_SECONDS, PERIODS, Quota, parse_quotas
 from .._quota import PLANS as _CLIENT_PLANS
 
-__all__ = ["PERIODS", "PLANS", "Plan", "QuotaExceeded", "QuotaTracker", "window"]
+__all__ = ["PERIODS", "PLANS", "Plan", "QuotaExceeded", "QuotaTally", "QuotaTracker", "window"]
 
 
 def window(period: str, now: float) -> tuple[int, int]:
@@ -78,12 +79,34 @@ class QuotaExceeded:
     period_end: int
 
 
+@dataclass
+class QuotaTally:
+    """The requests a :class:`QuotaTracker` accepted and refused, per server second.
+
+    For tests and benchmarks that check a quota was kept in every window: set one as the
+    tracker's ``tally`` (``simulator.quota.tally = QuotaTally()``). Unlike the tracker's
+    own counts it is never pruned, so it grows by a few entries a second while set.
+    """
+
+    accepted: Counter[int] = field(default_factory=Counter)
+    refused: Counter[int] = field(default_factory=Counter)
+
+    def clear(self) -> None:
+        """Forget every second counted so far."""
+        self.accepted.clear()
+        self.refused.clear()
+
+
 class QuotaTracker:
-    """Counts requests per API key in each of a plan's fixed windows."""
+    """Counts requests per API key in each of a plan's fixed windows.
+
+    ``tally``, when set, also counts every accepted and refused request by second.
+    """
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
         self._counts: dict[tuple[str, str, int], int] = {}
+        self.tally: QuotaTally | None = None
 
     def check(self, key: str, now: float) -> QuotaExceeded | None:
         """Return the exceeded limit for one more request now, or ``None`` if it may pass.
@@ -93,11 +116,15 @@ class QuotaTracker:
         for lim in sorted(self.plan.limits, key=lambda x: window(x.period, now)[1]):
             start, end = window(lim.period, now)
             if self._counts.get((key, lim.period, start), 0) >= lim.limit:
+                if self.tally is not None:
+                    self.tally.refused[int(now)] += 1
                 return QuotaExceeded(lim, start, end)
         return None
 
     def count(self, key: str, now: float) -> None:
         """Count one accepted request in every window of the plan."""
+        if self.tally is not None:
+            self.tally.accepted[int(now)] += 1
         for lim in self.plan.limits:
             start, _ = window(lim.period, now)
             k = (key, lim.period, start)

@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 
 from enlighten_async.simulator import Plan, cli
+from tests.loopback import read_served_env
 
 
 def test_arguments_parse() -> None:
@@ -68,11 +69,7 @@ async def test_program_serves_until_sigint() -> None:
     )
     try:
         assert proc.stdout is not None
-        env = {}
-        for _ in range(3):
-            line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode().strip()
-            name, _, value = line.partition("=")
-            env[name] = value
+        env = await read_served_env(proc.stdout, 20)
         assert set(env) == {"ENLIGHTEN_BASE_URL", "ENLIGHTEN_API_KEY", "ENLIGHTEN_USER_ID"}
         assert env["ENLIGHTEN_BASE_URL"].startswith("http://127.0.0.1:")
         assert env["ENLIGHTEN_BASE_URL"].endswith("/api/v2")

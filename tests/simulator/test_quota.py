@@ -10,7 +10,7 @@ import pytest
 
 from enlighten_async import Quota
 from enlighten_async.simulator import PLANS, Faults, Fleet, Plan, Simulator, SimulatorServer
-from enlighten_async.simulator.quota import window
+from enlighten_async.simulator.quota import QuotaTally, QuotaTracker, window
 
 from .conftest import KEY, USER, Api, FakeClock
 
@@ -153,3 +153,16 @@ async def test_per_second_plan() -> None:
         )
         clock.set(1001.0)
         assert (await api.get("/systems")).status == 200
+
+
+def test_tally_counts_accepted_and_refused_by_second() -> None:
+    tracker = QuotaTracker(Plan.parse("2/second"))
+    tracker.count("k", T0 + 0.5)  # before a tally: not counted
+    tracker.tally = tally = QuotaTally()
+    for now in (T0 + 0.6, T0 + 0.7, T0 + 1.2):
+        if tracker.check("k", now) is None:
+            tracker.count("k", now)
+    assert tally.accepted == {T0: 1, T0 + 1: 1}
+    assert tally.refused == {T0: 1}
+    tally.clear()
+    assert not tally.accepted and not tally.refused

@@ -1,0 +1,51 @@
+"""Loopback helpers shared by the tests: a free port, and a simulator served from a thread.
+
+A test that runs the synchronous ``cli.main`` (which starts and ends its own event loop)
+needs the simulator in another thread, with a loop of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
+
+from enlighten_async.simulator import Simulator, SimulatorServer
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (free when asked; nothing holds it after)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def simulator_in_thread(simulator: Simulator) -> Iterator[str]:
+    """Serve ``simulator`` from a daemon thread with its own loop; yields the base URL."""
+    loop = asyncio.new_event_loop()
+    server = SimulatorServer(simulator)
+    loop.run_until_complete(server.start())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.base_url
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.run_until_complete(server.close())
+        loop.close()
+
+
+async def read_served_env(stdout: asyncio.StreamReader, timeout: float) -> dict[str, str]:
+    """The ``ENLIGHTEN_*=value`` lines (base URL, key, user id) a simulator process prints
+    once it serves, by name; each line must come within ``timeout`` seconds."""
+    env: dict[str, str] = {}
+    while len(env) < 3:
+        line = await asyncio.wait_for(stdout.readline(), timeout)
+        assert line, "the simulator exited before it served"
+        name, _, value = line.decode().strip().partition("=")
+        env[name] = value
+    return env
