@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from attrs import frozen
 
-from enlighten_async._args import utc_datetime, utc_today
+from enlighten_async._args import epoch_arg, utc_datetime, utc_today
 from enlighten_async._models import ConsumptionStats, EnergyLifetime, RgmStats, Stats, System
 
 if TYPE_CHECKING:  # the client imports the planner, which imports this module
@@ -52,6 +52,8 @@ MONTH_WINDOW = 28 * 86400 - 3600
 #: The largest chunk of days one ``energy_lifetime`` request asks for (a store records
 #: one done range per chunk).
 MAX_DAYS_PER_CHUNK = 365
+#: How a read's bounds are named in the error for a naive datetime.
+_BOUND = "a read's start_at or end_at"
 
 #: ``(table, row count, rows)`` for every table an answer writes to.
 TableRows: TypeAlias = Iterator[tuple[str, int, Iterable[tuple[Any, ...]]]]
@@ -100,12 +102,12 @@ class Table:
             return None
         if self.by_day:
             if isinstance(value, datetime):
-                return utc_datetime(_aware_epoch(value)).date().isoformat()
+                return utc_datetime(epoch_arg(value, _BOUND)).date().isoformat()
             if isinstance(value, date):
                 return value.isoformat()
             return utc_datetime(value).date().isoformat()
         if isinstance(value, datetime):
-            return _aware_epoch(value)
+            return epoch_arg(value, _BOUND)
         if isinstance(value, date):
             return day_epoch(value)
         return int(value)
@@ -207,13 +209,6 @@ class Kind(str, enum.Enum):
 def day_epoch(day: date) -> int:
     """The epoch seconds of UTC midnight of ``day`` (how stores key daily chunks)."""
     return calendar.timegm((day.year, day.month, day.day, 0, 0, 0))
-
-
-def _aware_epoch(dt: datetime) -> int:
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        # timestamp() of a naive datetime would silently use the machine's timezone
-        raise ValueError(f"interval end must be timezone-aware, got {dt.isoformat()}")
-    return int(dt.timestamp())
 
 
 def _interval_table(name: str, *values: str) -> Table:
