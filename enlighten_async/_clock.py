@@ -92,6 +92,18 @@ class ScaledClock:
 
     def now(self) -> float:
         """Return simulated epoch seconds: ``origin + elapsed * scale``."""
+        # Read several times per call: the anchored case reads the loop's time inline,
+        # without _anchor()'s tuple or _monotonic()'s frame (same value, same fallback).
+        t0, origin = self._t0, self._origin
+        if t0 is None or origin is None:
+            return self._start_now()
+        try:
+            elapsed = asyncio.get_running_loop().time() - t0
+        except RuntimeError:
+            elapsed = time.monotonic() - t0
+        return origin + elapsed * self.scale
+
+    def _start_now(self) -> float:
         origin, t0 = self._anchor()
         return origin + (_monotonic() - t0) * self.scale
 

@@ -154,6 +154,12 @@ def _to_float(value: Any, _: Any) -> float:
 
 
 def _to_open_enum(value: Any, cl: Any) -> Any:
+    if type(value) is str:
+        # A listed value (nearly every one) is the member cl(value) returns, without the
+        # enum machinery's call; anything else goes through it as before.
+        member = cl._value2member_map_.get(value)
+        if member is not None:
+            return member
     return cl(_to_str(value, str))
 
 
@@ -195,6 +201,8 @@ _FLOAT_OR_NONE = frozenset({float, _NoneType})
 _NUMBER_OR_NONE = frozenset({float, int, _NoneType})
 _ONLY_STR = frozenset({str})
 _SCALARS: frozenset[Any] = frozenset({int, float, str, datetime, date})
+#: 2200-01-01T00:00:00Z: every int epoch from 0 up to this is a datetime.
+_SURE_EPOCH_END = 7_258_118_400
 
 
 def _optional_of(t: Any) -> Any:
@@ -265,9 +273,12 @@ def _column(values: list[Any], kind: str) -> Column | None:
     if kind is EPOCH:
         if present != _ONLY_INT:
             return None
-        # fromtimestamp is monotonic: the extremes in range means every value is.
-        _fromtimestamp(min(values), UTC)
-        _fromtimestamp(max(values), UTC)
+        # fromtimestamp is monotonic: the extremes in range means every value is. Epochs
+        # of 1970 to 2200 are, without asking it (the API's are all of them).
+        low, high = min(values), max(values)
+        if not (low >= 0 and high < _SURE_EPOCH_END):
+            _fromtimestamp(low, UTC)
+            _fromtimestamp(high, UTC)
         return int_column(values)
     if kind is INT:
         return int_column(values) if present == _ONLY_INT else None

@@ -346,7 +346,8 @@ class MemoryLedger:
         if binding is not None:
             reason = "month" if binding.seconds is None else "window"
             return LedgerDecision(wait, quota=binding.quota, reason=reason)
-        return LedgerDecision(0.0, token=tuple((w, w.take(t, guard, latency)) for w in counts))
+        # A list comprehension, not a generator: one grant per request, no generator frame.
+        return LedgerDecision(0.0, tuple([(w, w.take(t, guard, latency)) for w in counts]))
 
     async def give_back(self, token: Any) -> None:
         """See :meth:`QuotaLedger.give_back`."""

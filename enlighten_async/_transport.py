@@ -22,6 +22,7 @@ from urllib.parse import quote, quote_plus, urlsplit
 import aiohttp
 from aiohttp import http_exceptions
 from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
+from yarl import URL
 
 from enlighten_async._exceptions import (
     EnlightenError,
@@ -57,12 +58,17 @@ _DECODE_ERRORS: tuple[type[BaseException], ...] = (
 )
 #: Value types that hold no text and are kept as they are when an error is scrubbed.
 _PLAIN = (int, float, bool, type(None), datetime, date, Enum)
+#: A query name or value made of RFC 3986 unreserved characters only: every quoter (yarl's
+#: included) leaves it as it is, so it goes into the URL without yarl quoting it again.
+_UNRESERVED = re.compile(r"[A-Za-z0-9._~-]*").fullmatch
+#: How many parsed ``base_url + path`` a transport keeps (one per system and operation).
+MAX_CACHED_PATHS = 4096
 
 
 class Credentials:
     """The API key and user id. Its repr and str never show them."""
 
-    __slots__ = ("api_key", "user_id")
+    __slots__ = ("api_key", "query", "user_id")
 
     def __init__(self, api_key: str, user_id: str) -> None:
         if not isinstance(api_key, str) or not api_key:
@@ -71,6 +77,18 @@ class Credentials:
             raise ValueError("user_id must be a non-empty string")
         self.api_key = api_key
         self.user_id = user_id
+        #: ``key=...&user_id=...`` quoted once by yarl, as aiohttp quotes the query of each
+        #: request (the transport adds it to every URL it builds itself); ``None`` if yarl
+        #: cannot quote them (a lone surrogate): then aiohttp fails each request as before.
+        self.query: str | None
+        try:
+            self.query = (
+                URL("http://localhost/")
+                .extend_query((("key", api_key), ("user_id", user_id)))
+                .raw_query_string
+            )
+        except (ValueError, TypeError):
+            self.query = None
 
     def __repr__(self) -> str:
         return "Credentials(api_key='***', user_id='***')"
@@ -210,6 +228,45 @@ class Transport:
         self._timeout = timeout
         self._limit = limit
         self._session_loop: asyncio.AbstractEventLoop | None = None
+        self._paths: dict[str, URL] = {}
+
+    def _url(self, request: Request[object]) -> URL | None:
+        """The request's whole URL, ready for aiohttp (``encoded=True``: not quoted again).
+
+        The same URL aiohttp builds from ``base_url + path`` and the query, for a fraction
+        of the CPU: the path is parsed once per path, the credentials quoted once, and the
+        request's own query (epochs, dates, ids) joined as it is. ``None`` when a name or
+        value needs quoting, or the URL does not parse: then aiohttp builds it as before.
+        """
+        credentials = self._credentials.query
+        if credentials is None:
+            return None
+        query: list[str] = []
+        for name, value in request.params:
+            # Two strings are unreserved each exactly when they are together: one match.
+            if not (type(name) is str and type(value) is str and _UNRESERVED(name + value)):
+                return None
+            query.append(f"{name}={value}")
+        query.append(credentials)
+        path = request.path
+        base = self._paths.get(path)
+        if base is None:
+            try:
+                base = URL(self.base_url + path)
+            except (ValueError, TypeError):
+                return None  # aiohttp raises it, and send() maps it as it always did
+            if base.raw_query_string or base.raw_fragment or not base.absolute:
+                return None
+            if len(self._paths) >= MAX_CACHED_PATHS:
+                self._paths.clear()
+            self._paths[path] = base
+        return URL.build(
+            scheme=base.scheme,
+            authority=base.raw_authority,
+            path=base.raw_path,
+            query_string="&".join(query),
+            encoded=True,
+        )
 
     def _get_session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
@@ -243,8 +300,11 @@ class Transport:
     async def send(self, request: Request[object]) -> RawResponse:
         """Send ``request`` once; raise :class:`TransportError` if no full answer came."""
         creds = self._credentials
-        params = [*request.params, ("key", creds.api_key), ("user_id", creds.user_id)]
-        url = self.base_url + request.path
+        url: URL | str | None = self._url(request)
+        params: list[tuple[str, str]] | None = None
+        if url is None:
+            params = [*request.params, ("key", creds.api_key), ("user_id", creds.user_id)]
+            url = self.base_url + request.path
         op = request.operation
         # The error is raised after the try block, not in an except clause: there it would
         # keep the aiohttp exception (whose text holds the URL, so the key) as __context__.
