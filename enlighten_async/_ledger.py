@@ -25,12 +25,18 @@ Exact windows
     of the offset is 0 while 0 lies within them (the service aligns its windows to the
     clock, and a clock kept by NTP agrees with it), else their midpoint; the uncertainty is
     the farthest bound from the estimate (:data:`DEFAULT_UNCERTAINTY` before any answer).
-    The *guard* is that uncertainty plus ``margin``, never more than
+    Each side of it guards against its own risk, plus ``margin``, and never more than
     :data:`MAX_GUARD_FRACTION` of the window (nor :data:`MAX_GUARD`): after a full window
-    the next request goes a guard after the next window opens, and a request granted
-    within a guard (plus the measured latency) of a window's end is counted against both
-    windows, since it may reach the server in the next one (the latency's share of that is
-    capped at half the window, not at the guard's cap).
+    (or a 409's hold) the next request goes once the next window has opened even if the
+    server's clock runs as far *behind* the estimate as the lower bound allows; a request
+    granted near a window's end, within the *ahead* side (the upper bound's distance) plus
+    the measured latency, is counted against both windows, since it may reach the server
+    in the next one (the latency's share of that is capped at half the window, not at the
+    guard's cap). The two sides differ when requests only ever go early in a window, as
+    at full use of a per-second quota: answers then bound the behind side to the round
+    trip, while nothing bounds the ahead side below most of a second.
+    (:class:`~enlighten_async._redis_ledger.RedisLedger` keeps its own, more cautious
+    estimate; see there.)
 """
 
 from __future__ import annotations
@@ -164,11 +170,14 @@ def guard_cap(seconds: float | None) -> float:
 class _OffsetBounds:
     """The interval the server-minus-our clock offset is known to lie in."""
 
-    __slots__ = ("estimate", "hi", "lo", "uncertainty")
+    __slots__ = ("ahead", "behind", "estimate", "hi", "lo", "uncertainty")
 
     def __init__(self) -> None:
         self.lo, self.hi = -math.inf, math.inf
         self.estimate, self.uncertainty = 0.0, DEFAULT_UNCERTAINTY
+        # How far the server's clock may be behind the estimate, and ahead of it: each
+        # side guards against its own risk (see the module docstring).
+        self.behind = self.ahead = DEFAULT_UNCERTAINTY
 
     def bound(self, lo: float, hi: float) -> None:
         if not (lo <= hi) or math.isnan(lo) or math.isnan(hi):
@@ -184,8 +193,10 @@ class _OffsetBounds:
             self.estimate = new_lo if math.isinf(new_hi) else new_hi
         else:
             self.estimate = (new_lo + new_hi) / 2
-        spread = max(self.estimate - new_lo, new_hi - self.estimate)
-        self.uncertainty = DEFAULT_UNCERTAINTY if math.isinf(spread) else spread
+        behind, ahead = self.estimate - new_lo, new_hi - self.estimate
+        self.behind = DEFAULT_UNCERTAINTY if math.isinf(behind) else behind
+        self.ahead = DEFAULT_UNCERTAINTY if math.isinf(ahead) else ahead
+        self.uncertainty = max(self.behind, self.ahead)
 
     def observe(self, server_time: float, *, sent_at: float, received_at: float) -> None:
         """Bound the offset by a ``Date`` header (second ``server_time``) seen in between."""
@@ -337,17 +348,20 @@ class MemoryLedger:
             return _FREE
         offset = self._offset
         t = now + offset.estimate
-        guard = offset.uncertainty + self.margin
+        # A full window's next grant waits out a server clock running behind ours; a grant
+        # near a window's end spills when the server's clock may run ahead.
+        margin = self.margin
+        wait_guard, spill_guard = offset.behind + margin, offset.ahead + margin
         wait, binding = 0.0, None
         for period_count in counts:
-            delay = period_count.delay(t, guard)
+            delay = period_count.delay(t, wait_guard)
             if delay > wait:
                 wait, binding = delay, period_count
         if binding is not None:
             reason = "month" if binding.seconds is None else "window"
             return LedgerDecision(wait, quota=binding.quota, reason=reason)
         # A list comprehension, not a generator: one grant per request, no generator frame.
-        return LedgerDecision(0.0, tuple([(w, w.take(t, guard, latency)) for w in counts]))
+        return LedgerDecision(0.0, tuple([(w, w.take(t, spill_guard, latency)) for w in counts]))
 
     async def give_back(self, token: Any) -> None:
         """See :meth:`QuotaLedger.give_back`."""
@@ -363,7 +377,7 @@ class MemoryLedger:
         hold = assess_conflict(
             exc,
             estimate=offset.estimate,
-            uncertainty=offset.uncertainty,
+            uncertainty=offset.behind,  # the hold ends when the server's window has opened
             margin=self.margin,
             received_at=received_at,
             floor=floor,
