@@ -196,7 +196,7 @@ class Row:
             return []
         out = []
         if not self.ratio <= GOAL_RATIO:
-            out.append(f"ratio {self.ratio:.3f} > {GOAL_RATIO}")
+            out.append(f"ratio {self.ratio:.4f} > {GOAL_RATIO}")
         if self.conflicts > self.goal_409:
             out.append(f"409s {self.conflicts} > {self.goal_409}")
         if self.lost:
