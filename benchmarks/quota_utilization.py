@@ -47,8 +47,11 @@ What it measures
     served, requests answered 200 in full (a dropped connection's 200 is not one), calls
     lost (the caller ended with an exception), and the requests the server received.
     ``fill`` is counted / (quota windows spanned x limit): 1.00 means every minute window
-    from the first to the last was full. For this client a second line gives its
-    ``scheduler_snapshot()``.
+    from the first to the last was full. Under every row, ``last window``: when the last
+    quota window opened (simulated s into the run), how long after it opened the server
+    counted its first and its last request, and this process's CPU per request sent:
+    the guard, then the time the last window's calls took. For this client another line
+    gives its ``scheduler_snapshot()``.
 
     ``max_wait`` counts from a call's submission, and the watt workload queues about an
     hour of quota at once (more with faults): this client runs with ``max_wait=inf``
@@ -171,6 +174,9 @@ class Row:
     faults: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     snapshot: str = ""
+    cpu: float = math.nan  # this process's CPU seconds during the gather
+    last_window_first: float = math.nan  # simulated times: the first request counted in
+    last_counted: float = math.nan  # the last window, and the last one counted
     goal_409: int | None = None  # None: not this client, no goals
 
     @property
@@ -338,6 +344,7 @@ class ServerResult:
     faults: dict[str, int]
     first_counted: float  # simulated time of the first request counted against the quota
     last_counted: float  # ... and of the last (nan when none)
+    last_window_first: float  # ... and of the first one counted in the last one's window
 
 
 def build_simulator(spec: ServerSpec, clock: Clock) -> tuple[Simulator, list[float]]:
@@ -346,13 +353,16 @@ def build_simulator(spec: ServerSpec, clock: Clock) -> tuple[Simulator, list[flo
     sim = Simulator(
         fleet=Fleet(spec.systems, seed=spec.seed), plan=spec.plan, clock=clock, faults=spec.faults
     )
-    counted = [math.nan, math.nan]
+    counted = [math.nan, math.nan, math.nan]
+    period = min((q.seconds for q in spec.plan.limits if q.seconds), default=math.inf)
 
     async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
         if request.path.startswith(BASE_PATH) and response.status != 409:
             t = clock.now()
             if math.isnan(counted[0]):
                 counted[0] = t
+            if math.isnan(counted[2]) or t // period != counted[1] // period:
+                counted[2] = t
             counted[1] = t
 
     sim.app.on_response_prepare.append(on_prepare)
@@ -368,6 +378,7 @@ def server_result(sim: Simulator, counted: list[float]) -> ServerResult:
         faults=dict(c.faults),
         first_counted=counted[0],
         last_counted=counted[1],
+        last_window_first=counted[2],
     )
 
 
@@ -550,9 +561,10 @@ async def run_one(
                 return await fn(job.system_id, start_at=job.start_at, end_at=job.end_at)
 
             async with client:
-                t_wall, t_sim = time.perf_counter(), clock.now()
+                t_cpu, t_wall, t_sim = time.process_time(), time.perf_counter(), clock.now()
                 lost, errors = await gather_jobs(jobs, client_call)
                 wall, simulated = time.perf_counter() - t_wall, clock.now() - t_sim
+                cpu = time.process_time() - t_cpu
                 st = client.scheduler_snapshot()
                 row_snapshot = (
                     f"sent={st.requests_sent} conflicts={st.conflicts} retries={st.retries} "
@@ -567,9 +579,10 @@ async def run_one(
             )
             async with aiohttp.ClientSession() as session:
                 call = baseline_call(session, url, endpoint, clock, args, limiter, case.period)
-                t_wall, t_sim = time.perf_counter(), clock.now()
+                t_cpu, t_wall, t_sim = time.process_time(), time.perf_counter(), clock.now()
                 lost, errors = await gather_jobs(jobs, call)
                 wall, simulated = time.perf_counter() - t_wall, clock.now() - t_sim
+                cpu = time.process_time() - t_cpu
         c = await endpoint.result()
     spanned = (
         int(c.last_counted // case.period) - int(c.first_counted // case.period) + 1
@@ -594,6 +607,9 @@ async def run_one(
         faults=dict(c.faults),
         errors=errors,
         snapshot=row_snapshot,
+        cpu=cpu,
+        last_window_first=c.last_window_first,
+        last_counted=c.last_counted,
         goal_409=goal,
     )
 
@@ -616,6 +632,14 @@ def format_row(r: Row) -> str:
         f"{r.lost:>5d} {r.sent:>6d}  {verdict}"
     )
     extra = []
+    if not math.isnan(r.last_counted) and r.sent:
+        opened = math.floor(r.last_counted / r.period) * r.period
+        extra.append(
+            f"last window: opened {opened - r.start:.3f} s in; counted its first request "
+            f"{(r.last_window_first - opened) * 1000:.0f} ms after it opened, its last "
+            f"{(r.last_counted - opened) * 1000:.0f} ms after; this process's CPU "
+            f"{r.cpu / r.sent * 1e6:.0f} µs per request sent"
+        )
     if r.snapshot:
         extra.append(f"scheduler_snapshot: {r.snapshot}")
     if r.faults:
