@@ -50,7 +50,6 @@ import cProfile
 import gc
 import io
 import multiprocessing
-import os
 import platform
 import pstats
 import statistics
@@ -67,6 +66,8 @@ import orjson
 # Run from a checkout without installing: the package is the parent of this folder.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _common import CpuSplit, loadavg, pin_this_process
+
 from enlighten_async import EnlightenClient, Quota, ScaledClock, Stats
 from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
 
@@ -82,8 +83,7 @@ TOLD_QUOTA = Quota(1_000_000, "second")
 
 def _serve(conn: Connection, systems: int, seed: int, cpu: int | None) -> None:
     """The child: serve the simulator, send back what the client needs, run until killed."""
-    if cpu is not None and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {cpu})
+    pin_this_process(cpu)
 
     async def main() -> None:
         sim = Simulator(fleet=Fleet(systems, seed=seed), plan=PLANS["unlimited"])
@@ -100,15 +100,12 @@ class SimulatorProcess:
     the last CPU when ``pin`` and there are two or more; this process keeps the others."""
 
     def __init__(self, systems: int, seed: int, *, pin: bool) -> None:
-        cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-        self.pinned = pin and len(cpus) >= 2
-        self._server_cpu = cpus[-1] if self.pinned else None
-        self._client_cpus = set(cpus[:-1]) if self.pinned else None
+        self.cpus = CpuSplit(pin)
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(
             target=_serve,
-            args=(child, systems, seed, self._server_cpu),
+            args=(child, systems, seed, self.cpus.server_cpu),
             name="call-cost-simulator",
             daemon=True,
         )
@@ -123,19 +120,14 @@ class SimulatorProcess:
             self._proc.kill()
             raise RuntimeError("the simulator did not start in 60 s")
         self.port, self.api_key, self.user_id, self.systems, self.now = self._conn.recv()
-        if self._client_cpus:
-            os.sched_setaffinity(0, self._client_cpus)
+        self.cpus.pin_client()
 
     def stop(self) -> None:
         self._proc.terminate()
         self._proc.join(timeout=30)
 
     def describe(self) -> str:
-        if not self.pinned:
-            return "simulator in its own process, not pinned"
-        return (
-            f"simulator in its own process on CPU {self._server_cpu}, client on {self._client_cpus}"
-        )
+        return self.cpus.describe("simulator")
 
 
 # -- the paths ----------------------------------------------------------------------------------
@@ -321,14 +313,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.calls < 1 or args.rounds < 1 or args.concurrency < 1:
         ap.error("--calls, --rounds and --concurrency must be at least 1")
     return args
-
-
-def loadavg() -> str:
-    """The machine's load (1, 5, 15 minutes), or ``"?"`` off Linux."""
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
 
 
 def main(argv: list[str] | None = None) -> int:

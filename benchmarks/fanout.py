@@ -51,7 +51,8 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from parse_overhead import API_KEY, HOST, USER_ID, GcMeter, ProcessServer, load
+from _common import loadavg
+from parse_overhead import API_KEY, HOST, USER_ID, GcMeter, ProcessServer
 
 from enlighten_async import EnlightenClient, Stats
 
@@ -204,7 +205,7 @@ async def run_all(args: argparse.Namespace, port: int) -> bool:
 
     print(
         f"\n{args.calls} one-day stats calls over {args.systems} systems per run, "
-        f"{args.rounds} rounds; loadavg {load()}"
+        f"{args.rounds} rounds; loadavg {loadavg()}"
     )
     print(
         f"\n{'path':<8} {'cap':>3} {'req/s':>8} {'CPU ms/req':>10} {'GC ms/req':>9} "
@@ -260,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     server.start()
     print(
         f"Python {platform.python_version()}, aiohttp {aiohttp.__version__}, "
-        f"{platform.machine()}; {server.describe()}; loadavg {load()}"
+        f"{platform.machine()}; {server.describe()}; loadavg {loadavg()}"
     )
     try:
         ok = asyncio.run(run_all(args, server.port))

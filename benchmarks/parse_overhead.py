@@ -44,7 +44,6 @@ import gc
 import io
 import json
 import multiprocessing
-import os
 import platform
 import pstats
 import statistics
@@ -60,6 +59,8 @@ from aiohttp import web
 
 # Run from a checkout without installing: the package is the parent of this folder.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _common import CpuSplit, loadavg, pin_this_process
 
 from enlighten_async import EnlightenClient
 from enlighten_async._converter import converter
@@ -142,8 +143,7 @@ def build_body() -> bytes:
 
 def _serve(bodies: dict[str, bytes], conn: Any, cpu: int | None) -> None:
     """The server process: answers ``GET <path>`` with ``bodies[path]`` until killed."""
-    if cpu is not None and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {cpu})
+    pin_this_process(cpu)
 
     async def handle(request: web.Request) -> web.Response:
         if request.query.get("key") != API_KEY or request.query.get("user_id") != USER_ID:
@@ -173,14 +173,15 @@ class ProcessServer:
     the client's figures."""
 
     def __init__(self, bodies: dict[str, bytes], *, pin: bool = True) -> None:
-        cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-        self.pinned = pin and len(cpus) >= 2
-        self._server_cpu = cpus[-1] if self.pinned else None
-        self._client_cpus = set(cpus[:-1]) if self.pinned else None
+        self.cpus = CpuSplit(pin)
+        self.pinned = self.cpus.pinned
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(
-            target=_serve, args=(bodies, child, self._server_cpu), name="bench-server", daemon=True
+            target=_serve,
+            args=(bodies, child, self.cpus.server_cpu),
+            name="bench-server",
+            daemon=True,
         )
         self.port = 0
 
@@ -190,17 +191,14 @@ class ProcessServer:
             self._proc.kill()
             raise RuntimeError("server did not start in 60 s")
         self.port = int(self._conn.recv())
-        if self._client_cpus:
-            os.sched_setaffinity(0, self._client_cpus)
+        self.cpus.pin_client()
 
     def stop(self) -> None:
         self._proc.terminate()
         self._proc.join(timeout=30)
 
     def describe(self) -> str:
-        if not self.pinned:
-            return "server in its own process, not pinned"
-        return f"server in its own process on CPU {self._server_cpu}, client on {self._client_cpus}"
+        return self.cpus.describe("server")
 
 
 # -- the two paths --------------------------------------------------------------------------
@@ -577,22 +575,14 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Python {platform.python_version()}, aiohttp {aiohttp.__version__}, "
         f"{platform.machine()}, gc {'on' if gc.isenabled() else 'off'}; {server.describe()}; "
-        f"loadavg {load()}"
+        f"loadavg {loadavg()}"
     )
     try:
         ok = asyncio.run(run(args, body, server.port))
     finally:
         server.stop()
-    print(f"loadavg {load()}")
+    print(f"loadavg {loadavg()}")
     return 1 if args.check and not ok else 0
-
-
-def load() -> str:
-    """The 1/5/15-minute load averages (the machine is shared: note them by each table)."""
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "n/a"
 
 
 if __name__ == "__main__":

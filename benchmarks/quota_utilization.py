@@ -84,7 +84,6 @@ import json
 import logging
 import math
 import multiprocessing
-import os
 import platform
 import sys
 import time
@@ -105,6 +104,8 @@ from tenacity import (
 
 # Run from a checkout without installing: the package is the parent of this folder.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _common import CpuSplit, loadavg, pin_this_process
 
 from enlighten_async import Clock, EnlightenClient, Quota, RetryPolicy, ScaledClock, Scheduler
 from enlighten_async.simulator import (
@@ -384,8 +385,7 @@ def server_result(sim: Simulator, counted: list[float]) -> ServerResult:
 
 def _serve_simulator(spec: ServerSpec, conn: Any, cpu: int | None) -> None:
     """The simulator process: serve until the parent says stop, then send the counters."""
-    if cpu is not None and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {cpu})
+    pin_this_process(cpu)
     logging.basicConfig(level=logging.WARNING)
 
     async def main() -> None:
@@ -455,14 +455,14 @@ class ProcessSimulator(Endpoint):
     event loop stay out of the client's way, as a remote service's would."""
 
     def __init__(self, spec: ServerSpec, *, pin: bool) -> None:
-        cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-        self._affinity = set(cpus)
-        self.pinned = pin and len(cpus) >= 2
-        server_cpu = cpus[-1] if self.pinned else None
+        self._cpus = CpuSplit(pin)
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(
-            target=_serve_simulator, args=(spec, child, server_cpu), name="simulator", daemon=True
+            target=_serve_simulator,
+            args=(spec, child, self._cpus.server_cpu),
+            name="simulator",
+            daemon=True,
         )
         self._clock = SharedClock(spec.scale, spec.origin)
         self.clock = self._clock
@@ -481,8 +481,7 @@ class ProcessSimulator(Endpoint):
         _, self.base_url, self.api_key, self.user_id = await asyncio.to_thread(
             self._expect, "ready"
         )
-        if self.pinned:
-            os.sched_setaffinity(0, self._affinity - {max(self._affinity)})
+        self._cpus.pin_client()
         t0 = time.monotonic()
         self._conn.send(("start", t0))
         await asyncio.to_thread(self._expect, "started")
@@ -499,8 +498,7 @@ class ProcessSimulator(Endpoint):
         if self._proc.is_alive():
             self._proc.terminate()
         await asyncio.to_thread(self._proc.join, 30)
-        if self.pinned and hasattr(os, "sched_setaffinity"):
-            os.sched_setaffinity(0, self._affinity)
+        self._cpus.restore()
 
 
 async def run_one(
@@ -745,14 +743,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--verbose", action="store_true", help="log the enlighten_async logger")
     return ap.parse_args(argv)
-
-
-def loadavg() -> str:
-    """The machine's load (1, 5, 15 minutes), or ``"?"`` off Linux."""
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
 
 
 def main(argv: list[str] | None = None) -> int:

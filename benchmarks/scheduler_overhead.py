@@ -65,6 +65,8 @@ from pathlib import Path
 # Run from a checkout without installing: the package is the parent of this folder.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _common import loadavg
+
 from enlighten_async import Scheduler
 
 CAP = 8
@@ -227,14 +229,6 @@ async def pending(name: str, n: int) -> tuple[float, float]:
 
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
-
-
-def loadavg() -> str:
-    """The machine's load (1, 5, 15 minutes), or ``"?"`` off Linux."""
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
 
 
 async def main(args: argparse.Namespace) -> int:
