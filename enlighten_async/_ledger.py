@@ -439,7 +439,9 @@ def assess_conflict(
     """The quota a 409 teaches, the window it fills and the hold it imposes.
 
     Pure: each ledger bounds its clock offset first (:meth:`_OffsetBounds.observe_conflict`)
-    and passes the estimate and uncertainty; where it keeps the result is its own business.
+    and passes the estimate and the uncertainty that guards a hold's end (how far the
+    server's clock may run behind the estimate); where it keeps the result is its own
+    business.
     The hold lasts a guard past the window's end (our clock), and at least ``floor``.
     """
     start, end = _finite_epoch(exc.period_start), _finite_epoch(exc.period_end)

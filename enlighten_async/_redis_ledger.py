@@ -235,6 +235,8 @@ class _BehindBounds(_OffsetBounds):
         super().bound(lo, hi)
         if self.estimate != 0.0 and math.isfinite(self.lo) and math.isfinite(self.hi):
             self.estimate, self.uncertainty = self.lo, self.hi - self.lo
+            # Kept consistent with the estimate, though this ledger guards with uncertainty.
+            self.behind, self.ahead = 0.0, self.uncertainty
 
 
 def _month_span(t: float) -> tuple[int, float, float]:

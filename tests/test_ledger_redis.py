@@ -185,3 +185,14 @@ async def test_the_date_of_every_answer_bounds_the_offset(redis_url: str) -> Non
     assert snap.clock_uncertainty <= widest, (snap.clock_uncertainty, round_trips)
     # The lowest plausible offset: never ahead of the server.
     assert skew - widest <= snap.clock_offset <= skew + max(round_trips) + 0.01
+
+
+def test_the_behind_estimate_keeps_its_sides_consistent() -> None:
+    from enlighten_async._redis_ledger import _BehindBounds
+
+    bounds = _BehindBounds()
+    bounds.bound(0.2, 0.5)  # 0 ruled out: the estimate is the lowest plausible offset
+    assert bounds.estimate == pytest.approx(0.2)
+    assert bounds.behind == 0.0
+    assert bounds.ahead == pytest.approx(0.3)
+    assert bounds.uncertainty == pytest.approx(0.3)
