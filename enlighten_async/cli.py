@@ -3,11 +3,10 @@
 
 ``enlighten-async backfill --simulate`` starts the embedded simulator in-process with a
 compressed clock and backfills from it: the client's real job, on any machine, with no
-key. A bare ``enlighten-async backfill`` (no key, user id or base URL given, as options or
-in the environment) does the same. With ``--key``/``--user-id`` (or
-``ENLIGHTEN_API_KEY``/``ENLIGHTEN_USER_ID``) it talks to the real service, or to
-``--base-url``/``ENLIGHTEN_BASE_URL``; a user id or base URL without a key is an error
-(never a silent switch to the simulator). The key is never echoed.
+key. With ``--key``/``--user-id`` (or ``ENLIGHTEN_API_KEY``/``ENLIGHTEN_USER_ID``) it
+talks to the real service, or to ``--base-url``/``ENLIGHTEN_BASE_URL``; without a key or
+user id, and without ``--simulate``, it is a usage error (exit 2: never a silent switch
+to the simulator). The key is never echoed.
 
 ``--redis-url``/``ENLIGHTEN_REDIS_URL`` makes several workers of one key share one quota
 through Redis (:class:`~enlighten_async.RedisLedger`); ``--shard I/N`` gives worker ``I``
@@ -65,8 +64,8 @@ exit status:
        a store that cannot be used (damaged, not a database, locked, not writable)
   130  interrupted (Ctrl-C); the windows fetched so far are kept
 
-Without --simulate, --key/ENLIGHTEN_API_KEY is needed as soon as a user id or base URL
-is given; with none of them, the embedded simulator is used. A store records its
+Without --simulate, --key/ENLIGHTEN_API_KEY and --user-id/ENLIGHTEN_USER_ID are needed
+(a missing one is exit 2; the simulator is never used unless asked). A store records its
 source (base URL and a hash of the user id, or the simulator's seed and fleet size)
 and refuses another one; the simulator's default store is enlighten-sim.db."""
 
@@ -202,8 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument(
         "--simulate",
         action="store_true",
-        help="run against the embedded simulator (the default when no key, user id or base "
-        "URL is given)",
+        help="run against the embedded simulator (never used without this flag)",
     )
     bf.add_argument("--key", help="API key (default: $ENLIGHTEN_API_KEY); never echoed")
     bf.add_argument("--user-id", help="user id (default: $ENLIGHTEN_USER_ID)")
@@ -368,15 +366,22 @@ def _add_export_parsers(sub: Any) -> None:
 def _credentials(args: argparse.Namespace) -> tuple[bool, str | None, str | None, str | None]:
     """``(simulate, key, user_id, base_url)`` from the options and the environment.
 
-    The simulator is used with ``--simulate``, or when nothing points at a real service
-    (no key, no user id, no base URL). A user id or base URL without a key is a usage
-    error: a missing key must not quietly fill the user's store from the simulator.
+    The simulator is used with ``--simulate`` only. Without it, a missing key or user id
+    is a usage error (also when nothing at all is given): a missing key must not quietly
+    fill a store from the simulator.
     """
     key = args.key or os.environ.get("ENLIGHTEN_API_KEY") or None
     user_id = args.user_id or os.environ.get("ENLIGHTEN_USER_ID") or None
     base_url = args.base_url or os.environ.get("ENLIGHTEN_BASE_URL") or None
-    if args.simulate or not (key or user_id or base_url):
+    if args.simulate:
         return True, None, None, None
+    if not (key or user_id or base_url):
+        # A cron job that lost its environment must fail loudly, not fill a store from
+        # the simulator and exit 0.
+        raise UsageError(
+            "no API key or user id: set ENLIGHTEN_API_KEY and ENLIGHTEN_USER_ID "
+            "(or --key and --user-id), or pass --simulate for the embedded simulator"
+        )
     if not key:
         given = "a user id" if user_id else "a base URL"
         raise UsageError(

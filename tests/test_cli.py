@@ -34,7 +34,7 @@ def simulator_url() -> Iterator[str]:
         yield url
 
 
-# -- which target: the simulator only when asked, or when nothing points elsewhere -------
+# -- which target: the simulator only when asked ------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -73,12 +73,27 @@ def test_key_without_user_id_is_a_usage_error(
     assert KEY not in out + err
 
 
-def test_bare_backfill_uses_the_simulator(
+def test_bare_backfill_without_credentials_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 18 point 3: a cron job that lost its key must not fill a store from the
+    # simulator and exit 0. Run where the default stores would land, too.
+    monkeypatch.chdir(tmp_path)
+    argv = ["backfill", "--sim-systems", "1", "--kinds", "energy_lifetime", "--no-progress"]
+    assert cli.main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith("error: "), err
+    for name in ("ENLIGHTEN_API_KEY", "ENLIGHTEN_USER_ID", "--simulate"):
+        assert name in err
+    assert list(tmp_path.iterdir()) == []  # neither enlighten.db nor enlighten-sim.db
+
+
+def test_simulate_flag_uses_the_simulator(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = tmp_path / "sim.db"
-    argv = ["backfill", "--db", str(db), "--sim-systems", "1", "--kinds", "energy_lifetime"]
-    assert cli.main([*argv, "--no-progress"]) == 0
+    argv = ["backfill", "--simulate", "--db", str(db), "--sim-systems", "1"]
+    assert cli.main([*argv, "--kinds", "energy_lifetime", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "Embedded simulator" in out and "0 failed" in out
 
