@@ -173,6 +173,22 @@ def _check_bound(value: object, name: str) -> None:
         raise ValueError(f"{name} must be a datetime, a date or epoch seconds")
 
 
+def _utc_today(now: float) -> date:
+    return datetime.fromtimestamp(now, timezone.utc).date()
+
+
+def _day_of(value: _Bound, now: float) -> str:
+    """``value`` in a message: a date, a day count as the date it means in UTC (``3d``
+    is ``2026-12-04`` on 2026-12-07), an instant in ISO 8601 UTC."""
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return (_utc_today(now) - value).isoformat()
+    return datetime.fromtimestamp(value, timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+
+
 def _is_date(value: object) -> bool:
     return isinstance(value, date) and not isinstance(value, datetime)
 
@@ -370,13 +386,20 @@ async def backfill(
     if until is not None:
         _check_bound(until, "until")
     if _is_date(since) and _is_date(until) and since > until:  # type: ignore[operator]
-        raise ValueError(f"since is after until ({since} > {until})")
+        raise ValueError(f"since {since} is after until {until}")
     if isinstance(since, timedelta) and isinstance(until, timedelta) and since < until:
-        raise ValueError(f"since is after until ({since.days} days back < {until.days})")
+        raise ValueError(
+            f"since {_day_of(since, now)} is after until {_day_of(until, now)} "
+            f"({since.days} and {until.days} days before {_utc_today(now)}, today in UTC)"
+        )
     # Refused only when no system's zone could leave anything to fetch.
     until_at = int(now) if until is None else _widest(until, now, end=True)
     if _widest(since_bound, now, end=False) > min(until_at, int(now) - SETTLE_SECONDS):
-        raise ValueError("since is after until (or within the last hour)")
+        end = "now less an hour" if until is None else f"until {_day_of(until, now)}"
+        raise ValueError(
+            f"since {_day_of(since_bound, now)} is after {end} in every zone "
+            f"(today is {_utc_today(now)} in UTC; the last hour is never fetched)"
+        )
     if concurrency is None:
         concurrency = client.max_in_flight * 2
     started = time.monotonic()

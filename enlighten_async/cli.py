@@ -188,7 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help=VERBOSE_HELP)
-    sub = parser.add_subparsers(dest="command", required=True)
+    # Not required=True: with no command, main() prints the whole help (not only argparse's
+    # one-line "required" error) and exits 2.
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     bf = sub.add_parser(
         "backfill",
@@ -1038,7 +1040,11 @@ def _status_without_store(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # `enlighten-async` alone: the help, as a usage error
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
     verbosity = args.verbose + getattr(args, "verbose_after", 0)
     if args.command == "simulate":
         # The simulator configures logging itself, from its own --log-level (or -v).

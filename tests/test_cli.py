@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -149,7 +151,25 @@ def test_since_after_until_is_a_usage_error(
     argv = ["backfill", "--simulate", "--db", str(tmp_path / "o.db"), "--sim-systems", "1"]
     assert cli.main([*argv, "--since", "2030-01-02", "--until", "2030-01-01"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: since is after until") and "Traceback" not in err
+    assert err == "error: since 2030-01-02 is after until 2030-01-01\n"
+
+
+def test_days_back_since_after_until_is_said_in_dates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Issue 18: "since is after until (3 days back < 5)" read as a riddle. The dates are
+    # those of the client's clock (the simulator's), not of the wall clock.
+    argv = ["backfill", "--simulate", "--db", str(tmp_path / "o.db"), "--sim-systems", "1"]
+    assert cli.main([*argv, "--since", "3d", "--until", "5d", "--no-progress"]) == 2
+    out, err = capsys.readouterr()
+    found = re.fullmatch(
+        r"error: since (\S+) is after until (\S+) \(3 and 5 days before (\S+), today in UTC\)\n",
+        err,
+    )
+    assert found, err
+    since, until, today = (date.fromisoformat(d) for d in found.groups())
+    assert today - since == timedelta(days=3) and today - until == timedelta(days=5)
+    assert not (tmp_path / "o.db").exists()
 
 
 # -- could not run: one line, exit 3, no key ---------------------------------------------
@@ -368,3 +388,10 @@ def test_status_shows_this_months_requests_used_and_left(
     assert ": 0 requests used" in capsys.readouterr().out
     monkeypatch.delenv("ENLIGHTEN_API_KEY")
     assert cli.main(["status", "--db", str(db)]) == 2
+
+
+def test_no_command_prints_the_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main([]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("usage: enlighten-async")
+    assert all(command in err for command in ("backfill", "status", "export", "simulate"))
