@@ -63,6 +63,8 @@ LOOKBACK_SEND_MARGIN = 3600
 SYSTEM_IDS_PER_REQUEST = 200
 #: ``/systems`` page size (the API's maximum).
 SYSTEMS_PAGE_LIMIT = 1000
+#: The attribute set (true) on the log record of each failed window.
+FAILURE_LOG_MARK = "backfill_failure"
 
 
 class LookbackExpiredError(EnlightenError):
@@ -511,7 +513,14 @@ async def backfill(
                     raise error
                 text = str(error) if isinstance(error, EnlightenError) else repr(error)
                 report.failures.append(BackfillFailure(outcome.item, text))
-                log.warning("backfill: %s failed: %s", outcome.item.describe(), text)
+                # Marked, so that a front end listing the report's failures itself (the
+                # CLI's summary) can keep from showing each twice.
+                log.warning(
+                    "backfill: %s failed: %s",
+                    outcome.item.describe(),
+                    text,
+                    extra={FAILURE_LOG_MARK: True},
+                )
             progress()
     report.elapsed_seconds = time.monotonic() - started
     return report

@@ -23,6 +23,7 @@ import contextlib
 import logging
 import math
 import os
+import signal
 import sys
 import time
 import warnings
@@ -40,7 +41,13 @@ from enlighten_async._exceptions import EnlightenError
 from enlighten_async._quota import PLANS, Quota, parse_quota
 from enlighten_async._scheduler import Scheduler
 from enlighten_async._windows import LookbackWarning
-from enlighten_async.backfill import DEFAULT_KINDS, BackfillReport, Progress, backfill
+from enlighten_async.backfill import (
+    DEFAULT_KINDS,
+    FAILURE_LOG_MARK,
+    BackfillReport,
+    Progress,
+    backfill,
+)
 from enlighten_async.store import SQLiteStore, StoreError, StoreSource, StoreSourceError
 
 __all__ = ["main"]
@@ -53,8 +60,10 @@ DEFAULT_SIM_TIME_SCALE = 600.0
 DEFAULT_DB = "enlighten.db"
 DEFAULT_SIM_DB = "enlighten-sim.db"
 
-#: Exit statuses of ``backfill`` (also in its ``--help``).
+#: Exit statuses of ``backfill`` (also in its ``--help``). A stop by a signal is 128 plus
+#: its number, as a shell reports a process the signal killed: 130 Ctrl-C, 143 SIGTERM.
 EXIT_OK, EXIT_FAILED_WINDOWS, EXIT_USAGE, EXIT_CANNOT_RUN, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_TERMINATED = 128 + signal.SIGTERM
 BACKFILL_EPILOG = """\
 exit status:
   0    every planned window is in the store
@@ -63,6 +72,7 @@ exit status:
   3    could not run: authentication or connection failure, API error while planning,
        a store that cannot be used (damaged, not a database, locked, not writable)
   130  interrupted (Ctrl-C); the windows fetched so far are kept
+  143  stopped by SIGTERM (kill, systemd, docker stop), the same way as Ctrl-C
 
 Without --simulate, --key/ENLIGHTEN_API_KEY and --user-id/ENLIGHTEN_USER_ID are needed
 (a missing one is exit 2; the simulator is never used unless asked). A store records its
@@ -488,14 +498,17 @@ def _progress_printer(mode: str) -> tuple[Callable[[Progress], None], Callable[[
 
         def plain(p: Progress) -> None:
             f = _Figures.of(p, time.monotonic() - started)
-            pct = int(100 * f.handled / max(1, f.todo))
+            if f.todo == 0:  # nothing to do: the summary says so, not "0% windows=0/0"
+                return
+            pct = int(100 * f.handled / f.todo)
             if pct // 5 != last[0] // 5 and last[0] != _GONE:
                 last[0] = pct
                 try:
                     print(
-                        f"{pct:3d}% windows {f.handled}/{f.todo} requests {p.requests_sent} "
-                        f"409s {p.conflicts} retries {p.retries} elapsed {_duration(f.elapsed)} "
-                        f"rate {f.rate:.1f} windows/s eta {_duration(f.eta)}",
+                        f"{pct:3d}% windows={f.handled}/{f.todo} requests={p.requests_sent} "
+                        f"409s={p.conflicts} retries={p.retries} failed={p.failed} "
+                        f"elapsed={_duration(f.elapsed)} windows/s={f.rate:.1f} "
+                        f"eta={_duration(f.eta)}",
                         flush=True,
                     )
                 except BrokenPipeError:  # `backfill | head`: the run goes on, unprinted
@@ -529,9 +542,11 @@ def _progress_printer(mode: str) -> tuple[Callable[[Progress], None], Callable[[
 
     def update(p: Progress) -> None:
         f = _Figures.of(p, time.monotonic() - started)
+        if f.todo == 0 and not task_id:  # nothing to do: no empty bar
+            return
         bar.info = (
-            f"{f.rate:.1f} windows/s  requests {p.requests_sent}  409s {p.conflicts}  "
-            f"retries {p.retries}  failed {p.failed}"
+            f"windows/s={f.rate:.1f}  requests={p.requests_sent}  409s={p.conflicts}  "
+            f"retries={p.retries}  failed={p.failed}"
         )
         if not task_id:
             bar.start()
@@ -545,7 +560,17 @@ def _progress_printer(mode: str) -> tuple[Callable[[Progress], None], Callable[[
     return update, stop
 
 
+#: How many failed windows the summary lists one by one.
+SUMMARY_FAILURES = 50
+
+
 def _print_summary(report: BackfillReport, db: str) -> None:
+    if report.planned == report.skipped:
+        print(
+            f"Nothing to do: all {report.planned} planned windows are already in {db}"
+            if report.planned
+            else "Nothing to do: no window in the range (nothing has been reported there yet)"
+        )
     print(
         f"Backfill summary: {report.planned} windows planned, {report.skipped} already stored, "
         f"{report.stored_meanwhile} stored by another run meanwhile, "
@@ -553,10 +578,19 @@ def _print_summary(report: BackfillReport, db: str) -> None:
         f"{report.requests_sent} requests, {report.conflicts} 409s, {report.retries} retries; "
         f"{report.elapsed_seconds:.1f}s. Store: {db}"
     )
-    for failure in report.failures[:10]:
+    # Each failure once: here, not also as a WARNING log line (see _quiet_failures).
+    for failure in report.failures[:SUMMARY_FAILURES]:
         print(f"  failed: {failure.item.describe()}: {failure.error}")
-    if report.failed > 10:
-        print(f"  ... and {report.failed - 10} more")
+    if report.failed > SUMMARY_FAILURES:
+        print(
+            f"  ... and {report.failed - SUMMARY_FAILURES} more "
+            "(-v logs each failure as it happens)"
+        )
+
+
+def _quiet_failures(record: logging.LogRecord) -> bool:
+    """A logging filter: drop backfill's line per failed window (the summary lists them)."""
+    return not getattr(record, FAILURE_LOG_MARK, False)
 
 
 def _error(message: object) -> None:
@@ -660,6 +694,7 @@ async def _run_backfill(args: argparse.Namespace, simulate: bool) -> int:
                         shard=args.shard,
                     )
                 )
+                terminated = _on_sigterm(task)
                 try:
                     report = await task
                 except asyncio.CancelledError:
@@ -671,11 +706,14 @@ async def _run_backfill(args: argparse.Namespace, simulate: bool) -> int:
                         )
                         return EXIT_CANNOT_RUN
                     print(
-                        f"\nInterrupted. The windows fetched so far are kept in {args.db}; run "
-                        "the same command again to fetch only the rest."
+                        f"\n{'Terminated' if terminated else 'Interrupted'}. The windows "
+                        f"fetched so far are kept in {args.db}; run the same command again "
+                        "to fetch only the rest.",
+                        flush=True,
                     )
-                    return EXIT_INTERRUPTED
+                    return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
                 finally:
+                    _on_sigterm(None)
                     stop()
         except StoreSourceError as exc:  # the store holds another source's data
             _error(f"{exc} (--db)")
@@ -699,6 +737,36 @@ async def _run_backfill(args: argparse.Namespace, simulate: bool) -> int:
         return EXIT_CANNOT_RUN
     _print_summary(report, args.db)
     return EXIT_OK if report.failed == 0 else EXIT_FAILED_WINDOWS
+
+
+class _Terminated:
+    """Whether SIGTERM stopped the run (true once it came)."""
+
+    came = False
+
+    def __bool__(self) -> bool:
+        return self.came
+
+
+def _on_sigterm(task: asyncio.Future[Any] | None) -> _Terminated:
+    """Cancel ``task`` on SIGTERM, as Ctrl-C cancels it (``None``: SIGTERM's default again).
+
+    A process manager's stop (``kill``, systemd, ``docker stop``) then ends the run the same
+    way: the windows stored so far are kept, and the command says how to resume.
+    """
+    loop = asyncio.get_running_loop()
+    terminated = _Terminated()
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals here
+        if task is None:
+            loop.remove_signal_handler(signal.SIGTERM)
+        else:
+
+            def stop() -> None:
+                terminated.came = True
+                task.cancel()
+
+            loop.add_signal_handler(signal.SIGTERM, stop)
+    return terminated
 
 
 async def _redis_ledger(url: str, key: str, plan: str | tuple[Quota, ...] | None) -> Any:
@@ -982,7 +1050,13 @@ def _logging(verbosity: int) -> Iterator[None]:
     """
     logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
     if verbosity <= 0:
-        yield
+        # The summary lists the failed windows: without -v, not a WARNING line each too.
+        failures = logging.getLogger("enlighten_async.backfill")
+        failures.addFilter(_quiet_failures)
+        try:
+            yield
+        finally:
+            failures.removeFilter(_quiet_failures)
         return
     logger = logging.getLogger("enlighten_async")
     before = logger.level

@@ -162,6 +162,7 @@ def test_days_back_since_after_until_is_said_in_dates(
     argv = ["backfill", "--simulate", "--db", str(tmp_path / "o.db"), "--sim-systems", "1"]
     assert cli.main([*argv, "--since", "3d", "--until", "5d", "--no-progress"]) == 2
     out, err = capsys.readouterr()
+    assert "Backfill summary" not in out
     found = re.fullmatch(
         r"error: since (\S+) is after until (\S+) \(3 and 5 days before (\S+), today in UTC\)\n",
         err,
