@@ -10,6 +10,7 @@ only the windows still missing and writes no duplicate row.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -417,9 +418,14 @@ async def backfill(
     zone_of = _zones()
     # Names and timezones, so that exports and plots show local time (a Store of another
     # kind may not keep them: the method is optional).
+    # The listing's moment by the client's clock (the simulator's, when simulating), so
+    # that a system's last report can be told apart from one long before it (``status``).
     record_systems = getattr(store, "write_systems", None)
     if record_systems is not None and system_list:
-        await record_systems(system_list)
+        if _takes_updated_at(record_systems):
+            await record_systems(system_list, updated_at=int(now))
+        else:  # a store written for an earlier version
+            await record_systems(system_list)
 
     # First pass: count what is planned and what is pending, for the progress bar's ETA.
     # How many were stored per system and kind is kept, so that the second pass can tell
@@ -524,6 +530,14 @@ async def backfill(
             progress()
     report.elapsed_seconds = time.monotonic() - started
     return report
+
+
+def _takes_updated_at(method: Callable[..., Any]) -> bool:
+    try:
+        parameters = inspect.signature(method).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: call it as before
+        return False
+    return any(p.name == "updated_at" or p.kind is p.VAR_KEYWORD for p in parameters)
 
 
 class _StoreOf010:

@@ -80,6 +80,40 @@ source (base URL and a hash of the user id, or the simulator's seed and fleet si
 and refuses another one; the simulator's default store is enlighten-sim.db."""
 
 
+#: A system whose last report is this long before the backfill listed it has stopped
+#: reporting: ``status`` shows the time since as a gap. (Envoys report every 15 minutes,
+#: some on metered links every few hours.)
+STOPPED_REPORTING_SECONDS = 6 * 3600
+
+STATUS_EPILOG = f"""\
+Times are UTC (marked "UTC"; "Z" in --json); the zone beside each system is its own.
+A system stopped reporting when its last report came more than
+{STOPPED_REPORTING_SECONDS // 3600} hours before the last backfill listed the systems
+(by the client's clock): each of its kinds then shows a gap "(no reports)" from the last
+report to that listing. Other gaps are ranges never fetched.
+
+--json prints one object:
+  {{"store": "enlighten.db", "times": "UTC",
+   "quota": null | {{"namespace": "1a2b3c4d", "month": "2026-12", "used": 211,
+                    "limit": 10000 | null, "left": 9789 | null}},
+   "systems": [{{"system_id": 89, "name": "..." | null, "timezone": "Europe/Berlin" | null,
+                "status": "comm" | null, "last_report_at": "2026-12-04T09:06:00Z" | null,
+                "listed_at": "2026-12-07T16:59:00Z" | null, "stopped_reporting": true,
+                "kinds": [{{"kind": "stats", "ranges": 9, "rows": 2016,
+                           "first_end_at": "...Z" | null, "last_end_at": "...Z" | null,
+                           "gaps": [{{"start": "...Z", "end": "...Z",
+                                     "why": "not fetched" | "no reports"}}]}}]}}]}}
+  null: not recorded (a store from before this version, or a system never listed).
+  A gap "not fetched" of energy_lifetime covers the days from start's date up to,
+  not including, end's date.
+
+exit status:
+  0    shown (also a store that holds nothing yet)
+  2    usage error: no store at --db (none is created; also with --redis-url),
+       --redis-url without the API key
+  3    the store cannot be used (damaged, not a store), or Redis cannot be reached"""
+
+
 VERBOSE_HELP = "log to stderr: -v INFO, -vv DEBUG (before or after the command)"
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
@@ -276,8 +310,20 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=1, help="fleet seed (1)")
     bf.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    st = sub.add_parser("status", help="what the store holds per system and kind, and gaps")
+    st = sub.add_parser(
+        "status",
+        help="what the store holds per system and kind, and gaps",
+        description="Show what a store holds: each system's last report (as the last backfill "
+        "listed the systems), and per system and kind the windows, rows, first and last "
+        "interval and the gaps. Reads the store only (never the API, never creating or "
+        "changing the file); with --redis-url, also this month's requests of the key.",
+        epilog=STATUS_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     st.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default: {DEFAULT_DB})")
+    st.add_argument(
+        "--json", action="store_true", help="print one JSON object (its shape is below)"
+    )
     st.add_argument(
         "--redis-url",
         default=None,
@@ -787,8 +833,9 @@ async def _redis_ledger(url: str, key: str, plan: str | tuple[Quota, ...] | None
     return ledger
 
 
-async def _redis_status(args: argparse.Namespace) -> int:
-    """This month's requests used and left, from the shared ledger."""
+async def _redis_quota(args: argparse.Namespace) -> dict[str, Any] | int:
+    """This month's requests used and left, from the shared ledger; or the exit status
+    (the error shown)."""
     url: str = args.redis_url or os.environ.get("ENLIGHTEN_REDIS_URL") or ""
     key = args.key or os.environ.get("ENLIGHTEN_API_KEY") or None
     if not key:
@@ -798,53 +845,166 @@ async def _redis_status(args: argparse.Namespace) -> int:
         ledger = await _redis_ledger(url, key, args.plan)
         try:
             await ledger.refresh()
+            # The ledger counts the real service's month: the wall clock is the service's.
             used = await ledger.month_usage(datetime.now(UTC).timestamp())
         finally:
             await ledger.aclose()
     except EnlightenError as exc:
         _error(exc)
         return EXIT_CANNOT_RUN
-    month = datetime.now(UTC).strftime("%Y-%m")
     quota = ledger.learned_month_limit()
-    if quota is None:
-        left = "left unknown: no month limit was told (--plan) or learned"
-    else:
-        left = f"{max(0, quota.limit - used)} left of {quota.limit}"
-    print(
-        f"Shared quota {ledger.namespace.rsplit(':', 1)[-1][:8]}..., month {month}: "
-        f"{used} requests used, {left}"
+    limit = None if quota is None else int(quota.limit)
+    return {
+        "namespace": ledger.namespace.rsplit(":", 1)[-1][:8],
+        "month": datetime.now(UTC).strftime("%Y-%m"),
+        "used": int(used),
+        "limit": limit,
+        "left": None if limit is None else max(0, limit - used),
+    }
+
+
+def _z(moment: datetime | None) -> str | None:
+    """An instant in ISO 8601 UTC, ``2026-12-04T09:06:00Z``."""
+    return None if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _status_document(
+    db: str, rows: Sequence[Any], systems: dict[int, Any], quota: dict[str, Any] | None
+) -> dict[str, Any]:
+    """What ``status`` shows, as the object ``--json`` prints (documented in its help)."""
+    by_system: dict[int, list[Any]] = {}
+    for r in rows:
+        by_system.setdefault(r.system_id, []).append(r)
+    shown = []
+    for system_id in sorted(by_system.keys() | systems.keys()):
+        listed = systems.get(system_id)
+        report = None if listed is None else listed.last_report_at
+        listed_at = None if listed is None else listed.updated_at
+        stopped = (
+            report is not None
+            and listed_at is not None
+            and (listed_at - report).total_seconds() > STOPPED_REPORTING_SECONDS
+        )
+        kinds = []
+        for r in by_system.get(system_id, []):
+            gaps = [{"start": _z(a), "end": _z(b), "why": "not fetched"} for a, b in r.gaps]
+            if stopped:
+                gaps.append({"start": _z(report), "end": _z(listed_at), "why": "no reports"})
+            kinds.append(
+                {
+                    "kind": r.kind,
+                    "ranges": r.ranges,
+                    "rows": r.rows,
+                    "first_end_at": _z(r.first_end_at),
+                    "last_end_at": _z(r.last_end_at),
+                    "gaps": gaps,
+                }
+            )
+        shown.append(
+            {
+                "system_id": system_id,
+                "name": None if listed is None else listed.name,
+                "timezone": None if listed is None else listed.timezone,
+                "status": None if listed is None else listed.status,
+                "last_report_at": _z(report),
+                "listed_at": _z(listed_at),
+                "stopped_reporting": stopped,
+                "kinds": kinds,
+            }
+        )
+    return {"store": db, "times": "UTC", "quota": quota, "systems": shown}
+
+
+def _since(seconds: float) -> str:
+    """``3d 07:53``: days, hours and minutes."""
+    minutes = int(seconds // 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    return f"{days}d {minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _status_lines(doc: dict[str, Any]) -> list[str]:
+    """``status`` for people: the quota, the systems, then each system's kinds; UTC."""
+
+    def hm(z: str | None) -> str:  # "2026-12-04T09:06:00Z" -> "2026-12-04 09:06"
+        return "-" if z is None else z[:16].replace("T", " ")
+
+    lines = []
+    quota = doc["quota"]
+    if quota is not None:
+        left = (
+            "left unknown: no month limit was told (--plan) or learned"
+            if quota["limit"] is None
+            else f"{quota['left']} left of {quota['limit']}"
+        )
+        lines.append(
+            f"Shared quota {quota['namespace']}..., month {quota['month']}: "
+            f"{quota['used']} requests used, {left}"
+        )
+    systems = doc["systems"]
+    if not any(system["kinds"] for system in systems):
+        lines.append(f"{doc['store']} holds nothing yet")
+        return lines
+    lines.append(f"Store {doc['store']}; all times UTC.")
+    listed = [s for s in systems if s["listed_at"] is not None]
+    if listed:
+        at = max(s["listed_at"] for s in listed)
+        lines.append(f"Systems as the last backfill listed them ({hm(at)} UTC):")
+        lines.append(
+            f"{'system':>8}  {'name':<20} {'zone':<22} {'status':<12} last report (UTC)"
+        )
+        for s in listed:
+            note = ""
+            if s["stopped_reporting"]:
+                report = datetime.fromisoformat(s["last_report_at"].replace("Z", "+00:00"))
+                then = datetime.fromisoformat(s["listed_at"].replace("Z", "+00:00"))
+                note = f"  stopped reporting: none for {_since((then - report).total_seconds())}"
+            lines.append(
+                f"{s['system_id']:>8}  {(s['name'] or '-')[:20]:<20} "
+                f"{(s['timezone'] or '-')[:22]:<22} {(s['status'] or '-')[:12]:<12} "
+                f"{hm(s['last_report_at'])}{note}"
+            )
+    lines.append(
+        f"{'system':>8} {'kind':<18} {'windows':>7} {'rows':>8}  "
+        f"{'first end (UTC)':<17} {'last end (UTC)':<17} gaps (UTC)"
     )
-    return 0
+    for s in systems:
+        for k in s["kinds"]:
+            gaps = [
+                f"{hm(g['start'])}..{hm(g['end'])}"
+                + (" (no reports)" if g["why"] == "no reports" else "")
+                for g in k["gaps"]
+            ]
+            text = ", ".join(gaps[:3]) or "none"
+            if len(gaps) > 3:
+                text += f" (+{len(gaps) - 3} more)"
+            lines.append(
+                f"{s['system_id']:>8} {k['kind']:<18} {k['ranges']:>7} {k['rows']:>8}  "
+                f"{hm(k['first_end_at']):<17} {hm(k['last_end_at']):<17} {text}"
+            )
+    return lines
 
 
 async def _status(args: argparse.Namespace) -> int:
+    quota: dict[str, Any] | None = None
     if args.redis_url or os.environ.get("ENLIGHTEN_REDIS_URL"):
-        code = await _redis_status(args)
-        if code != 0 or not args.db_exists:
-            return code
+        found = await _redis_quota(args)
+        if isinstance(found, int):
+            return found
+        quota = found
     try:
-        async with SQLiteStore(args.db, read_only=True) as store:
+        async with SQLiteStore(args.db, read_only=True) as store:  # never creates the file
             rows = await store.status()
+            systems = await store.systems()
     except StoreError as exc:
         _error(exc)
         return EXIT_CANNOT_RUN
-    if not rows:
-        print(f"{args.db} holds nothing yet")
-        return 0
-    lines = [
-        f"{'system':>8} {'kind':<18} {'windows':>7} {'rows':>8}  {'first':<20} {'last':<20} gaps"
-    ]
-    fmt = "%Y-%m-%d %H:%M"
-    for r in rows:
-        first = r.first_end_at.strftime(fmt) if r.first_end_at else "-"
-        last = r.last_end_at.strftime(fmt) if r.last_end_at else "-"
-        gaps = ", ".join(f"{a.strftime(fmt)}..{b.strftime(fmt)}" for a, b in r.gaps[:3]) or "none"
-        if len(r.gaps) > 3:
-            gaps += f" (+{len(r.gaps) - 3} more)"
-        lines.append(
-            f"{r.system_id:>8} {r.kind:<18} {r.ranges:>7} {r.rows:>8}  "
-            f"{first:<20} {last:<20} {gaps}"
-        )
+    doc = _status_document(args.db, rows, systems, quota)
+    if args.json:
+        import json
+
+        lines = [json.dumps(doc, indent=2)]
+    else:
+        lines = _status_lines(doc)
     try:
         for line in lines:
             print(line)
@@ -1132,12 +1292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
-    redis_status = args.command == "status" and (
-        args.redis_url or os.environ.get("ENLIGHTEN_REDIS_URL")
-    )
-    if args.command == "status":
-        args.db_exists = os.path.exists(args.db)
-    if args.command == "status" and not redis_status and not args.db_exists:
+    # No store: exit 2 before anything else (with --redis-url too), and none is created.
+    if args.command == "status" and not os.path.exists(args.db):
         return _status_without_store(args)
     runners = {"backfill": _backfill, "export": _export, "plot": _plot}
     runner = runners.get(args.command, _status)

@@ -176,7 +176,9 @@ CREATE TABLE IF NOT EXISTS systems (
     system_id INTEGER PRIMARY KEY,
     name TEXT NOT NULL,
     timezone TEXT NOT NULL,
-    updated_at INTEGER NOT NULL
+    updated_at INTEGER NOT NULL,
+    last_report_at INTEGER,
+    status TEXT
 );
 CREATE TABLE IF NOT EXISTS store_info (
     key TEXT PRIMARY KEY,
@@ -188,6 +190,10 @@ CREATE TABLE IF NOT EXISTS store_info (
 # The tables a store of this version has (_missing is those a read-only store lacks).
 _SCHEMA_TABLES = frozenset({*_kinds.TABLES, "windows", "systems", "store_info"})
 
+# Columns added to "systems" after it first shipped: added to an older store opened for
+# writing, read as NULL from one opened read-only.
+_SYSTEMS_ADDED = {"last_report_at": "INTEGER", "status": "TEXT"}
+
 # What store_info records of the source (absent in stores of earlier versions).
 _SOURCE_KEYS = ("source_base_url", "source_user_hash", "source_salt", "source_simulator")
 # The columns that make a table named "windows" ours (a database of another program
@@ -197,8 +203,10 @@ _WINDOWS_COLUMNS = {"system_id", "kind", "start_at", "end_at", "rows", "fetched_
 _UPSERT = {
     **{name: _upsert(table) for name, table in _kinds.TABLES.items()},
     "systems": (
-        "INSERT INTO systems VALUES (?, ?, ?, ?) ON CONFLICT (system_id) DO UPDATE "
-        "SET name = excluded.name, timezone = excluded.timezone, updated_at = excluded.updated_at"
+        "INSERT INTO systems (system_id, name, timezone, updated_at, last_report_at, status) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (system_id) DO UPDATE "
+        "SET name = excluded.name, timezone = excluded.timezone, updated_at = excluded.updated_at, "
+        "last_report_at = excluded.last_report_at, status = excluded.status"
     ),
     "windows": (
         "INSERT INTO windows VALUES (?, ?, ?, ?, ?, ?) "
@@ -240,13 +248,18 @@ class StoredSystem:
     """A system's name and IANA timezone as a backfill last listed them.
 
     Both come from the server as they were sent: check ``timezone`` before use (an
-    export or plot falls back to UTC when it names no usable zone).
+    export or plot falls back to UTC when it names no usable zone). ``updated_at`` is when
+    they were listed (by the client's clock), ``last_report_at`` and ``status`` the
+    system's ``meta`` at that moment (``None`` in a store written before they were kept):
+    a system whose last report is long before ``updated_at`` had stopped reporting.
     """
 
     system_id: int
     name: str
     timezone: str
     updated_at: datetime
+    last_report_at: datetime | None = None
+    status: str | None = None
 
 
 @runtime_checkable
@@ -389,6 +402,8 @@ class SQLiteStore:
         # tables of the current schema the file lacks (read-only: a store of an earlier
         # version, or an empty file); their reads return nothing
         self._missing: frozenset[str] = frozenset()
+        # the columns of "systems" (an older store read-only may lack those added since)
+        self._systems_columns: frozenset[str] = frozenset(_SYSTEMS_ADDED)
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
 
@@ -535,25 +550,49 @@ class SQLiteStore:
     async def write_systems(
         self, systems: Iterable[System], *, updated_at: int | None = None
     ) -> None:
-        """Record each system's name and timezone (a backfill does, when it lists them).
+        """Record each system's name, timezone, last report and status (a backfill does,
+        when it lists them, with ``updated_at`` the moment it listed them by its clock).
 
-        Exports and plots read them back (:meth:`systems`) to show local times and names.
-        A system recorded before is updated.
+        Exports and plots read them back (:meth:`systems`) to show local times and names;
+        ``status`` shows the last report. A system recorded before is updated.
         """
         self._check_writable()
         stamp = int(time.time()) if updated_at is None else int(updated_at)
-        rows = [(s.system_id, _text(s.system_name), _text(s.timezone), stamp) for s in systems]
+        rows = [
+            (
+                s.system_id,
+                _text(s.system_name),
+                _text(s.timezone),
+                stamp,
+                int(s.meta.last_report_at.timestamp()),
+                _text(getattr(s.meta.status, "value", s.meta.status)),
+            )
+            for s in systems
+        ]
         if rows:
             await self._run(self._write_systems_sync, rows)
 
     async def systems(self) -> dict[int, StoredSystem]:
         """The recorded systems by id (none for a store filled before they were kept)."""
+        added = ", ".join(
+            name if name in self._systems_columns else "NULL" for name in _SYSTEMS_ADDED
+        )
         rows = await self._run(
-            self._read, "systems", "SELECT system_id, name, timezone, updated_at FROM systems", ()
+            self._read,
+            "systems",
+            f"SELECT system_id, name, timezone, updated_at, {added} FROM systems",
+            (),
         )
         return {
-            int(sid): StoredSystem(int(sid), str(name), str(tz), utc_datetime(int(at)))
-            for sid, name, tz, at in rows
+            int(sid): StoredSystem(
+                int(sid),
+                str(name),
+                str(tz),
+                utc_datetime(int(at)),
+                None if report is None else utc_datetime(int(report)),
+                None if status is None else str(status),
+            )
+            for sid, name, tz, at, report, status in rows
         }
 
     async def intervals(
@@ -614,6 +653,10 @@ class SQLiteStore:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                have = _columns(conn, "systems")
+                for name, sql_type in _SYSTEMS_ADDED.items():
+                    if name not in have:  # a store of an earlier version
+                        conn.execute(f"ALTER TABLE systems ADD COLUMN {name} {sql_type}")
                 if self.source is not None:
                     self._claim_sync(conn, self.source, legacy="windows" in tables)
             except BaseException:
@@ -650,6 +693,8 @@ class SQLiteStore:
                 tables = self._check_tables(conn)
             self._check_sync(conn)
             self._missing = frozenset(_SCHEMA_TABLES - tables)
+            if "systems" in tables:
+                self._systems_columns = frozenset(_columns(conn, "systems"))
             if self._missing and tables:
                 log.debug("store %s lacks %s: read as empty", self.path, sorted(self._missing))
         except BaseException:

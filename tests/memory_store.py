@@ -82,7 +82,12 @@ class MemoryStore:
         at = datetime.fromtimestamp(time.time() if updated_at is None else updated_at, timezone.utc)
         for s in systems:
             self._systems[s.system_id] = StoredSystem(
-                s.system_id, str(s.system_name), str(s.timezone), at.replace(microsecond=0)
+                s.system_id,
+                str(s.system_name),
+                str(s.timezone),
+                at.replace(microsecond=0),
+                s.meta.last_report_at.astimezone(timezone.utc).replace(microsecond=0),
+                str(getattr(s.meta.status, "value", s.meta.status)),
             )
 
     # -- what readers need ---------------------------------------------------------------

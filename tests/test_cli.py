@@ -353,6 +353,11 @@ def test_redis_lost_mid_run_stops_and_a_rerun_resumes(
     assert kept < planned  # the run stopped: it did not go on without the shared ledger
 
 
+async def _empty_store(db: Path) -> None:
+    async with SQLiteStore(db):
+        pass
+
+
 def _used(out: str) -> int:
     return int(out.split(" requests used")[0].rsplit(" ", 1)[1])
 
@@ -365,6 +370,7 @@ def test_status_shows_this_months_requests_used_and_left(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     db = tmp_path / "s.db"
+    asyncio.run(_empty_store(db))  # status of a missing store is exit 2, Redis or not
     monkeypatch.setenv("ENLIGHTEN_REDIS_URL", redis_url)
     monkeypatch.setenv("ENLIGHTEN_API_KEY", KEY)
     # Other tests of this session used the key too: count from here.
@@ -381,7 +387,7 @@ def test_status_shows_this_months_requests_used_and_left(
     assert f": {before + sent} requests used, left unknown: no month limit" in out
     assert "stats" in out  # the store's table follows
     assert KEY not in out + err
-    assert cli.main(["status", "--db", str(tmp_path / "none.db"), "--plan", "watt"]) == 0
+    assert cli.main(["status", "--db", str(db), "--plan", "watt"]) == 0
     left = 10_000 - before - sent
     assert f": {before + sent} requests used, {left} left of 10000" in capsys.readouterr().out
     monkeypatch.setenv("ENLIGHTEN_API_KEY", f"another-{KEY}")

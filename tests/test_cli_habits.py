@@ -113,3 +113,96 @@ def test_sigterm_stops_a_backfill_like_ctrl_c(tmp_path: Path) -> None:
     assert "run the same command again" in out and "Traceback" not in err, err
     assert err == ""
     assert "Backfill summary" not in out
+
+
+# -- status: times labelled, last reports, a stopped system's gap, --json -----------------
+
+
+@pytest.fixture(scope="module")
+def three_systems(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store of 4 days of ``stats`` from the simulator's first 3 systems; the third, 89,
+    is a ``comm`` system that stopped reporting about 3 days before the simulator's now."""
+    folder = tmp_path_factory.mktemp("three")
+    db = folder / "three.db"
+    argv = ["backfill", "--simulate", "--sim-systems", "3", "--sim-plan", "unlimited"]
+    proc = _run(
+        *argv, "--kinds", "stats", "--since", "4d", "--no-progress", "--db", str(db), cwd=folder
+    )
+    assert proc.returncode == 0, proc.stderr
+    return db
+
+
+def test_status_shows_last_reports_and_a_stopped_systems_gap(
+    three_systems: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["status", "--db", str(three_systems)]) == 0
+    out = capsys.readouterr().out
+    assert "all times UTC" in out and "last report (UTC)" in out and "gaps (UTC)" in out
+    lines = out.splitlines()
+    (system,) = [line for line in lines if re.match(r" +89  ", line)]
+    assert " comm " in system and "stopped reporting: none for 3d " in system, system
+    (stats,) = [line for line in lines if re.match(r" +89 stats ", line)]
+    assert stats.endswith(" (no reports)") and "none" not in stats, stats
+    for sid in (67, 78):  # reporting systems: no such gap
+        (row,) = [line for line in lines if re.match(rf" +{sid} stats ", line)]
+        assert row.endswith(" none"), row
+        assert "America/Los_Angeles" in out and "Europe/Berlin" in out
+
+
+def test_status_json_has_the_documented_shape(
+    three_systems: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+    from datetime import datetime, timedelta
+
+    assert cli.main(["status", "--db", str(three_systems), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["store"] == str(three_systems) and doc["times"] == "UTC" and doc["quota"] is None
+    by_id = {s["system_id"]: s for s in doc["systems"]}
+    assert sorted(by_id) == [67, 78, 89]
+    keys = {"system_id", "name", "timezone", "status", "last_report_at", "listed_at"}
+    assert all(set(s) == keys | {"stopped_reporting", "kinds"} for s in doc["systems"])
+
+    def at(z: str) -> datetime:
+        assert z.endswith("Z")
+        return datetime.fromisoformat(z[:-1] + "+00:00")
+
+    stopped = by_id[89]
+    assert stopped["status"] == "comm" and stopped["stopped_reporting"] is True
+    silent = at(stopped["listed_at"]) - at(stopped["last_report_at"])
+    assert timedelta(days=3) < silent < timedelta(days=4)
+    (stats,) = stopped["kinds"]
+    assert set(stats) == {"kind", "ranges", "rows", "first_end_at", "last_end_at", "gaps"}
+    assert stats["gaps"][-1] == {
+        "start": stopped["last_report_at"],
+        "end": stopped["listed_at"],
+        "why": "no reports",
+    }
+    for sid in (67, 78):
+        assert by_id[sid]["stopped_reporting"] is False and by_id[sid]["kinds"][0]["gaps"] == []
+        assert at(by_id[sid]["listed_at"]) - at(by_id[sid]["last_report_at"]) < timedelta(hours=1)
+
+
+def test_status_help_describes_it_and_its_exit_statuses(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["status", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "Show what a store holds" in out and "--json prints one object" in out
+    assert "exit status:" in out
+    for code in ("0 ", "2 ", "3 "):
+        assert f"\n  {code}" in out
+
+
+def test_status_of_a_missing_store_with_redis_is_exit_2_and_creates_nothing(
+    redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "none.db"
+    argv = ["status", "--db", str(db), "--redis-url", redis_url, "--key", KEY]
+    for extra in ([], ["--json"]):
+        assert cli.main([*argv, *extra]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err == f"error: no store at {db}\n"
+    assert list(tmp_path.iterdir()) == []
