@@ -42,11 +42,13 @@ from enlighten_async.store import BackfillStore, RangeResult, StoreDataError, St
 __all__ = [
     "DEFAULT_KINDS",
     "BackfillFailure",
+    "BackfillPlan",
     "BackfillReport",
     "LookbackExpiredError",
     "Progress",
     "WorkItem",
     "backfill",
+    "plan_backfill",
 ]
 
 log = logging.getLogger("enlighten_async.backfill")
@@ -341,6 +343,110 @@ async def _resolve_systems(
     return found
 
 
+def _arguments(
+    kinds: Iterable[str],
+    since: _Bound | None,
+    until: _Bound | None,
+    shard: tuple[int, int] | None,
+    now: float,
+) -> tuple[tuple[str, ...], _Bound]:
+    """The kinds (once each) and ``since`` (its default filled in), checked; a
+    ``ValueError`` before any request otherwise."""
+    if shard is not None:
+        i, n = shard
+        if not (isinstance(i, int) and isinstance(n, int) and 1 <= i <= n):
+            raise ValueError(f"shard must be (i, n) with 1 <= i <= n, got {shard!r}")
+    kinds = tuple(dict.fromkeys(kinds))
+    for kind in kinds:
+        if kind not in DEFAULT_KINDS:
+            raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(DEFAULT_KINDS)}")
+    since_bound: _Bound = DEFAULT_SINCE if since is None else since
+    _check_bound(since_bound, "since")
+    if until is not None:
+        _check_bound(until, "until")
+    if _is_date(since) and _is_date(until) and since > until:  # type: ignore[operator]
+        raise ValueError(f"since {since} is after until {until}")
+    if isinstance(since, timedelta) and isinstance(until, timedelta) and since < until:
+        raise ValueError(
+            f"since {_day_of(since, now)} is after until {_day_of(until, now)} "
+            f"({since.days} and {until.days} days before {_utc_today(now)}, today in UTC)"
+        )
+    # Refused only when no system's zone could leave anything to fetch.
+    until_at = int(now) if until is None else _widest(until, now, end=True)
+    if _widest(since_bound, now, end=False) > min(until_at, int(now) - SETTLE_SECONDS):
+        end = "now less an hour" if until is None else f"until {_day_of(until, now)}"
+        raise ValueError(
+            f"since {_day_of(since_bound, now)} is after {end} in every zone "
+            f"(today is {_utc_today(now)} in UTC; the last hour is never fetched)"
+        )
+    return kinds, since_bound
+
+
+async def _listed(
+    client: EnlightenClient,
+    systems: Sequence[int] | Sequence[System] | None,
+    shard: tuple[int, int] | None,
+) -> list[System]:
+    """The systems to plan (listed with ``/systems`` unless given), of ``shard`` only."""
+    system_list = await _resolve_systems(client, systems)
+    if shard is not None:
+        system_list = [s for s in system_list if s.system_id % shard[1] == shard[0] - 1]
+    return system_list
+
+
+@frozen
+class BackfillPlan:
+    """What a backfill would fetch, found without fetching a window (``--dry-run``).
+
+    ``windows`` are those not yet in the store, in the order a backfill sends them (one
+    request each); ``requests_sent`` is what planning sent: the ``/systems`` listing
+    (none when :class:`System` s are given).
+    """
+
+    systems: int
+    planned: int
+    skipped: int
+    windows: tuple[WorkItem, ...]
+    requests_sent: int
+
+
+async def plan_backfill(
+    client: EnlightenClient,
+    store: BackfillStore | None = None,
+    systems: Sequence[int] | Sequence[System] | None = None,
+    kinds: Iterable[str] = DEFAULT_KINDS,
+    since: datetime | date | timedelta | int | None = None,
+    until: datetime | date | timedelta | int | None = None,
+    *,
+    shard: tuple[int, int] | None = None,
+) -> BackfillPlan:
+    """The windows :func:`backfill` would fetch with the same arguments, by the client's
+    clock: it lists the systems (``/systems``, as a backfill does first) and reads the
+    store's done ranges (``None``: an empty store), and fetches nothing, stores nothing.
+    """
+    now = client.clock.now()
+    kinds, since_bound = _arguments(kinds, since, until, shard, now)
+    base = client.scheduler_snapshot()
+    system_list = await _listed(client, systems, shard)
+    sent = client.scheduler_snapshot().requests_sent - base.requests_sent
+    zone_of = _zones()
+    current = None if store is None else _current_store(store)
+    planned = skipped = 0
+    todo: list[WorkItem] = []
+    for system in system_list:
+        for kind in kinds:
+            windows = _plan(system, kind, since_bound, until, now, zone_of)
+            held = set() if current is None else await current.done_ranges(system.system_id, kind)
+            done = Coverage(held, pad=86400 if KINDS[kind].by_day else 0)
+            planned += len(windows)
+            for start_at, end_at in windows:
+                if done.covers(start_at, end_at):
+                    skipped += 1
+                else:
+                    todo.append(WorkItem(system.system_id, kind, start_at, end_at))
+    return BackfillPlan(len(system_list), planned, skipped, tuple(todo), sent)
+
+
 async def backfill(
     client: EnlightenClient,
     store: BackfillStore,
@@ -374,35 +480,9 @@ async def backfill(
     ``system_id % n == i - 1``: every system in exactly one share). Arguments are checked
     before any request is sent.
     """
-    if shard is not None:
-        i, n = shard
-        if not (isinstance(i, int) and isinstance(n, int) and 1 <= i <= n):
-            raise ValueError(f"shard must be (i, n) with 1 <= i <= n, got {shard!r}")
-    kinds = tuple(dict.fromkeys(kinds))
-    for kind in kinds:
-        if kind not in DEFAULT_KINDS:
-            raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(DEFAULT_KINDS)}")
     clock = client.clock
     now = clock.now()
-    since_bound: _Bound = DEFAULT_SINCE if since is None else since
-    _check_bound(since_bound, "since")
-    if until is not None:
-        _check_bound(until, "until")
-    if _is_date(since) and _is_date(until) and since > until:  # type: ignore[operator]
-        raise ValueError(f"since {since} is after until {until}")
-    if isinstance(since, timedelta) and isinstance(until, timedelta) and since < until:
-        raise ValueError(
-            f"since {_day_of(since, now)} is after until {_day_of(until, now)} "
-            f"({since.days} and {until.days} days before {_utc_today(now)}, today in UTC)"
-        )
-    # Refused only when no system's zone could leave anything to fetch.
-    until_at = int(now) if until is None else _widest(until, now, end=True)
-    if _widest(since_bound, now, end=False) > min(until_at, int(now) - SETTLE_SECONDS):
-        end = "now less an hour" if until is None else f"until {_day_of(until, now)}"
-        raise ValueError(
-            f"since {_day_of(since_bound, now)} is after {end} in every zone "
-            f"(today is {_utc_today(now)} in UTC; the last hour is never fetched)"
-        )
+    kinds, since_bound = _arguments(kinds, since, until, shard, now)
     if concurrency is None:
         concurrency = client.max_in_flight * 2
     started = time.monotonic()
@@ -411,9 +491,7 @@ async def backfill(
     report = BackfillReport()
     base = client.scheduler_snapshot()
 
-    system_list = await _resolve_systems(client, systems)
-    if shard is not None:
-        system_list = [s for s in system_list if s.system_id % shard[1] == shard[0] - 1]
+    system_list = await _listed(client, systems, shard)
     by_id = {s.system_id: s for s in system_list}
     zone_of = _zones()
     # Names and timezones, so that exports and plots show local time (a Store of another

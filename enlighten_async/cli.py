@@ -38,15 +38,17 @@ from enlighten_async._args import url_arg
 from enlighten_async._client import DEFAULT_BASE_URL, EnlightenClient
 from enlighten_async._clock import Clock, ScaledClock
 from enlighten_async._exceptions import EnlightenError
-from enlighten_async._quota import PLANS, Quota, parse_quota
+from enlighten_async._quota import PLANS, Quota, parse_quota, resolve_plan
 from enlighten_async._scheduler import Scheduler
 from enlighten_async._windows import LookbackWarning
 from enlighten_async.backfill import (
     DEFAULT_KINDS,
     FAILURE_LOG_MARK,
+    BackfillPlan,
     BackfillReport,
     Progress,
     backfill,
+    plan_backfill,
 )
 from enlighten_async.store import SQLiteStore, StoreError, StoreSource, StoreSourceError
 
@@ -309,6 +311,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--seed", type=int, default=1, help="fleet seed (1)")
     bf.add_argument("--no-progress", action="store_true", help="no progress bar")
+    bf.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="plan only: list the systems (the /systems requests planning needs: one per "
+        "1000 systems, or per 200 ids of --systems; counted in the output) and read --db if "
+        "it exists, then print the windows to fetch, their requests and the time they take "
+        "at the plan's rate (--plan; with --simulate, --sim-plan). Fetches no window, "
+        "creates or changes no store",
+    )
 
     st = sub.add_parser(
         "status",
@@ -651,6 +662,8 @@ async def _backfill(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.db is None:
         args.db = DEFAULT_SIM_DB if simulate else DEFAULT_DB
+    if args.dry_run:
+        return await _dry_run(args, simulate)
     created = _absent(args.db)
     status = await _run_backfill(args, simulate)
     if created and status != EXIT_OK:
@@ -685,32 +698,10 @@ async def _run_backfill(args: argparse.Namespace, simulate: bool) -> int:
     # clock (the simulator's, when simulating: its fleet reports up to its "now").
     since = args.since
     async with _target(args) as (base_url, key, user_id, clock):
-        redis_url = args.redis_url or os.environ.get("ENLIGHTEN_REDIS_URL") or None
-        ledger: Any = None
-        try:
-            if redis_url:
-                ledger = await _redis_ledger(redis_url, key, args.plan)
-                scheduler_kwargs: dict[str, Any] = {"ledger": ledger, "clock": clock}
-                if args.max_in_flight is not None:
-                    scheduler_kwargs["max_in_flight"] = args.max_in_flight
-                client = EnlightenClient(
-                    key, user_id, base_url=base_url, scheduler=Scheduler(**scheduler_kwargs)
-                )
-            else:
-                client = EnlightenClient(
-                    key,
-                    user_id,
-                    base_url=base_url,
-                    plan=args.plan,
-                    clock=clock,
-                    max_in_flight=args.max_in_flight,
-                )
-        except ValueError as exc:
-            _error(exc)
-            return EXIT_USAGE
-        except EnlightenError as exc:  # Redis unreachable at start
-            _error(exc)
-            return EXIT_CANNOT_RUN
+        made = await _client(args, base_url, key, user_id, clock)
+        if isinstance(made, int):
+            return made
+        client, ledger = made
         mode = "none" if args.no_progress else ("rich" if sys.stdout.isatty() else "plain")
         update, stop = _progress_printer(mode)
         task: asyncio.Future[BackfillReport] | None = None
@@ -813,6 +804,161 @@ def _on_sigterm(task: asyncio.Future[Any] | None) -> _Terminated:
 
             loop.add_signal_handler(signal.SIGTERM, stop)
     return terminated
+
+
+async def _client(
+    args: argparse.Namespace, base_url: str, key: str, user_id: str, clock: Clock | None
+) -> tuple[EnlightenClient, Any] | int:
+    """The backfill's client and its shared ledger (``None`` without ``--redis-url``); or
+    the exit status, the error shown."""
+    redis_url = args.redis_url or os.environ.get("ENLIGHTEN_REDIS_URL") or None
+    ledger: Any = None
+    try:
+        if redis_url:
+            ledger = await _redis_ledger(redis_url, key, args.plan)
+            scheduler_kwargs: dict[str, Any] = {"ledger": ledger, "clock": clock}
+            if args.max_in_flight is not None:
+                scheduler_kwargs["max_in_flight"] = args.max_in_flight
+            client = EnlightenClient(
+                key, user_id, base_url=base_url, scheduler=Scheduler(**scheduler_kwargs)
+            )
+        else:
+            client = EnlightenClient(
+                key,
+                user_id,
+                base_url=base_url,
+                plan=args.plan,
+                clock=clock,
+                max_in_flight=args.max_in_flight,
+            )
+    except ValueError as exc:
+        _error(exc)
+        return EXIT_USAGE
+    except EnlightenError as exc:  # Redis unreachable at start
+        _error(exc)
+        return EXIT_CANNOT_RUN
+    return client, ledger
+
+
+async def _dry_run(args: argparse.Namespace, simulate: bool) -> int:
+    """``backfill --dry-run``: what a backfill would fetch, and how long it would take."""
+    async with _target(args) as (base_url, key, user_id, clock):
+        made = await _client(args, base_url, key, user_id, clock)
+        if isinstance(made, int):
+            return made
+        client, ledger = made
+        store: SQLiteStore | None = None
+        try:
+            if not _absent(args.db):  # read what is done; a missing store is not created
+                store = SQLiteStore(args.db, read_only=True)
+                await store.open()
+            async with client:
+                plan = await plan_backfill(
+                    client,
+                    store,
+                    args.systems,
+                    args.kinds,
+                    args.since,
+                    args.until,
+                    shard=args.shard,
+                )
+        except StoreError as exc:
+            _error(exc)
+            return EXIT_CANNOT_RUN
+        except EnlightenError as exc:  # auth, connection, an API error while listing
+            _error(exc)
+            return EXIT_CANNOT_RUN
+        except ValueError as exc:  # since after until, unknown system ids
+            _error(exc)
+            return EXIT_USAGE
+        finally:
+            if store is not None:
+                await store.close()
+            if ledger is not None:
+                with contextlib.suppress(Exception):
+                    await ledger.aclose()
+        if args.plan is not None:
+            limits: tuple[Quota, ...] | None = resolve_plan(args.plan)
+            plan_name = args.plan if isinstance(args.plan, str) else "--plan"
+        elif simulate:
+            from enlighten_async.simulator import Plan
+
+            limits, plan_name = Plan.parse(args.sim_plan).limits, args.sim_plan
+        else:
+            limits, plan_name = None, ""
+        scale = clock.scale if clock is not None else 1.0
+    for line in _plan_lines(plan, args.db, limits, plan_name, scale):
+        print(line)
+    return EXIT_OK
+
+
+def _plan_lines(
+    plan: BackfillPlan,
+    db: str,
+    limits: tuple[Quota, ...] | None,
+    plan_name: str,
+    scale: float,
+) -> list[str]:
+    """What ``backfill --dry-run`` prints."""
+    listing = plan.requests_sent
+    lines = [
+        f"Dry run: no window fetched, no store written. Planning sent {listing} "
+        f"request{'s' if listing != 1 else ''} (/systems: each system's zone and dates)."
+    ]
+    groups: dict[tuple[int, str], list[Any]] = {}
+    for item in plan.windows:
+        groups.setdefault((item.system_id, item.kind), []).append(item)
+    if groups:
+        lines.append(
+            f"{'system':>8} {'kind':<18} {'windows':>7}  {'first start (UTC)':<17}  last end (UTC)"
+        )
+    fmt = "%Y-%m-%d %H:%M"
+    for (system_id, kind), items in groups.items():
+        first = datetime.fromtimestamp(min(i.start_at for i in items), UTC).strftime(fmt)
+        last = datetime.fromtimestamp(max(i.end_at for i in items), UTC).strftime(fmt)
+        lines.append(f"{system_id:>8} {kind:<18} {len(items):>7}  {first:<17}  {last}")
+    todo = len(plan.windows)
+    lines.append(
+        f"Would fetch {todo} windows of {plan.systems} systems with {todo} requests "
+        f"({plan.skipped} of {plan.planned} planned are already in {db})."
+        if todo
+        else f"Nothing to do: all {plan.planned} planned windows are already in {db}."
+    )
+    if not todo:
+        return lines
+    total = todo + listing
+    if limits is None:
+        lines.append(
+            "Time: unknown without --plan (a backfill learns the quota from its first 409)."
+        )
+        return lines
+    seconds, beyond = _quota_seconds(total, limits)
+    text = f"Time at plan {plan_name} ({', '.join(map(str, limits)) or 'unlimited'}): "
+    if not limits:
+        text += "no quota wait"
+    else:
+        text += f"about {_duration(seconds)} of quota windows for {total} requests"
+        if scale != 1.0:
+            text += f" ({seconds / scale:.1f}s of real time at the clock x{scale:g})"
+    lines.append(text + (f"; {beyond}" if beyond else "") + ".")
+    return lines
+
+
+def _quota_seconds(requests: int, limits: Sequence[Quota]) -> tuple[float, str]:
+    """How long ``requests`` take at ``limits`` (fixed windows: the last window's
+    requests go out when it opens), and what a month limit leaves for next month."""
+    seconds = 0.0
+    beyond = ""
+    for quota in limits:
+        if quota.seconds is None:  # the month: no fixed length
+            if requests > quota.limit:
+                beyond = (
+                    f"{requests - quota.limit} requests more than the month's {quota.limit} "
+                    "wait for the next month"
+                )
+            continue
+        seconds = max(seconds, (requests - 1) // quota.limit * quota.seconds)
+    return seconds, beyond
 
 
 async def _redis_ledger(url: str, key: str, plan: str | tuple[Quota, ...] | None) -> Any:
@@ -949,9 +1095,7 @@ def _status_lines(doc: dict[str, Any]) -> list[str]:
     if listed:
         at = max(s["listed_at"] for s in listed)
         lines.append(f"Systems as the last backfill listed them ({hm(at)} UTC):")
-        lines.append(
-            f"{'system':>8}  {'name':<20} {'zone':<22} {'status':<12} last report (UTC)"
-        )
+        lines.append(f"{'system':>8}  {'name':<20} {'zone':<22} {'status':<12} last report (UTC)")
         for s in listed:
             note = ""
             if s["stopped_reporting"]:
