@@ -141,7 +141,7 @@ def test_backfill_help_documents_exit_statuses(capsys: pytest.CaptureFixture[str
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert "exit status" in out
-    for code in ("0 ", "1 ", "2 ", "3 ", "130 "):
+    for code in ("0 ", "1 ", "2 ", "3 ", "130 ", "143 "):
         assert f"\n  {code}" in out
 
 
