@@ -370,14 +370,17 @@ async def test_default_since_is_aligned_so_a_rerun_plans_the_same_windows(
         fleet=Fleet(1, seed=1), plan=PLANS["unlimited"], clock=ea.ScaledClock(1, origin=origin)
     )
     later = ea.ScaledClock(1, origin=origin + 600)  # the same command, ten minutes later
+    # A fixed end (the local day before the simulator's, ended everywhere by then): only
+    # the default start is under test, and the last report moves with the clock.
+    until = datetime.fromtimestamp(origin, UTC).date() - timedelta(days=1)
     async with SimulatorServer(simulator) as server, SQLiteStore(tmp_path / "ds.db") as store:
         async with _client(simulator, server.base_url) as client:
-            first = await backfill(client, store, None, ["stats"])
+            first = await backfill(client, store, None, ["stats"], until=until)
         async with ea.EnlightenClient(
             simulator.api_key, simulator.user_id, base_url=server.base_url, clock=later
         ) as client:
-            second = await backfill(client, store, None, ["stats"])
+            second = await backfill(client, store, None, ["stats"], until=until)
     assert first.failed == second.failed == 0 and first.planned == second.planned > 0
-    # The same windows: all already stored (the last report, hence the end, is the same).
+    # The same windows: all already stored (the start is aligned, the end fixed).
     assert second.skipped == first.planned and second.done == 0
     assert adds_up(first) and adds_up(second)
