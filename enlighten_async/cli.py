@@ -140,6 +140,12 @@ MAX_DAYS_BACK = 36_500
 LAST_DATE = date(9999, 12, 1)
 
 
+def _sim_origin(text: str) -> float:
+    from enlighten_async.simulator.cli import origin_arg
+
+    return origin_arg(text)
+
+
 def _date_or_days(text: str) -> date | timedelta:
     """``2024-05-01``, or ``7d``: the local date seven days before each system's local today."""
     text = text.strip()
@@ -264,6 +270,14 @@ def build_parser() -> argparse.ArgumentParser:
         "its clock",
     )
     sim.add_argument("--seed", type=int, default=1, help="fleet seed (1)")
+    sim.add_argument(
+        "--sim-origin",
+        type=_sim_origin,
+        default=None,
+        metavar="ISO",
+        help="the simulator's time at start, e.g. 2026-12-07T12:00Z (default: now): the "
+        "fleet's dates are relative to it, so a fixed origin backfills the same data any day",
+    )
     bf.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     st = sub.add_parser("status", help="what the store holds per system and kind, and gaps")
@@ -404,7 +418,7 @@ async def _target(args: argparse.Namespace) -> AsyncIterator[tuple[str, str, str
         from enlighten_async.simulator import Fleet, Plan, Simulator, SimulatorServer
 
         scale = args.time_scale or DEFAULT_SIM_TIME_SCALE
-        clock = ScaledClock(scale)
+        clock = ScaledClock(scale, origin=args.sim_origin)
         simulator = Simulator(
             fleet=Fleet(args.sim_systems, seed=args.seed),
             plan=Plan.parse(args.sim_plan),
