@@ -357,7 +357,9 @@ def _add_export_parsers(sub: Any) -> None:
         "plot",
         help="draw a system's production (power and energy) into a PNG",
         description="Draw one system's stored production (stats): power (W) and energy\n"
-        "per interval (Wh), local time on the x axis. Needs the 'plot' extra (matplotlib).",
+        "per interval (Wh), and energy per local day (kWh) over more than 3 days; local\n"
+        "time on the x axis, which covers the days asked for (up to now): missing\n"
+        "intervals are gaps. Needs the 'plot' extra (matplotlib).",
         epilog=EXPORT_EPILOG.replace("an export still writes the header", "no file written"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
