@@ -156,7 +156,7 @@ def production_figure(
     bottom = energy
     if daily:
         bottom = axes[2][0]
-        _daily_bars(bottom, local, enwh, seconds, tz)
+        _daily_bars(bottom, local, enwh, tz)
     power.set_xlim(lo, hi)  # shared: the range asked for, whatever was found in it
     # matplotlib's date helpers have no annotations
     locator = mdates.AutoDateLocator(tz=tz)  # type: ignore[no-untyped-call]
@@ -168,43 +168,35 @@ def production_figure(
     return fig
 
 
-def daily_energy(
-    ends: Sequence[datetime], enwh: Sequence[float], tz: tzinfo
-) -> dict[date, tuple[float, int]]:
-    """The energy (Wh) and the number of intervals of each local day that has any, in
-    order (an interval ending at local midnight closes the day before)."""
-    days: dict[date, tuple[float, int]] = {}
+def daily_energy(ends: Sequence[datetime], enwh: Sequence[float], tz: tzinfo) -> dict[date, float]:
+    """The energy (Wh) of each local day that has intervals, in order (an interval
+    ending at local midnight closes the day before)."""
+    days: dict[date, float] = {}
     for end, wh in zip(ends, enwh, strict=True):
         day = (end.astimezone(tz) - timedelta(seconds=1)).date()
-        total, count = days.get(day, (0.0, 0))
-        days[day] = (total + wh, count + 1)
+        days[day] = days.get(day, 0.0) + wh
     return days
 
 
-def _daily_bars(
-    ax: Any, ends: Sequence[datetime], enwh: Sequence[float], seconds: float, tz: tzinfo
-) -> None:
+def _daily_bars(ax: Any, ends: Sequence[datetime], enwh: Sequence[float], tz: tzinfo) -> None:
     """Energy per local day (kWh): one bar from local midnight to midnight per day with
-    intervals, hatched when the day has fewer than it holds (a day with none has no bar,
-    not a bar of 0)."""
-    for day, (wh, count) in daily_energy(ends, enwh, tz).items():
+    intervals; a day with none has no bar (not a bar of 0). A day is not judged whole or
+    partial by its count of intervals: the service leaves the night's out."""
+    for day, wh in daily_energy(ends, enwh, tz).items():
         start = datetime.combine(day, time(0), tz)
         length = datetime.combine(day + timedelta(days=1), time(0), tz) - start
-        whole = count >= length.total_seconds() / seconds
         ax.bar(
             start,
             wh / 1000,
             width=length.total_seconds() / 86400,
             align="edge",
             color="tab:green",
-            alpha=0.8 if whole else 0.4,
-            hatch=None if whole else "//",
+            alpha=0.7,
             edgecolor="white",
         )
     ax.set_ylabel("energy per day (kWh)")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    ax.set_title("hatched: days with intervals missing", fontsize="small", loc="right")
 
 
 def _broken_at_gaps(

@@ -42,9 +42,9 @@ def power_line(fig: Any) -> tuple[list[datetime], list[float]]:
     return list(line.get_xdata()), [float(y) for y in line.get_ydata()]
 
 
-def day_bars(fig: Any) -> list[tuple[float, float, str | None]]:
-    """The daily panel's bars: (left edge as a date number, kWh, hatch), left to right."""
-    return sorted((p.get_x(), p.get_height(), p.get_hatch()) for p in fig.axes[2].patches)
+def day_bars(fig: Any) -> list[tuple[float, float]]:
+    """The daily panel's bars: (left edge as a date number, kWh), left to right."""
+    return sorted((p.get_x(), p.get_height()) for p in fig.axes[2].patches)
 
 
 async def test_the_power_line_breaks_where_intervals_are_missing() -> None:
@@ -160,13 +160,12 @@ async def test_missing_intervals_are_gaps_in_the_line_and_the_daily_panel(
     # a bar per day with intervals; none (not a bar of 0) for the 13th, 17th and 20th
     with_data = [date(2026, 11, d) for d in (14, 15, 16, 18, 19)]
     midnights = [num(datetime.combine(day, time(0), LA)) for day in with_data]
-    assert [x for x, _, _ in bars] == pytest.approx(midnights)
+    assert [x for x, _ in bars] == pytest.approx(midnights)
     ends = _ends()
-    for day, (_, kwh, hatch) in zip(with_data, bars, strict=True):
+    for day, (_, kwh) in zip(with_data, bars, strict=True):
         lo, hi = _la(day), _la(day + timedelta(days=1))
         wh = sum(i for i, end in enumerate(ends) if lo < end <= hi)
         assert kwh == pytest.approx(wh / 1000)
-        assert (hatch is None) == (day.day in (14, 15, 16))  # partial days are hatched
 
 
 # -- a system that stopped reporting, on the simulator's clock ----------------------------
