@@ -813,13 +813,11 @@ async def _export(args: argparse.Namespace) -> int:
     if _reversed(args.since, args.until):
         _error(f"--since {_day_text(args.since)} is after --until {_day_text(args.until)}")
         return EXIT_USAGE
-    if args.format is None:  # from --out's extension; stdout gets CSV
-        try:
-            args.format = "csv" if args.out is None else export.format_for(args.out)
-        except ValueError:
-            known = ", ".join(export.FORMATS)
-            _error(f"--out {args.out}: unknown extension (expected {known}); or give --format")
-            return EXIT_USAGE
+    if _overwrites_store(args):  # said before a complaint about the store's extension
+        return EXIT_USAGE
+    args.format = _export_format(args)
+    if args.format is None:
+        return EXIT_USAGE
     if args.format == "parquet":
         try:
             export._pyarrow()
@@ -843,6 +841,22 @@ async def _export(args: argparse.Namespace) -> int:
         _error(f"no {args.kind} rows in {args.db} for {_span(args)} (wrote the header only)")
         return EXIT_FAILED_WINDOWS
     return EXIT_OK
+
+
+def _export_format(args: argparse.Namespace) -> str | None:
+    """``--format``, else the one ``--out``'s extension names (stdout: CSV); ``None``
+    (said) for an extension that names none."""
+    from enlighten_async import export
+
+    # a folder cannot be written whatever its name: said later, as for any such --out
+    if args.format is not None or args.out is None or os.path.isdir(args.out):
+        return str(args.format or "csv")
+    try:
+        return export.format_for(args.out)
+    except ValueError:
+        known = ", ".join(export.FORMATS)
+        _error(f"--out {args.out}: unknown extension (expected {known}); or give --format")
+        return None
 
 
 def _reading_failed(exc: Exception, args: argparse.Namespace, done: str) -> int:
