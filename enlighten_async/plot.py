@@ -27,6 +27,7 @@ __all__ = [
     "DAILY_PANEL_AFTER_DAYS",
     "DEFAULT_INTERVAL_SECONDS",
     "EmptyRangeError",
+    "SILENT_AFTER",
     "daily_energy",
     "plot_production",
     "production_figure",
@@ -40,6 +41,9 @@ DEFAULT_INTERVAL_SECONDS = 300
 #: pixels, 5-minute bars of more than three days are under 1.5 pixels wide each, and the
 #: day's total is what still reads.
 DAILY_PANEL_AFTER_DAYS = 3
+#: The title says "no data after ..." when the last interval ends longer than this before
+#: the plot's range does: more than a night (the service sends no intervals at night).
+SILENT_AFTER = timedelta(days=1)
 #: Names longer than this are cut in the title (they come from the server).
 MAX_TITLE_NAME = 60
 
@@ -260,7 +264,7 @@ async def production_plot(
     The x axis runs from local midnight of ``since`` (default: the first interval) to
     the end of ``until``'s local day or ``now``, whichever is first (default: ``now``,
     or the last interval if it is later). The title names that range, and the last
-    interval when the data stops more than an interval before its end.
+    interval when the data stops more than :data:`SILENT_AFTER` before its end.
     """
     _matplotlib()  # before reading the store: say what is missing first
     now = now if now is not None else datetime.now(timezone.utc)
@@ -285,7 +289,7 @@ async def production_plot(
     first, last = start.date(), (stop - timedelta(seconds=1)).date()
     days = f"{first}" if first == last else f"{first} to {last}"
     title = f"{_clean(system.name)} (system {system.system_id}): production, {days}"
-    if (stop - ends[-1]).total_seconds() > 1.5 * seconds:
+    if stop - ends[-1] > SILENT_AFTER:
         title += f"; no data after {ends[-1]:%Y-%m-%d %H:%M}"
     fig = production_figure(
         ends, enwh, title=title, tz=tz, width=width, height=height, span=(start, stop)
