@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import enlighten_async as ea
 from enlighten_async import cli
@@ -116,6 +118,24 @@ def test_a_secret_where_it_stands_is_masked_whatever_its_length() -> None:
         for creds in (Credentials(secret, OTHER), Credentials(OTHER, secret)):
             text = f"user {secret} unknown; cut {secret[:6]}... ({secret.upper()})"
             assert creds.redact(text) == "user *** unknown; cut ***... (***)"
+
+
+#: Short secrets made of the characters real keys and ids use (URL-unreserved ones).
+SHORT_SECRETS = st.text(
+    alphabet="0123456789abcdefWRoEst.-_~", min_size=1, max_size=MIN_FRAGMENT - 1
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=SHORT_SECRETS, user=SHORT_SECRETS)
+def test_any_short_secret_leaves_free_text_alone_and_goes_where_it_stands(
+    key: str, user: str
+) -> None:
+    creds = Credentials(key, user)
+    for text in TEXTS:
+        assert creds.redact(text) == text
+    for text, want in _positions(key, user):
+        assert creds.redact(text) == want
 
 
 def _body(key: str, user: str) -> dict[str, Any]:
