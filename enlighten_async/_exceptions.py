@@ -15,6 +15,9 @@
 
 Messages and ``args`` never hold the API key or the user id: the transport redacts
 before it raises, and chained aiohttp exceptions (which carry the full URL) are dropped.
+A secret is masked where it stands (a ``key=`` query value, a URL's userinfo, a field
+named for it) whatever its length, and anywhere else only from 6 characters on, so that
+a short one leaves ``HTTP 401`` and ``127.0.0.1`` as they are (``_transport.redact``).
 
 Everything an error keeps from a response is bounded: the protocol prunes the body to a
 few levels and items before it builds the error, and a value that is not a string is

@@ -31,11 +31,13 @@ from enlighten_async._exceptions import (
     TransportError,
 )
 from enlighten_async._protocol import (
+    MASK,
     MAX_ERROR_DEPTH,
     MAX_ERROR_ITEMS,
     RawResponse,
     Request,
     clip,
+    is_secret_field,
     prune,
     server_time,
 )
@@ -45,11 +47,34 @@ __all__ = ["Credentials", "Transport", "log_exchange", "redact", "scrub"]
 #: One DEBUG line per request (see :func:`log_exchange`); nothing else logs here.
 log = logging.getLogger("enlighten_async.transport")
 
-_QUERY_SECRET = re.compile(r"((?:^|[?&;\s])(?:key|user_id)=)[^&;\s'\")]*", re.IGNORECASE)
+# Where a secret stands, it is masked whatever its length: these three patterns find
+# those places. Each keeps the name (and any quote) and masks the value only, so the rest
+# of the message reads as it did.
+#: A ``key``/``api_key``/``user_id`` query value, also inside a percent-encoded URL (a
+#: proxy's ``?next=%2Fx%3Fkey%3D...``); the value ends where the parameter does.
+_QUERY_SECRET = re.compile(
+    r"((?:^|[?&;\s]|%26|%3F)(?:api_key|key|user_id)(?:=|%3D))((?:(?!%26)[^&;\s'\"<>)#])*)",
+    re.IGNORECASE,
+)
+#: A field or header named for a credential: ``"key": "..."`` (JSON), ``'user_id': 1``
+#: (a repr), ``X-Api-Key: ...``, ``Authorization: Bearer ...``. The name must start a
+#: word, so ``monkey=`` or ``passkey:`` are not taken for it.
+_FIELD_SECRET = re.compile(
+    r"""((?<![\w-])(["']?)(?:x-api-key|api[_-]?key|key|user[_-]?id|authorization)\2"""
+    r"""[ \t]*[:=][ \t]*(?:(?:bearer|basic|token)[ \t]+)?)"""
+    r"""("(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s,;&)}\]<>'"]+)""",
+    re.IGNORECASE,
+)
+#: A URL's userinfo (``http://user:password@host``): always a credential. The scheme's
+#: length is capped so that a long run of ``a.a.a...`` costs linear time, not quadratic.
+_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]{0,31}://)[^\s/?#@\[\]'\"<>]*@", re.IGNORECASE)
 
-#: The shortest run of a secret's characters that is masked wherever it appears. A page
-#: that echoes the key cut short (at byte 40 of a message, byte 200 of a prefix) keeps a
-#: run of its first characters: any run this long is masked, not only the whole secret.
+#: The shortest secret that is masked in free text too (not only where it stands), and
+#: the shortest run of its characters masked there: a page that echoes the key cut short
+#: (at byte 40 of a message, byte 200 of a prefix) keeps a run of its first characters,
+#: and any run this long is masked, not only the whole secret. A shorter secret ("1",
+#: "abc") cannot be told from ordinary text (the 1 in "HTTP 401" or in 127.0.0.1): masking
+#: it everywhere would mangle every message, so it is masked only where it stands.
 MIN_FRAGMENT = 6
 #: Decoding failures of a body: aiohttp 3.12+ also has a decompression size limit.
 _DECODE_ERRORS: tuple[type[BaseException], ...] = (
@@ -96,19 +121,28 @@ class Credentials:
     __str__ = __repr__
 
     def redact(self, text: str) -> str:
-        """``text`` with both secrets, any run of 6+ of their characters (plain or
-        URL-encoded, any case) and any ``key=`` value masked."""
+        """``text`` with the credentials masked as :func:`redact` does: where they stand
+        always, and anywhere (any run of 6+ of their characters) if 6+ characters long."""
         return redact(text, (self.api_key, self.user_id))
 
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """Mask ``key=...`` and ``user_id=...`` query values and every given secret in ``text``.
+    """``text`` with its credentials masked: where they stand always, elsewhere if long.
 
-    A secret is masked in its plain and URL-encoded forms, in any case, and so is every
-    run of :data:`MIN_FRAGMENT` or more of its characters: a secret cut short still goes.
+    Where a credential stands it is masked whatever it is: a ``key``, ``api_key`` or
+    ``user_id`` query value (plain or percent-encoded), a URL's userinfo, a field or
+    header named for a credential (``"user_id": 1``, ``X-Api-Key: ...``,
+    ``Authorization: Bearer ...``).
+
+    A secret of :data:`MIN_FRAGMENT` or more characters is also masked anywhere else, in
+    its plain and URL-encoded forms, in any case, and so is every run of
+    :data:`MIN_FRAGMENT` or more of its characters: a secret cut short still goes. A
+    shorter secret is left in the rest of the text, which it would otherwise mangle.
     """
-    text = _QUERY_SECRET.sub(r"\1***", text)
-    pattern = _fragments(tuple(s for s in secrets if s))
+    text = _QUERY_SECRET.sub(rf"\1{MASK}", text)
+    text = _FIELD_SECRET.sub(_mask_field, text)
+    text = _USERINFO.sub(rf"\1{MASK}@", text)
+    pattern = _fragments(tuple(s for s in secrets if len(s) >= MIN_FRAGMENT))
     if pattern is None:
         return text
     spans: list[list[int]] = []
@@ -126,10 +160,17 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
     parts: list[str] = []
     done = 0
     for start, end in spans:
-        parts += [text[done:start], "***"]
+        parts += [text[done:start], MASK]
         done = end
     parts.append(text[done:])
     return "".join(parts)
+
+
+def _mask_field(match: re.Match[str]) -> str:
+    """The field's name as it was, and its value masked inside any quotes it had."""
+    value = match.group(3)
+    quote_char = value[0] if value[0] in "\"'" else ""
+    return f"{match.group(1)}{quote_char}{MASK}{quote_char}"
 
 
 @functools.lru_cache(maxsize=8)
@@ -167,7 +208,11 @@ def _scrub_value(value: Any, creds: Credentials) -> Any:
     if isinstance(value, (bytes, list, tuple, dict, Mapping)):
         # Already pruned by the protocol; these bounds only stop a value set some other way.
         return prune(
-            value, creds.redact, max_depth=MAX_ERROR_DEPTH * 2, max_items=MAX_ERROR_ITEMS * 4
+            value,
+            creds.redact,
+            max_depth=MAX_ERROR_DEPTH * 2,
+            max_items=MAX_ERROR_ITEMS * 4,
+            mask_fields=True,
         )
     # An object of some other kind, added later: shown as its redacted repr if that differs.
     text = repr(value)
@@ -189,7 +234,8 @@ def scrub(exc: EnlightenError, creds: Credentials) -> EnlightenError:
 def _scrub_exception(exc: BaseException, creds: Credentials, hops: int) -> None:
     exc.args = tuple(_scrub_value(a, creds) for a in exc.args)
     for name, value in list(vars(exc).items()):
-        setattr(exc, name, _scrub_value(value, creds))
+        # An attribute named for a credential is masked whole, as a body field is.
+        setattr(exc, name, MASK if is_secret_field(name) else _scrub_value(value, creds))
     for link in ("__cause__", "__context__"):
         other = getattr(exc, link)
         if other is None:

@@ -295,9 +295,11 @@ def _plan(
     until = int(now) if until_bound is None else _local_bound(until_bound, tz, now, end=True)
     until = min(until, int(now) - SETTLE_SECONDS)
     operational = int(system.meta.operational_at.timestamp())
-    # Nothing exists after the system's last energy report (a system out of touch for days
-    # would answer 422); a later run picks those windows up once it reports again.
-    until = min(until, int(system.meta.last_energy_at.timestamp()))
+    # Nothing exists after the system's last report: a start after it would answer 422,
+    # and a later run picks those windows up once the system reports again. The bound is
+    # the last *report*, not the last energy: a system that stopped at night reported
+    # 0 Wh intervals up to its stop, and those are data the store must hold too.
+    until = min(until, int(system.meta.last_report_at.timestamp()))
     if since > until:
         return []
     if KINDS[kind].by_day:

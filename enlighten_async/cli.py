@@ -185,6 +185,12 @@ MAX_DAYS_BACK = 36_500
 LAST_DATE = date(9999, 12, 1)
 
 
+def _sim_origin(text: str) -> float:
+    from enlighten_async.simulator.cli import origin_arg
+
+    return origin_arg(text)
+
+
 def _date_or_days(text: str) -> date | timedelta:
     """``2024-05-01``, or ``7d``: the local date seven days before each system's local today."""
     text = text.strip()
@@ -310,6 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
         "its clock",
     )
     sim.add_argument("--seed", type=int, default=1, help="fleet seed (1)")
+    sim.add_argument(
+        "--sim-origin",
+        type=_sim_origin,
+        default=None,
+        metavar="ISO",
+        help="the simulator's time at start, e.g. 2026-12-07T12:00Z (default: now): the "
+        "fleet's dates are relative to it, so a fixed origin backfills the same data any day",
+    )
     bf.add_argument("--no-progress", action="store_true", help="no progress bar")
     bf.add_argument(
         "--dry-run",
@@ -371,8 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 EXPORT_EPILOG = """\
 Dates are the system's local days, both included (a day runs from local midnight to
-local midnight); times are ISO 8601 with the offset of the system's zone (UTC when the
-store has no usable zone for it).
+local midnight), in the zone the store recorded for it (UTC when it has no usable one).
 
 exit status:
   0    written
@@ -389,9 +402,14 @@ def _add_export_parsers(sub: Any) -> None:
     ex = sub.add_parser(
         "export",
         help="write stored rows as CSV or parquet",
-        description="Write the stored rows of one kind as CSV (no extra needed) or\n"
-        "parquet (needs the 'parquet' extra), to --out or to stdout.",
-        epilog=EXPORT_EPILOG,
+        description="Write the stored rows of one kind as CSV or gzipped CSV (no extra\n"
+        "needed) or parquet (needs the 'parquet' extra), to --out or to stdout. The format\n"
+        "is --out's extension (.csv, .csv.gz, .parquet) unless --format says otherwise.\n\n"
+        "Every row: end_at in UTC, local_time (the wall clock of the system's zone, no\n"
+        "offset), timezone and system_name; energy_lifetime has local dates, no local_time.",
+        epilog=EXPORT_EPILOG.replace(
+            "a missing extra", "an --out extension that names no format, a missing extra"
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ex.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default: {DEFAULT_DB})")
@@ -403,19 +421,26 @@ def _add_export_parsers(sub: Any) -> None:
     ex.add_argument(
         "--until", type=_date_or_days, default=None, help="last local day (default: all)"
     )
-    ex.add_argument("--format", choices=("csv", "parquet"), default="csv", help="csv (default)")
+    ex.add_argument(
+        "--format",
+        choices=("csv", "csv.gz", "parquet"),
+        default=None,
+        help="overrides --out's extension (default: from the extension; csv to stdout)",
+    )
     ex.add_argument(
         "--out",
         default=None,
-        help="file to write (default: stdout; parquet goes to stdout only when it is not "
-        "a terminal)",
+        help="file to write (default: stdout; parquet and csv.gz go to stdout only when it "
+        "is not a terminal)",
     )
 
     pl = sub.add_parser(
         "plot",
         help="draw a system's production (power and energy) into a PNG",
         description="Draw one system's stored production (stats): power (W) and energy\n"
-        "per interval (Wh), local time on the x axis. Needs the 'plot' extra (matplotlib).",
+        "per interval (Wh), and energy per local day (kWh) over more than 3 days; local\n"
+        "time on the x axis, which covers the days asked for (up to now): missing\n"
+        "intervals are gaps. Needs the 'plot' extra (matplotlib).",
         epilog=EXPORT_EPILOG.replace("an export still writes the header", "no file written"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -478,7 +503,7 @@ async def _target(args: argparse.Namespace) -> AsyncIterator[tuple[str, str, str
         from enlighten_async.simulator import Fleet, Plan, Simulator, SimulatorServer
 
         scale = args.time_scale or DEFAULT_SIM_TIME_SCALE
-        clock = ScaledClock(scale)
+        clock = ScaledClock(scale, origin=args.sim_origin)
         simulator = Simulator(
             fleet=Fleet(args.sim_systems, seed=args.seed),
             plan=Plan.parse(args.sim_plan),
@@ -1181,15 +1206,20 @@ async def _export(args: argparse.Namespace) -> int:
     if _reversed(args.since, args.until):
         _error(f"--since {_day_text(args.since)} is after --until {_day_text(args.until)}")
         return EXIT_USAGE
+    if _overwrites_store(args):  # said before a complaint about the store's extension
+        return EXIT_USAGE
+    args.format = _export_format(args)
+    if args.format is None:
+        return EXIT_USAGE
     if args.format == "parquet":
         try:
             export._pyarrow()
         except ImportError as exc:
             _error(exc)
             return EXIT_USAGE
-        if args.out is None and sys.stdout.isatty():
-            _error("parquet is binary: give --out FILE, or redirect stdout")
-            return EXIT_USAGE
+    if args.format != "csv" and args.out is None and sys.stdout.isatty():
+        _error(f"{args.format} is binary: give --out FILE, or redirect stdout")
+        return EXIT_USAGE
     store, status = await _open_for_reading(args)
     if store is None:
         return status
@@ -1204,6 +1234,22 @@ async def _export(args: argparse.Namespace) -> int:
         _error(f"no {args.kind} rows in {args.db} for {_span(args)} (wrote the header only)")
         return EXIT_FAILED_WINDOWS
     return EXIT_OK
+
+
+def _export_format(args: argparse.Namespace) -> str | None:
+    """``--format``, else the one ``--out``'s extension names (stdout: CSV); ``None``
+    (said) for an extension that names none."""
+    from enlighten_async import export
+
+    # a folder cannot be written whatever its name: said later, as for any such --out
+    if args.format is not None or args.out is None or os.path.isdir(args.out):
+        return str(args.format or "csv")
+    try:
+        return export.format_for(args.out)
+    except ValueError:
+        known = ", ".join(export.FORMATS)
+        _error(f"--out {args.out}: unknown extension (expected {known}); or give --format")
+        return None
 
 
 def _reading_failed(exc: Exception, args: argparse.Namespace, done: str) -> int:
@@ -1273,9 +1319,10 @@ async def _write_export(store: SQLiteStore, systems: Any, args: argparse.Namespa
             _stdout_to_devnull()
             return 1
         return count
-    if args.out is None:  # parquet to a pipe or a file
+    binary = export.write_csv_gz if args.format == "csv.gz" else export.write_parquet
+    if args.out is None:  # parquet or csv.gz to a pipe or a file
         buffer = io.BytesIO()
-        count = await export.write_parquet(store, args.kind, systems, buffer, **kw)
+        count = await binary(store, args.kind, systems, buffer, **kw)
         sys.stdout.buffer.write(buffer.getvalue())
         sys.stdout.flush()
         return count
@@ -1288,7 +1335,7 @@ async def _write_export(store: SQLiteStore, systems: Any, args: argparse.Namespa
                 count = await export.write_csv(store, args.kind, systems, f, **kw)
         else:
             os.close(fd)
-            count = await export.write_parquet(store, args.kind, systems, tmp, **kw)
+            count = await binary(store, args.kind, systems, tmp, **kw)
         os.replace(tmp, args.out)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -4,16 +4,34 @@ pandas (``pip install 'enlighten-async[pandas]'``) and pyarrow (``[parquet]``) a
 imported inside the functions, so the rest of the package works without them. The
 frames are returned as ``Any`` because pandas ships no type information.
 
-Times are shown in each system's zone, as the store recorded it (:meth:`SQLiteStore.systems`);
-a zone that names nothing usable, or a system the store has no record of, means UTC.
+One convention for every export file (CSV, gzipped CSV, parquet), whatever the systems
+and their zones (:func:`export_columns`):
+
+- the table's own columns (``COLUMNS[kind]``, ``system_id`` first), with ``end_at`` the
+  interval's end as a UTC instant (CSV: ``2026-11-19T15:25:00Z``; parquet: a timestamp in
+  UTC). One column, one zone: a fleet's rows sort and parse as one series.
+- then ``local_time``: the same end as the wall clock of the system's zone, without an
+  offset (``2026-11-19T07:25:00``; parquet: a timestamp without a zone), so that it parses
+  alike in every row; ``end_at`` tells the two readings of a repeated autumn hour apart.
+  ``energy_lifetime`` has none: its ``date`` is already the local day.
+- then ``timezone`` (the IANA name, ``America/Los_Angeles``) and ``system_name``, on every
+  row: a CSV has no second sheet, and a file read alone still says whose rows it holds.
+
+Zones are those the store recorded (:meth:`SQLiteStore.systems`); a zone that names
+nothing usable, or a system the store has no record of, means ``UTC``.
 ``since``/``until`` are local dates, both included: a day of intervals runs from local
 midnight to local midnight (an interval ending at midnight closes the day before).
+:func:`store_frame` and :func:`intervals_frame` are one system's frame, indexed in its
+own zone, for analysis; :func:`export_frame` is the export's table as a frame.
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
+import io
 import logging
+import os
 from array import array
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
@@ -29,8 +47,12 @@ from enlighten_async.backfill import _zone
 from enlighten_async.store import SQLiteStore, StoreReader
 
 __all__ = [
+    "FORMATS",
     "LocalSystem",
     "UnknownSystemError",
+    "export_columns",
+    "export_frame",
+    "format_for",
     "intervals_frame",
     "LocalDay",
     "local_bounds",
@@ -38,6 +60,7 @@ __all__ = [
     "local_systems",
     "store_frame",
     "write_csv",
+    "write_csv_gz",
     "write_parquet",
 ]
 
@@ -108,12 +131,16 @@ def local_date(value: LocalDay | None, tz: tzinfo, now: datetime | None = None) 
 
 
 def local_bounds(
-    kind: str, tz: tzinfo, since: LocalDay | None, until: LocalDay | None
+    kind: str,
+    tz: tzinfo,
+    since: LocalDay | None,
+    until: LocalDay | None,
+    now: datetime | None = None,
 ) -> tuple[datetime | date | None, datetime | date | None]:
     """The ``start_at``/``end_at`` of :meth:`SQLiteStore.intervals` for the local days
     ``since`` to ``until``, both included (``None``: no bound on that side; a ``timedelta``
-    is that many days before the local today)."""
-    since, until = local_date(since, tz), local_date(until, tz)
+    is that many days before the local today, read at ``now``)."""
+    since, until = local_date(since, tz, now), local_date(until, tz, now)
     if since is not None and until is not None and since > until:
         raise ValueError(f"since ({since}) is after until ({until})")
     if _table(kind).by_day:  # already local days
@@ -121,6 +148,29 @@ def local_bounds(
     lo = None if since is None else datetime.combine(since, time(0), tz)
     hi = None if until is None else datetime.combine(until + timedelta(days=1), time(0), tz)
     return lo, hi
+
+
+#: The export formats, by the end of a file's name (:func:`format_for`).
+FORMATS: dict[str, str] = {".csv": "csv", ".csv.gz": "csv.gz", ".parquet": "parquet"}
+
+
+def format_for(path: str | os.PathLike[str]) -> str:
+    """The export format a file's name asks for: ``"csv"``, ``"csv.gz"`` or ``"parquet"``
+    (the end of the name, in any case). Raises ``ValueError`` for any other name."""
+    name = os.fspath(path).lower()
+    for suffix in sorted(FORMATS, key=len, reverse=True):  # .csv.gz before .gz
+        if name.endswith(suffix):
+            return FORMATS[suffix]
+    expected = ", ".join(FORMATS)
+    raise ValueError(f"cannot tell the format of {os.fspath(path)!r}: expected {expected}")
+
+
+def export_columns(kind: str) -> tuple[str, ...]:
+    """The columns of an export of ``kind``: ``COLUMNS[kind]`` (``end_at`` in UTC), then
+    ``local_time`` (not for ``energy_lifetime``), ``timezone`` and ``system_name``."""
+    table = _table(kind)
+    local = () if table.by_day else ("local_time",)
+    return (*table.column_names, *local, "timezone", "system_name")
 
 
 async def write_csv(
@@ -131,28 +181,68 @@ async def write_csv(
     *,
     since: LocalDay | None = None,
     until: LocalDay | None = None,
+    now: datetime | None = None,
 ) -> int:
     """Write the rows of ``kind`` of ``systems`` to ``out`` as CSV; returns the row count.
 
-    The header is ``COLUMNS[kind]`` (``system_id`` first). ``end_at`` is ISO 8601 with
-    the offset of the system's zone (``2026-11-20T00:05:00-08:00``); ``energy_lifetime``'s
-    ``date`` is the local day (``2026-11-20``); a missing value is an empty field. Rows
-    are written one system at a time: pandas is not needed.
+    The header is :func:`export_columns`. ``end_at`` is ISO 8601 in UTC
+    (``2026-11-20T08:05:00Z``), ``local_time`` the system's wall clock without an offset
+    (``2026-11-20T00:05:00``); ``energy_lifetime``'s ``date`` is the local day
+    (``2026-11-20``); a missing value is an empty field. ``now`` is when a ``timedelta``
+    of ``since``/``until`` counts back from (default: the current time). Rows are written
+    one system at a time: pandas is not needed.
     """
     table = _table(kind)
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(table.column_names)
+    writer.writerow(export_columns(kind))
     at = None if table.by_day else table.column_names.index(table.time_column)
     count = 0
     for system in systems:
-        lo, hi = local_bounds(kind, system.tz, since, until)
+        lo, hi = local_bounds(kind, system.tz, since, until, now)
         rows = await store.intervals(kind, system.system_id, lo, hi)
+        who = (_zone_name(system.tz), system.name)
         for row in rows:
-            if at is not None:
-                row = (*row[:at], _local_iso(row[at], system.tz), *row[at + 1 :])
-            writer.writerow(row)
+            if at is None:
+                writer.writerow((*row, *who))
+                continue
+            end = datetime.fromtimestamp(int(row[at]), timezone.utc)
+            utc_iso = end.strftime("%Y-%m-%dT%H:%M:%SZ")
+            local = end.astimezone(system.tz).replace(tzinfo=None).isoformat()
+            writer.writerow((*row[:at], utc_iso, *row[at + 1 :], local, *who))
         count += len(rows)
     return count
+
+
+async def write_csv_gz(
+    store: StoreReader,
+    kind: str,
+    systems: Sequence[LocalSystem],
+    out: str | os.PathLike[str] | IO[bytes],
+    *,
+    since: LocalDay | None = None,
+    until: LocalDay | None = None,
+    now: datetime | None = None,
+) -> int:
+    """:func:`write_csv`, gzipped, to ``out`` (a path or a binary file, left open);
+    returns the row count. The gzip header holds no time: the same rows give the same
+    bytes."""
+    # blocking writes, as write_csv's and to_parquet's: an export is its caller's one job
+    path = isinstance(out, (str, os.PathLike))
+    raw = open(out, "wb") if isinstance(out, (str, os.PathLike)) else out  # noqa: ASYNC230, SIM115
+    try:
+        with (
+            gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as packed,
+            io.TextIOWrapper(packed, encoding="utf-8", newline="") as text,
+        ):
+            return await write_csv(store, kind, systems, text, since=since, until=until, now=now)
+    finally:
+        if path:
+            raw.close()
+
+
+def _zone_name(tz: tzinfo) -> str:
+    """The zone's IANA name (``UTC`` for :data:`datetime.timezone.utc`)."""
+    return str(getattr(tz, "key", None) or tz)
 
 
 def _table(kind: str) -> Table:
@@ -160,10 +250,6 @@ def _table(kind: str) -> Table:
     if kind not in TABLES:
         raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(TABLES)}")
     return TABLES[kind]
-
-
-def _local_iso(epoch: int, tz: tzinfo) -> str:
-    return datetime.fromtimestamp(int(epoch), tz).isoformat()
 
 
 def _pyarrow() -> None:
@@ -180,39 +266,60 @@ async def write_parquet(
     store: StoreReader,
     kind: str,
     systems: Sequence[LocalSystem],
-    out: str | IO[bytes],
+    out: str | os.PathLike[str] | IO[bytes],
     *,
     since: LocalDay | None = None,
     until: LocalDay | None = None,
+    now: datetime | None = None,
 ) -> int:
     """Write the rows of ``kind`` of ``systems`` to ``out`` (a path or a binary file) as
     parquet; returns the row count. Needs pandas and pyarrow.
 
-    Columns as :func:`write_csv`'s. ``end_at`` is a tz-aware timestamp in the systems'
-    zone, or in UTC when the systems are in several zones (one column has one zone);
-    ``energy_lifetime``'s ``date`` is a date.
+    The table is :func:`export_frame`'s: ``end_at`` a timestamp in UTC, ``local_time``
+    one without a zone (the system's wall clock), ``energy_lifetime``'s ``date`` a date.
     """
-    table = _table(kind)
     _pyarrow()
-    pd = _pandas()
-    zones = {str(s.tz) for s in systems}
-    frames = []
-    for system in systems:
-        lo, hi = local_bounds(kind, system.tz, since, until)
-        frame = await store_frame(store, kind, system.system_id, system.tz, start_at=lo, end_at=hi)
-        frame = frame.reset_index()
-        if table.by_day:
-            frame[table.time_column] = [d.date() for d in frame[table.time_column]]
-        elif len(zones) > 1:
-            frame[table.time_column] = frame[table.time_column].dt.tz_convert("UTC")
-        frame.insert(0, "system_id", system.system_id)
-        frames.append(frame[list(table.column_names)])
-    if frames:
-        data = pd.concat(frames, ignore_index=True)
-    else:
-        data = pd.DataFrame(columns=list(table.column_names))
+    data = await export_frame(store, kind, systems, since=since, until=until, now=now)
     data.to_parquet(out, index=False)
     return len(data)
+
+
+async def export_frame(
+    store: StoreReader,
+    kind: str,
+    systems: Sequence[LocalSystem],
+    *,
+    since: LocalDay | None = None,
+    until: LocalDay | None = None,
+    now: datetime | None = None,
+) -> Any:
+    """The rows of ``kind`` of ``systems`` as a ``pandas.DataFrame`` with the columns of
+    :func:`export_columns` and a plain index: ``end_at`` is ``datetime64[..., UTC]``
+    whatever the systems' zones, ``local_time`` the wall clock of each row's ``timezone``
+    (no zone: ``frame.local_time.dt.date`` is the local day). Needs pandas."""
+    pd = _pandas()
+    table = _table(kind)
+    columns = list(export_columns(kind))
+    frames = []
+    for system in systems:
+        lo, hi = local_bounds(kind, system.tz, since, until, now)
+        rows = await store.intervals(kind, system.system_id, lo, hi)
+        if not rows:
+            continue
+        frame = pd.DataFrame.from_records(rows, columns=list(table.column_names))
+        col = table.time_column
+        if table.by_day:
+            frame[col] = [date.fromisoformat(str(d)) for d in frame[col]]
+        else:
+            ends = pd.to_datetime(frame[col].astype("int64"), unit="s", utc=True)
+            frame[col] = ends
+            frame["local_time"] = ends.dt.tz_convert(system.tz).dt.tz_localize(None)
+        frame["timezone"] = _zone_name(system.tz)
+        frame["system_name"] = system.name
+        frames.append(frame[columns])
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)
 
 
 def _pandas() -> Any:
@@ -277,7 +384,9 @@ async def store_frame(
 
     Interval kinds are indexed by ``end_at`` (tz-aware, in ``tz``); ``energy_lifetime``
     by ``date`` (local midnight in ``tz``). ``start_at``/``end_at`` select rows as
-    :meth:`Store.intervals` does. The ``system_id`` column is left out.
+    :meth:`Store.intervals` does. The ``system_id`` column is left out. One system, one
+    zone: for a table of several systems, or a file, use :func:`export_frame` (UTC
+    ``end_at`` plus ``local_time``), as :func:`write_parquet` does.
     """
     pd = _pandas()
     table = _table(kind)

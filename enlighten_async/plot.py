@@ -1,4 +1,5 @@
-"""A picture of a system's production: power and energy per interval, in local time.
+"""A picture of a system's production: power and energy per interval (and per day, over
+more than :data:`DAILY_PANEL_AFTER_DAYS` days), in local time, over the range asked for.
 
 Needs matplotlib (``pip install 'enlighten-async[plot]'``), imported inside the
 functions so that the rest of the package works without it. Drawing goes through
@@ -12,17 +13,37 @@ import math
 import os
 import statistics
 from collections.abc import Sequence
-from datetime import datetime, timedelta, tzinfo
-from typing import Any
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from typing import TYPE_CHECKING, Any
 
 from enlighten_async._kinds import KINDS
 from enlighten_async.export import LocalDay, LocalSystem, local_bounds, local_date
 from enlighten_async.store import StoreReader
 
-__all__ = ["DEFAULT_INTERVAL_SECONDS", "EmptyRangeError", "plot_production", "render_production"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "DAILY_PANEL_AFTER_DAYS",
+    "DEFAULT_INTERVAL_SECONDS",
+    "EmptyRangeError",
+    "SILENT_AFTER",
+    "daily_energy",
+    "plot_production",
+    "production_figure",
+    "production_plot",
+    "render_production",
+]
 
 #: The length of a ``stats`` interval when a range holds a single one (the API's is 5 min).
 DEFAULT_INTERVAL_SECONDS = 300
+#: A plot of more days than this gets a third panel, energy per local day (kWh): at 1200
+#: pixels, 5-minute bars of more than three days are under 1.5 pixels wide each, and the
+#: day's total is what still reads.
+DAILY_PANEL_AFTER_DAYS = 3
+#: The title says "no data after ..." when the last interval ends longer than this before
+#: the plot's range does: more than a night (the service sends no intervals at night).
+SILENT_AFTER = timedelta(days=1)
 #: Names longer than this are cut in the title (they come from the server).
 MAX_TITLE_NAME = 60
 
@@ -65,20 +86,43 @@ def render_production(
     tz: tzinfo,
     width: int = 1200,
     height: int = 700,
+    span: tuple[datetime, datetime] | None = None,
 ) -> None:
     """Draw power (W) above energy per interval (Wh) and save a PNG of ``width`` x
     ``height`` pixels to ``out``.
 
     ``ends`` are the intervals' aware end times and ``enwh`` their energy. Power is the
     interval's energy over its length (the usual step between ends), so ``12 Wh`` in 5
-    minutes is ``144 W``. The x axis shows local time in ``tz``.
+    minutes is ``144 W``. The x axis shows local time in ``tz``, over ``span`` (aware
+    start and end; default: the intervals drawn); a span of more than
+    :data:`DAILY_PANEL_AFTER_DAYS` days adds a panel of energy per local day (kWh).
     """
+    fig = production_figure(ends, enwh, title=title, tz=tz, width=width, height=height, span=span)
+    fig.savefig(os.fspath(out), format="png", dpi=fig.dpi)
+
+
+def production_figure(
+    ends: Sequence[datetime],
+    enwh: Sequence[float],
+    *,
+    title: str,
+    tz: tzinfo,
+    width: int = 1200,
+    height: int = 700,
+    span: tuple[datetime, datetime] | None = None,
+) -> Figure:
+    """The figure :func:`render_production` saves: two panels (power, energy per
+    interval), or three (and energy per local day) when ``span`` covers more than
+    :data:`DAILY_PANEL_AFTER_DAYS` days. Missing intervals are gaps: a NaN breaks the
+    power line, and a day without intervals has no bar."""
     if len(ends) != len(enwh):
         raise ValueError(f"{len(ends)} ends but {len(enwh)} energy values")
     if not ends:
         raise EmptyRangeError("nothing to draw")
     if any(e.tzinfo is None for e in ends):
         raise ValueError("interval ends must be timezone-aware")
+    if span is not None and (span[0].tzinfo is None or span[1].tzinfo is None):
+        raise ValueError("the span must be timezone-aware")
     _matplotlib()
     import matplotlib.dates as mdates
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -88,13 +132,19 @@ def render_production(
     watts = [wh * 3600.0 / seconds for wh in enwh]
     local = [e.astimezone(tz) for e in ends]
     starts = [e - timedelta(seconds=seconds) for e in local]
+    if span is None:
+        span = (starts[0], local[-1])
+    lo, hi = span[0].astimezone(tz), span[1].astimezone(tz)
+    daily = hi - lo > timedelta(days=DAILY_PANEL_AFTER_DAYS)
 
     line_x, line_y = _broken_at_gaps(local, watts, seconds)
 
     dpi = 100
     fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
     FigureCanvasAgg(fig)
-    power, energy = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
+    ratios = (3, 2, 2) if daily else (3, 2)
+    axes = fig.subplots(len(ratios), 1, sharex=True, height_ratios=ratios, squeeze=False)
+    power, energy = axes[0][0], axes[1][0]
     fig.suptitle(title)
     power.plot(line_x, line_y, color="tab:orange", linewidth=1.2)
     power.fill_between(line_x, line_y, color="tab:orange", alpha=0.25)
@@ -107,14 +157,50 @@ def render_production(
     energy.set_ylabel(f"energy per {seconds / 60:g} min (Wh)")
     energy.set_ylim(bottom=0)
     energy.grid(alpha=0.3)
+    bottom = energy
+    if daily:
+        bottom = axes[2][0]
+        _daily_bars(bottom, local, enwh, tz)
+    power.set_xlim(lo, hi)  # shared: the range asked for, whatever was found in it
     # matplotlib's date helpers have no annotations
     locator = mdates.AutoDateLocator(tz=tz)  # type: ignore[no-untyped-call]
-    energy.xaxis.set_major_locator(locator)
-    energy.xaxis.set_major_formatter(
+    bottom.xaxis.set_major_locator(locator)
+    bottom.xaxis.set_major_formatter(
         mdates.ConciseDateFormatter(locator, tz=tz)  # type: ignore[no-untyped-call]
     )
-    energy.set_xlabel(f"local time ({tz})")
-    fig.savefig(os.fspath(out), format="png", dpi=dpi)
+    bottom.set_xlabel(f"local time ({tz})")
+    return fig
+
+
+def daily_energy(ends: Sequence[datetime], enwh: Sequence[float], tz: tzinfo) -> dict[date, float]:
+    """The energy (Wh) of each local day that has intervals, in order (an interval
+    ending at local midnight closes the day before)."""
+    days: dict[date, float] = {}
+    for end, wh in zip(ends, enwh, strict=True):
+        day = (end.astimezone(tz) - timedelta(seconds=1)).date()
+        days[day] = days.get(day, 0.0) + wh
+    return days
+
+
+def _daily_bars(ax: Any, ends: Sequence[datetime], enwh: Sequence[float], tz: tzinfo) -> None:
+    """Energy per local day (kWh): one bar from local midnight to midnight per day with
+    intervals; a day with none has no bar (not a bar of 0). A day is not judged whole or
+    partial by its count of intervals: the service leaves the night's out."""
+    for day, wh in daily_energy(ends, enwh, tz).items():
+        start = datetime.combine(day, time(0), tz)
+        length = datetime.combine(day + timedelta(days=1), time(0), tz) - start
+        ax.bar(
+            start,
+            wh / 1000,
+            width=length.total_seconds() / 86400,
+            align="edge",
+            color="tab:green",
+            alpha=0.7,
+            edgecolor="white",
+        )
+    ax.set_ylabel("energy per day (kWh)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
 
 
 def _broken_at_gaps(
@@ -143,28 +229,69 @@ async def plot_production(
     until: LocalDay | None = None,
     width: int = 1200,
     height: int = 700,
+    now: datetime | None = None,
 ) -> int:
     """Draw ``system``'s stored production (``stats``) from the local day ``since`` to
     ``until`` (both included; ``None``: all) into the PNG ``out``; returns the intervals
     drawn.
 
     ``system`` comes from :func:`~enlighten_async.export.local_systems`: its name is in
-    the title and its zone on the x axis. Raises :class:`EmptyRangeError` (nothing is
-    written) when no rows are in the range, and :class:`ImportError` without matplotlib.
+    the title and its zone on the x axis. The axis covers the days asked for, up to
+    ``now`` (default: the current time; a ``timedelta`` counts days back from it), not
+    just the days found: missing intervals are gaps. Raises :class:`EmptyRangeError`
+    (nothing is written) when no rows are in the range, and :class:`ImportError`
+    without matplotlib.
+    """
+    fig, count = await production_plot(
+        store, system, since=since, until=until, width=width, height=height, now=now
+    )
+    fig.savefig(os.fspath(out), format="png", dpi=fig.dpi)
+    return count
+
+
+async def production_plot(
+    store: StoreReader,
+    system: LocalSystem,
+    *,
+    since: LocalDay | None = None,
+    until: LocalDay | None = None,
+    width: int = 1200,
+    height: int = 700,
+    now: datetime | None = None,
+) -> tuple[Figure, int]:
+    """The figure :func:`plot_production` saves, and the number of intervals in it.
+
+    The x axis runs from local midnight of ``since`` (default: the first interval) to
+    the end of ``until``'s local day or ``now``, whichever is first (default: ``now``,
+    or the last interval if it is later). The title names that range, and the last
+    interval when the data stops more than :data:`SILENT_AFTER` before its end.
     """
     _matplotlib()  # before reading the store: say what is missing first
-    since, until = local_date(since, system.tz), local_date(until, system.tz)
-    lo, hi = local_bounds("stats", system.tz, since, until)
+    now = now if now is not None else datetime.now(timezone.utc)
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    tz = system.tz
+    since, until = local_date(since, tz, now), local_date(until, tz, now)
+    lo, hi = local_bounds("stats", tz, since, until)
     rows = await store.intervals("stats", system.system_id, lo, hi)
     if not rows:
         span = f"from {since or 'the start'} to {until or 'the end'}"
         raise EmptyRangeError(f"no production (stats) of system {system.system_id} {span}")
     columns = KINDS["stats"].columns
     at, energy = columns.index(KINDS["stats"].time_column), columns.index("enwh")
-    ends = [datetime.fromtimestamp(int(r[at]), system.tz) for r in rows]
+    ends = [datetime.fromtimestamp(int(r[at]), tz) for r in rows]
     enwh = [float(r[energy]) for r in rows]
-    first, last = ends[0].date(), (ends[-1] - timedelta(seconds=1)).date()
+    seconds = _interval_seconds(ends)
+    start = lo if isinstance(lo, datetime) else ends[0] - timedelta(seconds=seconds)
+    stop = max(now.astimezone(tz), ends[-1])
+    if isinstance(hi, datetime):
+        stop = min(hi, stop)
+    first, last = start.date(), (stop - timedelta(seconds=1)).date()
     days = f"{first}" if first == last else f"{first} to {last}"
     title = f"{_clean(system.name)} (system {system.system_id}): production, {days}"
-    render_production(ends, enwh, out, title=title, tz=system.tz, width=width, height=height)
-    return len(rows)
+    if stop - ends[-1] > SILENT_AFTER:
+        title += f"; no data after {ends[-1]:%Y-%m-%d %H:%M}"
+    fig = production_figure(
+        ends, enwh, title=title, tz=tz, width=width, height=height, span=(start, stop)
+    )
+    return fig, len(rows)

@@ -1,4 +1,4 @@
-"""Backfill a few days, read them back as a pandas frame, and draw a production plot.
+"""Backfill a few days, export them as CSV, read them as a pandas frame, and draw a plot.
 
     python examples/export_and_plot.py [OUT_DIR]
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import os
 import sys
 import tempfile
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from enlighten_async import DEFAULT_BASE_URL, EnlightenClient, ScaledClock
 from enlighten_async.backfill import backfill
-from enlighten_async.export import local_systems, store_frame
+from enlighten_async.export import export_frame, local_systems, write_csv
 from enlighten_async.plot import plot_production
 from enlighten_async.store import SQLiteStore
 
@@ -57,20 +58,25 @@ async def main(out_dir: Path) -> None:
         since = now.date() - timedelta(days=3)
         async with SQLiteStore(db) as store:
             report = await backfill(client, store, [first], ["stats"], since)
+        # "now" for the plot's "last 3 days": the client's clock (the simulator's, if so)
+        now = datetime.fromtimestamp(client.clock.now(), timezone.utc)
     print(f"Backfill of system {first.system_id}: {report.done} windows, {report.rows} rows")
 
     async with SQLiteStore(db, read_only=True) as store:
         (system,) = await local_systems(store, [first.system_id])
-        frame = await store_frame(store, "stats", system.system_id, system.tz)
-        until = frame.index[-1].date()
+        # every export: end_at in UTC, local_time the system's wall clock, its timezone and name
+        frame = await export_frame(store, "stats", [system])
+        text = io.StringIO()
+        await write_csv(store, "stats", [system], text)
+        (out_dir / "stats.csv").write_text(text.getvalue(), encoding="utf-8")
+        # the last 3 local days and today, up to now: more than 3 days adds a kWh-per-day panel
         drawn = await plot_production(
-            store, system, out_dir / "production.png", since=until - timedelta(days=1), until=until
+            store, system, out_dir / "production.png", since=timedelta(days=3), now=now
         )
     print(frame.head(3).to_string())
-    daily_kwh = frame["enwh"].groupby(frame.index.date).sum() / 1000
-    print("Energy per local day (kWh):")
+    daily_kwh = frame["enwh"].groupby(frame["local_time"].dt.date).sum() / 1000
+    print(f"Energy per local day in {system.tz} (kWh):")
     print(daily_kwh.round(2).to_string())
-    frame.to_csv(out_dir / "stats.csv")
     print(f"Wrote {out_dir / 'stats.csv'} and {out_dir / 'production.png'} ({drawn} intervals)")
 
 

@@ -25,6 +25,8 @@ from enlighten_async.store import SQLiteStore
 
 UTC = timezone.utc
 N_SYSTEMS, SEED = 5, 7
+#: Where the command line runs' embedded simulators start (``--sim-origin``).
+SIM_ORIGIN = datetime(2026, 12, 7, 16, 7, 17, tzinfo=UTC)
 
 
 def _epoch(day: date) -> int:
@@ -169,15 +171,14 @@ async def test_backfill_checks_arguments_before_any_request(
 
 def test_sigkilled_cli_backfill_resumes_without_duplicates(tmp_path: Path) -> None:
     db = tmp_path / "kill.db"
-    today = datetime.now(UTC).date()
-    # Local days before the fleet's stopped system stopped (3 days 7 hours before each
-    # run's simulator started, on a 5-minute grid): the two runs and the ground truth,
-    # started seconds apart, would otherwise disagree on it when a 5-minute mark falls
-    # between. Los Angeles' day today-5 ends by 08:00 UTC of today-4, before the stop.
+    # Both runs' simulators start at one fixed instant (not the wall clock's), so that they
+    # and the ground truth serve the same fleet at any hour of any day.
+    today = SIM_ORIGIN.date()
     since, until = today - timedelta(days=7), today - timedelta(days=5)
     cmd = [
         sys.executable, "-m", "enlighten_async", "backfill", "--simulate",
         "--db", str(db), "--sim-systems", str(N_SYSTEMS), "--seed", str(SEED),
+        "--sim-origin", SIM_ORIGIN.isoformat(),
         "--since", since.isoformat(), "--until", until.isoformat(),
         "--kinds", "stats,rgm_stats", "--no-progress",
     ]  # fmt: skip
@@ -215,9 +216,9 @@ def test_sigkilled_cli_backfill_resumes_without_duplicates(tmp_path: Path) -> No
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert f"{done_before} already stored" in rerun.stdout
     assert "0 failed" in rerun.stdout
-    asyncio.run(
-        assert_matches_ground_truth(db, Fleet(N_SYSTEMS, seed=SEED), since, until, time.time())
-    )
+    origin = SIM_ORIGIN.timestamp()
+    fleet = Fleet(N_SYSTEMS, seed=SEED, anchor=origin)
+    asyncio.run(assert_matches_ground_truth(db, fleet, since, until, origin))
 
 
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path) -> None:
@@ -370,14 +371,17 @@ async def test_default_since_is_aligned_so_a_rerun_plans_the_same_windows(
         fleet=Fleet(1, seed=1), plan=PLANS["unlimited"], clock=ea.ScaledClock(1, origin=origin)
     )
     later = ea.ScaledClock(1, origin=origin + 600)  # the same command, ten minutes later
+    # A fixed end (the local day before the simulator's, ended everywhere by then): only
+    # the default start is under test, and the last report moves with the clock.
+    until = datetime.fromtimestamp(origin, UTC).date() - timedelta(days=1)
     async with SimulatorServer(simulator) as server, SQLiteStore(tmp_path / "ds.db") as store:
         async with _client(simulator, server.base_url) as client:
-            first = await backfill(client, store, None, ["stats"])
+            first = await backfill(client, store, None, ["stats"], until=until)
         async with ea.EnlightenClient(
             simulator.api_key, simulator.user_id, base_url=server.base_url, clock=later
         ) as client:
-            second = await backfill(client, store, None, ["stats"])
+            second = await backfill(client, store, None, ["stats"], until=until)
     assert first.failed == second.failed == 0 and first.planned == second.planned > 0
-    # The same windows: all already stored (the last report, hence the end, is the same).
+    # The same windows: all already stored (the start is aligned, the end fixed).
     assert second.skipped == first.planned and second.done == 0
     assert adds_up(first) and adds_up(second)

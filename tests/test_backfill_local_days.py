@@ -119,29 +119,22 @@ async def test_a_store_of_utc_days_is_completed_without_duplicate_rows(tmp_path:
     assert total == distinct == len(truth)
 
 
-def _issue_days(today: date) -> tuple[date, date]:
-    """The issue's 2026-11-18 to 2026-11-20, or the same days of a later year once those
-    have left the simulator's one-year lookback."""
-    for year in range(today.year, 2025, -1):
-        since = date(year, 11, 18)
-        if since + timedelta(days=4) <= today and (today - since).days < 330:
-            return since, since + timedelta(days=2)
-    return today - timedelta(days=16), today - timedelta(days=14)
-
-
 def test_the_issue_command_through_the_cli(tmp_path: Path) -> None:
     db = tmp_path / "cli.db"
-    since, until = _issue_days(datetime.now(UTC).date())
+    # The simulator starts three days after the issue's days, whatever today is.
+    since, until = date(2026, 11, 18), date(2026, 11, 20)
     cmd = [
         sys.executable, "-m", "enlighten_async", "backfill", "--simulate", "--db", str(db),
         "--sim-systems", "1", "--seed", str(SEED), "--time-scale", "3000",
+        "--sim-origin", "2026-11-23T12:00Z",
         "--kinds", "stats,energy_lifetime",
         "--since", since.isoformat(), "--until", until.isoformat(), "--no-progress",
     ]  # fmt: skip
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "4 windows planned" in run.stdout and "0 failed" in run.stdout, run.stdout
-    asyncio.run(_assert_local_days(db, Fleet(1, seed=SEED), since, until))
+    fleet = Fleet(1, seed=SEED, anchor=datetime(2026, 11, 23, 12, tzinfo=UTC).timestamp())
+    asyncio.run(_assert_local_days(db, fleet, since, until))
     # ... and --help says what a date means, in one sentence.
     help_text = subprocess.run(
         [sys.executable, "-m", "enlighten_async", "backfill", "--help"],

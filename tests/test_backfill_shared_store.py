@@ -152,13 +152,15 @@ def test_two_cli_backfills_on_one_store_add_up(tmp_path: Path) -> None:
     # finds windows it had planned already stored by the second. (The second may start
     # several seconds late on a busy machine and still overtake.)
     db = tmp_path / "two.db"
-    today = datetime.now(UTC).date()
-    # Days before the fleet's stopped system stopped (3 days 7 hours before each
-    # simulator started): the two simulators, started seconds apart, agree on them.
+    # Both simulators start at one fixed instant, so that they and the ground truth serve
+    # the same fleet at any hour of any day.
+    origin = datetime(2026, 12, 7, 16, 7, 17, tzinfo=UTC)
+    today = origin.date()
     since, until = today - timedelta(days=11), today - timedelta(days=5)
     cmd = [
         sys.executable, "-m", "enlighten_async", "backfill", "--simulate", "--db", str(db),
         "--sim-systems", "5", "--seed", "7", "--kinds", "stats,rgm_stats",
+        "--sim-origin", origin.isoformat(),
         "--since", since.isoformat(), "--until", until.isoformat(), "--no-progress",
     ]  # fmt: skip
     env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -201,4 +203,5 @@ def test_two_cli_backfills_on_one_store_add_up(tmp_path: Path) -> None:
     assert counts[1][0] == planned > 0
     assert fast_skipped >= 2 and fast_fetched > 0  # the second began while the first ran
     assert slow_meanwhile > 0, counts  # ... and the first met windows the second stored
-    asyncio.run(assert_matches_ground_truth(db, Fleet(5, seed=7), since, until, time.time()))
+    at = origin.timestamp()
+    asyncio.run(assert_matches_ground_truth(db, Fleet(5, seed=7, anchor=at), since, until, at))

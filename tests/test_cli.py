@@ -115,6 +115,8 @@ def test_simulate_flag_uses_the_simulator(
         ("--plan", "10/fortnight"),
         ("--plan", "lots"),
         ("--sim-plan", "nope"),
+        ("--sim-origin", "2026-12-07T12:00"),  # no zone
+        ("--sim-origin", "yesterday"),
     ],
 )
 def test_bad_values_are_parser_errors(
@@ -402,3 +404,19 @@ def test_no_command_prints_the_help_and_exits_2(capsys: pytest.CaptureFixture[st
     out, err = capsys.readouterr()
     assert out == "" and err.startswith("usage: enlighten-async")
     assert all(command in err for command in ("backfill", "status", "export", "simulate"))
+
+
+def test_sim_origin_starts_the_embedded_simulator_then(tmp_path: Path) -> None:
+    # Days of January 2020 are far past the one-year lookback of any later clock: they are
+    # stored only if the simulator (and the client, which keeps its time) start then.
+    db = tmp_path / "origin.db"
+    argv = ["backfill", "--db", str(db), "--sim-systems", "1", "--kinds", "energy_lifetime"]
+    argv += ["--since", "2020-01-05", "--until", "2020-01-06", "--no-progress"]
+    assert cli.main([*argv, "--simulate", "--sim-origin", "2020-01-10T12:00Z"]) == 0
+
+    async def days() -> list[str]:
+        async with SQLiteStore(db, read_only=True) as store:
+            (system,) = await store.systems()  # the fleet's one system id
+            return [r[1] for r in await store.intervals("energy_lifetime", system)]
+
+    assert asyncio.run(days()) == ["2020-01-05", "2020-01-06"]

@@ -215,7 +215,7 @@ def test_a_range_reversed_in_a_systems_local_time_is_a_usage_error(
     monkeypatch.setattr(cli, "_reversed", lambda since, until: False)
     for command, extra in (("export", []), ("plot", ["--system", "67"])):
         argv = [command, "--db", str(small_store), *extra, "--since", "1d", "--until", "3d"]
-        out = small_store.parent / "r.out"
+        out = small_store.parent / "r.csv"  # an extension export takes (plot: any)
         status = cli.main([*argv, "--out", str(out)])
         err = capsys.readouterr().err
         assert status == 2, err

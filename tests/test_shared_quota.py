@@ -74,7 +74,7 @@ async def _run_workers(
     tmp_path: Path, redis_url: str, skews: dict[int, float]
 ) -> tuple[WatchedSimulator, list[tuple[int | None, str]], list[Path], date, date]:
     watched = WatchedSimulator()
-    today = datetime.now(timezone.utc).date()
+    today = datetime.fromtimestamp(watched.sim.clock.now(), timezone.utc).date()
     # local days (both included) that have ended in every zone of the fleet
     since, until = today - timedelta(days=3), today - timedelta(days=2)
     dbs = [tmp_path / f"worker{i}.db" for i in range(1, WORKERS + 1)]
@@ -124,7 +124,7 @@ async def _check(tmp_path: Path, redis_url: str, skews: dict[int, float]) -> Non
     assert conflicts == watched.sim.counters.conflicts
     assert conflicts <= 1 + WORKERS * IN_FLIGHT, (conflicts, sorted(refused.items()))
     # Every planned window stored exactly once across the 4 stores.
-    now = datetime.now(timezone.utc).timestamp()
+    now = watched.sim.clock.now()
     systems: list[Any] = watched.systems  # type: ignore[attr-defined]
     zone_of = _zones()
     planned = {

@@ -107,7 +107,11 @@ def test_reading_commands_leave_a_0_1_0_store_as_it_was(
     old_store(db)
     before = fingerprint(db)
     lines = export_lines(db, capsys)
-    assert len(lines) == 13 and lines[1].endswith(",100,8,1")  # header + 12 rows, in UTC
+    # header + 12 rows; no record of the system in a 0.1.0 store: UTC, named by its id
+    assert (
+        len(lines) == 13
+        and lines[1] == "67,2024-06-01T00:05:00Z,100,8,1,2024-06-01T00:05:00,UTC,system 67"
+    )
     assert main(["status", "--db", str(db)]) == 0
     assert "stats" in capsys.readouterr().out
     png = tmp_path / "p.png"

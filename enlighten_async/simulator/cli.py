@@ -50,7 +50,8 @@ def _plan(text: str) -> Plan:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _origin(text: str) -> float:
+def origin_arg(text: str) -> float:
+    """``--origin``: an ISO 8601 date and time with its zone, as epoch seconds."""
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -95,7 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--origin",
-        type=_origin,
+        type=origin_arg,
         default=None,
         metavar="ISO",
         help="simulated time at start, e.g. 2025-11-20T15:00Z (default: now); the fleet's "

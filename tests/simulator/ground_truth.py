@@ -18,8 +18,8 @@ Row = tuple[Any, ...]
 
 
 def _planned_end(fleet: Fleet, system: SimSystem, until: int, now: float) -> int:
-    # A backfill stops at the system's last energy report (nothing exists after it).
-    return min(until, fleet.last_energy_at(system.system_id, now))
+    # A backfill stops at the system's last report (nothing exists after it).
+    return min(until, fleet.last_report_at(system.system_id, now))
 
 
 def expected_rows(
@@ -86,18 +86,21 @@ async def assert_store_matches_fleet(
     store: SQLiteStore,
     fleet: Fleet,
     kinds: tuple[str, ...],
-    since: int,
+    since: int | date,
     until: int,
     now: float,
 ) -> dict[str, int]:
     """Assert the store holds exactly the fleet's rows for every system and table.
 
+    ``since`` is an epoch, or a date: each system's local midnight starting it (what a
+    backfill given that date plans from).
     Returns the number of rows compared per table (each must be above zero overall).
     """
     compared: dict[str, int] = {}
     for system in fleet.systems:
+        start = since if isinstance(since, int) else system.midnight(since)
         for table in tables(kinds):
-            want = expected_rows(fleet, system, table, since, until, now)
+            want = expected_rows(fleet, system, table, start, until, now)
             got = [tuple(r) for r in await store.intervals(table, system.system_id)]
             if got != want:
                 missing = sorted(set(want) - set(got))[:3]
