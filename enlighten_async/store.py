@@ -3,7 +3,8 @@
 Every fetched range is written with its intervals in one transaction, together with a
 record that the range is done, so an interrupted backfill resumes where it stopped and
 never keeps half a range. Rows are keyed by their natural keys and written with
-UPSERTs, so fetching a range again replaces its rows instead of duplicating them.
+UPSERTs, so fetching a range again replaces its rows instead of duplicating them; a
+range's write never changes another range's rows (:class:`~enlighten_async._kinds.OwnedRows`).
 
 A store is checked when it opens (``PRAGMA quick_check``): a damaged file, a file that
 is no SQLite database or a database that is no store raise :class:`StoreError`, as does
@@ -282,7 +283,9 @@ class BackfillStore(Protocol):
         """Store ``result``'s rows and the record that the range is done, atomically.
 
         The rows are the kind's :attr:`~enlighten_async._kinds.KindSpec.rows`; a row
-        stored before under the same key is replaced.
+        stored before under the same key is replaced. Only the rows the range may change
+        are stored (:class:`~enlighten_async._kinds.OwnedRows`): a write never changes
+        another range's rows.
         """
         ...
 
@@ -503,6 +506,14 @@ class SQLiteStore:
         ``kind`` must match the model (``"rgm_stats"`` for :class:`RgmStats`, ...).
         Rows already stored under the same key are replaced. Either every row and the
         range record are written or, if anything fails (or the process dies), none.
+
+        A range's write never changes another range's rows
+        (:class:`~enlighten_async._kinds.OwnedRows`): an interval outside
+        ``(start_at, end_at]``, or a day another range holds, is left out (with a warning,
+        except the interval ending at ``start_at``, which a service may repeat), and the
+        range's ``rows`` count only what was stored. A value that no 64-bit ``INTEGER``
+        holds is a :class:`StoreDataError`. Rows are filed under ``system_id``, whatever
+        the model says: the client checks that an answer is for the system asked for.
         """
         self._check_writable()
         _check_kind(kind)
@@ -511,7 +522,16 @@ class SQLiteStore:
         if start_at > end_at:
             raise ValueError(f"start_at ({start_at}) is after end_at ({end_at})")
         stamp = int(time.time()) if fetched_at is None else int(fetched_at)
-        await self._run(self._write_sync, system_id, kind, start_at, end_at, result, stamp)
+        try:
+            await self._run(self._write_sync, system_id, kind, start_at, end_at, result, stamp)
+        except OverflowError:
+            # sqlite3's own error for an int beyond 64 bits (the transaction is rolled
+            # back): the rows are refused, the store is fine. The models refuse such values
+            # already; a result built by hand may still hold one.
+            raise StoreDataError(
+                f"{self.path}: rows refused (a value does not fit a 64-bit INTEGER column)",
+                path=self.path,
+            ) from None
 
     async def done_windows(self, system_id: int, kind: str) -> set[tuple[int, int]]:
         """Deprecated: :meth:`done_ranges`."""
@@ -809,13 +829,25 @@ class SQLiteStore:
     ) -> None:
         conn = self._connection()
         spec = _kinds.KINDS[kind]
-        own_rows = 0
+        own_rows = stray = 0
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for table, count, rows in spec.rows(system_id, result):
-                conn.executemany(_UPSERT[table], rows)
+            # A table of days keeps the days no other range holds: read which do, in the
+            # transaction (an interval table keeps its own range's rows only).
+            others = (
+                conn.execute(
+                    "SELECT start_at, end_at FROM windows WHERE system_id = ? AND kind = ?",
+                    (system_id, kind),
+                ).fetchall()
+                if spec.by_day
+                else []
+            )
+            for table, _, rows in spec.rows(system_id, result):
+                owned = _kinds.OwnedRows(_kinds.TABLES[table], start_at, end_at, others)
+                conn.executemany(_UPSERT[table], owned(rows))
+                stray += owned.stray
                 if table == spec.table.name:
-                    own_rows += count
+                    own_rows += owned.kept
             conn.execute(
                 _UPSERT["windows"], (system_id, kind, start_at, end_at, own_rows, fetched_at)
             )
@@ -823,6 +855,16 @@ class SQLiteStore:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        if stray:
+            log.warning(
+                "%s range %s..%s of system %s: %d rows outside the range left out (another "
+                "range's, or of no range)",
+                kind,
+                start_at,
+                end_at,
+                system_id,
+                stray,
+            )
         log.debug(
             "stored %s range %s..%s of system %s: %d rows",
             kind,

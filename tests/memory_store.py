@@ -14,7 +14,7 @@ from datetime import date, datetime, timezone
 from types import TracebackType
 from typing import Any
 
-from enlighten_async._kinds import TABLES, Table, kind_spec
+from enlighten_async._kinds import TABLES, OwnedRows, Table, kind_spec
 from enlighten_async._models import System
 from enlighten_async.store import RangeResult, StoreDataError, StoredSystem, StoreStatus
 
@@ -57,7 +57,8 @@ class MemoryStore:
     async def write_range(
         self, system_id: int, kind: str, start_at: int, end_at: int, result: RangeResult
     ) -> None:
-        """Store ``result``'s rows and the range's done record: all of them or none."""
+        """Store ``result``'s rows and the range's done record: all of them or none; a row
+        of another range is left out, as :class:`~enlighten_async._kinds.OwnedRows` says."""
         spec = kind_spec(kind)
         if not isinstance(result, spec.model):
             raise TypeError(f"a {kind} range takes {spec.model.__name__}, got {result!r}")
@@ -66,11 +67,16 @@ class MemoryStore:
         # Every row is built and checked before any is kept: a failure leaves nothing.
         staged: list[tuple[str, Row, Row]] = []
         own = 0
-        for name, count, rows in spec.rows(system_id, result):
+        others = self._done.get((system_id, kind), {}) if spec.by_day else {}
+        for name, _, rows in spec.rows(system_id, result):
             table = TABLES[name]
-            staged.extend((name, _key(table, row), row) for row in map(_checked(table), rows))
+            # What SQLiteStore keeps of them: never another range's rows.
+            owned = OwnedRows(table, start_at, end_at, others)
+            staged.extend(
+                (name, _key(table, row), row) for row in map(_checked(table), owned(rows))
+            )
             if name == spec.table.name:
-                own += count
+                own += owned.kept
         for name, key, row in staged:
             self._rows[name][key] = row
         self._done.setdefault((system_id, kind), {})[(start_at, end_at)] = own
