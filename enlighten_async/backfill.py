@@ -24,7 +24,7 @@ from enlighten_async._args import date_arg, days_back_arg
 from enlighten_async._client import EnlightenClient
 from enlighten_async._coverage import Coverage
 from enlighten_async._deprecated import renamed
-from enlighten_async._exceptions import EnlightenError
+from enlighten_async._exceptions import EnlightenError, ResponseFormatError
 from enlighten_async._fanout import fan_out
 from enlighten_async._kinds import KINDS
 from enlighten_async._models import System
@@ -68,6 +68,13 @@ SYSTEM_IDS_PER_REQUEST = 200
 SYSTEMS_PAGE_LIMIT = 1000
 #: The attribute set (true) on the log record of each failed window.
 FAILURE_LOG_MARK = "backfill_failure"
+#: How many more times a run asks for a window whose answer was not for it (a
+#: :class:`~enlighten_async.ResponseFormatError`: intervals outside the window, another
+#: system's, a body that does not fit the model), after all its other windows: a proxy's
+#: or a server's glitch may be gone by then. Bounded, because a server that always answers
+#: so would otherwise be asked forever. Nothing of such an answer is stored, so the window
+#: stays missing and every later run asks for it again too.
+BAD_ANSWER_RETRIES = 1
 
 
 class LookbackExpiredError(EnlightenError):
@@ -477,7 +484,11 @@ async def backfill(
     run). Windows ``store`` already holds are skipped: those its done ranges cover,
     however they were split (a store of UTC days covers most local days). A window that
     fails (after the scheduler's retries) is reported in :attr:`BackfillReport.failures`
-    and does not stop the others. ``on_progress`` is called after every window.
+    and does not stop the others. A window whose answer is not for it (intervals outside
+    it, another system's, a body that does not fit: ``ResponseFormatError``) is asked for
+    :data:`BAD_ANSWER_RETRIES` more times after the run's other windows before it is
+    reported; nothing of it is stored, so a later run asks for it again as well.
+    ``on_progress`` is called after every window.
     ``shard=(i, n)`` keeps worker ``i`` of ``n``'s share (the systems whose
     ``system_id % n == i - 1``: every system in exactly one share). Arguments are checked
     before any request is sent.
@@ -583,31 +594,50 @@ async def backfill(
                 )
             )
 
+    async def run(source: AsyncIterator[WorkItem] | list[WorkItem], last: bool) -> list[WorkItem]:
+        """Fetch and store ``source``'s windows; return those to ask for again (unless
+        ``last``): the ones whose answer was not for them."""
+        again: list[WorkItem] = []
+        outcomes = fan_out(source, work, concurrency=concurrency)
+        async with contextlib.aclosing(outcomes):
+            async for outcome in outcomes:
+                if outcome.error is None and outcome.result is None:
+                    report.stored_meanwhile += 1
+                elif outcome.error is None:
+                    report.done += 1
+                    report.rows += outcome.result or 0
+                else:
+                    error = outcome.error
+                    if isinstance(error, StoreError) and not isinstance(error, StoreDataError):
+                        # the store itself cannot be used: every other window would fail too
+                        raise error
+                    if not last and isinstance(error, ResponseFormatError):
+                        log.info(
+                            "backfill: %s: %s; asking again after the other windows",
+                            outcome.item.describe(),
+                            error,
+                        )
+                        again.append(outcome.item)
+                        continue
+                    text = str(error) if isinstance(error, EnlightenError) else repr(error)
+                    report.failures.append(BackfillFailure(outcome.item, text))
+                    # Marked, so that a front end listing the report's failures itself (the
+                    # CLI's summary) can keep from showing each twice.
+                    log.warning(
+                        "backfill: %s failed: %s",
+                        outcome.item.describe(),
+                        text,
+                        extra={FAILURE_LOG_MARK: True},
+                    )
+                progress()
+        return again
+
     progress()
-    outcomes = fan_out(items(), work, concurrency=concurrency)
-    async with contextlib.aclosing(outcomes):
-        async for outcome in outcomes:
-            if outcome.error is None and outcome.result is None:
-                report.stored_meanwhile += 1
-            elif outcome.error is None:
-                report.done += 1
-                report.rows += outcome.result or 0
-            else:
-                error = outcome.error
-                if isinstance(error, StoreError) and not isinstance(error, StoreDataError):
-                    # the store itself cannot be used: every other window would fail too
-                    raise error
-                text = str(error) if isinstance(error, EnlightenError) else repr(error)
-                report.failures.append(BackfillFailure(outcome.item, text))
-                # Marked, so that a front end listing the report's failures itself (the
-                # CLI's summary) can keep from showing each twice.
-                log.warning(
-                    "backfill: %s failed: %s",
-                    outcome.item.describe(),
-                    text,
-                    extra={FAILURE_LOG_MARK: True},
-                )
-            progress()
+    pending = await run(items(), last=BAD_ANSWER_RETRIES == 0)
+    for attempt in range(1, BAD_ANSWER_RETRIES + 1):
+        if not pending:
+            break
+        pending = await run(pending, last=attempt == BAD_ANSWER_RETRIES)
     report.elapsed_seconds = time.monotonic() - started
     return report
 
