@@ -609,16 +609,22 @@ def _explain_fields(data: dict[str, Any], cl: Any, path: str, out: list[str]) ->
         # slow pass when its only bad item is near the end.
         if _is_list_type(field.type) or not _fits(value, field.type):
             _explain_into(value, field.type, where, out)
-        elif field.name in MINIMUM.get(cl, {}):
+        if field.name in MINIMUM.get(cl, {}):
             low = _below_minimum_value(value, MINIMUM[cl][field.name])
             if low is not None:
-                _report(out, [f"must not be negative, got {low} @ {where}"])
+                _report(out, [f"must not be negative, got {low[1]} @ {where}{low[0]}"])
 
 
-def _below_minimum_value(value: Any, least: int) -> Any:
-    """The first int of ``value`` (an int or a list of them) below ``least``, or ``None``."""
-    values = value if isinstance(value, list) else [value]
-    return next((v for v in values if type(v) is int and v < least), None)
+def _below_minimum_value(value: Any, least: int) -> tuple[str, int] | None:
+    """The first int of ``value`` (an int, or a list of them) below ``least``: the index
+    part of its path (``"[3]"``, or ``""`` for an int) and the value; ``None`` if none."""
+    if type(value) is int:
+        return ("", value) if value < least else None
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            if type(v) is int and v < least:
+                return f"[{i}]", v
+    return None
 
 
 def _explain_leaf(data: Any, tp: Any, path: str, out: list[str]) -> None:

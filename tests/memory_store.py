@@ -14,6 +14,7 @@ from datetime import date, datetime, timezone
 from types import TracebackType
 from typing import Any
 
+from enlighten_async._converter import INT64_MAX, INT64_MIN
 from enlighten_async._kinds import TABLES, OwnedRows, Table, kind_spec
 from enlighten_async._models import System
 from enlighten_async.store import RangeResult, StoreDataError, StoredSystem, StoreStatus
@@ -165,6 +166,12 @@ def _checked(table: Table) -> Any:
                 # the words SQLite uses, so that callers see one message for both stores
                 raise StoreDataError(
                     f"rows refused (NOT NULL constraint failed: {table.name}.{column.name})",
+                    path=MemoryStore.path,
+                )
+            if type(value) is int and not INT64_MIN <= value <= INT64_MAX:
+                # what SQLiteStore says of sqlite3's OverflowError
+                raise StoreDataError(
+                    "rows refused (a value does not fit a 64-bit INTEGER column)",
                     path=MemoryStore.path,
                 )
         return row

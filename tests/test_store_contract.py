@@ -176,3 +176,97 @@ async def test_a_short_backfill_into_either_store(store: Any) -> None:
     for sid in systems:
         rows = await store.intervals("stats", sid)
         assert rows and len({r[1] for r in rows}) == len(rows)
+
+
+# -- issue 19: a range's write never changes another range's rows ---------------------------
+
+
+def _stats_at(*rows: tuple[int, int]) -> ea.Stats:
+    """A stats answer built by hand: ``(end_at, enwh)`` per interval."""
+    intervals = tuple(ea.StatsInterval(utc(e), 1, enwh, 1) for e, enwh in rows)
+    return ea.Stats(system_id=SYS, total_devices=1, meta=stats(T0, 1).meta, intervals=intervals)
+
+
+async def test_a_range_never_changes_another_ranges_rows(
+    store: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    await store.write_range(SYS, "stats", T0, T0 + 900, stats(T0, 3))  # enwh 8, 9, 10
+    before = await store.intervals("stats", SYS)
+    # B's answer holds an interval of A (T0 + 600), the one ending at its start (T0 + 900,
+    # which a service may repeat), and intervals of no range at all (-1, 0, the year 5138).
+    spoiled = _stats_at(
+        (T0 + 600, 999999),
+        (T0 + 900, 999999),
+        (T0 + 1200, 11),
+        (T0 + 1500, 12),
+        (-1, 999999),
+        (0, 999999),
+        (100_000_000_000, 999999),
+    )
+    await store.write_range(SYS, "stats", T0 + 900, T0 + 1800, spoiled)
+    rows = await store.intervals("stats", SYS)
+    assert rows[:3] == before and [(r[1], r[3]) for r in rows] == [
+        (T0 + 300, 8),
+        (T0 + 600, 9),
+        (T0 + 900, 10),
+        (T0 + 1200, 11),
+        (T0 + 1500, 12),
+    ]
+    (status,) = [s for s in await store.status() if s.kind == "stats"]
+    assert status.rows == 5 and status.last_end_at == utc(T0 + 1500)
+    if isinstance(store, SQLiteStore):
+        # B's record counts B's rows; the stray ones are named (not the repeated boundary).
+        assert [r.getMessage() for r in caplog.records if "left out" in r.getMessage()] == [
+            f"stats range {T0 + 900}..{T0 + 1800} of system {SYS}: 4 rows outside the range "
+            "left out (another range's, or of no range)"
+        ]
+
+
+async def test_a_meter_channel_of_another_range_is_not_changed(store: Any) -> None:
+    await store.write_range(SYS, "rgm_stats", T0, T0 + 1800, rgm(T0, 2))
+    before = await store.intervals("rgm_meter_intervals", SYS)
+    later = rgm(T0 + 900, 2)  # intervals ending at T0 + 1800 (A's) and T0 + 2700
+    await store.write_range(SYS, "rgm_stats", T0 + 1800, T0 + 3600, later)
+    after = await store.intervals("rgm_meter_intervals", SYS)
+    assert after[: len(before)] == before and {r[3] for r in after[len(before) :]} == {T0 + 2700}
+    assert [r[1] for r in await store.intervals("rgm_stats", SYS)] == [
+        T0 + 900,
+        T0 + 1800,
+        T0 + 2700,
+    ]
+
+
+async def test_a_chunk_of_days_never_changes_another_chunks_days(store: Any) -> None:
+    first = date(2024, 6, 1)
+    await store.write_range(
+        SYS, "energy_lifetime", day_epoch(first), day_epoch(first + timedelta(days=2)),
+        lifetime(first, [1, 2, 3]),
+    )  # fmt: skip
+    # The next chunk (June 4 and 5) answered from June 2 to June 6: June 2 and 3 are the
+    # first chunk's; June 6 is no range's yet, and is kept (a range narrower than its
+    # answer's days, as callers record lifetime answers).
+    spoiled = lifetime(first + timedelta(days=1), [999, 999, 4, 5, 6])
+    await store.write_range(
+        SYS, "energy_lifetime", day_epoch(date(2024, 6, 4)), day_epoch(date(2024, 6, 5)), spoiled
+    )
+    assert [r[1:3] for r in await store.intervals("energy_lifetime", SYS)] == [
+        ("2024-06-01", 1),
+        ("2024-06-02", 2),
+        ("2024-06-03", 3),
+        ("2024-06-04", 4),
+        ("2024-06-05", 5),
+        ("2024-06-06", 6),
+    ]
+
+
+async def test_a_value_beyond_64_bits_is_a_store_data_error_and_leaves_nothing(
+    store: Any,
+) -> None:
+    # The models refuse such a value in an answer; a result built by hand may hold one.
+    for huge in (2**63, -(2**63) - 1):
+        with pytest.raises(StoreDataError, match="64-bit"):
+            await store.write_range(SYS, "stats", T0, T0 + 900, _stats_at((T0 + 300, huge)))
+    assert await store.intervals("stats", SYS) == []
+    assert await store.done_ranges(SYS, "stats") == set()
+    await store.write_range(SYS, "stats", T0, T0 + 900, _stats_at((T0 + 300, 2**63 - 1)))
+    assert (await store.intervals("stats", SYS))[0][3] == 2**63 - 1
