@@ -225,15 +225,27 @@ async def test_a_range_never_changes_another_ranges_rows(
 async def test_a_meter_channel_of_another_range_is_not_changed(store: Any) -> None:
     await store.write_range(SYS, "rgm_stats", T0, T0 + 1800, rgm(T0, 2))
     before = await store.intervals("rgm_meter_intervals", SYS)
-    later = rgm(T0 + 900, 2)  # intervals ending at T0 + 1800 (A's) and T0 + 2700
+    # The next range's answer starts with A's last interval (T0 + 1800), other values.
+    ends = [utc(T0 + 1800), utc(T0 + 2700)]
+    later = ea.RgmStats(
+        system_id=SYS,
+        total_devices=1,
+        meta=stats(T0, 1).meta,
+        intervals=tuple(ea.RgmInterval(e, 999, 1) for e in ends),
+        meter_intervals=(
+            ea.MeterIntervals(
+                "122100000001", "e", tuple(ea.MeterInterval(0, e, 9.5, 999) for e in ends)
+            ),
+        ),
+    )
     await store.write_range(SYS, "rgm_stats", T0 + 1800, T0 + 3600, later)
-    after = await store.intervals("rgm_meter_intervals", SYS)
-    assert after[: len(before)] == before and {r[3] for r in after[len(before) :]} == {T0 + 2700}
-    assert [r[1] for r in await store.intervals("rgm_stats", SYS)] == [
-        T0 + 900,
-        T0 + 1800,
-        T0 + 2700,
+    assert await store.intervals("rgm_stats", SYS) == [
+        (SYS, T0 + 900, 40, 1),
+        (SYS, T0 + 1800, 41, 1),
+        (SYS, T0 + 2700, 999, 1),
     ]
+    after = await store.intervals("rgm_meter_intervals", SYS)
+    assert after == [*before, (SYS, "122100000001", 0, T0 + 2700, 9.5, 999)]
 
 
 async def test_a_chunk_of_days_never_changes_another_chunks_days(store: Any) -> None:
