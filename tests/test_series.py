@@ -369,3 +369,30 @@ def test_the_pandas_export_reads_the_columns(monkeypatch: pytest.MonkeyPatch) ->
     for g, w in zip(got, want, strict=True):
         assert g.equals(w) and g.index.equals(w.index)
         assert list(g.dtypes) == list(w.dtypes) and str(g.index.dtype) == str(w.index.dtype)
+
+
+def test_extremes_are_known_from_structuring_and_computed_otherwise() -> None:
+    rows = [{"end_at": T0 + 900 * k, "wh_del": 5 - k, "devices_reporting": 1} for k in (3, 1, 2)]
+    parsed = converter.structure(body_of(ea.RgmInterval, ea.RgmStats, rows), ea.RgmStats)
+    by_rows = REF.structure(body_of(ea.RgmInterval, ea.RgmStats, rows), ea.RgmStats)
+    for series in (parsed.intervals, by_rows.intervals, parsed.intervals[::-1]):
+        assert series.extremes("end_at") == (T0 + 900, T0 + 2700)
+        assert series.extremes("wh_del") == (2, 4)
+        assert list(series.column("end_at")) == [r.end_at.timestamp() for r in series]
+    meters = Series(
+        ea.MeterInterval,
+        [
+            ea.MeterInterval(1, utc_at(T0 + 900), None, None),
+            ea.MeterInterval(2, utc_at(T0), 1.5, 4),
+        ],
+    )
+    assert meters.extremes("wh_del") == (1.5, 1.5) and meters.extremes("channel") == (1, 2)
+    assert (
+        meters[:1].extremes("curr_w") is None and Series(ea.RgmInterval).extremes("end_at") is None
+    )
+    with pytest.raises(KeyError):
+        meters.column("nope")
+
+
+def utc_at(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
