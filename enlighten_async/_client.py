@@ -770,13 +770,14 @@ def _intervals_outside(result: Any, params: dict[str, str], step: int) -> list[s
         series.append((f"$.meter_intervals[{i}].intervals", meter.intervals))
     out: list[str] = []
     for path, rows in series:
-        if not len(rows):
+        # The extremes first (known from structuring, no pass over a month of intervals);
+        # the index only of a bad one.
+        bounds = rows.extremes("end_at")
+        if bounds is None or (
+            (low is None or bounds[0] >= low) and (high is None or bounds[1] <= high)
+        ):
             continue
-        ends = rows.columns()["end_at"]
-        # The extremes first (C loops over the column); the index only for a bad one.
-        if (low is None or min(ends) >= low) and (high is None or max(ends) <= high):
-            continue
-        for i, end_at in enumerate(ends):
+        for i, end_at in enumerate(rows.column("end_at")):
             if (low is not None and end_at < low) or (high is not None and end_at > high):
                 out.append(
                     f"an interval ending at {_utc_text(end_at)}, outside "

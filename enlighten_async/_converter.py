@@ -391,12 +391,15 @@ def _series_from_rows_factory(conv: Converter) -> Callable[[Any], _StructureHook
     return factory
 
 
-def _column(values: list[Any], kind: str) -> Column | None:
+def _column(
+    values: list[Any], kind: str, extremes: list[tuple[Any, Any]] | None = None
+) -> Column | None:
     """The field's column as the plain hooks' rows would give it, or ``None`` to fall back.
 
     ``None`` unless every value is exactly of a JSON type for which the plain hook is the
     identity (or ``fromtimestamp``, or ``float``): ``bool``, ``str`` and friends fall back.
     May raise (an epoch out of range, an int too big for a float): the caller falls back.
+    The least and greatest epoch of an epoch column are appended to ``extremes``.
     """
     present = set(map(type, values))
     if kind is EPOCH:
@@ -408,6 +411,8 @@ def _column(values: list[Any], kind: str) -> Column | None:
         if not (low >= 0 and high < _SURE_EPOCH_END):
             _fromtimestamp(low, UTC)
             _fromtimestamp(high, UTC)
+        if extremes is not None:
+            extremes.append((low, high))  # kept by the series: the client's span check
         return int_column(values)
     if kind is INT:
         if present != _ONLY_INT:
@@ -418,7 +423,10 @@ def _column(values: list[Any], kind: str) -> Column | None:
     if kind is OPT_INT:
         if not present <= _INT_OR_NONE:
             return None
-        ints = [v for v in values if v is not None] if _NoneType in present else values
+        if _NoneType not in present:  # as INT: the array holds them all, or one is too big
+            column = int_column(values)
+            return column if isinstance(column, array) else None
+        ints = [v for v in values if v is not None]
         return int_column(values) if not ints or _fits_int64(ints) else None
     if kind is STR:
         return tuple(values) if present == _ONLY_STR else None
@@ -440,41 +448,41 @@ def _columnar_hook(row: type, fallback: _StructureHook, *, strict: bool) -> _Str
     the same series or raises cattrs' usual error.
     """
     kinds = series_fields(row)
-    getters = [(itemgetter(name), kind) for name, kind in kinds]
     field_count = frozenset({len(kinds)})
-    # Columns with a minimum, by position: a column below it goes to the row hook, which
-    # says which value.
-    least = [
-        (i, MINIMUM[row][name]) for i, (name, _) in enumerate(kinds) if name in MINIMUM.get(row, {})
-    ]
+    # Columns with a minimum (MINIMUM): one below it goes to the row hook, which says
+    # which value.
+    floors = MINIMUM.get(row, {})
+    getters = [(name, itemgetter(name), kind, floors.get(name)) for name, kind in kinds]
 
-    def columns(obj: Any) -> list[Column] | None:
+    def columns(obj: Any) -> tuple[list[Column], dict[str, tuple[Any, Any]]] | None:
         if type(obj) is not list or not obj or set(map(type, obj)) != _ONLY_DICT:
             return None
         if strict and set(map(len, obj)) != field_count:
             # Every field present and no more keys than fields: no unknown key.
             return None
         out: list[Column] = []
+        extremes: dict[str, tuple[Any, Any]] = {}
         try:
-            for getter, kind in getters:
-                column = _column(list(map(getter, obj)), kind)  # KeyError: a missing key
+            for name, getter, kind, floor in getters:
+                values = list(map(getter, obj))  # KeyError: a missing key
+                found: list[tuple[Any, Any]] = []
+                column = _column(values, kind, found)
                 if column is None:
                     return None
+                if floor is not None and min(v for v in values if v is not None) < floor:
+                    return None  # the row hook says which value is below its minimum
+                if found:
+                    extremes[name] = found[0]
                 out.append(column)
-            for i, floor in least:
-                col = out[i]
-                values = col if isinstance(col, array) else [v for v in col if v is not None]
-                if min(values) < floor:
-                    return None
         except Exception:  # an out-of-range epoch, a missing key: cattrs says what
             return None
-        return out
+        return out, extremes
 
     def structure(obj: Any, tp: Any) -> Any:
-        cols = columns(obj)
-        if cols is None:
+        built = columns(obj)
+        if built is None:
             return fallback(obj, tp)
-        return Series.from_columns(row, cols, len(obj))
+        return Series.from_columns(row, built[0], len(obj), built[1])
 
     return structure
 
