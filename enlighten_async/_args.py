@@ -14,7 +14,7 @@ import numbers
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 __all__ = [
     "EPOCH_MAX",
@@ -306,6 +306,21 @@ def url_shown(value: str) -> str:
     return shown(head + rest)
 
 
+def _split(value: str) -> SplitResult | None:
+    """``value`` split, its port parsed; ``None`` if either fails.
+
+    ``None`` rather than the parser's ``ValueError``: that one quotes the would-be port,
+    often a piece of a password, and raising ours inside its ``except`` would chain it as
+    ``__context__``, where a traceback or an error tracker still finds it.
+    """
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - parsing the port is what checks it
+    except ValueError:
+        return None
+    return parts
+
+
 def url_arg(value: Any, name: str = "base_url") -> str:
     """An ``http(s)://host[:port][/path]`` URL, without query, fragment or credentials.
 
@@ -317,11 +332,9 @@ def url_arg(value: Any, name: str = "base_url") -> str:
     """
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a string, got {_type_name(value)}")
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - parsing the port is what checks it
-    except ValueError:
-        raise ValueError(f"{name} is not a valid URL: {url_shown(value)}") from None
+    parts = _split(value)
+    if parts is None:
+        raise ValueError(f"{name} is not a valid URL: {url_shown(value)}")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(
             f"{name} must be an http:// or https:// URL with a host, got {url_shown(value)}"
@@ -367,11 +380,7 @@ def redis_url_arg(value: Any, name: str = "redis") -> str:
         raise ValueError(
             f"{name} must be a redis://, rediss:// or unix:// URL, got {url_shown(value)}"
         )
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - parsing the port is what checks it
-    except ValueError:
-        raise ValueError(f"{name} must be {_REDIS_URL_HINT}; got {url_shown(value)}") from None
-    if "#" in value or "@" in parts.path + parts.query:
+    parts = _split(value)
+    if parts is None or "#" in value or "@" in parts.path + parts.query:
         raise ValueError(f"{name} must be {_REDIS_URL_HINT}; got {url_shown(value)}")
     return value

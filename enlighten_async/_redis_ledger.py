@@ -290,8 +290,11 @@ class RedisLedger:
             try:
                 self._redis = aioredis.from_url(url)
             except ValueError:  # an option in the query: never echo it (password=...)
-                message = f"redis-py cannot read the options of {url_shown(url)}"
-                raise ValueError(message) from None
+                unread = True  # raised below, not here: redis-py's error is not chained
+            else:
+                unread = False
+            if unread:
+                raise ValueError(f"redis-py cannot read the options of {url_shown(url)}")
             self._owns = True
         elif isinstance(redis, aioredis.Redis):
             self._redis = redis
