@@ -22,7 +22,6 @@ from aioresponses import aioresponses
 
 import enlighten_async as ea
 from enlighten_async import cli
-from enlighten_async._args import url_shown
 from enlighten_async.simulator import PLANS, Fleet, Simulator
 from enlighten_async.store import SQLiteStore
 from tests.conftest import BASE
@@ -104,7 +103,8 @@ def test_status_refuses_a_redis_url_with_an_unencoded_password(
         out, err = capsys.readouterr()
         assert not _leaks(out + err, password), (url, out + err)
         assert out == "" and err.startswith("error: --redis-url ") and err.count("\n") == 1, err
-        assert "percent-encoded" in err and url_shown(url) in err, err
+        shown = url.split("://")[0] + "://***@127.0.0.1:"  # the host is still said
+        assert "percent-encoded" in err and shown in err, err
 
 
 @pytest.mark.parametrize("password", BAD_PASSWORDS)
