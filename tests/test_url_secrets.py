@@ -225,6 +225,7 @@ def test_backfill_refuses_a_base_url_with_a_query_or_credentials_without_echoing
     out, err = capsys.readouterr()
     assert err.startswith("error: --base-url: ") and err.count("\n") == 1, err
     assert not _leaks(out + err, KEY) and not _leaks(out + err, USER), err
+    assert "api.enphaseenergy.com" in err or "[::1" in err, err  # the URL is still said
     monkeypatch.setenv("ENLIGHTEN_BASE_URL", url)
     assert cli.main(argv) == 2
     out, err = capsys.readouterr()
