@@ -6,7 +6,10 @@ compressed clock and backfills from it: the client's real job, on any machine, w
 key. With ``--key``/``--user-id`` (or ``ENLIGHTEN_API_KEY``/``ENLIGHTEN_USER_ID``) it
 talks to the real service, or to ``--base-url``/``ENLIGHTEN_BASE_URL``; without a key or
 user id, and without ``--simulate``, it is a usage error (exit 2: never a silent switch
-to the simulator). The key is never echoed.
+to the simulator). The key is never echoed; ``--key-file``/``ENLIGHTEN_API_KEY_FILE``
+read it from a file, off the command line that any local user can read. A URL given
+(base or Redis) is shown without its credentials and query, and a malformed one is a
+usage error.
 
 ``--redis-url``/``ENLIGHTEN_REDIS_URL`` makes several workers of one key share one quota
 through Redis (:class:`~enlighten_async.RedisLedger`); ``--shard I/N`` gives worker ``I``
@@ -70,16 +73,18 @@ BACKFILL_EPILOG = """\
 exit status:
   0    every planned window is in the store
   1    some windows failed (listed in the summary; run again to retry them)
-  2    usage error (bad option, missing key or user id, a store of another source)
+  2    usage error (bad option, missing key or user id, a malformed URL or key file,
+       a store of another source)
   3    could not run: authentication or connection failure, API error while planning,
        a store that cannot be used (damaged, not a database, locked, not writable)
   130  interrupted (Ctrl-C); the windows fetched so far are kept
   143  stopped by SIGTERM (kill, systemd, docker stop), the same way as Ctrl-C
 
-Without --simulate, --key/ENLIGHTEN_API_KEY and --user-id/ENLIGHTEN_USER_ID are needed
-(a missing one is exit 2; the simulator is never used unless asked). A store records its
-source (base URL and a hash of the user id, or the simulator's seed and fleet size)
-and refuses another one; the simulator's default store is enlighten-sim.db."""
+Without --simulate, the key (--key or --key-file; else ENLIGHTEN_API_KEY or
+ENLIGHTEN_API_KEY_FILE) and --user-id/ENLIGHTEN_USER_ID are needed (a missing one is
+exit 2; the simulator is never used unless asked). A store records its source (base
+URL and a hash of the user id, or the simulator's seed and fleet size) and refuses
+another one; the simulator's default store is enlighten-sim.db."""
 
 
 #: A system whose last report is this long before the backfill listed it has stopped
@@ -112,7 +117,7 @@ report to that listing. Other gaps are ranges never fetched.
 exit status:
   0    shown (also a store that holds nothing yet)
   2    usage error: no store at --db (none is created; also with --redis-url),
-       --redis-url without the API key
+       --redis-url without the API key, a malformed --redis-url or key file
   3    the store cannot be used (damaged, not a store), or Redis cannot be reached"""
 
 
