@@ -15,10 +15,13 @@ import re
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 from aioresponses import aioresponses
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import enlighten_async as ea
 from enlighten_async import cli
@@ -165,6 +168,43 @@ def test_redis_ledger_hides_the_query_of_a_url_redis_py_cannot_read() -> None:
     with pytest.raises(ValueError, match=re.escape("'redis://127.0.0.1:6379/0?***'")) as info:
         ea.RedisLedger(url, KEY)
     assert not _leaks(_everything_about(info.value), "Tr0ub4dorXq")
+
+
+#: Letters no message, host or hint of ours holds, so any of them in a message is a leak;
+#: mixed with every character that has a meaning in a URL.
+_MARKED = "XQZJKüß€"
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    password=st.text(alphabet=_MARKED + "#/?@:%[]&= ", min_size=1, max_size=12),
+    user=st.sampled_from(["", "worker"]),
+)
+def test_any_password_is_read_as_meant_or_refused_and_never_shown(password: str, user: str) -> None:
+    """Whatever a password holds: the URL is either refused, without a character of the
+    password in the message, or redis-py reads it with the host, port and database the
+    user meant (the password swallowed none of them). Percent-encoded, it is always
+    accepted and read back exactly."""
+    from redis.connection import parse_url as untyped_parse_url
+
+    def parse_url(url: str) -> dict[str, Any]:
+        """redis-py's own reading of a URL (what ``from_url`` connects with)."""
+        return dict(untyped_parse_url(url))  # type: ignore[no-untyped-call]
+
+    from enlighten_async._args import redis_url_arg, url_shown
+
+    url = f"redis://{user}:{password}@127.0.0.1:6379/3"
+    assert not set(url_shown(url)) & set(_MARKED), url_shown(url)
+    try:
+        redis_url_arg(url, "--redis-url")
+    except ValueError as exc:
+        assert not set(_everything_about(exc)) & set(_MARKED), exc
+    else:
+        read = parse_url(url)
+        assert (read.get("host"), read.get("port"), read.get("db")) == ("127.0.0.1", 6379, 3)
+    encoded = f"redis://{user}:{quote(password, safe='')}@127.0.0.1:6379/3"
+    assert redis_url_arg(encoded) == encoded
+    assert parse_url(encoded)["password"] == password
 
 
 async def test_a_percent_encoded_password_is_accepted_and_authenticates(redis_url: str) -> None:
