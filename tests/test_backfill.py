@@ -324,7 +324,13 @@ async def test_window_that_slides_past_the_lookback_fails_instead_of_storing_emp
 
 
 async def test_backfill_resolves_hundreds_of_explicit_system_ids(tmp_path: Path) -> None:
-    simulator = Simulator(fleet=Fleet(600, seed=1), plan=PLANS["unlimited"])
+    # At 17:30 UTC in December no zone of the fleet has a midnight in the hour before
+    # last (they fall at 0, 5, 7, 8, 11, 13 and 23 UTC): the range lies inside one local
+    # day everywhere, whatever the wall clock says.
+    origin = datetime(2026, 12, 7, 17, 30, tzinfo=UTC).timestamp()
+    simulator = Simulator(
+        fleet=Fleet(600, seed=1), plan=PLANS["unlimited"], clock=ea.ScaledClock(1, origin=origin)
+    )
     ids = [s.system_id for s in simulator.fleet.systems]
     now = simulator.clock.now()
     async with SimulatorServer(simulator) as server, _client(simulator, server.base_url) as client:
