@@ -692,10 +692,11 @@ async def backfill(
         # here). Looked at again every CLAIM_POLL seconds; no request is sent meanwhile.
         if waiting:
             log.info(
-                "backfill: waiting for %d windows another run on this store is fetching "
-                "(a stopped run's claims lapse within %.0f s)",
+                "backfill: waiting for %d windows another run on this store has claimed "
+                "(a run that stopped renews no claim: its claims lapse after its lease, "
+                "%.0f s by default)",
                 len(waiting),
-                claim_lease,
+                CLAIM_LEASE,
             )
         while waiting:
             await asyncio.sleep(min(CLAIM_POLL, claim_lease / 4))
