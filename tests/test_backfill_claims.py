@@ -205,6 +205,29 @@ async def test_a_claim_is_renewed_while_its_window_takes_longer_than_the_lease(
     assert simulator.counters.requests["Stats"] == first_report.planned
 
 
+async def test_a_cancelled_run_releases_its_claims(tmp_path: Path) -> None:
+    # Ctrl-C, SIGTERM or an app's cancel: the claims go with the run, so that the next run
+    # need not wait for their lease (the slow answer keeps the claims held meanwhile).
+    simulator = Simulator(
+        fleet=Fleet(2, seed=7), plan=PLANS["unlimited"], faults=Faults(slow_seconds=2.0)
+    )
+    simulator.faults.schedule("Stats", ["slow"])
+    since, until = _days(simulator, 3, 2)
+    db = tmp_path / "cancelled.db"
+    async with (
+        SimulatorServer(simulator) as server,
+        _client(simulator, server.base_url) as client,
+        SQLiteStore(db) as store,
+    ):
+        task = asyncio.ensure_future(backfill(client, store, None, ["stats"], since, until))
+        await _until(lambda: simulator.counters.faults["slow"] == 1)
+        assert _claims(db)  # the slow window's, at least
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert _claims(db) == []
+
+
 SUMMARY = re.compile(
     r"(\d+) windows planned, (\d+) already stored, (\d+) stored by another run meanwhile, "
     r"(\d+) fetched, (\d+) failed; \d+ rows written; (\d+) requests, (\d+) 409s, (\d+) retries"
