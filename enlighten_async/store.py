@@ -317,15 +317,16 @@ class ClaimingStore(Protocol):
     ``owner`` is a run's id (any string up to :data:`MAX_CLAIM_OWNER` characters), leases
     are seconds by the store's own clock (for SQLite the host's wall clock; a database
     server would use its ``now()``, so that runs on several hosts agree). Every method is
-    atomic: two owners never both hold a live claim on one range.
+    atomic: two owners never both hold live claims on overlapping ranges of one system and
+    kind (ranges read as done ranges are: a kind planned in days includes both ends).
     """
 
     async def claim_range(
         self, owner: str, system_id: int, kind: str, start_at: int, end_at: int, *, lease: float
     ) -> bool:
-        """Claim a range for ``owner`` for ``lease`` seconds: ``True`` when it was free,
-        already ``owner``'s, or held by a claim that had lapsed (taken over); ``False``
-        when another owner's claim is live (nothing changes)."""
+        """Claim a range for ``owner`` for ``lease`` seconds: ``True`` when no other
+        owner's live claim overlaps it (it was free, ``owner``'s, or held by claims that
+        had lapsed: taken over); ``False`` otherwise, and nothing changes."""
         ...
 
     async def renew_claims(self, owner: str, *, lease: float) -> int:
@@ -596,8 +597,8 @@ class SQLiteStore:
     ) -> bool:
         """Claim a range for ``owner`` for ``lease`` seconds of the host's wall clock.
 
-        ``True`` when it was free, already ``owner``'s, or held by a lapsed claim (taken
-        over); ``False`` when another owner's claim is live. See :class:`ClaimingStore`.
+        ``True`` when no other owner's live claim overlaps it; ``False`` otherwise, and
+        nothing changes. See :class:`ClaimingStore`.
         """
         self._check_writable()
         _check_kind(kind)
@@ -925,9 +926,9 @@ class SQLiteStore:
     def _write_sync_statement(self, sql: str, params: tuple[Any, ...]) -> int:
         """Run one write statement in its own ``BEGIN IMMEDIATE`` transaction; rows changed.
 
-        IMMEDIATE takes the write lock first (waiting up to BUSY_TIMEOUT): a deferred
-        transaction that read first could fail with SQLITE_BUSY at once in WAL mode, when
-        another process wrote in between.
+        IMMEDIATE takes the write lock first (waiting up to BUSY_TIMEOUT), as every write
+        of this store does: a deferred transaction that read first could fail with
+        SQLITE_BUSY at once in WAL mode, when another process wrote in between.
         """
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
@@ -940,17 +941,36 @@ class SQLiteStore:
         return changed
 
     def _claim_range_sync(self, owner: str, key: tuple[int, str, int, int], lease: float) -> bool:
+        system_id, kind, start_at, end_at = key
+        # Ranges overlap as done ranges do: intervals ending in (start, end] share one
+        # when start < other end and end > other start; days, both ends included, when
+        # they share a day. Runs that plan other windows (another range, another "now")
+        # then still never fetch one interval at once.
+        before, after = ("<=", ">=") if _kinds.KINDS[kind].by_day else ("<", ">")
+        conn = self._connection()
         now = time.time()
-        # One statement: a new claim is inserted; an existing one changes hands only when
-        # it is the caller's own or has lapsed. No row changed means another live owner.
-        changed = self._write_sync_statement(
-            "INSERT INTO claims VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (system_id, kind, start_at, end_at) DO UPDATE "
-            "SET owner = excluded.owner, expires_at = excluded.expires_at "
-            "WHERE claims.owner = excluded.owner OR claims.expires_at <= ?",
-            (*key, owner, now + lease, now),
-        )
-        return changed > 0
+        # IMMEDIATE: the write lock before the read, so that no other process claims
+        # between the look and the insert (and no SQLITE_BUSY at once in WAL mode).
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            held = conn.execute(
+                "SELECT 1 FROM claims WHERE system_id = ? AND kind = ? "
+                f"AND start_at {before} ? AND end_at {after} ? AND owner != ? "
+                "AND expires_at > ? LIMIT 1",
+                (system_id, kind, end_at, start_at, owner, now),
+            ).fetchone()
+            if held is None:  # free, the caller's own, or held only by lapsed claims
+                conn.execute(
+                    "INSERT INTO claims VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (system_id, kind, start_at, end_at) DO UPDATE "
+                    "SET owner = excluded.owner, expires_at = excluded.expires_at",
+                    (*key, owner, now + lease),
+                )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return held is None
 
     def _renew_claims_sync(self, owner: str, lease: float) -> int:
         return self._write_sync_statement(

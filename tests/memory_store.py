@@ -98,12 +98,13 @@ class MemoryStore:
         self, owner: str, system_id: int, kind: str, start_at: int, end_at: int, *, lease: float
     ) -> bool:
         """Claim a range for ``owner`` for ``lease`` seconds; ``False`` when another
-        owner's claim is live."""
-        kind_spec(kind)
+        owner's live claim overlaps it."""
+        pad = 1 if kind_spec(kind).by_day else 0  # days include both ends
         key, now = (system_id, kind, start_at, end_at), time.time()
-        held = self._claims.get(key)
-        if held is not None and held[0] != owner and held[1] > now:
-            return False
+        for (sid, k, s, e), (who, until) in self._claims.items():
+            overlaps = s < end_at + pad and start_at < e + pad
+            if (sid, k) == (system_id, kind) and overlaps and who != owner and until > now:
+                return False
         self._claims[key] = (owner, now + _lease(lease))
         return True
 
