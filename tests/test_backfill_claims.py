@@ -105,7 +105,14 @@ async def test_two_backfills_at_once_fetch_each_window_once(tmp_path: Path) -> N
     await assert_matches_ground_truth(db, simulator.fleet, since, until, simulator.clock.now())
 
 
-@pytest.mark.parametrize("other", ["stores it", "gives it up"])
+@pytest.mark.parametrize(
+    "other",
+    [
+        "stores it",
+        "gives it up",  # it failed the window, or stopped: released without storing it
+        "stores a range of two",  # another run's plan: one claim over two of this run's
+    ],
+)
 async def test_a_window_another_run_holds_is_left_to_it(
     sim: tuple[Simulator, str], tmp_path: Path, other: str
 ) -> None:
@@ -114,31 +121,36 @@ async def test_a_window_another_run_holds_is_left_to_it(
     db = tmp_path / "held.db"
     async with _client(simulator, base_url) as client, SQLiteStore(db) as store:
         plan = await plan_backfill(client, store, None, KINDS, since, until)
-        held = plan.windows[0]
-        key = (held.system_id, held.kind, held.start_at, held.end_at)
-        assert await store.claim_range("other-run", *key, lease=60)
+        days = [w for w in plan.windows if w.kind == "stats"]
+        held = days[:1]
+        if other == "stores a range of two":
+            held += [w for w in days if w.system_id == held[0].system_id][1:2]
+            assert held[1].start_at == held[0].end_at, held  # two days of one system
+        claimed = (held[0].system_id, "stats", held[0].start_at, held[-1].end_at)
+        assert await store.claim_range("other-run", *claimed, lease=60)
         simulator.reset_counters()
         task = asyncio.ensure_future(backfill(client, store, None, KINDS, since, until))
-        # This run fetches every other window, then waits for the one the other run holds.
-        await _until(lambda: _stored(db) == len(plan.windows) - 1)
+        # This run fetches every other window, then waits for those the other run holds.
+        rest = len(plan.windows) - len(held)
+        await _until(lambda: _stored(db) == rest)
         await asyncio.sleep(0.3)
-        assert not task.done() and _stored(db) == len(plan.windows) - 1
-        assert _window_requests(simulator) == len(plan.windows) - 1
-        if other == "stores it":
+        assert not task.done() and _stored(db) == rest
+        assert _window_requests(simulator) == rest
+        if other != "gives it up":
             listed = [s async for s in client.systems()]
-            system = next(s for s in listed if s.system_id == held.system_id)
-            result = await KIND_SPECS[held.kind].fetch(client, system, *key[2:])
-            await store.write_range(*key, result)
-        await store.release_claim("other-run", *key)  # stored, or failed: released
+            system = next(s for s in listed if s.system_id == held[0].system_id)
+            for w in held:
+                result = await KIND_SPECS["stats"].fetch(client, system, w.start_at, w.end_at)
+                await store.write_range(w.system_id, "stats", w.start_at, w.end_at, result)
+        await store.release_claim("other-run", *claimed)  # stored, or failed: released
         report = await asyncio.wait_for(task, 30)
     assert report.failed == 0 and report.complete and adds_up(report), report
     assert report.planned == len(plan.windows)
-    if other == "stores it":
-        assert (report.done, report.stored_meanwhile) == (report.planned - 1, 1)
-        assert _window_requests(simulator) == report.planned  # its, and the other run's
-    else:  # taken up and fetched here
+    if other == "gives it up":  # taken up and fetched here
         assert (report.done, report.stored_meanwhile) == (report.planned, 0)
-        assert _window_requests(simulator) == report.planned
+    else:
+        assert (report.done, report.stored_meanwhile) == (rest, len(held))
+    assert _window_requests(simulator) == report.planned  # each window once, by either run
     assert _claims(db) == []
     await assert_matches_ground_truth(db, simulator.fleet, since, until, simulator.clock.now())
 

@@ -202,6 +202,26 @@ async def test_a_live_claim_is_its_owners_alone(store: Any) -> None:
     assert await store.claim_range("run-b", *RANGE, lease=60)
 
 
+async def test_claims_on_overlapping_ranges_exclude_each_other(store: Any) -> None:
+    # Runs with other ranges (or another "now") plan other windows: a claim holds every
+    # interval of its range, as a done range does. Intervals end in (start, end]: ranges
+    # that only touch share none. Days include both ends: ranges sharing a day overlap.
+    day = 86400
+    assert await store.claim_range("run-a", SYS, "stats", T0, T0 + 2 * day, lease=60)
+    assert not await store.claim_range("run-b", SYS, "stats", T0 + day, T0 + 3 * day, lease=60)
+    assert not await store.claim_range("run-b", SYS, "stats", T0 - day, T0 + 3 * day, lease=60)
+    assert await store.claim_range("run-b", SYS, "stats", T0 + 2 * day, T0 + 3 * day, lease=60)
+    assert await store.claim_range("run-b", SYS, "rgm_stats", T0, T0 + 2 * day, lease=60)
+    d0 = day_epoch(date(2024, 6, 1))
+    assert await store.claim_range("run-a", SYS, "energy_lifetime", d0, d0 + 2 * day, lease=60)
+    assert not await store.claim_range(
+        "run-b", SYS, "energy_lifetime", d0 + 2 * day, d0 + 3 * day, lease=60
+    )
+    assert await store.claim_range(
+        "run-b", SYS, "energy_lifetime", d0 + 3 * day, d0 + 4 * day, lease=60
+    )
+
+
 async def test_a_lapsed_claim_is_taken_over_and_a_renewed_one_is_not(store: Any) -> None:
     # Leases of a fraction of a second: a claim lapses without any real wait worth the name.
     assert await store.claim_range("dead", *RANGE, lease=0.05)
