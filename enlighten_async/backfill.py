@@ -625,7 +625,8 @@ async def backfill(
             await asyncio.sleep(claim_lease / 3)
             try:
                 await claims.renew_claims(run_id, lease=claim_lease)
-            except StoreError as exc:  # a busy file: the next renewal may do
+            except Exception as exc:  # a busy file, a store gone: the run goes on
+                # Best effort: a claim that lapses costs at most a window fetched twice.
                 log.warning("backfill: could not renew this run's claims: %s", exc)
 
     def progress() -> None:
@@ -704,8 +705,8 @@ async def backfill(
     finally:
         if renewing is not None:
             renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
+            # waited with asyncio.wait: a cancel of this run itself is not swallowed
+            await asyncio.wait([renewing])
         if claims is not None:
             # Whatever the end (done, an error, cancelled): no claim of this run outlives
             # it, so that no other run waits a lease for nothing.
