@@ -45,6 +45,7 @@ from enlighten_async._quota import PLANS, Quota, parse_quota, resolve_plan
 from enlighten_async._scheduler import Scheduler
 from enlighten_async._windows import LookbackWarning
 from enlighten_async.backfill import (
+    CLAIM_LEASE,
     DEFAULT_KINDS,
     FAILURE_LOG_MARK,
     BackfillPlan,
@@ -379,6 +380,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="I/N",
         help="fetch only worker I's share of N (by system id: no overlap, no gap)",
+    )
+    bf.add_argument(
+        "--claim-lease",
+        type=_positive_float,
+        default=CLAIM_LEASE,
+        metavar="SECONDS",
+        help="how long this run's claim on a window lasts unless renewed: runs sharing "
+        "--db fetch each window once, and a killed run's windows are taken over this "
+        f"long after (default: {CLAIM_LEASE:g})",
     )
     sim = bf.add_argument_group("simulator (with --simulate)")
     sim.add_argument(
@@ -836,6 +846,7 @@ async def _run_backfill(args: argparse.Namespace, simulate: bool) -> int:
                         args.until,
                         on_progress=on_progress,
                         shard=args.shard,
+                        claim_lease=args.claim_lease,
                     )
                 )
                 terminated = _on_sigterm(task)
