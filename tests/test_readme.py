@@ -14,9 +14,9 @@ the block with them in the environment, in an empty folder:
   on PATH, and fails then under ``ENLIGHTEN_REQUIRE_REDIS=1``.
 
 A block that does not end within :data:`TIMEOUT` fails. That is a guard against a hang, not a
-speed goal: a block takes a few seconds (see ``CHANGELOG.md``), while one whose client keeps
-to a quota on another clock than the simulator's waits minutes. No "now" is read here: the
-blocks and the simulator read theirs.
+speed goal: a block takes a few seconds, while one whose client keeps to a quota on another
+clock than the simulator's waits minutes. No "now" is read here: the blocks and the simulator
+read theirs.
 
 A block that cannot run alone (a fragment) is skipped only when the line before it is an
 HTML comment ``<!-- not run: reason -->``; the reason shows in ``pytest -ra``. The README is
