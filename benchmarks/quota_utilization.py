@@ -143,6 +143,16 @@ QUOTAS: dict[str, QuotaCase] = {
     ),
 }
 P_503, P_500, P_DROP = 0.10, 0.02, 0.01  # the fault scenario's knobs
+P_RETRIED_503 = 0.10  # the 503 scenario's: "data temporarily unavailable" only
+
+
+def scenario_faults(scenario: str, seed: int) -> Faults | None:
+    """The simulator's faults in ``scenario`` (``None``: none)."""
+    if scenario == "faults":
+        return Faults(p_503=P_503, p_500=P_500, p_drop=P_DROP, seed=seed)
+    if scenario == "503s":
+        return Faults(p_503=P_RETRIED_503, seed=seed)
+    return None
 
 
 @dataclass(frozen=True)
@@ -653,9 +663,11 @@ async def main_async(args: argparse.Namespace) -> list[Row]:
         names = names[:3]
     elif args.only is not None:
         names = [args.only]
-    scenarios = ["clean", "faults"] if args.with_faults else ["clean"]
+    scenarios = ["clean", "faults", "503s"] if args.with_faults else ["clean"]
     if args.faults:
         scenarios = ["faults"]
+    if args.retried_503s:
+        scenarios = ["503s"]
     rows: list[Row] = []
     print(HEADER)
     for label in args.quotas:
@@ -663,12 +675,10 @@ async def main_async(args: argparse.Namespace) -> list[Row]:
         for scenario in scenarios:
             if scenario == "faults" and label != "watt":
                 continue  # the fault scenario is the minute plan's
+            if scenario == "503s" and label != "20/s":
+                continue  # a second's window is where a retry's backoff shows
             for name in names:
-                faults = (
-                    Faults(p_503=P_503, p_500=P_500, p_drop=P_DROP, seed=args.seed)
-                    if scenario == "faults"
-                    else None
-                )
+                faults = scenario_faults(scenario, args.seed)
                 row = await run_one(f"{label} {scenario}", name, args, faults, case)
                 print(format_row(row), flush=True)
                 rows.append(row)
@@ -706,6 +716,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="this client's max_wait, simulated s (inf: the workload queues an hour at once)",
     )
     ap.add_argument("--faults", action="store_true", help="run only the fault scenario")
+    ap.add_argument(
+        "--503s",
+        dest="retried_503s",
+        action="store_true",
+        help="run only the 503 scenario (20/s, 10%% of answers 503 errorCode 7)",
+    )
     ap.add_argument(
         "--no-faults", dest="with_faults", action="store_false", help="skip the fault scenario"
     )
