@@ -39,6 +39,8 @@ class RetryPolicy:
 
     Waits grow exponentially from ``initial_delay`` up to ``max_delay``, with up to
     ``jitter`` seconds of random jitter added so that many callers do not retry in step.
+    (After a 503/500 "data temporarily unavailable" the scheduler ends the jitter early
+    when its quota would otherwise go idle; the exponential delay is always waited.)
     ``attempts`` is an int >= 1; the times are finite numbers >= 0, and ``max_delay`` is
     not less than ``initial_delay``: anything else raises at construction.
     """
