@@ -39,8 +39,8 @@ class RetryPolicy:
 
     Waits grow exponentially from ``initial_delay`` up to ``max_delay``, with up to
     ``jitter`` seconds of random jitter added so that many callers do not retry in step.
-    (After a 503/500 "data temporarily unavailable" the scheduler ends the jitter early
-    when its quota would otherwise go idle; the exponential delay is always waited.)
+    (After a 503/500 "data temporarily unavailable", a scheduler that knows a timed quota
+    waits the exponential delay alone: its queue, not the jitter, paces the retry.)
     ``attempts`` is an int >= 1; the times are finite numbers >= 0, and ``max_delay`` is
     not less than ``initial_delay``: anything else raises at construction.
     """
@@ -96,7 +96,7 @@ def build_retrying(
 
     ``max_total`` counts from the first failed attempt. Each wait is the exponential delay
     plus up to ``jitter`` seconds; ``back_off`` (default: sleep the whole wait on
-    ``clock``) is told both parts, so that the scheduler may end the jitter early (see
+    ``clock``) is told both parts, so that the scheduler may leave the jitter out (see
     :meth:`Scheduler._back_off <enlighten_async._scheduler.Scheduler._back_off>`).
 
     tenacity's own ``stop_after_delay`` reads ``time.monotonic()``, which a compressed or

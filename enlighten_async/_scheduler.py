@@ -29,11 +29,11 @@ once per grant.
 Retries (see :mod:`enlighten_async._retry`) are built only on a call's first failure. A
 retry holds no slot while it backs off; when its backoff ends it goes back into the queue,
 first in line at its priority (the sooner a retried call goes, the sooner a second failure
-of it is known: retries are the end of a run). Its backoff is the policy's exponential
-delay plus jitter; for a 503/500 "data temporarily unavailable" (``errorCode`` 7) the
-jitter ends early when the quota would otherwise go idle: a timed quota is known, no call
-waits in the queue and a slot is free (see :meth:`Scheduler._back_off`). Time is read
-through one injected :class:`~enlighten_async._clock.Clock`.
+of it is known: retries are what is left at the end of a run). After a 503/500 "data
+temporarily unavailable" (``errorCode`` 7) with a timed quota known, its backoff is the
+policy's exponential delay without the jitter: the queue paces it (see
+:meth:`Scheduler._back_off`). Time is read through one injected
+:class:`~enlighten_async._clock.Clock`.
 
 **Spreading** (``spread=True``, off by default) gives aiolimiter the one role the window
 counts do not play: an ``AsyncLimiter`` of ``limit`` per 90% of the fastest known window
@@ -277,10 +277,6 @@ class Scheduler:
         self._streak = 0
         self._recording = 0  # 409s being recorded in the ledger right now
         self._wake: asyncio.Event | None = None
-        # Retries in the jitter of their backoff, and what wakes them when the quota may
-        # go idle (see _back_off).
-        self._jittering = 0
-        self._nudge: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -484,50 +480,28 @@ class Scheduler:
 
     async def _back_off(self, seconds: float, floor: float, failure: BaseException | None) -> None:
         """Wait out a retry's backoff: ``seconds`` in all, of which ``floor`` is the policy's
-        exponential delay and the rest its jitter. The retry holds no slot meanwhile.
+        exponential delay and the rest its jitter. The retry holds no slot meanwhile, and
+        then goes back into the queue, first in line at its priority.
 
-        The exponential delay is always waited: it is what the server is owed. The jitter
+        The exponential delay is always waited: it is what the server asked for. The jitter
         keeps callers from retrying in step; after "data temporarily unavailable"
-        (``errorCode`` 7: the data, not the load) it ends as soon as the quota would
-        otherwise go idle (:meth:`_quota_idle`), since then nobody waits to be in step with
-        and every further moment of it is a moment of quota lost. That is the end of a run,
-        where the last answers' retries are all that is left: their jitter (up to a second
-        by default, a whole window at 20/second) was most of what a run with 10% of 503s
-        lost against the fixed-window bound. Any other failure (a 503 "busy", a dropped
-        connection, another 5xx) may mean the server is loaded: its jitter is waited whole.
+        (``errorCode`` 7: the data, not the load) with a timed quota known (told or
+        learned), the queue does that instead: the quota and the in-flight cap pace the
+        retry with every other request, so the jitter would only keep it out of windows it
+        could use. At 20/second with 10% of answers 503, that jitter (up to a second by
+        default: a whole window) sent retries of the middle of a run into its last windows,
+        where a second or third failure's longer delay then ended the run a window or two
+        past the fixed-window bound (``benchmarks/quota_utilization.py --503s``). With no
+        quota known nothing paces a retry, and any other failure (a 503 "busy", a dropped
+        connection, another 5xx) may mean a loaded server: their jitter is waited whole.
         """
-        clock = self.clock
-        end = clock.now() + seconds
-        if not isinstance(failure, DataTemporarilyUnavailableError) or floor >= seconds:
-            await clock.sleep(seconds)
-            return
-        await clock.sleep(floor)
-        nudge = self._nudge
-        if nudge is None:  # not adopted by a loop yet: nothing to wake it
-            await clock.sleep(end - clock.now())
-            return
-        self._jittering += 1
-        try:
-            while True:
-                left = end - clock.now()
-                if left <= 0.0 or self._quota_idle():
-                    return
-                nudge.clear()
-                await self._sleep_or(nudge, left)
-        finally:
-            self._jittering -= 1
-
-    def _quota_idle(self) -> bool:
-        """Whether a request would go at once but for want of one: a timed quota is known
-        (told or learned; without one there is no quota to leave idle), no call waits in
-        the queue, a slot is free and no 409 is being recorded. (A window already spent
-        still makes the retry wait: it then queues, first in line, for the next.)"""
-        return (
-            self._peek() is None
-            and self._in_flight + self._handed < self._cap_now
-            and not self._recording
+        if (
+            floor < seconds
+            and isinstance(failure, DataTemporarilyUnavailableError)
             and any(q.seconds is not None for q in self.known_limits())
-        )
+        ):
+            seconds = floor
+        await self.clock.sleep(seconds)
 
     async def _run(
         self,
@@ -786,7 +760,6 @@ class Scheduler:
         # afresh there: callers of the old loop cannot be served any more. It is not
         # thread-safe: use it from one loop at a time.
         self._loop, self._wake, self._task = loop, asyncio.Event(), None
-        self._nudge, self._jittering = asyncio.Event(), 0
         self._queues = (deque(), deque())
         self._spreader = None  # an AsyncLimiter belongs to one loop
         self._in_flight = 0
@@ -796,11 +769,6 @@ class Scheduler:
     def _poke(self) -> None:
         if self._wake is not None:
             self._wake.set()
-        if self._jittering and not self._queues[0] and not self._queues[1]:
-            # A slot was freed and nobody is queued: the quota may go idle. (Not while
-            # calls are queued: at 1,000/s a wake per answer per retry would add up.)
-            assert self._nudge is not None
-            self._nudge.set()
 
     def _peek(self) -> _Ticket | None:
         for queue in self._queues:
@@ -839,8 +807,6 @@ class Scheduler:
         while True:
             wake.clear()
             if self._peek() is None:
-                if self._jittering and self._nudge is not None:
-                    self._nudge.set()  # the queue is empty: retries in their jitter may go
                 return
             if self._in_flight >= self._cap_now or self._recording:
                 await wake.wait()
@@ -902,12 +868,8 @@ class Scheduler:
 
     async def _sleep_or_wake(self, seconds: float) -> None:
         assert self._wake is not None
-        await self._sleep_or(self._wake, seconds)
-
-    async def _sleep_or(self, event: asyncio.Event, seconds: float) -> None:
-        """Sleep ``seconds`` on the clock, or less if ``event`` is set."""
         sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
-        waker = asyncio.ensure_future(event.wait())
+        waker = asyncio.ensure_future(self._wake.wait())
         try:
             await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
         finally:

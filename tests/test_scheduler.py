@@ -481,9 +481,9 @@ def twenty_a_second(**retry: Any) -> tuple[ea.Scheduler, ea.ScaledClock]:
 async def test_503s_in_the_last_window_end_the_run_within_the_fixed_window_bound() -> None:
     # 60 calls at 20/s, 4 of the last window's answered 503 "data temporarily unavailable":
     # 64 requests need 4 windows, so the best any client can do is to send the last in the
-    # 4th window, 3 s in. The 4 retries owe the server their 0.5 s exponential delay, but
-    # nobody else is waiting for the quota by then: they take the 4th window when it opens
-    # instead of waiting out up to 2 s of jitter each (before: the last went 3.88 s in).
+    # 4th window, 3 s in. The 4 retries owe the server their 0.5 s exponential delay, then
+    # the quota paces them: they take the 4th window when it opens instead of waiting out
+    # up to 2 s of jitter each (before: the last went 3.88 s in).
     random.seed(18)  # tenacity's jitter draws from the random module
     scheduler, clock = twenty_a_second(initial_delay=0.5, max_delay=5.0, jitter=2.0)
     server = FailingServer(clock, failing={41, 44, 50, 59})
@@ -504,45 +504,32 @@ async def test_503s_in_the_last_window_end_the_run_within_the_fixed_window_bound
         assert all(b - a >= 0.5 for a, b in itertools.pairwise(times))
 
 
-async def test_a_retry_waits_its_whole_jitter_while_other_calls_wait_for_the_quota(
+async def test_a_retry_goes_back_into_the_queue_first_in_line_when_its_delay_ends(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    # The first answer of 100 calls at 20/s is a 503: while the others queue for the quota
-    # (5 s of them), its retry is not in a hurry, and waits the whole wait tenacity drew.
-    caplog.set_level(logging.INFO, logger="enlighten_async.retry")
-    random.seed(18)
-    scheduler, clock = twenty_a_second(initial_delay=0.5, max_delay=5.0, jitter=2.0)
-    server = FailingServer(clock, failing={0})
-    results = await asyncio.gather(
-        *(scheduler.submit(functools.partial(server.call, i)) for i in range(100))
-    )
-    assert results == ["ok"] * 100
-    wait = drawn_wait(caplog)
-    assert 0.5 < wait <= 2.5
-    first, retry = server.sent[0]
-    assert retry - first >= server.latency + wait - 1e-6
-
-
-async def test_a_retry_in_its_jitter_goes_when_the_queue_drains(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    # 50 calls at 20/s: the first answer is a 503, the others queue until the third window
-    # opens (2 s in) and takes the last 10. The retry waits through the queue, then takes
-    # an 11th slot of that window at once, instead of waiting out the rest of its jitter.
+    # 50 calls at 20/s: the first answer is a 503 "data temporarily unavailable", the other
+    # 30 queue for the next windows. The retry waits its 0.5 s, goes back into the queue
+    # first in line, and takes the second window's first slot; the jitter tenacity drew
+    # (4.72 s in all) would have sent it 4.7 s in, alone in a fifth window.
     caplog.set_level(logging.INFO, logger="enlighten_async.retry")
     random.seed(0)  # draws a wait of 4.72 s
     scheduler, clock = twenty_a_second(initial_delay=0.5, max_delay=5.0, jitter=5.0)
     server = FailingServer(clock, failing={0})
     start = clock.now()
+    order: list[int] = []
+
+    async def call(i: int) -> str:
+        order.append(i)
+        return await server.call(i)
+
     results = await asyncio.gather(
-        *(scheduler.submit(functools.partial(server.call, i)) for i in range(50))
+        *(scheduler.submit(functools.partial(call, i)) for i in range(50))
     )
     assert results == ["ok"] * 50
-    assert drawn_wait(caplog) > 2.5  # its backoff would have ended in the third window
+    assert drawn_wait(caplog) > 4.0
     retry = server.sent[0][1]
-    drained = max(server.sent[i][0] for i in range(1, 50))  # the last queued call went
-    assert 2.0 < drained - start < 2.1
-    assert drained <= retry < drained + 0.02
+    assert 1.0 <= retry - start < 1.1  # the second window
+    assert order[20] == 0 and order[21:] == list(range(20, 50))  # first in line, then FIFO
     assert per_window(server) == {1_800_000_030: 19, 1_800_000_031: 20, 1_800_000_032: 11}
 
 
