@@ -483,9 +483,9 @@ class Scheduler:
         exponential delay and the rest its jitter. The retry holds no slot meanwhile, and
         then goes back into the queue, first in line at its priority.
 
-        The exponential delay is always waited: it is what the server asked for. The jitter
-        keeps callers from retrying in step; after "data temporarily unavailable"
-        (``errorCode`` 7: the data, not the load) with a timed quota known (told or
+        The exponential delay is always waited: it is the policy's pause for the server.
+        The jitter keeps callers from retrying in step; after "data temporarily unavailable"
+        (``errorCode`` 7, which names the data, not the load) with a timed quota known (told or
         learned), the queue does that instead: the quota and the in-flight cap pace the
         retry with every other request, so the jitter would only keep it out of windows it
         could use. At 20/second with 10% of answers 503, that jitter (up to a second by
