@@ -24,12 +24,9 @@ from tests.loopback import simulator_in_thread
 SYSTEM = 67  # the first system of Fleet(n, seed=1)
 
 
-def _simulator(**faults: float) -> Simulator:
+def _simulator(faults: Faults | None = None) -> Simulator:
     return Simulator(
-        fleet=Fleet(2, seed=1),
-        plan=PLANS["unlimited"],
-        clock=ea.ScaledClock(1),
-        faults=Faults(**faults),
+        fleet=Fleet(2, seed=1), plan=PLANS["unlimited"], clock=ea.ScaledClock(1), faults=faults
     )
 
 
@@ -39,10 +36,19 @@ def _client(simulator: Simulator, base_url: str) -> ea.EnlightenClient:
     )
 
 
+async def _requests_reach(simulator: Simulator, count: int) -> None:
+    """Return once the simulator has counted ``count`` requests (they are in flight)."""
+    for _ in range(1000):
+        if sum(simulator.counters.requests.values()) >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"fewer than {count} requests reached the simulator in 10 s")
+
+
 @pytest.fixture
 async def slow() -> AsyncIterator[tuple[Simulator, str]]:
     """A simulator whose every answer takes 5 s: calls are surely in flight at close."""
-    simulator = _simulator(p_slow=1.0, slow_seconds=5.0)
+    simulator = _simulator(Faults(p_slow=1.0, slow_seconds=5.0))
     async with SimulatorServer(simulator) as server:
         yield simulator, server.base_url
 
@@ -53,8 +59,7 @@ async def test_calls_in_flight_at_close_end_with_client_closed_error(
     simulator, base_url = slow
     client = _client(simulator, base_url)
     calls = [asyncio.ensure_future(client.summary(SYSTEM)) for _ in range(8)]
-    while sum(simulator.counters.requests.values()) < 8:
-        await asyncio.sleep(0.01)
+    await _requests_reach(simulator, 8)
     await client.close()
     outcomes = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 3)
     assert all(isinstance(o, ea.ClientClosedError) for o in outcomes), outcomes
@@ -85,7 +90,7 @@ def test_a_second_asyncio_run_leaks_no_session_of_the_first() -> None:
 
         async def one_call() -> None:
             await client.summary(SYSTEM)
-            sessions.append(client._transport._session)  # noqa: SLF001 - what leaks
+            sessions.append(client._transport._session)  # what would leak
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -96,7 +101,8 @@ def test_a_second_asyncio_run_leaks_no_session_of_the_first() -> None:
             asyncio.run(one_call())  # a new session in the new loop
             assert sessions[1] is not first and sessions[1] is not None
             assert sessions[1].closed
-            del first, sessions
+            first = None
+            sessions.clear()
             gc.collect()
         unclosed = [str(w.message) for w in caught if "nclosed" in str(w.message)]
         assert unclosed == []
@@ -104,7 +110,7 @@ def test_a_second_asyncio_run_leaks_no_session_of_the_first() -> None:
 
 
 def test_a_client_used_from_a_second_running_loop_says_so() -> None:
-    simulator = _simulator(p_slow=1.0, slow_seconds=2.0)
+    simulator = _simulator(Faults(p_slow=1.0, slow_seconds=2.0))
     with simulator_in_thread(simulator) as base_url:
         client = _client(simulator, base_url)
         in_flight = threading.Event()
@@ -112,8 +118,7 @@ def test_a_client_used_from_a_second_running_loop_says_so() -> None:
 
         async def slow_call() -> None:
             call = asyncio.ensure_future(client.summary(SYSTEM))
-            while not simulator.counters.requests:
-                await asyncio.sleep(0.01)
+            await _requests_reach(simulator, 1)
             in_flight.set()
             first_loop_result.append(await call)
             await client.close()
