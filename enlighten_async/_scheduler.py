@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import copy
 import enum
 import hashlib
 import logging
@@ -787,13 +788,18 @@ class Scheduler:
                 await asyncio.sleep(0)
             await self._dispatch_loop()
         except Exception as exc:  # a bug, a failing clock or ledger: fail the callers
-            log.exception("scheduler dispatcher failed")
+            waiting = sum(not t.done() for queue in self._queues for t in queue)
+            if isinstance(exc, EnlightenError):
+                # The ledger's own typed error (Redis lost): each caller gets it as it is,
+                # so that ``except LedgerUnavailableError`` finds it. Not a bug: one INFO
+                # line, the callers say the rest.
+                log.info("scheduler: %s; failing the %d queued calls", exc, waiting)
+            else:
+                log.exception("scheduler dispatcher failed; failing the %d queued calls", waiting)
             for queue in self._queues:
                 for ticket in queue:
                     if not ticket.done():
-                        ticket.set_exception(
-                            EnlightenError(f"the scheduler failed: {type(exc).__name__}: {exc}")
-                        )
+                        ticket.set_exception(_for_each_caller(exc))
                 queue.clear()
         finally:
             if self._task is asyncio.current_task():
@@ -922,6 +928,14 @@ class Scheduler:
             retry_at=retry_at,
             **quota_fields(body),
         )
+
+
+def _for_each_caller(exc: Exception) -> EnlightenError:
+    """The error one queued caller gets when the dispatcher failed with ``exc``: a copy of
+    a typed one (each caller raises its own, with its own traceback), else a wrapper."""
+    if isinstance(exc, EnlightenError):
+        return copy.copy(exc)
+    return EnlightenError(f"the scheduler failed: {type(exc).__name__}: {exc}")
 
 
 def _agrees(scheduler: Scheduler, name: str, value: Any) -> bool:

@@ -21,6 +21,7 @@ import pytest
 
 import enlighten_async as ea
 from enlighten_async._protocol import RawResponse, error_for
+from enlighten_async._quota import resolve_plan
 
 ORIGIN = 1_800_000_030.0  # 30 s into a minute window: the first window is a partial one
 pytestmark = pytest.mark.looptime
@@ -435,6 +436,33 @@ async def test_a_failing_dispatcher_fails_its_callers_instead_of_hanging_them() 
     assert results[:10] == ["ok"] * 10  # the first window's worth went
     assert all(isinstance(r, ea.EnlightenError) for r in results[10:])
     assert "scheduler failed" in str(results[10])
+
+
+async def test_a_lost_ledger_reaches_every_queued_caller_as_its_own_typed_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class LosingLedger(ea.MemoryLedger):
+        """Grants the first window's 10, then loses its store (as a Redis ledger does)."""
+
+        async def acquire(self, now: float, latency: float = 0.0) -> ea.LedgerDecision:
+            decision = await super().acquire(now, latency)
+            if decision.wait == 0:
+                return decision
+            raise ea.LedgerUnavailableError("shared ledger unreachable: ConnectionError")
+
+    clock = ea.ScaledClock(1.0, origin=ORIGIN)
+    ledger = LosingLedger(resolve_plan("watt") or ())
+    scheduler = ea.Scheduler(clock=clock, ledger=ledger, max_in_flight=1)
+    server = FakeServer(scheduler.clock)
+    caplog.set_level(logging.INFO, logger="enlighten_async")
+    results = await asyncio.wait_for(run_many(scheduler, server, 60), 60)
+    assert results[:10] == ["ok"] * 10
+    lost = results[10:]
+    assert all(isinstance(r, ea.LedgerUnavailableError) for r in lost), {type(r) for r in lost}
+    assert len({id(r) for r in lost}) == len(lost)  # each caller raises its own
+    # Not a bug: no ERROR, no traceback, one line that says what happened.
+    assert [r.levelname for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert any("failing the" in r.getMessage() for r in caplog.records)
 
 
 # -- a retry's backoff at the end of a run (issue 18, point 6) -------------------------------
