@@ -14,6 +14,7 @@ import gc
 import threading
 import warnings
 from collections.abc import AsyncIterator
+from datetime import datetime, timezone
 
 import pytest
 
@@ -136,3 +137,28 @@ def test_a_client_used_from_a_second_running_loop_says_so() -> None:
         finally:
             thread.join(10)
         assert len(first_loop_result) == 1  # the first loop's call was not disturbed
+
+
+async def test_calls_queued_for_quota_at_close_end_with_client_closed_error() -> None:
+    # The watt plan's 10 a minute, on a clock 30 times faster that starts a minute: the 5
+    # calls past the first window's 10 wait 2 s for the next one, then send nothing.
+    minute = datetime(2026, 12, 7, 12, 0, tzinfo=timezone.utc).timestamp()
+    clock = ea.ScaledClock(30, origin=minute)
+    simulator = Simulator(fleet=Fleet(2, seed=1), plan=PLANS["watt"], clock=clock)
+    async with SimulatorServer(simulator) as server:
+        client = ea.EnlightenClient(
+            simulator.api_key,
+            simulator.user_id,
+            base_url=server.base_url,
+            clock=simulator.clock,
+            plan="watt",
+        )
+        calls = [asyncio.ensure_future(client.summary(SYSTEM)) for _ in range(15)]
+        await _requests_reach(simulator, 10)
+        await client.close()
+        outcomes = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 10)
+    closed = [o for o in outcomes if isinstance(o, ea.ClientClosedError)]
+    # The 5 queued ones at least (an answer still on its way at close ends so too).
+    assert len(closed) >= 5, outcomes
+    assert all(isinstance(o, (ea.Summary, ea.ClientClosedError)) for o in outcomes), outcomes
+    assert sum(simulator.counters.requests.values()) == 10  # none sent after close
