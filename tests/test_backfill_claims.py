@@ -28,7 +28,7 @@ from enlighten_async._kinds import KINDS as KIND_SPECS
 from enlighten_async.backfill import BackfillReport, backfill, plan_backfill
 from enlighten_async.simulator import PLANS, Faults, Fleet, Simulator, SimulatorServer
 from enlighten_async.store import SQLiteStore
-from tests.test_backfill import adds_up, assert_matches_ground_truth
+from tests.backfill_checks import adds_up, assert_matches_ground_truth
 
 UTC = timezone.utc
 KINDS = ["stats", "rgm_stats"]
