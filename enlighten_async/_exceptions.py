@@ -3,6 +3,8 @@
 ::
 
     EnlightenError
+    ├── ClientClosedError              a call on (or in flight at) a closed client
+    ├── EventLoopError                 a call from a loop other than the client's running one
     ├── TransportError                 connection refused/dropped, timeout (no HTTP status)
     ├── ResponseFormatError            a body that is not the JSON the spec promises
     └── APIError                       the service answered with an error status
@@ -34,8 +36,10 @@ from typing import Any, ClassVar
 __all__ = [
     "APIError",
     "AuthError",
+    "ClientClosedError",
     "DataTemporarilyUnavailableError",
     "EnlightenError",
+    "EventLoopError",
     "NotFoundError",
     "RateLimitError",
     "ResponseFormatError",
@@ -74,6 +78,23 @@ class TransportError(EnlightenError):
     ) -> None:
         super().__init__(message, operation=operation, status=None)
         self.cause = cause
+
+
+class ClientClosedError(EnlightenError, RuntimeError):
+    """The client was closed: a call made after :meth:`EnlightenClient.close`, or one
+    still in flight (queued, sending or waiting to retry) when it closed.
+
+    Also a ``RuntimeError``, as aiohttp's and httpx's closed-client errors are.
+    """
+
+
+class EventLoopError(EnlightenError, RuntimeError):
+    """A call from an event loop other than the one the client's session lives in,
+    while that loop still runs (one client from two threads' loops at once).
+
+    A client may move to a new loop once its first loop has ended (a second
+    ``asyncio.run``); two loops at once need a client each.
+    """
 
 
 class ResponseFormatError(EnlightenError):

@@ -13,7 +13,7 @@ import functools
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
 from datetime import date, datetime
 from enum import Enum
 from typing import Any
@@ -25,7 +25,9 @@ from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
 from yarl import URL
 
 from enlighten_async._exceptions import (
+    ClientClosedError,
     EnlightenError,
+    EventLoopError,
     RateLimitError,
     ResponseFormatError,
     TransportError,
@@ -274,6 +276,11 @@ class Transport:
         self._timeout = timeout
         self._limit = limit
         self._session_loop: asyncio.AbstractEventLoop | None = None
+        self._keeper: AsyncGenerator[None, None] | None = None
+        self._closed = False
+        #: The tasks inside send() now, and those of them close() cancelled.
+        self._sending: set[asyncio.Task[Any]] = set()
+        self._cut_short: set[asyncio.Task[Any]] = set()
         self._paths: dict[str, URL] = {}
 
     def _url(self, request: Request[object]) -> URL | None:
@@ -314,25 +321,58 @@ class Transport:
             encoded=True,
         )
 
-    def _get_session(self) -> aiohttp.ClientSession:
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called: every later send raises at once."""
+        return self._closed
+
+    async def _get_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise ClientClosedError("the client is closed: make a new one to send again")
+        session = self._session
+        if not self._owns_session:
+            assert session is not None
+            return session
         loop = asyncio.get_running_loop()
-        if self._owns_session and (
-            self._session is None or self._session.closed or self._session_loop is not loop
-        ):
-            # A session belongs to the loop it was made in: a client used again from a new
-            # loop (a second asyncio.run) gets a new one rather than a closed-loop error.
-            # The old one's loop is gone; detach() marks it closed without needing it.
-            if self._session is not None and not self._session.closed:
-                self._session.detach()
-            connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=self._limit)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
-            self._session_loop = loop
-        assert self._session is not None
-        return self._session
+        if session is not None and not session.closed:
+            if self._session_loop is loop:
+                return session
+            if self._session_loop is not None and not self._session_loop.is_closed():
+                raise EventLoopError(
+                    "this client's session lives in another event loop, which is still "
+                    "running: use one client per event loop"
+                )
+            # Its loop ended without closing it (a loop run by hand, not asyncio.run):
+            # nothing can close its sockets now; detach() marks it closed.
+            session.detach()
+        # A session belongs to the loop it was made in: a client used again from a new
+        # loop (a second asyncio.run) gets a new one rather than a closed-loop error.
+        connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=self._limit)
+        session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+        keeper = _close_when_the_loop_ends(session)
+        # Run to its yield (no suspension): the loop now knows the generator, and
+        # asyncio.run's shutdown_asyncgens() closes the session before the loop closes.
+        await keeper.asend(None)
+        self._session, self._session_loop, self._keeper = session, loop, keeper
+        return session
 
     async def close(self) -> None:
-        """Close the session if this transport made it."""
-        if self._owns_session and self._session is not None and not self._session.closed:
+        """Close the session if this transport made it; later sends raise
+        :class:`ClientClosedError`, and so do the ones in flight (instead of a retry)."""
+        self._closed = True
+        # aiohttp does not always wake a request whose connection the session's close
+        # shuts (with a total timeout it waits for the timeout): cancel each send in
+        # flight instead, which send() turns into ClientClosedError. Each of these tasks
+        # is suspended inside send(), so the cancellation lands there and nowhere else.
+        loop = asyncio.get_running_loop()
+        for task in self._sending:
+            if task.get_loop() is loop and task is not asyncio.current_task():
+                self._cut_short.add(task)
+                task.cancel()
+        keeper, self._keeper = self._keeper, None
+        if keeper is not None and self._session_loop is asyncio.get_running_loop():
+            await keeper.aclose()  # closes the session
+        elif self._owns_session and self._session is not None and not self._session.closed:
             await self._session.close()
 
     def scrub(self, exc: EnlightenError) -> EnlightenError:
@@ -344,7 +384,29 @@ class Transport:
         return scrub(exc, self._credentials)
 
     async def send(self, request: Request[object]) -> RawResponse:
-        """Send ``request`` once; raise :class:`TransportError` if no full answer came."""
+        """Send ``request`` once; raise :class:`TransportError` if no full answer came,
+        :class:`ClientClosedError` if the client was closed before the answer did."""
+        task = asyncio.current_task()
+        if task is None:
+            return await self._send(request)
+        self._sending.add(task)
+        try:
+            return await self._send(request)
+        except asyncio.CancelledError:
+            if task in self._cut_short:
+                self._cut_short.discard(task)
+                if not _uncancel(task):  # close()'s alone: a caller's came too otherwise
+                    raise ClientClosedError(
+                        f"{request.operation}: the client was closed while it was sent"
+                    ) from None
+            raise
+        finally:
+            self._sending.discard(task)
+            if task in self._cut_short:  # the cancellation was spent inside, not raised
+                self._cut_short.discard(task)
+                _uncancel(task)
+
+    async def _send(self, request: Request[object]) -> RawResponse:
         creds = self._credentials
         url: URL | str | None = self._url(request)
         params: list[tuple[str, str]] | None = None
@@ -355,8 +417,9 @@ class Transport:
         # The error is raised after the try block, not in an except clause: there it would
         # keep the aiohttp exception (whose text holds the URL, so the key) as __context__.
         error: EnlightenError
+        session = await self._get_session()
         try:
-            async with self._get_session().get(
+            async with session.get(
                 url, params=params, timeout=self._timeout, allow_redirects=False
             ) as resp:
                 try:
@@ -372,12 +435,33 @@ class Transport:
         except (aiohttp.ClientError, OSError, ValueError, RuntimeError) as exc:
             if _undecodable(exc):  # an encoding aiohttp cannot decode at all (br, zstd)
                 error = _undecodable_error(op, None, {}, creds)
+            elif self._closed:  # close() cut it short: not a failure worth a retry
+                error = ClientClosedError(f"{op}: the client was closed while it was sent")
             else:
                 # ClientError covers the usual failures; OSError/ValueError are rare low-level
                 # ones aiohttp lets through (a bad base URL), RuntimeError a closed session.
                 text = creds.redact(f"{type(exc).__name__}: {exc}")
                 error = TransportError(f"{op}: {text}", operation=op, cause=type(exc).__name__)
         raise error
+
+
+def _uncancel(task: asyncio.Task[Any]) -> int:
+    """Take back one cancellation of ``task``; how many remain (Python 3.11+ counts them;
+    3.10 does not, and a caught cancellation leaves nothing behind there)."""
+    uncancel = getattr(task, "uncancel", None)
+    return int(uncancel()) if uncancel is not None else 0
+
+
+async def _close_when_the_loop_ends(
+    session: aiohttp.ClientSession,
+) -> AsyncGenerator[None, None]:
+    """Hold ``session`` until closed: by :meth:`Transport.close`, or by the loop's
+    ``shutdown_asyncgens()`` (``asyncio.run`` calls it), so that a client left open
+    when ``asyncio.run`` returns leaves no connector or socket behind."""
+    try:
+        yield
+    finally:
+        await session.close()
 
 
 def log_exchange(

@@ -4,14 +4,20 @@
 already holds, fetches the rest through the client's scheduler (at background priority,
 so an app's interactive calls overtake it), and writes each window with its intervals
 and its "done" record in one transaction. Killed at any moment and run again, it fetches
-only the windows still missing and writes no duplicate row.
+only the windows still missing and writes no duplicate row. Runs sharing a store claim
+each window before fetching it (:class:`~enlighten_async.store.ClaimingStore`), so that
+together they fetch each window once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import logging
+import os
+import secrets
+import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone, tzinfo
@@ -37,9 +43,16 @@ from enlighten_async._windows import (
     plan_days,
     plan_windows,
 )
-from enlighten_async.store import BackfillStore, RangeResult, StoreDataError, StoreError
+from enlighten_async.store import (
+    BackfillStore,
+    ClaimingStore,
+    RangeResult,
+    StoreDataError,
+    StoreError,
+)
 
 __all__ = [
+    "CLAIM_LEASE",
     "DEFAULT_KINDS",
     "BackfillFailure",
     "BackfillPlan",
@@ -75,6 +88,14 @@ FAILURE_LOG_MARK = "backfill_failure"
 #: so would otherwise be asked forever. Nothing of such an answer is stored, so the window
 #: stays missing and every later run asks for it again too.
 BAD_ANSWER_RETRIES = 1
+#: Real seconds a window's claim lasts unless renewed (the default of ``claim_lease``).
+#: A run renews its claims every third of this while it works, however long a window
+#: waits for quota; a run that died (SIGKILL) renews nothing, so another run takes its
+#: windows over at most this long after. Short against a whole backfill, long against
+#: the event loop's worst stall (a renewal late by two thirds of it lets a claim lapse).
+CLAIM_LEASE = 30.0
+#: At most this many real seconds between two looks at windows another live run holds.
+CLAIM_POLL = 1.0
 
 
 class LookbackExpiredError(EnlightenError):
@@ -467,6 +488,7 @@ async def backfill(
     concurrency: int | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     shard: tuple[int, int] | None = None,
+    claim_lease: float = CLAIM_LEASE,
 ) -> BackfillReport:
     """Fetch the history of ``systems`` (ids or :class:`System` s; all when ``None``).
 
@@ -492,15 +514,31 @@ async def backfill(
     ``shard=(i, n)`` keeps worker ``i`` of ``n``'s share (the systems whose
     ``system_id % n == i - 1``: every system in exactly one share). Arguments are checked
     before any request is sent.
+
+    Backfills sharing a store that keeps claims (:class:`~enlighten_async.store.
+    ClaimingStore`, as :class:`~enlighten_async.store.SQLiteStore` does) share the work:
+    each claims a window just before fetching it, leaves the windows another run holds for
+    last, and then waits for them: counted as ``stored_meanwhile`` once the other run
+    stores them, fetched by this one if the other failed them or died. A claim is a lease
+    of ``claim_lease`` real seconds (:data:`CLAIM_LEASE`), renewed every third of it while
+    the run works and released when the window is stored or failed, or the run stops; a
+    killed run's claims lapse after at most ``claim_lease`` seconds.
     """
     clock = client.clock
     now = clock.now()
     kinds, since_bound = _arguments(kinds, since, until, shard, now)
+    if isinstance(claim_lease, bool) or not isinstance(claim_lease, int | float):
+        raise TypeError(f"claim_lease must be seconds, got {type(claim_lease).__name__}")
+    if not 0 < claim_lease < float("inf"):
+        raise ValueError(f"claim_lease must be more than 0 seconds, got {claim_lease!r}")
     if concurrency is None:
         concurrency = client.max_in_flight * 2
     started = time.monotonic()
     background = client.with_options(priority=Priority.BACKGROUND)
     store = _current_store(store)
+    # A store without claims (one written for an earlier version) is used as before.
+    claims = store if isinstance(store, ClaimingStore) else None
+    run_id = _run_id()
     report = BackfillReport()
     base = client.scheduler_snapshot()
 
@@ -549,12 +587,32 @@ async def backfill(
                     if not done.covers(start_at, end_at):
                         yield WorkItem(system.system_id, kind, start_at, end_at)
 
-    async def work(item: WorkItem) -> int | None:
+    async def work(item: WorkItem) -> int | _Elsewhere | None:
         # Another run on the same store may have stored the window since it was planned:
         # a local query spares a request (and its quota). ``None`` means "stored meanwhile".
         done = await _done(store, item.system_id, item.kind)
         if done.covers(item.start_at, item.end_at):
             return None
+        if claims is None:
+            return await fetch(item)
+        key = (item.system_id, item.kind, item.start_at, item.end_at)
+        if not await claims.claim_range(run_id, *key, lease=claim_lease):
+            return _ELSEWHERE  # another live run is fetching it: come back to it later
+        try:
+            # Checked again now that it is ours: the run that held it until a moment ago
+            # stored it first, then released it.
+            done = await _done(store, item.system_id, item.kind)
+            if done.covers(item.start_at, item.end_at):
+                return None
+            return await fetch(item)
+        finally:
+            # Released as soon as the window is stored or failed, so that a run waiting
+            # for it looks again at once; if this fails (or the run is cancelled first)
+            # the release at the end of the run, or the lease, frees it.
+            with contextlib.suppress(Exception):
+                await claims.release_claim(run_id, *key)
+
+    async def fetch(item: WorkItem) -> int:
         spec = KINDS[item.kind]
         system = by_id[item.system_id]
         if spec.by_day:
@@ -570,6 +628,17 @@ async def backfill(
                 _check_lookback(item, clock.now())
         await store.write_range(item.system_id, item.kind, item.start_at, item.end_at, result)
         return spec.row_count(result)
+
+    async def renew(claims: ClaimingStore) -> None:
+        # Every claim of this run in one statement, a third of a lease apart: a claim
+        # lapses only if two renewals in a row are missed.
+        while True:
+            await asyncio.sleep(claim_lease / 3)
+            try:
+                await claims.renew_claims(run_id, lease=claim_lease)
+            except Exception as exc:  # a busy file, a store gone: the run goes on
+                # Best effort: a claim that lapses costs at most a window fetched twice.
+                log.warning("backfill: could not renew this run's claims: %s", exc)
 
     def progress() -> None:
         snap = client.scheduler_snapshot()
@@ -594,24 +663,33 @@ async def backfill(
                 )
             )
 
-    async def run(source: AsyncIterator[WorkItem] | list[WorkItem], last: bool) -> list[WorkItem]:
-        """Fetch and store ``source``'s windows; return those to ask for again (unless
-        ``last``): the ones whose answer was not for them."""
+    async def run(
+        source: Iterable[WorkItem] | AsyncIterator[WorkItem],
+    ) -> tuple[list[WorkItem], list[WorkItem]]:
+        """Work through ``source``; return the windows another run held (to try again
+        later) and those whose answer was not for them, to ask for again (each at most
+        :data:`BAD_ANSWER_RETRIES` times: then it is reported as failed)."""
+        elsewhere: list[WorkItem] = []
         again: list[WorkItem] = []
         outcomes = fan_out(source, work, concurrency=concurrency)
         async with contextlib.aclosing(outcomes):
             async for outcome in outcomes:
+                if outcome.error is None and outcome.result is _ELSEWHERE:
+                    elsewhere.append(outcome.item)
+                    continue
                 if outcome.error is None and outcome.result is None:
                     report.stored_meanwhile += 1
                 elif outcome.error is None:
                     report.done += 1
-                    report.rows += outcome.result or 0
+                    report.rows += outcome.result if isinstance(outcome.result, int) else 0
                 else:
                     error = outcome.error
                     if isinstance(error, StoreError) and not isinstance(error, StoreDataError):
                         # the store itself cannot be used: every other window would fail too
                         raise error
-                    if not last and isinstance(error, ResponseFormatError):
+                    asked = asked_again.get(outcome.item, 0)
+                    if isinstance(error, ResponseFormatError) and asked < BAD_ANSWER_RETRIES:
+                        asked_again[outcome.item] = asked + 1
                         log.info(
                             "backfill: %s: %s; asking again after the other windows",
                             outcome.item.describe(),
@@ -630,16 +708,59 @@ async def backfill(
                         extra={FAILURE_LOG_MARK: True},
                     )
                 progress()
-        return again
+        return elsewhere, again
 
+    # How many times each window was asked for again after a bad answer.
+    asked_again: dict[WorkItem, int] = {}
     progress()
-    pending = await run(items(), last=BAD_ANSWER_RETRIES == 0)
-    for attempt in range(1, BAD_ANSWER_RETRIES + 1):
-        if not pending:
-            break
-        pending = await run(pending, last=attempt == BAD_ANSWER_RETRIES)
+    renewing = None if claims is None else asyncio.ensure_future(renew(claims))
+    try:
+        waiting, again = await run(items())
+        # What other runs held: each is theirs until they store it (stored meanwhile here),
+        # or fail it, stop or die (their claim is released or lapses: then it is fetched
+        # here). Looked at again every CLAIM_POLL seconds; no request is sent meanwhile.
+        if waiting:
+            log.info(
+                "backfill: waiting for %d windows another run on this store has claimed "
+                "(a run that stopped renews no claim: its claims lapse after its lease, "
+                "%.0f s by default)",
+                len(waiting),
+                CLAIM_LEASE,
+            )
+        while waiting or again:
+            if again:
+                # The windows answered badly, asked for again now that the others are done
+                # (a bounded number of times each: see BAD_ANSWER_RETRIES).
+                held, again = await run(again)
+                waiting += held
+                continue
+            await asyncio.sleep(min(CLAIM_POLL, claim_lease / 4))
+            waiting, again = await run(waiting)
+    finally:
+        if renewing is not None:
+            renewing.cancel()
+            # waited with asyncio.wait: a cancel of this run itself is not swallowed
+            await asyncio.wait([renewing])
+        if claims is not None:
+            # Whatever the end (done, an error, cancelled): no claim of this run outlives
+            # it, so that no other run waits a lease for nothing.
+            with contextlib.suppress(Exception):
+                await claims.release_claims(run_id)
     report.elapsed_seconds = time.monotonic() - started
     return report
+
+
+class _Elsewhere:
+    """What a window's work returns when another live run holds its claim."""
+
+
+_ELSEWHERE = _Elsewhere()
+
+
+def _run_id() -> str:
+    """An id for one backfill's claims: host and process (to tell whose they are in the
+    store, when a run seems stuck) and a random part (two runs in one process differ)."""
+    return f"{socket.gethostname()[:64]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 def _takes_updated_at(method: Callable[..., Any]) -> bool:

@@ -6,7 +6,10 @@ compressed clock and backfills from it: the client's real job, on any machine, w
 key. With ``--key``/``--user-id`` (or ``ENLIGHTEN_API_KEY``/``ENLIGHTEN_USER_ID``) it
 talks to the real service, or to ``--base-url``/``ENLIGHTEN_BASE_URL``; without a key or
 user id, and without ``--simulate``, it is a usage error (exit 2: never a silent switch
-to the simulator). The key is never echoed.
+to the simulator). The key is never echoed; ``--key-file``/``ENLIGHTEN_API_KEY_FILE``
+read it from a file, off the command line that any local user can read. A URL given
+(base or Redis) is shown without its credentials and query, and a malformed one is a
+usage error.
 
 ``--redis-url``/``ENLIGHTEN_REDIS_URL`` makes several workers of one key share one quota
 through Redis (:class:`~enlighten_async.RedisLedger`); ``--shard I/N`` gives worker ``I``
@@ -34,7 +37,7 @@ from typing import Any, TextIO
 from attrs import frozen
 
 from enlighten_async import __version__
-from enlighten_async._args import url_arg
+from enlighten_async._args import redis_url_arg, url_arg
 from enlighten_async._client import DEFAULT_BASE_URL, EnlightenClient
 from enlighten_async._clock import Clock, ScaledClock
 from enlighten_async._exceptions import EnlightenError
@@ -42,6 +45,7 @@ from enlighten_async._quota import PLANS, Quota, parse_quota, resolve_plan
 from enlighten_async._scheduler import Scheduler
 from enlighten_async._windows import LookbackWarning
 from enlighten_async.backfill import (
+    CLAIM_LEASE,
     DEFAULT_KINDS,
     FAILURE_LOG_MARK,
     BackfillPlan,
@@ -70,16 +74,18 @@ BACKFILL_EPILOG = """\
 exit status:
   0    every planned window is in the store
   1    some windows failed (listed in the summary; run again to retry them)
-  2    usage error (bad option, missing key or user id, a store of another source)
+  2    usage error (bad option, missing key or user id, a malformed URL or key file,
+       a store of another source)
   3    could not run: authentication or connection failure, API error while planning,
        a store that cannot be used (damaged, not a database, locked, not writable)
   130  interrupted (Ctrl-C); the windows fetched so far are kept
   143  stopped by SIGTERM (kill, systemd, docker stop), the same way as Ctrl-C
 
-Without --simulate, --key/ENLIGHTEN_API_KEY and --user-id/ENLIGHTEN_USER_ID are needed
-(a missing one is exit 2; the simulator is never used unless asked). A store records its
-source (base URL and a hash of the user id, or the simulator's seed and fleet size)
-and refuses another one; the simulator's default store is enlighten-sim.db."""
+Without --simulate, the key (--key or --key-file; else ENLIGHTEN_API_KEY or
+ENLIGHTEN_API_KEY_FILE) and --user-id/ENLIGHTEN_USER_ID are needed (a missing one is
+exit 2; the simulator is never used unless asked). A store records its source (base
+URL and a hash of the user id, or the simulator's seed and fleet size) and refuses
+another one; the simulator's default store is enlighten-sim.db."""
 
 
 #: A system whose last report is this long before the backfill listed it has stopped
@@ -112,7 +118,7 @@ report to that listing. Other gaps are ranges never fetched.
 exit status:
   0    shown (also a store that holds nothing yet)
   2    usage error: no store at --db (none is created; also with --redis-url),
-       --redis-url without the API key
+       --redis-url without the API key, a malformed --redis-url or key file
   3    the store cannot be used (damaged, not a store), or Redis cannot be reached"""
 
 
@@ -122,6 +128,80 @@ LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 class UsageError(Exception):
     """A command line that cannot run (exit status 2)."""
+
+
+KEY_HELP = (
+    "API key (default: $ENLIGHTEN_API_KEY); never echoed, but any local user can read a "
+    "command line: prefer --key-file or the environment"
+)
+KEY_FILE_HELP = (
+    "read the API key from this file (default: $ENLIGHTEN_API_KEY_FILE): its one line, "
+    "without the newline"
+)
+#: More than a key could be: a wrong file (a log, a binary) is refused unread.
+KEY_FILE_MAX_BYTES = 4096
+
+
+def _api_key(args: argparse.Namespace) -> str | None:
+    """The API key: ``--key``, ``--key-file``, ``$ENLIGHTEN_API_KEY`` or
+    ``$ENLIGHTEN_API_KEY_FILE``, the command line first; ``None`` if none is given.
+
+    Two sources at one level (both options, or both variables) are a usage error, as an
+    ambiguity. Messages name the file, never what it holds.
+    """
+    if args.key and args.key_file:
+        raise UsageError("give the API key once: --key or --key-file, not both")
+    if args.key:
+        return str(args.key)
+    if args.key_file:
+        return _read_key_file(args.key_file, "--key-file")
+    env_key = os.environ.get("ENLIGHTEN_API_KEY") or None
+    env_file = os.environ.get("ENLIGHTEN_API_KEY_FILE") or None
+    if env_key and env_file:
+        raise UsageError("both ENLIGHTEN_API_KEY and ENLIGHTEN_API_KEY_FILE are set: unset one")
+    if env_file:
+        return _read_key_file(env_file, "ENLIGHTEN_API_KEY_FILE")
+    return env_key
+
+
+def _read_key_file(path: str, name: str) -> str:
+    """The key held in ``path``: its text without surrounding whitespace (the newline an
+    editor or ``echo`` adds), or :class:`UsageError`."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(KEY_FILE_MAX_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"{name}: cannot read {path!r}: {exc.strerror or exc}") from None
+    if len(data) > KEY_FILE_MAX_BYTES:
+        raise UsageError(f"{name}: {path!r} is over {KEY_FILE_MAX_BYTES} bytes: not a key file")
+    try:
+        key = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise UsageError(f"{name}: {path!r} is not UTF-8 text") from None
+    if not key:
+        raise UsageError(f"{name}: {path!r} is empty")
+    if any(c.isspace() or ord(c) < 0x20 for c in key):
+        # Two lines or words: a wrong file, or a key with its variable name; say which
+        # file, never its content.
+        raise UsageError(f"{name}: {path!r} must hold the key alone, on one line")
+    return key
+
+
+def _redis_url(args: argparse.Namespace) -> tuple[str, str] | None:
+    """``(url, the option or variable it came from)``, checked; ``None`` without one.
+
+    Checked before anything opens, and shown without its password or query.
+    """
+    if args.redis_url:
+        url, name = str(args.redis_url), "--redis-url"
+    elif os.environ.get("ENLIGHTEN_REDIS_URL"):
+        url, name = os.environ["ENLIGHTEN_REDIS_URL"], "ENLIGHTEN_REDIS_URL"
+    else:
+        return None
+    try:
+        return redis_url_arg(url, name), name
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _positive_int(text: str) -> int:
@@ -257,7 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run against the embedded simulator (never used without this flag)",
     )
-    bf.add_argument("--key", help="API key (default: $ENLIGHTEN_API_KEY); never echoed")
+    bf.add_argument("--key", help=KEY_HELP)
+    bf.add_argument("--key-file", metavar="PATH", help=KEY_FILE_HELP)
     bf.add_argument("--user-id", help="user id (default: $ENLIGHTEN_USER_ID)")
     bf.add_argument("--base-url", help="API base URL (default: $ENLIGHTEN_BASE_URL or the service)")
     bf.add_argument("--systems", type=_systems, default=None, help="'all' (default) or ids: 67,72")
@@ -299,6 +380,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="I/N",
         help="fetch only worker I's share of N (by system id: no overlap, no gap)",
+    )
+    bf.add_argument(
+        "--claim-lease",
+        type=_positive_float,
+        default=CLAIM_LEASE,
+        metavar="SECONDS",
+        help="how long this run's claim on a window lasts unless renewed: runs sharing "
+        "--db fetch each window once, and a killed run's windows are taken over this "
+        f"long after (default: {CLAIM_LEASE:g})",
     )
     sim = bf.add_argument_group("simulator (with --simulate)")
     sim.add_argument(
@@ -355,7 +445,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="also show this month's requests used and left, from the shared ledger "
         "(default: $ENLIGHTEN_REDIS_URL; needs --key or $ENLIGHTEN_API_KEY)",
     )
-    st.add_argument("--key", help="API key (default: $ENLIGHTEN_API_KEY); never echoed")
+    st.add_argument("--key", help=KEY_HELP)
+    st.add_argument("--key-file", metavar="PATH", help=KEY_FILE_HELP)
     st.add_argument(
         "--plan",
         type=_quota_plan,
@@ -464,7 +555,7 @@ def _credentials(args: argparse.Namespace) -> tuple[bool, str | None, str | None
     is a usage error (also when nothing at all is given): a missing key must not quietly
     fill a store from the simulator.
     """
-    key = args.key or os.environ.get("ENLIGHTEN_API_KEY") or None
+    key = _api_key(args)
     user_id = args.user_id or os.environ.get("ENLIGHTEN_USER_ID") or None
     base_url = args.base_url or os.environ.get("ENLIGHTEN_BASE_URL") or None
     if args.simulate:
@@ -682,6 +773,7 @@ def _error(message: object) -> None:
 async def _backfill(args: argparse.Namespace) -> int:
     try:
         simulate = _credentials(args)[0]  # usage errors before anything starts
+        _redis_url(args)
     except UsageError as exc:
         _error(exc)
         return EXIT_USAGE
@@ -754,6 +846,7 @@ async def _run_backfill(args: argparse.Namespace, simulate: bool) -> int:
                         args.until,
                         on_progress=on_progress,
                         shard=args.shard,
+                        claim_lease=args.claim_lease,
                     )
                 )
                 terminated = _on_sigterm(task)
@@ -836,11 +929,11 @@ async def _client(
 ) -> tuple[EnlightenClient, Any] | int:
     """The backfill's client and its shared ledger (``None`` without ``--redis-url``); or
     the exit status, the error shown."""
-    redis_url = args.redis_url or os.environ.get("ENLIGHTEN_REDIS_URL") or None
     ledger: Any = None
     try:
-        if redis_url:
-            ledger = await _redis_ledger(redis_url, key, args.plan)
+        redis_url = _redis_url(args)
+        if redis_url is not None:
+            ledger = await _redis_ledger(*redis_url, key, args.plan)
             scheduler_kwargs: dict[str, Any] = {"ledger": ledger, "clock": clock}
             if args.max_in_flight is not None:
                 scheduler_kwargs["max_in_flight"] = args.max_in_flight
@@ -856,7 +949,7 @@ async def _client(
                 clock=clock,
                 max_in_flight=args.max_in_flight,
             )
-    except ValueError as exc:
+    except (ValueError, UsageError) as exc:
         _error(exc)
         return EXIT_USAGE
     except EnlightenError as exc:  # Redis unreachable at start
@@ -986,16 +1079,18 @@ def _quota_seconds(requests: int, limits: Sequence[Quota]) -> tuple[float, str]:
     return seconds, beyond
 
 
-async def _redis_ledger(url: str, key: str, plan: str | tuple[Quota, ...] | None) -> Any:
-    """A :class:`RedisLedger` that answered a ping, or :class:`EnlightenError`."""
+async def _redis_ledger(url: str, name: str, key: str, plan: str | tuple[Quota, ...] | None) -> Any:
+    """A :class:`RedisLedger` that answered a ping; :class:`UsageError` for a URL it
+    cannot read (``name`` the option or variable it came from), :class:`EnlightenError`
+    for a Redis that does not answer."""
     try:
         from enlighten_async._redis_ledger import RedisLedger
     except ImportError:  # pragma: no cover - the extra is missing
         raise EnlightenError("--redis-url needs: pip install 'enlighten-async[redis]'") from None
     try:
         ledger = RedisLedger(url, key, plan=plan)
-    except ValueError as exc:  # a malformed URL
-        raise EnlightenError(f"--redis-url: {exc}") from None
+    except ValueError as exc:  # a malformed URL: the message shows it without secrets
+        raise UsageError(f"{name}: {exc}") from None
     try:
         await ledger.ping()
     except EnlightenError:
@@ -1007,19 +1102,30 @@ async def _redis_ledger(url: str, key: str, plan: str | tuple[Quota, ...] | None
 async def _redis_quota(args: argparse.Namespace) -> dict[str, Any] | int:
     """This month's requests used and left, from the shared ledger; or the exit status
     (the error shown)."""
-    url: str = args.redis_url or os.environ.get("ENLIGHTEN_REDIS_URL") or ""
-    key = args.key or os.environ.get("ENLIGHTEN_API_KEY") or None
+    try:
+        redis_url = _redis_url(args)
+        key = _api_key(args)
+    except UsageError as exc:
+        _error(exc)
+        return EXIT_USAGE
+    assert redis_url is not None  # status asks only when one is given
     if not key:
-        _error("status --redis-url needs the API key: --key or ENLIGHTEN_API_KEY")
+        _error(
+            "status --redis-url needs the API key: --key-file, --key, ENLIGHTEN_API_KEY "
+            "or ENLIGHTEN_API_KEY_FILE"
+        )
         return EXIT_USAGE
     try:
-        ledger = await _redis_ledger(url, key, args.plan)
+        ledger = await _redis_ledger(*redis_url, key, args.plan)
         try:
             await ledger.refresh()
             # The ledger counts the real service's month: the wall clock is the service's.
             used = await ledger.month_usage(datetime.now(UTC).timestamp())
         finally:
             await ledger.aclose()
+    except UsageError as exc:
+        _error(exc)
+        return EXIT_USAGE
     except EnlightenError as exc:
         _error(exc)
         return EXIT_CANNOT_RUN

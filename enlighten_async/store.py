@@ -42,6 +42,7 @@ from enlighten_async._models import ConsumptionStats, EnergyLifetime, RgmStats, 
 __all__ = [
     "COLUMNS",
     "BackfillStore",
+    "ClaimingStore",
     "KINDS",
     "RangeResult",
     "SQLiteStore",
@@ -185,6 +186,16 @@ CREATE TABLE IF NOT EXISTS store_info (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS claims (
+    system_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    start_at INTEGER NOT NULL,
+    end_at INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (system_id, kind, start_at, end_at)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS claims_by_owner ON claims (owner);
 """
 )
 
@@ -270,7 +281,9 @@ class BackfillStore(Protocol):
     ``start_at``/``end_at`` of a range are epoch seconds (intervals ending in
     ``(start_at, end_at]``); for a kind planned in days (``energy_lifetime``) they are
     UTC midnight of the chunk's first and last day (both included). A store may also
-    have ``write_systems(systems)``: a backfill then records each system's name and zone.
+    have ``write_systems(systems)``: a backfill then records each system's name and zone;
+    and the methods of :class:`ClaimingStore`: backfills sharing it then fetch each range
+    once (without them, two runs at once may both fetch a range; the rows stay right).
     """
 
     async def done_ranges(self, system_id: int, kind: str) -> set[tuple[int, int]]:
@@ -287,6 +300,50 @@ class BackfillStore(Protocol):
         are stored (:class:`~enlighten_async._kinds.OwnedRows`): a write never changes
         another range's rows.
         """
+        ...
+
+
+#: The longest run id a store takes as a claim's owner.
+MAX_CLAIM_OWNER = 200
+
+
+@runtime_checkable
+class ClaimingStore(Protocol):
+    """Claims on ranges, so that backfills sharing a store fetch each range once.
+
+    Optional beside :class:`BackfillStore`: a backfill whose store has these methods
+    claims each range just before it fetches it, skips (and comes back to) a range another
+    run holds, renews its claims while it works and releases each when done. A claim is a
+    lease: it lapses ``lease`` seconds after it was taken or last renewed, so that the
+    claims of a run that died (SIGKILL, power loss) are taken over by the next run soon.
+
+    ``owner`` is a run's id (any string up to :data:`MAX_CLAIM_OWNER` characters), leases
+    are seconds by the store's own clock (for SQLite the host's wall clock; a database
+    server would use its ``now()``, so that runs on several hosts agree). Every method is
+    atomic: two owners never both hold live claims on overlapping ranges of one system and
+    kind (ranges read as done ranges are: a kind planned in days includes both ends).
+    """
+
+    async def claim_range(
+        self, owner: str, system_id: int, kind: str, start_at: int, end_at: int, *, lease: float
+    ) -> bool:
+        """Claim a range for ``owner`` for ``lease`` seconds: ``True`` when no other
+        owner's live claim overlaps it (it was free, ``owner``'s, or held by claims that
+        had lapsed: taken over); ``False`` otherwise, and nothing changes."""
+        ...
+
+    async def renew_claims(self, owner: str, *, lease: float) -> int:
+        """Extend every claim ``owner`` holds to ``lease`` seconds from now; how many."""
+        ...
+
+    async def release_claim(
+        self, owner: str, system_id: int, kind: str, start_at: int, end_at: int
+    ) -> None:
+        """Drop ``owner``'s claim on the range (a no-op when another owner holds it)."""
+        ...
+
+    async def release_claims(self, owner: str) -> int:
+        """Drop every claim ``owner`` holds, and every lapsed claim; how many."""
         ...
 
 
@@ -364,8 +421,9 @@ class SQLiteStore:
     ``windows`` (the done ranges: for ``energy_lifetime`` ``start_at``/``end_at`` are
     UTC midnight of the chunk's first and last day, both included; ``rows`` counts the
     rows written to the kind's own table; ``fetched_at`` is epoch seconds), ``systems``
-    (each system's name and timezone, see :meth:`systems`) and ``store_info`` (the
-    recorded source).
+    (each system's name and timezone, see :meth:`systems`), ``store_info`` (the
+    recorded source) and ``claims`` (the ranges running backfills are fetching: owner and
+    lease end in wall-clock epoch seconds; see :class:`ClaimingStore`).
 
     Opening checks the file (``PRAGMA quick_check``, which reads every page: about a
     second per few hundred MB) and, with ``source``, that the store's data came from
@@ -551,6 +609,39 @@ class SQLiteStore:
         """Deprecated: :meth:`write_range`."""
         _deprecated.renamed("SQLiteStore.write_window()", "SQLiteStore.write_range()")
         await self.write_range(system_id, kind, start_at, end_at, result, fetched_at=fetched_at)
+
+    # -- claims: backfills sharing the file fetch each range once (see ClaimingStore) ------
+
+    async def claim_range(
+        self, owner: str, system_id: int, kind: str, start_at: int, end_at: int, *, lease: float
+    ) -> bool:
+        """Claim a range for ``owner`` for ``lease`` seconds of the host's wall clock.
+
+        ``True`` when no other owner's live claim overlaps it; ``False`` otherwise, and
+        nothing changes. See :class:`ClaimingStore`.
+        """
+        self._check_writable()
+        _check_kind(kind)
+        key = (int(system_id), kind, int(start_at), int(end_at))
+        return await self._run(self._claim_range_sync, _owner(owner), key, _lease(lease))
+
+    async def renew_claims(self, owner: str, *, lease: float) -> int:
+        """Extend every claim ``owner`` holds to ``lease`` seconds from now; how many."""
+        self._check_writable()
+        return await self._run(self._renew_claims_sync, _owner(owner), _lease(lease))
+
+    async def release_claim(
+        self, owner: str, system_id: int, kind: str, start_at: int, end_at: int
+    ) -> None:
+        """Drop ``owner``'s claim on the range (a no-op when another owner holds it)."""
+        self._check_writable()
+        key = (int(system_id), kind, int(start_at), int(end_at))
+        await self._run(self._release_claim_sync, _owner(owner), key)
+
+    async def release_claims(self, owner: str) -> int:
+        """Drop every claim ``owner`` holds, and every lapsed claim; how many."""
+        self._check_writable()
+        return await self._run(self._release_claims_sync, _owner(owner))
 
     async def count(self, kind: str, system_id: int | None = None) -> int:
         """The number of rows in ``kind``'s table (also ``"rgm_meter_intervals"``)."""
@@ -874,6 +965,74 @@ class SQLiteStore:
             own_rows,
         )
 
+    def _write_sync_statement(self, sql: str, params: tuple[Any, ...]) -> int:
+        """Run one write statement in its own ``BEGIN IMMEDIATE`` transaction; rows changed.
+
+        IMMEDIATE takes the write lock first (waiting up to BUSY_TIMEOUT), as every write
+        of this store does: a deferred transaction that read first could fail with
+        SQLITE_BUSY at once in WAL mode, when another process wrote in between.
+        """
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            changed = conn.execute(sql, params).rowcount
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return changed
+
+    def _claim_range_sync(self, owner: str, key: tuple[int, str, int, int], lease: float) -> bool:
+        system_id, kind, start_at, end_at = key
+        # Ranges overlap as done ranges do: intervals ending in (start, end] share one
+        # when start < other end and end > other start; days, both ends included, when
+        # they share a day. Runs that plan other windows (another range, another "now")
+        # then still never fetch one interval at once.
+        before, after = ("<=", ">=") if _kinds.KINDS[kind].by_day else ("<", ">")
+        conn = self._connection()
+        now = time.time()
+        # IMMEDIATE: the write lock before the read, so that no other process claims
+        # between the look and the insert (and no SQLITE_BUSY at once in WAL mode).
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            held = conn.execute(
+                "SELECT 1 FROM claims WHERE system_id = ? AND kind = ? "
+                f"AND start_at {before} ? AND end_at {after} ? AND owner != ? "
+                "AND expires_at > ? LIMIT 1",
+                (system_id, kind, end_at, start_at, owner, now),
+            ).fetchone()
+            if held is None:  # free, the caller's own, or held only by lapsed claims
+                conn.execute(
+                    "INSERT INTO claims VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (system_id, kind, start_at, end_at) DO UPDATE "
+                    "SET owner = excluded.owner, expires_at = excluded.expires_at",
+                    (*key, owner, now + lease),
+                )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return held is None
+
+    def _renew_claims_sync(self, owner: str, lease: float) -> int:
+        return self._write_sync_statement(
+            "UPDATE claims SET expires_at = ? WHERE owner = ?", (time.time() + lease, owner)
+        )
+
+    def _release_claim_sync(self, owner: str, key: tuple[int, str, int, int]) -> None:
+        self._write_sync_statement(
+            "DELETE FROM claims WHERE system_id = ? AND kind = ? AND start_at = ? "
+            "AND end_at = ? AND owner = ?",
+            (*key, owner),
+        )
+
+    def _release_claims_sync(self, owner: str) -> int:
+        # Lapsed claims protect nothing (anyone may take them over): swept here, so that
+        # a killed run's rows do not stay in the file for ever.
+        return self._write_sync_statement(
+            "DELETE FROM claims WHERE owner = ? OR expires_at <= ?", (owner, time.time())
+        )
+
     def _status_sync(self) -> list[StoreStatus]:
         done: dict[tuple[int, str], list[tuple[int, int]]] = {}
         for system_id, kind, s, e in self._read(
@@ -937,6 +1096,22 @@ def _use_wal(conn: sqlite3.Connection) -> None:
             if not (busy or "locked" in str(exc)) or time.monotonic() > deadline:
                 raise
         time.sleep(0.01)
+
+
+def _owner(owner: object) -> str:
+    """``owner`` checked: a claim's owner is a run id, a non-empty string."""
+    if not isinstance(owner, str) or not owner or len(owner) > MAX_CLAIM_OWNER:
+        raise ValueError(f"owner must be a string of 1 to {MAX_CLAIM_OWNER} characters")
+    return owner
+
+
+def _lease(lease: object) -> float:
+    """``lease`` checked: seconds, more than 0 and finite."""
+    if isinstance(lease, bool) or not isinstance(lease, int | float):
+        raise TypeError(f"lease must be seconds (a number), got {type(lease).__name__}")
+    if not 0 < lease < float("inf"):  # also refuses nan
+        raise ValueError(f"lease must be more than 0 seconds and finite, got {lease!r}")
+    return float(lease)
 
 
 def _connect_read_only(path: str, *, immutable: bool = False) -> sqlite3.Connection:

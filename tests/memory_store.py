@@ -33,6 +33,8 @@ class MemoryStore:
         # (system_id, kind) -> (start_at, end_at) -> rows in the kind's own table
         self._done: dict[tuple[int, str], dict[tuple[int, int], int]] = {}
         self._systems: dict[int, StoredSystem] = {}
+        # (system_id, kind, start_at, end_at) -> (owner, lease end by time.time())
+        self._claims: dict[tuple[int, str, int, int], tuple[str, float]] = {}
 
     async def __aenter__(self) -> MemoryStore:
         return self
@@ -97,6 +99,46 @@ class MemoryStore:
                 str(getattr(s.meta.status, "value", s.meta.status)),
             )
 
+    # -- claims (ClaimingStore): one event loop, so each method is atomic as it stands ---
+
+    async def claim_range(
+        self, owner: str, system_id: int, kind: str, start_at: int, end_at: int, *, lease: float
+    ) -> bool:
+        """Claim a range for ``owner`` for ``lease`` seconds; ``False`` when another
+        owner's live claim overlaps it."""
+        pad = 1 if kind_spec(kind).by_day else 0  # days include both ends
+        key, now = (system_id, kind, start_at, end_at), time.time()
+        for (sid, k, s, e), (who, until) in self._claims.items():
+            overlaps = s < end_at + pad and start_at < e + pad
+            if (sid, k) == (system_id, kind) and overlaps and who != owner and until > now:
+                return False
+        self._claims[key] = (owner, now + _lease(lease))
+        return True
+
+    async def renew_claims(self, owner: str, *, lease: float) -> int:
+        """Extend every claim ``owner`` holds to ``lease`` seconds from now."""
+        until = time.time() + _lease(lease)
+        mine = [key for key, (who, _) in self._claims.items() if who == owner]
+        for key in mine:
+            self._claims[key] = (owner, until)
+        return len(mine)
+
+    async def release_claim(
+        self, owner: str, system_id: int, kind: str, start_at: int, end_at: int
+    ) -> None:
+        """Drop ``owner``'s claim on the range (not another owner's)."""
+        key = (system_id, kind, start_at, end_at)
+        if self._claims.get(key, ("", 0.0))[0] == owner:
+            del self._claims[key]
+
+    async def release_claims(self, owner: str) -> int:
+        """Drop every claim ``owner`` holds, and every lapsed claim."""
+        now = time.time()
+        gone = [k for k, (who, until) in self._claims.items() if who == owner or until <= now]
+        for key in gone:
+            del self._claims[key]
+        return len(gone)
+
     # -- what readers need ---------------------------------------------------------------
 
     async def systems(self) -> dict[int, StoredSystem]:
@@ -149,6 +191,12 @@ class MemoryStore:
                 )
             )
         return result
+
+
+def _lease(lease: float) -> float:
+    if not 0 < lease < float("inf"):
+        raise ValueError(f"lease must be more than 0 seconds and finite, got {lease!r}")
+    return float(lease)
 
 
 def _is_kind(name: str) -> bool:

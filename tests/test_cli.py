@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import re
 import signal
 import subprocess
@@ -326,6 +327,7 @@ def test_redis_lost_mid_run_stops_and_a_rerun_resumes(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     from enlighten_async._redis_ledger import RedisLedger
 
@@ -341,9 +343,16 @@ def test_redis_lost_mid_run_stops_and_a_rerun_resumes(
         return await real(self, now, latency)
 
     monkeypatch.setattr(RedisLedger, "acquire", failing)
+    caplog.set_level(logging.DEBUG, logger="enlighten_async")
     assert cli.main(argv) == 3
     out, err = capsys.readouterr()
     assert "the Redis ledger is unavailable" in err and "run the same command again" in err
+    # One line says it: no ERROR with a traceback, no WARNING per failed window.
+    loud = [f"{r.levelname} {r.name}: {r.getMessage()}" for r in caplog.records]
+    assert [line for line in loud if not line.startswith(("DEBUG", "INFO"))] == []
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [
+        line for line in err.splitlines() if line.strip()
+    ][:1]
     assert KEY not in out + err
     kept = sum(w for _, _, w in asyncio.run(_stored(db)))
     assert kept >= 1  # the windows fetched before the loss are kept

@@ -7,6 +7,7 @@ this suite can take SQLiteStore's place. The last test runs a short backfill int
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 import enlighten_async as ea
+from enlighten_async import store as store_module
 from enlighten_async._kinds import KINDS, TABLES
 from enlighten_async._windows import day_epoch
 from enlighten_async.backfill import backfill
@@ -282,3 +284,73 @@ async def test_a_value_beyond_64_bits_is_a_store_data_error_and_leaves_nothing(
     assert await store.done_ranges(SYS, "stats") == set()
     await store.write_range(SYS, "stats", T0, T0 + 900, _stats_at((T0 + 300, 2**63 - 1)))
     assert (await store.intervals("stats", SYS))[0][3] == 2**63 - 1
+
+
+# -- claims (ClaimingStore): what lets backfills sharing a store fetch each range once ----
+
+RANGE = (SYS, "stats", T0, T0 + 86400)
+
+
+async def test_is_a_claiming_store(store: Any) -> None:
+    # (looked up here, so that each test of this file fails on its own without claims)
+    assert isinstance(store, store_module.ClaimingStore)
+
+
+async def test_a_live_claim_is_its_owners_alone(store: Any) -> None:
+    assert await store.claim_range("run-a", *RANGE, lease=60)
+    assert not await store.claim_range("run-b", *RANGE, lease=60)
+    assert await store.claim_range("run-a", *RANGE, lease=60)  # its own: renewed
+    # another range, another owner: claims are per range
+    assert await store.claim_range("run-b", SYS, "stats", T0 + 86400, T0 + 2 * 86400, lease=60)
+    await store.release_claim("run-b", *RANGE)  # not b's: nothing happens
+    assert not await store.claim_range("run-b", *RANGE, lease=60)
+    await store.release_claim("run-a", *RANGE)
+    assert await store.claim_range("run-b", *RANGE, lease=60)
+
+
+async def test_claims_on_overlapping_ranges_exclude_each_other(store: Any) -> None:
+    # Runs with other ranges (or another "now") plan other windows: a claim holds every
+    # interval of its range, as a done range does. Intervals end in (start, end]: ranges
+    # that only touch share none. Days include both ends: ranges sharing a day overlap.
+    day = 86400
+    assert await store.claim_range("run-a", SYS, "stats", T0, T0 + 2 * day, lease=60)
+    assert not await store.claim_range("run-b", SYS, "stats", T0 + day, T0 + 3 * day, lease=60)
+    assert not await store.claim_range("run-b", SYS, "stats", T0 - day, T0 + 3 * day, lease=60)
+    assert await store.claim_range("run-b", SYS, "stats", T0 + 2 * day, T0 + 3 * day, lease=60)
+    assert await store.claim_range("run-b", SYS, "rgm_stats", T0, T0 + 2 * day, lease=60)
+    d0 = day_epoch(date(2024, 6, 1))
+    assert await store.claim_range("run-a", SYS, "energy_lifetime", d0, d0 + 2 * day, lease=60)
+    assert not await store.claim_range(
+        "run-b", SYS, "energy_lifetime", d0 + 2 * day, d0 + 3 * day, lease=60
+    )
+    assert await store.claim_range(
+        "run-b", SYS, "energy_lifetime", d0 + 3 * day, d0 + 4 * day, lease=60
+    )
+
+
+async def test_a_lapsed_claim_is_taken_over_and_a_renewed_one_is_not(store: Any) -> None:
+    # Leases of a fraction of a second: a claim lapses without any real wait worth the name.
+    assert await store.claim_range("dead", *RANGE, lease=0.05)
+    other = (SYS + 1, "stats", T0, T0 + 86400)
+    assert await store.claim_range("alive", *other, lease=0.3)
+    assert await store.renew_claims("alive", lease=60) == 1
+    await asyncio.sleep(0.4)
+    assert await store.claim_range("next", *RANGE, lease=60)  # "dead" renewed nothing
+    assert not await store.claim_range("next", *other, lease=60)  # "alive" renewed in time
+    assert await store.renew_claims("dead", lease=60) == 0  # its claim went to "next"
+
+
+async def test_releasing_a_runs_claims_sweeps_the_lapsed_ones(store: Any) -> None:
+    assert await store.claim_range("dead", *RANGE, lease=0.05)
+    assert await store.claim_range("run-a", SYS + 1, "stats", T0, T0 + 86400, lease=60)
+    assert await store.claim_range("run-b", SYS + 2, "stats", T0, T0 + 86400, lease=60)
+    await asyncio.sleep(0.1)
+    assert await store.release_claims("run-a") == 2  # its own, and the dead run's
+    assert not await store.claim_range("run-a", SYS + 2, "stats", T0, T0 + 86400, lease=60)
+    assert await store.release_claims("run-b") == 1
+
+
+@pytest.mark.parametrize("lease", [0, -1, float("nan"), float("inf")])
+async def test_a_lease_must_be_positive_and_finite(store: Any, lease: float) -> None:
+    with pytest.raises(ValueError, match="lease"):
+        await store.claim_range("run-a", *RANGE, lease=lease)
