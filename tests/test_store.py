@@ -12,73 +12,14 @@ from typing import Any
 import pytest
 
 from enlighten_async._models import (
-    ConsumptionInterval,
-    ConsumptionStats,
-    EnergyLifetime,
-    MeterInterval,
     MeterIntervals,
-    RgmInterval,
     RgmStats,
     Stats,
     StatsInterval,
 )
 from enlighten_async._windows import day_epoch
 from enlighten_async.store import COLUMNS, SQLiteStore, Store, StoreDataError, StoreStatus
-from tests.store_samples import META, T0, utc
-
-SYS = 66
-
-
-def stats(start: int, n: int, *, powr: int = 100) -> Stats:
-    return Stats(
-        system_id=SYS,
-        total_devices=3,
-        meta=META,
-        intervals=tuple(
-            StatsInterval(utc(start + 300 * (i + 1)), powr + i, 8 + i, 3) for i in range(n)
-        ),
-    )
-
-
-def rgm(start: int, n: int) -> RgmStats:
-    ends = [utc(start + 900 * (i + 1)) for i in range(n)]
-    return RgmStats(
-        system_id=SYS,
-        total_devices=1,
-        meta=META,
-        intervals=tuple(RgmInterval(e, 40 + i, 1) for i, e in enumerate(ends)),
-        meter_intervals=(
-            MeterIntervals(
-                "122100000001",
-                "121700000001",
-                tuple(
-                    MeterInterval(ch, e, 12.5 if ch else None, 50) for e in ends for ch in (0, 1)
-                ),
-            ),
-        ),
-    )
-
-
-def consumption(start: int, n: int) -> ConsumptionStats:
-    return ConsumptionStats(
-        system_id=SYS,
-        total_devices=1,
-        meta=META,
-        intervals=tuple(
-            ConsumptionInterval(utc(start + 900 * (i + 1)), 200 + i, 1) for i in range(n)
-        ),
-    )
-
-
-def lifetime(start: date, values: list[int], *, all_series: bool = True) -> EnergyLifetime:
-    return EnergyLifetime(
-        system_id=SYS,
-        start_date=start,
-        production=tuple(values),
-        meta=META,
-        micro_production=tuple(v - 1 for v in values) if all_series else None,
-        meter_production=tuple(v + 1 for v in values) if all_series else None,
-    )
+from tests.store_samples import META, SYS, T0, consumption, lifetime, rgm, stats, utc
 
 
 @pytest.fixture

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from enlighten_async.store import SQLiteStore, StoreReadOnlyError
-from tests.store_samples import T0
-from tests.test_store import SYS
+from tests.store_samples import SYS, T0
 
 DAY = 86400
 

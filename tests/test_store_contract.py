@@ -23,8 +23,7 @@ from enlighten_async.backfill import backfill
 from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
 from enlighten_async.store import BackfillStore, SQLiteStore, Store, StoreDataError, StoreReader
 from tests.memory_store import MemoryStore
-from tests.store_samples import T0, utc
-from tests.test_store import SYS, consumption, lifetime, rgm, stats
+from tests.store_samples import SYS, T0, consumption, lifetime, rgm, stats, utc
 
 UTC = timezone.utc
 
