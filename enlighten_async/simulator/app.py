@@ -20,7 +20,14 @@ from aiohttp import web
 from .._clock import Clock, ScaledClock, SystemClock
 from . import solar
 from .counters import Counters
-from .faults import Faults
+from .faults import (
+    ANSWER_KINDS,
+    FAR_CONFLICT_KINDS,
+    FAR_CONFLICT_SECONDS,
+    SIZE_KINDS,
+    Faults,
+    gzip_bomb,
+)
 from .fleet import DAY, FIVE_MIN, QUARTER, YEAR, Fleet, SimSystem
 from .quota import PLANS, Plan, QuotaTracker
 
@@ -47,6 +54,24 @@ _HTML_502 = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     "<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n"
 )
+
+#: The interval length of each operation answering intervals, for ``wrong_span``.
+_STEPS = {"Stats": FIVE_MIN, "RgmStats": QUARTER, "ConsumptionStats": QUARTER}
+#: The daily series of each operation answering days, for ``wrong_span`` and ``huge_value``.
+_DAILY = {
+    "EnergyLifetime": ("production", "micro_production", "meter_production"),
+    "ConsumptionLifetime": ("consumption",),
+}
+#: What a ``wrong_span`` interval (or day) holds: far from anything the fleet makes, so that
+#: a client storing it would show.
+_ABSURD = 999_999
+#: Where a request's ``Date`` fault kind waits for the answer's headers: a ``RequestKey``
+#: where aiohttp has them (3.14 on, where a plain string key warns), else the string.
+_DATE_FAULT: Any = getattr(web, "RequestKey", lambda name, _: name)(
+    "enlighten_async.simulator.date_fault", str
+)
+#: The bytes an ``oversize`` body is written in.
+_PAD_CHUNK = 64 * 1024
 
 Body = dict[str, Any] | list[Any]
 Handler = Callable[[web.Request, float], Awaitable[web.StreamResponse]]
@@ -83,6 +108,71 @@ def _truncated(response: web.StreamResponse) -> web.Response | None:
     return web.Response(
         body=body[: len(body) // 2], status=response.status, content_type="application/json"
     )
+
+
+def _outside_span(op: str, request: web.Request, body: dict[str, Any]) -> dict[str, Any] | None:
+    """``body`` with one more interval (or day), a day before the span asked for (a day
+    after it when only its end was given), holding :data:`_ABSURD`; ``None`` when ``op``
+    has no series, the series is empty or the request named no span."""
+    q = request.query
+    step = _STEPS.get(op)
+    if step is not None:
+        intervals = body.get("intervals")
+        if not isinstance(intervals, list) or not intervals or not isinstance(intervals[0], dict):
+            return None
+        extra = {
+            k: (v if k in ("end_at", "devices_reporting") else _ABSURD)
+            for k, v in intervals[0].items()
+        }
+        if q.get("start_at", "").lstrip("-").isdigit():
+            extra["end_at"] = int(q["start_at"]) // step * step - DAY
+            intervals.insert(0, extra)
+        elif q.get("end_at", "").lstrip("-").isdigit():
+            extra["end_at"] = -(-int(q["end_at"]) // step) * step + DAY
+            intervals.append(extra)
+        else:
+            return None
+        return body
+    names = _DAILY.get(op)
+    if names is None or not isinstance(body.get(names[0]), list) or not body[names[0]]:
+        return None
+    if q.get("start_date"):
+        # One day more at the front, so the series starts the day before start_date.
+        body["start_date"] = (
+            date.fromisoformat(body["start_date"]) - timedelta(days=1)
+        ).isoformat()
+        for name in names:
+            if isinstance(body.get(name), list):
+                body[name].insert(0, _ABSURD)
+    elif q.get("end_date"):
+        for name in names:
+            if isinstance(body.get(name), list):
+                body[name].append(_ABSURD)
+    else:
+        return None
+    return body
+
+
+def _huge_value(op: str, body: dict[str, Any]) -> dict[str, Any] | None:
+    """``body`` with 2**63 (one past a signed 64-bit integer) as the first value of its
+    series, else as its ``total_devices``; ``None`` when it has neither."""
+    huge = 2**63
+    for name in ("intervals", *_DAILY.get(op, ())):
+        series = body.get(name)
+        if isinstance(series, list) and series:
+            first = series[0]
+            if isinstance(first, int) and not isinstance(first, bool):
+                series[0] = huge
+                return body
+            if isinstance(first, dict):
+                for key, value in first.items():
+                    if key != "end_at" and isinstance(value, int) and not isinstance(value, bool):
+                        first[key] = huge
+                        return body
+    if isinstance(body.get("total_devices"), int):
+        body["total_devices"] = huge
+        return body
+    return None
 
 
 def _add_month(day: date) -> date:
@@ -185,8 +275,14 @@ class Simulator:
         return app
 
     async def _on_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
-        # The Date header tells the client the server's time: it must be the simulated one.
-        response.headers["Date"] = formatdate(self.clock.now(), usegmt=True)
+        # The Date header tells the client the server's time: it must be the simulated one,
+        # unless a Date fault was drawn for this request (counted here: it is served now).
+        when = self.clock.now()
+        lie = request.get(_DATE_FAULT)
+        if lie is not None:
+            when = self.faults.lying_date(lie, when)
+            self.counters.faults[lie] += 1
+        response.headers["Date"] = formatdate(when, usegmt=True)
         if request.path.startswith(BASE_PATH):
             self.counters.statuses[response.status] += 1
 
@@ -206,6 +302,10 @@ class Simulator:
                 )
             now = self.clock.now()
             key = q["key"]
+            # Drawn before the quota is looked at, so that a 409 may carry a lying Date.
+            lie = self.faults.pick_date(op)
+            if lie is not None:
+                request[_DATE_FAULT] = lie
             over = self.quota.check(key, now)
             if over is not None:
                 self.counters.conflicts += 1
@@ -221,8 +321,12 @@ class Simulator:
                     },
                     409,
                 )
-            self.quota.count(key, now)
             kind = self.faults.pick(op, self._in_flight)
+            if kind in FAR_CONFLICT_KINDS:
+                # A 409, so not counted against the quota, as the service does not count one.
+                self.counters.faults[kind] += 1
+                return self._far_conflict(kind, now)
+            self.quota.count(key, now)
             self._in_flight += 1
             try:
                 # A fault is counted when it is served, so that the counters say exactly
@@ -240,6 +344,8 @@ class Simulator:
                 if kind == "slow":
                     await self.clock.sleep(self.faults.slow_seconds)
                 response = await self._answer(handler, request)
+                if kind in ANSWER_KINDS or kind in SIZE_KINDS:
+                    return await self._hostile(kind, op, request, response)
                 cut = _truncated(response) if kind in ("truncate", "drop") else None
                 if kind is None or cut is None:
                     # Not a body fault, or no body to cut (a 204): answered as it is.
@@ -253,6 +359,89 @@ class Simulator:
                 self._in_flight -= 1
 
         return serve
+
+    def _far_conflict(self, kind: str, now: float) -> web.Response:
+        # A 409 in the real one's shape, for the plan's largest limit (a client learning it
+        # is not slowed), whose period_end contradicts its period by ten years.
+        period = "second" if kind == "409_far_second" else "minute"
+        length = 1 if period == "second" else 60
+        limits = [lim.limit for lim in self.plan.limits]
+        return _json(
+            {
+                "reason": "409",
+                "message": [f"Usage limit exceeded for plan {self.plan.display_name}"],
+                "period": period,
+                "period_start": int(now) // length * length,
+                "period_end": int(now) + FAR_CONFLICT_SECONDS,
+                "limit": max(limits, default=1000),
+            },
+            409,
+        )
+
+    async def _hostile(
+        self, kind: str, op: str, request: web.Request, response: web.StreamResponse
+    ) -> web.StreamResponse:
+        """``response`` turned into the hostile answer ``kind``; as it is (and the fault not
+        counted) when it is not a 200 with a JSON body the kind can change."""
+        if (
+            not isinstance(response, web.Response)
+            or response.status != 200
+            or response.content_type != "application/json"
+            or not response.body
+        ):
+            return response
+        raw = bytes(response.body)  # type: ignore[arg-type]
+        if kind == "gzip_bomb":
+            self.counters.faults[kind] += 1
+            # The real answer is gone: a client that read the bomb through would get spaces.
+            return web.Response(
+                body=gzip_bomb(self.faults.bomb_bytes),
+                content_type="application/json",
+                headers={"Content-Encoding": "gzip"},
+            )
+        if kind == "oversize":
+            self.counters.faults[kind] += 1
+            return await self._oversize(request, raw)
+        body = json.loads(raw)
+        changed = self._changed(kind, op, request, body) if isinstance(body, dict) else None
+        if changed is None:
+            return response
+        self.counters.faults[kind] += 1
+        return _json(changed)
+
+    def _changed(
+        self, kind: str, op: str, request: web.Request, body: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """``body`` made an answer to something else (``kind``), or ``None`` if it cannot be."""
+        if kind == "wrong_system":
+            sid = body.get("system_id")
+            if not isinstance(sid, int):
+                return None
+            others = [s.system_id for s in self.fleet.systems if s.system_id != sid]
+            body["system_id"] = others[0] if others else sid + 1
+            return body
+        if kind == "wrong_span":
+            return _outside_span(op, request, body)
+        return _huge_value(op, body)  # huge_value
+
+    async def _oversize(self, request: web.Request, raw: bytes) -> web.StreamResponse:
+        # The real answer and then whitespace (still JSON, so only its size is wrong) up to
+        # oversize_bytes, chunked: the client cannot tell the size before it has read it.
+        resp = web.StreamResponse(status=200)
+        resp.content_type = "application/json"
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        left = self.faults.oversize_bytes - len(raw)
+        pad = b" " * _PAD_CHUNK
+        try:
+            await resp.write(raw)
+            while left > 0:
+                await resp.write(pad[:left])
+                left -= _PAD_CHUNK
+            await resp.write_eof()
+        except ConnectionError:
+            pass  # the client stopped reading and hung up: what a client with a cap does
+        return resp
 
     async def _answer(self, handler: Handler, request: web.Request) -> web.StreamResponse:
         try:

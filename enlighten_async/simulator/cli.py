@@ -17,7 +17,7 @@ from datetime import datetime
 
 from .._clock import ScaledClock
 from .app import Simulator
-from .faults import Faults
+from .faults import BOMB_BYTES, HOSTILE_KINDS, OVERSIZE_BYTES, PROBABILITIES, Faults
 from .fleet import Fleet
 from .quota import PLANS, Plan
 from .server import SimulatorServer
@@ -104,14 +104,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--key", default=None, help="API key to accept (default: from --seed)")
     parser.add_argument("--user-id", default=None, help="user id to accept (default: from --seed)")
-    for kind in ("503", "500", "502", "drop", "truncate", "slow"):
+    for kind in PROBABILITIES:
         parser.add_argument(
-            f"--fault-{kind}",
+            _fault_flag(kind),
             type=float,
             default=0.0,
             metavar="P",
-            help=f"probability of {kind} (default: %(default)s)",
+            help=f"probability of {kind} (default: %(default)s)"
+            + ("; hostile (issue 19)" if kind in HOSTILE_KINDS else ""),
         )
+    parser.add_argument(
+        "--oversize-bytes",
+        type=int,
+        default=OVERSIZE_BYTES,
+        help="size of an oversize answer (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--bomb-bytes",
+        type=int,
+        default=BOMB_BYTES,
+        help="what a gzip bomb inflates to (default: %(default)s)",
+    )
     parser.add_argument(
         "--slow-seconds",
         type=float,
@@ -129,6 +142,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _fault_flag(kind: str) -> str:
+    """The option of a fault kind's probability: ``--fault-503``, ``--fault-wrong-span``."""
+    return "--fault-" + kind.replace("_", "-")
+
+
+def _fault_dest(kind: str) -> str:
+    return "fault_" + kind.replace("-", "_")
+
+
 def _port(text: str) -> int:
     try:
         port = int(text)
@@ -143,13 +165,12 @@ def _simulator(args: argparse.Namespace) -> Simulator:
     plan: Plan = args.plan
     if args.limit:
         plan = Plan("custom", tuple(lim for p in args.limit for lim in p.limits))
+    # Every probability from its flag (PROBABILITIES names both), so none can be missed.
+    probabilities = {name: getattr(args, _fault_dest(kind)) for kind, name in PROBABILITIES.items()}
     faults = Faults(
-        p_503=args.fault_503,
-        p_500=args.fault_500,
-        p_502=args.fault_502,
-        p_drop=args.fault_drop,
-        p_truncate=args.fault_truncate,
-        p_slow=args.fault_slow,
+        **probabilities,
+        oversize_bytes=args.oversize_bytes,
+        bomb_bytes=args.bomb_bytes,
         slow_seconds=args.slow_seconds,
         max_concurrent=args.max_concurrent,
         seed=args.seed,
