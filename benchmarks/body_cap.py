@@ -210,43 +210,50 @@ def offline(plain: bytes, packed: bytes, repeat: int) -> list[tuple[str, float, 
 
 async def run(args: argparse.Namespace, port: int) -> bool:
     base_url = f"http://{HOST}:{port}/api/v2"
-    clients = {path: _client(base_url, path) for path in PATHS}
-    calls = {
-        (enc, path): _call(clients[path], system_id)
-        for enc, system_id in SYSTEMS.items()
-        for path in PATHS
-    }
+    encodings = [e for e in SYSTEMS if e in args.encodings]
+    paths = [p for p in PATHS if p in args.paths]
+    clients = {path: _client(base_url, path) for path in paths}
+    calls = {(enc, path): _call(clients[path], SYSTEMS[enc]) for enc in encodings for path in paths}
+    samples: dict[tuple[str, str], list[float]] = {k: [] for k in calls}
+    rounds: list[dict[tuple[str, str], float]] = []
+    cpu_rounds: list[dict[tuple[str, str], float]] = []
     try:
         for key, call in calls.items():
             check = await call()
             assert isinstance(check, RgmStats) and len(check.intervals) == 2880, key
             await _time(call, args.warmup)
-        samples: dict[tuple[str, str], list[float]] = {k: [] for k in calls}
-        rounds: list[dict[tuple[str, str], float]] = []
         for r in range(args.rounds):
-            order = PATHS if r % 2 == 0 else PATHS[::-1]
+            order = paths if r % 2 == 0 else paths[::-1]
             medians: dict[tuple[str, str], float] = {}
-            for enc in SYSTEMS:
+            cpu: dict[tuple[str, str], float] = {}
+            for enc in encodings:
                 for path in order:
+                    cpu0 = time.process_time()
                     got = await _time(calls[enc, path], args.calls)
+                    cpu[enc, path] = (time.process_time() - cpu0) / args.calls
                     samples[enc, path].extend(got)
                     medians[enc, path] = statistics.median(got)
             rounds.append(medians)
+            cpu_rounds.append(cpu)
     finally:
         for client in clients.values():
             await client.close()
 
     print(f"\n{args.rounds} rounds x {args.calls} sequential calls per path and encoding")
-    print(f"{'round':>5} " + " ".join(f"{e + ' ' + p:>16}" for e in SYSTEMS for p in PATHS))
-    for r, medians in enumerate(rounds, 1):
-        cells = " ".join(f"{medians[e, p] * 1e3:13.3f} ms" for e in SYSTEMS for p in PATHS)
-        print(f"{r:>5} {cells}")
+    if len(paths) < len(PATHS):
+        return True  # one path alone (a run for an instruction count): nothing to pair
+    print("per round: wall ms per call (median), then CPU ms per call (process_time)")
+    print(f"{'round':>5} " + " ".join(f"{e + ' ' + p:>16}" for e in encodings for p in PATHS))
+    for r, (medians, cpu) in enumerate(zip(rounds, cpu_rounds, strict=True), 1):
+        cells = " ".join(f"{medians[e, p] * 1e3:16.3f}" for e in encodings for p in PATHS)
+        cpus = " ".join(f"{cpu[e, p] * 1e3:16.3f}" for e in encodings for p in PATHS)
+        print(f"{r:>5} {cells}\n{'cpu':>5} {cpus}")
     ok = True
     print(
         f"\n{'encoding':<9} {'before ms':>10} {'after ms':>10} {'ratio':>6} "
         f"{'paired median':>13} {'paired range':>14}"
     )
-    for enc in SYSTEMS:
+    for enc in encodings:
         before = statistics.median(samples[enc, "before"])
         after = statistics.median(samples[enc, "after"])
         paired = [m[enc, "after"] / m[enc, "before"] for m in rounds]
@@ -255,6 +262,14 @@ async def run(args: argparse.Namespace, port: int) -> bool:
         print(
             f"{enc:<9} {before * 1e3:10.3f} {after * 1e3:10.3f} {after / before:6.3f} "
             f"{med:13.3f} {min(paired):6.3f}-{max(paired):.3f}"
+        )
+        cpu_paired = [m[enc, "after"] / m[enc, "before"] for m in cpu_rounds]
+        cpu_before = statistics.median(m[enc, "before"] for m in cpu_rounds)
+        cpu_after = statistics.median(m[enc, "after"] for m in cpu_rounds)
+        print(
+            f"{'  cpu':<9} {cpu_before * 1e3:10.3f} {cpu_after * 1e3:10.3f} "
+            f"{cpu_after / cpu_before:6.3f} {statistics.median(cpu_paired):13.3f} "
+            f"{min(cpu_paired):6.3f}-{max(cpu_paired):.3f}"
         )
         print(
             f"goal: {enc} median paired after/before <= {GOAL_RATIO}: {med:.3f} -> "
@@ -271,6 +286,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--repeat", type=int, default=50, help="runs per offline row")
     ap.add_argument("--check", action="store_true", help="exit 1 if a goal is missed")
     ap.add_argument("--no-pin", action="store_true", help="do not pin server and client CPUs")
+    ap.add_argument("--paths", nargs="+", choices=PATHS, default=list(PATHS), help="(both)")
+    ap.add_argument(
+        "--encodings", nargs="+", choices=list(SYSTEMS), default=list(SYSTEMS), help="(both)"
+    )
+    ap.add_argument("--no-offline", action="store_true", help="skip the rows without network")
     args = ap.parse_args(argv)
     if args.rounds < 1 or args.calls < 1:
         ap.error("--rounds and --calls must be at least 1")
@@ -302,10 +322,11 @@ def main(argv: list[str] | None = None) -> int:
         proc.terminate()
         proc.join(timeout=30)
         cpus.restore()
-    print(f"\nwithout the network ({args.repeat} runs each):")
-    print(f"{'part':<48} {'best ms':>9} {'median ms':>9}")
-    for name, best, med in offline(plain, packed, args.repeat):
-        print(f"{name:<48} {best * 1e3:9.3f} {med * 1e3:9.3f}")
+    if not args.no_offline:
+        print(f"\nwithout the network ({args.repeat} runs each):")
+        print(f"{'part':<48} {'best ms':>9} {'median ms':>9}")
+        for name, best, med in offline(plain, packed, args.repeat):
+            print(f"{name:<48} {best * 1e3:9.3f} {med * 1e3:9.3f}")
     print(f"loadavg {loadavg()}")
     return 1 if args.check and not ok else 0
 
