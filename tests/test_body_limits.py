@@ -46,9 +46,12 @@ BLANKS = b" " * MIB
 #: How much the child's peak resident set may grow over the call: a capped read holds at
 #: most the 8 MiB body, a socket read and a decompression step.
 FLAT_KB = 48 * 1024
-#: The longest the child's loop may go without running its ticker (1 ms period): a
-#: regression guard only, generous for a shared machine; the report gives the real figure.
+#: The most CPU the child's loop may spend without running its ticker (1 ms period): a
+#: regression guard only (a 64 KiB decompression step takes about 0.15 ms). CPU time,
+#: because on a loaded machine the wall-clock gap also counts time the process waited
+#: for a core; that gap gets only a loose bound, :data:`MAX_WALL_GAP`.
 MAX_GAP = 0.1
+MAX_WALL_GAP = 1.0
 #: Valid ``rgm_stats`` intervals past the cap (and its room for other objects), in a body
 #: under the byte cap.
 OVER_CAP = _protocol.MAX_INTERVALS + _protocol.OTHER_CONTAINERS + 100
@@ -252,7 +255,8 @@ async def test_a_body_past_the_caps_is_a_typed_error_with_flat_memory(
     assert result["error"] == expected.__name__, result
     grown = result["hwm_kb"] - result["rss_before_kb"]
     assert grown < FLAT_KB, f"peak resident set grew {grown:,} kB: {result}"
-    assert result["max_gap"] < MAX_GAP, result
+    assert result["max_cpu_gap"] < MAX_GAP, result
+    assert result["max_gap"] < MAX_WALL_GAP, result
     message = result["message"]
     assert API_KEY not in message and USER_ID not in message and "key=" not in message
 
