@@ -98,7 +98,7 @@ MAX_INTERVALS = 150_000
 #: meter of ``meter_intervals`` and its list): room for them under :data:`MAX_INTERVALS`.
 OTHER_CONTAINERS = 1_000
 #: Bodies up to this long (1 MiB) are parsed without counting their brackets: they cannot
-#: hold :data:`MAX_INTERVALS` intervals, and the count (about 0.2 ms a MiB) stays off the
+#: hold :data:`MAX_INTERVALS` intervals, and the count (about 0.6 ms a MiB) stays off the
 #: ordinary answer (a month of ``rgm_stats`` is 0.3-0.7 MB).
 SCAN_ABOVE_BYTES = 1024 * 1024
 
