@@ -110,6 +110,35 @@ async def test_keys_are_a_digest_and_every_key_expires(redis_url: str) -> None:
         await ledger.aclose()
 
 
+async def test_a_contradicted_hold_never_reaches_redis(redis_url: str) -> None:
+    # Issue 19: a 409 for a second whose period_end is ten years ahead used to set the
+    # hold key with a TTL of ten years: a new worker against an honest server sent nothing.
+    import redis.asyncio as aioredis
+
+    key = f"key-{uuid.uuid4()}"
+    first = RedisLedger(redis_url, key)
+    client = aioredis.from_url(redis_url)
+    try:
+        body = {"period": "second", "limit": 5, "period_start": int(T0),
+                "period_end": int(T0) + 10 * 365 * 86400}  # fmt: skip
+        received = T0 + 0.4
+        hold = await first.record_conflict(
+            conflict(body, date=T0), sent_at=T0 + 0.39, received_at=received, floor=0.25
+        )
+        assert hold <= received + 3
+        ttl = await client.pttl(f"{first.namespace}:hold")
+        assert 0 < ttl <= 4_000, ttl
+        newcomer = RedisLedger(redis_url, key)
+        try:
+            assert (await newcomer.acquire(received + 0.5)).reason == "hold"
+            assert (await newcomer.acquire(hold)).wait == 0
+        finally:
+            await newcomer.aclose()
+    finally:
+        await client.aclose()
+        await first.aclose()
+
+
 async def test_redis_lost_is_an_error_never_a_grant(redis_url: str) -> None:
     port = 1
     ledger = RedisLedger(f"redis://127.0.0.1:{port}/0", "k", plan="watt")
