@@ -223,6 +223,7 @@ class _OffsetBounds:
         "by_period",
         "estimate",
         "hi",
+        "jumps",
         "lo",
         "rejected",
         "rival_hi",
@@ -243,8 +244,9 @@ class _OffsetBounds:
         # Falseticker Date readings that agree among themselves: a jump, once enough do.
         self.rival_lo, self.rival_hi, self.rival_votes = -math.inf, math.inf, 0
         self.rival_last = math.nan
-        #: How many readings were rejected as falsetickers.
-        self.rejected = 0
+        #: How many readings were rejected as falsetickers, and how many times the bounds
+        #: jumped (were replaced by a reading that contradicted them).
+        self.rejected = self.jumps = 0
 
     def bound(self, lo: float, hi: float) -> None:
         if not (lo <= hi) or math.isnan(lo) or math.isnan(hi):
@@ -254,6 +256,7 @@ class _OffsetBounds:
             # The bounds contradict the ones before: the server's clock (or ours) jumped.
             # (Callers only get here with a reading they accepted: see _agrees.)
             new_lo, new_hi = lo, hi
+            self.jumps += 1
         self.lo, self.hi = new_lo, new_hi
         if new_lo <= 0.0 <= new_hi:
             self.estimate = 0.0
