@@ -208,3 +208,65 @@ async def test_a_409_ending_in_the_past_brings_no_burst_of_resends(hook: BodyHoo
     # 8 in flight (5 pass, 3 are refused), never a second round into a spent window.
     assert max(server.arrivals.values()) <= 8, sorted(server.arrivals.items())
     assert server.conflicts <= 30 // LIMIT * 3, server.conflicts
+
+
+# -- the same on loopback: the real client against the simulator --------------------------
+
+
+class JumpingClock:
+    """The simulator's clock: ``base`` until ``at`` (its own time), then ``to`` seconds off."""
+
+    def __init__(self, base: ea.ScaledClock, at: float, to: float) -> None:
+        self.base, self.at, self.to = base, at, to
+
+    @property
+    def scale(self) -> float:
+        return self.base.scale
+
+    def now(self) -> float:
+        t = self.base.now()
+        return t + self.to if t >= self.at else t
+
+    async def sleep(self, seconds: float) -> None:
+        await self.base.sleep(seconds)
+
+
+@pytest.mark.looptime(False)  # real sockets: the compressed clock, not a virtual one
+@pytest.mark.parametrize(
+    ("lie", "to"),
+    [(-3600.0, 0.0), (-ORIGIN, 0.0), (0.0, 3600.0), (0.0, YEAR_9999 - ORIGIN - 4.5)],
+    ids=["date-1h-behind", "date-epoch-0", "jump+1h", "jump-year-9999"],
+)
+async def test_the_client_on_loopback_keeps_to_the_quota(lie: float, to: float) -> None:
+    from enlighten_async.simulator import Fleet, Simulator, SimulatorServer
+    from enlighten_async.simulator.quota import Plan
+
+    # Twenty simulated seconds per real one: 60 calls at 5/second take about 0.6 s.
+    clock = ea.ScaledClock(20.0, origin=ORIGIN)
+    server_clock = JumpingClock(clock, ORIGIN + 4.5, to)
+    plan = [ea.Quota(LIMIT, "second")]
+    sim = Simulator(fleet=Fleet(2, seed=1), plan=Plan("five", tuple(plan)), clock=server_clock)
+
+    async def lying_date(request: Any, response: Any) -> None:
+        stamped = server_clock.now() + lie
+        response.headers["Date"] = formatdate(max(0.0, stamped), usegmt=True)
+
+    if lie:
+        sim.app.on_response_prepare.append(lying_date)  # after the simulator's own
+    async with SimulatorServer(sim) as server:
+        client = ea.EnlightenClient(
+            sim.api_key, sim.user_id, base_url=server.base_url, clock=clock, plan=plan
+        )
+        async with client:
+            sid = sim.fleet.systems[0].system_id
+            results = await asyncio.gather(
+                *(client.envoys(sid) for _ in range(60)), return_exceptions=True
+            )
+            snapshot = client.scheduler_snapshot()
+    failed = [r for r in results if isinstance(r, BaseException)]
+    assert failed == [], failed[:3]
+    # Before the fix: 55 of 60 failed at once (a lying Date), or a burst of 2-3x the
+    # quota after a jump drew 9-20 409s. The Date's lies are rejected; a jump is followed
+    # with the counts of the window the requests were sent in.
+    assert snapshot.conflicts <= 3, snapshot
+    assert clock.now() - ORIGIN <= 60 / LIMIT + 3
