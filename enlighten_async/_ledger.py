@@ -432,6 +432,8 @@ class _PeriodCount:
             carried += before
         if self.index == new_index:
             carried = max(carried, self.count)
+        if self.spill_index == new_index:
+            carried = max(carried, self.spill)
         self.index, self.start, self.end = new_index, new_start, new_end
         self.count = min(self.quota.limit, carried)
         self.prev = 0

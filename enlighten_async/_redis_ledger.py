@@ -540,6 +540,8 @@ class RedisLedger:
 
         Only a jump (bounds replaced, not narrowed) pays the round trip: narrowing moves
         this ledger's estimate, its lowest bound, by a little with most ``Date`` headers.
+        A Redis lost here is not raised: observing a clock grants nothing, and the next
+        :meth:`acquire` raises :class:`LedgerUnavailableError` (``lost`` says why).
         """
         offset = self._offset
         if offset.jumps == jumps or offset.estimate == before:
@@ -548,7 +550,7 @@ class RedisLedger:
         try:
             await self._carry(args=args)
         except Exception as exc:
-            raise self._unavailable(exc) from None
+            self._unavailable(exc)
 
     def snapshot(self) -> LedgerSnapshot:
         """What this process last saw of the shared state (refreshed by every acquire)."""
