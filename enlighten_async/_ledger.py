@@ -225,6 +225,7 @@ class _OffsetBounds:
         "hi",
         "jumps",
         "lo",
+        "preferred",
         "rejected",
         "rival_hi",
         "rival_last",
@@ -239,6 +240,10 @@ class _OffsetBounds:
         # How far the server's clock may be behind the estimate, and ahead of it: each
         # side guards against its own risk (see the module docstring).
         self.behind = self.ahead = DEFAULT_UNCERTAINTY
+        # The offset the estimate takes while the bounds allow it: 0 (the service aligns
+        # its windows to the clock, and a clock kept by NTP agrees with it), moved by the
+        # whole seconds of each jump.
+        self.preferred = 0.0
         # Whether a 409's own window set the bounds (then Date cannot make them jump).
         self.by_period = False
         # Falseticker Date readings that agree among themselves: a jump, once enough do.
@@ -254,26 +259,43 @@ class _OffsetBounds:
         new_lo, new_hi = max(self.lo, lo), min(self.hi, hi)
         if new_lo > new_hi:
             # The bounds contradict the ones before: the server's clock (or ours) jumped.
-            # (Callers only get here with a reading they accepted: see _agrees.)
+            # (Callers only get here with a reading they accepted: see _agrees.) Clocks
+            # jump by whole seconds (an hour, a day, a year): the old bounds moved by the
+            # nearest whole jump keep what they knew of the fraction, if the reading
+            # agrees with them; else the reading alone.
             new_lo, new_hi = lo, hi
+            middle = (lo + hi) / 2 - (self.lo + self.hi) / 2
+            if math.isfinite(middle):
+                shift = float(round(middle))
+                moved_lo, moved_hi = max(self.lo + shift, lo), min(self.hi + shift, hi)
+                if moved_lo <= moved_hi:
+                    new_lo, new_hi = moved_lo, moved_hi
+                # The offset the estimate prefers moves with the clock, if the new bounds
+                # allow it; else (the old bounds were a lie, say) it is 0 again.
+                moved = self.preferred + shift
+                self.preferred = moved if new_lo <= moved <= new_hi else 0.0
             self.jumps += 1
         self.lo, self.hi = new_lo, new_hi
-        if new_lo <= 0.0 <= new_hi:
-            self.estimate = 0.0
-        elif math.isinf(new_lo) or math.isinf(new_hi):
-            self.estimate = new_lo if math.isinf(new_hi) else new_hi
-        else:
-            # The server's windows are aligned to whole seconds of its clock, and clocks
-            # that jump (or a Date that lies) are off by whole hours or days: a whole
-            # offset within the bounds aligns our windows with its, where the midpoint
-            # may straddle two of them.
-            middle = (new_lo + new_hi) / 2
-            whole = float(round(middle))
-            self.estimate = whole if new_lo <= whole <= new_hi else middle
+        self.estimate = self.pick(new_lo, new_hi)
         behind, ahead = self.estimate - new_lo, new_hi - self.estimate
         self.behind = DEFAULT_UNCERTAINTY if math.isinf(behind) else behind
         self.ahead = DEFAULT_UNCERTAINTY if math.isinf(ahead) else ahead
         self.uncertainty = max(self.behind, self.ahead)
+
+    def pick(self, lo: float, hi: float) -> float:
+        """The estimate within bounds ``lo``..``hi``: the preferred offset while it lies
+        within them (0, moved by whole jumps), else a whole offset, else the midpoint."""
+        preferred = self.preferred
+        if lo <= preferred <= hi:
+            return preferred
+        if math.isinf(lo) or math.isinf(hi):
+            return lo if math.isinf(hi) else hi
+        # The server's windows are aligned to whole seconds of its clock, and clocks that
+        # jump (or a Date that lies) are off by whole hours or days: a whole offset within
+        # the bounds aligns our windows with its, where the midpoint may straddle two.
+        middle = (lo + hi) / 2
+        whole = float(round(middle))
+        return whole if lo <= whole <= hi else middle
 
     def _agrees(self, lo: float, hi: float) -> bool:
         """Whether a reading lies within the bounds, give or take :data:`JUMP_TOLERANCE`."""

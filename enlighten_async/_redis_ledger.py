@@ -33,6 +33,7 @@ Redis failing is never silent: every method raises :class:`LedgerUnavailableErro
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 from collections.abc import Sequence
@@ -280,19 +281,22 @@ return 0
 
 
 class _BehindBounds(_OffsetBounds):
-    """Offset bounds whose estimate, when 0 is ruled out, is the lowest plausible offset.
+    """Offset bounds whose estimate, when the preferred offset is ruled out, is the lowest
+    plausible offset.
 
-    The memory ledger takes the midpoint; a worker sharing saturated windows must never
-    think a window opened before the server does (its request would meet the window its
-    peers just filled), so it takes the bound that puts the server's clock *behind*: the
-    worst it does is wait up to the uncertainty longer, while its peers fill the window.
+    The memory ledger takes a whole offset or the midpoint; a worker sharing saturated
+    windows must never think a window opened before the server does (its request would
+    meet the window its peers just filled), so it takes the bound that puts the server's
+    clock *behind*: the worst it does is wait up to the uncertainty longer, while its peers
+    fill the window. The preferred offset (0, moved by the whole seconds of each jump of
+    the clock) is kept while the bounds allow it, as the memory ledger keeps it.
     """
 
     __slots__ = ()
 
     def bound(self, lo: float, hi: float) -> None:
         super().bound(lo, hi)
-        if self.estimate != 0.0 and math.isfinite(self.lo) and math.isfinite(self.hi):
+        if self.estimate != self.preferred and math.isfinite(self.lo) and math.isfinite(self.hi):
             self.estimate, self.uncertainty = self.lo, self.hi - self.lo
             # Kept consistent with the estimate, though this ledger guards with uncertainty.
             self.behind, self.ahead = 0.0, self.uncertainty
@@ -360,6 +364,8 @@ class RedisLedger:
         self._conflict = self._redis.register_script(_CONFLICT)
         self._carry = self._redis.register_script(_CARRY)
         self._offset = _BehindBounds()
+        # Set while the counts are carried to the windows of a jumped offset.
+        self._carrying: asyncio.Event | None = None
         # What this process last saw of the shared state (for snapshot(), which is sync).
         self._version = "-1"
         self._learned: tuple[Quota, ...] = ()
@@ -414,6 +420,9 @@ class RedisLedger:
 
     async def acquire(self, now: float, latency: float = 0.0) -> LedgerDecision:
         """See :meth:`QuotaLedger.acquire` (one round trip)."""
+        carrying = self._carrying
+        if carrying is not None:
+            await carrying.wait()
         offset = self._offset
         t = now + offset.estimate
         guard = offset.uncertainty + self.margin
@@ -547,10 +556,17 @@ class RedisLedger:
         if offset.jumps == jumps or offset.estimate == before:
             return
         args = [self._prefix, repr(now + before), repr(now + offset.estimate), *self._told_args]
+        # The estimate has moved already: no grant may read the new window before the
+        # carry has filled it (acquire waits for this).
+        carrying = self._carrying = asyncio.Event()
         try:
             await self._carry(args=args)
         except Exception as exc:
             self._unavailable(exc)
+        finally:
+            carrying.set()
+            if self._carrying is carrying:
+                self._carrying = None
 
     def snapshot(self) -> LedgerSnapshot:
         """What this process last saw of the shared state (refreshed by every acquire)."""

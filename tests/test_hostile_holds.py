@@ -270,3 +270,29 @@ async def test_the_client_on_loopback_keeps_to_the_quota(lie: float, to: float) 
     # with the counts of the window the requests were sent in.
     assert snapshot.conflicts <= 3, snapshot
     assert clock.now() - ORIGIN <= 60 / LIMIT + 3
+
+
+@pytest.mark.looptime(False)  # real sockets (Redis): the compressed clock, not a virtual one
+@pytest.mark.parametrize("to", [3600.0, -3600.0], ids=["+1h", "-1h"])
+async def test_a_clock_jump_on_the_redis_ledger_never_sends_past_the_quota(
+    redis_url: str, to: float
+) -> None:
+    import uuid
+
+    from enlighten_async._redis_ledger import RedisLedger
+
+    clock = ea.ScaledClock(20.0, origin=ORIGIN)
+    at = ORIGIN + 4.5
+    ledger = RedisLedger(redis_url, f"key-{uuid.uuid4()}", plan=[ea.Quota(LIMIT, "second")])
+    try:
+        await ledger.ping()  # connected before the clock starts: no window lost to it
+        scheduler = ea.Scheduler(ledger=ledger, clock=clock, max_in_flight=8)
+        server = HostileServer(
+            clock, scheduler, latency=0.0005, jump=lambda t: to if t >= at else 0.0
+        )
+        results = await run(scheduler, server, 60)
+    finally:
+        await ledger.aclose()
+    assert results == ["ok"] * 60
+    assert max(server.arrivals.values()) <= LIMIT, sorted(server.arrivals.items())
+    assert server.conflicts == 0
