@@ -23,8 +23,9 @@ Exact windows
     ``D - t1 <= offset < D + 1 - t0``; a 409's ``period_start <= server time < period_end``
     says the same with the window's edges. The ledger intersects those bounds. Its estimate
     of the offset is 0 while 0 lies within them (the service aligns its windows to the
-    clock, and a clock kept by NTP agrees with it), else the whole second nearest their
-    midpoint if one lies within them, else the midpoint; the uncertainty is
+    clock, and a clock kept by NTP agrees with it; after a jump, 0 moved by the jump's
+    whole seconds), else the whole second nearest their midpoint if one lies within them,
+    else the midpoint; the uncertainty is
     the farthest bound from the estimate (:data:`DEFAULT_UNCERTAINTY` before any answer).
     Each side of it guards against its own risk, plus ``margin``, and never more than
     :data:`MAX_GUARD_FRACTION` of the window (nor :data:`MAX_GUARD`): after a full window
@@ -48,8 +49,10 @@ Falsetickers and jumps
     backs the bounds: a 409's ``period_start``/``period_end`` name the very window the
     server counts in, so they outrank ``Date`` (when they are self-consistent and, unless
     the same answer's ``Date`` agrees with them, within :data:`MAX_PLAUSIBLE_OFFSET` of our
-    clock). When the bounds jump, each window's count moves with them: the requests
-    already sent sit in the server's window, whatever number it now gives that window.
+    clock). Clocks jump by whole seconds, so after a jump the old bounds, moved by the
+    jump's whole seconds, still bound the fraction when the new reading agrees with them.
+    When the bounds jump, each window's count moves with them: the requests already sent
+    sit in the server's window, whatever number it now gives that window.
 
 Holds a 409 cannot stretch
     A window of a second, a minute or an hour ends within that long, and a month's by the
@@ -265,7 +268,8 @@ class _OffsetBounds:
             # agrees with them; else the reading alone.
             new_lo, new_hi = lo, hi
             middle = (lo + hi) / 2 - (self.lo + self.hi) / 2
-            if math.isfinite(middle):
+            # (Not for a step within the tolerance: drift is not a whole second.)
+            if math.isfinite(middle) and abs(middle) > 2 * JUMP_TOLERANCE:
                 shift = float(round(middle))
                 moved_lo, moved_hi = max(self.lo + shift, lo), min(self.hi + shift, hi)
                 if moved_lo <= moved_hi:

@@ -22,10 +22,12 @@ costs one round trip.
 
 The clock offset stays in each process: hosts' clocks differ, so each keeps its own
 bounds on "server time minus my time" (from every answer's ``Date`` header and 409
-windows, as the memory ledger does), and indexes the
+windows, as the memory ledger does, falsetickers rejected alike), and indexes the
 shared windows in server time. When its clock is shown to be off, it takes the lowest
 plausible offset (the memory ledger takes the midpoint): early, its request would meet a
-window its peers just filled; late, it only waits a little longer.
+window its peers just filled; late, it only waits a little longer. When its offset jumps
+(a clock jumped), one script carries the shared counts to the windows the new offset
+names, before this process grants again.
 
 Redis failing is never silent: every method raises :class:`LedgerUnavailableError` (an
 :class:`~enlighten_async.EnlightenError`) instead of granting without the shared counts.
