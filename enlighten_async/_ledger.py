@@ -61,9 +61,11 @@ Holds a 409 cannot stretch
     uncertainty, contradicts its own period. Its hold is cut to the period's length (at
     most :data:`CONTRADICTED_HOLD`): a probe then finds out, and every such 409 is logged
     once, at WARNING. A 409 whose window cannot be read at all (``period_end`` past,
-    missing or not a number, and no period) holds :data:`UNREAD_HOLD`, the API's shortest
-    window, so that one whole round of requests in flight is not sent again into the
-    window the server just called spent.
+    missing or not a number, and no period of a fixed length) says only that *a* window
+    is spent: a second such 409 within :data:`UNREAD_HOLD` (the API's shortest window) of
+    the one before holds until that long after the one before, so that the round of
+    requests that was in flight is not sent again into the window the server just called
+    spent (one caller alone still re-sends after the scheduler's doubling backoff).
 """
 
 from __future__ import annotations
@@ -114,8 +116,9 @@ CONTRADICTED_HOLD = 60.0
 #: A month's window may end this long (seconds) after the UTC month does: a server may
 #: count months in its own time zone (UTC-12 ends 12 h later; a day covers them all).
 MONTH_HOLD_SLACK = 86400.0
-#: The hold after a 409 whose window cannot be read (seconds): the API's shortest window,
-#: so that the next round of requests meets a new window of any per-second quota.
+#: The API's shortest window (seconds): a 409 whose window cannot be read, received within
+#: this long of the one before, holds until this long after that one, so that the next
+#: round of requests meets a new window of any per-second quota.
 UNREAD_HOLD = 1.0
 
 log = logging.getLogger("enlighten_async.ledger")
@@ -517,6 +520,7 @@ class MemoryLedger:
         self._count_list = tuple(self._counts.values())
         self._hold_until = -math.inf
         self._hold_quota: Quota | None = None
+        self._last_unread = -math.inf  # when the last 409 without a readable window came
         self._offset = _OffsetBounds()
 
     def __repr__(self) -> str:
@@ -569,9 +573,12 @@ class MemoryLedger:
             received_at=received_at,
             floor=floor,
             ahead=offset.ahead,
+            last_unread=self._last_unread,
         )
         if hold.contradiction:
             warn_contradiction(exc, hold, received_at)
+        if hold.unread:
+            self._last_unread = received_at
         learned = hold.learned
         if learned is not None:
             period = learned.period
@@ -627,6 +634,8 @@ class ConflictHold(NamedTuple):
     #: Why the 409's ``period_end`` was not believed ("" when it was): the hold is then a
     #: bounded backoff before a probe, and the ledger logs this once.
     contradiction: str = ""
+    #: Whether the 409's window could not be read (the ledger keeps when it came).
+    unread: bool = False
 
 
 def assess_conflict(
@@ -638,6 +647,7 @@ def assess_conflict(
     received_at: float,
     floor: float,
     ahead: float | None = None,
+    last_unread: float = -math.inf,
 ) -> ConflictHold:
     """The quota a 409 teaches, the window it fills and the hold it imposes.
 
@@ -651,8 +661,9 @@ def assess_conflict(
     ``ahead``, how far the server's clock may run ahead of the estimate
     (``uncertainty`` when not given). A ``period_end`` beyond that contradicts its period:
     the hold is then the period's length (at most :data:`CONTRADICTED_HOLD`) and
-    ``contradiction`` says why. A 409 whose window cannot be read holds
-    :data:`UNREAD_HOLD`.
+    ``contradiction`` says why. A 409 whose window cannot be read, received within
+    :data:`UNREAD_HOLD` of ``last_unread`` (the last such 409 the ledger saw, our clock),
+    holds until :data:`UNREAD_HOLD` after that one.
     """
     start, end = _finite_epoch(exc.period_start), _finite_epoch(exc.period_end)
     server_now = received_at + estimate
@@ -678,7 +689,7 @@ def assess_conflict(
         guard = min(guard, guard_cap(fixed))
     else:
         guard = min(guard, MAX_GUARD)
-    contradiction = ""
+    contradiction, unread = "", False
     if end is not None and end - estimate > received_at:
         until = end - estimate + guard
         longest = _longest_window(period, server_now, uncertainty if ahead is None else ahead)
@@ -693,11 +704,16 @@ def assess_conflict(
     elif seconds and seconds < math.inf:
         until = received_at + seconds + guard
     else:
-        # No window to read (period_end past, missing or not a number; no fixed period):
-        # the next round waits for a new window of the shortest period the API has.
-        until = received_at + UNREAD_HOLD + guard
+        # No window to read (period_end past, missing or not a number; no fixed period).
+        # Two within the API's shortest window are one spent window (a round that was in
+        # flight): the next round waits until it has surely ended. A duration from our
+        # own receipt: the server's clock does not enter it, hence no guard but margin.
+        unread = True
+        until = received_at
+        if received_at - last_unread < UNREAD_HOLD:
+            until = last_unread + UNREAD_HOLD + margin
     hold = max(until, received_at + floor)
-    return ConflictHold(hold, server_now, learned, anchor, named, contradiction)
+    return ConflictHold(hold, server_now, learned, anchor, named, contradiction, unread)
 
 
 def _longest_window(period: str | None, server_now: float, ahead: float) -> float:

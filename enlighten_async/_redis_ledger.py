@@ -366,6 +366,7 @@ class RedisLedger:
         self._conflict = self._redis.register_script(_CONFLICT)
         self._carry = self._redis.register_script(_CARRY)
         self._offset = _BehindBounds()
+        self._last_unread = -math.inf  # when the last 409 without a readable window came
         # Set while the counts are carried to the windows of a jumped offset.
         self._carrying: asyncio.Event | None = None
         # What this process last saw of the shared state (for snapshot(), which is sync).
@@ -486,7 +487,10 @@ class RedisLedger:
             received_at=received_at,
             floor=floor,
             ahead=offset.ahead,
+            last_unread=self._last_unread,  # this process's: a burst is its own round
         )
+        if hold.unread:
+            self._last_unread = received_at
         if hold.contradiction:
             # Capped here, before Redis: the hold key's TTL follows the capped hold, so a
             # new worker never inherits a hold the 409's own period contradicts.
