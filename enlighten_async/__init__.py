@@ -18,8 +18,10 @@ from enlighten_async._clock import Clock, ScaledClock, SystemClock
 from enlighten_async._exceptions import (
     APIError,
     AuthError,
+    ClientClosedError,
     DataTemporarilyUnavailableError,
     EnlightenError,
+    EventLoopError,
     NotFoundError,
     RateLimitError,
     ResponseFormatError,
@@ -78,6 +80,7 @@ __version__ = "0.1.0"
 __all__ = [
     "APIError",
     "AuthError",
+    "ClientClosedError",
     "Clock",
     "ConnectionType",
     "ConsumptionInterval",
@@ -90,6 +93,7 @@ __all__ = [
     "EnergyUnit",
     "EnlightenClient",
     "EnlightenError",
+    "EventLoopError",
     "Envoy",
     "EnvoyStatus",
     "Envoys",

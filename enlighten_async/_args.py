@@ -14,7 +14,7 @@ import numbers
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 __all__ = [
     "EPOCH_MAX",
@@ -28,12 +28,14 @@ __all__ = [
     "id_filter",
     "limit_arg",
     "next_arg",
+    "redis_url_arg",
     "seconds_arg",
     "shown",
     "system_id_arg",
     "text_arg",
     "text_filter",
     "url_arg",
+    "url_shown",
     "utc_datetime",
     "utc_today",
 ]
@@ -282,29 +284,103 @@ def count_arg(value: Any, name: str, *, minimum: int = 1) -> int:
     return value
 
 
-def url_arg(value: Any, name: str = "base_url") -> str:
-    """An ``http(s)://host[:port][/path]`` URL, without query, fragment or credentials.
+def url_shown(value: str) -> str:
+    """``value`` as a message may show it: without credentials, query or fragment.
 
-    A query or fragment would swallow the path the client appends; credentials in it would
-    show in the client's repr.
+    Safe for any string, a malformed URL too, since that is when it gets shown: everything
+    up to the last ``@`` is userinfo (a password holding an unencoded ``/``, ``?``, ``#``
+    or ``@`` ends wherever a parser stops, but always before the last ``@``), and everything
+    from the first ``?`` or ``#`` after it is a query or a fragment (which may carry a key
+    or a password). Each part removed leaves ``***`` in its place, so a reader still sees
+    that the URL had one. The result is quoted and cut as :func:`shown` does.
     """
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a string, got {_type_name(value)}")
+    scheme, sep, rest = value.partition("://")
+    head = scheme + sep if sep else ""
+    if not sep:
+        rest = value
+    if "@" in rest:
+        rest = "***@" + rest.rpartition("@")[2]
+    cut = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=-1)
+    if cut >= 0:
+        rest = rest[:cut] + rest[cut] + "***"
+    return shown(head + rest)
+
+
+def _split(value: str) -> SplitResult | None:
+    """``value`` split, its port parsed; ``None`` if either fails.
+
+    ``None`` rather than the parser's ``ValueError``: that one quotes the would-be port,
+    often a piece of a password, and raising ours inside its ``except`` would chain it as
+    ``__context__``, where a traceback or an error tracker still finds it.
+    """
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - parsing the port is what checks it
     except ValueError:
-        raise ValueError(f"{name} is not a valid URL: {shown(value)}") from None
+        return None
+    return parts
+
+
+def url_arg(value: Any, name: str = "base_url") -> str:
+    """An ``http(s)://host[:port][/path]`` URL, without query, fragment or credentials.
+
+    A query or fragment would swallow the path the client appends, and a query copied
+    with the URL is where a key travels (``?key=...&user_id=...``): it is refused rather
+    than dropped, so the key moves to where it is kept as a secret (``api_key``,
+    ``ENLIGHTEN_API_KEY``) instead of staying in a URL that shows in the client's repr and
+    is recorded in a store's source. Messages show the URL through :func:`url_shown`.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {_type_name(value)}")
+    parts = _split(value)
+    if parts is None:
+        raise ValueError(f"{name} is not a valid URL: {url_shown(value)}")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(
-            f"{name} must be an http:// or https:// URL with a host, got {shown(value)}"
+            f"{name} must be an http:// or https:// URL with a host, got {url_shown(value)}"
         )
-    if parts.username is not None or parts.password is not None:
-        raise ValueError(f"{name} must not carry credentials")
+    if parts.username is not None or parts.password is not None or "@" in value:
+        raise ValueError(f"{name} must not carry credentials, got {url_shown(value)}")
     if parts.query or parts.fragment or value.rstrip().endswith(("?", "#")):
-        raise ValueError(f"{name} must not have a query or fragment, got {shown(value)}")
+        raise ValueError(
+            f"{name} must not have a query or fragment (give the key and user id apart, "
+            f"e.g. ENLIGHTEN_API_KEY and ENLIGHTEN_USER_ID), got {url_shown(value)}"
+        )
     if any(c.isspace() or ord(c) < 0x20 for c in value):
         raise ValueError(
-            f"{name} must not contain spaces or control characters, got {shown(value)}"
+            f"{name} must not contain spaces or control characters, got {url_shown(value)}"
         )
+    return value
+
+
+#: The schemes redis-py's ``from_url`` takes.
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+_REDIS_URL_HINT = (
+    "a valid Redis URL: a port from 0 to 65535, and # / ? @ : % in a user name or password "
+    "percent-encoded as %23 %2F %3F %40 %3A %25"
+)
+
+
+def redis_url_arg(value: Any, name: str = "redis") -> str:
+    """A Redis URL (``redis://``, ``rediss://``, ``unix://``) redis-py will read as meant.
+
+    Checked before redis-py parses it, because redis-py's own errors quote what it took
+    for the port (``Port could not be cast to integer value as 'Tr0ub4dor'``): a password
+    with an unencoded ``#``, ``/`` or ``?`` ends early and its rest lands in the port, the
+    path or the query, and one with an unencoded ``@`` sends the rest as the host. So a
+    URL whose port does not parse, that has a fragment, or an ``@`` anywhere after its
+    host, is refused with the hint to percent-encode (redis-py decodes the password). A
+    query is allowed (redis-py reads options from it) but never shown: it may hold a
+    ``password=``. Messages show the URL through :func:`url_shown`.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {_type_name(value)}")
+    scheme, sep, _ = value.partition("://")
+    if not sep or scheme.lower() not in _REDIS_SCHEMES:
+        raise ValueError(
+            f"{name} must be a redis://, rediss:// or unix:// URL, got {url_shown(value)}"
+        )
+    parts = _split(value)
+    if parts is None or "#" in value or "@" in parts.path + parts.query:
+        raise ValueError(f"{name} must be {_REDIS_URL_HINT}; got {url_shown(value)}")
     return value

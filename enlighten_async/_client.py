@@ -3,6 +3,22 @@
 Data flows one way: a method checks its arguments and builds a :class:`Request`; the
 scheduler paces it; the transport sends it; :func:`decode` turns the answer into a model
 or a typed error.
+
+Then a method whose answer is a series (the intervals of ``stats``, ``rgm_stats`` and
+``consumption_stats``, the days of ``energy_lifetime`` and ``consumption_lifetime``, the
+readings of ``monthly_production`` and ``production_meter_readings``) checks that the
+answer is the one it asked for (issue 19): a ``system_id`` of another system, an interval
+ending outside the span asked for, or days outside the dates asked for is a
+:class:`ResponseFormatError` (:func:`check_answer`), before anyone stores a row of it.
+These are the answers whose rows are filed under the system asked for (``iter_*`` yields
+them as its intervals, a backfill stores them under its id); ``summary``, ``envoys`` and
+``inventory`` name their system for the caller to see, and are not checked.
+
+The span is the one the service answers, as the spec describes it: ``start_at`` rounded
+down to the interval's mark (the interval ending right there is tolerated: a window's
+neighbour owns it, and ``iter_*`` and the store leave it out), ``end_at`` rounded up to
+it. A bound the call did not give (the service's defaults: today's local midnight, now)
+is not checked.
 """
 
 from __future__ import annotations
@@ -14,7 +30,7 @@ import math
 import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any, Final, Generic, TypeAlias, TypeVar
 
@@ -36,7 +52,7 @@ from enlighten_async._args import (
 )
 from enlighten_async._clock import Clock
 from enlighten_async._deprecated import renamed
-from enlighten_async._exceptions import EnlightenError, TransportError
+from enlighten_async._exceptions import EnlightenError, ResponseFormatError, TransportError
 from enlighten_async._filters import SystemsFilter, Unpack, systems_query
 from enlighten_async._models import (
     ConsumptionInterval,
@@ -51,6 +67,7 @@ from enlighten_async._models import (
     RgmInterval,
     RgmStats,
     SearchSystemIdResult,
+    Series,
     Stats,
     StatsInterval,
     Summary,
@@ -333,7 +350,8 @@ class EnlightenClient:
         """Daily production in Wh from ``start_date`` to ``end_date``, one entry per day.
 
         ``production="all"`` adds the microinverter and meter series. Returns ``None`` when
-        the service answers ``204 No Content``.
+        the service answers ``204 No Content``. An answer for another system, or with days
+        outside the dates asked for, is a :class:`ResponseFormatError`.
         """
         params = self._date_range(start_date, end_date)
         if production is not None:
@@ -342,14 +360,13 @@ class EnlightenClient:
             if production != "all":
                 raise ValueError(f"production must be 'all' or None, got {production!r}")
             params.append(("production", production))
-        return await self._call(
-            Request.allowing_no_content(
-                "energy_lifetime",
-                _system_path(system_id, "energy_lifetime"),
-                tuple(params),
-                EnergyLifetime,
-            )
+        request = Request.allowing_no_content(
+            "energy_lifetime",
+            _system_path(system_id, "energy_lifetime"),
+            tuple(params),
+            EnergyLifetime,
         )
+        return check_answer(request, system_id, await self._call(request))
 
     async def envoys(self, system_id: int) -> Envoys:
         """The active Envoys of a system."""
@@ -438,28 +455,23 @@ class EnlightenClient:
             DeprecationWarning,
             stacklevel=2,
         )
-        return await self._call(
-            Request(
-                "monthly_production",
-                path,
-                (("start_date", day.isoformat()),),
-                MonthlyProduction,
-            )
+        request = Request(
+            "monthly_production", path, (("start_date", day.isoformat()),), MonthlyProduction
         )
+        return check_answer(request, system_id, await self._call(request))
 
     async def production_meter_readings(
         self, system_id: int, *, end_at: Epoch | None = None
     ) -> ProductionMeterReadings:
         """The last odometer reading of every production meter as of ``end_at`` (now)."""
         params = () if end_at is None else (("end_at", str(epoch_arg(end_at, "end_at"))),)
-        return await self._call(
-            Request(
-                "production_meter_readings",
-                _system_path(system_id, "production_meter_readings"),
-                params,
-                ProductionMeterReadings,
-            )
+        request = Request(
+            "production_meter_readings",
+            _system_path(system_id, "production_meter_readings"),
+            params,
+            ProductionMeterReadings,
         )
+        return check_answer(request, system_id, await self._call(request))
 
     async def rgm_stats(
         self, system_id: int, *, start_at: Epoch | None = None, end_at: Epoch | None = None
@@ -467,16 +479,17 @@ class EnlightenClient:
         """Revenue-grade meter production in 15-minute intervals, at most one month.
 
         Times are aware datetimes or epoch seconds; the service rounds them down to the
-        15-minute mark. For longer ranges use ``iter_rgm_stats``.
+        15-minute mark. For longer ranges use ``iter_rgm_stats``. An answer for another
+        system, or with an interval (of ``intervals`` or of a meter's) ending outside the
+        span asked for, is a :class:`ResponseFormatError`.
         """
-        return await self._call(
-            Request(
-                "rgm_stats",
-                _system_path(system_id, "rgm_stats"),
-                _time_range(start_at, end_at),
-                RgmStats,
-            )
+        request = Request(
+            "rgm_stats",
+            _system_path(system_id, "rgm_stats"),
+            _time_range(start_at, end_at),
+            RgmStats,
         )
+        return check_answer(request, system_id, await self._call(request))
 
     async def stats(
         self, system_id: int, *, start_at: Epoch | None = None, end_at: Epoch | None = None
@@ -485,11 +498,13 @@ class EnlightenClient:
 
         Times are aware datetimes or epoch seconds; the service rounds them down to the
         5-minute mark and answers 422 for a start after the last report or before
-        production. For longer ranges use ``iter_stats``.
+        production. For longer ranges use ``iter_stats``. An answer for another system, or
+        with an interval ending outside the span asked for, is a :class:`ResponseFormatError`.
         """
-        return await self._call(
-            Request("stats", _system_path(system_id, "stats"), _time_range(start_at, end_at), Stats)
+        request = Request(
+            "stats", _system_path(system_id, "stats"), _time_range(start_at, end_at), Stats
         )
+        return check_answer(request, system_id, await self._call(request))
 
     async def consumption_lifetime(
         self,
@@ -500,27 +515,29 @@ class EnlightenClient:
     ) -> ConsumptionLifetime | None:
         """Daily consumption in Wh. Returns ``None`` (204) when the system has no meter."""
         params = self._date_range(start_date, end_date)
-        return await self._call(
-            Request.allowing_no_content(
-                "consumption_lifetime",
-                _system_path(system_id, "consumption_lifetime"),
-                tuple(params),
-                ConsumptionLifetime,
-            )
+        request = Request.allowing_no_content(
+            "consumption_lifetime",
+            _system_path(system_id, "consumption_lifetime"),
+            tuple(params),
+            ConsumptionLifetime,
         )
+        return check_answer(request, system_id, await self._call(request))
 
     async def consumption_stats(
         self, system_id: int, *, start_at: Epoch | None = None, end_at: Epoch | None = None
     ) -> ConsumptionStats:
-        """Consumption in 15-minute intervals, at most one month."""
-        return await self._call(
-            Request(
-                "consumption_stats",
-                _system_path(system_id, "consumption_stats"),
-                _time_range(start_at, end_at),
-                ConsumptionStats,
-            )
+        """Consumption in 15-minute intervals, at most one month.
+
+        An answer for another system, or with an interval ending outside the span asked
+        for, is a :class:`ResponseFormatError`.
+        """
+        request = Request(
+            "consumption_stats",
+            _system_path(system_id, "consumption_stats"),
+            _time_range(start_at, end_at),
+            ConsumptionStats,
         )
+        return check_answer(request, system_id, await self._call(request))
 
     async def summary(self, system_id: int, *, summary_date: DateLike | None = None) -> Summary:
         """Summary of a system for ``summary_date`` (today, site-local, by default).
@@ -685,6 +702,106 @@ class _Attempt(Generic[T]):
         except EnlightenError as exc:
             transport.scrub(exc)  # a body that echoes the URL must not carry the key
             raise
+
+
+# -- is the answer the one asked for? ---------------------------------------------------------
+
+#: The interval length of each operation whose answer holds intervals, in seconds (the
+#: marks the service rounds ``start_at`` down to).
+INTERVAL_STEPS: Final = {"stats": 300, "rgm_stats": 900, "consumption_stats": 900}
+#: How many problems a wrong answer's error lists.
+MAX_ANSWER_PROBLEMS = 5
+
+R = TypeVar("R")
+
+
+def check_answer(request: Request[Any], system_id: int, result: R) -> R:
+    """``result`` if it is an answer to ``request`` for ``system_id``, else raise.
+
+    Raises :class:`ResponseFormatError` (``status`` 200, ``details`` saying where) when
+    the answer's ``system_id`` is another system's (``None``, where the spec lets it be
+    absent, passes); when an interval (of ``intervals``, or of an ``rgm_stats`` meter's)
+    ends before ``start_at`` rounded down to the interval's mark or after ``end_at``
+    rounded up to it; or when a daily series (``energy_lifetime``,
+    ``consumption_lifetime``) holds a day before ``start_date`` or after ``end_date``.
+    """
+    if result is None:  # a 204 where the request allows one
+        return result
+    problems: list[str] = []
+    got = getattr(result, "system_id", None)
+    if got is not None and got != system_id:
+        problems.append(f"system {got}, not {system_id}, @ $.system_id")
+    params = dict(request.params)
+    step = INTERVAL_STEPS.get(request.operation)
+    if step is not None:
+        problems += _intervals_outside(result, params, step)
+    elif "start_date" in params or "end_date" in params:
+        problems += _days_outside(result, params)
+    if problems:
+        shown = problems[:MAX_ANSWER_PROBLEMS]
+        raise ResponseFormatError(
+            f"{request.operation}: the answer is not for what was asked: " + "; ".join(shown),
+            operation=request.operation,
+            status=200,
+            details=tuple(shown),
+        )
+    return result
+
+
+def _utc_text(epoch: int) -> str:
+    try:
+        return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return str(epoch)
+
+
+def _intervals_outside(result: Any, params: dict[str, str], step: int) -> list[str]:
+    """Where ``result``'s intervals end outside the span of ``params``, as problems."""
+    start, end = params.get("start_at"), params.get("end_at")
+    # The service rounds start_at down to the mark; the interval ending right there is the
+    # previous window's (tolerated, and left out by iter_* and the store). end_at is
+    # rounded up: an interval holding end_at is as much an answer to it.
+    low = None if start is None else int(start) // step * step
+    high = None if end is None else -(-int(end) // step) * step
+    if low is None and high is None:
+        return []
+    series: list[tuple[str, Series[Any]]] = [("$.intervals", result.intervals)]
+    for i, meter in enumerate(getattr(result, "meter_intervals", ())):
+        series.append((f"$.meter_intervals[{i}].intervals", meter.intervals))
+    out: list[str] = []
+    for path, rows in series:
+        # The extremes first (known from structuring, no pass over a month of intervals);
+        # the index only of a bad one.
+        bounds = rows.extremes("end_at")
+        if bounds is None or (
+            (low is None or bounds[0] >= low) and (high is None or bounds[1] <= high)
+        ):
+            continue
+        for i, end_at in enumerate(rows.column("end_at")):
+            if (low is not None and end_at < low) or (high is not None and end_at > high):
+                out.append(
+                    f"an interval ending at {_utc_text(end_at)}, outside "
+                    f"{_utc_text(low) if low is not None else '...'}.."
+                    f"{_utc_text(high) if high is not None else '...'}, @ {path}[{i}].end_at"
+                )
+                break  # one per series: the rest of it is as suspect
+    return out
+
+
+def _days_outside(result: Any, params: dict[str, str]) -> list[str]:
+    """Where a daily series holds days outside ``start_date``..``end_date``."""
+    first: date | None = getattr(result, "start_date", None)
+    values = getattr(result, "production", None) or getattr(result, "consumption", None) or ()
+    if first is None or not values:
+        return []
+    last = first + timedelta(days=len(values) - 1)
+    out: list[str] = []
+    start, end = params.get("start_date"), params.get("end_date")
+    if start is not None and first < date.fromisoformat(start):
+        out.append(f"days from {first.isoformat()}, before start_date {start}, @ $.start_date")
+    if end is not None and last > date.fromisoformat(end):
+        out.append(f"days up to {last.isoformat()}, after end_date {end}, @ $.start_date")
+    return out
 
 
 #: The model of ``inverters_summary_by_envoy_or_site``: a JSON array of summaries.

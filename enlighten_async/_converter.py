@@ -19,6 +19,36 @@ Decisions on the spec's oddities (``spec/NOTES.md``), each made once and tested:
 * Unknown fields are ignored; a strict converter (``make_converter(strict=True)``) forbids
   them, for tests that catch models drifting from the spec.
 
+What a number may be (issue 19: every value must fit the store's columns, and be the
+value the server wrote):
+
+* An integer field (and an epoch) takes a JSON integer, or a string of ASCII digits
+  (``"12"``, ``" -3 "``: some bodies quote numbers). It must fit a 64-bit signed integer
+  (:data:`INT64_MIN` to :data:`INT64_MAX`, what a SQLite ``INTEGER`` column holds); a
+  larger one is refused here rather than by the store, as an untyped ``OverflowError``.
+* A number written with a fraction or an exponent (``12.0``, ``1e3``, ``1e30``) is not an
+  integer: refused, although it has an integral value. orjson parses ``1e3`` and ``1000.0``
+  alike (and integers beyond 64 bits as floats), so no spelling of it can be told apart,
+  and the spec types these fields ``integer``.
+* Digits of other scripts (``"١٢"``, which ``int()`` reads as 12; ``"²"``) are refused:
+  the API writes ASCII.
+* An epoch is whole seconds: a float (``1700000000.5``) or an ISO string with a fraction
+  of a second is refused, instead of being cut to the second when it is stored.
+* Negative values are refused only where they cannot be true (:data:`MINIMUM`): counts
+  (``devices_reporting``, ``total_devices``) and the microinverters' production
+  (``stats``' ``powr``/``enwh``, ``energy_lifetime``'s ``micro_production``: the spec says
+  microinverters do not report when they do not produce, so they never report a draw).
+  Meter readings stay signed: a production meter reads a small negative ``wh_del`` at night
+  (the inverters' standby draw) and a consumption meter on a net feed reads export, so
+  ``rgm_stats``, its ``meter_intervals``, ``consumption_stats`` and the lifetime series'
+  meter figures may be negative. Refusing them would leave such a range unfetchable for
+  good: every later answer would be the same.
+* Duplicate keys in an object: the last one wins (orjson's behaviour, as ``json``'s, and
+  what RFC 8259 allows). Looking for them would mean a second, slower parse of every body;
+  the value kept passes every check above, and the client checks that an answer is for
+  the system and span it asked for on the values kept, so a repeated ``system_id`` or
+  ``end_at`` cannot smuggle a row past those checks.
+
 Structuring runs without detailed validation for speed; only when it fails does a second,
 detailed converter run on the same body to say where (``expected int @ $.intervals[3]``).
 
@@ -45,8 +75,10 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 import types
 import typing
+from array import array
 from collections.abc import Callable
 from datetime import date, datetime, timezone
 from operator import itemgetter
@@ -56,6 +88,7 @@ import attrs
 from cattrs import Converter
 from cattrs.cols import homogenous_tuple_structure_factory
 from cattrs.errors import BaseValidationError
+from cattrs.gen import make_dict_structure_fn
 from cattrs.v import format_exception, transform_error
 
 from enlighten_async._models import (
@@ -65,14 +98,24 @@ from enlighten_async._models import (
     OPT_INT,
     STR,
     Column,
+    ConsumptionInterval,
+    ConsumptionStats,
+    EnergyLifetime,
     OpenEnum,
+    RgmInterval,
+    RgmStats,
     Series,
+    Stats,
+    StatsInterval,
     float_column,
     int_column,
     series_fields,
 )
 
 __all__ = [
+    "INT64_MAX",
+    "INT64_MIN",
+    "MINIMUM",
     "converter",
     "date_or_none",
     "epoch_or_none",
@@ -87,6 +130,24 @@ UTC = timezone.utc
 _NoneType = type(None)
 _fromtimestamp = datetime.fromtimestamp
 _StructureHook = Callable[[Any, Any], Any]
+
+#: The range of a 64-bit signed integer: what a SQLite ``INTEGER`` column (and an
+#: ``array("q")`` column of a series) holds. An integer field outside it is refused.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+#: ASCII digits with an optional minus sign (``str.isdigit`` also takes ``"١٢"`` and ``"²"``).
+_ASCII_INT = re.compile(r"-?[0-9]+")
+
+#: The least value of the fields that cannot be negative, by model (see the module's
+#: docstring: counts, and what microinverters produce). Meter readings are left signed.
+MINIMUM: dict[type, dict[str, int]] = {
+    StatsInterval: {"powr": 0, "enwh": 0, "devices_reporting": 0},
+    RgmInterval: {"devices_reporting": 0},
+    ConsumptionInterval: {"devices_reporting": 0},
+    Stats: {"total_devices": 0},
+    RgmStats: {"total_devices": 0},
+    ConsumptionStats: {"total_devices": 0},
+    EnergyLifetime: {"micro_production": 0},
+}
 
 
 def to_datetime(value: Any) -> datetime:
@@ -114,9 +175,23 @@ def to_date(value: Any) -> date:
 
 
 def _to_datetime(value: Any, _: Any) -> datetime:
+    # The models' epochs: whole seconds only (see the module's docstring), where the public
+    # to_datetime (for the fields of an error body) also reads a float.
     if type(value) is int:
         return _fromtimestamp(value, UTC)
-    return to_datetime(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if _ASCII_INT.fullmatch(text):
+            return _fromtimestamp(int(text), UTC)
+        if not text.isascii():
+            raise ValueError("expected an ISO 8601 string in ASCII")
+        parsed = to_datetime(text)
+        if parsed.microsecond:
+            raise ValueError("expected whole seconds, got a fraction of a second")
+        return parsed
+    raise TypeError(
+        f"expected epoch seconds (an integer) or an ISO 8601 string, got {type(value).__name__}"
+    )
 
 
 def _to_date(value: Any, _: Any) -> date:
@@ -133,6 +208,21 @@ def _to_str(value: Any, _: Any) -> str:
 
 
 def _to_int(value: Any, _: Any) -> int:
+    # The models' integers: a JSON integer or ASCII digits, within 64 bits (see the
+    # module's docstring); a float (12.0, 1e3) is refused.
+    if type(value) is int:
+        if INT64_MIN <= value <= INT64_MAX:
+            return value
+        raise ValueError("integer out of the 64-bit range")
+    if isinstance(value, str):
+        text = value.strip()
+        if _ASCII_INT.fullmatch(text):
+            return _to_int(int(text), int)
+    raise TypeError(f"expected an integer, got {type(value).__name__}")
+
+
+def _lenient_int(value: Any) -> int:
+    """An int, an int-valued float or a digit string: the fields of an error body."""
     if type(value) is int:
         return value
     if isinstance(value, float) and value.is_integer():
@@ -143,6 +233,44 @@ def _to_int(value: Any, _: Any) -> int:
         except ValueError:  # "--5" or "²" pass isdigit() but are not integers
             pass
     raise TypeError(f"expected an integer, got {type(value).__name__}")
+
+
+def _fits_int64(values: list[int]) -> bool:
+    """Whether every int of a non-empty list of ints fits 64 bits (by its extremes)."""
+    return bool(min(values) >= INT64_MIN and max(values) <= INT64_MAX)
+
+
+def _below_minimum(cl: type, obj: Any) -> tuple[str, Any] | None:
+    """The first field of ``obj`` (a model) below its :data:`MINIMUM`, and its value."""
+    for name, least in MINIMUM.get(cl, {}).items():
+        value = getattr(obj, name)
+        if value is None:
+            continue
+        if isinstance(value, tuple):  # a lifetime series: its first value below
+            low = next((v for v in value if v is not None and v < least), None)
+            if low is not None:
+                return name, low
+        elif value < least:
+            return name, value
+    return None
+
+
+def _minimum_factory(conv: Converter) -> Callable[[Any], _StructureHook]:
+    """Hooks for the models of :data:`MINIMUM`: cattrs' own, then the minimum checked."""
+
+    def factory(cl: Any) -> _StructureHook:
+        inner = make_dict_structure_fn(cl, conv)
+
+        def structure(obj: Any, _: Any) -> Any:
+            result = inner(obj, cl)
+            low = _below_minimum(cl, result)
+            if low is not None:
+                raise ValueError(f"{low[0]} must not be negative, got {low[1]}")
+            return result
+
+        return structure
+
+    return factory
 
 
 def _to_float(value: Any, _: Any) -> float:
@@ -189,6 +317,7 @@ def _make_plain_converter(*, strict: bool = False, detailed: bool = False) -> Co
     # would otherwise win for these str-based enums.
     conv.register_structure_hook(OpenEnum, _to_open_enum)
     conv.register_structure_hook_factory(_is_series, _series_from_rows_factory(conv))
+    conv.register_structure_hook_factory(MINIMUM.__contains__, _minimum_factory(conv))
     return conv
 
 
@@ -262,12 +391,15 @@ def _series_from_rows_factory(conv: Converter) -> Callable[[Any], _StructureHook
     return factory
 
 
-def _column(values: list[Any], kind: str) -> Column | None:
+def _column(
+    values: list[Any], kind: str, extremes: list[tuple[Any, Any]] | None = None
+) -> Column | None:
     """The field's column as the plain hooks' rows would give it, or ``None`` to fall back.
 
     ``None`` unless every value is exactly of a JSON type for which the plain hook is the
     identity (or ``fromtimestamp``, or ``float``): ``bool``, ``str`` and friends fall back.
     May raise (an epoch out of range, an int too big for a float): the caller falls back.
+    The least and greatest epoch of an epoch column are appended to ``extremes``.
     """
     present = set(map(type, values))
     if kind is EPOCH:
@@ -279,11 +411,23 @@ def _column(values: list[Any], kind: str) -> Column | None:
         if not (low >= 0 and high < _SURE_EPOCH_END):
             _fromtimestamp(low, UTC)
             _fromtimestamp(high, UTC)
+        if extremes is not None:
+            extremes.append((low, high))  # kept by the series: the client's span check
         return int_column(values)
     if kind is INT:
-        return int_column(values) if present == _ONLY_INT else None
+        if present != _ONLY_INT:
+            return None
+        column = int_column(values)
+        # A tuple: a value beyond 64 bits, which the plain hook refuses.
+        return column if isinstance(column, array) else None
     if kind is OPT_INT:
-        return int_column(values) if present <= _INT_OR_NONE else None
+        if not present <= _INT_OR_NONE:
+            return None
+        if _NoneType not in present:  # as INT: the array holds them all, or one is too big
+            column = int_column(values)
+            return column if isinstance(column, array) else None
+        ints = [v for v in values if v is not None]
+        return int_column(values) if not ints or _fits_int64(ints) else None
     if kind is STR:
         return tuple(values) if present == _ONLY_STR else None
     if kind is FLOAT and _NoneType in present:
@@ -304,38 +448,48 @@ def _columnar_hook(row: type, fallback: _StructureHook, *, strict: bool) -> _Str
     the same series or raises cattrs' usual error.
     """
     kinds = series_fields(row)
-    getters = [(itemgetter(name), kind) for name, kind in kinds]
     field_count = frozenset({len(kinds)})
+    # Columns with a minimum (MINIMUM): one below it goes to the row hook, which says
+    # which value.
+    floors = MINIMUM.get(row, {})
+    getters = [(name, itemgetter(name), kind, floors.get(name)) for name, kind in kinds]
 
-    def columns(obj: Any) -> list[Column] | None:
+    def columns(obj: Any) -> tuple[list[Column], dict[str, tuple[Any, Any]]] | None:
         if type(obj) is not list or not obj or set(map(type, obj)) != _ONLY_DICT:
             return None
         if strict and set(map(len, obj)) != field_count:
             # Every field present and no more keys than fields: no unknown key.
             return None
         out: list[Column] = []
+        extremes: dict[str, tuple[Any, Any]] = {}
         try:
-            for getter, kind in getters:
-                column = _column(list(map(getter, obj)), kind)  # KeyError: a missing key
+            for name, getter, kind, floor in getters:
+                values = list(map(getter, obj))  # KeyError: a missing key
+                found: list[tuple[Any, Any]] = []
+                column = _column(values, kind, found)
                 if column is None:
                     return None
+                if floor is not None and min(v for v in values if v is not None) < floor:
+                    return None  # the row hook says which value is below its minimum
+                if found:
+                    extremes[name] = found[0]
                 out.append(column)
         except Exception:  # an out-of-range epoch, a missing key: cattrs says what
             return None
-        return out
+        return out, extremes
 
     def structure(obj: Any, tp: Any) -> Any:
-        cols = columns(obj)
-        if cols is None:
+        built = columns(obj)
+        if built is None:
             return fallback(obj, tp)
-        return Series.from_columns(row, cols, len(obj))
+        return Series.from_columns(row, built[0], len(obj), built[1])
 
     return structure
 
 
 def _int_tuple_hook(fallback: _StructureHook) -> _StructureHook:
     def structure(obj: Any, tp: Any) -> Any:
-        if type(obj) is list and set(map(type, obj)) <= _ONLY_INT:
+        if type(obj) is list and set(map(type, obj)) <= _ONLY_INT and (not obj or _fits_int64(obj)):
             return tuple(obj)
         return fallback(obj, tp)
 
@@ -463,6 +617,22 @@ def _explain_fields(data: dict[str, Any], cl: Any, path: str, out: list[str]) ->
         # slow pass when its only bad item is near the end.
         if _is_list_type(field.type) or not _fits(value, field.type):
             _explain_into(value, field.type, where, out)
+        if field.name in MINIMUM.get(cl, {}):
+            low = _below_minimum_value(value, MINIMUM[cl][field.name])
+            if low is not None:
+                _report(out, [f"must not be negative, got {low[1]} @ {where}{low[0]}"])
+
+
+def _below_minimum_value(value: Any, least: int) -> tuple[str, int] | None:
+    """The first int of ``value`` (an int, or a list of them) below ``least``: the index
+    part of its path (``"[3]"``, or ``""`` for an int) and the value; ``None`` if none."""
+    if type(value) is int:
+        return ("", value) if value < least else None
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            if type(v) is int and v < least:
+                return f"[{i}]", v
+    return None
 
 
 def _explain_leaf(data: Any, tp: Any, path: str, out: list[str]) -> None:
@@ -509,6 +679,6 @@ def int_or_none(value: Any) -> int | None:
     if value is None:
         return None
     try:
-        return _to_int(value, int)
+        return _lenient_int(value)
     except TypeError:
         return None

@@ -3,6 +3,8 @@
 ::
 
     EnlightenError
+    ├── ClientClosedError              a call on (or in flight at) a closed client
+    ├── EventLoopError                 a call from a loop other than the client's running one
     ├── TransportError                 connection refused/dropped, timeout (no HTTP status)
     ├── ResponseFormatError            a body that is not the JSON the spec promises
     └── APIError                       the service answered with an error status
@@ -15,6 +17,9 @@
 
 Messages and ``args`` never hold the API key or the user id: the transport redacts
 before it raises, and chained aiohttp exceptions (which carry the full URL) are dropped.
+A secret is masked where it stands (a ``key=`` query value, a URL's userinfo, a field
+named for it) whatever its length, and anywhere else only from 6 characters on, so that
+a short one leaves ``HTTP 401`` and ``127.0.0.1`` as they are (``_transport.redact``).
 
 Everything an error keeps from a response is bounded: the protocol prunes the body to a
 few levels and items before it builds the error, and a value that is not a string is
@@ -31,8 +36,10 @@ from typing import Any, ClassVar
 __all__ = [
     "APIError",
     "AuthError",
+    "ClientClosedError",
     "DataTemporarilyUnavailableError",
     "EnlightenError",
+    "EventLoopError",
     "NotFoundError",
     "RateLimitError",
     "ResponseFormatError",
@@ -71,6 +78,23 @@ class TransportError(EnlightenError):
     ) -> None:
         super().__init__(message, operation=operation, status=None)
         self.cause = cause
+
+
+class ClientClosedError(EnlightenError, RuntimeError):
+    """The client was closed: a call made after :meth:`EnlightenClient.close`, or one
+    still in flight (queued, sending or waiting to retry) when it closed.
+
+    Also a ``RuntimeError``, as aiohttp's and httpx's closed-client errors are.
+    """
+
+
+class EventLoopError(EnlightenError, RuntimeError):
+    """A call from an event loop other than the one the client's session lives in,
+    while that loop still runs (one client from two threads' loops at once).
+
+    A client may move to a new loop once its first loop has ended (a second
+    ``asyncio.run``); two loops at once need a client each.
+    """
 
 
 class ResponseFormatError(EnlightenError):

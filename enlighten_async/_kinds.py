@@ -37,6 +37,7 @@ __all__ = [
     "Column",
     "Kind",
     "KindSpec",
+    "OwnedRows",
     "Table",
     "day_epoch",
     "kind_spec",
@@ -177,6 +178,62 @@ class KindSpec:
                 gaps.append((utc_datetime(covered_to), utc_datetime(s)))
             covered_to = e if covered_to is None else max(covered_to, e)
         return tuple(gaps)
+
+
+class OwnedRows:
+    """The rows of one table that a range's write may store, counting the ones it leaves out.
+
+    A store's write of a range never changes the rows of another range (issue 19):
+
+    * an interval table keeps the rows ending in ``(start_at, end_at]``, exactly what the
+      range owns (the rule of the planner's windows, ``iter_*`` and the store's reads). The
+      interval ending at ``start_at`` itself, which a service may send again, is the
+      previous range's (:attr:`boundary`); any other row outside is :attr:`stray`. Left out
+      rather than refused: the range's own rows are good, and the client refuses an answer
+      with rows outside its span before it gets here;
+    * a table of days keeps the range's days (``start_at``'s UTC date to ``end_at``'s, both
+      included) and the days no other stored range (``others``) holds: a day another range
+      holds is :attr:`stray`. The rest is kept because callers (and earlier versions) record
+      a lifetime answer under a range narrower than its days.
+
+    Call it on the rows (an iterable, consumed once); :attr:`kept` then counts the rows
+    that went through.
+    """
+
+    __slots__ = ("_at", "_by_day", "_high", "_low", "_others", "boundary", "kept", "stray")
+
+    def __init__(
+        self,
+        table: Table,
+        start_at: int,
+        end_at: int,
+        others: Iterable[tuple[int, int]] = (),
+    ) -> None:
+        self._at = table.column_names.index(table.time_column)
+        self._by_day = table.by_day
+        self._low: Any = table.bound(start_at)
+        self._high: Any = table.bound(end_at)
+        self._others = [
+            (table.bound(a), table.bound(b)) for a, b in others if (a, b) != (start_at, end_at)
+        ]
+        self.kept = self.boundary = self.stray = 0
+
+    def __call__(self, rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+        """The rows to store, in order."""
+        at, low, high, others = self._at, self._low, self._high, self._others
+        for row in rows:
+            moment = row[at]
+            if self._by_day:
+                keep = low <= moment <= high or not any(a <= moment <= b for a, b in others)
+            else:
+                keep = low < moment <= high
+            if keep:
+                self.kept += 1
+                yield row
+            elif moment == low:
+                self.boundary += 1
+            else:
+                self.stray += 1
 
 
 class Kind(str, enum.Enum):

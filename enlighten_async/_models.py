@@ -248,20 +248,25 @@ class Series(Sequence[R], Generic[R]):
     non-UTC datetime, a value of another type) keeps those rows as they are.
     """
 
-    __slots__ = ("_cols", "_hash", "_len", "_row", "_rows")
+    __slots__ = ("_cols", "_extremes", "_hash", "_len", "_row", "_rows")
 
     _row: type[R]
     _cols: tuple[Column, ...] | None
     _rows: tuple[R, ...] | None
     _len: int
     _hash: int | None
+    #: ``(least, greatest)`` of a field, by name: what the converter found while it built
+    #: the columns, and what :meth:`extremes` computed since.
+    _extremes: dict[str, tuple[Any, Any]] | None
 
     def __init__(self, row: type[R], rows: Iterable[R] = ()) -> None:
         """A series of ``row`` models holding ``rows`` (row objects, any iterable)."""
         self._row = row
         self._hash = None
+        self._extremes = None
         if isinstance(rows, Series) and rows._row is row:
             self._cols, self._rows, self._len = rows._cols, rows._rows, rows._len
+            self._extremes = rows._extremes
             return
         items = tuple(rows)
         self._len = len(items)
@@ -269,19 +274,28 @@ class Series(Sequence[R], Generic[R]):
         self._rows = None if self._cols is not None else items
 
     @classmethod
-    def from_columns(cls, row: type[R], columns: Sequence[Column], length: int) -> Series[R]:
+    def from_columns(
+        cls,
+        row: type[R],
+        columns: Sequence[Column],
+        length: int,
+        extremes: dict[str, tuple[Any, Any]] | None = None,
+    ) -> Series[R]:
         """A series over ready columns (the converter's path: no checks, no copies).
 
         ``columns`` are in field order, each as :func:`int_column`/:func:`float_column`
         make them or a tuple; epochs are int seconds already checked to be in range.
+        ``extremes``, when given, holds the least and greatest value of some fields, as
+        :meth:`extremes` gives them (the caller vouches for them).
         """
         self = cls.__new__(cls)
-        self._row, self._cols, self._rows, self._len, self._hash = (
+        self._row, self._cols, self._rows, self._len, self._hash, self._extremes = (
             row,
             tuple(columns),
             None,
             length,
             None,
+            extremes,
         )
         return self
 
@@ -310,6 +324,37 @@ class Series(Sequence[R], Generic[R]):
             values = list(map(attrgetter(name), self._rows))
             out[name] = _epochs(values) if kind == EPOCH else tuple(values)
         return out
+
+    def extremes(self, name: str) -> tuple[Any, Any] | None:
+        """The least and the greatest value of field ``name`` (an epoch as epoch seconds),
+        nulls left out; ``None`` when there is none.
+
+        Known without a pass over the column when the converter built it (it looks at the
+        extremes of every epoch column anyway); otherwise computed once and kept.
+        """
+        known = self._extremes.get(name) if self._extremes is not None else None
+        if known is not None or not self._len:
+            return known
+        column = self.column(name)
+        values = column.tolist() if isinstance(column, array) else column
+        present = [v for v in values if v is not None]
+        if not present:
+            return None
+        known = (min(present), max(present))
+        if self._extremes is None:
+            self._extremes = {}
+        self._extremes[name] = known
+        return known
+
+    def column(self, name: str) -> Sequence[Any]:
+        """One field's values in row order, as :meth:`columns` gives it, without copying
+        the other columns (a check of one field of a month of intervals)."""
+        if self._cols is None:
+            return self.columns()[name]
+        for (field_name, _), col in zip(series_fields(self._row), self._cols, strict=True):
+            if field_name == name:
+                return col[:] if isinstance(col, array) else col
+        raise KeyError(name)
 
     def __len__(self) -> int:
         return self._len

@@ -42,8 +42,10 @@ from enlighten_async._exceptions import (
 )
 
 __all__ = [
+    "MASK",
     "RawResponse",
     "Redactor",
+    "SECRET_FIELDS",
     "Request",
     "body_prefix",
     "clip",
@@ -51,6 +53,7 @@ __all__ = [
     "error_for",
     "prune",
     "http_date",
+    "is_secret_field",
     "quota_fields",
     "server_time",
 ]
@@ -80,6 +83,19 @@ TRUNCATED = "…"
 
 #: Masks the credentials in a text (the transport's, see ``Credentials.redact``).
 Redactor = Callable[[str], str]
+#: What stands for a masked credential.
+MASK = "***"
+#: Names of body fields that hold a credential when a server echoes one (compared in
+#: lower case, ``-`` read as ``_``). Their value is masked whatever it is, as a ``key=``
+#: query value is: a short user id ("1") is masked there, though not in free text.
+SECRET_FIELDS = frozenset(
+    {"key", "api_key", "apikey", "x_api_key", "user_id", "userid", "authorization"}
+)
+
+
+def is_secret_field(name: object) -> bool:
+    """Whether a field (or header) of this name holds a credential (see :data:`SECRET_FIELDS`)."""
+    return isinstance(name, str) and name.lower().replace("-", "_") in SECRET_FIELDS
 
 
 @frozen
@@ -145,6 +161,7 @@ def prune(
     *,
     max_depth: int = MAX_ERROR_DEPTH,
     max_items: int = MAX_ERROR_ITEMS,
+    mask_fields: bool = False,
 ) -> Any:
     """A bounded copy of a JSON-like ``value``, each string passed through ``text``.
 
@@ -152,6 +169,8 @@ def prune(
     ``max_items`` values the rest of each container is dropped, and a :data:`TRUNCATED`
     item (or key) marks the cut. Dicts (any mapping) stay dicts, lists lists, tuples
     tuples; bytes are read as latin-1. The walk's recursion is bounded by ``max_depth``.
+    With ``mask_fields``, the value of a field named for a credential (``user_id``,
+    ``key``: :func:`is_secret_field`) becomes :data:`MASK`, whatever it was.
     """
     budget = max_items
 
@@ -170,6 +189,10 @@ def prune(
                 if budget <= 0:
                     out[TRUNCATED] = TRUNCATED
                     break
+                if mask_fields and is_secret_field(key):
+                    budget -= 1  # the value is not walked, but counts as one
+                    out[walk(key, depth + 1)] = MASK
+                    continue
                 out[walk(key, depth + 1)] = walk(item, depth + 1)
             return out
         if isinstance(v, (list, tuple)):
@@ -295,8 +318,10 @@ def error_for(operation: str, raw: RawResponse) -> EnlightenError:
             body_prefix=body_prefix(raw),
         )
         return _quota_answer(operation, raw, odd) if status == 409 else odd
-    # The error keeps (and its fields are read from) a bounded, redacted copy.
-    body = prune(body, _clipper(raw))
+    # The error keeps (and its fields are read from) a bounded, redacted copy; with a
+    # redactor, fields named for a credential are masked too (the text of the others is
+    # the redactor's to judge).
+    body = prune(body, _clipper(raw), mask_fields=raw.redact is not None)
     cls: type[APIError]
     fields: dict[str, Any] = {}
     if status == 401:

@@ -41,6 +41,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from enlighten_async._args import redis_url_arg, url_shown
 from enlighten_async._exceptions import EnlightenError, RateLimitError
 from enlighten_async._ledger import (
     DEFAULT_MARGIN,
@@ -348,7 +349,17 @@ class RedisLedger:
         told = check_told(resolve_plan(plan_arg) or ())
         self.margin = check_margin(margin)
         if isinstance(redis, str):
-            self._redis = aioredis.from_url(redis)
+            # Checked first: redis-py's own ValueError quotes what it read as the port,
+            # which is part of the password when the password is not percent-encoded.
+            url = redis_url_arg(redis, "redis")
+            try:
+                self._redis = aioredis.from_url(url)
+            except ValueError:  # an option in the query: never echo it (password=...)
+                unread = True  # raised below, not here: redis-py's error is not chained
+            else:
+                unread = False
+            if unread:
+                raise ValueError(f"redis-py cannot read the options of {url_shown(url)}")
             self._owns = True
         elif isinstance(redis, aioredis.Redis):
             self._redis = redis

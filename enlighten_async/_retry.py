@@ -9,7 +9,7 @@ and bodies cut short. 401, 404 and 422 are never retried; a 409 is not a failure
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import tenacity
@@ -39,6 +39,8 @@ class RetryPolicy:
 
     Waits grow exponentially from ``initial_delay`` up to ``max_delay``, with up to
     ``jitter`` seconds of random jitter added so that many callers do not retry in step.
+    (After a 503/500 "data temporarily unavailable", a scheduler that knows a timed quota
+    waits the exponential delay alone: its queue, not the jitter, paces the retry.)
     ``attempts`` is an int >= 1; the times are finite numbers >= 0, and ``max_delay`` is
     not less than ``initial_delay``: anything else raises at construction.
     """
@@ -78,20 +80,39 @@ def is_retryable(exc: BaseException) -> bool:
     return False
 
 
+#: What waits out a backoff: called with the whole wait, its exponential part (the rest
+#: is jitter) and the failure it follows.
+BackOff = Callable[[float, float, BaseException | None], Awaitable[None]]
+
+
 def build_retrying(
     policy: RetryPolicy,
     clock: Clock,
     *,
     on_retry: Callable[[BaseException, int, float], None] | None = None,
+    back_off: BackOff | None = None,
 ) -> tenacity.AsyncRetrying:
     """A tenacity ``AsyncRetrying`` for ``policy`` that waits and measures with ``clock``.
 
-    ``max_total`` counts from the first failed attempt.
+    ``max_total`` counts from the first failed attempt. Each wait is the exponential delay
+    plus up to ``jitter`` seconds; ``back_off`` (default: sleep the whole wait on
+    ``clock``) is told both parts, so that the scheduler may leave the jitter out (see
+    :meth:`Scheduler._back_off <enlighten_async._scheduler.Scheduler._back_off>`).
 
     tenacity's own ``stop_after_delay`` reads ``time.monotonic()``, which a compressed or
     virtual clock does not move; the total-time bound is checked against ``clock`` instead.
     """
     started: list[float] = []
+    exponential = tenacity.wait_exponential(multiplier=policy.initial_delay, max=policy.max_delay)
+    jitter = tenacity.wait_random(0, policy.jitter)
+    # The upcoming wait's exponential part and the failure it follows: tenacity hands its
+    # sleep the total only. (This retrying serves one call: the cell is that call's.)
+    upcoming: list[Any] = [0.0, None]
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        floor = exponential(state)
+        upcoming[0] = floor
+        return floor + jitter(state)
 
     def stop(state: tenacity.RetryCallState) -> bool:
         if state.attempt_number >= policy.attempts:
@@ -108,6 +129,7 @@ def build_retrying(
         exc = outcome.exception() if outcome is not None else None
         if exc is None:
             return
+        upcoming[1] = exc
         wait = state.upcoming_sleep or 0.0
         log.info(
             "retrying after %s (attempt %d of %d, waiting %.2fs)",
@@ -119,12 +141,17 @@ def build_retrying(
         if on_retry is not None:
             on_retry(exc, state.attempt_number, wait)
 
+    async def sleep(seconds: float) -> None:
+        if back_off is None:
+            await clock.sleep(seconds)
+        else:
+            await back_off(seconds, min(upcoming[0], seconds), upcoming[1])
+
     return tenacity.AsyncRetrying(
         stop=stop,
-        wait=tenacity.wait_exponential(multiplier=policy.initial_delay, max=policy.max_delay)
-        + tenacity.wait_random(0, policy.jitter),
+        wait=wait,
         retry=tenacity.retry_if_exception(is_retryable),
-        sleep=clock.sleep,
+        sleep=sleep,
         before_sleep=before_sleep,
         reraise=True,
     )

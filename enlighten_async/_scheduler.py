@@ -26,8 +26,13 @@ once per grant.
   not 7); at the grant the dispatcher sends it in a task of its own, in a copy of the
   caller's ``contextvars`` context.
 
-Retries (see :mod:`enlighten_async._retry`) are built only on a call's first failure; a
-retry queues like any other request. Time is read through one injected
+Retries (see :mod:`enlighten_async._retry`) are built only on a call's first failure. A
+retry holds no slot while it backs off; when its backoff ends it goes back into the queue,
+first in line at its priority (the sooner a retried call goes, the sooner a second failure
+of it is known: retries are what is left at the end of a run). After a 503/500 "data
+temporarily unavailable" (``errorCode`` 7) with a timed quota known, its backoff is the
+policy's exponential delay without the jitter: the queue paces it (see
+:meth:`Scheduler._back_off`). Time is read through one injected
 :class:`~enlighten_async._clock.Clock`.
 
 **Spreading** (``spread=True``, off by default) gives aiolimiter the one role the window
@@ -45,6 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import copy
 import enum
 import hashlib
 import logging
@@ -457,7 +463,9 @@ class Scheduler:
         wait_limit: float,
         submitted: float,
     ) -> T:
-        retrying = build_retrying(self.retry, self.clock, on_retry=self._count_retry)
+        retrying = build_retrying(
+            self.retry, self.clock, on_retry=self._count_retry, back_off=self._back_off
+        )
         pending: Exception | None = first
         async for try_ in retrying:
             with try_:
@@ -470,6 +478,31 @@ class Scheduler:
 
     def _count_retry(self, exc: BaseException, attempt_number: int, wait: float) -> None:
         self._retries += 1
+
+    async def _back_off(self, seconds: float, floor: float, failure: BaseException | None) -> None:
+        """Wait out a retry's backoff: ``seconds`` in all, of which ``floor`` is the policy's
+        exponential delay and the rest its jitter. The retry holds no slot meanwhile, and
+        then goes back into the queue, first in line at its priority.
+
+        The exponential delay is always waited: it is the policy's pause for the server.
+        The jitter keeps callers from retrying in step; after "data temporarily unavailable"
+        (``errorCode`` 7, which names the data, not the load) with a timed quota known (told or
+        learned), the queue does that instead: the quota and the in-flight cap pace the
+        retry with every other request, so the jitter would only keep it out of windows it
+        could use. At 20/second with 10% of answers 503, that jitter (up to a second by
+        default: a whole window) sent retries of the middle of a run into its last windows,
+        where a second or third failure's longer delay then ended the run a window or two
+        past the fixed-window bound (``benchmarks/quota_utilization.py --503s``). With no
+        quota known nothing paces a retry, and any other failure (a 503 "busy", a dropped
+        connection, another 5xx) may mean a loaded server: their jitter is waited whole.
+        """
+        if (
+            floor < seconds
+            and isinstance(failure, DataTemporarilyUnavailableError)
+            and any(q.seconds is not None for q in self.known_limits())
+        ):
+            seconds = floor
+        await self.clock.sleep(seconds)
 
     async def _run(
         self,
@@ -755,13 +788,18 @@ class Scheduler:
                 await asyncio.sleep(0)
             await self._dispatch_loop()
         except Exception as exc:  # a bug, a failing clock or ledger: fail the callers
-            log.exception("scheduler dispatcher failed")
+            waiting = sum(not t.done() for queue in self._queues for t in queue)
+            if isinstance(exc, EnlightenError):
+                # The ledger's own typed error (Redis lost): each caller gets it as it is,
+                # so that ``except LedgerUnavailableError`` finds it. Not a bug: one INFO
+                # line, the callers say the rest.
+                log.info("scheduler: %s; failing the %d queued calls", exc, waiting)
+            else:
+                log.exception("scheduler dispatcher failed; failing the %d queued calls", waiting)
             for queue in self._queues:
                 for ticket in queue:
                     if not ticket.done():
-                        ticket.set_exception(
-                            EnlightenError(f"the scheduler failed: {type(exc).__name__}: {exc}")
-                        )
+                        ticket.set_exception(_for_each_caller(exc))
                 queue.clear()
         finally:
             if self._task is asyncio.current_task():
@@ -890,6 +928,14 @@ class Scheduler:
             retry_at=retry_at,
             **quota_fields(body),
         )
+
+
+def _for_each_caller(exc: Exception) -> EnlightenError:
+    """The error one queued caller gets when the dispatcher failed with ``exc``: a copy of
+    a typed one (each caller raises its own, with its own traceback), else a wrapper."""
+    if isinstance(exc, EnlightenError):
+        return copy.copy(exc)
+    return EnlightenError(f"the scheduler failed: {type(exc).__name__}: {exc}")
 
 
 def _agrees(scheduler: Scheduler, name: str, value: Any) -> bool:

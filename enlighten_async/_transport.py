@@ -13,7 +13,7 @@ import functools
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
 from datetime import date, datetime
 from enum import Enum
 from typing import Any
@@ -25,17 +25,21 @@ from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
 from yarl import URL
 
 from enlighten_async._exceptions import (
+    ClientClosedError,
     EnlightenError,
+    EventLoopError,
     RateLimitError,
     ResponseFormatError,
     TransportError,
 )
 from enlighten_async._protocol import (
+    MASK,
     MAX_ERROR_DEPTH,
     MAX_ERROR_ITEMS,
     RawResponse,
     Request,
     clip,
+    is_secret_field,
     prune,
     server_time,
 )
@@ -45,11 +49,34 @@ __all__ = ["Credentials", "Transport", "log_exchange", "redact", "scrub"]
 #: One DEBUG line per request (see :func:`log_exchange`); nothing else logs here.
 log = logging.getLogger("enlighten_async.transport")
 
-_QUERY_SECRET = re.compile(r"((?:^|[?&;\s])(?:key|user_id)=)[^&;\s'\")]*", re.IGNORECASE)
+# Where a secret stands, it is masked whatever its length: these three patterns find
+# those places. Each keeps the name (and any quote) and masks the value only, so the rest
+# of the message reads as it did.
+#: A ``key``/``api_key``/``user_id`` query value, also inside a percent-encoded URL (a
+#: proxy's ``?next=%2Fx%3Fkey%3D...``); the value ends where the parameter does.
+_QUERY_SECRET = re.compile(
+    r"((?:^|[?&;\s]|%26|%3F)(?:api_key|key|user_id)(?:=|%3D))((?:(?!%26)[^&;\s'\"<>)#])*)",
+    re.IGNORECASE,
+)
+#: A field or header named for a credential: ``"key": "..."`` (JSON), ``'user_id': 1``
+#: (a repr), ``X-Api-Key: ...``, ``Authorization: Bearer ...``. The name must start a
+#: word, so ``monkey=`` or ``passkey:`` are not taken for it.
+_FIELD_SECRET = re.compile(
+    r"""((?<![\w-])(["']?)(?:x-api-key|api[_-]?key|key|user[_-]?id|authorization)\2"""
+    r"""[ \t]*[:=][ \t]*(?:(?:bearer|basic|token)[ \t]+)?)"""
+    r"""("(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s,;&)}\]<>'"]+)""",
+    re.IGNORECASE,
+)
+#: A URL's userinfo (``http://user:password@host``): always a credential. The scheme's
+#: length is capped so that a long run of ``a.a.a...`` costs linear time, not quadratic.
+_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]{0,31}://)[^\s/?#@\[\]'\"<>]*@", re.IGNORECASE)
 
-#: The shortest run of a secret's characters that is masked wherever it appears. A page
-#: that echoes the key cut short (at byte 40 of a message, byte 200 of a prefix) keeps a
-#: run of its first characters: any run this long is masked, not only the whole secret.
+#: The shortest secret that is masked in free text too (not only where it stands), and
+#: the shortest run of its characters masked there: a page that echoes the key cut short
+#: (at byte 40 of a message, byte 200 of a prefix) keeps a run of its first characters,
+#: and any run this long is masked, not only the whole secret. A shorter secret ("1",
+#: "abc") cannot be told from ordinary text (the 1 in "HTTP 401" or in 127.0.0.1): masking
+#: it everywhere would mangle every message, so it is masked only where it stands.
 MIN_FRAGMENT = 6
 #: Decoding failures of a body: aiohttp 3.12+ also has a decompression size limit.
 _DECODE_ERRORS: tuple[type[BaseException], ...] = (
@@ -96,19 +123,28 @@ class Credentials:
     __str__ = __repr__
 
     def redact(self, text: str) -> str:
-        """``text`` with both secrets, any run of 6+ of their characters (plain or
-        URL-encoded, any case) and any ``key=`` value masked."""
+        """``text`` with the credentials masked as :func:`redact` does: where they stand
+        always, and anywhere (any run of 6+ of their characters) if 6+ characters long."""
         return redact(text, (self.api_key, self.user_id))
 
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """Mask ``key=...`` and ``user_id=...`` query values and every given secret in ``text``.
+    """``text`` with its credentials masked: where they stand always, elsewhere if long.
 
-    A secret is masked in its plain and URL-encoded forms, in any case, and so is every
-    run of :data:`MIN_FRAGMENT` or more of its characters: a secret cut short still goes.
+    Where a credential stands it is masked whatever it is: a ``key``, ``api_key`` or
+    ``user_id`` query value (plain or percent-encoded), a URL's userinfo, a field or
+    header named for a credential (``"user_id": 1``, ``X-Api-Key: ...``,
+    ``Authorization: Bearer ...``).
+
+    A secret of :data:`MIN_FRAGMENT` or more characters is also masked anywhere else, in
+    its plain and URL-encoded forms, in any case, and so is every run of
+    :data:`MIN_FRAGMENT` or more of its characters: a secret cut short still goes. A
+    shorter secret is left in the rest of the text, which it would otherwise mangle.
     """
-    text = _QUERY_SECRET.sub(r"\1***", text)
-    pattern = _fragments(tuple(s for s in secrets if s))
+    text = _QUERY_SECRET.sub(rf"\1{MASK}", text)
+    text = _FIELD_SECRET.sub(_mask_field, text)
+    text = _USERINFO.sub(rf"\1{MASK}@", text)
+    pattern = _fragments(tuple(s for s in secrets if len(s) >= MIN_FRAGMENT))
     if pattern is None:
         return text
     spans: list[list[int]] = []
@@ -126,10 +162,17 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
     parts: list[str] = []
     done = 0
     for start, end in spans:
-        parts += [text[done:start], "***"]
+        parts += [text[done:start], MASK]
         done = end
     parts.append(text[done:])
     return "".join(parts)
+
+
+def _mask_field(match: re.Match[str]) -> str:
+    """The field's name as it was, and its value masked inside any quotes it had."""
+    value = match.group(3)
+    quote_char = value[0] if value[0] in "\"'" else ""
+    return f"{match.group(1)}{quote_char}{MASK}{quote_char}"
 
 
 @functools.lru_cache(maxsize=8)
@@ -167,7 +210,11 @@ def _scrub_value(value: Any, creds: Credentials) -> Any:
     if isinstance(value, (bytes, list, tuple, dict, Mapping)):
         # Already pruned by the protocol; these bounds only stop a value set some other way.
         return prune(
-            value, creds.redact, max_depth=MAX_ERROR_DEPTH * 2, max_items=MAX_ERROR_ITEMS * 4
+            value,
+            creds.redact,
+            max_depth=MAX_ERROR_DEPTH * 2,
+            max_items=MAX_ERROR_ITEMS * 4,
+            mask_fields=True,
         )
     # An object of some other kind, added later: shown as its redacted repr if that differs.
     text = repr(value)
@@ -189,7 +236,8 @@ def scrub(exc: EnlightenError, creds: Credentials) -> EnlightenError:
 def _scrub_exception(exc: BaseException, creds: Credentials, hops: int) -> None:
     exc.args = tuple(_scrub_value(a, creds) for a in exc.args)
     for name, value in list(vars(exc).items()):
-        setattr(exc, name, _scrub_value(value, creds))
+        # An attribute named for a credential is masked whole, as a body field is.
+        setattr(exc, name, MASK if is_secret_field(name) else _scrub_value(value, creds))
     for link in ("__cause__", "__context__"):
         other = getattr(exc, link)
         if other is None:
@@ -228,6 +276,11 @@ class Transport:
         self._timeout = timeout
         self._limit = limit
         self._session_loop: asyncio.AbstractEventLoop | None = None
+        self._keeper: AsyncGenerator[None, None] | None = None
+        self._closed = False
+        #: The tasks inside send() now, and those of them close() cancelled.
+        self._sending: set[asyncio.Task[Any]] = set()
+        self._cut_short: set[asyncio.Task[Any]] = set()
         self._paths: dict[str, URL] = {}
 
     def _url(self, request: Request[object]) -> URL | None:
@@ -268,25 +321,58 @@ class Transport:
             encoded=True,
         )
 
-    def _get_session(self) -> aiohttp.ClientSession:
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called: every later send raises at once."""
+        return self._closed
+
+    async def _get_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise ClientClosedError("the client is closed: make a new one to send again")
+        session = self._session
+        if not self._owns_session:
+            assert session is not None
+            return session
         loop = asyncio.get_running_loop()
-        if self._owns_session and (
-            self._session is None or self._session.closed or self._session_loop is not loop
-        ):
-            # A session belongs to the loop it was made in: a client used again from a new
-            # loop (a second asyncio.run) gets a new one rather than a closed-loop error.
-            # The old one's loop is gone; detach() marks it closed without needing it.
-            if self._session is not None and not self._session.closed:
-                self._session.detach()
-            connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=self._limit)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
-            self._session_loop = loop
-        assert self._session is not None
-        return self._session
+        if session is not None and not session.closed:
+            if self._session_loop is loop:
+                return session
+            if self._session_loop is not None and not self._session_loop.is_closed():
+                raise EventLoopError(
+                    "this client's session lives in another event loop, which is still "
+                    "running: use one client per event loop"
+                )
+            # Its loop ended without closing it (a loop run by hand, not asyncio.run):
+            # nothing can close its sockets now; detach() marks it closed.
+            session.detach()
+        # A session belongs to the loop it was made in: a client used again from a new
+        # loop (a second asyncio.run) gets a new one rather than a closed-loop error.
+        connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=self._limit)
+        session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+        keeper = _close_when_the_loop_ends(session)
+        # Run to its yield (no suspension): the loop now knows the generator, and
+        # asyncio.run's shutdown_asyncgens() closes the session before the loop closes.
+        await keeper.asend(None)
+        self._session, self._session_loop, self._keeper = session, loop, keeper
+        return session
 
     async def close(self) -> None:
-        """Close the session if this transport made it."""
-        if self._owns_session and self._session is not None and not self._session.closed:
+        """Close the session if this transport made it; later sends raise
+        :class:`ClientClosedError`, and so do the ones in flight (instead of a retry)."""
+        self._closed = True
+        # aiohttp does not always wake a request whose connection the session's close
+        # shuts (with a total timeout it waits for the timeout): cancel each send in
+        # flight instead, which send() turns into ClientClosedError. Each of these tasks
+        # is suspended inside send(), so the cancellation lands there and nowhere else.
+        loop = asyncio.get_running_loop()
+        for task in self._sending:
+            if task.get_loop() is loop and task is not asyncio.current_task():
+                self._cut_short.add(task)
+                task.cancel()
+        keeper, self._keeper = self._keeper, None
+        if keeper is not None and self._session_loop is asyncio.get_running_loop():
+            await keeper.aclose()  # closes the session
+        elif self._owns_session and self._session is not None and not self._session.closed:
             await self._session.close()
 
     def scrub(self, exc: EnlightenError) -> EnlightenError:
@@ -298,7 +384,29 @@ class Transport:
         return scrub(exc, self._credentials)
 
     async def send(self, request: Request[object]) -> RawResponse:
-        """Send ``request`` once; raise :class:`TransportError` if no full answer came."""
+        """Send ``request`` once; raise :class:`TransportError` if no full answer came,
+        :class:`ClientClosedError` if the client was closed before the answer did."""
+        task = asyncio.current_task()
+        if task is None:
+            return await self._send(request)
+        self._sending.add(task)
+        try:
+            return await self._send(request)
+        except asyncio.CancelledError:
+            if task in self._cut_short:
+                self._cut_short.discard(task)
+                if not _uncancel(task):  # close()'s alone: a caller's came too otherwise
+                    raise ClientClosedError(
+                        f"{request.operation}: the client was closed while it was sent"
+                    ) from None
+            raise
+        finally:
+            self._sending.discard(task)
+            if task in self._cut_short:  # the cancellation was spent inside, not raised
+                self._cut_short.discard(task)
+                _uncancel(task)
+
+    async def _send(self, request: Request[object]) -> RawResponse:
         creds = self._credentials
         url: URL | str | None = self._url(request)
         params: list[tuple[str, str]] | None = None
@@ -309,8 +417,9 @@ class Transport:
         # The error is raised after the try block, not in an except clause: there it would
         # keep the aiohttp exception (whose text holds the URL, so the key) as __context__.
         error: EnlightenError
+        session = await self._get_session()
         try:
-            async with self._get_session().get(
+            async with session.get(
                 url, params=params, timeout=self._timeout, allow_redirects=False
             ) as resp:
                 try:
@@ -326,12 +435,33 @@ class Transport:
         except (aiohttp.ClientError, OSError, ValueError, RuntimeError) as exc:
             if _undecodable(exc):  # an encoding aiohttp cannot decode at all (br, zstd)
                 error = _undecodable_error(op, None, {}, creds)
+            elif self._closed:  # close() cut it short: not a failure worth a retry
+                error = ClientClosedError(f"{op}: the client was closed while it was sent")
             else:
                 # ClientError covers the usual failures; OSError/ValueError are rare low-level
                 # ones aiohttp lets through (a bad base URL), RuntimeError a closed session.
                 text = creds.redact(f"{type(exc).__name__}: {exc}")
                 error = TransportError(f"{op}: {text}", operation=op, cause=type(exc).__name__)
         raise error
+
+
+def _uncancel(task: asyncio.Task[Any]) -> int:
+    """Take back one cancellation of ``task``; how many remain (Python 3.11+ counts them;
+    3.10 does not, and a caught cancellation leaves nothing behind there)."""
+    uncancel = getattr(task, "uncancel", None)
+    return int(uncancel()) if uncancel is not None else 0
+
+
+async def _close_when_the_loop_ends(
+    session: aiohttp.ClientSession,
+) -> AsyncGenerator[None, None]:
+    """Hold ``session`` until closed: by :meth:`Transport.close`, or by the loop's
+    ``shutdown_asyncgens()`` (``asyncio.run`` calls it), so that a client left open
+    when ``asyncio.run`` returns leaves no connector or socket behind."""
+    try:
+        yield
+    finally:
+        await session.close()
 
 
 def log_exchange(

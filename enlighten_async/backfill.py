@@ -4,13 +4,20 @@
 already holds, fetches the rest through the client's scheduler (at background priority,
 so an app's interactive calls overtake it), and writes each window with its intervals
 and its "done" record in one transaction. Killed at any moment and run again, it fetches
-only the windows still missing and writes no duplicate row.
+only the windows still missing and writes no duplicate row. Runs sharing a store claim
+each window before fetching it (:class:`~enlighten_async.store.ClaimingStore`), so that
+together they fetch each window once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import inspect
 import logging
+import os
+import secrets
+import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone, tzinfo
@@ -23,7 +30,7 @@ from enlighten_async._args import date_arg, days_back_arg
 from enlighten_async._client import EnlightenClient
 from enlighten_async._coverage import Coverage
 from enlighten_async._deprecated import renamed
-from enlighten_async._exceptions import EnlightenError
+from enlighten_async._exceptions import EnlightenError, ResponseFormatError
 from enlighten_async._fanout import fan_out
 from enlighten_async._kinds import KINDS
 from enlighten_async._models import System
@@ -36,16 +43,25 @@ from enlighten_async._windows import (
     plan_days,
     plan_windows,
 )
-from enlighten_async.store import BackfillStore, RangeResult, StoreDataError, StoreError
+from enlighten_async.store import (
+    BackfillStore,
+    ClaimingStore,
+    RangeResult,
+    StoreDataError,
+    StoreError,
+)
 
 __all__ = [
+    "CLAIM_LEASE",
     "DEFAULT_KINDS",
     "BackfillFailure",
+    "BackfillPlan",
     "BackfillReport",
     "LookbackExpiredError",
     "Progress",
     "WorkItem",
     "backfill",
+    "plan_backfill",
 ]
 
 log = logging.getLogger("enlighten_async.backfill")
@@ -63,6 +79,23 @@ LOOKBACK_SEND_MARGIN = 3600
 SYSTEM_IDS_PER_REQUEST = 200
 #: ``/systems`` page size (the API's maximum).
 SYSTEMS_PAGE_LIMIT = 1000
+#: The attribute set (true) on the log record of each failed window.
+FAILURE_LOG_MARK = "backfill_failure"
+#: How many more times a run asks for a window whose answer was not for it (a
+#: :class:`~enlighten_async.ResponseFormatError`: intervals outside the window, another
+#: system's, a body that does not fit the model), after all its other windows: a proxy's
+#: or a server's glitch may be gone by then. Bounded, because a server that always answers
+#: so would otherwise be asked forever. Nothing of such an answer is stored, so the window
+#: stays missing and every later run asks for it again too.
+BAD_ANSWER_RETRIES = 1
+#: Real seconds a window's claim lasts unless renewed (the default of ``claim_lease``).
+#: A run renews its claims every third of this while it works, however long a window
+#: waits for quota; a run that died (SIGKILL) renews nothing, so another run takes its
+#: windows over at most this long after. Short against a whole backfill, long against
+#: the event loop's worst stall (a renewal late by two thirds of it lets a claim lapse).
+CLAIM_LEASE = 30.0
+#: At most this many real seconds between two looks at windows another live run holds.
+CLAIM_POLL = 1.0
 
 
 class LookbackExpiredError(EnlightenError):
@@ -171,6 +204,22 @@ def _check_bound(value: object, name: str) -> None:
         days_back_arg(value, name)
     elif isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{name} must be a datetime, a date or epoch seconds")
+
+
+def _utc_today(now: float) -> date:
+    return datetime.fromtimestamp(now, timezone.utc).date()
+
+
+def _day_of(value: _Bound, now: float) -> str:
+    """``value`` in a message: a date, a day count as the date it means in UTC (``3d``
+    is ``2026-12-04`` on 2026-12-07), an instant in ISO 8601 UTC."""
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return (_utc_today(now) - value).isoformat()
+    return datetime.fromtimestamp(value, timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
 
 
 def _is_date(value: object) -> bool:
@@ -324,6 +373,110 @@ async def _resolve_systems(
     return found
 
 
+def _arguments(
+    kinds: Iterable[str],
+    since: _Bound | None,
+    until: _Bound | None,
+    shard: tuple[int, int] | None,
+    now: float,
+) -> tuple[tuple[str, ...], _Bound]:
+    """The kinds (once each) and ``since`` (its default filled in), checked; a
+    ``ValueError`` before any request otherwise."""
+    if shard is not None:
+        i, n = shard
+        if not (isinstance(i, int) and isinstance(n, int) and 1 <= i <= n):
+            raise ValueError(f"shard must be (i, n) with 1 <= i <= n, got {shard!r}")
+    kinds = tuple(dict.fromkeys(kinds))
+    for kind in kinds:
+        if kind not in DEFAULT_KINDS:
+            raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(DEFAULT_KINDS)}")
+    since_bound: _Bound = DEFAULT_SINCE if since is None else since
+    _check_bound(since_bound, "since")
+    if until is not None:
+        _check_bound(until, "until")
+    if _is_date(since) and _is_date(until) and since > until:  # type: ignore[operator]
+        raise ValueError(f"since {since} is after until {until}")
+    if isinstance(since, timedelta) and isinstance(until, timedelta) and since < until:
+        raise ValueError(
+            f"since {_day_of(since, now)} is after until {_day_of(until, now)} "
+            f"({since.days} and {until.days} days before {_utc_today(now)}, today in UTC)"
+        )
+    # Refused only when no system's zone could leave anything to fetch.
+    until_at = int(now) if until is None else _widest(until, now, end=True)
+    if _widest(since_bound, now, end=False) > min(until_at, int(now) - SETTLE_SECONDS):
+        end = "now less an hour" if until is None else f"until {_day_of(until, now)}"
+        raise ValueError(
+            f"since {_day_of(since_bound, now)} is after {end} in every zone "
+            f"(today is {_utc_today(now)} in UTC; the last hour is never fetched)"
+        )
+    return kinds, since_bound
+
+
+async def _listed(
+    client: EnlightenClient,
+    systems: Sequence[int] | Sequence[System] | None,
+    shard: tuple[int, int] | None,
+) -> list[System]:
+    """The systems to plan (listed with ``/systems`` unless given), of ``shard`` only."""
+    system_list = await _resolve_systems(client, systems)
+    if shard is not None:
+        system_list = [s for s in system_list if s.system_id % shard[1] == shard[0] - 1]
+    return system_list
+
+
+@frozen
+class BackfillPlan:
+    """What a backfill would fetch, found without fetching a window (``--dry-run``).
+
+    ``windows`` are those not yet in the store, in the order a backfill sends them (one
+    request each); ``requests_sent`` is what planning sent: the ``/systems`` listing
+    (none when :class:`System` s are given).
+    """
+
+    systems: int
+    planned: int
+    skipped: int
+    windows: tuple[WorkItem, ...]
+    requests_sent: int
+
+
+async def plan_backfill(
+    client: EnlightenClient,
+    store: BackfillStore | None = None,
+    systems: Sequence[int] | Sequence[System] | None = None,
+    kinds: Iterable[str] = DEFAULT_KINDS,
+    since: datetime | date | timedelta | int | None = None,
+    until: datetime | date | timedelta | int | None = None,
+    *,
+    shard: tuple[int, int] | None = None,
+) -> BackfillPlan:
+    """The windows :func:`backfill` would fetch with the same arguments, by the client's
+    clock: it lists the systems (``/systems``, as a backfill does first) and reads the
+    store's done ranges (``None``: an empty store), and fetches nothing, stores nothing.
+    """
+    now = client.clock.now()
+    kinds, since_bound = _arguments(kinds, since, until, shard, now)
+    base = client.scheduler_snapshot()
+    system_list = await _listed(client, systems, shard)
+    sent = client.scheduler_snapshot().requests_sent - base.requests_sent
+    zone_of = _zones()
+    current = None if store is None else _current_store(store)
+    planned = skipped = 0
+    todo: list[WorkItem] = []
+    for system in system_list:
+        for kind in kinds:
+            windows = _plan(system, kind, since_bound, until, now, zone_of)
+            held = set() if current is None else await current.done_ranges(system.system_id, kind)
+            done = Coverage(held, pad=86400 if KINDS[kind].by_day else 0)
+            planned += len(windows)
+            for start_at, end_at in windows:
+                if done.covers(start_at, end_at):
+                    skipped += 1
+                else:
+                    todo.append(WorkItem(system.system_id, kind, start_at, end_at))
+    return BackfillPlan(len(system_list), planned, skipped, tuple(todo), sent)
+
+
 async def backfill(
     client: EnlightenClient,
     store: BackfillStore,
@@ -335,6 +488,7 @@ async def backfill(
     concurrency: int | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     shard: tuple[int, int] | None = None,
+    claim_lease: float = CLAIM_LEASE,
 ) -> BackfillReport:
     """Fetch the history of ``systems`` (ids or :class:`System` s; all when ``None``).
 
@@ -352,51 +506,55 @@ async def backfill(
     run). Windows ``store`` already holds are skipped: those its done ranges cover,
     however they were split (a store of UTC days covers most local days). A window that
     fails (after the scheduler's retries) is reported in :attr:`BackfillReport.failures`
-    and does not stop the others. ``on_progress`` is called after every window.
+    and does not stop the others. A window whose answer is not for it (intervals outside
+    it, another system's, a body that does not fit: ``ResponseFormatError``) is asked for
+    :data:`BAD_ANSWER_RETRIES` more times after the run's other windows before it is
+    reported; nothing of it is stored, so a later run asks for it again as well.
+    ``on_progress`` is called after every window.
     ``shard=(i, n)`` keeps worker ``i`` of ``n``'s share (the systems whose
     ``system_id % n == i - 1``: every system in exactly one share). Arguments are checked
     before any request is sent.
+
+    Backfills sharing a store that keeps claims (:class:`~enlighten_async.store.
+    ClaimingStore`, as :class:`~enlighten_async.store.SQLiteStore` does) share the work:
+    each claims a window just before fetching it, leaves the windows another run holds for
+    last, and then waits for them: counted as ``stored_meanwhile`` once the other run
+    stores them, fetched by this one if the other failed them or died. A claim is a lease
+    of ``claim_lease`` real seconds (:data:`CLAIM_LEASE`), renewed every third of it while
+    the run works and released when the window is stored or failed, or the run stops; a
+    killed run's claims lapse after at most ``claim_lease`` seconds.
     """
-    if shard is not None:
-        i, n = shard
-        if not (isinstance(i, int) and isinstance(n, int) and 1 <= i <= n):
-            raise ValueError(f"shard must be (i, n) with 1 <= i <= n, got {shard!r}")
-    kinds = tuple(dict.fromkeys(kinds))
-    for kind in kinds:
-        if kind not in DEFAULT_KINDS:
-            raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(DEFAULT_KINDS)}")
     clock = client.clock
     now = clock.now()
-    since_bound: _Bound = DEFAULT_SINCE if since is None else since
-    _check_bound(since_bound, "since")
-    if until is not None:
-        _check_bound(until, "until")
-    if _is_date(since) and _is_date(until) and since > until:  # type: ignore[operator]
-        raise ValueError(f"since is after until ({since} > {until})")
-    if isinstance(since, timedelta) and isinstance(until, timedelta) and since < until:
-        raise ValueError(f"since is after until ({since.days} days back < {until.days})")
-    # Refused only when no system's zone could leave anything to fetch.
-    until_at = int(now) if until is None else _widest(until, now, end=True)
-    if _widest(since_bound, now, end=False) > min(until_at, int(now) - SETTLE_SECONDS):
-        raise ValueError("since is after until (or within the last hour)")
+    kinds, since_bound = _arguments(kinds, since, until, shard, now)
+    if isinstance(claim_lease, bool) or not isinstance(claim_lease, int | float):
+        raise TypeError(f"claim_lease must be seconds, got {type(claim_lease).__name__}")
+    if not 0 < claim_lease < float("inf"):
+        raise ValueError(f"claim_lease must be more than 0 seconds, got {claim_lease!r}")
     if concurrency is None:
         concurrency = client.max_in_flight * 2
     started = time.monotonic()
     background = client.with_options(priority=Priority.BACKGROUND)
     store = _current_store(store)
+    # A store without claims (one written for an earlier version) is used as before.
+    claims = store if isinstance(store, ClaimingStore) else None
+    run_id = _run_id()
     report = BackfillReport()
     base = client.scheduler_snapshot()
 
-    system_list = await _resolve_systems(client, systems)
-    if shard is not None:
-        system_list = [s for s in system_list if s.system_id % shard[1] == shard[0] - 1]
+    system_list = await _listed(client, systems, shard)
     by_id = {s.system_id: s for s in system_list}
     zone_of = _zones()
     # Names and timezones, so that exports and plots show local time (a Store of another
     # kind may not keep them: the method is optional).
+    # The listing's moment by the client's clock (the simulator's, when simulating), so
+    # that a system's last report can be told apart from one long before it (``status``).
     record_systems = getattr(store, "write_systems", None)
     if record_systems is not None and system_list:
-        await record_systems(system_list)
+        if _takes_updated_at(record_systems):
+            await record_systems(system_list, updated_at=int(now))
+        else:  # a store written for an earlier version
+            await record_systems(system_list)
 
     # First pass: count what is planned and what is pending, for the progress bar's ETA.
     # How many were stored per system and kind is kept, so that the second pass can tell
@@ -429,12 +587,32 @@ async def backfill(
                     if not done.covers(start_at, end_at):
                         yield WorkItem(system.system_id, kind, start_at, end_at)
 
-    async def work(item: WorkItem) -> int | None:
+    async def work(item: WorkItem) -> int | _Elsewhere | None:
         # Another run on the same store may have stored the window since it was planned:
         # a local query spares a request (and its quota). ``None`` means "stored meanwhile".
         done = await _done(store, item.system_id, item.kind)
         if done.covers(item.start_at, item.end_at):
             return None
+        if claims is None:
+            return await fetch(item)
+        key = (item.system_id, item.kind, item.start_at, item.end_at)
+        if not await claims.claim_range(run_id, *key, lease=claim_lease):
+            return _ELSEWHERE  # another live run is fetching it: come back to it later
+        try:
+            # Checked again now that it is ours: the run that held it until a moment ago
+            # stored it first, then released it.
+            done = await _done(store, item.system_id, item.kind)
+            if done.covers(item.start_at, item.end_at):
+                return None
+            return await fetch(item)
+        finally:
+            # Released as soon as the window is stored or failed, so that a run waiting
+            # for it looks again at once; if this fails (or the run is cancelled first)
+            # the release at the end of the run, or the lease, frees it.
+            with contextlib.suppress(Exception):
+                await claims.release_claim(run_id, *key)
+
+    async def fetch(item: WorkItem) -> int:
         spec = KINDS[item.kind]
         system = by_id[item.system_id]
         if spec.by_day:
@@ -450,6 +628,17 @@ async def backfill(
                 _check_lookback(item, clock.now())
         await store.write_range(item.system_id, item.kind, item.start_at, item.end_at, result)
         return spec.row_count(result)
+
+    async def renew(claims: ClaimingStore) -> None:
+        # Every claim of this run in one statement, a third of a lease apart: a claim
+        # lapses only if two renewals in a row are missed.
+        while True:
+            await asyncio.sleep(claim_lease / 3)
+            try:
+                await claims.renew_claims(run_id, lease=claim_lease)
+            except Exception as exc:  # a busy file, a store gone: the run goes on
+                # Best effort: a claim that lapses costs at most a window fetched twice.
+                log.warning("backfill: could not renew this run's claims: %s", exc)
 
     def progress() -> None:
         snap = client.scheduler_snapshot()
@@ -474,26 +663,112 @@ async def backfill(
                 )
             )
 
+    async def run(
+        source: Iterable[WorkItem] | AsyncIterator[WorkItem],
+    ) -> tuple[list[WorkItem], list[WorkItem]]:
+        """Work through ``source``; return the windows another run held (to try again
+        later) and those whose answer was not for them, to ask for again (each at most
+        :data:`BAD_ANSWER_RETRIES` times: then it is reported as failed)."""
+        elsewhere: list[WorkItem] = []
+        again: list[WorkItem] = []
+        outcomes = fan_out(source, work, concurrency=concurrency)
+        async with contextlib.aclosing(outcomes):
+            async for outcome in outcomes:
+                if outcome.error is None and outcome.result is _ELSEWHERE:
+                    elsewhere.append(outcome.item)
+                    continue
+                if outcome.error is None and outcome.result is None:
+                    report.stored_meanwhile += 1
+                elif outcome.error is None:
+                    report.done += 1
+                    report.rows += outcome.result if isinstance(outcome.result, int) else 0
+                else:
+                    error = outcome.error
+                    if isinstance(error, StoreError) and not isinstance(error, StoreDataError):
+                        # the store itself cannot be used: every other window would fail too
+                        raise error
+                    asked = asked_again.get(outcome.item, 0)
+                    if isinstance(error, ResponseFormatError) and asked < BAD_ANSWER_RETRIES:
+                        asked_again[outcome.item] = asked + 1
+                        log.info(
+                            "backfill: %s: %s; asking again after the other windows",
+                            outcome.item.describe(),
+                            error,
+                        )
+                        again.append(outcome.item)
+                        continue
+                    text = str(error) if isinstance(error, EnlightenError) else repr(error)
+                    report.failures.append(BackfillFailure(outcome.item, text))
+                    # Marked, so that a front end listing the report's failures itself (the
+                    # CLI's summary) can keep from showing each twice.
+                    log.warning(
+                        "backfill: %s failed: %s",
+                        outcome.item.describe(),
+                        text,
+                        extra={FAILURE_LOG_MARK: True},
+                    )
+                progress()
+        return elsewhere, again
+
+    # How many times each window was asked for again after a bad answer.
+    asked_again: dict[WorkItem, int] = {}
     progress()
-    outcomes = fan_out(items(), work, concurrency=concurrency)
-    async with contextlib.aclosing(outcomes):
-        async for outcome in outcomes:
-            if outcome.error is None and outcome.result is None:
-                report.stored_meanwhile += 1
-            elif outcome.error is None:
-                report.done += 1
-                report.rows += outcome.result or 0
-            else:
-                error = outcome.error
-                if isinstance(error, StoreError) and not isinstance(error, StoreDataError):
-                    # the store itself cannot be used: every other window would fail too
-                    raise error
-                text = str(error) if isinstance(error, EnlightenError) else repr(error)
-                report.failures.append(BackfillFailure(outcome.item, text))
-                log.warning("backfill: %s failed: %s", outcome.item.describe(), text)
-            progress()
+    renewing = None if claims is None else asyncio.ensure_future(renew(claims))
+    try:
+        waiting, again = await run(items())
+        # What other runs held: each is theirs until they store it (stored meanwhile here),
+        # or fail it, stop or die (their claim is released or lapses: then it is fetched
+        # here). Looked at again every CLAIM_POLL seconds; no request is sent meanwhile.
+        if waiting:
+            log.info(
+                "backfill: waiting for %d windows another run on this store has claimed "
+                "(a run that stopped renews no claim: its claims lapse after its lease, "
+                "%.0f s by default)",
+                len(waiting),
+                CLAIM_LEASE,
+            )
+        while waiting or again:
+            if again:
+                # The windows answered badly, asked for again now that the others are done
+                # (a bounded number of times each: see BAD_ANSWER_RETRIES).
+                held, again = await run(again)
+                waiting += held
+                continue
+            await asyncio.sleep(min(CLAIM_POLL, claim_lease / 4))
+            waiting, again = await run(waiting)
+    finally:
+        if renewing is not None:
+            renewing.cancel()
+            # waited with asyncio.wait: a cancel of this run itself is not swallowed
+            await asyncio.wait([renewing])
+        if claims is not None:
+            # Whatever the end (done, an error, cancelled): no claim of this run outlives
+            # it, so that no other run waits a lease for nothing.
+            with contextlib.suppress(Exception):
+                await claims.release_claims(run_id)
     report.elapsed_seconds = time.monotonic() - started
     return report
+
+
+class _Elsewhere:
+    """What a window's work returns when another live run holds its claim."""
+
+
+_ELSEWHERE = _Elsewhere()
+
+
+def _run_id() -> str:
+    """An id for one backfill's claims: host and process (to tell whose they are in the
+    store, when a run seems stuck) and a random part (two runs in one process differ)."""
+    return f"{socket.gethostname()[:64]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _takes_updated_at(method: Callable[..., Any]) -> bool:
+    try:
+        parameters = inspect.signature(method).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: call it as before
+        return False
+    return any(p.name == "updated_at" or p.kind is p.VAR_KEYWORD for p in parameters)
 
 
 class _StoreOf010:

@@ -3,11 +3,13 @@
 
 ``enlighten-async backfill --simulate`` starts the embedded simulator in-process with a
 compressed clock and backfills from it: the client's real job, on any machine, with no
-key. A bare ``enlighten-async backfill`` (no key, user id or base URL given, as options or
-in the environment) does the same. With ``--key``/``--user-id`` (or
-``ENLIGHTEN_API_KEY``/``ENLIGHTEN_USER_ID``) it talks to the real service, or to
-``--base-url``/``ENLIGHTEN_BASE_URL``; a user id or base URL without a key is an error
-(never a silent switch to the simulator). The key is never echoed.
+key. With ``--key``/``--user-id`` (or ``ENLIGHTEN_API_KEY``/``ENLIGHTEN_USER_ID``) it
+talks to the real service, or to ``--base-url``/``ENLIGHTEN_BASE_URL``; without a key or
+user id, and without ``--simulate``, it is a usage error (exit 2: never a silent switch
+to the simulator). The key is never echoed; ``--key-file``/``ENLIGHTEN_API_KEY_FILE``
+read it from a file, off the command line that any local user can read. A URL given
+(base or Redis) is shown without its credentials and query, and a malformed one is a
+usage error.
 
 ``--redis-url``/``ENLIGHTEN_REDIS_URL`` makes several workers of one key share one quota
 through Redis (:class:`~enlighten_async.RedisLedger`); ``--shard I/N`` gives worker ``I``
@@ -24,6 +26,7 @@ import contextlib
 import logging
 import math
 import os
+import signal
 import sys
 import time
 import warnings
@@ -34,14 +37,23 @@ from typing import Any, TextIO
 from attrs import frozen
 
 from enlighten_async import __version__
-from enlighten_async._args import url_arg
+from enlighten_async._args import redis_url_arg, url_arg
 from enlighten_async._client import DEFAULT_BASE_URL, EnlightenClient
 from enlighten_async._clock import Clock, ScaledClock
 from enlighten_async._exceptions import EnlightenError
-from enlighten_async._quota import PLANS, Quota, parse_quota
+from enlighten_async._quota import PLANS, Quota, parse_quota, resolve_plan
 from enlighten_async._scheduler import Scheduler
 from enlighten_async._windows import LookbackWarning
-from enlighten_async.backfill import DEFAULT_KINDS, BackfillReport, Progress, backfill
+from enlighten_async.backfill import (
+    CLAIM_LEASE,
+    DEFAULT_KINDS,
+    FAILURE_LOG_MARK,
+    BackfillPlan,
+    BackfillReport,
+    Progress,
+    backfill,
+    plan_backfill,
+)
 from enlighten_async.store import SQLiteStore, StoreError, StoreSource, StoreSourceError
 
 __all__ = ["main"]
@@ -54,21 +66,60 @@ DEFAULT_SIM_TIME_SCALE = 600.0
 DEFAULT_DB = "enlighten.db"
 DEFAULT_SIM_DB = "enlighten-sim.db"
 
-#: Exit statuses of ``backfill`` (also in its ``--help``).
+#: Exit statuses of ``backfill`` (also in its ``--help``). A stop by a signal is 128 plus
+#: its number, as a shell reports a process the signal killed: 130 Ctrl-C, 143 SIGTERM.
 EXIT_OK, EXIT_FAILED_WINDOWS, EXIT_USAGE, EXIT_CANNOT_RUN, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_TERMINATED = 128 + signal.SIGTERM
 BACKFILL_EPILOG = """\
 exit status:
   0    every planned window is in the store
   1    some windows failed (listed in the summary; run again to retry them)
-  2    usage error (bad option, missing key or user id, a store of another source)
+  2    usage error (bad option, missing key or user id, a malformed URL or key file,
+       a store of another source)
   3    could not run: authentication or connection failure, API error while planning,
        a store that cannot be used (damaged, not a database, locked, not writable)
   130  interrupted (Ctrl-C); the windows fetched so far are kept
+  143  stopped by SIGTERM (kill, systemd, docker stop), the same way as Ctrl-C
 
-Without --simulate, --key/ENLIGHTEN_API_KEY is needed as soon as a user id or base URL
-is given; with none of them, the embedded simulator is used. A store records its
-source (base URL and a hash of the user id, or the simulator's seed and fleet size)
-and refuses another one; the simulator's default store is enlighten-sim.db."""
+Without --simulate, the key (--key or --key-file; else ENLIGHTEN_API_KEY or
+ENLIGHTEN_API_KEY_FILE) and --user-id/ENLIGHTEN_USER_ID are needed (a missing one is
+exit 2; the simulator is never used unless asked). A store records its source (base
+URL and a hash of the user id, or the simulator's seed and fleet size) and refuses
+another one; the simulator's default store is enlighten-sim.db."""
+
+
+#: A system whose last report is this long before the backfill listed it has stopped
+#: reporting: ``status`` shows the time since as a gap. (Envoys report every 15 minutes,
+#: some on metered links every few hours.)
+STOPPED_REPORTING_SECONDS = 6 * 3600
+
+STATUS_EPILOG = f"""\
+Times are UTC (marked "UTC"; "Z" in --json); the zone beside each system is its own.
+A system stopped reporting when its last report came more than
+{STOPPED_REPORTING_SECONDS // 3600} hours before the last backfill listed the systems
+(by the client's clock): each of its kinds then shows a gap "(no reports)" from the last
+report to that listing. Other gaps are ranges never fetched.
+
+--json prints one object:
+  {{"store": "enlighten.db", "times": "UTC",
+   "quota": null | {{"namespace": "1a2b3c4d", "month": "2026-12", "used": 211,
+                    "limit": 10000 | null, "left": 9789 | null}},
+   "systems": [{{"system_id": 89, "name": "..." | null, "timezone": "Europe/Berlin" | null,
+                "status": "comm" | null, "last_report_at": "2026-12-04T09:06:00Z" | null,
+                "listed_at": "2026-12-07T16:59:00Z" | null, "stopped_reporting": true,
+                "kinds": [{{"kind": "stats", "ranges": 9, "rows": 2016,
+                           "first_end_at": "...Z" | null, "last_end_at": "...Z" | null,
+                           "gaps": [{{"start": "...Z", "end": "...Z",
+                                     "why": "not fetched" | "no reports"}}]}}]}}]}}
+  null: not recorded (a store from before this version, or a system never listed).
+  A gap "not fetched" of energy_lifetime covers the days from start's date up to,
+  not including, end's date.
+
+exit status:
+  0    shown (also a store that holds nothing yet)
+  2    usage error: no store at --db (none is created; also with --redis-url),
+       --redis-url without the API key, a malformed --redis-url or key file
+  3    the store cannot be used (damaged, not a store), or Redis cannot be reached"""
 
 
 VERBOSE_HELP = "log to stderr: -v INFO, -vv DEBUG (before or after the command)"
@@ -77,6 +128,80 @@ LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 class UsageError(Exception):
     """A command line that cannot run (exit status 2)."""
+
+
+KEY_HELP = (
+    "API key (default: $ENLIGHTEN_API_KEY); never echoed, but any local user can read a "
+    "command line: prefer --key-file or the environment"
+)
+KEY_FILE_HELP = (
+    "read the API key from this file (default: $ENLIGHTEN_API_KEY_FILE): its one line, "
+    "without the newline"
+)
+#: More than a key could be: a wrong file (a log, a binary) is refused unread.
+KEY_FILE_MAX_BYTES = 4096
+
+
+def _api_key(args: argparse.Namespace) -> str | None:
+    """The API key: ``--key``, ``--key-file``, ``$ENLIGHTEN_API_KEY`` or
+    ``$ENLIGHTEN_API_KEY_FILE``, the command line first; ``None`` if none is given.
+
+    Two sources at one level (both options, or both variables) are a usage error, as an
+    ambiguity. Messages name the file, never what it holds.
+    """
+    if args.key and args.key_file:
+        raise UsageError("give the API key once: --key or --key-file, not both")
+    if args.key:
+        return str(args.key)
+    if args.key_file:
+        return _read_key_file(args.key_file, "--key-file")
+    env_key = os.environ.get("ENLIGHTEN_API_KEY") or None
+    env_file = os.environ.get("ENLIGHTEN_API_KEY_FILE") or None
+    if env_key and env_file:
+        raise UsageError("both ENLIGHTEN_API_KEY and ENLIGHTEN_API_KEY_FILE are set: unset one")
+    if env_file:
+        return _read_key_file(env_file, "ENLIGHTEN_API_KEY_FILE")
+    return env_key
+
+
+def _read_key_file(path: str, name: str) -> str:
+    """The key held in ``path``: its text without surrounding whitespace (the newline an
+    editor or ``echo`` adds), or :class:`UsageError`."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(KEY_FILE_MAX_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"{name}: cannot read {path!r}: {exc.strerror or exc}") from None
+    if len(data) > KEY_FILE_MAX_BYTES:
+        raise UsageError(f"{name}: {path!r} is over {KEY_FILE_MAX_BYTES} bytes: not a key file")
+    try:
+        key = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise UsageError(f"{name}: {path!r} is not UTF-8 text") from None
+    if not key:
+        raise UsageError(f"{name}: {path!r} is empty")
+    if any(c.isspace() or ord(c) < 0x20 for c in key):
+        # Two lines or words: a wrong file, or a key with its variable name; say which
+        # file, never its content.
+        raise UsageError(f"{name}: {path!r} must hold the key alone, on one line")
+    return key
+
+
+def _redis_url(args: argparse.Namespace) -> tuple[str, str] | None:
+    """``(url, the option or variable it came from)``, checked; ``None`` without one.
+
+    Checked before anything opens, and shown without its password or query.
+    """
+    if args.redis_url:
+        url, name = str(args.redis_url), "--redis-url"
+    elif os.environ.get("ENLIGHTEN_REDIS_URL"):
+        url, name = os.environ["ENLIGHTEN_REDIS_URL"], "ENLIGHTEN_REDIS_URL"
+    else:
+        return None
+    try:
+        return redis_url_arg(url, name), name
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _positive_int(text: str) -> int:
@@ -195,7 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help=VERBOSE_HELP)
-    sub = parser.add_subparsers(dest="command", required=True)
+    # Not required=True: with no command, main() prints the whole help (not only argparse's
+    # one-line "required" error) and exits 2.
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     bf = sub.add_parser(
         "backfill",
@@ -208,10 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument(
         "--simulate",
         action="store_true",
-        help="run against the embedded simulator (the default when no key, user id or base "
-        "URL is given)",
+        help="run against the embedded simulator (never used without this flag)",
     )
-    bf.add_argument("--key", help="API key (default: $ENLIGHTEN_API_KEY); never echoed")
+    bf.add_argument("--key", help=KEY_HELP)
+    bf.add_argument("--key-file", metavar="PATH", help=KEY_FILE_HELP)
     bf.add_argument("--user-id", help="user id (default: $ENLIGHTEN_USER_ID)")
     bf.add_argument("--base-url", help="API base URL (default: $ENLIGHTEN_BASE_URL or the service)")
     bf.add_argument("--systems", type=_systems, default=None, help="'all' (default) or ids: 67,72")
@@ -254,6 +381,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="I/N",
         help="fetch only worker I's share of N (by system id: no overlap, no gap)",
     )
+    bf.add_argument(
+        "--claim-lease",
+        type=_positive_float,
+        default=CLAIM_LEASE,
+        metavar="SECONDS",
+        help="how long this run's claim on a window lasts unless renewed: runs sharing "
+        "--db fetch each window once, and a killed run's windows are taken over this "
+        f"long after (default: {CLAIM_LEASE:g})",
+    )
     sim = bf.add_argument_group("simulator (with --simulate)")
     sim.add_argument(
         "--sim-systems", type=_positive_int, default=20, help="systems in the fleet (20)"
@@ -279,16 +415,38 @@ def build_parser() -> argparse.ArgumentParser:
         "fleet's dates are relative to it, so a fixed origin backfills the same data any day",
     )
     bf.add_argument("--no-progress", action="store_true", help="no progress bar")
+    bf.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="plan only: list the systems (the /systems requests planning needs: one per "
+        "1000 systems, or per 200 ids of --systems; counted in the output) and read --db if "
+        "it exists, then print the windows to fetch, their requests and the time they take "
+        "at the plan's rate (--plan; with --simulate, --sim-plan). Fetches no window, "
+        "creates or changes no store",
+    )
 
-    st = sub.add_parser("status", help="what the store holds per system and kind, and gaps")
+    st = sub.add_parser(
+        "status",
+        help="what the store holds per system and kind, and gaps",
+        description="Show what a store holds: each system's last report (as the last backfill "
+        "listed the systems), and per system and kind the windows, rows, first and last "
+        "interval and the gaps. Reads the store only (never the API, never creating or "
+        "changing the file); with --redis-url, also this month's requests of the key.",
+        epilog=STATUS_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     st.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default: {DEFAULT_DB})")
+    st.add_argument(
+        "--json", action="store_true", help="print one JSON object (its shape is below)"
+    )
     st.add_argument(
         "--redis-url",
         default=None,
         help="also show this month's requests used and left, from the shared ledger "
         "(default: $ENLIGHTEN_REDIS_URL; needs --key or $ENLIGHTEN_API_KEY)",
     )
-    st.add_argument("--key", help="API key (default: $ENLIGHTEN_API_KEY); never echoed")
+    st.add_argument("--key", help=KEY_HELP)
+    st.add_argument("--key-file", metavar="PATH", help=KEY_FILE_HELP)
     st.add_argument(
         "--plan",
         type=_quota_plan,
@@ -393,15 +551,22 @@ def _add_export_parsers(sub: Any) -> None:
 def _credentials(args: argparse.Namespace) -> tuple[bool, str | None, str | None, str | None]:
     """``(simulate, key, user_id, base_url)`` from the options and the environment.
 
-    The simulator is used with ``--simulate``, or when nothing points at a real service
-    (no key, no user id, no base URL). A user id or base URL without a key is a usage
-    error: a missing key must not quietly fill the user's store from the simulator.
+    The simulator is used with ``--simulate`` only. Without it, a missing key or user id
+    is a usage error (also when nothing at all is given): a missing key must not quietly
+    fill a store from the simulator.
     """
-    key = args.key or os.environ.get("ENLIGHTEN_API_KEY") or None
+    key = _api_key(args)
     user_id = args.user_id or os.environ.get("ENLIGHTEN_USER_ID") or None
     base_url = args.base_url or os.environ.get("ENLIGHTEN_BASE_URL") or None
-    if args.simulate or not (key or user_id or base_url):
+    if args.simulate:
         return True, None, None, None
+    if not (key or user_id or base_url):
+        # A cron job that lost its environment must fail loudly, not fill a store from
+        # the simulator and exit 0.
+        raise UsageError(
+            "no API key or user id: set ENLIGHTEN_API_KEY and ENLIGHTEN_USER_ID "
+            "(or --key and --user-id), or pass --simulate for the embedded simulator"
+        )
     if not key:
         given = "a user id" if user_id else "a base URL"
         raise UsageError(
@@ -506,14 +671,17 @@ def _progress_printer(mode: str) -> tuple[Callable[[Progress], None], Callable[[
 
         def plain(p: Progress) -> None:
             f = _Figures.of(p, time.monotonic() - started)
-            pct = int(100 * f.handled / max(1, f.todo))
+            if f.todo == 0:  # nothing to do: the summary says so, not "0% windows=0/0"
+                return
+            pct = int(100 * f.handled / f.todo)
             if pct // 5 != last[0] // 5 and last[0] != _GONE:
                 last[0] = pct
                 try:
                     print(
-                        f"{pct:3d}% windows {f.handled}/{f.todo} requests {p.requests_sent} "
-                        f"409s {p.conflicts} retries {p.retries} elapsed {_duration(f.elapsed)} "
-                        f"rate {f.rate:.1f} windows/s eta {_duration(f.eta)}",
+                        f"{pct:3d}% windows={f.handled}/{f.todo} requests={p.requests_sent} "
+                        f"409s={p.conflicts} retries={p.retries} failed={p.failed} "
+                        f"elapsed={_duration(f.elapsed)} windows/s={f.rate:.1f} "
+                        f"eta={_duration(f.eta)}",
                         flush=True,
                     )
                 except BrokenPipeError:  # `backfill | head`: the run goes on, unprinted
@@ -547,9 +715,11 @@ def _progress_printer(mode: str) -> tuple[Callable[[Progress], None], Callable[[
 
     def update(p: Progress) -> None:
         f = _Figures.of(p, time.monotonic() - started)
+        if f.todo == 0 and not task_id:  # nothing to do: no empty bar
+            return
         bar.info = (
-            f"{f.rate:.1f} windows/s  requests {p.requests_sent}  409s {p.conflicts}  "
-            f"retries {p.retries}  failed {p.failed}"
+            f"windows/s={f.rate:.1f}  requests={p.requests_sent}  409s={p.conflicts}  "
+            f"retries={p.retries}  failed={p.failed}"
         )
         if not task_id:
             bar.start()
@@ -563,7 +733,17 @@ def _progress_printer(mode: str) -> tuple[Callable[[Progress], None], Callable[[
     return update, stop
 
 
+#: How many failed windows the summary lists one by one.
+SUMMARY_FAILURES = 50
+
+
 def _print_summary(report: BackfillReport, db: str) -> None:
+    if report.planned == report.skipped:
+        print(
+            f"Nothing to do: all {report.planned} planned windows are already in {db}"
+            if report.planned
+            else "Nothing to do: no window in the range (nothing has been reported there yet)"
+        )
     print(
         f"Backfill summary: {report.planned} windows planned, {report.skipped} already stored, "
         f"{report.stored_meanwhile} stored by another run meanwhile, "
@@ -571,10 +751,19 @@ def _print_summary(report: BackfillReport, db: str) -> None:
         f"{report.requests_sent} requests, {report.conflicts} 409s, {report.retries} retries; "
         f"{report.elapsed_seconds:.1f}s. Store: {db}"
     )
-    for failure in report.failures[:10]:
+    # Each failure once: here, not also as a WARNING log line (see _quiet_failures).
+    for failure in report.failures[:SUMMARY_FAILURES]:
         print(f"  failed: {failure.item.describe()}: {failure.error}")
-    if report.failed > 10:
-        print(f"  ... and {report.failed - 10} more")
+    if report.failed > SUMMARY_FAILURES:
+        print(
+            f"  ... and {report.failed - SUMMARY_FAILURES} more "
+            "(-v logs each failure as it happens)"
+        )
+
+
+def _quiet_failures(record: logging.LogRecord) -> bool:
+    """A logging filter: drop backfill's line per failed window (the summary lists them)."""
+    return not getattr(record, FAILURE_LOG_MARK, False)
 
 
 def _error(message: object) -> None:
@@ -584,11 +773,14 @@ def _error(message: object) -> None:
 async def _backfill(args: argparse.Namespace) -> int:
     try:
         simulate = _credentials(args)[0]  # usage errors before anything starts
+        _redis_url(args)
     except UsageError as exc:
         _error(exc)
         return EXIT_USAGE
     if args.db is None:
         args.db = DEFAULT_SIM_DB if simulate else DEFAULT_DB
+    if args.dry_run:
+        return await _dry_run(args, simulate)
     created = _absent(args.db)
     status = await _run_backfill(args, simulate)
     if created and status != EXIT_OK:
@@ -623,32 +815,10 @@ async def _run_backfill(args: argparse.Namespace, simulate: bool) -> int:
     # clock (the simulator's, when simulating: its fleet reports up to its "now").
     since = args.since
     async with _target(args) as (base_url, key, user_id, clock):
-        redis_url = args.redis_url or os.environ.get("ENLIGHTEN_REDIS_URL") or None
-        ledger: Any = None
-        try:
-            if redis_url:
-                ledger = await _redis_ledger(redis_url, key, args.plan)
-                scheduler_kwargs: dict[str, Any] = {"ledger": ledger, "clock": clock}
-                if args.max_in_flight is not None:
-                    scheduler_kwargs["max_in_flight"] = args.max_in_flight
-                client = EnlightenClient(
-                    key, user_id, base_url=base_url, scheduler=Scheduler(**scheduler_kwargs)
-                )
-            else:
-                client = EnlightenClient(
-                    key,
-                    user_id,
-                    base_url=base_url,
-                    plan=args.plan,
-                    clock=clock,
-                    max_in_flight=args.max_in_flight,
-                )
-        except ValueError as exc:
-            _error(exc)
-            return EXIT_USAGE
-        except EnlightenError as exc:  # Redis unreachable at start
-            _error(exc)
-            return EXIT_CANNOT_RUN
+        made = await _client(args, base_url, key, user_id, clock)
+        if isinstance(made, int):
+            return made
+        client, ledger = made
         mode = "none" if args.no_progress else ("rich" if sys.stdout.isatty() else "plain")
         update, stop = _progress_printer(mode)
         task: asyncio.Future[BackfillReport] | None = None
@@ -676,8 +846,10 @@ async def _run_backfill(args: argparse.Namespace, simulate: bool) -> int:
                         args.until,
                         on_progress=on_progress,
                         shard=args.shard,
+                        claim_lease=args.claim_lease,
                     )
                 )
+                terminated = _on_sigterm(task)
                 try:
                     report = await task
                 except asyncio.CancelledError:
@@ -689,11 +861,14 @@ async def _run_backfill(args: argparse.Namespace, simulate: bool) -> int:
                         )
                         return EXIT_CANNOT_RUN
                     print(
-                        f"\nInterrupted. The windows fetched so far are kept in {args.db}; run "
-                        "the same command again to fetch only the rest."
+                        f"\n{'Terminated' if terminated else 'Interrupted'}. The windows "
+                        f"fetched so far are kept in {args.db}; run the same command again "
+                        "to fetch only the rest.",
+                        flush=True,
                     )
-                    return EXIT_INTERRUPTED
+                    return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
                 finally:
+                    _on_sigterm(None)
                     stop()
         except StoreSourceError as exc:  # the store holds another source's data
             _error(f"{exc} (--db)")
@@ -719,16 +894,203 @@ async def _run_backfill(args: argparse.Namespace, simulate: bool) -> int:
     return EXIT_OK if report.failed == 0 else EXIT_FAILED_WINDOWS
 
 
-async def _redis_ledger(url: str, key: str, plan: str | tuple[Quota, ...] | None) -> Any:
-    """A :class:`RedisLedger` that answered a ping, or :class:`EnlightenError`."""
+class _Terminated:
+    """Whether SIGTERM stopped the run (true once it came)."""
+
+    came = False
+
+    def __bool__(self) -> bool:
+        return self.came
+
+
+def _on_sigterm(task: asyncio.Future[Any] | None) -> _Terminated:
+    """Cancel ``task`` on SIGTERM, as Ctrl-C cancels it (``None``: SIGTERM's default again).
+
+    A process manager's stop (``kill``, systemd, ``docker stop``) then ends the run the same
+    way: the windows stored so far are kept, and the command says how to resume.
+    """
+    loop = asyncio.get_running_loop()
+    terminated = _Terminated()
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals here
+        if task is None:
+            loop.remove_signal_handler(signal.SIGTERM)
+        else:
+
+            def stop() -> None:
+                terminated.came = True
+                task.cancel()
+
+            loop.add_signal_handler(signal.SIGTERM, stop)
+    return terminated
+
+
+async def _client(
+    args: argparse.Namespace, base_url: str, key: str, user_id: str, clock: Clock | None
+) -> tuple[EnlightenClient, Any] | int:
+    """The backfill's client and its shared ledger (``None`` without ``--redis-url``); or
+    the exit status, the error shown."""
+    ledger: Any = None
+    try:
+        redis_url = _redis_url(args)
+        if redis_url is not None:
+            ledger = await _redis_ledger(*redis_url, key, args.plan)
+            scheduler_kwargs: dict[str, Any] = {"ledger": ledger, "clock": clock}
+            if args.max_in_flight is not None:
+                scheduler_kwargs["max_in_flight"] = args.max_in_flight
+            client = EnlightenClient(
+                key, user_id, base_url=base_url, scheduler=Scheduler(**scheduler_kwargs)
+            )
+        else:
+            client = EnlightenClient(
+                key,
+                user_id,
+                base_url=base_url,
+                plan=args.plan,
+                clock=clock,
+                max_in_flight=args.max_in_flight,
+            )
+    except (ValueError, UsageError) as exc:
+        _error(exc)
+        return EXIT_USAGE
+    except EnlightenError as exc:  # Redis unreachable at start
+        _error(exc)
+        return EXIT_CANNOT_RUN
+    return client, ledger
+
+
+async def _dry_run(args: argparse.Namespace, simulate: bool) -> int:
+    """``backfill --dry-run``: what a backfill would fetch, and how long it would take."""
+    async with _target(args) as (base_url, key, user_id, clock):
+        made = await _client(args, base_url, key, user_id, clock)
+        if isinstance(made, int):
+            return made
+        client, ledger = made
+        store: SQLiteStore | None = None
+        try:
+            if not _absent(args.db):  # read what is done; a missing store is not created
+                store = SQLiteStore(args.db, read_only=True)
+                await store.open()
+            async with client:
+                plan = await plan_backfill(
+                    client,
+                    store,
+                    args.systems,
+                    args.kinds,
+                    args.since,
+                    args.until,
+                    shard=args.shard,
+                )
+        except StoreError as exc:
+            _error(exc)
+            return EXIT_CANNOT_RUN
+        except EnlightenError as exc:  # auth, connection, an API error while listing
+            _error(exc)
+            return EXIT_CANNOT_RUN
+        except ValueError as exc:  # since after until, unknown system ids
+            _error(exc)
+            return EXIT_USAGE
+        finally:
+            if store is not None:
+                await store.close()
+            if ledger is not None:
+                with contextlib.suppress(Exception):
+                    await ledger.aclose()
+        if args.plan is not None:
+            limits: tuple[Quota, ...] | None = resolve_plan(args.plan)
+            plan_name = args.plan if isinstance(args.plan, str) else "--plan"
+        elif simulate:
+            from enlighten_async.simulator import Plan
+
+            limits, plan_name = Plan.parse(args.sim_plan).limits, args.sim_plan
+        else:
+            limits, plan_name = None, ""
+        scale = clock.scale if clock is not None else 1.0
+    for line in _plan_lines(plan, args.db, limits, plan_name, scale):
+        print(line)
+    return EXIT_OK
+
+
+def _plan_lines(
+    plan: BackfillPlan,
+    db: str,
+    limits: tuple[Quota, ...] | None,
+    plan_name: str,
+    scale: float,
+) -> list[str]:
+    """What ``backfill --dry-run`` prints."""
+    listing = plan.requests_sent
+    lines = [
+        f"Dry run: no window fetched, no store written. Planning sent {listing} "
+        f"request{'s' if listing != 1 else ''} (/systems: each system's zone and dates)."
+    ]
+    groups: dict[tuple[int, str], list[Any]] = {}
+    for item in plan.windows:
+        groups.setdefault((item.system_id, item.kind), []).append(item)
+    if groups:
+        lines.append(
+            f"{'system':>8} {'kind':<18} {'windows':>7}  {'first start (UTC)':<17}  last end (UTC)"
+        )
+    fmt = "%Y-%m-%d %H:%M"
+    for (system_id, kind), items in groups.items():
+        first = datetime.fromtimestamp(min(i.start_at for i in items), UTC).strftime(fmt)
+        last = datetime.fromtimestamp(max(i.end_at for i in items), UTC).strftime(fmt)
+        lines.append(f"{system_id:>8} {kind:<18} {len(items):>7}  {first:<17}  {last}")
+    todo = len(plan.windows)
+    lines.append(
+        f"Would fetch {todo} windows of {plan.systems} systems with {todo} requests "
+        f"({plan.skipped} of {plan.planned} planned are already in {db})."
+        if todo
+        else f"Nothing to do: all {plan.planned} planned windows are already in {db}."
+    )
+    if not todo:
+        return lines
+    total = todo + listing
+    if limits is None:
+        lines.append(
+            "Time: unknown without --plan (a backfill learns the quota from its first 409)."
+        )
+        return lines
+    seconds, beyond = _quota_seconds(total, limits)
+    text = f"Time at plan {plan_name} ({', '.join(map(str, limits)) or 'unlimited'}): "
+    if not limits:
+        text += "no quota wait"
+    else:
+        text += f"about {_duration(seconds)} of quota windows for {total} requests"
+        if scale != 1.0:
+            text += f" ({seconds / scale:.1f}s of real time at the clock x{scale:g})"
+    lines.append(text + (f"; {beyond}" if beyond else "") + ".")
+    return lines
+
+
+def _quota_seconds(requests: int, limits: Sequence[Quota]) -> tuple[float, str]:
+    """How long ``requests`` take at ``limits`` (fixed windows: the last window's
+    requests go out when it opens), and what a month limit leaves for next month."""
+    seconds = 0.0
+    beyond = ""
+    for quota in limits:
+        if quota.seconds is None:  # the month: no fixed length
+            if requests > quota.limit:
+                beyond = (
+                    f"{requests - quota.limit} requests more than the month's {quota.limit} "
+                    "wait for the next month"
+                )
+            continue
+        seconds = max(seconds, (requests - 1) // quota.limit * quota.seconds)
+    return seconds, beyond
+
+
+async def _redis_ledger(url: str, name: str, key: str, plan: str | tuple[Quota, ...] | None) -> Any:
+    """A :class:`RedisLedger` that answered a ping; :class:`UsageError` for a URL it
+    cannot read (``name`` the option or variable it came from), :class:`EnlightenError`
+    for a Redis that does not answer."""
     try:
         from enlighten_async._redis_ledger import RedisLedger
     except ImportError:  # pragma: no cover - the extra is missing
         raise EnlightenError("--redis-url needs: pip install 'enlighten-async[redis]'") from None
     try:
         ledger = RedisLedger(url, key, plan=plan)
-    except ValueError as exc:  # a malformed URL
-        raise EnlightenError(f"--redis-url: {exc}") from None
+    except ValueError as exc:  # a malformed URL: the message shows it without secrets
+        raise UsageError(f"{name}: {exc}") from None
     try:
         await ledger.ping()
     except EnlightenError:
@@ -737,64 +1099,187 @@ async def _redis_ledger(url: str, key: str, plan: str | tuple[Quota, ...] | None
     return ledger
 
 
-async def _redis_status(args: argparse.Namespace) -> int:
-    """This month's requests used and left, from the shared ledger."""
-    url: str = args.redis_url or os.environ.get("ENLIGHTEN_REDIS_URL") or ""
-    key = args.key or os.environ.get("ENLIGHTEN_API_KEY") or None
+async def _redis_quota(args: argparse.Namespace) -> dict[str, Any] | int:
+    """This month's requests used and left, from the shared ledger; or the exit status
+    (the error shown)."""
+    try:
+        redis_url = _redis_url(args)
+        key = _api_key(args)
+    except UsageError as exc:
+        _error(exc)
+        return EXIT_USAGE
+    assert redis_url is not None  # status asks only when one is given
     if not key:
-        _error("status --redis-url needs the API key: --key or ENLIGHTEN_API_KEY")
+        _error(
+            "status --redis-url needs the API key: --key-file, --key, ENLIGHTEN_API_KEY "
+            "or ENLIGHTEN_API_KEY_FILE"
+        )
         return EXIT_USAGE
     try:
-        ledger = await _redis_ledger(url, key, args.plan)
+        ledger = await _redis_ledger(*redis_url, key, args.plan)
         try:
             await ledger.refresh()
+            # The ledger counts the real service's month: the wall clock is the service's.
             used = await ledger.month_usage(datetime.now(UTC).timestamp())
         finally:
             await ledger.aclose()
+    except UsageError as exc:
+        _error(exc)
+        return EXIT_USAGE
     except EnlightenError as exc:
         _error(exc)
         return EXIT_CANNOT_RUN
-    month = datetime.now(UTC).strftime("%Y-%m")
     quota = ledger.learned_month_limit()
-    if quota is None:
-        left = "left unknown: no month limit was told (--plan) or learned"
-    else:
-        left = f"{max(0, quota.limit - used)} left of {quota.limit}"
-    print(
-        f"Shared quota {ledger.namespace.rsplit(':', 1)[-1][:8]}..., month {month}: "
-        f"{used} requests used, {left}"
+    limit = None if quota is None else int(quota.limit)
+    return {
+        "namespace": ledger.namespace.rsplit(":", 1)[-1][:8],
+        "month": datetime.now(UTC).strftime("%Y-%m"),
+        "used": int(used),
+        "limit": limit,
+        "left": None if limit is None else max(0, limit - used),
+    }
+
+
+def _z(moment: datetime | None) -> str | None:
+    """An instant in ISO 8601 UTC, ``2026-12-04T09:06:00Z``."""
+    return None if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _status_document(
+    db: str, rows: Sequence[Any], systems: dict[int, Any], quota: dict[str, Any] | None
+) -> dict[str, Any]:
+    """What ``status`` shows, as the object ``--json`` prints (documented in its help)."""
+    by_system: dict[int, list[Any]] = {}
+    for r in rows:
+        by_system.setdefault(r.system_id, []).append(r)
+    shown = []
+    for system_id in sorted(by_system.keys() | systems.keys()):
+        listed = systems.get(system_id)
+        report = None if listed is None else listed.last_report_at
+        listed_at = None if listed is None else listed.updated_at
+        stopped = (
+            report is not None
+            and listed_at is not None
+            and (listed_at - report).total_seconds() > STOPPED_REPORTING_SECONDS
+        )
+        kinds = []
+        for r in by_system.get(system_id, []):
+            gaps = [{"start": _z(a), "end": _z(b), "why": "not fetched"} for a, b in r.gaps]
+            if stopped:
+                gaps.append({"start": _z(report), "end": _z(listed_at), "why": "no reports"})
+            kinds.append(
+                {
+                    "kind": r.kind,
+                    "ranges": r.ranges,
+                    "rows": r.rows,
+                    "first_end_at": _z(r.first_end_at),
+                    "last_end_at": _z(r.last_end_at),
+                    "gaps": gaps,
+                }
+            )
+        shown.append(
+            {
+                "system_id": system_id,
+                "name": None if listed is None else listed.name,
+                "timezone": None if listed is None else listed.timezone,
+                "status": None if listed is None else listed.status,
+                "last_report_at": _z(report),
+                "listed_at": _z(listed_at),
+                "stopped_reporting": stopped,
+                "kinds": kinds,
+            }
+        )
+    return {"store": db, "times": "UTC", "quota": quota, "systems": shown}
+
+
+def _since(seconds: float) -> str:
+    """``3d 07:53``: days, hours and minutes."""
+    minutes = int(seconds // 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    return f"{days}d {minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _status_lines(doc: dict[str, Any]) -> list[str]:
+    """``status`` for people: the quota, the systems, then each system's kinds; UTC."""
+
+    def hm(z: str | None) -> str:  # "2026-12-04T09:06:00Z" -> "2026-12-04 09:06"
+        return "-" if z is None else z[:16].replace("T", " ")
+
+    lines = []
+    quota = doc["quota"]
+    if quota is not None:
+        left = (
+            "left unknown: no month limit was told (--plan) or learned"
+            if quota["limit"] is None
+            else f"{quota['left']} left of {quota['limit']}"
+        )
+        lines.append(
+            f"Shared quota {quota['namespace']}..., month {quota['month']}: "
+            f"{quota['used']} requests used, {left}"
+        )
+    systems = doc["systems"]
+    if not any(system["kinds"] for system in systems):
+        lines.append(f"{doc['store']} holds nothing yet")
+        return lines
+    lines.append(f"Store {doc['store']}; all times UTC.")
+    listed = [s for s in systems if s["listed_at"] is not None]
+    if listed:
+        at = max(s["listed_at"] for s in listed)
+        lines.append(f"Systems as the last backfill listed them ({hm(at)} UTC):")
+        lines.append(f"{'system':>8}  {'name':<20} {'zone':<22} {'status':<12} last report (UTC)")
+        for s in listed:
+            note = ""
+            if s["stopped_reporting"]:
+                report = datetime.fromisoformat(s["last_report_at"].replace("Z", "+00:00"))
+                then = datetime.fromisoformat(s["listed_at"].replace("Z", "+00:00"))
+                note = f"  stopped reporting: none for {_since((then - report).total_seconds())}"
+            lines.append(
+                f"{s['system_id']:>8}  {(s['name'] or '-')[:20]:<20} "
+                f"{(s['timezone'] or '-')[:22]:<22} {(s['status'] or '-')[:12]:<12} "
+                f"{hm(s['last_report_at'])}{note}"
+            )
+    lines.append(
+        f"{'system':>8} {'kind':<18} {'windows':>7} {'rows':>8}  "
+        f"{'first end (UTC)':<17} {'last end (UTC)':<17} gaps (UTC)"
     )
-    return 0
+    for s in systems:
+        for k in s["kinds"]:
+            gaps = [
+                f"{hm(g['start'])}..{hm(g['end'])}"
+                + (" (no reports)" if g["why"] == "no reports" else "")
+                for g in k["gaps"]
+            ]
+            text = ", ".join(gaps[:3]) or "none"
+            if len(gaps) > 3:
+                text += f" (+{len(gaps) - 3} more)"
+            lines.append(
+                f"{s['system_id']:>8} {k['kind']:<18} {k['ranges']:>7} {k['rows']:>8}  "
+                f"{hm(k['first_end_at']):<17} {hm(k['last_end_at']):<17} {text}"
+            )
+    return lines
 
 
 async def _status(args: argparse.Namespace) -> int:
+    quota: dict[str, Any] | None = None
     if args.redis_url or os.environ.get("ENLIGHTEN_REDIS_URL"):
-        code = await _redis_status(args)
-        if code != 0 or not args.db_exists:
-            return code
+        found = await _redis_quota(args)
+        if isinstance(found, int):
+            return found
+        quota = found
     try:
-        async with SQLiteStore(args.db, read_only=True) as store:
+        async with SQLiteStore(args.db, read_only=True) as store:  # never creates the file
             rows = await store.status()
+            systems = await store.systems()
     except StoreError as exc:
         _error(exc)
         return EXIT_CANNOT_RUN
-    if not rows:
-        print(f"{args.db} holds nothing yet")
-        return 0
-    lines = [
-        f"{'system':>8} {'kind':<18} {'windows':>7} {'rows':>8}  {'first':<20} {'last':<20} gaps"
-    ]
-    fmt = "%Y-%m-%d %H:%M"
-    for r in rows:
-        first = r.first_end_at.strftime(fmt) if r.first_end_at else "-"
-        last = r.last_end_at.strftime(fmt) if r.last_end_at else "-"
-        gaps = ", ".join(f"{a.strftime(fmt)}..{b.strftime(fmt)}" for a, b in r.gaps[:3]) or "none"
-        if len(r.gaps) > 3:
-            gaps += f" (+{len(r.gaps) - 3} more)"
-        lines.append(
-            f"{r.system_id:>8} {r.kind:<18} {r.ranges:>7} {r.rows:>8}  "
-            f"{first:<20} {last:<20} {gaps}"
-        )
+    doc = _status_document(args.db, rows, systems, quota)
+    if args.json:
+        import json
+
+        lines = [json.dumps(doc, indent=2)]
+    else:
+        lines = _status_lines(doc)
     try:
         for line in lines:
             print(line)
@@ -1022,7 +1507,13 @@ def _logging(verbosity: int) -> Iterator[None]:
     """
     logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
     if verbosity <= 0:
-        yield
+        # The summary lists the failed windows: without -v, not a WARNING line each too.
+        failures = logging.getLogger("enlighten_async.backfill")
+        failures.addFilter(_quiet_failures)
+        try:
+            yield
+        finally:
+            failures.removeFilter(_quiet_failures)
         return
     logger = logging.getLogger("enlighten_async")
     before = logger.level
@@ -1080,7 +1571,11 @@ def _status_without_store(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # `enlighten-async` alone: the help, as a usage error
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
     verbosity = args.verbose + getattr(args, "verbose_after", 0)
     if args.command == "simulate":
         # The simulator configures logging itself, from its own --log-level (or -v).
@@ -1094,12 +1589,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
-    redis_status = args.command == "status" and (
-        args.redis_url or os.environ.get("ENLIGHTEN_REDIS_URL")
-    )
-    if args.command == "status":
-        args.db_exists = os.path.exists(args.db)
-    if args.command == "status" and not redis_status and not args.db_exists:
+    # No store: exit 2 before anything else (with --redis-url too), and none is created.
+    if args.command == "status" and not os.path.exists(args.db):
         return _status_without_store(args)
     runners = {"backfill": _backfill, "export": _export, "plot": _plot}
     runner = runners.get(args.command, _status)

@@ -3,7 +3,8 @@
 Every fetched range is written with its intervals in one transaction, together with a
 record that the range is done, so an interrupted backfill resumes where it stopped and
 never keeps half a range. Rows are keyed by their natural keys and written with
-UPSERTs, so fetching a range again replaces its rows instead of duplicating them.
+UPSERTs, so fetching a range again replaces its rows instead of duplicating them; a
+range's write never changes another range's rows (:class:`~enlighten_async._kinds.OwnedRows`).
 
 A store is checked when it opens (``PRAGMA quick_check``): a damaged file, a file that
 is no SQLite database or a database that is no store raise :class:`StoreError`, as does
@@ -41,6 +42,7 @@ from enlighten_async._models import ConsumptionStats, EnergyLifetime, RgmStats, 
 __all__ = [
     "COLUMNS",
     "BackfillStore",
+    "ClaimingStore",
     "KINDS",
     "RangeResult",
     "SQLiteStore",
@@ -176,17 +178,33 @@ CREATE TABLE IF NOT EXISTS systems (
     system_id INTEGER PRIMARY KEY,
     name TEXT NOT NULL,
     timezone TEXT NOT NULL,
-    updated_at INTEGER NOT NULL
+    updated_at INTEGER NOT NULL,
+    last_report_at INTEGER,
+    status TEXT
 );
 CREATE TABLE IF NOT EXISTS store_info (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS claims (
+    system_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    start_at INTEGER NOT NULL,
+    end_at INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (system_id, kind, start_at, end_at)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS claims_by_owner ON claims (owner);
 """
 )
 
 # The tables a store of this version has (_missing is those a read-only store lacks).
 _SCHEMA_TABLES = frozenset({*_kinds.TABLES, "windows", "systems", "store_info"})
+
+# Columns added to "systems" after it first shipped: added to an older store opened for
+# writing, read as NULL from one opened read-only.
+_SYSTEMS_ADDED = {"last_report_at": "INTEGER", "status": "TEXT"}
 
 # What store_info records of the source (absent in stores of earlier versions).
 _SOURCE_KEYS = ("source_base_url", "source_user_hash", "source_salt", "source_simulator")
@@ -197,8 +215,10 @@ _WINDOWS_COLUMNS = {"system_id", "kind", "start_at", "end_at", "rows", "fetched_
 _UPSERT = {
     **{name: _upsert(table) for name, table in _kinds.TABLES.items()},
     "systems": (
-        "INSERT INTO systems VALUES (?, ?, ?, ?) ON CONFLICT (system_id) DO UPDATE "
-        "SET name = excluded.name, timezone = excluded.timezone, updated_at = excluded.updated_at"
+        "INSERT INTO systems (system_id, name, timezone, updated_at, last_report_at, status) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (system_id) DO UPDATE "
+        "SET name = excluded.name, timezone = excluded.timezone, updated_at = excluded.updated_at, "
+        "last_report_at = excluded.last_report_at, status = excluded.status"
     ),
     "windows": (
         "INSERT INTO windows VALUES (?, ?, ?, ?, ?, ?) "
@@ -240,13 +260,18 @@ class StoredSystem:
     """A system's name and IANA timezone as a backfill last listed them.
 
     Both come from the server as they were sent: check ``timezone`` before use (an
-    export or plot falls back to UTC when it names no usable zone).
+    export or plot falls back to UTC when it names no usable zone). ``updated_at`` is when
+    they were listed (by the client's clock), ``last_report_at`` and ``status`` the
+    system's ``meta`` at that moment (``None`` in a store written before they were kept):
+    a system whose last report is long before ``updated_at`` had stopped reporting.
     """
 
     system_id: int
     name: str
     timezone: str
     updated_at: datetime
+    last_report_at: datetime | None = None
+    status: str | None = None
 
 
 @runtime_checkable
@@ -256,7 +281,9 @@ class BackfillStore(Protocol):
     ``start_at``/``end_at`` of a range are epoch seconds (intervals ending in
     ``(start_at, end_at]``); for a kind planned in days (``energy_lifetime``) they are
     UTC midnight of the chunk's first and last day (both included). A store may also
-    have ``write_systems(systems)``: a backfill then records each system's name and zone.
+    have ``write_systems(systems)``: a backfill then records each system's name and zone;
+    and the methods of :class:`ClaimingStore`: backfills sharing it then fetch each range
+    once (without them, two runs at once may both fetch a range; the rows stay right).
     """
 
     async def done_ranges(self, system_id: int, kind: str) -> set[tuple[int, int]]:
@@ -269,8 +296,54 @@ class BackfillStore(Protocol):
         """Store ``result``'s rows and the record that the range is done, atomically.
 
         The rows are the kind's :attr:`~enlighten_async._kinds.KindSpec.rows`; a row
-        stored before under the same key is replaced.
+        stored before under the same key is replaced. Only the rows the range may change
+        are stored (:class:`~enlighten_async._kinds.OwnedRows`): a write never changes
+        another range's rows.
         """
+        ...
+
+
+#: The longest run id a store takes as a claim's owner.
+MAX_CLAIM_OWNER = 200
+
+
+@runtime_checkable
+class ClaimingStore(Protocol):
+    """Claims on ranges, so that backfills sharing a store fetch each range once.
+
+    Optional beside :class:`BackfillStore`: a backfill whose store has these methods
+    claims each range just before it fetches it, skips (and comes back to) a range another
+    run holds, renews its claims while it works and releases each when done. A claim is a
+    lease: it lapses ``lease`` seconds after it was taken or last renewed, so that the
+    claims of a run that died (SIGKILL, power loss) are taken over by the next run soon.
+
+    ``owner`` is a run's id (any string up to :data:`MAX_CLAIM_OWNER` characters), leases
+    are seconds by the store's own clock (for SQLite the host's wall clock; a database
+    server would use its ``now()``, so that runs on several hosts agree). Every method is
+    atomic: two owners never both hold live claims on overlapping ranges of one system and
+    kind (ranges read as done ranges are: a kind planned in days includes both ends).
+    """
+
+    async def claim_range(
+        self, owner: str, system_id: int, kind: str, start_at: int, end_at: int, *, lease: float
+    ) -> bool:
+        """Claim a range for ``owner`` for ``lease`` seconds: ``True`` when no other
+        owner's live claim overlaps it (it was free, ``owner``'s, or held by claims that
+        had lapsed: taken over); ``False`` otherwise, and nothing changes."""
+        ...
+
+    async def renew_claims(self, owner: str, *, lease: float) -> int:
+        """Extend every claim ``owner`` holds to ``lease`` seconds from now; how many."""
+        ...
+
+    async def release_claim(
+        self, owner: str, system_id: int, kind: str, start_at: int, end_at: int
+    ) -> None:
+        """Drop ``owner``'s claim on the range (a no-op when another owner holds it)."""
+        ...
+
+    async def release_claims(self, owner: str) -> int:
+        """Drop every claim ``owner`` holds, and every lapsed claim; how many."""
         ...
 
 
@@ -348,8 +421,9 @@ class SQLiteStore:
     ``windows`` (the done ranges: for ``energy_lifetime`` ``start_at``/``end_at`` are
     UTC midnight of the chunk's first and last day, both included; ``rows`` counts the
     rows written to the kind's own table; ``fetched_at`` is epoch seconds), ``systems``
-    (each system's name and timezone, see :meth:`systems`) and ``store_info`` (the
-    recorded source).
+    (each system's name and timezone, see :meth:`systems`), ``store_info`` (the
+    recorded source) and ``claims`` (the ranges running backfills are fetching: owner and
+    lease end in wall-clock epoch seconds; see :class:`ClaimingStore`).
 
     Opening checks the file (``PRAGMA quick_check``, which reads every page: about a
     second per few hundred MB) and, with ``source``, that the store's data came from
@@ -389,6 +463,8 @@ class SQLiteStore:
         # tables of the current schema the file lacks (read-only: a store of an earlier
         # version, or an empty file); their reads return nothing
         self._missing: frozenset[str] = frozenset()
+        # the columns of "systems" (an older store read-only may lack those added since)
+        self._systems_columns: frozenset[str] = frozenset(_SYSTEMS_ADDED)
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
 
@@ -488,6 +564,14 @@ class SQLiteStore:
         ``kind`` must match the model (``"rgm_stats"`` for :class:`RgmStats`, ...).
         Rows already stored under the same key are replaced. Either every row and the
         range record are written or, if anything fails (or the process dies), none.
+
+        A range's write never changes another range's rows
+        (:class:`~enlighten_async._kinds.OwnedRows`): an interval outside
+        ``(start_at, end_at]``, or a day another range holds, is left out (with a warning,
+        except the interval ending at ``start_at``, which a service may repeat), and the
+        range's ``rows`` count only what was stored. A value that no 64-bit ``INTEGER``
+        holds is a :class:`StoreDataError`. Rows are filed under ``system_id``, whatever
+        the model says: the client checks that an answer is for the system asked for.
         """
         self._check_writable()
         _check_kind(kind)
@@ -496,7 +580,16 @@ class SQLiteStore:
         if start_at > end_at:
             raise ValueError(f"start_at ({start_at}) is after end_at ({end_at})")
         stamp = int(time.time()) if fetched_at is None else int(fetched_at)
-        await self._run(self._write_sync, system_id, kind, start_at, end_at, result, stamp)
+        try:
+            await self._run(self._write_sync, system_id, kind, start_at, end_at, result, stamp)
+        except OverflowError:
+            # sqlite3's own error for an int beyond 64 bits (the transaction is rolled
+            # back): the rows are refused, the store is fine. The models refuse such values
+            # already; a result built by hand may still hold one.
+            raise StoreDataError(
+                f"{self.path}: rows refused (a value does not fit a 64-bit INTEGER column)",
+                path=self.path,
+            ) from None
 
     async def done_windows(self, system_id: int, kind: str) -> set[tuple[int, int]]:
         """Deprecated: :meth:`done_ranges`."""
@@ -517,6 +610,39 @@ class SQLiteStore:
         _deprecated.renamed("SQLiteStore.write_window()", "SQLiteStore.write_range()")
         await self.write_range(system_id, kind, start_at, end_at, result, fetched_at=fetched_at)
 
+    # -- claims: backfills sharing the file fetch each range once (see ClaimingStore) ------
+
+    async def claim_range(
+        self, owner: str, system_id: int, kind: str, start_at: int, end_at: int, *, lease: float
+    ) -> bool:
+        """Claim a range for ``owner`` for ``lease`` seconds of the host's wall clock.
+
+        ``True`` when no other owner's live claim overlaps it; ``False`` otherwise, and
+        nothing changes. See :class:`ClaimingStore`.
+        """
+        self._check_writable()
+        _check_kind(kind)
+        key = (int(system_id), kind, int(start_at), int(end_at))
+        return await self._run(self._claim_range_sync, _owner(owner), key, _lease(lease))
+
+    async def renew_claims(self, owner: str, *, lease: float) -> int:
+        """Extend every claim ``owner`` holds to ``lease`` seconds from now; how many."""
+        self._check_writable()
+        return await self._run(self._renew_claims_sync, _owner(owner), _lease(lease))
+
+    async def release_claim(
+        self, owner: str, system_id: int, kind: str, start_at: int, end_at: int
+    ) -> None:
+        """Drop ``owner``'s claim on the range (a no-op when another owner holds it)."""
+        self._check_writable()
+        key = (int(system_id), kind, int(start_at), int(end_at))
+        await self._run(self._release_claim_sync, _owner(owner), key)
+
+    async def release_claims(self, owner: str) -> int:
+        """Drop every claim ``owner`` holds, and every lapsed claim; how many."""
+        self._check_writable()
+        return await self._run(self._release_claims_sync, _owner(owner))
+
     async def count(self, kind: str, system_id: int | None = None) -> int:
         """The number of rows in ``kind``'s table (also ``"rgm_meter_intervals"``)."""
         table = _check_kind(kind, tables=True)
@@ -535,25 +661,49 @@ class SQLiteStore:
     async def write_systems(
         self, systems: Iterable[System], *, updated_at: int | None = None
     ) -> None:
-        """Record each system's name and timezone (a backfill does, when it lists them).
+        """Record each system's name, timezone, last report and status (a backfill does,
+        when it lists them, with ``updated_at`` the moment it listed them by its clock).
 
-        Exports and plots read them back (:meth:`systems`) to show local times and names.
-        A system recorded before is updated.
+        Exports and plots read them back (:meth:`systems`) to show local times and names;
+        ``status`` shows the last report. A system recorded before is updated.
         """
         self._check_writable()
         stamp = int(time.time()) if updated_at is None else int(updated_at)
-        rows = [(s.system_id, _text(s.system_name), _text(s.timezone), stamp) for s in systems]
+        rows = [
+            (
+                s.system_id,
+                _text(s.system_name),
+                _text(s.timezone),
+                stamp,
+                int(s.meta.last_report_at.timestamp()),
+                _text(getattr(s.meta.status, "value", s.meta.status)),
+            )
+            for s in systems
+        ]
         if rows:
             await self._run(self._write_systems_sync, rows)
 
     async def systems(self) -> dict[int, StoredSystem]:
         """The recorded systems by id (none for a store filled before they were kept)."""
+        added = ", ".join(
+            name if name in self._systems_columns else "NULL" for name in _SYSTEMS_ADDED
+        )
         rows = await self._run(
-            self._read, "systems", "SELECT system_id, name, timezone, updated_at FROM systems", ()
+            self._read,
+            "systems",
+            f"SELECT system_id, name, timezone, updated_at, {added} FROM systems",
+            (),
         )
         return {
-            int(sid): StoredSystem(int(sid), str(name), str(tz), utc_datetime(int(at)))
-            for sid, name, tz, at in rows
+            int(sid): StoredSystem(
+                int(sid),
+                str(name),
+                str(tz),
+                utc_datetime(int(at)),
+                None if report is None else utc_datetime(int(report)),
+                None if status is None else str(status),
+            )
+            for sid, name, tz, at, report, status in rows
         }
 
     async def intervals(
@@ -614,6 +764,10 @@ class SQLiteStore:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                have = _columns(conn, "systems")
+                for name, sql_type in _SYSTEMS_ADDED.items():
+                    if name not in have:  # a store of an earlier version
+                        conn.execute(f"ALTER TABLE systems ADD COLUMN {name} {sql_type}")
                 if self.source is not None:
                     self._claim_sync(conn, self.source, legacy="windows" in tables)
             except BaseException:
@@ -650,6 +804,8 @@ class SQLiteStore:
                 tables = self._check_tables(conn)
             self._check_sync(conn)
             self._missing = frozenset(_SCHEMA_TABLES - tables)
+            if "systems" in tables:
+                self._systems_columns = frozenset(_columns(conn, "systems"))
             if self._missing and tables:
                 log.debug("store %s lacks %s: read as empty", self.path, sorted(self._missing))
         except BaseException:
@@ -764,13 +920,25 @@ class SQLiteStore:
     ) -> None:
         conn = self._connection()
         spec = _kinds.KINDS[kind]
-        own_rows = 0
+        own_rows = stray = 0
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for table, count, rows in spec.rows(system_id, result):
-                conn.executemany(_UPSERT[table], rows)
+            # A table of days keeps the days no other range holds: read which do, in the
+            # transaction (an interval table keeps its own range's rows only).
+            others = (
+                conn.execute(
+                    "SELECT start_at, end_at FROM windows WHERE system_id = ? AND kind = ?",
+                    (system_id, kind),
+                ).fetchall()
+                if spec.by_day
+                else []
+            )
+            for table, _, rows in spec.rows(system_id, result):
+                owned = _kinds.OwnedRows(_kinds.TABLES[table], start_at, end_at, others)
+                conn.executemany(_UPSERT[table], owned(rows))
+                stray += owned.stray
                 if table == spec.table.name:
-                    own_rows += count
+                    own_rows += owned.kept
             conn.execute(
                 _UPSERT["windows"], (system_id, kind, start_at, end_at, own_rows, fetched_at)
             )
@@ -778,6 +946,16 @@ class SQLiteStore:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        if stray:
+            log.warning(
+                "%s range %s..%s of system %s: %d rows outside the range left out (another "
+                "range's, or of no range)",
+                kind,
+                start_at,
+                end_at,
+                system_id,
+                stray,
+            )
         log.debug(
             "stored %s range %s..%s of system %s: %d rows",
             kind,
@@ -785,6 +963,74 @@ class SQLiteStore:
             end_at,
             system_id,
             own_rows,
+        )
+
+    def _write_sync_statement(self, sql: str, params: tuple[Any, ...]) -> int:
+        """Run one write statement in its own ``BEGIN IMMEDIATE`` transaction; rows changed.
+
+        IMMEDIATE takes the write lock first (waiting up to BUSY_TIMEOUT), as every write
+        of this store does: a deferred transaction that read first could fail with
+        SQLITE_BUSY at once in WAL mode, when another process wrote in between.
+        """
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            changed = conn.execute(sql, params).rowcount
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return changed
+
+    def _claim_range_sync(self, owner: str, key: tuple[int, str, int, int], lease: float) -> bool:
+        system_id, kind, start_at, end_at = key
+        # Ranges overlap as done ranges do: intervals ending in (start, end] share one
+        # when start < other end and end > other start; days, both ends included, when
+        # they share a day. Runs that plan other windows (another range, another "now")
+        # then still never fetch one interval at once.
+        before, after = ("<=", ">=") if _kinds.KINDS[kind].by_day else ("<", ">")
+        conn = self._connection()
+        now = time.time()
+        # IMMEDIATE: the write lock before the read, so that no other process claims
+        # between the look and the insert (and no SQLITE_BUSY at once in WAL mode).
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            held = conn.execute(
+                "SELECT 1 FROM claims WHERE system_id = ? AND kind = ? "
+                f"AND start_at {before} ? AND end_at {after} ? AND owner != ? "
+                "AND expires_at > ? LIMIT 1",
+                (system_id, kind, end_at, start_at, owner, now),
+            ).fetchone()
+            if held is None:  # free, the caller's own, or held only by lapsed claims
+                conn.execute(
+                    "INSERT INTO claims VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (system_id, kind, start_at, end_at) DO UPDATE "
+                    "SET owner = excluded.owner, expires_at = excluded.expires_at",
+                    (*key, owner, now + lease),
+                )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return held is None
+
+    def _renew_claims_sync(self, owner: str, lease: float) -> int:
+        return self._write_sync_statement(
+            "UPDATE claims SET expires_at = ? WHERE owner = ?", (time.time() + lease, owner)
+        )
+
+    def _release_claim_sync(self, owner: str, key: tuple[int, str, int, int]) -> None:
+        self._write_sync_statement(
+            "DELETE FROM claims WHERE system_id = ? AND kind = ? AND start_at = ? "
+            "AND end_at = ? AND owner = ?",
+            (*key, owner),
+        )
+
+    def _release_claims_sync(self, owner: str) -> int:
+        # Lapsed claims protect nothing (anyone may take them over): swept here, so that
+        # a killed run's rows do not stay in the file for ever.
+        return self._write_sync_statement(
+            "DELETE FROM claims WHERE owner = ? OR expires_at <= ?", (owner, time.time())
         )
 
     def _status_sync(self) -> list[StoreStatus]:
@@ -850,6 +1096,22 @@ def _use_wal(conn: sqlite3.Connection) -> None:
             if not (busy or "locked" in str(exc)) or time.monotonic() > deadline:
                 raise
         time.sleep(0.01)
+
+
+def _owner(owner: object) -> str:
+    """``owner`` checked: a claim's owner is a run id, a non-empty string."""
+    if not isinstance(owner, str) or not owner or len(owner) > MAX_CLAIM_OWNER:
+        raise ValueError(f"owner must be a string of 1 to {MAX_CLAIM_OWNER} characters")
+    return owner
+
+
+def _lease(lease: object) -> float:
+    """``lease`` checked: seconds, more than 0 and finite."""
+    if isinstance(lease, bool) or not isinstance(lease, int | float):
+        raise TypeError(f"lease must be seconds (a number), got {type(lease).__name__}")
+    if not 0 < lease < float("inf"):  # also refuses nan
+        raise ValueError(f"lease must be more than 0 seconds and finite, got {lease!r}")
+    return float(lease)
 
 
 def _connect_read_only(path: str, *, immutable: bool = False) -> sqlite3.Connection:

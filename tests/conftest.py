@@ -95,6 +95,7 @@ def _own_loop_for_sync_tests(request: pytest.FixtureRequest) -> Iterator[None]:
 #: The variables the command line reads its key, user id and URLs from.
 CLI_ENV_VARS = (
     "ENLIGHTEN_API_KEY",
+    "ENLIGHTEN_API_KEY_FILE",
     "ENLIGHTEN_USER_ID",
     "ENLIGHTEN_BASE_URL",
     "ENLIGHTEN_REDIS_URL",

@@ -14,7 +14,8 @@ from datetime import date, datetime, timezone
 from types import TracebackType
 from typing import Any
 
-from enlighten_async._kinds import TABLES, Table, kind_spec
+from enlighten_async._converter import INT64_MAX, INT64_MIN
+from enlighten_async._kinds import TABLES, OwnedRows, Table, kind_spec
 from enlighten_async._models import System
 from enlighten_async.store import RangeResult, StoreDataError, StoredSystem, StoreStatus
 
@@ -32,6 +33,8 @@ class MemoryStore:
         # (system_id, kind) -> (start_at, end_at) -> rows in the kind's own table
         self._done: dict[tuple[int, str], dict[tuple[int, int], int]] = {}
         self._systems: dict[int, StoredSystem] = {}
+        # (system_id, kind, start_at, end_at) -> (owner, lease end by time.time())
+        self._claims: dict[tuple[int, str, int, int], tuple[str, float]] = {}
 
     async def __aenter__(self) -> MemoryStore:
         return self
@@ -57,7 +60,8 @@ class MemoryStore:
     async def write_range(
         self, system_id: int, kind: str, start_at: int, end_at: int, result: RangeResult
     ) -> None:
-        """Store ``result``'s rows and the range's done record: all of them or none."""
+        """Store ``result``'s rows and the range's done record: all of them or none; a row
+        of another range is left out, as :class:`~enlighten_async._kinds.OwnedRows` says."""
         spec = kind_spec(kind)
         if not isinstance(result, spec.model):
             raise TypeError(f"a {kind} range takes {spec.model.__name__}, got {result!r}")
@@ -66,11 +70,16 @@ class MemoryStore:
         # Every row is built and checked before any is kept: a failure leaves nothing.
         staged: list[tuple[str, Row, Row]] = []
         own = 0
-        for name, count, rows in spec.rows(system_id, result):
+        others = self._done.get((system_id, kind), {}) if spec.by_day else {}
+        for name, _, rows in spec.rows(system_id, result):
             table = TABLES[name]
-            staged.extend((name, _key(table, row), row) for row in map(_checked(table), rows))
+            # What SQLiteStore keeps of them: never another range's rows.
+            owned = OwnedRows(table, start_at, end_at, others)
+            staged.extend(
+                (name, _key(table, row), row) for row in map(_checked(table), owned(rows))
+            )
             if name == spec.table.name:
-                own += count
+                own += owned.kept
         for name, key, row in staged:
             self._rows[name][key] = row
         self._done.setdefault((system_id, kind), {})[(start_at, end_at)] = own
@@ -82,8 +91,53 @@ class MemoryStore:
         at = datetime.fromtimestamp(time.time() if updated_at is None else updated_at, timezone.utc)
         for s in systems:
             self._systems[s.system_id] = StoredSystem(
-                s.system_id, str(s.system_name), str(s.timezone), at.replace(microsecond=0)
+                s.system_id,
+                str(s.system_name),
+                str(s.timezone),
+                at.replace(microsecond=0),
+                s.meta.last_report_at.astimezone(timezone.utc).replace(microsecond=0),
+                str(getattr(s.meta.status, "value", s.meta.status)),
             )
+
+    # -- claims (ClaimingStore): one event loop, so each method is atomic as it stands ---
+
+    async def claim_range(
+        self, owner: str, system_id: int, kind: str, start_at: int, end_at: int, *, lease: float
+    ) -> bool:
+        """Claim a range for ``owner`` for ``lease`` seconds; ``False`` when another
+        owner's live claim overlaps it."""
+        pad = 1 if kind_spec(kind).by_day else 0  # days include both ends
+        key, now = (system_id, kind, start_at, end_at), time.time()
+        for (sid, k, s, e), (who, until) in self._claims.items():
+            overlaps = s < end_at + pad and start_at < e + pad
+            if (sid, k) == (system_id, kind) and overlaps and who != owner and until > now:
+                return False
+        self._claims[key] = (owner, now + _lease(lease))
+        return True
+
+    async def renew_claims(self, owner: str, *, lease: float) -> int:
+        """Extend every claim ``owner`` holds to ``lease`` seconds from now."""
+        until = time.time() + _lease(lease)
+        mine = [key for key, (who, _) in self._claims.items() if who == owner]
+        for key in mine:
+            self._claims[key] = (owner, until)
+        return len(mine)
+
+    async def release_claim(
+        self, owner: str, system_id: int, kind: str, start_at: int, end_at: int
+    ) -> None:
+        """Drop ``owner``'s claim on the range (not another owner's)."""
+        key = (system_id, kind, start_at, end_at)
+        if self._claims.get(key, ("", 0.0))[0] == owner:
+            del self._claims[key]
+
+    async def release_claims(self, owner: str) -> int:
+        """Drop every claim ``owner`` holds, and every lapsed claim."""
+        now = time.time()
+        gone = [k for k, (who, until) in self._claims.items() if who == owner or until <= now]
+        for key in gone:
+            del self._claims[key]
+        return len(gone)
 
     # -- what readers need ---------------------------------------------------------------
 
@@ -139,6 +193,12 @@ class MemoryStore:
         return result
 
 
+def _lease(lease: float) -> float:
+    if not 0 < lease < float("inf"):
+        raise ValueError(f"lease must be more than 0 seconds and finite, got {lease!r}")
+    return float(lease)
+
+
 def _is_kind(name: str) -> bool:
     try:
         return kind_spec(name).table.name == name
@@ -154,6 +214,12 @@ def _checked(table: Table) -> Any:
                 # the words SQLite uses, so that callers see one message for both stores
                 raise StoreDataError(
                     f"rows refused (NOT NULL constraint failed: {table.name}.{column.name})",
+                    path=MemoryStore.path,
+                )
+            if type(value) is int and not INT64_MIN <= value <= INT64_MAX:
+                # what SQLiteStore says of sqlite3's OverflowError
+                raise StoreDataError(
+                    "rows refused (a value does not fit a 64-bit INTEGER column)",
                     path=MemoryStore.path,
                 )
         return row

@@ -1,10 +1,25 @@
-"""Sample values shared by the store and export tests (a day in June 2024, UTC)."""
+"""Sample values shared by the store and export tests (a day in June 2024, UTC): answers
+of each kind for system ``SYS``, built from models as the client returns them."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
-from enlighten_async._models import ConnectionType, Meta, Stats, StatsInterval, Status, System
+from enlighten_async._models import (
+    ConnectionType,
+    ConsumptionInterval,
+    ConsumptionStats,
+    EnergyLifetime,
+    Meta,
+    MeterInterval,
+    MeterIntervals,
+    RgmInterval,
+    RgmStats,
+    Stats,
+    StatsInterval,
+    Status,
+    System,
+)
 
 T0 = 1_717_200_000  # 2024-06-01T00:00:00Z
 #: The meta of every sample answer: a normal system that last reported the day after T0.
@@ -46,3 +61,58 @@ def stats_every_5_min(system_id: int, ends: list[int], enwh: list[int] | None = 
         StatsInterval(utc(end), wh * 12, wh, 1) for end, wh in zip(ends, energy, strict=True)
     )
     return Stats(system_id=system_id, total_devices=1, meta=META, intervals=intervals)
+
+
+SYS = 66
+
+
+def stats(start: int, n: int, *, powr: int = 100) -> Stats:
+    return Stats(
+        system_id=SYS,
+        total_devices=3,
+        meta=META,
+        intervals=tuple(
+            StatsInterval(utc(start + 300 * (i + 1)), powr + i, 8 + i, 3) for i in range(n)
+        ),
+    )
+
+
+def rgm(start: int, n: int) -> RgmStats:
+    ends = [utc(start + 900 * (i + 1)) for i in range(n)]
+    return RgmStats(
+        system_id=SYS,
+        total_devices=1,
+        meta=META,
+        intervals=tuple(RgmInterval(e, 40 + i, 1) for i, e in enumerate(ends)),
+        meter_intervals=(
+            MeterIntervals(
+                "122100000001",
+                "121700000001",
+                tuple(
+                    MeterInterval(ch, e, 12.5 if ch else None, 50) for e in ends for ch in (0, 1)
+                ),
+            ),
+        ),
+    )
+
+
+def consumption(start: int, n: int) -> ConsumptionStats:
+    return ConsumptionStats(
+        system_id=SYS,
+        total_devices=1,
+        meta=META,
+        intervals=tuple(
+            ConsumptionInterval(utc(start + 900 * (i + 1)), 200 + i, 1) for i in range(n)
+        ),
+    )
+
+
+def lifetime(start: date, values: list[int], *, all_series: bool = True) -> EnergyLifetime:
+    return EnergyLifetime(
+        system_id=SYS,
+        start_date=start,
+        production=tuple(values),
+        meta=META,
+        micro_production=tuple(v - 1 for v in values) if all_series else None,
+        meter_production=tuple(v + 1 for v in values) if all_series else None,
+    )

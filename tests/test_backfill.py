@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 
 import enlighten_async as ea
-from enlighten_async._windows import LookbackWarning, local_days
+from enlighten_async._windows import LookbackWarning
 from enlighten_async.backfill import BackfillReport, Progress, backfill
 from enlighten_async.simulator import PLANS, Fleet, Plan, Simulator, SimulatorServer
 from enlighten_async.store import SQLiteStore
+from tests.backfill_checks import adds_up, assert_matches_ground_truth
 
 UTC = timezone.utc
 N_SYSTEMS, SEED = 5, 7
@@ -31,37 +32,6 @@ SIM_ORIGIN = datetime(2026, 12, 7, 16, 7, 17, tzinfo=UTC)
 
 def _epoch(day: date) -> int:
     return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
-
-
-async def assert_matches_ground_truth(
-    db: Path, fleet: Fleet, since: date, until: date, now: float
-) -> None:
-    """Every interval of the local days ``since`` to ``until`` (both included) of each
-    system stored once, for days that had ended an hour before the backfill ran."""
-    async with SQLiteStore(db) as store:
-        for system in fleet.systems:
-            sid = system.system_id
-            start, end = local_days(since, until, system.tz)
-            assert end < now - 2 * 3600, "pick days that have ended everywhere"
-            truth = fleet.stats_intervals(sid, start, end, now)
-            rows = await store.intervals("stats", sid)
-            assert [(r[1], r[3]) for r in rows] == [(t["end_at"], t["enwh"]) for t in truth], sid
-            rgm = await store.intervals("rgm_stats", sid)
-            rgm_truth = fleet.rgm_intervals(sid, start, end, now)
-            assert [(r[1], r[2]) for r in rgm] == [(t["end_at"], t["wh_del"]) for t in rgm_truth]
-    with sqlite3.connect(db) as con:  # no duplicate row anywhere (the keys guarantee it)
-        for table in ("stats", "rgm_stats"):
-            total, distinct = con.execute(
-                f"SELECT COUNT(*), COUNT(DISTINCT system_id || ':' || end_at) FROM {table}"
-            ).fetchone()
-            assert total == distinct and total > 0
-
-
-def adds_up(report: BackfillReport | Progress) -> bool:
-    """Every planned window in exactly one category (checked in every report below)."""
-    return report.planned == (
-        report.skipped + report.done + report.failed + report.stored_meanwhile
-    )
 
 
 @pytest.fixture
@@ -324,7 +294,13 @@ async def test_window_that_slides_past_the_lookback_fails_instead_of_storing_emp
 
 
 async def test_backfill_resolves_hundreds_of_explicit_system_ids(tmp_path: Path) -> None:
-    simulator = Simulator(fleet=Fleet(600, seed=1), plan=PLANS["unlimited"])
+    # At 17:30 UTC in December no zone of the fleet has a midnight in the hour before
+    # last (they fall at 0, 5, 7, 8, 11, 13 and 23 UTC): the range lies inside one local
+    # day everywhere, whatever the wall clock says.
+    origin = datetime(2026, 12, 7, 17, 30, tzinfo=UTC).timestamp()
+    simulator = Simulator(
+        fleet=Fleet(600, seed=1), plan=PLANS["unlimited"], clock=ea.ScaledClock(1, origin=origin)
+    )
     ids = [s.system_id for s in simulator.fleet.systems]
     now = simulator.clock.now()
     async with SimulatorServer(simulator) as server, _client(simulator, server.base_url) as client:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
+import re
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -34,7 +37,7 @@ def simulator_url() -> Iterator[str]:
         yield url
 
 
-# -- which target: the simulator only when asked, or when nothing points elsewhere -------
+# -- which target: the simulator only when asked ------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -73,12 +76,27 @@ def test_key_without_user_id_is_a_usage_error(
     assert KEY not in out + err
 
 
-def test_bare_backfill_uses_the_simulator(
+def test_bare_backfill_without_credentials_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 18 point 3: a cron job that lost its key must not fill a store from the
+    # simulator and exit 0. Run where the default stores would land, too.
+    monkeypatch.chdir(tmp_path)
+    argv = ["backfill", "--sim-systems", "1", "--kinds", "energy_lifetime", "--no-progress"]
+    assert cli.main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith("error: "), err
+    for name in ("ENLIGHTEN_API_KEY", "ENLIGHTEN_USER_ID", "--simulate"):
+        assert name in err
+    assert list(tmp_path.iterdir()) == []  # neither enlighten.db nor enlighten-sim.db
+
+
+def test_simulate_flag_uses_the_simulator(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = tmp_path / "sim.db"
-    argv = ["backfill", "--db", str(db), "--sim-systems", "1", "--kinds", "energy_lifetime"]
-    assert cli.main([*argv, "--no-progress"]) == 0
+    argv = ["backfill", "--simulate", "--db", str(db), "--sim-systems", "1"]
+    assert cli.main([*argv, "--kinds", "energy_lifetime", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "Embedded simulator" in out and "0 failed" in out
 
@@ -126,7 +144,7 @@ def test_backfill_help_documents_exit_statuses(capsys: pytest.CaptureFixture[str
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert "exit status" in out
-    for code in ("0 ", "1 ", "2 ", "3 ", "130 "):
+    for code in ("0 ", "1 ", "2 ", "3 ", "130 ", "143 "):
         assert f"\n  {code}" in out
 
 
@@ -136,7 +154,26 @@ def test_since_after_until_is_a_usage_error(
     argv = ["backfill", "--simulate", "--db", str(tmp_path / "o.db"), "--sim-systems", "1"]
     assert cli.main([*argv, "--since", "2030-01-02", "--until", "2030-01-01"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: since is after until") and "Traceback" not in err
+    assert err == "error: since 2030-01-02 is after until 2030-01-01\n"
+
+
+def test_days_back_since_after_until_is_said_in_dates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Issue 18: "since is after until (3 days back < 5)" read as a riddle. The dates are
+    # those of the client's clock (the simulator's), not of the wall clock.
+    argv = ["backfill", "--simulate", "--db", str(tmp_path / "o.db"), "--sim-systems", "1"]
+    assert cli.main([*argv, "--since", "3d", "--until", "5d", "--no-progress"]) == 2
+    out, err = capsys.readouterr()
+    assert "Backfill summary" not in out
+    found = re.fullmatch(
+        r"error: since (\S+) is after until (\S+) \(3 and 5 days before (\S+), today in UTC\)\n",
+        err,
+    )
+    assert found, err
+    since, until, today = (date.fromisoformat(d) for d in found.groups())
+    assert today - since == timedelta(days=3) and today - until == timedelta(days=5)
+    assert not (tmp_path / "o.db").exists()
 
 
 # -- could not run: one line, exit 3, no key ---------------------------------------------
@@ -290,6 +327,7 @@ def test_redis_lost_mid_run_stops_and_a_rerun_resumes(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     from enlighten_async._redis_ledger import RedisLedger
 
@@ -305,9 +343,16 @@ def test_redis_lost_mid_run_stops_and_a_rerun_resumes(
         return await real(self, now, latency)
 
     monkeypatch.setattr(RedisLedger, "acquire", failing)
+    caplog.set_level(logging.DEBUG, logger="enlighten_async")
     assert cli.main(argv) == 3
     out, err = capsys.readouterr()
     assert "the Redis ledger is unavailable" in err and "run the same command again" in err
+    # One line says it: no ERROR with a traceback, no WARNING per failed window.
+    loud = [f"{r.levelname} {r.name}: {r.getMessage()}" for r in caplog.records]
+    assert [line for line in loud if not line.startswith(("DEBUG", "INFO"))] == []
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [
+        line for line in err.splitlines() if line.strip()
+    ][:1]
     assert KEY not in out + err
     kept = sum(w for _, _, w in asyncio.run(_stored(db)))
     assert kept >= 1  # the windows fetched before the loss are kept
@@ -317,6 +362,11 @@ def test_redis_lost_mid_run_stops_and_a_rerun_resumes(
     assert f"{kept} already stored" in out and " 0 failed" in out
     planned = int(out.split(" windows planned")[0].rsplit(" ", 1)[1])
     assert kept < planned  # the run stopped: it did not go on without the shared ledger
+
+
+async def _empty_store(db: Path) -> None:
+    async with SQLiteStore(db):
+        pass
 
 
 def _used(out: str) -> int:
@@ -331,6 +381,7 @@ def test_status_shows_this_months_requests_used_and_left(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     db = tmp_path / "s.db"
+    asyncio.run(_empty_store(db))  # status of a missing store is exit 2, Redis or not
     monkeypatch.setenv("ENLIGHTEN_REDIS_URL", redis_url)
     monkeypatch.setenv("ENLIGHTEN_API_KEY", KEY)
     # Other tests of this session used the key too: count from here.
@@ -347,7 +398,7 @@ def test_status_shows_this_months_requests_used_and_left(
     assert f": {before + sent} requests used, left unknown: no month limit" in out
     assert "stats" in out  # the store's table follows
     assert KEY not in out + err
-    assert cli.main(["status", "--db", str(tmp_path / "none.db"), "--plan", "watt"]) == 0
+    assert cli.main(["status", "--db", str(db), "--plan", "watt"]) == 0
     left = 10_000 - before - sent
     assert f": {before + sent} requests used, {left} left of 10000" in capsys.readouterr().out
     monkeypatch.setenv("ENLIGHTEN_API_KEY", f"another-{KEY}")
@@ -355,6 +406,13 @@ def test_status_shows_this_months_requests_used_and_left(
     assert ": 0 requests used" in capsys.readouterr().out
     monkeypatch.delenv("ENLIGHTEN_API_KEY")
     assert cli.main(["status", "--db", str(db)]) == 2
+
+
+def test_no_command_prints_the_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main([]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("usage: enlighten-async")
+    assert all(command in err for command in ("backfill", "status", "export", "simulate"))
 
 
 def test_sim_origin_starts_the_embedded_simulator_then(tmp_path: Path) -> None:

@@ -57,13 +57,15 @@ OPERATIONS: list[tuple[str, Call, str, list[tuple[str, str]], str, Any]] = [
         "ProductionMeterReadingsResponse",
         ea.ProductionMeterReadings,
     ),
+    # The RgmStats and ConsumptionLifetime examples answer another span than the spec's
+    # parameter examples ask for (spec/NOTES.md, oddity 16): these ask for the examples'.
     (
         "rgm_stats",
         lambda c: c.rgm_stats(
-            1765, start_at=datetime.fromtimestamp(1381474800, UTC), end_at=1381561200
+            1765, start_at=datetime.fromtimestamp(1384122600, UTC), end_at=1384126300
         ),
         "/systems/1765/rgm_stats",
-        [("start_at", "1381474800"), ("end_at", "1381561200")],
+        [("start_at", "1384122600"), ("end_at", "1384126300")],
         "RgmStatsResponse",
         ea.RgmStats,
     ),
@@ -79,9 +81,9 @@ OPERATIONS: list[tuple[str, Call, str, list[tuple[str, str]], str, Any]] = [
     ),
     (
         "consumption_lifetime",
-        lambda c: c.consumption_lifetime(66, start_date="2016-07-01", end_date=date(2016, 7, 31)),
+        lambda c: c.consumption_lifetime(66, start_date="2016-08-01", end_date=date(2016, 8, 31)),
         "/systems/66/consumption_lifetime",
-        [("start_date", "2016-07-01"), ("end_date", "2016-07-31")],
+        [("start_date", "2016-08-01"), ("end_date", "2016-08-31")],
         "ConsumptionLifetimeResponse",
         ea.ConsumptionLifetime,
     ),

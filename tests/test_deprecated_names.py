@@ -16,8 +16,7 @@ from enlighten_async.backfill import backfill
 from enlighten_async.simulator import COUNTERS_PATH, PLANS, Fleet, Plan, Simulator, SimulatorServer
 from enlighten_async.store import RangeResult, SQLiteStore
 from tests.memory_store import MemoryStore
-from tests.store_samples import T0
-from tests.test_store import SYS, stats
+from tests.store_samples import SYS, T0, stats
 
 
 @pytest.mark.parametrize(

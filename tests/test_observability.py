@@ -18,7 +18,7 @@ from aioresponses import aioresponses
 
 import enlighten_async as ea
 from tests.conftest import API_KEY, BASE, USER_ID
-from tests.test_scheduler import ORIGIN, make, run_many
+from tests.scheduler_support import ORIGIN, make, run_many
 
 STATS_URL = re.compile("^" + re.escape(BASE + "/systems/67/stats") + r"(\?.*)?$")
 LINE = re.compile(r"^GET /api/v2/systems/67/stats -> (\d+) in \d+\.\d ms \(stats, attempt (\d+)\)$")

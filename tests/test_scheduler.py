@@ -11,100 +11,19 @@ import asyncio
 import functools
 import itertools
 import json
+import logging
 import math
-from email.utils import formatdate
+import random
 from typing import Any
 
 import pytest
 
 import enlighten_async as ea
 from enlighten_async._protocol import RawResponse, error_for
+from enlighten_async._quota import resolve_plan
+from tests.scheduler_support import ORIGIN, FakeServer, make, per_window, run_many
 
-ORIGIN = 1_800_000_030.0  # 30 s into a minute window: the first window is a partial one
 pytestmark = pytest.mark.looptime
-
-
-class FakeServer:
-    """Fixed windows of ``limit`` per ``period`` seconds; 409s do not count."""
-
-    def __init__(
-        self,
-        clock: ea.Clock,
-        limit: int = 10,
-        period: float = 60.0,
-        *,
-        latency: float = 0.2,
-        skew: float = 0.0,
-        period_name: str = "minute",
-    ) -> None:
-        self.clock, self.limit, self.period = clock, limit, period
-        self.latency, self.skew, self.period_name = latency, skew, period_name
-        self.counts: dict[int, int] = {}
-        self.accepted: list[float] = []  # server times of counted requests
-        self.conflicts: list[float] = []
-        self.failures: list[str] = []  # scripted faults, consumed in order
-
-    def now(self) -> float:
-        return self.clock.now() + self.skew
-
-    async def handle(self, operation: str = "stats") -> str:
-        await asyncio.sleep(self.latency / 2)
-        t = self.now()
-        if self.failures:
-            kind = self.failures.pop(0)
-            await asyncio.sleep(self.latency / 2)
-            if kind == "transport":
-                raise ea.TransportError(
-                    "dropped", operation=operation, cause="ServerDisconnectedError"
-                )
-            status = int(kind)
-            body = (
-                {"errorCode": 7, "errorMessages": ["Data temporarily unavailable."]}
-                if status >= 500
-                else {"reason": str(status), "message": ["no"]}
-            )
-            raise error_for(operation, RawResponse(status, {}, json.dumps(body).encode()))
-        index = math.floor(t / self.period)
-        if self.counts.get(index, 0) >= self.limit:
-            self.conflicts.append(t)
-            start = index * self.period
-            body = {
-                "reason": "409",
-                "message": ["Usage limit exceeded for plan Watt"],
-                "period": self.period_name,
-                "period_start": int(start),
-                "period_end": int(start + self.period),
-                "limit": self.limit,
-            }
-            await asyncio.sleep(self.latency / 2)
-            headers = {"Date": formatdate(self.now(), usegmt=True)}
-            raise error_for(operation, RawResponse(409, headers, json.dumps(body).encode()))
-        self.counts[index] = self.counts.get(index, 0) + 1
-        self.accepted.append(t)
-        await asyncio.sleep(self.latency / 2)
-        return "ok"
-
-
-def make(plan: Any = None, **kwargs: Any) -> tuple[ea.Scheduler, FakeServer, ea.ScaledClock]:
-    clock = ea.ScaledClock(1.0, origin=ORIGIN)
-    server_kwargs = {
-        k: kwargs.pop(k) for k in ("limit", "period", "latency", "skew") if k in kwargs
-    }
-    kwargs.setdefault("retry", ea.RetryPolicy(attempts=4, initial_delay=1.0, jitter=0.5))
-    scheduler = ea.Scheduler(plan, clock=clock, **kwargs)
-    return scheduler, FakeServer(clock, **server_kwargs), clock
-
-
-async def run_many(scheduler: ea.Scheduler, server: FakeServer, n: int, **kw: Any) -> list[Any]:
-    results: list[Any] = await asyncio.gather(
-        *(scheduler.submit(server.handle, operation="stats", **kw) for _ in range(n)),
-        return_exceptions=True,
-    )
-    return results
-
-
-def per_window(server: FakeServer) -> dict[int, int]:
-    return dict(sorted(server.counts.items()))
 
 
 async def test_learns_from_409_holds_everyone_and_resends() -> None:
@@ -433,3 +352,146 @@ async def test_a_failing_dispatcher_fails_its_callers_instead_of_hanging_them() 
     assert results[:10] == ["ok"] * 10  # the first window's worth went
     assert all(isinstance(r, ea.EnlightenError) for r in results[10:])
     assert "scheduler failed" in str(results[10])
+
+
+async def test_a_lost_ledger_reaches_every_queued_caller_as_its_own_typed_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class LosingLedger(ea.MemoryLedger):
+        """Grants the first window's 10, then loses its store (as a Redis ledger does)."""
+
+        async def acquire(self, now: float, latency: float = 0.0) -> ea.LedgerDecision:
+            decision = await super().acquire(now, latency)
+            if decision.wait == 0:
+                return decision
+            raise ea.LedgerUnavailableError("shared ledger unreachable: ConnectionError")
+
+    clock = ea.ScaledClock(1.0, origin=ORIGIN)
+    ledger = LosingLedger(resolve_plan("watt") or ())
+    scheduler = ea.Scheduler(clock=clock, ledger=ledger, max_in_flight=1)
+    server = FakeServer(scheduler.clock)
+    caplog.set_level(logging.INFO, logger="enlighten_async")
+    results = await asyncio.wait_for(run_many(scheduler, server, 60), 60)
+    assert results[:10] == ["ok"] * 10
+    lost = results[10:]
+    assert all(isinstance(r, ea.LedgerUnavailableError) for r in lost), {type(r) for r in lost}
+    assert len({id(r) for r in lost}) == len(lost)  # each caller raises its own
+    # Not a bug: no ERROR, no traceback, one line that says what happened.
+    assert [r.levelname for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert any("failing the" in r.getMessage() for r in caplog.records)
+
+
+# -- a retry's backoff at the end of a run (issue 18, point 6) -------------------------------
+
+UNAVAILABLE = {"errorCode": 7, "errorMessages": ["Data temporarily unavailable."]}
+
+
+class FailingServer(FakeServer):
+    """A :class:`FakeServer` at 20/second whose requests numbered in ``failing`` (in the order
+    they arrive, from 0) answer once with ``failure``; ``sent`` records when each call's
+    requests went, by call."""
+
+    def __init__(self, clock: ea.Clock, failing: set[int], failure: str = "503") -> None:
+        super().__init__(clock, limit=20, period=1.0, latency=0.01, period_name="second")
+        self.failing, self.failure = failing, failure
+        self.arrivals = itertools.count()
+        self.sent: dict[int, list[float]] = {}
+
+    async def call(self, call_id: int) -> str:
+        self.sent.setdefault(call_id, []).append(self.clock.now())
+        if next(self.arrivals) in self.failing:
+            await asyncio.sleep(self.latency)
+            if self.failure == "transport":
+                raise ea.TransportError("dropped", operation="stats", cause="ServerDisconnected")
+            raise error_for("stats", RawResponse(503, {}, json.dumps(UNAVAILABLE).encode()))
+        return await self.handle()
+
+
+def drawn_wait(caplog: pytest.LogCaptureFixture) -> float:
+    """The wait tenacity drew for the one retry logged (exponential delay + jitter)."""
+    (record,) = [r for r in caplog.records if r.name == "enlighten_async.retry"]
+    assert isinstance(record.args, tuple)
+    wait = record.args[3]
+    assert isinstance(wait, float)
+    return wait
+
+
+def twenty_a_second(**retry: Any) -> tuple[ea.Scheduler, ea.ScaledClock]:
+    clock = ea.ScaledClock(1.0, origin=ORIGIN)  # ORIGIN is on a second's boundary
+    policy = ea.RetryPolicy(attempts=3, **retry)
+    return ea.Scheduler([ea.Quota(20, "second")], clock=clock, retry=policy), clock
+
+
+async def test_503s_in_the_last_window_end_the_run_within_the_fixed_window_bound() -> None:
+    # 60 calls at 20/s, 4 of the last window's answered 503 "data temporarily unavailable":
+    # 64 requests need 4 windows, so the best any client can do is to send the last in the
+    # 4th window, 3 s in. The 4 retries owe the server their 0.5 s exponential delay, then
+    # the quota paces them: they take the 4th window when it opens instead of waiting out
+    # up to 2 s of jitter each (before: the last went 3.88 s in).
+    random.seed(18)  # tenacity's jitter draws from the random module
+    scheduler, clock = twenty_a_second(initial_delay=0.5, max_delay=5.0, jitter=2.0)
+    server = FailingServer(clock, failing={41, 44, 50, 59})
+    start = clock.now()
+    results = await asyncio.gather(
+        *(scheduler.submit(functools.partial(server.call, i)) for i in range(60))
+    )
+    assert results == ["ok"] * 60 and scheduler.snapshot().retries == 4
+    last_sent = max(t for times in server.sent.values() for t in times) - start
+    assert 3.0 <= last_sent < 3.05  # in the 4th window, at its start
+    assert per_window(server) == {
+        1_800_000_030: 20,
+        1_800_000_031: 20,
+        1_800_000_032: 16,
+        1_800_000_033: 4,
+    }
+    for times in server.sent.values():  # and no retry went before its exponential delay
+        assert all(b - a >= 0.5 for a, b in itertools.pairwise(times))
+
+
+async def test_a_retry_goes_back_into_the_queue_first_in_line_when_its_delay_ends(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # 50 calls at 20/s: the first answer is a 503 "data temporarily unavailable", the other
+    # 30 queue for the next windows. The retry waits its 0.5 s, goes back into the queue
+    # first in line, and takes the second window's first slot; the jitter tenacity drew
+    # (4.72 s in all) would have sent it 4.7 s in, alone in a fifth window.
+    caplog.set_level(logging.INFO, logger="enlighten_async.retry")
+    random.seed(0)  # draws a wait of 4.72 s
+    scheduler, clock = twenty_a_second(initial_delay=0.5, max_delay=5.0, jitter=5.0)
+    server = FailingServer(clock, failing={0})
+    start = clock.now()
+    order: list[int] = []
+
+    async def call(i: int) -> str:
+        order.append(i)
+        return await server.call(i)
+
+    results = await asyncio.gather(
+        *(scheduler.submit(functools.partial(call, i)) for i in range(50))
+    )
+    assert results == ["ok"] * 50
+    assert drawn_wait(caplog) > 4.0
+    retry = server.sent[0][1]
+    assert 1.0 <= retry - start < 1.1  # the second window
+    assert order[20] == 0 and order[21:] == list(range(20, 50))  # first in line, then FIFO
+    assert per_window(server) == {1_800_000_030: 19, 1_800_000_031: 20, 1_800_000_032: 11}
+
+
+@pytest.mark.parametrize("failure", ["transport", "503 unknown quota"])
+async def test_a_retry_waits_its_whole_jitter_after_another_failure_or_with_no_quota(
+    failure: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Nobody else waits, but a dropped connection may mean a loaded server (its jitter keeps
+    # callers out of step), and without a known quota there is no quota to leave idle.
+    caplog.set_level(logging.INFO, logger="enlighten_async.retry")
+    random.seed(18)
+    clock = ea.ScaledClock(1.0, origin=ORIGIN)
+    policy = ea.RetryPolicy(attempts=3, initial_delay=0.5, max_delay=5.0, jitter=2.0)
+    plan = [ea.Quota(20, "second")] if failure == "transport" else None
+    scheduler = ea.Scheduler(plan, clock=clock, retry=policy)
+    server = FailingServer(clock, failing={0}, failure=failure.split()[0])
+    assert await scheduler.submit(functools.partial(server.call, 0)) == "ok"
+    wait = drawn_wait(caplog)
+    assert wait > 0.5 + 0.05  # a jitter worth waiting for was drawn
+    first, retry = server.sent[0]
+    assert retry - first >= server.latency + wait - 1e-6

@@ -20,7 +20,7 @@ import enlighten_async as ea
 import enlighten_async._scheduler as scheduler_module
 from enlighten_async import _retry
 from enlighten_async._protocol import RawResponse, error_for
-from tests.test_scheduler import FakeServer, run_many
+from tests.scheduler_support import FakeServer, run_many
 
 pytestmark = pytest.mark.looptime
 

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import enlighten_async as ea
-from enlighten_async._converter import _make_plain_converter, converter
+from enlighten_async._converter import INT64_MAX, INT64_MIN, _make_plain_converter, converter
 from enlighten_async._models import MeterReadingRange, Series
 
 UTC = timezone.utc
@@ -31,7 +31,11 @@ META = {"status": "normal", "last_report_at": T0, "last_energy_at": T0, "operati
 # -- random bodies ---------------------------------------------------------------------------
 
 EPOCHS = st.integers(min_value=0, max_value=4_000_000_000)
-INTS = st.integers(min_value=-(2**70), max_value=2**70)  # some beyond 64 bits
+#: Every int a model takes: 64 bits, signed (wider ones are refused, see
+#: ``test_values_a_model_refuses_are_refused_alike``).
+INTS = st.integers(min_value=INT64_MIN, max_value=INT64_MAX)
+#: Counts and microinverter production (``_converter.MINIMUM``) are never negative.
+COUNTS = st.integers(min_value=0, max_value=INT64_MAX)
 NULLABLE_INTS = st.one_of(st.none(), INTS)
 #: ``wh_del`` of a meter channel is "number, format: float, nullable": floats (NaN and
 #: infinities too: Python's json reads them), ints, nulls.
@@ -40,18 +44,18 @@ METER_WH = st.one_of(st.none(), st.floats(), st.integers(-(2**53), 2**53))
 ROWS: dict[type, dict[str, st.SearchStrategy[Any]]] = {
     ea.StatsInterval: {
         "end_at": EPOCHS,
-        "powr": INTS,
-        "enwh": INTS,
-        "devices_reporting": INTS,
+        "powr": COUNTS,
+        "enwh": COUNTS,
+        "devices_reporting": COUNTS,
     },
-    ea.RgmInterval: {"end_at": EPOCHS, "wh_del": INTS, "devices_reporting": INTS},
+    ea.RgmInterval: {"end_at": EPOCHS, "wh_del": INTS, "devices_reporting": COUNTS},
     ea.MeterInterval: {
         "channel": st.integers(1, 3),
         "end_at": EPOCHS,
         "wh_del": METER_WH,
         "curr_w": NULLABLE_INTS,
     },
-    ea.ConsumptionInterval: {"end_at": EPOCHS, "enwh": INTS, "devices_reporting": INTS},
+    ea.ConsumptionInterval: {"end_at": EPOCHS, "enwh": INTS, "devices_reporting": COUNTS},
     MeterReadingRange: {"serial_number": st.text(max_size=6), "start": INTS, "end": INTS},
 }
 
@@ -133,6 +137,45 @@ def test_rgm_meter_series_column_wise_equals_row_by_row(
             if name == "wh_del":
                 values = [None if v is None else float(v) for v in values]
             assert [repr(v) for v in column] == [repr(v) for v in values]
+
+
+@pytest.mark.parametrize(
+    ("cls", "model"),
+    [
+        (ea.StatsInterval, ea.Stats),
+        (ea.RgmInterval, ea.RgmStats),
+        (ea.ConsumptionInterval, ea.ConsumptionStats),
+        (MeterReadingRange, ea.MonthlyProduction),
+        (ea.MeterInterval, ea.RgmStats),
+    ],
+)
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_values_a_model_refuses_are_refused_alike(
+    cls: type, model: type[Any], data: st.DataObject
+) -> None:
+    # One value beyond 64 bits, or a negative count, in random rows: the column-wise path
+    # refuses the body as the row-by-row one does, with the same error.
+    rows = data.draw(rows_of(cls).filter(bool))
+    at = data.draw(st.integers(0, len(rows) - 1))
+    names = [n for n, s in ROWS[cls].items() if s in (INTS, COUNTS, NULLABLE_INTS)]
+    name = data.draw(st.sampled_from(names))
+    wide = st.one_of(st.integers(max_value=INT64_MIN - 1), st.integers(min_value=INT64_MAX + 1))
+    rows[at][name] = data.draw(
+        st.one_of(wide, st.integers(max_value=-1)) if ROWS[cls][name] is COUNTS else wide
+    )
+    if cls is ea.MeterInterval:
+        body = body_of(ea.RgmInterval, ea.RgmStats, [])
+        body["meter_intervals"] = [
+            {"meter_serial_number": "m", "envoy_serial_number": "e", "intervals": rows}
+        ]
+    else:
+        body = body_of(cls, model, rows)
+    with pytest.raises(Exception) as ref:  # whatever cattrs raises
+        REF.structure(body, model)
+    with pytest.raises(type(ref.value)) as fast:
+        converter.structure(body, model)
+    assert str(fast.value) == str(ref.value)
 
 
 # -- the public face of a tuple of rows ------------------------------------------------------
@@ -326,3 +369,30 @@ def test_the_pandas_export_reads_the_columns(monkeypatch: pytest.MonkeyPatch) ->
     for g, w in zip(got, want, strict=True):
         assert g.equals(w) and g.index.equals(w.index)
         assert list(g.dtypes) == list(w.dtypes) and str(g.index.dtype) == str(w.index.dtype)
+
+
+def test_extremes_are_known_from_structuring_and_computed_otherwise() -> None:
+    rows = [{"end_at": T0 + 900 * k, "wh_del": 5 - k, "devices_reporting": 1} for k in (3, 1, 2)]
+    parsed = converter.structure(body_of(ea.RgmInterval, ea.RgmStats, rows), ea.RgmStats)
+    by_rows = REF.structure(body_of(ea.RgmInterval, ea.RgmStats, rows), ea.RgmStats)
+    for series in (parsed.intervals, by_rows.intervals, parsed.intervals[::-1]):
+        assert series.extremes("end_at") == (T0 + 900, T0 + 2700)
+        assert series.extremes("wh_del") == (2, 4)
+        assert list(series.column("end_at")) == [r.end_at.timestamp() for r in series]
+    meters = Series(
+        ea.MeterInterval,
+        [
+            ea.MeterInterval(1, utc_at(T0 + 900), None, None),
+            ea.MeterInterval(2, utc_at(T0), 1.5, 4),
+        ],
+    )
+    assert meters.extremes("wh_del") == (1.5, 1.5) and meters.extremes("channel") == (1, 2)
+    assert (
+        meters[:1].extremes("curr_w") is None and Series(ea.RgmInterval).extremes("end_at") is None
+    )
+    with pytest.raises(KeyError):
+        meters.column("nope")
+
+
+def utc_at(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)

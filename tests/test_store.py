@@ -12,73 +12,14 @@ from typing import Any
 import pytest
 
 from enlighten_async._models import (
-    ConsumptionInterval,
-    ConsumptionStats,
-    EnergyLifetime,
-    MeterInterval,
     MeterIntervals,
-    RgmInterval,
     RgmStats,
     Stats,
     StatsInterval,
 )
 from enlighten_async._windows import day_epoch
 from enlighten_async.store import COLUMNS, SQLiteStore, Store, StoreDataError, StoreStatus
-from tests.store_samples import META, T0, utc
-
-SYS = 66
-
-
-def stats(start: int, n: int, *, powr: int = 100) -> Stats:
-    return Stats(
-        system_id=SYS,
-        total_devices=3,
-        meta=META,
-        intervals=tuple(
-            StatsInterval(utc(start + 300 * (i + 1)), powr + i, 8 + i, 3) for i in range(n)
-        ),
-    )
-
-
-def rgm(start: int, n: int) -> RgmStats:
-    ends = [utc(start + 900 * (i + 1)) for i in range(n)]
-    return RgmStats(
-        system_id=SYS,
-        total_devices=1,
-        meta=META,
-        intervals=tuple(RgmInterval(e, 40 + i, 1) for i, e in enumerate(ends)),
-        meter_intervals=(
-            MeterIntervals(
-                "122100000001",
-                "121700000001",
-                tuple(
-                    MeterInterval(ch, e, 12.5 if ch else None, 50) for e in ends for ch in (0, 1)
-                ),
-            ),
-        ),
-    )
-
-
-def consumption(start: int, n: int) -> ConsumptionStats:
-    return ConsumptionStats(
-        system_id=SYS,
-        total_devices=1,
-        meta=META,
-        intervals=tuple(
-            ConsumptionInterval(utc(start + 900 * (i + 1)), 200 + i, 1) for i in range(n)
-        ),
-    )
-
-
-def lifetime(start: date, values: list[int], *, all_series: bool = True) -> EnergyLifetime:
-    return EnergyLifetime(
-        system_id=SYS,
-        start_date=start,
-        production=tuple(values),
-        meta=META,
-        micro_production=tuple(v - 1 for v in values) if all_series else None,
-        meter_production=tuple(v + 1 for v in values) if all_series else None,
-    )
+from tests.store_samples import META, SYS, T0, consumption, lifetime, rgm, stats, utc
 
 
 @pytest.fixture
@@ -342,3 +283,34 @@ async def test_columns_match_the_tables(store: SQLiteStore) -> None:
     for table, columns in COLUMNS.items():
         rows = await store._run(store._query, f"PRAGMA table_info({table})", ())
         assert tuple(r[1] for r in rows) == columns
+
+
+async def test_systems_keep_last_report_and_status_and_older_stores_still_open(
+    tmp_path: Path,
+) -> None:
+    from enlighten_async._models import ConnectionType, Status, System
+
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db)  # the systems table as 0.2 wrote it: no last report, no status
+    conn.executescript(
+        "CREATE TABLE windows (system_id INTEGER, kind TEXT, start_at INTEGER, end_at INTEGER,"
+        " rows INTEGER, fetched_at INTEGER, PRIMARY KEY (system_id, kind, start_at, end_at));"
+        "CREATE TABLE systems (system_id INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+        " timezone TEXT NOT NULL, updated_at INTEGER NOT NULL);"
+        f"INSERT INTO systems VALUES (67, 'Roof', 'UTC', {T0});"
+    )
+    conn.close()
+    async with SQLiteStore(db, read_only=True) as store:
+        (old,) = (await store.systems()).values()
+    assert (old.name, old.last_report_at, old.status) == ("Roof", None, None)
+    system = System(
+        system_id=67, system_name="Roof", system_public_name="Roof", status=Status.COMM,
+        timezone="UTC", country="US", state="CA", city="X", postal_code="1",
+        connection_type=ConnectionType.WIFI, meta=META,
+    )  # fmt: skip
+    async with SQLiteStore(db) as store:  # opened for writing: the columns are added
+        await store.write_systems([system], updated_at=T0 + 86400 * 3)
+    async with SQLiteStore(db, read_only=True) as store:
+        (new,) = (await store.systems()).values()
+    assert new.last_report_at == META.last_report_at and new.status == META.status.value
+    assert new.updated_at == utc(T0 + 86400 * 3)

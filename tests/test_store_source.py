@@ -16,7 +16,7 @@ from enlighten_async._models import EnergyLifetime
 from enlighten_async.simulator import PLANS, Fleet, Simulator
 from enlighten_async.store import SQLiteStore, StoreError, StoreSource, StoreSourceError
 from tests.loopback import simulator_in_thread
-from tests.test_store import SYS, lifetime
+from tests.store_samples import SYS, lifetime
 
 KEY, USER = "src-SECRET-key-5q", "src-SECRET-user-8w"
 REAL = StoreSource.service("https://api.enphaseenergy.com/api/v2", USER)

@@ -1,0 +1,55 @@
+"""SQLiteStore's claims across connections: what two processes on one file rely on."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from enlighten_async.store import SQLiteStore, StoreReadOnlyError
+from tests.store_samples import SYS, T0
+
+DAY = 86400
+
+
+async def test_two_connections_racing_for_the_same_ranges_never_both_win(tmp_path: Path) -> None:
+    # Each SQLiteStore has its own connection and thread: the claims race in SQLite itself,
+    # as two backfill processes' would.
+    db = tmp_path / "race.db"
+    ranges = [(SYS, "stats", T0 + i * DAY, T0 + (i + 1) * DAY) for i in range(60)]
+    async with SQLiteStore(db) as a, SQLiteStore(db) as b, SQLiteStore(db) as c:
+        runs = {"run-a": a, "run-b": b, "run-c": c}
+        won = await asyncio.gather(
+            *(
+                store.claim_range(owner, *r, lease=60)
+                for r in ranges
+                for owner, store in runs.items()
+            )
+        )
+    per_range = [won[i * 3 : i * 3 + 3] for i in range(len(ranges))]
+    assert all(sum(w) == 1 for w in per_range), per_range
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == len(ranges)
+
+
+async def test_a_store_of_an_earlier_version_gains_the_claims_table(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    async with SQLiteStore(db):
+        pass
+    with sqlite3.connect(db) as con:  # as the previous version made it
+        con.execute("DROP TABLE claims")
+    async with SQLiteStore(db) as store:
+        assert await store.claim_range("run-a", SYS, "stats", T0, T0 + DAY, lease=60)
+
+
+async def test_a_read_only_store_takes_no_claim(tmp_path: Path) -> None:
+    db = tmp_path / "ro.db"
+    async with SQLiteStore(db):
+        pass
+    async with SQLiteStore(db, read_only=True) as store:
+        with pytest.raises(StoreReadOnlyError):
+            await store.claim_range("run-a", SYS, "stats", T0, T0 + DAY, lease=60)
+        with pytest.raises(StoreReadOnlyError):
+            await store.release_claims("run-a")
