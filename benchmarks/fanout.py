@@ -1,8 +1,10 @@
 """Fan-out throughput of ``EnlightenClient.stats`` against bare aiohttp + ``json.loads``.
 
 What it measures
-    2,000 one-day ``stats`` calls over 200 systems (10 days each), started at once with one
-    ``asyncio.gather``, plan ``unlimited``, at an in-flight cap of 8 and of 64:
+    2,000 one-day ``stats`` calls over 200 systems (the same day 10 times each: the server
+    holds one day per system, and the client checks an answer is the day it asked for),
+    started at once with one ``asyncio.gather``, plan ``unlimited``, at an in-flight cap of
+    8 and of 64:
 
     * **bare**: ``aiohttp.ClientSession.get`` + ``json.loads(await resp.read())`` under an
       ``asyncio.Semaphore(cap)``;
@@ -88,8 +90,9 @@ def stats_body(system_id: int) -> bytes:
 
 
 def plan_calls(calls: int, systems: int) -> list[tuple[int, int]]:
-    """``(system_id, day start)`` for each call: round robin over the systems."""
-    return [(FIRST_SYSTEM + i % systems, FIRST_DAY + (i // systems) * DAY) for i in range(calls)]
+    """``(system_id, day start)`` for each call: round robin over the systems, each asking
+    for the one day the server holds for it (the client refuses another day's answer)."""
+    return [(FIRST_SYSTEM + i % systems, FIRST_DAY) for i in range(calls)]
 
 
 Runner = Callable[[list[tuple[int, int]]], Awaitable[int]]

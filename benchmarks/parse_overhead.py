@@ -91,8 +91,9 @@ METERS = (("1218676784", "1218347675"), ("1218676785", "1218347675"))
 # -- the body -------------------------------------------------------------------------------
 
 
-def build_body() -> bytes:
-    """One month of ``rgm_stats`` for two meters, serialized once (about 0.5 MB)."""
+def build_body(system_id: int = SYSTEM_ID) -> bytes:
+    """One month of ``rgm_stats`` for two meters of ``system_id``, serialized once (about
+    0.5 MB)."""
     count = DAYS * INTERVALS_PER_DAY
     ends = [START_AT + (i + 1) * STEP for i in range(count)]
 
@@ -121,7 +122,7 @@ def build_body() -> bytes:
             }
         )
     body = {
-        "system_id": SYSTEM_ID,
+        "system_id": system_id,
         "total_devices": len(METERS),
         "meta": {
             "status": "normal",

@@ -23,7 +23,9 @@ Exact windows
     ``D - t1 <= offset < D + 1 - t0``; a 409's ``period_start <= server time < period_end``
     says the same with the window's edges. The ledger intersects those bounds. Its estimate
     of the offset is 0 while 0 lies within them (the service aligns its windows to the
-    clock, and a clock kept by NTP agrees with it), else their midpoint; the uncertainty is
+    clock, and a clock kept by NTP agrees with it; after a jump, 0 moved by the jump's
+    whole seconds), else the whole second nearest their midpoint if one lies within them,
+    else the midpoint; the uncertainty is
     the farthest bound from the estimate (:data:`DEFAULT_UNCERTAINTY` before any answer).
     Each side of it guards against its own risk, plus ``margin``, and never more than
     :data:`MAX_GUARD_FRACTION` of the window (nor :data:`MAX_GUARD`): after a full window
@@ -37,11 +39,39 @@ Exact windows
     trip, while nothing bounds the ahead side below most of a second.
     (:class:`~enlighten_async._redis_ledger.RedisLedger` keeps its own, more cautious
     estimate; see there.)
+
+Falsetickers and jumps
+    A reading that misses the bounds by more than :data:`JUMP_TOLERANCE` is a falseticker,
+    as NTP calls a clock that disagrees with the others: a ``Date`` header an hour off, or
+    stuck at the epoch, moves nothing. The bounds follow such readings only when
+    :data:`JUMP_CONFIRMATIONS` of them, each of another second, agree among themselves (a
+    consistent jump of the server's clock, or of ours), and never while a 409's own window
+    backs the bounds: a 409's ``period_start``/``period_end`` name the very window the
+    server counts in, so they outrank ``Date`` (when they are self-consistent and, unless
+    the same answer's ``Date`` agrees with them, within :data:`MAX_PLAUSIBLE_OFFSET` of our
+    clock). Clocks jump by whole seconds, so after a jump the old bounds, moved by the
+    jump's whole seconds, still bound the fraction when the new reading agrees with them.
+    When the bounds jump, each window's count moves with them: the requests already sent
+    sit in the server's window, whatever number it now gives that window.
+
+Holds a 409 cannot stretch
+    A window of a second, a minute or an hour ends within that long, and a month's by the
+    month's end (UTC, plus :data:`MONTH_HOLD_SLACK` for a server that counts months in
+    another time zone): a 409 whose ``period_end`` lies further, beyond the clock's
+    uncertainty, contradicts its own period. Its hold is cut to the period's length (at
+    most :data:`CONTRADICTED_HOLD`): a probe then finds out, and every such 409 is logged
+    once, at WARNING. A 409 whose window cannot be read at all (``period_end`` past,
+    missing or not a number, and no period of a fixed length) says only that *a* window
+    is spent: a second such 409 within :data:`UNREAD_HOLD` (the API's shortest window) of
+    the one before holds until that long after the one before, so that the round of
+    requests that was in flight is not sent again into the window the server just called
+    spent (one caller alone still re-sends after the scheduler's doubling backoff).
 """
 
 from __future__ import annotations
 
 import calendar
+import logging
 import math
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -74,6 +104,24 @@ MAX_GUARD = 5.0
 MAX_PLAUSIBLE_OFFSET = 86400.0
 #: Lengths a month's period_start..period_end may have, in seconds.
 _MONTH_SPAN = (28 * 86400.0 - 1, 31 * 86400.0 + 1)
+#: A clock reading that misses the offset's bounds by more than this (seconds) is a
+#: falseticker; within it, the bounds follow (drift, or a small step of either clock).
+JUMP_TOLERANCE = 1.0
+#: Falseticker ``Date`` readings, each of another second and all agreeing, that make the
+#: bounds jump to them (none does while a 409's own window backs the bounds).
+JUMP_CONFIRMATIONS = 3
+#: The longest hold a 409 that contradicts its own period gets before a probe (seconds);
+#: a shorter period holds for its own length.
+CONTRADICTED_HOLD = 60.0
+#: A month's window may end this long (seconds) after the UTC month does: a server may
+#: count months in its own time zone (UTC-12 ends 12 h later; a day covers them all).
+MONTH_HOLD_SLACK = 86400.0
+#: The API's shortest window (seconds): a 409 whose window cannot be read, received within
+#: this long of the one before, holds until this long after that one, so that the next
+#: round of requests meets a new window of any per-second quota.
+UNREAD_HOLD = 1.0
+
+log = logging.getLogger("enlighten_async.ledger")
 
 
 class LedgerDecision(NamedTuple):
@@ -168,9 +216,29 @@ def guard_cap(seconds: float | None) -> float:
 
 
 class _OffsetBounds:
-    """The interval the server-minus-our clock offset is known to lie in."""
+    """The interval the server-minus-our clock offset is known to lie in.
 
-    __slots__ = ("ahead", "behind", "estimate", "hi", "lo", "uncertainty")
+    Readings inside the bounds (or within :data:`JUMP_TOLERANCE` of them) narrow or move
+    them; the others are falsetickers, kept as a rival until confirmed (see the module
+    docstring).
+    """
+
+    __slots__ = (
+        "ahead",
+        "behind",
+        "by_period",
+        "estimate",
+        "hi",
+        "jumps",
+        "lo",
+        "preferred",
+        "rejected",
+        "rival_hi",
+        "rival_last",
+        "rival_lo",
+        "rival_votes",
+        "uncertainty",
+    )
 
     def __init__(self) -> None:
         self.lo, self.hi = -math.inf, math.inf
@@ -178,6 +246,18 @@ class _OffsetBounds:
         # How far the server's clock may be behind the estimate, and ahead of it: each
         # side guards against its own risk (see the module docstring).
         self.behind = self.ahead = DEFAULT_UNCERTAINTY
+        # The offset the estimate takes while the bounds allow it: 0 (the service aligns
+        # its windows to the clock, and a clock kept by NTP agrees with it), moved by the
+        # whole seconds of each jump.
+        self.preferred = 0.0
+        # Whether a 409's own window set the bounds (then Date cannot make them jump).
+        self.by_period = False
+        # Falseticker Date readings that agree among themselves: a jump, once enough do.
+        self.rival_lo, self.rival_hi, self.rival_votes = -math.inf, math.inf, 0
+        self.rival_last = math.nan
+        #: How many readings were rejected as falsetickers, and how many times the bounds
+        #: jumped (were replaced by a reading that contradicted them).
+        self.rejected = self.jumps = 0
 
     def bound(self, lo: float, hi: float) -> None:
         if not (lo <= hi) or math.isnan(lo) or math.isnan(hi):
@@ -185,40 +265,111 @@ class _OffsetBounds:
         new_lo, new_hi = max(self.lo, lo), min(self.hi, hi)
         if new_lo > new_hi:
             # The bounds contradict the ones before: the server's clock (or ours) jumped.
+            # (Callers only get here with a reading they accepted: see _agrees.) Clocks
+            # jump by whole seconds (an hour, a day, a year): the old bounds moved by the
+            # nearest whole jump keep what they knew of the fraction, if the reading
+            # agrees with them; else the reading alone.
             new_lo, new_hi = lo, hi
+            middle = (lo + hi) / 2 - (self.lo + self.hi) / 2
+            # (Not for a step within the tolerance: drift is not a whole second.)
+            if math.isfinite(middle) and abs(middle) > 2 * JUMP_TOLERANCE:
+                shift = float(round(middle))
+                moved_lo, moved_hi = max(self.lo + shift, lo), min(self.hi + shift, hi)
+                if moved_lo <= moved_hi:
+                    new_lo, new_hi = moved_lo, moved_hi
+                # The offset the estimate prefers moves with the clock, if the new bounds
+                # allow it; else (the old bounds were a lie, say) it is 0 again.
+                moved = self.preferred + shift
+                self.preferred = moved if new_lo <= moved <= new_hi else 0.0
+            self.jumps += 1
         self.lo, self.hi = new_lo, new_hi
-        if new_lo <= 0.0 <= new_hi:
-            self.estimate = 0.0
-        elif math.isinf(new_lo) or math.isinf(new_hi):
-            self.estimate = new_lo if math.isinf(new_hi) else new_hi
-        else:
-            self.estimate = (new_lo + new_hi) / 2
+        self.estimate = self.pick(new_lo, new_hi)
         behind, ahead = self.estimate - new_lo, new_hi - self.estimate
         self.behind = DEFAULT_UNCERTAINTY if math.isinf(behind) else behind
         self.ahead = DEFAULT_UNCERTAINTY if math.isinf(ahead) else ahead
         self.uncertainty = max(self.behind, self.ahead)
 
+    def pick(self, lo: float, hi: float) -> float:
+        """The estimate within bounds ``lo``..``hi``: the preferred offset while it lies
+        within them (0, moved by whole jumps), else a whole offset, else the midpoint."""
+        preferred = self.preferred
+        if lo <= preferred <= hi:
+            return preferred
+        if math.isinf(lo) or math.isinf(hi):
+            return lo if math.isinf(hi) else hi
+        # The server's windows are aligned to whole seconds of its clock, and clocks that
+        # jump (or a Date that lies) are off by whole hours or days: a whole offset within
+        # the bounds aligns our windows with its, where the midpoint may straddle two.
+        middle = (lo + hi) / 2
+        whole = float(round(middle))
+        return whole if lo <= whole <= hi else middle
+
+    def _agrees(self, lo: float, hi: float) -> bool:
+        """Whether a reading lies within the bounds, give or take :data:`JUMP_TOLERANCE`."""
+        return lo <= self.hi + JUMP_TOLERANCE and hi >= self.lo - JUMP_TOLERANCE
+
     def observe(self, server_time: float, *, sent_at: float, received_at: float) -> None:
         """Bound the offset by a ``Date`` header (second ``server_time``) seen in between."""
-        if math.isfinite(server_time):
-            self.bound(server_time - received_at, server_time + 1.0 - sent_at)
+        if not math.isfinite(server_time):
+            return
+        lo, hi = server_time - received_at, server_time + 1.0 - sent_at
+        if not (lo <= hi):
+            return
+        if self._agrees(lo, hi):
+            self.rival_votes = 0
+            self.bound(lo, hi)
+            return
+        self.rejected += 1
+        if self.by_period:
+            return  # a 409's own window outranks Date
+        if self.rival_votes and lo <= self.rival_hi and hi >= self.rival_lo:
+            if server_time != self.rival_last:  # the same header twice is one reading
+                self.rival_lo, self.rival_hi = max(self.rival_lo, lo), min(self.rival_hi, hi)
+                self.rival_votes += 1
+        else:
+            self.rival_lo, self.rival_hi, self.rival_votes = lo, hi, 1
+        self.rival_last = server_time
+        if self.rival_votes >= JUMP_CONFIRMATIONS:
+            # A consistent jump: the bounds follow (bound() replaces what they contradict).
+            self.rival_votes = 0
+            self.bound(self.rival_lo, self.rival_hi)
 
     def observe_conflict(self, exc: RateLimitError, *, sent_at: float, received_at: float) -> None:
-        """Bound the offset by a 409's ``Date`` header and, when they agree with it, its
-        period's edges (fields that contradict it are garbage and teach nothing about the
-        clock)."""
+        """Bound the offset by a 409's own window and its ``Date`` header.
+
+        A self-consistent window (its span agrees with its period) outranks ``Date``: it
+        bounds the offset even when the ``Date`` disagrees (that reading is then dropped),
+        and even against bounds it contradicts, when our clock or the ``Date`` confirms it
+        (an offset within :data:`MAX_PLAUSIBLE_OFFSET`, or a ``Date`` that agrees). A
+        window with neither is garbage and teaches nothing about the clock.
+        """
         server_time = exc.server_time
-        if server_time is None or not math.isfinite(server_time):
-            return
-        self.observe(server_time, sent_at=sent_at, received_at=received_at)
+        if server_time is not None and not math.isfinite(server_time):
+            server_time = None
         start, end = _finite_epoch(exc.period_start), _finite_epoch(exc.period_end)
         if (
             start is not None
             and end is not None
-            and start <= server_time + 1.0
-            and server_time < end
+            and start < end
+            and _period_seconds(exc, start, end) is not None
         ):
-            self.bound(start - received_at, end - sent_at)
+            lo, hi = start - received_at, end - sent_at
+            date_agrees = False
+            if server_time is not None:
+                date_lo, date_hi = server_time - received_at, server_time + 1.0 - sent_at
+                if date_lo <= hi and date_hi >= lo:
+                    date_agrees = True
+                    lo, hi = max(lo, date_lo), min(hi, date_hi)
+            plausible = lo <= MAX_PLAUSIBLE_OFFSET and hi >= -MAX_PLAUSIBLE_OFFSET
+            # Infinite bounds agree with anything: only finite ones vouch for a window.
+            vouched = math.isfinite(self.lo) and math.isfinite(self.hi) and self._agrees(lo, hi)
+            if lo <= hi and (vouched or date_agrees or plausible):
+                self.by_period = True
+                self.rival_votes = 0
+                self.bound(lo, hi)
+                return
+        if server_time is not None:
+            self.observe(server_time, sent_at=sent_at, received_at=received_at)
 
 
 class _PeriodCount:
@@ -238,6 +389,7 @@ class _PeriodCount:
         "end",
         "index",
         "latency_cap",
+        "prev",
         "quota",
         "seconds",
         "spill",
@@ -254,6 +406,7 @@ class _PeriodCount:
         self.index = -(2**62)
         self.start = self.end = math.nan  # nothing is inside a nan window: first use enters
         self.count = 0
+        self.prev = 0  # the count of the window before, when it was the one before
         self.spill_index = -(2**62)
         self.spill = 0
 
@@ -277,8 +430,42 @@ class _PeriodCount:
     def enter(self, t: float) -> None:
         if self.start <= t < self.end:
             return
+        index, count = self.index, self.count
         self.index, self.start, self.end = self.span(t)
+        self.prev = count if self.index == index + 1 else 0
         self.count = self.spill if self.spill_index == self.index else 0
+
+    def carry(self, t_old: float, t_new: float) -> None:
+        """The offset's estimate moved: server time ``t_old`` is now ``t_new``.
+
+        The requests already sent sit in the server's window, whatever number it now gives
+        that window: the window containing ``t_new`` gets the count of the window that
+        contained ``t_old`` (and of the one before it, if the new window began earlier in
+        our time), capped at the limit. A month keeps its own count: a jump within it
+        changes nothing, and across it the server's month is a new one too.
+        """
+        if self.seconds is None:
+            return
+        old_index, old_start, _ = self.span(t_old)
+        new_index, new_start, new_end = self.span(t_new)
+        if new_index == old_index:
+            return
+        if self.index == old_index:
+            current, before = self.count, self.prev
+        elif self.index == old_index - 1:
+            current, before = 0, self.count
+        else:
+            current = before = 0
+        carried = current
+        if new_start - t_new < old_start - t_old:  # began earlier, in our time
+            carried += before
+        if self.index == new_index:
+            carried = max(carried, self.count)
+        if self.spill_index == new_index:
+            carried = max(carried, self.spill)
+        self.index, self.start, self.end = new_index, new_start, new_end
+        self.count = min(self.quota.limit, carried)
+        self.prev = 0
 
     def delay(self, t: float, guard: float) -> float:
         self.enter(t)
@@ -312,6 +499,7 @@ class _PeriodCount:
             self.anchor = anchor
             self.start = self.end = math.nan
             self.index = self.spill_index = -(2**62)
+            self.prev = 0
 
 
 _FREE = LedgerDecision(0.0)
@@ -332,6 +520,7 @@ class MemoryLedger:
         self._count_list = tuple(self._counts.values())
         self._hold_until = -math.inf
         self._hold_quota: Quota | None = None
+        self._last_unread = -math.inf  # when the last 409 without a readable window came
         self._offset = _OffsetBounds()
 
     def __repr__(self) -> str:
@@ -373,7 +562,9 @@ class MemoryLedger:
     ) -> float:
         """See :meth:`QuotaLedger.record_conflict`."""
         offset = self._offset
+        before = offset.estimate
         offset.observe_conflict(exc, sent_at=sent_at, received_at=received_at)
+        self._moved(before, received_at)
         hold = assess_conflict(
             exc,
             estimate=offset.estimate,
@@ -381,7 +572,13 @@ class MemoryLedger:
             margin=self.margin,
             received_at=received_at,
             floor=floor,
+            ahead=offset.ahead,
+            last_unread=self._last_unread,
         )
+        if hold.contradiction:
+            warn_contradiction(exc, hold, received_at)
+        if hold.unread:
+            self._last_unread = received_at
         learned = hold.learned
         if learned is not None:
             period = learned.period
@@ -403,7 +600,16 @@ class MemoryLedger:
         self, server_time: float, *, sent_at: float, received_at: float
     ) -> None:
         """See :meth:`QuotaLedger.observe_server_time`."""
+        before = self._offset.estimate
         self._offset.observe(server_time, sent_at=sent_at, received_at=received_at)
+        self._moved(before, received_at)
+
+    def _moved(self, before: float, now: float) -> None:
+        """Carry the counts along when the offset's estimate moved (see _PeriodCount.carry)."""
+        after = self._offset.estimate
+        if after != before:
+            for period_count in self._count_list:
+                period_count.carry(now + before, now + after)
 
     def snapshot(self) -> LedgerSnapshot:
         """See :meth:`QuotaLedger.snapshot`."""
@@ -425,6 +631,11 @@ class ConflictHold(NamedTuple):
     learned: Quota | None  # the quota to keep to; None when the 409 teaches none
     anchor: float  # where the learned quota's windows start (server time; 0 for a month)
     named: float  # a server time inside the window the 409 said is spent
+    #: Why the 409's ``period_end`` was not believed ("" when it was): the hold is then a
+    #: bounded backoff before a probe, and the ledger logs this once.
+    contradiction: str = ""
+    #: Whether the 409's window could not be read (the ledger keeps when it came).
+    unread: bool = False
 
 
 def assess_conflict(
@@ -435,6 +646,8 @@ def assess_conflict(
     margin: float,
     received_at: float,
     floor: float,
+    ahead: float | None = None,
+    last_unread: float = -math.inf,
 ) -> ConflictHold:
     """The quota a 409 teaches, the window it fills and the hold it imposes.
 
@@ -443,6 +656,14 @@ def assess_conflict(
     server's clock may run behind the estimate); where it keeps the result is its own
     business.
     The hold lasts a guard past the window's end (our clock), and at least ``floor``.
+    It never lasts longer than the window's period allows: a window that contains the
+    server's "now" ends within its period's length (a month's by the month's end), plus
+    ``ahead``, how far the server's clock may run ahead of the estimate
+    (``uncertainty`` when not given). A ``period_end`` beyond that contradicts its period:
+    the hold is then the period's length (at most :data:`CONTRADICTED_HOLD`) and
+    ``contradiction`` says why. A 409 whose window cannot be read, received within
+    :data:`UNREAD_HOLD` of ``last_unread`` (the last such 409 the ledger saw, our clock),
+    holds until :data:`UNREAD_HOLD` after that one.
     """
     start, end = _finite_epoch(exc.period_start), _finite_epoch(exc.period_end)
     server_now = received_at + estimate
@@ -468,13 +689,60 @@ def assess_conflict(
         guard = min(guard, guard_cap(fixed))
     else:
         guard = min(guard, MAX_GUARD)
+    contradiction, unread = "", False
     if end is not None and end - estimate > received_at:
         until = end - estimate + guard
+        longest = _longest_window(period, server_now, uncertainty if ahead is None else ahead)
+        if end - server_now > longest + margin:
+            nominal = PERIOD_SECONDS.get(period or "", CONTRADICTED_HOLD)
+            backoff = min(nominal, CONTRADICTED_HOLD)
+            contradiction = (
+                f"its period_end is {end - server_now:.0f}s away, beyond the "
+                f"{longest:.0f}s {_period_words(period)} allows"
+            )
+            until = received_at + backoff + guard
     elif seconds and seconds < math.inf:
         until = received_at + seconds + guard
     else:
+        # No window to read (period_end past, missing or not a number; no fixed period).
+        # Two within the API's shortest window are one spent window (a round that was in
+        # flight): the next round waits until it has surely ended. A duration from our
+        # own receipt: the server's clock does not enter it, hence no guard but margin.
+        unread = True
         until = received_at
-    return ConflictHold(max(until, received_at + floor), server_now, learned, anchor, named)
+        if received_at - last_unread < UNREAD_HOLD:
+            until = last_unread + UNREAD_HOLD + margin
+    hold = max(until, received_at + floor)
+    return ConflictHold(hold, server_now, learned, anchor, named, contradiction, unread)
+
+
+def _longest_window(period: str | None, server_now: float, ahead: float) -> float:
+    """How long after ``server_now`` a window of ``period`` containing it may end at most,
+    with the server's clock up to ``ahead`` seconds ahead of the estimate (a month, or
+    the longest period when ``period`` is unknown: up to a month's end and a day)."""
+    fixed = PERIOD_SECONDS.get(period or "")
+    if fixed is not None:
+        return fixed + ahead
+    latest = server_now + ahead
+    _, _, month_end = _MONTH.span(latest)
+    return month_end - server_now + MONTH_HOLD_SLACK
+
+
+def _period_words(period: str | None) -> str:
+    # The period is the server's text: only a known one is repeated in a log line.
+    if period in PERIOD_SECONDS or period == "month":
+        return f"a {period} window"
+    return "the longest window (a month)"
+
+
+def warn_contradiction(exc: RateLimitError, hold: ConflictHold, received_at: float) -> None:
+    """Log, once per 409, that its hold was not believed (no body, no key: numbers only)."""
+    log.warning(
+        "409 on %s contradicts its period: %s; probing again in %.2fs instead",
+        exc.operation,
+        hold.contradiction,
+        hold.until - received_at,
+    )
 
 
 def _finite_epoch(moment: datetime | None) -> float | None:
@@ -509,3 +777,7 @@ def _period_seconds(exc: RateLimitError, start: float | None, end: float | None)
         if named > 0 and abs(named - seconds) > 1:
             return None  # the body contradicts the name: trust period_end alone
     return seconds
+
+
+#: A month's window, to find where a month ends (the count in it is never used).
+_MONTH = _PeriodCount(Quota(1, "month"), 0.0)

@@ -80,6 +80,27 @@ MAX_ERROR_TEXT = 1000
 REDACT_MARGIN = 512
 #: What stands for the part of a value an error did not keep.
 TRUNCATED = "…"
+#: The most intervals one answer may hold. The largest real answer, a month of
+#: ``rgm_stats`` (31 days and a DST hour: 2,980 intervals) with per-channel
+#: ``meter_intervals``, holds 2,980 per channel stream plus the top-level ones: 11,920 for
+#: the simulator's system 67 (three channels), 131,120 for 43 streams, about what the
+#: transport's 8 MiB cap (``MAX_BODY_BYTES``) lets through at 64 bytes an item.
+#:
+#: Checked before the body is parsed, so that the parser never builds the objects: a body
+#: longer than :data:`SCAN_ABOVE_BYTES` is refused if it holds more ``{`` and ``[`` bytes
+#: than this (plus :data:`OTHER_CONTAINERS`). Every interval is an object, so that count
+#: bounds the intervals from above (a ``{`` inside a string counts too: it errs towards
+#: refusing, and no real answer comes near); it bounds the arrays too, so ``[[],[],...]``
+#: cannot stand in for intervals. A shorter body cannot hold this many: each interval
+#: needs at least ``{"end_at":0},`` (13 bytes).
+MAX_INTERVALS = 150_000
+#: Objects and arrays an answer holds besides its intervals (the body, ``meta``, each
+#: meter of ``meter_intervals`` and its list): room for them under :data:`MAX_INTERVALS`.
+OTHER_CONTAINERS = 1_000
+#: Bodies up to this long (1 MiB) are parsed without counting their brackets: they cannot
+#: hold :data:`MAX_INTERVALS` intervals, and the count (about 0.6 ms a MiB) stays off the
+#: ordinary answer (a month of ``rgm_stats`` is 0.3-0.7 MB).
+SCAN_ABOVE_BYTES = 1024 * 1024
 
 #: Masks the credentials in a text (the transport's, see ``Credentials.redact``).
 Redactor = Callable[[str], str]
@@ -243,7 +264,31 @@ def http_date(value: str | None) -> float | None:
         return None
 
 
+def _too_many_intervals(raw: RawResponse, operation: str) -> ResponseFormatError | None:
+    """The error for a body that may hold more than :data:`MAX_INTERVALS` intervals, or
+    ``None``; counted on the bytes, before any parse (see :data:`MAX_INTERVALS`)."""
+    body = raw.body
+    if len(body) <= SCAN_ABOVE_BYTES:
+        return None
+    containers = body.count(b"{") + body.count(b"[")
+    if containers <= MAX_INTERVALS + OTHER_CONTAINERS:
+        return None
+    return ResponseFormatError(
+        f"{operation}: HTTP {raw.status} with a body of {containers:,} objects and arrays "
+        f"({len(body):,} bytes); the client reads at most {MAX_INTERVALS:,} intervals "
+        "in one answer",
+        operation=operation,
+        status=raw.status,
+        body_prefix=body_prefix(raw),
+        # With details, not retried: another identical request would get the same body.
+        details=(f"more than {MAX_INTERVALS:,} intervals @ $",),
+    )
+
+
 def _loads(raw: RawResponse, operation: str) -> Any:
+    too_many = _too_many_intervals(raw, operation)
+    if too_many is not None:
+        raise too_many
     try:
         # orjson parses the large interval bodies about 3x faster than json.loads.
         return orjson.loads(raw.body)
@@ -304,11 +349,12 @@ def error_for(operation: str, raw: RawResponse) -> EnlightenError:
     try:
         body = _loads(raw, operation)
     except ResponseFormatError as exc:
-        exc.message_text = f"{operation}: HTTP {status} with a body that is not JSON"
-        exc.args = (
-            f"{exc.message_text} ({len(raw.body)} bytes, "
-            f"starting {exc.body_prefix[:MESSAGE_PREFIX_BYTES]!r})",
-        )
+        if not exc.details:  # not JSON (too many intervals says so itself)
+            exc.message_text = f"{operation}: HTTP {status} with a body that is not JSON"
+            exc.args = (
+                f"{exc.message_text} ({len(raw.body)} bytes, "
+                f"starting {exc.body_prefix[:MESSAGE_PREFIX_BYTES]!r})",
+            )
         return _quota_answer(operation, raw, exc) if status == 409 else exc
     if not isinstance(body, dict):
         odd = ResponseFormatError(

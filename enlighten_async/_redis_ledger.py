@@ -12,7 +12,9 @@ the shared state in Redis:
 Every key is namespaced by a SHA-256 digest of the API key (never the key itself) and
 expires on its own: a window's count one window past its end, a month's a day past the
 month's end, the hold a second past its end, the learned quotas after
-:data:`LEARNED_TTL`.
+:data:`LEARNED_TTL`. A hold is capped by its 409's period before it reaches Redis (as in
+every ledger: see :func:`~enlighten_async._ledger.assess_conflict`), so its key's TTL is
+too, and never exceeds :data:`MAX_HOLD`.
 
 Each check-and-take is one Lua script (loaded once, called by SHA): the hold, every
 window and the month are checked and taken together, so workers never race and a grant
@@ -20,10 +22,12 @@ costs one round trip.
 
 The clock offset stays in each process: hosts' clocks differ, so each keeps its own
 bounds on "server time minus my time" (from every answer's ``Date`` header and 409
-windows, as the memory ledger does), and indexes the
+windows, as the memory ledger does, falsetickers rejected alike), and indexes the
 shared windows in server time. When its clock is shown to be off, it takes the lowest
 plausible offset (the memory ledger takes the midpoint): early, its request would meet a
-window its peers just filled; late, it only waits a little longer.
+window its peers just filled; late, it only waits a little longer. When its offset jumps
+(a clock jumped), one script carries the shared counts to the windows the new offset
+names, before this process grants again.
 
 Redis failing is never silent: every method raises :class:`LedgerUnavailableError` (an
 :class:`~enlighten_async.EnlightenError`) instead of granting without the shared counts.
@@ -31,6 +35,7 @@ Redis failing is never silent: every method raises :class:`LedgerUnavailableErro
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 from collections.abc import Sequence
@@ -47,6 +52,7 @@ from enlighten_async._ledger import (
     assess_conflict,
     check_margin,
     check_told,
+    warn_contradiction,
 )
 from enlighten_async._quota import Quota, resolve_plan
 
@@ -61,6 +67,10 @@ KEY_PREFIX = "enlighten-async"
 LEARNED_TTL = 32 * 86400
 #: A month's count lives this long past the month's end (seconds).
 MONTH_TTL_SLACK = 86400.0
+#: No hold is kept longer than this (seconds), whatever a worker asks: the longest window
+#: (a month) and its slack. The ledger caps a hold by its period before this (see
+#: :func:`~enlighten_async._ledger.assess_conflict`); this guards the shared key itself.
+MAX_HOLD = 33 * 86400.0
 
 
 class LedgerUnavailableError(EnlightenError):
@@ -187,12 +197,17 @@ return 0
 
 # ARGV: prefix, ts (server time), hold until (server time), hold quota ('' if unknown),
 #       learned period ('' if none), limit, seconds, anchor, fill key, fill ttl (ms),
-#       learned ttl (ms).
+#       learned ttl (ms), longest hold (seconds).
 # Returns the hold's end minus ts (server seconds), as a string.
 _CONFLICT = """
 local prefix = ARGV[1]
 local ts = tonumber(ARGV[2])
 local until_ = tonumber(ARGV[3])
+local until_text = ARGV[3]
+if until_ > ts + tonumber(ARGV[12]) then
+  until_ = ts + tonumber(ARGV[12])
+  until_text = string.format('%.17g', until_)
+end
 local period = ARGV[5]
 if period ~= '' then
   local value = ARGV[6] .. ' ' .. ARGV[7] .. ' ' .. ARGV[8]
@@ -213,7 +228,7 @@ local hold_key = prefix .. ':hold'
 local current = tonumber(redis.call('GET', hold_key) or '-1e300')
 if until_ > current then
   local life = math.max(1, math.ceil((until_ - ts + 1) * 1000))
-  redis.call('SET', hold_key, ARGV[3], 'PX', life)
+  redis.call('SET', hold_key, until_text, 'PX', life)
   redis.call('SET', prefix .. ':holdq', ARGV[4], 'PX', life)
   current = until_
 end
@@ -221,20 +236,70 @@ return tostring(current - ts)
 """
 
 
-class _BehindBounds(_OffsetBounds):
-    """Offset bounds whose estimate, when 0 is ruled out, is the lowest plausible offset.
+# ARGV: prefix, t old, t new (server time, before and after the offset jumped), then
+#       (period, limit, seconds) per told quota (seconds 0 for a month).
+# The window containing t new gets the count of the one that contained t old (and of the
+# one before it, if the new window began earlier in our time), capped at the limit: the
+# requests already sent sit in the server's window, whatever number it now gives it.
+_CARRY = """
+local prefix = ARGV[1]
+local t_old = tonumber(ARGV[2])
+local t_new = tonumber(ARGV[3])
+local windows = {}
+local i = 4
+while i + 2 <= #ARGV do
+  windows[ARGV[i]] = {tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), 0}
+  i = i + 3
+end
+local learned = redis.call('HGETALL', prefix .. ':learned')
+for j = 1, #learned, 2 do
+  local limit, seconds, anchor = string.match(learned[j + 1], '^(%S+) (%S+) (%S+)$')
+  windows[learned[j]] = {tonumber(limit), tonumber(seconds), tonumber(anchor)}
+end
+for p, w in pairs(windows) do
+  local limit, seconds, anchor = w[1], w[2], w[3]
+  if seconds > 0 then
+    local old_index = math.floor((t_old - anchor) / seconds)
+    local new_index = math.floor((t_new - anchor) / seconds)
+    if old_index ~= new_index then
+      local base = prefix .. ':w:' .. p .. ':'
+      local carried = tonumber(redis.call('GET', base .. string.format('%d', old_index)) or '0')
+      local old_start = anchor + old_index * seconds
+      local new_start = anchor + new_index * seconds
+      if new_start - t_new < old_start - t_old then
+        local before = base .. string.format('%d', old_index - 1)
+        carried = carried + tonumber(redis.call('GET', before) or '0')
+      end
+      carried = math.min(limit, carried)
+      local key = base .. string.format('%d', new_index)
+      if carried > tonumber(redis.call('GET', key) or '0') then
+        local life = new_start + 2 * seconds - t_new + 1
+        redis.call('SET', key, carried, 'PX', math.ceil(life * 1000))
+      end
+    end
+  end
+end
+return 0
+"""
 
-    The memory ledger takes the midpoint; a worker sharing saturated windows must never
-    think a window opened before the server does (its request would meet the window its
-    peers just filled), so it takes the bound that puts the server's clock *behind*: the
-    worst it does is wait up to the uncertainty longer, while its peers fill the window.
+
+class _BehindBounds(_OffsetBounds):
+    """Offset bounds whose estimate, when the preferred offset is ruled out, is the lowest
+    plausible offset.
+
+    The memory ledger takes a whole offset or the midpoint; a worker sharing saturated
+    windows must never think a window opened before the server does (its request would
+    meet the window its peers just filled), so it takes the bound that puts the server's
+    clock *behind*: the worst it does is wait up to the uncertainty longer, while its peers
+    fill the window. The preferred offset (0, moved by the whole seconds of each jump of
+    the clock) is kept while the bounds allow it, as the memory ledger keeps it.
     """
 
     __slots__ = ()
 
     def bound(self, lo: float, hi: float) -> None:
         super().bound(lo, hi)
-        if self.estimate != 0.0 and math.isfinite(self.lo) and math.isfinite(self.hi):
+        if self.estimate != self.preferred and math.isfinite(self.lo) and math.isfinite(self.hi):
             self.estimate, self.uncertainty = self.lo, self.hi - self.lo
             # Kept consistent with the estimate, though this ledger guards with uncertainty.
             self.behind, self.ahead = 0.0, self.uncertainty
@@ -310,7 +375,11 @@ class RedisLedger:
         self._acquire = self._redis.register_script(_ACQUIRE)
         self._give_back = self._redis.register_script(_GIVE_BACK)
         self._conflict = self._redis.register_script(_CONFLICT)
+        self._carry = self._redis.register_script(_CARRY)
         self._offset = _BehindBounds()
+        self._last_unread = -math.inf  # when the last 409 without a readable window came
+        # Set while the counts are carried to the windows of a jumped offset.
+        self._carrying: asyncio.Event | None = None
         # What this process last saw of the shared state (for snapshot(), which is sync).
         self._version = "-1"
         self._learned: tuple[Quota, ...] = ()
@@ -365,6 +434,9 @@ class RedisLedger:
 
     async def acquire(self, now: float, latency: float = 0.0) -> LedgerDecision:
         """See :meth:`QuotaLedger.acquire` (one round trip)."""
+        carrying = self._carrying
+        if carrying is not None:
+            await carrying.wait()
         offset = self._offset
         t = now + offset.estimate
         guard = offset.uncertainty + self.margin
@@ -414,7 +486,9 @@ class RedisLedger:
     ) -> float:
         """See :meth:`QuotaLedger.record_conflict`: the hold and the quota go to Redis."""
         offset = self._offset
+        before, jumps = offset.estimate, offset.jumps
         offset.observe_conflict(exc, sent_at=sent_at, received_at=received_at)
+        await self._jumped(before, jumps, received_at)
         est = offset.estimate
         hold = assess_conflict(
             exc,
@@ -423,7 +497,15 @@ class RedisLedger:
             margin=self.margin,
             received_at=received_at,
             floor=floor,
+            ahead=offset.ahead,
+            last_unread=self._last_unread,  # this process's: a burst is its own round
         )
+        if hold.unread:
+            self._last_unread = received_at
+        if hold.contradiction:
+            # Capped here, before Redis: the hold key's TTL follows the capped hold, so a
+            # new worker never inherits a hold the 409's own period contradicts.
+            warn_contradiction(exc, hold, received_at)
         learned, server_now = hold.learned, hold.server_now
         learn_args = ["", "", "", "", "", "0"]
         if learned is not None:
@@ -455,6 +537,7 @@ class RedisLedger:
             hold_quota,
             *learn_args,
             str(LEARNED_TTL * 1000),
+            repr(MAX_HOLD),
         ]
         try:
             left = await self._conflict(args=args)
@@ -471,8 +554,36 @@ class RedisLedger:
     async def observe_server_time(
         self, server_time: float, *, sent_at: float, received_at: float
     ) -> None:
-        """See :meth:`QuotaLedger.observe_server_time` (kept in this process: no round trip)."""
-        self._offset.observe(server_time, sent_at=sent_at, received_at=received_at)
+        """See :meth:`QuotaLedger.observe_server_time` (kept in this process: no round trip,
+        but when the offset jumps)."""
+        offset = self._offset
+        before, jumps = offset.estimate, offset.jumps
+        offset.observe(server_time, sent_at=sent_at, received_at=received_at)
+        await self._jumped(before, jumps, received_at)
+
+    async def _jumped(self, before: float, jumps: int, now: float) -> None:
+        """Carry the shared counts along when the offset jumped (one round trip then).
+
+        Only a jump (bounds replaced, not narrowed) pays the round trip: narrowing moves
+        this ledger's estimate, its lowest bound, by a little with most ``Date`` headers.
+        A Redis lost here is not raised: observing a clock grants nothing, and the next
+        :meth:`acquire` raises :class:`LedgerUnavailableError` (``lost`` says why).
+        """
+        offset = self._offset
+        if offset.jumps == jumps or offset.estimate == before:
+            return
+        args = [self._prefix, repr(now + before), repr(now + offset.estimate), *self._told_args]
+        # The estimate has moved already: no grant may read the new window before the
+        # carry has filled it (acquire waits for this).
+        carrying = self._carrying = asyncio.Event()
+        try:
+            await self._carry(args=args)
+        except Exception as exc:
+            self._unavailable(exc)
+        finally:
+            carrying.set()
+            if self._carrying is carrying:
+                self._carrying = None
 
     def snapshot(self) -> LedgerSnapshot:
         """What this process last saw of the shared state (refreshed by every acquire)."""

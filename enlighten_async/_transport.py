@@ -1,9 +1,16 @@
 """The only module that calls aiohttp's client.
 
-It adds the credentials to the query, sends, reads the whole body, and turns every
-aiohttp failure into a :class:`TransportError` whose text has the key and user id
-redacted. aiohttp's exceptions carry the full URL (and so the key): they are never
-chained, logged or re-raised as they are.
+It adds the credentials to the query, sends, reads the body, and turns every aiohttp
+failure into a :class:`TransportError` whose text has the key and user id redacted.
+aiohttp's exceptions carry the full URL (and so the key): they are never chained, logged
+or re-raised as they are.
+
+The body is read as it arrives, never more than :data:`MAX_WIRE_BYTES` from the socket
+and :data:`MAX_BODY_BYTES` once decompressed; past either the read stops and the call
+ends in :class:`ResponseFormatError`. Decompression is done here, not by aiohttp
+(``auto_decompress=False``), in steps of :data:`INFLATE_STEP` output bytes with the event
+loop run between them: a gzip bomb costs at most the cap in memory and a fraction of a
+millisecond of the loop at a time.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import functools
 import logging
 import re
 import time
+import zlib
 from collections.abc import AsyncGenerator, Mapping
 from datetime import date, datetime
 from enum import Enum
@@ -90,6 +98,32 @@ _PLAIN = (int, float, bool, type(None), datetime, date, Enum)
 _UNRESERVED = re.compile(r"[A-Za-z0-9._~-]*").fullmatch
 #: How many parsed ``base_url + path`` a transport keeps (one per system and operation).
 MAX_CACHED_PATHS = 4096
+
+#: The most bytes one body may hold once decompressed (8 MiB). The largest real answer is
+#: ``rgm_stats`` with per-channel ``meter_intervals``: the simulator's system 67 (two
+#: meters, three channels) answers 153,615 bytes for a week, about 57 bytes per interval
+#: item (top-level or per channel), and 657,813 bytes for the 30 days of its month. The
+#: spec's longest window is one month: 31 days and a DST hour are 2,980 intervals per
+#: channel, so 8 MiB holds a month of about 43 channel streams at 64 bytes an item, 13
+#: times the simulator's month (55 times its week). The limit bounds what the parser may
+#: be handed too: ``orjson`` turns a hostile body into up to about 36 times its size in
+#: objects (``[{},{},...]``), which :data:`~enlighten_async._protocol.MAX_INTERVALS`
+#: then refuses before parsing.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+#: The most bytes read from the socket for one body, compressed or not (after the chunked
+#: framing is removed). As large as :data:`MAX_BODY_BYTES`, since an uncompressed body is
+#: the same size on the wire; it is what stops an endless compressed stream that
+#: decompresses to little (empty gzip blocks, one after another).
+MAX_WIRE_BYTES = MAX_BODY_BYTES
+#: Decompressed bytes made per step (64 KiB, about 0.1 ms of zlib); the event loop runs
+#: between steps, so a bomb never holds it.
+INFLATE_STEP = 64 * 1024
+#: The most gzip members one body may concatenate (servers send one); each costs a new
+#: decompressor, so a stream of tiny members is refused rather than paid for.
+MAX_GZIP_MEMBERS = 16
+#: What the client asks for: the encodings it decodes itself (aiohttp would add ``br`` or
+#: ``zstd`` when their packages are installed; it no longer decodes bodies here).
+ACCEPT_ENCODING = "gzip, deflate"
 
 
 class Credentials:
@@ -420,10 +454,21 @@ class Transport:
         session = await self._get_session()
         try:
             async with session.get(
-                url, params=params, timeout=self._timeout, allow_redirects=False
+                url,
+                params=params,
+                timeout=self._timeout,
+                allow_redirects=False,
+                # The body is decompressed by _read_body, in bounded steps, under the cap.
+                auto_decompress=False,
+                headers={"Accept-Encoding": ACCEPT_ENCODING},
             ) as resp:
                 try:
-                    body = await resp.read()
+                    body = await _read_body(resp)
+                except _BodyRefused as refused:
+                    # Whatever is left of the body is not read: the connection is dropped,
+                    # not returned to the pool with a gigabyte still to come.
+                    resp.close()
+                    error = refused.error(op, resp.status, resp.headers, creds)
                 except aiohttp.ClientPayloadError as exc:
                     if not _undecodable(exc):
                         raise
@@ -520,3 +565,154 @@ def _undecodable_error(
         # Not a body cut short: another identical request would get the same bytes.
         details=(f"the body is not valid {encoding} (Content-Encoding) @ $",),
     )
+
+
+def _too_large_error(op: str, status: int, headers: Mapping[str, str], why: str) -> EnlightenError:
+    message = (
+        f"{op}: HTTP {status} with a body {why}; "
+        f"the client reads at most {MAX_BODY_BYTES:,} bytes of one"
+    )
+    if status == 409:
+        # Still a quota answer, whatever its body: held with the conflict backoff.
+        return RateLimitError(message, operation=op, body={}, server_time=server_time(headers))
+    return ResponseFormatError(
+        message,
+        operation=op,
+        status=status,
+        # With details, not retried: another identical request would get the same body.
+        details=(f"the body is larger than the client's limit of {MAX_BODY_BYTES:,} bytes @ $",),
+    )
+
+
+class _BodyRefused(Exception):
+    """A body not read to its end: too large (``why`` says how), or not in its encoding.
+
+    Raised and caught inside :meth:`Transport.send` only; it holds no text from the server.
+    """
+
+    def __init__(self, why: str, *, undecodable: bool = False) -> None:
+        super().__init__(why)
+        self.why = why
+        self.undecodable = undecodable
+
+    def error(
+        self, op: str, status: int, headers: Mapping[str, str], creds: Credentials
+    ) -> EnlightenError:
+        """The typed error the call ends with."""
+        if self.undecodable:
+            return _undecodable_error(op, status, headers, creds)
+        return _too_large_error(op, status, headers, self.why)
+
+
+def _over_body_limit() -> _BodyRefused:
+    return _BodyRefused(f"of more than {MAX_BODY_BYTES:,} bytes decompressed")
+
+
+class _Inflater:
+    """Undoes ``gzip`` or ``deflate`` a step of :data:`INFLATE_STEP` bytes at a time.
+
+    Each step's output is counted against :data:`MAX_BODY_BYTES` as it is made, and the
+    loop runs between steps (``asyncio.sleep(0)``): a 4 MB gzip bomb (4 GB of zeros) is
+    refused after 8 MiB of output, in 128 steps of about 0.1 ms each.
+    """
+
+    __slots__ = ("_d", "_gzip", "_members", "_more")
+
+    def __init__(self, gzip: bool) -> None:
+        self._gzip = gzip
+        # gzip's decompressor is known now; deflate's is chosen at the first byte.
+        self._d: Any = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzip else None
+        self._members = 1
+        #: zlib stopped at the step's size: it may hold more output for no more input.
+        self._more = False
+
+    @classmethod
+    def for_encoding(cls, encoding: str) -> _Inflater | None:
+        """The inflater for a ``Content-Encoding`` value (``None``: not encoded)."""
+        if encoding in ("", "identity"):
+            return None
+        if encoding in ("gzip", "x-gzip"):
+            return cls(gzip=True)
+        if encoding == "deflate":
+            return cls(gzip=False)
+        # br, zstd, a list of encodings: not asked for (ACCEPT_ENCODING), not undone.
+        raise _BodyRefused("in an encoding not asked for", undecodable=True)
+
+    async def feed(self, data: bytes, parts: list[bytes], size: int) -> int:
+        """Inflate ``data`` into ``parts``; return the decompressed size so far.
+
+        Raises :class:`_BodyRefused` past :data:`MAX_BODY_BYTES` or on bytes that are not
+        in the encoding.
+        """
+        if self._d is None:
+            # HTTP's deflate is zlib-wrapped (RFC 1950), but some servers send raw deflate
+            # (RFC 1951); aiohttp takes both, told apart by the first byte, and so do we.
+            wbits = zlib.MAX_WBITS if data[0] & 0x0F == 8 else -zlib.MAX_WBITS
+            self._d = zlib.decompressobj(wbits)
+        pending = data
+        while pending or self._more:
+            d = self._d
+            if d.eof:
+                if not self._gzip:
+                    return size  # zlib ignores what follows a deflate stream's end
+                # gzip allows members one after another (RFC 1952): each is decoded alike.
+                self._members += 1
+                if self._members > MAX_GZIP_MEMBERS:
+                    raise _BodyRefused(
+                        f"of more than {MAX_GZIP_MEMBERS} gzip members", undecodable=True
+                    )
+                d = self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            try:
+                out = d.decompress(pending, INFLATE_STEP)
+            except zlib.error:
+                raise _BodyRefused("not in its encoding", undecodable=True) from None
+            if d.eof:
+                pending = d.unused_data
+                self._more = False
+            else:
+                pending = d.unconsumed_tail
+                self._more = len(out) == INFLATE_STEP
+            if out:
+                size += len(out)
+                if size > MAX_BODY_BYTES:
+                    raise _over_body_limit()
+                parts.append(out)
+                # Let the loop run between steps: a bomb is many steps, never one block.
+                await asyncio.sleep(0)
+        return size
+
+    def finish(self) -> None:
+        """Raise :class:`_BodyRefused` if the body ended inside a compressed stream."""
+        if self._d is None or not self._d.eof:
+            raise _BodyRefused("cut inside its compressed stream", undecodable=True)
+
+
+async def _read_body(resp: aiohttp.ClientResponse) -> bytes:
+    """The whole body, decompressed, read as it arrives and checked against the caps.
+
+    Raises :class:`_BodyRefused` as soon as the ``Content-Length``, the bytes read from the
+    socket (:data:`MAX_WIRE_BYTES`) or the bytes decompressed (:data:`MAX_BODY_BYTES`)
+    pass their cap; at most one socket read or one :data:`INFLATE_STEP` is held past it.
+    """
+    length = resp.content_length
+    if length is not None and length > MAX_WIRE_BYTES:
+        raise _BodyRefused(f"of {length:,} bytes (its Content-Length)")
+    inflater = _Inflater.for_encoding(resp.headers.get("Content-Encoding", "").strip().lower())
+    parts: list[bytes] = []
+    wire = 0
+    size = 0
+    content = resp.content
+    while True:
+        chunk = await content.readany()
+        if not chunk:
+            break
+        wire += len(chunk)
+        if wire > MAX_WIRE_BYTES:
+            raise _BodyRefused(f"of more than {MAX_WIRE_BYTES:,} bytes on the wire")
+        if inflater is None:
+            parts.append(chunk)
+        else:
+            size = await inflater.feed(chunk, parts, size)
+    if inflater is not None and wire:
+        inflater.finish()
+    return parts[0] if len(parts) == 1 else b"".join(parts)

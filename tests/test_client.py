@@ -424,23 +424,27 @@ async def test_error_status_maps_to_its_class(
 
 
 async def test_409_fields_reach_the_caller_who_cannot_wait(mock_api: aioresponses) -> None:
+    # The month's window around a pinned "now" (mid-June 2026): its end is weeks away, so
+    # no caller waits that long. (A window ending in 2100 would contradict its period,
+    # issue 19: its hold is a probe a minute later, not a wait until 2100.)
+    june, july = 1780272000, 1782864000  # 2026-06-01 and 2026-07-01, UTC
     body = {
         "reason": "409",
         "message": ["Usage limit exceeded for plan Watt"],
         "period": "month",
-        "period_start": 1401742440,
-        "period_end": 4102444800,  # far away: no caller waits that long
+        "period_start": june,
+        "period_end": july,
         "limit": 10000,
     }
     mock_api.get(mock_path("/systems/1/summary"), status=409, payload=body)
-    async with client() as c:
+    async with client(clock=ea.ScaledClock(1.0, origin=june + 14 * 86400.0)) as c:
         with pytest.raises(ea.RateLimitError) as info:
             await c.with_options(max_wait=60).summary(1)
     err = info.value
     assert err.status == 409 and err.operation == "summary"
     assert err.period == "month" and err.limit == 10000
-    assert err.period_start == datetime.fromtimestamp(1401742440, UTC)
-    assert err.period_end == datetime.fromtimestamp(4102444800, UTC)
+    assert err.period_start == datetime.fromtimestamp(june, UTC)
+    assert err.period_end == datetime.fromtimestamp(july, UTC)
     assert err.messages == ("Usage limit exceeded for plan Watt",)
     assert err.retry_at is not None and err.retry_at >= err.period_end
     assert len(sent(mock_api)) == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import calendar
 import json
+import logging
 import math
 from collections.abc import Callable, Sequence
 from email.utils import formatdate
@@ -19,8 +20,11 @@ import pytest
 
 from enlighten_async import Quota, RateLimitError
 from enlighten_async._ledger import (
+    CONTRADICTED_HOLD,
     DEFAULT_UNCERTAINTY,
+    JUMP_CONFIRMATIONS,
     MAX_GUARD_FRACTION,
+    UNREAD_HOLD,
     MemoryLedger,
     QuotaLedger,
 )
@@ -219,3 +223,121 @@ async def test_the_memory_ledger_guards_each_side_of_the_clock_by_its_own_bound(
     # one: the spill guard is the ahead side (capped at 50 ms), not the behind side.
     assert (await ledger.acquire(T0 + 1.96)).wait == 0
     assert await grant_count(ledger, T0 + 2.1, 5) == 2
+
+
+# -- issue 19: holds a 409 cannot stretch, clocks a Date cannot pull ------------------------
+
+TEN_YEARS = 10 * 365 * 86400.0
+
+
+@pytest.mark.parametrize(
+    ("period", "probe"),
+    [("second", 1.0), ("minute", 60.0), ("hour", CONTRADICTED_HOLD), ("month", CONTRADICTED_HOLD),
+     (None, CONTRADICTED_HOLD)],
+)  # fmt: skip
+async def test_a_409_whose_period_end_contradicts_its_period_holds_until_a_probe(
+    make_ledger: LedgerFactory,
+    period: str | None,
+    probe: float,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ledger = make_ledger((), MARGIN)
+    body: dict[str, Any] = {"limit": 20, "period_start": int(T0), "period_end": T0 + TEN_YEARS}
+    if period is not None:
+        body["period"] = period
+    received = T0 + 0.4
+    with caplog.at_level(logging.WARNING, logger="enlighten_async"):
+        hold = await ledger.record_conflict(
+            conflict(body, date=T0), sent_at=T0 + 0.39, received_at=received, floor=0.25
+        )
+    # The period's length (at most a bounded backoff) and a guard, not ten years.
+    assert received + 0.25 <= hold <= received + probe + DEFAULT_UNCERTAINTY + MARGIN
+    decision = await ledger.acquire(received + 0.1)
+    assert decision.reason == "hold" and decision.wait <= hold - received
+    assert (await ledger.acquire(hold)).wait == 0  # the probe goes
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "contradicts its period" in warnings[0], warnings
+    assert "Usage" not in warnings[0] and str(int(T0 + TEN_YEARS)) not in warnings[0]
+
+
+async def test_a_409_within_its_period_still_holds_to_its_end(make_ledger: LedgerFactory) -> None:
+    ledger = make_ledger((), MARGIN)
+    body = {"period": "hour", "limit": 4, "period_start": int(T0), "period_end": int(T0) + 3600}
+    received = T0 + 60.4
+    hold = await ledger.record_conflict(
+        conflict(body, date=T0 + 60), sent_at=T0 + 60.3, received_at=received, floor=0.25
+    )
+    assert T0 + 3600 <= hold <= T0 + 3600 + MAX_GUARD_FRACTION * 3600
+
+
+async def test_409s_with_no_window_to_read_hold_past_the_shortest_window(
+    make_ledger: LedgerFactory,
+) -> None:
+    # No field to read (period_end past, no period): a second such 409 soon after the
+    # first is the same spent window (a round that was in flight); the next round must
+    # not meet it again, whatever the quota: it waits the API's shortest window.
+    ledger = make_ledger((), MARGIN)
+    body = {"limit": 5, "period_end": int(T0) - 3600}
+    received = T0 + 0.4
+    first = await ledger.record_conflict(
+        conflict(body, date=T0), sent_at=T0 + 0.39, received_at=received, floor=0.25
+    )
+    assert first >= received + 0.25  # alone: the scheduler's backoff floor
+    hold = await ledger.record_conflict(
+        conflict(body, date=T0), sent_at=T0 + 0.39, received_at=received + 0.01, floor=0.25
+    )
+    assert received + UNREAD_HOLD <= hold <= received + UNREAD_HOLD + 2 * MARGIN
+
+
+async def test_a_409s_own_window_outranks_its_date(make_ledger: LedgerFactory) -> None:
+    ledger = make_ledger((), MARGIN)
+    await ledger.observe_server_time(T0 - 3600, sent_at=T0 - 0.5, received_at=T0 - 0.49)
+    body = {"period": "second", "limit": 5, "period_start": int(T0), "period_end": int(T0) + 1}
+    received = T0 + 0.4
+    hold = await ledger.record_conflict(
+        conflict(body, date=T0 - 3600), sent_at=T0 + 0.39, received_at=received, floor=0.1
+    )
+    # The window ends at T0 + 1 (its own fields), not an hour later (its Date's reading).
+    assert T0 + 1 <= hold <= T0 + 1 + MAX_GUARD_FRACTION + 0.1
+    assert abs(ledger.snapshot().clock_offset) < 1
+    # And the lying Dates that follow move nothing.
+    for i in range(5):
+        await ledger.observe_server_time(
+            T0 - 3599 + i, sent_at=T0 + 1 + i, received_at=T0 + 1.01 + i
+        )
+    assert abs(ledger.snapshot().clock_offset) < 1
+
+
+@pytest.mark.parametrize("reading", [-3600.0, 86400.0, -T0], ids=["1h-behind", "1day", "epoch-0"])
+async def test_a_date_outside_the_bounds_is_a_falseticker(
+    make_ledger: LedgerFactory, reading: float
+) -> None:
+    ledger = make_ledger((Quota(5, "second"),), MARGIN)
+    await ledger.observe_server_time(T0, sent_at=T0 + 0.01, received_at=T0 + 0.02)
+    assert await grant_count(ledger, T0 + 0.05, 5) == 5
+    # One reading far off: rejected; the window stays spent.
+    await ledger.observe_server_time(T0 + reading, sent_at=T0 + 0.1, received_at=T0 + 0.11)
+    assert abs(ledger.snapshot().clock_offset) < 1
+    assert (await ledger.acquire(T0 + 0.2)).reason == "window"
+
+
+async def test_a_consistent_jump_is_followed_and_keeps_the_windows_count(
+    make_ledger: LedgerFactory,
+) -> None:
+    ledger = make_ledger((Quota(5, "second"),), MARGIN)
+    await ledger.observe_server_time(T0, sent_at=T0 + 0.01, received_at=T0 + 0.02)
+    jump = 3600.0
+    for i in range(JUMP_CONFIRMATIONS - 1):
+        await ledger.observe_server_time(
+            T0 + jump + i, sent_at=T0 + i + 0.1, received_at=T0 + i + 0.11
+        )
+    assert abs(ledger.snapshot().clock_offset) < 1  # not yet confirmed
+    now = T0 + JUMP_CONFIRMATIONS - 1
+    assert await grant_count(ledger, now + 0.05, 5) == 5
+    await ledger.observe_server_time(
+        now + jump, sent_at=now + 0.1, received_at=now + 0.11
+    )  # the confirming reading: the bounds follow the jump
+    assert abs(ledger.snapshot().clock_offset - jump) < 1
+    # The 5 already sent sit in the server's window: none more in it.
+    assert (await ledger.acquire(now + 0.2)).reason == "window"
+    assert await grant_count(ledger, now + 1.5, 6) == 5

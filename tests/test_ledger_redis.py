@@ -4,13 +4,15 @@ never name the API key; Redis lost is an error, never a silent grant)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
 
 import pytest
 
 from enlighten_async import Quota
-from enlighten_async._ledger import QuotaLedger
+from enlighten_async._ledger import JUMP_CONFIRMATIONS, QuotaLedger
 from enlighten_async._redis_ledger import LedgerUnavailableError, RedisLedger, key_namespace
 from tests import test_ledger
 from tests.test_ledger import *  # noqa: F403 - the shared suite, run here on Redis
@@ -107,6 +109,64 @@ async def test_keys_are_a_digest_and_every_key_expires(redis_url: str) -> None:
                 assert ttl <= 61_000 + 1_000
     finally:
         await client.aclose()
+        await ledger.aclose()
+
+
+async def test_a_contradicted_hold_never_reaches_redis(redis_url: str) -> None:
+    # Issue 19: a 409 for a second whose period_end is ten years ahead used to set the
+    # hold key with a TTL of ten years: a new worker against an honest server sent nothing.
+    import redis.asyncio as aioredis
+
+    key = f"key-{uuid.uuid4()}"
+    first = RedisLedger(redis_url, key)
+    client = aioredis.from_url(redis_url)
+    try:
+        body = {"period": "second", "limit": 5, "period_start": int(T0),
+                "period_end": int(T0) + 10 * 365 * 86400}  # fmt: skip
+        received = T0 + 0.4
+        hold = await first.record_conflict(
+            conflict(body, date=T0), sent_at=T0 + 0.39, received_at=received, floor=0.25
+        )
+        assert hold <= received + 3
+        ttl = await client.pttl(f"{first.namespace}:hold")
+        assert 0 < ttl <= 4_000, ttl
+        newcomer = RedisLedger(redis_url, key)
+        try:
+            assert (await newcomer.acquire(received + 0.5)).reason == "hold"
+            assert (await newcomer.acquire(hold)).wait == 0
+        finally:
+            await newcomer.aclose()
+    finally:
+        await client.aclose()
+        await first.aclose()
+
+
+async def test_no_grant_reads_a_jumped_window_before_the_carry_fills_it(redis_url: str) -> None:
+    # The offset jumps in this process at once, the carry of the shared counts takes a
+    # round trip: a grant in between must wait for it, not take the new window empty.
+    ledger = RedisLedger(redis_url, f"key-{uuid.uuid4()}", plan=(Quota(5, "second"),))
+    try:
+        await ledger.observe_server_time(T0, sent_at=T0 + 0.01, received_at=T0 + 0.02)
+        for i in range(JUMP_CONFIRMATIONS - 1):
+            await ledger.observe_server_time(
+                T0 + 3600 + i, sent_at=T0 + i + 0.1, received_at=T0 + i + 0.11
+            )
+        now = T0 + JUMP_CONFIRMATIONS - 1
+        assert await grant_count(ledger, now + 0.05, 5) == 5
+        carry = ledger._carry
+
+        async def slow_carry(**kwargs: Any) -> Any:
+            await asyncio.sleep(0.05)  # a slow round trip: the grant comes meanwhile
+            return await carry(**kwargs)
+
+        ledger._carry = slow_carry  # type: ignore[assignment]
+        _, decision = await asyncio.gather(
+            ledger.observe_server_time(now + 3600, sent_at=now + 0.1, received_at=now + 0.11),
+            ledger.acquire(now + 0.2),
+        )
+        assert abs(ledger.snapshot().clock_offset - 3600) < 1
+        assert decision.reason == "window", decision
+    finally:
         await ledger.aclose()
 
 
