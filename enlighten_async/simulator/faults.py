@@ -74,8 +74,9 @@ PROBABILITIES: dict[str, str] = {
     **{kind: f"p_{kind}" for kind in HOSTILE_KINDS},
 }
 
-#: The default size of an ``oversize`` body: 9 MiB, a MiB past the client's cap
-#: (``MAX_BODY_BYTES``, 8 MiB, in ``enlighten_async._transport``).
+#: The default size of an ``oversize`` body: 9 MiB, a MiB past the client's caps
+#: (``MAX_WIRE_BYTES`` and ``MAX_BODY_BYTES``, 8 MiB, in ``enlighten_async._transport``;
+#: a test keeps it past them).
 OVERSIZE_BYTES = 9 * 1024 * 1024
 #: What a ``gzip_bomb`` inflates to by default: 64 MiB of spaces in 64 KB of gzip, eight
 #: times the client's cap (built once per size, in about 0.2 s).

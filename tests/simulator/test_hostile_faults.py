@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from enlighten_async._transport import MAX_BODY_BYTES, MAX_WIRE_BYTES
 from enlighten_async.simulator import (
     FAULT_KINDS,
     Faults,
@@ -177,9 +178,10 @@ async def test_a_gzip_bomb_is_small_and_inflates_past_its_size(
 
 
 def test_the_default_sizes_are_past_the_clients_cap() -> None:
-    # The client's cap (issue 19, point 1) is 8 MiB on the wire and decompressed.
-    cap = 8 * 1024 * 1024
-    assert min(OVERSIZE_BYTES, BOMB_BYTES) > cap
+    # An oversize body must pass the client's cap on the wire, a bomb its cap once
+    # decompressed (issue 19, point 1): else the soak would meet neither cap.
+    assert OVERSIZE_BYTES > MAX_WIRE_BYTES and OVERSIZE_BYTES > MAX_BODY_BYTES
+    assert BOMB_BYTES > MAX_BODY_BYTES
     assert Faults().oversize_bytes == OVERSIZE_BYTES and Faults().bomb_bytes == BOMB_BYTES
 
 
