@@ -57,7 +57,7 @@ HOSTILE_RATES = {
     "oversize": 0.001,
     "gzip_bomb": 0.001,
     "409_far_second": 0.001,
-    "409_far_minute": 0.0005,
+    "409_far_minute": 0.0003,
     "date_behind": 0.002,
     "date_epoch": 0.002,
     "date_flap": 0.002,
