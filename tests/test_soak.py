@@ -82,6 +82,8 @@ FAULT_RATES = functools.partial(
 RETRIED_FAULTS = ("503", "500", "502", "drop", "truncate", "slow")
 #: Kinds every soak must meet at least once.
 REQUIRED_FAULTS = (*RETRIED_FAULTS, *HOSTILE_KINDS)
+#: The most 409s of the quota itself (not the far ones) the long soak may meet.
+MAX_QUOTA_CONFLICTS = 20
 #: What a failure of a window answered badly twice says (a ResponseFormatError's text:
 #: not for what was asked, a body not fitting the model, a body past a cap). Nothing else
 #: may fail a window in the first run.
@@ -233,6 +235,10 @@ async def test_soak_5000_windows_every_fault_and_the_store_equals_the_fleet(
     )
     assert figures.planned >= 5000
     assert sum(Counter(figures.faults).values()) >= 500
+    # The quota's own 409s stay few: one teaches the plan, a handful follow (5 in this run
+    # with every kind on). A client believing the lying Dates sends past the quota: the
+    # one before issue 19 met 60 here, though it still ended equal to the fleet.
+    assert figures.conflicts <= MAX_QUOTA_CONFLICTS
 
 
 async def test_a_month_window_across_a_february_dst_change_keeps_every_interval(
