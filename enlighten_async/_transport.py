@@ -554,34 +554,36 @@ def _undecodable_error(
 ) -> EnlightenError:
     encoding = clip(headers.get("Content-Encoding", ""), creds.redact, 40) or "unknown"
     where = f"HTTP {status}" if status is not None else "the response"
-    message = f"{op}: {where} with a body that cannot be decoded (Content-Encoding: {encoding!r})"
-    if status == 409:
-        # Still a quota answer, whatever its body: held with the conflict backoff.
-        return RateLimitError(message, operation=op, body={}, server_time=server_time(headers))
-    return ResponseFormatError(
-        message,
-        operation=op,
-        status=status,
-        # Not a body cut short: another identical request would get the same bytes.
-        details=(f"the body is not valid {encoding} (Content-Encoding) @ $",),
+    return _refused_body(
+        f"{op}: {where} with a body that cannot be decoded (Content-Encoding: {encoding!r})",
+        op,
+        status,
+        headers,
+        f"the body is not valid {encoding} (Content-Encoding) @ $",
     )
 
 
 def _too_large_error(op: str, status: int, headers: Mapping[str, str], why: str) -> EnlightenError:
-    message = (
+    return _refused_body(
         f"{op}: HTTP {status} with a body {why}; "
-        f"the client reads at most {MAX_BODY_BYTES:,} bytes of one"
+        f"the client reads at most {MAX_BODY_BYTES:,} bytes of one",
+        op,
+        status,
+        headers,
+        f"the body is larger than the client's limit of {MAX_BODY_BYTES:,} bytes @ $",
     )
+
+
+def _refused_body(
+    message: str, op: str, status: int | None, headers: Mapping[str, str], detail: str
+) -> EnlightenError:
+    """The error for a body the client will not read: a 409 is still a quota answer,
+    whatever its body (held with the conflict backoff); anything else is a
+    ``ResponseFormatError`` with ``details``, so not retried: another identical request
+    would get the same bytes."""
     if status == 409:
-        # Still a quota answer, whatever its body: held with the conflict backoff.
         return RateLimitError(message, operation=op, body={}, server_time=server_time(headers))
-    return ResponseFormatError(
-        message,
-        operation=op,
-        status=status,
-        # With details, not retried: another identical request would get the same body.
-        details=(f"the body is larger than the client's limit of {MAX_BODY_BYTES:,} bytes @ $",),
-    )
+    return ResponseFormatError(message, operation=op, status=status, details=(detail,))
 
 
 class _BodyRefused(Exception):

@@ -870,18 +870,8 @@ async def _run_backfill(args: argparse.Namespace, simulate: bool) -> int:
                 finally:
                     _on_sigterm(None)
                     stop()
-        except StoreSourceError as exc:  # the store holds another source's data
-            _error(f"{exc} (--db)")
-            return EXIT_USAGE
-        except StoreError as exc:  # the store cannot be used; the message names the file
-            _error(exc)
-            return EXIT_CANNOT_RUN
-        except EnlightenError as exc:  # auth, connection, an API error while planning
-            _error(exc)
-            return EXIT_CANNOT_RUN
-        except ValueError as exc:  # since after until, unknown system ids
-            _error(exc)
-            return EXIT_USAGE
+        except (StoreError, EnlightenError, ValueError) as exc:
+            return _run_failed(exc)
         finally:
             if ledger is not None:
                 with contextlib.suppress(Exception):
@@ -892,6 +882,19 @@ async def _run_backfill(args: argparse.Namespace, simulate: bool) -> int:
         return EXIT_CANNOT_RUN
     _print_summary(report, args.db)
     return EXIT_OK if report.failed == 0 else EXIT_FAILED_WINDOWS
+
+
+def _run_failed(exc: StoreError | EnlightenError | ValueError) -> int:
+    """Say why a backfill (or its dry run) could not run, in one line; its exit status."""
+    if isinstance(exc, StoreSourceError):  # the store holds another source's data
+        _error(f"{exc} (--db)")
+        return EXIT_USAGE
+    _error(exc)
+    if isinstance(exc, (StoreError, EnlightenError)):
+        # The store cannot be used (the message names the file); auth, connection, an API
+        # error while planning or listing.
+        return EXIT_CANNOT_RUN
+    return EXIT_USAGE  # since after until, unknown system ids
 
 
 class _Terminated:
@@ -980,15 +983,8 @@ async def _dry_run(args: argparse.Namespace, simulate: bool) -> int:
                     args.until,
                     shard=args.shard,
                 )
-        except StoreError as exc:
-            _error(exc)
-            return EXIT_CANNOT_RUN
-        except EnlightenError as exc:  # auth, connection, an API error while listing
-            _error(exc)
-            return EXIT_CANNOT_RUN
-        except ValueError as exc:  # since after until, unknown system ids
-            _error(exc)
-            return EXIT_USAGE
+        except (StoreError, EnlightenError, ValueError) as exc:
+            return _run_failed(exc)
         finally:
             if store is not None:
                 await store.close()

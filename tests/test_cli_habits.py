@@ -7,7 +7,6 @@ as a subprocess against a simulator served from a thread on loopback.
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -19,27 +18,12 @@ import pytest
 
 from enlighten_async import cli
 from enlighten_async.simulator import PLANS, Fleet, Simulator
-from tests.conftest import CLI_ENV_VARS
+from tests.cli_support import cli_env, run_cli
 from tests.loopback import simulator_in_thread
 
 KEY, USER = "habits-SECRET-key-5t", "habits-SECRET-user-2p"
 
 pytestmark = pytest.mark.usefixtures("no_cli_env")
-
-
-def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in CLI_ENV_VARS}
-
-
-def _run(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "enlighten_async", *argv],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=cwd,
-        env=_env(),
-    )
 
 
 @pytest.fixture
@@ -60,7 +44,7 @@ def failing_simulator() -> Iterator[str]:
 def test_failed_windows_are_printed_once(failing_simulator: str, tmp_path: Path) -> None:
     argv = ["backfill", "--key", KEY, "--user-id", USER, "--base-url", failing_simulator]
     argv += ["--kinds", "stats", "--since", "7d", "--no-progress", "--db", str(tmp_path / "f.db")]
-    proc = _run(*argv, cwd=tmp_path)
+    proc = run_cli(*argv, cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     failed = int(re.search(r" (\d+) failed;", proc.stdout).group(1))  # type: ignore[union-attr]
     assert failed > 10  # more than the old summary listed
@@ -96,7 +80,7 @@ def test_sigterm_stops_a_backfill_like_ctrl_c(tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "enlighten_async", "backfill", "--simulate", "--db", str(db)]
     argv += ["--time-scale", "60", "--since", "20d"]
     proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=_env()
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=cli_env()
     )
     try:
         assert proc.stdout is not None
@@ -125,7 +109,7 @@ def three_systems(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("three")
     db = folder / "three.db"
     argv = ["backfill", "--simulate", "--sim-systems", "3", "--sim-plan", "unlimited"]
-    proc = _run(
+    proc = run_cli(
         *argv, "--kinds", "stats", "--since", "4d", "--no-progress", "--db", str(db), cwd=folder
     )
     assert proc.returncode == 0, proc.stderr

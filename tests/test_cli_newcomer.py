@@ -8,7 +8,6 @@ status are the point.
 from __future__ import annotations
 
 import io
-import os
 import re
 import subprocess
 import sys
@@ -18,27 +17,12 @@ import pytest
 
 from enlighten_async import cli
 from enlighten_async.backfill import Progress
-from tests.conftest import CLI_ENV_VARS
+from tests.cli_support import cli_env, run_cli
 from tests.loopback import free_port
 
 KEY, USER = "newcomer-SECRET-key-3q", "newcomer-SECRET-user-8w"
 
 pytestmark = pytest.mark.usefixtures("no_cli_env")
-
-
-def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in CLI_ENV_VARS}
-
-
-def _run(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "enlighten_async", *argv],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=cwd,
-        env=_env(),
-    )
 
 
 # -- point 2: a malformed --base-url is a usage error, before anything starts -------------
@@ -60,7 +44,7 @@ def test_malformed_base_url_is_refused_before_anything_starts(
 
 
 def test_malformed_base_url_from_the_environment_names_the_variable(tmp_path: Path) -> None:
-    env = {**_env(), "ENLIGHTEN_API_KEY": KEY, "ENLIGHTEN_USER_ID": USER}
+    env = {**cli_env(), "ENLIGHTEN_API_KEY": KEY, "ENLIGHTEN_USER_ID": USER}
     env["ENLIGHTEN_BASE_URL"] = "not-a-url"
     proc = subprocess.run(
         [sys.executable, "-m", "enlighten_async", "backfill", "--db", str(tmp_path / "e.db")],
@@ -81,7 +65,7 @@ _BACKFILL = ["--simulate", "--sim-systems", "1", "--kinds", "energy_lifetime", "
 
 
 def test_vv_after_the_subcommand_logs_debug_to_stderr(tmp_path: Path) -> None:
-    proc = _run("backfill", *_BACKFILL, "--db", str(tmp_path / "v.db"), "-vv", cwd=tmp_path)
+    proc = run_cli("backfill", *_BACKFILL, "--db", str(tmp_path / "v.db"), "-vv", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     found = [m.groups() for m in map(_LOG_LINE.match, proc.stderr.splitlines()) if m]
     assert {"DEBUG", "INFO"} <= {level for level, _ in found}, proc.stderr
@@ -90,7 +74,7 @@ def test_vv_after_the_subcommand_logs_debug_to_stderr(tmp_path: Path) -> None:
 
 
 def test_v_after_the_subcommand_logs_info_not_debug(tmp_path: Path) -> None:
-    proc = _run("backfill", "-v", *_BACKFILL, "--db", str(tmp_path / "v.db"), cwd=tmp_path)
+    proc = run_cli("backfill", "-v", *_BACKFILL, "--db", str(tmp_path / "v.db"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     levels = {m.group(1) for m in map(_LOG_LINE.match, proc.stderr.splitlines()) if m}
     assert levels == {"INFO"}, proc.stderr
@@ -154,7 +138,7 @@ def test_rich_progress_fits_the_terminal_without_cutting_counts(
 
 def test_lookback_warning_is_one_clean_line(tmp_path: Path) -> None:
     argv = ["backfill", "--simulate", "--sim-systems", "3", "--since", "366d", "--until", "360d"]
-    proc = _run(*argv, "--no-progress", "--db", str(tmp_path / "l.db"), cwd=tmp_path)
+    proc = run_cli(*argv, "--no-progress", "--db", str(tmp_path / "l.db"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.splitlines() == [proc.stderr.splitlines()[0]] and proc.stderr.startswith(
         "warning: the API answers at most one year back; planning from "
@@ -166,7 +150,7 @@ def test_lookback_warning_is_one_clean_line(tmp_path: Path) -> None:
 
 
 def test_status_of_a_missing_store_is_a_usage_error_on_stderr(tmp_path: Path) -> None:
-    proc = _run("status", "--db", "missing.db", cwd=tmp_path)
+    proc = run_cli("status", "--db", "missing.db", cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr == "error: no store at missing.db\n"
@@ -181,7 +165,7 @@ def small_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("small")
     db = folder / "small.db"
     argv = ["backfill", "--simulate", "--sim-systems", "2", "--kinds", "stats"]
-    proc = _run(*argv, "--since", "2d", "--no-progress", "--db", str(db), cwd=folder)
+    proc = run_cli(*argv, "--since", "2d", "--no-progress", "--db", str(db), cwd=folder)
     assert proc.returncode == 0, proc.stderr
     return db
 
@@ -192,7 +176,9 @@ def test_out_never_overwrites_the_store(small_store: Path, command: str, suffix:
     before = small_store.read_bytes()
     target = f"{small_store}{suffix}"
     extra = ["--system", "67"] if command == "plot" else []
-    proc = _run(command, "--db", str(small_store), *extra, "--out", target, cwd=small_store.parent)
+    proc = run_cli(
+        command, "--db", str(small_store), *extra, "--out", target, cwd=small_store.parent
+    )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr == f"error: --out {target} would overwrite the store {small_store}\n"
     assert small_store.read_bytes() == before
@@ -200,7 +186,7 @@ def test_out_never_overwrites_the_store(small_store: Path, command: str, suffix:
 
 def test_export_to_a_path_that_cannot_be_written_is_one_line(small_store: Path) -> None:
     for out in ("/nonexistent-folder/x.csv", str(small_store.parent)):
-        proc = _run("export", "--db", str(small_store), "--out", out, cwd=small_store.parent)
+        proc = run_cli("export", "--db", str(small_store), "--out", out, cwd=small_store.parent)
         assert proc.returncode == 3, proc.stderr
         assert (
             proc.stderr.startswith(f"error: cannot write {out}: ") and proc.stderr.count("\n") == 1
@@ -231,7 +217,7 @@ def test_dates_and_day_counts_out_of_range_are_usage_errors(
     value: str, command: str, tmp_path: Path
 ) -> None:
     argv = [command, "--db", str(tmp_path / "x.db"), "--until", value]
-    proc = _run(*argv, *(["--simulate"] if command == "backfill" else []), cwd=tmp_path)
+    proc = run_cli(*argv, *(["--simulate"] if command == "backfill" else []), cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and "--until" in proc.stderr.splitlines()[-1]
 
@@ -240,7 +226,7 @@ def test_plain_progress_into_a_closed_pipe_goes_on_quietly(tmp_path: Path) -> No
     argv = [sys.executable, "-m", "enlighten_async", "backfill", "--simulate", "--sim-systems", "2"]
     argv += ["--kinds", "stats", "--since", "3d", "--db", str(tmp_path / "p.db")]
     proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path, env=_env()
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path, env=cli_env()
     )
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.readline()  # the first progress line, then the reader goes away

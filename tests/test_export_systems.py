@@ -9,35 +9,21 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from enlighten_async._models import ConnectionType, Stats, StatsInterval, Status, System
+from enlighten_async._models import Stats, StatsInterval
 from enlighten_async.export import UnknownSystemError, local_bounds, local_systems
 from enlighten_async.store import SQLiteStore
-from tests.store_samples import META, T0
+from tests.store_samples import META, T0, system_record
 
 UTC = timezone.utc
-
-
-def system(system_id: int, name: str, tz: str) -> System:
-    return System(
-        system_id=system_id,
-        system_name=name,
-        system_public_name=name,
-        status=Status.NORMAL,
-        timezone=tz,
-        country="US",
-        state="CA",
-        city="X",
-        postal_code="1",
-        connection_type=ConnectionType.WIFI,
-        meta=META,
-    )
 
 
 async def test_systems_are_recorded_and_updated(tmp_path: Path) -> None:
     async with SQLiteStore(tmp_path / "s.db") as store:
         assert await store.systems() == {}
-        await store.write_systems([system(67, "Old", "UTC")], updated_at=T0)
-        await store.write_systems([system(67, "Roof", "America/Los_Angeles")], updated_at=T0 + 1)
+        await store.write_systems([system_record(67, "Old", "UTC")], updated_at=T0)
+        await store.write_systems(
+            [system_record(67, "Roof", "America/Los_Angeles")], updated_at=T0 + 1
+        )
     async with SQLiteStore(tmp_path / "s.db") as store:
         (got,) = (await store.systems()).values()
     assert (got.system_id, got.name, got.timezone) == (67, "Roof", "America/Los_Angeles")
@@ -51,10 +37,10 @@ async def test_local_systems_fall_back_to_utc_and_refuse_unknown_ids(
     stats = Stats(system_id=7, total_devices=1, meta=META, intervals=(StatsInterval(end, 1, 1, 1),))
     async with SQLiteStore(tmp_path / "s.db") as store:
         await store.write_systems(
-            [system(67, "Roof", "America/Los_Angeles"), system(78, "Barn", "America")]
+            [system_record(67, "Roof", "America/Los_Angeles"), system_record(78, "Barn", "America")]
         )
         # server text SQLite cannot encode (a lone surrogate) is kept, replaced
-        await store.write_systems([system(90, "Shed\udcff", "\udcff" * 1000)])
+        await store.write_systems([system_record(90, "Shed\udcff", "\udcff" * 1000)])
         (shed,) = await local_systems(store, [90])
         assert (shed.name, shed.tz) == ("Shed?", UTC)
         await store.write_range(7, "stats", T0, T0 + 300, stats)  # rows, no record
