@@ -15,9 +15,6 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import os
-import secrets
-import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone, tzinfo
@@ -49,6 +46,7 @@ from enlighten_async.store import (
     RangeResult,
     StoreDataError,
     StoreError,
+    claim_owner,
 )
 
 __all__ = [
@@ -538,7 +536,7 @@ async def backfill(
     store = _current_store(store)
     # A store without claims (one written for an earlier version) is used as before.
     claims = store if isinstance(store, ClaimingStore) else None
-    run_id = _run_id()
+    run_id = claim_owner()
     report = BackfillReport()
     base = client.scheduler_snapshot()
 
@@ -755,12 +753,6 @@ class _Elsewhere:
 
 
 _ELSEWHERE = _Elsewhere()
-
-
-def _run_id() -> str:
-    """An id for one backfill's claims: host and process (to tell whose they are in the
-    store, when a run seems stuck) and a random part (two runs in one process differ)."""
-    return f"{socket.gethostname()[:64]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 def _takes_updated_at(method: Callable[..., Any]) -> bool:

@@ -23,6 +23,7 @@ import hmac
 import logging
 import os
 import secrets
+import socket
 import sqlite3
 import time
 import urllib.parse
@@ -55,6 +56,7 @@ __all__ = [
     "StoreSourceError",
     "StoreStatus",
     "StoredSystem",
+    "claim_owner",
 ]
 
 log = logging.getLogger("enlighten_async.store")
@@ -995,12 +997,22 @@ class SQLiteStore:
         # between the look and the insert (and no SQLITE_BUSY at once in WAL mode).
         conn.execute("BEGIN IMMEDIATE")
         try:
-            held = conn.execute(
-                "SELECT 1 FROM claims WHERE system_id = ? AND kind = ? "
-                f"AND start_at {before} ? AND end_at {after} ? AND owner != ? "
-                "AND expires_at > ? LIMIT 1",
-                (system_id, kind, end_at, start_at, owner, now),
-            ).fetchone()
+            holders = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT DISTINCT owner FROM claims WHERE system_id = ? AND kind = ? "
+                    f"AND start_at {before} ? AND end_at {after} ? AND owner != ? "
+                    "AND expires_at > ?",
+                    (system_id, kind, end_at, start_at, owner, now),
+                )
+            }
+            # A claim of a process of this host that has ended (a SIGKILLed run) protects
+            # nothing: its claims go now, not a lease later, so that a rerun at once does
+            # not wait for them.
+            ended = {h for h in holders if _ended_here(h)}
+            for gone in ended:
+                conn.execute("DELETE FROM claims WHERE owner = ?", (gone,))
+            held = holders - ended or None
             if held is None:  # free, the caller's own, or held only by lapsed claims
                 conn.execute(
                     "INSERT INTO claims VALUES (?, ?, ?, ?, ?, ?) "
@@ -1096,6 +1108,32 @@ def _use_wal(conn: sqlite3.Connection) -> None:
             if not (busy or "locked" in str(exc)) or time.monotonic() > deadline:
                 raise
         time.sleep(0.01)
+
+
+def claim_owner() -> str:
+    """A claim owner for one run: host and process (to tell whose claims they are, and
+    to free at once those of a process of this host that has ended) and a random part
+    (two runs in one process differ)."""
+    return f"{socket.gethostname()[:64]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _ended_here(owner: str) -> bool:
+    """Whether ``owner`` (as :func:`claim_owner` makes them) is a process of this host
+    that no longer runs. Any other owner, or one that cannot be told, is alive."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname()[:64] or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid() or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, another user's (PermissionError), or cannot be told
+        return False
+    return False
 
 
 def _owner(owner: object) -> str:

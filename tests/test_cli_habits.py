@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from enlighten_async import cli
+from enlighten_async import ScaledClock, cli
 from enlighten_async.simulator import PLANS, Fleet, Simulator
 from tests.cli_support import cli_env, run_cli
 from tests.loopback import simulator_in_thread
@@ -29,9 +29,16 @@ pytestmark = pytest.mark.usefixtures("no_cli_env")
 @pytest.fixture
 def failing_simulator() -> Iterator[str]:
     """A simulator whose next 500 ``stats`` answers are cut short (a decode error each,
-    not retried): every ``stats`` window of a short run fails."""
+    retried as the policy says, then once more at the end of the run): every ``stats``
+    window of a short run fails."""
+    # A clock 600 times faster (the client keeps it with --time-scale): the retries'
+    # backoffs of the failing windows take milliseconds, not a minute.
     simulator = Simulator(
-        fleet=Fleet(6, seed=1), plan=PLANS["unlimited"], api_key=KEY, user_id=USER
+        fleet=Fleet(6, seed=1),
+        plan=PLANS["unlimited"],
+        api_key=KEY,
+        user_id=USER,
+        clock=ScaledClock(600),
     )
     simulator.faults.schedule("stats", ["truncate"] * 500)
     with simulator_in_thread(simulator) as url:
@@ -44,6 +51,7 @@ def failing_simulator() -> Iterator[str]:
 def test_failed_windows_are_printed_once(failing_simulator: str, tmp_path: Path) -> None:
     argv = ["backfill", "--key", KEY, "--user-id", USER, "--base-url", failing_simulator]
     argv += ["--kinds", "stats", "--since", "7d", "--no-progress", "--db", str(tmp_path / "f.db")]
+    argv += ["--time-scale", "600"]
     proc = run_cli(*argv, cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     failed = int(re.search(r" (\d+) failed;", proc.stdout).group(1))  # type: ignore[union-attr]

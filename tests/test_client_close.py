@@ -48,8 +48,8 @@ async def _requests_reach(simulator: Simulator, count: int) -> None:
 
 @pytest.fixture
 async def slow() -> AsyncIterator[tuple[Simulator, str]]:
-    """A simulator whose every answer takes 5 s: calls are surely in flight at close."""
-    simulator = _simulator(Faults(p_slow=1.0, slow_seconds=5.0))
+    """A simulator whose every answer takes 2 s: calls are surely in flight at close."""
+    simulator = _simulator(Faults(p_slow=1.0, slow_seconds=2.0))
     async with SimulatorServer(simulator) as server:
         yield simulator, server.base_url
 

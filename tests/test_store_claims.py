@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
 
-from enlighten_async.store import SQLiteStore, StoreReadOnlyError
+from enlighten_async.store import SQLiteStore, StoreReadOnlyError, claim_owner
 from tests.store_samples import SYS, T0
 
 DAY = 86400
@@ -53,3 +55,31 @@ async def test_a_read_only_store_takes_no_claim(tmp_path: Path) -> None:
             await store.claim_range("run-a", SYS, "stats", T0, T0 + DAY, lease=60)
         with pytest.raises(StoreReadOnlyError):
             await store.release_claims("run-a")
+
+
+async def test_claims_of_an_ended_process_of_this_host_are_free_at_once(tmp_path: Path) -> None:
+    # A SIGKILLed run releases nothing: on this host its process is known to be gone, so
+    # its claims do not hold a rerun for a lease. A live process's claims still hold.
+    ended = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await ended.wait()
+    alive = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import time; time.sleep(60)"
+    )
+    host = socket.gethostname()[:64]
+    day = (SYS, "stats", T0, T0 + DAY)
+    next_day = (SYS, "stats", T0 + DAY, T0 + 2 * DAY)
+    try:
+        async with SQLiteStore(tmp_path / "ended.db") as store:
+            assert await store.claim_range(f"{host}:{ended.pid}:dead", *day, lease=600)
+            assert await store.claim_range(f"{host}:{alive.pid}:live", *next_day, lease=600)
+            mine = claim_owner()
+            assert await store.claim_range(mine, *day, lease=600)  # taken over at once
+            assert not await store.claim_range(mine, *next_day, lease=600)  # still held
+            # Another host's process cannot be looked at: its claim holds for its lease.
+            assert await store.claim_range(f"other-{host}:{ended.pid}:x", *next_day[:2],
+                                           T0 + 5 * DAY, T0 + 6 * DAY, lease=600)  # fmt: skip
+            assert not await store.claim_range(mine, SYS, "stats", T0 + 5 * DAY, T0 + 6 * DAY,
+                                               lease=600)  # fmt: skip
+    finally:
+        alive.kill()
+        await alive.wait()
