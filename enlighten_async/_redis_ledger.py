@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
+from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,7 @@ from enlighten_async._args import redis_url_arg, url_shown
 from enlighten_async._exceptions import EnlightenError, RateLimitError
 from enlighten_async._ledger import (
     DEFAULT_MARGIN,
+    MONTH_RECENT,
     LedgerDecision,
     LedgerSnapshot,
     _OffsetBounds,
@@ -52,6 +54,7 @@ from enlighten_async._ledger import (
     assess_conflict,
     check_margin,
     check_told,
+    moved_grants,
     warn_contradiction,
 )
 from enlighten_async._quota import Quota, resolve_plan
@@ -236,17 +239,35 @@ return tostring(current - ts)
 """
 
 
-# ARGV: prefix, t old, t new (server time, before and after the offset jumped), then
-#       (period, limit, seconds) per told quota (seconds 0 for a month).
+# ARGV: prefix, t old, t new (server time, before and after the offset jumped), whether
+#       to carry the windows ('1' after a jump), the month index the new estimate names,
+#       how many of this process's grants moved into it, that month key's TTL (ms), the
+#       month's limit (0 if none is known here), then (period, limit, seconds) per told
+#       quota (seconds 0 for a month).
 # The window containing t new gets the count of the one that contained t old (and of the
 # one before it, if the new window began earlier in our time), capped at the limit: the
-# requests already sent sit in the server's window, whatever number it now gives it.
+# requests already sent sit in the server's window, whatever number it now gives it. The
+# month the new estimate names gets this process's grants that moved into it (added: the
+# other workers' grants there are the server's too), capped at the limit.
 _CARRY = """
 local prefix = ARGV[1]
 local t_old = tonumber(ARGV[2])
 local t_new = tonumber(ARGV[3])
+local moved = tonumber(ARGV[6])
+if moved > 0 then
+  local month_key = prefix .. ':w:month:' .. ARGV[5]
+  local month_limit = tonumber(ARGV[8])
+  local learned_month = redis.call('HGET', prefix .. ':learned', 'month')
+  if learned_month then
+    month_limit = tonumber(string.match(learned_month, '^(%S+) ')) or month_limit
+  end
+  local count = tonumber(redis.call('GET', month_key) or '0') + moved
+  if month_limit > 0 then count = math.min(count, month_limit) end
+  redis.call('SET', month_key, count, 'PX', ARGV[7])
+end
+if ARGV[4] ~= '1' then return 0 end
 local windows = {}
-local i = 4
+local i = 9
 while i + 2 <= #ARGV do
   windows[ARGV[i]] = {tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), 0}
   i = i + 3
@@ -258,7 +279,7 @@ for j = 1, #learned, 2 do
 end
 for p, w in pairs(windows) do
   local limit, seconds, anchor = w[1], w[2], w[3]
-  if seconds > 0 then
+  if seconds and seconds > 0 then
     local old_index = math.floor((t_old - anchor) / seconds)
     local new_index = math.floor((t_new - anchor) / seconds)
     if old_index ~= new_index then
@@ -378,6 +399,9 @@ class RedisLedger:
         self._carry = self._redis.register_script(_CARRY)
         self._offset = _BehindBounds()
         self._last_unread = -math.inf  # when the last 409 without a readable window came
+        # This process's latest grants (server time, by the estimate of the moment): moved
+        # to the server's month when the estimate crosses a month's edge (see _jumped).
+        self._recent: deque[float] = deque(maxlen=MONTH_RECENT)
         # Set while the counts are carried to the windows of a jumped offset.
         self._carrying: asyncio.Event | None = None
         # What this process last saw of the shared state (for snapshot(), which is sync).
@@ -465,6 +489,7 @@ class RedisLedger:
             self._version = version
         reason = _text(reason)
         if reason == "granted":
+            self._recent.append(t)
             return LedgerDecision(0.0, token=tuple(_text(k) for k in tokens))
         wait = float(_text(wait_text))
         quota = _quota(_text(period), _text(limit))
@@ -562,17 +587,39 @@ class RedisLedger:
         await self._jumped(before, jumps, received_at)
 
     async def _jumped(self, before: float, jumps: int, now: float) -> None:
-        """Carry the shared counts along when the offset jumped (one round trip then).
+        """Carry the shared counts along when the offset jumped, or when its estimate
+        crossed a month's edge (one round trip then).
 
-        Only a jump (bounds replaced, not narrowed) pays the round trip: narrowing moves
+        Only a jump (bounds replaced, not narrowed) carries the windows: narrowing moves
         this ledger's estimate, its lowest bound, by a little with most ``Date`` headers.
+        A move across a month's edge (the first answer of a server whose clock is in
+        another month, say) carries this process's grants that the new estimate puts in
+        the other month: the server counted them there.
         A Redis lost here is not raised: observing a clock grants nothing, and the next
         :meth:`acquire` raises :class:`LedgerUnavailableError` (``lost`` says why).
         """
         offset = self._offset
-        if offset.jumps == jumps or offset.estimate == before:
+        after = offset.estimate
+        if after == before:
             return
-        args = [self._prefix, repr(now + before), repr(now + offset.estimate), *self._told_args]
+        t_old, t_new = now + before, now + after
+        moved = moved_grants(self._recent, t_old, t_new, len(self._recent))
+        jumped = offset.jumps != jumps
+        if not jumped and not moved:
+            return
+        month_index, _, month_end = _month_span(t_new)
+        month = self.learned_month_limit()
+        args = [
+            self._prefix,
+            repr(t_old),
+            repr(t_new),
+            "1" if jumped else "0",
+            str(month_index),
+            str(moved),
+            str(max(1000, math.ceil((month_end - t_new + MONTH_TTL_SLACK) * 1000))),
+            str(month.limit if month is not None else 0),
+            *self._told_args,
+        ]
         # The estimate has moved already: no grant may read the new window before the
         # carry has filled it (acquire waits for this).
         carrying = self._carrying = asyncio.Event()
