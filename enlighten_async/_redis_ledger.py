@@ -37,7 +37,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import math
+import uuid
 from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -74,6 +76,11 @@ MONTH_TTL_SLACK = 86400.0
 #: (a month) and its slack. The ledger caps a hold by its period before this (see
 #: :func:`~enlighten_async._ledger.assess_conflict`); this guards the shared key itself.
 MAX_HOLD = 33 * 86400.0
+#: The namespace's epoch key lives this long after the last grant (seconds): its absence
+#: (or a new value) tells a worker that the shared state was lost.
+EPOCH_TTL = LEARNED_TTL
+
+log = logging.getLogger("enlighten_async.redis_ledger")
 
 
 class LedgerUnavailableError(EnlightenError):
@@ -87,9 +94,12 @@ def key_namespace(api_key: str) -> str:
 
 
 # ARGV: prefix, ts (server time), guard, latency, month index, month start, month end,
-#       learned version known, then (period, limit, seconds) per told quota (seconds 0 for
-#       a month).
-# Returns {reason, wait, quota period, quota limit, learned version, learned json, tokens}.
+#       learned version known, epoch known ('' before the first), a new epoch (used if
+#       none is set), the epoch's TTL (ms), then (period, limit, seconds) per told quota
+#       (seconds 0 for a month).
+# Returns {reason, wait, quota period, quota limit, learned version, learned json, tokens,
+#          epoch, the month's count}. Reason 'lost': the epoch this process knew is gone
+#          (Redis restarted empty, FLUSHALL, eviction): nothing was granted.
 _ACQUIRE = """
 local prefix = ARGV[1]
 local ts = tonumber(ARGV[2])
@@ -99,6 +109,19 @@ local month_index = tonumber(ARGV[5])
 local month_start = tonumber(ARGV[6])
 local month_end = tonumber(ARGV[7])
 local known_version = ARGV[8]
+local known_epoch = ARGV[9]
+local epoch_key = prefix .. ':epoch'
+local epoch = redis.call('GET', epoch_key)
+local month_key = prefix .. ':w:month:' .. string.format('%d', month_index)
+local month_count = tonumber(redis.call('GET', month_key) or '0')
+if not epoch then
+  epoch = ARGV[10]
+  redis.call('SET', epoch_key, epoch, 'PX', ARGV[11])
+end
+if known_epoch ~= '' and epoch ~= known_epoch then
+  return {'lost', '0', '', '', '', '', {}, epoch, tostring(month_count)}
+end
+redis.call('PEXPIRE', epoch_key, ARGV[11])
 local version = redis.call('GET', prefix .. ':lv') or '0'
 local learned_json = ''
 local learned = redis.call('HGETALL', prefix .. ':learned')
@@ -112,12 +135,13 @@ if hold then
   local h = tonumber(hold)
   if h > ts then
     local hq = redis.call('GET', prefix .. ':holdq') or ''
-    return {'hold', tostring(h - ts), hq, '', version, learned_json, {}}
+    return {'hold', tostring(h - ts), hq, '', version, learned_json, {}, epoch,
+            tostring(month_count)}
   end
 end
 local windows = {}
 local order = {}
-local i = 9
+local i = 12
 while i + 2 <= #ARGV do
   local p = ARGV[i]
   if not windows[p] then order[#order + 1] = p end
@@ -161,7 +185,8 @@ end
 if binding then
   local reason = 'window'
   if binding[3] == 0 then reason = 'month' end
-  return {reason, tostring(wait), binding[1], tostring(binding[2]), version, learned_json, {}}
+  return {reason, tostring(wait), binding[1], tostring(binding[2]), version, learned_json, {},
+          epoch, tostring(month_count)}
 end
 local tokens = {}
 if not windows['month'] then
@@ -186,7 +211,39 @@ for _, s in ipairs(spans) do
     redis.call('PEXPIRE', next_key, math.ceil(next_life * 1000))
   end
 end
-return {'granted', '0', '', '', version, learned_json, tokens}
+return {'granted', '0', '', '', version, learned_json, tokens, epoch, tostring(month_count + 1)}
+"""
+
+# ARGV: prefix, month index, the month's count this process last saw, the month key's TTL
+#       (ms), the learned quotas' TTL (ms), then (period, value) per learned quota this
+#       process knows.
+# After a loss: the month's count gets the part of the count seen before the loss that no
+# other worker has added back yet (the grants since the loss are in the key already: the
+# largest count any worker saw is the floor of the true count), and the learned quotas
+# come back where absent.
+_RESEED = """
+local prefix = ARGV[1]
+local month_key = prefix .. ':w:month:' .. ARGV[2]
+local seeded_key = prefix .. ':seeded:month:' .. ARGV[2]
+local seen = tonumber(ARGV[3])
+local base = tonumber(redis.call('GET', seeded_key) or '0')
+if seen > base then
+  redis.call('INCRBY', month_key, seen - base)
+  redis.call('PEXPIRE', month_key, ARGV[4])
+  redis.call('SET', seeded_key, seen, 'PX', ARGV[4])
+end
+local added = false
+local i = 6
+while i + 1 <= #ARGV do
+  if redis.call('HSETNX', prefix .. ':learned', ARGV[i], ARGV[i + 1]) == 1 then added = true end
+  i = i + 2
+end
+if added then
+  redis.call('INCR', prefix .. ':lv')
+  redis.call('PEXPIRE', prefix .. ':learned', ARGV[5])
+  redis.call('PEXPIRE', prefix .. ':lv', ARGV[5])
+end
+return 0
 """
 
 # KEYS: the window keys of a grant. Decrement each that is still above zero.
@@ -397,6 +454,16 @@ class RedisLedger:
         self._give_back = self._redis.register_script(_GIVE_BACK)
         self._conflict = self._redis.register_script(_CONFLICT)
         self._carry = self._redis.register_script(_CARRY)
+        self._reseed = self._redis.register_script(_RESEED)
+        # The namespace's epoch as this process last saw it ('' before its first grant):
+        # a key whose absence (or change) means Redis lost the shared state.
+        self._epoch = ""
+        # The month's shared count this process last saw (index, count), and the learned
+        # quotas as stored: what it puts back when the state is lost.
+        self._month_seen: tuple[int, int] = (0, 0)
+        self._learned_raw: dict[str, str] = {}
+        #: How many times this process found the shared state lost (and re-seeded it).
+        self.losses = 0
         self._offset = _BehindBounds()
         self._last_unread = -math.inf  # when the last 409 without a readable window came
         # This process's latest grants (server time, by the estimate of the moment): moved
@@ -474,20 +541,30 @@ class RedisLedger:
             repr(month_start),
             repr(month_end),
             self._version,
+            self._epoch,
+            uuid.uuid4().hex,
+            str(EPOCH_TTL * 1000),
             *self._told_args,
         ]
         try:
             reply = await self._acquire(args=args)
         except Exception as exc:
             raise self._unavailable(exc) from None
-        reason, wait_text, period, limit, version, learned_json, tokens = reply
+        reason, wait_text, period, limit, version, learned_json, tokens, epoch, month = reply
+        reason = _text(reason)
+        if reason == "lost":
+            await self._lost(_text(epoch), month_index, month_end - t)
+            return await self.acquire(now, latency)
+        self._epoch = _text(epoch)
+        self._month_seen = (month_index, int(_text(month)))
         version = _text(version)
         if version != self._version:
             import json
 
-            self._set_learned(json.loads(_text(learned_json)) if learned_json else {})
+            raw = json.loads(_text(learned_json)) if learned_json else {}
+            self._learned_raw = {str(k): str(v) for k, v in raw.items()}
+            self._set_learned(raw)
             self._version = version
-        reason = _text(reason)
         if reason == "granted":
             self._recent.append(t)
             return LedgerDecision(0.0, token=tuple(_text(k) for k in tokens))
@@ -496,6 +573,33 @@ class RedisLedger:
         if reason == "hold":
             self._hold_until = max(self._hold_until, now + wait)
         return LedgerDecision(wait, quota=quota, reason=reason)
+
+    async def _lost(self, epoch: str, month_index: int, month_left: float) -> None:
+        """The shared state is gone: put back what this process knew (one round trip,
+        once per loss), and say so once, at WARNING."""
+        self.losses += 1
+        log.warning(
+            "the Redis ledger's shared state was lost (Redis restarted empty, flushed or "
+            "evicted its keys); restoring this worker's month count and learned quotas"
+        )
+        index, seen = self._month_seen
+        if index != month_index:
+            seen = 0  # last seen in another month: nothing of this one to restore
+        args = [
+            self._prefix,
+            str(month_index),
+            str(seen),
+            str(max(1000, math.ceil((month_left + MONTH_TTL_SLACK) * 1000))),
+            str(LEARNED_TTL * 1000),
+        ]
+        for period, value in sorted(self._learned_raw.items()):
+            args += [period, value]
+        try:
+            await self._reseed(args=args)
+        except Exception as exc:
+            raise self._unavailable(exc) from None
+        self._epoch = epoch
+        self._version = "-1"  # read the learned quotas again
 
     async def give_back(self, token: Any) -> None:
         """See :meth:`QuotaLedger.give_back`."""
@@ -572,6 +676,11 @@ class RedisLedger:
             merged = {q.period: q for q in self._learned}
             merged[learned.period] = learned
             self._learned = tuple(merged.values())
+            self._learned_raw[learned.period] = " ".join(learn_args[1:4])
+            if learned.period == "month":
+                # The server said the month is spent: that is the count to restore.
+                index, _, _ = _month_span(hold.named)
+                self._month_seen = (index, max(learned.limit, self._month_seen[1]))
         hold_until = received_at + float(_text(left))
         self._hold_until = max(self._hold_until, hold_until)
         return hold_until
