@@ -54,6 +54,15 @@ Falsetickers and jumps
     When the bounds jump, each window's count moves with them: the requests already sent
     sit in the server's window, whatever number it now gives that window.
 
+Months by the server's clock
+    The server counts a month by its own clock. When the offset's estimate moves across a
+    month's edge (the first answer from a server whose clock is in another calendar month
+    than ours, or a jump), the grants the new estimate puts in the other month move there
+    (a month count remembers the times of its latest :data:`MONTH_RECENT` grants), so
+    that the first round of requests, sent before any answer bounded the clock, counts
+    in the month the server counted it in. Near a month's edge, a grant within the clock's ahead side (and the
+    round trip) of the month's end counts against both months, as a window's does.
+
 Holds a 409 cannot stretch
     A window of a second, a minute or an hour ends within that long, and a month's by the
     month's end (UTC, plus :data:`MONTH_HOLD_SLACK` for a server that counts months in

@@ -29,6 +29,19 @@ window its peers just filled; late, it only waits a little longer. When its offs
 (a clock jumped), one script carries the shared counts to the windows the new offset
 names, before this process grants again.
 
+State lost: a Redis restarted without persistence, a ``FLUSHALL`` or an eviction takes the
+counts with it, and the server would refuse a month's worth of requests before a 409 taught
+the workers again. Each namespace has an epoch key (a random token, set by the first grant
+that finds none); every process remembers the epoch it saw, and the grant's script refuses
+to grant when the epoch is gone or another (reason ``lost``, in the same round trip).
+That process then puts back what it knew, once per loss, and logs it once at WARNING:
+the learned quotas (where absent) and the month's count it last saw, of which only the
+part no other worker has put back yet is added (the largest count any worker saw is a
+floor of the true count; the grants since the loss are in the key already). A process
+whose first grant follows a loss cannot tell it from a new key; the first process that
+knew the old epoch corrects the count at its next grant. Window counts of a second, a
+minute or an hour are not restored: one window's loss is bounded, and its 409 teaches it.
+
 Redis failing is never silent: every method raises :class:`LedgerUnavailableError` (an
 :class:`~enlighten_async.EnlightenError`) instead of granting without the shared counts.
 """
@@ -524,7 +537,11 @@ class RedisLedger:
     # -- the protocol -------------------------------------------------------------------
 
     async def acquire(self, now: float, latency: float = 0.0) -> LedgerDecision:
-        """See :meth:`QuotaLedger.acquire` (one round trip)."""
+        """See :meth:`QuotaLedger.acquire` (one round trip; three when Redis lost the
+        shared state since this process's last grant)."""
+        return await self._acquire_once(now, latency, restore=True)
+
+    async def _acquire_once(self, now: float, latency: float, *, restore: bool) -> LedgerDecision:
         carrying = self._carrying
         if carrying is not None:
             await carrying.wait()
@@ -553,8 +570,11 @@ class RedisLedger:
         reason, wait_text, period, limit, version, learned_json, tokens, epoch, month = reply
         reason = _text(reason)
         if reason == "lost":
+            if not restore:
+                # Lost again between the restore and this grant: say so rather than loop.
+                raise self._unavailable(RuntimeError("the shared state was lost twice in a row"))
             await self._lost(_text(epoch), month_index, month_end - t)
-            return await self.acquire(now, latency)
+            return await self._acquire_once(now, latency, restore=False)
         self._epoch = _text(epoch)
         self._month_seen = (month_index, int(_text(month)))
         version = _text(version)
