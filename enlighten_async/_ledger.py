@@ -60,8 +60,9 @@ Months by the server's clock
     than ours, or a jump), the grants the new estimate puts in the other month move there
     (a month count remembers the times of its latest :data:`MONTH_RECENT` grants), so
     that the first round of requests, sent before any answer bounded the clock, counts
-    in the month the server counted it in. Near a month's edge, a grant within the clock's ahead side (and the
-    round trip) of the month's end counts against both months, as a window's does.
+    in the month the server counted it in. Near a month's edge, a grant within the
+    clock's ahead side (and the round trip) of the month's end counts against both
+    months, as a window's does.
 
 Holds a 409 cannot stretch
     A window of a second, a minute or an hour ends within that long, and a month's by the
