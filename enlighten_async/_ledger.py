@@ -763,9 +763,7 @@ def assess_conflict(
     return ConflictHold(hold, server_now, learned, anchor, named, contradiction, unread)
 
 
-def moved_grants(
-    recent: deque[float] | None, t_old: float, t_new: float, count: int
-) -> int:
+def moved_grants(recent: deque[float] | None, t_old: float, t_new: float, count: int) -> int:
     """How many of a month's grants the estimate's move from ``t_old`` to ``t_new`` puts
     in the month containing ``t_new``; ``recent`` (their server times, by the estimate
     when each went) is moved with it, in place.
