@@ -54,6 +54,16 @@ Falsetickers and jumps
     When the bounds jump, each window's count moves with them: the requests already sent
     sit in the server's window, whatever number it now gives that window.
 
+Months by the server's clock
+    The server counts a month by its own clock. When the offset's estimate moves across a
+    month's edge (the first answer from a server whose clock is in another calendar month
+    than ours, or a jump), the grants the new estimate puts in the other month move there
+    (a month count remembers the times of its latest :data:`MONTH_RECENT` grants), so
+    that the first round of requests, sent before any answer bounded the clock, counts
+    in the month the server counted it in. Near a month's edge, a grant within the
+    clock's ahead side (and the round trip) of the month's end counts against both
+    months, as a window's does.
+
 Holds a 409 cannot stretch
     A window of a second, a minute or an hour ends within that long, and a month's by the
     month's end (UTC, plus :data:`MONTH_HOLD_SLACK` for a server that counts months in
@@ -73,6 +83,7 @@ from __future__ import annotations
 import calendar
 import logging
 import math
+from collections import deque
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any, NamedTuple, Protocol, runtime_checkable
@@ -120,6 +131,12 @@ MONTH_HOLD_SLACK = 86400.0
 #: this long of the one before, holds until this long after that one, so that the next
 #: round of requests meets a new window of any per-second quota.
 UNREAD_HOLD = 1.0
+#: A month count remembers when (server time, by the estimate of the moment) its latest
+#: this many grants went, so that when the offset's estimate moves across a month's edge
+#: (the first answer from a server whose clock is in another month, or a jump) the grants
+#: the new estimate puts in the other month move there. Past this many, the older ones
+#: are assumed to have moved too (conservative: the month may be counted fuller than it is).
+MONTH_RECENT = 1024
 
 log = logging.getLogger("enlighten_async.ledger")
 
@@ -391,6 +408,7 @@ class _PeriodCount:
         "latency_cap",
         "prev",
         "quota",
+        "recent",
         "seconds",
         "spill",
         "spill_index",
@@ -409,6 +427,10 @@ class _PeriodCount:
         self.prev = 0  # the count of the window before, when it was the one before
         self.spill_index = -(2**62)
         self.spill = 0
+        # A month's latest grants (server time): see MONTH_RECENT.
+        self.recent: deque[float] | None = (
+            deque(maxlen=MONTH_RECENT) if self.seconds is None else None
+        )
 
     def span(self, t: float) -> tuple[int, float, float]:
         """Index, start and end of the window containing server time ``t``."""
@@ -441,10 +463,10 @@ class _PeriodCount:
         The requests already sent sit in the server's window, whatever number it now gives
         that window: the window containing ``t_new`` gets the count of the window that
         contained ``t_old`` (and of the one before it, if the new window began earlier in
-        our time), capped at the limit. A month keeps its own count: a jump within it
-        changes nothing, and across it the server's month is a new one too.
+        our time), capped at the limit. A month is carried by :meth:`carry_month`.
         """
         if self.seconds is None:
+            self.carry_month(t_old, t_new)
             return
         old_index, old_start, _ = self.span(t_old)
         new_index, new_start, new_end = self.span(t_new)
@@ -467,6 +489,28 @@ class _PeriodCount:
         self.count = min(self.quota.limit, carried)
         self.prev = 0
 
+    def carry_month(self, t_old: float, t_new: float) -> None:
+        """The offset's estimate moved by ``t_new - t_old``: re-key this month's recent
+        grants by the server's month the new estimate puts them in.
+
+        The server counts a request in *its* month: one granted under an estimate that put
+        it in another month (a client clock in February, the server in March) sits in the
+        server's month, and the new month's count must include it, or the client sends the
+        month's limit again (issue 19: 8 409s).
+        """
+        moved = moved_grants(self.recent, t_old, t_new, self.count)
+        new_index, new_start, new_end = self.span(t_new)
+        if self.index == new_index:
+            return  # the estimate stayed in this month (the recent times moved, above)
+        before = self.prev if new_index == self.index - 1 else 0
+        existing = self.spill if self.spill_index == new_index else 0
+        # Back into the month before: its own count (this process's) plus the moved; on
+        # into the next: the spill counted some of the same grants there already.
+        count = before + moved if new_index < self.index else max(existing, moved)
+        self.prev = max(0, self.count - moved) if new_index == self.index + 1 else 0
+        self.index, self.start, self.end = new_index, new_start, new_end
+        self.count = min(self.quota.limit, count)
+
     def delay(self, t: float, guard: float) -> float:
         self.enter(t)
         if self.count < self.quota.limit:
@@ -476,6 +520,9 @@ class _PeriodCount:
     def take(self, t: float, guard: float, latency: float) -> int:
         self.enter(t)
         self.count += 1
+        recent = self.recent
+        if recent is not None:
+            recent.append(t)
         # The clock's share is capped like the wait guard; the latency's only at half the
         # window: a request does reach the server a round trip later, however long.
         if self.end - t < min(guard, self.cap) + min(latency, self.latency_cap):
@@ -714,6 +761,31 @@ def assess_conflict(
             until = last_unread + UNREAD_HOLD + margin
     hold = max(until, received_at + floor)
     return ConflictHold(hold, server_now, learned, anchor, named, contradiction, unread)
+
+
+def moved_grants(recent: deque[float] | None, t_old: float, t_new: float, count: int) -> int:
+    """How many of a month's grants the estimate's move from ``t_old`` to ``t_new`` puts
+    in the month containing ``t_new``; ``recent`` (their server times, by the estimate
+    when each went) is moved with it, in place.
+
+    None moves when both lie in one month. Past :data:`MONTH_RECENT` grants the older ones
+    are not known: if every one known moved, they all count as moved (at most ``count``).
+    """
+    if recent is None:
+        return 0
+    shift = t_new - t_old
+    if shift:
+        moved_times = [g + shift for g in recent]
+        recent.clear()
+        recent.extend(moved_times)
+    old_index, _, _ = _MONTH.span(t_old)
+    new_index, new_start, new_end = _MONTH.span(t_new)
+    if old_index == new_index:
+        return 0
+    moved = sum(1 for g in recent if new_start <= g < new_end)
+    if recent.maxlen is not None and len(recent) == recent.maxlen and moved == len(recent):
+        moved = max(moved, count)
+    return moved
 
 
 def _longest_window(period: str | None, server_now: float, ahead: float) -> float:

@@ -29,6 +29,19 @@ window its peers just filled; late, it only waits a little longer. When its offs
 (a clock jumped), one script carries the shared counts to the windows the new offset
 names, before this process grants again.
 
+State lost: a Redis restarted without persistence, a ``FLUSHALL`` or an eviction takes the
+counts with it, and the server would refuse a month's worth of requests before a 409 taught
+the workers again. Each namespace has an epoch key (a random token, set by the first grant
+that finds none); every process remembers the epoch it saw, and the grant's script refuses
+to grant when the epoch is gone or another (reason ``lost``, in the same round trip).
+That process then puts back what it knew, once per loss, and logs it once at WARNING:
+the learned quotas (where absent) and the month's count it last saw, of which only the
+part no other worker has put back yet is added (the largest count any worker saw is a
+floor of the true count; the grants since the loss are in the key already). A process
+whose first grant follows a loss cannot tell it from a new key; the first process that
+knew the old epoch corrects the count at its next grant. Window counts of a second, a
+minute or an hour are not restored: one window's loss is bounded, and its 409 teaches it.
+
 Redis failing is never silent: every method raises :class:`LedgerUnavailableError` (an
 :class:`~enlighten_async.EnlightenError`) instead of granting without the shared counts.
 """
@@ -37,7 +50,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import math
+import uuid
+from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +61,7 @@ from enlighten_async._args import redis_url_arg, url_shown
 from enlighten_async._exceptions import EnlightenError, RateLimitError
 from enlighten_async._ledger import (
     DEFAULT_MARGIN,
+    MONTH_RECENT,
     LedgerDecision,
     LedgerSnapshot,
     _OffsetBounds,
@@ -52,6 +69,7 @@ from enlighten_async._ledger import (
     assess_conflict,
     check_margin,
     check_told,
+    moved_grants,
     warn_contradiction,
 )
 from enlighten_async._quota import Quota, resolve_plan
@@ -71,6 +89,11 @@ MONTH_TTL_SLACK = 86400.0
 #: (a month) and its slack. The ledger caps a hold by its period before this (see
 #: :func:`~enlighten_async._ledger.assess_conflict`); this guards the shared key itself.
 MAX_HOLD = 33 * 86400.0
+#: The namespace's epoch key lives this long after the last grant (seconds): its absence
+#: (or a new value) tells a worker that the shared state was lost.
+EPOCH_TTL = LEARNED_TTL
+
+log = logging.getLogger("enlighten_async.redis_ledger")
 
 
 class LedgerUnavailableError(EnlightenError):
@@ -84,9 +107,12 @@ def key_namespace(api_key: str) -> str:
 
 
 # ARGV: prefix, ts (server time), guard, latency, month index, month start, month end,
-#       learned version known, then (period, limit, seconds) per told quota (seconds 0 for
-#       a month).
-# Returns {reason, wait, quota period, quota limit, learned version, learned json, tokens}.
+#       learned version known, epoch known ('' before the first), a new epoch (used if
+#       none is set), the epoch's TTL (ms), then (period, limit, seconds) per told quota
+#       (seconds 0 for a month).
+# Returns {reason, wait, quota period, quota limit, learned version, learned json, tokens,
+#          epoch, the month's count}. Reason 'lost': the epoch this process knew is gone
+#          (Redis restarted empty, FLUSHALL, eviction): nothing was granted.
 _ACQUIRE = """
 local prefix = ARGV[1]
 local ts = tonumber(ARGV[2])
@@ -96,6 +122,19 @@ local month_index = tonumber(ARGV[5])
 local month_start = tonumber(ARGV[6])
 local month_end = tonumber(ARGV[7])
 local known_version = ARGV[8]
+local known_epoch = ARGV[9]
+local epoch_key = prefix .. ':epoch'
+local epoch = redis.call('GET', epoch_key)
+local month_key = prefix .. ':w:month:' .. string.format('%d', month_index)
+local month_count = tonumber(redis.call('GET', month_key) or '0')
+if not epoch then
+  epoch = ARGV[10]
+  redis.call('SET', epoch_key, epoch, 'PX', ARGV[11])
+end
+if known_epoch ~= '' and epoch ~= known_epoch then
+  return {'lost', '0', '', '', '', '', {}, epoch, tostring(month_count)}
+end
+redis.call('PEXPIRE', epoch_key, ARGV[11])
 local version = redis.call('GET', prefix .. ':lv') or '0'
 local learned_json = ''
 local learned = redis.call('HGETALL', prefix .. ':learned')
@@ -109,12 +148,13 @@ if hold then
   local h = tonumber(hold)
   if h > ts then
     local hq = redis.call('GET', prefix .. ':holdq') or ''
-    return {'hold', tostring(h - ts), hq, '', version, learned_json, {}}
+    return {'hold', tostring(h - ts), hq, '', version, learned_json, {}, epoch,
+            tostring(month_count)}
   end
 end
 local windows = {}
 local order = {}
-local i = 9
+local i = 12
 while i + 2 <= #ARGV do
   local p = ARGV[i]
   if not windows[p] then order[#order + 1] = p end
@@ -158,7 +198,8 @@ end
 if binding then
   local reason = 'window'
   if binding[3] == 0 then reason = 'month' end
-  return {reason, tostring(wait), binding[1], tostring(binding[2]), version, learned_json, {}}
+  return {reason, tostring(wait), binding[1], tostring(binding[2]), version, learned_json, {},
+          epoch, tostring(month_count)}
 end
 local tokens = {}
 if not windows['month'] then
@@ -183,7 +224,39 @@ for _, s in ipairs(spans) do
     redis.call('PEXPIRE', next_key, math.ceil(next_life * 1000))
   end
 end
-return {'granted', '0', '', '', version, learned_json, tokens}
+return {'granted', '0', '', '', version, learned_json, tokens, epoch, tostring(month_count + 1)}
+"""
+
+# ARGV: prefix, month index, the month's count this process last saw, the month key's TTL
+#       (ms), the learned quotas' TTL (ms), then (period, value) per learned quota this
+#       process knows.
+# After a loss: the month's count gets the part of the count seen before the loss that no
+# other worker has added back yet (the grants since the loss are in the key already: the
+# largest count any worker saw is the floor of the true count), and the learned quotas
+# come back where absent.
+_RESEED = """
+local prefix = ARGV[1]
+local month_key = prefix .. ':w:month:' .. ARGV[2]
+local seeded_key = prefix .. ':seeded:month:' .. ARGV[2]
+local seen = tonumber(ARGV[3])
+local base = tonumber(redis.call('GET', seeded_key) or '0')
+if seen > base then
+  redis.call('INCRBY', month_key, seen - base)
+  redis.call('PEXPIRE', month_key, ARGV[4])
+  redis.call('SET', seeded_key, seen, 'PX', ARGV[4])
+end
+local added = false
+local i = 6
+while i + 1 <= #ARGV do
+  if redis.call('HSETNX', prefix .. ':learned', ARGV[i], ARGV[i + 1]) == 1 then added = true end
+  i = i + 2
+end
+if added then
+  redis.call('INCR', prefix .. ':lv')
+  redis.call('PEXPIRE', prefix .. ':learned', ARGV[5])
+  redis.call('PEXPIRE', prefix .. ':lv', ARGV[5])
+end
+return 0
 """
 
 # KEYS: the window keys of a grant. Decrement each that is still above zero.
@@ -236,17 +309,35 @@ return tostring(current - ts)
 """
 
 
-# ARGV: prefix, t old, t new (server time, before and after the offset jumped), then
-#       (period, limit, seconds) per told quota (seconds 0 for a month).
+# ARGV: prefix, t old, t new (server time, before and after the offset jumped), whether
+#       to carry the windows ('1' after a jump), the month index the new estimate names,
+#       how many of this process's grants moved into it, that month key's TTL (ms), the
+#       month's limit (0 if none is known here), then (period, limit, seconds) per told
+#       quota (seconds 0 for a month).
 # The window containing t new gets the count of the one that contained t old (and of the
 # one before it, if the new window began earlier in our time), capped at the limit: the
-# requests already sent sit in the server's window, whatever number it now gives it.
+# requests already sent sit in the server's window, whatever number it now gives it. The
+# month the new estimate names gets this process's grants that moved into it (added: the
+# other workers' grants there are the server's too), capped at the limit.
 _CARRY = """
 local prefix = ARGV[1]
 local t_old = tonumber(ARGV[2])
 local t_new = tonumber(ARGV[3])
+local moved = tonumber(ARGV[6])
+if moved > 0 then
+  local month_key = prefix .. ':w:month:' .. ARGV[5]
+  local month_limit = tonumber(ARGV[8])
+  local learned_month = redis.call('HGET', prefix .. ':learned', 'month')
+  if learned_month then
+    month_limit = tonumber(string.match(learned_month, '^(%S+) ')) or month_limit
+  end
+  local count = tonumber(redis.call('GET', month_key) or '0') + moved
+  if month_limit > 0 then count = math.min(count, month_limit) end
+  redis.call('SET', month_key, count, 'PX', ARGV[7])
+end
+if ARGV[4] ~= '1' then return 0 end
 local windows = {}
-local i = 4
+local i = 9
 while i + 2 <= #ARGV do
   windows[ARGV[i]] = {tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), 0}
   i = i + 3
@@ -258,7 +349,7 @@ for j = 1, #learned, 2 do
 end
 for p, w in pairs(windows) do
   local limit, seconds, anchor = w[1], w[2], w[3]
-  if seconds > 0 then
+  if seconds and seconds > 0 then
     local old_index = math.floor((t_old - anchor) / seconds)
     local new_index = math.floor((t_new - anchor) / seconds)
     if old_index ~= new_index then
@@ -376,8 +467,21 @@ class RedisLedger:
         self._give_back = self._redis.register_script(_GIVE_BACK)
         self._conflict = self._redis.register_script(_CONFLICT)
         self._carry = self._redis.register_script(_CARRY)
+        self._reseed = self._redis.register_script(_RESEED)
+        # The namespace's epoch as this process last saw it ('' before its first grant):
+        # a key whose absence (or change) means Redis lost the shared state.
+        self._epoch = ""
+        # The month's shared count this process last saw (index, count), and the learned
+        # quotas as stored: what it puts back when the state is lost.
+        self._month_seen: tuple[int, int] = (0, 0)
+        self._learned_raw: dict[str, str] = {}
+        #: How many times this process found the shared state lost (and re-seeded it).
+        self.losses = 0
         self._offset = _BehindBounds()
         self._last_unread = -math.inf  # when the last 409 without a readable window came
+        # This process's latest grants (server time, by the estimate of the moment): moved
+        # to the server's month when the estimate crosses a month's edge (see _jumped).
+        self._recent: deque[float] = deque(maxlen=MONTH_RECENT)
         # Set while the counts are carried to the windows of a jumped offset.
         self._carrying: asyncio.Event | None = None
         # What this process last saw of the shared state (for snapshot(), which is sync).
@@ -433,7 +537,11 @@ class RedisLedger:
     # -- the protocol -------------------------------------------------------------------
 
     async def acquire(self, now: float, latency: float = 0.0) -> LedgerDecision:
-        """See :meth:`QuotaLedger.acquire` (one round trip)."""
+        """See :meth:`QuotaLedger.acquire` (one round trip; three when Redis lost the
+        shared state since this process's last grant)."""
+        return await self._acquire_once(now, latency, restore=True)
+
+    async def _acquire_once(self, now: float, latency: float, *, restore: bool) -> LedgerDecision:
         carrying = self._carrying
         if carrying is not None:
             await carrying.wait()
@@ -450,27 +558,68 @@ class RedisLedger:
             repr(month_start),
             repr(month_end),
             self._version,
+            self._epoch,
+            uuid.uuid4().hex,
+            str(EPOCH_TTL * 1000),
             *self._told_args,
         ]
         try:
             reply = await self._acquire(args=args)
         except Exception as exc:
             raise self._unavailable(exc) from None
-        reason, wait_text, period, limit, version, learned_json, tokens = reply
+        reason, wait_text, period, limit, version, learned_json, tokens, epoch, month = reply
+        reason = _text(reason)
+        if reason == "lost":
+            if not restore:
+                # Lost again between the restore and this grant: say so rather than loop.
+                raise self._unavailable(RuntimeError("the shared state was lost twice in a row"))
+            await self._lost(_text(epoch), month_index, month_end - t)
+            return await self._acquire_once(now, latency, restore=False)
+        self._epoch = _text(epoch)
+        self._month_seen = (month_index, int(_text(month)))
         version = _text(version)
         if version != self._version:
             import json
 
-            self._set_learned(json.loads(_text(learned_json)) if learned_json else {})
+            raw = json.loads(_text(learned_json)) if learned_json else {}
+            self._learned_raw = {str(k): str(v) for k, v in raw.items()}
+            self._set_learned(raw)
             self._version = version
-        reason = _text(reason)
         if reason == "granted":
+            self._recent.append(t)
             return LedgerDecision(0.0, token=tuple(_text(k) for k in tokens))
         wait = float(_text(wait_text))
         quota = _quota(_text(period), _text(limit))
         if reason == "hold":
             self._hold_until = max(self._hold_until, now + wait)
         return LedgerDecision(wait, quota=quota, reason=reason)
+
+    async def _lost(self, epoch: str, month_index: int, month_left: float) -> None:
+        """The shared state is gone: put back what this process knew (one round trip,
+        once per loss), and say so once, at WARNING."""
+        self.losses += 1
+        log.warning(
+            "the Redis ledger's shared state was lost (Redis restarted empty, flushed or "
+            "evicted its keys); restoring this worker's month count and learned quotas"
+        )
+        index, seen = self._month_seen
+        if index != month_index:
+            seen = 0  # last seen in another month: nothing of this one to restore
+        args = [
+            self._prefix,
+            str(month_index),
+            str(seen),
+            str(max(1000, math.ceil((month_left + MONTH_TTL_SLACK) * 1000))),
+            str(LEARNED_TTL * 1000),
+        ]
+        for period, value in sorted(self._learned_raw.items()):
+            args += [period, value]
+        try:
+            await self._reseed(args=args)
+        except Exception as exc:
+            raise self._unavailable(exc) from None
+        self._epoch = epoch
+        self._version = "-1"  # read the learned quotas again
 
     async def give_back(self, token: Any) -> None:
         """See :meth:`QuotaLedger.give_back`."""
@@ -547,6 +696,11 @@ class RedisLedger:
             merged = {q.period: q for q in self._learned}
             merged[learned.period] = learned
             self._learned = tuple(merged.values())
+            self._learned_raw[learned.period] = " ".join(learn_args[1:4])
+            if learned.period == "month":
+                # The server said the month is spent: that is the count to restore.
+                index, _, _ = _month_span(hold.named)
+                self._month_seen = (index, max(learned.limit, self._month_seen[1]))
         hold_until = received_at + float(_text(left))
         self._hold_until = max(self._hold_until, hold_until)
         return hold_until
@@ -562,17 +716,39 @@ class RedisLedger:
         await self._jumped(before, jumps, received_at)
 
     async def _jumped(self, before: float, jumps: int, now: float) -> None:
-        """Carry the shared counts along when the offset jumped (one round trip then).
+        """Carry the shared counts along when the offset jumped, or when its estimate
+        crossed a month's edge (one round trip then).
 
-        Only a jump (bounds replaced, not narrowed) pays the round trip: narrowing moves
+        Only a jump (bounds replaced, not narrowed) carries the windows: narrowing moves
         this ledger's estimate, its lowest bound, by a little with most ``Date`` headers.
+        A move across a month's edge (the first answer of a server whose clock is in
+        another month, say) carries this process's grants that the new estimate puts in
+        the other month: the server counted them there.
         A Redis lost here is not raised: observing a clock grants nothing, and the next
         :meth:`acquire` raises :class:`LedgerUnavailableError` (``lost`` says why).
         """
         offset = self._offset
-        if offset.jumps == jumps or offset.estimate == before:
+        after = offset.estimate
+        if after == before:
             return
-        args = [self._prefix, repr(now + before), repr(now + offset.estimate), *self._told_args]
+        t_old, t_new = now + before, now + after
+        moved = moved_grants(self._recent, t_old, t_new, len(self._recent))
+        jumped = offset.jumps != jumps
+        if not jumped and not moved:
+            return
+        month_index, _, month_end = _month_span(t_new)
+        month = self.learned_month_limit()
+        args = [
+            self._prefix,
+            repr(t_old),
+            repr(t_new),
+            "1" if jumped else "0",
+            str(month_index),
+            str(moved),
+            str(max(1000, math.ceil((month_end - t_new + MONTH_TTL_SLACK) * 1000))),
+            str(month.limit if month is not None else 0),
+            *self._told_args,
+        ]
         # The estimate has moved already: no grant may read the new window before the
         # carry has filled it (acquire waits for this).
         carrying = self._carrying = asyncio.Event()

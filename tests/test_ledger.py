@@ -341,3 +341,22 @@ async def test_a_consistent_jump_is_followed_and_keeps_the_windows_count(
     # The 5 already sent sit in the server's window: none more in it.
     assert (await ledger.acquire(now + 0.2)).reason == "window"
     assert await grant_count(ledger, now + 1.5, 6) == 5
+
+
+# -- issue 19, 9c: month counts keyed by the server's month ----------------------------------
+
+
+@pytest.mark.parametrize("skew", [3600.0, -3600.0], ids=["server-in-next", "server-in-previous"])
+async def test_grants_move_to_the_month_the_servers_clock_names(
+    make_ledger: LedgerFactory, skew: float
+) -> None:
+    # Our clock says 23:30 on the last of February (or 00:30 on the first of March); the
+    # server's first Date says it is an hour later (earlier): the grants made before it
+    # came sit in the server's month, which must not start from zero.
+    march = float(calendar.timegm((2027, 3, 1, 0, 0, 0)))
+    now = march - 1800.0 if skew > 0 else march + 1800.0
+    ledger = make_ledger((Quota(10, "month"),), MARGIN)
+    assert await grant_count(ledger, now, 8) == 8
+    await ledger.observe_server_time(now + skew, sent_at=now, received_at=now + 0.05)
+    assert abs(ledger.snapshot().clock_offset - skew) <= 1
+    assert await grant_count(ledger, now + 1, 5) == 2
