@@ -484,6 +484,8 @@ class RedisLedger:
         self._recent: deque[float] = deque(maxlen=MONTH_RECENT)
         # Set while the counts are carried to the windows of a jumped offset.
         self._carrying: asyncio.Event | None = None
+        # The restore of the shared state under way (or done) for the epoch Redis now has.
+        self._restoring: tuple[str, asyncio.Future[None]] | None = None
         # What this process last saw of the shared state (for snapshot(), which is sync).
         self._version = "-1"
         self._learned: tuple[Quota, ...] = ()
@@ -573,7 +575,14 @@ class RedisLedger:
             if not restore:
                 # Lost again between the restore and this grant: say so rather than loop.
                 raise self._unavailable(RuntimeError("the shared state was lost twice in a row"))
-            await self._lost(_text(epoch), month_index, month_end - t)
+            # Grants in flight at the loss all hear of it: one restore (and one WARNING)
+            # per new epoch, the others wait for it before they ask again.
+            new_epoch = _text(epoch)
+            restoring = self._restoring
+            if restoring is None or restoring[0] != new_epoch:
+                task = asyncio.ensure_future(self._lost(new_epoch, month_index, month_end - t))
+                restoring = self._restoring = (new_epoch, task)
+            await asyncio.shield(restoring[1])
             return await self._acquire_once(now, latency, restore=False)
         self._epoch = _text(epoch)
         self._month_seen = (month_index, int(_text(month)))

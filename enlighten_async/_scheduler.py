@@ -556,6 +556,9 @@ class Scheduler:
                     granted = True
                 else:
                     self._in_flight -= 1
+                    # The reserved slot is free again: a dispatcher that found every slot
+                    # taken while this ledger answered (a Redis round trip) waits for it.
+                    self._poke()
                     if now - submitted + decision.wait > wait_limit:
                         raise self._refusal(now, decision, wait_limit, operation)
             if not granted:

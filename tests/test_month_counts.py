@@ -178,3 +178,40 @@ async def test_a_flushed_redis_does_not_lose_the_month_count(
     lost = [r for r in caplog.records if "lost" in r.getMessage()]
     assert 1 <= len(lost) <= len(ledgers), [r.getMessage() for r in caplog.records]
     assert all(r.levelno == logging.WARNING for r in lost)
+
+
+async def test_calls_in_flight_when_redis_is_flushed_restore_once_and_end(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # 20 calls at once after the loss: the 4 that take every slot all hear "lost" in the
+    # same instant. One restore, one WARNING, and every call ends (refused by the month
+    # restored); before, 4 WARNINGs, and the 16 queued behind them hung.
+    pytest.importorskip("redis", reason="the redis package is not installed")
+    import redis.asyncio as aioredis
+
+    from enlighten_async._redis_ledger import RedisLedger
+
+    sim, tally = simulator(MID_MONTH)
+    clock = ea.ScaledClock(1.0, origin=MID_MONTH)
+    ledger = RedisLedger(redis_url, f"key-{uuid.uuid4()}", plan=())
+    admin = aioredis.from_url(redis_url)
+    try:
+        async with SimulatorServer(sim) as server:
+            scheduler = ea.Scheduler(ledger=ledger, clock=clock, max_in_flight=4, max_wait=MAX_WAIT)
+            async with ea.EnlightenClient(
+                sim.api_key, sim.user_id, base_url=server.base_url, scheduler=scheduler
+            ) as client:
+                for _ in range(LIMIT + 2):  # the limit is learned from the first 409
+                    await calls(client, 1)
+                before = refused_by_server(tally)
+                async for name in admin.scan_iter(f"{ledger.namespace}:*"):
+                    await admin.delete(name)
+                with caplog.at_level(logging.WARNING, logger="enlighten_async"):
+                    after = await calls(client, 2 * LIMIT)
+    finally:
+        await admin.aclose()
+        await ledger.aclose()
+    assert all(isinstance(r, ea.RateLimitError) for r in after), after
+    assert refused_by_server(tally) == before
+    lost = [r for r in caplog.records if "lost" in r.getMessage()]
+    assert len(lost) == 1, [r.getMessage() for r in lost]

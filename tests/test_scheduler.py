@@ -354,6 +354,25 @@ async def test_a_failing_dispatcher_fails_its_callers_instead_of_hanging_them() 
     assert "scheduler failed" in str(results[10])
 
 
+async def test_callers_queued_while_a_slow_ledger_refuses_the_cheap_path_are_refused_too() -> None:
+    # A shared ledger answers after a round trip: while the first 4 calls (every slot) wait
+    # for it, the other 16 queue. The month is spent, so the 4 are refused; the dispatcher
+    # waiting for a free slot must hear that theirs are free, and refuse the 16 as well
+    # (it slept forever: nothing woke it).
+    class SlowSpentLedger(ea.MemoryLedger):
+        async def acquire(self, now: float, latency: float = 0.0) -> ea.LedgerDecision:
+            await asyncio.sleep(0.1)
+            return ea.LedgerDecision(30 * 86400.0, quota=ea.Quota(10, "month"), reason="month")
+
+    clock = ea.ScaledClock(1.0, origin=ORIGIN)
+    ledger = SlowSpentLedger((ea.Quota(10, "month"),))
+    scheduler = ea.Scheduler(clock=clock, ledger=ledger, max_in_flight=4, max_wait=60.0)
+    server = FakeServer(scheduler.clock)
+    results = await asyncio.wait_for(run_many(scheduler, server, 20), 600)
+    assert all(isinstance(r, ea.RateLimitError) for r in results), results
+    assert scheduler.snapshot().queued == 0 and server.accepted == []
+
+
 async def test_a_lost_ledger_reaches_every_queued_caller_as_its_own_typed_error(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
