@@ -48,8 +48,8 @@ async def _requests_reach(simulator: Simulator, count: int) -> None:
 
 @pytest.fixture
 async def slow() -> AsyncIterator[tuple[Simulator, str]]:
-    """A simulator whose every answer takes 2 s: calls are surely in flight at close."""
-    simulator = _simulator(Faults(p_slow=1.0, slow_seconds=2.0))
+    """A simulator whose every answer takes 1 s: calls are surely in flight at close."""
+    simulator = _simulator(Faults(p_slow=1.0, slow_seconds=1.0))
     async with SimulatorServer(simulator) as server:
         yield simulator, server.base_url
 
@@ -111,7 +111,7 @@ def test_a_second_asyncio_run_leaks_no_session_of_the_first() -> None:
 
 
 def test_a_client_used_from_a_second_running_loop_says_so() -> None:
-    simulator = _simulator(Faults(p_slow=1.0, slow_seconds=2.0))
+    simulator = _simulator(Faults(p_slow=1.0, slow_seconds=1.0))
     with simulator_in_thread(simulator) as base_url:
         client = _client(simulator, base_url)
         in_flight = threading.Event()
@@ -140,10 +140,10 @@ def test_a_client_used_from_a_second_running_loop_says_so() -> None:
 
 
 async def test_calls_queued_for_quota_at_close_end_with_client_closed_error() -> None:
-    # The watt plan's 10 a minute, on a clock 30 times faster that starts a minute: the 5
-    # calls past the first window's 10 wait 2 s for the next one, then send nothing.
+    # The watt plan's 10 a minute, on a clock 60 times faster that starts a minute: the 5
+    # calls past the first window's 10 wait 1 s for the next one, then send nothing.
     minute = datetime(2026, 12, 7, 12, 0, tzinfo=timezone.utc).timestamp()
-    clock = ea.ScaledClock(30, origin=minute)
+    clock = ea.ScaledClock(60, origin=minute)
     simulator = Simulator(fleet=Fleet(2, seed=1), plan=PLANS["watt"], clock=clock)
     async with SimulatorServer(simulator) as server:
         client = ea.EnlightenClient(
