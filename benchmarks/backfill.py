@@ -510,7 +510,7 @@ def write_path(args: argparse.Namespace) -> None:
     from parse_overhead import build_body
 
     from enlighten_async import RgmStats, Stats
-    from enlighten_async._converter import converter
+    from enlighten_async.v2.converter import converter
 
     rgm = converter.structure(orjson.loads(build_body()), RgmStats)
     stats = converter.structure(orjson.loads(stats_body(1)), Stats)

@@ -55,9 +55,9 @@ from _common import CpuSplit, loadavg, pin_this_process
 from parse_overhead import API_KEY, END_AT, HOST, START_AT, USER_ID, build_body
 
 from enlighten_async import EnlightenClient
-from enlighten_async._models import RgmStats
-from enlighten_async._protocol import RawResponse, Request, _too_many_intervals
-from enlighten_async._transport import Transport, _Inflater
+from enlighten_async.core.transport import Transport, _Inflater
+from enlighten_async.v2.models import RgmStats
+from enlighten_async.v2.protocol import RawResponse, Request, _too_many_intervals
 
 #: Goal: the capped read's median paired ratio to the read before it, per encoding.
 GOAL_RATIO = 1.02

@@ -15,7 +15,7 @@ What it measures
     * ``explain (before)``: what ``explain()`` did before it was bounded, a detailed cattrs
       pass over the whole body and ``transform_error`` of every failure (``--no-before``
       skips it: it takes seconds and about a gigabyte);
-    * ``explain (now)``: ``enlighten_async._converter.explain`` on the parsed body;
+    * ``explain (now)``: ``enlighten_async.v2.converter.explain`` on the parsed body;
     * ``decode (now)``: the whole ``decode()`` of the raw bytes as the client runs it
       (parse, fast structure, which fails, and ``explain``), until it raises
       ``ResponseFormatError``.
@@ -51,8 +51,8 @@ from cattrs.errors import BaseValidationError
 from cattrs.v import transform_error
 
 from enlighten_async import ResponseFormatError, RgmStats
-from enlighten_async._converter import _detailed, explain
-from enlighten_async._protocol import RawResponse, Request, decode
+from enlighten_async.v2.converter import _detailed, explain
+from enlighten_async.v2.protocol import RawResponse, Request, decode
 
 T0 = 1790000000
 GOAL_SECONDS = 1.0

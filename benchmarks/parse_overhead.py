@@ -63,10 +63,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import CpuSplit, loadavg, pin_this_process
 
 from enlighten_async import EnlightenClient
-from enlighten_async._converter import converter
-from enlighten_async._models import RgmStats
-from enlighten_async._protocol import RawResponse, Request, decode
-from enlighten_async._scheduler import Scheduler
+from enlighten_async.core.scheduler import Scheduler
+from enlighten_async.v2.converter import converter
+from enlighten_async.v2.models import RgmStats
+from enlighten_async.v2.protocol import RawResponse, Request, decode
 
 HOST = "127.0.0.1"
 SYSTEM_ID = 1765

@@ -12,10 +12,9 @@ simulator to try it all without spending quota::
 
 from __future__ import annotations
 
-from enlighten_async import _deprecated
-from enlighten_async._client import DEFAULT_BASE_URL, DateLike, EnlightenClient, Epoch
-from enlighten_async._clock import Clock, ScaledClock, SystemClock
-from enlighten_async._exceptions import (
+from enlighten_async.core import deprecated as _deprecated
+from enlighten_async.core.clock import Clock, ScaledClock, SystemClock
+from enlighten_async.core.exceptions import (
     APIError,
     AuthError,
     ClientClosedError,
@@ -29,10 +28,16 @@ from enlighten_async._exceptions import (
     TransportError,
     UnprocessableEntityError,
 )
-from enlighten_async._fanout import Outcome, fan_out
-from enlighten_async._filters import SystemsFilter
-from enlighten_async._ledger import LedgerDecision, LedgerSnapshot, MemoryLedger, QuotaLedger
-from enlighten_async._models import (
+from enlighten_async.core.fanout import Outcome, fan_out
+from enlighten_async.core.ledger import LedgerDecision, LedgerSnapshot, MemoryLedger, QuotaLedger
+from enlighten_async.core.quota import PLANS, Quota, parse_quota
+from enlighten_async.core.redis_ledger import LedgerUnavailableError, RedisLedger
+from enlighten_async.core.retry import RetryPolicy
+from enlighten_async.core.scheduler import Priority, Scheduler, SchedulerSnapshot
+from enlighten_async.core.spans import LookbackWarning
+from enlighten_async.v2.client import DEFAULT_BASE_URL, DateLike, EnlightenClient, Epoch
+from enlighten_async.v2.filters import SystemsFilter
+from enlighten_async.v2.models import (
     ConnectionType,
     ConsumptionInterval,
     ConsumptionLifetime,
@@ -69,11 +74,6 @@ from enlighten_async._models import (
     System,
     SystemsPage,
 )
-from enlighten_async._quota import PLANS, Quota, parse_quota
-from enlighten_async._redis_ledger import LedgerUnavailableError, RedisLedger
-from enlighten_async._retry import RetryPolicy
-from enlighten_async._scheduler import Priority, Scheduler, SchedulerSnapshot
-from enlighten_async._windows import LookbackWarning
 
 __version__ = "0.1.0"
 

@@ -23,16 +23,13 @@ from zoneinfo import ZoneInfo
 
 from attrs import field, frozen, mutable
 
-from enlighten_async._args import date_arg, days_back_arg
-from enlighten_async._client import EnlightenClient
-from enlighten_async._coverage import Coverage
-from enlighten_async._deprecated import renamed
-from enlighten_async._exceptions import EnlightenError, ResponseFormatError
-from enlighten_async._fanout import fan_out
-from enlighten_async._kinds import KINDS
-from enlighten_async._models import System
-from enlighten_async._scheduler import Priority
-from enlighten_async._windows import (
+from enlighten_async.core.args import date_arg, days_back_arg
+from enlighten_async.core.coverage import Coverage
+from enlighten_async.core.deprecated import renamed
+from enlighten_async.core.exceptions import EnlightenError, ResponseFormatError
+from enlighten_async.core.fanout import fan_out
+from enlighten_async.core.scheduler import Priority
+from enlighten_async.core.spans import (
     LOOKBACK,
     Kind,
     day_epoch,
@@ -48,6 +45,9 @@ from enlighten_async.store import (
     StoreError,
     claim_owner,
 )
+from enlighten_async.v2.client import EnlightenClient
+from enlighten_async.v2.kinds import KINDS
+from enlighten_async.v2.models import System
 
 __all__ = [
     "CLAIM_LEASE",

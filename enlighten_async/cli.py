@@ -37,13 +37,6 @@ from typing import Any, TextIO
 from attrs import frozen
 
 from enlighten_async import __version__
-from enlighten_async._args import redis_url_arg, url_arg
-from enlighten_async._client import DEFAULT_BASE_URL, EnlightenClient
-from enlighten_async._clock import Clock, ScaledClock
-from enlighten_async._exceptions import EnlightenError
-from enlighten_async._quota import PLANS, Quota, parse_quota, resolve_plan
-from enlighten_async._scheduler import Scheduler
-from enlighten_async._windows import LookbackWarning
 from enlighten_async.backfill import (
     CLAIM_LEASE,
     DEFAULT_KINDS,
@@ -54,7 +47,14 @@ from enlighten_async.backfill import (
     backfill,
     plan_backfill,
 )
+from enlighten_async.core.args import redis_url_arg, url_arg
+from enlighten_async.core.clock import Clock, ScaledClock
+from enlighten_async.core.exceptions import EnlightenError
+from enlighten_async.core.quota import PLANS, Quota, parse_quota, resolve_plan
+from enlighten_async.core.scheduler import Scheduler
+from enlighten_async.core.spans import LookbackWarning
 from enlighten_async.store import SQLiteStore, StoreError, StoreSource, StoreSourceError
+from enlighten_async.v2.client import DEFAULT_BASE_URL, EnlightenClient
 
 __all__ = ["main"]
 
@@ -1080,7 +1080,7 @@ async def _redis_ledger(url: str, name: str, key: str, plan: str | tuple[Quota, 
     cannot read (``name`` the option or variable it came from), :class:`EnlightenError`
     for a Redis that does not answer."""
     try:
-        from enlighten_async._redis_ledger import RedisLedger
+        from enlighten_async.core.redis_ledger import RedisLedger
     except ImportError:  # pragma: no cover - the extra is missing
         raise EnlightenError("--redis-url needs: pip install 'enlighten-async[redis]'") from None
     try:

@@ -40,11 +40,11 @@ from typing import IO, Any, TextIO
 import attrs
 from attrs import frozen
 
-from enlighten_async._args import days_back_arg
-from enlighten_async._kinds import TABLES, Table
-from enlighten_async._models import ConsumptionStats, RgmStats, Series, Stats
 from enlighten_async.backfill import _zone
+from enlighten_async.core.args import days_back_arg
 from enlighten_async.store import SQLiteStore, StoreReader
+from enlighten_async.v2.kinds import TABLES, Table
+from enlighten_async.v2.models import ConsumptionStats, RgmStats, Series, Stats
 
 __all__ = [
     "FORMATS",

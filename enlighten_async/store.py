@@ -4,7 +4,7 @@ Every fetched range is written with its intervals in one transaction, together w
 record that the range is done, so an interrupted backfill resumes where it stopped and
 never keeps half a range. Rows are keyed by their natural keys and written with
 UPSERTs, so fetching a range again replaces its rows instead of duplicating them; a
-range's write never changes another range's rows (:class:`~enlighten_async._kinds.OwnedRows`).
+range's write never changes another range's rows (:class:`~enlighten_async.v2.kinds.OwnedRows`).
 
 A store is checked when it opens (``PRAGMA quick_check``): a damaged file, a file that
 is no SQLite database or a database that is no store raise :class:`StoreError`, as does
@@ -35,10 +35,11 @@ from typing import Any, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 from attrs import field, frozen
 
-from enlighten_async import _deprecated, _kinds
-from enlighten_async._args import utc_datetime
-from enlighten_async._exceptions import EnlightenError
-from enlighten_async._models import ConsumptionStats, EnergyLifetime, RgmStats, Stats, System
+from enlighten_async.core import deprecated as _deprecated
+from enlighten_async.core.args import utc_datetime
+from enlighten_async.core.exceptions import EnlightenError
+from enlighten_async.v2 import kinds as _kinds
+from enlighten_async.v2.models import ConsumptionStats, EnergyLifetime, RgmStats, Stats, System
 
 __all__ = [
     "COLUMNS",
@@ -297,9 +298,9 @@ class BackfillStore(Protocol):
     ) -> None:
         """Store ``result``'s rows and the record that the range is done, atomically.
 
-        The rows are the kind's :attr:`~enlighten_async._kinds.KindSpec.rows`; a row
+        The rows are the kind's :attr:`~enlighten_async.v2.kinds.KindSpec.rows`; a row
         stored before under the same key is replaced. Only the rows the range may change
-        are stored (:class:`~enlighten_async._kinds.OwnedRows`): a write never changes
+        are stored (:class:`~enlighten_async.v2.kinds.OwnedRows`): a write never changes
         another range's rows.
         """
         ...
@@ -382,7 +383,7 @@ class Store(BackfillStore, StoreReader, Protocol):
     """A store both sides can use; :class:`SQLiteStore` is the one this package ships.
 
     A second backend is one class with these methods: the rows of each kind, the
-    tables they go to and their keys come from :mod:`enlighten_async._kinds`.
+    tables they go to and their keys come from :mod:`enlighten_async.v2.kinds`.
     """
 
     async def close(self) -> None:
@@ -568,7 +569,7 @@ class SQLiteStore:
         range record are written or, if anything fails (or the process dies), none.
 
         A range's write never changes another range's rows
-        (:class:`~enlighten_async._kinds.OwnedRows`): an interval outside
+        (:class:`~enlighten_async.v2.kinds.OwnedRows`): an interval outside
         ``(start_at, end_at]``, or a day another range holds, is left out (with a warning,
         except the interval ending at ``start_at``, which a service may repeat), and the
         range's ``rows`` count only what was stored. A value that no 64-bit ``INTEGER``

@@ -23,7 +23,7 @@ import pytest
 import yaml
 from aioresponses import aioresponses
 
-from tests.loopback import free_port
+from tests.support.loopback import free_port
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "spec" / "enlighten-systems-api-v2.yaml"
 API_KEY = "k3y-SECRET-4f9a1c"

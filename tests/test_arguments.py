@@ -19,7 +19,7 @@ import pytest
 from aioresponses import aioresponses
 
 import enlighten_async as ea
-from enlighten_async._quota import Quota
+from enlighten_async.core.quota import Quota
 
 from .conftest import API_KEY, USER_ID
 

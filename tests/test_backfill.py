@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 import enlighten_async as ea
-from enlighten_async._windows import LookbackWarning
 from enlighten_async.backfill import BackfillReport, Progress, backfill
+from enlighten_async.core.spans import LookbackWarning
 from enlighten_async.simulator import PLANS, Fleet, Plan, Simulator, SimulatorServer
 from enlighten_async.store import SQLiteStore
-from tests.backfill_checks import adds_up, assert_matches_ground_truth
+from tests.support.backfill_checks import adds_up, assert_matches_ground_truth
 
 UTC = timezone.utc
 N_SYSTEMS, SEED = 5, 7

@@ -20,8 +20,7 @@ import enlighten_async as ea
 from enlighten_async.backfill import DEFAULT_KINDS, SETTLE_SECONDS, backfill
 from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
 from enlighten_async.store import SQLiteStore
-
-from .simulator.ground_truth import assert_store_matches_fleet
+from tests.support.ground_truth import assert_store_matches_fleet
 
 UTC = timezone.utc
 # Four systems: Los Angeles, Berlin, Sydney (stopped: status comm) and New York, so both

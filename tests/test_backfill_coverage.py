@@ -16,12 +16,12 @@ import attrs
 import pytest
 
 import enlighten_async as ea
-from enlighten_async._kinds import KINDS, day_epoch
-from enlighten_async._windows import Kind, local_midnight, plan_windows
 from enlighten_async.backfill import backfill
+from enlighten_async.core.spans import Kind, local_midnight, plan_windows
 from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
 from enlighten_async.store import SQLiteStore
-from tests.simulator.ground_truth import expected_rows
+from enlighten_async.v2.kinds import KINDS, day_epoch
+from tests.support.ground_truth import expected_rows
 
 UTC = timezone.utc
 LA = ZoneInfo("America/Los_Angeles")

@@ -17,8 +17,8 @@ import attrs
 import pytest
 
 import enlighten_async as ea
-from enlighten_async._windows import local_days, local_midnight
 from enlighten_async.backfill import backfill
+from enlighten_async.core.spans import local_days, local_midnight
 from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
 from enlighten_async.store import SQLiteStore
 

@@ -24,7 +24,7 @@ import enlighten_async as ea
 from enlighten_async.backfill import BackfillReport, Progress, backfill
 from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
 from enlighten_async.store import SQLiteStore
-from tests.backfill_checks import assert_matches_ground_truth
+from tests.support.backfill_checks import assert_matches_ground_truth
 
 UTC = timezone.utc
 KINDS = ["stats", "rgm_stats"]

@@ -2,14 +2,14 @@
 
 A hostile ``aiohttp.web`` server on loopback, in this process, answers ``rgm_stats`` by
 system id: a 2 GB body, an endless chunked one, a 4 MB gzip bomb, 10 million valid
-intervals, and more. The client runs in a child process (``tests/body_limit_child.py``)
+intervals, and more. The client runs in a child process (``tests/support/body_limit_child.py``)
 whose address space is capped 256 MiB above what it uses after a warm-up call: a client
 that reads a whole 2 GB body there ends in ``MemoryError`` (or a crash), not in the
 typed error. The child also reports its peak resident set and the longest time its event
 loop went without running a ticker task.
 
 Then, without a child, the cap on intervals: a body under the byte cap holding more
-intervals (or arrays) than :data:`~enlighten_async._protocol.MAX_INTERVALS` is refused
+intervals (or arrays) than :data:`~enlighten_async.v2.protocol.MAX_INTERVALS` is refused
 before it is parsed.
 """
 
@@ -32,10 +32,11 @@ import pytest
 from aiohttp import web
 
 import enlighten_async as ea
-from enlighten_async import _protocol, _transport
-from enlighten_async._protocol import RawResponse, Request, decode
+from enlighten_async.core import transport as _transport
+from enlighten_async.v2 import protocol as _protocol
+from enlighten_async.v2.protocol import RawResponse, Request, decode
+from tests.support.body_limit_child import WARM_UP
 
-from .body_limit_child import WARM_UP
 from .conftest import API_KEY, USER_ID
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -230,7 +231,7 @@ async def _run_child(base_url: str, system_id: int) -> dict[str, Any]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "tests.body_limit_child",
+        "tests.support.body_limit_child",
         base_url,
         str(system_id),
         cwd=ROOT,

@@ -28,8 +28,7 @@ import enlighten_async as ea
 from enlighten_async.backfill import BackfillReport, Progress, backfill
 from enlighten_async.simulator import Faults, Fleet, Plan, Simulator, SimulatorServer
 from enlighten_async.store import SQLiteStore
-
-from .simulator.ground_truth import assert_store_matches_fleet, utc_midnight
+from tests.support.ground_truth import assert_store_matches_fleet, utc_midnight
 
 SCALE = 60.0
 ORIGIN = datetime(2025, 10, 15, 9, tzinfo=timezone.utc).timestamp()

@@ -20,7 +20,7 @@ import enlighten_async as ea
 from enlighten_async import cli
 from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
 from enlighten_async.store import SQLiteStore
-from tests.loopback import free_port, read_served_env, simulator_in_thread
+from tests.support.loopback import free_port, read_served_env, simulator_in_thread
 
 KEY, USER = "cli-SECRET-key-9x", "cli-SECRET-user-7y"
 
@@ -329,7 +329,7 @@ def test_redis_lost_mid_run_stops_and_a_rerun_resumes(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from enlighten_async._redis_ledger import RedisLedger
+    from enlighten_async.core.redis_ledger import RedisLedger
 
     db = tmp_path / "lost.db"
     argv = [*_target_argv(simulator_url, db), "--redis-url", redis_url, "--max-in-flight", "1"]

@@ -18,8 +18,8 @@ import pytest
 
 from enlighten_async import ScaledClock, cli
 from enlighten_async.simulator import PLANS, Fleet, Simulator
-from tests.cli_support import cli_env, run_cli
-from tests.loopback import simulator_in_thread
+from tests.support.cli import cli_env, run_cli
+from tests.support.loopback import simulator_in_thread
 
 KEY, USER = "habits-SECRET-key-5t", "habits-SECRET-user-2p"
 

@@ -17,8 +17,8 @@ import pytest
 
 from enlighten_async import cli
 from enlighten_async.backfill import Progress
-from tests.cli_support import cli_env, run_cli
-from tests.loopback import free_port
+from tests.support.cli import cli_env, run_cli
+from tests.support.loopback import free_port
 
 KEY, USER = "newcomer-SECRET-key-3q", "newcomer-SECRET-user-8w"
 

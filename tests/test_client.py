@@ -13,7 +13,7 @@ from aioresponses import aioresponses
 from yarl import URL
 
 import enlighten_async as ea
-from enlighten_async._converter import make_converter
+from enlighten_async.v2.converter import make_converter
 
 from .conftest import API_KEY, BASE, USER_ID
 
@@ -252,7 +252,7 @@ async def test_204_gives_none(mock_api: aioresponses, operation: str) -> None:
 
 
 def test_oddity_reason_number_or_string() -> None:
-    from enlighten_async._protocol import RawResponse, error_for
+    from enlighten_async.v2.protocol import RawResponse, error_for
 
     as_number = error_for("summary", RawResponse(401, {}, b'{"reason": 401, "message": ["x"]}'))
     as_string = error_for("summary", RawResponse(401, {}, b'{"reason": "401", "message": ["x"]}'))
@@ -261,7 +261,7 @@ def test_oddity_reason_number_or_string() -> None:
 
 
 def test_oddity_inverter_last_report_date_is_epoch_or_null(examples: dict[str, Any]) -> None:
-    from enlighten_async._converter import converter
+    from enlighten_async.v2.converter import converter
 
     body = examples["InvertersSummaryByEnvoyOrSiteResponse"]
     parsed = converter.structure(body, ea.InvertersSummary)
@@ -279,7 +279,7 @@ def test_oddity_inverter_last_report_date_is_epoch_or_null(examples: dict[str, A
 
 
 def test_oddity_envoy_last_report_at_null(examples: dict[str, Any]) -> None:
-    from enlighten_async._converter import converter
+    from enlighten_async.v2.converter import converter
 
     envoys = converter.structure(examples["EnvoysResponse"], ea.Envoys).envoys
     assert envoys[0].last_report_at == datetime.fromtimestamp(1308008107, UTC)
@@ -287,14 +287,14 @@ def test_oddity_envoy_last_report_at_null(examples: dict[str, Any]) -> None:
 
 
 def test_oddity_inventory_without_meta_or_sku(examples: dict[str, Any]) -> None:
-    from enlighten_async._converter import converter
+    from enlighten_async.v2.converter import converter
 
     inv = converter.structure(examples["InventoryResponse"], ea.Inventory)
     assert inv.meta is None and inv.inverters[0].sku is None and inv.envoys == ()
 
 
 def test_oddity_lifetime_start_date_null_and_consumption_without_system_id() -> None:
-    from enlighten_async._converter import converter
+    from enlighten_async.v2.converter import converter
 
     meta = {"status": "normal", "last_report_at": 1, "last_energy_at": 1, "operational_at": 1}
     el = converter.structure(
@@ -308,7 +308,7 @@ def test_oddity_lifetime_start_date_null_and_consumption_without_system_id() -> 
 
 
 def test_unknown_enum_values_are_kept_and_unknown_fields_ignored(examples: dict[str, Any]) -> None:
-    from enlighten_async._converter import converter
+    from enlighten_async.v2.converter import converter
 
     body = dict(examples["SummaryResponse"], status="islanded", brand_new_field=[1, 2])
     summary = converter.structure(body, ea.Summary)
@@ -325,7 +325,7 @@ def test_is_known_compares_values_as_the_api_spells_them() -> None:
 
 
 def test_epoch_fields_are_aware_utc(examples: dict[str, Any]) -> None:
-    from enlighten_async._converter import converter
+    from enlighten_async.v2.converter import converter
 
     s = converter.structure(examples["StatsResponse"], ea.Stats)
     assert s.intervals[0].end_at == datetime(2013, 10, 11, 13, 0, tzinfo=UTC)
@@ -334,7 +334,7 @@ def test_epoch_fields_are_aware_utc(examples: dict[str, Any]) -> None:
 
 
 def test_models_are_frozen_and_slotted(examples: dict[str, Any]) -> None:
-    from enlighten_async._converter import converter
+    from enlighten_async.v2.converter import converter
 
     s = converter.structure(examples["StatsResponse"], ea.Stats)
     with pytest.raises(AttributeError):

@@ -20,7 +20,7 @@ import pytest
 
 import enlighten_async as ea
 from enlighten_async.simulator import PLANS, Faults, Fleet, Simulator, SimulatorServer
-from tests.loopback import simulator_in_thread
+from tests.support.loopback import simulator_in_thread
 
 SYSTEM = 67  # the first system of Fleet(n, seed=1)
 

@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import enlighten_async as ea
-from enlighten_async import _converter
-from enlighten_async._converter import _make_plain_converter, converter, make_converter
-from enlighten_async._models import (
+from enlighten_async.v2 import converter as _converter
+from enlighten_async.v2.converter import _make_plain_converter, converter, make_converter
+from enlighten_async.v2.models import (
     ConsumptionInterval,
     MeterInterval,
     MeterReadingRange,

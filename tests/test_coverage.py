@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from enlighten_async._coverage import Coverage
+from enlighten_async.core.coverage import Coverage
 
 Span = tuple[int, int]
 

@@ -15,8 +15,8 @@ from enlighten_async import store as store_module
 from enlighten_async.backfill import backfill
 from enlighten_async.simulator import COUNTERS_PATH, PLANS, Fleet, Plan, Simulator, SimulatorServer
 from enlighten_async.store import RangeResult, SQLiteStore
-from tests.memory_store import MemoryStore
-from tests.store_samples import SYS, T0, stats
+from tests.support.memory_store import MemoryStore
+from tests.support.store_samples import SYS, T0, stats
 
 
 @pytest.mark.parametrize(

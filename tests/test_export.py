@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from enlighten_async._models import (
+from enlighten_async.core.spans import day_epoch
+from enlighten_async.store import SQLiteStore
+from enlighten_async.v2.models import (
     EnergyLifetime,
     MeterInterval,
     Stats,
     StatsInterval,
 )
-from enlighten_async._windows import day_epoch
-from enlighten_async.store import SQLiteStore
 
 pd = pytest.importorskip("pandas")
 
@@ -23,7 +23,7 @@ pd = pytest.importorskip("pandas")
 # in the same module leaves an event loop unclosed (a ResourceWarning, an error here)
 
 from enlighten_async.export import intervals_frame, store_frame  # noqa: E402
-from tests.store_samples import META, T0, utc  # noqa: E402
+from tests.support.store_samples import META, T0, utc  # noqa: E402
 
 
 def stats() -> Stats:

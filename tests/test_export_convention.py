@@ -15,7 +15,7 @@ import pytest
 
 from enlighten_async.export import local_systems, write_csv
 from enlighten_async.store import COLUMNS, SQLiteStore
-from tests.store_samples import stats_every_5_min, system_record
+from tests.support.store_samples import stats_every_5_min, system_record
 
 UTC = timezone.utc
 BERLIN, LA = 78, 67
@@ -126,9 +126,9 @@ async def test_export_frame_parquet_and_csv_gz_follow_the_same_convention(
 async def test_energy_lifetime_keeps_its_local_dates_and_gains_the_system(
     tmp_path: Path,
 ) -> None:
-    from enlighten_async._models import EnergyLifetime
-    from enlighten_async._windows import day_epoch
-    from tests.store_samples import META
+    from enlighten_async.core.spans import day_epoch
+    from enlighten_async.v2.models import EnergyLifetime
+    from tests.support.store_samples import META
 
     async with SQLiteStore(tmp_path / "s.db") as store:
         await store.write_systems([system_record(LA, "Roof", "America/Los_Angeles")])

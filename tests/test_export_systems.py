@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from enlighten_async._models import Stats, StatsInterval
 from enlighten_async.export import UnknownSystemError, local_bounds, local_systems
 from enlighten_async.store import SQLiteStore
-from tests.store_samples import META, T0, system_record
+from enlighten_async.v2.models import Stats, StatsInterval
+from tests.support.store_samples import META, T0, system_record
 
 UTC = timezone.utc
 

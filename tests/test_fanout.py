@@ -8,7 +8,7 @@ from contextlib import aclosing
 
 import pytest
 
-from enlighten_async._fanout import Outcome, fan_out
+from enlighten_async.core.fanout import Outcome, fan_out
 
 
 def _other_tasks() -> set[asyncio.Task[object]]:

@@ -35,8 +35,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import enlighten_async as ea
-from enlighten_async._protocol import RawResponse, Request, decode
-from enlighten_async._transport import Credentials, scrub
+from enlighten_async.core.transport import Credentials, scrub
+from enlighten_async.v2.protocol import RawResponse, Request, decode
 
 from .conftest import API_KEY, SPEC_PATH, USER_ID
 

@@ -19,8 +19,8 @@ from aiohttp import web
 from aioresponses import aioresponses
 
 import enlighten_async as ea
-from enlighten_async import _protocol
-from enlighten_async._protocol import RawResponse, Request, decode, error_for
+from enlighten_async.v2 import protocol as _protocol
+from enlighten_async.v2.protocol import RawResponse, Request, decode, error_for
 
 from .conftest import API_KEY, BASE, USER_ID
 
@@ -256,7 +256,7 @@ async def test_409s_with_an_html_body_are_held_with_backoff_not_resent_at_once(
     gaps = [b - a for a, b in itertools.pairwise(sent_at)]
     # Each re-send waits out a hold (the scheduler's conflict backoff floor, doubling while
     # 409s keep coming right after a hold ends): no tight loop, and the waits grow.
-    from enlighten_async._scheduler import CONFLICT_BACKOFF_FLOOR
+    from enlighten_async.core.scheduler import CONFLICT_BACKOFF_FLOOR
 
     assert all(gap >= CONFLICT_BACKOFF_FLOOR for gap in gaps), gaps
     assert gaps == sorted(gaps) and gaps[-1] >= 2 * gaps[0], gaps

@@ -6,10 +6,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from enlighten_async._kinds import KINDS, TABLES, Kind, kind_spec
 from enlighten_async.backfill import DEFAULT_KINDS
 from enlighten_async.store import COLUMNS, SQLiteStore
 from enlighten_async.store import KINDS as STORE_KINDS
+from enlighten_async.v2.kinds import KINDS, TABLES, Kind, kind_spec
 
 # The tables as the store created them before the registry (0.x): a store made then must
 # have exactly the tables, columns, types, constraints and keys a new store has.

@@ -1,4 +1,4 @@
-"""The shared suite of the :class:`~enlighten_async._ledger.QuotaLedger` protocol.
+"""The shared suite of the :class:`~enlighten_async.core.ledger.QuotaLedger` protocol.
 
 Every ledger must pass it: add a factory to ``LEDGER_FACTORIES`` (the Redis ledger of the
 next issue adds one that makes a ledger on a fresh key). A factory takes the told quotas and
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from enlighten_async import Quota, RateLimitError
-from enlighten_async._ledger import (
+from enlighten_async.core.ledger import (
     CONTRADICTED_HOLD,
     DEFAULT_UNCERTAINTY,
     JUMP_CONFIRMATIONS,
@@ -28,7 +28,7 @@ from enlighten_async._ledger import (
     MemoryLedger,
     QuotaLedger,
 )
-from enlighten_async._protocol import RawResponse, error_for
+from enlighten_async.v2.protocol import RawResponse, error_for
 
 LedgerFactory = Callable[[Sequence[Quota], float], QuotaLedger]
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from enlighten_async import Quota
-from enlighten_async._ledger import JUMP_CONFIRMATIONS, QuotaLedger
-from enlighten_async._redis_ledger import LedgerUnavailableError, RedisLedger, key_namespace
+from enlighten_async.core.ledger import JUMP_CONFIRMATIONS, QuotaLedger
+from enlighten_async.core.redis_ledger import LedgerUnavailableError, RedisLedger, key_namespace
 from tests import test_ledger
 from tests.test_ledger import *  # noqa: F403 - the shared suite, run here on Redis
 from tests.test_ledger import MARGIN, T0, LedgerFactory, conflict, grant_count
@@ -248,7 +248,7 @@ async def test_the_date_of_every_answer_bounds_the_offset(redis_url: str) -> Non
 
 
 def test_the_behind_estimate_keeps_its_sides_consistent() -> None:
-    from enlighten_async._redis_ledger import _BehindBounds
+    from enlighten_async.core.redis_ledger import _BehindBounds
 
     bounds = _BehindBounds()
     bounds.bound(0.2, 0.5)  # 0 ruled out: the estimate is the lowest plausible offset

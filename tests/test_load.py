@@ -34,7 +34,7 @@ import pytest
 
 import enlighten_async as ea
 from enlighten_async.simulator import COUNTERS_PATH, Fleet
-from tests.loopback import read_served_env
+from tests.support.loopback import read_served_env
 
 ORIGIN = datetime(2025, 11, 20, 15, tzinfo=timezone.utc)
 N_SYSTEMS, SEED = 40, 2

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import enlighten_async as ea
-from enlighten_async._ledger import MemoryLedger, QuotaLedger
+from enlighten_async.core.ledger import MemoryLedger, QuotaLedger
 from enlighten_async.simulator import Fleet, Simulator, SimulatorServer
 from enlighten_async.simulator.quota import Plan, QuotaTally
 
@@ -72,7 +72,7 @@ async def make_ledger(
         return MemoryLedger(told)
 
     def redis(told: tuple[ea.Quota, ...]) -> QuotaLedger:
-        from enlighten_async._redis_ledger import RedisLedger
+        from enlighten_async.core.redis_ledger import RedisLedger
 
         url = request.getfixturevalue("redis_url")
         ledger = RedisLedger(url, f"key-{uuid.uuid4()}", plan=told)
@@ -127,7 +127,7 @@ async def test_a_flushed_redis_does_not_lose_the_month_count(
     pytest.importorskip("redis", reason="the redis package is not installed")
     import redis.asyncio as aioredis
 
-    from enlighten_async._redis_ledger import RedisLedger
+    from enlighten_async.core.redis_ledger import RedisLedger
 
     sim, tally = simulator(MID_MONTH)
     clock = ea.ScaledClock(1.0, origin=MID_MONTH)
@@ -189,7 +189,7 @@ async def test_calls_in_flight_when_redis_is_flushed_restore_once_and_end(
     pytest.importorskip("redis", reason="the redis package is not installed")
     import redis.asyncio as aioredis
 
-    from enlighten_async._redis_ledger import RedisLedger
+    from enlighten_async.core.redis_ledger import RedisLedger
 
     sim, tally = simulator(MID_MONTH)
     clock = ea.ScaledClock(1.0, origin=MID_MONTH)

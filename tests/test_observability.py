@@ -18,7 +18,7 @@ from aioresponses import aioresponses
 
 import enlighten_async as ea
 from tests.conftest import API_KEY, BASE, USER_ID
-from tests.scheduler_support import ORIGIN, make, run_many
+from tests.support.scheduler import ORIGIN, make, run_many
 
 STATS_URL = re.compile("^" + re.escape(BASE + "/systems/67/stats") + r"(\?.*)?$")
 LINE = re.compile(r"^GET /api/v2/systems/67/stats -> (\d+) in \d+\.\d ms \(stats, attempt (\d+)\)$")
@@ -96,8 +96,8 @@ async def test_hold_until_is_an_aware_datetime_in_the_servers_clock() -> None:
         body = {"reason": "409", "message": ["no"], "period": "minute", "limit": 10}
         body.update(period_start=int(period_end - 60), period_end=int(period_end))
         headers = {"Date": formatdate(clock.now() + skew, usegmt=True)}
-        raw = ea._protocol.RawResponse(409, headers, __import__("json").dumps(body).encode())
-        raise ea._protocol.error_for("stats", raw)
+        raw = ea.v2.protocol.RawResponse(409, headers, __import__("json").dumps(body).encode())
+        raise ea.v2.protocol.error_for("stats", raw)
 
     assert scheduler.snapshot().hold_until is None
     call = asyncio.ensure_future(scheduler.submit(attempt, operation="stats"))
@@ -194,7 +194,8 @@ def test_every_module_logs_under_its_own_name() -> None:
     for path in sorted(root.rglob("*.py")):
         for name in re.findall(r"getLogger\(\"([^\"]+)\"\)", path.read_text(encoding="utf-8")):
             found[str(path.relative_to(root))] = name
-    assert {"backfill.py", "_transport.py", "_scheduler.py", "_retry.py", "store.py"} <= set(found)
+    modules = {"backfill.py", "core/transport.py", "core/scheduler.py", "core/retry.py", "store.py"}
+    assert modules <= set(found)
     loose = {
         f: n for f, n in found.items() if f != "cli.py" and not n.startswith("enlighten_async.")
     }

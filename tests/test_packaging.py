@@ -34,7 +34,7 @@ def test_types_in_public_signatures_are_exported() -> None:
     # Every alias named in the client's signatures can be imported from the package.
     for name in ("Epoch", "DateLike"):
         assert name in enlighten_async.__all__
-        assert getattr(enlighten_async, name) is getattr(enlighten_async._client, name)
+        assert getattr(enlighten_async, name) is getattr(enlighten_async.v2.client, name)
     hints = typing.get_type_hints(EnlightenClient.stats)
     assert hints["start_at"] == enlighten_async.Epoch | None
 

@@ -12,7 +12,7 @@ import pytest
 from aioresponses import aioresponses
 
 import enlighten_async as ea
-from enlighten_async._pagination import MAX_TOKEN_LENGTH, paginate
+from enlighten_async.v2.pagination import MAX_TOKEN_LENGTH, paginate
 
 from .conftest import API_KEY, BASE, USER_ID
 

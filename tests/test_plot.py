@@ -20,7 +20,7 @@ from enlighten_async.export import LocalSystem, local_systems
 from enlighten_async.plot import _broken_at_gaps, render_production
 from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
 from enlighten_async.store import SQLiteStore
-from tests.store_samples import stats_every_5_min, system_record
+from tests.support.store_samples import stats_every_5_min, system_record
 
 # every test here is async: with pytest-asyncio 1.5, a sync test followed by an async one
 # in the same module leaves an event loop unclosed (a ResourceWarning, an error here)

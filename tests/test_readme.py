@@ -41,7 +41,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import REQUIRE_REDIS_ENV, run_python
-from tests.loopback import free_port, read_served_env
+from tests.support.loopback import free_port, read_served_env
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 import enlighten_async as ea
-from enlighten_async._protocol import RawResponse, error_for
-from enlighten_async._quota import resolve_plan
-from tests.scheduler_support import ORIGIN, FakeServer, make, per_window, run_many
+from enlighten_async.core.quota import resolve_plan
+from enlighten_async.v2.protocol import RawResponse, error_for
+from tests.support.scheduler import ORIGIN, FakeServer, make, per_window, run_many
 
 pytestmark = pytest.mark.looptime
 
@@ -219,7 +219,7 @@ async def test_for_key_shares_one_scheduler_per_key() -> None:
 
 
 async def test_for_key_refuses_every_option_that_differs_by_name() -> None:
-    from enlighten_async._ledger import MemoryLedger
+    from enlighten_async.core.ledger import MemoryLedger
 
     clock, retry = ea.ScaledClock(1), ea.RetryPolicy(attempts=2)
     shared = {"clock": clock, "retry": retry, "margin": 0.2, "max_wait": 30.0, "spread": True}

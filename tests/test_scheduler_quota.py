@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 import enlighten_async as ea
-import enlighten_async._scheduler as scheduler_module
-from enlighten_async import _retry
-from enlighten_async._protocol import RawResponse, error_for
-from tests.scheduler_support import FakeServer, run_many
+import enlighten_async.core.scheduler as scheduler_module
+from enlighten_async.core import retry as _retry
+from enlighten_async.v2.protocol import RawResponse, error_for
+from tests.support.scheduler import FakeServer, run_many
 
 pytestmark = pytest.mark.looptime
 

@@ -17,9 +17,9 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 import enlighten_async as ea
+from tests.support.loopback import free_port
 
 from .conftest import API_KEY, BASE, USER_ID
-from .loopback import free_port
 
 SECRETS = (API_KEY, USER_ID)
 
@@ -236,7 +236,7 @@ async def test_a_fragment_of_a_secret_in_a_json_error_is_masked(mock_api: aiores
 
 def test_a_field_added_later_is_scrubbed_too() -> None:
     # scrub walks every attribute of the error, not a list of the known ones.
-    from enlighten_async._transport import Credentials, scrub
+    from enlighten_async.core.transport import Credentials, scrub
 
     exc = ea.ServerError("boom", operation="summary", status=500, body={})
     exc.echo = {"url": [f"/x?key={API_KEY}"], "raw": API_KEY.encode()}  # type: ignore[attr-defined]
@@ -249,7 +249,7 @@ def test_a_field_added_later_is_scrubbed_too() -> None:
 
 
 def test_redact_masks_runs_of_a_secret_in_any_case_and_encoding() -> None:
-    from enlighten_async._transport import redact
+    from enlighten_async.core.transport import redact
 
     secret = "ab/cd+EF12-34zz"
     text = (

@@ -20,8 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import enlighten_async as ea
-from enlighten_async._converter import INT64_MAX, INT64_MIN, _make_plain_converter, converter
-from enlighten_async._models import MeterReadingRange, Series
+from enlighten_async.v2.converter import INT64_MAX, INT64_MIN, _make_plain_converter, converter
+from enlighten_async.v2.models import MeterReadingRange, Series
 
 UTC = timezone.utc
 T0 = 1790000000

@@ -37,8 +37,7 @@ from enlighten_async.backfill import backfill
 from enlighten_async.simulator import Faults, Fleet, Plan, Simulator, SimulatorServer
 from enlighten_async.simulator.faults import ANSWER_KINDS, HOSTILE_KINDS, PROBABILITIES, SIZE_KINDS
 from enlighten_async.store import SQLiteStore
-
-from .simulator.ground_truth import assert_store_matches_fleet, utc_midnight
+from tests.support.ground_truth import assert_store_matches_fleet, utc_midnight
 
 #: Simulated seconds per real second.
 SCALE = 60.0

@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 
-from enlighten_async._models import (
+from enlighten_async.core.spans import day_epoch
+from enlighten_async.store import COLUMNS, SQLiteStore, Store, StoreDataError, StoreStatus
+from enlighten_async.v2.models import (
     MeterIntervals,
     RgmStats,
     Stats,
     StatsInterval,
 )
-from enlighten_async._windows import day_epoch
-from enlighten_async.store import COLUMNS, SQLiteStore, Store, StoreDataError, StoreStatus
-from tests.store_samples import META, SYS, T0, consumption, lifetime, rgm, stats, utc
+from tests.support.store_samples import META, SYS, T0, consumption, lifetime, rgm, stats, utc
 
 
 @pytest.fixture
@@ -288,7 +288,7 @@ async def test_columns_match_the_tables(store: SQLiteStore) -> None:
 async def test_systems_keep_last_report_and_status_and_older_stores_still_open(
     tmp_path: Path,
 ) -> None:
-    from enlighten_async._models import ConnectionType, Status, System
+    from enlighten_async.v2.models import ConnectionType, Status, System
 
     db = tmp_path / "old.db"
     conn = sqlite3.connect(db)  # the systems table as 0.2 wrote it: no last report, no status

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from enlighten_async.store import SQLiteStore, StoreReadOnlyError, claim_owner
-from tests.store_samples import SYS, T0
+from tests.support.store_samples import SYS, T0
 
 DAY = 86400
 

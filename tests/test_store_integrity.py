@@ -20,10 +20,10 @@ import pytest
 
 import enlighten_async as ea
 from enlighten_async import cli
-from enlighten_async._models import Meta, Stats, StatsInterval, Status
 from enlighten_async.backfill import backfill
 from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
 from enlighten_async.store import SQLiteStore, StoreError
+from enlighten_async.v2.models import Meta, Stats, StatsInterval, Status
 
 UTC = timezone.utc
 T0 = 1_717_200_000  # 2024-06-01T00:00:00Z

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from enlighten_async import store as store_module
-from enlighten_async._models import Stats, StatsInterval
 from enlighten_async.cli import main
 from enlighten_async.store import SQLiteStore, StoreError, StoreReadOnlyError, StoreSource
-from tests.store_samples import META, T0
+from enlighten_async.v2.models import Stats, StatsInterval
+from tests.support.store_samples import META, T0
 
 UTC = timezone.utc
 SYSTEM = 67

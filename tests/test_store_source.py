@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from enlighten_async import cli
-from enlighten_async._models import EnergyLifetime
 from enlighten_async.simulator import PLANS, Fleet, Simulator
 from enlighten_async.store import SQLiteStore, StoreError, StoreSource, StoreSourceError
-from tests.loopback import simulator_in_thread
-from tests.store_samples import SYS, lifetime
+from enlighten_async.v2.models import EnergyLifetime
+from tests.support.loopback import simulator_in_thread
+from tests.support.store_samples import SYS, lifetime
 
 KEY, USER = "src-SECRET-key-5q", "src-SECRET-user-8w"
 REAL = StoreSource.service("https://api.enphaseenergy.com/api/v2", USER)

@@ -8,9 +8,9 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from enlighten_async import _transport as transport_module
-from enlighten_async._protocol import Params, Request
-from enlighten_async._transport import Credentials, Transport
+from enlighten_async.core import transport as transport_module
+from enlighten_async.core.transport import Credentials, Transport
+from enlighten_async.v2.protocol import Params, Request
 
 BASES = (
     "http://127.0.0.1:8080/api/v2",

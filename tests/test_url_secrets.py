@@ -28,7 +28,7 @@ from enlighten_async import cli
 from enlighten_async.simulator import PLANS, Fleet, Simulator
 from enlighten_async.store import SQLiteStore
 from tests.conftest import BASE
-from tests.loopback import free_port, simulator_in_thread
+from tests.support.loopback import free_port, simulator_in_thread
 
 pytestmark = pytest.mark.usefixtures("no_cli_env")
 
@@ -191,7 +191,7 @@ def test_any_password_is_read_as_meant_or_refused_and_never_shown(password: str,
         """redis-py's own reading of a URL (what ``from_url`` connects with)."""
         return dict(untyped_parse_url(url))  # type: ignore[no-untyped-call]
 
-    from enlighten_async._args import redis_url_arg, url_shown
+    from enlighten_async.core.args import redis_url_arg, url_shown
 
     url = f"redis://{user}:{password}@127.0.0.1:6379/3"
     assert not set(url_shown(url)) & set(_MARKED), url_shown(url)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from enlighten_async._windows import (
+from enlighten_async.core.spans import (
     LOOKBACK,
     Kind,
     LookbackWarning,

@@ -20,8 +20,8 @@ The long way, every part chosen::
 
 from __future__ import annotations
 
-from .. import _deprecated
-from .._quota import Quota as _Quota
+from ..core import deprecated as _deprecated
+from ..core.quota import Quota as _Quota
 from .app import BASE_PATH, COUNTERS_PATH, Simulator
 from .counters import Counters
 from .embedded import DEFAULT_EMBEDDED_TIME_SCALE, EmbeddedSimulator, embedded

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .._clock import Clock, ScaledClock, SystemClock
+from ..core.clock import Clock, ScaledClock, SystemClock
 from . import solar
 from .counters import Counters
 from .faults import (

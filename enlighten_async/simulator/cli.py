@@ -15,7 +15,7 @@ import signal
 import sys
 from datetime import datetime
 
-from .._clock import ScaledClock
+from ..core.clock import ScaledClock
 from .app import Simulator
 from .faults import BOMB_BYTES, HOSTILE_KINDS, OVERSIZE_BYTES, PROBABILITIES, Faults
 from .fleet import Fleet

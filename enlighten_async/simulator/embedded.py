@@ -20,9 +20,9 @@ import math
 from collections.abc import AsyncIterator
 from typing import Any
 
-from .._client import EnlightenClient
-from .._clock import ScaledClock
+from ..core.clock import ScaledClock
 from ..store import StoreSource
+from ..v2.client import EnlightenClient
 from .app import Simulator
 from .fleet import Fleet
 from .quota import PLANS

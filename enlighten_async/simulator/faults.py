@@ -75,7 +75,7 @@ PROBABILITIES: dict[str, str] = {
 }
 
 #: The default size of an ``oversize`` body: 9 MiB, a MiB past the client's caps
-#: (``MAX_WIRE_BYTES`` and ``MAX_BODY_BYTES``, 8 MiB, in ``enlighten_async._transport``;
+#: (``MAX_WIRE_BYTES`` and ``MAX_BODY_BYTES``, 8 MiB, in ``enlighten_async.core.transport``;
 #: a test keeps it past them).
 OVERSIZE_BYTES = 9 * 1024 * 1024
 #: What a ``gzip_bomb`` inflates to by default: 64 MiB of spaces in 64 KB of gzip, eight

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from .._clock import SystemClock
+from ..core.clock import SystemClock
 from . import solar
 
 __all__ = ["Fleet", "SimEnvoy", "SimInverter", "SimMeter", "SimSystem"]

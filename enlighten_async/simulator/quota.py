@@ -3,7 +3,7 @@
 Windows are aligned to the clock: a minute window starts at an epoch multiple of 60, an
 hour at a multiple of 3600, a second at a whole second, a day at UTC midnight and a month
 at 00:00 UTC on the 1st. The plans, the periods and the quota syntax are the client's
-(:mod:`enlighten_async._quota`): one table, so the simulator counts what the client plans for.
+(:mod:`enlighten_async.core.quota`): one table, so the simulator counts what the client plans for.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from .._quota import PERIOD_SECONDS, PERIODS, Quota, parse_quotas
-from .._quota import PLANS as _CLIENT_PLANS
+from ..core.quota import PERIOD_SECONDS, PERIODS, Quota, parse_quotas
+from ..core.quota import PLANS as _CLIENT_PLANS
 
 __all__ = ["PERIODS", "PLANS", "Plan", "QuotaExceeded", "QuotaTally", "QuotaTracker", "window"]
 

@@ -412,7 +412,7 @@ async def test_systems_filters(api: Api, fleet: Fleet) -> None:
 async def test_default_scaled_clock_runs_fast() -> None:
     import aiohttp
 
-    from enlighten_async._clock import ScaledClock
+    from enlighten_async.core.clock import ScaledClock
 
     clock = ScaledClock(3600)  # an hour per second
     sim = Simulator(fleet=Fleet(3, seed=2), clock=clock)

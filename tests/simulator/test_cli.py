@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from enlighten_async.simulator import Plan, cli
-from tests.loopback import read_served_env
+from tests.support.loopback import read_served_env
 
 
 def test_arguments_parse() -> None:

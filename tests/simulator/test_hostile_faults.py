@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from enlighten_async._transport import MAX_BODY_BYTES, MAX_WIRE_BYTES
+from enlighten_async.core.transport import MAX_BODY_BYTES, MAX_WIRE_BYTES
 from enlighten_async.simulator import (
     FAULT_KINDS,
     Faults,

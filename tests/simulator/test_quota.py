@@ -32,7 +32,7 @@ def test_plan_parse_and_presets() -> None:
 
 def test_client_and_simulator_read_one_plan_table() -> None:
     import enlighten_async as ea
-    from enlighten_async import _quota
+    from enlighten_async.core import quota as _quota
     from enlighten_async.simulator import quota as sim_quota
 
     # The same plans, each with the same limits; megawatt once lacked its month limit here.

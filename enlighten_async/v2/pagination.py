@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Protocol, TypeVar
 
-from enlighten_async._exceptions import ResponseFormatError
+from enlighten_async.core.exceptions import ResponseFormatError
 
 __all__ = ["MAX_PAGES", "MAX_TOKEN_LENGTH", "Page", "paginate"]
 

@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from attrs import frozen
 
-from enlighten_async._args import epoch_arg, utc_datetime, utc_today
-from enlighten_async._models import ConsumptionStats, EnergyLifetime, RgmStats, Stats, System
+from enlighten_async.core.args import epoch_arg, utc_datetime, utc_today
+from enlighten_async.v2.models import ConsumptionStats, EnergyLifetime, RgmStats, Stats, System
 
 if TYPE_CHECKING:  # the client imports the planner, which imports this module
-    from enlighten_async._client import EnlightenClient
+    from enlighten_async.v2.client import EnlightenClient
 
 __all__ = [
     "KINDS",
@@ -237,7 +237,7 @@ class OwnedRows:
 
 
 class Kind(str, enum.Enum):
-    """An interval operation whose ranges :func:`~enlighten_async._windows.plan_windows`
+    """An interval operation whose ranges :func:`~enlighten_async.core.spans.plan_windows`
     plans (each one's step and span are its :class:`KindSpec`'s)."""
 
     STATS = "stats"

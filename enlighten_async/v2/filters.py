@@ -10,8 +10,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 
-from enlighten_async._args import enum_filter, id_filter, limit_arg, text_filter
-from enlighten_async._models import ConnectionType, Status
+from enlighten_async.core.args import enum_filter, id_filter, limit_arg, text_filter
+from enlighten_async.v2.models import ConnectionType, Status
 
 if sys.version_info >= (3, 11):
     from typing import Unpack

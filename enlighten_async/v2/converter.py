@@ -54,7 +54,7 @@ detailed converter run on the same body to say where (``expected int @ $.interva
 
 Speed (``benchmarks/parse_overhead.py``): a month of ``rgm_stats`` is 8,640 intervals.
 They are never made into 8,640 objects: every interval list is a
-:class:`~enlighten_async._models.Series`, kept column by column in typed arrays that the
+:class:`~enlighten_async.v2.models.Series`, kept column by column in typed arrays that the
 garbage collector does not track, with rows built only when someone reads one. The fast
 converter (not the detailed one) takes two shortcuts, each of which only ever returns
 what the plain cattrs hooks would, and hands anything unusual to them:
@@ -91,7 +91,7 @@ from cattrs.errors import BaseValidationError
 from cattrs.gen import make_dict_structure_fn
 from cattrs.v import format_exception, transform_error
 
-from enlighten_async._models import (
+from enlighten_async.v2.models import (
     EPOCH,
     FLOAT,
     INT,

@@ -19,8 +19,8 @@ from datetime import date, datetime, time, timedelta, timezone, tzinfo
 
 from attrs import frozen
 
-from enlighten_async._args import check_order, date_arg, epoch_arg, seconds_arg
-from enlighten_async._kinds import MAX_DAYS_PER_CHUNK, MONTH_WINDOW, Kind, day_epoch
+from enlighten_async.core.args import check_order, date_arg, epoch_arg, seconds_arg
+from enlighten_async.v2.kinds import MAX_DAYS_PER_CHUNK, MONTH_WINDOW, Kind, day_epoch
 
 __all__ = [
     "LOOKBACK",

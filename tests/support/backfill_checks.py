@@ -7,8 +7,8 @@ import sqlite3
 from datetime import date
 from pathlib import Path
 
-from enlighten_async._windows import local_days
 from enlighten_async.backfill import BackfillReport, Progress
+from enlighten_async.core.spans import local_days
 from enlighten_async.simulator import Fleet
 from enlighten_async.store import SQLiteStore
 

@@ -13,7 +13,7 @@ Every key is namespaced by a SHA-256 digest of the API key (never the key itself
 expires on its own: a window's count one window past its end, a month's a day past the
 month's end, the hold a second past its end, the learned quotas after
 :data:`LEARNED_TTL`. A hold is capped by its 409's period before it reaches Redis (as in
-every ledger: see :func:`~enlighten_async._ledger.assess_conflict`), so its key's TTL is
+every ledger: see :func:`~enlighten_async.core.ledger.assess_conflict`), so its key's TTL is
 too, and never exceeds :data:`MAX_HOLD`.
 
 Each check-and-take is one Lua script (loaded once, called by SHA): the hold, every
@@ -57,9 +57,9 @@ from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from enlighten_async._args import redis_url_arg, url_shown
-from enlighten_async._exceptions import EnlightenError, RateLimitError
-from enlighten_async._ledger import (
+from enlighten_async.core.args import redis_url_arg, url_shown
+from enlighten_async.core.exceptions import EnlightenError, RateLimitError
+from enlighten_async.core.ledger import (
     DEFAULT_MARGIN,
     MONTH_RECENT,
     LedgerDecision,
@@ -72,7 +72,7 @@ from enlighten_async._ledger import (
     moved_grants,
     warn_contradiction,
 )
-from enlighten_async._quota import Quota, resolve_plan
+from enlighten_async.core.quota import Quota, resolve_plan
 
 if TYPE_CHECKING:
     import redis.asyncio
@@ -87,7 +87,7 @@ LEARNED_TTL = 32 * 86400
 MONTH_TTL_SLACK = 86400.0
 #: No hold is kept longer than this (seconds), whatever a worker asks: the longest window
 #: (a month) and its slack. The ledger caps a hold by its period before this (see
-#: :func:`~enlighten_async._ledger.assess_conflict`); this guards the shared key itself.
+#: :func:`~enlighten_async.core.ledger.assess_conflict`); this guards the shared key itself.
 MAX_HOLD = 33 * 86400.0
 #: The namespace's epoch key lives this long after the last grant (seconds): its absence
 #: (or a new value) tells a worker that the shared state was lost.

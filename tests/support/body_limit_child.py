@@ -1,5 +1,5 @@
 """One ``rgm_stats`` call under an address-space limit, run as a child process by
-``tests/test_body_limits.py``: ``python -m tests.body_limit_child BASE_URL SYSTEM_ID``.
+``tests/test_body_limits.py``: ``python -m tests.support.body_limit_child BASE_URL SYSTEM_ID``.
 
 It makes a warm-up call (system 1000, a small valid answer) so that the connection, the
 event loop and the allocator are set up, then caps its address space
@@ -26,8 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import enlighten_async as ea
-
-from .conftest import API_KEY, USER_ID
+from tests.conftest import API_KEY, USER_ID
 
 #: Address space allowed above what the process maps after its warm-up call: far above
 #: what a capped read needs (8 MiB of body and its copy), far below a 2 GB body.

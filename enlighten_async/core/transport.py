@@ -32,7 +32,7 @@ from aiohttp import http_exceptions
 from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
 from yarl import URL
 
-from enlighten_async._exceptions import (
+from enlighten_async.core.exceptions import (
     ClientClosedError,
     EnlightenError,
     EventLoopError,
@@ -40,7 +40,7 @@ from enlighten_async._exceptions import (
     ResponseFormatError,
     TransportError,
 )
-from enlighten_async._protocol import (
+from enlighten_async.v2.protocol import (
     MASK,
     MAX_ERROR_DEPTH,
     MAX_ERROR_ITEMS,
@@ -107,7 +107,7 @@ MAX_CACHED_PATHS = 4096
 #: channel, so 8 MiB holds a month of about 43 channel streams at 64 bytes an item, 13
 #: times the simulator's month (55 times its week). The limit bounds what the parser may
 #: be handed too: ``orjson`` turns a hostile body into up to about 36 times its size in
-#: objects (``[{},{},...]``), which :data:`~enlighten_async._protocol.MAX_INTERVALS`
+#: objects (``[{},{},...]``), which :data:`~enlighten_async.v2.protocol.MAX_INTERVALS`
 #: then refuses before parsing.
 MAX_BODY_BYTES = 8 * 1024 * 1024
 #: The most bytes read from the socket for one body, compressed or not (after the chunked

@@ -37,7 +37,7 @@ from typing import Any, Final, Generic, TypeAlias, TypeVar
 import aiohttp
 import attrs
 
-from enlighten_async._args import (
+from enlighten_async.core.args import (
     EPOCH_MAX,
     check_order,
     count_arg,
@@ -50,11 +50,17 @@ from enlighten_async._args import (
     url_arg,
     utc_today,
 )
-from enlighten_async._clock import Clock
-from enlighten_async._deprecated import renamed
-from enlighten_async._exceptions import EnlightenError, ResponseFormatError, TransportError
-from enlighten_async._filters import SystemsFilter, Unpack, systems_query
-from enlighten_async._models import (
+from enlighten_async.core.clock import Clock
+from enlighten_async.core.deprecated import renamed
+from enlighten_async.core.exceptions import EnlightenError, ResponseFormatError, TransportError
+from enlighten_async.core.quota import PERIODS, Quota, resolve_plan
+from enlighten_async.core.retry import RetryPolicy
+from enlighten_async.core.scheduler import Priority, Scheduler, SchedulerSnapshot
+from enlighten_async.core.spans import Kind, plan_windows
+from enlighten_async.core.transport import Credentials, Transport, log_exchange
+from enlighten_async.core.transport import log as _transport_log
+from enlighten_async.v2.filters import SystemsFilter, Unpack, systems_query
+from enlighten_async.v2.models import (
     ConsumptionInterval,
     ConsumptionLifetime,
     ConsumptionStats,
@@ -74,14 +80,8 @@ from enlighten_async._models import (
     System,
     SystemsPage,
 )
-from enlighten_async._pagination import paginate
-from enlighten_async._protocol import Request, decode
-from enlighten_async._quota import PERIODS, Quota, resolve_plan
-from enlighten_async._retry import RetryPolicy
-from enlighten_async._scheduler import Priority, Scheduler, SchedulerSnapshot
-from enlighten_async._transport import Credentials, Transport, log_exchange
-from enlighten_async._transport import log as _transport_log
-from enlighten_async._windows import Kind, plan_windows
+from enlighten_async.v2.pagination import paginate
+from enlighten_async.v2.protocol import Request, decode
 
 __all__ = ["DEFAULT_BASE_URL", "DateLike", "EnlightenClient", "Epoch"]
 
@@ -386,7 +386,7 @@ class EnlightenClient:
         ``next`` starts from a token an earlier page gave. Every page is a request like
         any other: it waits its turn in the scheduler. A server whose tokens go round in a
         circle (A -> B -> A), are not strings, or never end (more than
-        :data:`~enlighten_async._pagination.MAX_PAGES` pages) gets a
+        :data:`~enlighten_async.v2.pagination.MAX_PAGES` pages) gets a
         :class:`ResponseFormatError` rather than an endless loop of requests.
         """
         first = next_arg(next)

@@ -1,7 +1,7 @@
 """Requests and responses without I/O.
 
 :func:`decode` turns ``(status, headers, body)`` into a model or raises the typed error;
-the argument checks live in :mod:`enlighten_async._args`. Nothing here touches a socket
+the argument checks live in :mod:`enlighten_async.core.args`. Nothing here touches a socket
 (after gidgethub's ``sansio``).
 
 Every byte of a response is treated as hostile. An error keeps a bounded copy of what it
@@ -20,14 +20,7 @@ from typing import Any, Generic, TypeVar
 import orjson
 from attrs import field, frozen
 
-from enlighten_async._converter import (
-    converter,
-    date_or_none,
-    epoch_or_none,
-    explain,
-    int_or_none,
-)
-from enlighten_async._exceptions import (
+from enlighten_async.core.exceptions import (
     APIError,
     AuthError,
     DataTemporarilyUnavailableError,
@@ -39,6 +32,13 @@ from enlighten_async._exceptions import (
     UnprocessableEntityError,
     as_text,
     str_or_none,
+)
+from enlighten_async.v2.converter import (
+    converter,
+    date_or_none,
+    epoch_or_none,
+    explain,
+    int_or_none,
 )
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Response models: frozen, slotted attrs classes, one per response schema and nested object.
 
 Attribute names are the API's field names. The models hold no parsing rules: the one
-converter in :mod:`enlighten_async._converter` owns them (epoch seconds to aware UTC
+converter in :mod:`enlighten_async.v2.converter` owns them (epoch seconds to aware UTC
 ``datetime``, ISO strings to ``date``, tolerant enums, the spec's oddities).
 
 Interval lists (``Stats.intervals``, ``RgmStats.intervals`` and each meter's,

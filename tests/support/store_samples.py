@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
-from enlighten_async._models import (
+from enlighten_async.v2.models import (
     ConnectionType,
     ConsumptionInterval,
     ConsumptionStats,

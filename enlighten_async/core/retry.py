@@ -15,9 +15,9 @@ from typing import Any
 import tenacity
 from attrs import frozen
 
-from enlighten_async import _args
-from enlighten_async._clock import Clock
-from enlighten_async._exceptions import (
+from enlighten_async.core import args as _args
+from enlighten_async.core.clock import Clock
+from enlighten_async.core.exceptions import (
     APIError,
     RateLimitError,
     ResponseFormatError,
@@ -97,7 +97,7 @@ def build_retrying(
     ``max_total`` counts from the first failed attempt. Each wait is the exponential delay
     plus up to ``jitter`` seconds; ``back_off`` (default: sleep the whole wait on
     ``clock``) is told both parts, so that the scheduler may leave the jitter out (see
-    :meth:`Scheduler._back_off <enlighten_async._scheduler.Scheduler._back_off>`).
+    :meth:`Scheduler._back_off <enlighten_async.core.scheduler.Scheduler._back_off>`).
 
     tenacity's own ``stop_after_delay`` reads ``time.monotonic()``, which a compressed or
     virtual clock does not move; the total-time bound is checked against ``clock`` instead.

@@ -3,7 +3,7 @@
 Every request of a client passes one :class:`Scheduler`. It keeps the queue, the priorities,
 the in-flight cap, ``max_wait``, cancellation and dispatch; what the server counts (told and
 learned quotas, window and month counts, the hold after a 409, the server's clock) lives in
-a ledger (:mod:`enlighten_async._ledger`), which the scheduler asks "may one more go?"
+a ledger (:mod:`enlighten_async.core.ledger`), which the scheduler asks "may one more go?"
 once per grant.
 
 * **In flight**: at most ``max_in_flight`` requests at once, granted in priority order, FIFO
@@ -26,14 +26,14 @@ once per grant.
   not 7); at the grant the dispatcher sends it in a task of its own, in a copy of the
   caller's ``contextvars`` context.
 
-Retries (see :mod:`enlighten_async._retry`) are built only on a call's first failure. A
+Retries (see :mod:`enlighten_async.core.retry`) are built only on a call's first failure. A
 retry holds no slot while it backs off; when its backoff ends it goes back into the queue,
 first in line at its priority (the sooner a retried call goes, the sooner a second failure
 of it is known: retries are what is left at the end of a run). After a 503/500 "data
 temporarily unavailable" (``errorCode`` 7) with a timed quota known, its backoff is the
 policy's exponential delay without the jitter: the queue paces it (see
 :meth:`Scheduler._back_off`). Time is read through one injected
-:class:`~enlighten_async._clock.Clock`.
+:class:`~enlighten_async.core.clock.Clock`.
 
 **Spreading** (``spread=True``, off by default) gives aiolimiter the one role the window
 counts do not play: an ``AsyncLimiter`` of ``limit`` per 90% of the fastest known window
@@ -64,26 +64,26 @@ from typing import Any, TypeVar, cast
 from aiolimiter import AsyncLimiter
 from attrs import frozen
 
-from enlighten_async._args import utc_datetime
-from enlighten_async._clock import Clock, SystemClock
-from enlighten_async._deprecated import renamed
-from enlighten_async._exceptions import (
+from enlighten_async.core.args import utc_datetime
+from enlighten_async.core.clock import Clock, SystemClock
+from enlighten_async.core.deprecated import renamed
+from enlighten_async.core.exceptions import (
     DataTemporarilyUnavailableError,
     EnlightenError,
     RateLimitError,
     ResponseFormatError,
     ServerError,
 )
-from enlighten_async._ledger import (
+from enlighten_async.core.ledger import (
     DEFAULT_MARGIN,
     LedgerDecision,
     MemoryLedger,
     QuotaLedger,
     check_margin,
 )
-from enlighten_async._protocol import http_date, quota_fields
-from enlighten_async._quota import Quota, resolve_plan
-from enlighten_async._retry import RetryPolicy, build_retrying, is_retryable
+from enlighten_async.core.quota import Quota, resolve_plan
+from enlighten_async.core.retry import RetryPolicy, build_retrying, is_retryable
+from enlighten_async.v2.protocol import http_date, quota_fields
 
 __all__ = ["Priority", "Scheduler", "SchedulerSnapshot"]
 
@@ -216,7 +216,7 @@ class Scheduler:
     scheduler learn the quota from the first 409. Clients that share an API key in one
     process should share one scheduler (pass it to each, or use :meth:`for_key`), since
     the server counts per key. ``ledger`` is where the quota counts live (default: a
-    :class:`~enlighten_async._ledger.MemoryLedger` of ``plan`` and ``margin``).
+    :class:`~enlighten_async.core.ledger.MemoryLedger` of ``plan`` and ``margin``).
     ``max_wait`` (seconds, ``None`` for no limit) is the default bound on a call's wait
     for quota, counted from its submission. ``spread=True`` spreads a window's requests over
     the window (see the module's docstring). Every option is checked here (``ValueError``).

@@ -6,7 +6,7 @@ everything else that decides "may one more request go now": the quotas it was to
 (a plan), the quotas it learned from 409 bodies, the hold a 409 imposes on every caller,
 and the offset between our clock and the server's.
 
-The scheduler (:mod:`enlighten_async._scheduler`) keeps the queue, the priorities and the
+The scheduler (:mod:`enlighten_async.core.scheduler`) keeps the queue, the priorities and the
 in-flight cap, and asks its ledger through the async :class:`QuotaLedger` protocol. Every
 method is a coroutine so that a ledger kept elsewhere (Redis, shared by several processes)
 fits without touching the scheduler, and the hot path is one call per grant:
@@ -37,7 +37,7 @@ Exact windows
     guard's cap). The two sides differ when requests only ever go early in a window, as
     at full use of a per-second quota: answers then bound the behind side to the round
     trip, while nothing bounds the ahead side below most of a second.
-    (:class:`~enlighten_async._redis_ledger.RedisLedger` keeps its own, more cautious
+    (:class:`~enlighten_async.core.redis_ledger.RedisLedger` keeps its own, more cautious
     estimate; see there.)
 
 Falsetickers and jumps
@@ -90,8 +90,8 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from attrs import frozen
 
-from enlighten_async._exceptions import RateLimitError
-from enlighten_async._quota import PERIOD_SECONDS, Quota
+from enlighten_async.core.exceptions import RateLimitError
+from enlighten_async.core.quota import PERIOD_SECONDS, Quota
 
 __all__ = [
     "DEFAULT_MARGIN",
@@ -393,7 +393,7 @@ class _PeriodCount:
     """One quota's count in the server's period (its fixed window) containing ``t``.
 
     Times are server epoch seconds. (Not to be confused with a request's time range,
-    :class:`~enlighten_async._windows.Window`.)
+    :class:`~enlighten_async.core.spans.Window`.)
 
     ``seconds`` is ``None`` for a calendar month (UTC). A request granted close to its
     window's end is counted in the next window too (``spill``).
