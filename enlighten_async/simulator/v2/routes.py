@@ -39,6 +39,7 @@ _BUSY_ERROR = {
 _SYSTEM = "/systems/{system_id:\\d+}"
 
 _H = TypeVar("_H", bound=Callable[..., Awaitable[web.StreamResponse]])
+_T = TypeVar("_T")
 #: Every operation as ``(path under BASE_PATH, operationId, handler's name)``, in the
 #: order they are defined below (filled by :func:`_get`).
 _OPERATIONS: list[tuple[str, str, str]] = []
@@ -60,6 +61,26 @@ def _get(path: str, operation: str) -> Callable[[_H], _H]:
 
 def _unprocessable(message: str, **fields: object) -> Reject:
     return Reject(422, {"reason": "422", "message": message, "errorMessages": [message], **fields})
+
+
+def _query(
+    request: web.Request,
+    name: str,
+    required: bool,
+    parse: Callable[[str], _T],
+    invalid: Callable[[str], str],
+) -> _T | None:
+    """The query parameter ``name`` read by ``parse``; ``None`` when absent or empty, 422
+    when it is required then, or when ``parse`` refuses it (saying ``invalid(raw)``)."""
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        if required:
+            raise _unprocessable(f"Missing required parameter {name}")
+        return None
+    try:
+        return parse(raw)
+    except ValueError:
+        raise _unprocessable(invalid(raw)) from None
 
 
 def _add_month(day: date) -> date:
@@ -129,27 +150,19 @@ class V2Routes(RouteTable):
 
     @staticmethod
     def _int(request: web.Request, name: str, required: bool = False) -> int | None:
-        raw = request.query.get(name)
-        if raw is None or raw == "":
-            if required:
-                raise _unprocessable(f"Missing required parameter {name}")
-            return None
-        try:
-            return int(raw)
-        except ValueError:
-            raise _unprocessable(f"Invalid value for {name}: not an integer") from None
+        return _query(
+            request, name, required, int, lambda raw: f"Invalid value for {name}: not an integer"
+        )
 
     @staticmethod
     def _date(request: web.Request, name: str, required: bool = False) -> date | None:
-        raw = request.query.get(name)
-        if raw is None or raw == "":
-            if required:
-                raise _unprocessable(f"Missing required parameter {name}")
-            return None
-        try:
-            return date.fromisoformat(raw)
-        except ValueError:
-            raise _unprocessable(f"Failed to parse date {raw[:20]!r} for {name}") from None
+        return _query(
+            request,
+            name,
+            required,
+            date.fromisoformat,
+            lambda raw: f"Failed to parse date {raw[:20]!r} for {name}",
+        )
 
     def _meta(self, s: SimSystem, now: float) -> dict[str, Any]:
         f = self.fleet
@@ -162,6 +175,18 @@ class V2Routes(RouteTable):
 
     def _today(self, s: SimSystem, now: float) -> date:
         return s.local_date(now)
+
+    def _intervals_body(
+        self, s: SimSystem, now: float, devices: int, *series: str
+    ) -> dict[str, Any]:
+        """The envelope of an answer of intervals, each of its ``series`` empty."""
+        body: dict[str, Any] = {
+            "system_id": s.system_id,
+            "total_devices": devices,
+            "meta": self._meta(s, now),
+        }
+        body.update((name, []) for name in series)
+        return body
 
     # -- operations ---------------------------------------------------------------------
 
@@ -266,12 +291,7 @@ class V2Routes(RouteTable):
     async def _stats(self, request: web.Request, now: float) -> web.StreamResponse:
         s = self._system(request)
         start, end = self._window(request, s, now, FIVE_MIN)
-        body: dict[str, Any] = {
-            "system_id": s.system_id,
-            "total_devices": len(s.inverters),
-            "meta": self._meta(s, now),
-            "intervals": [],
-        }
+        body = self._intervals_body(s, now, len(s.inverters), "intervals")
         if start < now - YEAR:
             return json_response(body)
         cut = self.fleet.cut(s.system_id, now)
@@ -315,13 +335,7 @@ class V2Routes(RouteTable):
     async def _rgm_stats(self, request: web.Request, now: float) -> web.StreamResponse:
         s = self._system(request)
         start, end = self._month_window(request, s, now)
-        body: dict[str, Any] = {
-            "system_id": s.system_id,
-            "total_devices": len(s.meters),
-            "meta": self._meta(s, now),
-            "intervals": [],
-            "meter_intervals": [],
-        }
+        body = self._intervals_body(s, now, len(s.meters), "intervals", "meter_intervals")
         if start >= now - YEAR and s.meters:
             body["intervals"] = self.fleet.rgm_intervals(s.system_id, start, end, now)
             body["meter_intervals"] = self.fleet.rgm_meter_intervals(s.system_id, start, end, now)
@@ -331,12 +345,8 @@ class V2Routes(RouteTable):
     async def _cons_stats(self, request: web.Request, now: float) -> web.StreamResponse:
         s = self._system(request)
         start, end = self._month_window(request, s, now)
-        body: dict[str, Any] = {
-            "system_id": s.system_id,
-            "total_devices": 1 if s.consumption_meter is not None else 0,
-            "meta": self._meta(s, now),
-            "intervals": [],
-        }
+        devices = 1 if s.consumption_meter is not None else 0
+        body = self._intervals_body(s, now, devices, "intervals")
         if start >= now - YEAR:
             body["intervals"] = self.fleet.consumption_intervals(s.system_id, start, end, now)
         return json_response(body)
