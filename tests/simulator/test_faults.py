@@ -11,7 +11,7 @@ import pytest
 
 from enlighten_async.simulator import Faults, Simulator, SimulatorServer
 
-from .conftest import KEY, USER, Api, FakeClock
+from .conftest import KEY, USER, Api, FakeClock, GateClock
 
 SERVER_ERROR = {"errorCode": 7, "errorMessages": ["Data temporarily unavailable."]}
 
@@ -106,17 +106,6 @@ async def test_counters_endpoint_and_reset(api: Api, simulator: Simulator, sim_s
     assert stats["total_requests"] == 3
     simulator.reset_counters()
     assert simulator.counters.to_dict()["total_requests"] == 0
-
-
-class GateClock(FakeClock):
-    """A fixed clock whose ``sleep`` waits until the test opens the gate."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.gate = asyncio.Event()
-
-    async def sleep(self, seconds: float) -> None:
-        await self.gate.wait()
 
 
 async def test_busy_when_max_concurrent_in_flight() -> None:
