@@ -75,7 +75,7 @@ class SimulatorState(Protocol):
     counters: Counters
 
 
-@dataclass
+@dataclass(slots=True)
 class Visit:
     """One request to an operation, as the steps pass it on."""
 
@@ -100,11 +100,14 @@ def _on_operations(step: Step) -> Middleware:
     a 405) through untouched."""
 
     @web.middleware
-    async def middleware(request: web.Request, handler: Next) -> web.StreamResponse:
-        visit = request.get(_VISIT)
-        if visit is None:
-            return await handler(request)
-        return await step(request, visit, handler)
+    def middleware(request: web.Request, handler: Next) -> Awaitable[web.StreamResponse]:
+        # Not a coroutine itself: the step's (or the handler's) is awaited by aiohttp, one
+        # frame less a step.
+        try:
+            visit = request[_VISIT]
+        except KeyError:
+            return handler(request)
+        return step(request, visit, handler)
 
     middleware.__name__ = middleware.__qualname__ = step.__name__
     return middleware
