@@ -40,6 +40,9 @@ from .faults import (
 from .quota import Plan, QuotaTracker
 from .routing import RouteTable, json_response
 
+if TYPE_CHECKING:  # a Protocol in aiohttp's typedefs (a handler's parameter is named)
+    from aiohttp.typedefs import Middleware
+
 __all__ = ["DATE_FAULT", "Pipeline", "SimulatorState", "Visit"]
 
 _HTML_502 = (
@@ -48,7 +51,8 @@ _HTML_502 = (
 )
 #: The bytes an ``oversize`` body is written in.
 _PAD_CHUNK = 64 * 1024
-#: The fault kinds answered instead of the operation (and counted as soon as drawn).
+#: The fault kinds counted as soon as they are served: instead of the answer, or before it
+#: (``slow``).
 _INSTEAD = ("503", "busy", "500", "502", "slow")
 
 
@@ -91,8 +95,6 @@ _VISIT: Any = _request_key("enlighten_async.simulator.visit", Visit)
 
 Next = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Step = Callable[[web.Request, Visit, Next], Awaitable[web.StreamResponse]]
-if TYPE_CHECKING:  # a Protocol in aiohttp's typedefs (a handler's parameter is named)
-    from aiohttp.typedefs import Middleware
 
 
 def _on_operations(step: Step) -> Middleware:
@@ -155,9 +157,9 @@ class Pipeline:
     @web.middleware
     async def count_operation(self, request: web.Request, handler: Next) -> web.StreamResponse:
         """Count a request per operation and start its :class:`Visit`."""
-        name = request.match_info.route.name
-        table = self.operations.get(name) if name is not None else None
-        if name is None or table is None:
+        name = request.match_info.route.name or ""
+        table = self.operations.get(name)
+        if table is None:  # not an operation: the counters, a 404, a 405
             return await handler(request)
         request[_VISIT] = Visit(name, table)
         self.sim.counters.requests[name] += 1
