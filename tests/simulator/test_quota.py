@@ -48,6 +48,20 @@ def test_client_and_simulator_read_one_plan_table() -> None:
     assert Plan.parse("7/Minute,3/hours").limits == (Quota(7, "minute"), Quota(3, "hour"))
 
 
+def test_plan_parse_is_the_clients_parsing() -> None:
+    from enlighten_async.core import quota as _quota
+    from enlighten_async.simulator import quota as sim_quota
+
+    assert vars(sim_quota)["resolve_plan"] is _quota.resolve_plan
+    assert Plan.parse(" Watt ") is PLANS["watt"] and Plan.parse("UNLIMITED") is PLANS["unlimited"]
+    for text in ("lots", "10/fortnight", "", "3/second,,"):
+        with pytest.raises(ValueError) as simulator_says:
+            Plan.parse(text)
+        with pytest.raises(ValueError) as client_says:
+            _quota.parse_quotas(text.strip().lower())
+        assert str(simulator_says.value) == str(client_says.value), text
+
+
 def test_windows_align_to_the_clock() -> None:
     assert window("minute", T0 + 59.9) == (T0, T0 + 60)
     assert window("second", 12.5) == (12, 13)
