@@ -37,6 +37,7 @@ from enlighten_async.core.spans import (
     plan_windows,
     usable_zone,
 )
+from enlighten_async.core.spans import MAX_ZONE_NAME as MAX_ZONE_NAME
 from enlighten_async.kinds import KINDS
 from enlighten_async.store import (
     BackfillStore,
@@ -254,9 +255,7 @@ def _local_bound(value: _Bound, tz: tzinfo, now: float, end: bool) -> int:
     return value
 
 
-# Kept here for callers of earlier versions (the helper is core's now).
-from enlighten_async.core.spans import MAX_ZONE_NAME as MAX_ZONE_NAME  # noqa: E402
-
+# Kept for callers of earlier versions (the helper and MAX_ZONE_NAME are core's now).
 _zone = usable_zone
 
 
