@@ -17,8 +17,8 @@ from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from enlighten_async.export import LocalDay, LocalSystem, local_bounds, local_date
+from enlighten_async.kinds import KINDS
 from enlighten_async.store import StoreReader
-from enlighten_async.v2.kinds import KINDS
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -85,16 +85,7 @@ GRAPH = {module: _imports(module) for module in MODULES}
 KNOWN_VIOLATIONS = frozenset(
     {
         "enlighten_async.core.scheduler -> enlighten_async.v2.protocol",
-        "enlighten_async.core.spans -> enlighten_async.v2.kinds",
         "enlighten_async.core.transport -> enlighten_async.v2.protocol",
-        "enlighten_async.store -> enlighten_async.v2.kinds",
-        "enlighten_async.store -> enlighten_async.v2.models",
-        "enlighten_async.backfill -> enlighten_async.v2.client",
-        "enlighten_async.backfill -> enlighten_async.v2.kinds",
-        "enlighten_async.backfill -> enlighten_async.v2.models",
-        "enlighten_async.export -> enlighten_async.v2.kinds",
-        "enlighten_async.export -> enlighten_async.v2.models",
-        "enlighten_async.plot -> enlighten_async.v2.kinds",
     }
 )
 

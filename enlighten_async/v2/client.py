@@ -56,10 +56,11 @@ from enlighten_async.core.exceptions import EnlightenError, ResponseFormatError,
 from enlighten_async.core.quota import PERIODS, Quota, resolve_plan
 from enlighten_async.core.retry import RetryPolicy
 from enlighten_async.core.scheduler import Priority, Scheduler, SchedulerSnapshot
-from enlighten_async.core.spans import Kind, plan_windows
+from enlighten_async.core.spans import plan_windows
 from enlighten_async.core.transport import Credentials, Transport, log_exchange
 from enlighten_async.core.transport import log as _transport_log
 from enlighten_async.v2.filters import SystemsFilter, Unpack, systems_query
+from enlighten_async.v2.kinds import Kind
 from enlighten_async.v2.models import (
     ConsumptionInterval,
     ConsumptionLifetime,

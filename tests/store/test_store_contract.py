@@ -19,9 +19,9 @@ import enlighten_async as ea
 from enlighten_async import store as store_module
 from enlighten_async.backfill import backfill
 from enlighten_async.core.spans import day_epoch
+from enlighten_async.kinds import KINDS, TABLES
 from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
 from enlighten_async.store import BackfillStore, SQLiteStore, Store, StoreDataError, StoreReader
-from enlighten_async.v2.kinds import KINDS, TABLES
 from tests.support.memory_store import MemoryStore
 from tests.support.store_samples import SYS, T0, consumption, lifetime, rgm, stats, utc
 

@@ -240,31 +240,30 @@ async def test_overlapping_and_adjacent_windows_make_no_gap(store: SQLiteStore) 
     assert status.ranges == 3
 
 
-async def test_sqlite_runs_on_one_thread_that_is_not_the_loop(
-    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    threads: list[int] = []
-    release = threading.Event()
-    original = SQLiteStore._write_sync
+async def test_sqlite_runs_on_one_thread_that_is_not_the_loop(tmp_path: Path) -> None:
+    def workers() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name.startswith("enlighten-sqlite")}
 
-    def slow_write(self: SQLiteStore, *args: Any) -> None:
-        threads.append(threading.get_ident())
-        release.wait(5)  # a disk that stalls: the loop must keep running meanwhile
-        original(self, *args)
-
-    monkeypatch.setattr(SQLiteStore, "_write_sync", slow_write)
-    first = asyncio.create_task(store.write_range(SYS, "stats", T0, T0 + 300, stats(T0, 1)))
-    second = asyncio.create_task(
-        store.write_range(SYS, "stats", T0 + 300, T0 + 600, stats(T0 + 300, 1))
-    )
-    for _ in range(20):
-        await asyncio.sleep(0.001)  # the loop runs while the worker is blocked
-    assert not first.done()
-    release.set()
-    await asyncio.gather(first, second)
-    assert len(threads) == 2 and len(set(threads)) == 1
-    assert threads[0] != threading.get_ident()
-    assert await store.count("stats") == 2
+    before = workers()
+    async with SQLiteStore(tmp_path / "t.db") as store:
+        # Another connection holds the write lock (a disk, or another process, that
+        # stalls): the store's writes wait on its thread, and the loop keeps running.
+        blocker = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        first = asyncio.create_task(store.write_range(SYS, "stats", T0, T0 + 300, stats(T0, 1)))
+        second = asyncio.create_task(
+            store.write_range(SYS, "stats", T0 + 300, T0 + 600, stats(T0 + 300, 1))
+        )
+        for _ in range(20):
+            await asyncio.sleep(0.001)  # the loop runs while the worker is blocked
+        assert not first.done() and not second.done()
+        blocker.execute("COMMIT")
+        blocker.close()
+        await asyncio.gather(first, second)
+        # one thread of its own did all the SQLite work, and it is not the loop's
+        (worker,) = workers() - before
+        assert worker is not threading.current_thread()
+        assert await store.count("stats") == 2
 
 
 async def test_not_open_is_an_error(tmp_path: Path) -> None:

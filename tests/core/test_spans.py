@@ -1,4 +1,5 @@
-"""Range planning: exact cover, API limits, marks, clipping, the lookback warning."""
+"""Range planning (``enlighten_async.core.spans``): exact cover, API limits, marks,
+clipping, the lookback warning, chunks of days; planned by v2's kinds' rules."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from hypothesis import strategies as st
 
 from enlighten_async.core.spans import (
     LOOKBACK,
-    Kind,
     LookbackWarning,
     Window,
     day_epoch,
@@ -22,6 +22,7 @@ from enlighten_async.core.spans import (
     plan_days,
     plan_windows,
 )
+from enlighten_async.v2.kinds import KINDS, MAX_DAYS_PER_CHUNK, Kind
 
 ZONES = [
     ZoneInfo(name)
@@ -111,7 +112,7 @@ def test_windows_cover_the_clipped_range_exactly(
         assert windows[0].start_at == s and windows[-1].end_at == e
     # fewest windows: every window but the last is as long as the API allows
     for w in windows[:-1]:
-        assert w.end_at == w.kind.max_end(w.start_at)
+        assert w.end_at == w.start_at + w.kind.max_span
 
 
 @settings(max_examples=200, deadline=None)
@@ -129,7 +130,7 @@ def test_start_and_end_are_rounded_down_to_the_mark(start: datetime, length: tim
 def test_stats_day_splits_at_exactly_one_day() -> None:
     start = datetime(2024, 6, 1, 0, 3, tzinfo=timezone.utc)
     end = datetime(2024, 6, 3, 12, 0, tzinfo=timezone.utc)
-    windows = plan_windows("stats", start, end, now=NOW)
+    windows = plan_windows(Kind.STATS, start, end, now=NOW)
     base = int(datetime(2024, 6, 1, tzinfo=timezone.utc).timestamp())
     assert [(w.start_at - base, w.end_at - base) for w in windows] == [
         (0, DAY),
@@ -175,7 +176,7 @@ def test_month_windows_are_28_days_less_an_hour_so_any_reading_of_a_month_fits()
 
 def test_end_is_clipped_to_now_rounded_down() -> None:
     windows = plan_windows(
-        "consumption_stats", NOW - timedelta(hours=2), NOW + timedelta(days=3), now=NOW
+        Kind.CONSUMPTION_STATS, NOW - timedelta(hours=2), NOW + timedelta(days=3), now=NOW
     )
     assert windows[-1].end_at == NOW_AT - NOW_AT % 900
     assert windows[-1].end_at <= NOW_AT
@@ -184,7 +185,7 @@ def test_end_is_clipped_to_now_rounded_down() -> None:
 def test_lookback_clip_warns_once_and_starts_late_enough() -> None:
     start = NOW - timedelta(days=800)
     with pytest.warns(LookbackWarning) as record:
-        windows = plan_windows("stats", start, NOW, now=NOW, lookback_margin=MARGIN)
+        windows = plan_windows(Kind.STATS, start, NOW, now=NOW, lookback_margin=MARGIN)
     assert len(record) == 1
     assert windows[0].start_at >= NOW_AT - LOOKBACK + MARGIN
     assert windows[0].start_at - (NOW_AT - LOOKBACK + MARGIN) < 300
@@ -194,7 +195,7 @@ def test_lookback_clip_warns_once_and_starts_late_enough() -> None:
 def test_lookback_warns_even_when_nothing_is_left() -> None:
     with pytest.warns(LookbackWarning):
         windows = plan_windows(
-            "rgm_stats", NOW - timedelta(days=900), NOW - timedelta(days=700), now=NOW
+            Kind.RGM_STATS, NOW - timedelta(days=900), NOW - timedelta(days=700), now=NOW
         )
     assert windows == []
 
@@ -202,7 +203,7 @@ def test_lookback_warns_even_when_nothing_is_left() -> None:
 def test_recent_range_does_not_warn() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        windows = plan_windows("stats", NOW - timedelta(days=30), NOW, now=NOW)
+        windows = plan_windows(Kind.STATS, NOW - timedelta(days=30), NOW, now=NOW)
     assert len(windows) == 30
 
 
@@ -211,7 +212,7 @@ def test_operational_date_clips_quietly() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         windows = plan_windows(
-            "stats", NOW - timedelta(days=30), NOW, now=NOW, operational_at=operational
+            Kind.STATS, NOW - timedelta(days=30), NOW, now=NOW, operational_at=operational
         )
     op_at = int(operational.timestamp())
     assert windows[0].start_at == op_at - op_at % 300
@@ -220,7 +221,7 @@ def test_operational_date_clips_quietly() -> None:
 
 def test_operational_date_after_end_gives_nothing() -> None:
     windows = plan_windows(
-        "stats", NOW - timedelta(days=3), NOW - timedelta(days=2), now=NOW, operational_at=NOW
+        Kind.STATS, NOW - timedelta(days=3), NOW - timedelta(days=2), now=NOW, operational_at=NOW
     )
     assert windows == []
 
@@ -241,23 +242,23 @@ def test_window_datetimes_are_aware_utc() -> None:
 )
 def test_naive_datetimes_are_refused(start: datetime, end: datetime) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        plan_windows("stats", start, end, now=NOW)
+        plan_windows(Kind.STATS, start, end, now=NOW)
 
 
 def test_naive_now_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        plan_windows("stats", NOW - timedelta(days=1), NOW, now=datetime(2024, 6, 15))
+        plan_windows(Kind.STATS, NOW - timedelta(days=1), NOW, now=datetime(2024, 6, 15))
 
 
 def test_start_after_end_is_refused() -> None:
     with pytest.raises(ValueError, match="after"):
-        plan_windows("stats", NOW, NOW - timedelta(seconds=1), now=NOW)
+        plan_windows(Kind.STATS, NOW, NOW - timedelta(seconds=1), now=NOW)
 
 
 def test_start_after_end_shows_the_datetimes_as_given() -> None:
     later = datetime(2024, 6, 15, 14, 0, tzinfo=ZoneInfo("Europe/Berlin"))
     with pytest.raises(ValueError, match=r"start \(2024-06-15T14:00:00\+02:00\) is after end"):
-        plan_windows("stats", later, later - timedelta(hours=1), now=NOW)
+        plan_windows(Kind.STATS, later, later - timedelta(hours=1), now=NOW)
 
 
 @pytest.mark.parametrize(
@@ -272,7 +273,7 @@ def test_start_after_end_shows_the_datetimes_as_given() -> None:
 )
 def test_bad_times_are_refused_clearly(start: object, error: type, message: str) -> None:
     with pytest.raises(error, match=message):
-        plan_windows("stats", start, NOW, now=NOW)  # type: ignore[arg-type]
+        plan_windows(Kind.STATS, start, NOW, now=NOW)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -280,24 +281,39 @@ def test_bad_times_are_refused_clearly(start: object, error: type, message: str)
 )
 def test_bad_lookback_margin_is_refused(margin: object, error: type) -> None:
     with pytest.raises(error, match="lookback_margin"):
-        plan_windows("stats", NOW - timedelta(hours=1), NOW, now=NOW, lookback_margin=margin)  # type: ignore[arg-type]
+        plan_windows(Kind.STATS, NOW - timedelta(hours=1), NOW, now=NOW, lookback_margin=margin)  # type: ignore[arg-type]
 
 
 def test_plan_days_refuses_days_before_1970() -> None:
     with pytest.raises(ValueError, match="1969-12-31"):
         plan_days(
-            date(1969, 12, 31), date(2024, 1, 1), operational_date=None, today=date(2024, 6, 1)
+            date(1969, 12, 31),
+            date(2024, 1, 1),
+            operational_date=None,
+            today=date(2024, 6, 1),
+            max_days=MAX_DAYS_PER_CHUNK,
         )
 
 
 def test_unknown_kind_is_refused() -> None:
     with pytest.raises(ValueError):
-        plan_windows("energy_lifetime", NOW - timedelta(days=1), NOW, now=NOW)
+        plan_windows(KINDS["energy_lifetime"], NOW - timedelta(days=1), NOW, now=NOW)
+    with pytest.raises(ValueError):
+        Kind("energy_lifetime")
+    with pytest.raises(TypeError, match="KindSpec"):
+        plan_windows("stats", NOW - timedelta(days=1), NOW, now=NOW)  # type: ignore[arg-type]
+
+
+def test_a_kind_spec_plans_as_its_kind() -> None:
+    for kind in Kind:
+        a = plan_windows(kind, NOW - timedelta(days=40), NOW, now=NOW)
+        b = plan_windows(KINDS[kind.value], NOW - timedelta(days=40), NOW, now=NOW)
+        assert [(w.start_at, w.end_at) for w in a] == [(w.start_at, w.end_at) for w in b]
 
 
 def test_epoch_ints_are_accepted() -> None:
-    assert plan_windows("stats", NOW_AT - 3600, NOW_AT, now=NOW_AT) == plan_windows(
-        "stats", NOW - timedelta(hours=1), NOW, now=NOW
+    assert plan_windows(Kind.STATS, NOW_AT - 3600, NOW_AT, now=NOW_AT) == plan_windows(
+        Kind.STATS, NOW - timedelta(hours=1), NOW, now=NOW
     )
 
 
@@ -315,7 +331,9 @@ def test_plan_days_covers_each_day_once(
     a: date, b: date, today: date, operational: date | None
 ) -> None:
     start, end = min(a, b), max(a, b)
-    chunks = plan_days(start, end, operational_date=operational, today=today)
+    chunks = plan_days(
+        start, end, operational_date=operational, today=today, max_days=MAX_DAYS_PER_CHUNK
+    )
     first = max(start, operational) if operational else start
     last = min(end, today - timedelta(days=1))
     expected = [first + timedelta(days=i) for i in range((last - first).days + 1)]
@@ -335,6 +353,7 @@ def test_plan_days_stops_at_yesterday_and_starts_at_operational_date() -> None:
         date(2024, 6, 30),
         operational_date=date(2023, 3, 5),
         today=date(2024, 6, 15),
+        max_days=MAX_DAYS_PER_CHUNK,
     )
     assert chunks == [
         (date(2023, 3, 5), date(2024, 3, 3)),
@@ -344,14 +363,45 @@ def test_plan_days_stops_at_yesterday_and_starts_at_operational_date() -> None:
 
 def test_plan_days_refuses_reversed_and_datetimes() -> None:
     with pytest.raises(ValueError):
-        plan_days(date(2024, 2, 1), date(2024, 1, 1), operational_date=None, today=date(2024, 6, 1))
+        plan_days(
+            date(2024, 2, 1),
+            date(2024, 1, 1),
+            operational_date=None,
+            today=date(2024, 6, 1),
+            max_days=MAX_DAYS_PER_CHUNK,
+        )
     with pytest.raises(ValueError):
         plan_days(
             NOW,  # a datetime is a date subclass: refused as ambiguous
             date(2024, 6, 1),
             operational_date=None,
             today=date(2024, 6, 1),
+            max_days=MAX_DAYS_PER_CHUNK,
         )
+
+
+def test_plan_days_chunks_by_the_callers_max_days() -> None:
+    chunks = plan_days(
+        date(2024, 1, 1),
+        date(2024, 1, 5),
+        operational_date=None,
+        today=date(2024, 6, 1),
+        max_days=2,
+    )
+    assert chunks == [
+        (date(2024, 1, 1), date(2024, 1, 2)),
+        (date(2024, 1, 3), date(2024, 1, 4)),
+        (date(2024, 1, 5), date(2024, 1, 5)),
+    ]
+    for bad in (0, -1, True, 1.5):
+        with pytest.raises(ValueError, match="max_days"):
+            plan_days(
+                date(2024, 1, 1),
+                date(2024, 1, 5),
+                operational_date=None,
+                today=date(2024, 6, 1),
+                max_days=bad,  # type: ignore[arg-type]
+            )
 
 
 def test_day_epoch_is_utc_midnight() -> None:
@@ -408,7 +458,7 @@ def test_local_days_are_covered_exactly_once_in_aligned_windows(
         assert nxt.start_at == prev.end_at
     for w in windows:
         assert w.start_at % step == 0 and w.end_at % step == 0
-        assert w.start_at < w.end_at <= w.kind.max_end(w.start_at)
+        assert w.start_at < w.end_at <= w.start_at + w.kind.max_span
         assert _max_span_ok(w)
         if kind is Kind.STATS:  # a stats window lies within one local day
             assert (
@@ -432,10 +482,10 @@ def test_local_days_are_covered_exactly_once_in_aligned_windows(
 def test_dst_days_in_los_angeles_are_23_and_25_hours() -> None:
     la = ZoneInfo("America/Los_Angeles")
     spring = plan_windows(
-        "stats", *local_days(date(2026, 3, 8), date(2026, 3, 8), la), now=LOCAL_NOW
+        Kind.STATS, *local_days(date(2026, 3, 8), date(2026, 3, 8), la), now=LOCAL_NOW
     )
     fall = plan_windows(
-        "stats", *local_days(date(2026, 11, 1), date(2026, 11, 1), la), now=LOCAL_NOW
+        Kind.STATS, *local_days(date(2026, 11, 1), date(2026, 11, 1), la), now=LOCAL_NOW
     )
     assert [w.end_at - w.start_at for w in spring] == [23 * 3600]
     assert [w.end_at - w.start_at for w in fall] == [24 * 3600, 3600]
@@ -466,9 +516,9 @@ def test_every_zone_in_use_has_local_midnights_on_the_15_minute_marks() -> None:
 def test_without_a_zone_stats_windows_run_24_hours_from_the_start() -> None:
     la = ZoneInfo("America/Los_Angeles")
     start = datetime(2026, 6, 1, 12, tzinfo=la)
-    windows = plan_windows("stats", start, start + timedelta(days=2), now=LOCAL_NOW)
+    windows = plan_windows(Kind.STATS, start, start + timedelta(days=2), now=LOCAL_NOW)
     assert [w.end_at - w.start_at for w in windows] == [DAY, DAY]
-    zoned = plan_windows("stats", start, start + timedelta(days=2), now=LOCAL_NOW, tz=la)
+    zoned = plan_windows(Kind.STATS, start, start + timedelta(days=2), now=LOCAL_NOW, tz=la)
     assert [w.end_at - w.start_at for w in zoned] == [12 * 3600, DAY, 12 * 3600]
 
 

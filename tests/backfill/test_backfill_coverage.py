@@ -17,10 +17,11 @@ import pytest
 
 import enlighten_async as ea
 from enlighten_async.backfill import backfill
-from enlighten_async.core.spans import Kind, local_midnight, plan_windows
+from enlighten_async.core.spans import day_epoch, local_midnight, plan_windows
+from enlighten_async.kinds import KINDS
 from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
 from enlighten_async.store import SQLiteStore
-from enlighten_async.v2.kinds import KINDS, day_epoch
+from enlighten_async.v2.kinds import Kind
 from tests.support.ground_truth import expected_rows
 
 UTC = timezone.utc

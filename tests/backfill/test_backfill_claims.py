@@ -25,9 +25,9 @@ import pytest
 
 import enlighten_async as ea
 from enlighten_async.backfill import BackfillReport, backfill, plan_backfill
+from enlighten_async.kinds import KINDS as KIND_SPECS
 from enlighten_async.simulator import PLANS, Faults, Fleet, Simulator, SimulatorServer
 from enlighten_async.store import SQLiteStore
-from enlighten_async.v2.kinds import KINDS as KIND_SPECS
 from tests.support.backfill_checks import adds_up, assert_matches_ground_truth
 
 UTC = timezone.utc
