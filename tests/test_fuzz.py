@@ -36,7 +36,8 @@ from hypothesis import strategies as st
 
 import enlighten_async as ea
 from enlighten_async.core.transport import Credentials, scrub
-from enlighten_async.v2.protocol import RawResponse, Request, decode
+from enlighten_async.core.wire import RawResponse, Request
+from enlighten_async.v2.protocol import decode
 
 from .conftest import API_KEY, SPEC_PATH, USER_ID
 

@@ -86,7 +86,6 @@ KNOWN_VIOLATIONS = frozenset(
     {
         "enlighten_async.core.scheduler -> enlighten_async.v2.protocol",
         "enlighten_async.core.spans -> enlighten_async.v2.kinds",
-        "enlighten_async.core.transport -> enlighten_async.v2.protocol",
         "enlighten_async.store -> enlighten_async.v2.kinds",
         "enlighten_async.store -> enlighten_async.v2.models",
         "enlighten_async.backfill -> enlighten_async.v2.client",

@@ -96,7 +96,7 @@ async def test_hold_until_is_an_aware_datetime_in_the_servers_clock() -> None:
         body = {"reason": "409", "message": ["no"], "period": "minute", "limit": 10}
         body.update(period_start=int(period_end - 60), period_end=int(period_end))
         headers = {"Date": formatdate(clock.now() + skew, usegmt=True)}
-        raw = ea.v2.protocol.RawResponse(409, headers, __import__("json").dumps(body).encode())
+        raw = ea.core.wire.RawResponse(409, headers, __import__("json").dumps(body).encode())
         raise ea.v2.protocol.error_for("stats", raw)
 
     assert scheduler.snapshot().hold_until is None

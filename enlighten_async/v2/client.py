@@ -57,8 +57,9 @@ from enlighten_async.core.quota import PERIODS, Quota, resolve_plan
 from enlighten_async.core.retry import RetryPolicy
 from enlighten_async.core.scheduler import Priority, Scheduler, SchedulerSnapshot
 from enlighten_async.core.spans import Kind, plan_windows
-from enlighten_async.core.transport import Credentials, Transport, log_exchange
+from enlighten_async.core.transport import AiohttpTransport, Credentials, Transport, log_exchange
 from enlighten_async.core.transport import log as _transport_log
+from enlighten_async.core.wire import Request
 from enlighten_async.v2.filters import SystemsFilter, Unpack, systems_query
 from enlighten_async.v2.models import (
     ConsumptionInterval,
@@ -81,7 +82,7 @@ from enlighten_async.v2.models import (
     SystemsPage,
 )
 from enlighten_async.v2.pagination import paginate
-from enlighten_async.v2.protocol import Request, decode
+from enlighten_async.v2.protocol import decode
 
 __all__ = ["DEFAULT_BASE_URL", "DateLike", "EnlightenClient", "Epoch"]
 
@@ -142,6 +143,11 @@ class EnlightenClient:
 
     Used without ``async with``, close it when done with ``await client.close()``: a
     client left open keeps its session, and aiohttp warns about the unclosed session.
+
+    ``transport`` replaces the aiohttp transport: a :class:`MockTransport` answers from a
+    function, for tests with no network. A client with a transport takes its base URL
+    from it (``base_url``, ``session`` and ``timeout`` are the aiohttp transport's), and
+    closing the client closes the transport.
     """
 
     # Slots: all state lives in the shared core or the per-view options (see _bind).
@@ -160,6 +166,7 @@ class EnlightenClient:
         clock: Clock | None = None,
         retry: RetryPolicy | None = None,
         max_in_flight: int | None = None,
+        transport: Transport | None = None,
     ) -> None:
         # Every option is checked here, before a session or scheduler exists: a wrong one
         # fails now, not at the first call and not after a round of retries.
@@ -169,6 +176,23 @@ class EnlightenClient:
             if secret != secret.strip() or any(ord(c) < 0x20 or ord(c) == 0x7F for c in secret):
                 raise ValueError(
                     f"{name} has leading or trailing whitespace or a control character"
+                )
+        if transport is not None:
+            if not isinstance(transport, Transport):
+                raise TypeError(
+                    "transport must be a Transport (base_url, send(), scrub() and close()), "
+                    f"got {type(transport).__name__}"
+                )
+            aiohttp_options = {
+                "base_url": base_url != DEFAULT_BASE_URL,
+                "session": session is not None,
+                "timeout": timeout != DEFAULT_TIMEOUT,
+            }
+            given = [name for name, changed in aiohttp_options.items() if changed]
+            if given:
+                raise ValueError(
+                    f"pass {', '.join(given)} to the transport, not the client: a client with "
+                    "a transport takes its base URL from it, and sends through it"
                 )
         base_url = url_arg(base_url)
         if session is not None:
@@ -206,13 +230,14 @@ class EnlightenClient:
             if max_in_flight is not None:
                 kwargs["max_in_flight"] = max_in_flight
             scheduler = Scheduler(_plan_arg(plan), **kwargs)
-        transport = Transport(
-            base_url,
-            credentials,
-            session=session,
-            timeout=client_timeout,
-            limit=scheduler.max_in_flight,
-        )
+        if transport is None:
+            transport = AiohttpTransport(
+                base_url,
+                credentials,
+                session=session,
+                timeout=client_timeout,
+                limit=scheduler.max_in_flight,
+            )
         self._bind(_Core(credentials, transport, scheduler), _CallOptions(), is_view=False)
 
     def _bind(self, core: _Core, options: _CallOptions, *, is_view: bool) -> None:
@@ -265,7 +290,8 @@ class EnlightenClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close the HTTP session, if the client made it. A view closes nothing."""
+        """Close the transport: the HTTP session, if the client made it. A view closes
+        nothing."""
         if not self._is_view:
             await self._transport.close()
 

@@ -33,13 +33,13 @@ from aiohttp import web
 
 import enlighten_async as ea
 from enlighten_async.core import transport as _transport
+from enlighten_async.core.wire import RawResponse, Request
 from enlighten_async.v2 import protocol as _protocol
-from enlighten_async.v2.protocol import RawResponse, Request, decode
+from enlighten_async.v2.protocol import decode
+from tests.conftest import API_KEY, USER_ID
 from tests.support.body_limit_child import WARM_UP
 
-from .conftest import API_KEY, USER_ID
-
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
 GB = 2 * 1024 * MIB  # the "2 GB body"
 #: A run of JSON whitespace, written again and again for the large bodies.
