@@ -36,6 +36,7 @@ from enlighten_async.core.retry import RetryPolicy
 from enlighten_async.core.scheduler import Priority, Scheduler, SchedulerSnapshot
 from enlighten_async.core.spans import LookbackWarning
 from enlighten_async.core.transport import MockTransport, Transport
+from enlighten_async.core.wire import RawResponse, Request
 from enlighten_async.v2.client import DEFAULT_BASE_URL, DateLike, EnlightenClient, Epoch
 from enlighten_async.v2.filters import SystemsFilter
 from enlighten_async.v2.models import (
@@ -127,7 +128,9 @@ __all__ = [
     "Quota",
     "QuotaLedger",
     "RateLimitError",
+    "RawResponse",
     "RedisLedger",
+    "Request",
     "ResponseFormatError",
     "RetryPolicy",
     "RgmInterval",

@@ -368,8 +368,8 @@ def _client_case(case: tuple[str, Any, RawResponse]) -> None:
             API_KEY,
             USER_ID,
             retry=ea.RetryPolicy(attempts=2, initial_delay=0, max_delay=0, jitter=0),
+            transport=ea.MockTransport(send),
         )
-        client._transport.send = send  # type: ignore[method-assign]
         fast = client.with_options(max_wait=0)  # a 409 is held, not waited out here
         try:
             with warnings.catch_warnings():  # monthly_production is deprecated, and says so

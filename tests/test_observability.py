@@ -170,13 +170,13 @@ async def test_a_queued_call_keeps_no_more_objects_than_a_task_awaiting_a_bare_f
     assert queued <= floor + 0.1, (queued, floor)
 
     # A client call adds its own coroutine, its attempt object and its Request: no closure.
-    client = ea.EnlightenClient(API_KEY, USER_ID, scheduler=scheduler)
-
     async def send(request: Any) -> Any:
         await release.wait()
         raise ea.TransportError("never sent", operation="stats", cause="Test")
 
-    client._transport.send = send  # type: ignore[method-assign]
+    client = ea.EnlightenClient(
+        API_KEY, USER_ID, scheduler=scheduler, transport=ea.MockTransport(send)
+    )
     per_call = await _tracked_per_call(lambda: client.stats(67))
     assert per_call <= floor + 3.1, (per_call, floor)
     release.set()

@@ -251,24 +251,24 @@ def _fragments(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile(f"(?=({alternatives}))", re.IGNORECASE)
 
 
-def _scrub_value(value: Any, red: Redactor) -> Any:
+def _scrub_value(value: Any, creds: Credentials) -> Any:
     """``value`` with every text in it redacted, as a bounded copy."""
     if isinstance(value, _PLAIN):
         return value
     if isinstance(value, str):
-        return red(value)
+        return creds.redact(value)
     if isinstance(value, (bytes, list, tuple, dict, Mapping)):
         # Already pruned by the protocol; these bounds only stop a value set some other way.
         return prune(
             value,
-            red,
+            creds.redact,
             max_depth=MAX_ERROR_DEPTH * 2,
             max_items=MAX_ERROR_ITEMS * 4,
             mask_fields=True,
         )
     # An object of some other kind, added later: shown as its redacted repr if that differs.
     text = repr(value)
-    masked = red(text)
+    masked = creds.redact(text)
     return value if masked == text else masked
 
 
@@ -279,24 +279,24 @@ def scrub(exc: EnlightenError, creds: Credentials) -> EnlightenError:
     added later cannot carry a secret out. Chained exceptions are scrubbed too if they are
     ours, and dropped if not and their text holds a secret.
     """
-    _scrub_exception(exc, creds.redact, hops=4)
+    _scrub_exception(exc, creds, hops=4)
     return exc
 
 
-def _scrub_exception(exc: BaseException, red: Redactor, hops: int) -> None:
-    exc.args = tuple(_scrub_value(a, red) for a in exc.args)
+def _scrub_exception(exc: BaseException, creds: Credentials, hops: int) -> None:
+    exc.args = tuple(_scrub_value(a, creds) for a in exc.args)
     for name, value in list(vars(exc).items()):
         # An attribute named for a credential is masked whole, as a body field is.
-        setattr(exc, name, MASK if is_secret_field(name) else _scrub_value(value, red))
+        setattr(exc, name, MASK if is_secret_field(name) else _scrub_value(value, creds))
     for link in ("__cause__", "__context__"):
         other = getattr(exc, link)
         if other is None:
             continue
         if isinstance(other, EnlightenError) and hops > 0:
-            _scrub_exception(other, red, hops - 1)
+            _scrub_exception(other, creds, hops - 1)
         else:
             text = f"{other!r} {other}"
-            if hops <= 0 or red(text) != text:
+            if hops <= 0 or creds.redact(text) != text:
                 setattr(exc, link, None)
                 exc.__suppress_context__ = True
 
@@ -322,10 +322,6 @@ class Transport(Protocol):
 
     async def send(self, request: Request[object]) -> RawResponse:
         """Send ``request`` once and return its answer, whatever its status."""
-        ...
-
-    def scrub(self, exc: EnlightenError) -> EnlightenError:
-        """Mask, in place, this transport's secrets in an error built from its answer."""
         ...
 
     async def close(self) -> None:
@@ -496,14 +492,6 @@ class AiohttpTransport(_Sender):
         elif self._owns_session and self._session is not None and not self._session.closed:
             await self._session.close()
 
-    def scrub(self, exc: EnlightenError) -> EnlightenError:
-        """Mask the credentials in everything ``exc`` carries from a response.
-
-        The service has no reason to echo the key, but a proxy's error page may echo the
-        URL; the error's message, args, body and body prefix are redacted in place.
-        """
-        return scrub(exc, self._credentials)
-
     async def _send(self, request: Request[object]) -> RawResponse:
         creds = self._credentials
         url: URL | str | None = self._url(request)
@@ -532,18 +520,18 @@ class AiohttpTransport(_Sender):
                     # Whatever is left of the body is not read: the connection is dropped,
                     # not returned to the pool with a gigabyte still to come.
                     resp.close()
-                    error = refused.error(op, resp.status, resp.headers, creds.redact)
+                    error = refused.error(op, resp.status, resp.headers, creds)
                 except aiohttp.ClientPayloadError as exc:
                     if not _undecodable(exc):
                         raise
-                    error = _undecodable_error(op, resp.status, resp.headers, creds.redact)
+                    error = _undecodable_error(op, resp.status, resp.headers, creds)
                 else:
                     return RawResponse(resp.status, resp.headers, body, redact=creds.redact)
         except (asyncio.TimeoutError, TimeoutError) as exc:
             error = _failure(op, exc, creds.redact, closed=False)  # timed out, closed or not
         except (aiohttp.ClientError, OSError, ValueError, RuntimeError) as exc:
             if _undecodable(exc):  # an encoding aiohttp cannot decode at all (br, zstd)
-                error = _undecodable_error(op, None, {}, creds.redact)
+                error = _undecodable_error(op, None, {}, creds)
             else:
                 # ClientError covers the usual failures; OSError/ValueError are rare low-level
                 # ones aiohttp lets through (a bad base URL), RuntimeError a closed session.
@@ -597,12 +585,6 @@ class MockTransport(_Sender):
         """Mark the transport closed; later sends, and those in flight, raise
         :class:`ClientClosedError`."""
         self._shut()
-
-    def scrub(self, exc: EnlightenError) -> EnlightenError:
-        """Mask, in place, the credentials where they stand in ``exc`` (a ``key=`` value, a
-        field named for one): a mock knows no secret's value to look for elsewhere."""
-        _scrub_exception(exc, _redact_where_they_stand, hops=4)
-        return exc
 
     async def _send(self, request: Request[object]) -> RawResponse:
         self._check_open()
@@ -708,9 +690,9 @@ def _undecodable(exc: BaseException) -> bool:
 
 
 def _undecodable_error(
-    op: str, status: int | None, headers: Mapping[str, str], red: Redactor
+    op: str, status: int | None, headers: Mapping[str, str], creds: Credentials
 ) -> EnlightenError:
-    encoding = clip(headers.get("Content-Encoding", ""), red, 40) or "unknown"
+    encoding = clip(headers.get("Content-Encoding", ""), creds.redact, 40) or "unknown"
     where = f"HTTP {status}" if status is not None else "the response"
     return _refused_body(
         f"{op}: {where} with a body that cannot be decoded (Content-Encoding: {encoding!r})",
@@ -756,11 +738,11 @@ class _BodyRefused(Exception):
         self.undecodable = undecodable
 
     def error(
-        self, op: str, status: int, headers: Mapping[str, str], red: Redactor
+        self, op: str, status: int, headers: Mapping[str, str], creds: Credentials
     ) -> EnlightenError:
         """The typed error the call ends with."""
         if self.undecodable:
-            return _undecodable_error(op, status, headers, red)
+            return _undecodable_error(op, status, headers, creds)
         return _too_large_error(op, status, headers, self.why)
 
 

@@ -57,7 +57,13 @@ from enlighten_async.core.quota import PERIODS, Quota, resolve_plan
 from enlighten_async.core.retry import RetryPolicy
 from enlighten_async.core.scheduler import Priority, Scheduler, SchedulerSnapshot
 from enlighten_async.core.spans import Kind, plan_windows
-from enlighten_async.core.transport import AiohttpTransport, Credentials, Transport, log_exchange
+from enlighten_async.core.transport import (
+    AiohttpTransport,
+    Credentials,
+    Transport,
+    log_exchange,
+    scrub,
+)
 from enlighten_async.core.transport import log as _transport_log
 from enlighten_async.core.wire import Request
 from enlighten_async.v2.filters import SystemsFilter, Unpack, systems_query
@@ -180,7 +186,7 @@ class EnlightenClient:
         if transport is not None:
             if not isinstance(transport, Transport):
                 raise TypeError(
-                    "transport must be a Transport (base_url, send(), scrub() and close()), "
+                    "transport must be a Transport (base_url, send() and close()), "
                     f"got {type(transport).__name__}"
                 )
             aiohttp_options = {
@@ -356,7 +362,7 @@ class EnlightenClient:
         scheduler = self._core.scheduler
         options = self._options
         return scheduler.submit(
-            _Attempt(self._core.transport, scheduler, request),
+            _Attempt(self._core, scheduler, request),
             operation=request.operation,
             priority=options.priority,
             max_wait=options.max_wait,
@@ -694,10 +700,11 @@ class _Attempt(Generic[T]):
     is a function, its cell tuple and a cell per captured name.
     """
 
-    __slots__ = ("request", "scheduler", "sends", "transport")
+    __slots__ = ("credentials", "request", "scheduler", "sends", "transport")
 
-    def __init__(self, transport: Transport, scheduler: Scheduler, request: Request[T]) -> None:
-        self.transport = transport
+    def __init__(self, core: _Core, scheduler: Scheduler, request: Request[T]) -> None:
+        self.transport = core.transport
+        self.credentials = core.credentials
         self.scheduler = scheduler
         self.request = request
         self.sends = 0
@@ -726,7 +733,8 @@ class _Attempt(Generic[T]):
         try:
             return decode(request, raw)
         except EnlightenError as exc:
-            transport.scrub(exc)  # a body that echoes the URL must not carry the key
+            # A body that echoes the URL must not carry the key, whatever the transport.
+            scrub(exc, self.credentials)
             raise
 
 
