@@ -8,7 +8,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -25,8 +28,14 @@ from enlighten_async.core.transport import (
     Transport,
 )
 from enlighten_async.core.wire import RawResponse, Request
-from tests.conftest import API_KEY, BASE, USER_ID
+from tests.conftest import API_KEY, BASE, USER_ID, run_python
 
+ROOT = Path(__file__).resolve().parents[2]
+#: The README's block on testing with MockTransport (marked not run there: it is run here).
+README_BLOCK = re.compile(
+    r"^<!-- not run:[^>]*test_transport_mock\.py runs it -->\n```python\n(?P<code>.*?)^```$",
+    re.MULTILINE | re.DOTALL,
+)
 JSON = {"Content-Type": "application/json"}
 #: No retry and no wait: each test sees the transport's own outcome of one send.
 ONCE = ea.RetryPolicy(attempts=1)
@@ -397,3 +406,20 @@ async def test_a_debug_line_names_the_path_below_the_transports_base_url(
     (line,) = [r.getMessage() for r in caplog.records if r.name == "enlighten_async.transport"]
     assert line.startswith("GET /api/v2/systems/67/summary -> 404 in ")
     assert line.endswith("(summary, attempt 1)")
+
+
+async def test_the_readme_block_runs_as_a_reader_runs_it(tmp_path: Path) -> None:
+    (code,) = README_BLOCK.findall((ROOT / "README.md").read_text(encoding="utf-8"))
+    script = tmp_path / "readme_mock_transport.py"
+    script.write_text(code, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENLIGHTEN_")}
+    env["PYTHONWARNINGS"] = "default::ResourceWarning"  # show a session left open
+    returncode, out, err = await run_python(
+        script, cwd=tmp_path, env=env, timeout=60, label="README's MockTransport block"
+    )
+    assert returncode == 0, out + err
+    assert out.splitlines() == [
+        "summary /systems/67/summary (('summary_date', '2026-12-01'),)",
+        "summary: HTTP 401: Not authorized",
+    ]
+    assert "Traceback" not in err and "nclosed" not in err, err
