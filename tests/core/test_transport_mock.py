@@ -29,6 +29,7 @@ from enlighten_async.core.transport import (
 )
 from enlighten_async.core.wire import RawResponse, Request
 from tests.conftest import API_KEY, BASE, USER_ID, run_python
+from tests.support.loopback import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The README's block on testing with MockTransport (marked not run there: it is run here).
@@ -188,15 +189,8 @@ async def oversized_server() -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_get("/status/{n}", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield url
 
 
 @pytest.mark.parametrize("status", [200, 409, 500])

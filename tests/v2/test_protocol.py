@@ -23,6 +23,7 @@ from enlighten_async.core import wire as _wire
 from enlighten_async.core.wire import RawResponse, Request
 from enlighten_async.v2.protocol import decode, error_for
 from tests.conftest import API_KEY, BASE, USER_ID
+from tests.support.loopback import serving
 
 
 def _client(**kwargs: Any) -> ea.EnlightenClient:
@@ -149,15 +150,8 @@ async def odd_server() -> Any:
 
     app = web.Application()
     app.router.add_get("/api/v2/systems/{sid}/summary", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}/api/v2", answers, seen
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield f"{url}/api/v2", answers, seen
 
 
 GARBAGE = b"\x00\x01 this is not compressed at all, whatever the header says " * 4
