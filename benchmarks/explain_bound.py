@@ -51,8 +51,9 @@ from cattrs.errors import BaseValidationError
 from cattrs.v import transform_error
 
 from enlighten_async import ResponseFormatError, RgmStats
+from enlighten_async.core.wire import RawResponse, Request
 from enlighten_async.v2.converter import _detailed, explain
-from enlighten_async.v2.protocol import RawResponse, Request, decode
+from enlighten_async.v2.protocol import decode
 
 T0 = 1790000000
 GOAL_SECONDS = 1.0

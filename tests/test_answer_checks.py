@@ -30,9 +30,10 @@ from aioresponses import aioresponses
 import enlighten_async as ea
 from enlighten_async.backfill import BAD_ANSWER_RETRIES, backfill
 from enlighten_async.core.spans import local_days
+from enlighten_async.core.wire import RawResponse, Request
 from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
 from enlighten_async.store import SQLiteStore
-from enlighten_async.v2.protocol import RawResponse, Request, decode
+from enlighten_async.v2.protocol import decode
 
 from .conftest import API_KEY, BASE, USER_ID
 

@@ -20,6 +20,7 @@ from aioresponses import aioresponses
 
 import enlighten_async as ea
 from enlighten_async.core.quota import Quota
+from enlighten_async.core.transport import AiohttpTransport
 
 from .conftest import API_KEY, USER_ID
 
@@ -435,6 +436,7 @@ async def test_a_view_shares_the_core_and_closing_it_closes_nothing(
         await view.envoys(1)
         async with view:
             pass  # leaving a view's context must not close the client's session
+        assert isinstance(c._transport, AiohttpTransport)
         session = c._transport._session
         assert session is not None and not session.closed
         await c.envoys(1)

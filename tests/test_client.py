@@ -252,7 +252,8 @@ async def test_204_gives_none(mock_api: aioresponses, operation: str) -> None:
 
 
 def test_oddity_reason_number_or_string() -> None:
-    from enlighten_async.v2.protocol import RawResponse, error_for
+    from enlighten_async.core.wire import RawResponse
+    from enlighten_async.v2.protocol import error_for
 
     as_number = error_for("summary", RawResponse(401, {}, b'{"reason": 401, "message": ["x"]}'))
     as_string = error_for("summary", RawResponse(401, {}, b'{"reason": "401", "message": ["x"]}'))

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 import pytest
 
 import enlighten_async as ea
+from enlighten_async.core.transport import AiohttpTransport
 from enlighten_async.simulator import PLANS, Faults, Fleet, Simulator, SimulatorServer
 from tests.support.loopback import simulator_in_thread
 
@@ -91,6 +92,7 @@ def test_a_second_asyncio_run_leaks_no_session_of_the_first() -> None:
 
         async def one_call() -> None:
             await client.summary(SYSTEM)
+            assert isinstance(client._transport, AiohttpTransport)
             sessions.append(client._transport._session)  # what would leak
 
         with warnings.catch_warnings(record=True) as caught:

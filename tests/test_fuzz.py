@@ -36,7 +36,8 @@ from hypothesis import strategies as st
 
 import enlighten_async as ea
 from enlighten_async.core.transport import Credentials, scrub
-from enlighten_async.v2.protocol import RawResponse, Request, decode
+from enlighten_async.core.wire import RawResponse, Request
+from enlighten_async.v2.protocol import decode
 
 from .conftest import API_KEY, SPEC_PATH, USER_ID
 
@@ -367,8 +368,8 @@ def _client_case(case: tuple[str, Any, RawResponse]) -> None:
             API_KEY,
             USER_ID,
             retry=ea.RetryPolicy(attempts=2, initial_delay=0, max_delay=0, jitter=0),
+            transport=ea.MockTransport(send),
         )
-        client._transport.send = send  # type: ignore[method-assign]
         fast = client.with_options(max_wait=0)  # a 409 is held, not waited out here
         try:
             with warnings.catch_warnings():  # monthly_production is deprecated, and says so

@@ -85,7 +85,6 @@ GRAPH = {module: _imports(module) for module in MODULES}
 KNOWN_VIOLATIONS = frozenset(
     {
         "enlighten_async.core.scheduler -> enlighten_async.v2.protocol",
-        "enlighten_async.core.transport -> enlighten_async.v2.protocol",
     }
 )
 

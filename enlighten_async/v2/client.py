@@ -57,8 +57,15 @@ from enlighten_async.core.quota import PERIODS, Quota, resolve_plan
 from enlighten_async.core.retry import RetryPolicy
 from enlighten_async.core.scheduler import Priority, Scheduler, SchedulerSnapshot
 from enlighten_async.core.spans import plan_windows
-from enlighten_async.core.transport import Credentials, Transport, log_exchange
+from enlighten_async.core.transport import (
+    AiohttpTransport,
+    Credentials,
+    Transport,
+    log_exchange,
+    scrub,
+)
 from enlighten_async.core.transport import log as _transport_log
+from enlighten_async.core.wire import Request
 from enlighten_async.v2.filters import SystemsFilter, Unpack, systems_query
 from enlighten_async.v2.kinds import Kind
 from enlighten_async.v2.models import (
@@ -82,7 +89,7 @@ from enlighten_async.v2.models import (
     SystemsPage,
 )
 from enlighten_async.v2.pagination import paginate
-from enlighten_async.v2.protocol import Request, decode
+from enlighten_async.v2.protocol import decode
 
 __all__ = ["DEFAULT_BASE_URL", "DateLike", "EnlightenClient", "Epoch"]
 
@@ -143,6 +150,11 @@ class EnlightenClient:
 
     Used without ``async with``, close it when done with ``await client.close()``: a
     client left open keeps its session, and aiohttp warns about the unclosed session.
+
+    ``transport`` replaces the aiohttp transport: a :class:`MockTransport` answers from a
+    function, for tests with no network. A client with a transport takes its base URL
+    from it (``base_url``, ``session`` and ``timeout`` are the aiohttp transport's), and
+    closing the client closes the transport.
     """
 
     # Slots: all state lives in the shared core or the per-view options (see _bind).
@@ -161,6 +173,7 @@ class EnlightenClient:
         clock: Clock | None = None,
         retry: RetryPolicy | None = None,
         max_in_flight: int | None = None,
+        transport: Transport | None = None,
     ) -> None:
         # Every option is checked here, before a session or scheduler exists: a wrong one
         # fails now, not at the first call and not after a round of retries.
@@ -170,6 +183,23 @@ class EnlightenClient:
             if secret != secret.strip() or any(ord(c) < 0x20 or ord(c) == 0x7F for c in secret):
                 raise ValueError(
                     f"{name} has leading or trailing whitespace or a control character"
+                )
+        if transport is not None:
+            if not isinstance(transport, Transport):
+                raise TypeError(
+                    "transport must be a Transport (base_url, send() and close()), "
+                    f"got {type(transport).__name__}"
+                )
+            aiohttp_options = {
+                "base_url": base_url != DEFAULT_BASE_URL,
+                "session": session is not None,
+                "timeout": timeout != DEFAULT_TIMEOUT,
+            }
+            given = [name for name, changed in aiohttp_options.items() if changed]
+            if given:
+                raise ValueError(
+                    f"pass {', '.join(given)} to the transport, not the client: a client with "
+                    "a transport takes its base URL from it, and sends through it"
                 )
         base_url = url_arg(base_url)
         if session is not None:
@@ -207,13 +237,14 @@ class EnlightenClient:
             if max_in_flight is not None:
                 kwargs["max_in_flight"] = max_in_flight
             scheduler = Scheduler(_plan_arg(plan), **kwargs)
-        transport = Transport(
-            base_url,
-            credentials,
-            session=session,
-            timeout=client_timeout,
-            limit=scheduler.max_in_flight,
-        )
+        if transport is None:
+            transport = AiohttpTransport(
+                base_url,
+                credentials,
+                session=session,
+                timeout=client_timeout,
+                limit=scheduler.max_in_flight,
+            )
         self._bind(_Core(credentials, transport, scheduler), _CallOptions(), is_view=False)
 
     def _bind(self, core: _Core, options: _CallOptions, *, is_view: bool) -> None:
@@ -266,7 +297,8 @@ class EnlightenClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close the HTTP session, if the client made it. A view closes nothing."""
+        """Close the transport: the HTTP session, if the client made it. A view closes
+        nothing."""
         if not self._is_view:
             await self._transport.close()
 
@@ -331,7 +363,7 @@ class EnlightenClient:
         scheduler = self._core.scheduler
         options = self._options
         return scheduler.submit(
-            _Attempt(self._core.transport, scheduler, request),
+            _Attempt(self._core, scheduler, request),
             operation=request.operation,
             priority=options.priority,
             max_wait=options.max_wait,
@@ -669,10 +701,11 @@ class _Attempt(Generic[T]):
     is a function, its cell tuple and a cell per captured name.
     """
 
-    __slots__ = ("request", "scheduler", "sends", "transport")
+    __slots__ = ("credentials", "request", "scheduler", "sends", "transport")
 
-    def __init__(self, transport: Transport, scheduler: Scheduler, request: Request[T]) -> None:
-        self.transport = transport
+    def __init__(self, core: _Core, scheduler: Scheduler, request: Request[T]) -> None:
+        self.transport = core.transport
+        self.credentials = core.credentials
         self.scheduler = scheduler
         self.request = request
         self.sends = 0
@@ -701,7 +734,8 @@ class _Attempt(Generic[T]):
         try:
             return decode(request, raw)
         except EnlightenError as exc:
-            transport.scrub(exc)  # a body that echoes the URL must not carry the key
+            # A body that echoes the URL must not carry the key, whatever the transport.
+            scrub(exc, self.credentials)
             raise
 
 

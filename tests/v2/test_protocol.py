@@ -19,10 +19,11 @@ from aiohttp import web
 from aioresponses import aioresponses
 
 import enlighten_async as ea
-from enlighten_async.v2 import protocol as _protocol
-from enlighten_async.v2.protocol import RawResponse, Request, decode, error_for
-
-from .conftest import API_KEY, BASE, USER_ID
+from enlighten_async.core import wire as _wire
+from enlighten_async.core.wire import RawResponse, Request
+from enlighten_async.v2.protocol import decode, error_for
+from tests.conftest import API_KEY, BASE, USER_ID
+from tests.support.loopback import serving
 
 
 def _client(**kwargs: Any) -> ea.EnlightenClient:
@@ -86,7 +87,7 @@ async def test_deeply_nested_error_bodies_give_a_typed_error(
     text = "".join(traceback.format_exception(exc)) + repr(exc) + str(exc) + repr(vars(exc))
     assert len(text) < 50_000
     if isinstance(exc, ea.APIError):
-        assert _depth(exc.body) <= _protocol.MAX_ERROR_DEPTH + 1
+        assert _depth(exc.body) <= _wire.MAX_ERROR_DEPTH + 1
 
 
 @pytest.mark.parametrize("depth", [500, 1000, 2000])
@@ -98,7 +99,7 @@ async def test_a_deeply_nested_success_body_is_a_response_format_error(
     async with _client() as client:
         with pytest.raises(ea.ResponseFormatError) as info:
             await client.summary(1)
-    assert len(str(info.value)) <= _protocol.MAX_ERROR_TEXT + 1
+    assert len(str(info.value)) <= _wire.MAX_ERROR_TEXT + 1
 
 
 def test_error_bodies_are_kept_bounded_in_size() -> None:
@@ -110,22 +111,11 @@ def test_error_bodies_are_kept_bounded_in_size() -> None:
     exc = error_for("summary", RawResponse(500, {}, orjson.dumps(huge)))
     assert isinstance(exc, ea.ServerError)
     assert len(repr(vars(exc))) < 200_000
-    assert len(str(exc)) <= _protocol.MAX_ERROR_TEXT + 1
-    assert exc.error_messages[0].endswith(_protocol.TRUNCATED)
+    assert len(str(exc)) <= _wire.MAX_ERROR_TEXT + 1
+    assert exc.error_messages[0].endswith(_wire.TRUNCATED)
     # The budget runs out inside errorMessages: its end and the rest of the body are cut.
-    assert exc.body["errorMessages"][-1] == _protocol.TRUNCATED
-    assert exc.body[_protocol.TRUNCATED] == _protocol.TRUNCATED and "extra" not in exc.body
-
-
-def test_prune_is_bounded_and_keeps_shapes() -> None:
-    value = {"a": [1, (2, "three"), {"b": None}], "c": b"bytes"}
-    assert _protocol.prune(value) == value
-    deep: Any = "leaf"
-    for _ in range(100_000):  # far past the interpreter's recursion limit
-        deep = [deep]
-    pruned = _protocol.prune({"d": deep}, max_depth=3)
-    assert pruned == {"d": [["…"]]}
-    assert _protocol.prune(list(range(10)), max_items=4) == [0, 1, 2, "…"]
+    assert exc.body["errorMessages"][-1] == _wire.TRUNCATED
+    assert exc.body[_wire.TRUNCATED] == _wire.TRUNCATED and "extra" not in exc.body
 
 
 def test_decode_of_a_big_integer_or_odd_reason_is_typed() -> None:
@@ -160,15 +150,8 @@ async def odd_server() -> Any:
 
     app = web.Application()
     app.router.add_get("/api/v2/systems/{sid}/summary", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}/api/v2", answers, seen
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield f"{url}/api/v2", answers, seen
 
 
 GARBAGE = b"\x00\x01 this is not compressed at all, whatever the header says " * 4

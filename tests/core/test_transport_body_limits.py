@@ -33,13 +33,14 @@ from aiohttp import web
 
 import enlighten_async as ea
 from enlighten_async.core import transport as _transport
+from enlighten_async.core.wire import RawResponse, Request
 from enlighten_async.v2 import protocol as _protocol
-from enlighten_async.v2.protocol import RawResponse, Request, decode
+from enlighten_async.v2.protocol import decode
+from tests.conftest import API_KEY, USER_ID
 from tests.support.body_limit_child import WARM_UP
+from tests.support.loopback import serving
 
-from .conftest import API_KEY, USER_ID
-
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
 GB = 2 * 1024 * MIB  # the "2 GB body"
 #: A run of JSON whitespace, written again and again for the large bodies.
@@ -216,15 +217,8 @@ async def hostile_server() -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_get("/api/v2/systems/{sid}/rgm_stats", handle)
-    runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}/api/v2"
-    finally:
-        await runner.cleanup()
+    async with serving(app, handler_cancellation=True) as url:
+        yield f"{url}/api/v2"
 
 
 async def _run_child(base_url: str, system_id: int) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """The transport's own URLs are the ones aiohttp would build from ``base_url + path`` and
-the query (``Transport._url``, the per-call shortcut), and it leaves aiohttp to build any
+the query (``AiohttpTransport._url``, the per-call shortcut), and it leaves aiohttp to build any
 URL it cannot vouch for."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import pytest
 from yarl import URL
 
 from enlighten_async.core import transport as transport_module
-from enlighten_async.core.transport import Credentials, Transport
-from enlighten_async.v2.protocol import Params, Request
+from enlighten_async.core.transport import AiohttpTransport, Credentials
+from enlighten_async.core.wire import Params, Request
 
 BASES = (
     "http://127.0.0.1:8080/api/v2",
@@ -42,11 +42,11 @@ QUOTED: tuple[tuple[str, Params], ...] = (
 )
 
 
-def _transport(base: str, key: str, user: str) -> Transport:
-    return Transport(base, Credentials(key, user), timeout=aiohttp.ClientTimeout(total=1))
+def _transport(base: str, key: str, user: str) -> AiohttpTransport:
+    return AiohttpTransport(base, Credentials(key, user), timeout=aiohttp.ClientTimeout(total=1))
 
 
-def _what_aiohttp_builds(transport: Transport, request: Request[object]) -> URL:
+def _what_aiohttp_builds(transport: AiohttpTransport, request: Request[object]) -> URL:
     # ClientSession._build_url parses the string; ClientRequest extends it with params.
     creds = (("key", transport._credentials.api_key), ("user_id", transport._credentials.user_id))
     return URL(transport.base_url + request.path).extend_query([*request.params, *creds])
