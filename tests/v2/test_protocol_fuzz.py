@@ -38,7 +38,7 @@ import enlighten_async as ea
 from enlighten_async.core.transport import Credentials, scrub
 from enlighten_async.v2.protocol import RawResponse, Request, decode
 
-from .conftest import API_KEY, SPEC_PATH, USER_ID
+from ..conftest import API_KEY, SPEC_PATH, USER_ID
 
 CREDS = Credentials(API_KEY, USER_ID)
 FRAGMENT = 6

@@ -34,7 +34,7 @@ from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
 from enlighten_async.store import SQLiteStore
 from enlighten_async.v2.protocol import RawResponse, Request, decode
 
-from .conftest import API_KEY, BASE, USER_ID
+from ..conftest import API_KEY, BASE, USER_ID
 
 UTC = timezone.utc
 SID = 67

@@ -21,7 +21,7 @@ from aioresponses import aioresponses
 import enlighten_async as ea
 from enlighten_async.core.quota import Quota
 
-from .conftest import API_KEY, USER_ID
+from ..conftest import API_KEY, USER_ID
 
 UTC = timezone.utc
 Call = Callable[[ea.EnlightenClient], Awaitable[Any]]
