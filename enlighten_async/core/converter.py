@@ -74,7 +74,7 @@ from array import array
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timezone
 from operator import itemgetter
-from typing import Any, TypeVar
+from typing import Any
 
 import attrs
 from cattrs import Converter
@@ -119,7 +119,6 @@ __all__ = [
     "to_datetime",
 ]
 
-T = TypeVar("T")
 UTC = timezone.utc
 _NoneType = type(None)
 _fromtimestamp = datetime.fromtimestamp
