@@ -28,7 +28,13 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "enlighten_async"
 ROOT = "enlighten_async"
-HEAVY = ("orjson", "cattrs", "enlighten_async.v2.converter", "enlighten_async.v2.protocol")
+HEAVY = (
+    "orjson",
+    "cattrs",
+    "enlighten_async.core.converter",
+    "enlighten_async.v2.converter",
+    "enlighten_async.v2.protocol",
+)
 #: The API versions: subpackages named ``v<N>``.
 VERSIONS = tuple(sorted(p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name[:1] == "v"))
 #: Modules of the engine above the versions, which know a version only through the registry.

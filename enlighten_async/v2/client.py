@@ -29,7 +29,7 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any, Final, Generic, TypeAlias, TypeVar
@@ -53,7 +53,7 @@ from enlighten_async.core.args import (
 from enlighten_async.core.clock import Clock
 from enlighten_async.core.deprecated import renamed
 from enlighten_async.core.exceptions import EnlightenError, ResponseFormatError, TransportError
-from enlighten_async.core.quota import PERIODS, Quota, resolve_plan
+from enlighten_async.core.quota import Quota, resolve_plan
 from enlighten_async.core.retry import RetryPolicy
 from enlighten_async.core.scheduler import Priority, Scheduler, SchedulerSnapshot
 from enlighten_async.core.spans import plan_windows
@@ -89,6 +89,7 @@ from enlighten_async.v2.models import (
     SystemsPage,
 )
 from enlighten_async.v2.pagination import paginate
+from enlighten_async.v2.plans import PLANS
 from enlighten_async.v2.protocol import decode
 
 __all__ = ["DEFAULT_BASE_URL", "DateLike", "EnlightenClient", "Epoch"]
@@ -142,8 +143,9 @@ class EnlightenClient:
             async for system in client.systems(status=["normal", "comm"]):
                 summary = await client.summary(system.system_id)
 
-    ``plan`` (``"watt"``, ``"kilowatt"``, ...) tells the scheduler the quota; without it
-    the scheduler learns the quota from the first 409. Pass ``scheduler`` to share one
+    ``plan`` (``"watt"``, ``"kilowatt"``, ..., quotas such as ``"10/minute,10000/month"``
+    or a list of :class:`Quota`) tells the scheduler the quota; without it the scheduler
+    learns the quota from the first 409. Pass ``scheduler`` to share one
     among clients of the same key. ``clock`` is the time source (the simulator's
     compressed clock, or a test's). Neither the key nor the user id shows in a repr, a
     log line or an error.
@@ -886,28 +888,7 @@ def _timeout_arg(timeout: Any) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=seconds_arg(timeout, "timeout", positive=True))
 
 
-def _plan_arg(plan: Any) -> str | tuple[Quota, ...] | None:
-    """A known plan name, or a non-empty list of :class:`Quota`, one per period."""
-    if plan is None:
-        return None
-    if isinstance(plan, str):
-        resolve_plan(plan)  # raises ValueError, naming the known plans
-        return plan
-    if isinstance(plan, (bytes, bytearray, Mapping)) or not isinstance(plan, Iterable):
-        raise TypeError(f"plan must be a plan name or a list of Quota, got {type(plan).__name__}")
-    quotas = tuple(plan)
-    if not quotas:
-        raise ValueError("plan must not be an empty list: pass 'unlimited', or None to learn it")
-    periods = set()
-    for quota in quotas:
-        if not isinstance(quota, Quota):
-            raise TypeError(f"plan items must be Quota (e.g. Quota(10, 'minute')), got {quota!r}")
-        count_arg(quota.limit, "plan quota limit", minimum=1)
-        if quota.period not in PERIODS:
-            raise ValueError(
-                f"plan quota period must be one of {list(PERIODS)}, got {quota.period!r}"
-            )
-        if quota.period in periods:
-            raise ValueError(f"plan has two quotas for the period {quota.period!r}")
-        periods.add(quota.period)
-    return quotas
+def _plan_arg(plan: Any) -> tuple[Quota, ...] | None:
+    """A plan name of v2's table, quotas in text, or a non-empty list of :class:`Quota`:
+    the one plan validator's answer (:func:`~enlighten_async.core.quota.resolve_plan`)."""
+    return resolve_plan(plan, PLANS, empty=False)

@@ -1,7 +1,8 @@
-"""Parity of the converter's fast paths with cattrs' own hooks.
+"""The one converter on v2's models: the fast paths' parity with cattrs' own hooks, v2's
+rules (floors, the spec's examples) and ``explain``'s bounded walk over v2's bodies.
 
 ``make_converter()`` (and the strict one) build ``Series[X]`` of the interval models
-column by column and resolve scalar ``X | None`` hooks once; ``_make_plain_converter`` is
+column by column and resolve scalar ``X | None`` hooks once; ``make_plain_converter`` is
 the same converter without those shortcuts. For every input, good or bad, both must give
 the same models (same values, same field types) or raise the same error; the detailed
 converter (used by ``explain``) must fail on exactly the same inputs.
@@ -19,8 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import enlighten_async as ea
-from enlighten_async.v2 import converter as _converter
-from enlighten_async.v2.converter import _make_plain_converter, converter, make_converter
+from enlighten_async.core import converter as core_converter
+from enlighten_async.core.converter import converter, make_converter, make_plain_converter
+from enlighten_async.v2 import converter as v2_converter
 from enlighten_async.v2.models import (
     ConsumptionInterval,
     MeterInterval,
@@ -35,8 +37,8 @@ T0 = 1790000000  # 2026-09-21, a quarter-hour mark
 
 FAST = make_converter()
 FAST_STRICT = make_converter(strict=True)
-REF = _make_plain_converter()
-REF_STRICT = _make_plain_converter(strict=True)
+REF = make_plain_converter()
+REF_STRICT = make_plain_converter(strict=True)
 DETAILED = make_converter(detailed=True)
 
 LEAVES: list[type] = [
@@ -322,7 +324,7 @@ def test_a_bad_item_deep_in_a_long_list_is_explained() -> None:
     }
     with pytest.raises(Exception):  # noqa: B017 - whatever cattrs raises, as before
         converter.structure(body, ea.RgmStats)
-    details = _converter.explain(body, ea.RgmStats)
+    details = v2_converter.explain(body, ea.RgmStats)
     assert any("$.intervals[321].wh_del" in line for line in details), details
 
 
@@ -445,7 +447,7 @@ def test_parse_overhead_body() -> None:
     import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
     try:
         import parse_overhead
     finally:
@@ -548,8 +550,8 @@ class _DetailedSpy:
 @pytest.fixture
 def detailed_spy(monkeypatch: pytest.MonkeyPatch) -> _DetailedSpy:
     """The converter's detailed pass, watched by a :class:`_DetailedSpy` for one test."""
-    spy = _DetailedSpy(_converter._detailed)
-    monkeypatch.setattr(_converter, "_detailed", spy)
+    spy = _DetailedSpy(core_converter.detailed_converter)
+    monkeypatch.setattr(core_converter, "detailed_converter", spy)
     return spy
 
 
@@ -581,7 +583,7 @@ def test_explain_stops_after_a_few_problems_of_a_big_bad_body(
     bad = items(RgmInterval, N_BIG)
     for item in bad:
         item["wh_del"] = "lots"
-    details = _converter.explain(_rgm_body(bad), ea.RgmStats)
+    details = v2_converter.explain(_rgm_body(bad), ea.RgmStats)
     assert len(details) <= HANDFUL
     assert details[-1] == "… (more problems not listed)"
     assert details[0] == "invalid value for type, expected int @ $.intervals[0].wh_del"
@@ -597,7 +599,7 @@ def test_explain_finds_the_last_bad_item_of_a_big_body_without_a_detailed_pass(
     data[-1]["end_at"] = None
     body = _rgm_body(data)
     body["meter_intervals"][0]["intervals"][2]["curr_w"] = "x"
-    details = _converter.explain(body, ea.RgmStats)
+    details = v2_converter.explain(body, ea.RgmStats)
     assert details == (
         f"invalid value for type, expected datetime @ $.intervals[{N_BIG - 1}].end_at",
         "invalid value for type, expected int | None @ $.meter_intervals[0].intervals[2].curr_w",
@@ -616,11 +618,11 @@ def test_explain_finds_the_last_bad_item_of_a_big_body_without_a_detailed_pass(
 def test_explain_of_a_non_list_where_a_list_belongs_is_bounded(
     detailed_spy: _DetailedSpy, value: Any, expected: str
 ) -> None:
-    details = _converter.explain(_rgm_body(value), ea.RgmStats)
+    details = v2_converter.explain(_rgm_body(value), ea.RgmStats)
     assert details and expected in details[0]
     assert len(details) <= HANDFUL
     assert detailed_spy.calls <= HANDFUL
 
 
 def test_explain_of_a_fitting_body_is_empty() -> None:
-    assert _converter.explain(_rgm_body(items(RgmInterval, 600)), ea.RgmStats) == ()
+    assert v2_converter.explain(_rgm_body(items(RgmInterval, 600)), ea.RgmStats) == ()

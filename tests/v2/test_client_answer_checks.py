@@ -1,8 +1,9 @@
-"""Issue 19, point 5: rows that do not belong never reach the store.
+"""The client's checks of an answer: rows that do not belong never reach the store.
 
 * The models refuse what a 64-bit column cannot hold, and the converter's decisions on
   floats, exponents, non-ASCII digits, sub-second epochs, negative values and duplicate
-  keys (``_converter``'s docstring) hold for every body.
+  keys (the docstrings of ``enlighten_async.core.converter`` and ``v2.converter``) hold
+  for every body.
 * The client refuses a series answer for another system, or with intervals (days)
   outside the span (dates) it asked for: ``ResponseFormatError``.
 * A backfill asks again, after its other windows, for a window whose answer was not for
@@ -35,7 +36,7 @@ from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
 from enlighten_async.store import SQLiteStore
 from enlighten_async.v2.protocol import decode
 
-from .conftest import API_KEY, BASE, USER_ID
+from ..conftest import API_KEY, BASE, USER_ID
 
 UTC = timezone.utc
 SID = 67

@@ -2,7 +2,7 @@
 the columns for bulk readers, and few objects for the garbage collector.
 
 The parity of the fast converter with cattrs' own hooks, input by input, is in
-``test_converter.py``; here a series built column-wise from JSON is compared with one built
+``tests/v2/test_converter.py``; here a series built column-wise from JSON is compared with one built
 row by row from the same body, for random bodies.
 """
 
@@ -20,12 +20,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import enlighten_async as ea
-from enlighten_async.v2.converter import INT64_MAX, INT64_MIN, _make_plain_converter, converter
-from enlighten_async.v2.models import MeterReadingRange, Series
+from enlighten_async.core.converter import INT64_MAX, INT64_MIN, converter, make_plain_converter
+from enlighten_async.core.series import Series
+from enlighten_async.v2.models import MeterReadingRange
 
 UTC = timezone.utc
 T0 = 1790000000
-REF = _make_plain_converter()
+REF = make_plain_converter()
 META = {"status": "normal", "last_report_at": T0, "last_energy_at": T0, "operational_at": 1}
 
 # -- random bodies ---------------------------------------------------------------------------
@@ -34,7 +35,7 @@ EPOCHS = st.integers(min_value=0, max_value=4_000_000_000)
 #: Every int a model takes: 64 bits, signed (wider ones are refused, see
 #: ``test_values_a_model_refuses_are_refused_alike``).
 INTS = st.integers(min_value=INT64_MIN, max_value=INT64_MAX)
-#: Counts and microinverter production (``_converter.MINIMUM``) are never negative.
+#: Counts and microinverter production (v2's ``MINIMUM``) are never negative.
 COUNTS = st.integers(min_value=0, max_value=INT64_MAX)
 NULLABLE_INTS = st.one_of(st.none(), INTS)
 #: ``wh_del`` of a meter channel is "number, format: float, nullable": floats (NaN and

@@ -15,7 +15,7 @@ from yarl import URL
 import enlighten_async as ea
 from enlighten_async.v2.converter import make_converter
 
-from .conftest import API_KEY, BASE, USER_ID
+from ..conftest import API_KEY, BASE, USER_ID
 
 UTC = timezone.utc
 Call = Callable[[ea.EnlightenClient], Awaitable[Any]]

@@ -14,7 +14,7 @@ from aioresponses import aioresponses
 import enlighten_async as ea
 from enlighten_async.v2.pagination import MAX_TOKEN_LENGTH, paginate
 
-from .conftest import API_KEY, BASE, USER_ID
+from ..conftest import API_KEY, BASE, USER_ID
 
 SYSTEMS = re.compile("^" + re.escape(BASE + "/systems") + r"(\?.*)?$")
 

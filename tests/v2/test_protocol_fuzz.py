@@ -39,7 +39,7 @@ from enlighten_async.core.transport import Credentials, scrub
 from enlighten_async.core.wire import RawResponse, Request
 from enlighten_async.v2.protocol import decode
 
-from .conftest import API_KEY, SPEC_PATH, USER_ID
+from ..conftest import API_KEY, SPEC_PATH, USER_ID
 
 CREDS = Credentials(API_KEY, USER_ID)
 FRAGMENT = 6

@@ -1,4 +1,4 @@
-"""Every argument is checked before a request is sent (issue 8 point 6, issue 9 point 3).
+"""The client's argument checks: every argument is checked before a request is sent.
 
 ``mock_api`` has no URL registered, so a request that got through would fail with a
 connection error, not the expected ``ValueError``/``TypeError``; each test also checks that
@@ -22,7 +22,7 @@ import enlighten_async as ea
 from enlighten_async.core.quota import Quota
 from enlighten_async.core.transport import AiohttpTransport
 
-from .conftest import API_KEY, USER_ID
+from ..conftest import API_KEY, USER_ID
 
 UTC = timezone.utc
 Call = Callable[[ea.EnlightenClient], Awaitable[Any]]
@@ -257,6 +257,8 @@ BAD_OPTIONS: list[tuple[str, dict[str, Any], type[Exception], str]] = [
         "two quotas",
     ),
     ("plan unknown period", {"plan": [Quota(10, "fortnight")]}, ValueError, "period"),
+    ("plan text unknown period", {"plan": "10/fortnight"}, ValueError, "a quota looks like"),
+    ("plan text two minute quotas", {"plan": "10/minute,5/minute"}, ValueError, "two quotas"),
     ("retry not a policy", {"retry": {"attempts": 1}}, TypeError, "RetryPolicy"),
     ("clock not a clock", {"clock": object()}, TypeError, "Clock"),
     ("session not a session", {"session": "s"}, TypeError, "ClientSession"),
@@ -325,6 +327,7 @@ def test_good_options_are_accepted() -> None:
         retry=ea.RetryPolicy(attempts=1, initial_delay=0, max_delay=0, jitter=0, max_total=0),
     )
     ea.EnlightenClient(API_KEY, USER_ID, timeout=2, plan="Kilowatt")
+    ea.EnlightenClient(API_KEY, USER_ID, plan="10/minute,10000/month")
 
 
 @pytest.mark.parametrize(
