@@ -18,6 +18,7 @@ import pytest
 
 import enlighten_async as ea
 from enlighten_async import cli
+from enlighten_async.cli import connect
 from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
 from enlighten_async.store import SQLiteStore
 from tests.support.loopback import free_port, read_served_env, simulator_in_thread
@@ -196,7 +197,7 @@ def test_unreachable_base_url_exits_3_with_one_line(
 ) -> None:
     # One attempt, so that the test does not sit through the default retries' backoff.
     quick = functools.partial(ea.EnlightenClient, retry=ea.RetryPolicy(attempts=1))
-    monkeypatch.setattr(cli, "EnlightenClient", quick)
+    monkeypatch.setattr(connect, "EnlightenClient", quick)
     url = f"http://127.0.0.1:{free_port()}/api/v2"
     argv = ["backfill", "--key", KEY, "--user-id", USER, "--base-url", url]
     assert cli.main([*argv, "--db", str(tmp_path / "u.db"), "--no-progress"]) == 3

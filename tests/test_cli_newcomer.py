@@ -17,6 +17,7 @@ import pytest
 
 from enlighten_async import cli
 from enlighten_async.backfill import Progress
+from enlighten_async.cli import progress, reading
 from tests.support.cli import cli_env, run_cli
 from tests.support.loopback import free_port
 
@@ -121,7 +122,7 @@ def test_rich_progress_fits_the_terminal_without_cutting_counts(
     out = io.StringIO()
     console = Console(file=out, width=width, force_terminal=True, color_system=None)
     monkeypatch.setattr(rich, "_console", console)  # what rich.get_console() returns
-    update, stop = cli._progress_printer("rich")
+    update, stop = progress.progress_printer("rich")
     update(_progress(0, 65432))
     update(_progress(11234, 65432))
     stop()
@@ -198,7 +199,7 @@ def test_a_range_reversed_in_a_systems_local_time_is_a_usage_error(
 ) -> None:
     # As between 00:00 and 08:00 UTC: "--since <today UTC> --until 1d" is in order in UTC
     # but reversed in Los Angeles. Here the UTC check is made to pass for a reversed pair.
-    monkeypatch.setattr(cli, "_reversed", lambda since, until: False)
+    monkeypatch.setattr(reading, "reversed_range", lambda since, until: False)
     for command, extra in (("export", []), ("plot", ["--system", "67"])):
         argv = [command, "--db", str(small_store), *extra, "--since", "1d", "--until", "3d"]
         out = small_store.parent / "r.csv"  # an extension export takes (plot: any)
