@@ -61,6 +61,9 @@ async def run(args: argparse.Namespace) -> int:
 
 async def _fetch(args: argparse.Namespace, given: connect.Credentials, db: str) -> int:
     """Fetch into ``db``, with progress, until done or stopped; the exit status."""
+    # None: backfill's default, 7 days before each system's local today by the client's
+    # clock (the simulator's, when simulating: its fleet reports up to its "now").
+    since = args.since
     async with connect.target(args, given) as (base_url, key, user_id, clock):
         client, ledger = await connect.client(args, given, base_url, key, user_id, clock)
         if given.simulate:
@@ -69,16 +72,13 @@ async def _fetch(args: argparse.Namespace, given: connect.Credentials, db: str) 
             source = StoreSource.service(base_url, user_id)
         try:
             async with client, _store(db, source) as store:
-                # None: backfill's default, 7 days before each system's local today by
-                # the client's clock (the simulator's, when simulating: its fleet reports
-                # up to its "now").
                 report = await _until_stopped(
                     lambda on_progress: backfill(
                         client,
                         store,
                         args.systems,
                         args.kinds,
-                        args.since,
+                        since,
                         args.until,
                         on_progress=on_progress,
                         shard=args.shard,

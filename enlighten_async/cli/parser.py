@@ -228,15 +228,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command(
+    sub: Any, name: str, summary: str, description: str, epilog: str
+) -> argparse.ArgumentParser:
+    """Add the command ``name``: ``summary`` in the list of commands, and its ``--help``
+    with ``description`` and ``epilog`` as written (their line breaks kept)."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
+BACKFILL_DESCRIPTION = (
+    "Fetch history into a SQLite store. Resumable: run it again after a "
+    "failure or an interruption and it fetches only what is missing."
+)
+
+
 def _add_backfill(sub: Any) -> None:
     """``backfill``: fetch history into a store."""
-    backfill = sub.add_parser(
+    backfill = _command(
+        sub,
         "backfill",
-        help="fetch history into a SQLite store (resumable)",
-        description="Fetch history into a SQLite store. Resumable: run it again after a "
-        "failure or an interruption and it fetches only what is missing.",
-        epilog=BACKFILL_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "fetch history into a SQLite store (resumable)",
+        BACKFILL_DESCRIPTION,
+        BACKFILL_EPILOG,
     )
     backfill.add_argument(
         "--simulate",
@@ -338,17 +358,22 @@ def _add_backfill(sub: Any) -> None:
     )
 
 
+STATUS_DESCRIPTION = (
+    "Show what a store holds: each system's last report (as the last backfill "
+    "listed the systems), and per system and kind the windows, rows, first and last "
+    "interval and the gaps. Reads the store only (never the API, never creating or "
+    "changing the file); with --redis-url, also this month's requests of the key."
+)
+
+
 def _add_status(sub: Any) -> None:
     """``status``: what a store holds (it reads the store, never the API)."""
-    status = sub.add_parser(
+    status = _command(
+        sub,
         "status",
-        help="what the store holds per system and kind, and gaps",
-        description="Show what a store holds: each system's last report (as the last backfill "
-        "listed the systems), and per system and kind the windows, rows, first and last "
-        "interval and the gaps. Reads the store only (never the API, never creating or "
-        "changing the file); with --redis-url, also this month's requests of the key.",
-        epilog=STATUS_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "what the store holds per system and kind, and gaps",
+        STATUS_DESCRIPTION,
+        STATUS_EPILOG,
     )
     status.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default: {DEFAULT_DB})")
     status.add_argument(
@@ -395,22 +420,27 @@ exit status:
   3    the store cannot be used (damaged, not a store)"""
 
 
+EXPORT_DESCRIPTION = (
+    "Write the stored rows of one kind as CSV or gzipped CSV (no extra\n"
+    "needed) or parquet (needs the 'parquet' extra), to --out or to stdout. The format\n"
+    "is --out's extension (.csv, .csv.gz, .parquet) unless --format says otherwise.\n\n"
+    "Every row: end_at in UTC, local_time (the wall clock of the system's zone, no\n"
+    "offset), timezone and system_name; energy_lifetime has local dates, no local_time."
+)
+
+
 def _add_export(sub: Any) -> None:
     """``export``: stored rows as CSV or parquet (it reads the store, never the API)."""
     from enlighten_async.store import COLUMNS
 
-    export = sub.add_parser(
+    export = _command(
+        sub,
         "export",
-        help="write stored rows as CSV or parquet",
-        description="Write the stored rows of one kind as CSV or gzipped CSV (no extra\n"
-        "needed) or parquet (needs the 'parquet' extra), to --out or to stdout. The format\n"
-        "is --out's extension (.csv, .csv.gz, .parquet) unless --format says otherwise.\n\n"
-        "Every row: end_at in UTC, local_time (the wall clock of the system's zone, no\n"
-        "offset), timezone and system_name; energy_lifetime has local dates, no local_time.",
-        epilog=EXPORT_EPILOG.replace(
+        "write stored rows as CSV or parquet",
+        EXPORT_DESCRIPTION,
+        EXPORT_EPILOG.replace(
             "a missing extra", "an --out extension that names no format, a missing extra"
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     export.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default: {DEFAULT_DB})")
     export.add_argument(
@@ -439,17 +469,22 @@ def _add_export(sub: Any) -> None:
     )
 
 
+PLOT_DESCRIPTION = (
+    "Draw one system's stored production (stats): power (W) and energy\n"
+    "per interval (Wh), and energy per local day (kWh) over more than 3 days; local\n"
+    "time on the x axis, which covers the days asked for (up to now): missing\n"
+    "intervals are gaps. Needs the 'plot' extra (matplotlib)."
+)
+
+
 def _add_plot(sub: Any) -> None:
     """``plot``: a system's production into a PNG (it reads the store, never the API)."""
-    plot = sub.add_parser(
+    plot = _command(
+        sub,
         "plot",
-        help="draw a system's production (power and energy) into a PNG",
-        description="Draw one system's stored production (stats): power (W) and energy\n"
-        "per interval (Wh), and energy per local day (kWh) over more than 3 days; local\n"
-        "time on the x axis, which covers the days asked for (up to now): missing\n"
-        "intervals are gaps. Needs the 'plot' extra (matplotlib).",
-        epilog=EXPORT_EPILOG.replace("an export still writes the header", "no file written"),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "draw a system's production (power and energy) into a PNG",
+        PLOT_DESCRIPTION,
+        EXPORT_EPILOG.replace("an export still writes the header", "no file written"),
     )
     plot.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default: {DEFAULT_DB})")
     plot.add_argument("--system", type=_positive_int, required=True, help="system id")

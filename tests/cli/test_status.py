@@ -86,8 +86,8 @@ def test_status_shows_this_months_requests_used_and_left(
     simulator_url: str,
     redis_url: str,
     tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     db = tmp_path / "s.db"
     asyncio.run(_empty_store(db))  # status of a missing store is exit 2, Redis or not
