@@ -13,7 +13,7 @@ def run(args: argparse.Namespace, verbosity: int) -> int:
     itself, from its own ``--log-level``, which ``-v``/``-vv`` replace."""
     from enlighten_async.simulator import cli as sim_cli
 
-    if verbosity:
-        args = argparse.Namespace(**vars(args))  # the caller's namespace stays as parsed
-        args.log_level = "INFO" if verbosity == 1 else "DEBUG"
+    if verbosity:  # a copy: the caller's namespace stays as parsed
+        level = "INFO" if verbosity == 1 else "DEBUG"
+        args = argparse.Namespace(**{**vars(args), "log_level": level})
     return sim_cli.run(args)
