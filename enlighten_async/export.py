@@ -58,6 +58,7 @@ __all__ = [
     "local_bounds",
     "local_date",
     "local_systems",
+    "require_parquet",
     "store_frame",
     "write_csv",
     "write_csv_gz",
@@ -275,7 +276,9 @@ def _table(kind: str) -> Table:
     return TABLES[kind]
 
 
-def _pyarrow() -> None:
+def require_parquet() -> None:
+    """Check that parquet can be written: :class:`ImportError` naming the ``parquet``
+    extra when pandas or pyarrow is missing."""
     _pandas()
     try:
         import pyarrow  # type: ignore[import-untyped, import-not-found, unused-ignore] # noqa: F401
@@ -283,6 +286,9 @@ def _pyarrow() -> None:
         raise ImportError(
             "parquet needs pandas and pyarrow: pip install 'enlighten-async[parquet]'"
         ) from exc
+
+
+_pyarrow = require_parquet  # the name the calls in this module use
 
 
 async def write_parquet(

@@ -1,5 +1,5 @@
-"""``enlighten-async export`` and ``plot`` through a subprocess, on a store filled by a
-short simulated backfill (late November: Los Angeles is at -08:00, Berlin at +01:00)."""
+"""``enlighten_async.cli.export`` through a subprocess, on a store filled by a short
+simulated backfill (late November: Los Angeles is at -08:00, Berlin at +01:00)."""
 
 from __future__ import annotations
 
@@ -10,95 +10,30 @@ import io
 import os
 import pty
 import shutil
-import struct
-import subprocess
-import sys
-from collections.abc import Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
-import enlighten_async as ea
-from enlighten_async.backfill import backfill
-from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
 from enlighten_async.store import COLUMNS, KINDS, SQLiteStore
+from tests.support.cli import (
+    BERLIN,
+    DAY1,
+    DAY2,
+    LA,
+    RANGE,
+    UTC,
+    ZONES,
+    local_day,
+    one_line_error,
+    run_cli,
+    stored,
+)
+from tests.support.cli import (
+    run_command as run,
+)
 
-UTC = timezone.utc
-LA, BERLIN = 67, 78  # the first two systems of the simulated fleet
-ZONES = {LA: ZoneInfo("America/Los_Angeles"), BERLIN: ZoneInfo("Europe/Berlin")}
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # the simulator's clock starts here
-DAY1, DAY2 = date(2026, 11, 19), date(2026, 11, 20)
-RANGE = ["--since", DAY1.isoformat(), "--until", DAY2.isoformat()]
-TIMEOUT = 60
-
-
-async def _fill(db: Path) -> None:
-    clock = ea.ScaledClock(600, origin=NOW.timestamp())
-    simulator = Simulator(fleet=Fleet(2, seed=1), plan=PLANS["unlimited"], clock=clock)
-    async with (
-        SimulatorServer(simulator) as server,
-        ea.EnlightenClient(
-            simulator.api_key, simulator.user_id, base_url=server.base_url, clock=clock
-        ) as client,
-        SQLiteStore(db) as store,
-    ):
-        # a wide range: whatever backfill's own date rules, the 19th and 20th are in
-        since = datetime(2026, 11, 17, tzinfo=UTC)
-        until = datetime(2026, 11, 23, tzinfo=UTC)
-        report = await backfill(client, store, [LA, BERLIN], list(KINDS), since, until)
-        assert report.failed == 0 and report.done > 0
-
-
-@pytest.fixture(scope="module")
-def store_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    db = tmp_path_factory.mktemp("exportplot") / "sim.db"
-    asyncio.run(_fill(db))
-    return db
-
-
-async def _stored(db: Path, kind: str, system_id: int) -> list[tuple[Any, ...]]:
-    async with SQLiteStore(db) as store:
-        return await store.intervals(kind, system_id)
-
-
-def stored(db: Path, kind: str, system_id: int) -> list[tuple[Any, ...]]:
-    return asyncio.run(_stored(db, kind, system_id))
-
-
-def run(
-    *argv: str, blocked: Sequence[str] = (), stdout: int | None = subprocess.PIPE
-) -> subprocess.CompletedProcess[bytes]:
-    """``python -m enlighten_async ARGV``; ``blocked`` modules cannot be imported."""
-    if blocked:
-        code = (
-            "import sys\n"
-            f"for name in {list(blocked)!r}: sys.modules[name] = None\n"
-            "from enlighten_async.cli import main\n"
-            "raise SystemExit(main(sys.argv[1:]))\n"
-        )
-        cmd = [sys.executable, "-c", code, *argv]
-    else:
-        cmd = [sys.executable, "-m", "enlighten_async", *argv]
-    return subprocess.run(cmd, stdout=stdout, stderr=subprocess.PIPE, timeout=TIMEOUT)
-
-
-def one_line_error(proc: subprocess.CompletedProcess[bytes]) -> str:
-    err = proc.stderr.decode()
-    assert "Traceback" not in err, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
-
-
-def local_day(end_at: int, system_id: int) -> date:
-    # an interval ending at local midnight closes the day before
-    return (datetime.fromtimestamp(end_at, ZONES[system_id]) - timedelta(seconds=1)).date()
-
-
-# -- export ----------------------------------------------------------------------------
+pytestmark = pytest.mark.usefixtures("no_cli_env")
 
 
 def test_csv_rows_are_the_local_days_in_utc_and_local_time(store_db: Path) -> None:
@@ -310,60 +245,11 @@ def test_errors_are_one_line(store_db: Path, tmp_path: Path) -> None:
     proc = run("export", "--db", str(damaged), "--systems", str(LA))
     assert proc.returncode == 3 and "damaged.db" in one_line_error(proc)
 
-    garbage = tmp_path / "garbage.db"
-    garbage.write_bytes(b"not a database at all\n" * 200)
-    proc = run("plot", "--db", str(garbage), "--system", str(LA), "--out", str(tmp_path / "p.png"))
-    assert proc.returncode == 3 and "garbage.db" in one_line_error(proc)
 
-
-# -- plot ------------------------------------------------------------------------------
-
-
-def png_size(path: Path) -> tuple[int, int]:
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
-    width, height = struct.unpack(">II", data[16:24])
-    return width, height
-
-
-def test_plot_renders_a_png_of_the_asked_size_that_is_not_blank(
-    store_db: Path, tmp_path: Path
-) -> None:
-    image = pytest.importorskip("matplotlib.image")
-    np = pytest.importorskip("numpy")
-    out = tmp_path / "production.png"
-    proc = run("plot", "--db", str(store_db), "--system", str(LA), *RANGE, "--out", str(out),
-               "--width", "900", "--height", "500")  # fmt: skip
-    assert proc.returncode == 0, proc.stderr.decode()
-    expected = sum(
-        1 for r in stored(store_db, "stats", LA) if DAY1 <= local_day(int(r[1]), LA) <= DAY2
-    )
-    assert f"Drew {expected} intervals" in proc.stdout.decode()
-    assert png_size(out) == (900, 500)
-    pixels = image.imread(out)
-    assert pixels.shape[:2] == (500, 900)
-    colours = np.unique(pixels.reshape(-1, pixels.shape[2]), axis=0)
-    assert len(colours) > 50  # lines, fills, bars and text, not one flat colour
-    assert float(pixels[..., :3].std()) > 0.05
-    # the power curve's orange and the energy bars' blue are both drawn
-    rgb = (pixels[..., :3] * 255).round().astype(int)
-    assert (np.abs(rgb - [255, 127, 14]).sum(axis=2) < 30).sum() > 500
-    assert (np.abs(rgb - [31, 119, 180]).sum(axis=2) < 30).sum() > 500
-
-
-def test_plot_of_an_empty_range_says_so_and_draws_nothing(store_db: Path, tmp_path: Path) -> None:
-    out = tmp_path / "empty.png"
-    proc = run("plot", "--db", str(store_db), "--system", str(LA), "--since", "2020-01-01",
-               "--until", "2020-01-02", "--out", str(out))  # fmt: skip
-    assert proc.returncode == 1
-    assert "no production" in one_line_error(proc)
-    assert not out.exists()
-
-
-def test_plot_without_matplotlib_names_the_extra(store_db: Path, tmp_path: Path) -> None:
-    out = tmp_path / "p.png"
-    proc = run("plot", "--db", str(store_db), "--system", str(LA), "--out", str(out),
-               blocked=["matplotlib"])  # fmt: skip
-    assert proc.returncode == 2
-    assert "pip install 'enlighten-async[plot]'" in one_line_error(proc)
-    assert not out.exists()
+def test_export_to_a_path_that_cannot_be_written_is_one_line(small_store: Path) -> None:
+    for out in ("/nonexistent-folder/x.csv", str(small_store.parent)):
+        proc = run_cli("export", "--db", str(small_store), "--out", out, cwd=small_store.parent)
+        assert proc.returncode == 3, proc.stderr
+        assert (
+            proc.stderr.startswith(f"error: cannot write {out}: ") and proc.stderr.count("\n") == 1
+        )
