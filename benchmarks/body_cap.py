@@ -55,9 +55,10 @@ from _common import CpuSplit, loadavg, pin_this_process
 from parse_overhead import API_KEY, END_AT, HOST, START_AT, USER_ID, build_body
 
 from enlighten_async import EnlightenClient
-from enlighten_async.core.transport import Transport, _Inflater
+from enlighten_async.core.transport import AiohttpTransport, _Inflater
+from enlighten_async.core.wire import RawResponse, Request
 from enlighten_async.v2.models import RgmStats
-from enlighten_async.v2.protocol import RawResponse, Request, _too_many_intervals
+from enlighten_async.v2.protocol import _too_many_intervals
 
 #: Goal: the capped read's median paired ratio to the read before it, per encoding.
 GOAL_RATIO = 1.02
@@ -99,7 +100,7 @@ def _serve(plain: bytes, packed: bytes, conn: Any, cpu: int | None) -> None:
 # -- the baseline ---------------------------------------------------------------------------
 
 
-class BeforeTransport(Transport):
+class BeforeTransport(AiohttpTransport):
     """The read of ``601139a``: aiohttp decompresses and ``resp.read()`` takes it all.
 
     Only the success path is kept (the benchmark's answers are all 200s); everything else

@@ -51,8 +51,9 @@ from cattrs.errors import BaseValidationError
 from cattrs.v import transform_error
 
 from enlighten_async import ResponseFormatError, RgmStats
-from enlighten_async.v2.converter import _detailed, explain
-from enlighten_async.v2.protocol import RawResponse, Request, decode
+from enlighten_async.core.converter import detailed_converter, explain
+from enlighten_async.core.wire import RawResponse, Request
+from enlighten_async.v2.protocol import decode
 
 T0 = 1790000000
 GOAL_SECONDS = 1.0
@@ -84,7 +85,7 @@ def make_body(shape: str, megabytes: float) -> bytes:
 def explain_before(data: Any, cl: Any) -> tuple[str, ...]:
     """``explain()`` as it was: the detailed converter over the whole body."""
     try:
-        _detailed.structure(data, cl)
+        detailed_converter.structure(data, cl)
     except BaseValidationError as exc:
         return tuple(transform_error(exc, path="$"))
     except Exception as exc:

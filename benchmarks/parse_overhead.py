@@ -64,9 +64,10 @@ from _common import CpuSplit, loadavg, pin_this_process
 
 from enlighten_async import EnlightenClient
 from enlighten_async.core.scheduler import Scheduler
+from enlighten_async.core.wire import RawResponse, Request
 from enlighten_async.v2.converter import converter
 from enlighten_async.v2.models import RgmStats
-from enlighten_async.v2.protocol import RawResponse, Request, decode
+from enlighten_async.v2.protocol import decode
 
 HOST = "127.0.0.1"
 SYSTEM_ID = 1765

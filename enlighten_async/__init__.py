@@ -35,6 +35,8 @@ from enlighten_async.core.redis_ledger import LedgerUnavailableError, RedisLedge
 from enlighten_async.core.retry import RetryPolicy
 from enlighten_async.core.scheduler import Priority, Scheduler, SchedulerSnapshot
 from enlighten_async.core.spans import LookbackWarning
+from enlighten_async.core.transport import MockTransport, Transport
+from enlighten_async.core.wire import RawResponse, Request
 from enlighten_async.v2.client import DEFAULT_BASE_URL, DateLike, EnlightenClient, Epoch
 from enlighten_async.v2.filters import SystemsFilter
 from enlighten_async.v2.models import (
@@ -116,6 +118,7 @@ __all__ = [
     "Meta",
     "MicroInverter",
     "MicroInverterStatus",
+    "MockTransport",
     "MonthlyProduction",
     "NotFoundError",
     "Outcome",
@@ -125,7 +128,9 @@ __all__ = [
     "Quota",
     "QuotaLedger",
     "RateLimitError",
+    "RawResponse",
     "RedisLedger",
+    "Request",
     "ResponseFormatError",
     "RetryPolicy",
     "RgmInterval",
@@ -145,6 +150,7 @@ __all__ = [
     "SystemsFilter",
     "SystemClock",
     "SystemsPage",
+    "Transport",
     "TransportError",
     "UnprocessableEntityError",
     "__version__",

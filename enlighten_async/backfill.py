@@ -19,7 +19,6 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from attrs import field, frozen, mutable
 
@@ -28,15 +27,18 @@ from enlighten_async.core.coverage import Coverage
 from enlighten_async.core.deprecated import renamed
 from enlighten_async.core.exceptions import EnlightenError, ResponseFormatError
 from enlighten_async.core.fanout import fan_out
+from enlighten_async.core.kinds import BackfillClient, BackfillSystem
 from enlighten_async.core.scheduler import Priority
 from enlighten_async.core.spans import (
     LOOKBACK,
-    Kind,
     day_epoch,
     local_midnight,
     plan_days,
     plan_windows,
+    usable_zone,
 )
+from enlighten_async.core.spans import MAX_ZONE_NAME as MAX_ZONE_NAME
+from enlighten_async.kinds import KINDS
 from enlighten_async.store import (
     BackfillStore,
     ClaimingStore,
@@ -45,9 +47,6 @@ from enlighten_async.store import (
     StoreError,
     claim_owner,
 )
-from enlighten_async.v2.client import EnlightenClient
-from enlighten_async.v2.kinds import KINDS
-from enlighten_async.v2.models import System
 
 __all__ = [
     "CLAIM_LEASE",
@@ -256,37 +255,20 @@ def _local_bound(value: _Bound, tz: tzinfo, now: float, end: bool) -> int:
     return value
 
 
-#: Longer names are not looked up: the longest IANA name is about 30 characters, and a
-#: server-sent name of kilobytes should not reach the filesystem.
-MAX_ZONE_NAME = 255
+# Kept for callers of earlier versions (the helper and MAX_ZONE_NAME are core's now).
+_zone = usable_zone
 
 
-def _zone(name: object) -> tzinfo | None:
-    """The zone ``name`` names, or ``None`` when it is unusable.
-
-    The name comes from the server, so it may be anything: ``"America"`` (a tzdata folder:
-    ``IsADirectoryError``), ``""``, ``".."``, an absolute path, a data file of the tzdata
-    package, kilobytes of text, NUL bytes, not a string at all. ``ZoneInfo`` raises a
-    different exception for each, hence the broad ``except``.
-    """
-    if not isinstance(name, str) or not name or len(name) > MAX_ZONE_NAME:
-        return None
-    try:
-        return ZoneInfo(name)
-    except Exception:  # any failure means "unusable": see the docstring
-        return None
-
-
-def _zones() -> Callable[[System], tzinfo]:
+def _zones() -> Callable[[BackfillSystem], tzinfo]:
     """A lookup of each system's timezone for one run: UTC, with one warning per system,
     when the system's timezone is unusable."""
     found: dict[int, tzinfo] = {}
 
-    def zone_of(system: System) -> tzinfo:
+    def zone_of(system: BackfillSystem) -> tzinfo:
         known = found.get(system.system_id)
         if known is not None:
             return known
-        tz = _zone(system.timezone)
+        tz = usable_zone(system.timezone)
         if tz is None:
             name = system.timezone
             shown = name[:40] + "..." if isinstance(name, str) and len(name) > 40 else name
@@ -302,17 +284,22 @@ def _zones() -> Callable[[System], tzinfo]:
     return zone_of
 
 
+def _is_system(value: object) -> bool:
+    """Whether ``value`` is a system (v2's ``System``), not an id."""
+    return not isinstance(value, int | str) and isinstance(value, BackfillSystem)
+
+
 def _local_day(epoch: float, tz: tzinfo) -> date:
     return datetime.fromtimestamp(epoch, tz).date()
 
 
 def _plan(
-    system: System,
+    system: BackfillSystem,
     kind: str,
     since_bound: _Bound,
     until_bound: _Bound | None,
     now: float,
-    zone_of: Callable[[System], tzinfo],
+    zone_of: Callable[[BackfillSystem], tzinfo],
 ) -> list[tuple[int, int]]:
     # Dates are the system's local dates: the range runs from the local midnight that
     # starts ``since`` to the one that ends ``until``.
@@ -328,7 +315,8 @@ def _plan(
     until = min(until, int(system.meta.last_report_at.timestamp()))
     if since > until:
         return []
-    if KINDS[kind].by_day:
+    spec = KINDS[kind]
+    if spec.by_day:
         # A day is planned once it has ended (locally) by ``until``, which is at least
         # SETTLE_SECONDS before now: never a partial day.
         first = _local_day(since, tz)
@@ -340,23 +328,22 @@ def _plan(
             last,
             operational_date=_local_day(operational, tz),
             today=_local_day(now, tz),
+            max_days=spec.max_days,
         )
         return [(day_epoch(a), day_epoch(b)) for a, b in days]
-    windows = plan_windows(
-        Kind(kind), since, until, now=int(now), operational_at=operational, tz=tz
-    )
+    windows = plan_windows(spec, since, until, now=int(now), operational_at=operational, tz=tz)
     return [(w.start_at, w.end_at) for w in windows]
 
 
 async def _resolve_systems(
-    client: EnlightenClient, systems: Sequence[int] | Sequence[System] | None
-) -> list[System]:
-    if systems is not None and all(isinstance(s, System) for s in systems):
-        return [s for s in systems if isinstance(s, System)]
+    client: BackfillClient, systems: Sequence[int] | Sequence[BackfillSystem] | None
+) -> list[BackfillSystem]:
+    if systems is not None and all(_is_system(s) for s in systems):
+        return [s for s in systems if isinstance(s, BackfillSystem)]
     wanted = None if systems is None else [int(s) for s in systems]  # type: ignore[arg-type]
     if wanted is not None and not wanted:
         return []
-    found: list[System] = []
+    found: list[BackfillSystem] = []
     # The window planner needs each system's operational date: one /systems request per
     # SYSTEM_IDS_PER_REQUEST ids (a longer URL is refused), instead of one per system.
     step = SYSTEM_IDS_PER_REQUEST
@@ -411,10 +398,10 @@ def _arguments(
 
 
 async def _listed(
-    client: EnlightenClient,
-    systems: Sequence[int] | Sequence[System] | None,
+    client: BackfillClient,
+    systems: Sequence[int] | Sequence[BackfillSystem] | None,
     shard: tuple[int, int] | None,
-) -> list[System]:
+) -> list[BackfillSystem]:
     """The systems to plan (listed with ``/systems`` unless given), of ``shard`` only."""
     system_list = await _resolve_systems(client, systems)
     if shard is not None:
@@ -439,9 +426,9 @@ class BackfillPlan:
 
 
 async def plan_backfill(
-    client: EnlightenClient,
+    client: BackfillClient,
     store: BackfillStore | None = None,
-    systems: Sequence[int] | Sequence[System] | None = None,
+    systems: Sequence[int] | Sequence[BackfillSystem] | None = None,
     kinds: Iterable[str] = DEFAULT_KINDS,
     since: datetime | date | timedelta | int | None = None,
     until: datetime | date | timedelta | int | None = None,
@@ -476,9 +463,9 @@ async def plan_backfill(
 
 
 async def backfill(
-    client: EnlightenClient,
+    client: BackfillClient,
     store: BackfillStore,
-    systems: Sequence[int] | Sequence[System] | None = None,
+    systems: Sequence[int] | Sequence[BackfillSystem] | None = None,
     kinds: Iterable[str] = DEFAULT_KINDS,
     since: datetime | date | timedelta | int | None = None,
     until: datetime | date | timedelta | int | None = None,
@@ -810,7 +797,7 @@ def _check_lookback(item: WorkItem, now: float) -> None:
         )
 
 
-def _eta(client: EnlightenClient, remaining: int) -> float | None:
+def _eta(client: BackfillClient, remaining: int) -> float | None:
     """Wall seconds to send ``remaining`` requests at the quota's rate, if one is known."""
     if remaining <= 0:
         return 0.0

@@ -17,7 +17,7 @@ and their zones (:func:`export_columns`):
 - then ``timezone`` (the IANA name, ``America/Los_Angeles``) and ``system_name``, on every
   row: a CSV has no second sheet, and a file read alone still says whose rows it holds.
 
-Zones are those the store recorded (:meth:`SQLiteStore.systems`); a zone that names
+Zones are those the store recorded (:meth:`StoreReader.systems`); a zone that names
 nothing usable, or a system the store has no record of, means ``UTC``.
 ``since``/``until`` are local dates, both included: a day of intervals runs from local
 midnight to local midnight (an interval ending at midnight closes the day before).
@@ -35,16 +35,16 @@ import os
 from array import array
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
-from typing import IO, Any, TextIO
+from typing import IO, Any, Protocol, TextIO, runtime_checkable
 
 import attrs
 from attrs import frozen
 
-from enlighten_async.backfill import _zone
 from enlighten_async.core.args import days_back_arg
-from enlighten_async.store import SQLiteStore, StoreReader
-from enlighten_async.v2.kinds import TABLES, Table
-from enlighten_async.v2.models import ConsumptionStats, RgmStats, Series, Stats
+from enlighten_async.core.kinds import Table
+from enlighten_async.core.spans import usable_zone
+from enlighten_async.kinds import TABLES
+from enlighten_async.store import StoreReader
 
 __all__ = [
     "FORMATS",
@@ -58,6 +58,7 @@ __all__ = [
     "local_bounds",
     "local_date",
     "local_systems",
+    "require_parquet",
     "store_frame",
     "write_csv",
     "write_csv_gz",
@@ -65,6 +66,29 @@ __all__ = [
 ]
 
 log = logging.getLogger("enlighten_async.export")
+
+
+@runtime_checkable
+class _Columns(Protocol):
+    """A series (what an answer's ``intervals`` are): its values column by column."""
+
+    def columns(self) -> dict[str, Sequence[Any]]: ...
+
+    def __len__(self) -> int: ...
+
+
+@runtime_checkable
+class _Answer(Protocol):
+    """An answer whose ``intervals`` are what a frame is made of (v2's ``Stats``, ...)."""
+
+    @property
+    def intervals(self) -> Iterable[Any]: ...
+
+
+def _where(store: StoreReader) -> str:
+    """The store in a message: its file, when it has one."""
+    path = getattr(store, "path", None)
+    return str(path) if path else "the store"
 
 
 class UnknownSystemError(ValueError):
@@ -85,7 +109,7 @@ class LocalSystem:
 
 
 async def local_systems(
-    store: SQLiteStore, system_ids: Sequence[int] | None = None
+    store: StoreReader, system_ids: Sequence[int] | None = None
 ) -> list[LocalSystem]:
     """The systems ``system_ids`` as the store knows them, in the order given (``None``:
     every system the store has rows or a record of, by id).
@@ -101,11 +125,11 @@ async def local_systems(
     unknown = [i for i in system_ids if i not in recorded and i not in held]
     if unknown:
         shown = ", ".join(str(i) for i in unknown[:20])
-        raise UnknownSystemError(f"no system {shown} in {store.path}", unknown)
+        raise UnknownSystemError(f"no system {shown} in {_where(store)}", unknown)
     found = []
     for system_id in dict.fromkeys(system_ids):
         record = recorded.get(system_id)
-        tz = _zone(record.timezone) if record is not None else None
+        tz = usable_zone(record.timezone) if record is not None else None
         if tz is None:
             why = "no recorded timezone" if record is None else "an unusable timezone"
             log.warning("system %s has %s: times are shown in UTC", system_id, why)
@@ -137,7 +161,7 @@ def local_bounds(
     until: LocalDay | None,
     now: datetime | None = None,
 ) -> tuple[datetime | date | None, datetime | date | None]:
-    """The ``start_at``/``end_at`` of :meth:`SQLiteStore.intervals` for the local days
+    """The ``start_at``/``end_at`` of :meth:`StoreReader.intervals` for the local days
     ``since`` to ``until``, both included (``None``: no bound on that side; a ``timedelta``
     is that many days before the local today, read at ``now``)."""
     since, until = local_date(since, tz, now), local_date(until, tz, now)
@@ -252,7 +276,9 @@ def _table(kind: str) -> Table:
     return TABLES[kind]
 
 
-def _pyarrow() -> None:
+def require_parquet() -> None:
+    """Check that parquet can be written: :class:`ImportError` naming the ``parquet``
+    extra when pandas or pyarrow is missing."""
     _pandas()
     try:
         import pyarrow  # type: ignore[import-untyped, import-not-found, unused-ignore] # noqa: F401
@@ -260,6 +286,9 @@ def _pyarrow() -> None:
         raise ImportError(
             "parquet needs pandas and pyarrow: pip install 'enlighten-async[parquet]'"
         ) from exc
+
+
+_pyarrow = require_parquet  # the name the calls in this module use
 
 
 async def write_parquet(
@@ -332,7 +361,7 @@ def _pandas() -> Any:
     return pandas
 
 
-def intervals_frame(intervals: Iterable[Any] | Stats | RgmStats | ConsumptionStats, tz: str) -> Any:
+def intervals_frame(intervals: Iterable[Any] | _Answer, tz: str) -> Any:
     """A ``pandas.DataFrame`` of interval models, indexed by ``end_at`` in ``tz``.
 
     ``intervals`` are :class:`~enlighten_async.StatsInterval`,
@@ -343,12 +372,9 @@ def intervals_frame(intervals: Iterable[Any] | Stats | RgmStats | ConsumptionSta
     A series (what an answer holds) is read column by column: no row object is built.
     """
     pd = _pandas()
-    items: Iterable[Any] = (
-        intervals.intervals
-        if isinstance(intervals, (Stats, RgmStats, ConsumptionStats))
-        else intervals
-    )
-    if isinstance(items, Series) and len(items):
+    # an answer (no version's model is imported here: read by what it has)
+    items = intervals.intervals if isinstance(intervals, _Answer) else intervals
+    if isinstance(items, _Columns) and len(items):
         return _series_frame(pd, items, tz)
     records = [attrs.asdict(i, recurse=False) for i in items]
     ends = [r.pop("end_at") for r in records]
@@ -356,7 +382,7 @@ def intervals_frame(intervals: Iterable[Any] | Stats | RgmStats | ConsumptionSta
     return pd.DataFrame.from_records(records, index=index) if records else pd.DataFrame(index=index)
 
 
-def _series_frame(pd: Any, series: Series[Any], tz: str) -> Any:
+def _series_frame(pd: Any, series: _Columns, tz: str) -> Any:
     import numpy  # pandas depends on it
 
     columns = series.columns()

@@ -17,8 +17,8 @@ from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from enlighten_async.export import LocalDay, LocalSystem, local_bounds, local_date
+from enlighten_async.kinds import KINDS
 from enlighten_async.store import StoreReader
-from enlighten_async.v2.kinds import KINDS
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -33,6 +33,7 @@ __all__ = [
     "production_figure",
     "production_plot",
     "render_production",
+    "require_matplotlib",
 ]
 
 #: The length of a ``stats`` interval when a range holds a single one (the API's is 5 min).
@@ -54,13 +55,18 @@ class EmptyRangeError(LookupError):
     """The store holds no ``stats`` rows of the system in the range asked for."""
 
 
-def _matplotlib() -> Any:
+def require_matplotlib() -> Any:
+    """The ``matplotlib`` module; :class:`ImportError` naming the ``plot`` extra when it
+    is missing."""
     try:
         import matplotlib
         from matplotlib.figure import Figure  # noqa: F401  (imported to fail early)
     except ImportError as exc:
         raise ImportError(PLOT_EXTRA_HINT) from exc
     return matplotlib
+
+
+_matplotlib = require_matplotlib  # the name the calls in this module use
 
 
 def _interval_seconds(ends: Sequence[datetime]) -> float:

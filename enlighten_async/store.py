@@ -4,7 +4,9 @@ Every fetched range is written with its intervals in one transaction, together w
 record that the range is done, so an interrupted backfill resumes where it stopped and
 never keeps half a range. Rows are keyed by their natural keys and written with
 UPSERTs, so fetching a range again replaces its rows instead of duplicating them; a
-range's write never changes another range's rows (:class:`~enlighten_async.v2.kinds.OwnedRows`).
+range's write never changes another range's rows (:class:`~enlighten_async.core.kinds.OwnedRows`).
+The kinds, their tables and rows come from the registry (:mod:`enlighten_async.kinds`),
+never from an API version.
 
 A store is checked when it opens (``PRAGMA quick_check``): a damaged file, a file that
 is no SQLite database or a database that is no store raise :class:`StoreError`, as does
@@ -38,8 +40,10 @@ from attrs import field, frozen
 from enlighten_async.core import deprecated as _deprecated
 from enlighten_async.core.args import utc_datetime
 from enlighten_async.core.exceptions import EnlightenError
-from enlighten_async.v2 import kinds as _kinds
-from enlighten_async.v2.models import ConsumptionStats, EnergyLifetime, RgmStats, Stats, System
+from enlighten_async.core.kinds import BackfillSystem, OwnedRows, Table
+from enlighten_async.kinds import KINDS as _REGISTRY
+from enlighten_async.kinds import TABLES as _TABLES
+from enlighten_async.kinds import RangeResult as _RangeResult
 
 __all__ = [
     "COLUMNS",
@@ -136,26 +140,26 @@ class StoreSource:
 
 T = TypeVar("T")
 
-#: What :meth:`Store.write_range` accepts: one answer of an interval or daily operation.
-RangeResult: TypeAlias = Stats | RgmStats | ConsumptionStats | EnergyLifetime
+#: What :meth:`Store.write_range` accepts: one answer of a registered kind (its
+#: :attr:`~enlighten_async.core.kinds.KindSpec.model`, such as v2's ``Stats``).
+RangeResult: TypeAlias = _RangeResult
 
-#: The kinds a store keeps done ranges of, and the model each one's answers are.
-KINDS: dict[str, type[Any]] = {name: spec.model for name, spec in _kinds.KINDS.items()}
+#: The kinds a store keeps done ranges of, and the model each one's answers are (from the
+#: registry, :data:`enlighten_async.kinds.KINDS`).
+KINDS: dict[str, type[Any]] = {name: spec.model for name, spec in _REGISTRY.items()}
 
 #: The columns of each table, in the order :meth:`StoreReader.intervals` returns them.
-COLUMNS: dict[str, tuple[str, ...]] = {
-    name: table.column_names for name, table in _kinds.TABLES.items()
-}
+COLUMNS: dict[str, tuple[str, ...]] = {name: table.column_names for name, table in _TABLES.items()}
 
 
-def _create_table(table: _kinds.Table) -> str:
+def _create_table(table: Table) -> str:
     columns = [f"    {c.name} {c.type}{'' if c.nullable else ' NOT NULL'}" for c in table.columns]
     columns.append(f"    PRIMARY KEY ({', '.join(table.key)})")
     body = ",\n".join(columns)
     return f"CREATE TABLE IF NOT EXISTS {table.name} (\n{body}\n) WITHOUT ROWID;\n"
 
 
-def _upsert(table: _kinds.Table) -> str:
+def _upsert(table: Table) -> str:
     marks = ", ".join("?" * len(table.columns))
     values = ", ".join(f"{c} = excluded.{c}" for c in table.column_names if c not in table.key)
     return (
@@ -166,7 +170,7 @@ def _upsert(table: _kinds.Table) -> str:
 
 # The done ranges live in a table named "windows": existing stores must open unchanged.
 _SCHEMA = (
-    "".join(_create_table(t) for t in _kinds.TABLES.values())
+    "".join(_create_table(t) for t in _TABLES.values())
     + """
 CREATE TABLE IF NOT EXISTS windows (
     system_id INTEGER NOT NULL,
@@ -203,7 +207,7 @@ CREATE INDEX IF NOT EXISTS claims_by_owner ON claims (owner);
 )
 
 # The tables a store of this version has (_missing is those a read-only store lacks).
-_SCHEMA_TABLES = frozenset({*_kinds.TABLES, "windows", "systems", "store_info"})
+_SCHEMA_TABLES = frozenset({*_TABLES, "windows", "systems", "store_info"})
 
 # Columns added to "systems" after it first shipped: added to an older store opened for
 # writing, read as NULL from one opened read-only.
@@ -216,7 +220,7 @@ _SOURCE_KEYS = ("source_base_url", "source_user_hash", "source_salt", "source_si
 _WINDOWS_COLUMNS = {"system_id", "kind", "start_at", "end_at", "rows", "fetched_at"}
 
 _UPSERT = {
-    **{name: _upsert(table) for name, table in _kinds.TABLES.items()},
+    **{name: _upsert(table) for name, table in _TABLES.items()},
     "systems": (
         "INSERT INTO systems (system_id, name, timezone, updated_at, last_report_at, status) "
         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (system_id) DO UPDATE "
@@ -298,9 +302,9 @@ class BackfillStore(Protocol):
     ) -> None:
         """Store ``result``'s rows and the record that the range is done, atomically.
 
-        The rows are the kind's :attr:`~enlighten_async.v2.kinds.KindSpec.rows`; a row
+        The rows are the kind's :attr:`~enlighten_async.core.kinds.KindSpec.rows`; a row
         stored before under the same key is replaced. Only the rows the range may change
-        are stored (:class:`~enlighten_async.v2.kinds.OwnedRows`): a write never changes
+        are stored (:class:`~enlighten_async.core.kinds.OwnedRows`): a write never changes
         another range's rows.
         """
         ...
@@ -383,7 +387,7 @@ class Store(BackfillStore, StoreReader, Protocol):
     """A store both sides can use; :class:`SQLiteStore` is the one this package ships.
 
     A second backend is one class with these methods: the rows of each kind, the
-    tables they go to and their keys come from :mod:`enlighten_async.v2.kinds`.
+    tables they go to and their keys come from the registry, :mod:`enlighten_async.kinds`.
     """
 
     async def close(self) -> None:
@@ -569,7 +573,7 @@ class SQLiteStore:
         range record are written or, if anything fails (or the process dies), none.
 
         A range's write never changes another range's rows
-        (:class:`~enlighten_async.v2.kinds.OwnedRows`): an interval outside
+        (:class:`~enlighten_async.core.kinds.OwnedRows`): an interval outside
         ``(start_at, end_at]``, or a day another range holds, is left out (with a warning,
         except the interval ending at ``start_at``, which a service may repeat), and the
         range's ``rows`` count only what was stored. A value that no 64-bit ``INTEGER``
@@ -662,7 +666,7 @@ class SQLiteStore:
         return await self._run(self._status_sync)
 
     async def write_systems(
-        self, systems: Iterable[System], *, updated_at: int | None = None
+        self, systems: Iterable[BackfillSystem], *, updated_at: int | None = None
     ) -> None:
         """Record each system's name, timezone, last report and status (a backfill does,
         when it lists them, with ``updated_at`` the moment it listed them by its clock).
@@ -722,7 +726,7 @@ class SQLiteStore:
         ``(start_at, end_at]`` (epoch seconds or aware datetimes), like a window. For
         ``energy_lifetime`` the days from ``start_at`` to ``end_at``, both included.
         """
-        table = _kinds.TABLES[_check_kind(kind, tables=True)]
+        table = _TABLES[_check_kind(kind, tables=True)]
         col = table.time_column
         lo, hi = table.bound(start_at), table.bound(end_at)
         where, params = ["system_id = ?"], [system_id]
@@ -922,7 +926,7 @@ class SQLiteStore:
         fetched_at: int,
     ) -> None:
         conn = self._connection()
-        spec = _kinds.KINDS[kind]
+        spec = _REGISTRY[kind]
         own_rows = stray = 0
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -937,7 +941,7 @@ class SQLiteStore:
                 else []
             )
             for table, _, rows in spec.rows(system_id, result):
-                owned = _kinds.OwnedRows(_kinds.TABLES[table], start_at, end_at, others)
+                owned = OwnedRows(_TABLES[table], start_at, end_at, others)
                 conn.executemany(_UPSERT[table], owned(rows))
                 stray += owned.stray
                 if table == spec.table.name:
@@ -991,7 +995,7 @@ class SQLiteStore:
         # when start < other end and end > other start; days, both ends included, when
         # they share a day. Runs that plan other windows (another range, another "now")
         # then still never fetch one interval at once.
-        before, after = ("<=", ">=") if _kinds.KINDS[kind].by_day else ("<", ">")
+        before, after = ("<=", ">=") if _REGISTRY[kind].by_day else ("<", ">")
         conn = self._connection()
         now = time.time()
         # IMMEDIATE: the write lock before the read, so that no other process claims
@@ -1055,7 +1059,7 @@ class SQLiteStore:
         ):
             done.setdefault((system_id, kind), []).append((s, e))
         extents: dict[tuple[int, str], tuple[int, Any, Any]] = {}
-        for kind, spec in _kinds.KINDS.items():
+        for kind, spec in _REGISTRY.items():
             col, table = spec.time_column, spec.table.name
             for system_id, n, first, last in self._read(
                 table,
@@ -1068,7 +1072,7 @@ class SQLiteStore:
         for key in sorted(done.keys() | extents.keys()):
             system_id, kind = key
             n, first, last = extents.get(key, (0, None, None))
-            spec = _kinds.KINDS[kind]
+            spec = _REGISTRY[kind]
             result.append(
                 StoreStatus(
                     system_id=system_id,

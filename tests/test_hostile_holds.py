@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 import enlighten_async as ea
-from enlighten_async.v2.protocol import RawResponse, error_for
+from enlighten_async.core.wire import RawResponse
+from enlighten_async.v2.protocol import error_for
 
 pytestmark = pytest.mark.looptime
 

@@ -28,7 +28,8 @@ from enlighten_async.core.ledger import (
     MemoryLedger,
     QuotaLedger,
 )
-from enlighten_async.v2.protocol import RawResponse, error_for
+from enlighten_async.core.wire import RawResponse
+from enlighten_async.v2.protocol import error_for
 
 LedgerFactory = Callable[[Sequence[Quota], float], QuotaLedger]
 

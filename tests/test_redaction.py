@@ -21,8 +21,9 @@ from hypothesis import strategies as st
 import enlighten_async as ea
 from enlighten_async import cli
 from enlighten_async.core.transport import MIN_FRAGMENT, Credentials, scrub
+from enlighten_async.core.wire import RawResponse, Request
 from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
-from enlighten_async.v2.protocol import RawResponse, Request, decode
+from enlighten_async.v2.protocol import decode
 from tests.support.loopback import free_port
 
 #: The other credential of each pair: long, so that it is never the one being tested.

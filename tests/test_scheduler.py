@@ -20,7 +20,8 @@ import pytest
 
 import enlighten_async as ea
 from enlighten_async.core.quota import resolve_plan
-from enlighten_async.v2.protocol import RawResponse, error_for
+from enlighten_async.core.wire import RawResponse
+from enlighten_async.v2.protocol import error_for
 from tests.support.scheduler import ORIGIN, FakeServer, make, per_window, run_many
 
 pytestmark = pytest.mark.looptime

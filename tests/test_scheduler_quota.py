@@ -19,7 +19,8 @@ import pytest
 import enlighten_async as ea
 import enlighten_async.core.scheduler as scheduler_module
 from enlighten_async.core import retry as _retry
-from enlighten_async.v2.protocol import RawResponse, error_for
+from enlighten_async.core.wire import RawResponse
+from enlighten_async.v2.protocol import error_for
 from tests.support.scheduler import FakeServer, run_many
 
 pytestmark = pytest.mark.looptime

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from enlighten_async import EnlightenClient
-from enlighten_async.backfill import _plan, _zones
+from enlighten_async.backfill import plan_backfill
 from enlighten_async.simulator import Fleet, Plan, Simulator, SimulatorServer
 from enlighten_async.simulator.quota import QuotaTally
 from enlighten_async.store import SQLiteStore
@@ -103,15 +103,20 @@ async def _run_workers(
             )
         outputs = await asyncio.gather(*(p.communicate() for p in procs))
         results = [(p.returncode, out.decode()) for p, (out, _) in zip(procs, outputs, strict=True)]
-        # The plan, made here as each worker made it (after the run: it costs no quota).
-        async with EnlightenClient(watched.key, watched.user, base_url=server.base_url) as c:
+        # The plan, made here as each worker made it (after the run: it costs no quota),
+        # by the simulator's clock (an empty store: every window the workers planned).
+        async with EnlightenClient(
+            watched.key, watched.user, base_url=server.base_url, clock=watched.sim.clock
+        ) as c:
             systems = [s async for s in c.systems(limit=1000)]
+            plan = await plan_backfill(c, None, systems, KINDS, since, until)
     watched.systems = systems  # type: ignore[attr-defined]
+    watched.plan = plan  # type: ignore[attr-defined]
     return watched, results, dbs, since, until
 
 
 async def _check(tmp_path: Path, redis_url: str, skews: dict[int, float]) -> None:
-    watched, results, dbs, since, until = await _run_workers(tmp_path, redis_url, skews)
+    watched, results, dbs, _, _ = await _run_workers(tmp_path, redis_url, skews)
     for code, out in results:
         assert code == 0, out
         assert " 0 failed" in out, out
@@ -124,14 +129,10 @@ async def _check(tmp_path: Path, redis_url: str, skews: dict[int, float]) -> Non
     assert conflicts == watched.sim.counters.conflicts
     assert conflicts <= 1 + WORKERS * IN_FLIGHT, (conflicts, sorted(refused.items()))
     # Every planned window stored exactly once across the 4 stores.
-    now = watched.sim.clock.now()
     systems: list[Any] = watched.systems  # type: ignore[attr-defined]
-    zone_of = _zones()
     planned = {
-        (s.system_id, kind, w)
-        for s in systems
-        for kind in KINDS
-        for w in _plan(s, kind, since, until, now, zone_of)
+        (w.system_id, w.kind, (w.start_at, w.end_at))
+        for w in watched.plan.windows  # type: ignore[attr-defined]
     }
     stored: Counter[tuple[int, str, tuple[int, int]]] = Counter()
     for i, db in enumerate(dbs, start=1):

@@ -91,7 +91,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 from attrs import frozen
 
 from enlighten_async.core.exceptions import RateLimitError
-from enlighten_async.core.quota import PERIOD_SECONDS, Quota
+from enlighten_async.core.quota import PERIOD_SECONDS, Quota, check_quotas
 
 __all__ = [
     "DEFAULT_MARGIN",
@@ -218,13 +218,9 @@ def check_margin(margin: object) -> float:
 
 
 def check_told(told: Sequence[Quota]) -> tuple[Quota, ...]:
-    """``told`` as a tuple, or ``TypeError``/``ValueError`` for a quota a ledger cannot keep."""
-    for quota in told:
-        if not isinstance(quota, Quota):
-            raise TypeError(f"a plan is a list of Quota, got {type(quota).__name__}")
-        if quota.period != "month" and quota.seconds is None:
-            raise ValueError(f"no window length is known for the period of {quota}")
-    return tuple(told)
+    """``told`` as a tuple, or ``TypeError``/``ValueError`` for a quota a ledger cannot keep
+    (the one plan validator, :func:`~enlighten_async.core.quota.check_quotas`)."""
+    return check_quotas(told)
 
 
 def guard_cap(seconds: float | None) -> float:

@@ -1,24 +1,39 @@
-"""Quotas: ``(limit, period)`` pairs and the service's plans.
+"""Quotas: ``(limit, period)`` pairs, and the one plan validator.
 
 A plan's limits count per API key in fixed windows aligned to the clock (a minute window
 runs from :00 to :00). The ``month`` period has no fixed length; the scheduler handles it by
 the ``period_end`` the server names.
+
+A plan is given as a name (``"watt"``), as quotas in text (``"10/minute,10000/month"``) or
+as a list of :class:`Quota`. Every entry point (the client's ``plan=``, the scheduler, the
+ledgers, the CLI's ``--plan``, the simulator's plans) checks it with :func:`resolve_plan`
+(lists with :func:`check_quotas`), so a bad plan gets the same error wherever it is given.
+The plan names and their quotas belong to an API version (v2's are in
+:mod:`enlighten_async.v2.plans`): a name resolves in the table the caller passes, or in
+:data:`PLANS`, the default version's.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from attrs import frozen
+
+from enlighten_async.core.args import count_arg
 
 __all__ = [
     "PERIODS",
     "PERIOD_SECONDS",
     "PLANS",
+    "PlanTable",
     "Quota",
+    "check_quotas",
     "parse_quota",
     "parse_quotas",
     "resolve_plan",
+    "set_default_plans",
 ]
 
 #: Lengths of the periods the scheduler can keep windows for.
@@ -48,28 +63,33 @@ class Quota:
         return f"{self.limit}/{self.period}"
 
 
-#: The service's plans, by name; the client and the simulator both read this table.
-#:
-#: Source: the v2 docs' "Throttling" section (https://developer.enphase.com/docs) and the
-#: spec's ``ConflictError`` example (spec/enlighten-systems-api-v2.yaml,
-#: components.schemas.ConflictError). They say only that plans have "minute" and "month"
-#: limits, that the 409 body names the plan ("Usage limit exceeded for plan Watt") with its
-#: ``period`` and ``limit``, and give one figure: Watt allows 10 a minute. The v2 docs we have
-#: list no other figure: Watt's 10,000 a month and every Kilowatt and Megawatt number below are
-#: this project's long-standing presets, not confirmed by a published source. The v4 portal's
-#: plans (developer-v4.enphase.com/developer-plans, as summarised in
-#: https://raw.githubusercontent.com/api-evangelist/enphase/refs/heads/main/plans/enphase-plans.yml)
-#: belong to another API version with other numbers (Watt 10/minute and 1,000/month, Kilowatt
-#: 50 and 50,000, Megawatt 100 and 300,000) and are not used here. A real key's limits are
-#: learned from its first 409 in any case.
-PLANS: dict[str, tuple[Quota, ...]] = {
-    "watt": (Quota(10, "minute"), Quota(10_000, "month")),
-    "kilowatt": (Quota(100, "minute"), Quota(1_000_000, "month")),
-    "megawatt": (Quota(1_000, "minute"), Quota(10_000_000, "month")),
-    "unlimited": (),
-}
+#: Plan names to their quotas: an API version's table (names in lower case).
+PlanTable = Mapping[str, tuple[Quota, ...]]
+
+#: The default API version's plans (v2's, :data:`enlighten_async.v2.plans.PLANS`, which
+#: installs them when imported, as importing the package does): the table a plan name
+#: resolves in when the caller names no table (the scheduler, the ledgers). One dict,
+#: filled in place, so ``from enlighten_async.core.quota import PLANS`` always sees it.
+PLANS: dict[str, tuple[Quota, ...]] = {}
+
+
+def set_default_plans(table: PlanTable) -> dict[str, tuple[Quota, ...]]:
+    """Make ``table`` the plans a name resolves in when no table is given, and return
+    :data:`PLANS` holding them (each plan checked by :func:`check_quotas`).
+
+    The default API version calls it when its plans module is imported, and keeps the
+    returned dict as its table, so the two are one object. A later version passes its own
+    table to :func:`resolve_plan` instead.
+    """
+    checked = {name: check_quotas(quotas) for name, quotas in table.items()}
+    PLANS.clear()
+    PLANS.update(checked)
+    return PLANS
+
 
 _QUOTA_RE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day|month)s?\s*$")
+#: How quotas are written in text, for the messages.
+_QUOTAS_EXAMPLE = "'10/minute,10000/month'"
 
 
 def parse_quota(text: str) -> Quota:
@@ -85,13 +105,68 @@ def parse_quotas(text: str) -> tuple[Quota, ...]:
     return tuple(parse_quota(part) for part in text.split(","))
 
 
-def resolve_plan(plan: str | tuple[Quota, ...] | list[Quota] | None) -> tuple[Quota, ...] | None:
-    """A plan name, or a list of quotas, to a tuple of quotas (``None`` stays ``None``)."""
+def resolve_plan(
+    plan: str | Iterable[Quota] | None,
+    plans: PlanTable | None = None,
+    *,
+    empty: bool = True,
+) -> tuple[Quota, ...] | None:
+    """The one plan validator: a plan as the quotas it stands for (``None`` stays ``None``).
+
+    ``plan`` is a plan name of ``plans`` (any case; :data:`PLANS`, the default API
+    version's, when ``plans`` is ``None``), quotas in text (``"10/minute,10000/month"``,
+    blank parts ignored) or a list of :class:`Quota`, checked by :func:`check_quotas`.
+    ``empty=False`` refuses an empty list (the client's ``plan=[]``, where ``None`` or
+    ``"unlimited"`` says what is meant); a plan named ``"unlimited"`` is ``()`` either way.
+
+    Raises ``ValueError`` for an unknown name (naming the known ones), text that is not
+    quotas and a list :func:`check_quotas` refuses; ``TypeError`` for anything else.
+    """
     if plan is None:
         return None
+    table = PLANS if plans is None else plans
     if isinstance(plan, str):
         key = plan.strip().lower()
-        if key not in PLANS:
-            raise ValueError(f"unknown plan {plan!r}; known plans: {', '.join(PLANS)}")
-        return PLANS[key]
-    return tuple(plan)
+        if key in table:
+            return table[key]
+        if "/" not in key:
+            raise ValueError(
+                f"unknown plan {plan!r}; known plans: {', '.join(table)}; "
+                f"or quotas such as {_QUOTAS_EXAMPLE}"
+            )
+        try:
+            quotas = [parse_quota(part) for part in plan.split(",") if part.strip()]
+        except ValueError as exc:
+            raise ValueError(f"{exc}; or a plan: {', '.join(table)}") from None
+        return check_quotas(quotas, empty=False)
+    return check_quotas(plan, empty=empty)
+
+
+def check_quotas(quotas: Any, *, empty: bool = True) -> tuple[Quota, ...]:
+    """``quotas`` (a list of :class:`Quota`, at most one per period) as a tuple.
+
+    Each must be a :class:`Quota` whose limit is an int of at least 1 and whose period is
+    one of :data:`PERIODS`. ``empty=False`` refuses an empty list. Raises ``TypeError``
+    (not a list of quotas) or ``ValueError`` (a bad limit or period, two quotas for one
+    period, an empty list refused).
+    """
+    if isinstance(quotas, str):  # here only where a name is not taken (a ledger's told)
+        raise TypeError(f"expected a list of Quota, got the plan name {quotas!r}")
+    if isinstance(quotas, (bytes, bytearray, Mapping)) or not isinstance(quotas, Iterable):
+        raise TypeError(f"plan must be a plan name or a list of Quota, got {type(quotas).__name__}")
+    checked = tuple(quotas)
+    if not checked and not empty:
+        raise ValueError("plan must not be an empty list: pass 'unlimited', or None to learn it")
+    periods: set[str] = set()
+    for quota in checked:
+        if not isinstance(quota, Quota):
+            raise TypeError(f"plan items must be Quota (e.g. Quota(10, 'minute')), got {quota!r}")
+        count_arg(quota.limit, "plan quota limit", minimum=1)
+        if quota.period not in PERIODS:
+            raise ValueError(
+                f"plan quota period must be one of {list(PERIODS)}, got {quota.period!r}"
+            )
+        if quota.period in periods:
+            raise ValueError(f"plan has two quotas for the period {quota.period!r}")
+        periods.add(quota.period)
+    return checked

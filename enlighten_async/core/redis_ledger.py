@@ -436,8 +436,7 @@ class RedisLedger:
             ) from exc
         if not isinstance(api_key, str) or not api_key:
             raise TypeError("api_key must be a non-empty string")
-        plan_arg = plan if plan is None or isinstance(plan, str) else tuple(plan)
-        told = check_told(resolve_plan(plan_arg) or ())
+        told = check_told(resolve_plan(plan) or ())
         self.margin = check_margin(margin)
         if isinstance(redis, str):
             # Checked first: redis-py's own ValueError quotes what it read as the port,

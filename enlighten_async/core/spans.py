@@ -1,39 +1,43 @@
-"""Range planning for the interval operations: which requests cover a time range.
+"""Range planning: which requests cover a time range, whatever the API version.
 
-Pure functions, no I/O. ``stats`` answers at most one day of 5-minute intervals per
-request, ``rgm_stats`` and ``consumption_stats`` at most one month of 15-minute intervals;
-all three label an interval by its end, so a request for ``[S, E]`` yields the intervals
-whose ``end_at`` is in ``(S, E]``. :func:`plan_windows` splits a range into the fewest
-such requests, consecutive and non-overlapping, after clipping it to what the API can
-answer (not after now, not before the operational date, not more than a year back).
-Given the system's zone, ``stats`` windows also end at each local midnight, so that a
-request covers (part of) one local day: :func:`local_midnight` and :func:`local_days` turn
-the system's local dates into the instants the requests need.
+Pure functions, no I/O, and no knowledge of any operation: the caller gives each kind's
+rule (a :class:`SpanRule`: a version's :class:`~enlighten_async.core.kinds.KindSpec`, or
+v2's ``Kind``). An interval operation labels an interval by its end, so a request for
+``[S, E]`` yields the intervals whose ``end_at`` is in ``(S, E]``; it answers at most
+``max_span`` seconds of ``step``-second intervals (v2's ``stats``: a day of 5 minutes).
+:func:`plan_windows` splits a range into the fewest such requests, consecutive and
+non-overlapping, after clipping it to what the API can answer (not after now, not before
+the operational date, not more than a year back). Given the system's zone, the windows of
+a kind with ``local_midnights`` also end at each local midnight, so that a request covers
+(part of) one local day: :func:`local_midnight` and :func:`local_days` turn the system's
+local dates into the instants the requests need. :func:`plan_days` chunks a range of days.
 """
 
 from __future__ import annotations
 
+import calendar
 import math
 import warnings
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from attrs import frozen
 
 from enlighten_async.core.args import check_order, date_arg, epoch_arg, seconds_arg
-from enlighten_async.v2.kinds import MAX_DAYS_PER_CHUNK, MONTH_WINDOW, Kind, day_epoch
 
 __all__ = [
     "LOOKBACK",
-    "MAX_DAYS_PER_CHUNK",
-    "MONTH_WINDOW",
-    "Kind",
+    "MAX_ZONE_NAME",
     "LookbackWarning",
+    "SpanRule",
     "Window",
     "day_epoch",
     "local_days",
     "local_midnight",
     "plan_days",
     "plan_windows",
+    "usable_zone",
 ]
 
 #: How far back the interval operations answer; older starts get an empty list.
@@ -44,16 +48,47 @@ class LookbackWarning(UserWarning):
     """Part of a requested range is more than a year old, so the API cannot answer it."""
 
 
+class SpanRule(Protocol):
+    """What planning needs of a kind (a :class:`~enlighten_async.core.kinds.KindSpec`,
+    v2's ``Kind``); its ``str()`` names it in messages."""
+
+    @property
+    def step(self) -> int:
+        """The interval length in seconds (a request's bounds are on its marks)."""
+        ...
+
+    @property
+    def max_span(self) -> int:
+        """The most seconds one request may span (a whole number of steps)."""
+        ...
+
+    @property
+    def by_day(self) -> bool:
+        """Whether the kind is planned in days (:func:`plan_days`), not intervals."""
+        ...
+
+    @property
+    def local_midnights(self) -> bool:
+        """Whether, given a zone, its windows also end at each local midnight."""
+        ...
+
+
+def day_epoch(day: date) -> int:
+    """The epoch seconds of UTC midnight of ``day`` (how stores key daily chunks)."""
+    return calendar.timegm((day.year, day.month, day.day, 0, 0, 0))
+
+
 @frozen
 class Window:
     """One request: the intervals whose ``end_at`` is in ``(start_at, end_at]``.
 
-    ``start_at`` and ``end_at`` are epoch seconds on the kind's mark.
+    ``start_at`` and ``end_at`` are epoch seconds on the kind's mark; ``kind`` is the
+    rule it was planned by.
     """
 
     start_at: int
     end_at: int
-    kind: Kind
+    kind: SpanRule
 
     @property
     def start(self) -> datetime:
@@ -69,6 +104,27 @@ class Window:
         """The ``end_at`` (epoch seconds) of every interval this window can return."""
         step = self.kind.step
         return range(self.start_at + step, self.end_at + 1, step)
+
+
+#: Longer names are not looked up: the longest IANA name is about 30 characters, and a
+#: server-sent name of kilobytes should not reach the filesystem.
+MAX_ZONE_NAME = 255
+
+
+def usable_zone(name: object) -> tzinfo | None:
+    """The zone ``name`` names, or ``None`` when it is unusable.
+
+    The name comes from the server, so it may be anything: ``"America"`` (a tzdata folder:
+    ``IsADirectoryError``), ``""``, ``".."``, an absolute path, a data file of the tzdata
+    package, kilobytes of text, NUL bytes, not a string at all. ``ZoneInfo`` raises a
+    different exception for each, hence the broad ``except``.
+    """
+    if not isinstance(name, str) or not name or len(name) > MAX_ZONE_NAME:
+        return None
+    try:
+        return ZoneInfo(name)
+    except Exception:  # any failure means "unusable": see the docstring
+        return None
 
 
 def local_midnight(day: date, tz: tzinfo) -> int:
@@ -116,7 +172,7 @@ def _up(epoch: int, step: int) -> int:
 
 
 def plan_windows(
-    kind: Kind | str,
+    kind: SpanRule,
     start: datetime | int,
     end: datetime | int,
     *,
@@ -127,6 +183,9 @@ def plan_windows(
 ) -> list[Window]:
     """The fewest consecutive windows that cover ``(start, end]`` for ``kind``.
 
+    ``kind`` gives the step and the longest span of one request (a ``ValueError`` for a
+    kind planned in days, and a ``TypeError`` for a bare name: core knows no kind by name).
+
     ``start`` and ``end`` are rounded down to the kind's mark (as the API does). The range
     is clipped: its end to ``now``; its start to ``operational_at`` and to
     ``now - 365 days + lookback_margin`` (rounded up), since older starts get an empty
@@ -136,12 +195,16 @@ def plan_windows(
     empty list when nothing is left. Raises ``ValueError`` for a naive datetime or
     ``start > end``.
 
-    With ``tz`` (the system's zone), a ``stats`` window also ends at every local midnight:
+    With ``tz`` (the system's zone), a window of a kind with ``local_midnights`` (v2's
+    ``stats``) also ends at every local midnight:
     a local day of 23 or 24 hours is one request, a day of 25 hours two (one request
     answers at most 24 hours). The windows of a day are then the same whatever the range
     around it, so a later run with another end plans the same windows for the same days.
     """
-    kind = Kind(kind)
+    if not all(hasattr(kind, a) for a in ("step", "max_span", "by_day", "local_midnights")):
+        raise TypeError(f"kind must be a kind's rule (a KindSpec), got {kind!r}")
+    if kind.by_day:
+        raise ValueError(f"{kind} is planned in days (plan_days), not in windows")
     step = kind.step
     s = epoch_arg(start, "start")
     e = epoch_arg(end, "end")
@@ -157,7 +220,7 @@ def plan_windows(
     if s < earliest:
         s = earliest
         warnings.warn(
-            f"{kind.value}: the API answers at most one year back; planning from "
+            f"{kind}: the API answers at most one year back; planning from "
             f"{datetime.fromtimestamp(earliest, timezone.utc).isoformat()} instead",
             LookbackWarning,
             stacklevel=2,
@@ -165,9 +228,9 @@ def plan_windows(
 
     windows: list[Window] = []
     while s < e:
-        # max_end stays on the mark: a day and MONTH_WINDOW are whole 15-minute marks
-        stop = min(e, kind.max_end(s))
-        if tz is not None and kind.spec.local_midnights:
+        # the end stays on the mark: a kind's max_span is a whole number of steps
+        stop = min(e, s + kind.max_span)
+        if tz is not None and kind.local_midnights:
             stop = min(stop, _next_midnight(s, tz, step))
         windows.append(Window(s, stop, kind))
         s = stop
@@ -175,9 +238,10 @@ def plan_windows(
 
 
 def plan_days(
-    start: date, end: date, *, operational_date: date | None, today: date
+    start: date, end: date, *, operational_date: date | None, today: date, max_days: int
 ) -> list[tuple[date, date]]:
-    """Inclusive ``(first, last)`` date chunks of at most 365 days for ``energy_lifetime``.
+    """Inclusive ``(first, last)`` date chunks of at most ``max_days`` days, for a kind
+    planned in days (v2's ``energy_lifetime``: its ``KindSpec.max_days``, 365).
 
     The range is clipped to ``operational_date`` and to yesterday (today is not over).
     Chunks are consecutive: each starts the day after the previous one ends. Returns an
@@ -188,12 +252,14 @@ def plan_days(
     last = date_arg(end, "end")
     check_order(first, last, "start", "end", (start, end))
     today = date_arg(today, "today")
+    if isinstance(max_days, bool) or not isinstance(max_days, int) or max_days < 1:
+        raise ValueError(f"max_days must be a positive int, got {max_days!r}")
     if operational_date is not None:
         first = max(first, date_arg(operational_date, "operational_date"))
     last = min(last, today - timedelta(days=1))
     chunks: list[tuple[date, date]] = []
     while first <= last:
-        stop = min(last, first + timedelta(days=MAX_DAYS_PER_CHUNK - 1))
+        stop = min(last, first + timedelta(days=max_days - 1))
         chunks.append((first, stop))
         first = stop + timedelta(days=1)
     return chunks

@@ -1,9 +1,12 @@
-"""The only module that calls aiohttp's client.
+"""How a request reaches a server: the :class:`Transport` seam, the aiohttp transport every
+client uses by default, and :class:`MockTransport` for tests. The only module that calls
+aiohttp's client.
 
-It adds the credentials to the query, sends, reads the body, and turns every aiohttp
-failure into a :class:`TransportError` whose text has the key and user id redacted.
-aiohttp's exceptions carry the full URL (and so the key): they are never chained, logged
-or re-raised as they are.
+:class:`AiohttpTransport` adds the credentials to the query, sends, reads the body, and
+turns every aiohttp failure into a :class:`TransportError` whose text has the key and user
+id redacted. aiohttp's exceptions carry the full URL (and so the key): they are never
+chained, logged or re-raised as they are. :class:`MockTransport` answers from a function
+instead, and maps its failures, closing and body caps the same way.
 
 The body is read as it arrives, never more than :data:`MAX_WIRE_BYTES` from the socket
 and :data:`MAX_BODY_BYTES` once decompressed; past either the read stops and the call
@@ -17,19 +20,22 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import logging
 import re
 import time
 import zlib
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from datetime import date, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 from urllib.parse import quote, quote_plus, urlsplit
 
 import aiohttp
+import attrs
 from aiohttp import http_exceptions
 from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from enlighten_async.core.exceptions import (
@@ -40,11 +46,12 @@ from enlighten_async.core.exceptions import (
     ResponseFormatError,
     TransportError,
 )
-from enlighten_async.v2.protocol import (
+from enlighten_async.core.wire import (
     MASK,
     MAX_ERROR_DEPTH,
     MAX_ERROR_ITEMS,
     RawResponse,
+    Redactor,
     Request,
     clip,
     is_secret_field,
@@ -52,7 +59,16 @@ from enlighten_async.v2.protocol import (
     server_time,
 )
 
-__all__ = ["Credentials", "Transport", "log_exchange", "redact", "scrub"]
+__all__ = [
+    "AiohttpTransport",
+    "Credentials",
+    "Handler",
+    "MockTransport",
+    "Transport",
+    "log_exchange",
+    "redact",
+    "scrub",
+]
 
 #: One DEBUG line per request (see :func:`log_exchange`); nothing else logs here.
 log = logging.getLogger("enlighten_async.transport")
@@ -107,7 +123,7 @@ MAX_CACHED_PATHS = 4096
 #: channel, so 8 MiB holds a month of about 43 channel streams at 64 bytes an item, 13
 #: times the simulator's month (55 times its week). The limit bounds what the parser may
 #: be handed too: ``orjson`` turns a hostile body into up to about 36 times its size in
-#: objects (``[{},{},...]``), which :data:`~enlighten_async.v2.protocol.MAX_INTERVALS`
+#: objects (``[{},{},...]``), which an API version's decoder (v2's ``MAX_INTERVALS``)
 #: then refuses before parsing.
 MAX_BODY_BYTES = 8 * 1024 * 1024
 #: The most bytes read from the socket for one body, compressed or not (after the chunked
@@ -285,8 +301,95 @@ def _scrub_exception(exc: BaseException, creds: Credentials, hops: int) -> None:
                 exc.__suppress_context__ = True
 
 
-class Transport:
-    """Sends a :class:`Request` and returns a :class:`RawResponse`.
+@runtime_checkable
+class Transport(Protocol):
+    """What a client needs from a transport: send one request, get its raw answer, close.
+
+    A transport adds what the service asks of every request (the credentials, the base
+    URL), sends it once and returns the status, the headers and the whole body, never
+    more than ``MAX_BODY_BYTES`` of it. It raises :class:`TransportError` when no full
+    answer came (a timeout, a dropped connection), and :class:`ClientClosedError` once
+    closed. Retries, pacing and decoding are the client's: a transport sends once.
+
+    The client uses an aiohttp transport unless it is given one (``transport=``);
+    :class:`MockTransport` answers from a function, for tests.
+    """
+
+    @property
+    def base_url(self) -> str:
+        """The URL that requests' paths are relative to (shown in reprs and log lines)."""
+        ...
+
+    async def send(self, request: Request[object]) -> RawResponse:
+        """Send ``request`` once and return its answer, whatever its status."""
+        ...
+
+    async def close(self) -> None:
+        """Release what the transport holds; later sends raise :class:`ClientClosedError`."""
+        ...
+
+
+class _Sender:
+    """What the transports here share: the closed flag, and the sends in flight that
+    :meth:`_shut` cancels, so that each of them ends in :class:`ClientClosedError`."""
+
+    def __init__(self) -> None:
+        self._closed = False
+        #: The tasks inside send() now, and those of them close() cancelled.
+        self._sending: set[asyncio.Task[Any]] = set()
+        self._cut_short: set[asyncio.Task[Any]] = set()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called: every later send raises at once."""
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClientClosedError("the client is closed: make a new one to send again")
+
+    def _shut(self) -> None:
+        """Mark the transport closed and cancel each send in flight (see :meth:`send`)."""
+        self._closed = True
+        # aiohttp does not always wake a request whose connection the session's close
+        # shuts (with a total timeout it waits for the timeout): cancel each send in
+        # flight instead, which send() turns into ClientClosedError. Each of these tasks
+        # is suspended inside send(), so the cancellation lands there and nowhere else.
+        loop = asyncio.get_running_loop()
+        for task in self._sending:
+            if task.get_loop() is loop and task is not asyncio.current_task():
+                self._cut_short.add(task)
+                task.cancel()
+
+    async def send(self, request: Request[object]) -> RawResponse:
+        """Send ``request`` once; raise :class:`TransportError` if no full answer came,
+        :class:`ClientClosedError` if the client was closed before the answer did."""
+        task = asyncio.current_task()
+        if task is None:
+            return await self._send(request)
+        self._sending.add(task)
+        try:
+            return await self._send(request)
+        except asyncio.CancelledError:
+            if task in self._cut_short:
+                self._cut_short.discard(task)
+                if not _uncancel(task):  # close()'s alone: a caller's came too otherwise
+                    raise ClientClosedError(
+                        f"{request.operation}: the client was closed while it was sent"
+                    ) from None
+            raise
+        finally:
+            self._sending.discard(task)
+            if task in self._cut_short:  # the cancellation was spent inside, not raised
+                self._cut_short.discard(task)
+                _uncancel(task)
+
+    async def _send(self, request: Request[object]) -> RawResponse:
+        raise NotImplementedError
+
+
+class AiohttpTransport(_Sender):
+    """Sends a :class:`Request` with aiohttp and returns a :class:`RawResponse`.
 
     Owns its ``aiohttp.ClientSession`` unless one is passed in; a session passed in is
     used and left open. ``limit`` caps connections (the scheduler's in-flight cap agrees).
@@ -301,9 +404,8 @@ class Transport:
         timeout: aiohttp.ClientTimeout,
         limit: int = 10,
     ) -> None:
+        super().__init__()
         self.base_url = base_url.rstrip("/")
-        #: The base URL's path (``/api/v2``): a log line shows it, never the host's query.
-        self.base_path = urlsplit(self.base_url).path
         self._credentials = credentials
         self._session = session
         self._owns_session = session is None
@@ -311,10 +413,6 @@ class Transport:
         self._limit = limit
         self._session_loop: asyncio.AbstractEventLoop | None = None
         self._keeper: AsyncGenerator[None, None] | None = None
-        self._closed = False
-        #: The tasks inside send() now, and those of them close() cancelled.
-        self._sending: set[asyncio.Task[Any]] = set()
-        self._cut_short: set[asyncio.Task[Any]] = set()
         self._paths: dict[str, URL] = {}
 
     def _url(self, request: Request[object]) -> URL | None:
@@ -355,14 +453,8 @@ class Transport:
             encoded=True,
         )
 
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called: every later send raises at once."""
-        return self._closed
-
     async def _get_session(self) -> aiohttp.ClientSession:
-        if self._closed:
-            raise ClientClosedError("the client is closed: make a new one to send again")
+        self._check_open()
         session = self._session
         if not self._owns_session:
             assert session is not None
@@ -393,52 +485,12 @@ class Transport:
     async def close(self) -> None:
         """Close the session if this transport made it; later sends raise
         :class:`ClientClosedError`, and so do the ones in flight (instead of a retry)."""
-        self._closed = True
-        # aiohttp does not always wake a request whose connection the session's close
-        # shuts (with a total timeout it waits for the timeout): cancel each send in
-        # flight instead, which send() turns into ClientClosedError. Each of these tasks
-        # is suspended inside send(), so the cancellation lands there and nowhere else.
-        loop = asyncio.get_running_loop()
-        for task in self._sending:
-            if task.get_loop() is loop and task is not asyncio.current_task():
-                self._cut_short.add(task)
-                task.cancel()
+        self._shut()
         keeper, self._keeper = self._keeper, None
         if keeper is not None and self._session_loop is asyncio.get_running_loop():
             await keeper.aclose()  # closes the session
         elif self._owns_session and self._session is not None and not self._session.closed:
             await self._session.close()
-
-    def scrub(self, exc: EnlightenError) -> EnlightenError:
-        """Mask the credentials in everything ``exc`` carries from a response.
-
-        The service has no reason to echo the key, but a proxy's error page may echo the
-        URL; the error's message, args, body and body prefix are redacted in place.
-        """
-        return scrub(exc, self._credentials)
-
-    async def send(self, request: Request[object]) -> RawResponse:
-        """Send ``request`` once; raise :class:`TransportError` if no full answer came,
-        :class:`ClientClosedError` if the client was closed before the answer did."""
-        task = asyncio.current_task()
-        if task is None:
-            return await self._send(request)
-        self._sending.add(task)
-        try:
-            return await self._send(request)
-        except asyncio.CancelledError:
-            if task in self._cut_short:
-                self._cut_short.discard(task)
-                if not _uncancel(task):  # close()'s alone: a caller's came too otherwise
-                    raise ClientClosedError(
-                        f"{request.operation}: the client was closed while it was sent"
-                    ) from None
-            raise
-        finally:
-            self._sending.discard(task)
-            if task in self._cut_short:  # the cancellation was spent inside, not raised
-                self._cut_short.discard(task)
-                _uncancel(task)
 
     async def _send(self, request: Request[object]) -> RawResponse:
         creds = self._credentials
@@ -475,18 +527,89 @@ class Transport:
                     error = _undecodable_error(op, resp.status, resp.headers, creds)
                 else:
                     return RawResponse(resp.status, resp.headers, body, redact=creds.redact)
-        except (asyncio.TimeoutError, TimeoutError):
-            error = TransportError(f"{op}: timed out", operation=op, cause="TimeoutError")
+        except (asyncio.TimeoutError, TimeoutError) as exc:
+            error = _failure(op, exc, creds.redact, closed=False)  # timed out, closed or not
         except (aiohttp.ClientError, OSError, ValueError, RuntimeError) as exc:
             if _undecodable(exc):  # an encoding aiohttp cannot decode at all (br, zstd)
                 error = _undecodable_error(op, None, {}, creds)
-            elif self._closed:  # close() cut it short: not a failure worth a retry
-                error = ClientClosedError(f"{op}: the client was closed while it was sent")
             else:
                 # ClientError covers the usual failures; OSError/ValueError are rare low-level
                 # ones aiohttp lets through (a bad base URL), RuntimeError a closed session.
-                text = creds.redact(f"{type(exc).__name__}: {exc}")
-                error = TransportError(f"{op}: {text}", operation=op, cause=type(exc).__name__)
+                error = _failure(op, exc, creds.redact, closed=self._closed)
+        raise error
+
+
+#: A :class:`MockTransport`'s handler: it takes the request and returns its answer,
+#: from a plain function or a coroutine function.
+Handler: TypeAlias = Callable[[Request[Any]], RawResponse | Awaitable[RawResponse]]
+#: What a handler raises for a failure of the network; :class:`MockTransport` maps it
+#: as :class:`AiohttpTransport` maps aiohttp's (``TimeoutError`` is an ``OSError`` too).
+_NETWORK_ERRORS = (aiohttp.ClientError, OSError, asyncio.TimeoutError)
+#: A mock's redactor: credentials where they stand (``key=``, ``"user_id": ...``, a URL's
+#: userinfo); it knows no secret's value, so free text is left as it is.
+_redact_where_they_stand: Redactor = functools.partial(redact, secrets=())
+
+
+class MockTransport(_Sender):
+    """A transport that answers from a function, not the network: for tests.
+
+    ``handler`` takes the :class:`Request` the client built (its operation, path and
+    query; the credentials are the real transport's to add, so they are not in it) and
+    returns a :class:`RawResponse`, from a plain function or a coroutine function::
+
+        def handler(request: Request[Any]) -> RawResponse:
+            assert request.path == "/systems/67/summary"
+            return RawResponse(200, {"Content-Type": "application/json"}, body)
+
+        client = EnlightenClient(api_key="...", user_id="...", transport=MockTransport(handler))
+
+    What comes back is treated as the aiohttp transport treats an answer: headers read
+    case-insensitively, a body over ``MAX_BODY_BYTES`` refused with the same typed error.
+    A handler raises what the network would (``TimeoutError``, ``ConnectionResetError``,
+    an ``aiohttp.ClientError``) to get the :class:`TransportError` it becomes, or an
+    :class:`EnlightenError` to have it raised as it is. After :meth:`close`, every send
+    raises :class:`ClientClosedError`, and so do the sends still waiting on the handler.
+    """
+
+    def __init__(self, handler: Handler, *, base_url: str = "https://mock.invalid") -> None:
+        super().__init__()
+        if not callable(handler):
+            raise TypeError(f"handler must be callable, got {type(handler).__name__}")
+        self.handler = handler
+        self.base_url = base_url.rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"MockTransport({self.handler!r})"
+
+    async def close(self) -> None:
+        """Mark the transport closed; later sends, and those in flight, raise
+        :class:`ClientClosedError`."""
+        self._shut()
+
+    async def _send(self, request: Request[object]) -> RawResponse:
+        self._check_open()
+        op = request.operation
+        # As in AiohttpTransport._send: raised after the try block, with no context.
+        error: EnlightenError
+        try:
+            answer = self.handler(request)
+            if inspect.isawaitable(answer):
+                answer = await answer
+        except _NETWORK_ERRORS as exc:
+            error = _failure(op, exc, _redact_where_they_stand, closed=self._closed)
+        else:
+            if not isinstance(answer, RawResponse):
+                raise TypeError(
+                    f"the handler of {op} returned {type(answer).__name__}, not a RawResponse"
+                )
+            headers = answer.headers
+            if not isinstance(headers, CIMultiDictProxy):
+                headers = CIMultiDictProxy(CIMultiDict(headers))
+            if len(answer.body) <= MAX_BODY_BYTES:
+                return attrs.evolve(
+                    answer, headers=headers, redact=answer.redact or _redact_where_they_stand
+                )
+            error = _too_large_error(op, answer.status, headers, f"of {len(answer.body):,} bytes")
         raise error
 
 
@@ -509,6 +632,12 @@ async def _close_when_the_loop_ends(
         await session.close()
 
 
+@functools.lru_cache(maxsize=16)
+def _base_path(base_url: str) -> str:
+    """The base URL's path (``/api/v2``): a log line shows it, never the host's query."""
+    return urlsplit(base_url).path
+
+
 def log_exchange(
     transport: Transport, request: Request[object], outcome: object, started: float, attempt: int
 ) -> None:
@@ -519,7 +648,7 @@ def log_exchange(
     kind), the milliseconds since ``started`` (``time.perf_counter()``) and the attempt.
     Callers check ``log.isEnabledFor(logging.DEBUG)`` first, so that it costs nothing off.
     """
-    path = transport.base_path + request.path.partition("?")[0]
+    path = _base_path(transport.base_url) + request.path.partition("?")[0]
     millis = (time.perf_counter() - started) * 1000.0
     log.debug(
         "GET %s -> %s in %.1f ms (%s, attempt %d)",
@@ -529,6 +658,17 @@ def log_exchange(
         request.operation,
         attempt,
     )
+
+
+def _failure(op: str, exc: BaseException, red: Redactor, *, closed: bool) -> EnlightenError:
+    """The error for a send that got no full answer, ``exc`` being what the network (or
+    aiohttp) raised: a :class:`TransportError` with the text redacted, and no chain."""
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return TransportError(f"{op}: timed out", operation=op, cause="TimeoutError")
+    if closed:  # close() cut it short: not a failure worth a retry
+        return ClientClosedError(f"{op}: the client was closed while it was sent")
+    text = red(f"{type(exc).__name__}: {exc}")
+    return TransportError(f"{op}: {text}", operation=op, cause=type(exc).__name__)
 
 
 def _undecodable(exc: BaseException) -> bool:

@@ -29,7 +29,7 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any, Final, Generic, TypeAlias, TypeVar
@@ -53,13 +53,21 @@ from enlighten_async.core.args import (
 from enlighten_async.core.clock import Clock
 from enlighten_async.core.deprecated import renamed
 from enlighten_async.core.exceptions import EnlightenError, ResponseFormatError, TransportError
-from enlighten_async.core.quota import PERIODS, Quota, resolve_plan
+from enlighten_async.core.quota import Quota, resolve_plan
 from enlighten_async.core.retry import RetryPolicy
 from enlighten_async.core.scheduler import Priority, Scheduler, SchedulerSnapshot
-from enlighten_async.core.spans import Kind, plan_windows
-from enlighten_async.core.transport import Credentials, Transport, log_exchange
+from enlighten_async.core.spans import plan_windows
+from enlighten_async.core.transport import (
+    AiohttpTransport,
+    Credentials,
+    Transport,
+    log_exchange,
+    scrub,
+)
 from enlighten_async.core.transport import log as _transport_log
+from enlighten_async.core.wire import Request
 from enlighten_async.v2.filters import SystemsFilter, Unpack, systems_query
+from enlighten_async.v2.kinds import Kind
 from enlighten_async.v2.models import (
     ConsumptionInterval,
     ConsumptionLifetime,
@@ -81,7 +89,8 @@ from enlighten_async.v2.models import (
     SystemsPage,
 )
 from enlighten_async.v2.pagination import paginate
-from enlighten_async.v2.protocol import Request, decode
+from enlighten_async.v2.plans import PLANS
+from enlighten_async.v2.protocol import decode
 
 __all__ = ["DEFAULT_BASE_URL", "DateLike", "EnlightenClient", "Epoch"]
 
@@ -134,14 +143,20 @@ class EnlightenClient:
             async for system in client.systems(status=["normal", "comm"]):
                 summary = await client.summary(system.system_id)
 
-    ``plan`` (``"watt"``, ``"kilowatt"``, ...) tells the scheduler the quota; without it
-    the scheduler learns the quota from the first 409. Pass ``scheduler`` to share one
+    ``plan`` (``"watt"``, ``"kilowatt"``, ..., quotas such as ``"10/minute,10000/month"``
+    or a list of :class:`Quota`) tells the scheduler the quota; without it the scheduler
+    learns the quota from the first 409. Pass ``scheduler`` to share one
     among clients of the same key. ``clock`` is the time source (the simulator's
     compressed clock, or a test's). Neither the key nor the user id shows in a repr, a
     log line or an error.
 
     Used without ``async with``, close it when done with ``await client.close()``: a
     client left open keeps its session, and aiohttp warns about the unclosed session.
+
+    ``transport`` replaces the aiohttp transport: a :class:`MockTransport` answers from a
+    function, for tests with no network. A client with a transport takes its base URL
+    from it (``base_url``, ``session`` and ``timeout`` are the aiohttp transport's), and
+    closing the client closes the transport.
     """
 
     # Slots: all state lives in the shared core or the per-view options (see _bind).
@@ -160,6 +175,7 @@ class EnlightenClient:
         clock: Clock | None = None,
         retry: RetryPolicy | None = None,
         max_in_flight: int | None = None,
+        transport: Transport | None = None,
     ) -> None:
         # Every option is checked here, before a session or scheduler exists: a wrong one
         # fails now, not at the first call and not after a round of retries.
@@ -169,6 +185,23 @@ class EnlightenClient:
             if secret != secret.strip() or any(ord(c) < 0x20 or ord(c) == 0x7F for c in secret):
                 raise ValueError(
                     f"{name} has leading or trailing whitespace or a control character"
+                )
+        if transport is not None:
+            if not isinstance(transport, Transport):
+                raise TypeError(
+                    "transport must be a Transport (base_url, send() and close()), "
+                    f"got {type(transport).__name__}"
+                )
+            aiohttp_options = {
+                "base_url": base_url != DEFAULT_BASE_URL,
+                "session": session is not None,
+                "timeout": timeout != DEFAULT_TIMEOUT,
+            }
+            given = [name for name, changed in aiohttp_options.items() if changed]
+            if given:
+                raise ValueError(
+                    f"pass {', '.join(given)} to the transport, not the client: a client with "
+                    "a transport takes its base URL from it, and sends through it"
                 )
         base_url = url_arg(base_url)
         if session is not None:
@@ -206,13 +239,14 @@ class EnlightenClient:
             if max_in_flight is not None:
                 kwargs["max_in_flight"] = max_in_flight
             scheduler = Scheduler(_plan_arg(plan), **kwargs)
-        transport = Transport(
-            base_url,
-            credentials,
-            session=session,
-            timeout=client_timeout,
-            limit=scheduler.max_in_flight,
-        )
+        if transport is None:
+            transport = AiohttpTransport(
+                base_url,
+                credentials,
+                session=session,
+                timeout=client_timeout,
+                limit=scheduler.max_in_flight,
+            )
         self._bind(_Core(credentials, transport, scheduler), _CallOptions(), is_view=False)
 
     def _bind(self, core: _Core, options: _CallOptions, *, is_view: bool) -> None:
@@ -265,7 +299,8 @@ class EnlightenClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close the HTTP session, if the client made it. A view closes nothing."""
+        """Close the transport: the HTTP session, if the client made it. A view closes
+        nothing."""
         if not self._is_view:
             await self._transport.close()
 
@@ -330,7 +365,7 @@ class EnlightenClient:
         scheduler = self._core.scheduler
         options = self._options
         return scheduler.submit(
-            _Attempt(self._core.transport, scheduler, request),
+            _Attempt(self._core, scheduler, request),
             operation=request.operation,
             priority=options.priority,
             max_wait=options.max_wait,
@@ -668,10 +703,11 @@ class _Attempt(Generic[T]):
     is a function, its cell tuple and a cell per captured name.
     """
 
-    __slots__ = ("request", "scheduler", "sends", "transport")
+    __slots__ = ("credentials", "request", "scheduler", "sends", "transport")
 
-    def __init__(self, transport: Transport, scheduler: Scheduler, request: Request[T]) -> None:
-        self.transport = transport
+    def __init__(self, core: _Core, scheduler: Scheduler, request: Request[T]) -> None:
+        self.transport = core.transport
+        self.credentials = core.credentials
         self.scheduler = scheduler
         self.request = request
         self.sends = 0
@@ -700,7 +736,8 @@ class _Attempt(Generic[T]):
         try:
             return decode(request, raw)
         except EnlightenError as exc:
-            transport.scrub(exc)  # a body that echoes the URL must not carry the key
+            # A body that echoes the URL must not carry the key, whatever the transport.
+            scrub(exc, self.credentials)
             raise
 
 
@@ -851,28 +888,7 @@ def _timeout_arg(timeout: Any) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=seconds_arg(timeout, "timeout", positive=True))
 
 
-def _plan_arg(plan: Any) -> str | tuple[Quota, ...] | None:
-    """A known plan name, or a non-empty list of :class:`Quota`, one per period."""
-    if plan is None:
-        return None
-    if isinstance(plan, str):
-        resolve_plan(plan)  # raises ValueError, naming the known plans
-        return plan
-    if isinstance(plan, (bytes, bytearray, Mapping)) or not isinstance(plan, Iterable):
-        raise TypeError(f"plan must be a plan name or a list of Quota, got {type(plan).__name__}")
-    quotas = tuple(plan)
-    if not quotas:
-        raise ValueError("plan must not be an empty list: pass 'unlimited', or None to learn it")
-    periods = set()
-    for quota in quotas:
-        if not isinstance(quota, Quota):
-            raise TypeError(f"plan items must be Quota (e.g. Quota(10, 'minute')), got {quota!r}")
-        count_arg(quota.limit, "plan quota limit", minimum=1)
-        if quota.period not in PERIODS:
-            raise ValueError(
-                f"plan quota period must be one of {list(PERIODS)}, got {quota.period!r}"
-            )
-        if quota.period in periods:
-            raise ValueError(f"plan has two quotas for the period {quota.period!r}")
-        periods.add(quota.period)
-    return quotas
+def _plan_arg(plan: Any) -> tuple[Quota, ...] | None:
+    """A plan name of v2's table, quotas in text, or a non-empty list of :class:`Quota`:
+    the one plan validator's answer (:func:`~enlighten_async.core.quota.resolve_plan`)."""
+    return resolve_plan(plan, PLANS, empty=False)

@@ -1,5 +1,6 @@
 """One ``rgm_stats`` call under an address-space limit, run as a child process by
-``tests/test_body_limits.py``: ``python -m tests.support.body_limit_child BASE_URL SYSTEM_ID``.
+``tests/core/test_transport_body_limits.py``:
+``python -m tests.support.body_limit_child BASE_URL SYSTEM_ID``.
 
 It makes a warm-up call (system 1000, a small valid answer) so that the connection, the
 event loop and the allocator are set up, then caps its address space

@@ -1,4 +1,5 @@
-"""Loopback helpers shared by the tests: a free port, and a simulator served from a thread.
+"""Loopback helpers shared by the tests: a free port, an ``aiohttp.web`` app served in this
+loop, and a simulator served from a thread.
 
 A test that runs the synchronous ``cli.main`` (which starts and ends its own event loop)
 needs the simulator in another thread, with a loop of its own.
@@ -10,7 +11,9 @@ import asyncio
 import contextlib
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+
+from aiohttp import web
 
 from enlighten_async.simulator import Simulator, SimulatorServer
 
@@ -20,6 +23,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    app: web.Application, *, handler_cancellation: bool = False
+) -> AsyncIterator[str]:
+    """Serve ``app`` on a free loopback port in this loop; yields ``http://127.0.0.1:PORT``.
+    With ``handler_cancellation``, a handler is cancelled when its client goes away."""
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=handler_cancellation)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
 
 
 @contextlib.contextmanager

@@ -2,8 +2,8 @@
 
 It holds what :class:`~enlighten_async.store.SQLiteStore` holds, in dicts keyed as its
 tables are, and takes every kind's rows, tables, keys and time columns from the kind
-registry (:mod:`enlighten_async.v2.kinds`): nothing of the SQLite module but its public
-types. ``tests/test_store_contract.py`` runs the same suite against both.
+registry (:mod:`enlighten_async.kinds`): nothing of the SQLite module but its public
+types. ``tests/store/test_store_contract.py`` runs the same suite against both.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from datetime import date, datetime, timezone
 from types import TracebackType
 from typing import Any
 
+from enlighten_async.core.kinds import OwnedRows, Table
+from enlighten_async.kinds import TABLES, kind_spec
 from enlighten_async.store import RangeResult, StoreDataError, StoredSystem, StoreStatus
 from enlighten_async.v2.converter import INT64_MAX, INT64_MIN
-from enlighten_async.v2.kinds import TABLES, OwnedRows, Table, kind_spec
 from enlighten_async.v2.models import System
 
 Row = tuple[Any, ...]
@@ -61,7 +62,7 @@ class MemoryStore:
         self, system_id: int, kind: str, start_at: int, end_at: int, result: RangeResult
     ) -> None:
         """Store ``result``'s rows and the range's done record: all of them or none; a row
-        of another range is left out, as :class:`~enlighten_async.v2.kinds.OwnedRows` says."""
+        of another range is left out, as :class:`~enlighten_async.core.kinds.OwnedRows` says."""
         spec = kind_spec(kind)
         if not isinstance(result, spec.model):
             raise TypeError(f"a {kind} range takes {spec.model.__name__}, got {result!r}")

@@ -12,7 +12,8 @@ from email.utils import formatdate
 from typing import Any
 
 import enlighten_async as ea
-from enlighten_async.v2.protocol import RawResponse, error_for
+from enlighten_async.core.wire import RawResponse
+from enlighten_async.v2.protocol import error_for
 
 ORIGIN = 1_800_000_030.0  # 30 s into a minute window: the first window is a partial one
 

@@ -1,0 +1,226 @@
+"""``enlighten-async backfill``: fetch history into a SQLite store, resumably.
+
+``--simulate`` starts the embedded simulator in-process with a compressed clock and
+backfills from it. With ``--redis-url``/``ENLIGHTEN_REDIS_URL`` several workers of one key
+share one quota through Redis; Redis lost mid-run stops the run (exit 3): the windows
+stored so far are kept and a rerun resumes (a worker that went on alone would overrun the
+quota its peers share).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from enlighten_async.backfill import BackfillReport, Progress, backfill
+from enlighten_async.cli import connect
+from enlighten_async.cli.dry_run import dry_run
+from enlighten_async.cli.exits import (
+    EXIT_CANNOT_RUN,
+    EXIT_FAILED_WINDOWS,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    UsageError,
+    error,
+)
+from enlighten_async.cli.parser import DEFAULT_DB, DEFAULT_SIM_DB
+from enlighten_async.cli.progress import progress_printer
+from enlighten_async.cli.reading import absent
+from enlighten_async.store import SQLiteStore, StoreError, StoreSource, StoreSourceError
+
+__all__ = ["run"]
+
+#: How many failed windows the summary lists one by one.
+SUMMARY_FAILURES = 50
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Run ``backfill`` (or its ``--dry-run``); the exit status."""
+    given = connect.credentials(args)  # usage errors before anything starts
+    db = args.db or (DEFAULT_SIM_DB if given.simulate else DEFAULT_DB)
+    if args.dry_run:
+        return await dry_run(args, given, db)
+    created = absent(db)
+    try:
+        status = await _fetch(args, given, db)
+    except Exception:
+        if created:
+            await _remove_if_empty(db)
+        raise
+    if created and status != EXIT_OK:
+        await _remove_if_empty(db)
+    return status
+
+
+async def _fetch(args: argparse.Namespace, given: connect.Credentials, db: str) -> int:
+    """Fetch into ``db``, with progress, until done or stopped; the exit status."""
+    # None: backfill's default, 7 days before each system's local today by the client's
+    # clock (the simulator's, when simulating: its fleet reports up to its "now").
+    since = args.since
+    async with connect.target(args, given) as (base_url, key, user_id, clock):
+        client, ledger = await connect.client(args, given, base_url, key, user_id, clock)
+        if given.simulate:
+            source = StoreSource.simulated(seed=args.seed, systems=args.sim_systems)
+        else:
+            source = StoreSource.service(base_url, user_id)
+        try:
+            async with client, _store(db, source) as store:
+                report = await _until_stopped(
+                    lambda on_progress: backfill(
+                        client,
+                        store,
+                        args.systems,
+                        args.kinds,
+                        since,
+                        args.until,
+                        on_progress=on_progress,
+                        shard=args.shard,
+                        claim_lease=args.claim_lease,
+                    ),
+                    args.no_progress,
+                    ledger,
+                    db,
+                )
+        finally:
+            if ledger is not None:
+                with contextlib.suppress(Exception):
+                    await ledger.aclose()
+    if isinstance(report, int):
+        return report
+    if ledger is not None and ledger.lost is not None:
+        error(f"{ledger.lost}; run the same command again to fetch the windows that failed")
+        _print_summary(report, db)
+        return EXIT_CANNOT_RUN
+    _print_summary(report, db)
+    return EXIT_OK if report.failed == 0 else EXIT_FAILED_WINDOWS
+
+
+@contextlib.asynccontextmanager
+async def _store(db: str, source: StoreSource) -> Any:
+    """The store at ``db``, of ``source``; another source's store is a usage error."""
+    try:
+        async with SQLiteStore(db, source=source) as store:
+            yield store
+    except StoreSourceError as exc:
+        raise UsageError(f"{exc} (--db)") from None
+
+
+async def _until_stopped(
+    fetch: Callable[[Callable[[Progress], None]], Awaitable[BackfillReport]],
+    no_progress: bool,
+    ledger: Any,
+    db: str,
+) -> BackfillReport | int:
+    """Run ``fetch(on_progress)``, showing progress; its report, or the exit status of a
+    stop (Ctrl-C, SIGTERM, the shared ledger lost), said."""
+    mode = "none" if no_progress else ("rich" if sys.stdout.isatty() else "plain")
+    update, stop = progress_printer(mode)
+    task: asyncio.Future[BackfillReport] | None = None
+
+    def on_progress(p: Progress) -> None:
+        # The shared ledger lost: stop (a worker going on alone would overrun the quota
+        # its peers share); what is stored stays, and a rerun resumes.
+        if ledger is not None and ledger.lost is not None and task is not None:
+            task.cancel()
+        update(p)
+
+    task = asyncio.ensure_future(fetch(on_progress))
+    terminated = _on_sigterm(task)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        stop()
+        if ledger is not None and ledger.lost is not None:
+            error(
+                f"{ledger.lost}; stopped. The windows fetched so far are kept in {db}; run "
+                "the same command again to fetch only the rest."
+            )
+            return EXIT_CANNOT_RUN
+        print(
+            f"\n{'Terminated' if terminated else 'Interrupted'}. The windows fetched so far "
+            f"are kept in {db}; run the same command again to fetch only the rest.",
+            flush=True,
+        )
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+    finally:
+        _on_sigterm(None)
+        stop()
+
+
+def _print_summary(report: BackfillReport, db: str) -> None:
+    """What a backfill did, and each failed window (up to :data:`SUMMARY_FAILURES`)."""
+    if report.planned == report.skipped:
+        print(
+            f"Nothing to do: all {report.planned} planned windows are already in {db}"
+            if report.planned
+            else "Nothing to do: no window in the range (nothing has been reported there yet)"
+        )
+    print(
+        f"Backfill summary: {report.planned} windows planned, {report.skipped} already stored, "
+        f"{report.stored_meanwhile} stored by another run meanwhile, "
+        f"{report.done} fetched, {report.failed} failed; {report.rows} rows written; "
+        f"{report.requests_sent} requests, {report.conflicts} 409s, {report.retries} retries; "
+        f"{report.elapsed_seconds:.1f}s. Store: {db}"
+    )
+    # Each failure once: here, not also as a WARNING log line (the filter in cli/__init__).
+    for failure in report.failures[:SUMMARY_FAILURES]:
+        print(f"  failed: {failure.item.describe()}: {failure.error}")
+    if report.failed > SUMMARY_FAILURES:
+        print(
+            f"  ... and {report.failed - SUMMARY_FAILURES} more "
+            "(-v logs each failure as it happens)"
+        )
+
+
+async def _remove_if_empty(db: str) -> None:
+    """Remove a store this run created and that holds nothing (the run failed first).
+
+    Another backfill that opened the same new file in the same moment and has written
+    nothing yet would lose it; two runs racing to create one store is rare enough.
+    """
+    try:
+        async with SQLiteStore(db) as store:
+            if await store.status():
+                return
+    except StoreError:
+        return  # not ours to judge: leave it
+    for path in (db, f"{db}-wal", f"{db}-shm", f"{db}-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+
+
+class _Terminated:
+    """Whether SIGTERM stopped the run (true once it came)."""
+
+    came = False
+
+    def __bool__(self) -> bool:
+        return self.came
+
+
+def _on_sigterm(task: asyncio.Future[Any] | None) -> _Terminated:
+    """Cancel ``task`` on SIGTERM, as Ctrl-C cancels it (``None``: SIGTERM's default again).
+
+    A process manager's stop (``kill``, systemd, ``docker stop``) then ends the run the same
+    way: the windows stored so far are kept, and the command says how to resume.
+    """
+    loop = asyncio.get_running_loop()
+    terminated = _Terminated()
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals here
+        if task is None:
+            loop.remove_signal_handler(signal.SIGTERM)
+        else:
+
+            def stop() -> None:
+                terminated.came = True
+                task.cancel()
+
+            loop.add_signal_handler(signal.SIGTERM, stop)
+    return terminated

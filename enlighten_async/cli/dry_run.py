@@ -1,0 +1,131 @@
+"""``enlighten-async backfill --dry-run``: the windows a backfill would fetch, their
+requests and the time they take at the plan's rate; no window fetched, no store written."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from enlighten_async.backfill import BackfillPlan, plan_backfill
+from enlighten_async.cli import connect
+from enlighten_async.cli.exits import EXIT_OK
+from enlighten_async.cli.progress import duration
+from enlighten_async.cli.reading import absent
+from enlighten_async.core.quota import Quota, resolve_plan
+from enlighten_async.store import SQLiteStore
+
+__all__ = ["dry_run"]
+
+UTC = timezone.utc
+
+
+async def dry_run(args: argparse.Namespace, given: connect.Credentials, db: str) -> int:
+    """``backfill --dry-run``: what a backfill would fetch, and how long it would take."""
+    async with connect.target(args, given) as (base_url, key, user_id, clock):
+        client, ledger = await connect.client(args, given, base_url, key, user_id, clock)
+        store: SQLiteStore | None = None
+        try:
+            if not absent(db):  # read what is done; a missing store is not created
+                store = SQLiteStore(db, read_only=True)
+                await store.open()
+            async with client:
+                plan = await plan_backfill(
+                    client,
+                    store,
+                    args.systems,
+                    args.kinds,
+                    args.since,
+                    args.until,
+                    shard=args.shard,
+                )
+        finally:
+            if store is not None:
+                await store.close()
+            if ledger is not None:
+                with contextlib.suppress(Exception):
+                    await ledger.aclose()
+        if args.plan is not None:
+            limits: tuple[Quota, ...] | None = resolve_plan(args.plan)
+            plan_name = args.plan if isinstance(args.plan, str) else "--plan"
+        elif given.simulate:
+            from enlighten_async.simulator import Plan
+
+            limits, plan_name = Plan.parse(args.sim_plan).limits, args.sim_plan
+        else:
+            limits, plan_name = None, ""
+        scale = clock.scale if clock is not None else 1.0
+    for line in _plan_lines(plan, db, limits, plan_name, scale):
+        print(line)
+    return EXIT_OK
+
+
+def _plan_lines(
+    plan: BackfillPlan,
+    db: str,
+    limits: tuple[Quota, ...] | None,
+    plan_name: str,
+    scale: float,
+) -> list[str]:
+    """What ``backfill --dry-run`` prints."""
+    listing = plan.requests_sent
+    lines = [
+        f"Dry run: no window fetched, no store written. Planning sent {listing} "
+        f"request{'s' if listing != 1 else ''} (/systems: each system's zone and dates)."
+    ]
+    groups: dict[tuple[int, str], list[Any]] = {}
+    for item in plan.windows:
+        groups.setdefault((item.system_id, item.kind), []).append(item)
+    if groups:
+        lines.append(
+            f"{'system':>8} {'kind':<18} {'windows':>7}  {'first start (UTC)':<17}  last end (UTC)"
+        )
+    fmt = "%Y-%m-%d %H:%M"
+    for (system_id, kind), items in groups.items():
+        first = datetime.fromtimestamp(min(i.start_at for i in items), UTC).strftime(fmt)
+        last = datetime.fromtimestamp(max(i.end_at for i in items), UTC).strftime(fmt)
+        lines.append(f"{system_id:>8} {kind:<18} {len(items):>7}  {first:<17}  {last}")
+    todo = len(plan.windows)
+    lines.append(
+        f"Would fetch {todo} windows of {plan.systems} systems with {todo} requests "
+        f"({plan.skipped} of {plan.planned} planned are already in {db})."
+        if todo
+        else f"Nothing to do: all {plan.planned} planned windows are already in {db}."
+    )
+    if not todo:
+        return lines
+    total = todo + listing
+    if limits is None:
+        lines.append(
+            "Time: unknown without --plan (a backfill learns the quota from its first 409)."
+        )
+        return lines
+    seconds, beyond = _quota_seconds(total, limits)
+    text = f"Time at plan {plan_name} ({', '.join(map(str, limits)) or 'unlimited'}): "
+    if not limits:
+        text += "no quota wait"
+    else:
+        text += f"about {duration(seconds)} of quota windows for {total} requests"
+        if scale != 1.0:
+            text += f" ({seconds / scale:.1f}s of real time at the clock x{scale:g})"
+    lines.append(text + (f"; {beyond}" if beyond else "") + ".")
+    return lines
+
+
+def _quota_seconds(requests: int, limits: Sequence[Quota]) -> tuple[float, str]:
+    """How long ``requests`` take at ``limits`` (fixed windows: the last window's
+    requests go out when it opens), and what a month limit leaves for next month."""
+    seconds = 0.0
+    beyond = ""
+    for quota in limits:
+        if quota.seconds is None:  # the month: no fixed length
+            if requests > quota.limit:
+                beyond = (
+                    f"{requests - quota.limit} requests more than the month's {quota.limit} "
+                    "wait for the next month"
+                )
+            continue
+        seconds = max(seconds, (requests - 1) // quota.limit * quota.seconds)
+    return seconds, beyond

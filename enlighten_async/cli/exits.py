@@ -1,0 +1,98 @@
+"""The exit statuses of ``enlighten-async``, and the one map from the exceptions a command
+raises to them.
+
+A command returns a status when it ran (0, 1 for failed windows or nothing to show, 130
+and 143 for a stop by a signal) and raises when it cannot run; :func:`fail` then says why
+in one line on stderr and returns the status :data:`EXIT_STATUSES` gives the exception.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from typing import Final
+
+from enlighten_async.core.exceptions import EnlightenError
+from enlighten_async.store import StoreSourceError
+
+__all__ = [
+    "EXIT_CANNOT_RUN",
+    "EXIT_FAILED_WINDOWS",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_STATUSES",
+    "EXIT_TERMINATED",
+    "EXIT_USAGE",
+    "HANDLED",
+    "CannotRun",
+    "NothingFound",
+    "UsageError",
+    "error",
+    "exit_status",
+    "fail",
+]
+
+#: Done: every planned window is in the store; shown; written.
+EXIT_OK: Final = 0
+#: Some windows failed (``backfill``), or nothing in the range (``export``, ``plot``).
+EXIT_FAILED_WINDOWS: Final = 1
+#: A command line that cannot run: a bad option, a missing key, no store at ``--db``.
+EXIT_USAGE: Final = 2
+#: Could not run: authentication, connection, Redis, a store that cannot be used.
+EXIT_CANNOT_RUN: Final = 3
+#: A stop by a signal is 128 plus its number, as a shell reports a process the signal
+#: killed: 130 for Ctrl-C, 143 for SIGTERM.
+EXIT_INTERRUPTED: Final = 128 + signal.SIGINT
+EXIT_TERMINATED: Final = 128 + signal.SIGTERM
+
+
+class UsageError(Exception):
+    """A command line that cannot run (exit status 2)."""
+
+
+class CannotRun(Exception):
+    """The command cannot do its job, for a reason outside the command line, such as an
+    ``--out`` that cannot be written (exit status 3)."""
+
+
+class NothingFound(LookupError):
+    """The store holds nothing in the range asked for (exit status 1)."""
+
+
+#: Each exception a command may raise, and its exit status; the first that matches wins
+#: (a :class:`StoreSourceError` is an :class:`EnlightenError`, yet a usage error: the wrong
+#: ``--db``). Any other exception is a bug, and Python's traceback says where.
+EXIT_STATUSES: Final[tuple[tuple[type[Exception], int], ...]] = (
+    (UsageError, EXIT_USAGE),
+    (StoreSourceError, EXIT_USAGE),  # the store holds another source's data
+    (NothingFound, EXIT_FAILED_WINDOWS),
+    (CannotRun, EXIT_CANNOT_RUN),
+    # the store cannot be used, authentication, connection, Redis, an API error
+    (EnlightenError, EXIT_CANNOT_RUN),
+    # an argument the library refuses: since after until, unknown system ids
+    (ValueError, EXIT_USAGE),
+)
+#: The exceptions :data:`EXIT_STATUSES` maps: what ``main`` catches.
+HANDLED: Final = tuple(kind for kind, _ in EXIT_STATUSES)
+
+
+def exit_status(exc: BaseException) -> int | None:
+    """The exit status of ``exc``; ``None`` if the map does not hold it (a bug)."""
+    for kind, status in EXIT_STATUSES:
+        if isinstance(exc, kind):
+            return status
+    return None
+
+
+def error(message: object) -> None:
+    """Say ``error: message`` in one line on stderr."""
+    print(f"error: {message}", file=sys.stderr)
+
+
+def fail(exc: Exception) -> int:
+    """Say why the command cannot run (one line on stderr); its exit status."""
+    status = exit_status(exc)
+    if status is None:
+        raise exc
+    error(exc)
+    return status
