@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from ..core.quota import PERIOD_SECONDS, PERIODS, Quota, parse_quotas, resolve_plan
+from ..core.quota import PERIOD_SECONDS, PERIODS, Quota, resolve_plan
 from ..core.quota import PLANS as _CLIENT_PLANS
 
 __all__ = ["PERIODS", "PLANS", "Plan", "QuotaExceeded", "QuotaTally", "QuotaTracker", "window"]
@@ -58,15 +58,12 @@ class Plan:
     def parse(cls, text: str) -> Plan:
         """Parse a preset (``"watt"``) or limits such as ``"20/second,1000/hour"``.
 
-        The client's parsers decide (:func:`~enlighten_async.core.quota.resolve_plan` for a
-        name, :func:`~enlighten_async.core.quota.parse_quotas` for limits), so that the
-        simulator accepts exactly what the client does.
+        :func:`~enlighten_async.core.quota.resolve_plan`, the client's one plan validator,
+        decides (any case), so the simulator accepts exactly what the client does, and
+        refuses the rest with its words.
         """
         key = text.strip().lower()
-        try:
-            limits = resolve_plan(key)
-        except ValueError:  # not a plan's name: limits, or an error saying how to write them
-            return cls(name="custom", limits=parse_quotas(key))
+        limits = resolve_plan(key)
         # A preset is its one object, whichever way it is named.
         return PLANS.get(key) or cls(name="custom", limits=limits or ())
 
