@@ -14,12 +14,12 @@ it is cut short, so a secret straddling a cut leaves no prefix of itself behind.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any, Generic, TypeVar
 
 import orjson
 from attrs import field, frozen
 
+from enlighten_async.core.clock import http_date
 from enlighten_async.core.exceptions import (
     APIError,
     AuthError,
@@ -33,6 +33,7 @@ from enlighten_async.core.exceptions import (
     as_text,
     str_or_none,
 )
+from enlighten_async.core.rate_limit import RateLimitSignal
 from enlighten_async.v2.converter import (
     converter,
     date_or_none,
@@ -54,7 +55,7 @@ __all__ = [
     "prune",
     "http_date",
     "is_secret_field",
-    "quota_fields",
+    "quota_signal",
     "server_time",
 ]
 
@@ -254,16 +255,6 @@ def server_time(headers: Mapping[str, str]) -> float | None:
     return http_date(headers.get("Date"))
 
 
-def http_date(value: str | None) -> float | None:
-    """An HTTP date (``Wed, 25 Nov 2026 05:29:13 GMT``) in epoch seconds; ``None`` if unreadable."""
-    if not value:
-        return None
-    try:
-        return parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-
-
 def _too_many_intervals(raw: RawResponse, operation: str) -> ResponseFormatError | None:
     """The error for a body that may hold more than :data:`MAX_INTERVALS` intervals, or
     ``None``; counted on the bytes, before any parse (see :data:`MAX_INTERVALS`)."""
@@ -380,7 +371,7 @@ def error_for(operation: str, raw: RawResponse) -> EnlightenError:
             operation=operation,
             body=body,
             server_time=server_time(raw.headers),
-            **quota_fields(body),
+            signal=quota_signal(body),
         )
     elif status == 422:
         cls = UnprocessableEntityError
@@ -396,15 +387,15 @@ def error_for(operation: str, raw: RawResponse) -> EnlightenError:
     return cls(message, operation=operation, status=status, body=body, **fields)
 
 
-def quota_fields(body: Mapping[str, Any]) -> dict[str, Any]:
-    """:class:`RateLimitError`'s fields (``period``, its start and end, ``limit``), read
-    from a 409 body as the spec words it; a value that cannot be read is ``None``."""
-    return {
-        "period": str_or_none(body.get("period")),
-        "period_start": epoch_or_none(body.get("period_start")),
-        "period_end": epoch_or_none(body.get("period_end")),
-        "limit": int_or_none(body.get("limit")),
-    }
+def quota_signal(body: Mapping[str, Any]) -> RateLimitSignal:
+    """The quota window a 409 body names (``period``, its start and end, ``limit``), read
+    as the spec words it; a value that cannot be read is ``None``."""
+    return RateLimitSignal(
+        period=str_or_none(body.get("period")),
+        period_start=epoch_or_none(body.get("period_start")),
+        period_end=epoch_or_none(body.get("period_end")),
+        limit=int_or_none(body.get("limit")),
+    )
 
 
 #: The epoch and date fields a 422 body echoes (``UnprocessableEntityError``'s fields).
@@ -415,15 +406,16 @@ _ECHOED_DATES = ("start", "end")
 def _quota_answer(operation: str, raw: RawResponse, unread: ResponseFormatError) -> RateLimitError:
     """A 409 whose body is not the JSON object of the spec (a proxy's page, say).
 
-    It is still a quota answer: a :class:`RateLimitError` with no period fields, which the
-    scheduler holds with its conflict backoff (doubling, capped) rather than re-sending at
-    once. Only the message of the unreadable body's error is kept.
+    It is still a quota answer: a :class:`RateLimitError` whose signal names no window,
+    which the scheduler holds with its conflict backoff (doubling, capped) rather than
+    re-sending at once. Only the message of the unreadable body's error is kept.
     """
     return RateLimitError(
         unread.args[0],
         operation=operation,
         body={},
         server_time=server_time(raw.headers),
+        signal=RateLimitSignal(),
     )
 
 
