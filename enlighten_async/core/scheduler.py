@@ -552,7 +552,11 @@ class Scheduler:
                 self._adopt(loop)
             if not granted and self._skips_queue(handed=handed):
                 # The cheap path: nobody waits ahead, so no ticket, future or dispatcher.
-                granted = await self._grant_at_once(operation, wait_limit, submitted)
+                now = self.clock.now()
+                decision = await self._grant(now, wake=True)
+                granted = decision.wait <= 0.0
+                if not granted and now - submitted + decision.wait > wait_limit:
+                    raise self._refusal(now, decision, wait_limit, operation)
             if not granted:
                 # A call handed a slot that others took meanwhile goes first in line.
                 ticket = self._enqueue(
@@ -592,40 +596,31 @@ class Scheduler:
             return False
         return self._slots.free(counting_handed=counting_handed)
 
-    async def _grant(self, now: float) -> LedgerDecision:
+    async def _grant(self, now: float, *, wake: bool) -> LedgerDecision:
         """The one grant path (the cheap path's and the dispatcher's): take a slot and the
         ledger's grant, or neither. The slot is reserved while the ledger answers (a Redis
-        round trip), so that no other grant takes it meanwhile."""
+        round trip), so that no other grant takes it meanwhile.
+
+        ``wake``: a slot given back wakes the dispatcher, which may have found every slot
+        taken while the ledger answered (the dispatcher itself must not: it would wake
+        from the wait the ledger asked for at once).
+        """
         slots = self._slots
         slots.take()
         try:
             decision = await self.ledger.acquire(now, self._rtt)
         except BaseException:
             slots.release()
+            if wake:
+                self._poke()
             raise
         if decision.wait > 0.0:
             slots.release()
+            if wake:
+                self._poke()
         else:
             self._sent += 1
         return decision
-
-    async def _grant_at_once(self, operation: str, wait_limit: float, submitted: float) -> bool:
-        """The cheap path's grant: whether the call got a slot. A call not granted queues,
-        unless its wait is known to pass its ``max_wait`` (then :class:`RateLimitError`)."""
-        now = self.clock.now()
-        try:
-            decision = await self._grant(now)
-        except BaseException:
-            self._poke()
-            raise
-        if decision.wait <= 0.0:
-            return True
-        # The reserved slot is free again: a dispatcher that found every slot taken while
-        # this ledger answered (a Redis round trip) waits for it.
-        self._poke()
-        if now - submitted + decision.wait > wait_limit:
-            raise self._refusal(now, decision, wait_limit, operation)
-        return False
 
     async def _on_conflict(self, exc: RateLimitError, operation: str, sent_at: float) -> None:
         """A request drew a 409: its slot is free, and no slot is granted until the ledger
@@ -866,7 +861,7 @@ class Scheduler:
             now = clock.now()
             if self.spread and not await self._spread_turn(now):
                 continue
-            decision = await self._grant(now)
+            decision = await self._grant(now, wake=False)
             if decision.wait > 0.0:
                 self._refuse_impatient(now, decision)
                 if self._peek() is not None:
