@@ -359,12 +359,13 @@ class _OffsetBounds:
         server_time = exc.server_time
         if server_time is not None and not math.isfinite(server_time):
             server_time = None
-        start, end = _finite_epoch(exc.period_start), _finite_epoch(exc.period_end)
+        signal = exc.signal
+        start, end = _finite_epoch(signal.period_start), _finite_epoch(signal.period_end)
         if (
             start is not None
             and end is not None
             and start < end
-            and _period_seconds(exc, start, end) is not None
+            and _period_seconds(signal.period, start, end) is not None
         ):
             lo, hi = start - received_at, end - sent_at
             date_agrees = False
@@ -557,7 +558,7 @@ class MemoryLedger:
 
     def __init__(self, told: Sequence[Quota] = (), *, margin: float = DEFAULT_MARGIN) -> None:
         self._told = check_told(told)
-        self.margin = check_margin(margin)
+        self._margin = check_margin(margin)
         self._learned: dict[str, Quota] = {}
         self._counts: dict[str, _PeriodCount] = {q.period: _PeriodCount(q, 0.0) for q in self._told}
         self._count_list = tuple(self._counts.values())
@@ -568,6 +569,12 @@ class MemoryLedger:
 
     def __repr__(self) -> str:
         return f"MemoryLedger(told={[str(q) for q in self._told]!r})"
+
+    @property
+    def margin(self) -> float:
+        """Seconds added to the clock uncertainty to make the guard (set at construction:
+        the scheduler reads it here, so the two never disagree)."""
+        return self._margin
 
     # -- the protocol -------------------------------------------------------------------
 
@@ -582,7 +589,7 @@ class MemoryLedger:
         t = now + offset.estimate
         # A full window's next grant waits out a server clock running behind ours; a grant
         # near a window's end spills when the server's clock may run ahead.
-        margin = self.margin
+        margin = self._margin
         wait_guard, spill_guard = offset.behind + margin, offset.ahead + margin
         wait, binding = 0.0, None
         for period_count in counts:
@@ -612,7 +619,7 @@ class MemoryLedger:
             exc,
             estimate=offset.estimate,
             uncertainty=offset.behind,  # the hold ends when the server's window has opened
-            margin=self.margin,
+            margin=self._margin,
             received_at=received_at,
             floor=floor,
             ahead=offset.ahead,
@@ -708,16 +715,17 @@ def assess_conflict(
     :data:`UNREAD_HOLD` of ``last_unread`` (the last such 409 the ledger saw, our clock),
     holds until :data:`UNREAD_HOLD` after that one.
     """
-    start, end = _finite_epoch(exc.period_start), _finite_epoch(exc.period_end)
+    signal = exc.signal
+    start, end = _finite_epoch(signal.period_start), _finite_epoch(signal.period_end)
     server_now = received_at + estimate
-    period = exc.period
-    seconds = _period_seconds(exc, start, end)
+    period, limit = signal.period, signal.limit
+    seconds = _period_seconds(period, start, end)
     guard = uncertainty + margin
     learned: Quota | None = None
     anchor, named = 0.0, server_now
-    if exc.limit is not None and exc.limit >= 1 and period is not None and seconds:
+    if limit is not None and limit >= 1 and period is not None and seconds:
         # A limit below 1 teaches nothing to keep to; its period_end still holds.
-        learned = Quota(exc.limit, period)
+        learned = Quota(limit, period)
         fixed = learned.seconds
         if fixed is not None and start is not None:
             anchor = start
@@ -823,10 +831,9 @@ def _finite_epoch(moment: datetime | None) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _period_seconds(exc: RateLimitError, start: float | None, end: float | None) -> float | None:
-    """The length of the 409's window (inf for a month), or ``None`` if unknown or
-    contradicted by its own ``period_start``/``period_end``."""
-    period = exc.period
+def _period_seconds(period: str | None, start: float | None, end: float | None) -> float | None:
+    """The length of a 409's window of ``period`` (inf for a month), or ``None`` if unknown
+    or contradicted by its own ``period_start``/``period_end``."""
     if period is None:
         return None
     if period == "month":
