@@ -196,7 +196,7 @@ async def soak(
     # quota (a far 409 teaches nothing: its window contradicts its period).
     assert figures.retries >= sum(figures.faults.get(k, 0) for k in RETRIED_FAULTS)
     assert figures.conflicts >= 1
-    assert ea.Quota(plan.limits[0].limit, plan.limits[0].period) in snap.learned_limits
+    assert ea.Quota(plan.limits[0].limit, plan.limits[0].period) in snap.learned_quotas
     return figures
 
 

@@ -194,7 +194,7 @@ class Pipeline:
         if over is None:
             return await handler(request)
         sim.counters.conflicts += 1
-        quota = over.limit
+        quota = over.quota
         return visit.table.quota_refusal(
             sim.plan, quota.period, quota.limit, over.period_start, over.period_end
         )
