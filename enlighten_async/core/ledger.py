@@ -386,11 +386,11 @@ class _OffsetBounds:
             self.observe(server_time, sent_at=sent_at, received_at=received_at)
 
 
-class _PeriodCount:
-    """One quota's count in the server's period (its fixed window) containing ``t``.
+class _QuotaWindowCount:
+    """One quota's count in the quota window (the server's fixed counting window) that
+    contains ``t``.
 
-    Times are server epoch seconds. (Not to be confused with a request's time range,
-    :class:`~enlighten_async.core.spans.Window`.)
+    Times are server epoch seconds. (Not a span, a request's time range.)
 
     ``seconds`` is ``None`` for a calendar month (UTC). A request granted close to its
     window's end is counted in the next window too (``spill``).
@@ -560,7 +560,9 @@ class MemoryLedger:
         self._told = check_told(told)
         self._margin = check_margin(margin)
         self._learned: dict[str, Quota] = {}
-        self._counts: dict[str, _PeriodCount] = {q.period: _PeriodCount(q, 0.0) for q in self._told}
+        self._counts: dict[str, _QuotaWindowCount] = {
+            q.period: _QuotaWindowCount(q, 0.0) for q in self._told
+        }
         self._count_list = tuple(self._counts.values())
         self._hold_until = -math.inf
         self._hold_quota: Quota | None = None
@@ -634,7 +636,7 @@ class MemoryLedger:
             period = learned.period
             period_count = self._counts.get(period)
             if period_count is None:
-                period_count = _PeriodCount(learned, hold.anchor)
+                period_count = _QuotaWindowCount(learned, hold.anchor)
                 self._counts[period] = period_count
                 self._count_list = tuple(self._counts.values())
             else:
@@ -655,7 +657,7 @@ class MemoryLedger:
         self._moved(before, received_at)
 
     def _moved(self, before: float, now: float) -> None:
-        """Carry the counts along when the offset's estimate moved (see _PeriodCount.carry)."""
+        """Carry the counts along when the offset's estimate moved (see _QuotaWindowCount.carry)."""
         after = self._offset.estimate
         if after != before:
             for period_count in self._count_list:
@@ -855,4 +857,4 @@ def _period_seconds(period: str | None, start: float | None, end: float | None) 
 
 
 #: A month's window, to find where a month ends (the count in it is never used).
-_MONTH = _PeriodCount(Quota(1, "month"), 0.0)
+_MONTH = _QuotaWindowCount(Quota(1, "month"), 0.0)

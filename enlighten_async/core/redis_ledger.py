@@ -65,7 +65,7 @@ from enlighten_async.core.ledger import (
     LedgerDecision,
     LedgerSnapshot,
     _OffsetBounds,
-    _PeriodCount,
+    _QuotaWindowCount,
     assess_conflict,
     check_margin,
     check_told,
@@ -398,7 +398,7 @@ class _BehindBounds(_OffsetBounds):
 
 def _month_span(t: float) -> tuple[int, float, float]:
     """Index, start and end of the calendar month (UTC) containing server time ``t``."""
-    return _PeriodCount(Quota(1, "month"), 0.0).span(t)
+    return _QuotaWindowCount(Quota(1, "month"), 0.0).span(t)
 
 
 class RedisLedger:

@@ -130,8 +130,8 @@ class SchedulerSnapshot:
     holds: int
     in_flight: int
     queued: int
-    learned_limits: tuple[Quota, ...]
-    plan_limits: tuple[Quota, ...]
+    learned_quotas: tuple[Quota, ...]
+    plan_quotas: tuple[Quota, ...]
     #: When the hold after a 409 ends, in the server's clock (an aware UTC datetime, as
     #: :attr:`RateLimitError.retry_at`), or ``None`` when nothing is held.
     hold_until: datetime | None
@@ -142,6 +142,18 @@ class SchedulerSnapshot:
     cap_decreases: int = 0
     #: Seconds either way the server's clock may be from ``clock + clock_offset``.
     clock_uncertainty: float = math.inf
+
+    @property
+    def learned_limits(self) -> tuple[Quota, ...]:
+        """Deprecated: :attr:`learned_quotas` (a quota is the rule, its limit the count)."""
+        renamed("SchedulerSnapshot.learned_limits", "SchedulerSnapshot.learned_quotas")
+        return self.learned_quotas
+
+    @property
+    def plan_limits(self) -> tuple[Quota, ...]:
+        """Deprecated: :attr:`plan_quotas`."""
+        renamed("SchedulerSnapshot.plan_limits", "SchedulerSnapshot.plan_quotas")
+        return self.plan_quotas
 
 
 class _Ticket(asyncio.Future[Any]):
@@ -239,7 +251,7 @@ class Scheduler:
     (``TypeError``/``ValueError``); a client passes its options through to these checks.
 
     The ledger owns what it applies: the plan and ``margin`` are read from it
-    (:attr:`plan_limits`, :attr:`margin`). Beside a ``ledger``, pass neither, or the values
+    (:attr:`plan_quotas`, :attr:`margin`). Beside a ``ledger``, pass neither, or the values
     it has: a different plan or margin is a ``ValueError``, since the ledger would not
     apply it.
     """
@@ -301,7 +313,7 @@ class Scheduler:
     def __repr__(self) -> str:
         # Never the key: for_key's schedulers show 12 hex digits of its SHA-256.
         key = f"sha256:{self._key_hash}" if self._key_hash is not None else None
-        plan = [str(q) for q in self.plan_limits]
+        plan = [str(q) for q in self.plan_quotas]
         learned = [str(q) for q in self.ledger.snapshot().learned]
         queued = sum(1 for q in self._queues for t in q if not t.done())
         slots = self._slots
@@ -317,9 +329,15 @@ class Scheduler:
         return self._slots.limit
 
     @property
-    def plan_limits(self) -> tuple[Quota, ...]:
+    def plan_quotas(self) -> tuple[Quota, ...]:
         """The plan's quotas: the ledger's (it counts against them)."""
         return self.ledger.snapshot().told
+
+    @property
+    def plan_limits(self) -> tuple[Quota, ...]:
+        """Deprecated: :attr:`plan_quotas` (a quota is the rule, its limit the count)."""
+        renamed("Scheduler.plan_limits", "Scheduler.plan_quotas")
+        return self.plan_quotas
 
     @property
     def margin(self) -> float | None:
@@ -381,8 +399,8 @@ class Scheduler:
             holds=self._holds,
             in_flight=slots.count,
             queued=sum(1 for q in self._queues for t in q if not t.done()),
-            learned_limits=snap.learned,
-            plan_limits=snap.told,
+            learned_quotas=snap.learned,
+            plan_quotas=snap.told,
             hold_until=hold,
             clock_offset=snap.clock_offset,
             in_flight_cap=slots.cap,
@@ -407,12 +425,17 @@ class Scheduler:
         if server is not None:
             await self.ledger.observe_server_time(server, sent_at=sent_at, received_at=received_at)
 
-    def known_limits(self) -> tuple[Quota, ...]:
+    def known_quotas(self) -> tuple[Quota, ...]:
         """The quotas in force: learned ones over the plan's."""
         snap = self.ledger.snapshot()
         merged = {q.period: q for q in snap.told}
         merged.update((q.period, q) for q in snap.learned)
         return tuple(merged.values())
+
+    def known_limits(self) -> tuple[Quota, ...]:
+        """Deprecated: :meth:`known_quotas` (a quota is the rule, its limit the count)."""
+        renamed("Scheduler.known_limits()", "Scheduler.known_quotas()")
+        return self.known_quotas()
 
     def submit(
         self,
@@ -515,7 +538,7 @@ class Scheduler:
         if (
             floor < seconds
             and isinstance(failure, DataTemporarilyUnavailableError)
-            and any(q.seconds is not None for q in self.known_limits())
+            and any(q.seconds is not None for q in self.known_quotas())
         ):
             seconds = floor
         await self.clock.sleep(seconds)
@@ -908,7 +931,7 @@ class Scheduler:
 
     def _spreading(self) -> AsyncLimiter | None:
         """The limiter that spreads the fastest known window's grants over the window."""
-        timed = [q for q in self.known_limits() if q.seconds is not None]
+        timed = [q for q in self.known_quotas() if q.seconds is not None]
         quota = min(timed, key=lambda q: (q.seconds or 0.0) / q.limit) if timed else None
         if quota is None or quota.seconds is None:
             return None
@@ -1035,7 +1058,7 @@ def _agrees(scheduler: Scheduler, name: str, value: Any) -> bool:
     one. An unknown option is a ``TypeError``, as ``Scheduler(...)`` would raise.
     """
     if name == "plan":
-        return (resolve_plan(value) or ()) == scheduler.plan_limits
+        return (resolve_plan(value) or ()) == scheduler.plan_quotas
     if name == "max_in_flight":
         return bool(value == scheduler.max_in_flight)
     if name == "margin":

@@ -8,13 +8,13 @@ aiohttp's list is the outermost, so a step that answers stops every step after i
 2. ``authenticate``: a wrong key or user id is answered 401, counting against no quota;
 3. ``draw_date_fault``: a lying ``Date`` is drawn, so that it can go on a 409 too;
 4. ``quota_gate``: one request too many is answered 409 and not counted;
-5. ``draw_fault``: the fault kind is drawn; a far 409 is answered here, not counted;
+5. ``draw_fault``: the fault is drawn; a far 409 is answered here, not counted;
 6. ``count_quota``: the request counts against every quota window of the plan;
 7. ``serve_fault``: the drawn fault is served, around the operation's answer.
 
 The quota and the faults each take two steps because the service's order interleaves them,
 and the benchmarks and the soak depend on the order of the random draws for a seed: the
-kind is drawn only for a request the quota lets through, and only such a request counts.
+fault is drawn only for a request the quota lets through, and only such a request counts.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from aiohttp import web
 from ..core.clock import Clock
 from .counters import Counters
 from .faults import (
-    ANSWER_KINDS,
-    FAR_CONFLICT_KINDS,
+    ANSWER_FAULTS,
+    FAR_CONFLICT_FAULTS,
     FAR_CONFLICT_SECONDS,
-    SIZE_KINDS,
+    SIZE_FAULTS,
     Faults,
     gzip_bomb,
 )
@@ -51,18 +51,18 @@ _HTML_502 = (
 )
 #: The bytes an ``oversize`` body is written in.
 _PAD_CHUNK = 64 * 1024
-#: The fault kinds counted as soon as they are served: instead of the answer, or before it
+#: The faults counted as soon as they are served: instead of the answer, or before it
 #: (``slow``).
 _INSTEAD = ("503", "busy", "500", "502", "slow")
 
 
-def _request_key(name: str, kind: type) -> Any:
+def _request_key(name: str, fault: type) -> Any:
     """A ``RequestKey`` where aiohttp has them (3.14 on, where a plain string key warns),
     else the string."""
-    return getattr(web, "RequestKey", lambda name, _: name)(name, kind)
+    return getattr(web, "RequestKey", lambda name, _: name)(name, fault)
 
 
-#: Where a request's ``Date`` fault kind waits for the answer's headers.
+#: Where a request's ``Date`` fault waits for the answer's headers.
 DATE_FAULT: Any = _request_key("enlighten_async.simulator.date_fault", str)
 
 
@@ -87,7 +87,7 @@ class Visit:
     table: RouteTable
     #: The simulated time the quota gate looked at the request (its windows' time).
     now: float = 0.0
-    #: The fault kind drawn for it (``None``: answered normally).
+    #: The fault drawn for it (``None``: answered normally).
     fault: str | None = None
 
 
@@ -194,7 +194,7 @@ class Pipeline:
         if over is None:
             return await handler(request)
         sim.counters.conflicts += 1
-        quota = over.limit
+        quota = over.quota
         return visit.table.quota_refusal(
             sim.plan, quota.period, quota.limit, over.period_start, over.period_end
         )
@@ -202,15 +202,15 @@ class Pipeline:
     async def draw_fault(
         self, request: web.Request, visit: Visit, handler: Next
     ) -> web.StreamResponse:
-        """Draw the fault kind; answer a far 409 at once (a 409, so not counted against the
+        """Draw the fault; answer a far 409 at once (a 409, so not counted against the
         quota, as the service does not count one)."""
-        kind = visit.fault = self.sim.faults.pick(visit.operation, self._in_flight)
-        if kind not in FAR_CONFLICT_KINDS:
+        fault = visit.fault = self.sim.faults.pick(visit.operation, self._in_flight)
+        if fault not in FAR_CONFLICT_FAULTS:
             return await handler(request)
-        self.sim.counters.faults[kind] += 1
+        self.sim.counters.faults[fault] += 1
         # The real one's shape, for the plan's largest limit (a client learning it is not
         # slowed), whose period_end contradicts its period by ten years.
-        period, length = ("second", 1) if kind == "409_far_second" else ("minute", 60)
+        period, length = ("second", 1) if fault == "409_far_second" else ("minute", 60)
         now = int(visit.now)
         limit = max((quota.limit for quota in self.sim.plan.limits), default=1000)
         return visit.table.quota_refusal(
@@ -232,29 +232,29 @@ class Pipeline:
         A fault is counted when it is served, so that the counters say exactly what the
         client had to survive (a body-less answer cannot be truncated).
         """
-        sim, kind = self.sim, visit.fault
+        sim, fault = self.sim, visit.fault
         self._in_flight += 1
         try:
-            if kind in _INSTEAD:
-                sim.counters.faults[kind] += 1
-            if kind == "busy":
+            if fault in _INSTEAD:
+                sim.counters.faults[fault] += 1
+            if fault == "busy":
                 return visit.table.busy()
-            if kind in ("503", "500"):
-                return visit.table.unavailable(int(kind))
-            if kind == "502":
+            if fault in ("503", "500"):
+                return visit.table.unavailable(int(fault))
+            if fault == "502":
                 return web.Response(text=_HTML_502, status=502, content_type="text/html")
-            if kind == "slow":
+            if fault == "slow":
                 await sim.clock.sleep(sim.faults.slow_seconds)
             response = await handler(request)
-            if kind in ANSWER_KINDS or kind in SIZE_KINDS:
-                return await self._hostile(kind, visit, request, response)
-            cut = _truncated(response) if kind in ("truncate", "drop") else None
-            if kind is None or cut is None:
+            if fault in ANSWER_FAULTS or fault in SIZE_FAULTS:
+                return await self._hostile(fault, visit, request, response)
+            cut = _truncated(response) if fault in ("truncate", "drop") else None
+            if fault is None or cut is None:
                 # Not a body fault, or no body to cut (a 204): answered as it is.
                 return response
             assert isinstance(response, web.Response)
-            sim.counters.faults[kind] += 1
-            if kind == "truncate":
+            sim.counters.faults[fault] += 1
+            if fault == "truncate":
                 return cut
             return await _drop(request, response, cut)
         finally:
@@ -278,10 +278,10 @@ class Pipeline:
     # -- hostile answers ------------------------------------------------------------------
 
     async def _hostile(
-        self, kind: str, visit: Visit, request: web.Request, response: web.StreamResponse
+        self, fault: str, visit: Visit, request: web.Request, response: web.StreamResponse
     ) -> web.StreamResponse:
-        """``response`` turned into the hostile answer ``kind``; as it is (and the fault not
-        counted) when it is not a 200 with a JSON body the kind can change."""
+        """``response`` turned into the hostile answer ``fault``; as it is (and the fault not
+        counted) when it is not a 200 with a JSON body the fault can change."""
         if (
             not isinstance(response, web.Response)
             or response.status != 200
@@ -291,26 +291,26 @@ class Pipeline:
             return response
         faults, counters = self.sim.faults, self.sim.counters
         raw = bytes(response.body)  # type: ignore[arg-type]
-        if kind == "gzip_bomb":
-            counters.faults[kind] += 1
+        if fault == "gzip_bomb":
+            counters.faults[fault] += 1
             # The real answer is gone: a client that read the bomb through would get spaces.
             return web.Response(
                 body=gzip_bomb(faults.bomb_bytes),
                 content_type="application/json",
                 headers={"Content-Encoding": "gzip"},
             )
-        if kind == "oversize":
-            counters.faults[kind] += 1
+        if fault == "oversize":
+            counters.faults[fault] += 1
             return await _oversize(request, raw, faults.oversize_bytes)
         body = json.loads(raw)
         changed = (
-            visit.table.changed(kind, visit.operation, request, body)
+            visit.table.changed(fault, visit.operation, request, body)
             if isinstance(body, dict)
             else None
         )
         if changed is None:
             return response
-        counters.faults[kind] += 1
+        counters.faults[fault] += 1
         return json_response(changed)
 
 

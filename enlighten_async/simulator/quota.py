@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from ..core.deprecated import renamed
 from ..core.quota import PERIOD_SECONDS, PERIODS, Quota, resolve_plan
 from ..core.quota import PLANS as _CLIENT_PLANS
 
@@ -77,11 +78,17 @@ PLANS: dict[str, Plan] = {name: Plan(name, quotas) for name, quotas in _CLIENT_P
 
 @dataclass(frozen=True)
 class QuotaExceeded:
-    """Which limit a refused request hit, and its current window."""
+    """Which quota a refused request hit, and its current quota window."""
 
-    limit: Quota
+    quota: Quota
     period_start: int
     period_end: int
+
+    @property
+    def limit(self) -> Quota:
+        """Deprecated: :attr:`quota` (a quota is the rule, its limit the count)."""
+        renamed("QuotaExceeded.limit", "QuotaExceeded.quota")
+        return self.quota
 
 
 @dataclass

@@ -80,7 +80,7 @@ class RouteTable(ABC):
 
     @abstractmethod
     def changed(
-        self, kind: str, operation: str, request: web.Request, body: dict[str, Any]
+        self, fault: str, operation: str, request: web.Request, body: dict[str, Any]
     ) -> dict[str, Any] | None:
         """``body`` (the answer to ``request``) made an answer to something else, as the
-        hostile fault ``kind`` (an ``ANSWER_KINDS`` one) says, or ``None`` if it cannot be."""
+        hostile fault ``fault`` (an ``ANSWER_FAULTS`` one) says, or ``None`` if it cannot be."""

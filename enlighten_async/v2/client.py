@@ -268,9 +268,14 @@ class EnlightenClient:
         """The most requests this client (with its views) has in flight at once."""
         return self._core.scheduler.max_in_flight
 
-    def known_limits(self) -> tuple[Quota, ...]:
+    def known_quotas(self) -> tuple[Quota, ...]:
         """The quotas in force for this key: the ones learned from 409s over the plan's."""
-        return self._core.scheduler.known_limits()
+        return self._core.scheduler.known_quotas()
+
+    def known_limits(self) -> tuple[Quota, ...]:
+        """Deprecated: :meth:`known_quotas` (a quota is the rule, its limit the count)."""
+        renamed("EnlightenClient.known_limits()", "EnlightenClient.known_quotas()")
+        return self.known_quotas()
 
     @property
     def _transport(self) -> Transport:

@@ -41,7 +41,7 @@ async def test_learns_from_409_holds_everyone_and_resends() -> None:
     counts = list(per_window(server).values())
     assert counts == [10, 10, 10, 5]
     stats = scheduler.snapshot()
-    assert stats.learned_limits == (ea.Quota(10, "minute"),)
+    assert stats.learned_quotas == (ea.Quota(10, "minute"),)
     assert stats.conflicts == len(server.conflicts)
     assert stats.requests_sent == 35 + len(server.conflicts)
     # Three full windows after the partial one: the last request goes at the third boundary.
@@ -85,7 +85,7 @@ async def test_unknown_period_is_handled_by_period_end_alone() -> None:
     server.period_name = "fortnight"  # a period the scheduler has no length for
     results = await run_many(scheduler, server, 5)
     assert results == ["ok"] * 5
-    assert scheduler.snapshot().learned_limits == ()
+    assert scheduler.snapshot().learned_quotas == ()
     # Held until the named period_end: the 4th and 5th went in the next 120 s window.
     assert server.accepted[3] >= 120 * math.ceil(ORIGIN / 120)
     assert len(server.conflicts) == 1
@@ -377,7 +377,7 @@ async def test_a_409_with_limit_zero_learns_nothing_and_blocks_nothing() -> None
         return "ok"
 
     assert await scheduler.submit(first_409) == "ok"
-    assert scheduler.snapshot().learned_limits == ()
+    assert scheduler.snapshot().learned_quotas == ()
     assert await asyncio.wait_for(scheduler.submit(server.handle), 120) == "ok"
 
 
@@ -568,3 +568,18 @@ async def test_a_retry_waits_its_whole_jitter_after_another_failure_or_with_no_q
     assert wait > 0.5 + 0.05  # a jitter worth waiting for was drawn
     first, retry = server.sent[0]
     assert retry - first >= server.latency + wait - 1e-6
+
+
+def test_the_old_limit_names_warn_and_answer_as_the_quota_names() -> None:
+    """A quota is the rule and its limit the count: the ``*_limits`` names that held
+    quotas are ``*_quotas`` now, the old ones kept for a minor version with a warning."""
+    scheduler = ea.Scheduler(plan="watt")
+    snap = scheduler.snapshot()
+    with pytest.warns(DeprecationWarning, match="plan_quotas"):
+        assert scheduler.plan_limits == scheduler.plan_quotas == ea.PLANS["watt"]
+    with pytest.warns(DeprecationWarning, match="known_quotas"):
+        assert scheduler.known_limits() == scheduler.known_quotas() == ea.PLANS["watt"]
+    with pytest.warns(DeprecationWarning, match="SchedulerSnapshot.plan_quotas"):
+        assert snap.plan_limits == snap.plan_quotas
+    with pytest.warns(DeprecationWarning, match="SchedulerSnapshot.learned_quotas"):
+        assert snap.learned_limits == snap.learned_quotas == ()

@@ -161,7 +161,7 @@ async def test_a_learned_hour_with_a_short_max_wait_refuses_at_once() -> None:
     server = FakeServer(clock, 1, 3600.0, latency=0.05, period_name="hour")
     server.counts[math.floor(origin / 3600)] = 1
     assert await scheduler.submit(server.handle) == "ok"  # held 2 s, sent in the new hour
-    assert scheduler.snapshot().learned_limits == (ea.Quota(1, "hour"),)
+    assert scheduler.snapshot().learned_quotas == (ea.Quota(1, "hour"),)
     sent = len(server.accepted) + len(server.conflicts)
     start = clock.now()
     with pytest.raises(ea.RateLimitError) as info:

@@ -165,3 +165,22 @@ async def test_every_counted_fault_reaches_the_client(api: Api, simulator: Simul
     await api.get("/systems/78/consumption_lifetime")
     assert sorted(seen) == sorted(["503", "500", "502", "drop", "truncate", "slow"])
     assert simulator.counters.faults == {k: 1 for k in seen}
+
+
+def test_the_old_fault_kinds_names_warn_and_answer_the_fault_names() -> None:
+    """ "Kind" means only a backfill kind; the faults' tuples kept their old names a while."""
+    import enlighten_async.simulator as simulator
+    from enlighten_async.simulator import faults
+
+    with pytest.warns(DeprecationWarning, match="FAULT_NAMES"):
+        assert simulator.FAULT_KINDS is simulator.FAULT_NAMES
+    for old, new in [
+        ("FAULT_KINDS", "FAULT_NAMES"),
+        ("HOSTILE_KINDS", "HOSTILE_FAULTS"),
+        ("ANSWER_KINDS", "ANSWER_FAULTS"),
+        ("SIZE_KINDS", "SIZE_FAULTS"),
+        ("FAR_CONFLICT_KINDS", "FAR_CONFLICT_FAULTS"),
+        ("DATE_KINDS", "DATE_FAULTS"),
+    ]:
+        with pytest.warns(DeprecationWarning, match=new):
+            assert getattr(faults, old) is getattr(faults, new)

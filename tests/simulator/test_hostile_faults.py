@@ -1,4 +1,4 @@
-"""The hostile fault kinds of issue 19: what a client sees for each, and that all are off
+"""The hostile faults of issue 19: what a client sees for each, and that all are off
 by default (the demo, the tests and the benchmarks must never meet one unasked)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 from enlighten_async.core.transport import MAX_BODY_BYTES, MAX_WIRE_BYTES
 from enlighten_async.simulator import (
-    FAULT_KINDS,
+    FAULT_NAMES,
     Faults,
     Fleet,
     Plan,
@@ -25,10 +25,10 @@ from enlighten_async.simulator import (
 )
 from enlighten_async.simulator.faults import (
     BOMB_BYTES,
-    DATE_KINDS,
+    DATE_FAULTS,
     DATE_LIE_SECONDS,
     FAR_CONFLICT_SECONDS,
-    HOSTILE_KINDS,
+    HOSTILE_FAULTS,
     OVERSIZE_BYTES,
     PROBABILITIES,
 )
@@ -44,10 +44,10 @@ SPAN = {"start_at": START, "end_at": START + DAY}
 def test_every_hostile_kind_is_off_by_default() -> None:
     faults = Faults()
     assert not faults.hostile
-    assert all(getattr(faults, PROBABILITIES[kind]) == 0.0 for kind in HOSTILE_KINDS)
+    assert all(getattr(faults, PROBABILITIES[kind]) == 0.0 for kind in HOSTILE_FAULTS)
     assert [faults.pick("stats", 0) for _ in range(1000)] == [None] * 1000
     assert [faults.pick_date("stats") for _ in range(1000)] == [None] * 1000
-    assert set(HOSTILE_KINDS) <= set(FAULT_KINDS)
+    assert set(HOSTILE_FAULTS) <= set(FAULT_NAMES)
     # Nor does the `simulate` program turn one on unless its flag is given.
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
@@ -61,8 +61,8 @@ async def test_the_embedded_simulator_serves_no_hostile_fault() -> None:
 
 
 async def test_a_seeded_run_of_the_ordinary_kinds_is_what_it_was() -> None:
-    # The hostile kinds are drawn after the others and only when on: a seed gives the
-    # ordinary kinds it gave before they existed, with or without a Date kind drawn too.
+    # The hostile faults are drawn after the others and only when on: a seed gives the
+    # ordinary faults it gave before they existed, with or without a Date fault drawn too.
     def draws(faults: Faults) -> list[str | None]:
         return [faults.pick("stats", 0) for _ in range(200)]
 
@@ -177,7 +177,7 @@ async def test_a_date_fault_goes_on_a_409_and_with_another_fault() -> None:
 
 def test_hostile_probabilities_are_drawn_and_seeded() -> None:
     def run(seed: int) -> list[str | None]:
-        every: dict[str, Any] = {PROBABILITIES[k]: 0.05 for k in HOSTILE_KINDS}
+        every: dict[str, Any] = {PROBABILITIES[k]: 0.05 for k in HOSTILE_FAULTS}
         faults = Faults(**every, seed=seed)
         return [faults.pick("stats", 0) for _ in range(2000)] + [
             faults.pick_date("stats") for _ in range(500)
@@ -185,9 +185,9 @@ def test_hostile_probabilities_are_drawn_and_seeded() -> None:
 
     first = run(7)
     assert first == run(7)
-    assert set(HOSTILE_KINDS) <= set(first)
-    # A Date kind only ever comes from pick_date, never from pick.
-    assert not set(first[:2000]) & set(DATE_KINDS)
+    assert set(HOSTILE_FAULTS) <= set(first)
+    # A Date fault only ever comes from pick_date, never from pick.
+    assert not set(first[:2000]) & set(DATE_FAULTS)
 
 
 @pytest.mark.parametrize(
@@ -214,11 +214,11 @@ def test_every_hostile_flag_reaches_its_probability() -> None:
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
     flags: list[str] = []
-    for i, kind in enumerate(HOSTILE_KINDS):
+    for i, kind in enumerate(HOSTILE_FAULTS):
         flags += [f"--fault-{kind.replace('_', '-')}", f"0.0{i + 1}"]
     args = parser.parse_args([*flags, "--oversize-bytes", "123", "--bomb-bytes", "456"])
     faults = cli._simulator(args).faults
-    assert [getattr(faults, PROBABILITIES[k]) for k in HOSTILE_KINDS] == [
-        float(f"0.0{i + 1}") for i in range(len(HOSTILE_KINDS))
+    assert [getattr(faults, PROBABILITIES[k]) for k in HOSTILE_FAULTS] == [
+        float(f"0.0{i + 1}") for i in range(len(HOSTILE_FAULTS))
     ]
     assert (faults.oversize_bytes, faults.bomb_bytes) == (123, 456)

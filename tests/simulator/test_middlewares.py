@@ -1,6 +1,6 @@
 """The simulator's middlewares (``simulator/middlewares.py``): each step, and the order a
 request meets them in: count per operation -> auth -> a ``Date`` fault drawn -> the quota
-gate -> the fault kind drawn -> counted against the quota -> the fault served."""
+gate -> the fault drawn -> counted against the quota -> the fault served."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ async def test_a_401_leaves_the_seeded_draws_as_they_were() -> None:
 
 async def test_the_date_is_drawn_before_the_quota_and_the_kind_after_it() -> None:
     # Three a second: of eight requests in one second, five are refused. A refused request
-    # draws its Date (a 409 may lie about the time) but no fault kind, so the kinds served
+    # draws its Date (a 409 may lie about the time) but no fault, so the kinds served
     # are the seed's first draws, in order, and only the served requests count.
     faults = Faults(p_503=0.5, p_date_epoch=0.5, seed=11)
     sim = _simulator("3/second", faults)

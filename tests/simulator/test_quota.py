@@ -181,3 +181,16 @@ def test_tally_counts_accepted_and_refused_by_second() -> None:
     assert tally.refused == {T0: 1}
     tally.clear()
     assert not tally.accepted and not tally.refused
+
+
+def test_a_refusal_names_its_quota_and_the_old_name_warns() -> None:
+    from enlighten_async.simulator.quota import QuotaExceeded
+
+    tracker = QuotaTracker(Plan.parse("1/minute"))
+    assert tracker.check("k", 60.0) is None
+    tracker.count("k", 60.0)
+    over = tracker.check("k", 61.0)
+    assert isinstance(over, QuotaExceeded)
+    assert over.quota == Quota(1, "minute") and over.quota.limit == 1
+    with pytest.warns(DeprecationWarning, match="QuotaExceeded.quota"):
+        assert over.limit is over.quota

@@ -1,4 +1,4 @@
-"""The hostile answer kinds (``ANSWER_KINDS``) on API v2's bodies: an answer made an
+"""The hostile answer faults (``ANSWER_FAULTS``) on API v2's bodies: an answer made an
 answer to something else, in the shapes of v2's series (``intervals`` and daily lists)."""
 
 from __future__ import annotations
@@ -25,17 +25,17 @@ _ABSURD = 999_999
 
 
 def changed(
-    fleet: Fleet, kind: str, op: str, request: web.Request, body: dict[str, Any]
+    fleet: Fleet, fault: str, op: str, request: web.Request, body: dict[str, Any]
 ) -> dict[str, Any] | None:
-    """``body`` made an answer to something else (``kind``), or ``None`` if it cannot be."""
-    if kind == "wrong_system":
+    """``body`` made an answer to something else (``fault``), or ``None`` if it cannot be."""
+    if fault == "wrong_system":
         sid = body.get("system_id")
         if not isinstance(sid, int):
             return None
         others = [s.system_id for s in fleet.systems if s.system_id != sid]
         body["system_id"] = others[0] if others else sid + 1
         return body
-    if kind == "wrong_span":
+    if fault == "wrong_span":
         return _outside_span(op, request, body)
     return _huge_value(op, body)  # huge_value
 

@@ -134,10 +134,10 @@ class V2Routes(RouteTable):
         return json_response(_BUSY_ERROR, 503)
 
     def changed(
-        self, kind: str, operation: str, request: web.Request, body: dict[str, Any]
+        self, fault: str, operation: str, request: web.Request, body: dict[str, Any]
     ) -> dict[str, Any] | None:
         """``body`` made an answer to something else (see :mod:`.hostile`)."""
-        return hostile.changed(self.fleet, kind, operation, request, body)
+        return hostile.changed(self.fleet, fault, operation, request, body)
 
     # -- parameters ---------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The hostile answer kinds on API v2's bodies (``simulator/v2/hostile.py``): an answer
+"""The hostile answer faults on API v2's bodies (``simulator/v2/hostile.py``): an answer
 made an answer to something else, and counted only when it could be changed."""
 
 from __future__ import annotations
