@@ -32,13 +32,13 @@ import urllib.parse
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
-from types import TracebackType
 from typing import Any, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 from attrs import field, frozen
 
 from enlighten_async.core import deprecated as _deprecated
 from enlighten_async.core.args import utc_datetime
+from enlighten_async.core.closing import AsyncResource
 from enlighten_async.core.exceptions import EnlightenError
 from enlighten_async.core.kinds import BackfillSystem, OwnedRows, Table
 from enlighten_async.kinds import KINDS as _REGISTRY
@@ -413,7 +413,7 @@ def _check_kind(kind: str, *, tables: bool = False) -> str:
     return kind
 
 
-class SQLiteStore:
+class SQLiteStore(AsyncResource):
     """A :class:`Store` in one SQLite file (WAL journal), safe to kill at any moment.
 
     All SQLite work runs on one dedicated thread, which owns the connection, so the event
@@ -478,17 +478,8 @@ class SQLiteStore:
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r}{', read_only=True' if self.read_only else ''})"
 
-    async def __aenter__(self) -> SQLiteStore:
+    async def _enter(self) -> None:
         await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def open(self) -> None:
         """Open (creating if needed, unless read-only) the database file and check it; a

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-from types import TracebackType
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 
+from ..core.closing import AsyncResource
 from .app import BASE_PATH, Simulator
 
 __all__ = ["RedactingAccessLogger", "SimulatorServer"]
@@ -27,7 +27,7 @@ class RedactingAccessLogger(AbstractAccessLogger):
         )
 
 
-class SimulatorServer:
+class SimulatorServer(AsyncResource):
     """Runs ``simulator.app`` on ``host:port`` (port 0 picks a free one).
 
     Use as ``async with SimulatorServer(sim) as server: server.base_url``.
@@ -80,14 +80,5 @@ class SimulatorServer:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> SimulatorServer:
+    async def _enter(self) -> None:
         await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()

@@ -31,7 +31,6 @@ import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from datetime import date, datetime, timedelta, timezone
-from types import TracebackType
 from typing import Any, Final, Generic, TypeAlias, TypeVar
 
 import aiohttp
@@ -50,6 +49,7 @@ from enlighten_async.core.args import (
     utc_today,
 )
 from enlighten_async.core.clock import Clock
+from enlighten_async.core.closing import AsyncResource
 from enlighten_async.core.deprecated import renamed
 from enlighten_async.core.exceptions import EnlightenError, ResponseFormatError, TransportError
 from enlighten_async.core.quota import Quota, resolve_plan
@@ -137,7 +137,7 @@ class _CallOptions:
     max_wait: float | None = None
 
 
-class EnlightenClient:
+class EnlightenClient(AsyncResource):
     """An asyncio client for the Enlighten Systems API v2.
 
     Use it as an async context manager; it owns one ``aiohttp.ClientSession`` unless you
@@ -287,17 +287,6 @@ class EnlightenClient:
 
     def __repr__(self) -> str:
         return f"EnlightenClient(base_url={self._transport.base_url!r})"
-
-    async def __aenter__(self) -> EnlightenClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def close(self) -> None:
         """Close the transport: the HTTP session, if the client made it. A view closes
