@@ -34,7 +34,7 @@ from enlighten_async.core.spans import (
     day_epoch,
     local_midnight,
     plan_days,
-    plan_windows,
+    plan_spans,
     usable_zone,
 )
 from enlighten_async.core.spans import MAX_ZONE_NAME as MAX_ZONE_NAME
@@ -331,7 +331,7 @@ def _plan(
             max_days=spec.max_days,
         )
         return [(day_epoch(a), day_epoch(b)) for a, b in days]
-    windows = plan_windows(spec, since, until, now=int(now), operational_at=operational, tz=tz)
+    windows = plan_spans(spec, since, until, now=int(now), operational_at=operational, tz=tz)
     return [(w.start_at, w.end_at) for w in windows]
 
 

@@ -34,7 +34,7 @@ from enlighten_async.backfill import DEFAULT_KINDS, FAILURE_LOG_MARK
 from enlighten_async.cli import backfill, export, plot, simulate, status
 from enlighten_async.cli.exits import (
     EXIT_CANNOT_RUN,
-    EXIT_FAILED_WINDOWS,
+    EXIT_FAILED_SPANS,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_TERMINATED,
@@ -49,6 +49,7 @@ from enlighten_async.cli.parser import (
     DEFAULT_SIM_TIME_SCALE,
     build_parser,
 )
+from enlighten_async.core import deprecated as _deprecated
 from enlighten_async.core.spans import LookbackWarning
 
 __all__ = [
@@ -57,7 +58,7 @@ __all__ = [
     "DEFAULT_SIM_DB",
     "DEFAULT_SIM_TIME_SCALE",
     "EXIT_CANNOT_RUN",
-    "EXIT_FAILED_WINDOWS",
+    "EXIT_FAILED_SPANS",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_TERMINATED",
@@ -168,3 +169,10 @@ def _clean_warnings() -> Iterator[None]:
         warnings.simplefilter("always", LookbackWarning)
         warnings.showwarning = show
         yield
+
+
+# Renamed after 0.1.0 (a request's time range is a span): the old name still works, with a
+# DeprecationWarning.
+__getattr__ = _deprecated.module_getattr(
+    __name__, {"EXIT_FAILED_WINDOWS": (f"{__name__}.EXIT_FAILED_SPANS", EXIT_FAILED_SPANS)}
+)

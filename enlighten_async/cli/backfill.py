@@ -23,7 +23,7 @@ from enlighten_async.cli import connect
 from enlighten_async.cli.dry_run import dry_run
 from enlighten_async.cli.exits import (
     EXIT_CANNOT_RUN,
-    EXIT_FAILED_WINDOWS,
+    EXIT_FAILED_SPANS,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_TERMINATED,
@@ -99,7 +99,7 @@ async def _fetch(args: argparse.Namespace, given: connect.Credentials, db: str) 
         _print_summary(report, db)
         return EXIT_CANNOT_RUN
     _print_summary(report, db)
-    return EXIT_OK if report.failed == 0 else EXIT_FAILED_WINDOWS
+    return EXIT_OK if report.failed == 0 else EXIT_FAILED_SPANS
 
 
 @contextlib.asynccontextmanager

@@ -191,7 +191,7 @@ class KindSpec:
     For a kind planned in days, a range's ``start_at``/``end_at`` are the UTC midnights
     of its first and last day (both included); otherwise the intervals ending in
     ``(start_at, end_at]``. A spec is also what :func:`~enlighten_async.core.spans.
-    plan_windows` plans an interval kind's requests by (its ``step``, ``max_span`` and
+    plan_spans` plans an interval kind's requests by (its ``step``, ``max_span`` and
     ``local_midnights``); a kind in days is chunked by ``max_span // 86400`` days.
     """
 

@@ -17,11 +17,11 @@ import pytest
 
 import enlighten_async as ea
 from enlighten_async.backfill import backfill
-from enlighten_async.core.spans import day_epoch, local_midnight, plan_windows
+from enlighten_async.core.spans import day_epoch, local_midnight, plan_spans
 from enlighten_async.kinds import KINDS
 from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
 from enlighten_async.store import SQLiteStore
-from enlighten_async.v2.kinds import Kind
+from enlighten_async.v2.kinds import IntervalOperation
 from tests.support.ground_truth import expected_rows
 
 UTC = timezone.utc
@@ -46,7 +46,7 @@ async def _write_as_010(client: ea.EnlightenClient, store: SQLiteStore, system: 
     sid = system.system_id
     windows: list[tuple[str, int, int]] = [
         ("stats", w.start_at, w.end_at)
-        for w in plan_windows(Kind.STATS, _at(18), _at(21), now=int(NOW.timestamp()))
+        for w in plan_spans(IntervalOperation.STATS, _at(18), _at(21), now=int(NOW.timestamp()))
     ]
     windows += [("rgm_stats", a, b) for a, b in OLD_RGM]
     windows += [("energy_lifetime", day_epoch(a), day_epoch(b)) for a, b in OLD_LIFETIME]

@@ -10,11 +10,15 @@ import aiohttp
 import pytest
 
 import enlighten_async as ea
+from enlighten_async import cli as cli_module
 from enlighten_async import simulator as simulator_module
 from enlighten_async import store as store_module
 from enlighten_async.backfill import backfill
+from enlighten_async.cli import exits as exits_module
+from enlighten_async.core import spans as spans_module
 from enlighten_async.simulator import COUNTERS_PATH, PLANS, Fleet, Plan, Simulator, SimulatorServer
 from enlighten_async.store import RangeResult, SQLiteStore
+from enlighten_async.v2 import kinds as v2_kinds_module
 from tests.support.memory_store import MemoryStore
 from tests.support.store_samples import SYS, T0, stats
 
@@ -26,6 +30,12 @@ from tests.support.store_samples import SYS, T0, stats
         (ea, "SchedulerStats", ea.SchedulerSnapshot),
         (simulator_module, "STATS_PATH", COUNTERS_PATH),
         (simulator_module, "Limit", ea.Quota),
+        (spans_module, "Window", spans_module.Span),
+        (spans_module, "plan_windows", spans_module.plan_spans),
+        (v2_kinds_module, "Kind", v2_kinds_module.IntervalOperation),
+        (v2_kinds_module, "MONTH_WINDOW", v2_kinds_module.MONTH_SPAN),
+        (exits_module, "EXIT_FAILED_WINDOWS", exits_module.EXIT_FAILED_SPANS),
+        (cli_module, "EXIT_FAILED_WINDOWS", cli_module.EXIT_FAILED_SPANS),
     ],
 )
 def test_module_old_names(module: Any, old: str, new: Any) -> None:
