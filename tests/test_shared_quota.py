@@ -132,7 +132,7 @@ async def _check(tmp_path: Path, redis_url: str, skews: dict[int, float]) -> Non
     systems: list[Any] = watched.systems  # type: ignore[attr-defined]
     planned = {
         (w.system_id, w.kind, (w.start_at, w.end_at))
-        for w in watched.plan.windows  # type: ignore[attr-defined]
+        for w in watched.plan.spans  # type: ignore[attr-defined]
     }
     stored: Counter[tuple[int, str, tuple[int, int]]] = Counter()
     for i, db in enumerate(dbs, start=1):

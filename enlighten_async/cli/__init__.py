@@ -104,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _quiet_failures(record: logging.LogRecord) -> bool:
-    """A logging filter: drop backfill's line per failed window (the summary lists them)."""
+    """A logging filter: drop backfill's line per failed span (the summary lists them)."""
     return not getattr(record, FAILURE_LOG_MARK, False)
 
 
@@ -117,7 +117,7 @@ def _logging(verbosity: int) -> Iterator[None]:
     """
     logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
     if verbosity <= 0:
-        # The summary lists the failed windows: without -v, not a WARNING line each too.
+        # The summary lists the failed spans: without -v, not a WARNING line each too.
         failures = logging.getLogger("enlighten_async.backfill")
         failures.addFilter(_quiet_failures)
         try:

@@ -1,7 +1,7 @@
 """The exit statuses of ``enlighten-async``, and the one map from the exceptions a command
 raises to them.
 
-A command returns a status when it ran (0, 1 for failed windows or nothing to show, 130
+A command returns a status when it ran (0, 1 for failed spans or nothing to show, 130
 and 143 for a stop by a signal) and raises when it cannot run; :func:`fail` then says why
 in one line on stderr and returns the status :data:`EXIT_STATUSES` gives the exception.
 """

@@ -121,7 +121,7 @@ async def test_a_window_another_run_holds_is_left_to_it(
     db = tmp_path / "held.db"
     async with _client(simulator, base_url) as client, SQLiteStore(db) as store:
         plan = await plan_backfill(client, store, None, KINDS, since, until)
-        days = [w for w in plan.windows if w.kind == "stats"]
+        days = [w for w in plan.spans if w.kind == "stats"]
         held = days[:1]
         if other == "stores a range of two":
             held += [w for w in days if w.system_id == held[0].system_id][1:2]
@@ -131,7 +131,7 @@ async def test_a_window_another_run_holds_is_left_to_it(
         simulator.reset_counters()
         task = asyncio.ensure_future(backfill(client, store, None, KINDS, since, until))
         # This run fetches every other window, then waits for those the other run holds.
-        rest = len(plan.windows) - len(held)
+        rest = len(plan.spans) - len(held)
         await _until(lambda: _stored(db) == rest)
         await asyncio.sleep(0.3)
         assert not task.done() and _stored(db) == rest
@@ -145,7 +145,7 @@ async def test_a_window_another_run_holds_is_left_to_it(
         await store.release_claim("other-run", *claimed)  # stored, or failed: released
         report = await asyncio.wait_for(task, 30)
     assert report.failed == 0 and report.complete and adds_up(report), report
-    assert report.planned == len(plan.windows)
+    assert report.planned == len(plan.spans)
     if other == "gives it up":  # taken up and fetched here
         assert (report.done, report.stored_meanwhile) == (report.planned, 0)
     else:
@@ -165,7 +165,7 @@ async def test_a_dead_runs_claims_are_taken_over_once_their_lease_lapses(
     async with _client(simulator, base_url) as client, SQLiteStore(db) as store:
         plan = await plan_backfill(client, store, None, KINDS, since, until)
         # A run that claimed every window, then died: it renews nothing.
-        for w in plan.windows:
+        for w in plan.spans:
             assert await store.claim_range(
                 "killed-run", w.system_id, w.kind, w.start_at, w.end_at, lease=lease
             )
@@ -174,7 +174,7 @@ async def test_a_dead_runs_claims_are_taken_over_once_their_lease_lapses(
         report = await backfill(client, store, None, KINDS, since, until)
         waited = time.monotonic() - started
     assert report.failed == 0 and report.complete and adds_up(report), report
-    assert report.done == report.planned == len(plan.windows)
+    assert report.done == report.planned == len(plan.spans)
     assert _window_requests(simulator) == report.planned  # each once, after the lapse
     assert lease * 0.9 <= waited < lease + 10, waited
     assert _claims(db) == []  # the dead run's rows taken over, then released
@@ -241,7 +241,7 @@ async def test_a_cancelled_run_releases_its_claims(tmp_path: Path) -> None:
 
 
 SUMMARY = re.compile(
-    r"(\d+) windows planned, (\d+) already stored, (\d+) stored by another run meanwhile, "
+    r"(\d+) spans planned, (\d+) already stored, (\d+) stored by another run meanwhile, "
     r"(\d+) fetched, (\d+) failed; \d+ rows written; (\d+) requests, (\d+) 409s, (\d+) retries"
 )
 # One fixed instant for every simulator and ground truth: the same fleet at any hour.

@@ -132,7 +132,7 @@ def test_the_issue_command_through_the_cli(tmp_path: Path) -> None:
     ]  # fmt: skip
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "4 windows planned" in run.stdout and "0 failed" in run.stdout, run.stdout
+    assert "4 spans planned" in run.stdout and "0 failed" in run.stdout, run.stdout
     fleet = Fleet(1, seed=SEED, anchor=datetime(2026, 11, 23, 12, tzinfo=UTC).timestamp())
     asyncio.run(_assert_local_days(db, fleet, since, until))
     # ... and --help says what a date means, in one sentence.

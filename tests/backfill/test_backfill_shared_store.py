@@ -139,7 +139,7 @@ async def test_two_backfills_at_once_on_one_file_agree_and_add_up(tmp_path: Path
 
 
 SUMMARY = re.compile(
-    r"(\d+) windows planned, (\d+) already stored, (\d+) stored by another run meanwhile, "
+    r"(\d+) spans planned, (\d+) already stored, (\d+) stored by another run meanwhile, "
     r"(\d+) fetched, (\d+) failed"
 )
 

@@ -170,7 +170,7 @@ def test_redis_lost_mid_run_stops_and_a_rerun_resumes(
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert f"{kept} already stored" in out and " 0 failed" in out
-    planned = int(out.split(" windows planned")[0].rsplit(" ", 1)[1])
+    planned = int(out.split(" spans planned")[0].rsplit(" ", 1)[1])
     assert kept < planned  # the run stopped: it did not go on without the shared ledger
 
 
@@ -194,11 +194,11 @@ def test_a_run_with_nothing_to_do_says_so(
     db = str(tmp_path / "n.db")
     argv = ["backfill", "--simulate", "--sim-systems", "1", "--kinds", "stats", "--since", "2d"]
     assert cli.main([*argv, "--db", db]) == 0  # plain progress lines: stdout is captured
-    assert "% windows=" in capsys.readouterr().out
+    assert "% spans=" in capsys.readouterr().out
     assert cli.main([*argv, "--db", db]) == 0
     out = capsys.readouterr().out
-    assert "0/0" not in out and "% windows" not in out, out
-    assert re.search(r"^Nothing to do: all \d+ planned windows are already in ", out, re.M), out
+    assert "0/0" not in out and "% spans" not in out, out
+    assert re.search(r"^Nothing to do: all \d+ planned spans are already in ", out, re.M), out
 
 
 def test_sigterm_stops_a_backfill_like_ctrl_c(tmp_path: Path) -> None:
@@ -213,7 +213,7 @@ def test_sigterm_stops_a_backfill_like_ctrl_c(tmp_path: Path) -> None:
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().startswith("Embedded simulator")
-        assert "% windows=" in proc.stdout.readline()  # the run has begun
+        assert "% spans=" in proc.stdout.readline()  # the run has begun
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:
@@ -221,7 +221,7 @@ def test_sigterm_stops_a_backfill_like_ctrl_c(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 128 + signal.SIGTERM == cli.EXIT_TERMINATED, err
-    assert "Terminated. The windows fetched so far are kept in" in out, out
+    assert "Terminated. The spans fetched so far are kept in" in out, out
     assert "run the same command again" in out and "Traceback" not in err, err
     assert err == ""
     assert "Backfill summary" not in out

@@ -29,7 +29,7 @@ def test_dry_run_plans_what_a_backfill_fetches_and_sends_only_the_listing(
     out = capsys.readouterr().out
     assert not db.exists()  # no store created
     assert "Planning sent 1 request (/systems" in out, out
-    found = re.search(r"^Would fetch (\d+) windows of 3 systems with (\d+) requests ", out, re.M)
+    found = re.search(r"^Would fetch (\d+) spans of 3 systems with (\d+) requests ", out, re.M)
     assert found and found.group(1) == found.group(2), out
     windows = int(found.group(1))
     assert windows > 0
@@ -42,7 +42,7 @@ def test_dry_run_plans_what_a_backfill_fetches_and_sends_only_the_listing(
 
     assert cli.main(argv) == 0  # the real run plans and fetches the same windows
     summary = capsys.readouterr().out
-    assert f" {windows} windows planned, 0 already stored, " in summary, summary
+    assert f" {windows} spans planned, 0 already stored, " in summary, summary
     assert f"{windows} fetched, 0 failed" in summary
     sent = re.search(r"; (\d+) requests, (\d+) 409s, (\d+) retries;", summary)
     assert sent, summary
@@ -53,7 +53,7 @@ def test_dry_run_plans_what_a_backfill_fetches_and_sends_only_the_listing(
     before = db.read_bytes()
     assert cli.main([*argv, "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert f"Nothing to do: all {windows} planned windows are already in {db}." in out, out
+    assert f"Nothing to do: all {windows} planned spans are already in {db}." in out, out
     assert db.read_bytes() == before
 
 
