@@ -13,7 +13,7 @@ import enlighten_async as ea
 from enlighten_async import cli as cli_module
 from enlighten_async import simulator as simulator_module
 from enlighten_async import store as store_module
-from enlighten_async.backfill import backfill
+from enlighten_async.backfill import BackfillPlan, WorkItem, backfill
 from enlighten_async.cli import exits as exits_module
 from enlighten_async.core import spans as spans_module
 from enlighten_async.simulator import COUNTERS_PATH, PLANS, Fleet, Plan, Simulator, SimulatorServer
@@ -59,6 +59,12 @@ async def test_scheduler_and_client_old_methods() -> None:
     async with ea.EnlightenClient("k" * 32, "u" * 16, scheduler=scheduler) as client:
         with pytest.warns(DeprecationWarning, match="stats_snapshot"):
             assert client.stats_snapshot() == client.scheduler_snapshot()
+
+
+def test_backfill_plan_old_attribute() -> None:
+    plan = BackfillPlan(1, 2, 1, (WorkItem(SYS, "stats", T0, T0 + 86400),), 1)
+    with pytest.warns(DeprecationWarning, match=r"BackfillPlan\.windows is deprecated"):
+        assert plan.windows is plan.spans
 
 
 async def test_the_simulator_counters_route_and_its_old_path() -> None:
