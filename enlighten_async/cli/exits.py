@@ -74,13 +74,13 @@ EXIT_STATUSES: Final[tuple[tuple[type[Exception], int], ...]] = (
     (ValueError, EXIT_USAGE),
 )
 #: The exceptions :data:`EXIT_STATUSES` maps: what ``main`` catches.
-HANDLED: Final = tuple(kind for kind, _ in EXIT_STATUSES)
+HANDLED: Final = tuple(error for error, _ in EXIT_STATUSES)
 
 
 def exit_status(exc: BaseException) -> int | None:
     """The exit status of ``exc``; ``None`` if the map does not hold it (a bug)."""
-    for kind, status in EXIT_STATUSES:
-        if isinstance(exc, kind):
+    for error, status in EXIT_STATUSES:
+        if isinstance(exc, error):
             return status
     return None
 

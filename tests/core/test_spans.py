@@ -299,8 +299,12 @@ def test_bad_times_are_refused_clearly(start: object, error: type, message: str)
 def test_bad_lookback_margin_is_refused(margin: object, error: type) -> None:
     with pytest.raises(error, match="lookback_margin"):
         plan_spans(
-            IntervalOperation.STATS, NOW - timedelta(hours=1), NOW, now=NOW, lookback_margin=margin
-        )  # type: ignore[arg-type]
+            IntervalOperation.STATS,
+            NOW - timedelta(hours=1),
+            NOW,
+            now=NOW,
+            lookback_margin=margin,  # type: ignore[arg-type]
+        )
 
 
 def test_plan_days_refuses_days_before_1970() -> None:
