@@ -1,5 +1,5 @@
 """``enlighten_async.cli.backfill``: a reversed range, could-not-run in one line (exit 3),
-shards, Redis lost mid-run, failed windows printed once, a run with nothing to do, SIGTERM.
+shards, Redis lost mid-run, failed spans printed once, a run with nothing to do, SIGTERM.
 
 Where stderr, signals or the exit status of a real process are the point, the command runs
 as a subprocess against a simulator served from a thread on loopback.
@@ -41,9 +41,9 @@ pytestmark = pytest.mark.usefixtures("no_cli_env")
 def failing_simulator() -> Iterator[str]:
     """A simulator whose next 500 ``stats`` answers are cut short (a decode error each,
     retried as the policy says, then once more at the end of the run): every ``stats``
-    window of a short run fails."""
+    span of a short run fails."""
     # A clock 600 times faster (the client keeps it with --time-scale): the retries'
-    # backoffs of the failing windows take milliseconds, not a minute.
+    # backoffs of the failing spans take milliseconds, not a minute.
     simulator = Simulator(
         fleet=Fleet(6, seed=1),
         plan=PLANS["unlimited"],
@@ -148,7 +148,7 @@ def test_redis_lost_mid_run_stops_and_a_rerun_resumes(
 
     async def failing(self: RedisLedger, now: float, latency: float = 0.0) -> ea.LedgerDecision:
         calls[0] += 1
-        if calls[0] > 3:  # Redis goes away after the systems list and two windows
+        if calls[0] > 3:  # Redis goes away after the systems list and two spans
             raise self._unavailable(ConnectionError("Connection refused"))
         return await real(self, now, latency)
 
@@ -157,7 +157,7 @@ def test_redis_lost_mid_run_stops_and_a_rerun_resumes(
     assert cli.main(argv) == 3
     out, err = capsys.readouterr()
     assert "the Redis ledger is unavailable" in err and "run the same command again" in err
-    # One line says it: no ERROR with a traceback, no WARNING per failed window.
+    # One line says it: no ERROR with a traceback, no WARNING per failed span.
     loud = [f"{r.levelname} {r.name}: {r.getMessage()}" for r in caplog.records]
     assert [line for line in loud if not line.startswith(("DEBUG", "INFO"))] == []
     assert [line for line in err.splitlines() if line.startswith("error:")] == [
@@ -165,7 +165,7 @@ def test_redis_lost_mid_run_stops_and_a_rerun_resumes(
     ][:1]
     assert KEY not in out + err
     kept = sum(w for _, _, w in asyncio.run(_stored(db)))
-    assert kept >= 1  # the windows fetched before the loss are kept
+    assert kept >= 1  # the spans fetched before the loss are kept
     monkeypatch.setattr(RedisLedger, "acquire", real)
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
@@ -174,7 +174,7 @@ def test_redis_lost_mid_run_stops_and_a_rerun_resumes(
     assert kept < planned  # the run stopped: it did not go on without the shared ledger
 
 
-def test_failed_windows_are_printed_once(failing_simulator: str, tmp_path: Path) -> None:
+def test_failed_spans_are_printed_once(failing_simulator: str, tmp_path: Path) -> None:
     argv = ["backfill", "--key", KEY, "--user-id", USER, "--base-url", failing_simulator]
     argv += ["--kinds", "stats", "--since", "7d", "--no-progress", "--db", str(tmp_path / "f.db")]
     argv += ["--time-scale", "600"]
@@ -204,7 +204,7 @@ def test_a_run_with_nothing_to_do_says_so(
 def test_sigterm_stops_a_backfill_like_ctrl_c(tmp_path: Path) -> None:
     db = tmp_path / "t.db"
     # A clock 60x real time and the plan watt (10 requests a simulated minute): about ten
-    # windows a second, so the run is still going when the signal comes.
+    # spans a second, so the run is still going when the signal comes.
     argv = [sys.executable, "-m", "enlighten_async", "backfill", "--simulate", "--db", str(db)]
     argv += ["--time-scale", "60", "--since", "20d"]
     proc = subprocess.Popen(

@@ -105,8 +105,8 @@ def test_a_spec_is_a_span_rule_and_names_itself() -> None:
     assert str(spec) == "a" and spec.max_days == 0
     assert spec.table.name == "a" and spec.columns == ("system_id", "end_at", "value")
     assert spec.time_column == "end_at"
-    windows = plan_spans(spec, T0, T0 + 30 * 300, now=T0 + 86400)
-    assert [(w.start_at, w.end_at) for w in windows] == [
+    spans = plan_spans(spec, T0, T0 + 30 * 300, now=T0 + 86400)
+    assert [(w.start_at, w.end_at) for w in spans] == [
         (T0, T0 + 3600),
         (T0 + 3600, T0 + 7200),
         (T0 + 7200, T0 + 9000),

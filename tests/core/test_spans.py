@@ -78,14 +78,14 @@ def ranges(draw: st.DrawFn) -> tuple[datetime, datetime, datetime]:
 
 @settings(max_examples=200, deadline=None)
 @given(kind=kinds, rng=ranges(), operational=st.one_of(st.none(), moments))
-def test_windows_cover_the_clipped_range_exactly(
+def test_spans_cover_the_clipped_range_exactly(
     kind: IntervalOperation, rng: tuple[datetime, datetime, datetime], operational: datetime | None
 ) -> None:
     start, end, now = rng
     step = kind.step
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        windows = plan_spans(kind, start, end, now=now, operational_at=operational)
+        spans = plan_spans(kind, start, end, now=now, operational_at=operational)
     assert sum(issubclass(w.category, LookbackWarning) for w in caught) <= 1
 
     # the expected aligned, clipped range, computed here from first principles
@@ -98,7 +98,7 @@ def test_windows_cover_the_clipped_range_exactly(
     expected = set(range(s + step, e + 1, step))
 
     ends: list[int] = []
-    for w in windows:
+    for w in spans:
         assert w.kind is kind
         assert w.start_at % step == 0 and w.end_at % step == 0
         assert w.start_at < w.end_at
@@ -106,12 +106,12 @@ def test_windows_cover_the_clipped_range_exactly(
         ends.extend(w.interval_ends())
     assert len(ends) == len(set(ends)), "an interval is asked for twice"
     assert set(ends) == expected
-    for prev, nxt in itertools.pairwise(windows):
+    for prev, nxt in itertools.pairwise(spans):
         assert nxt.start_at == prev.end_at
-    if windows:
-        assert windows[0].start_at == s and windows[-1].end_at == e
-    # fewest windows: every window but the last is as long as the API allows
-    for w in windows[:-1]:
+    if spans:
+        assert spans[0].start_at == s and spans[-1].end_at == e
+    # fewest spans: every span but the last is as long as the API allows
+    for w in spans[:-1]:
         assert w.end_at == w.start_at + w.kind.max_span
 
 
@@ -121,39 +121,39 @@ def test_start_and_end_are_rounded_down_to_the_mark(start: datetime, length: tim
     end = start + length
     now = end + timedelta(days=1)
     for kind in IntervalOperation:
-        windows = plan_spans(kind, start, end, now=now, operational_at=None)
-        if windows:
-            assert windows[0].start_at == int(start.timestamp()) // kind.step * kind.step
-            assert windows[-1].end_at == int(end.timestamp()) // kind.step * kind.step
+        spans = plan_spans(kind, start, end, now=now, operational_at=None)
+        if spans:
+            assert spans[0].start_at == int(start.timestamp()) // kind.step * kind.step
+            assert spans[-1].end_at == int(end.timestamp()) // kind.step * kind.step
 
 
 def test_stats_day_splits_at_exactly_one_day() -> None:
     start = datetime(2024, 6, 1, 0, 3, tzinfo=timezone.utc)
     end = datetime(2024, 6, 3, 12, 0, tzinfo=timezone.utc)
-    windows = plan_spans(IntervalOperation.STATS, start, end, now=NOW)
+    spans = plan_spans(IntervalOperation.STATS, start, end, now=NOW)
     base = int(datetime(2024, 6, 1, tzinfo=timezone.utc).timestamp())
-    assert [(w.start_at - base, w.end_at - base) for w in windows] == [
+    assert [(w.start_at - base, w.end_at - base) for w in spans] == [
         (0, DAY),
         (DAY, 2 * DAY),
         (2 * DAY, 2 * DAY + 12 * 3600),
     ]
-    assert windows[0].interval_ends()[0] == base + 300  # the first interval ends 5 min in
+    assert spans[0].interval_ends()[0] == base + 300  # the first interval ends 5 min in
 
 
-def test_month_windows_are_28_days_less_an_hour_so_any_reading_of_a_month_fits() -> None:
+def test_month_spans_are_28_days_less_an_hour_so_any_reading_of_a_month_fits() -> None:
     start = datetime(2024, 1, 31, tzinfo=timezone.utc)
     end = datetime(2024, 4, 15, tzinfo=timezone.utc)
-    windows = plan_spans(
+    spans = plan_spans(
         IntervalOperation.RGM_STATS, start, end, now=datetime(2024, 5, 1, tzinfo=timezone.utc)
     )
     month = timedelta(days=28) - timedelta(hours=1)
-    assert [(w.start, w.end) for w in windows] == [
+    assert [(w.start, w.end) for w in spans] == [
         (start, start + month),
         (start + month, start + 2 * month),
         (start + 2 * month, end),
     ]
     # Across Sydney's DST start (Oct 6 2024) a local calendar month from Sep 10 is an hour
-    # shorter than the UTC one; a window must still fit inside it.
+    # shorter than the UTC one; a span must still fit inside it.
     sydney = ZoneInfo("Australia/Sydney")
     s = datetime(2024, 9, 10, 10, 0, tzinfo=sydney)
     (w, *_) = plan_spans(
@@ -178,49 +178,49 @@ def test_month_windows_are_28_days_less_an_hour_so_any_reading_of_a_month_fits()
 
 
 def test_end_is_clipped_to_now_rounded_down() -> None:
-    windows = plan_spans(
+    spans = plan_spans(
         IntervalOperation.CONSUMPTION_STATS,
         NOW - timedelta(hours=2),
         NOW + timedelta(days=3),
         now=NOW,
     )
-    assert windows[-1].end_at == NOW_AT - NOW_AT % 900
-    assert windows[-1].end_at <= NOW_AT
+    assert spans[-1].end_at == NOW_AT - NOW_AT % 900
+    assert spans[-1].end_at <= NOW_AT
 
 
 def test_lookback_clip_warns_once_and_starts_late_enough() -> None:
     start = NOW - timedelta(days=800)
     with pytest.warns(LookbackWarning) as record:
-        windows = plan_spans(IntervalOperation.STATS, start, NOW, now=NOW, lookback_margin=MARGIN)
+        spans = plan_spans(IntervalOperation.STATS, start, NOW, now=NOW, lookback_margin=MARGIN)
     assert len(record) == 1
-    assert windows[0].start_at >= NOW_AT - LOOKBACK + MARGIN
-    assert windows[0].start_at - (NOW_AT - LOOKBACK + MARGIN) < 300
-    assert len(windows) == 364  # 365 days less the margin, rounded to the marks
+    assert spans[0].start_at >= NOW_AT - LOOKBACK + MARGIN
+    assert spans[0].start_at - (NOW_AT - LOOKBACK + MARGIN) < 300
+    assert len(spans) == 364  # 365 days less the margin, rounded to the marks
 
 
 def test_lookback_warns_even_when_nothing_is_left() -> None:
     with pytest.warns(LookbackWarning):
-        windows = plan_spans(
+        spans = plan_spans(
             IntervalOperation.RGM_STATS,
             NOW - timedelta(days=900),
             NOW - timedelta(days=700),
             now=NOW,
         )
-    assert windows == []
+    assert spans == []
 
 
 def test_recent_range_does_not_warn() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        windows = plan_spans(IntervalOperation.STATS, NOW - timedelta(days=30), NOW, now=NOW)
-    assert len(windows) == 30
+        spans = plan_spans(IntervalOperation.STATS, NOW - timedelta(days=30), NOW, now=NOW)
+    assert len(spans) == 30
 
 
 def test_operational_date_clips_quietly() -> None:
     operational = NOW - timedelta(days=10, minutes=7)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        windows = plan_spans(
+        spans = plan_spans(
             IntervalOperation.STATS,
             NOW - timedelta(days=30),
             NOW,
@@ -228,22 +228,22 @@ def test_operational_date_clips_quietly() -> None:
             operational_at=operational,
         )
     op_at = int(operational.timestamp())
-    assert windows[0].start_at == op_at - op_at % 300
-    assert len(windows) == 11
+    assert spans[0].start_at == op_at - op_at % 300
+    assert len(spans) == 11
 
 
 def test_operational_date_after_end_gives_nothing() -> None:
-    windows = plan_spans(
+    spans = plan_spans(
         IntervalOperation.STATS,
         NOW - timedelta(days=3),
         NOW - timedelta(days=2),
         now=NOW,
         operational_at=NOW,
     )
-    assert windows == []
+    assert spans == []
 
 
-def test_window_datetimes_are_aware_utc() -> None:
+def test_span_datetimes_are_aware_utc() -> None:
     w = Span(1_700_000_100, 1_700_000_400, IntervalOperation.STATS)
     assert w.start == datetime(2023, 11, 14, 22, 15, tzinfo=timezone.utc)
     assert w.end.tzinfo is timezone.utc
@@ -462,7 +462,7 @@ LOCAL_NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
     first=st.dates(date(2026, 1, 1), date(2026, 11, 20)),
     n_days=st.integers(0, 40),
 )
-def test_local_days_are_covered_exactly_once_in_aligned_windows(
+def test_local_days_are_covered_exactly_once_in_aligned_spans(
     kind: IntervalOperation, tz: ZoneInfo, first: date, n_days: int
 ) -> None:
     last = min(first + timedelta(days=n_days), date(2026, 11, 29))
@@ -474,16 +474,16 @@ def test_local_days_are_covered_exactly_once_in_aligned_windows(
     assert datetime.fromtimestamp(end - 1, tz).date() == last
     assert datetime.fromtimestamp(end, tz).date() > last
     assert start % 900 == 0 and end % 900 == 0  # local midnights are on the marks
-    windows = plan_spans(kind, start, end, now=LOCAL_NOW, tz=tz)
-    ends = [t for w in windows for t in w.interval_ends()]
+    spans = plan_spans(kind, start, end, now=LOCAL_NOW, tz=tz)
+    ends = [t for w in spans for t in w.interval_ends()]
     assert ends == list(range(start + step, end + 1, step))  # each interval once, in order
-    for prev, nxt in itertools.pairwise(windows):
+    for prev, nxt in itertools.pairwise(spans):
         assert nxt.start_at == prev.end_at
-    for w in windows:
+    for w in spans:
         assert w.start_at % step == 0 and w.end_at % step == 0
         assert w.start_at < w.end_at <= w.start_at + w.kind.max_span
         assert _max_span_ok(w)
-        if kind is IntervalOperation.STATS:  # a stats window lies within one local day
+        if kind is IntervalOperation.STATS:  # a stats span lies within one local day
             assert (
                 w.start.astimezone(tz).date()
                 == (w.end - timedelta(seconds=1)).astimezone(tz).date()
@@ -495,11 +495,11 @@ def test_local_days_are_covered_exactly_once_in_aligned_windows(
             - local_midnight(first + timedelta(days=i), tz)
             for i in range((last - first).days + 1)
         ]
-        assert len(windows) == sum(1 if n <= DAY else 2 for n in lengths)
-        # a day's windows do not depend on the range around it: a rerun over a part of
-        # the range (or a longer one) plans the same windows for the same days
+        assert len(spans) == sum(1 if n <= DAY else 2 for n in lengths)
+        # a day's spans do not depend on the range around it: a rerun over a part of
+        # the range (or a longer one) plans the same spans for the same days
         part = plan_spans(kind, *local_days(last, last, tz), now=LOCAL_NOW, tz=tz)
-        assert set(part) <= set(windows)
+        assert set(part) <= set(spans)
 
 
 def test_dst_days_in_los_angeles_are_23_and_25_hours() -> None:
@@ -538,11 +538,11 @@ def test_every_zone_in_use_has_local_midnights_on_the_15_minute_marks() -> None:
     assert off == []
 
 
-def test_without_a_zone_stats_windows_run_24_hours_from_the_start() -> None:
+def test_without_a_zone_stats_spans_run_24_hours_from_the_start() -> None:
     la = ZoneInfo("America/Los_Angeles")
     start = datetime(2026, 6, 1, 12, tzinfo=la)
-    windows = plan_spans(IntervalOperation.STATS, start, start + timedelta(days=2), now=LOCAL_NOW)
-    assert [w.end_at - w.start_at for w in windows] == [DAY, DAY]
+    spans = plan_spans(IntervalOperation.STATS, start, start + timedelta(days=2), now=LOCAL_NOW)
+    assert [w.end_at - w.start_at for w in spans] == [DAY, DAY]
     zoned = plan_spans(
         IntervalOperation.STATS, start, start + timedelta(days=2), now=LOCAL_NOW, tz=la
     )
