@@ -587,7 +587,7 @@ async def run_one(
                 row_snapshot = (
                     f"sent={st.requests_sent} conflicts={st.conflicts} retries={st.retries} "
                     f"holds={st.holds} raised={st.rate_limit_errors_raised} "
-                    f"wait={st.wait_seconds:.0f}s learned={[str(q) for q in st.learned_limits]} "
+                    f"wait={st.wait_seconds:.0f}s learned={[str(q) for q in st.learned_quotas]} "
                     f"offset={st.clock_offset:+.3f}s "
                     f"uncertainty={st.clock_uncertainty:.3f}s cap={st.in_flight_cap}"
                 )

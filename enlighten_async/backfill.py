@@ -807,7 +807,7 @@ def _eta(client: BackfillClient, remaining: int) -> float | None:
     """Wall seconds to send ``remaining`` requests at the quota's rate, if one is known."""
     if remaining <= 0:
         return 0.0
-    rates = [q.limit / q.seconds for q in client.known_limits() if q.seconds]
+    rates = [q.limit / q.seconds for q in client.known_quotas() if q.seconds]
     if not rates:
         return None
     clock_seconds = remaining / min(rates)

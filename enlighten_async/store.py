@@ -1045,11 +1045,25 @@ class SQLiteStore:
         )
 
     def _release_claims_sync(self, owner: str) -> int:
-        # Lapsed claims protect nothing (anyone may take them over): swept here, so that
-        # a killed run's rows do not stay in the file for ever.
-        return self._write_sync_statement(
-            "DELETE FROM claims WHERE owner = ? OR expires_at <= ?", (owner, time.time())
-        )
+        # Lapsed claims protect nothing (anyone may take them over), nor do those of a
+        # process of this host that has ended: swept here, so that a killed run's rows do
+        # not stay in the file (a run killed after writing a range, before releasing its
+        # claim, leaves a claim no later run meets: the range is done and never claimed).
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            owners = [row[0] for row in conn.execute("SELECT DISTINCT owner FROM claims")]
+            ended = [o for o in owners if o != owner and _ended_here(o)]
+            changed = conn.execute(
+                "DELETE FROM claims WHERE owner = ? OR expires_at <= ?", (owner, time.time())
+            ).rowcount
+            for gone in ended:
+                changed += conn.execute("DELETE FROM claims WHERE owner = ?", (gone,)).rowcount
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return changed
 
     def _status_sync(self) -> list[StoreStatus]:
         done: dict[tuple[int, str], list[tuple[int, int]]] = {}

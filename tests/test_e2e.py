@@ -141,7 +141,7 @@ async def test_scheduler_keeps_to_the_simulators_quota_on_a_compressed_clock(
     served = simulator.counters.conflicts
     if plan is None:
         assert 1 <= served <= 1 + 4  # the 409 that taught it, plus those in flight
-        assert snapshot.learned_limits == (ea.Quota(10, "minute"),)
+        assert snapshot.learned_quotas == (ea.Quota(10, "minute"),)
     else:
         assert served == 0
     assert snapshot.conflicts == served

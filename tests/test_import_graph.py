@@ -86,21 +86,6 @@ def _imports(module: str) -> set[str]:
 
 GRAPH = {module: _imports(module) for module in MODULES}
 
-#: Edges that break a rule above and are being removed (issue 20), one line each; a line
-#: whose edge is gone fails ``test_known_violations_still_exist``, so the list only shrinks.
-KNOWN_VIOLATIONS = frozenset(
-    {
-        "enlighten_async.core.scheduler -> enlighten_async.v2.protocol",
-    }
-)
-
-
-def test_known_violations_still_exist() -> None:
-    gone = sorted(
-        e for e in KNOWN_VIOLATIONS if e.split(" -> ")[1] not in GRAPH[e.split(" -> ")[0]]
-    )
-    assert gone == [], "fixed: remove from KNOWN_VIOLATIONS"
-
 
 def _layer(module: str) -> str:
     parts = module.split(".")
@@ -116,8 +101,7 @@ def _edges(layer: str) -> Iterator[tuple[str, str]]:
     for module, imported in sorted(GRAPH.items()):
         if _layer(module) == layer:
             for name in sorted(imported):
-                if f"{module} -> {name}" not in KNOWN_VIOLATIONS:
-                    yield module, name
+                yield module, name
 
 
 def test_the_layers_exist() -> None:
@@ -180,15 +164,12 @@ def _cycles() -> list[list[str]]:
     stack: list[str] = []
     on_stack: set[str] = set()
     found: list[list[str]] = []
-    known = {tuple(e.split(" -> ")) for e in KNOWN_VIOLATIONS}
 
     def visit(module: str) -> None:
         index[module] = low[module] = len(index)
         stack.append(module)
         on_stack.add(module)
         for name in sorted(GRAPH[module]):
-            if (module, name) in known:
-                continue
             if name not in index:
                 visit(name)
                 low[module] = min(low[module], low[name])
@@ -250,7 +231,7 @@ def _closure(module: str) -> set[str]:
     while todo:
         module = todo.pop()
         for name in GRAPH[module]:
-            if name not in seen and f"{module} -> {name}" not in KNOWN_VIOLATIONS:
+            if name not in seen:
                 seen.add(name)
                 todo.append(name)
     return seen

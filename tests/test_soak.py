@@ -4,7 +4,7 @@ fleet's ground truth interval for interval, with the faults survived counted by 
 Faults: 10% 503 ``errorCode`` 7, 2% 500, 1% dropped connections, 1% truncated JSON, 1% HTML
 502, slow answers past the client's timeout, and 409s from a quota tighter than the
 client's pace (the client is not told the plan: it learns it from the first 409). Then the
-hostile kinds of issue 19 (``HOSTILE_RATES``), rarer: answers for another span or system
+hostile faults of issue 19 (``HOSTILE_RATES``), rarer: answers for another span or system
 or holding 2**63, bodies past the client's caps (9 MiB, a gzip bomb), 409s holding for ten
 years, and ``Date`` headers that lie. One fault of each kind is also scheduled up front, so
 that the short run in the default suite meets every kind too. ``pytest -m soak`` runs the
@@ -35,7 +35,12 @@ import pytest
 import enlighten_async as ea
 from enlighten_async.backfill import backfill
 from enlighten_async.simulator import Faults, Fleet, Plan, Simulator, SimulatorServer
-from enlighten_async.simulator.faults import ANSWER_KINDS, HOSTILE_KINDS, PROBABILITIES, SIZE_KINDS
+from enlighten_async.simulator.faults import (
+    ANSWER_FAULTS,
+    HOSTILE_FAULTS,
+    PROBABILITIES,
+    SIZE_FAULTS,
+)
 from enlighten_async.store import SQLiteStore
 from tests.support.ground_truth import assert_store_matches_fleet, utc_midnight
 
@@ -45,7 +50,7 @@ SCALE = 60.0
 CLIENT_TIMEOUT = 1.5
 #: How long a slow answer takes, in real seconds: past the timeout, so it times out.
 SLOW_REAL = CLIENT_TIMEOUT + 1.0
-#: The hostile kinds of issue 19 (points 1-3 and 5) per request: rare, so that the long
+#: The hostile faults of issue 19 (points 1-3 and 5) per request: rare, so that the long
 #: soak meets each a few times to a dozen and its runtime stays near what it was. A far
 #: 409 for a minute holds the key a minute (a real second here) before its probe, hence
 #: the rarest; an oversize body is 9 MiB on loopback.
@@ -61,11 +66,11 @@ HOSTILE_RATES = {
     "date_epoch": 0.002,
     "date_flap": 0.002,
 }
-assert set(HOSTILE_RATES) == set(HOSTILE_KINDS)  # a new hostile kind joins the soak
+assert set(HOSTILE_RATES) == set(HOSTILE_FAULTS)  # a new hostile fault joins the soak
 _HOSTILE_PROBABILITIES: dict[str, Any] = {
     PROBABILITIES[kind]: p for kind, p in HOSTILE_RATES.items()
 }
-#: The fault mix of issue 8 and the hostile kinds of issue 19 (call with the slow answers'
+#: The fault mix of issue 8 and the hostile faults of issue 19 (call with the slow answers'
 #: length and a seed).
 FAULT_RATES = functools.partial(
     Faults,
@@ -80,7 +85,7 @@ FAULT_RATES = functools.partial(
 #: The kinds a retry of the scheduler survives: each served one is a retry.
 RETRIED_FAULTS = ("503", "500", "502", "drop", "truncate", "slow")
 #: Kinds every soak must meet at least once.
-REQUIRED_FAULTS = (*RETRIED_FAULTS, *HOSTILE_KINDS)
+REQUIRED_FAULTS = (*RETRIED_FAULTS, *HOSTILE_FAULTS)
 #: The most 409s of the quota itself (not the far ones) the long soak may meet.
 MAX_QUOTA_CONFLICTS = 20
 #: What a failure of a window answered badly twice says (a ResponseFormatError's text:
@@ -121,9 +126,9 @@ class SoakFigures:
     def line(self) -> str:
         """One printable line of figures: the faults survived, the hostile ones apart."""
         faults = ", ".join(
-            f"{k} {v}" for k, v in sorted(self.faults.items()) if k not in HOSTILE_KINDS
+            f"{k} {v}" for k, v in sorted(self.faults.items()) if k not in HOSTILE_FAULTS
         )
-        hostile = ", ".join(f"{k} {self.faults.get(k, 0)}" for k in HOSTILE_KINDS)
+        hostile = ", ".join(f"{k} {self.faults.get(k, 0)}" for k in HOSTILE_FAULTS)
         rows = sum(self.rows_compared.values())
         return (
             f"soak: {self.planned} windows ({self.done} done, {self.failed} failed, "
@@ -187,16 +192,16 @@ async def soak(
     print(figures.line())
     assert report.done + report.failed == report.planned and report.skipped == 0
     # A window fails only when both its asks met a hostile answer.
-    refused = sum(figures.faults.get(k, 0) for k in (*ANSWER_KINDS, *SIZE_KINDS))
+    refused = sum(figures.faults.get(k, 0) for k in (*ANSWER_FAULTS, *SIZE_FAULTS))
     assert 2 * report.failed <= refused
     missing = [k for k in REQUIRED_FAULTS if figures.faults.get(k, 0) < 1]
-    assert not missing, f"fault kinds never served: {missing}"
+    assert not missing, f"faults never served: {missing}"
     # Every ordinary fault the server served was survived by a retry (a spurious timeout
     # on a busy machine adds a retry, hence >=); every 409 was waited out, and taught the
     # quota (a far 409 teaches nothing: its window contradicts its period).
     assert figures.retries >= sum(figures.faults.get(k, 0) for k in RETRIED_FAULTS)
     assert figures.conflicts >= 1
-    assert ea.Quota(plan.limits[0].limit, plan.limits[0].period) in snap.learned_limits
+    assert ea.Quota(plan.limits[0].limit, plan.limits[0].period) in snap.learned_quotas
     return figures
 
 

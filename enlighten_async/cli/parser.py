@@ -10,7 +10,7 @@ from typing import Any
 
 from enlighten_async import __version__
 from enlighten_async.backfill import CLAIM_LEASE, DEFAULT_KINDS
-from enlighten_async.core.quota import PLANS, Quota, parse_quotas, resolve_plan
+from enlighten_async.core.quota import PLANS, Quota, resolve_plan
 
 __all__ = [
     "DEFAULT_DB",
@@ -114,21 +114,18 @@ def _positive_float(text: str) -> float:
 
 
 def _quota_plan(text: str) -> str | tuple[Quota, ...]:
-    """``--plan``: a plan name, or limits like ``10/minute,10000/month``; checked by
-    :mod:`enlighten_async.core.quota`, the one place that reads plans."""
+    """``--plan``: a plan name (kept as the name, which the scheduler and ``status`` show),
+    or quotas like ``10/minute,10000/month``; checked by
+    :func:`~enlighten_async.core.quota.resolve_plan`, the one place that reads plans."""
     try:
-        resolve_plan(text)
-    except ValueError:
-        pass  # not a plan's name: limits
-    else:
-        return text.strip().lower()
-    parts = [part for part in text.split(",") if part.strip()]
-    if not parts:
-        raise argparse.ArgumentTypeError(f"a plan ({', '.join(PLANS)}) or limits like 10/minute")
-    try:
-        return parse_quotas(",".join(parts))
+        quotas = resolve_plan(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{exc}; or a plan: {', '.join(PLANS)}") from None
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    name = text.strip().lower()
+    if name in PLANS:
+        return name
+    assert quotas is not None  # text is never None
+    return quotas
 
 
 def _shard(text: str) -> tuple[int, int]:

@@ -1,6 +1,7 @@
 """Time, read in one place.
 
-The server speaks epoch seconds (``period_end``, ``Date``); asyncio waits in loop time.
+The server speaks epoch seconds (``period_end``) and HTTP dates (``Date``, read by
+:func:`http_date`); asyncio waits in loop time.
 Everything in this package that needs "now" or "wait until" goes through a :class:`Clock`,
 so that the simulator's compressed clock and a test's virtual clock (``looptime``) plug in
 at one spot and nothing reads the wall clock behind their back.
@@ -10,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from email.utils import parsedate_to_datetime
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "ScaledClock", "SystemClock"]
+__all__ = ["Clock", "ScaledClock", "SystemClock", "http_date"]
 
 
 @runtime_checkable
@@ -31,6 +33,16 @@ class Clock(Protocol):
     def scale(self) -> float:
         """How many of this clock's seconds pass per second of loop time."""
         ...
+
+
+def http_date(value: str | None) -> float | None:
+    """An HTTP date (``Wed, 25 Nov 2026 05:29:13 GMT``) in epoch seconds; ``None`` if unreadable."""
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 def _monotonic() -> float:

@@ -33,6 +33,8 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any, ClassVar
 
+from enlighten_async.core.rate_limit import RateLimitSignal
+
 __all__ = [
     "APIError",
     "AuthError",
@@ -175,6 +177,10 @@ class RateLimitError(APIError):
     re-sends. A caller sees one only when the wait would exceed its ``max_wait``; then
     ``retry_at`` says when the call may succeed. ``server_time`` is the server's clock
     (from its ``Date`` header) when it answered, in epoch seconds.
+
+    ``signal`` is the quota window the answer named, in no API version's words (what the
+    scheduler and the ledgers read); ``period``, ``period_start``, ``period_end`` and
+    ``limit`` are its fields. Pass either ``signal`` or those fields, not both.
     """
 
     default_status = 409
@@ -185,6 +191,38 @@ class RateLimitError(APIError):
     limit: int | None
     server_time: float | None
     retry_at: datetime | None
+    signal: RateLimitSignal
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str | None = None,
+        status: int | None = None,
+        body: Mapping[str, Any] | None = None,
+        signal: RateLimitSignal | None = None,
+        **fields: Any,
+    ) -> None:
+        if signal is not None:
+            given = sorted(fields.keys() & _SIGNAL_FIELDS)
+            if given:
+                raise TypeError(f"pass {', '.join(given)} in the signal, not beside it")
+            fields.update((name, getattr(signal, name)) for name in _SIGNAL_FIELDS)
+        super().__init__(message, operation=operation, status=status, body=body, **fields)
+        self.signal = (
+            signal
+            if signal is not None
+            else RateLimitSignal(
+                period=self.period,
+                period_start=self.period_start,
+                period_end=self.period_end,
+                limit=self.limit,
+            )
+        )
+
+
+#: The fields of :class:`RateLimitError` that its ``signal`` holds.
+_SIGNAL_FIELDS = frozenset(("period", "period_start", "period_end", "limit"))
 
 
 class UnprocessableEntityError(APIError):

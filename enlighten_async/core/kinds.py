@@ -106,7 +106,7 @@ class BackfillClient(Protocol):
         """The most requests the client has in flight at once."""
         ...
 
-    def known_limits(self) -> tuple[Quota, ...]:
+    def known_quotas(self) -> tuple[Quota, ...]:
         """The quotas in force for the client's key."""
         ...
 

@@ -359,12 +359,13 @@ class _OffsetBounds:
         server_time = exc.server_time
         if server_time is not None and not math.isfinite(server_time):
             server_time = None
-        start, end = _finite_epoch(exc.period_start), _finite_epoch(exc.period_end)
+        signal = exc.signal
+        start, end = _finite_epoch(signal.period_start), _finite_epoch(signal.period_end)
         if (
             start is not None
             and end is not None
             and start < end
-            and _period_seconds(exc, start, end) is not None
+            and _period_seconds(signal.period, start, end) is not None
         ):
             lo, hi = start - received_at, end - sent_at
             date_agrees = False
@@ -385,11 +386,11 @@ class _OffsetBounds:
             self.observe(server_time, sent_at=sent_at, received_at=received_at)
 
 
-class _PeriodCount:
-    """One quota's count in the server's period (its fixed window) containing ``t``.
+class _QuotaWindowCount:
+    """One quota's count in the quota window (the server's fixed counting window) that
+    contains ``t``.
 
-    Times are server epoch seconds. (Not to be confused with a request's time range,
-    :class:`~enlighten_async.core.spans.Window`.)
+    Times are server epoch seconds. (Not a span, a request's time range.)
 
     ``seconds`` is ``None`` for a calendar month (UTC). A request granted close to its
     window's end is counted in the next window too (``spill``).
@@ -557,9 +558,11 @@ class MemoryLedger:
 
     def __init__(self, told: Sequence[Quota] = (), *, margin: float = DEFAULT_MARGIN) -> None:
         self._told = check_told(told)
-        self.margin = check_margin(margin)
+        self._margin = check_margin(margin)
         self._learned: dict[str, Quota] = {}
-        self._counts: dict[str, _PeriodCount] = {q.period: _PeriodCount(q, 0.0) for q in self._told}
+        self._counts: dict[str, _QuotaWindowCount] = {
+            q.period: _QuotaWindowCount(q, 0.0) for q in self._told
+        }
         self._count_list = tuple(self._counts.values())
         self._hold_until = -math.inf
         self._hold_quota: Quota | None = None
@@ -568,6 +571,12 @@ class MemoryLedger:
 
     def __repr__(self) -> str:
         return f"MemoryLedger(told={[str(q) for q in self._told]!r})"
+
+    @property
+    def margin(self) -> float:
+        """Seconds added to the clock uncertainty to make the guard (set at construction:
+        the scheduler reads it here, so the two never disagree)."""
+        return self._margin
 
     # -- the protocol -------------------------------------------------------------------
 
@@ -582,7 +591,7 @@ class MemoryLedger:
         t = now + offset.estimate
         # A full window's next grant waits out a server clock running behind ours; a grant
         # near a window's end spills when the server's clock may run ahead.
-        margin = self.margin
+        margin = self._margin
         wait_guard, spill_guard = offset.behind + margin, offset.ahead + margin
         wait, binding = 0.0, None
         for period_count in counts:
@@ -612,7 +621,7 @@ class MemoryLedger:
             exc,
             estimate=offset.estimate,
             uncertainty=offset.behind,  # the hold ends when the server's window has opened
-            margin=self.margin,
+            margin=self._margin,
             received_at=received_at,
             floor=floor,
             ahead=offset.ahead,
@@ -627,7 +636,7 @@ class MemoryLedger:
             period = learned.period
             period_count = self._counts.get(period)
             if period_count is None:
-                period_count = _PeriodCount(learned, hold.anchor)
+                period_count = _QuotaWindowCount(learned, hold.anchor)
                 self._counts[period] = period_count
                 self._count_list = tuple(self._counts.values())
             else:
@@ -648,7 +657,7 @@ class MemoryLedger:
         self._moved(before, received_at)
 
     def _moved(self, before: float, now: float) -> None:
-        """Carry the counts along when the offset's estimate moved (see _PeriodCount.carry)."""
+        """Carry the counts along when the offset's estimate moved (see _QuotaWindowCount.carry)."""
         after = self._offset.estimate
         if after != before:
             for period_count in self._count_list:
@@ -708,16 +717,17 @@ def assess_conflict(
     :data:`UNREAD_HOLD` of ``last_unread`` (the last such 409 the ledger saw, our clock),
     holds until :data:`UNREAD_HOLD` after that one.
     """
-    start, end = _finite_epoch(exc.period_start), _finite_epoch(exc.period_end)
+    signal = exc.signal
+    start, end = _finite_epoch(signal.period_start), _finite_epoch(signal.period_end)
     server_now = received_at + estimate
-    period = exc.period
-    seconds = _period_seconds(exc, start, end)
+    period, limit = signal.period, signal.limit
+    seconds = _period_seconds(period, start, end)
     guard = uncertainty + margin
     learned: Quota | None = None
     anchor, named = 0.0, server_now
-    if exc.limit is not None and exc.limit >= 1 and period is not None and seconds:
+    if limit is not None and limit >= 1 and period is not None and seconds:
         # A limit below 1 teaches nothing to keep to; its period_end still holds.
-        learned = Quota(exc.limit, period)
+        learned = Quota(limit, period)
         fixed = learned.seconds
         if fixed is not None and start is not None:
             anchor = start
@@ -823,10 +833,9 @@ def _finite_epoch(moment: datetime | None) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _period_seconds(exc: RateLimitError, start: float | None, end: float | None) -> float | None:
-    """The length of the 409's window (inf for a month), or ``None`` if unknown or
-    contradicted by its own ``period_start``/``period_end``."""
-    period = exc.period
+def _period_seconds(period: str | None, start: float | None, end: float | None) -> float | None:
+    """The length of a 409's window of ``period`` (inf for a month), or ``None`` if unknown
+    or contradicted by its own ``period_start``/``period_end``."""
     if period is None:
         return None
     if period == "month":
@@ -848,4 +857,4 @@ def _period_seconds(exc: RateLimitError, start: float | None, end: float | None)
 
 
 #: A month's window, to find where a month ends (the count in it is never used).
-_MONTH = _PeriodCount(Quota(1, "month"), 0.0)
+_MONTH = _QuotaWindowCount(Quota(1, "month"), 0.0)

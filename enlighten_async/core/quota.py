@@ -1,8 +1,8 @@
 """Quotas: ``(limit, period)`` pairs, and the one plan validator.
 
 A plan's limits count per API key in fixed quota windows aligned to the clock (a minute
-window runs from :00 to :00). The ``month`` period has no fixed length; the scheduler handles it by
-the ``period_end`` the server names.
+window runs from :00 to :00). The ``month`` period has no fixed length; the scheduler
+handles it by the ``period_end`` the server names.
 
 A plan is given as a name (``"watt"``), as quotas in text (``"10/minute,10000/month"``) or
 as a list of :class:`Quota`. Every entry point (the client's ``plan=``, the scheduler, the

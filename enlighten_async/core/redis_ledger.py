@@ -65,7 +65,7 @@ from enlighten_async.core.ledger import (
     LedgerDecision,
     LedgerSnapshot,
     _OffsetBounds,
-    _PeriodCount,
+    _QuotaWindowCount,
     assess_conflict,
     check_margin,
     check_told,
@@ -398,7 +398,7 @@ class _BehindBounds(_OffsetBounds):
 
 def _month_span(t: float) -> tuple[int, float, float]:
     """Index, start and end of the calendar month (UTC) containing server time ``t``."""
-    return _PeriodCount(Quota(1, "month"), 0.0).span(t)
+    return _QuotaWindowCount(Quota(1, "month"), 0.0).span(t)
 
 
 class RedisLedger:
@@ -437,7 +437,7 @@ class RedisLedger:
         if not isinstance(api_key, str) or not api_key:
             raise TypeError("api_key must be a non-empty string")
         told = check_told(resolve_plan(plan) or ())
-        self.margin = check_margin(margin)
+        self._margin = check_margin(margin)
         if isinstance(redis, str):
             # Checked first: redis-py's own ValueError quotes what it read as the port,
             # which is part of the password when the password is not percent-encoded.
@@ -496,6 +496,12 @@ class RedisLedger:
         return f"RedisLedger(told={[str(q) for q in self._told]!r})"
 
     @property
+    def margin(self) -> float:
+        """Seconds added to the clock uncertainty to make the guard (set at construction:
+        the scheduler reads it here, so the two never disagree)."""
+        return self._margin
+
+    @property
     def namespace(self) -> str:
         """The prefix of this key's Redis keys (a digest of the API key)."""
         return self._prefix
@@ -548,7 +554,7 @@ class RedisLedger:
             await carrying.wait()
         offset = self._offset
         t = now + offset.estimate
-        guard = offset.uncertainty + self.margin
+        guard = offset.uncertainty + self._margin
         month_index, month_start, month_end = _month_span(t)
         args = [
             self._prefix,
@@ -651,7 +657,7 @@ class RedisLedger:
             exc,
             estimate=est,
             uncertainty=offset.uncertainty,
-            margin=self.margin,
+            margin=self._margin,
             received_at=received_at,
             floor=floor,
             ahead=offset.ahead,

@@ -10,6 +10,9 @@ once per grant.
   within a priority. A 503 that is not ``errorCode`` 7 (the service's "too many concurrent
   requests") halves the cap; each success raises it by ``1/cap`` back up to
   ``max_in_flight`` (AIMD, as TCP's congestion window and Netflix's concurrency-limits).
+  The slots and the cap are an :class:`~enlighten_async.core.inflight.InFlight`'s; a slot
+  is granted in one place (:meth:`Scheduler._grant`), for a call that skips the queue
+  and for the dispatcher alike.
 * **Quota**: the ledger grants a slot in every window it knows (aligned with the server's
   clock, measured from each answer), or says how long until one opens. Not told a plan, it
   sends freely until the first 409 teaches it the quota.
@@ -58,14 +61,14 @@ import math
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, TypeVar, cast
 
 from aiolimiter import AsyncLimiter
 from attrs import frozen
 
-from enlighten_async.core.args import utc_datetime
-from enlighten_async.core.clock import Clock, SystemClock
+from enlighten_async.core.args import count_arg, seconds_arg, utc_datetime
+from enlighten_async.core.clock import Clock, SystemClock, http_date
 from enlighten_async.core.deprecated import renamed
 from enlighten_async.core.exceptions import (
     DataTemporarilyUnavailableError,
@@ -74,6 +77,7 @@ from enlighten_async.core.exceptions import (
     ResponseFormatError,
     ServerError,
 )
+from enlighten_async.core.inflight import InFlight
 from enlighten_async.core.ledger import (
     DEFAULT_MARGIN,
     LedgerDecision,
@@ -82,8 +86,8 @@ from enlighten_async.core.ledger import (
     check_margin,
 )
 from enlighten_async.core.quota import Quota, resolve_plan
+from enlighten_async.core.rate_limit import RateLimitSignal
 from enlighten_async.core.retry import RetryPolicy, build_retrying, is_retryable
-from enlighten_async.v2.protocol import http_date, quota_fields
 
 __all__ = ["Priority", "Scheduler", "SchedulerSnapshot"]
 
@@ -105,8 +109,6 @@ MAX_CONFLICT_BACKOFF = 60.0
 SPREAD_FRACTION = 0.9
 #: ... in this many slices at most (the spreader's burst is the limit over this).
 SPREAD_SLICES = 100
-#: A 503 "busy" multiplies the in-flight cap by this (at most once per round trip).
-AIMD_DECREASE = 0.5
 
 
 class Priority(enum.IntEnum):
@@ -128,8 +130,8 @@ class SchedulerSnapshot:
     holds: int
     in_flight: int
     queued: int
-    learned_limits: tuple[Quota, ...]
-    plan_limits: tuple[Quota, ...]
+    learned_quotas: tuple[Quota, ...]
+    plan_quotas: tuple[Quota, ...]
     #: When the hold after a 409 ends, in the server's clock (an aware UTC datetime, as
     #: :attr:`RateLimitError.retry_at`), or ``None`` when nothing is held.
     hold_until: datetime | None
@@ -140,6 +142,18 @@ class SchedulerSnapshot:
     cap_decreases: int = 0
     #: Seconds either way the server's clock may be from ``clock + clock_offset``.
     clock_uncertainty: float = math.inf
+
+    @property
+    def learned_limits(self) -> tuple[Quota, ...]:
+        """Deprecated: :attr:`learned_quotas` (a quota is the rule, its limit the count)."""
+        renamed("SchedulerSnapshot.learned_limits", "SchedulerSnapshot.learned_quotas")
+        return self.learned_quotas
+
+    @property
+    def plan_limits(self) -> tuple[Quota, ...]:
+        """Deprecated: :attr:`plan_quotas`."""
+        renamed("SchedulerSnapshot.plan_limits", "SchedulerSnapshot.plan_quotas")
+        return self.plan_quotas
 
 
 class _Ticket(asyncio.Future[Any]):
@@ -198,15 +212,29 @@ _PRIORITIES = frozenset(int(p) for p in Priority)
 
 def check_max_wait(value: object, *, name: str = "max_wait") -> float | None:
     """``value`` as seconds (``None`` stays ``None``); ``TypeError``/``ValueError`` if it
-    is not a number >= 0 (``float("inf")`` is no limit)."""
+    is not a number >= 0 (``float("inf")`` is no limit).
+
+    The one check of a ``max_wait``: the client's ``with_options`` calls it too.
+    """
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number of seconds or None, got {type(value).__name__}")
-    seconds = float(value)
-    if not seconds >= 0.0:  # also refuses nan
-        raise ValueError(f"{name} must be at least 0 seconds, got {value!r}")
-    return seconds
+    return seconds_arg(value, name, allow_inf=True)
+
+
+def check_clock(clock: object) -> Clock | None:
+    """``clock`` if it is a :class:`Clock` (or ``None``), else ``TypeError``."""
+    if clock is not None and not isinstance(clock, Clock):
+        raise TypeError(
+            f"clock must be a Clock (now(), sleep() and scale), got {type(clock).__name__}"
+        )
+    return clock
+
+
+def check_retry(retry: object) -> RetryPolicy | None:
+    """``retry`` if it is a :class:`RetryPolicy` (or ``None``), else ``TypeError``."""
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise TypeError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+    return retry
 
 
 class Scheduler:
@@ -219,7 +247,13 @@ class Scheduler:
     :class:`~enlighten_async.core.ledger.MemoryLedger` of ``plan`` and ``margin``).
     ``max_wait`` (seconds, ``None`` for no limit) is the default bound on a call's wait
     for quota, counted from its submission. ``spread=True`` spreads a window's requests over
-    the window (see the module's docstring). Every option is checked here (``ValueError``).
+    the window (see the module's docstring). Every option is checked here
+    (``TypeError``/``ValueError``); a client passes its options through to these checks.
+
+    The ledger owns what it applies: the plan and ``margin`` are read from it
+    (:attr:`plan_quotas`, :attr:`margin`). Beside a ``ledger``, pass neither, or the values
+    it has: a different plan or margin is a ``ValueError``, since the ledger would not
+    apply it.
     """
 
     def __init__(
@@ -229,30 +263,18 @@ class Scheduler:
         clock: Clock | None = None,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         retry: RetryPolicy | None = None,
-        margin: float = DEFAULT_MARGIN,
+        margin: float | None = None,
         max_wait: float | None = DEFAULT_MAX_WAIT,
         ledger: QuotaLedger | None = None,
         spread: bool = False,
     ) -> None:
-        if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int):
-            raise TypeError("max_in_flight must be an int")
-        if max_in_flight < 1:
-            raise ValueError("max_in_flight must be at least 1")
-        if clock is not None and not isinstance(clock, Clock):
-            raise TypeError("clock must have now(), sleep() and scale")
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise TypeError("retry must be a RetryPolicy")
-        self.margin = check_margin(margin)
+        count_arg(max_in_flight, "max_in_flight", minimum=1)
+        check_clock(clock)
+        check_retry(retry)
+        checked_margin = None if margin is None else check_margin(margin)
         checked_wait = check_max_wait(max_wait)
         self.max_wait: float = math.inf if checked_wait is None else checked_wait
-        told = resolve_plan(plan)
-        if ledger is None:
-            ledger = MemoryLedger(told or (), margin=self.margin)
-        elif not isinstance(ledger, QuotaLedger):
-            raise TypeError("ledger must implement the QuotaLedger protocol")
-        elif told is not None and tuple(told) != ledger.snapshot().told:
-            raise ValueError("pass the plan to the ledger, or the same plan to both")
-        self.ledger: QuotaLedger = ledger
+        self.ledger: QuotaLedger = _ledger_arg(ledger, resolve_plan(plan), checked_margin)
         if not isinstance(spread, bool):
             raise TypeError("spread must be True or False")
         self.spread = spread
@@ -260,29 +282,22 @@ class Scheduler:
         self._spread_quota: Quota | None = None
         self._spread_interval = 0.0
         self._spread_at = -math.inf  # when the spreader last granted (our clock)
-        self.plan_limits: tuple[Quota, ...] = ledger.snapshot().told
         self.clock: Clock = clock if clock is not None else SystemClock()
-        self.max_in_flight = max_in_flight
         self.retry = retry if retry is not None else RetryPolicy()
-        self._cap = float(max_in_flight)  # AIMD's cap; int() of it is in force
-        self._cap_now = max_in_flight
-        self._last_decrease = -math.inf
+        self._slots = InFlight(max_in_flight)
         self._queues: tuple[deque[_Ticket], deque[_Ticket]] = (deque(), deque())
         self._enqueued = 0  # tickets ever queued: a refusal scan is redone only for news
         self._scanned: tuple[int, float] = (-1, -math.inf)
-        self._in_flight = 0
         self._rtt = 0.0  # smoothed round trip of a request, clock seconds
         self._hold_seen = -math.inf
         self._last_conflict: RateLimitError | None = None
         self._last_conflict_at = -math.inf
         self._streak = 0
-        self._recording = 0  # 409s being recorded in the ledger right now
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._runners: set[asyncio.Task[None]] = set()  # deferred calls being sent
-        self._handed = 0  # coroutines submit handed a free slot that have not started
         #: The last ``Date`` header :meth:`observe_date` passed to the ledger (a repeat of
         #: it cannot narrow the clock's bounds).
         self.last_date_header: str | None = None
@@ -294,19 +309,44 @@ class Scheduler:
         self._raised = 0
         self._waited = 0.0
         self._holds = 0
-        self._decreases = 0
 
     def __repr__(self) -> str:
         # Never the key: for_key's schedulers show 12 hex digits of its SHA-256.
         key = f"sha256:{self._key_hash}" if self._key_hash is not None else None
-        plan = [str(q) for q in self.plan_limits]
+        plan = [str(q) for q in self.plan_quotas]
         learned = [str(q) for q in self.ledger.snapshot().learned]
         queued = sum(1 for q in self._queues for t in q if not t.done())
+        slots = self._slots
         return (
             f"Scheduler(key={key}, plan={plan}, learned={learned}, "
-            f"in_flight={self._in_flight}/{self._cap_now} (max {self.max_in_flight}), "
+            f"in_flight={slots.count}/{slots.cap} (max {slots.limit}), "
             f"queued={queued})"
         )
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most requests in flight at once (the in-flight cap's ceiling)."""
+        return self._slots.limit
+
+    @property
+    def plan_quotas(self) -> tuple[Quota, ...]:
+        """The plan's quotas: the ledger's (it counts against them)."""
+        return self.ledger.snapshot().told
+
+    @property
+    def plan_limits(self) -> tuple[Quota, ...]:
+        """Deprecated: :attr:`plan_quotas` (a quota is the rule, its limit the count)."""
+        renamed("Scheduler.plan_limits", "Scheduler.plan_quotas")
+        return self.plan_quotas
+
+    @property
+    def margin(self) -> float | None:
+        """The ledger's ``margin`` (seconds added to the clock uncertainty to make the
+        guard); ``None`` for a ledger that does not say."""
+        margin = getattr(self.ledger, "margin", None)
+        if isinstance(margin, bool) or not isinstance(margin, (int, float)):
+            return None
+        return float(margin)
 
     # -- public -------------------------------------------------------------------------
 
@@ -349,6 +389,7 @@ class Scheduler:
             if snap.hold_until > self.clock.now()
             else None
         )
+        slots = self._slots
         return SchedulerSnapshot(
             requests_sent=self._sent,
             conflicts=self._conflicts,
@@ -356,14 +397,14 @@ class Scheduler:
             rate_limit_errors_raised=self._raised,
             wait_seconds=self._waited,
             holds=self._holds,
-            in_flight=self._in_flight,
+            in_flight=slots.count,
             queued=sum(1 for q in self._queues for t in q if not t.done()),
-            learned_limits=snap.learned,
-            plan_limits=self.plan_limits,
+            learned_quotas=snap.learned,
+            plan_quotas=snap.told,
             hold_until=hold,
             clock_offset=snap.clock_offset,
-            in_flight_cap=self._cap_now,
-            cap_decreases=self._decreases,
+            in_flight_cap=slots.cap,
+            cap_decreases=slots.decreases,
             clock_uncertainty=snap.clock_uncertainty,
         )
 
@@ -384,12 +425,17 @@ class Scheduler:
         if server is not None:
             await self.ledger.observe_server_time(server, sent_at=sent_at, received_at=received_at)
 
-    def known_limits(self) -> tuple[Quota, ...]:
+    def known_quotas(self) -> tuple[Quota, ...]:
         """The quotas in force: learned ones over the plan's."""
         snap = self.ledger.snapshot()
         merged = {q.period: q for q in snap.told}
         merged.update((q.period, q) for q in snap.learned)
         return tuple(merged.values())
+
+    def known_limits(self) -> tuple[Quota, ...]:
+        """Deprecated: :meth:`known_quotas` (a quota is the rule, its limit the count)."""
+        renamed("Scheduler.known_limits()", "Scheduler.known_quotas()")
+        return self.known_quotas()
 
     def submit(
         self,
@@ -433,17 +479,10 @@ class Scheduler:
             return self._run(attempt, operation, prio, wait_limit, submitted, False, True)
         if self._loop is not loop:
             self._adopt(loop)
-        queues = self._queues
-        if (
-            not queues[0]
-            and not queues[1]
-            and self._in_flight + self._handed < self._cap_now
-            and not self.spread
-            and not self._recording
-        ):
+        if self._skips_queue(counting_handed=True):
             # A slot is free: a coroutine that takes it when it runs (counted until then,
             # so that a burst of submits hands out at most the free slots this way).
-            self._handed += 1
+            self._slots.hand_out()
             return self._run(
                 attempt, operation, prio, wait_limit, submitted, False, True, handed=True
             )
@@ -499,7 +538,7 @@ class Scheduler:
         if (
             floor < seconds
             and isinstance(failure, DataTemporarilyUnavailableError)
-            and any(q.seconds is not None for q in self.known_limits())
+            and any(q.seconds is not None for q in self.known_quotas())
         ):
             seconds = floor
         await self.clock.sleep(seconds)
@@ -524,43 +563,23 @@ class Scheduler:
         saw a free slot for it (it may take one ahead of the queue, once). ``granted``: the
         dispatcher granted it a slot already (a deferred call's runner).
 
-        The grant is written inline (no coroutine of its own): every coroutine a pending
-        call keeps is one more object for the garbage collector to walk.
+        The wait in the queue is written inline (no coroutine of its own): every coroutine
+        a pending call keeps is one more object for the garbage collector to walk. What
+        happens after an answer is a method per outcome.
         """
-        clock = self.clock
-        if handed and self._handed > 0:
-            self._handed -= 1
+        if handed:
+            self._slots.unhand()
         while True:
             loop = asyncio.get_running_loop()
             if self._loop is not loop:
                 self._adopt(loop)
-            queues = self._queues
-            if (
-                not granted
-                and (handed or (not queues[0] and not queues[1]))
-                and self._in_flight < self._cap_now
-                and not self.spread
-                and not self._recording
-            ):
+            if not granted and self._skips_queue(handed=handed):
                 # The cheap path: nobody waits ahead, so no ticket, future or dispatcher.
-                self._in_flight += 1  # reserved while the ledger answers
-                now = clock.now()
-                try:
-                    decision = await self.ledger.acquire(now, self._rtt)
-                except BaseException:
-                    self._in_flight -= 1
-                    self._poke()
-                    raise
-                if decision.wait <= 0.0:
-                    self._sent += 1
-                    granted = True
-                else:
-                    self._in_flight -= 1
-                    # The reserved slot is free again: a dispatcher that found every slot
-                    # taken while this ledger answered (a Redis round trip) waits for it.
-                    self._poke()
-                    if now - submitted + decision.wait > wait_limit:
-                        raise self._refusal(now, decision, wait_limit, operation)
+                now = self.clock.now()
+                decision = await self._grant(now, wake=True)
+                granted = decision.wait <= 0.0
+                if not granted and now - submitted + decision.wait > wait_limit:
+                    raise self._refusal(now, decision, wait_limit, operation)
             if not granted:
                 # A call handed a slot that others took meanwhile goes first in line.
                 ticket = self._enqueue(
@@ -572,42 +591,92 @@ class Scheduler:
                     self._abandon(ticket)
                     raise
             granted = handed = False
-            sent_at = clock.now()
+            sent_at = self.clock.now()
             try:
                 result = await attempt()
             except RateLimitError as exc:
-                # No grant while the 409 is being recorded: a shared ledger (Redis) takes a
-                # round trip to learn it, and a slot handed out meanwhile would draw
-                # another 409 from a window the server has already called spent.
-                self._recording += 1
-                self._in_flight -= 1
-                try:
-                    await self._on_conflict(exc, operation, sent_at)
-                finally:
-                    self._recording -= 1
-                    self._poke()
+                await self._on_conflict(exc, operation, sent_at)
                 front = True  # first in line when the window reopens
                 continue
             except BaseException as exc:
-                self._in_flight -= 1
-                if _is_busy(exc) and sent_at >= self._last_decrease:
-                    self._decrease(operation)
-                self._poke()
+                self._on_failure(exc, operation, sent_at)
                 if not (first_try and isinstance(exc, Exception) and is_retryable(exc)):
                     raise
                 failed: Exception = exc
                 break
-            self._in_flight -= 1
-            self._streak = 0
-            if self._cap < self.max_in_flight:
-                self._cap = min(float(self.max_in_flight), self._cap + 1.0 / self._cap)
-                self._cap_now = int(self._cap)
-            rtt = clock.now() - sent_at
-            self._rtt += (rtt - self._rtt) * 0.125  # as TCP's SRTT
-            if self._task is not None:
-                self._poke()
+            self._on_success(sent_at)
             return result
         return await self._retry(failed, attempt, operation, prio, wait_limit, submitted)
+
+    def _skips_queue(self, *, handed: bool = False, counting_handed: bool = False) -> bool:
+        """Whether a call may take a slot now, without a ticket: no spreading (the
+        dispatcher paces every grant then), nobody queued ahead (unless :meth:`submit`
+        ``handed`` it a slot), and a slot free (see :meth:`InFlight.free`)."""
+        if self.spread:
+            return False
+        queues = self._queues
+        if not handed and (queues[0] or queues[1]):
+            return False
+        return self._slots.free(counting_handed=counting_handed)
+
+    async def _grant(self, now: float, *, wake: bool) -> LedgerDecision:
+        """The one grant path (the cheap path's and the dispatcher's): take a slot and the
+        ledger's grant, or neither. The slot is reserved while the ledger answers (a Redis
+        round trip), so that no other grant takes it meanwhile.
+
+        ``wake``: a slot given back wakes the dispatcher, which may have found every slot
+        taken while the ledger answered (the dispatcher itself must not: it would wake
+        from the wait the ledger asked for at once).
+        """
+        slots = self._slots
+        slots.take()
+        try:
+            decision = await self.ledger.acquire(now, self._rtt)
+        except BaseException:
+            slots.release()
+            if wake:
+                self._poke()
+            raise
+        if decision.wait > 0.0:
+            slots.release()
+            if wake:
+                self._poke()
+        else:
+            self._sent += 1
+        return decision
+
+    async def _on_conflict(self, exc: RateLimitError, operation: str, sent_at: float) -> None:
+        """A request drew a 409: its slot is free, and no slot is granted until the ledger
+        has recorded it (a shared ledger (Redis) takes a round trip to learn it, and a slot
+        handed out meanwhile would draw another 409 from a window the server has already
+        called spent)."""
+        self._slots.pause()
+        try:
+            await self._record_conflict(exc, operation, sent_at)
+        finally:
+            self._slots.resume()
+            self._poke()
+
+    def _on_failure(self, exc: BaseException, operation: str, sent_at: float) -> None:
+        """A request failed (or was cancelled): its slot is free; a 503 "busy" lowers the
+        cap."""
+        if self._slots.failed(busy=_is_busy(exc), sent_at=sent_at, now=self.clock.now()):
+            log.info(
+                "503 busy on %s: too many requests in flight, cap lowered to %d",
+                operation,
+                self._slots.cap,
+            )
+        self._poke()
+
+    def _on_success(self, sent_at: float) -> None:
+        """A request answered: its slot is free, the cap grows, the round trip is
+        measured, and the 409 streak ends."""
+        self._slots.succeeded()
+        self._streak = 0
+        rtt = self.clock.now() - sent_at
+        self._rtt += (rtt - self._rtt) * 0.125  # as TCP's SRTT
+        if self._task is not None:
+            self._poke()
 
     def _enqueue(
         self,
@@ -645,10 +714,15 @@ class Scheduler:
         """The caller of a queued ticket was cancelled."""
         if ticket.done() and not ticket.cancelled() and ticket.exception() is None:
             # Granted, but the caller went away before sending: give the slot back.
-            self._in_flight -= 1
-            self._sent -= 1
-            self._give_back_later(ticket.token)
+            self._ungrant(ticket.token)
         self._poke()
+
+    def _ungrant(self, token: Any) -> None:
+        """A slot granted to a request that was never sent: the slot, the count of
+        requests sent and the ledger's grant go back."""
+        self._slots.release()
+        self._sent -= 1
+        self._give_back_later(token)
 
     def _start(self, call: _Ticket) -> None:
         """A deferred call was granted its slot: send it in a task of its own."""
@@ -670,9 +744,7 @@ class Scheduler:
         assert runner is not None
         if call.done():  # its caller went away between the grant and now
             self._runners.discard(runner)
-            self._in_flight -= 1
-            self._sent -= 1
-            self._give_back_later(call.token)
+            self._ungrant(call.token)
             self._poke()
             return
         call.runner = runner
@@ -707,18 +779,8 @@ class Scheduler:
             call.runner = None
             call.attempt = call.context = None
 
-    def _decrease(self, operation: str) -> None:
-        self._cap = max(1.0, self._cap * AIMD_DECREASE)
-        self._cap_now = int(self._cap)
-        self._last_decrease = self.clock.now()
-        self._decreases += 1
-        log.info(
-            "503 busy on %s: too many requests in flight, cap lowered to %d",
-            operation,
-            self._cap_now,
-        )
-
-    async def _on_conflict(self, exc: RateLimitError, operation: str, sent_at: float) -> None:
+    async def _record_conflict(self, exc: RateLimitError, operation: str, sent_at: float) -> None:
+        """Count a 409, and have the ledger learn it and hold every caller."""
         received = self.clock.now()
         self._conflicts += 1
         self._last_conflict = exc
@@ -766,8 +828,7 @@ class Scheduler:
         self._loop, self._wake, self._task = loop, asyncio.Event(), None
         self._queues = (deque(), deque())
         self._spreader = None  # an AsyncLimiter belongs to one loop
-        self._in_flight = 0
-        self._handed = 0
+        self._slots.reset()
         self._runners = set()
 
     def _poke(self) -> None:
@@ -812,33 +873,18 @@ class Scheduler:
         """Grant queued tickets while any are queued (then end: the cheap path needs none)."""
         assert self._wake is not None
         wake = self._wake
-        clock, ledger = self.clock, self.ledger
+        clock = self.clock
         while True:
             wake.clear()
             if self._peek() is None:
                 return
-            if self._in_flight >= self._cap_now or self._recording:
+            if not self._slots.free():
                 await wake.wait()
                 continue
             now = clock.now()
-            if self.spread:
-                spreader = self._spreading()
-                if spreader is not None:
-                    if not spreader.has_capacity():
-                        # Wait, on our clock, until the last grant is one interval old,
-                        # then look again. (Awaiting acquire() would rely on aiolimiter's
-                        # own timer, which can spin at one instant when loop time does
-                        # not advance between calls, as under a virtual clock.)
-                        await self._sleep_or_wake(
-                            max(
-                                1e-3 * self._spread_interval,
-                                self._spread_at + self._spread_interval - now,
-                            )
-                        )
-                        continue
-                    await spreader.acquire()  # at once: there is capacity
-                    self._spread_at = now
-            decision = await ledger.acquire(now, self._rtt)
+            if self.spread and not await self._spread_turn(now):
+                continue
+            decision = await self._grant(now, wake=False)
             if decision.wait > 0.0:
                 self._refuse_impatient(now, decision)
                 if self._peek() is not None:
@@ -846,21 +892,46 @@ class Scheduler:
                 continue
             ticket = self._peek()
             if ticket is None:  # every caller left while the ledger answered
-                await ledger.give_back(decision.token)
+                self._slots.release()
+                self._sent -= 1
+                await self.ledger.give_back(decision.token)
                 return
-            self._queues[0 if self._queues[0] and self._queues[0][0] is ticket else 1].popleft()
-            ticket.token = decision.token
-            self._in_flight += 1
-            self._sent += 1
-            self._waited += max(0.0, now - ticket.enqueued)
-            if ticket.attempt is None:
-                ticket.set_result(None)
-            else:
-                self._start(ticket)
+            self._hand_over(ticket, decision.token, now)
+
+    async def _spread_turn(self, now: float) -> bool:
+        """With ``spread``: whether the spreader lets a grant go now (``False`` after a
+        wait: look again)."""
+        spreader = self._spreading()
+        if spreader is None:
+            return True
+        if not spreader.has_capacity():
+            # Wait, on our clock, until the last grant is one interval old, then look
+            # again. (Awaiting acquire() would rely on aiolimiter's own timer, which can
+            # spin at one instant when loop time does not advance between calls, as under
+            # a virtual clock.)
+            await self._sleep_or_wake(
+                max(1e-3 * self._spread_interval, self._spread_at + self._spread_interval - now)
+            )
+            return False
+        await spreader.acquire()  # at once: there is capacity
+        self._spread_at = now
+        return True
+
+    def _hand_over(self, ticket: _Ticket, token: Any, now: float) -> None:
+        """Give the granted slot to the first queued ticket: wake its caller, or start its
+        deferred call."""
+        queues = self._queues
+        queues[0 if queues[0] and queues[0][0] is ticket else 1].popleft()
+        ticket.token = token
+        self._waited += max(0.0, now - ticket.enqueued)
+        if ticket.attempt is None:
+            ticket.set_result(None)
+        else:
+            self._start(ticket)
 
     def _spreading(self) -> AsyncLimiter | None:
         """The limiter that spreads the fastest known window's grants over the window."""
-        timed = [q for q in self.known_limits() if q.seconds is not None]
+        timed = [q for q in self.known_quotas() if q.seconds is not None]
         quota = min(timed, key=lambda q: (q.seconds or 0.0) / q.limit) if timed else None
         if quota is None or quota.seconds is None:
             return None
@@ -908,6 +979,11 @@ class Scheduler:
     def _refusal(
         self, now: float, decision: LedgerDecision, max_wait: float, operation: str
     ) -> RateLimitError:
+        """The error of a call whose wait for quota is known to pass its ``max_wait``.
+
+        During a hold it is the last 409's (its body, its signal, its server time);
+        otherwise its signal is the binding quota, spent until the wait's end.
+        """
         snap = self.ledger.snapshot()
         epoch = now + decision.wait + snap.clock_offset
         retry_at = utc_datetime(epoch)
@@ -915,11 +991,16 @@ class Scheduler:
         if last is not None:
             body: dict[str, Any] = dict(last.body)
             server_time = last.server_time
+            signal = last.signal
         else:
             quota = decision.quota
-            body = {"period": quota.period, "limit": quota.limit} if quota else {}
-            body["period_end"] = math.floor(epoch) if math.isfinite(epoch) else None
+            body = {}  # no answer was read: nothing to show of one
             server_time = None
+            signal = RateLimitSignal(
+                period=quota.period if quota is not None else None,
+                period_end=_whole_second(epoch),
+                limit=quota.limit if quota is not None else None,
+            )
         what = decision.reason if decision.quota is None else f"{decision.quota} {decision.reason}"
         self._raised += 1
         return RateLimitError(
@@ -929,8 +1010,37 @@ class Scheduler:
             body=body,
             server_time=server_time,
             retry_at=retry_at,
-            **quota_fields(body),
+            signal=signal,
         )
+
+
+def _whole_second(epoch: float) -> datetime | None:
+    """``epoch`` rounded down to a whole second, as an aware UTC datetime (as a server's
+    ``period_end`` is); ``None`` if it is no date (infinite, or past the year 9999)."""
+    if not math.isfinite(epoch):
+        return None
+    try:
+        return datetime.fromtimestamp(math.floor(epoch), timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _ledger_arg(
+    ledger: QuotaLedger | None, told: tuple[Quota, ...] | None, margin: float | None
+) -> QuotaLedger:
+    """The scheduler's ledger: ``ledger`` (the plan and margin given beside it must be
+    its own), or a :class:`MemoryLedger` of the plan and margin."""
+    if ledger is None:
+        return MemoryLedger(told or (), margin=DEFAULT_MARGIN if margin is None else margin)
+    if not isinstance(ledger, QuotaLedger):
+        raise TypeError("ledger must implement the QuotaLedger protocol")
+    if told is not None and tuple(told) != ledger.snapshot().told:
+        raise ValueError("pass the plan to the ledger, or the same plan to both")
+    if margin is not None and margin != getattr(ledger, "margin", None):
+        raise ValueError(
+            "pass the margin to the ledger, or the same margin to both: the ledger applies it"
+        )
+    return ledger
 
 
 def _for_each_caller(exc: Exception) -> EnlightenError:
@@ -948,7 +1058,7 @@ def _agrees(scheduler: Scheduler, name: str, value: Any) -> bool:
     one. An unknown option is a ``TypeError``, as ``Scheduler(...)`` would raise.
     """
     if name == "plan":
-        return (resolve_plan(value) or ()) == scheduler.plan_limits
+        return (resolve_plan(value) or ()) == scheduler.plan_quotas
     if name == "max_in_flight":
         return bool(value == scheduler.max_in_flight)
     if name == "margin":

@@ -16,10 +16,11 @@ no prefix of itself behind.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any, Generic, TypeVar
 
 from attrs import field, frozen
+
+from enlighten_async.core.clock import http_date
 
 __all__ = [
     "BODY_PREFIX_BYTES",
@@ -205,8 +206,4 @@ def body_prefix(raw: RawResponse, limit: int = BODY_PREFIX_BYTES) -> bytes:
 def server_time(headers: Mapping[str, str]) -> float | None:
     """The server's clock from its ``Date`` header (``Wed, 25 Nov 2026 05:29:13 GMT``), in
     epoch seconds; ``None`` if absent or unreadable."""
-    try:
-        # An absent header parses as "": ValueError, as any unreadable date.
-        return parsedate_to_datetime(headers.get("Date") or "").timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
+    return http_date(headers.get("Date"))

@@ -2,7 +2,7 @@
 
 Serve it with :class:`SimulatorServer` (or ``python -m enlighten_async.simulator``); the API
 lives under ``/api/v2``. ``GET /_simulator/counters`` (outside the API, no key needed) returns
-the :class:`Counters` as JSON -- requests per operation, 409s, faults per kind, responses
+the :class:`Counters` as JSON -- requests per operation, 409s, faults by name, responses
 per status and the current quota usage -- so a benchmark can read a simulator running in
 another process.
 
@@ -25,7 +25,7 @@ from ..core.quota import Quota as _Quota
 from .app import BASE_PATH, COUNTERS_PATH, Simulator
 from .counters import Counters
 from .embedded import DEFAULT_EMBEDDED_TIME_SCALE, EmbeddedSimulator, embedded
-from .faults import FAULT_KINDS, Faults
+from .faults import FAULT_NAMES, Faults
 from .fleet import Fleet, SimEnvoy, SimInverter, SimMeter, SimSystem
 from .quota import PLANS, Plan
 from .server import RedactingAccessLogger, SimulatorServer
@@ -34,7 +34,7 @@ __all__ = [
     "BASE_PATH",
     "COUNTERS_PATH",
     "DEFAULT_EMBEDDED_TIME_SCALE",
-    "FAULT_KINDS",
+    "FAULT_NAMES",
     "PLANS",
     "Counters",
     "EmbeddedSimulator",
@@ -59,5 +59,7 @@ __getattr__ = _deprecated.module_getattr(
     {
         "STATS_PATH": (f"{__name__}.COUNTERS_PATH", COUNTERS_PATH),
         "Limit": ("enlighten_async.Quota", _Quota),
+        # "kind" means only a backfill kind: the simulator's faults are named, not kinds.
+        "FAULT_KINDS": (f"{__name__}.FAULT_NAMES", FAULT_NAMES),
     },
 )

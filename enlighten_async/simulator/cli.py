@@ -17,7 +17,7 @@ from datetime import datetime
 
 from ..core.clock import ScaledClock
 from .app import Simulator
-from .faults import BOMB_BYTES, HOSTILE_KINDS, OVERSIZE_BYTES, PROBABILITIES, Faults
+from .faults import BOMB_BYTES, HOSTILE_FAULTS, OVERSIZE_BYTES, PROBABILITIES, Faults
 from .fleet import Fleet
 from .quota import PLANS, Plan
 from .server import SimulatorServer
@@ -104,14 +104,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--key", default=None, help="API key to accept (default: from --seed)")
     parser.add_argument("--user-id", default=None, help="user id to accept (default: from --seed)")
-    for kind in PROBABILITIES:
+    for fault in PROBABILITIES:
         parser.add_argument(
-            _fault_flag(kind),
+            _fault_flag(fault),
             type=float,
             default=0.0,
             metavar="P",
-            help=f"probability of {kind} (default: %(default)s)"
-            + ("; hostile (issue 19)" if kind in HOSTILE_KINDS else ""),
+            help=f"probability of {fault} (default: %(default)s)"
+            + ("; hostile (issue 19)" if fault in HOSTILE_FAULTS else ""),
         )
     parser.add_argument(
         "--oversize-bytes",
@@ -142,13 +142,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _fault_flag(kind: str) -> str:
-    """The option of a fault kind's probability: ``--fault-503``, ``--fault-wrong-span``."""
-    return "--fault-" + kind.replace("_", "-")
+def _fault_flag(fault: str) -> str:
+    """The option of a fault's probability: ``--fault-503``, ``--fault-wrong-span``."""
+    return "--fault-" + fault.replace("_", "-")
 
 
-def _fault_dest(kind: str) -> str:
-    return "fault_" + kind.replace("-", "_")
+def _fault_dest(fault: str) -> str:
+    return "fault_" + fault.replace("-", "_")
 
 
 def _port(text: str) -> int:
@@ -166,7 +166,9 @@ def _simulator(args: argparse.Namespace) -> Simulator:
     if args.limit:
         plan = Plan("custom", tuple(lim for p in args.limit for lim in p.limits))
     # Every probability from its flag (PROBABILITIES names both), so none can be missed.
-    probabilities = {name: getattr(args, _fault_dest(kind)) for kind, name in PROBABILITIES.items()}
+    probabilities = {
+        name: getattr(args, _fault_dest(fault)) for fault, name in PROBABILITIES.items()
+    }
     faults = Faults(
         **probabilities,
         oversize_bytes=args.oversize_bytes,

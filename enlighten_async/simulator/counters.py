@@ -15,7 +15,7 @@ def _no_usage() -> list[dict[str, object]]:
 
 @dataclass
 class Counters:
-    """Running totals: requests per operation, 409s, faults per kind, responses per status.
+    """Running totals: requests per operation, 409s, faults by name, responses per status.
 
     ``usage`` reports the current count of every quota window (it reads the live tracker,
     so :meth:`reset` does not touch it: quotas are the service's memory, not a statistic).

@@ -25,7 +25,7 @@ from ..store import StoreSource
 from ..v2.client import EnlightenClient
 from .app import Simulator
 from .fleet import Fleet
-from .quota import PLANS
+from .quota import Plan
 from .server import SimulatorServer
 
 __all__ = ["DEFAULT_EMBEDDED_TIME_SCALE", "EmbeddedSimulator", "embedded"]
@@ -106,7 +106,9 @@ async def embedded(
     """Serve a simulated fleet of ``systems`` systems on 127.0.0.1 while the block runs.
 
     ``plan`` is one of the service's plans (``watt``, ``kilowatt``, ``megawatt``,
-    ``unlimited``), enforced by the simulator and told to :meth:`EmbeddedSimulator.client`.
+    ``unlimited``) or quotas as text (``"20/second"``), read by
+    :func:`~enlighten_async.core.quota.resolve_plan`, enforced by the simulator and told to
+    :meth:`EmbeddedSimulator.client`.
     ``time_scale`` is simulated seconds per real second. The same ``seed`` gives the same
     fleet. Bad arguments raise before anything starts.
     """
@@ -115,9 +117,8 @@ async def embedded(
     if systems < 1:
         raise ValueError(f"systems must be at least 1, got {systems}")
     if not isinstance(plan, str):
-        raise TypeError(f"plan must be a plan name, got {type(plan).__name__}")
-    if plan not in PLANS:
-        raise ValueError(f"unknown plan {plan!r}; known plans: {', '.join(PLANS)}")
+        raise TypeError(f"plan must be a plan name or quotas as text, got {type(plan).__name__}")
+    served = Plan.parse(plan)  # the one plan validator's answer and words
     if isinstance(time_scale, bool) or not isinstance(time_scale, (int, float)):
         raise TypeError(f"time_scale must be a number, got {type(time_scale).__name__}")
     if not (math.isfinite(time_scale) and time_scale > 0):
@@ -125,7 +126,7 @@ async def embedded(
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     simulator = Simulator(
-        fleet=Fleet(systems, seed=seed), plan=PLANS[plan], clock=ScaledClock(time_scale)
+        fleet=Fleet(systems, seed=seed), plan=served, clock=ScaledClock(time_scale)
     )
     async with SimulatorServer(simulator) as server:
         yield EmbeddedSimulator(simulator, server, plan)

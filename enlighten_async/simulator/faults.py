@@ -1,10 +1,10 @@
 """Injected faults: seeded random failures plus a deterministic schedule for tests.
 
-Two families. The ordinary kinds (``503`` to ``busy`` in :data:`FAULT_KINDS`) are what any
+Two families. The ordinary faults (``503`` to ``busy`` in :data:`FAULT_NAMES`) are what any
 service does now and then: server errors, a slow answer, a dropped connection, a cut
-body. The hostile kinds (:data:`HOSTILE_KINDS`, from issue 19) are answers a client must
+body. The hostile faults (:data:`HOSTILE_FAULTS`, from issue 19) are answers a client must
 not believe: a 200 that is not an answer to what was asked, a body past any sane size, a
-409 that would hold a key for years, a ``Date`` header that lies. Every kind is off unless
+409 that would hold a key for years, a ``Date`` header that lies. Every fault is off unless
 asked for.
 """
 
@@ -17,18 +17,20 @@ import zlib
 from collections import deque
 from dataclasses import dataclass, field
 
+from ..core import deprecated as _deprecated
+
 __all__ = [
-    "ANSWER_KINDS",
+    "ANSWER_FAULTS",
     "BOMB_BYTES",
-    "DATE_KINDS",
+    "DATE_FAULTS",
     "DATE_LIE_SECONDS",
-    "FAR_CONFLICT_KINDS",
+    "FAR_CONFLICT_FAULTS",
     "FAR_CONFLICT_SECONDS",
-    "FAULT_KINDS",
-    "HOSTILE_KINDS",
+    "FAULT_NAMES",
+    "HOSTILE_FAULTS",
     "OVERSIZE_BYTES",
     "PROBABILITIES",
-    "SIZE_KINDS",
+    "SIZE_FAULTS",
     "Faults",
     "gzip_bomb",
 ]
@@ -38,32 +40,32 @@ __all__ = [
 #: (a client that stores it overwrites a span it already holds); ``wrong_system`` says the
 #: ``system_id`` of another system; ``huge_value`` puts 2**63, one past what a signed
 #: 64-bit integer holds, in the first value of the answer's series.
-ANSWER_KINDS = ("wrong_span", "wrong_system", "huge_value")
+ANSWER_FAULTS = ("wrong_span", "wrong_system", "huge_value")
 #: Bodies past any sane size (point 1): ``oversize`` is the real answer padded with
 #: whitespace to :attr:`Faults.oversize_bytes`, sent chunked (no ``Content-Length``: a
 #: client learns the size only as it reads); ``gzip_bomb`` is a small gzip body
 #: (``Content-Encoding: gzip``) inflating to :attr:`Faults.bomb_bytes` of spaces.
-SIZE_KINDS = ("oversize", "gzip_bomb")
+SIZE_FAULTS = ("oversize", "gzip_bomb")
 #: A 409 whose ``period`` is a second (a minute) but whose ``period_end`` is
 #: :data:`FAR_CONFLICT_SECONDS` ahead (point 2). Like a real 409 it is not counted
 #: against the quota.
-FAR_CONFLICT_KINDS = ("409_far_second", "409_far_minute")
+FAR_CONFLICT_FAULTS = ("409_far_second", "409_far_minute")
 #: A ``Date`` header that lies (point 3): ``date_behind`` an hour behind, ``date_epoch``
 #: the epoch (1970), ``date_flap`` an hour ahead and an hour behind in turn. It goes on
 #: whatever the request is answered with, a 409 too; the answer itself is right.
-DATE_KINDS = ("date_behind", "date_epoch", "date_flap")
-#: Every hostile kind, in the order they are drawn.
-HOSTILE_KINDS = (*ANSWER_KINDS, *SIZE_KINDS, *FAR_CONFLICT_KINDS, *DATE_KINDS)
+DATE_FAULTS = ("date_behind", "date_epoch", "date_flap")
+#: Every hostile fault, in the order they are drawn.
+HOSTILE_FAULTS = (*ANSWER_FAULTS, *SIZE_FAULTS, *FAR_CONFLICT_FAULTS, *DATE_FAULTS)
 
-FAULT_KINDS = ("503", "500", "slow", "drop", "truncate", "502", "busy", *HOSTILE_KINDS)
-"""Fault kinds: server errors, a slow answer, a connection dropped mid-body, a cut JSON
+FAULT_NAMES = ("503", "500", "slow", "drop", "truncate", "502", "busy", *HOSTILE_FAULTS)
+"""Faults: server errors, a slow answer, a connection dropped mid-body, a cut JSON
 body, an HTML 502 page, ``busy`` (503 for too many concurrent requests), then the
-:data:`HOSTILE_KINDS`."""
+:data:`HOSTILE_FAULTS`."""
 
-#: Each randomly drawn kind and the :class:`Faults` field holding its probability (``busy``
-#: has none: it follows ``max_concurrent``), in the order of the draws. The hostile kinds
+#: Each randomly drawn fault and the :class:`Faults` field holding its probability (``busy``
+#: has none: it follows ``max_concurrent``), in the order of the draws. The hostile faults
 #: come last and are drawn only when on, so that a seed gives the same run of the
-#: ordinary kinds as before they existed.
+#: ordinary faults as before they existed.
 PROBABILITIES: dict[str, str] = {
     "503": "p_503",
     "500": "p_500",
@@ -71,7 +73,7 @@ PROBABILITIES: dict[str, str] = {
     "drop": "p_drop",
     "truncate": "p_truncate",
     "slow": "p_slow",
-    **{kind: f"p_{kind}" for kind in HOSTILE_KINDS},
+    **{fault: f"p_{fault}" for fault in HOSTILE_FAULTS},
 }
 
 #: The default size of an ``oversize`` body: 9 MiB, a MiB past the client's caps
@@ -115,14 +117,14 @@ class Faults:
     ``slow_seconds`` is simulated time, waited with the simulator's clock.
     ``truncate`` and ``drop`` need a body to cut: on a body-less answer (a 204) the pick is
     used up, the answer goes out whole, and ``Counters.faults`` does not count it (the
-    counters hold only the faults a client actually met). So do the hostile kinds that
-    change an answer (:data:`ANSWER_KINDS`, :data:`SIZE_KINDS`): they change only a 200
-    with a JSON body, and the answer kinds only one they can change (``wrong_span`` needs a
+    counters hold only the faults a client actually met). So do the hostile faults that
+    change an answer (:data:`ANSWER_FAULTS`, :data:`SIZE_FAULTS`): they change only a 200
+    with a JSON body, and the answer faults only one they can change (``wrong_span`` needs a
     series and the span asked for, ``wrong_system`` a ``system_id``).
 
-    The ``Date`` kinds (:data:`DATE_KINDS`) are drawn apart, before the quota is looked
-    at, so that a lie can go on a 409; a request may meet one of them and one other kind.
-    ``oversize_bytes`` and ``bomb_bytes`` are the sizes of the :data:`SIZE_KINDS`.
+    The ``Date`` faults (:data:`DATE_FAULTS`) are drawn apart, before the quota is looked
+    at, so that a lie can go on a 409; a request may meet one of them and one other fault.
+    ``oversize_bytes`` and ``bomb_bytes`` are the sizes of the :data:`SIZE_FAULTS`.
     """
 
     p_503: float = 0.0
@@ -175,68 +177,85 @@ class Faults:
 
     @property
     def hostile(self) -> bool:
-        """``True`` when any hostile kind may be drawn (scheduled ones aside)."""
-        return any(getattr(self, PROBABILITIES[kind]) > 0.0 for kind in HOSTILE_KINDS)
+        """``True`` when any hostile fault may be drawn (scheduled ones aside)."""
+        return any(getattr(self, PROBABILITIES[fault]) > 0.0 for fault in HOSTILE_FAULTS)
 
-    def schedule(self, operation: str | None, kinds: list[str]) -> None:
-        """Make the next requests for ``operation`` fail with ``kinds`` in order, one kind per
+    def schedule(self, operation: str | None, names: list[str]) -> None:
+        """Make the next requests for ``operation`` fail with ``names`` in order, one fault per
         matching request. ``operation`` is an operationId (``"RgmStats"``) or the path's last
-        segment (``"rgm_stats"``); ``None`` matches any request. ``Date`` kinds are a queue
+        segment (``"rgm_stats"``); ``None`` matches any request. ``Date`` faults are a queue
         of their own: ``["503", "date_epoch"]`` gives the next request both."""
-        for kind in kinds:
-            if kind not in FAULT_KINDS:
-                raise ValueError(f"unknown fault kind {kind!r}; use one of {FAULT_KINDS}")
-            self._scheduled.append((operation, kind))
+        for fault in names:
+            if fault not in FAULT_NAMES:
+                raise ValueError(f"unknown fault {fault!r}; use one of {FAULT_NAMES}")
+            self._scheduled.append((operation, fault))
 
     def clear(self) -> None:
         """Drop every scheduled fault."""
         self._scheduled.clear()
 
     def _take_scheduled(self, operation: str, dates: bool) -> str | None:
-        for i, (op, kind) in enumerate(self._scheduled):
-            if (kind in DATE_KINDS) == dates and (op is None or _norm(op) == _norm(operation)):
+        for i, (op, fault) in enumerate(self._scheduled):
+            if (fault in DATE_FAULTS) == dates and (op is None or _norm(op) == _norm(operation)):
                 del self._scheduled[i]
-                return kind
+                return fault
         return None
 
     def pick(self, operation: str, in_flight: int) -> str | None:
-        """Return the fault kind for this request (``None`` = answer normally), a ``Date``
-        kind never (see :meth:`pick_date`).
+        """Return the fault for this request (``None`` = answer normally), a ``Date``
+        fault never (see :meth:`pick_date`).
 
         ``in_flight`` counts the other requests being served right now.
         """
-        kind = self._take_scheduled(operation, dates=False)
-        if kind is not None:
-            return kind
+        fault = self._take_scheduled(operation, dates=False)
+        if fault is not None:
+            return fault
         if self.max_concurrent is not None and in_flight >= self.max_concurrent:
             return "busy"
-        for kind, name in PROBABILITIES.items():
-            if kind in DATE_KINDS:
+        for fault, name in PROBABILITIES.items():
+            if fault in DATE_FAULTS:
                 continue
             p: float = getattr(self, name)
             if p > 0.0 and self._rng.random() < p:
-                return kind
+                return fault
         return None
 
     def pick_date(self, operation: str) -> str | None:
-        """Return the ``Date`` kind for this request's answer, or ``None`` (an honest one)."""
-        kind = self._take_scheduled(operation, dates=True)
-        if kind is not None:
-            return kind
-        for kind in DATE_KINDS:
-            p: float = getattr(self, PROBABILITIES[kind])
+        """Return the ``Date`` fault for this request's answer, or ``None`` (an honest one)."""
+        fault = self._take_scheduled(operation, dates=True)
+        if fault is not None:
+            return fault
+        for fault in DATE_FAULTS:
+            p: float = getattr(self, PROBABILITIES[fault])
             if p > 0.0 and self._rng.random() < p:
-                return kind
+                return fault
         return None
 
-    def lying_date(self, kind: str, now: float) -> float:
-        """The time a ``Date`` of ``kind`` says when it is ``now``; each ``date_flap`` turns
+    def lying_date(self, fault: str, now: float) -> float:
+        """The time a ``Date`` of ``fault`` says when it is ``now``; each ``date_flap`` turns
         the sign of the next."""
-        if kind == "date_behind":
+        if fault == "date_behind":
             return now - DATE_LIE_SECONDS
-        if kind == "date_epoch":
+        if fault == "date_epoch":
             return 0.0
-        if kind == "date_flap":
+        if fault == "date_flap":
             sign, self._flap = self._flap, -self._flap
             return now + sign * DATE_LIE_SECONDS
-        raise ValueError(f"not a Date fault kind: {kind!r}")
+        raise ValueError(f"not a Date fault: {fault!r}")
+
+
+# "Kind" means only a backfill kind: the old names of these tuples warn for a minor version.
+__getattr__ = _deprecated.module_getattr(
+    __name__,
+    {
+        f"{old}_KINDS": (f"{__name__}.{new}", value)
+        for old, new, value in (
+            ("FAULT", "FAULT_NAMES", FAULT_NAMES),
+            ("HOSTILE", "HOSTILE_FAULTS", HOSTILE_FAULTS),
+            ("ANSWER", "ANSWER_FAULTS", ANSWER_FAULTS),
+            ("SIZE", "SIZE_FAULTS", SIZE_FAULTS),
+            ("FAR_CONFLICT", "FAR_CONFLICT_FAULTS", FAR_CONFLICT_FAULTS),
+            ("DATE", "DATE_FAULTS", DATE_FAULTS),
+        )
+    },
+)

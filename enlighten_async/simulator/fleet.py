@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -586,27 +586,37 @@ class Fleet:
     def _is_full(self, s: SimSystem, day: date, stop: float) -> bool:
         return s.midnight(day + timedelta(days=1)) <= stop
 
+    def _daily(
+        self,
+        s: SimSystem,
+        first: date | None,
+        day: date,
+        now: float | None,
+        total: Callable[[int], int],
+        intervals: Callable[[int, int, int, float | None], list[dict[str, int]]],
+        field: str,
+    ) -> int:
+        """Wh on local ``day``: 0 before ``first`` (the first day of the series; ``None``:
+        the system has none), ``total`` (of the day's ordinal) for a day reported in full,
+        else the sum of ``field`` over the day's ``intervals`` reported so far."""
+        if first is None or day < first:
+            return 0
+        if self._is_full(s, day, self._stop(s.system_id, now)):
+            return total(day.toordinal())
+        start, end = self._day_bounds(s, day)
+        return sum(i[field] for i in intervals(s.system_id, start, end, now))
+
     def daily_production(self, system_id: int, day: date, now: float | None = None) -> int:
         """Micro-measured Wh on local ``day``: the sum of that day's ``stats`` intervals."""
         s = self.system(system_id)
-        if day < s.operational_date:
-            return 0
-        stop = self._stop(system_id, now)
-        if self._is_full(s, day, stop):
-            return self._micro_total(system_id, day.toordinal())
-        start, end = self._day_bounds(s, day)
-        return sum(i["enwh"] for i in self.stats_intervals(system_id, start, end, now))
+        total = functools.partial(self._micro_total, system_id)
+        return self._daily(s, s.operational_date, day, now, total, self.stats_intervals, "enwh")
 
     def daily_meter_production(self, system_id: int, day: date, now: float | None = None) -> int:
         """Meter-measured Wh on local ``day``: the sum of that day's ``rgm_stats`` intervals."""
         s = self.system(system_id)
-        if s.meter_install_date is None or day < s.meter_install_date:
-            return 0
-        stop = self._stop(system_id, now)
-        if self._is_full(s, day, stop):
-            return self._meter_total(s, day.toordinal())
-        start, end = self._day_bounds(s, day)
-        return sum(i["wh_del"] for i in self.rgm_intervals(system_id, start, end, now))
+        total = functools.partial(self._meter_total, s)
+        return self._daily(s, s.meter_install_date, day, now, total, self.rgm_intervals, "wh_del")
 
     def daily_merged(self, system_id: int, day: date, now: float | None = None) -> int:
         """The ``energy_lifetime`` figure: the meter from ``meter_start_date``, else micros."""
@@ -619,13 +629,9 @@ class Fleet:
     def daily_consumption(self, system_id: int, day: date, now: float | None = None) -> int:
         """Consumed Wh on local ``day``: the sum of that day's ``consumption_stats``."""
         s = self.system(system_id)
-        if s.consumption_meter is None or day < s.operational_date:
-            return 0
-        stop = self._stop(system_id, now)
-        if self._is_full(s, day, stop):
-            return self._cons_total(system_id, day.toordinal())
-        start, end = self._day_bounds(s, day)
-        return sum(i["enwh"] for i in self.consumption_intervals(system_id, start, end, now))
+        first = s.operational_date if s.consumption_meter is not None else None
+        total = functools.partial(self._cons_total, system_id)
+        return self._daily(s, first, day, now, total, self.consumption_intervals, "enwh")
 
     def lifetime_merged(self, system_id: int, before: date, now: float | None = None) -> int:
         """Sum of the merged daily series from the operational date up to ``before`` (excl.)."""

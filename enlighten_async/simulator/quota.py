@@ -12,7 +12,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from ..core.quota import PERIOD_SECONDS, PERIODS, Quota, parse_quotas
+from ..core.deprecated import renamed
+from ..core.quota import PERIOD_SECONDS, PERIODS, Quota, resolve_plan
 from ..core.quota import PLANS as _CLIENT_PLANS
 
 __all__ = ["PERIODS", "PLANS", "Plan", "QuotaExceeded", "QuotaTally", "QuotaTracker", "window"]
@@ -56,11 +57,16 @@ class Plan:
 
     @classmethod
     def parse(cls, text: str) -> Plan:
-        """Parse a preset (``"watt"``) or limits such as ``"20/second,1000/hour"``."""
+        """Parse a preset (``"watt"``) or limits such as ``"20/second,1000/hour"``.
+
+        :func:`~enlighten_async.core.quota.resolve_plan`, the client's one plan validator,
+        decides (any case), so the simulator accepts exactly what the client does, and
+        refuses the rest with its words.
+        """
         key = text.strip().lower()
-        if key in PLANS:
-            return PLANS[key]
-        return cls(name="custom", limits=tuple(parse_quotas(key)))
+        limits = resolve_plan(key)
+        # A preset is its one object, whichever way it is named.
+        return PLANS.get(key) or cls(name="custom", limits=limits or ())
 
     def __str__(self) -> str:
         return f"{self.name} ({', '.join(map(str, self.limits)) or 'unlimited'})"
@@ -72,11 +78,17 @@ PLANS: dict[str, Plan] = {name: Plan(name, quotas) for name, quotas in _CLIENT_P
 
 @dataclass(frozen=True)
 class QuotaExceeded:
-    """Which limit a refused request hit, and its current window."""
+    """Which quota a refused request hit, and its current quota window."""
 
-    limit: Quota
+    quota: Quota
     period_start: int
     period_end: int
+
+    @property
+    def limit(self) -> Quota:
+        """Deprecated: :attr:`quota` (a quota is the rule, its limit the count)."""
+        renamed("QuotaExceeded.limit", "QuotaExceeded.quota")
+        return self.quota
 
 
 @dataclass

@@ -40,7 +40,6 @@ import attrs
 from enlighten_async.core.args import (
     EPOCH_MAX,
     check_order,
-    count_arg,
     date_arg,
     epoch_arg,
     next_arg,
@@ -55,7 +54,12 @@ from enlighten_async.core.deprecated import renamed
 from enlighten_async.core.exceptions import EnlightenError, ResponseFormatError, TransportError
 from enlighten_async.core.quota import Quota, resolve_plan
 from enlighten_async.core.retry import RetryPolicy
-from enlighten_async.core.scheduler import Priority, Scheduler, SchedulerSnapshot
+from enlighten_async.core.scheduler import (
+    Priority,
+    Scheduler,
+    SchedulerSnapshot,
+    check_max_wait,
+)
 from enlighten_async.core.spans import plan_spans
 from enlighten_async.core.transport import (
     AiohttpTransport,
@@ -212,14 +216,6 @@ class EnlightenClient:
             if session.closed:
                 raise ValueError("session is closed")
         client_timeout = _timeout_arg(timeout)
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise TypeError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
-        if clock is not None and not (
-            callable(getattr(clock, "now", None)) and callable(getattr(clock, "sleep", None))
-        ):
-            raise TypeError(
-                f"clock must be a Clock (now() and sleep()), got {type(clock).__name__}"
-            )
         if scheduler is not None:
             if not isinstance(scheduler, Scheduler):
                 raise TypeError(f"scheduler must be a Scheduler, got {type(scheduler).__name__}")
@@ -233,8 +229,8 @@ class EnlightenClient:
                     "with a scheduler takes plan, clock, retry and max_in_flight from it"
                 )
         else:
-            if max_in_flight is not None:
-                count_arg(max_in_flight, "max_in_flight", minimum=1)
+            # The scheduler checks clock, retry and max_in_flight (its checks are the only
+            # ones), before any session or request exists.
             kwargs: dict[str, Any] = {"clock": clock, "retry": retry}
             if max_in_flight is not None:
                 kwargs["max_in_flight"] = max_in_flight
@@ -272,9 +268,14 @@ class EnlightenClient:
         """The most requests this client (with its views) has in flight at once."""
         return self._core.scheduler.max_in_flight
 
-    def known_limits(self) -> tuple[Quota, ...]:
+    def known_quotas(self) -> tuple[Quota, ...]:
         """The quotas in force for this key: the ones learned from 409s over the plan's."""
-        return self._core.scheduler.known_limits()
+        return self._core.scheduler.known_quotas()
+
+    def known_limits(self) -> tuple[Quota, ...]:
+        """Deprecated: :meth:`known_quotas` (a quota is the rule, its limit the count)."""
+        renamed("EnlightenClient.known_limits()", "EnlightenClient.known_quotas()")
+        return self.known_quotas()
 
     @property
     def _transport(self) -> Transport:
@@ -335,10 +336,8 @@ class EnlightenClient:
                 )
             options = attrs.evolve(options, priority=priority)
         if max_wait is not UNSET:
-            limit = (
-                math.inf if max_wait is None else seconds_arg(max_wait, "max_wait", allow_inf=True)
-            )
-            options = attrs.evolve(options, max_wait=limit)
+            checked = check_max_wait(max_wait)  # the scheduler's check, at once
+            options = attrs.evolve(options, max_wait=math.inf if checked is None else checked)
         return self._view(self._core, options)
 
     @classmethod

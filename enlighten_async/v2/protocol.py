@@ -15,11 +15,11 @@ Every byte of a response is treated as hostile: a body is counted before it is p
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import orjson
 
+from enlighten_async.core.clock import http_date
 from enlighten_async.core.exceptions import (
     APIError,
     AuthError,
@@ -33,6 +33,7 @@ from enlighten_async.core.exceptions import (
     as_text,
     str_or_none,
 )
+from enlighten_async.core.rate_limit import RateLimitSignal
 from enlighten_async.core.wire import (
     MESSAGE_PREFIX_BYTES,
     RawResponse,
@@ -55,7 +56,7 @@ __all__ = [
     "decode",
     "error_for",
     "http_date",
-    "quota_fields",
+    "quota_signal",
 ]
 
 T = TypeVar("T")
@@ -92,14 +93,6 @@ def _clipper(raw: RawResponse) -> Callable[[str], str]:
     return text
 
 
-def http_date(value: str | None) -> float | None:
-    """An HTTP date (``Wed, 25 Nov 2026 05:29:13 GMT``) in epoch seconds; ``None`` if unreadable."""
-    if not value:
-        return None
-    try:
-        return parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
 
 
 def _too_many_intervals(raw: RawResponse, operation: str) -> ResponseFormatError | None:
@@ -218,7 +211,7 @@ def error_for(operation: str, raw: RawResponse) -> EnlightenError:
             operation=operation,
             body=body,
             server_time=server_time(raw.headers),
-            **quota_fields(body),
+            signal=quota_signal(body),
         )
     elif status == 422:
         cls = UnprocessableEntityError
@@ -234,15 +227,15 @@ def error_for(operation: str, raw: RawResponse) -> EnlightenError:
     return cls(message, operation=operation, status=status, body=body, **fields)
 
 
-def quota_fields(body: Mapping[str, Any]) -> dict[str, Any]:
-    """:class:`RateLimitError`'s fields (``period``, its start and end, ``limit``), read
-    from a 409 body as the spec words it; a value that cannot be read is ``None``."""
-    return {
-        "period": str_or_none(body.get("period")),
-        "period_start": epoch_or_none(body.get("period_start")),
-        "period_end": epoch_or_none(body.get("period_end")),
-        "limit": int_or_none(body.get("limit")),
-    }
+def quota_signal(body: Mapping[str, Any]) -> RateLimitSignal:
+    """The quota window a 409 body names (``period``, its start and end, ``limit``), read
+    as the spec words it; a value that cannot be read is ``None``."""
+    return RateLimitSignal(
+        period=str_or_none(body.get("period")),
+        period_start=epoch_or_none(body.get("period_start")),
+        period_end=epoch_or_none(body.get("period_end")),
+        limit=int_or_none(body.get("limit")),
+    )
 
 
 #: The epoch and date fields a 422 body echoes (``UnprocessableEntityError``'s fields).
@@ -253,15 +246,16 @@ _ECHOED_DATES = ("start", "end")
 def _quota_answer(operation: str, raw: RawResponse, unread: ResponseFormatError) -> RateLimitError:
     """A 409 whose body is not the JSON object of the spec (a proxy's page, say).
 
-    It is still a quota answer: a :class:`RateLimitError` with no period fields, which the
-    scheduler holds with its conflict backoff (doubling, capped) rather than re-sending at
-    once. Only the message of the unreadable body's error is kept.
+    It is still a quota answer: a :class:`RateLimitError` whose signal names no quota
+    window, which the scheduler holds with its conflict backoff (doubling, capped) rather
+    than re-sending at once. Only the message of the unreadable body's error is kept.
     """
     return RateLimitError(
         unread.args[0],
         operation=operation,
         body={},
         server_time=server_time(raw.headers),
+        signal=RateLimitSignal(),
     )
 
 

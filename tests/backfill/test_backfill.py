@@ -316,12 +316,12 @@ async def test_backfill_resolves_hundreds_of_explicit_system_ids(tmp_path: Path)
 async def test_energy_lifetime_204_is_recorded_as_a_done_empty_span(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from enlighten_async.simulator import app as simapp
+    from enlighten_async.simulator.v2 import routes as simapp
 
-    async def no_content(self: Simulator, request: object, now: float) -> None:
+    async def no_content(self: simapp.V2Routes, request: object, now: float) -> None:
         raise simapp.Reject(204, None)
 
-    monkeypatch.setattr(simapp.Simulator, "_energy_lifetime", no_content)
+    monkeypatch.setattr(simapp.V2Routes, "_energy_lifetime", no_content)
     simulator = Simulator(fleet=Fleet(1, seed=1), plan=PLANS["unlimited"])
     sid = simulator.fleet.systems[0].system_id
     since = datetime.fromtimestamp(simulator.clock.now(), UTC).date() - timedelta(days=3)

@@ -98,3 +98,20 @@ def test_dates_and_day_counts_out_of_range_are_usage_errors(
     proc = run_cli(*argv, *(["--simulate"] if command == "backfill" else []), cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and "--until" in proc.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    "text", ["wat", "", "10/fortnight", "10/minute,20/minute", "0/minute", " , "]
+)
+def test_plan_option_refuses_what_resolve_plan_refuses_with_its_words(
+    text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI has no plan check of its own: its message is the one validator's."""
+    from enlighten_async.core.quota import resolve_plan
+
+    with pytest.raises(ValueError) as refused:
+        resolve_plan(text)
+    with pytest.raises(SystemExit) as exc:
+        cli.build_parser().parse_args(["backfill", "--plan", text])
+    assert exc.value.code == 2
+    assert str(refused.value) in capsys.readouterr().err

@@ -29,11 +29,11 @@ WATT = (Quota(10, "minute"), Quota(10_000, "month"))
 
 def _client(plan: Any) -> tuple[Quota, ...]:
     client = ea.EnlightenClient(API_KEY, USER_ID, plan=plan)
-    return client.scheduler_snapshot().plan_limits
+    return client.scheduler_snapshot().plan_quotas
 
 
 def _scheduler(plan: Any) -> tuple[Quota, ...]:
-    return Scheduler(plan).plan_limits
+    return Scheduler(plan).plan_quotas
 
 
 def _redis_ledger(plan: Any) -> tuple[Quota, ...]:

@@ -43,6 +43,17 @@ class FakeClock:
         await asyncio.sleep(0)
 
 
+class GateClock(FakeClock):
+    """A fixed clock whose ``sleep`` waits until the test opens the gate."""
+
+    def __init__(self, now: float = FIXED_NOW) -> None:
+        super().__init__(now)
+        self.gate = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        await self.gate.wait()
+
+
 @dataclass
 class Reply:
     status: int

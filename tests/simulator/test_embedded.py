@@ -16,7 +16,7 @@ async def test_embedded_serves_a_fleet_to_a_client_told_its_plan_and_clock() -> 
         assert sim.store_source == StoreSource.simulated(seed=4, systems=3)
         async with sim.client() as client:
             assert client.scheduler.clock is sim.clock
-            assert client.scheduler_snapshot().plan_limits == PLANS["watt"]
+            assert client.scheduler_snapshot().plan_quotas == PLANS["watt"]
             ids = [s.system_id async for s in client.systems()]
             assert len(ids) == 3
             summary = await client.summary(ids[0])
@@ -56,3 +56,25 @@ def test_the_default_fleet_is_that_of_simulate_and_backfill_simulate() -> None:
     defaults = inspect.signature(embedded).parameters
     assert defaults["seed"].default == sim_cli.DEFAULT_SEED
     assert defaults["systems"].default == sim_cli.DEFAULT_SYSTEMS
+
+
+async def test_embedded_takes_quotas_as_text_and_tells_the_client_the_same() -> None:
+    """Its plan goes through the one plan validator: quotas as text serve as they read."""
+    from enlighten_async import Quota
+
+    async with embedded(systems=2, plan="20/second", time_scale=600) as sim:
+        assert sim.simulator.plan.limits == (Quota(20, "second"),)
+        async with sim.client() as client:
+            assert client.scheduler_snapshot().plan_quotas == (Quota(20, "second"),)
+
+
+@pytest.mark.parametrize("plan", ["gigawatt", "10/minute,20/minute", "0/minute"])
+async def test_embedded_refuses_a_plan_in_the_validators_words(plan: str) -> None:
+    from enlighten_async.core.quota import resolve_plan
+
+    with pytest.raises(ValueError) as want:
+        resolve_plan(plan)
+    with pytest.raises(ValueError) as got:
+        async with embedded(plan=plan):
+            pytest.fail("started despite a bad plan")
+    assert str(got.value) == str(want.value)

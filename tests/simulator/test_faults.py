@@ -11,7 +11,7 @@ import pytest
 
 from enlighten_async.simulator import Faults, Simulator, SimulatorServer
 
-from .conftest import KEY, USER, Api, FakeClock
+from .conftest import KEY, USER, Api, FakeClock, GateClock
 
 SERVER_ERROR = {"errorCode": 7, "errorMessages": ["Data temporarily unavailable."]}
 
@@ -108,17 +108,6 @@ async def test_counters_endpoint_and_reset(api: Api, simulator: Simulator, sim_s
     assert simulator.counters.to_dict()["total_requests"] == 0
 
 
-class GateClock(FakeClock):
-    """A fixed clock whose ``sleep`` waits until the test opens the gate."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.gate = asyncio.Event()
-
-    async def sleep(self, seconds: float) -> None:
-        await self.gate.wait()
-
-
 async def test_busy_when_max_concurrent_in_flight() -> None:
     clock = GateClock()
     sim = Simulator(clock=clock, faults=Faults(max_concurrent=1), api_key=KEY, user_id=USER)
@@ -176,3 +165,22 @@ async def test_every_counted_fault_reaches_the_client(api: Api, simulator: Simul
     await api.get("/systems/78/consumption_lifetime")
     assert sorted(seen) == sorted(["503", "500", "502", "drop", "truncate", "slow"])
     assert simulator.counters.faults == {k: 1 for k in seen}
+
+
+def test_the_old_fault_kinds_names_warn_and_answer_the_fault_names() -> None:
+    """ "Kind" means only a backfill kind; the faults' tuples kept their old names a while."""
+    import enlighten_async.simulator as simulator
+    from enlighten_async.simulator import faults
+
+    with pytest.warns(DeprecationWarning, match="FAULT_NAMES"):
+        assert simulator.FAULT_KINDS is simulator.FAULT_NAMES
+    for old, new in [
+        ("FAULT_KINDS", "FAULT_NAMES"),
+        ("HOSTILE_KINDS", "HOSTILE_FAULTS"),
+        ("ANSWER_KINDS", "ANSWER_FAULTS"),
+        ("SIZE_KINDS", "SIZE_FAULTS"),
+        ("FAR_CONFLICT_KINDS", "FAR_CONFLICT_FAULTS"),
+        ("DATE_KINDS", "DATE_FAULTS"),
+    ]:
+        with pytest.warns(DeprecationWarning, match=new):
+            assert getattr(faults, old) is getattr(faults, new)

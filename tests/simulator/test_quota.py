@@ -44,8 +44,23 @@ def test_client_and_simulator_read_one_plan_table() -> None:
     assert PLANS["megawatt"].limits == (Quota(1_000, "minute"), Quota(10_000_000, "month"))
     # One period table and one parser: the simulator's are the client's.
     assert sim_quota.PERIODS is _quota.PERIODS
-    assert vars(sim_quota)["parse_quotas"] is _quota.parse_quotas  # imported, not exported
+    assert vars(sim_quota)["resolve_plan"] is _quota.resolve_plan  # imported, not exported
     assert Plan.parse("7/Minute,3/hours").limits == (Quota(7, "minute"), Quota(3, "hour"))
+
+
+def test_plan_parse_refuses_what_resolve_plan_refuses_with_its_words() -> None:
+    """The simulator has no plan check of its own: the client's one validator decides."""
+    from enlighten_async.core.quota import resolve_plan
+
+    assert Plan.parse(" Watt ") is PLANS["watt"] and Plan.parse("UNLIMITED") is PLANS["unlimited"]
+    for text in ("lots", "10/fortnight", "", "1/second,2/second", "0/minute"):
+        with pytest.raises(ValueError) as simulator_says:
+            Plan.parse(text)
+        with pytest.raises(ValueError) as client_says:
+            resolve_plan(text.strip().lower())
+        assert str(simulator_says.value) == str(client_says.value), text
+    for text in ("3/second,,", "10/minute, 1000/months"):
+        assert Plan.parse(text).limits == resolve_plan(text)
 
 
 def test_windows_align_to_the_clock() -> None:
@@ -166,3 +181,16 @@ def test_tally_counts_accepted_and_refused_by_second() -> None:
     assert tally.refused == {T0: 1}
     tally.clear()
     assert not tally.accepted and not tally.refused
+
+
+def test_a_refusal_names_its_quota_and_the_old_name_warns() -> None:
+    from enlighten_async.simulator.quota import QuotaExceeded
+
+    tracker = QuotaTracker(Plan.parse("1/minute"))
+    assert tracker.check("k", 60.0) is None
+    tracker.count("k", 60.0)
+    over = tracker.check("k", 61.0)
+    assert isinstance(over, QuotaExceeded)
+    assert over.quota == Quota(1, "minute") and over.quota.limit == 1
+    with pytest.warns(DeprecationWarning, match="QuotaExceeded.quota"):
+        assert over.limit is over.quota

@@ -83,3 +83,38 @@ async def test_claims_of_an_ended_process_of_this_host_are_free_at_once(tmp_path
     finally:
         alive.kill()
         await alive.wait()
+
+
+async def test_a_run_ending_sweeps_the_claims_of_ended_processes_of_this_host(
+    tmp_path: Path,
+) -> None:
+    # A run killed after it wrote a range but before it released its claim leaves a claim
+    # that no later run meets (the range is done, nobody claims it again): the next run's
+    # release_claims sweeps it, while a live process's and another host's claims stay.
+    ended = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await ended.wait()
+    alive = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import time; time.sleep(60)"
+    )
+    host = socket.gethostname()[:64]
+    try:
+        async with SQLiteStore(tmp_path / "swept.db") as store:
+            dead, live, remote = (
+                f"{host}:{ended.pid}:dead",
+                f"{host}:{alive.pid}:live",
+                f"other-{host}:{ended.pid}:x",
+            )
+            for n, owner in enumerate((dead, live, remote)):
+                start = T0 + n * DAY
+                assert await store.claim_range(owner, SYS, "stats", start, start + DAY, lease=600)
+            mine = claim_owner()
+            assert await store.claim_range(mine, SYS, "stats", T0 + 5 * DAY, T0 + 6 * DAY,
+                                           lease=600)  # fmt: skip
+            assert await store.release_claims(mine) == 2  # its own and the dead run's
+            assert not await store.claim_range(mine, SYS, "stats", T0 + DAY, T0 + 2 * DAY,
+                                               lease=600)  # fmt: skip  (live: still held)
+            assert not await store.claim_range(mine, SYS, "stats", T0 + 2 * DAY, T0 + 3 * DAY,
+                                               lease=600)  # fmt: skip  (remote: still held)
+    finally:
+        alive.kill()
+        await alive.wait()

@@ -424,7 +424,9 @@ async def test_a_client_and_its_views_answer_clock_cap_and_limits_without_the_sc
         for each in (c, view):
             assert each.clock is clock
             assert each.max_in_flight == 3
-            assert each.known_limits() == c.scheduler.known_limits() != ()
+            assert each.known_quotas() == c.scheduler.known_quotas() != ()
+            with pytest.warns(DeprecationWarning, match=r"EnlightenClient\.known_quotas\(\)"):
+                assert each.known_limits() == each.known_quotas()
         assert set(view.__slots__) == {"__weakref__", "_core", "_is_view", "_options"}
         assert view._core is c._core
 

@@ -1,5 +1,6 @@
-"""Issue 19, point 9 (first and third bullets): a month count that survives a lost Redis and a
-client clock in another calendar month than the server's.
+"""The month counts of both ledgers (:mod:`enlighten_async.core.ledger`,
+:mod:`enlighten_async.core.redis_ledger`) end to end: a month count that survives a lost Redis
+and a client clock in another calendar month than the server's.
 
 Against the simulator on loopback (its clock runs at real speed from a set origin; nothing
 here waits for a window: a month limit refuses at once), with a month plan, and for Redis a
@@ -97,7 +98,7 @@ async def make_ledger(
 async def test_a_client_clock_in_another_month_keeps_the_servers_month_count(
     make_ledger: LedgerMaker, server_origin: float, skew: float
 ) -> None:
-    # Issue 19: the first round of requests (8 in flight, before any Date came back) was
+    # The first round of requests (8 in flight, before any Date came back) was
     # counted in the client's month; the Date then moved the client to the server's
     # month, which it began from zero: 8 409s.
     sim, tally = simulator(server_origin)

@@ -1,16 +1,16 @@
-"""Behaviour of every operation over a real socket, against the spec's rules."""
+"""API v2's routes (``simulator/v2/routes.py``): every operation over a real socket,
+against the spec's rules."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
-from email.utils import formatdate
 
 import aiohttp
 
-from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
+from enlighten_async.simulator import BASE_PATH, PLANS, Fleet, Simulator, SimulatorServer
+from enlighten_async.simulator.v2 import V2Routes
 
-from .conftest import FIXED_NOW, KEY, USER, Api, FakeClock
+from ..conftest import FIXED_NOW, KEY, USER, Api, FakeClock
 
 NOW = int(FIXED_NOW)
 DAY = 86400
@@ -20,24 +20,23 @@ def _la(fleet: Fleet):  # type: ignore[no-untyped-def]
     return next(s for s in fleet.systems if s.timezone == "America/Los_Angeles")
 
 
-# -- auth and errors ---------------------------------------------------------------------
+def test_every_operation_is_named_after_its_path(fleet: Fleet) -> None:
+    # A fault scheduled by operationId or by the path's last segment reaches it.
+    routes = V2Routes(fleet).routes()
+    assert len(routes) == 13 and len({r.operation for r in routes}) == 13
+    for route in routes:
+        assert route.path.startswith(BASE_PATH + "/systems")
+        segment = route.path.rsplit("/", 1)[-1]
+        camel = "".join(part.capitalize() for part in segment.split("_"))
+        assert route.operation == camel
 
 
-async def test_wrong_key_or_user_is_401(api: Api, fleet: Fleet) -> None:
-    body = {"reason": "401", "message": ["Not authorized to access requested resource."]}
-    for key, user in (("nope", USER), (KEY, "someone-else"), (KEY, "")):
-        r = await api.get("/systems/67/summary", key=key, user=user)
-        assert (r.status, r.body) == (401, body)
+# -- errors ------------------------------------------------------------------------------
 
 
 async def test_unknown_system_is_404(api: Api) -> None:
     r = await api.get("/systems/1/summary")
     assert r.status == 404 and r.body["reason"] == "404"
-
-
-async def test_date_header_is_simulated_time(api: Api, clock: FakeClock) -> None:
-    r = await api.get("/systems")
-    assert r.headers["Date"] == formatdate(clock.now(), usegmt=True)
 
 
 # -- stats -------------------------------------------------------------------------------
@@ -335,8 +334,6 @@ async def test_inverters_summary(api: Api, fleet: Fleet) -> None:
 
 
 async def test_systems_paging_and_limits() -> None:
-    import aiohttp
-
     sim = Simulator(
         fleet=Fleet(250, seed=1),
         plan=PLANS["unlimited"],
@@ -407,47 +404,3 @@ async def test_systems_filters(api: Api, fleet: Fleet) -> None:
     entry = r.body["systems"][0]
     assert entry["reference"] == a.reference and entry["timezone"] == a.timezone
     assert entry["meta"]["operational_at"] == a.operational_at
-
-
-async def test_default_scaled_clock_runs_fast() -> None:
-    import aiohttp
-
-    from enlighten_async.core.clock import ScaledClock
-
-    clock = ScaledClock(3600)  # an hour per second
-    sim = Simulator(fleet=Fleet(3, seed=2), clock=clock)
-    assert sim.plan.limits == ()  # unlimited unless told otherwise
-    assert sim.api_key == Simulator(fleet=Fleet(3, seed=2)).api_key  # derived from the seed
-    async with SimulatorServer(sim) as server, aiohttp.ClientSession() as session:
-        api = Api(session, server.base_url)
-        t0 = clock.now()
-        first = (await api.get("/systems/67/summary", key=sim.api_key, user=sim.user_id)).body
-        t1 = clock.now()
-        await asyncio.sleep(0.3)  # at least 18 simulated minutes, more on a busy machine
-        t2 = clock.now()
-        second = (await api.get("/systems/67/summary", key=sim.api_key, user=sim.user_id)).body
-        t3 = clock.now()
-    # The clock ran fast: 0.3 s of real time is at least 1080 simulated seconds.
-    assert t2 - t1 >= 0.3 * 3600 * 0.99
-    # Reports are on a 5-minute grid, read between t0 and t1, then between t2 and t3: the
-    # bounds come from the measured times, not from how busy the machine was.
-    advanced = second["last_report_at"] - first["last_report_at"]
-    assert (t2 - t1) - 300 <= advanced <= (t3 - t0) + 300
-    assert clock.origin is not None  # the fleet is anchored where the clock started
-    assert abs(sim.fleet.anchored_at - clock.origin) < 60
-
-
-async def test_open_connections_counts_client_connections(simulator: Simulator) -> None:
-    server = SimulatorServer(simulator)
-    assert server.open_connections == 0
-    async with server:
-        async with aiohttp.ClientSession() as session:
-            api = Api(session, server.base_url)
-            assert (await api.get("/systems")).status == 200
-            assert server.open_connections == 1  # kept alive in the session's pool
-        for _ in range(500):  # the server notices the close on its next loop turns
-            if server.open_connections == 0:
-                break
-            await asyncio.sleep(0.01)
-        assert server.open_connections == 0
-    assert server.open_connections == 0

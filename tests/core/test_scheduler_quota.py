@@ -1,7 +1,8 @@
-"""Issue 9 on the virtual clock (looptime): exact windows, bounded waits, month limits,
-adaptive concurrency, option checks and the cheap path.
+"""The scheduler's quota keeping (:mod:`enlighten_async.core.scheduler`) on the virtual clock
+(looptime): exact windows, bounded waits and the errors they raise, month limits, adaptive
+concurrency, option checks and the cheap path.
 
-The servers are ``FakeServer`` of ``tests/test_scheduler.py``: fixed windows aligned to
+The servers are ``FakeServer`` of ``tests/support/scheduler.py``: fixed windows aligned to
 their clock, answers built by the real protocol code.
 """
 
@@ -160,7 +161,7 @@ async def test_a_learned_hour_with_a_short_max_wait_refuses_at_once() -> None:
     server = FakeServer(clock, 1, 3600.0, latency=0.05, period_name="hour")
     server.counts[math.floor(origin / 3600)] = 1
     assert await scheduler.submit(server.handle) == "ok"  # held 2 s, sent in the new hour
-    assert scheduler.snapshot().learned_limits == (ea.Quota(1, "hour"),)
+    assert scheduler.snapshot().learned_quotas == (ea.Quota(1, "hour"),)
     sent = len(server.accepted) + len(server.conflicts)
     start = clock.now()
     with pytest.raises(ea.RateLimitError) as info:
@@ -186,6 +187,43 @@ async def test_max_wait_bounds_a_told_window_and_counts_from_submission() -> Non
     retry_at = refused[0].retry_at
     assert retry_at is not None and SECOND_ORIGIN + 60 <= retry_at.timestamp() <= SECOND_ORIGIN + 62
     assert scheduler.snapshot().rate_limit_errors_raised == 15
+
+
+async def test_a_refusal_signals_the_binding_quota_and_shows_no_body() -> None:
+    # No answer was read: the error names the quota that binds, in no API version's words.
+    clock = ea.ScaledClock(1.0, origin=SECOND_ORIGIN)
+    scheduler = ea.Scheduler("watt", clock=clock, max_in_flight=2)
+    server = FakeServer(clock, latency=0.2)
+    refused = (await run_many(scheduler, server, 11, max_wait=30))[10]
+    assert isinstance(refused, ea.RateLimitError)
+    signal = refused.signal
+    assert (signal.period, signal.limit, signal.period_start) == ("minute", 10, None)
+    assert refused.retry_at is not None and signal.period_end is not None
+    assert signal.period_end.timestamp() == math.floor(refused.retry_at.timestamp())
+    fields = (refused.period, refused.period_start, refused.period_end, refused.limit)
+    assert fields == (signal.period, signal.period_start, signal.period_end, signal.limit)
+    assert refused.body == {} and refused.server_time is None
+
+
+async def test_a_refusal_during_a_hold_carries_the_409s_signal() -> None:
+    # The hour's only request is spent; its window ends in 30 s: the first call is held.
+    hour_end = 1_800_003_600
+    clock = ea.ScaledClock(1.0, origin=hour_end - 30.0)
+    scheduler = ea.Scheduler(clock=clock, max_in_flight=1)
+    server = FakeServer(clock, 1, 3600.0, latency=0.05, period_name="hour")
+    server.counts[hour_end // 3600 - 1] = 1
+    first = asyncio.ensure_future(scheduler.submit(server.handle))
+    await asyncio.sleep(1.0)  # the 409 came back after 50 ms: held for the rest
+    assert scheduler.snapshot().holds == 1 and not first.done()
+    with pytest.raises(ea.RateLimitError) as info:
+        await scheduler.submit(server.handle, max_wait=1)
+    held = info.value
+    assert (held.signal.period, held.signal.limit) == ("hour", 1)
+    assert held.signal.period_end is not None
+    assert held.signal.period_end.timestamp() == hour_end
+    assert held.body["message"] == ["Usage limit exceeded for plan Watt"]  # the 409's own
+    assert held.server_time is not None
+    assert await first == "ok"
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,10 @@
 """The shared suite of the :class:`~enlighten_async.core.ledger.QuotaLedger` protocol.
 
-Every ledger must pass it: add a factory to ``LEDGER_FACTORIES`` (the Redis ledger of the
-next issue adds one that makes a ledger on a fresh key). A factory takes the told quotas and
-the margin and returns a ledger; times are plain epoch floats, no clock is involved.
+Every ledger must pass it. A test module runs it on its ledger by importing it whole
+(``from tests.support.ledger_contract import *``) and defining a ``make_ledger`` fixture
+that gives a :data:`LedgerFactory` (``tests/core/test_ledger.py`` for the memory ledger,
+``tests/core/test_redis_ledger.py`` for Redis). A factory takes the told quotas and the
+margin and returns a ledger; times are plain epoch floats, no clock is involved.
 """
 
 from __future__ import annotations
@@ -25,28 +27,20 @@ from enlighten_async.core.ledger import (
     JUMP_CONFIRMATIONS,
     MAX_GUARD_FRACTION,
     UNREAD_HOLD,
-    MemoryLedger,
     QuotaLedger,
 )
 from enlighten_async.core.wire import RawResponse
 from enlighten_async.v2.protocol import error_for
 
+#: Makes a ledger of the told quotas and the margin (a test module's ``make_ledger``).
 LedgerFactory = Callable[[Sequence[Quota], float], QuotaLedger]
-
-LEDGER_FACTORIES: dict[str, LedgerFactory] = {
-    "memory": lambda told, margin: MemoryLedger(told, margin=margin),
-}
 
 T0 = 1_800_000_000.0  # a minute (and second) boundary
 MARGIN = 0.02
 
 
-@pytest.fixture(params=sorted(LEDGER_FACTORIES))
-def make_ledger(request: pytest.FixtureRequest) -> LedgerFactory:
-    return LEDGER_FACTORIES[request.param]
-
-
 def conflict(body: dict[str, Any], date: float | None = None) -> RateLimitError:
+    """The error API v2 gives for a 409 with ``body`` (and a ``Date`` of ``date``)."""
     headers = {"Date": formatdate(date, usegmt=True)} if date is not None else {}
     err = error_for("stats", RawResponse(409, headers, json.dumps(body).encode()))
     assert isinstance(err, RateLimitError)
@@ -54,6 +48,7 @@ def conflict(body: dict[str, Any], date: float | None = None) -> RateLimitError:
 
 
 async def grant_count(ledger: QuotaLedger, now: float, n: int) -> int:
+    """How many of ``n`` acquires at ``now`` the ledger grants."""
     granted = 0
     for _ in range(n):
         if (await ledger.acquire(now)).wait <= 0:
@@ -207,26 +202,7 @@ async def test_a_409_for_the_month_fills_the_month(make_ledger: LedgerFactory) -
     assert decision.wait == pytest.approx(end - now - 1, abs=6)
 
 
-async def test_the_memory_ledger_guards_each_side_of_the_clock_by_its_own_bound() -> None:
-    # Answers seen only early in a second (as at full use of a per-second quota): the
-    # server's clock is at most 2 ms behind ours, but may be up to 0.9 s ahead.
-    ledger = MemoryLedger((Quota(3, "second"),), margin=MARGIN)
-    await ledger.observe_server_time(T0, sent_at=T0, received_at=T0 + 0.002)
-    await ledger.observe_server_time(T0, sent_at=T0 + 0.1, received_at=T0 + 0.102)
-    assert ledger.snapshot().clock_uncertainty == pytest.approx(0.9)
-    assert await grant_count(ledger, T0 + 0.2, 3) == 3
-    # The next window's first grant waits out the behind side only (2 ms + margin), not
-    # the capped 0.9 s of the ahead side (which would be 50 ms, 5% of the window).
-    decision = await ledger.acquire(T0 + 0.2)
-    assert decision.reason == "window"
-    assert decision.wait == pytest.approx(0.8 + 0.002 + MARGIN)
-    # A grant 40 ms before a window's end may reach a server running ahead in the next
-    # one: the spill guard is the ahead side (capped at 50 ms), not the behind side.
-    assert (await ledger.acquire(T0 + 1.96)).wait == 0
-    assert await grant_count(ledger, T0 + 2.1, 5) == 2
-
-
-# -- issue 19: holds a 409 cannot stretch, clocks a Date cannot pull ------------------------
+# -- holds a 409 cannot stretch, clocks a Date cannot pull ----------------------------------------
 
 TEN_YEARS = 10 * 365 * 86400.0
 
@@ -344,7 +320,7 @@ async def test_a_consistent_jump_is_followed_and_keeps_the_windows_count(
     assert await grant_count(ledger, now + 1.5, 6) == 5
 
 
-# -- issue 19, 9c: month counts keyed by the server's month ----------------------------------
+# -- month counts keyed by the server's month --------------------------------------------------
 
 
 @pytest.mark.parametrize("skew", [3600.0, -3600.0], ids=["server-in-next", "server-in-previous"])

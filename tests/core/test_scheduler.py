@@ -41,7 +41,7 @@ async def test_learns_from_409_holds_everyone_and_resends() -> None:
     counts = list(per_window(server).values())
     assert counts == [10, 10, 10, 5]
     stats = scheduler.snapshot()
-    assert stats.learned_limits == (ea.Quota(10, "minute"),)
+    assert stats.learned_quotas == (ea.Quota(10, "minute"),)
     assert stats.conflicts == len(server.conflicts)
     assert stats.requests_sent == 35 + len(server.conflicts)
     # Three full windows after the partial one: the last request goes at the third boundary.
@@ -85,7 +85,7 @@ async def test_unknown_period_is_handled_by_period_end_alone() -> None:
     server.period_name = "fortnight"  # a period the scheduler has no length for
     results = await run_many(scheduler, server, 5)
     assert results == ["ok"] * 5
-    assert scheduler.snapshot().learned_limits == ()
+    assert scheduler.snapshot().learned_quotas == ()
     # Held until the named period_end: the 4th and 5th went in the next 120 s window.
     assert server.accepted[3] >= 120 * math.ceil(ORIGIN / 120)
     assert len(server.conflicts) == 1
@@ -242,6 +242,58 @@ async def test_for_key_refuses_every_option_that_differs_by_name() -> None:
         ea.Scheduler.for_key("key-options", colour="red")
 
 
+def test_the_ledger_owns_the_margin() -> None:
+    from enlighten_async.core.ledger import DEFAULT_MARGIN, MemoryLedger
+
+    # One value, the ledger's: the scheduler reads it, and a different one beside a ledger
+    # (which the ledger would not apply) is refused rather than kept.
+    ledger = MemoryLedger(margin=0.5)
+    assert ea.Scheduler(ledger=ledger).margin == 0.5
+    assert ea.Scheduler(ledger=ledger, margin=0.5).margin == 0.5  # the same value is fine
+    with pytest.raises(ValueError, match="margin"):
+        ea.Scheduler(ledger=ledger, margin=0.3)
+    # Without a ledger, the margin is the default ledger's.
+    own = ea.Scheduler(margin=0.3)
+    assert own.margin == 0.3 and isinstance(own.ledger, MemoryLedger)
+    assert own.ledger.margin == 0.3
+    assert ea.Scheduler().margin == DEFAULT_MARGIN
+
+
+def test_for_key_compares_a_margin_with_the_ledgers() -> None:
+    from enlighten_async.core.ledger import MemoryLedger
+
+    shared = ea.Scheduler.for_key("key-margin", ledger=MemoryLedger(margin=0.5))
+    assert ea.Scheduler.for_key("key-margin", margin=0.5) is shared
+    with pytest.raises(ValueError, match=r"another margin$"):
+        ea.Scheduler.for_key("key-margin", margin=0.02)
+
+
+def test_a_ledger_that_names_no_margin_has_none() -> None:
+    from enlighten_async.core.ledger import LedgerDecision, LedgerSnapshot
+
+    class Bare:
+        """A QuotaLedger with no ``margin`` attribute (its guard is its own business)."""
+
+        async def acquire(self, now: float, latency: float = 0.0) -> LedgerDecision:
+            return LedgerDecision(0.0)
+
+        async def give_back(self, token: Any) -> None:
+            return None
+
+        async def record_conflict(self, exc: Any, **kwargs: float) -> float:
+            return 0.0
+
+        async def observe_server_time(self, server_time: float, **kwargs: float) -> None:
+            return None
+
+        def snapshot(self) -> LedgerSnapshot:
+            return LedgerSnapshot((), (), -math.inf, 0.0, math.inf)
+
+    assert ea.Scheduler(ledger=Bare()).margin is None
+    with pytest.raises(ValueError, match="margin"):
+        ea.Scheduler(ledger=Bare(), margin=0.02)  # it could not be applied
+
+
 async def test_time_queued_for_quota_does_not_count_against_max_total() -> None:
     policy = ea.RetryPolicy(attempts=5, initial_delay=1, max_delay=1, jitter=0, max_total=30)
     scheduler, server, _ = make("watt", max_in_flight=1, retry=policy)
@@ -294,7 +346,8 @@ async def test_409s_with_no_usable_period_end_back_off_instead_of_storming(
     # Doubling from a quarter second up to a minute: about 9 + 8 sends in ten minutes.
     assert 8 <= len(sent) <= 20, len(sent)
     gaps = [b - a for a, b in itertools.pairwise(sent)]
-    assert gaps[0] >= scheduler.margin and max(gaps) <= 61
+    margin = scheduler.margin
+    assert margin is not None and gaps[0] >= margin and max(gaps) <= 61
 
 
 async def test_max_wait_counts_from_the_first_409_not_each_resend() -> None:
@@ -324,7 +377,7 @@ async def test_a_409_with_limit_zero_learns_nothing_and_blocks_nothing() -> None
         return "ok"
 
     assert await scheduler.submit(first_409) == "ok"
-    assert scheduler.snapshot().learned_limits == ()
+    assert scheduler.snapshot().learned_quotas == ()
     assert await asyncio.wait_for(scheduler.submit(server.handle), 120) == "ok"
 
 
@@ -401,7 +454,7 @@ async def test_a_lost_ledger_reaches_every_queued_caller_as_its_own_typed_error(
     assert any("failing the" in r.getMessage() for r in caplog.records)
 
 
-# -- a retry's backoff at the end of a run (issue 18, point 6) -------------------------------
+# -- a retry's backoff at the end of a run ----------------------------------------------------
 
 UNAVAILABLE = {"errorCode": 7, "errorMessages": ["Data temporarily unavailable."]}
 
@@ -515,3 +568,18 @@ async def test_a_retry_waits_its_whole_jitter_after_another_failure_or_with_no_q
     assert wait > 0.5 + 0.05  # a jitter worth waiting for was drawn
     first, retry = server.sent[0]
     assert retry - first >= server.latency + wait - 1e-6
+
+
+def test_the_old_limit_names_warn_and_answer_as_the_quota_names() -> None:
+    """A quota is the rule and its limit the count: the ``*_limits`` names that held
+    quotas are ``*_quotas`` now, the old ones kept for a minor version with a warning."""
+    scheduler = ea.Scheduler(plan="watt")
+    snap = scheduler.snapshot()
+    with pytest.warns(DeprecationWarning, match="plan_quotas"):
+        assert scheduler.plan_limits == scheduler.plan_quotas == ea.PLANS["watt"]
+    with pytest.warns(DeprecationWarning, match="known_quotas"):
+        assert scheduler.known_limits() == scheduler.known_quotas() == ea.PLANS["watt"]
+    with pytest.warns(DeprecationWarning, match="SchedulerSnapshot.plan_quotas"):
+        assert snap.plan_limits == snap.plan_quotas
+    with pytest.warns(DeprecationWarning, match="SchedulerSnapshot.learned_quotas"):
+        assert snap.learned_limits == snap.learned_quotas == ()

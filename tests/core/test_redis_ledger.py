@@ -1,6 +1,7 @@
-"""The Redis ledger against a real ``redis-server``: the shared ledger suite, and what only a
-shared ledger must do (one process's 409 and learned quota reach the others; keys expire and
-never name the API key; Redis lost is an error, never a silent grant)."""
+"""The Redis ledger (:mod:`enlighten_async.core.redis_ledger`) against a real ``redis-server``:
+the shared ledger suite (``tests/support/ledger_contract.py``), and what only a shared ledger
+must do (one process's 409 and learned quota reach the others; keys expire and never name
+the API key; Redis lost is an error, never a silent grant; its margin is the scheduler's)."""
 
 from __future__ import annotations
 
@@ -14,14 +15,14 @@ import pytest
 from enlighten_async import Quota
 from enlighten_async.core.ledger import JUMP_CONFIRMATIONS, QuotaLedger
 from enlighten_async.core.redis_ledger import LedgerUnavailableError, RedisLedger, key_namespace
-from tests import test_ledger
-from tests.test_ledger import *  # noqa: F403 - the shared suite, run here on Redis
-from tests.test_ledger import MARGIN, T0, LedgerFactory, conflict, grant_count
+from tests.support import ledger_contract
+from tests.support.ledger_contract import *  # noqa: F403 - the shared suite, run here on Redis
+from tests.support.ledger_contract import MARGIN, T0, LedgerFactory, conflict, grant_count
 
 pytest.importorskip("redis", reason="the redis package is not installed")
 
 
-@pytest.fixture  # type: ignore[no-redef]  # replaces the shared suite's fixture
+@pytest.fixture
 async def make_ledger(redis_url: str) -> AsyncIterator[LedgerFactory]:
     """The shared suite's factory, on Redis: each ledger on a fresh key."""
     made: list[RedisLedger] = []
@@ -47,7 +48,7 @@ async def pair(redis_url: str) -> AsyncIterator[tuple[RedisLedger, RedisLedger]]
 
 
 def test_the_suite_is_all_here() -> None:
-    names = {n for n in dir(test_ledger) if n.startswith("test_")}
+    names = {n for n in dir(ledger_contract) if n.startswith("test_")}
     assert names and names <= set(globals())
 
 
@@ -113,7 +114,7 @@ async def test_keys_are_a_digest_and_every_key_expires(redis_url: str) -> None:
 
 
 async def test_a_contradicted_hold_never_reaches_redis(redis_url: str) -> None:
-    # Issue 19: a 409 for a second whose period_end is ten years ahead used to set the
+    # A 409 for a second whose period_end is ten years ahead used to set the
     # hold key with a TTL of ten years: a new worker against an honest server sent nothing.
     import redis.asyncio as aioredis
 
@@ -198,6 +199,21 @@ async def test_one_round_trip_per_grant(redis_url: str, monkeypatch: pytest.Monk
         for i in range(5):
             assert (await ledger.acquire(T0 + i)).wait == 0
         assert calls == ["EVALSHA"] * 5
+    finally:
+        await ledger.aclose()
+
+
+async def test_the_scheduler_reads_the_margin_the_redis_ledger_applies(redis_url: str) -> None:
+    from enlighten_async import Scheduler
+
+    ledger = RedisLedger(redis_url, f"key-{uuid.uuid4()}", margin=0.5)
+    try:
+        assert Scheduler(ledger=ledger).margin == 0.5
+        assert Scheduler(ledger=ledger, margin=0.5).margin == 0.5
+        with pytest.raises(ValueError, match="margin"):
+            Scheduler(ledger=ledger, margin=0.3)
+        with pytest.raises(AttributeError):
+            ledger.margin = 0.3  # type: ignore[misc]
     finally:
         await ledger.aclose()
 
