@@ -266,7 +266,7 @@ def _scrub_value(value: Any, creds: Credentials) -> Any:
             max_items=MAX_ERROR_ITEMS * 4,
             mask_fields=True,
         )
-    # An object of some other kind, added later: shown as its redacted repr if that differs.
+    # An object of some other type, added later: shown as its redacted repr if that differs.
     text = repr(value)
     masked = creds.redact(text)
     return value if masked == text else masked
