@@ -19,7 +19,7 @@ What it measures
       seconds, divided by the time scale; ``ratio`` = wall / bound (goal **<= 1.05**);
     * ``rows/s``: ``BackfillReport.rows`` / wall (rows written: ``stats`` intervals, ``rgm``
       intervals and ``rgm`` meter-channel intervals);
-    * 409s and retries from the report, failed windows;
+    * 409s and retries from the report, failed spans;
     * ``peak RSS``: ``getrusage(RUSAGE_SELF).ru_maxrss`` (KiB on Linux) at the end.
 
     With ``--compare-rss`` (the default) the same told backfill runs for ``--rss-small``
@@ -213,7 +213,7 @@ async def _child_run(args: argparse.Namespace) -> dict[str, Any]:
             )
             async with client, SQLiteStore(os.path.join(tmp, "backfill.db")) as store:
                 if args.child == "baseline":
-                    # what every run pays before its first window: fleet, server, one page
+                    # what every run pays before its first span: fleet, server, one page
                     found = [s async for s in client.systems(limit=1000)]
                     out["systems_found"] = len(found)
                 else:
@@ -321,7 +321,7 @@ def _print_runs(runs: list[dict[str, Any]], baselines: dict[int, dict[str, Any]]
     w = max(len(_run_name(r)) for r in runs)
     w = max(w, *(len(f"{n} sys, baseline") for n in baselines)) if baselines else w
     cols = (
-        ("windows", 7), ("requests", 8), ("409s", 4), ("retries", 7), ("failed", 6),
+        ("spans", 7), ("requests", 8), ("409s", 4), ("retries", 7), ("failed", 6),
         ("wall s", 6), ("bound s", 7), ("ratio", 5), ("rows", 9), ("rows/s", 7),
         ("peak RSS MiB", 12), ("over baseline MiB", 17),
     )  # fmt: skip
@@ -446,7 +446,7 @@ def parent(args: argparse.Namespace) -> int:
     ratio_ok = main_run["ratio"] <= RATIO_GOAL and main_run["failed"] == 0
     print(
         f"\nratio wall/bound ({_run_name(main_run)}) {main_run['ratio']:.3f} "
-        f"(goal <= {RATIO_GOAL}, no failed window): {_verdict(ratio_ok)}"
+        f"(goal <= {RATIO_GOAL}, no failed span): {_verdict(ratio_ok)}"
     )
     rss_ok = [_rss_verdict(a, b, baselines, label) for a, b, label in pairs]
     # The goal is the client's: judged on the capped runs when there are any.
@@ -586,7 +586,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also time the store's write path alone: columns vs row objects (on)",
     )
     ap.add_argument("--writes-only", action="store_true", help="only the write-path table")
-    ap.add_argument("--write-windows", type=int, default=20, help="windows per write run (20)")
+    ap.add_argument("--write-windows", type=int, default=20, help="spans per write run (20)")
     ap.add_argument("--write-rounds", type=int, default=5, help="write-path rounds (5)")
     ap.add_argument("--child", choices=("backfill", "baseline"), help=argparse.SUPPRESS)
     ap.add_argument("--timeline", action="store_true", help=argparse.SUPPRESS)

@@ -8,7 +8,7 @@ What it measures
     is timed is this process alone, the cost that bounds ``quota_utilization.py``'s
     1000/second scenario in its last window.
 
-    ``--calls`` one-hour ``stats`` windows in the past (distinct, round robin over the
+    ``--calls`` one-hour ``stats`` spans in the past (distinct, round robin over the
     fleet's running systems, between 2 hours and 3 days ago) go through each path,
     ``--concurrency`` (8) at a time: that many workers, each awaiting one call after the
     other, as a client at ``max_in_flight=8`` keeps its slots full. ``--gather`` starts
@@ -137,7 +137,7 @@ Call = Callable[[Job], Awaitable[Any]]
 
 
 def make_jobs(systems: list[int], calls: int, now: float) -> list[Job]:
-    """``calls`` distinct one-hour windows, round robin over ``systems``, 2 h to 3 days ago."""
+    """``calls`` distinct one-hour spans, round robin over ``systems``, 2 h to 3 days ago."""
     top = int(now) // HOUR * HOUR
     jobs = []
     for i in range(calls):

@@ -18,7 +18,7 @@ What it measures
     * ``1000/s``: 1,000/second, 10,000 calls, time scale 1.
 
     The workload is that many calls (``--requests`` overrides), ``stats`` and ``rgm_stats``
-    alternately, over ``--systems`` systems (default 60), each on a distinct one-hour window
+    alternately, over ``--systems`` systems (default 60), each on a distinct one-hour span
     of the last three days, all started at once (one ``asyncio.gather`` of every coroutine).
 
     The clients:
@@ -241,7 +241,7 @@ class HttpStatusError(Exception):
 
 def make_jobs(fleet: Fleet, n_requests: int, now: float) -> list[Job]:
     """``n_requests`` distinct calls, ``stats`` and ``rgm_stats`` alternately, round robin over
-    the fleet's systems, each on its own one-hour window between 2 h and 3 days ago."""
+    the fleet's systems, each on its own one-hour span between 2 h and 3 days ago."""
     systems = fleet.systems
     top = int(now) // HOUR * HOUR
     jobs = []

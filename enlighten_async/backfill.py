@@ -1,12 +1,12 @@
 """Bulk backfill: the history of many systems into a store, resumable at any point.
 
-:func:`backfill` plans every window of every system and kind, skips what the store
+:func:`backfill` plans every span of every system and kind, skips what the store
 already holds, fetches the rest through the client's scheduler (at background priority,
-so an app's interactive calls overtake it), and writes each window with its intervals
+so an app's interactive calls overtake it), and writes each span with its intervals
 and its "done" record in one transaction. Killed at any moment and run again, it fetches
-only the windows still missing and writes no duplicate row. Runs sharing a store claim
-each window before fetching it (:class:`~enlighten_async.store.ClaimingStore`), so that
-together they fetch each window once.
+only the spans still missing and writes no duplicate row. Runs sharing a store claim
+each span before fetching it (:class:`~enlighten_async.store.ClaimingStore`), so that
+together they fetch each span once.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from enlighten_async.core.spans import (
     day_epoch,
     local_midnight,
     plan_days,
-    plan_windows,
+    plan_spans,
     usable_zone,
 )
 from enlighten_async.core.spans import MAX_ZONE_NAME as MAX_ZONE_NAME
@@ -66,9 +66,9 @@ log = logging.getLogger("enlighten_async.backfill")
 #: What a backfill fetches unless told otherwise.
 DEFAULT_KINDS: tuple[str, ...] = tuple(KINDS)
 #: Intervals this recent may still be arriving at the service: a backfill stops short of
-#: them, so that no window is recorded as done while it can still grow.
+#: them, so that no span is recorded as done while it can still grow.
 SETTLE_SECONDS = 3600
-#: A window must still start this far inside the API's one-year lookback when its request
+#: A span must still start this far inside the API's one-year lookback when its request
 #: is about to be sent (slack for the skew between our clock and the service's).
 LOOKBACK_SEND_MARGIN = 3600
 #: How many ids one ``/systems`` request filters on: 200 ``system_id[]=...`` pairs keep
@@ -76,38 +76,38 @@ LOOKBACK_SEND_MARGIN = 3600
 SYSTEM_IDS_PER_REQUEST = 200
 #: ``/systems`` page size (the API's maximum).
 SYSTEMS_PAGE_LIMIT = 1000
-#: The attribute set (true) on the log record of each failed window.
+#: The attribute set (true) on the log record of each failed span.
 FAILURE_LOG_MARK = "backfill_failure"
-#: How many more times a run asks for a window whose answer was not for it (a
-#: :class:`~enlighten_async.ResponseFormatError`: intervals outside the window, another
-#: system's, a body that does not fit the model), after all its other windows: a proxy's
+#: How many more times a run asks for a span whose answer was not for it (a
+#: :class:`~enlighten_async.ResponseFormatError`: intervals outside the span, another
+#: system's, a body that does not fit the model), after all its other spans: a proxy's
 #: or a server's glitch may be gone by then. Bounded, because a server that always answers
-#: so would otherwise be asked forever. Nothing of such an answer is stored, so the window
+#: so would otherwise be asked forever. Nothing of such an answer is stored, so the span
 #: stays missing and every later run asks for it again too.
 BAD_ANSWER_RETRIES = 1
-#: Real seconds a window's claim lasts unless renewed (the default of ``claim_lease``).
-#: A run renews its claims every third of this while it works, however long a window
+#: Real seconds a span's claim lasts unless renewed (the default of ``claim_lease``).
+#: A run renews its claims every third of this while it works, however long a span
 #: waits for quota; a run that died (SIGKILL) renews nothing, so another run takes its
-#: windows over at most this long after. Short against a whole backfill, long against
+#: spans over at most this long after. Short against a whole backfill, long against
 #: the event loop's worst stall (a renewal late by two thirds of it lets a claim lapse).
 CLAIM_LEASE = 30.0
-#: At most this many real seconds between two looks at windows another live run holds.
+#: At most this many real seconds between two looks at spans another live run holds.
 CLAIM_POLL = 1.0
 
 
 class LookbackExpiredError(EnlightenError):
-    """A window waited so long for its turn that it slid past the API's one-year lookback.
+    """A span waited so long for its turn that it slid past the API's one-year lookback.
 
-    Sent now, it would get an empty answer that would be stored as a done, empty window;
+    Sent now, it would get an empty answer that would be stored as a done, empty span;
     it is reported as a failure instead and nothing is written.
     """
 
 
 @frozen
 class WorkItem:
-    """One request of a backfill: a system, a kind and its window (epoch seconds).
+    """One request of a backfill: a system, a kind and its span (epoch seconds).
 
-    For ``energy_lifetime`` the window is the UTC midnights of its first and last day (days
+    For ``energy_lifetime`` the span is the UTC midnights of its first and last day (days
     are the system's local days; the store keys them by date).
     """
 
@@ -126,7 +126,7 @@ class WorkItem:
 
 @frozen
 class BackfillFailure:
-    """A window that could not be fetched or stored, and why."""
+    """A span that could not be fetched or stored, and why."""
 
     item: WorkItem
     error: str
@@ -134,7 +134,7 @@ class BackfillFailure:
 
 @frozen
 class Progress:
-    """Where a backfill stands; passed to the ``on_progress`` callback after each window.
+    """Where a backfill stands; passed to the ``on_progress`` callback after each span.
 
     ``eta_seconds`` is wall-clock seconds left, from the learned (or told) quota.
     """
@@ -148,14 +148,14 @@ class Progress:
     conflicts: int
     retries: int
     eta_seconds: float | None
-    #: Windows another run (a second backfill on the same store) stored while this one
+    #: Spans another run (a second backfill on the same store) stored while this one
     #: ran; ``planned == skipped + done + failed + stored_meanwhile`` once all are handled.
     stored_meanwhile: int = 0
 
 
 @mutable
 class BackfillReport:
-    """What a backfill did with each planned window: skipped (already stored when it
+    """What a backfill did with each planned span: skipped (already stored when it
     started), done (fetched and stored), failed, or stored meanwhile by another run on the
     same store. These add up: ``planned == skipped + done + failed + stored_meanwhile``.
     """
@@ -173,12 +173,12 @@ class BackfillReport:
 
     @property
     def failed(self) -> int:
-        """How many windows failed."""
+        """How many spans failed."""
         return len(self.failures)
 
     @property
     def complete(self) -> bool:
-        """``True`` when every planned window is in the store."""
+        """``True`` when every planned span is in the store."""
         return self.skipped + self.done + self.stored_meanwhile == self.planned
 
 
@@ -309,7 +309,7 @@ def _plan(
     until = min(until, int(now) - SETTLE_SECONDS)
     operational = int(system.meta.operational_at.timestamp())
     # Nothing exists after the system's last report: a start after it would answer 422,
-    # and a later run picks those windows up once the system reports again. The bound is
+    # and a later run picks those spans up once the system reports again. The bound is
     # the last *report*, not the last energy: a system that stopped at night reported
     # 0 Wh intervals up to its stop, and those are data the store must hold too.
     until = min(until, int(system.meta.last_report_at.timestamp()))
@@ -331,8 +331,8 @@ def _plan(
             max_days=spec.max_days,
         )
         return [(day_epoch(a), day_epoch(b)) for a, b in days]
-    windows = plan_windows(spec, since, until, now=int(now), operational_at=operational, tz=tz)
-    return [(w.start_at, w.end_at) for w in windows]
+    spans = plan_spans(spec, since, until, now=int(now), operational_at=operational, tz=tz)
+    return [(span.start_at, span.end_at) for span in spans]
 
 
 async def _resolve_systems(
@@ -344,7 +344,7 @@ async def _resolve_systems(
     if wanted is not None and not wanted:
         return []
     found: list[BackfillSystem] = []
-    # The window planner needs each system's operational date: one /systems request per
+    # The span planner needs each system's operational date: one /systems request per
     # SYSTEM_IDS_PER_REQUEST ids (a longer URL is refused), instead of one per system.
     step = SYSTEM_IDS_PER_REQUEST
     for chunk_start in range(0, len(wanted) if wanted else 1, step):
@@ -411,9 +411,9 @@ async def _listed(
 
 @frozen
 class BackfillPlan:
-    """What a backfill would fetch, found without fetching a window (``--dry-run``).
+    """What a backfill would fetch, found without fetching a span (``--dry-run``).
 
-    ``windows`` are those not yet in the store, in the order a backfill sends them (one
+    ``spans`` are those not yet in the store, in the order a backfill sends them (one
     request each); ``requests_sent`` is what planning sent: the ``/systems`` listing
     (none when :class:`System` s are given).
     """
@@ -421,8 +421,14 @@ class BackfillPlan:
     systems: int
     planned: int
     skipped: int
-    windows: tuple[WorkItem, ...]
+    spans: tuple[WorkItem, ...]
     requests_sent: int
+
+    @property
+    def windows(self) -> tuple[WorkItem, ...]:
+        """Deprecated name of :attr:`spans` (renamed after 0.1.0)."""
+        renamed("BackfillPlan.windows", "BackfillPlan.spans")
+        return self.spans
 
 
 async def plan_backfill(
@@ -435,7 +441,7 @@ async def plan_backfill(
     *,
     shard: tuple[int, int] | None = None,
 ) -> BackfillPlan:
-    """The windows :func:`backfill` would fetch with the same arguments, by the client's
+    """The spans :func:`backfill` would fetch with the same arguments, by the client's
     clock: it lists the systems (``/systems``, as a backfill does first) and reads the
     store's done ranges (``None``: an empty store), and fetches nothing, stores nothing.
     """
@@ -450,11 +456,11 @@ async def plan_backfill(
     todo: list[WorkItem] = []
     for system in system_list:
         for kind in kinds:
-            windows = _plan(system, kind, since_bound, until, now, zone_of)
+            spans = _plan(system, kind, since_bound, until, now, zone_of)
             held = set() if current is None else await current.done_ranges(system.system_id, kind)
             done = Coverage(held, pad=86400 if KINDS[kind].by_day else 0)
-            planned += len(windows)
-            for start_at, end_at in windows:
+            planned += len(spans)
+            for start_at, end_at in spans:
                 if done.covers(start_at, end_at):
                     skipped += 1
                 else:
@@ -487,26 +493,26 @@ async def backfill(
     ``since`` defaults to the local date 7 days before each system's local today (a
     ``timedelta`` of whole days, for ``since`` or ``until``, is the local date that many
     days before the local today), so a rerun the same day plans the same
-    windows; ``until`` to now less an hour (intervals still arriving are left for a later
-    run). Windows ``store`` already holds are skipped: those its done ranges cover,
-    however they were split (a store of UTC days covers most local days). A window that
+    spans; ``until`` to now less an hour (intervals still arriving are left for a later
+    run). Spans ``store`` already holds are skipped: those its done ranges cover,
+    however they were split (a store of UTC days covers most local days). A span that
     fails (after the scheduler's retries) is reported in :attr:`BackfillReport.failures`
-    and does not stop the others. A window whose answer is not for it (intervals outside
+    and does not stop the others. A span whose answer is not for it (intervals outside
     it, another system's, a body that does not fit: ``ResponseFormatError``) is asked for
-    :data:`BAD_ANSWER_RETRIES` more times after the run's other windows before it is
+    :data:`BAD_ANSWER_RETRIES` more times after the run's other spans before it is
     reported; nothing of it is stored, so a later run asks for it again as well.
-    ``on_progress`` is called after every window.
+    ``on_progress`` is called after every span.
     ``shard=(i, n)`` keeps worker ``i`` of ``n``'s share (the systems whose
     ``system_id % n == i - 1``: every system in exactly one share). Arguments are checked
     before any request is sent.
 
     Backfills sharing a store that keeps claims (:class:`~enlighten_async.store.
     ClaimingStore`, as :class:`~enlighten_async.store.SQLiteStore` does) share the work:
-    each claims a window just before fetching it, leaves the windows another run holds for
+    each claims a span just before fetching it, leaves the spans another run holds for
     last, and then waits for them: counted as ``stored_meanwhile`` once the other run
     stores them, fetched by this one if the other failed them or died. A claim is a lease
     of ``claim_lease`` real seconds (:data:`CLAIM_LEASE`), renewed every third of it while
-    the run works and released when the window is stored or failed, or the run stops; a
+    the run works and released when the span is stored or failed, or the run stops; a
     killed run's claims lapse after at most ``claim_lease`` seconds.
     """
     clock = client.clock
@@ -543,7 +549,7 @@ async def backfill(
 
     # First pass: count what is planned and what is pending, for the progress bar's ETA.
     # How many were stored per system and kind is kept, so that the second pass can tell
-    # the windows another run stored since (a second backfill on the same store).
+    # the spans another run stored since (a second backfill on the same store).
     skipped_at_start: dict[tuple[int, str], int] = {}
     for system in system_list:
         for kind in kinds:
@@ -555,7 +561,7 @@ async def backfill(
             skipped_at_start[(system.system_id, kind)] = stored
 
     async def items() -> AsyncIterator[WorkItem]:
-        # Planned again lazily: memory stays bounded by one system's windows.
+        # Planned again lazily: memory stays bounded by one system's spans.
         for system in system_list:
             for kind in kinds:
                 done = await _done(store, system.system_id, kind)
@@ -564,7 +570,7 @@ async def backfill(
                 extra = stored - skipped_at_start[(system.system_id, kind)]
                 if extra >= 0:
                     report.stored_meanwhile += extra
-                else:  # windows that left the store since: fetched, so no longer skipped
+                else:  # spans that left the store since: fetched, so no longer skipped
                     report.skipped += extra
                 if extra:
                     progress()
@@ -573,7 +579,7 @@ async def backfill(
                         yield WorkItem(system.system_id, kind, start_at, end_at)
 
     async def work(item: WorkItem) -> int | _Elsewhere | None:
-        # Another run on the same store may have stored the window since it was planned:
+        # Another run on the same store may have stored the span since it was planned:
         # a local query spares a request (and its quota). ``None`` means "stored meanwhile".
         done = await _done(store, item.system_id, item.kind)
         if done.covers(item.start_at, item.end_at):
@@ -591,7 +597,7 @@ async def backfill(
                 return None
             return await fetch(item)
         finally:
-            # Released as soon as the window is stored or failed, so that a run waiting
+            # Released as soon as the span is stored or failed, so that a run waiting
             # for it looks again at once; if this fails (or the run is cancelled first)
             # the release at the end of the run, or the lease, frees it.
             with contextlib.suppress(Exception):
@@ -603,13 +609,13 @@ async def backfill(
         if spec.by_day:
             result = await spec.fetch(background, system, item.start_at, item.end_at)
         else:
-            # The plan kept a day's margin inside the one-year lookback, but the window may
+            # The plan kept a day's margin inside the one-year lookback, but the span may
             # have queued for longer than that: sent now, its answer would be empty.
             _check_lookback(item, clock.now())
             result = await spec.fetch(background, system, item.start_at, item.end_at)
             if spec.row_count(result) == 0:
                 # It may also have slid out while the scheduler held it (a quota wait): an
-                # empty answer is then no proof the window is empty, so it is not stored.
+                # empty answer is then no proof the span is empty, so it is not stored.
                 _check_lookback(item, clock.now())
         await store.write_range(item.system_id, item.kind, item.start_at, item.end_at, result)
         return spec.row_count(result)
@@ -622,7 +628,7 @@ async def backfill(
             try:
                 await claims.renew_claims(run_id, lease=claim_lease)
             except Exception as exc:  # a busy file, a store gone: the run goes on
-                # Best effort: a claim that lapses costs at most a window fetched twice.
+                # Best effort: a claim that lapses costs at most a span fetched twice.
                 log.warning("backfill: could not renew this run's claims: %s", exc)
 
     def progress() -> None:
@@ -651,7 +657,7 @@ async def backfill(
     async def run(
         source: Iterable[WorkItem] | AsyncIterator[WorkItem],
     ) -> tuple[list[WorkItem], list[WorkItem]]:
-        """Work through ``source``; return the windows another run held (to try again
+        """Work through ``source``; return the spans another run held (to try again
         later) and those whose answer was not for them, to ask for again (each at most
         :data:`BAD_ANSWER_RETRIES` times: then it is reported as failed)."""
         elsewhere: list[WorkItem] = []
@@ -670,13 +676,13 @@ async def backfill(
                 else:
                     error = outcome.error
                     if isinstance(error, StoreError) and not isinstance(error, StoreDataError):
-                        # the store itself cannot be used: every other window would fail too
+                        # the store itself cannot be used: every other span would fail too
                         raise error
                     asked = asked_again.get(outcome.item, 0)
                     if isinstance(error, ResponseFormatError) and asked < BAD_ANSWER_RETRIES:
                         asked_again[outcome.item] = asked + 1
                         log.info(
-                            "backfill: %s: %s; asking again after the other windows",
+                            "backfill: %s: %s; asking again after the other spans",
                             outcome.item.describe(),
                             error,
                         )
@@ -695,7 +701,7 @@ async def backfill(
                 progress()
         return elsewhere, again
 
-    # How many times each window was asked for again after a bad answer.
+    # How many times each span was asked for again after a bad answer.
     asked_again: dict[WorkItem, int] = {}
     progress()
     renewing = None if claims is None else asyncio.ensure_future(renew(claims))
@@ -706,7 +712,7 @@ async def backfill(
         # here). Looked at again every CLAIM_POLL seconds; no request is sent meanwhile.
         if waiting:
             log.info(
-                "backfill: waiting for %d windows another run on this store has claimed "
+                "backfill: waiting for %d spans another run on this store has claimed "
                 "(a run that stopped renews no claim: its claims lapse after its lease, "
                 "%.0f s by default)",
                 len(waiting),
@@ -714,7 +720,7 @@ async def backfill(
             )
         while waiting or again:
             if again:
-                # The windows answered badly, asked for again now that the others are done
+                # The spans answered badly, asked for again now that the others are done
                 # (a bounded number of times each: see BAD_ANSWER_RETRIES).
                 held, again = await run(again)
                 waiting += held
@@ -736,7 +742,7 @@ async def backfill(
 
 
 class _Elsewhere:
-    """What a window's work returns when another live run holds its claim."""
+    """What a span's work returns when another live run holds its claim."""
 
 
 _ELSEWHERE = _Elsewhere()
@@ -781,8 +787,8 @@ def _current_store(store: BackfillStore) -> BackfillStore:
 
 
 async def _done(store: BackfillStore, system_id: int, kind: str) -> Coverage:
-    """What ``store`` holds of ``kind`` for the system: a planned window is done when its
-    done ranges cover it, whatever windows wrote them (0.1.0 planned UTC days and instants,
+    """What ``store`` holds of ``kind`` for the system: a planned span is done when its
+    done ranges cover it, whatever spans wrote them (0.1.0 planned UTC days and instants,
     this version local days). A range of days includes its last day."""
     ranges = await store.done_ranges(system_id, kind)
     return Coverage(ranges, pad=86400 if KINDS[kind].by_day else 0)
@@ -791,7 +797,7 @@ async def _done(store: BackfillStore, system_id: int, kind: str) -> Coverage:
 def _check_lookback(item: WorkItem, now: float) -> None:
     if item.start_at < now - LOOKBACK + LOOKBACK_SEND_MARGIN:
         raise LookbackExpiredError(
-            f"the window slid past the API's one-year lookback before it could be sent "
+            f"the span slid past the API's one-year lookback before it could be sent "
             f"(start {datetime.fromtimestamp(item.start_at, timezone.utc):%Y-%m-%dT%H:%MZ})",
             operation=item.kind,
         )

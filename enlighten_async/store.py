@@ -168,7 +168,8 @@ def _upsert(table: Table) -> str:
     )
 
 
-# The done ranges live in a table named "windows": existing stores must open unchanged.
+# The done ranges live in a table named "windows" (its name from before spans and quota
+# windows were told apart): the store format is unchanged, so existing stores open as they are.
 _SCHEMA = (
     "".join(_create_table(t) for t in _TABLES.values())
     + """
@@ -714,7 +715,7 @@ class SQLiteStore(AsyncResource):
         """The rows of ``kind`` for one system, oldest first, columns as ``COLUMNS[kind]``.
 
         For interval kinds (also ``"rgm_meter_intervals"``) the rows whose ``end_at`` is in
-        ``(start_at, end_at]`` (epoch seconds or aware datetimes), like a window. For
+        ``(start_at, end_at]`` (epoch seconds or aware datetimes), like a span. For
         ``energy_lifetime`` the days from ``start_at`` to ``end_at``, both included.
         """
         table = _TABLES[_check_kind(kind, tables=True)]
@@ -722,7 +723,7 @@ class SQLiteStore(AsyncResource):
         lo, hi = table.bound(start_at), table.bound(end_at)
         where, params = ["system_id = ?"], [system_id]
         if lo is not None:
-            # days are inclusive; intervals are (start_at, end_at], like a window
+            # days are inclusive; intervals are (start_at, end_at], like a span
             where.append(f"{col} >= ?" if table.by_day else f"{col} > ?")
             params.append(lo)  # type: ignore[arg-type]
         if hi is not None:
@@ -984,7 +985,7 @@ class SQLiteStore(AsyncResource):
         system_id, kind, start_at, end_at = key
         # Ranges overlap as done ranges do: intervals ending in (start, end] share one
         # when start < other end and end > other start; days, both ends included, when
-        # they share a day. Runs that plan other windows (another range, another "now")
+        # they share a day. Runs that plan other spans (another range, another "now")
         # then still never fetch one interval at once.
         before, after = ("<=", ">=") if _REGISTRY[kind].by_day else ("<", ">")
         conn = self._connection()

@@ -3,7 +3,7 @@
     python examples/bulk_backfill.py [DB]
 
 It calls the library's ``backfill()`` with a progress callback, then runs it again to show
-that a second run fetches only what is missing (here at most the newest window, which grew
+that a second run fetches only what is missing (here at most the newest span, which grew
 meanwhile). DB defaults to a file in a temporary folder, removed at the end; name one to
 keep it (``enlighten-async status --db DB`` shows what it holds).
 
@@ -63,7 +63,7 @@ class ProgressLines:
         self.last_tenth = tenth
         eta = "" if p.eta_seconds is None else f", about {p.eta_seconds:.1f}s left"
         print(
-            f"  {handled:>4}/{todo} windows ({100 * handled // max(todo, 1):3d}%), "
+            f"  {handled:>4}/{todo} spans ({100 * handled // max(todo, 1):3d}%), "
             f"{p.rows} rows, {p.requests_sent} requests, {p.conflicts} 409s{eta}",
             flush=True,
         )
@@ -71,7 +71,7 @@ class ProgressLines:
 
 def describe(report: BackfillReport) -> str:
     return (
-        f"{report.planned} windows planned, {report.skipped} already stored, "
+        f"{report.planned} spans planned, {report.skipped} already stored, "
         f"{report.done} fetched, {report.failed} failed, {report.rows} rows written, "
         f"{report.requests_sent} requests in {report.elapsed_seconds:.1f}s"
     )

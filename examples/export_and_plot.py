@@ -60,7 +60,7 @@ async def main(out_dir: Path) -> None:
             report = await backfill(client, store, [first], ["stats"], since)
         # "now" for the plot's "last 3 days": the client's clock (the simulator's, if so)
         now = datetime.fromtimestamp(client.clock.now(), timezone.utc)
-    print(f"Backfill of system {first.system_id}: {report.done} windows, {report.rows} rows")
+    print(f"Backfill of system {first.system_id}: {report.done} spans, {report.rows} rows")
 
     async with SQLiteStore(db, read_only=True) as store:
         (system,) = await local_systems(store, [first.system_id])

@@ -11,7 +11,7 @@
 The script serves on 127.0.0.1 (a free port), sends itself a few requests, prints what it
 got, and stops. With ENLIGHTEN_API_KEY and ENLIGHTEN_USER_ID set it uses your account;
 without them, an embedded simulator of 20 systems on the free "watt" plan (10 requests a
-minute) with a clock 60 times faster than real time, so a minute's window lasts a second.
+minute) with a clock 60 times faster than real time, so a minute's quota window lasts a second.
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ async def test_iter_stats_streams_a_range_exactly_once_against_ground_truth(
         for row in simulator.fleet.stats_intervals(system.system_id, start - start % 300, end, now)
     ]
     assert got == truth and len(set(got)) == len(got)
-    assert simulator.counters.requests["Stats"] == 3  # just under three days: three windows
+    assert simulator.counters.requests["Stats"] == 3  # just under three days: three spans
     rgm = [i async for i in client.iter_rgm_stats(system.system_id, start, end)]
     rgm_truth = simulator.fleet.rgm_intervals(system.system_id, start - start % 900, end, now)
     assert [int(i.end_at.timestamp()) for i in rgm] == [r["end_at"] for r in rgm_truth]
@@ -146,4 +146,4 @@ async def test_scheduler_keeps_to_the_simulators_quota_on_a_compressed_clock(
         assert served == 0
     assert snapshot.conflicts == served
     elapsed = clock.now() - 1_800_000_000
-    assert elapsed <= 45 / 10 * 60 + 5  # within the quota bound (the first window is whole)
+    assert elapsed <= 45 / 10 * 60 + 5  # within the quota bound (the first quota window is whole)

@@ -42,9 +42,9 @@ EXPECTED: dict[str, list[str]] = {
         r"^Stopped\.$",
     ],
     "bulk_backfill.py": [
-        r"^ +\d+/\d+ windows \( *\d+%\), \d+ rows, \d+ requests",
-        r"^First run: [1-9]\d* windows planned, 0 already stored, [1-9]\d* fetched, 0 failed",
-        r"^Second run, only what is missing: \d+ windows planned, [1-9]\d* already stored",
+        r"^ +\d+/\d+ spans \( *\d+%\), \d+ rows, \d+ requests",
+        r"^First run: [1-9]\d* spans planned, 0 already stored, [1-9]\d* fetched, 0 failed",
+        r"^Second run, only what is missing: \d+ spans planned, [1-9]\d* already stored",
     ],
 }
 #: What stderr must never show: a crash, or a session or task left behind at exit.

@@ -3,16 +3,16 @@ one Redis against one simulator whose quota (20 a second) they are not told.
 
 Each worker is a real ``enlighten-async backfill`` process with its own store. The
 simulator runs in this test's loop, and its quota tracker is watched: every request it
-accepts or refuses is counted in its server window. Pass conditions:
+accepts or refuses is counted in its quota window. Pass conditions:
 
-* in every server window, the requests accepted stay within the quota;
+* in every quota window, the requests accepted stay within the quota;
 * the 409s of all workers together stay at most 1 + the workers' in-flight caps summed
   (the requests in flight when the first 409, which teaches them all the quota, comes back);
-* every planned window is stored exactly once across the 4 stores.
+* every planned span is stored exactly once across the 4 stores.
 
 The same runs with one worker's clock shifted (its ``time.time()`` off by 5 s and by
 -5.5 s): it must learn the server's clock from the answers' ``Date`` headers and index
-the shared windows in the server's time.
+the shared quota windows in the server's time.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ async def _run_workers(
         outputs = await asyncio.gather(*(p.communicate() for p in procs))
         results = [(p.returncode, out.decode()) for p, (out, _) in zip(procs, outputs, strict=True)]
         # The plan, made here as each worker made it (after the run: it costs no quota),
-        # by the simulator's clock (an empty store: every window the workers planned).
+        # by the simulator's clock (an empty store: every span the workers planned).
         async with EnlightenClient(
             watched.key, watched.user, base_url=server.base_url, clock=watched.sim.clock
         ) as c:
@@ -120,7 +120,7 @@ async def _check(tmp_path: Path, redis_url: str, skews: dict[int, float]) -> Non
     for code, out in results:
         assert code == 0, out
         assert " 0 failed" in out, out
-    # Every server window: within the quota.
+    # Every quota window: within the quota.
     accepted, refused = watched.tally.accepted, watched.tally.refused
     assert accepted and max(accepted.values()) <= LIMIT
     # 409s: at most 1 + the in-flight caps of all workers together.
@@ -128,21 +128,21 @@ async def _check(tmp_path: Path, redis_url: str, skews: dict[int, float]) -> Non
     print(f"\n409s {conflicts} by server second {sorted(refused.items())}, skews {skews}")
     assert conflicts == watched.sim.counters.conflicts
     assert conflicts <= 1 + WORKERS * IN_FLIGHT, (conflicts, sorted(refused.items()))
-    # Every planned window stored exactly once across the 4 stores.
+    # Every planned span stored exactly once across the 4 stores.
     systems: list[Any] = watched.systems  # type: ignore[attr-defined]
     planned = {
         (w.system_id, w.kind, (w.start_at, w.end_at))
-        for w in watched.plan.windows  # type: ignore[attr-defined]
+        for w in watched.plan.spans  # type: ignore[attr-defined]
     }
     stored: Counter[tuple[int, str, tuple[int, int]]] = Counter()
     for i, db in enumerate(dbs, start=1):
         async with SQLiteStore(db) as store:
             for s in systems:
                 for kind in KINDS:
-                    windows = await store.done_ranges(s.system_id, kind)
-                    if windows:
+                    ranges = await store.done_ranges(s.system_id, kind)
+                    if ranges:
                         assert s.system_id % WORKERS == i - 1  # only its own shard
-                    stored.update((s.system_id, kind, w) for w in windows)
+                    stored.update((s.system_id, kind, r) for r in ranges)
     assert planned and set(stored) == planned
     assert max(stored.values()) == 1
 

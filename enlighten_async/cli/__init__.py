@@ -34,7 +34,7 @@ from enlighten_async.backfill import DEFAULT_KINDS, FAILURE_LOG_MARK
 from enlighten_async.cli import backfill, export, plot, simulate, status
 from enlighten_async.cli.exits import (
     EXIT_CANNOT_RUN,
-    EXIT_FAILED_WINDOWS,
+    EXIT_FAILED_SPANS,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_TERMINATED,
@@ -49,6 +49,7 @@ from enlighten_async.cli.parser import (
     DEFAULT_SIM_TIME_SCALE,
     build_parser,
 )
+from enlighten_async.core import deprecated as _deprecated
 from enlighten_async.core.spans import LookbackWarning
 
 __all__ = [
@@ -57,7 +58,7 @@ __all__ = [
     "DEFAULT_SIM_DB",
     "DEFAULT_SIM_TIME_SCALE",
     "EXIT_CANNOT_RUN",
-    "EXIT_FAILED_WINDOWS",
+    "EXIT_FAILED_SPANS",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_TERMINATED",
@@ -103,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _quiet_failures(record: logging.LogRecord) -> bool:
-    """A logging filter: drop backfill's line per failed window (the summary lists them)."""
+    """A logging filter: drop backfill's line per failed span (the summary lists them)."""
     return not getattr(record, FAILURE_LOG_MARK, False)
 
 
@@ -116,7 +117,7 @@ def _logging(verbosity: int) -> Iterator[None]:
     """
     logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
     if verbosity <= 0:
-        # The summary lists the failed windows: without -v, not a WARNING line each too.
+        # The summary lists the failed spans: without -v, not a WARNING line each too.
         failures = logging.getLogger("enlighten_async.backfill")
         failures.addFilter(_quiet_failures)
         try:
@@ -168,3 +169,10 @@ def _clean_warnings() -> Iterator[None]:
         warnings.simplefilter("always", LookbackWarning)
         warnings.showwarning = show
         yield
+
+
+# Renamed after 0.1.0 (a request's time range is a span): the old name still works, with a
+# DeprecationWarning.
+__getattr__ = _deprecated.module_getattr(
+    __name__, {"EXIT_FAILED_WINDOWS": (f"{__name__}.EXIT_FAILED_SPANS", EXIT_FAILED_SPANS)}
+)

@@ -2,7 +2,7 @@
 
 ``--simulate`` starts the embedded simulator in-process with a compressed clock and
 backfills from it. With ``--redis-url``/``ENLIGHTEN_REDIS_URL`` several workers of one key
-share one quota through Redis; Redis lost mid-run stops the run (exit 3): the windows
+share one quota through Redis; Redis lost mid-run stops the run (exit 3): the spans
 stored so far are kept and a rerun resumes (a worker that went on alone would overrun the
 quota its peers share).
 """
@@ -23,7 +23,7 @@ from enlighten_async.cli import connect
 from enlighten_async.cli.dry_run import dry_run
 from enlighten_async.cli.exits import (
     EXIT_CANNOT_RUN,
-    EXIT_FAILED_WINDOWS,
+    EXIT_FAILED_SPANS,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_TERMINATED,
@@ -37,7 +37,7 @@ from enlighten_async.store import SQLiteStore, StoreError, StoreSource, StoreSou
 
 __all__ = ["run"]
 
-#: How many failed windows the summary lists one by one.
+#: How many failed spans the summary lists one by one.
 SUMMARY_FAILURES = 50
 
 
@@ -95,11 +95,11 @@ async def _fetch(args: argparse.Namespace, given: connect.Credentials, db: str) 
     if isinstance(report, int):
         return report
     if ledger is not None and ledger.lost is not None:
-        error(f"{ledger.lost}; run the same command again to fetch the windows that failed")
+        error(f"{ledger.lost}; run the same command again to fetch the spans that failed")
         _print_summary(report, db)
         return EXIT_CANNOT_RUN
     _print_summary(report, db)
-    return EXIT_OK if report.failed == 0 else EXIT_FAILED_WINDOWS
+    return EXIT_OK if report.failed == 0 else EXIT_FAILED_SPANS
 
 
 @contextlib.asynccontextmanager
@@ -139,12 +139,12 @@ async def _until_stopped(
         stop()
         if ledger is not None and ledger.lost is not None:
             error(
-                f"{ledger.lost}; stopped. The windows fetched so far are kept in {db}; run "
+                f"{ledger.lost}; stopped. The spans fetched so far are kept in {db}; run "
                 "the same command again to fetch only the rest."
             )
             return EXIT_CANNOT_RUN
         print(
-            f"\n{'Terminated' if terminated else 'Interrupted'}. The windows fetched so far "
+            f"\n{'Terminated' if terminated else 'Interrupted'}. The spans fetched so far "
             f"are kept in {db}; run the same command again to fetch only the rest.",
             flush=True,
         )
@@ -155,15 +155,15 @@ async def _until_stopped(
 
 
 def _print_summary(report: BackfillReport, db: str) -> None:
-    """What a backfill did, and each failed window (up to :data:`SUMMARY_FAILURES`)."""
+    """What a backfill did, and each failed span (up to :data:`SUMMARY_FAILURES`)."""
     if report.planned == report.skipped:
         print(
-            f"Nothing to do: all {report.planned} planned windows are already in {db}"
+            f"Nothing to do: all {report.planned} planned spans are already in {db}"
             if report.planned
-            else "Nothing to do: no window in the range (nothing has been reported there yet)"
+            else "Nothing to do: no span in the range (nothing has been reported there yet)"
         )
     print(
-        f"Backfill summary: {report.planned} windows planned, {report.skipped} already stored, "
+        f"Backfill summary: {report.planned} spans planned, {report.skipped} already stored, "
         f"{report.stored_meanwhile} stored by another run meanwhile, "
         f"{report.done} fetched, {report.failed} failed; {report.rows} rows written; "
         f"{report.requests_sent} requests, {report.conflicts} 409s, {report.retries} retries; "
@@ -209,7 +209,7 @@ def _on_sigterm(task: asyncio.Future[Any] | None) -> _Terminated:
     """Cancel ``task`` on SIGTERM, as Ctrl-C cancels it (``None``: SIGTERM's default again).
 
     A process manager's stop (``kill``, systemd, ``docker stop``) then ends the run the same
-    way: the windows stored so far are kept, and the command says how to resume.
+    way: the spans stored so far are kept, and the command says how to resume.
     """
     loop = asyncio.get_running_loop()
     terminated = _Terminated()

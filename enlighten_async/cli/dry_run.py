@@ -1,5 +1,5 @@
-"""``enlighten-async backfill --dry-run``: the windows a backfill would fetch, their
-requests and the time they take at the plan's rate; no window fetched, no store written."""
+"""``enlighten-async backfill --dry-run``: the spans a backfill would fetch, their
+requests and the time they take at the plan's rate; no span fetched, no store written."""
 
 from __future__ import annotations
 
@@ -72,27 +72,27 @@ def _plan_lines(
     """What ``backfill --dry-run`` prints."""
     listing = plan.requests_sent
     lines = [
-        f"Dry run: no window fetched, no store written. Planning sent {listing} "
+        f"Dry run: no span fetched, no store written. Planning sent {listing} "
         f"request{'s' if listing != 1 else ''} (/systems: each system's zone and dates)."
     ]
     groups: dict[tuple[int, str], list[Any]] = {}
-    for item in plan.windows:
+    for item in plan.spans:
         groups.setdefault((item.system_id, item.kind), []).append(item)
     if groups:
         lines.append(
-            f"{'system':>8} {'kind':<18} {'windows':>7}  {'first start (UTC)':<17}  last end (UTC)"
+            f"{'system':>8} {'kind':<18} {'spans':>7}  {'first start (UTC)':<17}  last end (UTC)"
         )
     fmt = "%Y-%m-%d %H:%M"
     for (system_id, kind), items in groups.items():
         first = datetime.fromtimestamp(min(i.start_at for i in items), UTC).strftime(fmt)
         last = datetime.fromtimestamp(max(i.end_at for i in items), UTC).strftime(fmt)
         lines.append(f"{system_id:>8} {kind:<18} {len(items):>7}  {first:<17}  {last}")
-    todo = len(plan.windows)
+    todo = len(plan.spans)
     lines.append(
-        f"Would fetch {todo} windows of {plan.systems} systems with {todo} requests "
+        f"Would fetch {todo} spans of {plan.systems} systems with {todo} requests "
         f"({plan.skipped} of {plan.planned} planned are already in {db})."
         if todo
-        else f"Nothing to do: all {plan.planned} planned windows are already in {db}."
+        else f"Nothing to do: all {plan.planned} planned spans are already in {db}."
     )
     if not todo:
         return lines
@@ -115,7 +115,7 @@ def _plan_lines(
 
 
 def _quota_seconds(requests: int, limits: Sequence[Quota]) -> tuple[float, str]:
-    """How long ``requests`` take at ``limits`` (fixed windows: the last window's
+    """How long ``requests`` take at ``limits`` (fixed quota windows: the last one's
     requests go out when it opens), and what a month limit leaves for next month."""
     seconds = 0.0
     beyond = ""

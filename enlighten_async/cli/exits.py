@@ -1,7 +1,7 @@
 """The exit statuses of ``enlighten-async``, and the one map from the exceptions a command
 raises to them.
 
-A command returns a status when it ran (0, 1 for failed windows or nothing to show, 130
+A command returns a status when it ran (0, 1 for failed spans or nothing to show, 130
 and 143 for a stop by a signal) and raises when it cannot run; :func:`fail` then says why
 in one line on stderr and returns the status :data:`EXIT_STATUSES` gives the exception.
 """
@@ -12,12 +12,13 @@ import signal
 import sys
 from typing import Final
 
+from enlighten_async.core import deprecated as _deprecated
 from enlighten_async.core.exceptions import EnlightenError
 from enlighten_async.store import StoreSourceError
 
 __all__ = [
     "EXIT_CANNOT_RUN",
-    "EXIT_FAILED_WINDOWS",
+    "EXIT_FAILED_SPANS",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_STATUSES",
@@ -32,10 +33,10 @@ __all__ = [
     "fail",
 ]
 
-#: Done: every planned window is in the store; shown; written.
+#: Done: every planned span is in the store; shown; written.
 EXIT_OK: Final = 0
-#: Some windows failed (``backfill``), or nothing in the range (``export``, ``plot``).
-EXIT_FAILED_WINDOWS: Final = 1
+#: Some spans failed (``backfill``), or nothing in the range (``export``, ``plot``).
+EXIT_FAILED_SPANS: Final = 1
 #: A command line that cannot run: a bad option, a missing key, no store at ``--db``.
 EXIT_USAGE: Final = 2
 #: Could not run: authentication, connection, Redis, a store that cannot be used.
@@ -65,7 +66,7 @@ class NothingFound(LookupError):
 EXIT_STATUSES: Final[tuple[tuple[type[Exception], int], ...]] = (
     (UsageError, EXIT_USAGE),
     (StoreSourceError, EXIT_USAGE),  # the store holds another source's data
-    (NothingFound, EXIT_FAILED_WINDOWS),
+    (NothingFound, EXIT_FAILED_SPANS),
     (CannotRun, EXIT_CANNOT_RUN),
     # the store cannot be used, authentication, connection, Redis, an API error
     (EnlightenError, EXIT_CANNOT_RUN),
@@ -73,13 +74,13 @@ EXIT_STATUSES: Final[tuple[tuple[type[Exception], int], ...]] = (
     (ValueError, EXIT_USAGE),
 )
 #: The exceptions :data:`EXIT_STATUSES` maps: what ``main`` catches.
-HANDLED: Final = tuple(kind for kind, _ in EXIT_STATUSES)
+HANDLED: Final = tuple(error for error, _ in EXIT_STATUSES)
 
 
 def exit_status(exc: BaseException) -> int | None:
     """The exit status of ``exc``; ``None`` if the map does not hold it (a bug)."""
-    for kind, status in EXIT_STATUSES:
-        if isinstance(exc, kind):
+    for error, status in EXIT_STATUSES:
+        if isinstance(exc, error):
             return status
     return None
 
@@ -96,3 +97,10 @@ def fail(exc: Exception) -> int:
         raise exc
     error(exc)
     return status
+
+
+# Renamed after 0.1.0 (a request's time range is a span): the old name still works, with a
+# DeprecationWarning.
+__getattr__ = _deprecated.module_getattr(
+    __name__, {"EXIT_FAILED_WINDOWS": (f"{__name__}.EXIT_FAILED_SPANS", EXIT_FAILED_SPANS)}
+)

@@ -23,20 +23,20 @@ __all__ = [
 #: How much faster the embedded simulator's clock runs in ``backfill --simulate``.
 DEFAULT_SIM_TIME_SCALE = 600.0
 #: The store of a run against the service, and the embedded simulator's: a different
-#: file, so that synthetic windows never pass for a real fleet's.
+#: file, so that synthetic data never passes for a real fleet's.
 DEFAULT_DB = "enlighten.db"
 DEFAULT_SIM_DB = "enlighten-sim.db"
 
 
 BACKFILL_EPILOG = """\
 exit status:
-  0    every planned window is in the store
-  1    some windows failed (listed in the summary; run again to retry them)
+  0    every planned span is in the store
+  1    some spans failed (listed in the summary; run again to retry them)
   2    usage error (bad option, missing key or user id, a malformed URL or key file,
        a store of another source)
   3    could not run: authentication or connection failure, API error while planning,
        a store that cannot be used (damaged, not a database, locked, not writable)
-  130  interrupted (Ctrl-C); the windows fetched so far are kept
+  130  interrupted (Ctrl-C); the spans fetched so far are kept
   143  stopped by SIGTERM (kill, systemd, docker stop), the same way as Ctrl-C
 
 Without --simulate, the key (--key or --key-file; else ENLIGHTEN_API_KEY or
@@ -315,8 +315,8 @@ def _add_backfill(sub: Any) -> None:
         type=_positive_float,
         default=CLAIM_LEASE,
         metavar="SECONDS",
-        help="how long this run's claim on a window lasts unless renewed: runs sharing "
-        "--db fetch each window once, and a killed run's windows are taken over this "
+        help="how long this run's claim on a span lasts unless renewed: runs sharing "
+        "--db fetch each span once, and a killed run's spans are taken over this "
         f"long after (default: {CLAIM_LEASE:g})",
     )
     sim = backfill.add_argument_group("simulator (with --simulate)")
@@ -349,15 +349,15 @@ def _add_backfill(sub: Any) -> None:
         action="store_true",
         help="plan only: list the systems (the /systems requests planning needs: one per "
         "1000 systems, or per 200 ids of --systems; counted in the output) and read --db if "
-        "it exists, then print the windows to fetch, their requests and the time they take "
-        "at the plan's rate (--plan; with --simulate, --sim-plan). Fetches no window, "
+        "it exists, then print the spans to fetch, their requests and the time they take "
+        "at the plan's rate (--plan; with --simulate, --sim-plan). Fetches no span, "
         "creates or changes no store",
     )
 
 
 STATUS_DESCRIPTION = (
     "Show what a store holds: each system's last report (as the last backfill "
-    "listed the systems), and per system and kind the windows, rows, first and last "
+    "listed the systems), and per system and kind the done ranges, rows, first and last "
     "interval and the gaps. Reads the store only (never the API, never creating or "
     "changing the file); with --redis-url, also this month's requests of the key."
 )

@@ -31,7 +31,7 @@ class _Figures:
     handled: int
     todo: int
     elapsed: float
-    rate: float  # windows handled per second
+    rate: float  # spans handled per second
     eta: float | None
 
     @classmethod
@@ -70,16 +70,16 @@ def progress_printer(mode: str) -> tuple[Callable[[Progress], None], Callable[[]
 
         def plain(p: Progress) -> None:
             f = _Figures.of(p, time.monotonic() - started)
-            if f.todo == 0:  # nothing to do: the summary says so, not "0% windows=0/0"
+            if f.todo == 0:  # nothing to do: the summary says so, not "0% spans=0/0"
                 return
             pct = int(100 * f.handled / f.todo)
             if pct // 5 != last[0] // 5 and reader[0]:
                 last[0] = pct
                 with stdout_reader() as still:
                     print(
-                        f"{pct:3d}% windows={f.handled}/{f.todo} requests={p.requests_sent} "
+                        f"{pct:3d}% spans={f.handled}/{f.todo} requests={p.requests_sent} "
                         f"409s={p.conflicts} retries={p.retries} failed={p.failed} "
-                        f"elapsed={duration(f.elapsed)} windows/s={f.rate:.1f} "
+                        f"elapsed={duration(f.elapsed)} spans/s={f.rate:.1f} "
                         f"eta={duration(f.eta)}"
                     )
                 reader[0] = bool(still)
@@ -114,7 +114,7 @@ def progress_printer(mode: str) -> tuple[Callable[[Progress], None], Callable[[]
         if f.todo == 0 and not task_id:  # nothing to do: no empty bar
             return
         bar.info = (
-            f"windows/s={f.rate:.1f}  requests={p.requests_sent}  409s={p.conflicts}  "
+            f"spans/s={f.rate:.1f}  requests={p.requests_sent}  409s={p.conflicts}  "
             f"retries={p.retries}  failed={p.failed}"
         )
         if not task_id:

@@ -175,7 +175,7 @@ def _status_lines(doc: dict[str, Any]) -> list[str]:
                 f"{hm(s['last_report_at'])}{note}"
             )
     lines.append(
-        f"{'system':>8} {'kind':<18} {'windows':>7} {'rows':>8}  "
+        f"{'system':>8} {'kind':<18} {'ranges':>7} {'rows':>8}  "
         f"{'first end (UTC)':<17} {'last end (UTC)':<17} gaps (UTC)"
     )
     for s in systems:

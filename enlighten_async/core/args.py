@@ -79,7 +79,7 @@ def system_id_arg(value: int, name: str = "system_id") -> str:
 def epoch_arg(value: datetime | int | float, name: str) -> int:
     """An aware ``datetime`` or epoch seconds to whole epoch seconds (1970 to 9999).
 
-    The one conversion of a moment the caller gives to epoch seconds: the client, windows
+    The one conversion of a moment the caller gives to epoch seconds: the client, spans
     and backfill all come through here.
     """
     # The common case first: an int epoch in range is its own answer, without the

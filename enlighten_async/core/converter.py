@@ -438,7 +438,7 @@ def _series_from_rows_factory(conv: Converter) -> Callable[[Any], _StructureHook
 
 
 def _column(
-    values: list[Any], kind: str, extremes: list[tuple[Any, Any]] | None = None
+    values: list[Any], column_type: str, extremes: list[tuple[Any, Any]] | None = None
 ) -> Column | None:
     """The field's column as the plain hooks' rows would give it, or ``None`` to fall back.
 
@@ -448,7 +448,7 @@ def _column(
     The least and greatest epoch of an epoch column are appended to ``extremes``.
     """
     present = set(map(type, values))
-    if kind is EPOCH:
+    if column_type is EPOCH:
         if present != _ONLY_INT:
             return None
         # fromtimestamp is monotonic: the extremes in range means every value is. Epochs
@@ -460,13 +460,13 @@ def _column(
         if extremes is not None:
             extremes.append((low, high))  # kept by the series: the client's span check
         return int_column(values)
-    if kind is INT:
+    if column_type is INT:
         if present != _ONLY_INT:
             return None
         column = int_column(values)
         # A tuple: a value beyond 64 bits, which the plain hook refuses.
         return column if isinstance(column, array) else None
-    if kind is OPT_INT:
+    if column_type is OPT_INT:
         if not present <= _INT_OR_NONE:
             return None
         if _NoneType not in present:  # as INT: the array holds them all, or one is too big
@@ -474,9 +474,9 @@ def _column(
             return column if isinstance(column, array) else None
         ints = [v for v in values if v is not None]
         return int_column(values) if not ints or _fits_int64(ints) else None
-    if kind is STR:
+    if column_type is STR:
         return tuple(values) if present == _ONLY_STR else None
-    if kind is FLOAT and _NoneType in present:
+    if column_type is FLOAT and _NoneType in present:
         return None
     if present <= _FLOAT_OR_NONE:  # float(v) is v for an exact float
         return float_column(values)
@@ -493,12 +493,15 @@ def _columnar_hook(row: type, fallback: _StructureHook, *, strict: bool) -> _Str
     (and any error on the way) goes to ``fallback``, the row-by-row hook, which returns
     the same series or raises cattrs' usual error.
     """
-    kinds = series_fields(row)
-    field_count = frozenset({len(kinds)})
+    column_types = series_fields(row)
+    field_count = frozenset({len(column_types)})
     # Columns with a minimum (MINIMUM): one below it goes to the row hook, which says
     # which value.
     floors = MINIMUM.get(row, {})
-    getters = [(name, itemgetter(name), kind, floors.get(name)) for name, kind in kinds]
+    getters = [
+        (name, itemgetter(name), column_type, floors.get(name))
+        for name, column_type in column_types
+    ]
 
     def columns(obj: Any) -> tuple[list[Column], dict[str, tuple[Any, Any]]] | None:
         if type(obj) is not list or not obj or set(map(type, obj)) != _ONLY_DICT:
@@ -509,10 +512,10 @@ def _columnar_hook(row: type, fallback: _StructureHook, *, strict: bool) -> _Str
         out: list[Column] = []
         extremes: dict[str, tuple[Any, Any]] = {}
         try:
-            for name, getter, kind, floor in getters:
+            for name, getter, column_type, floor in getters:
                 values = list(map(getter, obj))  # KeyError: a missing key
                 found: list[tuple[Any, Any]] = []
-                column = _column(values, kind, found)
+                column = _column(values, column_type, found)
                 if column is None:
                     return None
                 if floor is not None and min(v for v in values if v is not None) < floor:

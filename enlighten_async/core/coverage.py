@@ -1,8 +1,8 @@
-"""Whether a store's done ranges already hold a planned window: their union covers it.
+"""Whether a store's done ranges already hold a planned span: their union covers it.
 
 Pure functions, no I/O. A done range of an interval kind ``(start_at, end_at)`` means the
 store holds every interval whose ``end_at`` is in ``(start_at, end_at]`` (its rows were
-written in the same transaction as the range). A planned window is therefore done when
+written in the same transaction as the range). A planned span is therefore done when
 the union of the done ranges contains it, not only when one range matches it exactly: a
 store written by 0.1.0 (UTC days) covers most of the local days planned today. Ranges of
 a kind planned in days hold their last day too (``(first, last)`` are the UTC midnights
@@ -21,10 +21,10 @@ __all__ = ["Coverage"]
 
 
 class Coverage:
-    """The union of done ranges, merged, to ask whether it covers a window.
+    """The union of done ranges, merged, to ask whether it covers a span.
 
     ``ranges`` are ``(start_at, end_at)`` pairs in any order, overlapping or adjacent;
-    ``pad`` is added to every end (ranges and windows alike), so that ranges whose end is
+    ``pad`` is added to every end (ranges and spans alike), so that ranges whose end is
     included (days) become half-open. Two ranges that only touch (one ends where the next
     starts) cover the span from the first's start to the second's end.
     """
@@ -48,7 +48,7 @@ class Coverage:
         self._pad = pad
 
     def covers(self, start: int, end: int) -> bool:
-        """Whether the ranges hold all of the window ``(start, end)`` (an empty window,
+        """Whether the ranges hold all of the span ``(start, end)`` (an empty span,
         ``start >= end`` after padding, holds nothing to fetch: covered)."""
         end += self._pad
         if end <= start:

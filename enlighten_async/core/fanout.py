@@ -62,7 +62,7 @@ async def fan_out(
     workers still running are cancelled and awaited. ``break`` closes the generator only
     when it is collected; wrap it in ``contextlib.aclosing`` to close it at once::
 
-        async with aclosing(fan_out(windows, fetch, concurrency=4)) as outcomes:
+        async with aclosing(fan_out(spans, fetch, concurrency=4)) as outcomes:
             async for outcome in outcomes:
                 ...
     """

@@ -191,7 +191,7 @@ class KindSpec:
     For a kind planned in days, a range's ``start_at``/``end_at`` are the UTC midnights
     of its first and last day (both included); otherwise the intervals ending in
     ``(start_at, end_at]``. A spec is also what :func:`~enlighten_async.core.spans.
-    plan_windows` plans an interval kind's requests by (its ``step``, ``max_span`` and
+    plan_spans` plans an interval kind's requests by (its ``step``, ``max_span`` and
     ``local_midnights``); a kind in days is chunked by ``max_span // 86400`` days.
     """
 
@@ -203,7 +203,7 @@ class KindSpec:
     by_day: bool
     step: int
     max_span: int
-    #: Whether windows also end at each local midnight, given the system's zone (a
+    #: Whether spans also end at each local midnight, given the system's zone (a
     #: request then covers part of one local day, whatever the range around it).
     local_midnights: bool = False
 
@@ -325,7 +325,7 @@ class OwnedRows:
     A store's write of a range never changes the rows of another range:
 
     * an interval table keeps the rows ending in ``(start_at, end_at]``, exactly what the
-      range owns (the rule of the planner's windows, ``iter_*`` and the store's reads). The
+      range owns (the rule of the planner's spans, ``iter_*`` and the store's reads). The
       interval ending at ``start_at`` itself, which a service may send again, is the
       previous range's (:attr:`boundary`); any other row outside is :attr:`stray`. Left out
       rather than refused: the range's own rows are good, and the client refuses an answer

@@ -1,8 +1,8 @@
 """Quotas: ``(limit, period)`` pairs, and the one plan validator.
 
-A plan's limits count per API key in fixed windows aligned to the clock (a minute window
-runs from :00 to :00). The ``month`` period has no fixed length; the scheduler handles it by
-the ``period_end`` the server names.
+A plan's limits count per API key in fixed quota windows aligned to the clock (a minute
+window runs from :00 to :00). The ``month`` period has no fixed length; the scheduler
+handles it by the ``period_end`` the server names.
 
 A plan is given as a name (``"watt"``), as quotas in text (``"10/minute,10000/month"``) or
 as a list of :class:`Quota`. Every entry point (the client's ``plan=``, the scheduler, the
@@ -36,7 +36,7 @@ __all__ = [
     "set_default_plans",
 ]
 
-#: Lengths of the periods the scheduler can keep windows for.
+#: Lengths of the periods the scheduler can keep quota windows for.
 PERIOD_SECONDS: dict[str, float] = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
 
 #: Every period a quota may name: the fixed ones, then ``month`` (no fixed length).

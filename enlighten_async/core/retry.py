@@ -3,7 +3,7 @@
 One place decides (after openai-python's ``_base_client``): 503/500 "Data temporarily
 unavailable" (``errorCode`` 7) first of all, other 5xx, dropped connections and timeouts,
 and bodies cut short. 401, 404 and 422 are never retried; a 409 is not a failure at all
-(the scheduler waits for the window and re-sends without using up an attempt).
+(the scheduler waits for the quota window and re-sends without using up an attempt).
 """
 
 from __future__ import annotations

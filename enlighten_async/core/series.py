@@ -1,12 +1,12 @@
 """Column-wise series: a ``Sequence`` of frozen interval models kept in typed arrays.
 
 Version-neutral: any API version's interval lists can be a :class:`Series` of its own row
-model (a plain frozen attrs class whose fields are all of a kind :func:`series_fields`
+model (a plain frozen attrs class whose fields are all of a column type :func:`series_fields`
 knows). A month of 15-minute intervals is then a few objects the garbage collector skips
 rather than thousands it walks; rows are built only when someone reads one.
 
 The one converter (:mod:`enlighten_async.core.converter`) builds the columns straight from
-JSON with :func:`int_column` and :func:`float_column`, by the field kinds
+JSON with :func:`int_column` and :func:`float_column`, by the column types
 (:data:`EPOCH`, :data:`INT`, ...) that :func:`series_fields` names, and hands them to
 :meth:`Series.from_columns`.
 """
@@ -49,9 +49,9 @@ _fromtimestamp = datetime.fromtimestamp
 #: (a null, an int beyond 64 bits, a string).
 Column = typing.Union["array[int]", "array[float]", tuple[Any, ...]]
 
-# Field kinds a series knows; the converter builds the same columns from JSON.
+# Column types a series knows; the converter builds the same columns from JSON.
 EPOCH, INT, OPT_INT, FLOAT, OPT_FLOAT, STR = "epoch", "int", "int?", "float", "float?", "str"
-_KINDS: dict[Any, str] = {
+_COLUMN_TYPES: dict[Any, str] = {
     datetime: EPOCH,
     int: INT,
     int | None: OPT_INT,
@@ -72,9 +72,9 @@ _FIELDS: dict[type, tuple[tuple[str, str], ...]] = {}
 
 
 def series_fields(row: type) -> tuple[tuple[str, str], ...]:
-    """``(name, kind)`` of each field of ``row``, in ``__init__`` order.
+    """``(name, column type)`` of each field of ``row``, in ``__init__`` order.
 
-    Only a plain frozen attrs class whose fields are all of a kind above (no converters
+    Only a plain frozen attrs class whose fields are of a column type above (no converters
     or aliases) can be a series' row.
     """
     known = _FIELDS.get(row)
@@ -87,10 +87,10 @@ def _series_fields(row: type) -> tuple[tuple[str, str], ...]:
     fields = attrs.fields(attrs.resolve_types(row))
     out = []
     for f in fields:
-        kind = _KINDS.get(f.type)
-        if kind is None or f.converter is not None or not f.init or f.alias != f.name:
+        column_type = _COLUMN_TYPES.get(f.type)
+        if column_type is None or f.converter is not None or not f.init or f.alias != f.name:
             raise TypeError(f"{row.__name__}.{f.name} cannot be a series column")
-        out.append((f.name, kind))
+        out.append((f.name, column_type))
     return tuple(out)
 
 
@@ -204,9 +204,9 @@ class Series(Sequence[R], Generic[R]):
             }
         out: dict[str, Sequence[Any]] = {}
         assert self._rows is not None
-        for name, kind in series_fields(self._row):
+        for name, column_type in series_fields(self._row):
             values = list(map(attrgetter(name), self._rows))
-            out[name] = _epochs(values) if kind == EPOCH else tuple(values)
+            out[name] = _epochs(values) if column_type == EPOCH else tuple(values)
         return out
 
     def extremes(self, name: str) -> tuple[Any, Any] | None:
@@ -251,9 +251,9 @@ class Series(Sequence[R], Generic[R]):
     def _decoded(self, where: slice) -> list[Iterable[Any]]:
         assert self._cols is not None
         out: list[Iterable[Any]] = []
-        for (_, kind), col in zip(series_fields(self._row), self._cols, strict=True):
+        for (_, column_type), col in zip(series_fields(self._row), self._cols, strict=True):
             part = col[where]
-            out.append(map(_utc, part) if kind == EPOCH else part)
+            out.append(map(_utc, part) if column_type == EPOCH else part)
         return out
 
     @overload
@@ -275,8 +275,8 @@ class Series(Sequence[R], Generic[R]):
         if not -self._len <= index < self._len:
             raise IndexError("series index out of range")
         values: list[Any] = [col[index] for col in self._cols]
-        for i, (_, kind) in enumerate(series_fields(self._row)):
-            if kind == EPOCH:
+        for i, (_, column_type) in enumerate(series_fields(self._row)):
+            if column_type == EPOCH:
                 values[i] = _utc(values[i])
         return self._row(*values)
 
@@ -345,9 +345,9 @@ def _columns_of_rows(row: type, items: tuple[Any, ...]) -> tuple[Column, ...] | 
     if any(type(item) is not row for item in items):
         return None
     cols: list[Column] = []
-    for name, kind in series_fields(row):
+    for name, column_type in series_fields(row):
         values = list(map(attrgetter(name), items))
-        if kind == EPOCH:
+        if column_type == EPOCH:
             # Only UTC datetimes on a whole second come back the same from epoch seconds.
             if not all(
                 type(v) is datetime and v.tzinfo is UTC and not v.microsecond for v in values
@@ -355,11 +355,11 @@ def _columns_of_rows(row: type, items: tuple[Any, ...]) -> tuple[Column, ...] | 
                 return None
             cols.append(int_column([int(v.timestamp()) for v in values]))
             continue
-        if not set(map(type, values)) <= _EXACT[kind]:
+        if not set(map(type, values)) <= _EXACT[column_type]:
             return None
-        if kind == STR:
+        if column_type == STR:
             cols.append(tuple(values))
-        elif kind in (FLOAT, OPT_FLOAT):
+        elif column_type in (FLOAT, OPT_FLOAT):
             cols.append(float_column(values))
         else:
             cols.append(int_column(values))

@@ -1,13 +1,16 @@
 """Range planning: which requests cover a time range, whatever the API version.
 
+A *span* is one request's time range (:class:`Span`); "window" is kept for the server's
+quota window, the fixed period its limits count in.
+
 Pure functions, no I/O, and no knowledge of any operation: the caller gives each kind's
 rule (a :class:`SpanRule`: a version's :class:`~enlighten_async.core.kinds.KindSpec`, or
-v2's ``Kind``). An interval operation labels an interval by its end, so a request for
+v2's ``IntervalOperation``). An interval operation labels an interval by its end, so a request for
 ``[S, E]`` yields the intervals whose ``end_at`` is in ``(S, E]``; it answers at most
 ``max_span`` seconds of ``step``-second intervals (v2's ``stats``: a day of 5 minutes).
-:func:`plan_windows` splits a range into the fewest such requests, consecutive and
+:func:`plan_spans` splits a range into the fewest such requests, consecutive and
 non-overlapping, after clipping it to what the API can answer (not after now, not before
-the operational date, not more than a year back). Given the system's zone, the windows of
+the operational date, not more than a year back). Given the system's zone, the spans of
 a kind with ``local_midnights`` also end at each local midnight, so that a request covers
 (part of) one local day: :func:`local_midnight` and :func:`local_days` turn the system's
 local dates into the instants the requests need. :func:`plan_days` chunks a range of days.
@@ -24,19 +27,20 @@ from zoneinfo import ZoneInfo
 
 from attrs import frozen
 
+from enlighten_async.core import deprecated as _deprecated
 from enlighten_async.core.args import check_order, date_arg, epoch_arg, seconds_arg
 
 __all__ = [
     "LOOKBACK",
     "MAX_ZONE_NAME",
     "LookbackWarning",
+    "Span",
     "SpanRule",
-    "Window",
     "day_epoch",
     "local_days",
     "local_midnight",
     "plan_days",
-    "plan_windows",
+    "plan_spans",
     "usable_zone",
 ]
 
@@ -50,7 +54,7 @@ class LookbackWarning(UserWarning):
 
 class SpanRule(Protocol):
     """What planning needs of a kind (a :class:`~enlighten_async.core.kinds.KindSpec`,
-    v2's ``Kind``); its ``str()`` names it in messages."""
+    v2's ``IntervalOperation``); its ``str()`` names it in messages."""
 
     @property
     def step(self) -> int:
@@ -69,7 +73,7 @@ class SpanRule(Protocol):
 
     @property
     def local_midnights(self) -> bool:
-        """Whether, given a zone, its windows also end at each local midnight."""
+        """Whether, given a zone, its spans also end at each local midnight."""
         ...
 
 
@@ -79,8 +83,8 @@ def day_epoch(day: date) -> int:
 
 
 @frozen
-class Window:
-    """One request: the intervals whose ``end_at`` is in ``(start_at, end_at]``.
+class Span:
+    """One request's time range: the intervals whose ``end_at`` is in ``(start_at, end_at]``.
 
     ``start_at`` and ``end_at`` are epoch seconds on the kind's mark; ``kind`` is the
     rule it was planned by.
@@ -101,7 +105,7 @@ class Window:
         return datetime.fromtimestamp(self.end_at, timezone.utc)
 
     def interval_ends(self) -> range:
-        """The ``end_at`` (epoch seconds) of every interval this window can return."""
+        """The ``end_at`` (epoch seconds) of every interval this span can return."""
         step = self.kind.step
         return range(self.start_at + step, self.end_at + 1, step)
 
@@ -171,7 +175,7 @@ def _up(epoch: int, step: int) -> int:
     return -(-epoch // step) * step
 
 
-def plan_windows(
+def plan_spans(
     kind: SpanRule,
     start: datetime | int,
     end: datetime | int,
@@ -180,8 +184,8 @@ def plan_windows(
     operational_at: datetime | int | None = None,
     lookback_margin: float = 86400.0,
     tz: tzinfo | None = None,
-) -> list[Window]:
-    """The fewest consecutive windows that cover ``(start, end]`` for ``kind``.
+) -> list[Span]:
+    """The fewest consecutive spans that cover ``(start, end]`` for ``kind``.
 
     ``kind`` gives the step and the longest span of one request (a ``ValueError`` for a
     kind planned in days, and a ``TypeError`` for a bare name: core knows no kind by name).
@@ -190,21 +194,21 @@ def plan_windows(
     is clipped: its end to ``now``; its start to ``operational_at`` and to
     ``now - 365 days + lookback_margin`` (rounded up), since older starts get an empty
     answer and a request may wait in a quota queue for a while before it is sent. Clipping
-    for the lookback emits one :class:`LookbackWarning`. Each window's ``start_at`` is the
+    for the lookback emits one :class:`LookbackWarning`. Each span's ``start_at`` is the
     previous one's ``end_at``, so every interval is asked for exactly once. Returns an
     empty list when nothing is left. Raises ``ValueError`` for a naive datetime or
     ``start > end``.
 
-    With ``tz`` (the system's zone), a window of a kind with ``local_midnights`` (v2's
+    With ``tz`` (the system's zone), a span of a kind with ``local_midnights`` (v2's
     ``stats``) also ends at every local midnight:
     a local day of 23 or 24 hours is one request, a day of 25 hours two (one request
-    answers at most 24 hours). The windows of a day are then the same whatever the range
-    around it, so a later run with another end plans the same windows for the same days.
+    answers at most 24 hours). The spans of a day are then the same whatever the range
+    around it, so a later run with another end plans the same spans for the same days.
     """
     if not all(hasattr(kind, a) for a in ("step", "max_span", "by_day", "local_midnights")):
         raise TypeError(f"kind must be a kind's rule (a KindSpec), got {kind!r}")
     if kind.by_day:
-        raise ValueError(f"{kind} is planned in days (plan_days), not in windows")
+        raise ValueError(f"{kind} is planned in days (plan_days), not in spans")
     step = kind.step
     s = epoch_arg(start, "start")
     e = epoch_arg(end, "end")
@@ -226,15 +230,15 @@ def plan_windows(
             stacklevel=2,
         )
 
-    windows: list[Window] = []
+    spans: list[Span] = []
     while s < e:
         # the end stays on the mark: a kind's max_span is a whole number of steps
         stop = min(e, s + kind.max_span)
         if tz is not None and kind.local_midnights:
             stop = min(stop, _next_midnight(s, tz, step))
-        windows.append(Window(s, stop, kind))
+        spans.append(Span(s, stop, kind))
         s = stop
-    return windows
+    return spans
 
 
 def plan_days(
@@ -263,3 +267,14 @@ def plan_days(
         chunks.append((first, stop))
         first = stop + timedelta(days=1)
     return chunks
+
+
+# Renamed after 0.1.0 ("window" now means only the server's quota window): the old names
+# still work, with a DeprecationWarning.
+__getattr__ = _deprecated.module_getattr(
+    __name__,
+    {
+        "Window": (f"{__name__}.Span", Span),
+        "plan_windows": (f"{__name__}.plan_spans", plan_spans),
+    },
+)

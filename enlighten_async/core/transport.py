@@ -119,7 +119,7 @@ MAX_CACHED_PATHS = 4096
 #: ``rgm_stats`` with per-channel ``meter_intervals``: the simulator's system 67 (two
 #: meters, three channels) answers 153,615 bytes for a week, about 57 bytes per interval
 #: item (top-level or per channel), and 657,813 bytes for the 30 days of its month. The
-#: spec's longest window is one month: 31 days and a DST hour are 2,980 intervals per
+#: spec's longest span is one month: 31 days and a DST hour are 2,980 intervals per
 #: channel, so 8 MiB holds a month of about 43 channel streams at 64 bytes an item, 13
 #: times the simulator's month (55 times its week). The limit bounds what the parser may
 #: be handed too: ``orjson`` turns a hostile body into up to about 36 times its size in
@@ -266,7 +266,7 @@ def _scrub_value(value: Any, creds: Credentials) -> Any:
             max_items=MAX_ERROR_ITEMS * 4,
             mask_fields=True,
         )
-    # An object of some other kind, added later: shown as its redacted repr if that differs.
+    # An object of some other type, added later: shown as its redacted repr if that differs.
     text = repr(value)
     masked = creds.redact(text)
     return value if masked == text else masked
@@ -645,7 +645,7 @@ def log_exchange(
 
     ``GET /api/v2/systems/67/stats -> 200 in 12.3 ms (stats, attempt 1)``: the path
     without its query (which holds the key and user id), the status (or the failure's
-    kind), the milliseconds since ``started`` (``time.perf_counter()``) and the attempt.
+    type), the milliseconds since ``started`` (``time.perf_counter()``) and the attempt.
     Callers check ``log.isEnabledFor(logging.DEBUG)`` first, so that it costs nothing off.
     """
     path = _base_path(transport.base_url) + request.path.partition("?")[0]

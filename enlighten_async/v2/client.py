@@ -15,7 +15,7 @@ them as its intervals, a backfill stores them under its id); ``summary``, ``envo
 ``inventory`` name their system for the caller to see, and are not checked.
 
 The span is the one the service answers, as the spec describes it: ``start_at`` rounded
-down to the interval's mark (the interval ending right there is tolerated: a window's
+down to the interval's mark (the interval ending right there is tolerated: a span's
 neighbour owns it, and ``iter_*`` and the store leave it out), ``end_at`` rounded up to
 it. A bound the call did not give (the service's defaults: today's local midnight, now)
 is not checked.
@@ -60,7 +60,7 @@ from enlighten_async.core.scheduler import (
     SchedulerSnapshot,
     check_max_wait,
 )
-from enlighten_async.core.spans import plan_windows
+from enlighten_async.core.spans import plan_spans
 from enlighten_async.core.transport import (
     AiohttpTransport,
     Credentials,
@@ -71,7 +71,7 @@ from enlighten_async.core.transport import (
 from enlighten_async.core.transport import log as _transport_log
 from enlighten_async.core.wire import Request
 from enlighten_async.v2.filters import SystemsFilter, Unpack, systems_query
-from enlighten_async.v2.kinds import Kind
+from enlighten_async.v2.kinds import IntervalOperation
 from enlighten_async.v2.models import (
     ConsumptionInterval,
     ConsumptionLifetime,
@@ -605,7 +605,7 @@ class EnlightenClient(AsyncResource):
         year back (with a :class:`~enlighten_async.LookbackWarning`). Arguments are checked
         before the first request.
         """
-        return self._iter_windows(Kind.STATS, system_id, start, end, operational_at)
+        return self._iter_spans(IntervalOperation.STATS, system_id, start, end, operational_at)
 
     def iter_rgm_stats(
         self,
@@ -620,7 +620,7 @@ class EnlightenClient(AsyncResource):
         Yields the system-level ``intervals``; per-meter ``meter_intervals`` come with each
         :meth:`rgm_stats` answer (and are kept by the backfill store).
         """
-        return self._iter_windows(Kind.RGM_STATS, system_id, start, end, operational_at)
+        return self._iter_spans(IntervalOperation.RGM_STATS, system_id, start, end, operational_at)
 
     def iter_consumption_stats(
         self,
@@ -631,11 +631,13 @@ class EnlightenClient(AsyncResource):
         operational_at: Epoch | None = None,
     ) -> AsyncIterator[ConsumptionInterval]:
         """Every 15-minute consumption interval ending in ``(start, end]``, monthly requests."""
-        return self._iter_windows(Kind.CONSUMPTION_STATS, system_id, start, end, operational_at)
+        return self._iter_spans(
+            IntervalOperation.CONSUMPTION_STATS, system_id, start, end, operational_at
+        )
 
-    def _iter_windows(
+    def _iter_spans(
         self,
-        kind: Kind,
+        operation: IntervalOperation,
         system_id: int,
         start: Epoch,
         end: Epoch,
@@ -644,8 +646,8 @@ class EnlightenClient(AsyncResource):
         system_id_arg(system_id)
         s, e = epoch_arg(start, "start"), epoch_arg(end, "end")
         check_order(s, e, "start", "end", (start, end))
-        windows = plan_windows(
-            kind,
+        spans = plan_spans(
+            operation,
             s,
             e,
             now=int(self.clock.now()),
@@ -653,15 +655,15 @@ class EnlightenClient(AsyncResource):
                 None if operational_at is None else epoch_arg(operational_at, "operational_at")
             ),
         )
-        fetch = getattr(self, kind.value)
+        fetch = getattr(self, operation.value)
 
         async def stream() -> AsyncIterator[Any]:
-            for window in windows:
-                result = await fetch(system_id, start_at=window.start_at, end_at=window.end_at)
+            for span in spans:
+                result = await fetch(system_id, start_at=span.start_at, end_at=span.end_at)
                 for interval in result.intervals:
-                    # A window owns the intervals ending in (start_at, end_at]: a boundary
+                    # A span owns the intervals ending in (start_at, end_at]: a boundary
                     # interval returned twice by the service is yielded once.
-                    if window.start_at < interval.end_at.timestamp() <= window.end_at:
+                    if span.start_at < interval.end_at.timestamp() <= span.end_at:
                         yield interval
 
         return stream()
@@ -784,7 +786,7 @@ def _intervals_outside(result: Any, params: dict[str, str], step: int) -> list[s
     """Where ``result``'s intervals end outside the span of ``params``, as problems."""
     start, end = params.get("start_at"), params.get("end_at")
     # The service rounds start_at down to the mark; the interval ending right there is the
-    # previous window's (tolerated, and left out by iter_* and the store). end_at is
+    # previous span's (tolerated, and left out by iter_* and the store). end_at is
     # rounded up: an interval holding end_at is as much an answer to it.
     low = None if start is None else int(start) // step * step
     high = None if end is None else -(-int(end) // step) * step
@@ -839,7 +841,7 @@ def _system_path(system_id: int, operation: str) -> str:
 
 def _time_range(start_at: Epoch | None, end_at: Epoch | None) -> tuple[tuple[str, str], ...]:
     if type(start_at) is int and type(end_at) is int and 0 <= start_at <= end_at <= EPOCH_MAX:
-        # Every stats call of a window planner: int epochs in order, their own answer.
+        # Every stats call of a span planner: int epochs in order, their own answer.
         return (("start_at", str(start_at)), ("end_at", str(end_at)))
     s = None if start_at is None else epoch_arg(start_at, "start_at")
     e = None if end_at is None else epoch_arg(end_at, "end_at")

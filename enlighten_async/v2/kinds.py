@@ -9,7 +9,7 @@ client (an ``EnlightenClient``) as the core's :class:`~enlighten_async.core.kind
 BackfillClient` and call v2's operations on it (:class:`_Operations`).
 
 Adding a kind: a :class:`KindSpec` in :data:`KINDS` (and, for an interval kind, a
-member of :class:`Kind`, here too), a route in the simulator, and nothing else.
+member of :class:`IntervalOperation`, here too), a route in the simulator, and nothing else.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from datetime import date, timedelta
 from itertools import repeat
 from typing import Protocol, TypeAlias, cast
 
+from enlighten_async.core import deprecated as _deprecated
 from enlighten_async.core.args import utc_today
 from enlighten_async.core.kinds import (
     BackfillClient,
@@ -35,11 +36,11 @@ from enlighten_async.v2.models import ConsumptionStats, EnergyLifetime, Meta, Rg
 __all__ = [
     "KINDS",
     "MAX_DAYS_PER_CHUNK",
-    "MONTH_WINDOW",
+    "MONTH_SPAN",
     "TABLES",
     "RangeResult",
     "Column",
-    "Kind",
+    "IntervalOperation",
     "KindSpec",
     "OwnedRows",
     "Table",
@@ -50,10 +51,10 @@ __all__ = [
 #: The span of one ``rgm_stats``/``consumption_stats`` request: "one month" is 28 days
 #: less an hour here. The spec does not say whose calendar it counts in (the system's
 #: timezone, UTC). The shortest reading is a local February that a DST change shortens by
-#: an hour (Los Angeles, Feb 20 to Mar 20 2026: 28 days less an hour); a longer window
+#: an hour (Los Angeles, Feb 20 to Mar 20 2026: 28 days less an hour); a longer span
 #: would have its last four intervals cut off by the service and be stored as done. This
 #: span fits every reading, at the cost of one request in thirteen over a year.
-MONTH_WINDOW = 28 * 86400 - 3600
+MONTH_SPAN = 28 * 86400 - 3600
 #: The largest chunk of days one ``energy_lifetime`` request asks for (a store records
 #: one done range per chunk).
 MAX_DAYS_PER_CHUNK = 365
@@ -62,9 +63,9 @@ MAX_DAYS_PER_CHUNK = 365
 RangeResult: TypeAlias = Stats | RgmStats | ConsumptionStats | EnergyLifetime
 
 
-class Kind(str, enum.Enum):
+class IntervalOperation(str, enum.Enum):
     """An interval operation of v2 whose ranges :func:`~enlighten_async.core.spans.
-    plan_windows` plans (each one's step and span are its :class:`KindSpec`'s: a member
+    plan_spans` plans (each one's step and span are its :class:`KindSpec`'s: a member
     is a :class:`~enlighten_async.core.spans.SpanRule`)."""
 
     STATS = "stats"
@@ -83,7 +84,7 @@ class Kind(str, enum.Enum):
 
     @property
     def max_span(self) -> int:
-        """The longest span of one request (a day for ``stats``, :data:`MONTH_WINDOW`
+        """The longest span of one request (a day for ``stats``, :data:`MONTH_SPAN`
         for the others)."""
         return self.spec.max_span
 
@@ -94,12 +95,12 @@ class Kind(str, enum.Enum):
 
     @property
     def local_midnights(self) -> bool:
-        """Whether, given the system's zone, its windows also end at local midnights."""
+        """Whether, given the system's zone, its spans also end at local midnights."""
         return self.spec.local_midnights
 
     def max_end(self, start_at: int) -> int:
         """The latest ``end_at`` one request starting at ``start_at`` may ask for (a day
-        for ``stats``, :data:`MONTH_WINDOW` for the others)."""
+        for ``stats``, :data:`MONTH_SPAN` for the others)."""
         return start_at + self.spec.max_span
 
     def __str__(self) -> str:
@@ -210,7 +211,7 @@ def _lifetime_rows(system_id: int, result: EnergyLifetime) -> TableRows:
 
 class _Operations(Protocol):
     """The calls of v2's client (``EnlightenClient``) the fetches below make. Named here,
-    not imported: the client imports this module (for :class:`Kind`)."""
+    not imported: the client imports this module (for :class:`IntervalOperation`)."""
 
     async def stats(self, system_id: int, *, start_at: int, end_at: int) -> Stats: ...
 
@@ -257,7 +258,7 @@ async def _fetch_lifetime(
         end_date=utc_today(end_at),
         production="all",
     )
-    if result is None:  # 204: no production data; the window is recorded as done, empty
+    if result is None:  # 204: no production data; the span is recorded as done, empty
         # a v2 system's meta is v2's Meta (the core sees it as a SystemMeta)
         meta = cast(Meta, system.meta)
         result = EnergyLifetime(
@@ -290,7 +291,7 @@ KINDS: dict[str, KindSpec] = {
             _rgm_rows,
             by_day=False,
             step=900,
-            max_span=MONTH_WINDOW,
+            max_span=MONTH_SPAN,
         ),
         KindSpec(
             "consumption_stats",
@@ -300,7 +301,7 @@ KINDS: dict[str, KindSpec] = {
             _consumption_rows,
             by_day=False,
             step=900,
-            max_span=MONTH_WINDOW,
+            max_span=MONTH_SPAN,
         ),
         KindSpec(
             "energy_lifetime",
@@ -325,3 +326,14 @@ def kind_spec(kind: str) -> KindSpec:
     if spec is None:
         raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(KINDS)}")
     return spec
+
+
+# Renamed after 0.1.0 ("kind" now means only the backfill kind; a request's time range is a
+# span): the old names still work, with a DeprecationWarning.
+__getattr__ = _deprecated.module_getattr(
+    __name__,
+    {
+        "Kind": (f"{__name__}.IntervalOperation", IntervalOperation),
+        "MONTH_WINDOW": (f"{__name__}.MONTH_SPAN", MONTH_SPAN),
+    },
+)

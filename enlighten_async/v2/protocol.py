@@ -246,9 +246,9 @@ _ECHOED_DATES = ("start", "end")
 def _quota_answer(operation: str, raw: RawResponse, unread: ResponseFormatError) -> RateLimitError:
     """A 409 whose body is not the JSON object of the spec (a proxy's page, say).
 
-    It is still a quota answer: a :class:`RateLimitError` whose signal names no window,
-    which the scheduler holds with its conflict backoff (doubling, capped) rather than
-    re-sending at once. Only the message of the unreadable body's error is kept.
+    It is still a quota answer: a :class:`RateLimitError` whose signal names no quota
+    window, which the scheduler holds with its conflict backoff (doubling, capped) rather
+    than re-sending at once. Only the message of the unreadable body's error is kept.
     """
     return RateLimitError(
         unread.args[0],

@@ -97,16 +97,16 @@ async def test_cancelled_backfill_resumes_and_fetches_only_the_rest(
     assert report.done == planned - done_before and report.failed == 0 and report.complete
     assert adds_up(report)  # the cancelled run's progress never counted past the plan:
     assert all(p.skipped + p.done + p.failed + p.stored_meanwhile <= p.planned for p in seen)
-    # One /systems page, then exactly the windows still missing.
+    # One /systems page, then exactly the spans still missing.
     assert sum(simulator.counters.requests.values()) - requests_before == 1 + report.done
     await assert_matches_ground_truth(db, simulator.fleet, since, until, simulator.clock.now())
 
 
-async def test_failed_window_is_reported_and_the_rest_go_on(
+async def test_failed_span_is_reported_and_the_rest_go_on(
     sim: tuple[Simulator, str], tmp_path: Path
 ) -> None:
     simulator, base_url = sim
-    simulator.faults.schedule("stats", ["503"] * 3)  # one window exhausts its retries
+    simulator.faults.schedule("stats", ["503"] * 3)  # one span exhausts its retries
     today = datetime.fromtimestamp(simulator.clock.now(), UTC).date()
     policy = ea.RetryPolicy(attempts=3, initial_delay=0.001, max_delay=0.001, jitter=0)
     async with _client(simulator, base_url, retry=policy, max_in_flight=1) as client:
@@ -159,16 +159,16 @@ def test_sigkilled_cli_backfill_resumes_without_duplicates(tmp_path: Path) -> No
         [*cmd, "--time-scale", "60"], env=env, stdout=log, stderr=subprocess.STDOUT
     )
     deadline = time.monotonic() + 30
-    windows = 0
+    spans = 0
     while time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.1)
         if db.exists():
             try:
                 with sqlite3.connect(db, timeout=1) as con:
-                    windows = con.execute("SELECT COUNT(*) FROM windows").fetchone()[0]
+                    spans = con.execute("SELECT COUNT(*) FROM windows").fetchone()[0]
             except sqlite3.OperationalError:
                 continue
-            if windows >= 4:
+            if spans >= 4:
                 break
     alive = proc.poll() is None
     proc.send_signal(signal.SIGKILL) if alive else None
@@ -193,9 +193,9 @@ def test_sigkilled_cli_backfill_resumes_without_duplicates(tmp_path: Path) -> No
 
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path) -> None:
     db = tmp_path / "int.db"
-    # About 70 windows at 10 a simulated minute (the Watt plan, named so that a new default
+    # About 70 spans at 10 a simulated minute (the Watt plan, named so that a new default
     # cannot shorten the run), on a clock only 6 times faster than real: after its first
-    # burst of 10 the run needs a minute more, so SIGINT, sent once 3 windows are stored,
+    # burst of 10 the run needs a minute more, so SIGINT, sent once 3 spans are stored,
     # always finds it running, however busy the machine.
     cmd = [
         sys.executable, "-m", "enlighten_async", "backfill", "--simulate", "--db", str(db),
@@ -204,7 +204,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path) -> None:
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        # Wait for stored windows, not for a time: a SIGINT before the run starts (still
+        # Wait for stored spans, not for a time: a SIGINT before the run starts (still
         # importing, on a busy machine) would test nothing. The deadline only bounds a hang.
         stored = 0
         deadline = time.monotonic() + 60
@@ -216,7 +216,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path) -> None:
             except sqlite3.OperationalError:  # not created yet, or locked by the writer
                 continue
         assert proc.poll() is None, "the run ended before it could be interrupted"
-        assert stored >= 3, f"the run had not started after 60 s ({stored} windows stored)"
+        assert stored >= 3, f"the run had not started after 60 s ({stored} spans stored)"
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=40)
     finally:
@@ -226,7 +226,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path) -> None:
     assert proc.returncode == 130, out
     assert "Interrupted" in out and "run the same command again" in out
     assert "Traceback" not in out
-    with sqlite3.connect(db) as con:  # interrupted for real: not every window was fetched
+    with sqlite3.connect(db) as con:  # interrupted for real: not every span was fetched
         assert con.execute("SELECT COUNT(*) FROM windows").fetchone()[0] < 60
 
 
@@ -247,21 +247,21 @@ async def test_energy_lifetime_plans_only_local_days_that_have_ended(tmp_path: P
                     client, store, None, ["energy_lifetime"], date(2024, 6, 5), date(2024, 6, 12)
                 )
                 rows = await store.intervals("energy_lifetime", system.system_id)
-                windows = await store.done_ranges(system.system_id, "energy_lifetime")
+                spans = await store.done_ranges(system.system_id, "energy_lifetime")
     assert report.complete and report.failed == 0 and adds_up(report)
     for r in rows:  # every stored day is a whole day
         assert r[2] == simulator.fleet.daily_merged(system.system_id, date.fromisoformat(r[1]))
     days = [date.fromisoformat(r[1]) for r in rows]
     # The local days 06-05 to 06-12, of which 06-11 is not over and 06-12 not begun.
     assert days[0] == date(2024, 6, 5) and days[-1] == date(2024, 6, 10)
-    assert windows == {(_epoch(date(2024, 6, 5)), _epoch(date(2024, 6, 10)))}
+    assert spans == {(_epoch(date(2024, 6, 5)), _epoch(date(2024, 6, 10)))}
 
 
-async def test_window_that_slides_past_the_lookback_fails_instead_of_storing_empty(
+async def test_span_that_slides_past_the_lookback_fails_instead_of_storing_empty(
     tmp_path: Path,
 ) -> None:
-    # A fast clock and four requests an hour: a year of daily windows takes days of
-    # simulated time, so the last system's oldest windows slide past the lookback meanwhile.
+    # A fast clock and four requests an hour: a year of daily spans takes days of
+    # simulated time, so the last system's oldest spans slide past the lookback meanwhile.
     clock = ea.ScaledClock(400_000)
     simulator = Simulator(fleet=Fleet(3, seed=3), plan=Plan.parse("4/hour"), clock=clock)
     now0 = clock.now()
@@ -287,7 +287,7 @@ async def test_window_that_slides_past_the_lookback_fails_instead_of_storing_emp
             "SELECT system_id, start_at, end_at FROM windows WHERE kind = 'stats' AND rows = 0"
         ).fetchall()
     lost = [w for w in empty if simulator.fleet.stats_intervals(w[0], w[1], w[2], None)]
-    assert lost == []  # no window with data recorded as done and empty
+    assert lost == []  # no span with data recorded as done and empty
     assert report.failed > 0
     assert all("one-year lookback" in f.error for f in report.failures)
     assert report.done + report.failed == report.planned and adds_up(report)
@@ -313,7 +313,7 @@ async def test_backfill_resolves_hundreds_of_explicit_system_ids(tmp_path: Path)
     assert simulator.counters.requests["Systems"] == 3  # 200 ids a request
 
 
-async def test_energy_lifetime_204_is_recorded_as_a_done_empty_window(
+async def test_energy_lifetime_204_is_recorded_as_a_done_empty_span(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from enlighten_async.simulator.v2 import routes as simapp
@@ -337,7 +337,7 @@ async def test_energy_lifetime_204_is_recorded_as_a_done_empty_window(
     assert second.requests_sent == 1  # only /systems
 
 
-async def test_default_since_is_aligned_so_a_rerun_plans_the_same_windows(
+async def test_default_since_is_aligned_so_a_rerun_plans_the_same_spans(
     tmp_path: Path,
 ) -> None:
     # Noon UTC, so that ten minutes later is still the same UTC day.
@@ -358,6 +358,6 @@ async def test_default_since_is_aligned_so_a_rerun_plans_the_same_windows(
         ) as client:
             second = await backfill(client, store, None, ["stats"], until=until)
     assert first.failed == second.failed == 0 and first.planned == second.planned > 0
-    # The same windows: all already stored (the start is aligned, the end fixed).
+    # The same spans: all already stored (the start is aligned, the end fixed).
     assert second.skipped == first.planned and second.done == 0
     assert adds_up(first) and adds_up(second)

@@ -1,8 +1,8 @@
-"""Backfills sharing a store fetch each window once: claims with a lease (issue 19, point 7).
+"""Backfills sharing a store fetch each span once: claims with a lease (issue 19, point 7).
 
-Each run claims a window in the store just before fetching it, leaves the windows another
+Each run claims a span in the store just before fetching it, leaves the spans another
 live run holds for last and then waits for them; a run that died renews no claim, so its
-windows are taken over once their lease lapses. Leases here are a second or less, so no
+spans are taken over once their lease lapses. Leases here are a second or less, so no
 test waits long; "now" is the simulator's clock (``--sim-origin`` for the command line).
 """
 
@@ -46,8 +46,8 @@ def _days(simulator: Simulator, first: int, last: int) -> tuple[Any, Any]:
     return today - timedelta(days=first), today - timedelta(days=last)
 
 
-def _window_requests(simulator: Simulator) -> int:
-    """Requests for windows: all but the ``/systems`` listings."""
+def _span_requests(simulator: Simulator) -> int:
+    """Requests for spans: all but the ``/systems`` listings."""
     return simulator.counters.total_requests - simulator.counters.requests["Systems"]
 
 
@@ -75,8 +75,8 @@ async def sim() -> AsyncIterator[tuple[Simulator, str]]:
         yield simulator, server.base_url
 
 
-async def test_two_backfills_at_once_fetch_each_window_once(tmp_path: Path) -> None:
-    # On the code before claims: every window fetched by both runs (about twice the
+async def test_two_backfills_at_once_fetch_each_span_once(tmp_path: Path) -> None:
+    # On the code before claims: every span fetched by both runs (about twice the
     # requests), though the store ended right.
     simulator = Simulator(fleet=Fleet(4, seed=7), plan=PLANS["unlimited"])
     since, until = _days(simulator, 4, 2)
@@ -95,10 +95,10 @@ async def test_two_backfills_at_once_fetch_each_window_once(tmp_path: Path) -> N
     for report in (first, second):
         assert report.failed == 0 and report.complete and adds_up(report), report
         assert report.planned == planned > 0
-    # Each window fetched once, by one run or the other; the only request both sent is
+    # Each span fetched once, by one run or the other; the only request both sent is
     # their /systems listing.
     assert first.done + second.done == planned, (first, second)
-    assert _window_requests(simulator) == planned
+    assert _span_requests(simulator) == planned
     assert simulator.counters.requests["Systems"] == 2
     assert first.requests_sent + second.requests_sent == planned + 2
     assert _claims(db) == []  # none outlives its run
@@ -109,11 +109,11 @@ async def test_two_backfills_at_once_fetch_each_window_once(tmp_path: Path) -> N
     "other",
     [
         "stores it",
-        "gives it up",  # it failed the window, or stopped: released without storing it
+        "gives it up",  # it failed the span, or stopped: released without storing it
         "stores a range of two",  # another run's plan: one claim over two of this run's
     ],
 )
-async def test_a_window_another_run_holds_is_left_to_it(
+async def test_a_span_another_run_holds_is_left_to_it(
     sim: tuple[Simulator, str], tmp_path: Path, other: str
 ) -> None:
     simulator, base_url = sim
@@ -121,7 +121,7 @@ async def test_a_window_another_run_holds_is_left_to_it(
     db = tmp_path / "held.db"
     async with _client(simulator, base_url) as client, SQLiteStore(db) as store:
         plan = await plan_backfill(client, store, None, KINDS, since, until)
-        days = [w for w in plan.windows if w.kind == "stats"]
+        days = [w for w in plan.spans if w.kind == "stats"]
         held = days[:1]
         if other == "stores a range of two":
             held += [w for w in days if w.system_id == held[0].system_id][1:2]
@@ -130,12 +130,12 @@ async def test_a_window_another_run_holds_is_left_to_it(
         assert await store.claim_range("other-run", *claimed, lease=60)
         simulator.reset_counters()
         task = asyncio.ensure_future(backfill(client, store, None, KINDS, since, until))
-        # This run fetches every other window, then waits for those the other run holds.
-        rest = len(plan.windows) - len(held)
+        # This run fetches every other span, then waits for those the other run holds.
+        rest = len(plan.spans) - len(held)
         await _until(lambda: _stored(db) == rest)
         await asyncio.sleep(0.3)
         assert not task.done() and _stored(db) == rest
-        assert _window_requests(simulator) == rest
+        assert _span_requests(simulator) == rest
         if other != "gives it up":
             listed = [s async for s in client.systems()]
             system = next(s for s in listed if s.system_id == held[0].system_id)
@@ -145,12 +145,12 @@ async def test_a_window_another_run_holds_is_left_to_it(
         await store.release_claim("other-run", *claimed)  # stored, or failed: released
         report = await asyncio.wait_for(task, 30)
     assert report.failed == 0 and report.complete and adds_up(report), report
-    assert report.planned == len(plan.windows)
+    assert report.planned == len(plan.spans)
     if other == "gives it up":  # taken up and fetched here
         assert (report.done, report.stored_meanwhile) == (report.planned, 0)
     else:
         assert (report.done, report.stored_meanwhile) == (rest, len(held))
-    assert _window_requests(simulator) == report.planned  # each window once, by either run
+    assert _span_requests(simulator) == report.planned  # each span once, by either run
     assert _claims(db) == []
     await assert_matches_ground_truth(db, simulator.fleet, since, until, simulator.clock.now())
 
@@ -164,8 +164,8 @@ async def test_a_dead_runs_claims_are_taken_over_once_their_lease_lapses(
     lease = 1.0
     async with _client(simulator, base_url) as client, SQLiteStore(db) as store:
         plan = await plan_backfill(client, store, None, KINDS, since, until)
-        # A run that claimed every window, then died: it renews nothing.
-        for w in plan.windows:
+        # A run that claimed every span, then died: it renews nothing.
+        for w in plan.spans:
             assert await store.claim_range(
                 "killed-run", w.system_id, w.kind, w.start_at, w.end_at, lease=lease
             )
@@ -174,18 +174,18 @@ async def test_a_dead_runs_claims_are_taken_over_once_their_lease_lapses(
         report = await backfill(client, store, None, KINDS, since, until)
         waited = time.monotonic() - started
     assert report.failed == 0 and report.complete and adds_up(report), report
-    assert report.done == report.planned == len(plan.windows)
-    assert _window_requests(simulator) == report.planned  # each once, after the lapse
+    assert report.done == report.planned == len(plan.spans)
+    assert _span_requests(simulator) == report.planned  # each once, after the lapse
     assert lease * 0.9 <= waited < lease + 10, waited
     assert _claims(db) == []  # the dead run's rows taken over, then released
     await assert_matches_ground_truth(db, simulator.fleet, since, until, simulator.clock.now())
 
 
-async def test_a_claim_is_renewed_while_its_window_takes_longer_than_the_lease(
+async def test_a_claim_is_renewed_while_its_span_takes_longer_than_the_lease(
     tmp_path: Path,
 ) -> None:
     # The first stats answer takes 2 s, the lease is 0.6 s: without renewals the second
-    # run would find the claim lapsed and fetch the window again.
+    # run would find the claim lapsed and fetch the span again.
     simulator = Simulator(
         fleet=Fleet(2, seed=7), plan=PLANS["unlimited"], faults=Faults(slow_seconds=2.0)
     )
@@ -206,14 +206,14 @@ async def test_a_claim_is_renewed_while_its_window_takes_longer_than_the_lease(
             started = time.monotonic()
             await _until(lambda: simulator.counters.faults["slow"] == 1)
             await asyncio.sleep(max(0.0, started + 2 * lease - time.monotonic()))
-            assert not first.done()  # the slow window is still on its way
+            assert not first.done()  # the slow span is still on its way
             second = await backfill(
                 client_b, store_b, None, ["stats"], since, until, claim_lease=lease
             )
             first_report = await first
     assert first_report.done == first_report.planned > 0 and first_report.complete
     assert second.done == 0 and second.complete and adds_up(second), second
-    assert second.stored_meanwhile >= 1  # the slow window: waited for, not fetched
+    assert second.stored_meanwhile >= 1  # the slow span: waited for, not fetched
     assert simulator.counters.requests["Stats"] == first_report.planned
 
 
@@ -233,7 +233,7 @@ async def test_a_cancelled_run_releases_its_claims(tmp_path: Path) -> None:
     ):
         task = asyncio.ensure_future(backfill(client, store, None, ["stats"], since, until))
         await _until(lambda: simulator.counters.faults["slow"] == 1)
-        assert _claims(db)  # the slow window's, at least
+        assert _claims(db)  # the slow span's, at least
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -241,7 +241,7 @@ async def test_a_cancelled_run_releases_its_claims(tmp_path: Path) -> None:
 
 
 SUMMARY = re.compile(
-    r"(\d+) windows planned, (\d+) already stored, (\d+) stored by another run meanwhile, "
+    r"(\d+) spans planned, (\d+) already stored, (\d+) stored by another run meanwhile, "
     r"(\d+) fetched, (\d+) failed; \d+ rows written; (\d+) requests, (\d+) 409s, (\d+) retries"
 )
 # One fixed instant for every simulator and ground truth: the same fleet at any hour.
@@ -274,10 +274,10 @@ def _ground_truth(db: Path) -> None:
     asyncio.run(assert_matches_ground_truth(db, Fleet(5, seed=7, anchor=at), SINCE, UNTIL, at))
 
 
-def test_two_cli_backfills_started_at_once_fetch_each_window_once(tmp_path: Path) -> None:
+def test_two_cli_backfills_started_at_once_fetch_each_span_once(tmp_path: Path) -> None:
     # Two processes, each with its own embedded simulator of the same fleet, at the same
     # pace (the watt plan on a clock 60 times faster: about 4 s alone). On the code before
-    # claims they fetched 59 windows of 34.
+    # claims they fetched 59 spans of 34.
     db = tmp_path / "two.db"
     cmd = [*_command(db), "--time-scale", "60"]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -295,7 +295,7 @@ def test_two_cli_backfills_started_at_once_fetch_each_window_once(tmp_path: Path
     assert [run.returncode for run in runs] == [0, 0], outs
     a, b = map(_summary, outs)
     assert a["planned"] == b["planned"] > 0 and a["failed"] == b["failed"] == 0
-    # Each window fetched by one run; beyond one run's requests, the other sent only its
+    # Each span fetched by one run; beyond one run's requests, the other sent only its
     # /systems listing (and whatever 409s its own quota learning met, counted apart).
     assert a["fetched"] + b["fetched"] == a["planned"], outs
     overhead = a["409s"] + b["409s"] + a["retries"] + b["retries"]
@@ -304,13 +304,13 @@ def test_two_cli_backfills_started_at_once_fetch_each_window_once(tmp_path: Path
     _ground_truth(db)
 
 
-def test_a_sigkilled_cli_runs_windows_are_taken_over_at_once_on_its_host(
+def test_a_sigkilled_cli_runs_spans_are_taken_over_at_once_on_its_host(
     tmp_path: Path,
 ) -> None:
     # The first run is slow (one request in flight, 10x clock) and holds leases of 60 s;
     # killed with SIGKILL it releases nothing. Its process is gone from this host, so the
     # next run takes its claims over at once (not a lease later) and fetches every missing
-    # window once.
+    # span once.
     db = tmp_path / "killed.db"
     lease = 60.0
     slow = subprocess.Popen(
@@ -348,7 +348,7 @@ def test_a_sigkilled_cli_runs_windows_are_taken_over_at_once_on_its_host(
     assert after.returncode == 0, out
     counts = _summary(out)
     assert counts["failed"] == 0 and counts["skipped"] == stored, out
-    assert counts["fetched"] == counts["planned"] - stored  # every missing window ...
+    assert counts["fetched"] == counts["planned"] - stored  # every missing span ...
     overhead = counts["409s"] + counts["retries"]
     assert counts["requests"] == counts["fetched"] + 1 + overhead, out  # ... fetched once
     assert "another run on this store has claimed" not in out, out  # it did not wait

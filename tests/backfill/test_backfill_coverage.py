@@ -1,4 +1,4 @@
-"""A store written by 0.1.0 is not fetched again: a planned window is done when the
+"""A store written by 0.1.0 is not fetched again: a planned span is done when the
 store's done ranges cover it, not only when one of them matches it exactly.
 
 0.1.0 planned ``stats`` in UTC days and ``rgm_stats`` from UTC instants; today's backfill
@@ -17,11 +17,11 @@ import pytest
 
 import enlighten_async as ea
 from enlighten_async.backfill import backfill
-from enlighten_async.core.spans import day_epoch, local_midnight, plan_windows
+from enlighten_async.core.spans import day_epoch, local_midnight, plan_spans
 from enlighten_async.kinds import KINDS
 from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
 from enlighten_async.store import SQLiteStore
-from enlighten_async.v2.kinds import Kind
+from enlighten_async.v2.kinds import IntervalOperation
 from tests.support.ground_truth import expected_rows
 
 UTC = timezone.utc
@@ -36,7 +36,7 @@ def _at(day: int, hour: int = 0, minute: int = 0) -> int:
 
 
 #: What 0.1.0 stored: stats in UTC days 18 to 20; rgm_stats from a UTC instant, in two
-#: adjacent windows ending at UTC midnight of the 21st; energy_lifetime in two adjacent
+#: adjacent spans ending at UTC midnight of the 21st; energy_lifetime in two adjacent
 #: chunks of days (both ends included) 15..18 and 19..21.
 OLD_RGM = ((_at(16, 6, 15), _at(19)), (_at(19), _at(21)))
 OLD_LIFETIME = ((date(2026, 11, 15), date(2026, 11, 18)), (date(2026, 11, 19), date(2026, 11, 21)))
@@ -44,13 +44,13 @@ OLD_LIFETIME = ((date(2026, 11, 15), date(2026, 11, 18)), (date(2026, 11, 19), d
 
 async def _write_as_010(client: ea.EnlightenClient, store: SQLiteStore, system: ea.System) -> None:
     sid = system.system_id
-    windows: list[tuple[str, int, int]] = [
+    spans: list[tuple[str, int, int]] = [
         ("stats", w.start_at, w.end_at)
-        for w in plan_windows(Kind.STATS, _at(18), _at(21), now=int(NOW.timestamp()))
+        for w in plan_spans(IntervalOperation.STATS, _at(18), _at(21), now=int(NOW.timestamp()))
     ]
-    windows += [("rgm_stats", a, b) for a, b in OLD_RGM]
-    windows += [("energy_lifetime", day_epoch(a), day_epoch(b)) for a, b in OLD_LIFETIME]
-    for kind, a, b in windows:
+    spans += [("rgm_stats", a, b) for a, b in OLD_RGM]
+    spans += [("energy_lifetime", day_epoch(a), day_epoch(b)) for a, b in OLD_LIFETIME]
+    for kind, a, b in spans:
         result = await KINDS[kind].fetch(client, system, a, b)
         await store.write_range(sid, kind, a, b, result)
     assert len(await store.done_ranges(sid, "stats")) == 3  # UTC days, as 0.1.0 planned
@@ -59,11 +59,11 @@ async def _write_as_010(client: ea.EnlightenClient, store: SQLiteStore, system: 
 @pytest.mark.parametrize(
     ("zone", "stats_sent", "rgm_sent", "fetched"),
     [
-        # UTC: every local day is a stored UTC day; the rgm window lies inside the two.
+        # UTC: every local day is a stored UTC day; the rgm span lies inside the two.
         ("UTC", 0, 0, set()),
         # +05:30: the local 18th begins at 18:30 UTC on the 17th, before the store does.
         ("Asia/Kolkata", 1, 0, {("stats", "2026-11-18")}),
-        # -08:00: the local 20th (and the rgm window) reach past UTC midnight of the 21st.
+        # -08:00: the local 20th (and the rgm span) reach past UTC midnight of the 21st.
         ("America/Los_Angeles", 1, 1, {("stats", "2026-11-20"), ("rgm_stats", "2026-11-18")}),
     ],
 )
@@ -86,7 +86,7 @@ async def test_a_store_of_010_is_not_fetched_again(
                 old = {k: await store.done_ranges(sid, k) for k in KIND_NAMES}
                 report = await backfill(client, store, [system], KIND_NAMES, SINCE, UNTIL)
                 sent = {op: n - before.get(op, 0) for op, n in simulator.counters.requests.items()}
-                # the windows written by this run, by kind and local date they start on
+                # the spans written by this run, by kind and local date they start on
                 new = {
                     (kind, datetime.fromtimestamp(a, tz).date().isoformat())
                     for kind in KIND_NAMES
@@ -97,13 +97,13 @@ async def test_a_store_of_010_is_not_fetched_again(
                     for table in ("stats", "rgm_stats", "rgm_meter_intervals", "energy_lifetime")
                 }
     assert report.failed == 0 and report.complete
-    assert report.planned == 3 + 1 + 1  # three local days of stats, one rgm window, one chunk
+    assert report.planned == 3 + 1 + 1  # three local days of stats, one rgm span, one chunk
     assert sent.get("Stats", 0) == stats_sent and sent.get("RgmStats", 0) == rgm_sent
     assert sent.get("EnergyLifetime", 0) == 0  # days 18..20 lie in two adjacent chunks
-    # the summary is honest: the covered windows count as stored, the rest as fetched
+    # the summary is honest: the covered spans count as stored, the rest as fetched
     assert (report.skipped, report.done) == (5 - len(fetched), len(fetched))
     assert report.done == stats_sent + rgm_sent
-    # the windows fetched are the local ones the old store does not reach, nothing else
+    # the spans fetched are the local ones the old store does not reach, nothing else
     assert new == fetched
     # Every row of both plans, once, as the simulator serves them.
     start = min(_at(18), local_midnight(SINCE, tz))

@@ -48,14 +48,14 @@ async def _assert_local_days(db: Path, fleet: Fleet, first: date, last: date) ->
     async with SQLiteStore(db) as store:
         days = [r[1] for r in await store.intervals("energy_lifetime", sid)]
         stats = [(r[1], r[3]) for r in await store.intervals("stats", sid)]
-        windows = await store.done_ranges(sid, "stats")
+        spans = await store.done_ranges(sid, "stats")
     n = (last - first).days + 1
     assert days == [(first + timedelta(days=i)).isoformat() for i in range(n)]
     truth = fleet.stats_intervals(sid, start, end, None)
     assert stats == [(t["end_at"], t["enwh"]) for t in truth] and stats
-    # one stats window per local day, from local midnight to local midnight
+    # one stats span per local day, from local midnight to local midnight
     midnights = [local_midnight(first + timedelta(days=i), LA) for i in range(n + 1)]
-    assert windows == set(itertools.pairwise(midnights))
+    assert spans == set(itertools.pairwise(midnights))
 
 
 async def test_the_issue_command_stores_the_local_days_18_to_20(tmp_path: Path) -> None:
@@ -80,17 +80,17 @@ async def test_a_25_hour_day_is_two_requests_and_every_interval_once(tmp_path: P
         async with SQLiteStore(db) as store:
             report = await backfill(c, store, None, ["stats"], day, day)
             rows = [(r[1], r[3]) for r in await store.intervals("stats", sid)]
-            windows = sorted(await store.done_ranges(sid, "stats"))
+            spans = sorted(await store.done_ranges(sid, "stats"))
     assert report.complete and report.done == 2
     start, end = local_days(day, day, LA)
     assert end - start == 25 * 3600
-    assert windows == [(start, start + 86400), (start + 86400, end)]
+    assert spans == [(start, start + 86400), (start + 86400, end)]
     truth = simulator.fleet.stats_intervals(sid, start, end, None)
     assert rows == [(t["end_at"], t["enwh"]) for t in truth] and rows
 
 
 async def test_a_store_of_utc_days_is_completed_without_duplicate_rows(tmp_path: Path) -> None:
-    # A store written by the planner of UTC days: its stats windows match none of the
+    # A store written by the planner of UTC days: its stats spans match none of the
     # local days', but they cover LA's 18th and 19th; only the 20th (to 08:00 UTC on the
     # 21st) is fetched, and its rows are keyed by time and replaced.
     simulator = _simulator(datetime(2026, 11, 23, 12, tzinfo=UTC))
@@ -132,7 +132,7 @@ def test_the_issue_command_through_the_cli(tmp_path: Path) -> None:
     ]  # fmt: skip
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "4 windows planned" in run.stdout and "0 failed" in run.stdout, run.stdout
+    assert "4 spans planned" in run.stdout and "0 failed" in run.stdout, run.stdout
     fleet = Fleet(1, seed=SEED, anchor=datetime(2026, 11, 23, 12, tzinfo=UTC).timestamp())
     asyncio.run(_assert_local_days(db, fleet, since, until))
     # ... and --help says what a date means, in one sentence.
@@ -154,8 +154,8 @@ async def test_default_since_is_the_local_date_a_week_back(tmp_path: Path) -> No
     async with SimulatorServer(simulator) as server, _client(simulator, server.base_url) as c:
         async with SQLiteStore(tmp_path / "d.db") as store:
             report = await backfill(c, store, None, ["stats"])
-            windows = sorted(await store.done_ranges(sid, "stats"))
-            assert windows[0][0] == local_midnight(date(2026, 11, 15), LA)
+            spans = sorted(await store.done_ranges(sid, "stats"))
+            assert spans[0][0] == local_midnight(date(2026, 11, 15), LA)
             again = await backfill(c, store, None, ["stats"], timedelta(days=7))
     assert report.complete and report.failed == 0
     assert again.planned == report.planned and again.skipped >= report.planned - 1

@@ -1,7 +1,7 @@
-"""Two backfills on one store: every planned window is counted once, in one category.
+"""Two backfills on one store: every planned span is counted once, in one category.
 
 ``planned == skipped + done + failed + stored_meanwhile`` in every report, whoever wrote
-a window first.
+a span first.
 """
 
 from __future__ import annotations
@@ -69,11 +69,11 @@ def _client(simulator: Simulator, base_url: str, **kwargs: Any) -> ea.EnlightenC
 @pytest.mark.parametrize(
     "when",
     [
-        "after planning",  # the other run stored every window between the two passes
-        "before the first request",  # ... after this run listed a window, before sending it
+        "after planning",  # the other run stored every span between the two passes
+        "before the first request",  # ... after this run listed a span, before sending it
     ],
 )
-async def test_windows_the_other_run_stored_meanwhile_are_counted(
+async def test_spans_the_other_run_stored_meanwhile_are_counted(
     sim: tuple[Simulator, str], tmp_path: Path, when: str
 ) -> None:
     simulator, base_url = sim
@@ -90,7 +90,7 @@ async def test_windows_the_other_run_stored_meanwhile_are_counted(
     seen: list[Progress] = []
     async with _client(simulator, base_url, max_in_flight=1) as client, SQLiteStore(db) as mine:
         # first pass: one call per system and kind; then the second pass lists the first
-        # pair (call pairs + 1) and checks the first window just before its request (+ 2)
+        # pair (call pairs + 1) and checks the first span just before its request (+ 2)
         n = pairs + 1 if when == "after planning" else pairs + 2
         store = Interposed(mine, n, other_run)
         before = client.scheduler_snapshot().requests_sent
@@ -104,15 +104,15 @@ async def test_windows_the_other_run_stored_meanwhile_are_counted(
     assert (report.skipped, report.done, report.failed) == (0, 0, 0)
     assert report.stored_meanwhile == report.planned
     assert adds_up(report) and report.complete
-    assert sent == 1  # only /systems: no window fetched that the other run had stored
+    assert sent == 1  # only /systems: no span fetched that the other run had stored
     assert adds_up(seen[-1]) and all(p.done + p.failed + p.stored_meanwhile <= p.planned
                                      for p in seen)  # fmt: skip
     await assert_matches_ground_truth(db, simulator.fleet, since, until, simulator.clock.now())
 
 
 async def test_two_backfills_at_once_on_one_file_agree_and_add_up(tmp_path: Path) -> None:
-    # Both runs on one loop, at once, over the same windows: the second, with twice the
-    # requests in flight, gets ahead, and the first finds windows it stored meanwhile.
+    # Both runs on one loop, at once, over the same spans: the second, with twice the
+    # requests in flight, gets ahead, and the first finds spans it stored meanwhile.
     # However loaded the machine, the two slow down together.
     simulator = Simulator(fleet=Fleet(4, seed=7), plan=PLANS["unlimited"])
     clock = simulator.clock
@@ -132,14 +132,14 @@ async def test_two_backfills_at_once_on_one_file_agree_and_add_up(tmp_path: Path
     for report in (first, second):
         assert report.failed == 0 and report.complete and adds_up(report), report
         assert report.planned == first.planned > 0
-    # Each window is stored by one run or by both, and every row exactly once.
+    # Each span is stored by one run or by both, and every row exactly once.
     assert first.done + second.done >= first.planned
     assert first.stored_meanwhile + second.stored_meanwhile > 0, (first, second)
     await assert_matches_ground_truth(db, simulator.fleet, since, until, clock.now())
 
 
 SUMMARY = re.compile(
-    r"(\d+) windows planned, (\d+) already stored, (\d+) stored by another run meanwhile, "
+    r"(\d+) spans planned, (\d+) already stored, (\d+) stored by another run meanwhile, "
     r"(\d+) fetched, (\d+) failed"
 )
 
@@ -148,8 +148,8 @@ def test_two_cli_backfills_on_one_store_add_up(tmp_path: Path) -> None:
     # Two processes, each with its own embedded simulator of the same fleet (the same
     # source). The first is slow (the watt plan's 10 requests a minute on a clock 10
     # times faster: alone, it would take about 15 s); the second starts once the first
-    # has stored two windows, runs six times faster and overtakes it: the first then
-    # finds windows it had planned already stored by the second. (The second may start
+    # has stored two spans, runs six times faster and overtakes it: the first then
+    # finds spans it had planned already stored by the second. (The second may start
     # several seconds late on a busy machine and still overtake.)
     db = tmp_path / "two.db"
     # Both simulators start at one fixed instant, so that they and the ground truth serve
@@ -164,8 +164,8 @@ def test_two_cli_backfills_on_one_store_add_up(tmp_path: Path) -> None:
         "--since", since.isoformat(), "--until", until.isoformat(), "--no-progress",
     ]  # fmt: skip
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    # One request in flight: the slow run plans only a window or two ahead of what it
-    # has fetched, so it sees the fast run's windows however late the fast one starts.
+    # One request in flight: the slow run plans only a span or two ahead of what it
+    # has fetched, so it sees the fast run's spans however late the fast one starts.
     slow = subprocess.Popen(
         [*cmd, "--time-scale", "10", "--max-in-flight", "1"],
         env=env,
@@ -202,6 +202,6 @@ def test_two_cli_backfills_on_one_store_add_up(tmp_path: Path) -> None:
     (planned, _, slow_meanwhile, _), (_, fast_skipped, _, fast_fetched) = counts
     assert counts[1][0] == planned > 0
     assert fast_skipped >= 2 and fast_fetched > 0  # the second began while the first ran
-    assert slow_meanwhile > 0, counts  # ... and the first met windows the second stored
+    assert slow_meanwhile > 0, counts  # ... and the first met spans the second stored
     at = origin.timestamp()
     asyncio.run(assert_matches_ground_truth(db, Fleet(5, seed=7, anchor=at), since, until, at))

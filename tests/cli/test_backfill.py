@@ -1,5 +1,5 @@
 """``enlighten_async.cli.backfill``: a reversed range, could-not-run in one line (exit 3),
-shards, Redis lost mid-run, failed windows printed once, a run with nothing to do, SIGTERM.
+shards, Redis lost mid-run, failed spans printed once, a run with nothing to do, SIGTERM.
 
 Where stderr, signals or the exit status of a real process are the point, the command runs
 as a subprocess against a simulator served from a thread on loopback.
@@ -41,9 +41,9 @@ pytestmark = pytest.mark.usefixtures("no_cli_env")
 def failing_simulator() -> Iterator[str]:
     """A simulator whose next 500 ``stats`` answers are cut short (a decode error each,
     retried as the policy says, then once more at the end of the run): every ``stats``
-    window of a short run fails."""
+    span of a short run fails."""
     # A clock 600 times faster (the client keeps it with --time-scale): the retries'
-    # backoffs of the failing windows take milliseconds, not a minute.
+    # backoffs of the failing spans take milliseconds, not a minute.
     simulator = Simulator(
         fleet=Fleet(6, seed=1),
         plan=PLANS["unlimited"],
@@ -148,7 +148,7 @@ def test_redis_lost_mid_run_stops_and_a_rerun_resumes(
 
     async def failing(self: RedisLedger, now: float, latency: float = 0.0) -> ea.LedgerDecision:
         calls[0] += 1
-        if calls[0] > 3:  # Redis goes away after the systems list and two windows
+        if calls[0] > 3:  # Redis goes away after the systems list and two spans
             raise self._unavailable(ConnectionError("Connection refused"))
         return await real(self, now, latency)
 
@@ -157,7 +157,7 @@ def test_redis_lost_mid_run_stops_and_a_rerun_resumes(
     assert cli.main(argv) == 3
     out, err = capsys.readouterr()
     assert "the Redis ledger is unavailable" in err and "run the same command again" in err
-    # One line says it: no ERROR with a traceback, no WARNING per failed window.
+    # One line says it: no ERROR with a traceback, no WARNING per failed span.
     loud = [f"{r.levelname} {r.name}: {r.getMessage()}" for r in caplog.records]
     assert [line for line in loud if not line.startswith(("DEBUG", "INFO"))] == []
     assert [line for line in err.splitlines() if line.startswith("error:")] == [
@@ -165,16 +165,16 @@ def test_redis_lost_mid_run_stops_and_a_rerun_resumes(
     ][:1]
     assert KEY not in out + err
     kept = sum(w for _, _, w in asyncio.run(_stored(db)))
-    assert kept >= 1  # the windows fetched before the loss are kept
+    assert kept >= 1  # the spans fetched before the loss are kept
     monkeypatch.setattr(RedisLedger, "acquire", real)
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert f"{kept} already stored" in out and " 0 failed" in out
-    planned = int(out.split(" windows planned")[0].rsplit(" ", 1)[1])
+    planned = int(out.split(" spans planned")[0].rsplit(" ", 1)[1])
     assert kept < planned  # the run stopped: it did not go on without the shared ledger
 
 
-def test_failed_windows_are_printed_once(failing_simulator: str, tmp_path: Path) -> None:
+def test_failed_spans_are_printed_once(failing_simulator: str, tmp_path: Path) -> None:
     argv = ["backfill", "--key", KEY, "--user-id", USER, "--base-url", failing_simulator]
     argv += ["--kinds", "stats", "--since", "7d", "--no-progress", "--db", str(tmp_path / "f.db")]
     argv += ["--time-scale", "600"]
@@ -194,17 +194,17 @@ def test_a_run_with_nothing_to_do_says_so(
     db = str(tmp_path / "n.db")
     argv = ["backfill", "--simulate", "--sim-systems", "1", "--kinds", "stats", "--since", "2d"]
     assert cli.main([*argv, "--db", db]) == 0  # plain progress lines: stdout is captured
-    assert "% windows=" in capsys.readouterr().out
+    assert "% spans=" in capsys.readouterr().out
     assert cli.main([*argv, "--db", db]) == 0
     out = capsys.readouterr().out
-    assert "0/0" not in out and "% windows" not in out, out
-    assert re.search(r"^Nothing to do: all \d+ planned windows are already in ", out, re.M), out
+    assert "0/0" not in out and "% spans" not in out, out
+    assert re.search(r"^Nothing to do: all \d+ planned spans are already in ", out, re.M), out
 
 
 def test_sigterm_stops_a_backfill_like_ctrl_c(tmp_path: Path) -> None:
     db = tmp_path / "t.db"
     # A clock 60x real time and the plan watt (10 requests a simulated minute): about ten
-    # windows a second, so the run is still going when the signal comes.
+    # spans a second, so the run is still going when the signal comes.
     argv = [sys.executable, "-m", "enlighten_async", "backfill", "--simulate", "--db", str(db)]
     argv += ["--time-scale", "60", "--since", "20d"]
     proc = subprocess.Popen(
@@ -213,7 +213,7 @@ def test_sigterm_stops_a_backfill_like_ctrl_c(tmp_path: Path) -> None:
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().startswith("Embedded simulator")
-        assert "% windows=" in proc.stdout.readline()  # the run has begun
+        assert "% spans=" in proc.stdout.readline()  # the run has begun
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:
@@ -221,7 +221,7 @@ def test_sigterm_stops_a_backfill_like_ctrl_c(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 128 + signal.SIGTERM == cli.EXIT_TERMINATED, err
-    assert "Terminated. The windows fetched so far are kept in" in out, out
+    assert "Terminated. The spans fetched so far are kept in" in out, out
     assert "run the same command again" in out and "Traceback" not in err, err
     assert err == ""
     assert "Backfill summary" not in out

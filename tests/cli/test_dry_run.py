@@ -29,31 +29,31 @@ def test_dry_run_plans_what_a_backfill_fetches_and_sends_only_the_listing(
     out = capsys.readouterr().out
     assert not db.exists()  # no store created
     assert "Planning sent 1 request (/systems" in out, out
-    found = re.search(r"^Would fetch (\d+) windows of 3 systems with (\d+) requests ", out, re.M)
+    found = re.search(r"^Would fetch (\d+) spans of 3 systems with (\d+) requests ", out, re.M)
     assert found and found.group(1) == found.group(2), out
-    windows = int(found.group(1))
-    assert windows > 0
-    # the default simulator plan, watt: 10 a minute, so (windows + 1 listing) need
-    # windows // 10 more minutes of quota windows
-    minutes = (windows + 1 - 1) // 10
+    spans = int(found.group(1))
+    assert spans > 0
+    # the default simulator plan, watt: 10 a minute, so (spans + 1 listing) need
+    # spans // 10 more minutes of quota windows
+    minutes = (spans + 1 - 1) // 10
     assert f"Time at plan watt (10/minute, 10000/month): about 0:{minutes:02d}:00 " in out, out
     assert "at the clock x600" in out
     assert "Backfill summary" not in out
 
-    assert cli.main(argv) == 0  # the real run plans and fetches the same windows
+    assert cli.main(argv) == 0  # the real run plans and fetches the same spans
     summary = capsys.readouterr().out
-    assert f" {windows} windows planned, 0 already stored, " in summary, summary
-    assert f"{windows} fetched, 0 failed" in summary
+    assert f" {spans} spans planned, 0 already stored, " in summary, summary
+    assert f"{spans} fetched, 0 failed" in summary
     sent = re.search(r"; (\d+) requests, (\d+) 409s, (\d+) retries;", summary)
     assert sent, summary
     requests, conflicts, retries = map(int, sent.groups())
-    # the same listing, then one per window (and again each one a 409 or a retry sent back)
-    assert requests == windows + 1 + conflicts + retries, summary
+    # the same listing, then one per span (and again each one a 409 or a retry sent back)
+    assert requests == spans + 1 + conflicts + retries, summary
 
     before = db.read_bytes()
     assert cli.main([*argv, "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert f"Nothing to do: all {windows} planned windows are already in {db}." in out, out
+    assert f"Nothing to do: all {spans} planned spans are already in {db}." in out, out
     assert db.read_bytes() == before
 
 

@@ -34,7 +34,7 @@ def test_each_exception_has_its_status(exc: Exception, status: int) -> None:
 
 
 def test_the_statuses_are_those_the_help_documents() -> None:
-    assert (exits.EXIT_OK, exits.EXIT_FAILED_WINDOWS, exits.EXIT_USAGE) == (0, 1, 2)
+    assert (exits.EXIT_OK, exits.EXIT_FAILED_SPANS, exits.EXIT_USAGE) == (0, 1, 2)
     assert (exits.EXIT_CANNOT_RUN, exits.EXIT_INTERRUPTED, exits.EXIT_TERMINATED) == (3, 130, 143)
     assert {status for _, status in exits.EXIT_STATUSES} == {1, 2, 3}
     # the package keeps the names it had as a module

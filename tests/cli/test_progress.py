@@ -26,12 +26,12 @@ def test_plain_progress_shows_elapsed_rate_and_eta(
 ) -> None:
     argv = ["backfill", "--simulate", "--sim-systems", "2", "--kinds", "stats", "--since", "2d"]
     assert cli.main([*argv, "--db", str(tmp_path / "p.db")]) == 0
-    lines = [line for line in capsys.readouterr().out.splitlines() if "% windows=" in line]
+    lines = [line for line in capsys.readouterr().out.splitlines() if "% spans=" in line]
     assert lines
     # Each count labelled (issue 18: "requests 211 409s 1" read as "211 409s").
     shape = re.compile(
-        r"^ *\d+% windows=\d+/\d+ requests=\d+ 409s=\d+ retries=\d+ failed=\d+ "
-        r"elapsed=\d+:\d\d:\d\d windows/s=\d+\.\d eta=(\d+:\d\d:\d\d|\?)$"
+        r"^ *\d+% spans=\d+/\d+ requests=\d+ 409s=\d+ retries=\d+ failed=\d+ "
+        r"elapsed=\d+:\d\d:\d\d spans/s=\d+\.\d eta=(\d+:\d\d:\d\d|\?)$"
     )
     assert all(shape.search(line) for line in lines), lines
     assert lines[-1].startswith("100% ") and lines[-1].endswith("eta=0:00:00")
@@ -66,7 +66,7 @@ def test_rich_progress_fits_the_terminal_without_cutting_counts(
     assert all(len(line) <= width for line in last), last
     bar, info = last[0], " ".join(last[1:])
     assert "11234/65432" in bar and "eta 12:34:56" in bar and re.search(r"\d:\d\d:\d\d ", bar)
-    assert "409s=123" in info and "retries=45" in info and "windows/s" in info
+    assert "409s=123" in info and "retries=45" in info and "spans/s" in info
 
 
 def test_plain_progress_into_a_closed_pipe_goes_on_quietly(tmp_path: Path) -> None:

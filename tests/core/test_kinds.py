@@ -19,7 +19,7 @@ from enlighten_async.core.kinds import (
     Table,
     TableRows,
 )
-from enlighten_async.core.spans import day_epoch, plan_windows
+from enlighten_async.core.spans import day_epoch, plan_spans
 from tests.support.store_samples import system_record
 
 T0 = 1_717_200_000  # 2024-06-01T00:00:00Z
@@ -105,8 +105,8 @@ def test_a_spec_is_a_span_rule_and_names_itself() -> None:
     assert str(spec) == "a" and spec.max_days == 0
     assert spec.table.name == "a" and spec.columns == ("system_id", "end_at", "value")
     assert spec.time_column == "end_at"
-    windows = plan_windows(spec, T0, T0 + 30 * 300, now=T0 + 86400)
-    assert [(w.start_at, w.end_at) for w in windows] == [
+    spans = plan_spans(spec, T0, T0 + 30 * 300, now=T0 + 86400)
+    assert [(w.start_at, w.end_at) for w in spans] == [
         (T0, T0 + 3600),
         (T0 + 3600, T0 + 7200),
         (T0 + 7200, T0 + 9000),
@@ -118,7 +118,7 @@ def test_a_spec_is_a_span_rule_and_names_itself() -> None:
     assert spec.moment(T0) == datetime(2024, 6, 1, tzinfo=timezone.utc)
     assert spec.moment(None) is None
     with pytest.raises(ValueError, match="planned in days"):
-        plan_windows(days, T0, T0 + 86400, now=T0 + 86400 * 3)
+        plan_spans(days, T0, T0 + 86400, now=T0 + 86400 * 3)
 
 
 def test_gaps_between_done_ranges() -> None:

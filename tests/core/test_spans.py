@@ -15,14 +15,14 @@ from hypothesis import strategies as st
 from enlighten_async.core.spans import (
     LOOKBACK,
     LookbackWarning,
-    Window,
+    Span,
     day_epoch,
     local_days,
     local_midnight,
     plan_days,
-    plan_windows,
+    plan_spans,
 )
-from enlighten_async.v2.kinds import KINDS, MAX_DAYS_PER_CHUNK, Kind
+from enlighten_async.v2.kinds import KINDS, MAX_DAYS_PER_CHUNK, IntervalOperation
 
 ZONES = [
     ZoneInfo(name)
@@ -44,11 +44,11 @@ moments = st.builds(
     st.datetimes(min_value=datetime(2022, 1, 1), max_value=datetime(2025, 1, 1)),
     st.sampled_from(ZONES),
 )
-kinds = st.sampled_from(list(Kind))
+kinds = st.sampled_from(list(IntervalOperation))
 
 
-def _max_span_ok(w: Window) -> bool:
-    if w.kind is Kind.STATS:
+def _max_span_ok(w: Span) -> bool:
+    if w.kind is IntervalOperation.STATS:
         return w.end_at - w.start_at <= DAY
     # one calendar month from the start, in UTC, the day clamped to the month's end
     s = w.start
@@ -78,14 +78,14 @@ def ranges(draw: st.DrawFn) -> tuple[datetime, datetime, datetime]:
 
 @settings(max_examples=200, deadline=None)
 @given(kind=kinds, rng=ranges(), operational=st.one_of(st.none(), moments))
-def test_windows_cover_the_clipped_range_exactly(
-    kind: Kind, rng: tuple[datetime, datetime, datetime], operational: datetime | None
+def test_spans_cover_the_clipped_range_exactly(
+    kind: IntervalOperation, rng: tuple[datetime, datetime, datetime], operational: datetime | None
 ) -> None:
     start, end, now = rng
     step = kind.step
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        windows = plan_windows(kind, start, end, now=now, operational_at=operational)
+        spans = plan_spans(kind, start, end, now=now, operational_at=operational)
     assert sum(issubclass(w.category, LookbackWarning) for w in caught) <= 1
 
     # the expected aligned, clipped range, computed here from first principles
@@ -98,7 +98,7 @@ def test_windows_cover_the_clipped_range_exactly(
     expected = set(range(s + step, e + 1, step))
 
     ends: list[int] = []
-    for w in windows:
+    for w in spans:
         assert w.kind is kind
         assert w.start_at % step == 0 and w.end_at % step == 0
         assert w.start_at < w.end_at
@@ -106,12 +106,12 @@ def test_windows_cover_the_clipped_range_exactly(
         ends.extend(w.interval_ends())
     assert len(ends) == len(set(ends)), "an interval is asked for twice"
     assert set(ends) == expected
-    for prev, nxt in itertools.pairwise(windows):
+    for prev, nxt in itertools.pairwise(spans):
         assert nxt.start_at == prev.end_at
-    if windows:
-        assert windows[0].start_at == s and windows[-1].end_at == e
-    # fewest windows: every window but the last is as long as the API allows
-    for w in windows[:-1]:
+    if spans:
+        assert spans[0].start_at == s and spans[-1].end_at == e
+    # fewest spans: every span but the last is as long as the API allows
+    for w in spans[:-1]:
         assert w.end_at == w.start_at + w.kind.max_span
 
 
@@ -120,44 +120,44 @@ def test_windows_cover_the_clipped_range_exactly(
 def test_start_and_end_are_rounded_down_to_the_mark(start: datetime, length: timedelta) -> None:
     end = start + length
     now = end + timedelta(days=1)
-    for kind in Kind:
-        windows = plan_windows(kind, start, end, now=now, operational_at=None)
-        if windows:
-            assert windows[0].start_at == int(start.timestamp()) // kind.step * kind.step
-            assert windows[-1].end_at == int(end.timestamp()) // kind.step * kind.step
+    for kind in IntervalOperation:
+        spans = plan_spans(kind, start, end, now=now, operational_at=None)
+        if spans:
+            assert spans[0].start_at == int(start.timestamp()) // kind.step * kind.step
+            assert spans[-1].end_at == int(end.timestamp()) // kind.step * kind.step
 
 
 def test_stats_day_splits_at_exactly_one_day() -> None:
     start = datetime(2024, 6, 1, 0, 3, tzinfo=timezone.utc)
     end = datetime(2024, 6, 3, 12, 0, tzinfo=timezone.utc)
-    windows = plan_windows(Kind.STATS, start, end, now=NOW)
+    spans = plan_spans(IntervalOperation.STATS, start, end, now=NOW)
     base = int(datetime(2024, 6, 1, tzinfo=timezone.utc).timestamp())
-    assert [(w.start_at - base, w.end_at - base) for w in windows] == [
+    assert [(w.start_at - base, w.end_at - base) for w in spans] == [
         (0, DAY),
         (DAY, 2 * DAY),
         (2 * DAY, 2 * DAY + 12 * 3600),
     ]
-    assert windows[0].interval_ends()[0] == base + 300  # the first interval ends 5 min in
+    assert spans[0].interval_ends()[0] == base + 300  # the first interval ends 5 min in
 
 
-def test_month_windows_are_28_days_less_an_hour_so_any_reading_of_a_month_fits() -> None:
+def test_month_spans_are_28_days_less_an_hour_so_any_reading_of_a_month_fits() -> None:
     start = datetime(2024, 1, 31, tzinfo=timezone.utc)
     end = datetime(2024, 4, 15, tzinfo=timezone.utc)
-    windows = plan_windows(
-        Kind.RGM_STATS, start, end, now=datetime(2024, 5, 1, tzinfo=timezone.utc)
+    spans = plan_spans(
+        IntervalOperation.RGM_STATS, start, end, now=datetime(2024, 5, 1, tzinfo=timezone.utc)
     )
     month = timedelta(days=28) - timedelta(hours=1)
-    assert [(w.start, w.end) for w in windows] == [
+    assert [(w.start, w.end) for w in spans] == [
         (start, start + month),
         (start + month, start + 2 * month),
         (start + 2 * month, end),
     ]
     # Across Sydney's DST start (Oct 6 2024) a local calendar month from Sep 10 is an hour
-    # shorter than the UTC one; a window must still fit inside it.
+    # shorter than the UTC one; a span must still fit inside it.
     sydney = ZoneInfo("Australia/Sydney")
     s = datetime(2024, 9, 10, 10, 0, tzinfo=sydney)
-    (w, *_) = plan_windows(
-        Kind.CONSUMPTION_STATS,
+    (w, *_) = plan_spans(
+        IntervalOperation.CONSUMPTION_STATS,
         s,
         s + timedelta(days=60),
         now=datetime(2025, 1, 1, tzinfo=timezone.utc),
@@ -168,66 +168,83 @@ def test_month_windows_are_28_days_less_an_hour_so_any_reading_of_a_month_fits()
     # Angeles, 2026-02-20 to 2026-03-20 is 28 days less an hour). Found by the soak tests.
     la = ZoneInfo("America/Los_Angeles")
     s = datetime(2026, 2, 20, tzinfo=la)
-    (w, *_) = plan_windows(
-        Kind.RGM_STATS, s, s + timedelta(days=60), now=datetime(2026, 6, 1, tzinfo=timezone.utc)
+    (w, *_) = plan_spans(
+        IntervalOperation.RGM_STATS,
+        s,
+        s + timedelta(days=60),
+        now=datetime(2026, 6, 1, tzinfo=timezone.utc),
     )
     assert w.end <= datetime(2026, 3, 20, tzinfo=la)
 
 
 def test_end_is_clipped_to_now_rounded_down() -> None:
-    windows = plan_windows(
-        Kind.CONSUMPTION_STATS, NOW - timedelta(hours=2), NOW + timedelta(days=3), now=NOW
+    spans = plan_spans(
+        IntervalOperation.CONSUMPTION_STATS,
+        NOW - timedelta(hours=2),
+        NOW + timedelta(days=3),
+        now=NOW,
     )
-    assert windows[-1].end_at == NOW_AT - NOW_AT % 900
-    assert windows[-1].end_at <= NOW_AT
+    assert spans[-1].end_at == NOW_AT - NOW_AT % 900
+    assert spans[-1].end_at <= NOW_AT
 
 
 def test_lookback_clip_warns_once_and_starts_late_enough() -> None:
     start = NOW - timedelta(days=800)
     with pytest.warns(LookbackWarning) as record:
-        windows = plan_windows(Kind.STATS, start, NOW, now=NOW, lookback_margin=MARGIN)
+        spans = plan_spans(IntervalOperation.STATS, start, NOW, now=NOW, lookback_margin=MARGIN)
     assert len(record) == 1
-    assert windows[0].start_at >= NOW_AT - LOOKBACK + MARGIN
-    assert windows[0].start_at - (NOW_AT - LOOKBACK + MARGIN) < 300
-    assert len(windows) == 364  # 365 days less the margin, rounded to the marks
+    assert spans[0].start_at >= NOW_AT - LOOKBACK + MARGIN
+    assert spans[0].start_at - (NOW_AT - LOOKBACK + MARGIN) < 300
+    assert len(spans) == 364  # 365 days less the margin, rounded to the marks
 
 
 def test_lookback_warns_even_when_nothing_is_left() -> None:
     with pytest.warns(LookbackWarning):
-        windows = plan_windows(
-            Kind.RGM_STATS, NOW - timedelta(days=900), NOW - timedelta(days=700), now=NOW
+        spans = plan_spans(
+            IntervalOperation.RGM_STATS,
+            NOW - timedelta(days=900),
+            NOW - timedelta(days=700),
+            now=NOW,
         )
-    assert windows == []
+    assert spans == []
 
 
 def test_recent_range_does_not_warn() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        windows = plan_windows(Kind.STATS, NOW - timedelta(days=30), NOW, now=NOW)
-    assert len(windows) == 30
+        spans = plan_spans(IntervalOperation.STATS, NOW - timedelta(days=30), NOW, now=NOW)
+    assert len(spans) == 30
 
 
 def test_operational_date_clips_quietly() -> None:
     operational = NOW - timedelta(days=10, minutes=7)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        windows = plan_windows(
-            Kind.STATS, NOW - timedelta(days=30), NOW, now=NOW, operational_at=operational
+        spans = plan_spans(
+            IntervalOperation.STATS,
+            NOW - timedelta(days=30),
+            NOW,
+            now=NOW,
+            operational_at=operational,
         )
     op_at = int(operational.timestamp())
-    assert windows[0].start_at == op_at - op_at % 300
-    assert len(windows) == 11
+    assert spans[0].start_at == op_at - op_at % 300
+    assert len(spans) == 11
 
 
 def test_operational_date_after_end_gives_nothing() -> None:
-    windows = plan_windows(
-        Kind.STATS, NOW - timedelta(days=3), NOW - timedelta(days=2), now=NOW, operational_at=NOW
+    spans = plan_spans(
+        IntervalOperation.STATS,
+        NOW - timedelta(days=3),
+        NOW - timedelta(days=2),
+        now=NOW,
+        operational_at=NOW,
     )
-    assert windows == []
+    assert spans == []
 
 
-def test_window_datetimes_are_aware_utc() -> None:
-    w = Window(1_700_000_100, 1_700_000_400, Kind.STATS)
+def test_span_datetimes_are_aware_utc() -> None:
+    w = Span(1_700_000_100, 1_700_000_400, IntervalOperation.STATS)
     assert w.start == datetime(2023, 11, 14, 22, 15, tzinfo=timezone.utc)
     assert w.end.tzinfo is timezone.utc
     assert list(w.interval_ends()) == [1_700_000_400]
@@ -242,23 +259,23 @@ def test_window_datetimes_are_aware_utc() -> None:
 )
 def test_naive_datetimes_are_refused(start: datetime, end: datetime) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        plan_windows(Kind.STATS, start, end, now=NOW)
+        plan_spans(IntervalOperation.STATS, start, end, now=NOW)
 
 
 def test_naive_now_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        plan_windows(Kind.STATS, NOW - timedelta(days=1), NOW, now=datetime(2024, 6, 15))
+        plan_spans(IntervalOperation.STATS, NOW - timedelta(days=1), NOW, now=datetime(2024, 6, 15))
 
 
 def test_start_after_end_is_refused() -> None:
     with pytest.raises(ValueError, match="after"):
-        plan_windows(Kind.STATS, NOW, NOW - timedelta(seconds=1), now=NOW)
+        plan_spans(IntervalOperation.STATS, NOW, NOW - timedelta(seconds=1), now=NOW)
 
 
 def test_start_after_end_shows_the_datetimes_as_given() -> None:
     later = datetime(2024, 6, 15, 14, 0, tzinfo=ZoneInfo("Europe/Berlin"))
     with pytest.raises(ValueError, match=r"start \(2024-06-15T14:00:00\+02:00\) is after end"):
-        plan_windows(Kind.STATS, later, later - timedelta(hours=1), now=NOW)
+        plan_spans(IntervalOperation.STATS, later, later - timedelta(hours=1), now=NOW)
 
 
 @pytest.mark.parametrize(
@@ -273,7 +290,7 @@ def test_start_after_end_shows_the_datetimes_as_given() -> None:
 )
 def test_bad_times_are_refused_clearly(start: object, error: type, message: str) -> None:
     with pytest.raises(error, match=message):
-        plan_windows(Kind.STATS, start, NOW, now=NOW)  # type: ignore[arg-type]
+        plan_spans(IntervalOperation.STATS, start, NOW, now=NOW)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -281,7 +298,13 @@ def test_bad_times_are_refused_clearly(start: object, error: type, message: str)
 )
 def test_bad_lookback_margin_is_refused(margin: object, error: type) -> None:
     with pytest.raises(error, match="lookback_margin"):
-        plan_windows(Kind.STATS, NOW - timedelta(hours=1), NOW, now=NOW, lookback_margin=margin)  # type: ignore[arg-type]
+        plan_spans(
+            IntervalOperation.STATS,
+            NOW - timedelta(hours=1),
+            NOW,
+            now=NOW,
+            lookback_margin=margin,  # type: ignore[arg-type]
+        )
 
 
 def test_plan_days_refuses_days_before_1970() -> None:
@@ -297,23 +320,23 @@ def test_plan_days_refuses_days_before_1970() -> None:
 
 def test_unknown_kind_is_refused() -> None:
     with pytest.raises(ValueError):
-        plan_windows(KINDS["energy_lifetime"], NOW - timedelta(days=1), NOW, now=NOW)
+        plan_spans(KINDS["energy_lifetime"], NOW - timedelta(days=1), NOW, now=NOW)
     with pytest.raises(ValueError):
-        Kind("energy_lifetime")
+        IntervalOperation("energy_lifetime")
     with pytest.raises(TypeError, match="KindSpec"):
-        plan_windows("stats", NOW - timedelta(days=1), NOW, now=NOW)  # type: ignore[arg-type]
+        plan_spans("stats", NOW - timedelta(days=1), NOW, now=NOW)  # type: ignore[arg-type]
 
 
 def test_a_kind_spec_plans_as_its_kind() -> None:
-    for kind in Kind:
-        a = plan_windows(kind, NOW - timedelta(days=40), NOW, now=NOW)
-        b = plan_windows(KINDS[kind.value], NOW - timedelta(days=40), NOW, now=NOW)
+    for kind in IntervalOperation:
+        a = plan_spans(kind, NOW - timedelta(days=40), NOW, now=NOW)
+        b = plan_spans(KINDS[kind.value], NOW - timedelta(days=40), NOW, now=NOW)
         assert [(w.start_at, w.end_at) for w in a] == [(w.start_at, w.end_at) for w in b]
 
 
 def test_epoch_ints_are_accepted() -> None:
-    assert plan_windows(Kind.STATS, NOW_AT - 3600, NOW_AT, now=NOW_AT) == plan_windows(
-        Kind.STATS, NOW - timedelta(hours=1), NOW, now=NOW
+    assert plan_spans(IntervalOperation.STATS, NOW_AT - 3600, NOW_AT, now=NOW_AT) == plan_spans(
+        IntervalOperation.STATS, NOW - timedelta(hours=1), NOW, now=NOW
     )
 
 
@@ -439,8 +462,8 @@ LOCAL_NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
     first=st.dates(date(2026, 1, 1), date(2026, 11, 20)),
     n_days=st.integers(0, 40),
 )
-def test_local_days_are_covered_exactly_once_in_aligned_windows(
-    kind: Kind, tz: ZoneInfo, first: date, n_days: int
+def test_local_days_are_covered_exactly_once_in_aligned_spans(
+    kind: IntervalOperation, tz: ZoneInfo, first: date, n_days: int
 ) -> None:
     last = min(first + timedelta(days=n_days), date(2026, 11, 29))
     start, end = local_days(first, last, tz)
@@ -451,41 +474,43 @@ def test_local_days_are_covered_exactly_once_in_aligned_windows(
     assert datetime.fromtimestamp(end - 1, tz).date() == last
     assert datetime.fromtimestamp(end, tz).date() > last
     assert start % 900 == 0 and end % 900 == 0  # local midnights are on the marks
-    windows = plan_windows(kind, start, end, now=LOCAL_NOW, tz=tz)
-    ends = [t for w in windows for t in w.interval_ends()]
+    spans = plan_spans(kind, start, end, now=LOCAL_NOW, tz=tz)
+    ends = [t for w in spans for t in w.interval_ends()]
     assert ends == list(range(start + step, end + 1, step))  # each interval once, in order
-    for prev, nxt in itertools.pairwise(windows):
+    for prev, nxt in itertools.pairwise(spans):
         assert nxt.start_at == prev.end_at
-    for w in windows:
+    for w in spans:
         assert w.start_at % step == 0 and w.end_at % step == 0
         assert w.start_at < w.end_at <= w.start_at + w.kind.max_span
         assert _max_span_ok(w)
-        if kind is Kind.STATS:  # a stats window lies within one local day
+        if kind is IntervalOperation.STATS:  # a stats span lies within one local day
             assert (
                 w.start.astimezone(tz).date()
                 == (w.end - timedelta(seconds=1)).astimezone(tz).date()
             )
-    if kind is Kind.STATS:
+    if kind is IntervalOperation.STATS:
         # one request per day, two for a day longer than 24 hours
         lengths = [
             local_midnight(first + timedelta(days=i + 1), tz)
             - local_midnight(first + timedelta(days=i), tz)
             for i in range((last - first).days + 1)
         ]
-        assert len(windows) == sum(1 if n <= DAY else 2 for n in lengths)
-        # a day's windows do not depend on the range around it: a rerun over a part of
-        # the range (or a longer one) plans the same windows for the same days
-        part = plan_windows(kind, *local_days(last, last, tz), now=LOCAL_NOW, tz=tz)
-        assert set(part) <= set(windows)
+        assert len(spans) == sum(1 if n <= DAY else 2 for n in lengths)
+        # a day's spans do not depend on the range around it: a rerun over a part of
+        # the range (or a longer one) plans the same spans for the same days
+        part = plan_spans(kind, *local_days(last, last, tz), now=LOCAL_NOW, tz=tz)
+        assert set(part) <= set(spans)
 
 
 def test_dst_days_in_los_angeles_are_23_and_25_hours() -> None:
     la = ZoneInfo("America/Los_Angeles")
-    spring = plan_windows(
-        Kind.STATS, *local_days(date(2026, 3, 8), date(2026, 3, 8), la), now=LOCAL_NOW
+    spring = plan_spans(
+        IntervalOperation.STATS, *local_days(date(2026, 3, 8), date(2026, 3, 8), la), now=LOCAL_NOW
     )
-    fall = plan_windows(
-        Kind.STATS, *local_days(date(2026, 11, 1), date(2026, 11, 1), la), now=LOCAL_NOW
+    fall = plan_spans(
+        IntervalOperation.STATS,
+        *local_days(date(2026, 11, 1), date(2026, 11, 1), la),
+        now=LOCAL_NOW,
     )
     assert [w.end_at - w.start_at for w in spring] == [23 * 3600]
     assert [w.end_at - w.start_at for w in fall] == [24 * 3600, 3600]
@@ -513,12 +538,14 @@ def test_every_zone_in_use_has_local_midnights_on_the_15_minute_marks() -> None:
     assert off == []
 
 
-def test_without_a_zone_stats_windows_run_24_hours_from_the_start() -> None:
+def test_without_a_zone_stats_spans_run_24_hours_from_the_start() -> None:
     la = ZoneInfo("America/Los_Angeles")
     start = datetime(2026, 6, 1, 12, tzinfo=la)
-    windows = plan_windows(Kind.STATS, start, start + timedelta(days=2), now=LOCAL_NOW)
-    assert [w.end_at - w.start_at for w in windows] == [DAY, DAY]
-    zoned = plan_windows(Kind.STATS, start, start + timedelta(days=2), now=LOCAL_NOW, tz=la)
+    spans = plan_spans(IntervalOperation.STATS, start, start + timedelta(days=2), now=LOCAL_NOW)
+    assert [w.end_at - w.start_at for w in spans] == [DAY, DAY]
+    zoned = plan_spans(
+        IntervalOperation.STATS, start, start + timedelta(days=2), now=LOCAL_NOW, tz=la
+    )
     assert [w.end_at - w.start_at for w in zoned] == [12 * 3600, DAY, 12 * 3600]
 
 

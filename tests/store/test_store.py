@@ -1,4 +1,4 @@
-"""SQLiteStore: round trips, upserts, atomic windows, status and gaps, off-loop work."""
+"""SQLiteStore: round trips, upserts, atomic spans, status and gaps, off-loop work."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ async def test_stats_round_trip(store: SQLiteStore) -> None:
     assert await store.done_ranges(SYS + 1, "stats") == set()
     assert await store.count("stats") == 3
     assert await store.count("stats", SYS + 1) == 0
-    # the range is (start_at, end_at], like a window
+    # the range is (start_at, end_at], like a span
     assert [r[1] for r in await store.intervals("stats", SYS, T0 + 300, T0 + 900)] == [
         T0 + 600,
         T0 + 900,
@@ -107,7 +107,7 @@ async def test_energy_lifetime_round_trip(store: SQLiteStore) -> None:
     )
 
 
-async def test_writing_a_window_twice_keeps_one_copy(store: SQLiteStore) -> None:
+async def test_writing_a_span_twice_keeps_one_copy(store: SQLiteStore) -> None:
     await store.write_range(SYS, "stats", T0, T0 + 86400, stats(T0, 5))
     await store.write_range(SYS, "stats", T0, T0 + 86400, stats(T0, 5, powr=7))
     assert await store.count("stats") == 5
@@ -119,9 +119,7 @@ async def test_writing_a_window_twice_keeps_one_copy(store: SQLiteStore) -> None
 
 
 @pytest.mark.parametrize("where", ["first table", "meter intervals"])
-async def test_a_failed_write_leaves_neither_rows_nor_window(
-    store: SQLiteStore, where: str
-) -> None:
+async def test_a_failed_write_leaves_neither_rows_nor_span(store: SQLiteStore, where: str) -> None:
     if where == "first table":
         good = stats(T0, 3)
         # powr=None violates NOT NULL on the third row, after two rows were written
@@ -231,7 +229,7 @@ async def test_status_reports_extent_and_gaps(store: SQLiteStore) -> None:
     )
 
 
-async def test_overlapping_and_adjacent_windows_make_no_gap(store: SQLiteStore) -> None:
+async def test_overlapping_and_adjacent_spans_make_no_gap(store: SQLiteStore) -> None:
     await store.write_range(SYS, "rgm_stats", T0, T0 + 9000, rgm(T0, 1))
     await store.write_range(SYS, "rgm_stats", T0 + 900, T0 + 1800, rgm(T0 + 900, 1))
     await store.write_range(SYS, "rgm_stats", T0 + 9000, T0 + 18000, rgm(T0 + 9000, 1))

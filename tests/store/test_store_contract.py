@@ -1,6 +1,6 @@
 """The store seam: one suite run against SQLiteStore and against the in-memory store.
 
-What backfill needs (done windows, a window written with its done record atomically) and
+What backfill needs (done spans, a span written with its done record atomically) and
 what readers need (intervals with bounds, status, systems): a second backend that passes
 this suite can take SQLiteStore's place. The last test runs a short backfill into each.
 """
@@ -43,7 +43,7 @@ async def test_is_a_store_of_both_sides(store: Any) -> None:
     assert isinstance(store, BackfillStore) and isinstance(store, StoreReader)
 
 
-async def test_a_window_and_its_done_record(store: Any) -> None:
+async def test_a_span_and_its_done_record(store: Any) -> None:
     await store.write_range(SYS, "stats", T0, T0 + 900, stats(T0, 3))
     assert await store.done_ranges(SYS, "stats") == {(T0, T0 + 900)}
     assert await store.done_ranges(SYS, "rgm_stats") == set()
@@ -84,7 +84,7 @@ async def test_every_kind_round_trips_with_its_columns(store: Any) -> None:
 async def test_intervals_read_back_within_bounds(store: Any) -> None:
     await store.write_range(SYS, "stats", T0, T0 + 1500, stats(T0, 5))
     ends = [r[1] for r in await store.intervals("stats", SYS, T0 + 600, T0 + 1200)]
-    assert ends == [T0 + 900, T0 + 1200]  # (start_at, end_at], like a window
+    assert ends == [T0 + 900, T0 + 1200]  # (start_at, end_at], like a span
     ends = [r[1] for r in await store.intervals("stats", SYS, utc(T0 + 600), None)]
     assert ends == [T0 + 900, T0 + 1200, T0 + 1500]
     assert [r[1] for r in await store.intervals("stats", SYS, None, date(2024, 6, 1))] == []
@@ -100,7 +100,7 @@ async def test_intervals_read_back_within_bounds(store: Any) -> None:
         await store.intervals("nope", SYS)
 
 
-async def test_a_window_written_twice_replaces_its_rows(store: Any) -> None:
+async def test_a_span_written_twice_replaces_its_rows(store: Any) -> None:
     await store.write_range(SYS, "stats", T0, T0 + 900, stats(T0, 3))
     await store.write_range(SYS, "stats", T0, T0 + 900, stats(T0, 3, powr=500))
     await store.write_range(SYS, "stats", T0 + 600, T0 + 1200, stats(T0 + 600, 2, powr=7))
@@ -114,7 +114,7 @@ async def test_a_window_written_twice_replaces_its_rows(store: Any) -> None:
     assert await store.done_ranges(SYS, "stats") == {(T0, T0 + 900), (T0 + 600, T0 + 1200)}
 
 
-async def test_a_refused_window_leaves_nothing(store: Any) -> None:
+async def test_a_refused_span_leaves_nothing(store: Any) -> None:
     good = rgm(T0, 2)
     bad = ea.RgmStats(
         system_id=SYS,
@@ -308,7 +308,7 @@ async def test_a_live_claim_is_its_owners_alone(store: Any) -> None:
 
 
 async def test_claims_on_overlapping_ranges_exclude_each_other(store: Any) -> None:
-    # Runs with other ranges (or another "now") plan other windows: a claim holds every
+    # Runs with other ranges (or another "now") plan other spans: a claim holds every
     # interval of its range, as a done range does. Intervals end in (start, end]: ranges
     # that only touch share none. Days include both ends: ranges sharing a day overlap.
     day = 86400

@@ -204,7 +204,7 @@ def test_backfill_into_a_damaged_store_is_one_line_and_exit_3(
 def test_a_run_that_fails_before_writing_leaves_no_database_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Nothing listens on port 9 of loopback: the run fails before its first window (after
+    # Nothing listens on port 9 of loopback: the run fails before its first span (after
     # one attempt, so that the test does not sit through the retries' backoff).
     quick_client = functools.partial(ea.EnlightenClient, retry=ea.RetryPolicy(attempts=1))
     monkeypatch.setattr(cli.connect, "EnlightenClient", quick_client)
@@ -219,8 +219,8 @@ def test_a_run_that_fails_before_writing_leaves_no_database_file(
 async def test_a_store_that_fails_mid_run_stops_the_backfill_with_store_error(
     tmp_path: Path,
 ) -> None:
-    # A store that cannot take a write fails every window alike: the run stops at the
-    # first, with the store's error, instead of reporting each window as failed.
+    # A store that cannot take a write fails every span alike: the run stops at the
+    # first, with the store's error, instead of reporting each span as failed.
     simulator = Simulator(fleet=Fleet(2, seed=1), plan=PLANS["unlimited"])
     today = datetime.fromtimestamp(simulator.clock.now(), UTC).date()
     db = tmp_path / "mid.db"

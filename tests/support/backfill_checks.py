@@ -1,5 +1,5 @@
 """Checks the backfill tests share: a store against the fleet's ground truth, and a
-report whose windows add up."""
+report whose spans add up."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ async def assert_matches_ground_truth(
 
 
 def adds_up(report: BackfillReport | Progress) -> bool:
-    """Every planned window in exactly one category (checked in every report below)."""
+    """Every planned span in exactly one category (checked in every report below)."""
     return report.planned == (
         report.skipped + report.done + report.failed + report.stored_meanwhile
     )

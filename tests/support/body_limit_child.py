@@ -36,7 +36,7 @@ HEADROOM = 256 * 1024 * 1024
 WARM_UP = 1000
 #: The ticker's period: a gap is the time between two ticks, so its floor is this.
 TICK = 0.001
-#: The window asked for (its content does not matter to the hostile servers).
+#: The span asked for (its content does not matter to the hostile servers).
 END_AT = (int(time.time()) // 900 - 96) * 900
 START_AT = END_AT - 86400
 

@@ -6,8 +6,8 @@
   for every body.
 * The client refuses a series answer for another system, or with intervals (days)
   outside the span (dates) it asked for: ``ResponseFormatError``.
-* A backfill asks again, after its other windows, for a window whose answer was not for
-  it, stores nothing of such an answer, and reports the window when it stays bad; a later
+* A backfill asks again, after its other spans, for a span whose answer was not for
+  it, stores nothing of such an answer, and reports the span when it stays bad; a later
   run fetches it.
 
 The store's own guard (a range's write never changes another range's rows) is in
@@ -223,7 +223,7 @@ async def test_a_stats_answer_for_another_system_is_a_response_format_error(
     [
         -1,
         0,
-        T0 - 300,  # the last interval of the day before: another window's
+        T0 - 300,  # the last interval of the day before: another span's
         T0 + 86400 + 300,  # the first of the next day
         100_000_000_000,  # the year 5138
     ],
@@ -233,7 +233,7 @@ async def test_a_stats_interval_outside_the_span_is_a_response_format_error(
 ) -> None:
     interval = b'{"end_at": %d, "powr": 1, "enwh": 999999, "devices_reporting": 1}' % end_at
     _mock_stats(mock_api, _stats_body(interval))
-    # A service may repeat the last interval of the window before (ending at start_at):
+    # A service may repeat the last interval of the span before (ending at start_at):
     # tolerated. start_at is rounded down to the mark, end_at up to it, as the service does.
     boundary = b'{"end_at": %d, "powr": 1, "enwh": 5, "devices_reporting": 1}' % T0
     _mock_stats(mock_api, _stats_body(boundary))
@@ -244,7 +244,7 @@ async def test_a_stats_interval_outside_the_span_is_a_response_format_error(
         assert info.value.details[0].endswith("@ $.intervals[1].end_at"), info.value.details
         stats = await client.stats(SID, start_at=T0 + 299, end_at=T0 + 301)
         assert [int(i.end_at.timestamp()) for i in stats.intervals] == [T0 + 300, T0]
-        # ... and left to its own window by iter_stats (the store leaves it out too).
+        # ... and left to its own span by iter_stats (the store leaves it out too).
         streamed = [i async for i in client.iter_stats(SID, T0, T0 + 600)]
     assert [int(i.end_at.timestamp()) for i in streamed] == [T0 + 300]
 
@@ -286,13 +286,13 @@ async def test_rgm_meter_intervals_and_lifetime_days_outside_what_was_asked_are_
     assert result is not None and result.production == (1,)
 
 
-# -- the backfill: a window whose answer was not for it --------------------------------------
+# -- the backfill: a span whose answer was not for it --------------------------------------
 
 Tamper = Callable[[dict[str, Any], int], dict[str, Any]]
 
 
 def _outside(body: dict[str, Any], start_at: int) -> dict[str, Any]:
-    # An interval timed inside the window before (stored already, or never asked for) and
+    # An interval timed inside the span before (stored already, or never asked for) and
     # one at epoch 0, both with a value no honest row has.
     extra = [{"end_at": at, "powr": 1, "enwh": 999999, "devices_reporting": 1} for at in (0,)]
     extra.append({"end_at": start_at - 600, "powr": 1, "enwh": 999999, "devices_reporting": 1})
@@ -313,8 +313,8 @@ def _huge(body: dict[str, Any], start_at: int) -> dict[str, Any]:
 class TamperingProxy:
     """A loopback server in front of the simulator that spoils ``stats`` answers.
 
-    ``bad_answers`` of each window (by its query) are spoiled with ``tamper``; the rest go
-    through as they are. ``asked`` counts the stats requests of each window.
+    ``bad_answers`` of each span (by its query) are spoiled with ``tamper``; the rest go
+    through as they are. ``asked`` counts the stats requests of each span.
     """
 
     def __init__(self, upstream: str, tamper: Tamper, bad_answers: int) -> None:
@@ -331,10 +331,10 @@ class TamperingProxy:
             body, status = await up.read(), up.status
             date_header = up.headers.get("Date", "")
         if status == 200 and tail.endswith("/stats"):
-            window = request.query["start_at"]
-            self.asked[window] = self.asked.get(window, 0) + 1
-            if self.asked[window] <= self.bad_answers:
-                spoiled = self.tamper(orjson.loads(body), int(window))
+            span = request.query["start_at"]
+            self.asked[span] = self.asked.get(span, 0) + 1
+            if self.asked[span] <= self.bad_answers:
+                spoiled = self.tamper(orjson.loads(body), int(span))
                 body = orjson.dumps(spoiled)
         headers = {"Content-Type": "application/json", "Date": date_header}
         return web.Response(status=status, body=body, headers=headers)
@@ -392,20 +392,20 @@ async def _assert_equal_to_the_fleet(simulator: Simulator, db: Path) -> None:
 
 
 @pytest.mark.parametrize("tamper", [_outside, _other_system, _huge])
-async def test_a_bad_answer_is_asked_for_again_after_the_other_windows(
+async def test_a_bad_answer_is_asked_for_again_after_the_other_spans(
     sim: tuple[Simulator, str], tmp_path: Path, tamper: Tamper
 ) -> None:
     simulator, upstream = sim
     async with TamperingProxy(upstream, tamper, bad_answers=1) as proxy:
         report = await _run(simulator, proxy.base_url, tmp_path / "b.db")
     assert report.failures == [] and report.complete and report.done == report.planned >= 3
-    # Each window: the bad answer, then (after the other windows) a good one.
+    # Each span: the bad answer, then (after the other spans) a good one.
     assert list(proxy.asked.values()) == [2] * report.planned
     await _assert_equal_to_the_fleet(simulator, tmp_path / "b.db")
 
 
 @pytest.mark.parametrize("tamper", [_outside, _other_system, _huge])
-async def test_a_window_whose_answer_stays_bad_is_reported_stores_nothing_and_a_later_run_gets_it(
+async def test_a_span_whose_answer_stays_bad_is_reported_stores_nothing_and_a_later_run_gets_it(
     sim: tuple[Simulator, str], tmp_path: Path, tamper: Tamper
 ) -> None:
     simulator, upstream = sim
@@ -420,7 +420,7 @@ async def test_a_window_whose_answer_stays_bad_is_reported_stores_nothing_and_a_
         sid = simulator.fleet.systems[0].system_id
         assert await store.intervals("stats", sid) == []
         assert await store.done_ranges(sid, "stats") == set()
-    # A later run, against an honest server, fetches every window.
+    # A later run, against an honest server, fetches every span.
     again = await _run(simulator, upstream, db)
     assert again.failures == [] and again.done == report.planned
     await _assert_equal_to_the_fleet(simulator, db)

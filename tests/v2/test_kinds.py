@@ -17,7 +17,7 @@ from enlighten_async.core import kinds as core_kinds
 from enlighten_async.store import COLUMNS, SQLiteStore
 from enlighten_async.store import KINDS as STORE_KINDS
 from enlighten_async.v2 import kinds as v2_kinds
-from enlighten_async.v2.kinds import KINDS, TABLES, Kind, kind_spec
+from enlighten_async.v2.kinds import KINDS, TABLES, IntervalOperation, kind_spec
 
 # The tables as the store created them before the registry (0.x): a store made then must
 # have exactly the tables, columns, types, constraints and keys a new store has.
@@ -67,8 +67,8 @@ def test_every_module_reads_the_registry() -> None:
     assert {name: spec.model for name, spec in KINDS.items()} == STORE_KINDS
     assert {name: t.column_names for name, t in TABLES.items()} == COLUMNS
     # the client's interval operations are the kinds planned in intervals
-    assert {k.value for k in Kind} == {n for n, s in KINDS.items() if not s.by_day}
-    for kind in Kind:
+    assert {k.value for k in IntervalOperation} == {n for n, s in KINDS.items() if not s.by_day}
+    for kind in IntervalOperation:
         assert (kind.step, kind.max_end(0)) == (kind.spec.step, kind.spec.max_span)
         assert (kind.max_span, kind.by_day) == (kind.spec.max_span, False)
         assert kind.local_midnights is kind.spec.local_midnights
@@ -95,4 +95,4 @@ def test_the_names_that_moved_to_the_core_still_import_from_v2() -> None:
         assert getattr(v2_kinds, name) is getattr(core_kinds, name)
     assert v2_kinds.day_epoch(date(1970, 1, 2)) == 86400
     assert KINDS["energy_lifetime"].max_days == v2_kinds.MAX_DAYS_PER_CHUNK
-    assert KINDS["rgm_stats"].max_span == v2_kinds.MONTH_WINDOW
+    assert KINDS["rgm_stats"].max_span == v2_kinds.MONTH_SPAN

@@ -10,11 +10,15 @@ import aiohttp
 import pytest
 
 import enlighten_async as ea
+from enlighten_async import cli as cli_module
 from enlighten_async import simulator as simulator_module
 from enlighten_async import store as store_module
-from enlighten_async.backfill import backfill
+from enlighten_async.backfill import BackfillPlan, WorkItem, backfill
+from enlighten_async.cli import exits as exits_module
+from enlighten_async.core import spans as spans_module
 from enlighten_async.simulator import COUNTERS_PATH, PLANS, Fleet, Plan, Simulator, SimulatorServer
 from enlighten_async.store import RangeResult, SQLiteStore
+from enlighten_async.v2 import kinds as v2_kinds_module
 from tests.support.memory_store import MemoryStore
 from tests.support.store_samples import SYS, T0, stats
 
@@ -26,6 +30,12 @@ from tests.support.store_samples import SYS, T0, stats
         (ea, "SchedulerStats", ea.SchedulerSnapshot),
         (simulator_module, "STATS_PATH", COUNTERS_PATH),
         (simulator_module, "Limit", ea.Quota),
+        (spans_module, "Window", spans_module.Span),
+        (spans_module, "plan_windows", spans_module.plan_spans),
+        (v2_kinds_module, "Kind", v2_kinds_module.IntervalOperation),
+        (v2_kinds_module, "MONTH_WINDOW", v2_kinds_module.MONTH_SPAN),
+        (exits_module, "EXIT_FAILED_WINDOWS", exits_module.EXIT_FAILED_SPANS),
+        (cli_module, "EXIT_FAILED_WINDOWS", cli_module.EXIT_FAILED_SPANS),
     ],
 )
 def test_module_old_names(module: Any, old: str, new: Any) -> None:
@@ -49,6 +59,12 @@ async def test_scheduler_and_client_old_methods() -> None:
     async with ea.EnlightenClient("k" * 32, "u" * 16, scheduler=scheduler) as client:
         with pytest.warns(DeprecationWarning, match="stats_snapshot"):
             assert client.stats_snapshot() == client.scheduler_snapshot()
+
+
+def test_backfill_plan_old_attribute() -> None:
+    plan = BackfillPlan(1, 2, 1, (WorkItem(SYS, "stats", T0, T0 + 86400),), 1)
+    with pytest.warns(DeprecationWarning, match=r"BackfillPlan\.windows is deprecated"):
+        assert plan.windows is plan.spans
 
 
 async def test_the_simulator_counters_route_and_its_old_path() -> None:

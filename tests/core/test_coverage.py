@@ -1,4 +1,4 @@
-"""The coverage of done ranges: a window is done when their union contains it."""
+"""The coverage of done ranges: a span is done when their union contains it."""
 
 from __future__ import annotations
 
@@ -15,15 +15,15 @@ _spans = st.lists(st.tuples(_points, _points).map(lambda p: (min(p), max(p))), m
 
 
 def _brute(ranges: list[Span], start: int, end: int, pad: int) -> bool:
-    """Every unit ``[t, t + 1)`` of the window lies in one padded range."""
+    """Every unit ``[t, t + 1)`` of the span lies in one padded range."""
     return all(any(a <= t and t + 1 <= b + pad for a, b in ranges) for t in range(start, end + pad))
 
 
 @settings(max_examples=500)
 @given(_spans, _points, _points, st.sampled_from([0, 1, 3]))
-@example([(0, 2), (2, 4)], 1, 3, 0)  # adjacent ranges cover the window together
+@example([(0, 2), (2, 4)], 1, 3, 0)  # adjacent ranges cover the span together
 @example([(0, 2), (3, 4)], 1, 3, 1)  # days: (0, 2) and (3, 4) hold 0..4 both included
-@example([(1, 2)], 2, 3, 0)  # a range ending where the window starts does not
+@example([(1, 2)], 2, 3, 0)  # a range ending where the span starts does not
 def test_covers_agrees_with_a_brute_force_check(
     ranges: list[Span], a: int, b: int, pad: int
 ) -> None:
@@ -35,7 +35,7 @@ def test_the_edges() -> None:
     day = 86400
     done = Coverage([(0, day), (day, 2 * day), (3 * day, 4 * day)])
     assert done.covers(0, 2 * day) and done.covers(600, day + 600)  # adjacent ranges together
-    assert not done.covers(2 * day, 3 * day)  # a range ending at the window's start: no
+    assert not done.covers(2 * day, 3 * day)  # a range ending at the span's start: no
     assert not done.covers(day, 3 * day) and not done.covers(-300, day)
     assert done.covers(3 * day, 4 * day) and not done.covers(3 * day, 4 * day + 300)
     assert len(done) == 2
