@@ -1,5 +1,5 @@
-"""Issue 10's acceptance: 4 backfill workers (``--shard 1/4`` ... ``4/4``) share one key and
-one Redis against one simulator whose quota (20 a second) they are not told.
+"""A quota shared across processes: 4 backfill workers (``--shard 1/4`` ... ``4/4``) share
+one key and one Redis against one simulator whose quota (20 a second) they are not told.
 
 Each worker is a real ``enlighten-async backfill`` process with its own store. The
 simulator runs in this test's loop, and its quota tracker is watched: every request it

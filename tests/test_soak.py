@@ -4,7 +4,7 @@ fleet's ground truth interval for interval, with the faults survived counted by 
 Faults: 10% 503 ``errorCode`` 7, 2% 500, 1% dropped connections, 1% truncated JSON, 1% HTML
 502, slow answers past the client's timeout, and 409s from a quota tighter than the
 client's pace (the client is not told the plan: it learns it from the first 409). Then the
-hostile faults of issue 19 (``HOSTILE_RATES``), rarer: answers for another span or system
+hostile faults (``HOSTILE_RATES``), rarer: answers for another span or system
 or holding 2**63, bodies past the client's caps (9 MiB, a gzip bomb), 409s holding for ten
 years, and ``Date`` headers that lie. One fault of each kind is also scheduled up front, so
 that the short run in the default suite meets every kind too. ``pytest -m soak`` runs the
@@ -50,7 +50,7 @@ SCALE = 60.0
 CLIENT_TIMEOUT = 1.5
 #: How long a slow answer takes, in real seconds: past the timeout, so it times out.
 SLOW_REAL = CLIENT_TIMEOUT + 1.0
-#: The hostile faults of issue 19 (points 1-3 and 5) per request: rare, so that the long
+#: The hostile faults (bodies, answers, far 409s) per request: rare, so that the long
 #: soak meets each a few times to a dozen and its runtime stays near what it was. A far
 #: 409 for a minute holds the key a minute (a real second here) before its probe, hence
 #: the rarest; an oversize body is 9 MiB on loopback.
@@ -70,7 +70,7 @@ assert set(HOSTILE_RATES) == set(HOSTILE_FAULTS)  # a new hostile fault joins th
 _HOSTILE_PROBABILITIES: dict[str, Any] = {
     PROBABILITIES[kind]: p for kind, p in HOSTILE_RATES.items()
 }
-#: The fault mix of issue 8 and the hostile faults of issue 19 (call with the slow answers'
+#: The ordinary fault mix and the hostile faults (call with the slow answers'
 #: length and a seed).
 FAULT_RATES = functools.partial(
     Faults,
@@ -241,7 +241,7 @@ async def test_soak_5000_windows_every_fault_and_the_store_equals_the_fleet(
     assert sum(Counter(figures.faults).values()) >= 500
     # The quota's own 409s stay few: one teaches the plan, a handful follow (5 in this run
     # with every kind on). A client believing the lying Dates sends past the quota: the
-    # one before issue 19 met 60 here, though it still ended equal to the fleet.
+    # one without the hold caps met 60 here, though it still ended equal to the fleet.
     assert figures.conflicts <= MAX_QUOTA_CONFLICTS
 
 

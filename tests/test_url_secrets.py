@@ -1,4 +1,4 @@
-"""No secret echoed by URL parsing (issue 19 point 4), and the key read from a file.
+"""No secret echoed by URL parsing, and the key read from a file.
 
 Every URL a user gives (``--redis-url``, ``ENLIGHTEN_REDIS_URL``, ``RedisLedger(url)``,
 ``--base-url``, ``ENLIGHTEN_BASE_URL``, ``EnlightenClient(base_url=...)``) is shown without

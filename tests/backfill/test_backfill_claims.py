@@ -1,4 +1,4 @@
-"""Backfills sharing a store fetch each span once: claims with a lease (issue 19, point 7).
+"""Backfills sharing a store fetch each span once: claims with a lease.
 
 Each run claims a span in the store just before fetching it, leaves the spans another
 live run holds for last and then waits for them; a run that died renews no claim, so its

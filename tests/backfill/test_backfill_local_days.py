@@ -1,4 +1,4 @@
-"""Dates are each system's local dates, ``since`` and ``until`` both included (issue 13):
+"""Dates are each system's local dates, ``since`` and ``until`` both included:
 ``--kinds stats,energy_lifetime --since 2026-11-18 --until 2026-11-20`` for a system in
 Los Angeles stores its local days 18, 19 and 20 of both kinds."""
 

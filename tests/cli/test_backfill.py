@@ -73,7 +73,7 @@ def test_since_after_until_is_a_usage_error(
 def test_days_back_since_after_until_is_said_in_dates(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Issue 18: "since is after until (3 days back < 5)" read as a riddle. The dates are
+    # "since is after until (3 days back < 5)" read as a riddle. The dates are
     # those of the client's clock (the simulator's), not of the wall clock.
     argv = ["backfill", "--simulate", "--db", str(tmp_path / "o.db"), "--sim-systems", "1"]
     assert cli.main([*argv, "--since", "3d", "--until", "5d", "--no-progress"]) == 2

@@ -63,7 +63,7 @@ def test_key_without_user_id_is_a_usage_error(
 def test_bare_backfill_without_credentials_is_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Issue 18 point 3: a cron job that lost its key must not fill a store from the
+    # A cron job that lost its key must not fill a store from the
     # simulator and exit 0. Run where the default stores would land, too.
     monkeypatch.chdir(tmp_path)
     argv = ["backfill", "--sim-systems", "1", "--kinds", "energy_lifetime", "--no-progress"]

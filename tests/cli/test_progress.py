@@ -28,7 +28,7 @@ def test_plain_progress_shows_elapsed_rate_and_eta(
     assert cli.main([*argv, "--db", str(tmp_path / "p.db")]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if "% spans=" in line]
     assert lines
-    # Each count labelled (issue 18: "requests 211 409s 1" read as "211 409s").
+    # Each count labelled ("requests 211 409s 1" read as "211 409s").
     shape = re.compile(
         r"^ *\d+% spans=\d+/\d+ requests=\d+ 409s=\d+ retries=\d+ failed=\d+ "
         r"elapsed=\d+:\d\d:\d\d spans/s=\d+\.\d eta=(\d+:\d\d:\d\d|\?)$"

@@ -1,4 +1,4 @@
-"""Bodies too large to read (issue 19, point 1): each ends in a typed error, memory flat.
+"""Bodies too large to read: each ends in a typed error, memory flat.
 
 A hostile ``aiohttp.web`` server on loopback, in this process, answers ``rgm_stats`` by
 system id: a 2 GB body, an endless chunked one, a 4 MB gzip bomb, 10 million valid

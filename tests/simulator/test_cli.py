@@ -108,7 +108,7 @@ def test_origin_fixes_the_simulated_now_and_the_fleet() -> None:
             parser.parse_args(["--origin", bad])
 
 
-# -- issue 13: help, the listening line, Ctrl-C, defaults that match backfill --simulate ----
+# -- help, the listening line, Ctrl-C, defaults that match backfill --simulate ----
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The hostile faults of issue 19: what a client sees for each, and that all are off
+"""The hostile faults: what a client sees for each, and that all are off
 by default (the demo, the tests and the benchmarks must never meet one unasked)."""
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ async def test_a_gzip_bomb_is_small_and_inflates_past_its_size(
 
 def test_the_default_sizes_are_past_the_clients_cap() -> None:
     # An oversize body must pass the client's cap on the wire, a bomb its cap once
-    # decompressed (issue 19, point 1): else the soak would meet neither cap.
+    # decompressed: else the soak would meet neither cap.
     assert OVERSIZE_BYTES > MAX_WIRE_BYTES and OVERSIZE_BYTES > MAX_BODY_BYTES
     assert BOMB_BYTES > MAX_BODY_BYTES
     assert Faults().oversize_bytes == OVERSIZE_BYTES and Faults().bomb_bytes == BOMB_BYTES

@@ -179,7 +179,7 @@ async def test_a_short_backfill_into_either_store(store: Any) -> None:
         assert rows and len({r[1] for r in rows}) == len(rows)
 
 
-# -- issue 19: a range's write never changes another range's rows ---------------------------
+# -- a range's write never changes another range's rows ---------------------------
 
 
 def _stats_at(*rows: tuple[int, int]) -> ea.Stats:

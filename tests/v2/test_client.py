@@ -427,7 +427,7 @@ async def test_error_status_maps_to_its_class(
 async def test_409_fields_reach_the_caller_who_cannot_wait(mock_api: aioresponses) -> None:
     # The month's window around a pinned "now" (mid-June 2026): its end is weeks away, so
     # no caller waits that long. (A window ending in 2100 would contradict its period,
-    # issue 19: its hold is a probe a minute later, not a wait until 2100.)
+    # its hold is a probe a minute later, not a wait until 2100.)
     june, july = 1780272000, 1782864000  # 2026-06-01 and 2026-07-01, UTC
     body = {
         "reason": "409",

@@ -1,5 +1,5 @@
-"""Issue 19, points 2, 3 and 9 (second bullet): holds a hostile 409 or ``Date`` cannot
-stretch, on the virtual clock (looptime).
+"""Holds a hostile 409 or ``Date`` cannot stretch (the scheduler and its ledger), on the
+virtual clock (looptime).
 
 ``HostileServer`` counts every arrival in fixed one-second windows of *its* clock (which may
 jump), answers 409 with fields a test may corrupt, and stamps a ``Date`` header a test may
