@@ -1,7 +1,7 @@
 """The synthetic fleet: systems, their devices and their (pure, seeded) energy figures.
 
 Every figure is a function of ``(seed, system, local day)`` and the cut-off time up to which
-the system has reported, so any window is answered without stored history. Production is
+the system has reported, so any span is answered without stored history. Production is
 built from integer Wh per 5-minute interval; every coarser figure (15-minute meter data,
 daily totals, lifetime sums, odometers) is derived so that the sums agree exactly.
 """
@@ -472,7 +472,7 @@ class Fleet:
         )
         return ends, tuple(values)
 
-    # -- windows ------------------------------------------------------------------------
+    # -- spans --------------------------------------------------------------------------
 
     def _days(self, s: SimSystem, lo: int, hi: int) -> Iterator[date]:
         """Local days whose intervals can end in ``(lo, hi]``."""
@@ -496,8 +496,8 @@ class Fleet:
         """Every reported 5-minute micro interval with ``end_at`` in ``(start_at, end_at]``.
 
         Dark intervals, intervals before the operational time and after the last report
-        (at ``now``; ``None`` = no cut except a stopped system's) are left out. No window
-        limits apply: this is the ground truth the API's windows are cut from.
+        (at ``now``; ``None`` = no cut except a stopped system's) are left out. No span
+        limits apply: this is the ground truth the API's spans are cut from.
         """
         s = self.system(system_id)
         lo = max(start_at, s.operational_at)
@@ -525,7 +525,7 @@ class Fleet:
     def rgm_meter_intervals(
         self, system_id: int, start_at: int, end_at: int, now: float | None = None
     ) -> list[dict[str, object]]:
-        """The same window per meter and channel (the API's ``meter_intervals``)."""
+        """The same span per meter and channel (the API's ``meter_intervals``)."""
         s = self.system(system_id)
         rows = self._rgm_rows(system_id, start_at, end_at, now)
         out: list[dict[str, object]] = []

@@ -277,7 +277,7 @@ class V2Routes(RouteTable):
             )
         return json_response({"system_id": sid})
 
-    def _window(self, request: web.Request, s: SimSystem, now: float, step: int) -> tuple[int, int]:
+    def _span(self, request: web.Request, s: SimSystem, now: float, step: int) -> tuple[int, int]:
         start = self._int(request, "start_at")
         end = self._int(request, "end_at")
         if start is None:
@@ -290,7 +290,7 @@ class V2Routes(RouteTable):
     @_get(f"{_SYSTEM}/stats", "Stats")
     async def _stats(self, request: web.Request, now: float) -> web.StreamResponse:
         s = self._system(request)
-        start, end = self._window(request, s, now, FIVE_MIN)
+        start, end = self._span(request, s, now, FIVE_MIN)
         body = self._intervals_body(s, now, len(s.inverters), "intervals")
         if start < now - YEAR:
             return json_response(body)
@@ -320,8 +320,8 @@ class V2Routes(RouteTable):
         body["intervals"] = self.fleet.stats_intervals(s.system_id, start, end, now)
         return json_response(body)
 
-    def _month_window(self, request: web.Request, s: SimSystem, now: float) -> tuple[int, int]:
-        start, end = self._window(request, s, now, QUARTER)
+    def _month_span(self, request: web.Request, s: SimSystem, now: float) -> tuple[int, int]:
+        start, end = self._span(request, s, now, QUARTER)
         if start < s.operational_at < end:
             # Data begins with the first interval of the operational date; the month
             # limit counts from there.
@@ -334,7 +334,7 @@ class V2Routes(RouteTable):
     @_get(f"{_SYSTEM}/rgm_stats", "RgmStats")
     async def _rgm_stats(self, request: web.Request, now: float) -> web.StreamResponse:
         s = self._system(request)
-        start, end = self._month_window(request, s, now)
+        start, end = self._month_span(request, s, now)
         body = self._intervals_body(s, now, len(s.meters), "intervals", "meter_intervals")
         if start >= now - YEAR and s.meters:
             body["intervals"] = self.fleet.rgm_intervals(s.system_id, start, end, now)
@@ -344,7 +344,7 @@ class V2Routes(RouteTable):
     @_get(f"{_SYSTEM}/consumption_stats", "ConsumptionStats")
     async def _cons_stats(self, request: web.Request, now: float) -> web.StreamResponse:
         s = self._system(request)
-        start, end = self._month_window(request, s, now)
+        start, end = self._month_span(request, s, now)
         devices = 1 if s.consumption_meter is not None else 0
         body = self._intervals_body(s, now, devices, "intervals")
         if start >= now - YEAR:
