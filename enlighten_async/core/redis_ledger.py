@@ -27,7 +27,10 @@ shared windows in server time. When its clock is shown to be off, it takes the l
 plausible offset (the memory ledger takes the midpoint): early, its request would meet a
 window its peers just filled; late, it only waits a little longer. When its offset jumps
 (a clock jumped), one script carries the shared counts to the windows the new offset
-names, before this process grants again.
+names, before this process grants again; when its estimate crosses a month's edge (a
+server whose clock is in another month), the script carries this process's grants to the
+server's month, once the grants it had asked Redis for under the old estimate are back
+(counted, they went to the server's month all the same).
 
 State lost: a Redis restarted without persistence, a ``FLUSHALL`` or an eviction takes the
 counts with it, and the server would refuse a month's worth of requests before a 409 taught
