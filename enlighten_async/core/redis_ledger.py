@@ -27,7 +27,10 @@ shared windows in server time. When its clock is shown to be off, it takes the l
 plausible offset (the memory ledger takes the midpoint): early, its request would meet a
 window its peers just filled; late, it only waits a little longer. When its offset jumps
 (a clock jumped), one script carries the shared counts to the windows the new offset
-names, before this process grants again.
+names, before this process grants again; when its estimate crosses a month's edge (a
+server whose clock is in another month), the script carries this process's grants to the
+server's month, once the grants it had asked Redis for under the old estimate are back
+(counted, they went to the server's month all the same).
 
 State lost: a Redis restarted without persistence, a ``FLUSHALL`` or an eviction takes the
 counts with it, and the server would refuse a month's worth of requests before a 409 taught
@@ -396,6 +399,16 @@ class _BehindBounds(_OffsetBounds):
             self.behind, self.ahead = 0.0, self.uncertainty
 
 
+def _moved_grants(
+    recent: deque[float], before: float, after: float, t_old: float, t_new: float
+) -> int:
+    """How many of ``recent`` (grants in our clock's time) the estimate's move from
+    ``before`` to ``after`` puts in the month containing ``t_new``, as
+    :func:`~enlighten_async.core.ledger.moved_grants` counts them (``recent`` unchanged)."""
+    as_then = deque((g + before for g in recent), maxlen=recent.maxlen)
+    return moved_grants(as_then, t_old, t_new, len(recent))
+
+
 def _month_span(t: float) -> tuple[int, float, float]:
     """Index, start and end of the calendar month (UTC) containing server time ``t``."""
     return _QuotaWindowCount(Quota(1, "month"), 0.0).span(t)
@@ -478,11 +491,18 @@ class RedisLedger:
         self.losses = 0
         self._offset = _BehindBounds()
         self._last_unread = -math.inf  # when the last 409 without a readable window came
-        # This process's latest grants (server time, by the estimate of the moment): moved
-        # to the server's month when the estimate crosses a month's edge (see _jumped).
+        # This process's latest grants, in *our* clock's time: the server counted each in
+        # the month of its time plus the offset as it now stands, so when the estimate
+        # crosses a month's edge the grants it puts in the new month move there (see
+        # _jumped). (Kept in our time, a grant needs no shifting when the estimate moves.)
         self._recent: deque[float] = deque(maxlen=MONTH_RECENT)
-        # Set while the counts are carried to the windows of a jumped offset.
+        # Set from the moment the offset's estimate moved across a month's edge (or
+        # jumped) until the counts are carried: no grant reads the new month before.
         self._carrying: asyncio.Event | None = None
+        # Grants asked of Redis and not yet in _recent, and the event set when the last
+        # one is: a carry counts them only once they are (see _jumped).
+        self._asking = 0
+        self._answered: asyncio.Event | None = None
         # The restore of the shared state under way (or done) for the epoch Redis now has.
         self._restoring: tuple[str, asyncio.Future[None]] | None = None
         # What this process last saw of the shared state (for snapshot(), which is sync).
@@ -549,46 +569,58 @@ class RedisLedger:
         return await self._acquire_once(now, latency, restore=True)
 
     async def _acquire_once(self, now: float, latency: float, *, restore: bool) -> LedgerDecision:
-        carrying = self._carrying
-        if carrying is not None:
+        while (carrying := self._carrying) is not None:
             await carrying.wait()
-        offset = self._offset
-        t = now + offset.estimate
-        guard = offset.uncertainty + self._margin
-        month_index, month_start, month_end = _month_span(t)
-        args = [
-            self._prefix,
-            repr(t),
-            repr(guard),
-            repr(latency),
-            str(month_index),
-            repr(month_start),
-            repr(month_end),
-            self._version,
-            self._epoch,
-            uuid.uuid4().hex,
-            str(EPOCH_TTL * 1000),
-            *self._told_args,
-        ]
+        # From here until the grant is in _recent, a carry waits for it (see _jumped).
+        self._asking += 1
         try:
-            reply = await self._acquire(args=args)
-        except Exception as exc:
-            raise self._unavailable(exc) from None
+            offset = self._offset
+            t = now + offset.estimate
+            guard = offset.uncertainty + self._margin
+            month_index, month_start, month_end = _month_span(t)
+            args = [
+                self._prefix,
+                repr(t),
+                repr(guard),
+                repr(latency),
+                str(month_index),
+                repr(month_start),
+                repr(month_end),
+                self._version,
+                self._epoch,
+                uuid.uuid4().hex,
+                str(EPOCH_TTL * 1000),
+                *self._told_args,
+            ]
+            try:
+                reply = await self._acquire(args=args)
+            except Exception as exc:
+                raise self._unavailable(exc) from None
+            if _text(reply[0]) != "lost":
+                return self._decided(reply, now, month_index)
+            epoch = _text(reply[7])
+        finally:
+            self._asking -= 1
+            if not self._asking and self._answered is not None:
+                self._answered.set()
+                self._answered = None
+        if not restore:
+            # Lost again between the restore and this grant: say so rather than loop.
+            raise self._unavailable(RuntimeError("the shared state was lost twice in a row"))
+        # Grants in flight at the loss all hear of it: one restore (and one WARNING)
+        # per new epoch, the others wait for it before they ask again.
+        restoring = self._restoring
+        if restoring is None or restoring[0] != epoch:
+            task = asyncio.ensure_future(self._lost(epoch, month_index, month_end - t))
+            restoring = self._restoring = (epoch, task)
+        await asyncio.shield(restoring[1])
+        return await self._acquire_once(now, latency, restore=False)
+
+    def _decided(self, reply: Sequence[Any], now: float, month_index: int) -> LedgerDecision:
+        """The decision in a grant script's reply (not ``lost``), and what it shows of the
+        shared state."""
         reason, wait_text, period, limit, version, learned_json, tokens, epoch, month = reply
         reason = _text(reason)
-        if reason == "lost":
-            if not restore:
-                # Lost again between the restore and this grant: say so rather than loop.
-                raise self._unavailable(RuntimeError("the shared state was lost twice in a row"))
-            # Grants in flight at the loss all hear of it: one restore (and one WARNING)
-            # per new epoch, the others wait for it before they ask again.
-            new_epoch = _text(epoch)
-            restoring = self._restoring
-            if restoring is None or restoring[0] != new_epoch:
-                task = asyncio.ensure_future(self._lost(new_epoch, month_index, month_end - t))
-                restoring = self._restoring = (new_epoch, task)
-            await asyncio.shield(restoring[1])
-            return await self._acquire_once(now, latency, restore=False)
         self._epoch = _text(epoch)
         self._month_seen = (month_index, int(_text(month)))
         version = _text(version)
@@ -600,7 +632,7 @@ class RedisLedger:
             self._set_learned(raw)
             self._version = version
         if reason == "granted":
-            self._recent.append(t)
+            self._recent.append(now)
             return LedgerDecision(0.0, token=tuple(_text(k) for k in tokens))
         wait = float(_text(wait_text))
         quota = _quota(_text(period), _text(limit))
@@ -746,30 +778,43 @@ class RedisLedger:
         if after == before:
             return
         t_old, t_new = now + before, now + after
-        moved = moved_grants(self._recent, t_old, t_new, len(self._recent))
         jumped = offset.jumps != jumps
-        if not jumped and not moved:
-            return
         month_index, _, month_end = _month_span(t_new)
-        month = self.learned_month_limit()
-        args = [
-            self._prefix,
-            repr(t_old),
-            repr(t_new),
-            "1" if jumped else "0",
-            str(month_index),
-            str(moved),
-            str(max(1000, math.ceil((month_end - t_new + MONTH_TTL_SLACK) * 1000))),
-            str(month.limit if month is not None else 0),
-            *self._told_args,
-        ]
-        # The estimate has moved already: no grant may read the new window before the
-        # carry has filled it (acquire waits for this).
-        carrying = self._carrying = asyncio.Event()
+        if not jumped and month_index == _month_span(t_old)[0]:
+            return  # nothing to carry (the grants are kept in our time: none to shift)
+        # The estimate has moved already: from now on no grant may read the new month (or
+        # window) before the carry has filled it (acquire waits for this), and the carry
+        # waits for the grants asked under the old estimate. A grant whose reply comes
+        # after the carry counted the moved grants would be missing from them: its
+        # request goes to the server's month all the same, and the client would send one
+        # more than the month's limit there (a 409 the plan was told to prevent).
+        carrying = asyncio.Event()
+        previous, self._carrying = self._carrying, carrying
         try:
-            await self._carry(args=args)
-        except Exception as exc:
-            self._unavailable(exc)
+            if previous is not None:
+                await previous.wait()  # carries go in the order the estimate moved
+            while self._asking:
+                answered = self._answered = self._answered or asyncio.Event()
+                await answered.wait()
+            moved = _moved_grants(self._recent, before, after, t_old, t_new)
+            if not jumped and not moved:
+                return
+            month = self.learned_month_limit()
+            args = [
+                self._prefix,
+                repr(t_old),
+                repr(t_new),
+                "1" if jumped else "0",
+                str(month_index),
+                str(moved),
+                str(max(1000, math.ceil((month_end - t_new + MONTH_TTL_SLACK) * 1000))),
+                str(month.limit if month is not None else 0),
+                *self._told_args,
+            ]
+            try:
+                await self._carry(args=args)
+            except Exception as exc:
+                self._unavailable(exc)
         finally:
             carrying.set()
             if self._carrying is carrying:
