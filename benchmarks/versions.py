@@ -133,6 +133,10 @@ def _run(tree: Path, bench: Bench) -> dict[str, float]:
     return found
 
 
+def _values(values: list[float]) -> str:
+    return "[" + ", ".join(f"{v:g}" for v in values) + "]"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen benchmarks in both trees and print the paired table."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
@@ -181,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{statistics.median(head):10.3f} {ratio:10.3f}  "
                 f"{'no worse' if ok else 'WORSE'} ({better} is better)"
             )
+            print(f"{'':28} rounds: base {_values(base)}, head {_values(head)}")
     load = os.getloadavg()
     print(f"\nload at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {worse} figure(s) worse")
     return 1 if worse else 0
