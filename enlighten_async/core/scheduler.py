@@ -207,7 +207,8 @@ class _Ticket(asyncio.Future[Any]):
 
 
 _SHARED: weakref.WeakValueDictionary[str, Scheduler] = weakref.WeakValueDictionary()
-_PRIORITIES = frozenset(int(p) for p in Priority)
+#: A priority's queue (and its value), by priority: one lookup checks and converts it.
+_PRIORITY_INDEX: dict[object, int] = {int(p): int(p) for p in Priority}
 
 
 def check_max_wait(value: object, *, name: str = "max_wait") -> float | None:
@@ -465,11 +466,13 @@ class Scheduler:
         in a task of its own (as every client method does), where a deferred call would
         only add a task at its grant.
         """
-        checked = check_max_wait(max_wait)
+        # Every call passes here: the checks are written for the common case (no max_wait
+        # given, a Priority), which skips a call each (benchmarks/scheduler_overhead.py).
+        checked = None if max_wait is None else check_max_wait(max_wait)
         wait_limit = self.max_wait if checked is None else checked
-        if priority not in _PRIORITIES:
+        prio = _PRIORITY_INDEX.get(priority)
+        if prio is None:
             raise ValueError(f"priority must be a Priority, got {priority!r}")
-        prio = int(priority)
         submitted = self.clock.now()
         try:
             loop = asyncio.get_running_loop()
@@ -479,13 +482,12 @@ class Scheduler:
             return self._run(attempt, operation, prio, wait_limit, submitted, False, True)
         if self._loop is not loop:
             self._adopt(loop)
-        if self._skips_queue(counting_handed=True):
-            # A slot is free: a coroutine that takes it when it runs (counted until then,
-            # so that a burst of submits hands out at most the free slots this way).
-            self._slots.hand_out()
-            return self._run(
-                attempt, operation, prio, wait_limit, submitted, False, True, handed=True
-            )
+        queues = self._queues
+        if not (self.spread or queues[0] or queues[1]) and self._slots.hand_out():
+            # A slot is free (nobody queued ahead, no spreading: the dispatcher paces every
+            # grant then): a coroutine that takes it when it runs (promised until then, so
+            # that a burst of submits hands out at most the free slots this way).
+            return self._run(attempt, operation, prio, wait_limit, submitted, False, True, True)
         call = self._enqueue(loop, prio, submitted, wait_limit, operation, False)
         call.attempt = attempt
         call.context = contextvars.copy_context()
@@ -552,7 +554,6 @@ class Scheduler:
         submitted: float,
         front: bool,
         first_try: bool,
-        *,
         handed: bool = False,
         granted: bool = False,
     ) -> T:
@@ -563,23 +564,34 @@ class Scheduler:
         saw a free slot for it (it may take one ahead of the queue, once). ``granted``: the
         dispatcher granted it a slot already (a deferred call's runner).
 
-        The wait in the queue is written inline (no coroutine of its own): every coroutine
-        a pending call keeps is one more object for the garbage collector to walk. What
-        happens after an answer is a method per outcome.
+        The cheap path and the wait in the queue are written inline (no coroutine of their
+        own): every coroutine a pending call keeps is one more object for the garbage
+        collector to walk, and every call on the cheap path a share of the scheduler's cost
+        per request. What happens after an answer is a method per outcome.
         """
-        if handed:
-            self._slots.unhand()
+        clock = self.clock
+        slots = self._slots
         while True:
             loop = asyncio.get_running_loop()
             if self._loop is not loop:
                 self._adopt(loop)
-            if not granted and self._skips_queue(handed=handed):
-                # The cheap path: nobody waits ahead, so no ticket, future or dispatcher.
-                now = self.clock.now()
-                decision = await self._grant(now, wake=True)
-                granted = decision.wait <= 0.0
-                if not granted and now - submitted + decision.wait > wait_limit:
-                    raise self._refusal(now, decision, wait_limit, operation)
+            queues = self._queues
+            if not granted and (handed or not (queues[0] or queues[1])):
+                # The cheap path, when a slot is free: nobody waits ahead (or submit handed
+                # it a slot), so no ticket, future or dispatcher. No spreading: the
+                # dispatcher paces every grant then.
+                if not self.spread and slots.claim(handed):
+                    now = clock.now()
+                    try:
+                        decision = await self.ledger.acquire(now, self._rtt)
+                    except BaseException:
+                        self._grant(None, True)
+                        raise
+                    granted = self._grant(decision, True)
+                    if not granted and now - submitted + decision.wait > wait_limit:
+                        raise self._refusal(now, decision, wait_limit, operation)
+                elif handed and self.spread:
+                    slots.unhand()  # (claim gives the promise up otherwise)
             if not granted:
                 # A call handed a slot that others took meanwhile goes first in line.
                 ticket = self._enqueue(
@@ -591,7 +603,7 @@ class Scheduler:
                     self._abandon(ticket)
                     raise
             granted = handed = False
-            sent_at = self.clock.now()
+            sent_at = clock.now()
             try:
                 result = await attempt()
             except RateLimitError as exc:
@@ -608,42 +620,29 @@ class Scheduler:
             return result
         return await self._retry(failed, attempt, operation, prio, wait_limit, submitted)
 
-    def _skips_queue(self, *, handed: bool = False, counting_handed: bool = False) -> bool:
-        """Whether a call may take a slot now, without a ticket: no spreading (the
-        dispatcher paces every grant then), nobody queued ahead (unless :meth:`submit`
-        ``handed`` it a slot), and a slot free (see :meth:`InFlight.free`)."""
-        if self.spread:
-            return False
-        queues = self._queues
-        if not handed and (queues[0] or queues[1]):
-            return False
-        return self._slots.free(counting_handed=counting_handed)
-
-    async def _grant(self, now: float, *, wake: bool) -> LedgerDecision:
-        """The one grant path (the cheap path's and the dispatcher's): take a slot and the
-        ledger's grant, or neither. The slot is reserved while the ledger answers (a Redis
+    def _grant(self, decision: LedgerDecision | None, wake: bool) -> bool:
+        """The one grant path's verdict (the cheap path's and the dispatcher's alike):
+        whether the slot a call reserved (:meth:`InFlight.claim`) while the ledger answered
+        is granted. The slot is kept, and counted as a request sent, when the ledger's
+        ``decision`` lets it go; it is given back when the ledger says to wait or failed
+        (``decision`` is ``None``). The slot is reserved while the ledger answers (a Redis
         round trip), so that no other grant takes it meanwhile.
+
+        The ledger is asked by the caller (``await self.ledger.acquire(...)``) between
+        the two halves, not in a coroutine of this method's: that would be one more
+        coroutine per request (``benchmarks/scheduler_overhead.py``).
 
         ``wake``: a slot given back wakes the dispatcher, which may have found every slot
         taken while the ledger answered (the dispatcher itself must not: it would wake
         from the wait the ledger asked for at once).
         """
-        slots = self._slots
-        slots.take()
-        try:
-            decision = await self.ledger.acquire(now, self._rtt)
-        except BaseException:
-            slots.release()
-            if wake:
-                self._poke()
-            raise
-        if decision.wait > 0.0:
-            slots.release()
-            if wake:
-                self._poke()
-        else:
+        if decision is not None and decision.wait <= 0.0:
             self._sent += 1
-        return decision
+            return True
+        self._slots.release()
+        if wake:
+            self._poke()
+        return False
 
     async def _on_conflict(self, exc: RateLimitError, operation: str, sent_at: float) -> None:
         """A request drew a 409: its slot is free, and no slot is granted until the ledger
@@ -874,27 +873,34 @@ class Scheduler:
         assert self._wake is not None
         wake = self._wake
         clock = self.clock
+        slots, ledger = self._slots, self.ledger
         while True:
             wake.clear()
             if self._peek() is None:
                 return
-            if not self._slots.free():
+            if not slots.free():
                 await wake.wait()
                 continue
             now = clock.now()
             if self.spread and not await self._spread_turn(now):
                 continue
-            decision = await self._grant(now, wake=False)
-            if decision.wait > 0.0:
+            if not slots.claim():  # taken while the spreader answered: look again
+                continue
+            try:
+                decision = await ledger.acquire(now, self._rtt)
+            except BaseException:
+                self._grant(None, False)
+                raise
+            if not self._grant(decision, False):
                 self._refuse_impatient(now, decision)
                 if self._peek() is not None:
                     await self._sleep_or_wake(decision.wait)
                 continue
             ticket = self._peek()
             if ticket is None:  # every caller left while the ledger answered
-                self._slots.release()
+                slots.release()
                 self._sent -= 1
-                await self.ledger.give_back(decision.token)
+                await ledger.give_back(decision.token)
                 return
             self._hand_over(ticket, decision.token, now)
 
