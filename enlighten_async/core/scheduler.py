@@ -11,8 +11,9 @@ once per grant.
   requests") halves the cap; each success raises it by ``1/cap`` back up to
   ``max_in_flight`` (AIMD, as TCP's congestion window and Netflix's concurrency-limits).
   The slots and the cap are an :class:`~enlighten_async.core.inflight.InFlight`'s; a slot
-  is granted in one place (:meth:`Scheduler._grant`), for a call that skips the queue
-  and for the dispatcher alike.
+  is granted one way, for a call that skips the queue and for the dispatcher alike: it is
+  reserved (:meth:`InFlight.claim <enlighten_async.core.inflight.InFlight.claim>`) while
+  the ledger answers, and kept or given back by :meth:`Scheduler._grant`.
 * **Quota**: the ledger grants a slot in every window it knows (aligned with the server's
   clock, measured from each answer), or says how long until one opens. Not told a plan, it
   sends freely until the first 409 teaches it the quota.
@@ -727,19 +728,6 @@ class Scheduler:
         self._sent -= 1
         self._give_back_later(token)
 
-    def _start(self, call: _Ticket) -> None:
-        """A deferred call was granted its slot: send it in a task of its own."""
-        loop = asyncio.get_running_loop()
-        context = call.context
-        # A task copies the context it is created in: create it inside the caller's
-        # (create_task's context= needs Python 3.11).
-        runner = (
-            context.run(loop.create_task, self._serve(call))
-            if context is not None
-            else loop.create_task(self._serve(call))
-        )
-        self._runners.add(runner)  # the loop keeps only a weak reference to a task
-
     async def _serve(self, call: _Ticket) -> None:
         """A deferred call's runner: the request, its 409s and retries; the result to
         the call's future."""
@@ -945,16 +933,26 @@ class Scheduler:
         return True
 
     def _hand_over(self, ticket: _Ticket, token: Any, now: float) -> None:
-        """Give the granted slot to the first queued ticket: wake its caller, or start its
-        deferred call."""
+        """Give the granted slot to the first queued ticket: wake its caller, or send its
+        deferred call in a task of its own (one method, not two: it runs once per queued
+        call)."""
         queues = self._queues
         queues[0 if queues[0] and queues[0][0] is ticket else 1].popleft()
         ticket.token = token
         self._waited += max(0.0, now - ticket.enqueued)
         if ticket.attempt is None:
             ticket.set_result(None)
-        else:
-            self._start(ticket)
+            return
+        loop = asyncio.get_running_loop()
+        context = ticket.context
+        # A task copies the context it is created in: create it inside the caller's
+        # (create_task's context= needs Python 3.11).
+        runner = (
+            context.run(loop.create_task, self._serve(ticket))
+            if context is not None
+            else loop.create_task(self._serve(ticket))
+        )
+        self._runners.add(runner)  # the loop keeps only a weak reference to a task
 
     def _spreading(self) -> AsyncLimiter | None:
         """The limiter that spreads the fastest known window's grants over the window."""
