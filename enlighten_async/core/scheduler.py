@@ -728,6 +728,19 @@ class Scheduler:
         self._sent -= 1
         self._give_back_later(token)
 
+    def _start(self, call: _Ticket) -> None:
+        """A deferred call was granted its slot: send it in a task of its own."""
+        loop = asyncio.get_running_loop()
+        context = call.context
+        # A task copies the context it is created in: create it inside the caller's
+        # (create_task's context= needs Python 3.11).
+        runner = (
+            context.run(loop.create_task, self._serve(call))
+            if context is not None
+            else loop.create_task(self._serve(call))
+        )
+        self._runners.add(runner)  # the loop keeps only a weak reference to a task
+
     async def _serve(self, call: _Ticket) -> None:
         """A deferred call's runner: the request, its 409s and retries; the result to
         the call's future."""
@@ -933,26 +946,16 @@ class Scheduler:
         return True
 
     def _hand_over(self, ticket: _Ticket, token: Any, now: float) -> None:
-        """Give the granted slot to the first queued ticket: wake its caller, or send its
-        deferred call in a task of its own (one method, not two: it runs once per queued
-        call)."""
+        """Give the granted slot to the first queued ticket: wake its caller, or start its
+        deferred call."""
         queues = self._queues
         queues[0 if queues[0] and queues[0][0] is ticket else 1].popleft()
         ticket.token = token
         self._waited += max(0.0, now - ticket.enqueued)
         if ticket.attempt is None:
             ticket.set_result(None)
-            return
-        loop = asyncio.get_running_loop()
-        context = ticket.context
-        # A task copies the context it is created in: create it inside the caller's
-        # (create_task's context= needs Python 3.11).
-        runner = (
-            context.run(loop.create_task, self._serve(ticket))
-            if context is not None
-            else loop.create_task(self._serve(ticket))
-        )
-        self._runners.add(runner)  # the loop keeps only a weak reference to a task
+        else:
+            self._start(ticket)
 
     def _spreading(self) -> AsyncLimiter | None:
         """The limiter that spreads the fastest known window's grants over the window."""
