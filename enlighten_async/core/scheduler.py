@@ -63,7 +63,7 @@ import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from aiolimiter import AsyncLimiter
 from attrs import frozen
@@ -492,7 +492,7 @@ class Scheduler:
         call = self._enqueue(loop, prio, submitted, wait_limit, operation, False, submitted)
         call.attempt = attempt
         call.context = contextvars.copy_context()
-        return cast("asyncio.Future[T]", call)
+        return call  # (a Future[Any]: no cast, which is a call per queued call)
 
     # -- one call -----------------------------------------------------------------------
 
@@ -951,7 +951,9 @@ class Scheduler:
         queues = self._queues
         queues[0 if queues[0] and queues[0][0] is ticket else 1].popleft()
         ticket.token = token
-        self._waited += max(0.0, now - ticket.enqueued)
+        waited = now - ticket.enqueued
+        if waited > 0.0:
+            self._waited += waited
         if ticket.attempt is None:
             ticket.set_result(None)
         else:
