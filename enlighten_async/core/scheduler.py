@@ -11,8 +11,9 @@ once per grant.
   requests") halves the cap; each success raises it by ``1/cap`` back up to
   ``max_in_flight`` (AIMD, as TCP's congestion window and Netflix's concurrency-limits).
   The slots and the cap are an :class:`~enlighten_async.core.inflight.InFlight`'s; a slot
-  is granted in one place (:meth:`Scheduler._grant`), for a call that skips the queue
-  and for the dispatcher alike.
+  is granted one way, for a call that skips the queue and for the dispatcher alike: it is
+  reserved (:meth:`InFlight.claim <enlighten_async.core.inflight.InFlight.claim>`) while
+  the ledger answers, and kept or given back by :meth:`Scheduler._grant`.
 * **Quota**: the ledger grants a slot in every window it knows (aligned with the server's
   clock, measured from each answer), or says how long until one opens. Not told a plan, it
   sends freely until the first 409 teaches it the quota.
@@ -62,7 +63,7 @@ import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from aiolimiter import AsyncLimiter
 from attrs import frozen
@@ -207,7 +208,8 @@ class _Ticket(asyncio.Future[Any]):
 
 
 _SHARED: weakref.WeakValueDictionary[str, Scheduler] = weakref.WeakValueDictionary()
-_PRIORITIES = frozenset(int(p) for p in Priority)
+#: A priority's queue (and its value), by priority: one lookup checks and converts it.
+_PRIORITY_INDEX: dict[object, int] = {int(p): int(p) for p in Priority}
 
 
 def check_max_wait(value: object, *, name: str = "max_wait") -> float | None:
@@ -465,11 +467,13 @@ class Scheduler:
         in a task of its own (as every client method does), where a deferred call would
         only add a task at its grant.
         """
-        checked = check_max_wait(max_wait)
+        # Every call passes here: the checks are written for the common case (no max_wait
+        # given, a Priority), which skips a call each (benchmarks/scheduler_overhead.py).
+        checked = None if max_wait is None else check_max_wait(max_wait)
         wait_limit = self.max_wait if checked is None else checked
-        if priority not in _PRIORITIES:
+        prio = _PRIORITY_INDEX.get(priority)
+        if prio is None:
             raise ValueError(f"priority must be a Priority, got {priority!r}")
-        prio = int(priority)
         submitted = self.clock.now()
         try:
             loop = asyncio.get_running_loop()
@@ -479,17 +483,16 @@ class Scheduler:
             return self._run(attempt, operation, prio, wait_limit, submitted, False, True)
         if self._loop is not loop:
             self._adopt(loop)
-        if self._skips_queue(counting_handed=True):
-            # A slot is free: a coroutine that takes it when it runs (counted until then,
-            # so that a burst of submits hands out at most the free slots this way).
-            self._slots.hand_out()
-            return self._run(
-                attempt, operation, prio, wait_limit, submitted, False, True, handed=True
-            )
-        call = self._enqueue(loop, prio, submitted, wait_limit, operation, False)
+        queues = self._queues
+        if not (self.spread or queues[0] or queues[1]) and self._slots.hand_out():
+            # A slot is free (nobody queued ahead, no spreading: the dispatcher paces every
+            # grant then): a coroutine that takes it when it runs (promised until then, so
+            # that a burst of submits hands out at most the free slots this way).
+            return self._run(attempt, operation, prio, wait_limit, submitted, False, True, True)
+        call = self._enqueue(loop, prio, submitted, wait_limit, operation, False, submitted)
         call.attempt = attempt
         call.context = contextvars.copy_context()
-        return cast("asyncio.Future[T]", call)
+        return call  # (a Future[Any]: no cast, which is a call per queued call)
 
     # -- one call -----------------------------------------------------------------------
 
@@ -552,7 +555,6 @@ class Scheduler:
         submitted: float,
         front: bool,
         first_try: bool,
-        *,
         handed: bool = False,
         granted: bool = False,
     ) -> T:
@@ -563,23 +565,34 @@ class Scheduler:
         saw a free slot for it (it may take one ahead of the queue, once). ``granted``: the
         dispatcher granted it a slot already (a deferred call's runner).
 
-        The wait in the queue is written inline (no coroutine of its own): every coroutine
-        a pending call keeps is one more object for the garbage collector to walk. What
-        happens after an answer is a method per outcome.
+        The cheap path and the wait in the queue are written inline (no coroutine of their
+        own): every coroutine a pending call keeps is one more object for the garbage
+        collector to walk, and every call on the cheap path a share of the scheduler's cost
+        per request. What happens after an answer is a method per outcome.
         """
-        if handed:
-            self._slots.unhand()
+        clock = self.clock
+        slots = self._slots
         while True:
             loop = asyncio.get_running_loop()
             if self._loop is not loop:
                 self._adopt(loop)
-            if not granted and self._skips_queue(handed=handed):
-                # The cheap path: nobody waits ahead, so no ticket, future or dispatcher.
-                now = self.clock.now()
-                decision = await self._grant(now, wake=True)
-                granted = decision.wait <= 0.0
-                if not granted and now - submitted + decision.wait > wait_limit:
-                    raise self._refusal(now, decision, wait_limit, operation)
+            queues = self._queues
+            if not granted and (handed or not (queues[0] or queues[1])):
+                # The cheap path, when a slot is free: nobody waits ahead (or submit handed
+                # it a slot), so no ticket, future or dispatcher. No spreading: the
+                # dispatcher paces every grant then.
+                if not self.spread and slots.claim(handed):
+                    now = clock.now()
+                    try:
+                        decision = await self.ledger.acquire(now, self._rtt)
+                    except BaseException:
+                        self._grant(None, True)
+                        raise
+                    granted = self._grant(decision, True)
+                    if not granted and now - submitted + decision.wait > wait_limit:
+                        raise self._refusal(now, decision, wait_limit, operation)
+                elif handed and self.spread:
+                    slots.unhand()  # (claim gives the promise up otherwise)
             if not granted:
                 # A call handed a slot that others took meanwhile goes first in line.
                 ticket = self._enqueue(
@@ -591,7 +604,7 @@ class Scheduler:
                     self._abandon(ticket)
                     raise
             granted = handed = False
-            sent_at = self.clock.now()
+            sent_at = clock.now()
             try:
                 result = await attempt()
             except RateLimitError as exc:
@@ -608,42 +621,29 @@ class Scheduler:
             return result
         return await self._retry(failed, attempt, operation, prio, wait_limit, submitted)
 
-    def _skips_queue(self, *, handed: bool = False, counting_handed: bool = False) -> bool:
-        """Whether a call may take a slot now, without a ticket: no spreading (the
-        dispatcher paces every grant then), nobody queued ahead (unless :meth:`submit`
-        ``handed`` it a slot), and a slot free (see :meth:`InFlight.free`)."""
-        if self.spread:
-            return False
-        queues = self._queues
-        if not handed and (queues[0] or queues[1]):
-            return False
-        return self._slots.free(counting_handed=counting_handed)
-
-    async def _grant(self, now: float, *, wake: bool) -> LedgerDecision:
-        """The one grant path (the cheap path's and the dispatcher's): take a slot and the
-        ledger's grant, or neither. The slot is reserved while the ledger answers (a Redis
+    def _grant(self, decision: LedgerDecision | None, wake: bool) -> bool:
+        """The one grant path's verdict (the cheap path's and the dispatcher's alike):
+        whether the slot a call reserved (:meth:`InFlight.claim`) while the ledger answered
+        is granted. The slot is kept, and counted as a request sent, when the ledger's
+        ``decision`` lets it go; it is given back when the ledger says to wait or failed
+        (``decision`` is ``None``). The slot is reserved while the ledger answers (a Redis
         round trip), so that no other grant takes it meanwhile.
+
+        The ledger is asked by the caller (``await self.ledger.acquire(...)``) between
+        the two halves, not in a coroutine of this method's: that would be one more
+        coroutine per request (``benchmarks/scheduler_overhead.py``).
 
         ``wake``: a slot given back wakes the dispatcher, which may have found every slot
         taken while the ledger answered (the dispatcher itself must not: it would wake
         from the wait the ledger asked for at once).
         """
-        slots = self._slots
-        slots.take()
-        try:
-            decision = await self.ledger.acquire(now, self._rtt)
-        except BaseException:
-            slots.release()
-            if wake:
-                self._poke()
-            raise
-        if decision.wait > 0.0:
-            slots.release()
-            if wake:
-                self._poke()
-        else:
+        if decision is not None and decision.wait <= 0.0:
             self._sent += 1
-        return decision
+            return True
+        self._slots.release()
+        if wake:
+            self._poke()
+        return False
 
     async def _on_conflict(self, exc: RateLimitError, operation: str, sent_at: float) -> None:
         """A request drew a 409: its slot is free, and no slot is granted until the ledger
@@ -675,8 +675,9 @@ class Scheduler:
         self._streak = 0
         rtt = self.clock.now() - sent_at
         self._rtt += (rtt - self._rtt) * 0.125  # as TCP's SRTT
-        if self._task is not None:
-            self._poke()
+        wake = self._wake
+        if self._task is not None and wake is not None:
+            wake.set()  # (_poke inline: once per request)
 
     def _enqueue(
         self,
@@ -686,15 +687,18 @@ class Scheduler:
         wait_limit: float,
         operation: str,
         front: bool,
+        enqueued: float | None = None,
     ) -> _Ticket:
-        """Queue a ticket (first in its priority for a re-send) and wake the dispatcher."""
+        """Queue a ticket (first in its priority for a re-send) and wake the dispatcher.
+
+        ``enqueued``: now, if the caller just read the clock (one read per call fewer)."""
         ticket = _Ticket(loop=loop)
         ticket.attempt = None
         ticket.context = None
         ticket.runner = None
         ticket.prio = prio
         ticket.submitted = submitted
-        ticket.enqueued = self.clock.now()
+        ticket.enqueued = self.clock.now() if enqueued is None else enqueued
         ticket.max_wait = wait_limit
         ticket.operation = operation
         ticket.token = None
@@ -706,8 +710,8 @@ class Scheduler:
         self._enqueued += 1
         if self._task is None:
             self._task = loop.create_task(self._dispatch(True), name="enlighten-async-scheduler")
-        else:
-            self._poke()
+        elif (wake := self._wake) is not None:
+            wake.set()  # (_poke inline: once per queued call)
         return ticket
 
     def _abandon(self, ticket: _Ticket) -> None:
@@ -874,29 +878,53 @@ class Scheduler:
         assert self._wake is not None
         wake = self._wake
         clock = self.clock
+        slots, ledger = self._slots, self.ledger
         while True:
             wake.clear()
             if self._peek() is None:
                 return
-            if not self._slots.free():
+            if self.spread:
+                spread_now = await self._spread_claim()
+                if spread_now is None:
+                    continue
+                now = spread_now
+            elif slots.claim():
+                now = clock.now()
+            else:
                 await wake.wait()
                 continue
-            now = clock.now()
-            if self.spread and not await self._spread_turn(now):
-                continue
-            decision = await self._grant(now, wake=False)
-            if decision.wait > 0.0:
+            try:
+                decision = await ledger.acquire(now, self._rtt)
+            except BaseException:
+                self._grant(None, False)
+                raise
+            if not self._grant(decision, False):
                 self._refuse_impatient(now, decision)
                 if self._peek() is not None:
                     await self._sleep_or_wake(decision.wait)
                 continue
             ticket = self._peek()
             if ticket is None:  # every caller left while the ledger answered
-                self._slots.release()
+                slots.release()
                 self._sent -= 1
-                await self.ledger.give_back(decision.token)
+                await ledger.give_back(decision.token)
                 return
             self._hand_over(ticket, decision.token, now)
+
+    async def _spread_claim(self) -> float | None:
+        """With ``spread``: claim a slot when one is free and the spreader lets a grant go;
+        returns now (when it did), or ``None`` after a wait (look again)."""
+        slots = self._slots
+        if not slots.free():
+            assert self._wake is not None
+            await self._wake.wait()
+            return None
+        now = self.clock.now()
+        if not await self._spread_turn(now):
+            return None
+        if not slots.claim():  # taken while the spreader answered
+            return None
+        return now
 
     async def _spread_turn(self, now: float) -> bool:
         """With ``spread``: whether the spreader lets a grant go now (``False`` after a
@@ -923,7 +951,9 @@ class Scheduler:
         queues = self._queues
         queues[0 if queues[0] and queues[0][0] is ticket else 1].popleft()
         ticket.token = token
-        self._waited += max(0.0, now - ticket.enqueued)
+        waited = now - ticket.enqueued
+        if waited > 0.0:
+            self._waited += waited
         if ticket.attempt is None:
             ticket.set_result(None)
         else:

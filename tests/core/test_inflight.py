@@ -140,6 +140,25 @@ def test_reset_forgets_the_slots_of_an_ended_loop_but_keeps_the_cap() -> None:
     assert (slots.count, slots.handed, slots.cap, slots.decreases) == (0, 0, 2, 1)
 
 
+def test_hand_out_and_claim_promise_and_take_only_a_free_slot() -> None:
+    slots = InFlight(1)
+    assert slots.hand_out() and slots.handed == 1
+    assert not slots.hand_out()  # the one free slot is promised already
+    assert slots.claim(handed=True) and (slots.count, slots.handed) == (1, 0)
+    assert not slots.claim() and slots.count == 1  # none free
+    assert not slots.hand_out() and slots.handed == 0
+    slots.pause()  # a 409 being recorded: its slot is back, but none is free
+    assert not slots.claim() and not slots.hand_out() and slots.count == 0
+    slots.resume()
+    assert slots.claim() and slots.count == 1
+    slots.release()
+    # A promise is given up when its call starts, whether it finds a slot or not.
+    slots.hand_out()
+    slots.take()
+    assert not slots.claim(handed=True) and (slots.count, slots.handed) == (1, 0)
+    assert not slots.claim(handed=True) and slots.handed == 0  # never below zero
+
+
 # -- through the scheduler ------------------------------------------------------------------
 
 
