@@ -6,12 +6,12 @@ Faults: 10% 503 ``errorCode`` 7, 2% 500, 1% dropped connections, 1% truncated JS
 client's pace (the client is not told the plan: it learns it from the first 409). Then the
 hostile faults (``HOSTILE_RATES``), rarer: answers for another span or system
 or holding 2**63, bodies past the client's caps (9 MiB, a gzip bomb), 409s holding for ten
-years, and ``Date`` headers that lie. One fault of each kind is also scheduled up front, so
-that the short run in the default suite meets every kind too. ``pytest -m soak`` runs the
-long one (at least 5,000 windows).
+years, and ``Date`` headers that lie. One of each fault is also scheduled up front, so
+that the short run in the default suite meets every fault too. ``pytest -m soak`` runs the
+long one (at least 5,000 spans).
 
 The client refuses a hostile answer (``ResponseFormatError``) and the backfill asks for
-its window once more after the others; a window answered badly twice is failed for that
+its span once more after the others; a span answered badly twice is failed for that
 run with nothing stored, and a second run fetches it, as a user's rerun would. The store
 must then equal the fleet.
 
@@ -131,7 +131,7 @@ class SoakFigures:
         hostile = ", ".join(f"{k} {self.faults.get(k, 0)}" for k in HOSTILE_FAULTS)
         rows = sum(self.rows_compared.values())
         return (
-            f"soak: {self.planned} windows ({self.done} done, {self.failed} failed, "
+            f"soak: {self.planned} spans ({self.done} done, {self.failed} failed, "
             f"{self.rerun} fetched by a rerun), "
             f"{rows} rows equal to the fleet's; faults survived: {faults}, "
             f"409 {self.conflicts}; hostile faults survived: {hostile}; "

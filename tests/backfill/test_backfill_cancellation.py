@@ -2,7 +2,7 @@
 and no connection open, and running the job again completes it.
 
 Each round starts the job, cancels it at a point drawn from a seeded ``random`` (after a
-number of loop turns, after a number of finished windows, after a random real delay, or
+number of loop turns, after a number of finished spans, after a random real delay, or
 twice in a row), then
 closes the client and checks that ``asyncio.all_tasks()`` holds only the test's task and
 that the simulator sees no open connection. The next round resumes from the store; a
@@ -62,11 +62,11 @@ async def _settled(server: SimulatorServer) -> None:
 
 
 class Tracker:
-    """Counts a round's finished windows; ``reached`` is set once ``fraction`` of the
-    windows pending at the start are done."""
+    """Counts a round's finished spans; ``reached`` is set once ``fraction`` of the
+    spans pending at the start are done."""
 
     def __init__(self) -> None:
-        self.windows = 0
+        self.spans = 0
         self.pending: int | None = None
         self.fraction = 1.0
         self.reached = asyncio.Event()
@@ -75,9 +75,9 @@ class Tracker:
         if self.pending is None:
             self.pending = pending
 
-    def step(self, windows: int) -> None:
-        self.windows = windows
-        if self.pending is not None and windows >= max(1, self.fraction * self.pending):
+    def step(self, spans: int) -> None:
+        self.spans = spans
+        if self.pending is not None and spans >= max(1, self.fraction * self.pending):
             self.reached.set()
 
 
@@ -91,13 +91,13 @@ async def _cancel_at_random(
     """Cancel ``task`` at a random point; return how the point was drawn (for figures).
 
     Whatever the draw, the cancel comes no later than when ``max_fraction`` of the
-    windows pending at the start are done, so that every round leaves work for the next.
+    spans pending at the start are done, so that every round leaves work for the next.
     """
-    mode = rng.choice(["turns", "windows", "time", "twice"])
-    tracker.fraction = rng.uniform(0.0, max_fraction) if mode == "windows" else max_fraction
+    mode = rng.choice(["turns", "spans", "time", "twice"])
+    tracker.fraction = rng.uniform(0.0, max_fraction) if mode == "spans" else max_fraction
     waiter = asyncio.ensure_future(tracker.reached.wait())
     try:
-        if mode == "windows":
+        if mode == "spans":
             await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
         elif mode == "time":
             await asyncio.wait(
@@ -196,7 +196,7 @@ async def cancelled_backfills(
                     await task
                 except asyncio.CancelledError:
                     cancelled += 1
-                done_at_cancel.append(tracker.windows)
+                done_at_cancel.append(tracker.spans)
                 # Before the client closes: at most its pool of idle connections is open.
                 assert server.open_connections <= client.scheduler.max_in_flight
             await _settled(server)
@@ -219,13 +219,13 @@ async def cancelled_backfills(
         "rounds": rounds,
         "cancelled": cancelled,
         "modes": dict(modes),
-        "windows_done_at_cancel": sorted(done_at_cancel),
+        "spans_done_at_cancel": sorted(done_at_cancel),
         "rerun_skipped": report.skipped,
         "rerun_done": report.done,
         "rows": sum(compared.values()),
     }
     print(
-        f"cancellation: {cancelled}/{rounds} backfills cancelled ({dict(modes)}), windows "
+        f"cancellation: {cancelled}/{rounds} backfills cancelled ({dict(modes)}), spans "
         f"done per round {sorted(done_at_cancel)}; rerun: {report.skipped} already stored, "
         f"{report.done} fetched, 0 failed; {figures['rows']} rows equal to the fleet's"
     )
@@ -300,7 +300,7 @@ async def cancelled_fan_outs(
                 assert outcome.error is None, outcome.error
                 assert outcome.result is not None
                 results[outcome.item] = outcome.result
-                tracker.step(tracker.windows + 1)
+                tracker.step(tracker.spans + 1)
 
     modes: Counter[str] = Counter()
     cancelled = 0
