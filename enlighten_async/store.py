@@ -595,19 +595,10 @@ class SQLiteStore(AsyncResource):
         _deprecated.renamed("SQLiteStore.done_windows()", "SQLiteStore.done_ranges()")
         return await self.done_ranges(system_id, kind)
 
-    async def write_window(
-        self,
-        system_id: int,
-        kind: str,
-        start_at: int,
-        end_at: int,
-        result: RangeResult,
-        *,
-        fetched_at: int | None = None,
-    ) -> None:
-        """Deprecated: :meth:`write_range`."""
+    async def write_window(self, *args: Any, **kwargs: Any) -> None:
+        """Deprecated: :meth:`write_range` (the same arguments)."""
         _deprecated.renamed("SQLiteStore.write_window()", "SQLiteStore.write_range()")
-        await self.write_range(system_id, kind, start_at, end_at, result, fetched_at=fetched_at)
+        await self.write_range(*args, **kwargs)
 
     # -- claims: backfills sharing the file fetch each range once (see ClaimingStore) ------
 

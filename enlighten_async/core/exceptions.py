@@ -194,21 +194,15 @@ class RateLimitError(APIError):
     signal: RateLimitSignal
 
     def __init__(
-        self,
-        message: str,
-        *,
-        operation: str | None = None,
-        status: int | None = None,
-        body: Mapping[str, Any] | None = None,
-        signal: RateLimitSignal | None = None,
-        **fields: Any,
+        self, message: str, *, signal: RateLimitSignal | None = None, **fields: Any
     ) -> None:
+        # The rest (operation, status, body and the fields) as APIError takes them.
         if signal is not None:
             given = sorted(fields.keys() & _SIGNAL_FIELDS)
             if given:
                 raise TypeError(f"pass {', '.join(given)} in the signal, not beside it")
             fields.update((name, getattr(signal, name)) for name in _SIGNAL_FIELDS)
-        super().__init__(message, operation=operation, status=status, body=body, **fields)
+        super().__init__(message, **fields)
         self.signal = (
             signal
             if signal is not None
