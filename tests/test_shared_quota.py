@@ -147,6 +147,7 @@ async def _check(tmp_path: Path, redis_url: str, skews: dict[int, float]) -> Non
     assert max(stored.values()) == 1
 
 
+@pytest.mark.soak  # four processes, 7 s: the default suite runs the skewed-clock variants
 async def test_four_workers_share_one_quota(tmp_path: Path, redis_url: str) -> None:
     await _check(tmp_path, redis_url, {})
 

@@ -274,6 +274,7 @@ def _ground_truth(db: Path) -> None:
     asyncio.run(assert_matches_ground_truth(db, Fleet(5, seed=7, anchor=at), SINCE, UNTIL, at))
 
 
+@pytest.mark.soak  # two CLI processes, 4 s: the in-process pair runs in the default suite
 def test_two_cli_backfills_started_at_once_fetch_each_span_once(tmp_path: Path) -> None:
     # Two processes, each with its own embedded simulator of the same fleet, at the same
     # pace (the watt plan on a clock 60 times faster: about 4 s alone). On the code before
@@ -304,6 +305,9 @@ def test_two_cli_backfills_started_at_once_fetch_each_span_once(tmp_path: Path) 
     _ground_truth(db)
 
 
+# A CLI process killed and a second one, 4 s: the in-process lease takeover runs in the
+# default suite.
+@pytest.mark.soak
 def test_a_sigkilled_cli_runs_spans_are_taken_over_at_once_on_its_host(
     tmp_path: Path,
 ) -> None:

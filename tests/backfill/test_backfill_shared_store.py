@@ -144,6 +144,7 @@ SUMMARY = re.compile(
 )
 
 
+@pytest.mark.soak  # two CLI processes, 6 s: the in-process pair runs in the default suite
 def test_two_cli_backfills_on_one_store_add_up(tmp_path: Path) -> None:
     # Two processes, each with its own embedded simulator of the same fleet (the same
     # source). The first is slow (the watt plan's 10 requests a minute on a clock 10
