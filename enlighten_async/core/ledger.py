@@ -174,11 +174,17 @@ class QuotaLedger(Protocol):
     Times are our clock's epoch seconds (the scheduler's :class:`~enlighten_async.Clock`).
     """
 
-    async def acquire(self, now: float, latency: float = 0.0) -> LedgerDecision:
+    async def acquire(
+        self, now: float, latency: float = 0.0, *, reserve: int = 0
+    ) -> LedgerDecision:
         """Take one slot in every window and month count, or say how long to wait.
 
         ``latency`` is the measured round trip: a request granted that close to a window's
-        end may be counted by the server in the next window.
+        end may be counted by the server in the next window. ``reserve`` is how many of
+        the month quota's requests this grant may not use (the scheduler's
+        ``month_reserve``, kept for interactive calls): the month binds at its limit
+        minus ``reserve``. (The scheduler passes it only when it is not 0, so a ledger
+        without it still serves a scheduler that keeps no reserve.)
         """
         ...
 
@@ -508,9 +514,9 @@ class _QuotaWindowCount:
         self.index, self.start, self.end = new_index, new_start, new_end
         self.count = min(self.quota.limit, count)
 
-    def delay(self, t: float, guard: float) -> float:
+    def delay(self, t: float, guard: float, reserve: int = 0) -> float:
         self.enter(t)
-        if self.count < self.quota.limit:
+        if self.count < self.quota.limit - reserve:
             return 0.0
         return max(0.0, self.end + min(guard, self.cap) - t)
 
@@ -580,7 +586,9 @@ class MemoryLedger:
 
     # -- the protocol -------------------------------------------------------------------
 
-    async def acquire(self, now: float, latency: float = 0.0) -> LedgerDecision:
+    async def acquire(
+        self, now: float, latency: float = 0.0, *, reserve: int = 0
+    ) -> LedgerDecision:
         """See :meth:`QuotaLedger.acquire`."""
         if self._hold_until > now:
             return LedgerDecision(self._hold_until - now, quota=self._hold_quota, reason="hold")
@@ -595,7 +603,9 @@ class MemoryLedger:
         wait_guard, spill_guard = offset.behind + margin, offset.ahead + margin
         wait, binding = 0.0, None
         for period_count in counts:
-            delay = period_count.delay(t, wait_guard)
+            delay = period_count.delay(
+                t, wait_guard, reserve if period_count.seconds is None else 0
+            )
             if delay > wait:
                 wait, binding = delay, period_count
         if binding is not None:
@@ -767,6 +777,12 @@ def assess_conflict(
             until = last_unread + UNREAD_HOLD + margin
     hold = max(until, received_at + floor)
     return ConflictHold(hold, server_now, learned, anchor, named, contradiction, unread)
+
+
+def month_span(t: float) -> tuple[int, float, float]:
+    """Index, start and end (epoch seconds) of the UTC calendar month containing ``t``: a
+    month quota's window is the calendar month in UTC, never 30 days."""
+    return _MONTH.span(t)
 
 
 def moved_grants(recent: deque[float] | None, t_old: float, t_new: float, count: int) -> int:
