@@ -99,6 +99,7 @@ __all__ = [
     "LedgerSnapshot",
     "MemoryLedger",
     "QuotaLedger",
+    "ReservingLedger",
 ]
 
 #: Seconds added to the clock uncertainty to make the guard (scheduling jitter).
@@ -174,17 +175,11 @@ class QuotaLedger(Protocol):
     Times are our clock's epoch seconds (the scheduler's :class:`~enlighten_async.Clock`).
     """
 
-    async def acquire(
-        self, now: float, latency: float = 0.0, *, reserve: int = 0
-    ) -> LedgerDecision:
+    async def acquire(self, now: float, latency: float = 0.0) -> LedgerDecision:
         """Take one slot in every window and month count, or say how long to wait.
 
         ``latency`` is the measured round trip: a request granted that close to a window's
-        end may be counted by the server in the next window. ``reserve`` is how many of
-        the month quota's requests this grant may not use (the scheduler's
-        ``month_reserve``, kept for interactive calls): the month binds at its limit
-        minus ``reserve``. (The scheduler passes it only when it is not 0, so a ledger
-        without it still serves a scheduler that keeps no reserve.)
+        end may be counted by the server in the next window.
         """
         ...
 
@@ -210,6 +205,19 @@ class QuotaLedger(Protocol):
 
     def snapshot(self) -> LedgerSnapshot:
         """The ledger's state as this process last saw it."""
+        ...
+
+
+@runtime_checkable
+class ReservingLedger(QuotaLedger, Protocol):
+    """A ledger that keeps a month reserve (``Scheduler(month_reserve=...)`` needs one;
+    :class:`MemoryLedger` and :class:`~enlighten_async.core.redis_ledger.RedisLedger` are)."""
+
+    async def acquire_with_reserve(
+        self, now: float, latency: float = 0.0, *, reserve: int = 0
+    ) -> LedgerDecision:
+        """:meth:`QuotaLedger.acquire`, with the month quota binding at its limit minus
+        ``reserve`` (the requests kept for interactive calls)."""
         ...
 
 
@@ -586,10 +594,14 @@ class MemoryLedger:
 
     # -- the protocol -------------------------------------------------------------------
 
-    async def acquire(
+    async def acquire(self, now: float, latency: float = 0.0) -> LedgerDecision:
+        """See :meth:`QuotaLedger.acquire`."""
+        return await self.acquire_with_reserve(now, latency)
+
+    async def acquire_with_reserve(
         self, now: float, latency: float = 0.0, *, reserve: int = 0
     ) -> LedgerDecision:
-        """See :meth:`QuotaLedger.acquire`."""
+        """See :meth:`ReservingLedger.acquire_with_reserve`."""
         if self._hold_until > now:
             return LedgerDecision(self._hold_until - now, quota=self._hold_quota, reason="hold")
         counts = self._count_list

@@ -567,11 +567,15 @@ class RedisLedger:
 
     # -- the protocol -------------------------------------------------------------------
 
-    async def acquire(
-        self, now: float, latency: float = 0.0, *, reserve: int = 0
-    ) -> LedgerDecision:
+    async def acquire(self, now: float, latency: float = 0.0) -> LedgerDecision:
         """See :meth:`QuotaLedger.acquire` (one round trip; three when Redis lost the
         shared state since this process's last grant)."""
+        return await self._acquire_once(now, latency, 0, restore=True)
+
+    async def acquire_with_reserve(
+        self, now: float, latency: float = 0.0, *, reserve: int = 0
+    ) -> LedgerDecision:
+        """See :meth:`~enlighten_async.core.ledger.ReservingLedger.acquire_with_reserve`."""
         return await self._acquire_once(now, latency, reserve, restore=True)
 
     async def _acquire_once(

@@ -101,6 +101,7 @@ from enlighten_async.core.ledger import (
     LedgerDecision,
     MemoryLedger,
     QuotaLedger,
+    ReservingLedger,
     check_margin,
     month_span,
 )
@@ -321,6 +322,8 @@ class Scheduler:
         checked_wait = check_max_wait(max_wait)
         self.max_wait: float = math.inf if checked_wait is None else checked_wait
         self.ledger: QuotaLedger = _ledger_arg(ledger, resolve_plan(plan), checked_margin)
+        if self.month_reserve and not isinstance(self.ledger, ReservingLedger):
+            raise TypeError("month_reserve needs a ledger with acquire_with_reserve()")
         if not isinstance(spread, bool):
             raise TypeError("spread must be True or False")
         self.spread = spread
@@ -632,9 +635,7 @@ class Scheduler:
                     now = clock.now()
                     try:
                         if prio and self.month_reserve:
-                            decision = await self.ledger.acquire(
-                                now, self._rtt, reserve=self.month_reserve
-                            )
+                            decision = await self._reserving(now)
                         else:
                             decision = await self.ledger.acquire(now, self._rtt)
                     except BaseException:
@@ -937,6 +938,12 @@ class Scheduler:
         timed = [q for q in quotas if q.seconds is not None]
         return min(timed, key=lambda q: q.seconds or 0.0) if timed else None
 
+    async def _reserving(self, now: float) -> LedgerDecision:
+        """A bulk call's grant: the month binds at its limit minus ``month_reserve``."""
+        ledger = self.ledger
+        assert isinstance(ledger, ReservingLedger)  # checked at construction
+        return await ledger.acquire_with_reserve(now, self._rtt, reserve=self.month_reserve)
+
     def _give_back_later(self, token: Any) -> None:
         if token is None:
             return
@@ -1020,7 +1027,7 @@ class Scheduler:
                 continue
             try:
                 if head.prio and self.month_reserve:
-                    decision = await ledger.acquire(now, self._rtt, reserve=self.month_reserve)
+                    decision = await self._reserving(now)
                 else:
                     decision = await ledger.acquire(now, self._rtt)
             except BaseException:

@@ -119,6 +119,7 @@ async def test_unknown_plan_month_spent_fails_fast_with_the_next_month() -> None
     next_month = month_start(month_index(ORIGIN) + 1)
     assert all(isinstance(r, ea.RateLimitError) for r in results), results
     for error in results:
+        assert isinstance(error, ea.RateLimitError) and error.retry_at is not None
         assert utc(next_month) <= error.retry_at <= utc(next_month + MAX_GUARD + 1)
     # The first round (5 in flight), then ONE probe after the minute: nothing more.
     assert len(server.refused) == 6 and server.accepted == []
@@ -139,6 +140,7 @@ async def test_a_month_budget_with_a_reserve_stops_bulk_calls_without_a_429() ->
     assert len(refused) == 15
     next_month = month_start(month_index(ORIGIN) + 1)
     for error in refused:
+        assert error.retry_at is not None
         assert utc(next_month) <= error.retry_at <= utc(next_month + MAX_GUARD + 1)
     assert clock.now() - ORIGIN < 5  # at once, not after a wait
     # Interactive calls may use the reserve, and no more.

@@ -28,6 +28,7 @@ from enlighten_async.core.ledger import (
     MAX_GUARD_FRACTION,
     UNREAD_HOLD,
     QuotaLedger,
+    ReservingLedger,
 )
 from enlighten_async.core.wire import RawResponse
 from enlighten_async.v2.protocol import error_for
@@ -344,13 +345,14 @@ async def test_a_month_reserve_binds_bulk_grants_before_the_limit(
 ) -> None:
     # 10 a month, 3 kept for interactive calls: bulk grants stop at 7, others reach 10.
     ledger = make_ledger((Quota(10, "month"),), MARGIN)
+    assert isinstance(ledger, ReservingLedger)
     now = T0 + 1
     granted = 0
     for _ in range(12):
-        if (await ledger.acquire(now, reserve=3)).wait <= 0:
+        if (await ledger.acquire_with_reserve(now, reserve=3)).wait <= 0:
             granted += 1
     assert granted == 7
-    refused = await ledger.acquire(now, reserve=3)
+    refused = await ledger.acquire_with_reserve(now, reserve=3)
     assert refused.reason == "month" and refused.quota == Quota(10, "month")
     assert await grant_count(ledger, now, 5) == 3  # the reserve, for interactive calls
     assert (await ledger.acquire(now)).reason == "month"
