@@ -99,6 +99,7 @@ __all__ = [
     "LedgerSnapshot",
     "MemoryLedger",
     "QuotaLedger",
+    "ReservingLedger",
 ]
 
 #: Seconds added to the clock uncertainty to make the guard (scheduling jitter).
@@ -204,6 +205,19 @@ class QuotaLedger(Protocol):
 
     def snapshot(self) -> LedgerSnapshot:
         """The ledger's state as this process last saw it."""
+        ...
+
+
+@runtime_checkable
+class ReservingLedger(QuotaLedger, Protocol):
+    """A ledger that keeps a month reserve (``Scheduler(month_reserve=...)`` needs one;
+    :class:`MemoryLedger` and :class:`~enlighten_async.core.redis_ledger.RedisLedger` are)."""
+
+    async def acquire_with_reserve(
+        self, now: float, latency: float = 0.0, *, reserve: int = 0
+    ) -> LedgerDecision:
+        """:meth:`QuotaLedger.acquire`, with the month quota binding at its limit minus
+        ``reserve`` (the requests kept for interactive calls)."""
         ...
 
 
@@ -508,9 +522,9 @@ class _QuotaWindowCount:
         self.index, self.start, self.end = new_index, new_start, new_end
         self.count = min(self.quota.limit, count)
 
-    def delay(self, t: float, guard: float) -> float:
+    def delay(self, t: float, guard: float, reserve: int = 0) -> float:
         self.enter(t)
-        if self.count < self.quota.limit:
+        if self.count < self.quota.limit - reserve:
             return 0.0
         return max(0.0, self.end + min(guard, self.cap) - t)
 
@@ -582,6 +596,12 @@ class MemoryLedger:
 
     async def acquire(self, now: float, latency: float = 0.0) -> LedgerDecision:
         """See :meth:`QuotaLedger.acquire`."""
+        return await self.acquire_with_reserve(now, latency)
+
+    async def acquire_with_reserve(
+        self, now: float, latency: float = 0.0, *, reserve: int = 0
+    ) -> LedgerDecision:
+        """See :meth:`ReservingLedger.acquire_with_reserve`."""
         if self._hold_until > now:
             return LedgerDecision(self._hold_until - now, quota=self._hold_quota, reason="hold")
         counts = self._count_list
@@ -595,7 +615,9 @@ class MemoryLedger:
         wait_guard, spill_guard = offset.behind + margin, offset.ahead + margin
         wait, binding = 0.0, None
         for period_count in counts:
-            delay = period_count.delay(t, wait_guard)
+            delay = period_count.delay(
+                t, wait_guard, reserve if period_count.seconds is None else 0
+            )
             if delay > wait:
                 wait, binding = delay, period_count
         if binding is not None:
@@ -767,6 +789,12 @@ def assess_conflict(
             until = last_unread + UNREAD_HOLD + margin
     hold = max(until, received_at + floor)
     return ConflictHold(hold, server_now, learned, anchor, named, contradiction, unread)
+
+
+def month_span(t: float) -> tuple[int, float, float]:
+    """Index, start and end (epoch seconds) of the UTC calendar month containing ``t``: a
+    month quota's window is the calendar month in UTC, never 30 days."""
+    return _MONTH.span(t)
 
 
 def moved_grants(recent: deque[float] | None, t_old: float, t_new: float, count: int) -> int:

@@ -31,3 +31,7 @@ class RateLimitSignal:
     period_end: datetime | None = None
     #: How many requests the quota allows in one window.
     limit: int | None = None
+    #: The plan the answer names (``"watt"``, as the server wrote it), or ``None``. When
+    #: the period fields are absent the scheduler looks it up in its plan table (see
+    #: ``Scheduler(plans=...)``); a name it does not know is treated as no name.
+    plan: str | None = None

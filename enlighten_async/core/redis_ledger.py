@@ -111,7 +111,8 @@ def key_namespace(api_key: str) -> str:
 
 # ARGV: prefix, ts (server time), guard, latency, month index, month start, month end,
 #       learned version known, epoch known ('' before the first), a new epoch (used if
-#       none is set), the epoch's TTL (ms), then (period, limit, seconds) per told quota
+#       none is set), the epoch's TTL (ms), the month's reserve (requests of the month
+#       quota this grant may not use), then (period, limit, seconds) per told quota
 #       (seconds 0 for a month).
 # Returns {reason, wait, quota period, quota limit, learned version, learned json, tokens,
 #          epoch, the month's count}. Reason 'lost': the epoch this process knew is gone
@@ -155,9 +156,10 @@ if hold then
             tostring(month_count)}
   end
 end
+local reserve = tonumber(ARGV[12])
 local windows = {}
 local order = {}
-local i = 12
+local i = 13
 while i + 2 <= #ARGV do
   local p = ARGV[i]
   if not windows[p] then order[#order + 1] = p end
@@ -189,7 +191,9 @@ for _, p in ipairs(order) do
   end
   local key = prefix .. ':w:' .. p .. ':' .. string.format('%d', index)
   local count = tonumber(redis.call('GET', key) or '0')
-  if count >= limit then
+  local bound = limit
+  if seconds == 0 then bound = limit - reserve end
+  if count >= bound then
     local delay = math.max(0, stop + math.min(guard, cap) - ts)
     if delay > wait then
       wait = delay
@@ -566,9 +570,17 @@ class RedisLedger:
     async def acquire(self, now: float, latency: float = 0.0) -> LedgerDecision:
         """See :meth:`QuotaLedger.acquire` (one round trip; three when Redis lost the
         shared state since this process's last grant)."""
-        return await self._acquire_once(now, latency, restore=True)
+        return await self._acquire_once(now, latency, 0, restore=True)
 
-    async def _acquire_once(self, now: float, latency: float, *, restore: bool) -> LedgerDecision:
+    async def acquire_with_reserve(
+        self, now: float, latency: float = 0.0, *, reserve: int = 0
+    ) -> LedgerDecision:
+        """See :meth:`~enlighten_async.core.ledger.ReservingLedger.acquire_with_reserve`."""
+        return await self._acquire_once(now, latency, reserve, restore=True)
+
+    async def _acquire_once(
+        self, now: float, latency: float, reserve: int, *, restore: bool
+    ) -> LedgerDecision:
         while (carrying := self._carrying) is not None:
             await carrying.wait()
         # From here until the grant is in _recent, a carry waits for it (see _jumped).
@@ -590,6 +602,7 @@ class RedisLedger:
                 self._epoch,
                 uuid.uuid4().hex,
                 str(EPOCH_TTL * 1000),
+                str(int(reserve)),
                 *self._told_args,
             ]
             try:
@@ -614,7 +627,7 @@ class RedisLedger:
             task = asyncio.ensure_future(self._lost(epoch, month_index, month_end - t))
             restoring = self._restoring = (epoch, task)
         await asyncio.shield(restoring[1])
-        return await self._acquire_once(now, latency, restore=False)
+        return await self._acquire_once(now, latency, reserve, restore=False)
 
     def _decided(self, reply: Sequence[Any], now: float, month_index: int) -> LedgerDecision:
         """The decision in a grant script's reply (not ``lost``), and what it shows of the

@@ -20,6 +20,23 @@ once per grant.
 * **Holds**: a 409 holds every caller until its window reopens; then the request that got it
   is sent again, first in line. The caller never sees the 409 unless its wait would pass
   its ``max_wait``.
+* **Refusals without a period** (``bare_refusal="probe"``, what API v4 asks for; v2's
+  default is ``"backoff"``): a quota refusal whose signal has no period field at all is
+  read by the plan it names (``RateLimitSignal.plan``, looked up in ``plans``) or the
+  told plan: its shortest timed quota is learned, and every caller held until that
+  quota's next window (a minute, aligned to UTC). With no plan known, every caller is
+  held until the next UTC minute. Then ONE request goes (the probe) while the others
+  wait; a second period-less refusal on the probe means the month is spent: every caller
+  is held until the next UTC calendar month, and fails at once with
+  :class:`RateLimitError` (``retry_at``: the month's start, plus the clock's guard)
+  unless its ``max_wait`` reaches that far. No such hold ends sooner than
+  :data:`BARE_REFUSAL_FLOOR` after the refusal (nor than the doubling
+  :data:`CONFLICT_BACKOFF_FLOOR`, as for any refusal).
+* **Month reserve** (``month_reserve``, default 0): with a month quota told (or learned),
+  calls at :attr:`Priority.BACKGROUND` (bulk work: the backfill uses it) stop at the
+  month's limit minus the reserve; :attr:`Priority.INTERACTIVE` calls may use the
+  reserve. A call over its budget fails at once with :class:`RateLimitError` whose
+  ``retry_at`` is the next month's start (plus the guard), without a request.
 * **Bounded waits**: ``max_wait`` counts from when the call was submitted and bounds every
   wait for quota (holds, learned and told windows, month limits). A call whose wait is
   known to pass it gets :class:`RateLimitError` with ``retry_at`` at once, without a request.
@@ -61,7 +78,7 @@ import logging
 import math
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
@@ -84,9 +101,11 @@ from enlighten_async.core.ledger import (
     LedgerDecision,
     MemoryLedger,
     QuotaLedger,
+    ReservingLedger,
     check_margin,
+    month_span,
 )
-from enlighten_async.core.quota import Quota, resolve_plan
+from enlighten_async.core.quota import PLANS, PlanTable, Quota, resolve_plan
 from enlighten_async.core.rate_limit import RateLimitSignal
 from enlighten_async.core.retry import RetryPolicy, build_retrying, is_retryable
 
@@ -105,6 +124,17 @@ DEFAULT_MAX_WAIT = 3600.0
 CONFLICT_BACKOFF_FLOOR = 0.25
 #: ... up to this.
 MAX_CONFLICT_BACKOFF = 60.0
+#: The shortest hold after a quota refusal with no period information, with
+#: ``bare_refusal="probe"`` (seconds): such a refusal never makes the scheduler send sooner.
+BARE_REFUSAL_FLOOR = 1.0
+#: What a quota refusal with no period field does: ``"backoff"`` (hold for the doubling
+#: conflict backoff, as API v2 always did) or ``"probe"`` (hold until the plan's next
+#: window, probe once, then the month: see the module's docstring).
+BARE_REFUSALS = ("backoff", "probe")
+#: The longest plan name read from a signal (a server's text: longer is no name).
+MAX_PLAN_NAME = 64
+# The probe's states: none, armed (the next grant is the probe), out (sent, unanswered).
+_NO_PROBE, _PROBE_ARMED, _PROBE_OUT = 0, 1, 2
 #: With ``spread=True``, a window's grants are spread over this fraction of it (the rest
 #: absorbs the guard and timer lateness, so that every grant stays in its window).
 SPREAD_FRACTION = 0.9
@@ -269,14 +299,31 @@ class Scheduler:
         max_wait: float | None = DEFAULT_MAX_WAIT,
         ledger: QuotaLedger | None = None,
         spread: bool = False,
+        plans: PlanTable | None = None,
+        month_reserve: int = 0,
+        bare_refusal: str = "backoff",
     ) -> None:
         count_arg(max_in_flight, "max_in_flight", minimum=1)
+        #: How many of the month quota's requests are kept for interactive calls.
+        self.month_reserve: int = count_arg(month_reserve, "month_reserve", minimum=0)
+        if bare_refusal not in BARE_REFUSALS:
+            raise ValueError(
+                f"bare_refusal must be one of {list(BARE_REFUSALS)}, got {bare_refusal!r}"
+            )
+        #: What a quota refusal without a period does (see :data:`BARE_REFUSALS`).
+        self.bare_refusal: str = bare_refusal
+        if plans is not None and not isinstance(plans, Mapping):
+            raise TypeError(f"plans must be a mapping of plan names, got {type(plans).__name__}")
+        #: The plan table a refusal's plan name is looked up in (:data:`PLANS` by default).
+        self.plans: PlanTable = PLANS if plans is None else plans
         check_clock(clock)
         check_retry(retry)
         checked_margin = None if margin is None else check_margin(margin)
         checked_wait = check_max_wait(max_wait)
         self.max_wait: float = math.inf if checked_wait is None else checked_wait
         self.ledger: QuotaLedger = _ledger_arg(ledger, resolve_plan(plan), checked_margin)
+        if self.month_reserve and not isinstance(self.ledger, ReservingLedger):
+            raise TypeError("month_reserve needs a ledger with acquire_with_reserve()")
         if not isinstance(spread, bool):
             raise TypeError("spread must be True or False")
         self.spread = spread
@@ -295,6 +342,8 @@ class Scheduler:
         self._last_conflict: RateLimitError | None = None
         self._last_conflict_at = -math.inf
         self._streak = 0
+        self._probe = _NO_PROBE
+        self._probe_after = -math.inf  # when the hold before the probe ends (our clock)
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -581,17 +630,21 @@ class Scheduler:
                 # The cheap path, when a slot is free: nobody waits ahead (or submit handed
                 # it a slot), so no ticket, future or dispatcher. No spreading: the
                 # dispatcher paces every grant then.
-                if not self.spread and slots.claim(handed):
+                gated = self._probe == _PROBE_OUT
+                if not self.spread and not gated and slots.claim(handed):
                     now = clock.now()
                     try:
-                        decision = await self.ledger.acquire(now, self._rtt)
+                        if prio and self.month_reserve:
+                            decision = await self._reserving(now)
+                        else:
+                            decision = await self.ledger.acquire(now, self._rtt)
                     except BaseException:
                         self._grant(None, True)
                         raise
                     granted = self._grant(decision, True)
                     if not granted and now - submitted + decision.wait > wait_limit:
                         raise self._refusal(now, decision, wait_limit, operation)
-                elif handed and self.spread:
+                elif handed and (self.spread or gated):
                     slots.unhand()  # (claim gives the promise up otherwise)
             if not granted:
                 # A call handed a slot that others took meanwhile goes first in line.
@@ -639,6 +692,8 @@ class Scheduler:
         """
         if decision is not None and decision.wait <= 0.0:
             self._sent += 1
+            if self._probe == _PROBE_ARMED:
+                self._probe = _PROBE_OUT  # this grant is the probe: no other until it answers
             return True
         self._slots.release()
         if wake:
@@ -659,7 +714,11 @@ class Scheduler:
 
     def _on_failure(self, exc: BaseException, operation: str, sent_at: float) -> None:
         """A request failed (or was cancelled): its slot is free; a 503 "busy" lowers the
-        cap."""
+        cap. A probe that failed otherwise than by a refusal ends the probing (the quota
+        was not what failed it); one cancelled leaves the next grant to probe."""
+        if self._probe == _PROBE_OUT and sent_at >= self._probe_after:
+            cancelled = isinstance(exc, asyncio.CancelledError)
+            self._probe = _PROBE_ARMED if cancelled else _NO_PROBE
         if self._slots.failed(busy=_is_busy(exc), sent_at=sent_at, now=self.clock.now()):
             log.info(
                 "503 busy on %s: too many requests in flight, cap lowered to %d",
@@ -673,6 +732,8 @@ class Scheduler:
         measured, and the 409 streak ends."""
         self._slots.succeeded()
         self._streak = 0
+        if self._probe == _PROBE_OUT and sent_at >= self._probe_after:
+            self._probe = _NO_PROBE  # the probe got through: the month is not spent
         rtt = self.clock.now() - sent_at
         self._rtt += (rtt - self._rtt) * 0.125  # as TCP's SRTT
         wake = self._wake
@@ -726,6 +787,8 @@ class Scheduler:
         requests sent and the ledger's grant go back."""
         self._slots.release()
         self._sent -= 1
+        if self._probe == _PROBE_OUT:
+            self._probe = _PROBE_ARMED  # the probe was never sent: the next grant probes
         self._give_back_later(token)
 
     def _start(self, call: _Ticket) -> None:
@@ -795,6 +858,14 @@ class Scheduler:
             self._streak += 1
         self._last_conflict_at = received
         floor = min(MAX_CONFLICT_BACKOFF, CONFLICT_BACKOFF_FLOOR * 2.0 ** min(self._streak - 1, 30))
+        probe_failed = self._probe == _PROBE_OUT and sent_at >= self._probe_after
+        bare = self.bare_refusal == "probe" and _no_period(exc.signal)
+        if bare:
+            exc = self._read_bare(exc, received, probe_failed, operation)
+            self._last_conflict = exc
+            floor = max(floor, BARE_REFUSAL_FLOOR)
+        if probe_failed:
+            self._probe = _NO_PROBE
         known = set(self.ledger.snapshot().learned)
         try:
             hold = await self.ledger.record_conflict(
@@ -805,6 +876,9 @@ class Scheduler:
         for quota in self.ledger.snapshot().learned:
             if quota not in known:  # one line per limit learned (or changed), not per 409
                 log.info("409 on %s: learned the limit %s", operation, quota)
+        if bare and not probe_failed and (self._probe == _NO_PROBE or hold > self._probe_after):
+            # Once the hold ends, one request (the probe) goes before any other.
+            self._probe, self._probe_after = _PROBE_ARMED, hold
         if hold > self._hold_seen + 1e-9:
             self._holds += 1
             log.info(
@@ -815,6 +889,60 @@ class Scheduler:
                 hold - received,
             )
         self._hold_seen = max(self._hold_seen, hold)
+
+    def _read_bare(
+        self, exc: RateLimitError, received: float, probe_failed: bool, operation: str
+    ) -> RateLimitError:
+        """A refusal without a period, as the refusal the ledger is to hold for: the month
+        after the probe's, else the plan's shortest timed quota (named in the signal, or
+        told), else an unknown quota of the current UTC minute. Windows are aligned to the
+        server's UTC clock (the ledger's estimate)."""
+        signal = exc.signal
+        server_now = received + self.ledger.snapshot().clock_offset
+        if probe_failed:
+            _, _, end = month_span(server_now)
+            period, limit = "month", None
+            log.warning(
+                "%s: refused again on the probe, with no period: the month's quota is "
+                "spent; holding every request until the next month (UTC)",
+                operation,
+            )
+        else:
+            quota = self._bare_quota(signal.plan)
+            seconds = 60.0 if quota is None or quota.seconds is None else quota.seconds
+            end = (math.floor(server_now / seconds) + 1) * seconds
+            period = "minute" if quota is None else quota.period
+            limit = None if quota is None else quota.limit
+        new = RateLimitSignal(
+            period=period, period_end=_whole_second(end), limit=limit, plan=signal.plan
+        )
+        return RateLimitError(
+            exc.args[0] if exc.args else "quota refused",
+            operation=exc.operation,
+            status=exc.status,
+            body=exc.body,
+            signal=new,
+            server_time=exc.server_time,
+            retry_at=exc.retry_at,
+        )
+
+    def _bare_quota(self, plan: str | None) -> Quota | None:
+        """The shortest timed quota of the plan a refusal names (in :attr:`plans`), or of
+        the told plan; ``None`` when neither is known."""
+        quotas: tuple[Quota, ...] | None = None
+        if isinstance(plan, str) and len(plan) <= MAX_PLAN_NAME:
+            # Only a name of the table: a server's "1/second" is no plan to learn.
+            quotas = self.plans.get(plan.strip().lower())
+        if not quotas:
+            quotas = self.ledger.snapshot().told
+        timed = [q for q in quotas if q.seconds is not None]
+        return min(timed, key=lambda q: q.seconds or 0.0) if timed else None
+
+    async def _reserving(self, now: float) -> LedgerDecision:
+        """A bulk call's grant: the month binds at its limit minus ``month_reserve``."""
+        ledger = self.ledger
+        assert isinstance(ledger, ReservingLedger)  # checked at construction
+        return await ledger.acquire_with_reserve(now, self._rtt, reserve=self.month_reserve)
 
     def _give_back_later(self, token: Any) -> None:
         if token is None:
@@ -881,8 +1009,12 @@ class Scheduler:
         slots, ledger = self._slots, self.ledger
         while True:
             wake.clear()
-            if self._peek() is None:
+            head = self._peek()
+            if head is None:
                 return
+            if self._probe == _PROBE_OUT:
+                await wake.wait()  # one probe at a time: its answer wakes us
+                continue
             if self.spread:
                 spread_now = await self._spread_claim()
                 if spread_now is None:
@@ -894,7 +1026,10 @@ class Scheduler:
                 await wake.wait()
                 continue
             try:
-                decision = await ledger.acquire(now, self._rtt)
+                if head.prio and self.month_reserve:
+                    decision = await self._reserving(now)
+                else:
+                    decision = await ledger.acquire(now, self._rtt)
             except BaseException:
                 self._grant(None, False)
                 raise
@@ -1044,6 +1179,16 @@ class Scheduler:
         )
 
 
+def _no_period(signal: RateLimitSignal) -> bool:
+    """Whether a refusal's signal has no period field at all (a bare 429 body)."""
+    return (
+        signal.period is None
+        and signal.period_start is None
+        and signal.period_end is None
+        and signal.limit is None
+    )
+
+
 def _whole_second(epoch: float) -> datetime | None:
     """``epoch`` rounded down to a whole second, as an aware UTC datetime (as a server's
     ``period_end`` is); ``None`` if it is no date (infinite, or past the year 9999)."""
@@ -1098,6 +1243,12 @@ def _agrees(scheduler: Scheduler, name: str, value: Any) -> bool:
         return (math.inf if checked is None else checked) == scheduler.max_wait
     if name == "spread":
         return bool(value == scheduler.spread)
+    if name == "plans":
+        return value is scheduler.plans or bool(value == scheduler.plans)
+    if name == "month_reserve":
+        return bool(value == scheduler.month_reserve)
+    if name == "bare_refusal":
+        return bool(value == scheduler.bare_refusal)
     if name == "retry":
         return value is scheduler.retry or bool(value == scheduler.retry)
     if name == "clock":

@@ -2,9 +2,12 @@
 client uses by default, and :class:`MockTransport` for tests. The only module that calls
 aiohttp's client.
 
-:class:`AiohttpTransport` adds the credentials to the query, sends, reads the body, and
-turns every aiohttp failure into a :class:`TransportError` whose text has the key and user
-id redacted. aiohttp's exceptions carry the full URL (and so the key): they are never
+:class:`AiohttpTransport` adds the credentials to the query (:attr:`Credentials.pairs`:
+v2's key and user id, or v4's key alone) and a request's OAuth token as ``Authorization:
+Bearer <token>`` (``Request.bearer``), sends, reads the body, and turns every aiohttp
+failure into a :class:`TransportError` whose text has the key, the user id and the token
+redacted (so has every error built from the body: the response's ``redact`` masks all
+three). aiohttp's exceptions carry the full URL (and so the key): they are never
 chained, logged or re-raised as they are. :class:`MockTransport` answers from a function
 instead, and maps its failures, closing and body caps the same way.
 
@@ -143,39 +146,75 @@ ACCEPT_ENCODING = "gzip, deflate"
 
 
 class Credentials:
-    """The API key and user id. Its repr and str never show them."""
+    """The credentials every request carries in its query. Its repr and str never show them.
 
-    __slots__ = ("api_key", "query", "user_id")
+    ``Credentials(api_key, user_id)`` is API v2's pair, sent as ``key=...&user_id=...``;
+    :meth:`api_key_only` is API v4's ``key=...`` alone (its user is named by the OAuth
+    access token a request carries as ``Request.bearer``). :attr:`pairs` is what the
+    transport adds to the query, in that order.
+    """
+
+    __slots__ = ("api_key", "pairs", "query", "user_id")
+
+    #: The API key (sent as ``key``).
+    api_key: str
+    #: The user id (v2's ``user_id``); ``None`` for credentials that send none.
+    user_id: str | None
+    #: The ``(name, value)`` pairs added to every request's query.
+    pairs: tuple[tuple[str, str], ...]
+    #: :attr:`pairs` quoted once by yarl, as aiohttp quotes the query of each request (the
+    #: transport adds it to every URL it builds itself); ``None`` if yarl cannot quote them
+    #: (a lone surrogate): then aiohttp fails each request as before.
+    query: str | None
 
     def __init__(self, api_key: str, user_id: str) -> None:
-        if not isinstance(api_key, str) or not api_key:
-            raise ValueError("api_key must be a non-empty string")
-        if not isinstance(user_id, str) or not user_id:
-            raise ValueError("user_id must be a non-empty string")
+        _check_secret(api_key, "api_key")
+        _check_secret(user_id, "user_id")
+        self._set(api_key, user_id, (("key", api_key), ("user_id", user_id)))
+
+    @classmethod
+    def api_key_only(cls, api_key: str) -> Credentials:
+        """Credentials that send ``key=<api_key>`` alone (API v4); ``user_id`` is ``None``."""
+        _check_secret(api_key, "api_key")
+        creds = cls.__new__(cls)
+        creds._set(api_key, None, (("key", api_key),))
+        return creds
+
+    def _set(self, api_key: str, user_id: str | None, pairs: tuple[tuple[str, str], ...]) -> None:
         self.api_key = api_key
         self.user_id = user_id
-        #: ``key=...&user_id=...`` quoted once by yarl, as aiohttp quotes the query of each
-        #: request (the transport adds it to every URL it builds itself); ``None`` if yarl
-        #: cannot quote them (a lone surrogate): then aiohttp fails each request as before.
-        self.query: str | None
+        self.pairs = pairs
         try:
-            self.query = (
-                URL("http://localhost/")
-                .extend_query((("key", api_key), ("user_id", user_id)))
-                .raw_query_string
-            )
+            self.query = URL("http://localhost/").extend_query(pairs).raw_query_string
         except (ValueError, TypeError):
             self.query = None
 
     def __repr__(self) -> str:
+        if self.user_id is None:
+            return "Credentials(api_key='***')"
         return "Credentials(api_key='***', user_id='***')"
 
     __str__ = __repr__
 
+    def _secrets(self) -> tuple[str, ...]:
+        return (self.api_key,) if self.user_id is None else (self.api_key, self.user_id)
+
     def redact(self, text: str) -> str:
         """``text`` with the credentials masked as :func:`redact` does: where they stand
         always, and anywhere (any run of 6+ of their characters) if 6+ characters long."""
-        return redact(text, (self.api_key, self.user_id))
+        return redact(text, self._secrets())
+
+    def redactor(self, bearer: str | None = None) -> Redactor:
+        """What masks these credentials and, when given, a request's ``bearer`` token (as
+        :meth:`redact` masks the key: where it stands and anywhere)."""
+        if not bearer:
+            return self.redact
+        return functools.partial(redact, secrets=(*self._secrets(), bearer))
+
+
+def _check_secret(value: object, name: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string")
 
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
@@ -251,52 +290,53 @@ def _fragments(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile(f"(?=({alternatives}))", re.IGNORECASE)
 
 
-def _scrub_value(value: Any, creds: Credentials) -> Any:
+def _scrub_value(value: Any, red: Redactor) -> Any:
     """``value`` with every text in it redacted, as a bounded copy."""
     if isinstance(value, _PLAIN):
         return value
     if isinstance(value, str):
-        return creds.redact(value)
+        return red(value)
     if isinstance(value, (bytes, list, tuple, dict, Mapping)):
         # Already pruned by the protocol; these bounds only stop a value set some other way.
         return prune(
             value,
-            creds.redact,
+            red,
             max_depth=MAX_ERROR_DEPTH * 2,
             max_items=MAX_ERROR_ITEMS * 4,
             mask_fields=True,
         )
     # An object of some other type, added later: shown as its redacted repr if that differs.
     text = repr(value)
-    masked = creds.redact(text)
+    masked = red(text)
     return value if masked == text else masked
 
 
-def scrub(exc: EnlightenError, creds: Credentials) -> EnlightenError:
-    """Redact ``creds`` from ``exc``'s args and every field, in place.
+def scrub(exc: EnlightenError, creds: Credentials, bearer: str | None = None) -> EnlightenError:
+    """Redact ``creds`` (and the request's ``bearer`` token, when given) from ``exc``'s
+    args and every field, in place.
 
     Every attribute of the error is walked (bounded), not a list of known ones, so a field
     added later cannot carry a secret out. Chained exceptions are scrubbed too if they are
     ours, and dropped if not and their text holds a secret.
     """
-    _scrub_exception(exc, creds, hops=4)
+    _scrub_exception(exc, creds.redactor(bearer), hops=4)
     return exc
 
 
-def _scrub_exception(exc: BaseException, creds: Credentials, hops: int) -> None:
-    exc.args = tuple(_scrub_value(a, creds) for a in exc.args)
+def _scrub_exception(exc: BaseException, red: Redactor, hops: int) -> None:
+    exc.args = tuple(_scrub_value(a, red) for a in exc.args)
     for name, value in list(vars(exc).items()):
         # An attribute named for a credential is masked whole, as a body field is.
-        setattr(exc, name, MASK if is_secret_field(name) else _scrub_value(value, creds))
+        setattr(exc, name, MASK if is_secret_field(name) else _scrub_value(value, red))
     for link in ("__cause__", "__context__"):
         other = getattr(exc, link)
         if other is None:
             continue
         if isinstance(other, EnlightenError) and hops > 0:
-            _scrub_exception(other, creds, hops - 1)
+            _scrub_exception(other, red, hops - 1)
         else:
             text = f"{other!r} {other}"
-            if hops <= 0 or creds.redact(text) != text:
+            if hops <= 0 or red(text) != text:
                 setattr(exc, link, None)
                 exc.__suppress_context__ = True
 
@@ -497,8 +537,14 @@ class AiohttpTransport(_Sender):
         url: URL | str | None = self._url(request)
         params: list[tuple[str, str]] | None = None
         if url is None:
-            params = [*request.params, ("key", creds.api_key), ("user_id", creds.user_id)]
+            params = [*request.params, *creds.pairs]
             url = self.base_url + request.path
+        headers = {"Accept-Encoding": ACCEPT_ENCODING}
+        bearer = request.bearer
+        if bearer:
+            headers["Authorization"] = f"Bearer {bearer}"
+        # Every text of this exchange is masked of the key, the user id and the token.
+        red = creds.redactor(bearer)
         op = request.operation
         # The error is raised after the try block, not in an except clause: there it would
         # keep the aiohttp exception (whose text holds the URL, so the key) as __context__.
@@ -512,7 +558,7 @@ class AiohttpTransport(_Sender):
                 allow_redirects=False,
                 # The body is decompressed by _read_body, in bounded steps, under the cap.
                 auto_decompress=False,
-                headers={"Accept-Encoding": ACCEPT_ENCODING},
+                headers=headers,
             ) as resp:
                 try:
                     body = await _read_body(resp)
@@ -520,22 +566,22 @@ class AiohttpTransport(_Sender):
                     # Whatever is left of the body is not read: the connection is dropped,
                     # not returned to the pool with a gigabyte still to come.
                     resp.close()
-                    error = refused.error(op, resp.status, resp.headers, creds)
+                    error = refused.error(op, resp.status, resp.headers, red)
                 except aiohttp.ClientPayloadError as exc:
                     if not _undecodable(exc):
                         raise
-                    error = _undecodable_error(op, resp.status, resp.headers, creds)
+                    error = _undecodable_error(op, resp.status, resp.headers, red)
                 else:
-                    return RawResponse(resp.status, resp.headers, body, redact=creds.redact)
+                    return RawResponse(resp.status, resp.headers, body, redact=red)
         except (asyncio.TimeoutError, TimeoutError) as exc:
-            error = _failure(op, exc, creds.redact, closed=False)  # timed out, closed or not
+            error = _failure(op, exc, red, closed=False)  # timed out, closed or not
         except (aiohttp.ClientError, OSError, ValueError, RuntimeError) as exc:
             if _undecodable(exc):  # an encoding aiohttp cannot decode at all (br, zstd)
-                error = _undecodable_error(op, None, {}, creds)
+                error = _undecodable_error(op, None, {}, red)
             else:
                 # ClientError covers the usual failures; OSError/ValueError are rare low-level
                 # ones aiohttp lets through (a bad base URL), RuntimeError a closed session.
-                error = _failure(op, exc, creds.redact, closed=self._closed)
+                error = _failure(op, exc, red, closed=self._closed)
         raise error
 
 
@@ -553,8 +599,9 @@ _redact_where_they_stand: Redactor = functools.partial(redact, secrets=())
 class MockTransport(_Sender):
     """A transport that answers from a function, not the network: for tests.
 
-    ``handler`` takes the :class:`Request` the client built (its operation, path and
-    query; the credentials are the real transport's to add, so they are not in it) and
+    ``handler`` takes the :class:`Request` the client built (its operation, path, query
+    and ``bearer`` token, if any; the query's credentials are the real transport's to add,
+    so they are not in it) and
     returns a :class:`RawResponse`, from a plain function or a coroutine function::
 
         def handler(request: Request[Any]) -> RawResponse:
@@ -591,12 +638,15 @@ class MockTransport(_Sender):
         op = request.operation
         # As in AiohttpTransport._send: raised after the try block, with no context.
         error: EnlightenError
+        # A mock knows no key, but it sees the request's token: masked as the real one is.
+        bearer = request.bearer
+        red = functools.partial(redact, secrets=(bearer,)) if bearer else _redact_where_they_stand
         try:
             answer = self.handler(request)
             if inspect.isawaitable(answer):
                 answer = await answer
         except _NETWORK_ERRORS as exc:
-            error = _failure(op, exc, _redact_where_they_stand, closed=self._closed)
+            error = _failure(op, exc, red, closed=self._closed)
         else:
             if not isinstance(answer, RawResponse):
                 raise TypeError(
@@ -606,9 +656,7 @@ class MockTransport(_Sender):
             if not isinstance(headers, CIMultiDictProxy):
                 headers = CIMultiDictProxy(CIMultiDict(headers))
             if len(answer.body) <= MAX_BODY_BYTES:
-                return attrs.evolve(
-                    answer, headers=headers, redact=answer.redact or _redact_where_they_stand
-                )
+                return attrs.evolve(answer, headers=headers, redact=answer.redact or red)
             error = _too_large_error(op, answer.status, headers, f"of {len(answer.body):,} bytes")
         raise error
 
@@ -690,9 +738,9 @@ def _undecodable(exc: BaseException) -> bool:
 
 
 def _undecodable_error(
-    op: str, status: int | None, headers: Mapping[str, str], creds: Credentials
+    op: str, status: int | None, headers: Mapping[str, str], red: Redactor
 ) -> EnlightenError:
-    encoding = clip(headers.get("Content-Encoding", ""), creds.redact, 40) or "unknown"
+    encoding = clip(headers.get("Content-Encoding", ""), red, 40) or "unknown"
     where = f"HTTP {status}" if status is not None else "the response"
     return _refused_body(
         f"{op}: {where} with a body that cannot be decoded (Content-Encoding: {encoding!r})",
@@ -738,11 +786,11 @@ class _BodyRefused(Exception):
         self.undecodable = undecodable
 
     def error(
-        self, op: str, status: int, headers: Mapping[str, str], creds: Credentials
+        self, op: str, status: int, headers: Mapping[str, str], red: Redactor
     ) -> EnlightenError:
         """The typed error the call ends with."""
         if self.undecodable:
-            return _undecodable_error(op, status, headers, creds)
+            return _undecodable_error(op, status, headers, red)
         return _too_large_error(op, status, headers, self.why)
 
 

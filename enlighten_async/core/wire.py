@@ -100,6 +100,10 @@ class Request(Generic[T_co]):
     #: meter" answer); empty where a 204 is an error. A tuple rather than a flag, so that
     #: the result's type stays exact.
     no_content: tuple[T_co] | tuple[()] = ()
+    #: An OAuth access token the transport sends as ``Authorization: Bearer <token>``
+    #: (``None``: no such header). Never in a repr and never compared: a request is built
+    #: without it and given one at send time (``attrs.evolve(request, bearer=token)``).
+    bearer: str | None = field(default=None, repr=False, eq=False)
 
     @staticmethod
     def allowing_no_content(

@@ -93,8 +93,6 @@ def _clipper(raw: RawResponse) -> Callable[[str], str]:
     return text
 
 
-
-
 def _too_many_intervals(raw: RawResponse, operation: str) -> ResponseFormatError | None:
     """The error for a body that may hold more than :data:`MAX_INTERVALS` intervals, or
     ``None``; counted on the bytes, before any parse (see :data:`MAX_INTERVALS`)."""

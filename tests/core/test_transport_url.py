@@ -48,7 +48,7 @@ def _transport(base: str, key: str, user: str) -> AiohttpTransport:
 
 def _what_aiohttp_builds(transport: AiohttpTransport, request: Request[object]) -> URL:
     # ClientSession._build_url parses the string; ClientRequest extends it with params.
-    creds = (("key", transport._credentials.api_key), ("user_id", transport._credentials.user_id))
+    creds = transport._credentials.pairs  # key and user_id, in that order
     return URL(transport.base_url + request.path).extend_query([*request.params, *creds])
 
 

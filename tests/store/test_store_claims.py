@@ -111,10 +111,12 @@ async def test_a_run_ending_sweeps_the_claims_of_ended_processes_of_this_host(
             assert await store.claim_range(mine, SYS, "stats", T0 + 5 * DAY, T0 + 6 * DAY,
                                            lease=600)  # fmt: skip
             assert await store.release_claims(mine) == 2  # its own and the dead run's
-            assert not await store.claim_range(mine, SYS, "stats", T0 + DAY, T0 + 2 * DAY,
-                                               lease=600)  # fmt: skip  (live: still held)
-            assert not await store.claim_range(mine, SYS, "stats", T0 + 2 * DAY, T0 + 3 * DAY,
-                                               lease=600)  # fmt: skip  (remote: still held)
+            assert not await store.claim_range(
+                mine, SYS, "stats", T0 + DAY, T0 + 2 * DAY, lease=600
+            )  # fmt: skip  (live: still held)
+            assert not await store.claim_range(
+                mine, SYS, "stats", T0 + 2 * DAY, T0 + 3 * DAY, lease=600
+            )  # fmt: skip  (remote: still held)
     finally:
         alive.kill()
         await alive.wait()

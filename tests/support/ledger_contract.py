@@ -28,6 +28,7 @@ from enlighten_async.core.ledger import (
     MAX_GUARD_FRACTION,
     UNREAD_HOLD,
     QuotaLedger,
+    ReservingLedger,
 )
 from enlighten_async.core.wire import RawResponse
 from enlighten_async.v2.protocol import error_for
@@ -337,3 +338,33 @@ async def test_grants_move_to_the_month_the_servers_clock_names(
     await ledger.observe_server_time(now + skew, sent_at=now, received_at=now + 0.05)
     assert abs(ledger.snapshot().clock_offset - skew) <= 1
     assert await grant_count(ledger, now + 1, 5) == 2
+
+
+async def test_a_month_reserve_binds_bulk_grants_before_the_limit(
+    make_ledger: LedgerFactory,
+) -> None:
+    # 10 a month, 3 kept for interactive calls: bulk grants stop at 7, others reach 10.
+    ledger = make_ledger((Quota(10, "month"),), MARGIN)
+    assert isinstance(ledger, ReservingLedger)
+    now = T0 + 1
+    granted = 0
+    for _ in range(12):
+        if (await ledger.acquire_with_reserve(now, reserve=3)).wait <= 0:
+            granted += 1
+    assert granted == 7
+    refused = await ledger.acquire_with_reserve(now, reserve=3)
+    assert refused.reason == "month" and refused.quota == Quota(10, "month")
+    assert await grant_count(ledger, now, 5) == 3  # the reserve, for interactive calls
+    assert (await ledger.acquire(now)).reason == "month"
+
+
+async def test_months_turn_at_midnight_utc_on_new_years_eve(make_ledger: LedgerFactory) -> None:
+    # Dec 31 23:59 UTC: the month is spent; at Jan 1 00:00 UTC (plus the guard) it is new.
+    new_year = float(calendar.timegm((2031, 1, 1, 0, 0, 0)))
+    ledger = make_ledger((Quota(5, "month"),), MARGIN)
+    eve = new_year - 60
+    assert await grant_count(ledger, eve - 86400 * 20, 5) == 5  # Dec 11: the same month
+    decision = await ledger.acquire(eve)
+    assert decision.reason == "month"
+    assert new_year <= eve + decision.wait <= new_year + 6  # the month's end, not 30 days
+    assert await grant_count(ledger, eve + decision.wait, 6) == 5
