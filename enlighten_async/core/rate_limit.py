@@ -31,3 +31,6 @@ class RateLimitSignal:
     period_end: datetime | None = None
     #: How many requests the quota allows in one window.
     limit: int | None = None
+    #: The plan the answer names (v4's ``details``: "Usage limit exceeded for plan Watt"
+    #: gives ``"Watt"``), for looking its quotas up in the version's plan table.
+    plan: str | None = None

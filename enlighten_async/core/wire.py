@@ -100,6 +100,10 @@ class Request(Generic[T_co]):
     #: meter" answer); empty where a 204 is an error. A tuple rather than a flag, so that
     #: the result's type stays exact.
     no_content: tuple[T_co] | tuple[()] = ()
+    #: The OAuth access token the transport sends as ``Authorization: Bearer ...`` (API
+    #: v4); ``None`` for an API without one. Set at send time, never shown in a repr, and
+    #: not part of a request's identity.
+    bearer: str | None = field(default=None, repr=False, eq=False)
 
     @staticmethod
     def allowing_no_content(

@@ -139,7 +139,7 @@ def _to_bool(value: Any, _: Any) -> bool:
 
 
 def _fixing_hook(conv: Converter, cl: type, fixes: Mapping[str, Callable[[Any], Any]]) -> Any:
-    inner = make_dict_structure_fn(cl, conv)
+    inner: Any = make_dict_structure_fn(cl, conv)
 
     def structure(obj: Any, _: Any) -> Any:
         if isinstance(obj, dict) and not fixes.keys().isdisjoint(obj):

@@ -11,14 +11,15 @@ when the answer leaves it out or sends null. Unknown fields are ignored.
 
 Flat interval lists (telemetry, ``rgm_stats``) are a column-wise
 :class:`~enlighten_async.core.series.Series`; the nested battery intervals and the meter
-readings (one per meter, with text fields) are tuples of rows. The lifetime series are tuples of ints, one per day from ``start_date``.
+readings (one per meter, with text fields) are tuples of rows. The lifetime series are
+tuples of ints, one per day from ``start_date``.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from attrs import frozen
+from attrs import field, frozen
 
 from enlighten_async.core.series import Series
 
@@ -230,7 +231,7 @@ class Devices:
 
     system_id: int
     total_devices: int | None = None
-    devices: DeviceGroups = DeviceGroups()
+    devices: DeviceGroups = field(factory=DeviceGroups)
 
 
 @frozen(kw_only=True)
@@ -389,7 +390,7 @@ class MeterIntervals:
 
     meter_serial_number: str | None = None
     envoy_serial_number: str | None = None
-    intervals: Series[MeterChannelInterval] = Series(MeterChannelInterval)
+    intervals: Series[MeterChannelInterval] = field(factory=lambda: Series(MeterChannelInterval))
 
 
 @frozen(kw_only=True)
@@ -399,7 +400,7 @@ class RgmStats:
     system_id: int
     total_devices: int | None = None
     meta: Meta | None = None
-    intervals: Series[RgmInterval] = Series(RgmInterval)
+    intervals: Series[RgmInterval] = field(factory=lambda: Series(RgmInterval))
     meter_intervals: tuple[MeterIntervals, ...] = ()
 
 
@@ -578,21 +579,21 @@ class _Telemetry:
 class ProductionMicroTelemetry(_Telemetry):
     """``telemetry/production_micro``: 5-minute microinverter intervals."""
 
-    intervals: Series[MicroInterval] = Series(MicroInterval)
+    intervals: Series[MicroInterval] = field(factory=lambda: Series(MicroInterval))
 
 
 @frozen(kw_only=True)
 class ProductionMeterTelemetry(_Telemetry):
     """``telemetry/production_meter``: 15-minute production meter intervals."""
 
-    intervals: Series[MeterInterval] = Series(MeterInterval)
+    intervals: Series[MeterInterval] = field(factory=lambda: Series(MeterInterval))
 
 
 @frozen(kw_only=True)
 class ConsumptionMeterTelemetry(_Telemetry):
     """``telemetry/consumption_meter``: 15-minute consumption meter intervals."""
 
-    intervals: Series[EnergyInterval] = Series(EnergyInterval)
+    intervals: Series[EnergyInterval] = field(factory=lambda: Series(EnergyInterval))
 
 
 @frozen(kw_only=True)
@@ -623,7 +624,7 @@ class MicroTelemetry(_Telemetry):
     """``devices/micros/{serial_no}/telemetry``: one microinverter's intervals."""
 
     serial_number: str | None = None
-    intervals: Series[MicroInterval] = Series(MicroInterval)
+    intervals: Series[MicroInterval] = field(factory=lambda: Series(MicroInterval))
 
 
 @frozen(kw_only=True)
@@ -631,7 +632,7 @@ class MicrosTelemetryDevice:
     """One microinverter's intervals in ``devices/micros/telemetry``."""
 
     serial_number: str | None = None
-    intervals: Series[MicroInterval] = Series(MicroInterval)
+    intervals: Series[MicroInterval] = field(factory=lambda: Series(MicroInterval))
 
 
 @frozen(kw_only=True)
@@ -681,4 +682,4 @@ class LatestTelemetry:
     """``latest_telemetry``: each device's latest power reading."""
 
     system_id: int
-    devices: LatestDevices = LatestDevices()
+    devices: LatestDevices = field(factory=LatestDevices)
