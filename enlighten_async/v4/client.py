@@ -25,8 +25,10 @@ from typing import Any, Final, Generic, Protocol, TypeVar, runtime_checkable
 
 import aiohttp
 import attrs
+from yarl import URL
 
 from enlighten_async.core.args import (
+    epoch_arg,
     seconds_arg,
     system_id_arg,
     text_arg,
@@ -156,8 +158,7 @@ class _KeyCredentials(Credentials):
         self._secrets = (api_key, *tokens)
         self.query: str | None
         try:
-            from yarl import URL  # the query quoted once, as Credentials does it
-
+            # Quoted once by yarl, as Credentials quotes its query.
             self.query = URL("http://localhost/").extend_query((("key", api_key),)).raw_query_string
         except (ValueError, TypeError):
             self.query = None
@@ -916,8 +917,6 @@ def _systems_query(size: int | None, sort_by: str | None) -> list[tuple[str, str
 
 
 def _readings(operation: str, system_id: int, end_at: Epoch | None, model: type[T]) -> Request[T]:
-    from enlighten_async.core.args import epoch_arg
-
     params = () if end_at is None else (("end_at", str(epoch_arg(end_at, "end_at"))),)
     return Request(operation, _path(system_id, operation), params, model)
 

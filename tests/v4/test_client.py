@@ -3,6 +3,7 @@ argument checks, every in-scope operation of the spec."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,7 @@ from enlighten_async.core.exceptions import (
     NotFoundError,
     ResponseFormatError,
 )
+from enlighten_async.core.quota import Quota
 from enlighten_async.core.transport import MockTransport
 from enlighten_async.core.wire import RawResponse, Request
 from enlighten_async.v4 import EnlightenV4Client
@@ -180,6 +182,30 @@ async def test_401_refreshes_once_and_sends_once_more() -> None:
     assert result.system_id == 698943141
     assert tokens.refreshes == [f"{tokens.prefix}-1"]
     assert [r.bearer for r in recorder.requests] == [f"{tokens.prefix}-1", f"{tokens.prefix}-2"]
+    assert client.scheduler_snapshot().requests_sent == 2  # the retry passed the scheduler
+    # The token is not part of a request's identity, nor of its repr.
+    assert recorder.requests[0] == recorder.requests[1]
+    assert tokens.prefix not in repr(recorder.requests[1])
+
+
+@pytest.mark.looptime
+async def test_the_send_after_a_401_is_paced_by_the_quota() -> None:
+    unauthorized = RawResponse(401, {}, orjson.dumps({"message": "Not Authorized"}))
+    recorder = Recorder([unauthorized])
+    client = EnlightenV4Client(
+        API_KEY,
+        FakeTokens(),
+        transport=MockTransport(recorder),
+        clock=ScaledClock(1.0, origin=NOW),
+        plan=[Quota(1, "minute")],
+    )
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with client:
+        await client.latest_telemetry(SYSTEM)
+    # NOW is 40 s into its minute: the second request waits for the next minute window.
+    assert loop.time() - started >= 60 - NOW % 60 - 1
+    assert len(recorder.requests) == 2
 
 
 async def test_a_second_401_is_the_auth_error() -> None:
