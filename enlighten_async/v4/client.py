@@ -25,7 +25,6 @@ from typing import Any, Final, Generic, Protocol, TypeVar, runtime_checkable
 
 import aiohttp
 import attrs
-from yarl import URL
 
 from enlighten_async.core.args import (
     epoch_arg,
@@ -55,7 +54,6 @@ from enlighten_async.core.transport import (
     Credentials,
     Transport,
     log_exchange,
-    redact,
     scrub,
 )
 from enlighten_async.core.transport import log as _transport_log
@@ -101,7 +99,7 @@ from enlighten_async.v4.models import (
     SystemId,
     SystemsPage,
 )
-from enlighten_async.v4.plans import resolve_v4_plan
+from enlighten_async.v4.plans import PLANS, resolve_v4_plan
 from enlighten_async.v4.protocol import decode
 
 __all__ = ["DEFAULT_BASE_URL", "MAX_PAGES", "EnlightenV4Client", "TokenSource"]
@@ -137,46 +135,6 @@ class TokenSource(Protocol):
         ...
 
 
-class _KeyCredentials(Credentials):
-    """The API key alone (v4 sends no ``user_id``), and the access tokens seen, for
-    redaction: a :class:`Credentials` whose query is ``key=...`` only.
-
-    Interim (issue 21): until ``core.transport.Credentials`` learns key-only credentials
-    (helper D), this subclass gives :class:`AiohttpTransport` the ``key=`` query and
-    :func:`scrub` the secrets to mask. The aiohttp transport sends the request's
-    ``bearer`` once helper D's change lands; tests use ``transport=``.
-    """
-
-    __slots__ = ("_secrets",)
-
-    def __init__(self, api_key: str, tokens: tuple[str, ...] = ()) -> None:
-        # Credentials.__init__ requires a user id; this one sets its slots itself.
-        if not isinstance(api_key, str) or not api_key:
-            raise ValueError("api_key must be a non-empty string")
-        self.api_key = api_key
-        self.user_id = ""
-        self._secrets = (api_key, *tokens)
-        self.query: str | None
-        try:
-            # Quoted once by yarl, as Credentials quotes its query.
-            self.query = URL("http://localhost/").extend_query((("key", api_key),)).raw_query_string
-        except (ValueError, TypeError):
-            self.query = None
-
-    def __repr__(self) -> str:
-        return "Credentials(api_key='***')"
-
-    __str__ = __repr__
-
-    def redact(self, text: str) -> str:
-        """``text`` with the key and the tokens masked (see :func:`redact`)."""
-        return redact(text, self._secrets)
-
-    def with_token(self, token: str) -> _KeyCredentials:
-        """These credentials plus ``token`` to mask."""
-        return _KeyCredentials(self.api_key, (*self._secrets[1:], token))
-
-
 class _Unset(enum.Enum):
     UNSET = enum.auto()
 
@@ -189,7 +147,7 @@ UNSET: Final = _Unset.UNSET
 class _Core:
     """What a client and all its views share."""
 
-    credentials: _KeyCredentials
+    credentials: Credentials
     tokens: TokenSource
     transport: Transport
     scheduler: Scheduler
@@ -239,7 +197,7 @@ class EnlightenV4Client(AsyncResource):
         max_in_flight: int | None = None,
         transport: Transport | None = None,
     ) -> None:
-        credentials = _KeyCredentials(api_key)
+        credentials = Credentials.api_key_only(api_key)
         if api_key != api_key.strip() or any(ord(c) < 0x20 or ord(c) == 0x7F for c in api_key):
             raise ValueError("api_key has leading or trailing whitespace or a control character")
         if not isinstance(tokens, TokenSource):
@@ -267,7 +225,14 @@ class EnlightenV4Client(AsyncResource):
             kwargs: dict[str, Any] = {"clock": clock, "retry": retry}
             if max_in_flight is not None:
                 kwargs["max_in_flight"] = max_in_flight
-            scheduler = Scheduler(resolve_v4_plan(plan, empty=False), **kwargs)
+            # v4's 429 usually names no period: read it by v4's plan table, probe once
+            # before taking the month as spent (see Scheduler's bare_refusal).
+            scheduler = Scheduler(
+                resolve_v4_plan(plan, empty=False),
+                plans=PLANS,
+                bare_refusal="probe",
+                **kwargs,
+            )
         if transport is None:
             if session is not None and session.closed:
                 raise ValueError("session is closed")
@@ -874,7 +839,7 @@ class _Attempt(Generic[T]):
         except TransportError as exc:
             if debug:
                 log_exchange(transport, request, exc.cause or "error", started, self.sends)
-            scrub(exc, core.credentials.with_token(token))
+            scrub(exc, core.credentials, token)
             raise
         if debug:
             log_exchange(transport, request, raw.status, started, self.sends)
@@ -884,7 +849,7 @@ class _Attempt(Generic[T]):
         try:
             return decode(request, raw)
         except EnlightenError as exc:
-            scrub(exc, core.credentials.with_token(token))
+            scrub(exc, core.credentials, token)
             if raw.status == 401 and not self.refreshed:
                 self.rejected = token
             raise
