@@ -138,7 +138,8 @@ class OAuthServer:
         app = Application(
             name=name,
             api_key=api_key or f"sim4{solar.stable_int('v4key', self._seed, n):016x}",
-            client_id=f"{solar.stable_int('client', self._seed, n):032x}",
+            client_id=f"{solar.stable_int('client', self._seed, n):016x}"
+            f"{solar.stable_int('client2', self._seed, n):016x}",
             client_secret=f"{solar.stable_int('secret', self._seed, n):016x}"
             f"{solar.stable_int('secret2', self._seed, n):016x}",
         )
