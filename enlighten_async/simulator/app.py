@@ -28,9 +28,17 @@ from .middlewares import Pipeline
 from .quota import PLANS, Plan, QuotaTracker
 from .routing import Handler, Reject, RouteTable, json_response
 from .v2 import BASE_PATH, V2Routes
-from .v4 import AUTHORIZE_PATH, REDIRECT_PATH, TOKEN_PATH, OAuthServer, V4Counters, V4Options
+from .v4 import (
+    AUTHORIZE_PATH,
+    REDIRECT_PATH,
+    TOKEN_PATH,
+    OAuthServer,
+    V4Counters,
+    V4Options,
+    V4Pipeline,
+    V4Routes,
+)
 from .v4 import BASE_PATH as V4_BASE_PATH
-from .v4 import V4Pipeline, V4Routes
 
 __all__ = ["APIS", "BASE_PATH", "COUNTERS_PATH", "VERSIONS", "Reject", "Simulator"]
 

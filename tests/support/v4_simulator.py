@@ -149,9 +149,7 @@ class V4Harness:
         body = json.loads(raw) if ctype == "application/json" else raw.decode()
         return Answer(status, body, ctype)
 
-    async def token_request(
-        self, form: dict[str, str], auth: str | None = None
-    ) -> Answer:
+    async def token_request(self, form: dict[str, str], auth: str | None = None) -> Answer:
         """``POST /oauth/token`` with ``form`` as a form body."""
         headers = {"Authorization": auth or self.basic()}
         async with self.http.post(self.root + "/oauth/token", data=form, headers=headers) as r:

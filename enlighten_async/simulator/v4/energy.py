@@ -112,9 +112,19 @@ class SystemEnergy:
         if full:
             return whole
         n = sum(1 for e in whole.ends if e <= stop)
-        return GridDay(*(column[:n] for column in (
-            whole.ends, whole.charge, whole.discharge, whole.soc, whole.imported, whole.exported
-        )))
+        return GridDay(
+            *(
+                column[:n]
+                for column in (
+                    whole.ends,
+                    whole.charge,
+                    whole.discharge,
+                    whole.soc,
+                    whole.imported,
+                    whole.exported,
+                )
+            )
+        )
 
     def _compute_grid_day(self, system_id: int, ordinal: int) -> GridDay:
         fleet = self.fleet
@@ -132,7 +142,9 @@ class SystemEnergy:
             consumed[index[row["end_at"]]] = row["enwh"]
         # A battery commissioned 60 days before the fleet's anchor (or at the operational
         # date): its odometers stay short sums.
-        capacity = sum(b.capacity_wh for b in self.batteries(s)) if day >= self.battery_since(s) else 0
+        capacity = (
+            sum(b.capacity_wh for b in self.batteries(s)) if day >= self.battery_since(s) else 0
+        )
         level = capacity // 5
         charge, discharge, soc, imported, exported = [], [], [], [], []
         for p, c in zip(produced, consumed, strict=True):
@@ -172,7 +184,9 @@ class SystemEnergy:
                 begin = s.midnight(day) + pick // 4 % (20 * 3600)
                 length = 3600 * (1 + pick // 7 % 3)
                 if start <= begin < end and begin <= now:
-                    out.append(Event(28, begin, begin + length if begin + length <= now else None, serial))
+                    out.append(
+                        Event(28, begin, begin + length if begin + length <= now else None, serial)
+                    )
             day += timedelta(days=1)
         if s.stopped_at is not None and start <= s.stopped_at < end and s.stopped_at <= now:
             out.append(Event(28, s.stopped_at, None, serial))

@@ -30,7 +30,7 @@ import secrets
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from urllib.parse import urlencode, urlsplit, urlunsplit, parse_qsl
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
 
@@ -127,7 +127,9 @@ class OAuthServer:
         self.token_requests: Counter[str] = Counter()
 
     def __repr__(self) -> str:
-        return f"OAuthServer(applications={len(self.applications)}, principals={len(self.principals)})"
+        return (
+            f"OAuthServer(applications={len(self.applications)}, principals={len(self.principals)})"
+        )
 
     # -- registry -------------------------------------------------------------------------
 
@@ -161,7 +163,10 @@ class OAuthServer:
     # -- codes and tokens -----------------------------------------------------------------
 
     def issue_code(
-        self, client_id: str | None = None, enl_uid: str | None = None, redirect_uri: str | None = None
+        self,
+        client_id: str | None = None,
+        enl_uid: str | None = None,
+        redirect_uri: str | None = None,
     ) -> str:
         """A fresh single-use authorization code: ``enl_uid`` (default the first principal)
         authorizes ``client_id`` (default the simulator's application)."""
@@ -210,9 +215,7 @@ class OAuthServer:
         if len(self._access) + len(self._refresh) + len(self._codes) < 4096:
             return
         self._access = {k: g for k, g in self._access.items() if g.expires_at > now}
-        self._refresh = {
-            k: r for k, r in self._refresh.items() if r.alive and r.expires_at > now
-        }
+        self._refresh = {k: r for k, r in self._refresh.items() if r.alive and r.expires_at > now}
         self._codes = {k: c for k, c in self._codes.items() if not c.used and c.expires_at > now}
 
     def grant(self, code: str) -> dict[str, object]:
@@ -271,7 +274,12 @@ class OAuthServer:
         if not code:
             return _error(400, "invalid_request", "Missing code")
         entry = self._codes.get(code)
-        if entry is None or entry.used or entry.expires_at <= now or entry.client_id != app.client_id:
+        if (
+            entry is None
+            or entry.used
+            or entry.expires_at <= now
+            or entry.client_id != app.client_id
+        ):
             return _error(400, "invalid_grant", "Invalid authorization code")
         # A code given for an explicit redirect URI is redeemed with the same one.
         if entry.redirect_uri is not None and form.get("redirect_uri") != entry.redirect_uri:
@@ -329,6 +337,6 @@ class OAuthServer:
         text = (
             "<!DOCTYPE html><html><head><title>Authorization code</title></head><body>"
             "<h1>Authorization code</h1><p>Copy this code into your application:</p>"
-            f"<pre id=\"code\">{code}</pre></body></html>"
+            f'<pre id="code">{code}</pre></body></html>'
         )
         return web.Response(text=text, content_type="text/html")

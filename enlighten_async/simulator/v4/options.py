@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..quota import Plan
 from ...core.quota import Quota, resolve_plan
+from ..quota import Plan
 
 __all__ = [
     "ACCESS_SECONDS",
@@ -108,5 +108,3 @@ class V4Options:
             raise TypeError(f"principals must be an int, got {type(self.principals).__name__}")
         if self.principals < 1:
             raise ValueError(f"principals must be at least 1, got {self.principals}")
-
-

@@ -20,8 +20,8 @@ lists are arrays, ``meter_start_date`` and ``interconnect_date`` are dates, a de
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
+from datetime import date, timedelta
+from typing import Any, TypeVar, cast
 
 from aiohttp import web
 
@@ -186,7 +186,9 @@ class V4Routes(RouteTable):
         if start > now:
             raise _unprocessable(_FUTURE, start_at=start)
         if start < now - TWO_YEARS:
-            raise _unprocessable(_INVALID_RANGE, start_at=start, first_interval=int(now - TWO_YEARS))
+            raise _unprocessable(
+                _INVALID_RANGE, start_at=start, first_interval=int(now - TWO_YEARS)
+            )
 
     # -- systems --------------------------------------------------------------------------
 
@@ -326,17 +328,27 @@ class V4Routes(RouteTable):
         devices: dict[str, list[dict[str, Any]]] = {
             "micros": [
                 device(
-                    inv.inverter_id, f"Microinverter {inv.serial_number}", inv.serial_number,
-                    inv.part_number, sku=inv.sku, model=inv.model, product_name=inv.model,
+                    inv.inverter_id,
+                    f"Microinverter {inv.serial_number}",
+                    inv.serial_number,
+                    inv.part_number,
+                    sku=inv.sku,
+                    model=inv.model,
+                    product_name=inv.model,
                 )
                 for inv in s.inverters
             ],
             "meters": [
                 device(
-                    s.system_id * 100 + k, m.kind, m.serial_number, "800-00655-r08",
-                    model=m.model, state="enabled",
+                    s.system_id * 100 + k,
+                    m.kind,
+                    m.serial_number,
+                    "800-00655-r08",
+                    model=m.model,
+                    state="enabled",
                     config_type="Production" if m.kind == "production" else "Net",
-                    config_phase="single", product_name="RGM" if m.kind == "production" else "CT",
+                    config_phase="single",
+                    product_name="RGM" if m.kind == "production" else "CT",
                 )
                 for k, m in enumerate(
                     (*s.meters, *((s.consumption_meter,) if s.consumption_meter else ()))
@@ -344,8 +356,14 @@ class V4Routes(RouteTable):
             ],
             "gateways": [
                 device(
-                    e.envoy_id, e.name, e.serial_number, e.part_number, sku=e.sku, model=e.model,
-                    emu_sw_version="D7.0.88 (5580c1)", product_name="IQ Gateway",
+                    e.envoy_id,
+                    e.name,
+                    e.serial_number,
+                    e.part_number,
+                    sku=e.sku,
+                    model=e.model,
+                    emu_sw_version="D7.0.88 (5580c1)",
+                    product_name="IQ Gateway",
                 )
                 for e in s.envoys
             ],
@@ -354,15 +372,24 @@ class V4Routes(RouteTable):
         if batteries:
             devices["encharges"] = [
                 device(
-                    b.device_id, f"IQ Battery {b.serial_number}", b.serial_number,
-                    "800-00562-r01", sku="B05-T02-US00-1-3", model="",
+                    b.device_id,
+                    f"IQ Battery {b.serial_number}",
+                    b.serial_number,
+                    "800-00562-r01",
+                    sku="B05-T02-US00-1-3",
+                    model="",
                     product_name="IQ Battery 5P",
                 )
                 for b in batteries
             ]
         total = sum(len(v) for v in devices.values())
         return self._answer(
-            {"system_id": s.system_id, "total_devices": total, "items": "devices", "devices": devices}
+            {
+                "system_id": s.system_id,
+                "total_devices": total,
+                "items": "devices",
+                "devices": devices,
+            }
         )
 
     # -- events and alarms ------------------------------------------------------------------
@@ -394,7 +421,9 @@ class V4Routes(RouteTable):
         alarm: dict[str, Any] = {
             "id": f"{s.system_id}.{e.event_type_id}.{e.start}000",
             "severity": 4,
-            "events": [{"serial_number": e.serial_number, "start_date": e.start, "end_date": e.end}],
+            "events": [
+                {"serial_number": e.serial_number, "start_date": e.start, "end_date": e.end}
+            ],
             "event_type_id": e.event_type_id,
             "alarm_start_time": e.start,
         }
@@ -408,9 +437,7 @@ class V4Routes(RouteTable):
         s = self._system(request)
         start, end = self._event_span(request, now)
         events = self.energy.events(s, start, end, now)
-        return self._answer(
-            {"system_id": s.system_id, "events": [self._event(e) for e in events]}
-        )
+        return self._answer({"system_id": s.system_id, "events": [self._event(e) for e in events]})
 
     @_get(f"{_SYSTEM}/alarms", "alarms")
     async def _alarms(self, request: web.Request, now: float) -> web.StreamResponse:
@@ -477,7 +504,9 @@ class V4Routes(RouteTable):
             f.daily_consumption(sid, s.operational_date + timedelta(days=k), now)
             for k in range((day - s.operational_date).days)
         )
-        return total + sum(i["enwh"] for i in f.consumption_intervals(sid, s.midnight(day), at, now))
+        return total + sum(
+            i["enwh"] for i in f.consumption_intervals(sid, s.midnight(day), at, now)
+        )
 
     @_get(f"{_SYSTEM}/consumption_meter_readings", "consumption_meter_readings")
     async def _consumption_readings(self, request: web.Request, now: float) -> web.StreamResponse:
@@ -511,9 +540,16 @@ class V4Routes(RouteTable):
                 day += timedelta(days=1)
         shares = [b.capacity_wh for b in batteries]
         readings = [
-            {"serial_num": b.serial_number, "value_charged": c, "value_discharged": d, "read_at": read_at}
+            {
+                "serial_num": b.serial_number,
+                "value_charged": c,
+                "value_discharged": d,
+                "read_at": read_at,
+            }
             for b, c, d in zip(
-                batteries, solar.allocate(charged, shares), solar.allocate(discharged, shares),
+                batteries,
+                solar.allocate(charged, shares),
+                solar.allocate(discharged, shares),
                 strict=True,
             )
         ]
@@ -562,7 +598,9 @@ class V4Routes(RouteTable):
             raise _unprocessable(_INVALID_RANGE)
         return [start + timedelta(days=k) for k in range((end - start).days + 1)]
 
-    def _lifetime(self, s: SimSystem, days: Sequence[date], now: float, **series: list[int]) -> web.Response:
+    def _lifetime(
+        self, s: SimSystem, days: Sequence[date], now: float, **series: list[int]
+    ) -> web.Response:
         return self._answer(
             {
                 "system_id": s.system_id,
@@ -608,7 +646,9 @@ class V4Routes(RouteTable):
         s = self._system(request)
         days = self._days(request, s, now)
         return self._lifetime(
-            s, days, now,
+            s,
+            days,
+            now,
             charge=self._grid_daily(s, days, now, "charge"),
             discharge=self._grid_daily(s, days, now, "discharge"),
         )
@@ -617,7 +657,9 @@ class V4Routes(RouteTable):
     async def _import_lifetime(self, request: web.Request, now: float) -> web.StreamResponse:
         s = self._system(request)
         days = self._days(request, s, now)
-        return self._lifetime(s, days, now, **{"import": self._grid_daily(s, days, now, "imported")})
+        return self._lifetime(
+            s, days, now, **{"import": self._grid_daily(s, days, now, "imported")}
+        )
 
     @_get(f"{_SYSTEM}/energy_export_lifetime", "energy_export_lifetime")
     async def _export_lifetime(self, request: web.Request, now: float) -> web.StreamResponse:
@@ -643,7 +685,9 @@ class V4Routes(RouteTable):
             raise _unprocessable("Invalid page or size")
         f = self.fleet
         today = s.local_date(now)
-        lifetime = f.lifetime_merged(s.system_id, today, now) + f.daily_merged(s.system_id, today, now)
+        lifetime = f.lifetime_merged(s.system_id, today, now) + f.daily_merged(
+            s.system_id, today, now
+        )
         n = len(s.inverters)
         energy = solar.allocate(lifetime, [1.0] * n)
         power = solar.allocate(self._current_power(s, now), [1.0] * n)
@@ -696,7 +740,11 @@ class V4Routes(RouteTable):
         self._check_start(start_at, now)
         start = start_at // step * step
         end = min(start + GRANULARITIES[gran], int(now))
-        body: dict[str, Any] = {"system_id": s.system_id, "granularity": gran, "total_devices": devices}
+        body: dict[str, Any] = {
+            "system_id": s.system_id,
+            "granularity": gran,
+            "total_devices": devices,
+        }
         if start_date is not None and request.query.get("start_at") in (None, ""):
             body["start_date"] = s.local_date(start).isoformat()
             body["end_date"] = s.local_date(end - 1).isoformat()
@@ -711,7 +759,12 @@ class V4Routes(RouteTable):
         start, end, body = self._telemetry(request, s, now, FIVE_MIN, len(s.inverters))
         # Empty while data lags: nothing ends after the last report (the fleet cuts at now).
         body["intervals"] = [
-            {"end_at": i["end_at"], "devices_reporting": i["devices_reporting"], "powr": i["powr"], "enwh": i["enwh"]}
+            {
+                "end_at": i["end_at"],
+                "devices_reporting": i["devices_reporting"],
+                "powr": i["powr"],
+                "enwh": i["enwh"],
+            }
             for i in self.fleet.stats_intervals(s.system_id, start, end, now)
         ]
         body["meta"] = self._meta(s, now)
@@ -744,7 +797,10 @@ class V4Routes(RouteTable):
         while day <= s.local_date(end - 1):
             g = self.energy.grid_day(s, day, stop)
             rows.extend(
-                r for r in zip(g.ends, g.charge, g.discharge, g.soc, g.imported, g.exported, strict=True)
+                r
+                for r in zip(
+                    g.ends, g.charge, g.discharge, g.soc, g.imported, g.exported, strict=True
+                )
                 if start < r[0] <= end
             )
             day += timedelta(days=1)
@@ -767,11 +823,15 @@ class V4Routes(RouteTable):
             for r in rows
         ]
         if batteries:
-            last = self._grid_rows(s, self.fleet.cut(s.system_id, now) - QUARTER, self.fleet.cut(s.system_id, now), now)
+            last = self._grid_rows(
+                s, self.fleet.cut(s.system_id, now) - QUARTER, self.fleet.cut(s.system_id, now), now
+            )
             body["last_reported_aggregate_soc"] = f"{last[-1][3] if last else 0}%"
         return self._answer(body)
 
-    def _grid_telemetry(self, request: web.Request, now: float, column: int, name: str) -> web.Response:
+    def _grid_telemetry(
+        self, request: web.Request, now: float, column: int, name: str
+    ) -> web.Response:
         s = self._system(request)
         devices = 1 if s.consumption_meter is not None else 0
         start, end, body = self._telemetry(request, s, now, QUARTER, devices)
@@ -789,7 +849,9 @@ class V4Routes(RouteTable):
     async def _export_telemetry(self, request: web.Request, now: float) -> web.StreamResponse:
         return self._grid_telemetry(request, now, 5, "wh_exported")
 
-    def _micro_rows(self, s: SimSystem, start: int, end: int, now: float) -> list[tuple[int, list[int]]]:
+    def _micro_rows(
+        self, s: SimSystem, start: int, end: int, now: float
+    ) -> list[tuple[int, list[int]]]:
         """Each 5-minute interval's end and its Wh split over the system's micros."""
         n = len(s.inverters)
         return [
@@ -827,7 +889,8 @@ class V4Routes(RouteTable):
         start, end, body = self._telemetry(request, s, now, FIVE_MIN, 1)
         body = {"system_id": s.system_id, "serial_number": serial, **body}
         body["intervals"] = [
-            {"end_at": e, "powr": wh[k] * 12, "enwh": wh[k]} for e, wh in self._micro_rows(s, start, end, now)
+            {"end_at": e, "powr": wh[k] * 12, "enwh": wh[k]}
+            for e, wh in self._micro_rows(s, start, end, now)
         ]
         return self._answer(body)
 
@@ -869,7 +932,7 @@ class V4Routes(RouteTable):
         meters: list[dict[str, Any]] = []
         rgm = f.rgm_meter_intervals(sid, quarter - QUARTER, quarter, now)
         for k, m in enumerate(s.meters):
-            channels = rgm[k]["intervals"] if k < len(rgm) else []
+            channels = cast(list[dict[str, int]], rgm[k]["intervals"] if k < len(rgm) else [])
             for ch in range(len(m.channel_shares)):
                 watts = [i["curr_w"] for i in channels if i["channel"] == ch + 1]
                 meters.append(
@@ -897,9 +960,11 @@ class V4Routes(RouteTable):
         if batteries:
             rows = self._grid_rows(s, cut - QUARTER, cut, now)
             net = (rows[-1][2] - rows[-1][1]) * 4 if rows else 0
-            shares = solar.allocate(net, [1.0] * len(batteries)) if net >= 0 else [
-                -x for x in solar.allocate(-net, [1.0] * len(batteries))
-            ]
+            shares = (
+                solar.allocate(net, [1.0] * len(batteries))
+                if net >= 0
+                else [-x for x in solar.allocate(-net, [1.0] * len(batteries))]
+            )
             devices["encharges"] = [
                 {
                     "id": b.device_id,

@@ -13,7 +13,11 @@ from tests.support.v4_simulator import V4Harness, v4_harness
 
 from ..conftest import FIXED_NOW, FakeClock
 
-BARE = {"message": "Too Many Requests", "details": "Usage limit exceeded for plan Watt", "code": 429}
+BARE = {
+    "message": "Too Many Requests",
+    "details": "Usage limit exceeded for plan Watt",
+    "code": 429,
+}
 
 
 def _minute_start() -> float:
@@ -25,9 +29,7 @@ async def _spend(h: V4Harness, n: int, path: str = "/systems") -> list[int]:
 
 
 def test_the_plans_are_v4s() -> None:
-    figures = {
-        name: {q.period: q.limit for q in plan.limits} for name, plan in V4_PLANS.items()
-    }
+    figures = {name: {q.period: q.limit for q in plan.limits} for name, plan in V4_PLANS.items()}
     assert figures == {
         "watt": {"minute": 10, "month": 1_000},
         "kilowatt": {"minute": 50, "month": 50_000},
@@ -104,8 +106,7 @@ async def test_each_application_has_its_own_quota_and_principals_share_it() -> N
         oauth = h.sim.oauth
         second = str(oauth.grant(oauth.issue_code(enl_uid=oauth.principals[1]))["access_token"])
         statuses = [
-            (await h.get("/systems", token=h.token if k % 2 else second)).status
-            for k in range(11)
+            (await h.get("/systems", token=h.token if k % 2 else second)).status for k in range(11)
         ]
         assert statuses == [200] * 10 + [429]  # two principals, one application's quota
         other = oauth.add_application("other")

@@ -53,9 +53,15 @@ def _paths(h: V4Harness) -> list[tuple[str, dict[str, str]]]:
             (f"{base}/energy_export_lifetime", {"start_date": week_ago}),
             ("/systems/inverters_summary_by_envoy_or_site", {"site_id": str(sid)}),
             (f"{base}/telemetry/production_micro", {}),
-            (f"{base}/telemetry/production_micro", {"start_at": str(now - DAY), "granularity": "15mins"}),
+            (
+                f"{base}/telemetry/production_micro",
+                {"start_at": str(now - DAY), "granularity": "15mins"},
+            ),
             (f"{base}/telemetry/production_meter", {"start_date": yesterday}),
-            (f"{base}/telemetry/consumption_meter", {"start_at": str(now - 8 * DAY), "granularity": "week"}),
+            (
+                f"{base}/telemetry/consumption_meter",
+                {"start_at": str(now - 8 * DAY), "granularity": "week"},
+            ),
             (f"{base}/telemetry/battery", {"start_date": yesterday}),
             (f"{base}/devices/micros/telemetry", {"size": "20", "granularity": "15mins"}),
             (f"{base}/devices/micros/{s.inverters[-1].serial_number}/telemetry", {}),
@@ -65,7 +71,10 @@ def _paths(h: V4Harness) -> list[tuple[str, dict[str, str]]]:
         ]
         for battery in routes.energy.batteries(s):
             out.append(
-                (f"{base}/devices/encharges/{battery.serial_number}/telemetry", {"start_date": yesterday})
+                (
+                    f"{base}/devices/encharges/{battery.serial_number}/telemetry",
+                    {"start_date": yesterday},
+                )
             )
     return out
 
