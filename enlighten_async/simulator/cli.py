@@ -3,6 +3,12 @@
 On start it prints ``ENLIGHTEN_BASE_URL=...``, ``ENLIGHTEN_API_KEY=...`` and
 ``ENLIGHTEN_USER_ID=...`` (one per line, flushed) so a parent process or a shell can pick
 them up.
+
+With ``--api v4`` it serves the Monitoring API v4 and prints ``ENLIGHTEN_BASE_URL``,
+``ENLIGHTEN_API_KEY``, ``ENLIGHTEN_CLIENT_ID``, ``ENLIGHTEN_CLIENT_SECRET``,
+``ENLIGHTEN_TOKEN_URL`` and ``ENLIGHTEN_AUTHORIZE_URL`` instead. The client secret is
+printed on purpose: it is the simulator's own, made up from the seed, and a client needs
+it to reach the token endpoint. No real secret ever passes through this program.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import logging
 import signal
 import sys
 from datetime import datetime
+from urllib.parse import urlencode
 
 from ..core.clock import ScaledClock
 from .app import Simulator
@@ -21,6 +28,7 @@ from .faults import BOMB_BYTES, HOSTILE_FAULTS, OVERSIZE_BYTES, PROBABILITIES, F
 from .fleet import Fleet
 from .quota import PLANS, Plan
 from .server import SimulatorServer
+from .v4 import AUTHORIZE_PATH, TOKEN_PATH, V4_PLANS, V4Options
 
 __all__ = ["DESCRIPTION", "EPILOG", "add_arguments", "main", "run"]
 
@@ -47,6 +55,9 @@ def _plan(text: str) -> Plan:
     try:
         return Plan.parse(text)
     except ValueError as exc:
+        # A v4-only plan name (partner) is read here; --api v4 maps every name to v4's.
+        if text.strip().lower() in V4_PLANS:
+            return V4_PLANS[text.strip().lower()]
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
@@ -101,6 +112,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ISO",
         help="simulated time at start, e.g. 2025-11-20T15:00Z (default: now); the fleet's "
         "dates are relative to it, so a fixed origin serves the same data on any day",
+    )
+    parser.add_argument(
+        "--api",
+        choices=("v2", "v4"),
+        default="v2",
+        help="the API to serve: v2 (retired, kept for archives) or v4 (OAuth 2.0, "
+        "the live one) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--access-seconds",
+        type=float,
+        default=V4Options.access_seconds,
+        help="v4: an access token's life, simulated seconds (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--refresh-seconds",
+        type=float,
+        default=V4Options.refresh_seconds,
+        help="v4: a refresh token's life, simulated seconds (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--keep-old-refresh",
+        action="store_true",
+        help="v4: a refresh leaves the old refresh token alive (default: it dies)",
+    )
+    parser.add_argument(
+        "--period-fields",
+        action="store_true",
+        help="v4: a 429 says period, period_start, period_end and limit (default: bare)",
+    )
+    parser.add_argument(
+        "--refusals-count",
+        action="store_true",
+        help="v4: a 429 counts against the quota (default: it does not)",
+    )
+    parser.add_argument(
+        "--extra-fields",
+        action="store_true",
+        help="v4: answers carry fields no spec names (default: off)",
     )
     parser.add_argument("--key", default=None, help="API key to accept (default: from --seed)")
     parser.add_argument("--user-id", default=None, help="user id to accept (default: from --seed)")
@@ -177,7 +227,22 @@ def _simulator(args: argparse.Namespace) -> Simulator:
         max_concurrent=args.max_concurrent,
         seed=args.seed,
     )
+    api = getattr(args, "api", "v2")
+    v4 = None
+    if api == "v4":
+        # The plan names v4's plan of that name (the same name has other limits in v2).
+        plan = V4_PLANS.get(plan.name, plan)
+        v4 = V4Options(
+            access_seconds=args.access_seconds,
+            refresh_seconds=args.refresh_seconds,
+            old_refresh_dies=not args.keep_old_refresh,
+            period_fields=args.period_fields,
+            refusal_counts=args.refusals_count,
+            extra_fields=args.extra_fields,
+        )
     return Simulator(
+        api=api,
+        v4=v4,
         fleet=Fleet(args.systems, seed=args.seed),
         plan=plan,
         clock=ScaledClock(args.time_scale, origin=args.origin),
@@ -197,7 +262,17 @@ async def _serve(args: argparse.Namespace) -> None:
     async with SimulatorServer(sim, host=args.host, port=args.port) as server:
         print(f"ENLIGHTEN_BASE_URL={server.base_url}")
         print(f"ENLIGHTEN_API_KEY={sim.api_key}")
-        print(f"ENLIGHTEN_USER_ID={sim.user_id}", flush=True)
+        if sim.api == "v4":
+            # The simulator's own made-up credentials: printed so that a client can use
+            # them (no real secret passes through here).
+            app = sim.oauth.application
+            query = urlencode({"response_type": "code", "client_id": app.client_id})
+            print(f"ENLIGHTEN_CLIENT_ID={app.client_id}")
+            print(f"ENLIGHTEN_CLIENT_SECRET={app.client_secret}")
+            print(f"ENLIGHTEN_TOKEN_URL={server.root_url}{TOKEN_PATH}")
+            print(f"ENLIGHTEN_AUTHORIZE_URL={server.root_url}{AUTHORIZE_PATH}?{query}", flush=True)
+        else:
+            print(f"ENLIGHTEN_USER_ID={sim.user_id}", flush=True)
         # On stderr, so that `simulate > sim.env` leaves a file of the three variables.
         print(f"listening on {server.root_url} (Ctrl-C to stop)", file=sys.stderr, flush=True)
         if args.time_scale != 1:

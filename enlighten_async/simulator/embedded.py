@@ -19,6 +19,7 @@ import contextlib
 import math
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlencode
 
 from ..core.clock import ScaledClock
 from ..store import StoreSource
@@ -27,6 +28,7 @@ from .app import Simulator
 from .fleet import Fleet
 from .quota import Plan
 from .server import SimulatorServer
+from .v4 import AUTHORIZE_PATH, TOKEN_PATH, V4Options, v4_plan
 
 __all__ = ["DEFAULT_EMBEDDED_TIME_SCALE", "EmbeddedSimulator", "embedded"]
 
@@ -79,6 +81,49 @@ class EmbeddedSimulator:
         fleet = self.simulator.fleet
         return StoreSource.simulated(seed=fleet.seed, systems=fleet.n_systems)
 
+    # -- v4 (``embedded(api="v4")``) -------------------------------------------------------
+
+    @property
+    def client_id(self) -> str:
+        """The v4 application's OAuth client id."""
+        return self.simulator.oauth.application.client_id
+
+    @property
+    def client_secret(self) -> str:
+        """The v4 application's OAuth client secret (the simulator's own, not a real one)."""
+        return self.simulator.oauth.application.client_secret
+
+    @property
+    def principals(self) -> tuple[str, ...]:
+        """The owners (``enl_uid``) who may authorize the v4 application."""
+        return self.simulator.oauth.principals
+
+    @property
+    def token_url(self) -> str:
+        """The v4 token endpoint, ``http://127.0.0.1:PORT/oauth/token``."""
+        return self.server.root_url + TOKEN_PATH
+
+    def authorize_url(self, redirect_uri: str | None = None, state: str | None = None) -> str:
+        """The v4 authorize URL an owner opens (it redirects at once with a code)."""
+        params = {"response_type": "code", "client_id": self.client_id}
+        if redirect_uri is not None:
+            params["redirect_uri"] = redirect_uri
+        if state is not None:
+            params["state"] = state
+        return f"{self.server.root_url}{AUTHORIZE_PATH}?{urlencode(params)}"
+
+    def authorization_code(self, principal: str | None = None) -> str:
+        """A fresh single-use v4 authorization code for ``principal`` (default the first),
+        as the default redirect page would show it."""
+        return self.simulator.oauth.issue_code(enl_uid=principal)
+
+    def tokens(self, principal: str | None = None) -> dict[str, object]:
+        """A v4 token answer (``access_token``, ``refresh_token``, ``expires_in``, ...) for
+        ``principal``, minted without HTTP (the token endpoint counts it as a code
+        exchange)."""
+        oauth = self.simulator.oauth
+        return oauth.grant(oauth.issue_code(enl_uid=principal))
+
     def client(self, **options: Any) -> EnlightenClient:
         """An :class:`~enlighten_async.EnlightenClient` for this simulator.
 
@@ -102,6 +147,8 @@ async def embedded(
     plan: str = "watt",
     time_scale: float = DEFAULT_EMBEDDED_TIME_SCALE,
     seed: int = 1,  # the fleet of `backfill --simulate` and `simulate`
+    api: str = "v2",
+    v4: V4Options | None = None,
 ) -> AsyncIterator[EmbeddedSimulator]:
     """Serve a simulated fleet of ``systems`` systems on 127.0.0.1 while the block runs.
 
@@ -111,14 +158,23 @@ async def embedded(
     :meth:`EmbeddedSimulator.client`.
     ``time_scale`` is simulated seconds per real second. The same ``seed`` gives the same
     fleet. Bad arguments raise before anything starts.
+
+    ``api="v4"`` serves the Monitoring API v4 (``plan`` then names a v4 plan, ``partner``
+    too; ``v4`` its knobs): :attr:`EmbeddedSimulator.base_url` ends in ``/api/v4``, and
+    ``api_key``, ``client_id``, ``client_secret``, :meth:`~EmbeddedSimulator.authorization_code`
+    and :meth:`~EmbeddedSimulator.tokens` give a client what it needs. (``client()`` is
+    v2's.)
     """
+    if api not in ("v2", "v4"):
+        raise ValueError(f"api must be v2 or v4, got {api!r}")
     if isinstance(systems, bool) or not isinstance(systems, int):
         raise TypeError(f"systems must be an int, got {type(systems).__name__}")
     if systems < 1:
         raise ValueError(f"systems must be at least 1, got {systems}")
     if not isinstance(plan, str):
         raise TypeError(f"plan must be a plan name or quotas as text, got {type(plan).__name__}")
-    served = Plan.parse(plan)  # the one plan validator's answer and words
+    # The one plan validator's answer and words, over the version's table.
+    served = v4_plan(plan) if api == "v4" else Plan.parse(plan)
     if isinstance(time_scale, bool) or not isinstance(time_scale, (int, float)):
         raise TypeError(f"time_scale must be a number, got {type(time_scale).__name__}")
     if not (math.isfinite(time_scale) and time_scale > 0):
@@ -126,7 +182,11 @@ async def embedded(
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     simulator = Simulator(
-        fleet=Fleet(systems, seed=seed), plan=served, clock=ScaledClock(time_scale)
+        fleet=Fleet(systems, seed=seed),
+        plan=served,
+        clock=ScaledClock(time_scale),
+        api=api,
+        v4=v4,
     )
     async with SimulatorServer(simulator) as server:
         yield EmbeddedSimulator(simulator, server, plan)

@@ -10,7 +10,7 @@ from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 
 from ..core.closing import AsyncResource
-from .app import BASE_PATH, Simulator
+from .app import Simulator
 
 __all__ = ["RedactingAccessLogger", "SimulatorServer"]
 
@@ -41,8 +41,8 @@ class SimulatorServer(AsyncResource):
 
     @property
     def base_url(self) -> str:
-        """The API base URL, e.g. ``http://127.0.0.1:PORT/api/v2``."""
-        return f"http://{self.host}:{self.port}{BASE_PATH}"
+        """The API base URL, e.g. ``http://127.0.0.1:PORT/api/v2`` (``/api/v4`` for v4)."""
+        return f"http://{self.host}:{self.port}{self.simulator.base_path}"
 
     @property
     def root_url(self) -> str:
