@@ -1,0 +1,1 @@
+"""Enphase Monitoring API v4."""
