@@ -39,6 +39,7 @@ never chained.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import re
 import time
@@ -173,7 +174,9 @@ class TokenEndpoint:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._session = session
         self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._basic = aiohttp.BasicAuth(client_id, client_secret, encoding="utf-8").encode()
+        # Enphase: base64 of "client_id:client_secret" as they are (not form-encoded first).
+        pair = f"{client_id}:{client_secret}".encode()
+        self._basic = "Basic " + base64.b64encode(pair).decode("ascii")
 
     def __repr__(self) -> str:
         return f"TokenEndpoint(client_id={self.client_id!r}, base_url={self.base_url!r})"

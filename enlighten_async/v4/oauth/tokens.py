@@ -168,13 +168,14 @@ def parse_token_response(body: bytes, *, now: float) -> TokenSet:
         raise TokenFormatError("the answer is not JSON") from None
     if not isinstance(data, dict):
         raise TokenFormatError("the answer is not a JSON object")
+    access, refresh = _token(data, "access_token"), _token(data, "refresh_token")
     issued = datetime.fromtimestamp(now, timezone.utc)
     expires_in = _seconds(data, "expires_in", required=True)
     assert expires_in is not None
     refresh_in = _seconds(data, "refresh_expires_in", required=False)
     return TokenSet(
-        access_token=_token(data, "access_token"),
-        refresh_token=_token(data, "refresh_token"),
+        access_token=access,
+        refresh_token=refresh,
         expires_at=issued + timedelta(seconds=expires_in),
         refresh_expires_at=None if refresh_in is None else issued + timedelta(seconds=refresh_in),
         principal=_principal(data),
@@ -269,9 +270,11 @@ def _text(data: Mapping[str, Any], name: str) -> str | None:
 
 
 def _flag(data: Mapping[str, Any], name: str) -> bool | None:
-    value = data.get(name)
-    if value is None or isinstance(value, bool):
-        return bool(value) if value is not None else None
+    value: object = data.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
     if value in ("true", "false"):
         return value == "true"
     raise TokenFormatError(f"{name}: expected a boolean")
