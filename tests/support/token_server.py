@@ -13,6 +13,7 @@ the store held the new refresh token, and the clock time of each refresh.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import secrets
 import time
@@ -68,8 +69,6 @@ class WallScaledClock:
 
     async def sleep(self, seconds: float) -> None:
         """Sleep ``seconds / scale`` of real time."""
-        import asyncio
-
         await asyncio.sleep(max(0.0, seconds) / self.scale)
 
 
@@ -93,6 +92,8 @@ class TokenServer:
         self.fail_with: list[int] = []
         #: A body to answer a refresh with instead of tokens (hostile-body tests).
         self.refresh_body: tuple[int, bytes] | None = None
+        #: Real seconds a refresh takes (to catch callers while one is in flight).
+        self.delay = 0.0
         self.refreshes = 0
         self.refused = 0
         self.exchanges = 0
@@ -183,8 +184,10 @@ class TokenServer:
             if self.refresh_body is not None:
                 status, body = self.refresh_body
                 return web.Response(status=status, body=body, content_type="application/json")
+            if self.delay:
+                await asyncio.sleep(self.delay)
             if self.rotate_kills_old:
-                del self.refresh_tokens[token]
+                self.refresh_tokens.pop(token, None)
             self.refreshes += 1
             self.refresh_times.append(self.clock.now())
             return web.json_response(self._issue(principal))
