@@ -54,15 +54,23 @@ async def main(base: str, where: str, start: float, scale: float, seconds: float
 
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            results = await asyncio.gather(*(call() for _ in range(CALLERS)), return_exceptions=True)
+            results = await asyncio.gather(
+                *(call() for _ in range(CALLERS)), return_exceptions=True
+            )
             errors += [f"{type(r).__name__}: {r}" for r in results if isinstance(r, BaseException)]
             await asyncio.sleep(0.02)
     if isinstance(store, RedisTokenStore):
         await store.close()
-    print(json.dumps({
-        "calls": calls, "unauthorized": unauthorized,
-        "refreshes": manager.refreshes, "errors": errors[:5],
-    }))
+    print(
+        json.dumps(
+            {
+                "calls": calls,
+                "unauthorized": unauthorized,
+                "refreshes": manager.refreshes,
+                "errors": errors[:5],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -111,7 +111,9 @@ class TokenServer:
 
     # -- set-up
 
-    def issue_code(self, principal: str = PRINCIPAL, redirect_uri: str = DEFAULT_REDIRECT_URI) -> str:
+    def issue_code(
+        self, principal: str = PRINCIPAL, redirect_uri: str = DEFAULT_REDIRECT_URI
+    ) -> str:
         """A single-use authorization code for ``principal``."""
         code = "code-" + secrets.token_urlsafe(12)
         self.codes[code] = (principal, redirect_uri)

@@ -246,7 +246,10 @@ class TokenEndpoint:
         else:
             log.debug(
                 "token endpoint: grant_type=%s -> %d (%d bytes) in %.3f s",
-                grant, status, len(body), time.monotonic() - started,
+                grant,
+                status,
+                len(body),
+                time.monotonic() - started,
             )
             if status == 200:
                 try:
@@ -309,7 +312,9 @@ class TokenEndpoint:
         kept: dict[str, Any] = {"error": code} if code else {}
         if status == 429:
             return RateLimitError(
-                f"{where}: too many token requests", operation="oauth_token", status=status,
+                f"{where}: too many token requests",
+                operation="oauth_token",
+                status=status,
                 body=kept,
             )
         if status >= 500:

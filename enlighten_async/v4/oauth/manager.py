@@ -194,7 +194,8 @@ class TokenManager:
                 await self.store.save(principal, new)
                 log.info(
                     "principal %s: tokens refreshed; the access token is valid until %s",
-                    principal, new.expires_at.isoformat(timespec="seconds"),
+                    principal,
+                    new.expires_at.isoformat(timespec="seconds"),
                 )
             self._tokens = new
             return new
@@ -213,7 +214,8 @@ class TokenManager:
                 if again is not None and again.refresh_token != current.refresh_token:
                     log.warning(
                         "principal %s: the refresh token was rotated by another holder; "
-                        "using its set", self.principal,
+                        "using its set",
+                        self.principal,
                     )
                     return again, False
                 raise ReauthorizationRequired(
@@ -228,7 +230,9 @@ class TokenManager:
                     raise
                 log.warning(
                     "principal %s: refresh failed (%s), retrying in %g s",
-                    self.principal, type(exc).__name__, delay,
+                    self.principal,
+                    type(exc).__name__,
+                    delay,
                 )
                 await self.clock.sleep(delay)
                 delay *= 2

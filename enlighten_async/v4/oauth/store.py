@@ -178,7 +178,8 @@ class FileTokenStore:
                 log.warning(
                     "token store directory %s is open to other users (mode %o); its files "
                     "are 0600, but 0700 is safer",
-                    self.directory, stat.S_IMODE(mode),
+                    self.directory,
+                    stat.S_IMODE(mode),
                 )
         self._made = True
 

@@ -67,9 +67,7 @@ def check_principal(value: object) -> str:
     if isinstance(value, int) and 0 <= value < 10**30:
         value = str(value)
     if not isinstance(value, str) or PRINCIPAL_PATTERN.fullmatch(value) is None:
-        raise TokenFormatError(
-            "principal: expected an id of 1 to 64 letters, digits, '_' or '-'"
-        )
+        raise TokenFormatError("principal: expected an id of 1 to 64 letters, digits, '_' or '-'")
     return value
 
 

@@ -56,7 +56,9 @@ def test_authorize_url() -> None:
     url = authorize_url("my client", "http://127.0.0.1:8765/cb", state="s1")
     parts = urlsplit(url)
     assert (parts.scheme, parts.netloc, parts.path) == (
-        "https", "api.enphaseenergy.com", "/oauth/authorize"
+        "https",
+        "api.enphaseenergy.com",
+        "/oauth/authorize",
     )
     assert parse_qs(parts.query) == {
         "response_type": ["code"],

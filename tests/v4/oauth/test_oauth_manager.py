@@ -11,6 +11,7 @@ import os
 import sys
 import time
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from enlighten_async.v4.oauth import (
     RedisTokenStore,
     TokenEndpoint,
     TokenManager,
+    TokenSet,
     TokenSource,
     login,
 )
@@ -96,14 +98,34 @@ async def test_refresh_ahead_of_the_margin(setup: Setup) -> None:
     assert await manager.access_token() == second and setup.server.refreshes == 1
 
 
-async def test_100_concurrent_callers_make_one_refresh(setup: Setup) -> None:
+async def test_100_concurrent_callers_make_one_refresh(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
     manager = setup.manager()
     await manager.access_token()
     setup.clock.advance(LIFETIME)
     setup.server.delay = 0.05  # the refresh is in flight while they all ask
+    # One flight in the process: one store read and one lock for all 100 (the store's
+    # lock alone would also give one refresh, at 100 reads and 100 locks).
+    loads = locks = 0
+    real_load, real_lock = setup.store.load, setup.store.lock
+
+    async def load(principal: str) -> TokenSet | None:
+        nonlocal loads
+        loads += 1
+        return await real_load(principal)
+
+    def lock(principal: str) -> AbstractAsyncContextManager[None]:
+        nonlocal locks
+        locks += 1
+        return real_lock(principal)
+
+    monkeypatch.setattr(setup.store, "load", load)
+    monkeypatch.setattr(setup.store, "lock", lock)
     tokens = await asyncio.gather(*(manager.access_token() for _ in range(100)))
     assert len(set(tokens)) == 1
     assert setup.server.refreshes == 1 and manager.refreshes == 1
+    assert (loads, locks) == (2, 1)  # before the lock and under it
 
 
 async def test_managers_of_one_store_refresh_once(setup: Setup) -> None:
@@ -219,8 +241,16 @@ async def test_no_secret_reaches_the_log_at_debug(
     logged = "\n".join(f"{r.getMessage()} {r.args!r} {r.exc_text}" for r in caplog.records)
     assert "refreshed" in logged
     shown = " ".join(
-        [logged, repr(manager), str(manager), repr(setup.store), repr(setup.endpoint),
-         str(caught.value), repr(caught.value), repr(vars(caught.value))]
+        [
+            logged,
+            repr(manager),
+            str(manager),
+            repr(setup.store),
+            repr(setup.endpoint),
+            str(caught.value),
+            repr(caught.value),
+            repr(vars(caught.value)),
+        ]
         + [repr(t) for t in [await setup.store.load(PRINCIPAL), await setup.store.load("5150")]]
     )
     assert leaked(shown, setup.server.secrets) == []
@@ -253,6 +283,7 @@ async def test_four_processes_refresh_once_per_expiry(
         return stored is not None and stored.refresh_token == refresh
 
     server = TokenServer(clock, access_lifetime=LONG, persisted=persisted)
+    server.delay = 0.1  # a refresh is in flight long enough for every process to want one
     try:
         async with serving(server.app()) as base:
             endpoint = TokenEndpoint(CLIENT_ID, CLIENT_SECRET, base_url=base, clock=clock)
@@ -260,10 +291,18 @@ async def test_four_processes_refresh_once_per_expiry(
             started = clock.now()
             children = [
                 await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "tests.support.oauth_child",
-                    base, where, str(clock.start), str(SCALE), str(RUN_SECONDS),
-                    cwd=ROOT, env=dict(os.environ),
-                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                    sys.executable,
+                    "-m",
+                    "tests.support.oauth_child",
+                    base,
+                    where,
+                    str(clock.start),
+                    str(SCALE),
+                    str(RUN_SECONDS),
+                    cwd=ROOT,
+                    env=dict(os.environ),
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
                 )
                 for _ in range(4)
             ]
@@ -276,7 +315,7 @@ async def test_four_processes_refresh_once_per_expiry(
         if isinstance(store, RedisTokenStore):
             await store.close()
     reports = []
-    for child, (out, err) in zip(children, outputs):
+    for child, (out, err) in zip(children, outputs, strict=True):
         assert child.returncode == 0, err.decode()[-2000:]
         reports.append(json.loads(out.decode().strip().splitlines()[-1]))
     assert [r["errors"] for r in reports] == [[]] * 4
@@ -286,7 +325,7 @@ async def test_four_processes_refresh_once_per_expiry(
     assert server.refused == 0
     assert sum(r["refreshes"] for r in reports) == server.refreshes
     period = LONG - REFRESH_MARGIN.total_seconds()
-    gaps = [b - a for a, b in zip(server.refresh_times, server.refresh_times[1:])]
+    gaps = [b - a for a, b in zip(server.refresh_times, server.refresh_times[1:], strict=False)]
     assert all(gap > period * 0.8 for gap in gaps), (gaps, period)
     assert 1 <= server.refreshes <= (ended - started) / period + 1
     # No 401 reached a call, and every new token was in the store before its first use.

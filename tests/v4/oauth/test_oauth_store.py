@@ -41,7 +41,9 @@ def file_store(request: pytest.FixtureRequest, tmp_path: Path) -> FileTokenStore
 
 
 @pytest.fixture
-async def redis_store(redis_url: str, request: pytest.FixtureRequest) -> AsyncIterator[RedisTokenStore]:
+async def redis_store(
+    redis_url: str, request: pytest.FixtureRequest
+) -> AsyncIterator[RedisTokenStore]:
     store = RedisTokenStore(redis_url, application=f"{CLIENT_ID}-{request.node.name}")
     yield store
     await store.close()
@@ -96,12 +98,15 @@ async def test_file_modes(file_store: FileTokenStore) -> None:
     assert "tokens-" in path.name and CLIENT_ID not in path.name
 
 
-async def test_file_replace_is_atomic(file_store: FileTokenStore, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_file_replace_is_atomic(
+    file_store: FileTokenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await file_store.save("4242", _tokens())
     path = file_store.path("4242")
     inode = path.stat().st_ino
     await file_store.save("4242", _tokens(n=2))
     assert path.stat().st_ino != inode, "written in place, not replaced"
+
     # A crash before the rename leaves the old file whole and no temporary file behind.
     def crash(src: object, dst: object) -> None:
         raise OSError("disk gone")
@@ -114,11 +119,22 @@ async def test_file_replace_is_atomic(file_store: FileTokenStore, monkeypatch: p
     assert [p.name for p in file_store.directory.iterdir() if p.name.endswith(".tmp")] == []
 
 
-async def test_file_fsyncs_before_rename(file_store: FileTokenStore, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_file_fsyncs_before_rename(
+    file_store: FileTokenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[str] = []
     real_fsync, real_replace = os.fsync, os.replace
-    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append("fsync"), real_fsync(fd))[1])
-    monkeypatch.setattr(os, "replace", lambda a, b: (calls.append("replace"), real_replace(a, b))[1])
+
+    def fsync(fd: int) -> None:
+        calls.append("fsync")
+        real_fsync(fd)
+
+    def replace(src: str, dst: str) -> None:
+        calls.append("replace")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
     await file_store.save("4242", _tokens())
     assert calls == ["fsync", "replace", "fsync"]  # the file, the rename, the directory
 
