@@ -148,7 +148,8 @@ class TokenManager:
 
     async def _join(self, stale: str | None, force: bool) -> TokenSet:
         flight = self._flight
-        if flight is None:
+        # A flight of a loop that ended (a second asyncio.run) will never land here.
+        if flight is None or flight.get_loop() is not asyncio.get_running_loop():
             flight = self._flight = asyncio.ensure_future(self._renew(stale, force))
             flight.add_done_callback(self._landed)
         # Shielded: one caller's cancellation must not cancel the refresh of the others.

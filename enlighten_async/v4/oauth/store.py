@@ -110,12 +110,20 @@ def _checked(principal: str, tokens: TokenSet) -> None:
 
 class _ProcessLocks:
     """One asyncio lock per principal: tasks of this process queue here, so that only one
-    of them at a time polls the lock shared with other processes."""
+    of them at a time polls the lock shared with other processes.
+
+    An asyncio lock belongs to the loop it first waited in: a store used again from a new
+    loop (a second ``asyncio.run``) gets new locks.
+    """
 
     def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._locks: dict[str, asyncio.Lock] = {}
 
     def get(self, principal: str) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._loop, self._locks = loop, {}
         lock = self._locks.get(principal)
         if lock is None:
             lock = self._locks[principal] = asyncio.Lock()
@@ -150,7 +158,6 @@ class FileTokenStore:
         self._prefix = f"tokens-{application_digest(application)}"
         self._lock_timeout = lock_timeout
         self._process_locks = _ProcessLocks()
-        self._file_lock = asyncio.Lock()  # the application file's, in this process
         self._made = False
 
     def __repr__(self) -> str:
@@ -196,7 +203,11 @@ class FileTokenStore:
         if self.layout == "principal":
             await asyncio.to_thread(self._write, self.path(principal), {"tokens": tokens.to_json()})
             return
-        async with self._file_lock, self._flock(self.directory / f"{self._prefix}.lock"):
+        # "" is no principal: it names the application file's own lock in this process.
+        async with (
+            self._process_locks.get(""),
+            self._flock(self.directory / f"{self._prefix}.lock"),
+        ):
             await asyncio.to_thread(self._save_in_application_file, principal, tokens)
 
     async def principals(self) -> list[str]:

@@ -207,3 +207,20 @@ async def test_redis_keys_carry_no_client_id(redis_store: RedisTokenStore) -> No
     await redis_store.save("4242", _tokens())
     assert CLIENT_ID not in redis_store.tokens_key
     assert redis_store.tokens_key.startswith("enlighten_async:oauth:")
+
+
+def test_a_store_serves_a_second_event_loop(tmp_path: Path) -> None:
+    store = FileTokenStore(tmp_path, application=CLIENT_ID, layout="application")
+
+    async def contend() -> None:
+        async def hold() -> None:
+            async with store.lock("4242"):
+                await asyncio.sleep(0.01)
+
+        await asyncio.gather(
+            hold(), hold(), store.save("4242", _tokens()), store.save("7", _tokens("7"))
+        )
+
+    asyncio.run(contend())
+    asyncio.run(contend())  # the asyncio locks of the first loop are not reused
+    assert asyncio.run(store.principals()) == ["4242", "7"]
