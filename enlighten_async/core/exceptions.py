@@ -9,6 +9,7 @@
     ├── ResponseFormatError            a body that is not the JSON the spec promises
     └── APIError                       the service answered with an error status
         ├── AuthError                  401
+        │   └── ReauthorizationRequired  OAuth: the owner must authorize again (authorize_url)
         ├── NotFoundError              404
         ├── RateLimitError             409 (period, period_start, period_end, limit)
         ├── UnprocessableEntityError   422 (the echoed start/end/start_at/end_at/...)
@@ -44,6 +45,7 @@ __all__ = [
     "EventLoopError",
     "NotFoundError",
     "RateLimitError",
+    "ReauthorizationRequired",
     "ResponseFormatError",
     "ServerError",
     "TransportError",
@@ -295,3 +297,18 @@ def _strings(value: object) -> tuple[str, ...]:
 def str_or_none(value: object) -> str | None:
     """``value`` as text (:func:`as_text`), or ``None`` when absent."""
     return None if value is None else as_text(value)
+
+
+class ReauthorizationRequired(AuthError):
+    """OAuth 2.0: the token endpoint refused a refresh token or an authorization code (it
+    is spent, expired or revoked), or no token is stored for the principal. No retry can
+    help: the system owner must open ``authorize_url`` and grant access again.
+
+    ``authorize_url`` holds the client id and redirect URI (neither is a secret), never a
+    code or a token; ``principal`` is the authorizing user's id, when known.
+    """
+
+    default_status = 401
+    fields = ("authorize_url", "principal")
+    authorize_url: str | None
+    principal: str | None

@@ -21,7 +21,7 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, Final, Generic, Protocol, TypeVar, runtime_checkable
+from typing import Any, Final, Generic, TypeVar
 
 import aiohttp
 import attrs
@@ -99,6 +99,7 @@ from enlighten_async.v4.models import (
     SystemId,
     SystemsPage,
 )
+from enlighten_async.v4.oauth.manager import TokenSource
 from enlighten_async.v4.plans import PLANS, resolve_v4_plan
 from enlighten_async.v4.protocol import decode
 
@@ -115,24 +116,6 @@ DEFAULT_TIMEOUT = 30.0
 MAX_PAGES = 1_000
 
 T = TypeVar("T")
-
-
-@runtime_checkable
-class TokenSource(Protocol):
-    """Where the client gets its OAuth access tokens.
-
-    The same protocol as :class:`enlighten_async.v4.oauth.TokenSource` (helper B's token
-    store implements it); structural, so either name fits the client.
-    """
-
-    async def access_token(self) -> str:
-        """A valid access token (refreshed ahead of expiry, single-flight)."""
-        ...
-
-    async def after_unauthorized(self, rejected: str) -> str:
-        """After a 401 with ``rejected``: refresh once (unless a newer token is already
-        held) and return the token to retry with."""
-        ...
 
 
 class _Unset(enum.Enum):
