@@ -103,7 +103,13 @@ from enlighten_async.v4.oauth.manager import TokenSource
 from enlighten_async.v4.plans import PLANS, resolve_v4_plan
 from enlighten_async.v4.protocol import decode
 
-__all__ = ["DEFAULT_BASE_URL", "MAX_PAGES", "EnlightenV4Client", "TokenSource"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MONTH_RESERVE",
+    "MAX_PAGES",
+    "EnlightenV4Client",
+    "TokenSource",
+]
 
 log = logging.getLogger("enlighten_async.v4.client")
 
@@ -111,6 +117,10 @@ log = logging.getLogger("enlighten_async.v4.client")
 DEFAULT_BASE_URL = "https://api.enphaseenergy.com/api/v4"
 #: Default total timeout of one request, in seconds.
 DEFAULT_TIMEOUT = 30.0
+#: Requests of each month's quota that background calls leave to interactive ones (5% of
+#: the free Watt plan's 1,000): a backfill that spends its month still leaves room for a
+#: dashboard's calls. Counted only when the month's limit is known (told, or learned).
+DEFAULT_MONTH_RESERVE = 50
 #: The most ``/systems`` pages one walk follows (100,000 systems at 100 a page); a server
 #: that keeps answering past it is broken.
 MAX_PAGES = 1_000
@@ -159,8 +169,13 @@ class EnlightenV4Client(AsyncResource):
     ``"megawatt"``, ``"partner"``: :data:`enlighten_async.v4.plans.PLANS`), quotas in text
     or a list of :class:`Quota`; without it the scheduler learns from the first 429. Pass
     ``scheduler`` to share one among clients of the same application (one quota per API
-    key, whoever authorized the tokens). ``transport`` replaces the aiohttp transport
-    (a :class:`~enlighten_async.core.transport.MockTransport` in tests).
+    key, whoever authorized the tokens). ``month_reserve`` (default
+    :data:`DEFAULT_MONTH_RESERVE`) is the part of the month's quota that background calls
+    (``with_options(priority=Priority.BACKGROUND)``, as a backfill makes) leave to
+    interactive ones: they stop ``month_reserve`` requests short of the month's limit and
+    fail at once with :class:`RateLimitError` (``retry_at``: the next month). ``transport``
+    replaces the aiohttp transport (a :class:`~enlighten_async.core.transport.MockTransport`
+    in tests).
     """
 
     __slots__ = ("__weakref__", "_core", "_is_view", "_options")
@@ -178,6 +193,7 @@ class EnlightenV4Client(AsyncResource):
         clock: Clock | None = None,
         retry: RetryPolicy | None = None,
         max_in_flight: int | None = None,
+        month_reserve: int | None = None,
         transport: Transport | None = None,
     ) -> None:
         credentials = Credentials.api_key_only(api_key)
@@ -200,12 +216,22 @@ class EnlightenV4Client(AsyncResource):
         if scheduler is not None:
             if not isinstance(scheduler, Scheduler):
                 raise TypeError(f"scheduler must be a Scheduler, got {type(scheduler).__name__}")
-            options = {"plan": plan, "clock": clock, "retry": retry, "max_in_flight": max_in_flight}
+            options = {
+                "plan": plan,
+                "clock": clock,
+                "retry": retry,
+                "max_in_flight": max_in_flight,
+                "month_reserve": month_reserve,
+            }
             given = [name for name, value in options.items() if value is not None]
             if given:
                 raise ValueError(f"pass {', '.join(given)} to the shared Scheduler, not the client")
         else:
-            kwargs: dict[str, Any] = {"clock": clock, "retry": retry}
+            kwargs: dict[str, Any] = {
+                "clock": clock,
+                "retry": retry,
+                "month_reserve": DEFAULT_MONTH_RESERVE if month_reserve is None else month_reserve,
+            }
             if max_in_flight is not None:
                 kwargs["max_in_flight"] = max_in_flight
             # v4's 429 usually names no period: read it by v4's plan table, probe once

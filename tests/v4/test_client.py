@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 import orjson
@@ -17,12 +18,15 @@ from enlighten_async.core.exceptions import (
     AuthError,
     EnlightenError,
     NotFoundError,
+    RateLimitError,
     ResponseFormatError,
 )
 from enlighten_async.core.quota import Quota
+from enlighten_async.core.scheduler import Priority
 from enlighten_async.core.transport import MockTransport
 from enlighten_async.core.wire import RawResponse, Request
 from enlighten_async.v4 import EnlightenV4Client
+from enlighten_async.v4.client import DEFAULT_MONTH_RESERVE
 from enlighten_async.v4.plans import PLANS
 from tests.support.tokens import FakeTokens
 from tests.support.v4_spec import OPERATIONS, PREFIX, examples, load_spec
@@ -362,7 +366,6 @@ def test_plan_resolves_in_v4_table() -> None:
 
 
 async def test_with_options_shares_everything_and_closes_nothing() -> None:
-    from enlighten_async.core.scheduler import Priority
 
     recorder = Recorder()
     async with make(recorder) as client:
@@ -378,3 +381,35 @@ async def test_errors_are_enlighten_errors() -> None:
     async with make(recorder, retry=None) as client:
         with pytest.raises(EnlightenError):
             await client.summary(SYSTEM)
+
+
+async def test_background_calls_leave_the_month_reserve_to_interactive_ones() -> None:
+    from enlighten_async.core.scheduler import Priority
+    recorder = Recorder()
+    client = EnlightenV4Client(
+        API_KEY,
+        FakeTokens(),
+        transport=MockTransport(recorder),
+        clock=ScaledClock(1.0, origin=NOW),
+        plan=[Quota(1_000, "minute"), Quota(30, "month")],
+        month_reserve=5,
+    )
+    async with client:
+        bulk = client.with_options(priority=Priority.BACKGROUND)
+        for _ in range(25):
+            await bulk.system(SYSTEM)
+        with pytest.raises(RateLimitError) as refused:
+            await bulk.system(SYSTEM)
+        assert len(recorder.requests) == 25  # refused locally: no request spent
+        retry_at = refused.value.retry_at
+        assert retry_at is not None
+        now = datetime.fromtimestamp(NOW, timezone.utc)
+        first_of_next = datetime(
+            now.year + now.month // 12, now.month % 12 + 1, 1, tzinfo=timezone.utc
+        )
+        assert first_of_next <= retry_at < first_of_next.replace(minute=1)
+        for _ in range(5):  # the reserve is the interactive calls'
+            await client.system(SYSTEM)
+        assert len(recorder.requests) == 30
+    assert DEFAULT_MONTH_RESERVE == 50
+    assert make(Recorder()).scheduler.month_reserve == DEFAULT_MONTH_RESERVE
