@@ -58,7 +58,7 @@ from enlighten_async import EnlightenClient
 from enlighten_async.core.transport import AiohttpTransport, _Inflater
 from enlighten_async.core.wire import RawResponse, Request
 from enlighten_async.v2.models import RgmStats
-from enlighten_async.v2.protocol import _too_many_intervals
+from enlighten_async.core.decoding import too_many_intervals as _too_many_intervals
 
 #: Goal: the capped read's median paired ratio to the read before it, per encoding.
 GOAL_RATIO = 1.02

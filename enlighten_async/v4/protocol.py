@@ -1,8 +1,8 @@
 """API v4's answers, decoded without I/O.
 
 :func:`decode` turns a :class:`~enlighten_async.core.wire.RawResponse` into the request's
-model or raises the typed error; :func:`error_for` reads v4's error bodies. As v2's
-protocol (whose approach this follows without importing it: versions import only the core):
+model or raises the typed error; :func:`error_for` reads v4's error bodies. What every
+version does with a body is :mod:`enlighten_async.core.decoding`:
 
 * a body is counted before it is parsed (:data:`MAX_INTERVALS`), so a hostile body of a
   million empty objects is refused before the parser builds them;
@@ -26,17 +26,20 @@ for plan Watt" gives ``plan="Watt"``).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
-import orjson
+import attrs
 
+from enlighten_async.core import decoding
 from enlighten_async.core.converter import (
-    converter,
-    date_or_none,
-    epoch_or_none,
-    explain,
     int_or_none,
+)
+from enlighten_async.core.decoding import (
+    MAX_INTERVALS,
+    echoed_fields,
+    error_body,
+    error_message,
 )
 from enlighten_async.core.exceptions import (
     APIError,
@@ -49,16 +52,13 @@ from enlighten_async.core.exceptions import (
     ServerError,
     UnprocessableEntityError,
     as_text,
-    str_or_none,
 )
 from enlighten_async.core.rate_limit import RateLimitSignal
 from enlighten_async.core.wire import (
     MESSAGE_PREFIX_BYTES,
     RawResponse,
     Request,
-    body_prefix,
     clip,
-    prune,
     server_time,
 )
 
@@ -69,25 +69,11 @@ __all__ = ["MAX_INTERVALS", "decode", "error_for", "plan_named", "quota_signal"]
 
 T = TypeVar("T")
 
-#: The most intervals one answer may hold. The largest v4 answer is a week of
-#: ``rgm_stats`` (672 intervals) with per-channel ``meter_intervals``, or a week of
-#: 15-minute telemetry (672); a page of ``devices/micros/telemetry`` holds at most 20
-#: microinverters of 288 intervals. 150,000 (v2's bound, for a month) leaves room for any
-#: of them; the transport's 8 MiB cap bounds the body in any case.
-MAX_INTERVALS = 150_000
-#: Objects and arrays an answer holds besides its intervals.
-OTHER_CONTAINERS = 1_000
-#: Bodies up to this long (1 MiB) are parsed without counting: they cannot hold
-#: :data:`MAX_INTERVALS` intervals (each needs at least ``{"end_at":0},``, 13 bytes).
-SCAN_ABOVE_BYTES = 1024 * 1024
 #: The longest plan name read from a 429's ``details``.
 MAX_PLAN_NAME = 40
 
 #: "Usage limit exceeded for plan Watt": the plan's name ends the text.
 _PLAN = re.compile(rf"\bplan\s+([A-Za-z][A-Za-z0-9 _-]{{0,{MAX_PLAN_NAME}}}?)\s*\.?\s*$")
-#: The epoch and date fields a 422 body echoes (``UnprocessableEntityError``'s fields).
-_ECHOED_EPOCHS = ("start_at", "end_at", "first_interval", "last_interval")
-_ECHOED_DATES = ("start", "end")
 
 #: What a 401 may mean on v4, said in every AuthError's message.
 _AUTH_CAUSES = (
@@ -102,109 +88,23 @@ _KEY_MISMATCH = (
 )
 
 
-def _clipper(raw: RawResponse) -> Callable[[str], str]:
-    redact = raw.redact
-
-    def text(value: str) -> str:
-        return clip(value, redact)
-
-    return text
-
-
-def _too_many_intervals(raw: RawResponse, operation: str) -> ResponseFormatError | None:
-    """The error for a body that may hold more than :data:`MAX_INTERVALS` intervals (its
-    ``{`` and ``[`` bytes counted, before any parse), or ``None``."""
-    body = raw.body
-    if len(body) <= SCAN_ABOVE_BYTES:
-        return None
-    containers = body.count(b"{") + body.count(b"[")
-    if containers <= MAX_INTERVALS + OTHER_CONTAINERS:
-        return None
-    return ResponseFormatError(
-        f"{operation}: HTTP {raw.status} with a body of {containers:,} objects and arrays "
-        f"({len(body):,} bytes); the client reads at most {MAX_INTERVALS:,} intervals "
-        "in one answer",
-        operation=operation,
-        status=raw.status,
-        body_prefix=body_prefix(raw),
-        details=(f"more than {MAX_INTERVALS:,} intervals @ $",),
-    )
-
-
-def _loads(raw: RawResponse, operation: str) -> Any:
-    too_many = _too_many_intervals(raw, operation)
-    if too_many is not None:
-        raise too_many
-    try:
-        return orjson.loads(raw.body)
-    except (ValueError, UnicodeDecodeError):
-        pass
-    # Raised outside the except clause: the decoder's error holds the document.
-    prefix = body_prefix(raw)
-    raise ResponseFormatError(
-        f"{operation}: HTTP {raw.status} with a body that is not JSON "
-        f"({len(raw.body)} bytes, starting {prefix[:MESSAGE_PREFIX_BYTES]!r})",
-        operation=operation,
-        status=raw.status,
-        body_prefix=prefix,
-    )
-
-
 def decode(request: Request[T], raw: RawResponse) -> T:
     """Turn a response into the request's model (``None`` for a 204 where it allows one).
 
     Raises the :class:`EnlightenError` subclass that fits the status and body.
     """
-    status = raw.status
-    operation = request.operation
-    if status == 200:
-        model: Any = request.model
-        data = _loads(raw, operation)
-        try:
-            result: T = converter.structure(data, model)
-            return result
-        except Exception:  # any failure of the fast path: explain it with the detailed one
-            pass
-        text = _clipper(raw)
-        details = tuple(text(line) for line in explain(data, model))
-        raise ResponseFormatError(
-            clip(f"{operation}: the body does not fit {_name(model)}: " + "; ".join(details[:5])),
-            operation=operation,
-            status=status,
-            body_prefix=body_prefix(raw),
-            details=details,
-        )
-    if status == 204 and request.no_content:
-        return request.no_content[0]
-    raise error_for(operation, raw)
+    return decoding.decode(request, raw, error_for)
 
 
 def error_for(operation: str, raw: RawResponse) -> EnlightenError:
     """The typed error for a response that is not a success."""
     status = raw.status
-    if status < 400:
-        return ResponseFormatError(
-            f"{operation}: unexpected HTTP {status}",
-            operation=operation,
-            status=status,
-            body_prefix=body_prefix(raw),
-        )
-    try:
-        body = _loads(raw, operation)
-    except ResponseFormatError as exc:
-        if exc.details:  # too many intervals: says so itself
-            return exc
-        return _unreadable(operation, raw, exc)
-    if not isinstance(body, dict):
-        odd = ResponseFormatError(
-            f"{operation}: HTTP {status} with a JSON {type(body).__name__}, not an object",
-            operation=operation,
-            status=status,
-            body_prefix=body_prefix(raw),
-        )
-        return _unreadable(operation, raw, odd)
-    body = prune(body, _clipper(raw), mask_fields=raw.redact is not None)
-    message = _message(operation, status, body)
+    body = error_body(operation, raw)
+    if isinstance(body, ResponseFormatError):
+        if status < 400 or body.details:  # not an error status, or too many intervals
+            return body
+        return _unreadable(operation, raw, body)
+    message = error_message(operation, status, body, ("message", "details", "errorMessages"))
     fields: dict[str, Any] = {}
     cls: type[APIError]
     if status == 429:
@@ -229,8 +129,7 @@ def error_for(operation: str, raw: RawResponse) -> EnlightenError:
         cls = NotFoundError
     elif status == 422:
         cls = UnprocessableEntityError
-        fields = {name: epoch_or_none(body.get(name)) for name in _ECHOED_EPOCHS}
-        fields.update((name, date_or_none(body.get(name))) for name in _ECHOED_DATES)
+        fields = echoed_fields(body)
     elif status >= 500 and status != 501:
         cls = ServerError
         fields = {"error_code": int_or_none(body.get("errorCode"))}
@@ -280,26 +179,4 @@ def plan_named(body: Mapping[str, Any]) -> str | None:
 def quota_signal(body: Mapping[str, Any]) -> RateLimitSignal:
     """The quota window a 429 body names (``period``, its start and end, ``limit``; epoch
     seconds or ISO 8601, unreadable is ``None``) and the plan ``details`` names."""
-    return RateLimitSignal(
-        period=str_or_none(body.get("period")),
-        period_start=epoch_or_none(body.get("period_start")),
-        period_end=epoch_or_none(body.get("period_end")),
-        limit=int_or_none(body.get("limit")),
-        plan=plan_named(body),
-    )
-
-
-def _message(operation: str, status: int, body: Mapping[str, Any]) -> str:
-    parts: list[str] = []
-    for key in ("message", "details", "errorMessages"):
-        value = body.get(key)
-        if isinstance(value, (list, tuple)):
-            parts.extend(as_text(v) for v in value)
-        elif value is not None:
-            parts.append(as_text(value))
-    text = "; ".join(dict.fromkeys(parts)) or as_text(body.get("reason", "")) or "no message"
-    return clip(f"{operation}: HTTP {status}: {text}")
-
-
-def _name(model: Any) -> str:
-    return getattr(model, "__name__", None) or str(model)
+    return attrs.evolve(decoding.quota_signal(body), plan=plan_named(body))
