@@ -24,17 +24,12 @@ is not checked.
 from __future__ import annotations
 
 import calendar
-import enum
-import logging
-import math
-import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Final, Generic, TypeAlias, TypeVar
 
 import aiohttp
-import attrs
 
 from enlighten_async.core.args import (
     EPOCH_MAX,
@@ -48,27 +43,23 @@ from enlighten_async.core.args import (
     url_arg,
     utc_today,
 )
+from enlighten_async.core.client import BaseClient, CallOptions, ClientCore, exchange
 from enlighten_async.core.clock import Clock
-from enlighten_async.core.closing import AsyncResource
 from enlighten_async.core.deprecated import renamed
-from enlighten_async.core.exceptions import EnlightenError, ResponseFormatError, TransportError
+from enlighten_async.core.exceptions import EnlightenError, ResponseFormatError
 from enlighten_async.core.quota import Quota, resolve_plan
 from enlighten_async.core.retry import RetryPolicy
 from enlighten_async.core.scheduler import (
-    Priority,
     Scheduler,
     SchedulerSnapshot,
-    check_max_wait,
 )
 from enlighten_async.core.spans import plan_spans
 from enlighten_async.core.transport import (
     AiohttpTransport,
     Credentials,
     Transport,
-    log_exchange,
     scrub,
 )
-from enlighten_async.core.transport import log as _transport_log
 from enlighten_async.core.wire import Request
 from enlighten_async.v2.filters import SystemsFilter, Unpack, systems_query
 from enlighten_async.v2.kinds import IntervalOperation
@@ -111,33 +102,7 @@ DateLike: TypeAlias = date | str
 """A calendar date: a ``date``, or an ISO ``"YYYY-MM-DD"`` string."""
 
 
-class _Unset(enum.Enum):
-    UNSET = enum.auto()
-
-
-#: "Not given": keeps a view's current value, where ``None`` means something of its own.
-UNSET: Final = _Unset.UNSET
-
-
-@attrs.frozen
-class _Core:
-    """What a client and all its views share. A view copies nothing else, so state added
-    here later cannot be forgotten by :meth:`EnlightenClient.with_options`."""
-
-    credentials: Credentials
-    transport: Transport
-    scheduler: Scheduler
-
-
-@attrs.frozen
-class _CallOptions:
-    """Per-view options. ``max_wait=None`` is the scheduler's default."""
-
-    priority: Priority = Priority.INTERACTIVE
-    max_wait: float | None = None
-
-
-class EnlightenClient(AsyncResource):
+class EnlightenClient(BaseClient):
     """An asyncio client for the Enlighten Systems API v2.
 
     Use it as an async context manager; it owns one ``aiohttp.ClientSession`` unless you
@@ -164,7 +129,7 @@ class EnlightenClient(AsyncResource):
     """
 
     # Slots: all state lives in the shared core or the per-view options (see _bind).
-    __slots__ = ("__weakref__", "_core", "_is_view", "_options")
+    __slots__ = ()
 
     def __init__(
         self,
@@ -243,34 +208,7 @@ class EnlightenClient(AsyncResource):
                 timeout=client_timeout,
                 limit=scheduler.max_in_flight,
             )
-        self._bind(_Core(credentials, transport, scheduler), _CallOptions(), is_view=False)
-
-    def _bind(self, core: _Core, options: _CallOptions, *, is_view: bool) -> None:
-        # The one place that sets instance state (the class has __slots__): __init__ and
-        # with_options both come through here.
-        self._core = core
-        self._options = options
-        self._is_view = is_view
-
-    @property
-    def scheduler(self) -> Scheduler:
-        """The scheduler every request of this client (and its views) passes."""
-        return self._core.scheduler
-
-    @property
-    def clock(self) -> Clock:
-        """The time source this client paces and dates by: the scheduler's clock (the
-        system's, or a compressed one such as the simulator's)."""
-        return self._core.scheduler.clock
-
-    @property
-    def max_in_flight(self) -> int:
-        """The most requests this client (with its views) has in flight at once."""
-        return self._core.scheduler.max_in_flight
-
-    def known_quotas(self) -> tuple[Quota, ...]:
-        """The quotas in force for this key: the ones learned from 409s over the plan's."""
-        return self._core.scheduler.known_quotas()
+        self._bind(ClientCore(credentials, transport, scheduler), CallOptions(), is_view=False)
 
     def known_limits(self) -> tuple[Quota, ...]:
         """Deprecated: :meth:`known_quotas` (a quota is the rule, its limit the count)."""
@@ -285,80 +223,13 @@ class EnlightenClient(AsyncResource):
     def _credentials(self) -> Credentials:
         return self._core.credentials
 
-    def __repr__(self) -> str:
-        return f"EnlightenClient(base_url={self._transport.base_url!r})"
-
-    async def close(self) -> None:
-        """Close the transport: the HTTP session, if the client made it. A view closes
-        nothing."""
-        if not self._is_view:
-            await self._transport.close()
-
-    @property
-    def base_url(self) -> str:
-        """The API's base URL this client talks to."""
-        return self._transport.base_url
-
-    def with_options(
-        self,
-        *,
-        priority: Priority | _Unset = UNSET,
-        max_wait: float | _Unset | None = UNSET,
-    ) -> EnlightenClient:
-        """A view of this client whose calls use ``priority`` and ``max_wait``.
-
-        It shares the credentials, session and scheduler; closing it closes nothing.
-        ``client.with_options(priority=Priority.BACKGROUND)`` is what a backfill uses so that
-        an app's interactive calls overtake it.
-
-        ``priority`` is a :class:`Priority`. ``max_wait`` is how long (clock seconds, a
-        number >= 0) a call may be held by 409s before it raises :class:`RateLimitError`;
-        ``None`` means no limit (wait as long as it takes). An option left out keeps this
-        client's value: the scheduler's default ``max_wait`` unless one was set earlier,
-        which ``max_wait=None`` clears. Bad values raise here, not at the first call.
-        """
-        options = self._options
-        if priority is not UNSET:
-            if not isinstance(priority, Priority):
-                raise TypeError(
-                    f"priority must be a Priority (e.g. Priority.BACKGROUND), got {priority!r}"
-                )
-            options = attrs.evolve(options, priority=priority)
-        if max_wait is not UNSET:
-            checked = check_max_wait(max_wait)  # the scheduler's check, at once
-            options = attrs.evolve(options, max_wait=math.inf if checked is None else checked)
-        return self._view(self._core, options)
-
-    @classmethod
-    def _view(cls, core: _Core, options: _CallOptions) -> EnlightenClient:
-        # A view is the shared core plus its own options, and nothing else: __init__'s
-        # checks ran when the core was made, so a view skips them (and makes no session).
-        view = cls.__new__(cls)
-        view._bind(core, options, is_view=True)
-        return view
-
-    def scheduler_snapshot(self) -> SchedulerSnapshot:
-        """Requests sent, 409s seen, retries, time spent waiting, the learned limits."""
-        return self.scheduler.snapshot()
-
     def stats_snapshot(self) -> SchedulerSnapshot:
         """Deprecated: :meth:`scheduler_snapshot`."""
         renamed("EnlightenClient.stats_snapshot()", "EnlightenClient.scheduler_snapshot()")
         return self.scheduler.snapshot()
 
     def _call(self, request: Request[T]) -> Awaitable[T]:
-        # Not a coroutine itself: it hands back the scheduler's coroutine, so that a pending
-        # call keeps one coroutine fewer. Not deferred: the caller's task (every client
-        # method is a coroutine) waits in the queue, no task of the scheduler's is needed.
-        scheduler = self._core.scheduler
-        options = self._options
-        return scheduler.submit(
-            _Attempt(self._core, scheduler, request),
-            operation=request.operation,
-            priority=options.priority,
-            max_wait=options.max_wait,
-            defer=False,
-        )
+        return self._submit(_Attempt(self._core, request), request.operation)
 
     # -- operations ---------------------------------------------------------------------
 
@@ -693,41 +564,22 @@ class _Attempt(Generic[T]):
     is a function, its cell tuple and a cell per captured name.
     """
 
-    __slots__ = ("credentials", "request", "scheduler", "sends", "transport")
+    __slots__ = ("core", "request", "sends")
 
-    def __init__(self, core: _Core, scheduler: Scheduler, request: Request[T]) -> None:
-        self.transport = core.transport
-        self.credentials = core.credentials
-        self.scheduler = scheduler
+    def __init__(self, core: ClientCore, request: Request[T]) -> None:
+        self.core = core
         self.request = request
         self.sends = 0
 
     async def __call__(self) -> T:
         self.sends += 1
-        transport, request, clock = self.transport, self.request, self.scheduler.clock
-        debug = _transport_log.isEnabledFor(logging.DEBUG)
-        started = time.perf_counter() if debug else 0.0
-        sent_at = clock.now()
-        try:
-            raw = await transport.send(request)
-        except TransportError as exc:
-            if debug:
-                log_exchange(transport, request, exc.cause or "error", started, self.sends)
-            raise
-        if debug:
-            log_exchange(transport, request, raw.status, started, self.sends)
-        # Every answer's Date header bounds the server's clock, not only a 409's. The header
-        # has a resolution of one second: a repeat of the last one teaches nothing, and is
-        # skipped here without a coroutine.
-        date = raw.headers.get("Date")
-        scheduler = self.scheduler
-        if date and date != scheduler.last_date_header:
-            await scheduler.observe_date(date, sent_at=sent_at, received_at=clock.now())
+        core, request = self.core, self.request
+        raw = await exchange(core.transport, core.scheduler, request, self.sends)
         try:
             return decode(request, raw)
         except EnlightenError as exc:
             # A body that echoes the URL must not carry the key, whatever the transport.
-            scrub(exc, self.credentials)
+            scrub(exc, core.credentials)
             raise
 
 

@@ -16,12 +16,9 @@ the key nor a token shows in a repr, a log line or an error.
 
 from __future__ import annotations
 
-import enum
 import logging
-import math
-import time
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import aiohttp
 import attrs
@@ -33,8 +30,8 @@ from enlighten_async.core.args import (
     text_arg,
     url_arg,
 )
+from enlighten_async.core.client import BaseClient, CallOptions, ClientCore, exchange
 from enlighten_async.core.clock import Clock
-from enlighten_async.core.closing import AsyncResource
 from enlighten_async.core.exceptions import (
     AuthError,
     EnlightenError,
@@ -44,19 +41,14 @@ from enlighten_async.core.exceptions import (
 from enlighten_async.core.quota import Quota
 from enlighten_async.core.retry import RetryPolicy
 from enlighten_async.core.scheduler import (
-    Priority,
     Scheduler,
-    SchedulerSnapshot,
-    check_max_wait,
 )
 from enlighten_async.core.transport import (
     AiohttpTransport,
     Credentials,
     Transport,
-    log_exchange,
     scrub,
 )
-from enlighten_async.core.transport import log as _transport_log
 from enlighten_async.core.wire import Request
 from enlighten_async.v4.args import (
     MAX_MICROS_PAGE_SIZE,
@@ -128,33 +120,14 @@ MAX_PAGES = 1_000
 T = TypeVar("T")
 
 
-class _Unset(enum.Enum):
-    UNSET = enum.auto()
-
-
-#: "Not given": keeps a view's current value, where ``None`` means something of its own.
-UNSET: Final = _Unset.UNSET
-
-
 @attrs.frozen
-class _Core:
-    """What a client and all its views share."""
+class _Core(ClientCore):
+    """What a client and all its views share: the core's, and the token source."""
 
-    credentials: Credentials
     tokens: TokenSource
-    transport: Transport
-    scheduler: Scheduler
 
 
-@attrs.frozen
-class _CallOptions:
-    """Per-view options. ``max_wait=None`` is the scheduler's default."""
-
-    priority: Priority = Priority.INTERACTIVE
-    max_wait: float | None = None
-
-
-class EnlightenV4Client(AsyncResource):
+class EnlightenV4Client(BaseClient):
     """An asyncio client for the Enphase Monitoring API v4 (read operations).
 
     ::
@@ -178,7 +151,9 @@ class EnlightenV4Client(AsyncResource):
     in tests).
     """
 
-    __slots__ = ("__weakref__", "_core", "_is_view", "_options")
+    __slots__ = ()
+
+    _core: _Core
 
     def __init__(
         self,
@@ -252,75 +227,13 @@ class EnlightenV4Client(AsyncResource):
                 timeout=aiohttp.ClientTimeout(total=timeout),
                 limit=scheduler.max_in_flight,
             )
-        self._bind(_Core(credentials, tokens, transport, scheduler), _CallOptions(), False)
-
-    def _bind(self, core: _Core, options: _CallOptions, is_view: bool) -> None:
-        self._core = core
-        self._options = options
-        self._is_view = is_view
-
-    def __repr__(self) -> str:
-        return f"EnlightenV4Client(base_url={self._core.transport.base_url!r})"
-
-    @property
-    def scheduler(self) -> Scheduler:
-        """The scheduler every request of this client (and its views) passes."""
-        return self._core.scheduler
-
-    @property
-    def clock(self) -> Clock:
-        """The scheduler's clock: the time this client paces and checks arguments by."""
-        return self._core.scheduler.clock
-
-    @property
-    def base_url(self) -> str:
-        """The API's base URL this client talks to."""
-        return self._core.transport.base_url
-
-    def known_quotas(self) -> tuple[Quota, ...]:
-        """The quotas in force for this key: learned from 429s over the plan's."""
-        return self._core.scheduler.known_quotas()
-
-    def scheduler_snapshot(self) -> SchedulerSnapshot:
-        """Requests sent, quota answers seen, retries, time spent waiting."""
-        return self._core.scheduler.snapshot()
-
-    async def close(self) -> None:
-        """Close the transport (a view closes nothing)."""
-        if not self._is_view:
-            await self._core.transport.close()
-
-    def with_options(
-        self,
-        *,
-        priority: Priority | _Unset = UNSET,
-        max_wait: float | _Unset | None = UNSET,
-    ) -> EnlightenV4Client:
-        """A view of this client whose calls use ``priority`` and ``max_wait`` (as v2's
-        ``EnlightenClient.with_options``); it shares everything else and closes nothing."""
-        options = self._options
-        if priority is not UNSET:
-            if not isinstance(priority, Priority):
-                raise TypeError(f"priority must be a Priority, got {priority!r}")
-            options = attrs.evolve(options, priority=priority)
-        if max_wait is not UNSET:
-            checked = check_max_wait(max_wait)
-            options = attrs.evolve(options, max_wait=math.inf if checked is None else checked)
-        view = type(self).__new__(type(self))
-        view._bind(self._core, options, True)
-        return view
+        self._bind(_Core(credentials, transport, scheduler, tokens), CallOptions(), is_view=False)
 
     async def _call(self, request: Request[T]) -> T:
-        core, options = self._core, self._options
+        core = self._core
         attempt = _Attempt(core, request)
         try:
-            return await core.scheduler.submit(
-                attempt,
-                operation=request.operation,
-                priority=options.priority,
-                max_wait=options.max_wait,
-                defer=False,
-            )
+            return await self._submit(attempt, request.operation)
         except AuthError as exc:
             if exc.status != 401 or attempt.rejected is None:
                 raise
@@ -331,13 +244,7 @@ class EnlightenV4Client(AsyncResource):
         attempt.rejected = None
         attempt.refreshed = True
         # Through the scheduler again: the second request is paced and counted.
-        return await core.scheduler.submit(
-            attempt,
-            operation=request.operation,
-            priority=options.priority,
-            max_wait=options.max_wait,
-            defer=False,
-        )
+        return await self._submit(attempt, request.operation)
 
     # -- systems --------------------------------------------------------------------------
 
@@ -834,27 +741,16 @@ class _Attempt(Generic[T]):
     async def __call__(self) -> T:
         self.sends += 1
         core = self.core
-        transport, scheduler, clock = core.transport, core.scheduler, core.scheduler.clock
         token = self.retry_token
         self.retry_token = None
         if token is None:
             token = await core.tokens.access_token()
         request = attrs.evolve(self.request, bearer=token)
-        debug = _transport_log.isEnabledFor(logging.DEBUG)
-        started = time.perf_counter() if debug else 0.0
-        sent_at = clock.now()
         try:
-            raw = await transport.send(request)
+            raw = await exchange(core.transport, core.scheduler, request, self.sends)
         except TransportError as exc:
-            if debug:
-                log_exchange(transport, request, exc.cause or "error", started, self.sends)
             scrub(exc, core.credentials, token)
             raise
-        if debug:
-            log_exchange(transport, request, raw.status, started, self.sends)
-        date = raw.headers.get("Date")
-        if date and date != scheduler.last_date_header:
-            await scheduler.observe_date(date, sent_at=sent_at, received_at=clock.now())
         try:
             return decode(request, raw)
         except EnlightenError as exc:
