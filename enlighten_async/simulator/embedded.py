@@ -29,6 +29,7 @@ from ..store import StoreSource
 from ..v2.client import EnlightenClient
 from ..v4.client import EnlightenV4Client
 from ..v4.oauth import (
+    DEFAULT_REDIRECT_URI,
     MemoryTokenStore,
     TokenEndpoint,
     TokenManager,
@@ -139,13 +140,12 @@ class EmbeddedSimulator:
     def token_endpoint(self, redirect_uri: str | None = None) -> TokenEndpoint:
         """The v4 application's :class:`~enlighten_async.v4.oauth.TokenEndpoint` at this
         simulator (its root, its client id and secret), on the simulator's clock."""
-        extra = {} if redirect_uri is None else {"redirect_uri": redirect_uri}
         return TokenEndpoint(
             self.client_id,
             self.client_secret,
+            redirect_uri=redirect_uri or DEFAULT_REDIRECT_URI,
             base_url=self.server.root_url,
             clock=self.clock,
-            **extra,
         )
 
     async def v4_client(
