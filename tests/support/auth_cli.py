@@ -14,7 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 
-from enlighten_async.simulator import Fleet, Simulator, SimulatorServer
+from enlighten_async.core.clock import ScaledClock
+from enlighten_async.simulator import Faults, Fleet, Simulator, SimulatorServer
 from enlighten_async.simulator.v4 import TOKEN_PATH, V4Options, v4_plan
 from tests.support.cli import cli_env
 
@@ -43,12 +44,24 @@ class Served:
 
 
 @contextlib.asynccontextmanager
-async def v4_served(token_dir: Path, **options: object) -> AsyncIterator[Served]:
-    """A v4 simulator (real-time clock: the command keeps the wall clock) and the
-    environment ``simulate --api v4`` prints for it, with ``--token-dir``'s default moved
-    under ``token_dir`` (``XDG_DATA_HOME``)."""
+async def v4_served(
+    token_dir: Path,
+    *,
+    plan: str = "partner",
+    time_scale: float = 1.0,
+    faults: Faults | None = None,
+    v4: V4Options | None = None,
+) -> AsyncIterator[Served]:
+    """A v4 simulator (by default on a real-time clock, as the command keeps the wall
+    clock) and the environment ``simulate --api v4`` prints for it, with
+    ``--token-dir``'s default moved under ``token_dir`` (``XDG_DATA_HOME``)."""
     simulator = Simulator(
-        fleet=Fleet(2, seed=1), plan=v4_plan("partner"), api="v4", v4=V4Options(**options)  # type: ignore[arg-type]
+        fleet=Fleet(2, seed=1),
+        plan=v4_plan(plan),
+        clock=ScaledClock(time_scale),
+        faults=faults,
+        api="v4",
+        v4=v4,
     )
     async with SimulatorServer(simulator) as server:
         app = simulator.oauth.application
