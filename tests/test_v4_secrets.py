@@ -21,11 +21,11 @@ directory, and greps whatever was. The token store itself is the one place token
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import attrs
 import pytest
@@ -70,12 +70,32 @@ def issued(served: Served) -> dict[str, str]:
         "client secret": oauth.application.client_secret,
     }
     # The simulator keeps its tables private; a test of secrets reads them on purpose.
-    tables = {"access": oauth._access, "refresh": oauth._refresh, "code": oauth._codes}
+    tables: dict[str, list[str]] = {
+        "access": list(oauth._access),
+        "refresh": list(oauth._refresh),
+        "code": list(oauth._codes),
+    }
     for kind, table in tables.items():
         for n, token in enumerate(table):
             found[f"{kind} #{n}"] = token
     assert len(oauth._access) == len(oauth._refresh) and len(found) > 6
     return found
+
+
+def _unauthorized(served: Served) -> int:
+    """The 401s the simulator answered so far."""
+    counts = served.simulator.counters.to_dict().get("unauthorized")
+    assert isinstance(counts, dict)
+    return sum(counts.values())
+
+
+def _written(root: Path, token_dir: Path, kept: tuple[Path, ...]) -> list[Path]:
+    """The files under ``root`` but the token store's and ``kept``."""
+    return [
+        p
+        for p in root.rglob("*")
+        if p.is_file() and token_dir not in p.resolve().parents and p not in kept
+    ]
 
 
 def error_texts(exc: BaseException) -> list[str]:
@@ -102,7 +122,7 @@ async def test_no_output_of_a_v4_run_holds_a_secret(
     outputs: list[str] = []
     v4 = V4Options(principals=1, gated_plans=frozenset({"watt"}))
     faults = Faults(p_500=0.2, seed=3)
-    async with v4_served(tmp_path, plan="watt", time_scale=600, faults=faults, v4=v4) as served:
+    async with v4_served(tmp_path, plan="watt", time_scale=60, faults=faults, v4=v4) as served:
         env = served.env
         principal = served.simulator.oauth.principals[0]
 
@@ -114,9 +134,7 @@ async def test_no_output_of_a_v4_run_holds_a_secret(
         ran.append(await run_auth("status", "-vv", "--plan", "watt", env=env))
         client_id = served.simulator.oauth.application.client_id
         clock = served.simulator.clock
-        store = FileTokenStore(
-            tmp_path / "enlighten-async" / "tokens", application=client_id
-        )
+        store = FileTokenStore(tmp_path / "enlighten-async" / "tokens", application=client_id)
         old = tmp_path / "old-tokens.json"
         shutil.copy(store.path(principal), old)
         first = await store.load(principal)
@@ -146,7 +164,7 @@ async def test_no_output_of_a_v4_run_holds_a_secret(
         )
         await store.save(principal, believed)
         manager = TokenManager(endpoint, store, principal, clock=clock)
-        before_401 = dict(served.simulator.counters.to_dict().get("unauthorized", {}))
+        before_401 = _unauthorized(served)
         client = EnlightenV4Client(
             served.simulator.api_key, manager, base_url=served.server.base_url, clock=clock
         )
@@ -155,14 +173,14 @@ async def test_no_output_of_a_v4_run_holds_a_secret(
             systems = [s async for s in client.systems()]
             assert systems
             system_id = systems[0].system_id
-            for _ in range(14):  # more than Watt's 10 a minute, told no plan: 429s
-                await client.summary(system_id)
+            # More than Watt's 10 a minute at once, told no plan: 429s.
+            await asyncio.gather(*(client.summary(system_id) for _ in range(14)))
             try:
                 await client.devices(system_id)  # gated on Watt: 401, refresh, 401
             except AuthError as exc:
                 errors.append(exc)
         counters = served.simulator.counters.to_dict()
-        assert sum(counters["unauthorized"].values()) > sum(before_401.values())
+        assert _unauthorized(served) > before_401
         assert manager.refreshes >= 1
         snapshot = client.scheduler_snapshot()
         outputs.append(repr(snapshot))
@@ -171,24 +189,23 @@ async def test_no_output_of_a_v4_run_holds_a_secret(
         assert "429" in repr(statuses) and "500" in repr(statuses), counters
         try:
             await endpoint.refresh(first.refresh_token)  # dead since the first rotation
-        except ReauthorizationRequired as exc:
-            errors.append(exc)
+        except ReauthorizationRequired as refused:
+            errors.append(refused)
         try:
             await endpoint.exchange_code("not-a-code-at-all")
-        except EnlightenError as exc:
-            errors.append(exc)
+        except EnlightenError as bad_code:
+            errors.append(bad_code)
         assert [type(e).__name__ for e in errors] == [
             "AuthError",
             "ReauthorizationRequired",
             "ReauthorizationRequired",
         ]
-        for exc in errors:
-            outputs += error_texts(exc)
+        for error in errors:
+            outputs += error_texts(error)
         memory = MemoryTokenStore()
         await memory.save(principal, current)
         outputs += [
-            repr(x)
-            for x in (client, manager, store, memory, endpoint, current, first, believed)
+            repr(x) for x in (client, manager, store, memory, endpoint, current, first, believed)
         ]
         outputs += [str(x) for x in (client, manager, endpoint, current)]
         secrets = issued(served)
@@ -196,11 +213,7 @@ async def test_no_output_of_a_v4_run_holds_a_secret(
     # -- every file written, but the token store's
     token_dir = store.directory.resolve()
     kept = (old, tmp_path / "current.json")  # the test's own copies of the token store
-    written: list[Any] = [
-        p
-        for p in tmp_path.rglob("*")
-        if p.is_file() and token_dir not in p.resolve().parents and p not in kept
-    ]
+    written = _written(tmp_path, token_dir, kept)
     assert written == [], "a v4 run wrote a file: grep it below, and say what it is"
     outputs += [p.read_text(errors="replace") for p in written]
     outputs += [record.getMessage() for record in caplog.records]

@@ -88,9 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:  # `enlighten-async` alone: the help, as a usage error
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    verbosity = (
-        args.verbose + getattr(args, "verbose_after", 0) + getattr(args, "verbose_leaf", 0)
-    )
+    verbosity = args.verbose + getattr(args, "verbose_after", 0) + getattr(args, "verbose_leaf", 0)
     if args.command == "simulate":
         return simulate.run(args, verbosity)
     command = COMMANDS.get(args.command)
