@@ -1,5 +1,5 @@
-"""The ``enlighten-async`` command: ``backfill``, ``status``, ``export``, ``plot`` and
-``simulate``.
+"""The ``enlighten-async`` command: ``backfill``, ``status``, ``export``, ``plot``,
+``simulate`` and ``auth`` (the v4 API's OAuth tokens).
 
 ``enlighten-async backfill --simulate`` starts the embedded simulator in-process with a
 compressed clock and backfills from it: the client's real job, on any machine, with no
@@ -12,7 +12,7 @@ read it from a file, off the command line that any local user can read. A URL gi
 usage error.
 
 The package: :mod:`~enlighten_async.cli.parser` (the options), one module per command
-(``backfill`` with ``dry_run``, ``status``, ``export``, ``plot``, ``simulate``),
+(``backfill`` with ``dry_run``, ``status``, ``export``, ``plot``, ``simulate``, ``auth``),
 :mod:`~enlighten_async.cli.connect` (key, service or simulator, client, Redis),
 :mod:`~enlighten_async.cli.progress`, :mod:`~enlighten_async.cli.reading` (what ``export``
 and ``plot`` share), :mod:`~enlighten_async.cli.output` (stdout whose reader may go away)
@@ -31,7 +31,7 @@ from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import Any, TextIO
 
 from enlighten_async.backfill import DEFAULT_KINDS, FAILURE_LOG_MARK
-from enlighten_async.cli import backfill, export, plot, simulate, status
+from enlighten_async.cli import auth, backfill, export, plot, simulate, status
 from enlighten_async.cli.exits import (
     EXIT_CANNOT_RUN,
     EXIT_FAILED_SPANS,
@@ -76,6 +76,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = 
     "status": status.run,
     "export": export.run,
     "plot": plot.run,
+    "auth": auth.run,
 }
 
 
@@ -87,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:  # `enlighten-async` alone: the help, as a usage error
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    verbosity = args.verbose + getattr(args, "verbose_after", 0)
+    verbosity = args.verbose + getattr(args, "verbose_after", 0) + getattr(args, "verbose_leaf", 0)
     if args.command == "simulate":
         return simulate.run(args, verbosity)
     command = COMMANDS.get(args.command)

@@ -27,6 +27,7 @@ __all__ = [
     "client",
     "credentials",
     "redis_ledger",
+    "read_secret_file",
     "redis_url",
     "target",
 ]
@@ -78,6 +79,12 @@ def _read_key_file(path: str, name: str) -> str:
         # file, never its content.
         raise UsageError(f"{name}: {path!r} must hold the key alone, on one line")
     return key
+
+
+def read_secret_file(path: str, name: str) -> str:
+    """A secret held alone in the file ``path`` (``name``: the option or variable that
+    gave it), read as a key file is; messages name the file, never what it holds."""
+    return _read_key_file(path, name)
 
 
 @frozen

@@ -214,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Not required=True: with no command, main() prints the whole help (not only argparse's
     # one-line "required" error) and exits 2.
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_backfill, _add_status, _add_export, _add_plot, _add_simulate):
+    for add in (_add_backfill, _add_status, _add_export, _add_plot, _add_simulate, _add_auth):
         add(sub)
     for command in sub.choices.values():
         # -v/-vv after the subcommand too: `enlighten-async backfill -v`. Its own dest, since
@@ -223,6 +223,142 @@ def build_parser() -> argparse.ArgumentParser:
             "-v", "--verbose", action="count", default=0, dest="verbose_after", help=VERBOSE_HELP
         )
     return parser
+
+
+AUTH_DESCRIPTION = (
+    "OAuth 2.0 for the v4 Monitoring API: log a system owner in, show the stored\n"
+    "token sets, refresh one now. Tokens are kept in a token store (files in --token-dir,\n"
+    "or Redis), one set per principal (the owner's enl_uid); nothing printed holds a token,\n"
+    "a code or the client secret."
+)
+
+AUTH_EPILOG = """\
+The application's credentials: --client-id or ENLIGHTEN_CLIENT_ID; the client secret
+in ENLIGHTEN_CLIENT_SECRET, or in a file (--client-secret-file or
+ENLIGHTEN_CLIENT_SECRET_FILE), never on the command line. The OAuth server: --oauth-url
+or ENLIGHTEN_OAUTH_URL (its root), else the root of ENLIGHTEN_TOKEN_URL or
+ENLIGHTEN_AUTHORIZE_URL as 'enlighten-async simulate --api v4' prints them
+(set -a; . ./sim.env; set +a), else Enphase's.
+
+exit status:
+  0    done
+  2    usage error: no client id or secret, a malformed URL or secret file, a pasted
+       line without a code or with another state, no principal logged in
+  3    could not run: the token endpoint refused the client or the grant (the owner
+       must authorize again: the line says where), no answer, the token store or
+       Redis cannot be used, no redirect came to --listen in time
+  130  interrupted (Ctrl-C)"""
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535, got {value}")
+    return value
+
+
+def _auth_common(parser: argparse.ArgumentParser) -> None:
+    """The options every ``auth`` command takes: the application and the token store."""
+    parser.add_argument(
+        "--client-id", help="the application's OAuth client id (default: $ENLIGHTEN_CLIENT_ID)"
+    )
+    parser.add_argument(
+        "--client-secret-file",
+        metavar="PATH",
+        help="read the client secret from this file (default: $ENLIGHTEN_CLIENT_SECRET, "
+        "or $ENLIGHTEN_CLIENT_SECRET_FILE); there is no option for the secret itself",
+    )
+    parser.add_argument(
+        "--oauth-url",
+        metavar="URL",
+        help="where /oauth/authorize and /oauth/token live (default: $ENLIGHTEN_OAUTH_URL, "
+        "else the root of $ENLIGHTEN_TOKEN_URL, else https://api.enphaseenergy.com)",
+    )
+    parser.add_argument(
+        "--token-dir",
+        metavar="DIR",
+        help="keep token sets in files here, 0600 in a 0700 directory (default: "
+        "$XDG_DATA_HOME/enlighten-async/tokens, or ~/.local/share/enlighten-async/tokens)",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=None,
+        help="keep token sets in this Redis instead, shared by every worker "
+        "(default: $ENLIGHTEN_REDIS_URL)",
+    )
+
+
+def _add_auth(sub: Any) -> None:
+    """``auth``: ``login``, ``status`` and ``refresh`` of the v4 API's OAuth tokens."""
+    auth = _command(sub, "auth", "OAuth 2.0 for the v4 API: login, status, refresh",
+                    AUTH_DESCRIPTION, AUTH_EPILOG)  # fmt: skip
+    commands = auth.add_subparsers(dest="auth_command", metavar="COMMAND")
+    login = _command(
+        commands,
+        "login",
+        "authorize: print the authorize URL, then take the code",
+        "Print the URL where the system owner grants this application access; then read\n"
+        "the code the owner is shown, or the whole URL the browser went to, from stdin\n"
+        "(its state is checked). With --listen, a listener on 127.0.0.1 is the redirect\n"
+        "URI and catches the code itself. The principal's tokens go to the token store.",
+        AUTH_EPILOG,
+    )
+    login.add_argument(
+        "--listen",
+        type=_port,
+        nargs="?",
+        const=0,
+        default=None,
+        metavar="PORT",
+        help="catch the redirect on http://127.0.0.1:PORT/callback (the application's "
+        "registered redirect URI; without PORT, a free port)",
+    )
+    login.add_argument(
+        "--listen-timeout",
+        type=_positive_float,
+        default=300.0,
+        metavar="SECONDS",
+        help="how long --listen waits for the redirect (300)",
+    )
+    login.add_argument(
+        "--redirect-uri",
+        default=None,
+        help="the redirect URI registered for the application (default: Enphase's page "
+        "that shows the code)",
+    )
+    status = _command(
+        commands,
+        "status",
+        "the stored principals, their tokens' expiry and the plan",
+        "Show the principals with stored tokens, when their access and refresh tokens\n"
+        "expire (UTC) and the plan; never a token. Reads the store only.",
+        AUTH_EPILOG,
+    )
+    status.add_argument(
+        "--plan",
+        default=None,
+        help="the application's v4 plan (watt, kilowatt, megawatt, partner) to show "
+        "(default: $ENLIGHTEN_PLAN, else unknown)",
+    )
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    refresh = _command(
+        commands,
+        "refresh",
+        "refresh a principal's tokens now",
+        "Refresh the tokens of PRINCIPAL (default: every stored principal) now, whatever\n"
+        "their expiry; the rotated refresh token is saved before anything else.",
+        AUTH_EPILOG,
+    )
+    refresh.add_argument("principal", nargs="?", default=None, metavar="PRINCIPAL",
+                         help="the owner's user id (enl_uid)")  # fmt: skip
+    for command in (login, status, refresh):
+        _auth_common(command)
+        command.add_argument(
+            "-v", "--verbose", action="count", default=0, dest="verbose_leaf", help=VERBOSE_HELP
+        )
 
 
 def _command(

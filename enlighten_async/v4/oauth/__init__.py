@@ -28,6 +28,7 @@ from enlighten_async.v4.oauth.manager import (
 )
 from enlighten_async.v4.oauth.store import (
     FileTokenStore,
+    MemoryTokenStore,
     RedisTokenStore,
     TokenStore,
     TokenStoreLockTimeout,
@@ -39,6 +40,7 @@ __all__ = [
     "OAUTH_BASE_URL",
     "REFRESH_MARGIN",
     "FileTokenStore",
+    "MemoryTokenStore",
     "ReauthorizationRequired",
     "RedisTokenStore",
     "TokenEndpoint",

@@ -43,6 +43,7 @@ __all__ = [
     "LOCK_TTL",
     "MAX_STORE_BYTES",
     "FileTokenStore",
+    "MemoryTokenStore",
     "RedisTokenStore",
     "TokenStore",
     "TokenStoreLockTimeout",
@@ -128,6 +129,42 @@ class _ProcessLocks:
         if lock is None:
             lock = self._locks[principal] = asyncio.Lock()
         return lock
+
+
+class MemoryTokenStore:
+    """Token sets in this process's memory: for an embedded simulator, a notebook, tests.
+
+    Nothing survives the process and nothing is shared with another one: a principal's
+    lock is an asyncio lock (per event loop, as the other stores' in-process locks), enough
+    for single-flight among this process's tasks. Its repr counts the principals and shows
+    no token.
+    """
+
+    def __init__(self) -> None:
+        self._sets: dict[str, TokenSet] = {}
+        self._process_locks = _ProcessLocks()
+
+    def __repr__(self) -> str:
+        return f"MemoryTokenStore(principals={len(self._sets)})"
+
+    async def load(self, principal: str) -> TokenSet | None:
+        """The principal's set, or ``None``."""
+        return self._sets.get(check_principal(principal))
+
+    async def save(self, principal: str, tokens: TokenSet) -> None:
+        """Keep ``tokens`` as the principal's set (a set is immutable: no copy needed)."""
+        _checked(principal, tokens)
+        self._sets[principal] = tokens
+
+    async def principals(self) -> list[str]:
+        """The principals with a stored set, sorted."""
+        return sorted(self._sets)
+
+    @contextlib.asynccontextmanager
+    async def lock(self, principal: str) -> AsyncIterator[None]:
+        """Hold the principal's lock (an asyncio lock: this process is the only holder)."""
+        async with self._process_locks.get(check_principal(principal)):
+            yield
 
 
 class FileTokenStore:

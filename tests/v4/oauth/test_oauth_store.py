@@ -14,6 +14,7 @@ import pytest
 
 from enlighten_async.v4.oauth import (
     FileTokenStore,
+    MemoryTokenStore,
     RedisTokenStore,
     TokenFormatError,
     TokenSet,
@@ -84,6 +85,29 @@ async def _lock_excludes(one: TokenStore, two: TokenStore) -> None:
 
 async def test_file_store_contract(file_store: FileTokenStore) -> None:
     await _contract(file_store)
+
+
+async def test_memory_store_contract() -> None:
+    await _contract(MemoryTokenStore())
+
+
+async def test_memory_lock_excludes_and_repr_shows_no_token() -> None:
+    store = MemoryTokenStore()
+    await _lock_excludes(store, store)
+    await store.save("4242", _tokens())
+    assert repr(store) == "MemoryTokenStore(principals=1)"
+    assert "access" not in repr(store) and "refresh" not in repr(store)
+
+
+def test_a_memory_store_serves_a_second_event_loop() -> None:
+    store = MemoryTokenStore()
+
+    async def use() -> None:
+        async with store.lock("4242"):
+            await store.save("4242", _tokens())
+
+    asyncio.run(use())
+    asyncio.run(use())  # the first loop's asyncio lock is not reused
 
 
 async def test_file_modes(file_store: FileTokenStore) -> None:
