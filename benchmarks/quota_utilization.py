@@ -796,7 +796,9 @@ async def v4_call(client: EnlightenV4Client, job: Job) -> Any:
     return await client.rgm_stats(job.system_id, start_at=job.start_at, end_at=job.end_at)
 
 
-def v4_endpoint(spec: ServerSpec, args: argparse.Namespace) -> InProcessSimulator | ProcessSimulator:
+def v4_endpoint(
+    spec: ServerSpec, args: argparse.Namespace
+) -> InProcessSimulator | ProcessSimulator:
     """Where a v4 row's simulator runs: its own process, or this loop (``--in-process``)."""
     return InProcessSimulator(spec) if args.in_process else ProcessSimulator(spec, pin=args.pin)
 
@@ -1050,9 +1052,7 @@ async def run_v4_month(case: V4Case, args: argparse.Namespace) -> MonthRow:
             retry_at = min((e.retry_at for e in month_refusals if e.retry_at), default=None)
             if case.turn and retry_at is not None:
                 await clock.sleep(retry_at.timestamp() - clock.now())
-                after_ok, again, errors = await drain(
-                    bulk, iter(after_jobs), args.max_in_flight
-                )
+                after_ok, again, errors = await drain(bulk, iter(after_jobs), args.max_in_flight)
                 _merge(lost_as, errors)
                 _merge(lost_as, {f"RateLimitError({e.period}) after the turn": 1 for e in again})
             wall, simulated = time.perf_counter() - t_wall, clock.now() - t_sim
