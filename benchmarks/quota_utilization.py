@@ -905,11 +905,13 @@ class MonthRow:
         ``retry_at``; interactive calls still go; no 429 (so no month 429); nothing lost;
         after the turn the bulk goes again and the count restarts."""
         out = []
-        if self.bulk_ok != self.budget:
+        # A minute 429 (none is expected) spends a grant of the client's month count that
+        # the server did not count: the bulk then stops that much short, never past.
+        if not self.budget - self.refused <= self.bulk_ok <= self.budget:
             out.append(f"bulk stopped at {self.bulk_ok}, not the budget {self.budget}")
         first = self.counted_months.get(self.month, 0)
-        if first != self.budget + self.interactive_ok:
-            out.append(f"{first} counted in {self.month} != budget + interactive")
+        if first != self.bulk_ok + self.interactive_ok or first > self.limit:
+            out.append(f"{first} counted in {self.month} != bulk + interactive")
         if self.refused_month:
             out.append(f"{self.refused_month} month 429s")
         if self.refused:
