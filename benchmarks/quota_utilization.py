@@ -93,8 +93,9 @@ import multiprocessing
 import platform
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import CpuSplit, loadavg, pin_this_process
 
-from enlighten_async import Clock, EnlightenClient, Quota, RetryPolicy, ScaledClock, Scheduler
+from enlighten_async import (
+    AuthError,
+    Clock,
+    EnlightenClient,
+    Priority,
+    Quota,
+    RateLimitError,
+    RetryPolicy,
+    ScaledClock,
+    Scheduler,
+    SchedulerSnapshot,
+)
 from enlighten_async.simulator import (
     BASE_PATH,
     PLANS,
@@ -123,6 +135,11 @@ from enlighten_async.simulator import (
     Simulator,
     SimulatorServer,
 )
+from enlighten_async.simulator.quota import window
+from enlighten_async.simulator.v4 import BASE_PATH as V4_BASE_PATH
+from enlighten_async.simulator.v4 import V4_PLANS, V4Options
+from enlighten_async.v4 import PLANS as V4_CLIENT_PLANS
+from enlighten_async.v4 import EnlightenV4Client
 
 HOUR = 3600
 GOAL_RATIO = 1.03
@@ -199,6 +216,10 @@ class Row:
     last_counted: float = math.nan  # the last window, and the last one counted
     goal_409: int | None = None  # None: not this client, no goals
     goal_ratio: float = GOAL_RATIO
+    # v4 rows: quota refusals per window of the binding quota (its index), and the most
+    # any one window may draw (None: no such goal)
+    refused_windows: dict[int, int] = field(default_factory=dict)
+    goal_per_window: int | None = None
 
     @property
     def bound(self) -> float:
@@ -215,6 +236,11 @@ class Row:
         return self.sim / self.bound if self.bound else math.nan
 
     @property
+    def refusal_name(self) -> str:
+        """What the API answers for a spent quota: 409 on v2, 429 on v4."""
+        return "429s" if self.scenario.startswith("v4") else "409s"
+
+    @property
     def fill(self) -> float:
         return self.counted / (self.windows * self.limit) if self.windows else math.nan
 
@@ -225,7 +251,10 @@ class Row:
         if not self.ratio <= self.goal_ratio:
             out.append(f"ratio {self.ratio:.4f} > {self.goal_ratio}")
         if self.conflicts > self.goal_409:
-            out.append(f"409s {self.conflicts} > {self.goal_409}")
+            out.append(f"{self.refusal_name} {self.conflicts} > {self.goal_409}")
+        worst = max(self.refused_windows.values(), default=0)
+        if self.goal_per_window is not None and worst > self.goal_per_window:
+            out.append(f"{worst} {self.refusal_name} in one window > {self.goal_per_window}")
         if self.lost:
             out.append(f"{self.lost} lost")
         return out
@@ -353,6 +382,8 @@ class ServerSpec:
     faults: Faults | None
     scale: float
     origin: float
+    api: str = "v2"  # "v4": the Monitoring API v4, with ``v4``'s options
+    v4: V4Options | None = None
 
 
 @dataclass(frozen=True)
@@ -366,19 +397,60 @@ class ServerResult:
     first_counted: float  # simulated time of the first request counted against the quota
     last_counted: float  # ... and of the last (nan when none)
     last_window_first: float  # ... and of the first one counted in the last one's window
+    tally: RefusalTally | None = None  # v4 runs: counts per month, refusals per window
 
 
-def build_simulator(spec: ServerSpec, clock: Clock) -> tuple[Simulator, list[float]]:
+@dataclass
+class RefusalTally:
+    """What a v4 run's simulator counted, by window: requests counted per UTC month
+    (``"2026-11"``), quota refusals (429s) per window of the shortest timed quota (its
+    index: epoch seconds // its length), and how many of them were refusals of a spent
+    month (the month's count at its limit when the 429 went)."""
+
+    month_limit: int | None
+    period: float
+    counted_months: dict[str, int] = field(default_factory=dict)
+    refused_windows: dict[int, int] = field(default_factory=dict)
+    refused_month: int = 0
+
+    def record(self, t: float, refused: bool) -> None:
+        """One answer to a request at simulated time ``t``: counted, or refused (429)."""
+        month = datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m")
+        if not refused:
+            self.counted_months[month] = self.counted_months.get(month, 0) + 1
+            return
+        window = int(t // self.period)
+        self.refused_windows[window] = self.refused_windows.get(window, 0) + 1
+        if self.month_limit is not None and self.counted_months.get(month, 0) >= self.month_limit:
+            self.refused_month += 1
+
+
+def build_simulator(
+    spec: ServerSpec, clock: Clock
+) -> tuple[Simulator, list[float], RefusalTally | None]:
     """The simulator of one run, with a record of when it counted each request (the first
-    and the last, simulated time): every request it answered but with 409."""
+    and the last, simulated time): every request it answered but with a quota refusal
+    (409 on v2, 429 on v4); on v4, also its :class:`RefusalTally`."""
     sim = Simulator(
-        fleet=Fleet(spec.systems, seed=spec.seed), plan=spec.plan, clock=clock, faults=spec.faults
+        fleet=Fleet(spec.systems, seed=spec.seed),
+        plan=spec.plan,
+        clock=clock,
+        faults=spec.faults,
+        api=spec.api,
+        v4=spec.v4,
     )
     counted = [math.nan, math.nan, math.nan]
     period = min((q.seconds for q in spec.plan.limits if q.seconds), default=math.inf)
+    base_path, refusal = (V4_BASE_PATH, 429) if spec.api == "v4" else (BASE_PATH, 409)
+    month = next((q.limit for q in spec.plan.limits if q.period == "month"), None)
+    tally = RefusalTally(month, period) if spec.api == "v4" else None
 
     async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
-        if request.path.startswith(BASE_PATH) and response.status != 409:
+        if not request.path.startswith(base_path):
+            return
+        if tally is not None:
+            tally.record(clock.now(), response.status == refusal)
+        if response.status != refusal:
             t = clock.now()
             if math.isnan(counted[0]):
                 counted[0] = t
@@ -387,10 +459,12 @@ def build_simulator(spec: ServerSpec, clock: Clock) -> tuple[Simulator, list[flo
             counted[1] = t
 
     sim.app.on_response_prepare.append(on_prepare)
-    return sim, counted
+    return sim, counted, tally
 
 
-def server_result(sim: Simulator, counted: list[float]) -> ServerResult:
+def server_result(
+    sim: Simulator, counted: list[float], tally: RefusalTally | None = None
+) -> ServerResult:
     c = sim.counters
     return ServerResult(
         total_requests=c.total_requests,
@@ -400,7 +474,16 @@ def server_result(sim: Simulator, counted: list[float]) -> ServerResult:
         first_counted=counted[0],
         last_counted=counted[1],
         last_window_first=counted[2],
+        tally=tally,
     )
+
+
+def mint_token(sim: Simulator) -> str:
+    """A v4 simulator's access token for its first principal, minted without HTTP (it
+    lives a simulated day, longer than any run here); ``""`` on v2."""
+    if sim.api != "v4":
+        return ""
+    return str(sim.oauth.grant(sim.oauth.issue_code())["access_token"])
 
 
 def _serve_simulator(spec: ServerSpec, conn: Any, cpu: int | None) -> None:
@@ -410,7 +493,7 @@ def _serve_simulator(spec: ServerSpec, conn: Any, cpu: int | None) -> None:
 
     async def main() -> None:
         clock = SharedClock(spec.scale, spec.origin)
-        sim, counted = build_simulator(spec, clock)
+        sim, counted, tally = build_simulator(spec, clock)
         loop = asyncio.get_running_loop()
         readable = asyncio.Event()
         loop.add_reader(conn.fileno(), readable.set)
@@ -422,14 +505,15 @@ def _serve_simulator(spec: ServerSpec, conn: Any, cpu: int | None) -> None:
             return conn.recv()
 
         async with SimulatorServer(sim) as server:
-            conn.send(("ready", server.base_url, sim.api_key, sim.user_id))
+            token = mint_token(sim)
+            conn.send(("ready", server.base_url, sim.api_key, sim.user_id, token))
             message = await receive()
             assert message[0] == "start", message
             clock.start(message[1])
             conn.send(("started",))
             message = await receive()
             assert message[0] == "stop", message
-        conn.send(("result", server_result(sim, counted)))
+        conn.send(("result", server_result(sim, counted, tally)))
 
     asyncio.run(main())
 
@@ -440,6 +524,7 @@ class Endpoint:
     base_url: str
     api_key: str
     user_id: str
+    access_token: str  # v4: a token the simulator minted for its first principal
     clock: Clock
 
     async def result(self) -> ServerResult:
@@ -452,9 +537,10 @@ class InProcessSimulator(Endpoint):
 
     def __init__(self, spec: ServerSpec) -> None:
         self.clock = ScaledClock(spec.scale, origin=spec.origin)
-        self._sim, self._counted = build_simulator(spec, self.clock)
+        self._sim, self._counted, self._tally = build_simulator(spec, self.clock)
         self._server = SimulatorServer(self._sim)
         self.api_key, self.user_id = self._sim.api_key, self._sim.user_id
+        self.access_token = mint_token(self._sim)
 
     async def __aenter__(self) -> InProcessSimulator:
         await self._server.__aenter__()
@@ -466,7 +552,7 @@ class InProcessSimulator(Endpoint):
 
     async def result(self) -> ServerResult:
         await self._server.__aexit__(None, None, None)
-        return server_result(self._sim, self._counted)
+        return server_result(self._sim, self._counted, self._tally)
 
 
 class ProcessSimulator(Endpoint):
@@ -493,12 +579,13 @@ class ProcessSimulator(Endpoint):
             raise RuntimeError(f"the simulator process sent no {kind!r} in {timeout:g} s")
         message = self._conn.recv()
         if message[0] != kind:
-            raise RuntimeError(f"the simulator process sent {message!r}, not {kind!r}")
+            # The kind only: a message may carry the key or a token.
+            raise RuntimeError(f"the simulator process sent {message[0]!r}, not {kind!r}")
         return message
 
     async def __aenter__(self) -> ProcessSimulator:
         self._proc.start()
-        _, self.base_url, self.api_key, self.user_id = await asyncio.to_thread(
+        _, self.base_url, self.api_key, self.user_id, self.access_token = await asyncio.to_thread(
             self._expect, "ready"
         )
         self._cpus.pin_client()
@@ -583,14 +670,7 @@ async def run_one(
                 lost, errors = await gather_jobs(jobs, client_call)
                 wall, simulated = time.perf_counter() - t_wall, clock.now() - t_sim
                 cpu = time.process_time() - t_cpu
-                st = client.scheduler_snapshot()
-                row_snapshot = (
-                    f"sent={st.requests_sent} conflicts={st.conflicts} retries={st.retries} "
-                    f"holds={st.holds} raised={st.rate_limit_errors_raised} "
-                    f"wait={st.wait_seconds:.0f}s learned={[str(q) for q in st.learned_quotas]} "
-                    f"offset={st.clock_offset:+.3f}s "
-                    f"uncertainty={st.clock_uncertainty:.3f}s cap={st.in_flight_cap}"
-                )
+                row_snapshot = snapshot_text(client.scheduler_snapshot())
         else:
             limiter = (
                 AsyncLimiter(case.limit, case.period / scale) if name == "aiolimiter" else None
@@ -633,6 +713,404 @@ async def run_one(
     )
 
 
+def snapshot_text(st: SchedulerSnapshot) -> str:
+    """A scheduler's snapshot in one line."""
+    return (
+        f"sent={st.requests_sent} conflicts={st.conflicts} retries={st.retries} "
+        f"holds={st.holds} raised={st.rate_limit_errors_raised} "
+        f"wait={st.wait_seconds:.0f}s learned={[str(q) for q in st.learned_quotas]} "
+        f"offset={st.clock_offset:+.3f}s "
+        f"uncertainty={st.clock_uncertainty:.3f}s cap={st.in_flight_cap}"
+    )
+
+
+# -- API v4 (issue 21) ------------------------------------------------------------------------
+
+#: The Watt plan's minute quota: what binds every v4 row.
+V4_PER_MINUTE = 10
+#: Calls of the told and learning rows.
+V4_REQUESTS = 200
+#: The month quota the month rows' client is told (and their simulator enforces) ...
+V4_MONTH = 1_000
+#: ... and the client's ``Scheduler(month_reserve=...)``: bulk calls stop 50 short of it.
+V4_RESERVE = 50
+#: Interactive calls sent once the bulk has stopped: they may use the reserve.
+V4_INTERACTIVE = 3
+#: Bulk calls sent again after the month's turn (the turn variant): the count restarts.
+V4_AFTER_TURN = 20
+#: The turn variant starts so that the budget runs out this many minutes before the month's end.
+V4_TURN_LEAD = 5
+#: The month rows' bulk calls' ``max_wait`` (simulated s): two minute windows, so that a
+#: wait for the next month (more than the lead) fails at once with ``retry_at``.
+V4_BULK_MAX_WAIT = 120.0
+#: Simulated seconds per real second on the v4 rows (a minute window lasts 200 ms).
+V4_TIME_SCALE = 300.0
+
+
+@dataclass(frozen=True)
+class V4Case:
+    """One v4 row: told the plan, learning it (bare 429 bodies or with period fields), or
+    told a month quota with a reserve (``turn``: across a month's end)."""
+
+    scenario: str
+    name: str
+    kind: str  # "told", "learn" or "month"
+    period_fields: bool = False
+    turn: bool = False
+
+
+V4_CASES: dict[str, V4Case] = {
+    "told": V4Case("v4 watt", "v4/told", "told"),
+    "bare": V4Case("v4 watt bare", "v4/learn", "learn"),
+    "fields": V4Case("v4 watt fields", "v4/learn", "learn", period_fields=True),
+    "month": V4Case("v4 month", "v4/month", "month"),
+    "turn": V4Case("v4 month turn", "v4/month", "month", turn=True),
+}
+
+
+class MintedToken:
+    """A :class:`~enlighten_async.v4.TokenSource` of one access token the simulator minted
+    for its first principal (``sim.oauth.grant(sim.oauth.issue_code())``). It lives a
+    simulated day, longer than any run here, so it is never refreshed: a 401 fails the
+    call (a lost call in the row)."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __repr__(self) -> str:
+        return "MintedToken(***)"
+
+    async def access_token(self) -> str:
+        """The minted token."""
+        return self._token
+
+    async def after_unauthorized(self, rejected: str) -> str:
+        """No refresh here: the run's token was refused."""
+        raise AuthError("the benchmark's minted access token was refused", status=401)
+
+
+async def v4_call(client: EnlightenV4Client, job: Job) -> Any:
+    """A workload call on v4: ``summary`` for v2's ``stats``, else ``rgm_stats``."""
+    if job.op == "stats":
+        return await client.summary(job.system_id)
+    return await client.rgm_stats(job.system_id, start_at=job.start_at, end_at=job.end_at)
+
+
+def v4_endpoint(
+    spec: ServerSpec, args: argparse.Namespace
+) -> InProcessSimulator | ProcessSimulator:
+    """Where a v4 row's simulator runs: its own process, or this loop (``--in-process``)."""
+    return InProcessSimulator(spec) if args.in_process else ProcessSimulator(spec, pin=args.pin)
+
+
+async def run_v4_rate(case: V4Case, args: argparse.Namespace) -> Row:
+    """A told or learning v4 row: ``--v4-requests`` calls at once (one gather) against a
+    fresh Watt-plan v4 simulator; the client told ``"watt"`` or nothing."""
+    scale = args.v4_time_scale
+    period = 60
+    origin = float(int(time.time()) // period * period)  # a window starts with the run
+    options = V4Options(period_fields=case.period_fields)
+    spec = ServerSpec(
+        args.systems, args.seed, V4_PLANS["watt"], None, scale, origin, api="v4", v4=options
+    )
+    fleet = Fleet(args.systems, seed=args.seed)
+    fleet.anchor(origin)
+    jobs = make_jobs(fleet, args.v4_requests, origin)
+    told = case.kind == "told"
+    async with v4_endpoint(spec, args) as endpoint:
+        clock = endpoint.clock
+        client = EnlightenV4Client(
+            endpoint.api_key,
+            MintedToken(endpoint.access_token),
+            base_url=endpoint.base_url,
+            clock=clock,
+            plan="watt" if told else None,
+            max_in_flight=args.max_in_flight,
+        )
+        view = client.with_options(max_wait=args.max_wait)
+        async with client:
+            t_cpu, t_wall, t_sim = time.process_time(), time.perf_counter(), clock.now()
+            lost, errors = await gather_jobs(jobs, lambda job: v4_call(view, job))
+            wall, simulated = time.perf_counter() - t_wall, clock.now() - t_sim
+            cpu = time.process_time() - t_cpu
+            st = client.scheduler_snapshot()
+        c = await endpoint.result()
+    assert c.tally is not None
+    # Learning: 1 + max_in_flight refusals (the first, and those already in flight) for
+    # each quota the client had to learn, and never more in one window.
+    per_window = 0 if told else 1 + args.max_in_flight
+    return Row(
+        scenario=case.scenario,
+        name=case.name,
+        limit=V4_PER_MINUTE,
+        period=float(period),
+        start=t_sim,
+        wall=wall,
+        sim=simulated,
+        counted=c.total_requests - c.conflicts - c.statuses.get(401, 0),
+        conflicts=c.conflicts,
+        ok=c.statuses.get(200, 0),
+        lost=lost,
+        sent=c.total_requests,
+        windows=(
+            int(c.last_counted // period) - int(c.first_counted // period) + 1
+            if not math.isnan(c.first_counted)
+            else 0
+        ),
+        errors=errors,
+        snapshot=snapshot_text(st),
+        cpu=cpu,
+        last_window_first=c.last_window_first,
+        last_counted=c.last_counted,
+        goal_409=0 if told else per_window * max(1, len(st.learned_quotas)),
+        refused_windows=dict(c.tally.refused_windows),
+        goal_per_window=per_window,
+    )
+
+
+@dataclass
+class MonthRow:
+    """A month row's outcome: what the simulator counted per UTC month, and what the
+    client's bulk and interactive calls got."""
+
+    scenario: str
+    name: str
+    wall: float
+    sim: float
+    limit: int
+    reserve: int
+    month: str  # the month the run starts in ("2026-11")
+    month_end: float  # its end (epoch s)
+    counted_months: dict[str, int]
+    refused: int  # 429s the simulator served
+    refused_month: int  # ... of them refusals of a spent month
+    bulk_ok: int  # bulk calls answered before the budget stopped them
+    refusals: int  # bulk calls refused with RateLimitError for the month, without a request
+    retry_at: datetime | None  # the earliest ``retry_at`` among them
+    interactive_ok: int
+    interactive: int
+    after_turn_ok: int | None  # the turn variant: bulk calls answered after the turn
+    after_turn: int
+    lost: int  # calls that ended otherwise (any other exception)
+    errors: dict[str, int] = field(default_factory=dict)
+    snapshot: str = ""
+
+    @property
+    def budget(self) -> int:
+        """What bulk calls may spend of the month: its limit minus the reserve."""
+        return self.limit - self.reserve
+
+    def misses(self) -> list[str]:
+        """The goals missed: bulk stops at the budget and is refused with the next month in
+        ``retry_at``; interactive calls still go; no 429 (so no month 429); nothing lost;
+        after the turn the bulk goes again and the count restarts."""
+        out = []
+        # A minute 429 (none is expected) spends a grant of the client's month count that
+        # the server did not count: the bulk then stops that much short, never past.
+        if not self.budget - self.refused <= self.bulk_ok <= self.budget:
+            out.append(f"bulk stopped at {self.bulk_ok}, not the budget {self.budget}")
+        first = self.counted_months.get(self.month, 0)
+        if first != self.bulk_ok + self.interactive_ok or first > self.limit:
+            out.append(f"{first} counted in {self.month} != bulk + interactive")
+        if self.refused_month:
+            out.append(f"{self.refused_month} month 429s")
+        if self.refused:
+            out.append(f"429s {self.refused} > 0")
+        if not self.refusals or self.retry_at is None:
+            out.append("no RateLimitError at the budget")
+        elif not 0 <= self.retry_at.timestamp() - self.month_end <= 60:
+            out.append(f"retry_at {self.retry_at.isoformat()} is not the next month's start")
+        if self.interactive_ok != self.interactive:
+            out.append(f"{self.interactive_ok} of {self.interactive} interactive calls answered")
+        if self.after_turn_ok is not None:
+            second = sum(n for m, n in self.counted_months.items() if m > self.month)
+            if self.after_turn_ok != self.after_turn or second != self.after_turn:
+                out.append(
+                    f"after the turn: {self.after_turn_ok} of {self.after_turn} answered, "
+                    f"{second} counted in the new month"
+                )
+        if self.lost:
+            out.append(f"{self.lost} lost")
+        return out
+
+
+MONTH_HEADER = (
+    f"{'scenario':<16} {'client':<13} {'wall s':>7} {'sim s':>7} {'budget':>6} {'bulk':>5} "
+    f"{'inter':>5} {'429s':>5} {'m429s':>5} {'refused':>7} {'lost':>5}  retry_at / goals"
+)
+
+
+def format_month_row(r: MonthRow) -> str:
+    """A month row and its figures, with PASS or MISS."""
+    miss = r.misses()
+    verdict = "PASS" if not miss else "MISS (" + "; ".join(miss) + ")"
+    retry = r.retry_at.isoformat() if r.retry_at is not None else "-"
+    line = (
+        f"{r.scenario:<16} {r.name:<13} {r.wall:>7.2f} {r.sim:>7.1f} {r.budget:>6d} "
+        f"{r.bulk_ok:>5d} {r.interactive_ok:>5d} {r.refused:>5d} {r.refused_month:>5d} "
+        f"{r.refusals:>7d} {r.lost:>5d}  {retry}  {verdict}"
+    )
+    end = datetime.fromtimestamp(r.month_end, timezone.utc).isoformat()
+    extra = [
+        f"told {r.limit}/month, month_reserve {r.reserve}; {r.month} ends {end}; counted at "
+        f"the simulator per UTC month: {r.counted_months}"
+    ]
+    if r.after_turn_ok is not None:
+        extra.append(
+            f"after the turn: {r.after_turn_ok} of {r.after_turn} bulk calls answered, "
+            "counted in the new month"
+        )
+    if r.snapshot:
+        extra.append(f"scheduler_snapshot: {r.snapshot}")
+    if r.errors:
+        extra.append(f"lost as: {r.errors}")
+    return "\n".join([line, *(f"{'':<31}{e}" for e in extra)])
+
+
+async def drain(
+    client: EnlightenV4Client, jobs: Iterator[Job], workers: int
+) -> tuple[int, list[RateLimitError], dict[str, int]]:
+    """Bulk work as a backfill does it: ``workers`` loops, each awaiting one call after the
+    other from ``jobs``, each stopping at its first :class:`RateLimitError` (the budget).
+    Returns the calls answered, the refusals, and the other errors by name."""
+    ok = 0
+    refusals: list[RateLimitError] = []
+    errors: dict[str, int] = {}
+
+    async def worker() -> None:
+        nonlocal ok
+        for job in jobs:  # one iterator shared: each job goes once
+            try:
+                await v4_call(client, job)
+            except RateLimitError as exc:
+                refusals.append(exc)
+                return
+            except Exception as exc:
+                errors[exc_name(exc)] = errors.get(exc_name(exc), 0) + 1
+            else:
+                ok += 1
+
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    return ok, refusals, errors
+
+
+async def run_v4_month(case: V4Case, args: argparse.Namespace) -> MonthRow:
+    """A month row: a client told ``10/minute`` and ``--v4-month``/month with
+    ``month_reserve=--v4-reserve`` runs bulk calls (``Priority.BACKGROUND``) until the
+    budget stops them, then ``V4_INTERACTIVE`` interactive calls; the turn variant then
+    waits for the month's turn (``retry_at``) and runs ``V4_AFTER_TURN`` bulk calls."""
+    scale = args.v4_time_scale
+    limit, reserve = args.v4_month, args.v4_reserve
+    budget = limit - reserve
+    quotas = (Quota(V4_PER_MINUTE, "minute"), Quota(limit, "month"))
+    watt = V4_PLANS["watt"]
+    server_plan = watt if quotas == watt.limits else Plan("custom", quotas)
+    month_start, month_end = window("month", time.time())
+    if case.turn:
+        # The budget's last window closes --v4-turn-lead minutes before the month's end.
+        origin = month_end - (math.ceil(budget / V4_PER_MINUTE) + args.v4_turn_lead) * 60.0
+    else:
+        origin = month_start + 14 * 86_400.0  # the 15th, 00:00 UTC
+    month = datetime.fromtimestamp(origin, timezone.utc).strftime("%Y-%m")
+    _, end = window("month", origin)
+    spec = ServerSpec(
+        args.systems, args.seed, server_plan, None, scale, origin, api="v4", v4=V4Options()
+    )
+    fleet = Fleet(args.systems, seed=args.seed)
+    fleet.anchor(origin)
+    jobs = make_jobs(fleet, limit + V4_INTERACTIVE + V4_AFTER_TURN, origin)
+    bulk_jobs, rest = jobs[:limit], jobs[limit:]
+    interactive_jobs, after_jobs = rest[:V4_INTERACTIVE], rest[V4_INTERACTIVE:]
+    lost_as: dict[str, int] = {}
+    after_ok: int | None = None
+    async with v4_endpoint(spec, args) as endpoint:
+        clock = endpoint.clock
+        scheduler = Scheduler(
+            quotas,
+            clock=clock,
+            max_in_flight=args.max_in_flight,
+            plans=V4_CLIENT_PLANS,
+            bare_refusal="probe",
+            month_reserve=reserve,
+        )
+        client = EnlightenV4Client(
+            endpoint.api_key,
+            MintedToken(endpoint.access_token),
+            base_url=endpoint.base_url,
+            scheduler=scheduler,
+        )
+        bulk = client.with_options(priority=Priority.BACKGROUND, max_wait=V4_BULK_MAX_WAIT)
+        async with client:
+            t_wall, t_sim = time.perf_counter(), clock.now()
+            bulk_ok, refusals, errors = await drain(bulk, iter(bulk_jobs), args.max_in_flight)
+            _merge(lost_as, errors)
+            month_refusals = [e for e in refusals if e.period == "month"]
+            for exc in refusals:
+                if exc.period != "month":
+                    _merge(lost_as, {f"RateLimitError({exc.period})": 1})
+            n_lost, errors = await gather_jobs(interactive_jobs, lambda job: v4_call(client, job))
+            _merge(lost_as, errors)
+            interactive_ok = len(interactive_jobs) - n_lost
+            retry_at = min((e.retry_at for e in month_refusals if e.retry_at), default=None)
+            if case.turn and retry_at is not None:
+                await clock.sleep(retry_at.timestamp() - clock.now())
+                after_ok, again, errors = await drain(bulk, iter(after_jobs), args.max_in_flight)
+                _merge(lost_as, errors)
+                _merge(lost_as, {f"RateLimitError({e.period}) after the turn": 1 for e in again})
+            wall, simulated = time.perf_counter() - t_wall, clock.now() - t_sim
+            st = client.scheduler_snapshot()
+        c = await endpoint.result()
+    assert c.tally is not None
+    return MonthRow(
+        scenario=case.scenario,
+        name=case.name,
+        wall=wall,
+        sim=simulated,
+        limit=limit,
+        reserve=reserve,
+        month=month,
+        month_end=float(end),
+        counted_months=dict(c.tally.counted_months),
+        refused=c.conflicts,
+        refused_month=c.tally.refused_month,
+        bulk_ok=bulk_ok,
+        refusals=len(month_refusals),
+        retry_at=retry_at,
+        interactive_ok=interactive_ok,
+        interactive=len(interactive_jobs),
+        after_turn_ok=after_ok,
+        after_turn=len(after_jobs),
+        lost=sum(lost_as.values()),
+        errors=lost_as,
+        snapshot=snapshot_text(st),
+    )
+
+
+def _merge(into: dict[str, int], more: dict[str, int]) -> None:
+    for name, n in more.items():
+        into[name] = into.get(name, 0) + n
+
+
+async def run_v4(args: argparse.Namespace) -> list[Row | MonthRow]:
+    """The v4 rows ``--v4-rows`` names, each printed as it ends."""
+    rows: list[Row | MonthRow] = []
+    rate = [V4_CASES[k] for k in args.v4_rows if V4_CASES[k].kind != "month"]
+    month = [V4_CASES[k] for k in args.v4_rows if V4_CASES[k].kind == "month"]
+    if rate:
+        print(HEADER.replace("409s", "429s"))
+        for case in rate:
+            row = await run_v4_rate(case, args)
+            print(format_row(row), flush=True)
+            rows.append(row)
+    if month:
+        print(MONTH_HEADER)
+        for case in month:
+            month_row = await run_v4_month(case, args)
+            print(format_month_row(month_row), flush=True)
+            rows.append(month_row)
+    return rows
+
+
 HEADER = (
     f"{'scenario':<16} {'client':<13} {'wall s':>7} {'sim s':>7} {'counted':>7} {'bound s':>7} "
     f"{'ratio':>6} {'fill':>5} {'409s':>6} {'200':>5} {'lost':>5} {'sent':>6}  goals"
@@ -659,6 +1137,12 @@ def format_row(r: Row) -> str:
             f"{(r.last_counted - opened) * 1000:.0f} ms after; this process's CPU "
             f"{r.cpu / r.sent * 1e6:.0f} µs per request sent"
         )
+    if r.goal_per_window is not None or r.refused_windows:
+        windows = {(w * int(r.period)) - int(r.start): n for w, n in r.refused_windows.items()}
+        extra.append(
+            f"{r.refusal_name} per {r.period:g} s window (its opening, s into the run: count): "
+            f"{windows or 'none'}; at most {r.goal_per_window} a window"
+        )
     if r.snapshot:
         extra.append(f"scheduler_snapshot: {r.snapshot}")
     if r.faults:
@@ -668,7 +1152,19 @@ def format_row(r: Row) -> str:
     return "\n".join([line, *(f"{'':<31}{e}" for e in extra)])
 
 
-async def main_async(args: argparse.Namespace) -> list[Row]:
+async def main_async(args: argparse.Namespace) -> list[Row | MonthRow]:
+    """Every row the arguments ask for: v2's, then v4's (this client's only)."""
+    rows: list[Row | MonthRow] = []
+    if "v2" in args.api:
+        rows.extend(await run_v2(args))
+    v2_only = args.faults or args.retried_503s or args.only not in (None, "client")
+    if "v4" in args.api and args.v4_rows and not v2_only:
+        rows.extend(await run_v4(args))
+    return rows
+
+
+async def run_v2(args: argparse.Namespace) -> list[Row]:
+    """v2's rows: every quota, scenario and client the arguments ask for."""
     names = ["client/told", "client/learn", "client/spread", "plain", "aiolimiter"]
     if args.only == "client":
         names = names[:3]
@@ -768,6 +1264,50 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_false",
         help="do not pin the simulator process to the last CPU and this one to the others",
     )
+    ap.add_argument(
+        "--api",
+        nargs="+",
+        choices=("v2", "v4"),
+        default=["v2", "v4"],
+        help="which API's rows to run (both); v4's are this client's only, no faults",
+    )
+    ap.add_argument(
+        "--v4-rows",
+        nargs="*",
+        choices=tuple(V4_CASES),
+        default=list(V4_CASES),
+        help="v4 rows to run (all: told bare fields month turn)",
+    )
+    ap.add_argument(
+        "--v4-requests",
+        type=int,
+        default=V4_REQUESTS,
+        help=f"v4 told/learning rows: calls ({V4_REQUESTS})",
+    )
+    ap.add_argument(
+        "--v4-month",
+        type=int,
+        default=V4_MONTH,
+        help=f"v4 month rows: the month quota told and enforced ({V4_MONTH:,})",
+    )
+    ap.add_argument(
+        "--v4-reserve",
+        type=int,
+        default=V4_RESERVE,
+        help=f"v4 month rows: the client's month_reserve ({V4_RESERVE})",
+    )
+    ap.add_argument(
+        "--v4-turn-lead",
+        type=int,
+        default=V4_TURN_LEAD,
+        help=f"v4 turn row: minutes from the budget's end to the month's ({V4_TURN_LEAD})",
+    )
+    ap.add_argument(
+        "--v4-time-scale",
+        type=float,
+        default=V4_TIME_SCALE,
+        help=f"v4 rows: simulated seconds per real second ({V4_TIME_SCALE:g})",
+    )
     ap.add_argument("--verbose", action="store_true", help="log the enlighten_async logger")
     return ap.parse_args(argv)
 
@@ -780,7 +1320,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.verbose:
         logging.getLogger("enlighten_async").setLevel(logging.INFO)
         logging.getLogger("enlighten_async.simulator").setLevel(logging.WARNING)
-    for label in args.quotas:
+    for label in args.quotas if "v2" in args.api else ():
         case = QUOTAS[label]
         scale = args.time_scale or case.time_scale
         print(
@@ -796,6 +1336,25 @@ def main(argv: list[str] | None = None) -> int:
         f"goals for this client: ratio <= {GOAL_RATIO} (503s: <= {GOAL_RATIO_503S}); "
         f"409s <= 0 told, <= {1 + args.max_in_flight} (1 + max_in_flight) learning; none lost"
     )
+    if "v4" in args.api and args.v4_rows:
+        mif, scale = args.max_in_flight, args.v4_time_scale
+        print(
+            f"quota_utilization v4: a v4 simulator (Simulator(api='v4')) on the Watt plan "
+            f"(10/minute + 1,000/month), time scale {scale:g} (a minute = "
+            f"{60 / scale * 1000:.0f} ms); told/learning: {args.v4_requests} calls at once; "
+            f"month rows: told 10/minute + {args.v4_month:,}/month, month_reserve "
+            f"{args.v4_reserve}, bulk (BACKGROUND, max_wait {V4_BULK_MAX_WAIT:g} s) in "
+            f"{mif} workers, then {V4_INTERACTIVE} interactive calls; the turn row starts "
+            f"{args.v4_turn_lead} min + the budget's minutes before a month's end and sends "
+            f"{V4_AFTER_TURN} bulk calls after it"
+        )
+        print(
+            f"v4 goals: told ratio <= {GOAL_RATIO}, 0 429s; learning (bare 429 bodies, and "
+            f"with period fields) <= {1 + mif} (1 + max_in_flight) 429s a window and per "
+            f"quota learned, ratio <= {GOAL_RATIO}; month: bulk stops at the budget, "
+            "RateLimitError with retry_at = the next month (UTC), 0 429s (so no month 429); "
+            "none lost"
+        )
     rows = asyncio.run(main_async(args))
     print(f"load at the end: {loadavg()}")
     missed = [r for r in rows if r.misses()]
