@@ -55,10 +55,10 @@ from _common import CpuSplit, loadavg, pin_this_process
 from parse_overhead import API_KEY, END_AT, HOST, START_AT, USER_ID, build_body
 
 from enlighten_async import EnlightenClient
+from enlighten_async.core.decoding import too_many_intervals as _too_many_intervals
 from enlighten_async.core.transport import AiohttpTransport, _Inflater
 from enlighten_async.core.wire import RawResponse, Request
 from enlighten_async.v2.models import RgmStats
-from enlighten_async.core.decoding import too_many_intervals as _too_many_intervals
 
 #: Goal: the capped read's median paired ratio to the read before it, per encoding.
 GOAL_RATIO = 1.02
