@@ -124,11 +124,12 @@ def _oauth_base(args: argparse.Namespace) -> str:
         ]
     roots: dict[str, str] = {}
     for name, url, tail in given:
+        parts = urlsplit(url)
         try:
-            url_arg(url)
+            # The authorize URL carries its query (response_type, client_id): check the rest.
+            url_arg(urlunsplit((*parts[:3], "", "")) if tail == "/oauth/authorize" else url)
         except ValueError as exc:
             raise UsageError(f"{name}: {exc}") from None
-        parts = urlsplit(url)
         path = parts.path.rstrip("/")
         if tail:
             if not path.endswith(tail):

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import shlex
 import signal
 import sys
 from datetime import datetime
@@ -260,20 +261,26 @@ async def _serve(args: argparse.Namespace) -> None:
         with contextlib.suppress(NotImplementedError):  # Windows has no signal handlers
             loop.add_signal_handler(sig, stop.set)
     async with SimulatorServer(sim, host=args.host, port=args.port) as server:
-        print(f"ENLIGHTEN_BASE_URL={server.base_url}")
-        print(f"ENLIGHTEN_API_KEY={sim.api_key}")
+        printed = [("ENLIGHTEN_BASE_URL", server.base_url), ("ENLIGHTEN_API_KEY", sim.api_key)]
         if sim.api == "v4":
             # The simulator's own made-up credentials: printed so that a client can use
             # them (no real secret passes through here).
             app = sim.oauth.application
             query = urlencode({"response_type": "code", "client_id": app.client_id})
-            print(f"ENLIGHTEN_CLIENT_ID={app.client_id}")
-            print(f"ENLIGHTEN_CLIENT_SECRET={app.client_secret}")
-            print(f"ENLIGHTEN_TOKEN_URL={server.root_url}{TOKEN_PATH}")
-            print(f"ENLIGHTEN_AUTHORIZE_URL={server.root_url}{AUTHORIZE_PATH}?{query}", flush=True)
+            printed += [
+                ("ENLIGHTEN_CLIENT_ID", app.client_id),
+                ("ENLIGHTEN_CLIENT_SECRET", app.client_secret),
+                ("ENLIGHTEN_OAUTH_URL", server.root_url),
+                ("ENLIGHTEN_TOKEN_URL", f"{server.root_url}{TOKEN_PATH}"),
+                ("ENLIGHTEN_AUTHORIZE_URL", f"{server.root_url}{AUTHORIZE_PATH}?{query}"),
+            ]
         else:
-            print(f"ENLIGHTEN_USER_ID={sim.user_id}", flush=True)
-        # On stderr, so that `simulate > sim.env` leaves a file of the three variables.
+            printed.append(("ENLIGHTEN_USER_ID", sim.user_id))
+        # Quoted for a shell where a value needs it (the authorize URL's "&"), so that
+        # `. sim.env` or `eval "$(...)"` sets each variable as printed.
+        for name, value in printed:
+            print(f"{name}={shlex.quote(value)}", flush=True)
+        # On stderr, so that `simulate > sim.env` leaves a file of the variables alone.
         print(f"listening on {server.root_url} (Ctrl-C to stop)", file=sys.stderr, flush=True)
         if args.time_scale != 1:
             print(

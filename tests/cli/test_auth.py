@@ -264,8 +264,8 @@ async def test_the_secret_from_a_file_and_the_simulators_printout(tmp_path: Path
             f"ENLIGHTEN_CLIENT_ID={app.client_id}\n"
             f"ENLIGHTEN_CLIENT_SECRET={app.client_secret}\n"
             f"ENLIGHTEN_TOKEN_URL={served.env['ENLIGHTEN_TOKEN_URL']}\n"
-            f"ENLIGHTEN_AUTHORIZE_URL={served.server.root_url}/oauth/authorize?"
-            f"response_type=code&client_id={app.client_id}\n"
+            f"ENLIGHTEN_AUTHORIZE_URL='{served.server.root_url}/oauth/authorize?"
+            f"response_type=code&client_id={app.client_id}'\n"
         )
         bare = {
             k: v

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shlex
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -59,13 +60,19 @@ def simulator_in_thread(simulator: Simulator) -> Iterator[str]:
         loop.close()
 
 
+#: The last line ``simulate`` prints, per API version: the reader stops there.
+LAST_SERVED = ("ENLIGHTEN_USER_ID", "ENLIGHTEN_AUTHORIZE_URL")
+
+
 async def read_served_env(stdout: asyncio.StreamReader, timeout: float) -> dict[str, str]:
-    """The ``ENLIGHTEN_*=value`` lines (base URL, key, user id) a simulator process prints
-    once it serves, by name; each line must come within ``timeout`` seconds."""
+    """The ``ENLIGHTEN_*=value`` lines a simulator process prints once it serves (base
+    URL, key and user id for v2; base URL, key, client id and secret, OAuth, token and
+    authorize URLs for v4), by name, values unquoted as a shell would; each line must come
+    within ``timeout`` seconds."""
     env: dict[str, str] = {}
-    while len(env) < 3:
+    while not env.keys() & set(LAST_SERVED):
         line = await asyncio.wait_for(stdout.readline(), timeout)
         assert line, "the simulator exited before it served"
         name, _, value = line.decode().strip().partition("=")
-        env[name] = value
+        (env[name],) = shlex.split(value) or [""]
     return env

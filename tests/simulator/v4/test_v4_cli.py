@@ -11,11 +11,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 
+from tests.support.loopback import read_served_env
+
 V4_NAMES = {
     "ENLIGHTEN_BASE_URL",
     "ENLIGHTEN_API_KEY",
     "ENLIGHTEN_CLIENT_ID",
     "ENLIGHTEN_CLIENT_SECRET",
+    "ENLIGHTEN_OAUTH_URL",
     "ENLIGHTEN_TOKEN_URL",
     "ENLIGHTEN_AUTHORIZE_URL",
 }
@@ -30,12 +33,7 @@ async def test_simulate_api_v4_serves_the_token_flow_and_the_api() -> None:
     )  # fmt: skip
     try:
         assert proc.stdout is not None
-        env: dict[str, str] = {}
-        while len(env) < len(V4_NAMES):
-            line = await asyncio.wait_for(proc.stdout.readline(), 20)
-            assert line, "the simulator exited before it served"
-            name, _, value = line.decode().strip().partition("=")
-            env[name] = value
+        env = await read_served_env(proc.stdout, 20)
         assert set(env) == V4_NAMES
         assert env["ENLIGHTEN_BASE_URL"].endswith("/api/v4")
         async with aiohttp.ClientSession() as http:
