@@ -183,3 +183,23 @@ async def v4_harness(
     async with SimulatorServer(sim) as server, aiohttp.ClientSession() as http:
         tokens = sim.oauth.grant(sim.oauth.issue_code())
         yield V4Harness(sim, server, http, str(tokens["access_token"]))
+
+
+class GrantedTokens:
+    """A :class:`~enlighten_async.v4.client.TokenSource` over one access token the
+    simulator granted (``Simulator.oauth.grant``): no refresh (a 401 is the test's
+    failure, not a token's age)."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    async def access_token(self) -> str:
+        """The granted token."""
+        return self._token
+
+    async def after_unauthorized(self, rejected: str) -> str:
+        """The same token (nothing to refresh it with)."""
+        return self._token
+
+    def __repr__(self) -> str:
+        return "GrantedTokens(***)"

@@ -454,9 +454,7 @@ class V4Routes(RouteTable):
         alarm: dict[str, Any] = {
             "id": f"{s.system_id}.{e.event_type_id}.{e.start}000",
             "severity": 4,
-            "events": (
-                [inner] if shown else _grouped([_without_nulls(inner)], _by_serial)
-            ),
+            "events": [inner] if shown else _grouped([_without_nulls(inner)], _by_serial),
             "event_type_id": e.event_type_id,
             "alarm_start_time": e.start,
         }
