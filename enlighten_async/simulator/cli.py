@@ -153,6 +153,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="v4: answers carry fields no spec names (default: off)",
     )
+    parser.add_argument(
+        "--example-shapes",
+        action="store_true",
+        help="v4: answer in the shapes of the spec's examples where they disagree with its "
+        "schemas, as the service is seen to (default: the schemas' shapes)",
+    )
     parser.add_argument("--key", default=None, help="API key to accept (default: from --seed)")
     parser.add_argument("--user-id", default=None, help="user id to accept (default: from --seed)")
     for fault in PROBABILITIES:
@@ -240,6 +246,7 @@ def _simulator(args: argparse.Namespace) -> Simulator:
             period_fields=args.period_fields,
             refusal_counts=args.refusals_count,
             extra_fields=args.extra_fields,
+            example_shapes=args.example_shapes,
         )
     return Simulator(
         api=api,

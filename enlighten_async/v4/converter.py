@@ -13,8 +13,9 @@ once and tested by ``tests/v4/test_models.py`` against every example of the spec
 * A boolean where a string is declared (``enpowers[].active``): ``bool`` fields take a
   JSON boolean or the strings ``"true"``/``"false"`` (any case); anything else is refused
   (cattrs' default would read ``"false"`` as true).
-* ``events``/``alarms`` lists declared as objects of lists: a list and an object of lists
-  both become one list.
+* ``events``/``alarms``/``event_types`` lists (and an alarm's ``events``) declared as
+  objects of lists: a list and an object of lists both become one list (the object's keys
+  are not kept: the spec does not say what they are).
 * ``power_produced`` (a ``Measurement`` object in the schema) sent as a bare number: the
   number becomes the measurement's ``value``.
 * ``energy_import_lifetime``'s ``import`` field is the model's ``import_``.
@@ -39,6 +40,7 @@ from enlighten_async.core.converter import (
     register_rules,
 )
 from enlighten_async.v4.models import (
+    Alarm,
     Alarms,
     BatteryTelemetry,
     ConsumptionMeterTelemetry,
@@ -50,6 +52,7 @@ from enlighten_async.v4.models import (
     EnergyInterval,
     EnergyLifetime,
     Events,
+    EventTypes,
     Measurement,
     MeterInterval,
     MicroInterval,
@@ -101,6 +104,8 @@ FIXES: dict[type, dict[str, Callable[[Any], Any]]] = {
     EnergyLifetime: {"meter_start_date": _epoch_date},
     Events: {"events": _flatten},
     Alarms: {"alarms": _flatten},
+    Alarm: {"events": _flatten},
+    EventTypes: {"event_types": _flatten},
 }
 
 #: The least value of v4's fields that cannot be negative, by model.

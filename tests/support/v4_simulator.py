@@ -1,6 +1,7 @@
-"""Helpers for the v4 simulator's tests: the v4 spec (relaxed exactly where the service
-sends what the examples show), a served v4 simulator with a client session, and calls that
-validate every answer against the spec."""
+"""Helpers for the v4 simulator's tests: the v4 spec as it is (what the simulator's
+default, schema-shaped answers validate against) and relaxed exactly where the service sends
+what the examples show (what ``V4Options(example_shapes=True)`` answers validate against),
+a served v4 simulator with a client session, and calls that validate every answer."""
 
 from __future__ import annotations
 
@@ -35,7 +36,9 @@ def _props(spec: dict[str, Any], path: str, status: str = "200") -> dict[str, An
 
 def relaxed_spec() -> dict[str, Any]:
     """The v4 spec with the fields the service sends otherwise than its schemas say
-    (NOTES.md, "Examples that do not fit their own schema") relaxed, and nothing else."""
+    (NOTES.md, "Examples that do not fit their own schema") relaxed, and nothing else:
+    only for the simulator's ``example_shapes`` answers (the default answers validate
+    against the spec as it is)."""
     spec: dict[str, Any] = copy.deepcopy(json.loads(SPEC_V4.read_text()))
     # 2: interconnect_date is a date string.
     for path in ("/api/v4/systems/{system_id}",):
@@ -78,22 +81,31 @@ def relaxed_spec() -> dict[str, Any]:
     return spec
 
 
-_OPENAPI: OpenAPI | None = None
+_OPENAPI: dict[bool, OpenAPI] = {}
 
 
-def openapi_v4() -> OpenAPI:
-    """The relaxed v4 spec, parsed once."""
-    global _OPENAPI
-    if _OPENAPI is None:
-        _OPENAPI = OpenAPI.from_dict(relaxed_spec())
-    return _OPENAPI
+def openapi_v4(relaxed: bool = False) -> OpenAPI:
+    """The v4 spec as it is, or :func:`relaxed_spec` when ``relaxed``; parsed once each."""
+    if relaxed not in _OPENAPI:
+        spec = relaxed_spec() if relaxed else json.loads(SPEC_V4.read_text())
+        _OPENAPI[relaxed] = OpenAPI.from_dict(spec)
+    return _OPENAPI[relaxed]
 
 
-def validate(path: str, query: dict[str, str], status: int, body: bytes, ctype: str) -> None:
-    """Raise unless ``body`` is a valid ``status`` answer of ``GET path`` (under /api/v4)."""
+def validate(
+    path: str,
+    query: dict[str, str],
+    status: int,
+    body: bytes,
+    ctype: str,
+    *,
+    relaxed: bool = False,
+) -> None:
+    """Raise unless ``body`` is a valid ``status`` answer of ``GET path`` (under /api/v4)
+    by the spec as it is (or by :func:`relaxed_spec`, when ``relaxed``)."""
     request = MockRequest(HOST, "get", path, args=query)
     response = MockResponse(body, status_code=status, content_type=ctype)
-    openapi_v4().validate_response(request, response)
+    openapi_v4(relaxed).validate_response(request, response)
 
 
 @dataclass
@@ -134,8 +146,9 @@ class V4Harness:
         key: str | None = None,
         check: bool = True,
     ) -> Answer:
-        """``GET /api/v4 + path`` with the key and the token; validated against the spec
-        (when ``check`` and the spec declares the status)."""
+        """``GET /api/v4 + path`` with the key and the token; validated (when ``check``)
+        against the spec as it is, or the relaxed spec when the simulator answers in the
+        examples' shapes."""
         params = {"key": key or self.sim.api_key, **(query or {})}
         headers = {"Authorization": f"Bearer {token or self.token}"}
         async with self.http.get(
@@ -145,7 +158,8 @@ class V4Harness:
             ctype = resp.content_type
             status = resp.status
         if check:
-            validate("/api/v4" + path, dict(query or {}), status, raw, ctype)
+            relaxed = self.sim.v4.example_shapes
+            validate("/api/v4" + path, dict(query or {}), status, raw, ctype, relaxed=relaxed)
         body = json.loads(raw) if ctype == "application/json" else raw.decode()
         return Answer(status, body, ctype)
 
@@ -169,3 +183,23 @@ async def v4_harness(
     async with SimulatorServer(sim) as server, aiohttp.ClientSession() as http:
         tokens = sim.oauth.grant(sim.oauth.issue_code())
         yield V4Harness(sim, server, http, str(tokens["access_token"]))
+
+
+class GrantedTokens:
+    """A :class:`~enlighten_async.v4.client.TokenSource` over one access token the
+    simulator granted (``Simulator.oauth.grant``): no refresh (a 401 is the test's
+    failure, not a token's age)."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    async def access_token(self) -> str:
+        """The granted token."""
+        return self._token
+
+    async def after_unauthorized(self, rejected: str) -> str:
+        """The same token (nothing to refresh it with)."""
+        return self._token
+
+    def __repr__(self) -> str:
+        return "GrantedTokens(***)"

@@ -97,7 +97,16 @@ def test_schema_forms_of_the_odd_fields_read_too() -> None:
     assert [e.event_type_id for e in events.events] == [1, 2]
     device = converter.structure({"active": "false"}, m.Device)
     assert device.active is False
-    assert set(FIXES) == {m.System, m.EnergyLifetime, m.Events, m.Alarms}
+    alarms = converter.structure(
+        {"alarms": {"28": [{"id": "x", "events": {"s1": [{"serial_number": "s1"}]}}]}},
+        m.Alarms,
+    )
+    assert [e.serial_number for a in alarms.alarms for e in a.events] == ["s1"]
+    types = converter.structure(
+        {"event_types": {"k": [{"event_type_id": 28}, {"event_type_id": 7}]}}, m.EventTypes
+    )
+    assert [t.event_type_id for t in types.event_types] == [28, 7]
+    assert set(FIXES) == {m.System, m.EnergyLifetime, m.Events, m.Alarms, m.Alarm, m.EventTypes}
 
 
 def test_unknown_fields_are_ignored_and_bad_values_refused() -> None:

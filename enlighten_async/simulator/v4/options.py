@@ -84,7 +84,13 @@ class V4Options:
     - ``refusal_counts``: a 429 counts against the quota windows as a hit (undocumented);
     - ``extra_fields``: every answer carries fields no spec names (a client must ignore
       them);
-    - ``gated_plans``: plans refused (401) on :data:`GATED_OPERATIONS`.
+    - ``gated_plans``: plans refused (401) on :data:`GATED_OPERATIONS`;
+    - ``example_shapes``: answer in the shapes of the spec's examples where they disagree
+      with its schemas (NOTES.md, "Examples that do not fit their own schema"), which is
+      what the service is seen to send: event and alarm lists as arrays, dates as date
+      strings, a device's ``active`` as a boolean, ``null`` for an open event's end and a
+      stale device's figures. ``False`` (the default): the schemas' shapes, so every
+      answer validates against the unmodified spec.
     """
 
     access_seconds: float = ACCESS_SECONDS
@@ -96,6 +102,7 @@ class V4Options:
     refusal_counts: bool = False
     extra_fields: bool = False
     gated_plans: frozenset[str] = frozenset({"watt"})
+    example_shapes: bool = False
 
     def __post_init__(self) -> None:
         for name in ("access_seconds", "refresh_seconds", "code_seconds"):

@@ -12,14 +12,19 @@ micro at once), ``micro_telemetry``, ``encharge_telemetry``, ``energy_import_tel
 ``energy_export_telemetry`` and ``latest_telemetry``. ``live_data`` is not served.
 
 Where the spec's examples and its schemas disagree (NOTES.md, "Examples that do not fit"),
-the answers take the examples' shape, which is what the service sends: event and alarm
-lists are arrays, ``meter_start_date`` and ``interconnect_date`` are dates, a device's
-``active`` is a boolean, an open event's end and a stale device's report are ``null``.
+the answers take the schemas' shape by default, so that every answer validates against the
+unmodified spec: event and alarm lists are objects of lists (grouped by serial number, by
+event type, by key), ``meter_start_date`` and ``interconnect_date`` are epoch seconds (UTC
+midnight of the date), a device's ``active`` is the string ``"true"``, and a value the
+examples show as ``null`` (an open event's end, a stale device's report) is left out.
+``V4Options.example_shapes`` answers in the examples' shapes instead, which is what the
+service is seen to send: arrays, date strings, a boolean, ``null``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import calendar
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import date, timedelta
 from typing import Any, TypeVar, cast
 
@@ -77,6 +82,29 @@ def _reject(status: int, message: str, details: str, **extra: object) -> Reject:
 
 def _unprocessable(details: str, **extra: object) -> Reject:
     return _reject(422, "Unprocessable Entity", details, **extra)
+
+
+def _epoch(day: date) -> int:
+    """UTC midnight of ``day`` in epoch seconds (the schema's integer for a date)."""
+    return calendar.timegm(day.timetuple())
+
+
+def _grouped(items: Iterable[dict[str, Any]], key: Callable[[dict[str, Any]], object]) -> Body:
+    """``items`` as an object of lists by ``key`` (the schema's shape of a list), in the
+    order each key first appears."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        groups.setdefault(str(key(item)), []).append(item)
+    return groups
+
+
+def _without_nulls(item: dict[str, Any]) -> dict[str, Any]:
+    """``item`` without its ``None`` values (the schema allows no null there)."""
+    return {k: v for k, v in item.items() if v is not None}
+
+
+def _by_serial(item: dict[str, Any]) -> object:
+    return item["serial_number"]
 
 
 def _query(
@@ -219,8 +247,12 @@ class V4Routes(RouteTable):
             "last_report_at": f.last_report_at(sid, now),
             "last_energy_at": f.last_energy_at(sid, now),
             "operational_at": s.operational_at,
-            # A date, as the examples show (the schema says integer: NOTES oddity 2).
-            "interconnect_date": s.operational_date.isoformat(),
+            # Epoch seconds as the schema says, or a date as the examples show (oddity 2).
+            "interconnect_date": (
+                s.operational_date.isoformat()
+                if self.options.example_shapes
+                else _epoch(s.operational_date)
+            ),
         }
         if s.reference is not None:
             entry["reference"] = s.reference
@@ -313,7 +345,7 @@ class V4Routes(RouteTable):
         last = self.fleet.last_report_at(s.system_id, now)
 
         def device(dev_id: int, name: str, serial: str, part: str, **more: Any) -> dict[str, Any]:
-            # `active` is a boolean, as every example shows (the schema says string).
+            # `active` is a boolean as every example shows, or the schema's string (oddity 4).
             return {
                 "id": dev_id,
                 "last_report_at": last,
@@ -321,7 +353,7 @@ class V4Routes(RouteTable):
                 "serial_number": serial,
                 "part_number": part,
                 "status": "normal",
-                "active": True,
+                "active": True if self.options.example_shapes else "true",
                 **more,
             }
 
@@ -406,38 +438,50 @@ class V4Routes(RouteTable):
             raise _unprocessable(_INVALID_RANGE)
         return start, end
 
-    @staticmethod
-    def _event(e: Event) -> dict[str, Any]:
-        return {
+    def _event(self, e: Event) -> dict[str, Any]:
+        event = {
             "status": "open" if e.end is None else "Closed",
             "event_type_id": e.event_type_id,
             "event_start_time": e.start,
             "event_end_time": e.end,
             "serial_number": e.serial_number,
         }
+        return event if self.options.example_shapes else _without_nulls(event)
 
-    @staticmethod
-    def _alarm(s: SimSystem, e: Event, open_only: bool) -> dict[str, Any]:
+    def _alarm(self, s: SimSystem, e: Event, open_only: bool) -> dict[str, Any]:
+        shown = self.options.example_shapes
+        inner = {"serial_number": e.serial_number, "start_date": e.start, "end_date": e.end}
         alarm: dict[str, Any] = {
             "id": f"{s.system_id}.{e.event_type_id}.{e.start}000",
             "severity": 4,
-            "events": [
-                {"serial_number": e.serial_number, "start_date": e.start, "end_date": e.end}
-            ],
+            "events": [inner] if shown else _grouped([_without_nulls(inner)], _by_serial),
             "event_type_id": e.event_type_id,
             "alarm_start_time": e.start,
         }
         if not open_only:
             alarm["cleared"] = e.end is not None
-            alarm["alarm_end_time"] = e.end
+            if shown or e.end is not None:
+                alarm["alarm_end_time"] = e.end
         return alarm
+
+    def _events_body(self, s: SimSystem, events: Iterable[Event]) -> Body:
+        """``events`` as a list (the examples) or grouped by serial number (the schema)."""
+        listed = [self._event(e) for e in events]
+        shaped = listed if self.options.example_shapes else _grouped(listed, _by_serial)
+        return {"system_id": s.system_id, "events": shaped}
+
+    def _alarms_body(self, s: SimSystem, alarms: list[dict[str, Any]]) -> Body:
+        """``alarms`` as a list (the examples) or grouped by event type (the schema)."""
+        if self.options.example_shapes:
+            return {"system_id": s.system_id, "alarms": alarms}
+        grouped = _grouped(alarms, lambda a: a["event_type_id"])
+        return {"system_id": s.system_id, "alarms": grouped}
 
     @_get(f"{_SYSTEM}/events", "events")
     async def _events(self, request: web.Request, now: float) -> web.StreamResponse:
         s = self._system(request)
         start, end = self._event_span(request, now)
-        events = self.energy.events(s, start, end, now)
-        return self._answer({"system_id": s.system_id, "events": [self._event(e) for e in events]})
+        return self._answer(self._events_body(s, self.energy.events(s, start, end, now)))
 
     @_get(f"{_SYSTEM}/alarms", "alarms")
     async def _alarms(self, request: web.Request, now: float) -> web.StreamResponse:
@@ -449,19 +493,18 @@ class V4Routes(RouteTable):
         alarms = [self._alarm(s, e, False) for e in self.energy.events(s, start, end, now)]
         if cleared is not None:
             alarms = [a for a in alarms if a["cleared"] == (cleared == "true")]
-        return self._answer({"system_id": s.system_id, "alarms": alarms})
+        return self._answer(self._alarms_body(s, alarms))
 
     @_get(f"{_SYSTEM}/open_events", "open_events")
     async def _open_events(self, request: web.Request, now: float) -> web.StreamResponse:
         s = self._system(request)
-        events = self.energy.open_events(s, now)
-        return self._answer({"system_id": s.system_id, "events": [self._event(e) for e in events]})
+        return self._answer(self._events_body(s, self.energy.open_events(s, now)))
 
     @_get(f"{_SYSTEM}/open_alarms", "open_alarms")
     async def _open_alarms(self, request: web.Request, now: float) -> web.StreamResponse:
         s = self._system(request)
         alarms = [self._alarm(s, e, True) for e in self.energy.open_events(s, now)]
-        return self._answer({"system_id": s.system_id, "alarms": alarms})
+        return self._answer(self._alarms_body(s, alarms))
 
     @_get("/systems/event_types", "event_types")
     async def _event_types(self, request: web.Request, now: float) -> web.StreamResponse:
@@ -469,7 +512,14 @@ class V4Routes(RouteTable):
         types = [dict(t) for t in EVENT_TYPES if wanted is None or t["event_type_id"] == wanted]
         if not types:
             raise _reject(404, "Not Found", f"Event type {wanted} not found")
-        return self._answer({"event_types": types})
+        if self.options.example_shapes:
+            return self._answer({"event_types": types})
+        # The schema's key is an integer, and a type's key is a word: the word keys the
+        # group instead (the schema's object of lists), and leaves the item.
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for t in types:
+            groups.setdefault(str(t.pop("event_type_key")), []).append(t)
+        return self._answer({"event_types": groups})
 
     # -- meter readings -------------------------------------------------------------------
 
@@ -623,8 +673,12 @@ class V4Routes(RouteTable):
             "meta": self._meta(s, now),
         }
         if s.meter_start_date is not None:
-            # A date, as the example shows (the schema says integer: NOTES oddity 6).
-            body["meter_start_date"] = s.meter_start_date.isoformat()
+            # Epoch seconds as the schema says, or a date as the example shows (oddity 6).
+            body["meter_start_date"] = (
+                s.meter_start_date.isoformat()
+                if self.options.example_shapes
+                else _epoch(s.meter_start_date)
+            )
         if request.query.get("production") == "all":
             body["micro_production"] = [f.daily_production(sid, d, now) for d in days]
             body["meter_production"] = [f.daily_meter_production(sid, d, now) for d in days]
@@ -976,18 +1030,28 @@ class V4Routes(RouteTable):
                 }
                 for k, b in enumerate(batteries)
             ]
+        if not self.options.example_shapes:
+            # A stale device's figures are null in the example; the schema allows no null.
+            devices = {k: [_without_nulls(d) for d in v] for k, v in devices.items()}
         return self._answer({"system_id": sid, "items": "devices", "devices": devices})
 
 
-def _add_extra(body: Body, depth: int) -> None:
-    """Add a field no spec names to ``body``'s objects, two levels deep."""
+#: The fields whose object is a map of lists (the schema's ``additionalProperties``): its
+#: keys are data, not fields, so no extra field goes there.
+_MAPS = frozenset({"devices", "events", "alarms", "event_types"})
+
+
+def _add_extra(body: Body, depth: int, name: str = "") -> None:
+    """Add a field no spec names to ``body``'s objects, two levels deep (not to a map of
+    lists, where an extra key would be an entry, not a field)."""
     if depth > 2:
         return
     if isinstance(body, dict):
-        body["x_simulator_extra"] = {"note": "a field no spec names"}
-        for value in list(body.values()):
-            if isinstance(value, (dict, list)):
-                _add_extra(value, depth + 1)
+        if name not in _MAPS:
+            body["x_simulator_extra"] = {"note": "a field no spec names"}
+        for key, value in list(body.items()):
+            if isinstance(value, (dict, list)) and key != "x_simulator_extra":
+                _add_extra(value, depth + 1, key)
     elif isinstance(body, list):
         for item in body[:3]:
             if isinstance(item, (dict, list)):

@@ -3,6 +3,7 @@ and the API, and its log holds none of the secrets."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import signal
@@ -11,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 
+from enlighten_async.simulator import cli
 from tests.support.loopback import read_served_env
 
 V4_NAMES = {
@@ -69,3 +71,12 @@ async def test_simulate_api_v4_serves_the_token_flow_and_the_api() -> None:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+def test_example_shapes_is_a_flag_and_off_by_default() -> None:
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    plain = cli._simulator(parser.parse_args(["--api", "v4"]))
+    assert plain.v4.example_shapes is False
+    shaped = cli._simulator(parser.parse_args(["--api", "v4", "--example-shapes"]))
+    assert shaped.v4.example_shapes is True
