@@ -229,6 +229,22 @@ class EnlightenV4Client(BaseClient):
             )
         self._bind(_Core(credentials, transport, scheduler, tokens), CallOptions(), is_view=False)
 
+    def with_tokens(self, tokens: TokenSource) -> EnlightenV4Client:
+        """A view of this client that calls as another system owner: ``tokens`` is that
+        owner's :class:`TokenSource` (a :class:`~enlighten_async.v4.oauth.TokenManager` of
+        the same application). It shares the API key, the transport and the scheduler, so
+        every owner of one application spends the one quota the service counts per API key;
+        closing it closes nothing. (Across processes, give their schedulers one
+        :class:`~enlighten_async.core.redis_ledger.RedisLedger` of the key.)"""
+        if not isinstance(tokens, TokenSource):
+            raise TypeError(
+                "tokens must be a TokenSource (access_token() and after_unauthorized()), "
+                f"got {type(tokens).__name__}"
+            )
+        view = type(self).__new__(type(self))
+        view._bind(attrs.evolve(self._core, tokens=tokens), self._options, is_view=True)
+        return view
+
     async def _call(self, request: Request[T]) -> T:
         core = self._core
         attempt = _Attempt(core, request)

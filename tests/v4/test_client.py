@@ -385,6 +385,7 @@ async def test_errors_are_enlighten_errors() -> None:
 
 async def test_background_calls_leave_the_month_reserve_to_interactive_ones() -> None:
     from enlighten_async.core.scheduler import Priority
+
     recorder = Recorder()
     client = EnlightenV4Client(
         API_KEY,
@@ -413,3 +414,26 @@ async def test_background_calls_leave_the_month_reserve_to_interactive_ones() ->
         assert len(recorder.requests) == 30
     assert DEFAULT_MONTH_RESERVE == 50
     assert make(Recorder()).scheduler.month_reserve == DEFAULT_MONTH_RESERVE
+
+
+async def test_owners_of_one_application_share_its_quota_through_views() -> None:
+    recorder = Recorder()
+    first, second = FakeTokens("tk1aaaaaaaaa"), FakeTokens("tk2bbbbbbbbb")
+    client = make(recorder, first)
+    async with client:
+        other = client.with_tokens(second)
+        assert other.scheduler is client.scheduler and other.base_url == client.base_url
+        await client.system(SYSTEM)
+        await other.system(SYSTEM)
+        await client.with_options(priority=Priority.BACKGROUND).system(SYSTEM)
+        await other.close()  # a view closes nothing
+        await client.system(SYSTEM)
+    assert [r.bearer for r in recorder.requests] == [
+        first.current,
+        second.current,
+        first.current,
+        first.current,
+    ]
+    assert client.scheduler_snapshot().requests_sent == 4  # one quota, both owners' calls
+    with pytest.raises(TypeError, match="TokenSource"):
+        client.with_tokens("a token")  # type: ignore[arg-type]
