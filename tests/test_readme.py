@@ -1,10 +1,12 @@
 """The README's code runs as a reader following it runs it.
 
 The README tells a newcomer to try its blocks against ``enlighten-async simulate`` (the
-command, with its flags, in backticks in "A first example") and to export the
-``ENLIGHTEN_*`` lines it prints. This test does the same: for each block it starts that
-command, as written, as a subprocess, reads the lines it prints (``read_served_env``) and runs
-the block with them in the environment, in an empty folder:
+command, with its flags, in backticks in each "first example": v4's, then v2's) and to
+export the ``ENLIGHTEN_*`` lines it prints. This test does the same: for each block it starts
+the last such command before the block, as written, as a subprocess, reads the lines it
+prints (``read_served_env``) and runs the block with them in the environment, in an empty
+folder; for a v4 block it first logs an owner in as the README says (``auth login --token-dir
+tokens``, the authorize URL opened and the URL it lands on pasted):
 
 - every ```python block in a fresh interpreter (a block that mentions
   ``ENLIGHTEN_REDIS_URL`` also gets a Redis server of this test session);
@@ -41,6 +43,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import REQUIRE_REDIS_ENV, run_python
+from tests.support.auth_cli import follow, run_auth
 from tests.support.loopback import free_port, read_served_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,8 +84,10 @@ def shard_block(text: str) -> tuple[int, str] | None:
 
 
 def simulate_argv(text: str) -> list[str]:
-    """The ``enlighten-async simulate ...`` command the README gives for trying its blocks."""
-    match = SIMULATE.search(text)
+    """The ``enlighten-async simulate ...`` command the README gives for trying the blocks
+    of ``text``: the last one it names (for a block, pass the README up to the block)."""
+    matches = list(SIMULATE.finditer(text))
+    match = matches[-1] if matches else None
     if match is None:
         pytest.fail(
             f"README.md names no `enlighten-async simulate ...` command ({SIMULATE.pattern})"
@@ -94,6 +99,7 @@ def simulate_argv(text: str) -> list[str]:
 
 TEXT = README.read_text(encoding="utf-8")
 BLOCKS = python_blocks(TEXT)
+BLOCK_CODE = [(line, code) for line, code, _ in BLOCKS]
 SHARD_BLOCK = shard_block(TEXT)
 
 
@@ -105,9 +111,15 @@ def reader_env() -> dict[str, str]:
 
 
 @pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[dict[str, str]]:
-    """The README's simulator command, run as written; yields the variables it prints."""
-    argv = simulate_argv(TEXT)
+async def served(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[dict[str, str]]:
+    """The simulator command the README gives before the block under test (the first one
+    for a test of no block), run as written; yields the variables it prints."""
+    callspec = getattr(request.node, "callspec", None)
+    line: int | None = callspec.params.get("line") if callspec is not None else None
+    before = TEXT if not line else "\n".join(TEXT.splitlines()[: int(line)])
+    argv = simulate_argv(before if SIMULATE.search(before) else TEXT)
+    if line is not None and "EnlightenV4Client" in dict(BLOCK_CODE).get(line, ""):
+        assert "--api" in argv and "v4" in argv, argv  # a v4 block gets the v4 simulator
     with (tmp_path / "simulator.log").open("wb") as log:
         proc = await asyncio.create_subprocess_exec(
             *argv, env=reader_env(), stdout=asyncio.subprocess.PIPE, stderr=log
@@ -167,6 +179,11 @@ async def test_readme_python_block_runs(
         env["ENLIGHTEN_REDIS_URL"] = request.getfixturevalue("redis_url")
     folder = tmp_path / "reader"
     folder.mkdir()
+    if "EnlightenV4Client" in code:
+        # As the README says: an owner logs in once with `auth login --token-dir tokens`,
+        # opens the URL it prints and pastes the URL the page sends them to.
+        ran = await run_auth("login", "--token-dir", str(folder / "tokens"), env=env, answer=follow)
+        assert ran.returncode == 0, f"README.md:{line}: auth login\n{ran.stdout}{ran.stderr}"
     script = folder / f"readme_{line}.py"
     script.write_text(code, encoding="utf-8")
     returncode, out, err = await run_python(
@@ -176,6 +193,7 @@ async def test_readme_python_block_runs(
     for trouble in TROUBLE:
         assert trouble not in err, f"README.md:{line}\n{err}"
     assert await total_requests(served) > 0 or "EnlightenClient" not in code
+    assert await total_requests(served) > 0 or "EnlightenV4Client" not in code
 
 
 @pytest.fixture
