@@ -22,6 +22,7 @@ from enlighten_async.core.exceptions import (
     ResponseFormatError,
 )
 from enlighten_async.core.quota import Quota
+from enlighten_async.core.retry import RetryPolicy
 from enlighten_async.core.scheduler import Priority
 from enlighten_async.core.transport import MockTransport
 from enlighten_async.core.wire import RawResponse, Request
@@ -378,14 +379,15 @@ async def test_with_options_shares_everything_and_closes_nothing() -> None:
 
 async def test_errors_are_enlighten_errors() -> None:
     recorder = Recorder([RawResponse(200, {}, b"not json")] * 5)
-    async with make(recorder, retry=None) as client:
+    # Retried as a garbled body may be, without the real seconds between tries.
+    quick = RetryPolicy(attempts=5, initial_delay=0.001, max_delay=0.001, jitter=0)
+    async with make(recorder, retry=quick) as client:
         with pytest.raises(EnlightenError):
             await client.summary(SYSTEM)
+    assert len(recorder.requests) == 5
 
 
 async def test_background_calls_leave_the_month_reserve_to_interactive_ones() -> None:
-    from enlighten_async.core.scheduler import Priority
-
     recorder = Recorder()
     client = EnlightenV4Client(
         API_KEY,
