@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ...core.quota import Quota, resolve_plan
+from ...v4.plans import PLANS, resolve_v4_plan
 from ..quota import Plan
 
 __all__ = [
@@ -30,19 +30,9 @@ REFRESH_SECONDS = 30 * 86_400
 #: An authorization code's life: 10 minutes (not published; RFC 6749 advises at most 10).
 CODE_SECONDS = 600
 
-#: The v4 plans (NOTES.md "Quotas"), per UTC minute and UTC calendar month. Apart from the
-#: client's plan table on purpose: the simulator states what the service does, the client
-#: what it plans for, and a test compares the two.
-V4_PLANS: dict[str, Plan] = {
-    name: Plan(name, quotas)
-    for name, quotas in {
-        "watt": (Quota(10, "minute"), Quota(1_000, "month")),
-        "kilowatt": (Quota(50, "minute"), Quota(50_000, "month")),
-        "megawatt": (Quota(100, "minute"), Quota(300_000, "month")),
-        "partner": (Quota(300, "minute"), Quota(1_500_000, "month")),
-        "unlimited": (),
-    }.items()
-}
+#: The v4 plans (NOTES.md "Quotas"), per UTC minute and UTC calendar month: the client's
+#: one table (:data:`enlighten_async.v4.plans.PLANS`), as v2's simulator reads v2's.
+V4_PLANS: dict[str, Plan] = {name: Plan(name, quotas) for name, quotas in PLANS.items()}
 
 #: Operations a gated plan (``V4Options.gated_plans``) is refused with a 401: device-level
 #: data (NOTES.md: "device-level data and streaming need Kilowatt or above").
@@ -59,14 +49,10 @@ GATED_OPERATIONS = frozenset(
 
 
 def v4_plan(text: str) -> Plan:
-    """A v4 plan by name (``"watt"``, any case) or quotas as text (``"10/minute"``).
-
-    Resolved by the client's one validator over :data:`V4_PLANS`, so the words of a
-    refusal are the client's.
-    """
+    """A v4 plan by name (``"watt"``, any case) or quotas as text (``"10/minute"``),
+    resolved by the client's one validator (the words of a refusal are the client's)."""
     key = text.strip().lower()
-    table = {name: plan.limits for name, plan in V4_PLANS.items()}
-    limits = resolve_plan(key, table)
+    limits = resolve_v4_plan(key)
     return V4_PLANS.get(key) or Plan("custom", limits or ())
 
 
