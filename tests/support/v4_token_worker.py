@@ -65,10 +65,14 @@ CLIENT_PLAN = "partner"
 #: Real seconds the margin covers at least: the lag from a token falling due to the
 #: simulator issuing the next (a caller asking, the lock, the request's round trip) on a
 #: loaded 2-core machine serving 400 callers. REFRESH_MARGIN (5 simulated minutes) is
-#: sized for real time; compressed 28,800 times it would be 10 ms. 0.75 s is 6 simulated
-#: hours at that scale: the count stays exactly 2 in 48 hours while each lag is under
-#: the margin, and a third refresh would need a margin over 8 hours (day - 48 h / 3).
+#: sized for real time; compressed 34,560 times (48 hours in 5 s) it would be 9 ms. The
+#: count stays exactly 2 in 48 hours while each lag is under the margin (see MAX_MARGIN).
 REAL_MARGIN = 0.75
+#: The longest margin a run uses. From 8 hours on (a day less 48 hours over 3) a third
+#: refresh would fall within the 48 hours (no refresh comes before its due time: a 401
+#: comes at the server's expiry, later still); at 7.5 hours the third falls at 49.5 hours
+#: at the earliest, and the two that do fall may each lag up to 7.5 hours.
+MAX_MARGIN = timedelta(hours=7.5)
 #: Real seconds a Redis lock lives when its holder is SIGKILLed (the store's LOCK_TTL is 90
 #: real seconds, longer than this whole run): a refresh takes milliseconds here.
 WORKER_LOCK_TTL = 1.0
@@ -82,8 +86,10 @@ T = TypeVar("T")
 
 def margin_for(scale: float) -> timedelta:
     """The refresh margin of a run at ``scale``: :data:`REFRESH_MARGIN`, or
-    :data:`REAL_MARGIN` real seconds when that is longer in simulated time."""
-    return max(REFRESH_MARGIN, timedelta(seconds=REAL_MARGIN * scale))
+    :data:`REAL_MARGIN` real seconds when that is longer in simulated time, but at most
+    :data:`MAX_MARGIN`."""
+    real = min(timedelta(seconds=REAL_MARGIN * scale), MAX_MARGIN)
+    return max(REFRESH_MARGIN, real)
 
 
 def expected_refreshes(hours: float, day: float, margin: float) -> int:
@@ -98,14 +104,22 @@ def expected_refreshes(hours: float, day: float, margin: float) -> int:
 
 
 class _TimedEndpoint(TokenEndpoint):
-    """A token endpoint that notes when its last refresh was sent (real time)."""
+    """A token endpoint that notes when its last refresh was sent (real time), and prints
+    ``refreshing`` before it sends (``refresh_failed`` if it fails): a kill between that
+    line and the store's ``window`` line lands in the window."""
 
     sent_at: float | None = None
+    principal = ""
 
     async def refresh(self, refresh_token: str) -> TokenSet:
         """:meth:`TokenEndpoint.refresh`, timed."""
+        _emit({"refreshing": self.principal})
         self.sent_at = time.monotonic()
-        return await super().refresh(refresh_token)
+        try:
+            return await super().refresh(refresh_token)
+        except BaseException:
+            _emit({"refresh_failed": self.principal})
+            raise
 
 
 class _WindowStore(RedisTokenStore):
@@ -156,6 +170,7 @@ async def _work(cfg: dict[str, Any], end: float) -> None:
         endpoint = _TimedEndpoint(
             cfg["client_id"], cfg["client_secret"], base_url=cfg["oauth_root"], clock=clock
         )
+        endpoint.principal = principal
         store.endpoints[principal] = endpoint
         manager = TokenManager(endpoint, store, principal, clock=clock, margin=margin)
         managers.append(manager)
@@ -246,7 +261,10 @@ class RunFigures:
     refused: int = 0
     kills: int = 0
     lost_pairs: int = 0
-    broken_checks: list[str] = field(default_factory=list)
+    #: Kills that landed while the victim had a refresh sent and not saved (the window).
+    window_kills: list[str] = field(default_factory=list)
+    #: Lost pairs whose principal had no refresh in flight in the killed worker.
+    unexplained: list[str] = field(default_factory=list)
     windows: list[float] = field(default_factory=list)
     run_real: float = 0.0
     simulated_hours: float = 0.0
@@ -278,7 +296,8 @@ class RunFigures:
             f"refreshes_per_principal_in_48h={{{per}}} expected_each={self.expected} "
             f"refreshes_by_calls_queued_past_the_end={after} "
             f"(margin {self.margin:g} s) refused={self.refused} kills={self.kills} "
-            f"lost_pairs={self.lost_pairs} refresh_windows={len(self.windows)} "
+            f"kills_in_a_refresh_window={len(self.window_kills)} lost_pairs={self.lost_pairs} "
+            f"refresh_windows={len(self.windows)} "
             f"max_window_ms={1000 * max(self.windows, default=0.0):.1f} "
             f"expected_hits={self.exposure():.5f}"
         )
@@ -292,6 +311,8 @@ class _Worker:
         self.figures = figures
         self.progress: dict[str, Any] = {}
         self.done: dict[str, Any] | None = None
+        #: Principals whose refresh this worker sent and has not saved yet.
+        self.refreshing: set[str] = set()
         self.ready = asyncio.get_running_loop().create_future()
         self.reader = asyncio.ensure_future(self._read())
 
@@ -309,7 +330,12 @@ class _Worker:
                 self.ready.set_result(None)
             elif "progress" in line:
                 self.progress = line["progress"]
+            elif "refreshing" in line:
+                self.refreshing.add(line["refreshing"])
+            elif "refresh_failed" in line:
+                self.refreshing.discard(line["refresh_failed"])
             elif "window" in line:
+                self.refreshing.discard(line["principal"])
                 self.figures.windows.append(float(line["window"]))
             elif "done" in line:
                 self.done = self.progress = line["done"]
@@ -399,10 +425,9 @@ async def token_run(
         # Workers on standby (started, waiting for their go) replace the killed ones at
         # once: a Python start takes a second or two here, hours of the simulated run.
         standby: list[_Worker] = []
-        calls: list[asyncio.Task[bool]] = []
+        checks: list[asyncio.Task[bool]] = []
         try:
             workers = [await _spawn(cfg, figures) for _ in range(PROCESSES)]
-            standby = [await _spawn(cfg, figures) for _ in range(min(kills, STANDBY))]
             await asyncio.gather(*(asyncio.wait_for(w.ready, 60) for w in workers))
             # Logged in once every worker is up: the 48 hours are the workers' to fill.
             for principal in principals:
@@ -413,34 +438,47 @@ async def token_run(
             for w in workers:
                 await _go(w, end)
             at_end = asyncio.ensure_future(_at(clock, end, lambda: dict(sim.oauth.refreshes)))
+            # Started now, not with the others: they would slow the first ones' start.
+            standby = [await _spawn(cfg, figures) for _ in range(min(kills, STANDBY))]
             # The kills' moments: seeded, anywhere in the run but its last tenth (so that a
             # replacement has time to call before the end).
-            moments = sorted(rng.uniform(0.02, 0.9) * real_seconds for _ in range(kills))
+            moments = sorted(rng.uniform(0.1, 0.9) * real_seconds for _ in range(kills))
             for moment in moments:
                 await asyncio.sleep(max(0.0, started_real + moment - time.monotonic()))
                 victim = rng.randrange(len(workers))
                 dead = workers[victim]
+                if clock.now() >= end or dead.proc.returncode is not None:
+                    break  # too late to kill: the test sees fewer kills than asked
                 dead.proc.kill()  # SIGKILL
                 await dead.proc.wait()
                 await dead.reader
                 figures.kills += 1
                 dead.tally()
+                if dead.refreshing:
+                    figures.window_kills.append(f"kill {figures.kills}: {sorted(dead.refreshing)}")
                 workers[victim] = standby.pop(0)
                 await _go(workers[victim], end)
                 if len(standby) + figures.kills < kills:
                     standby.append(await _spawn(cfg, figures))
-                # Right after the kill: a working refresh token for every principal.
+                # Right after the kill, for every principal: a working refresh token in
+                # the store, and a fresh manager's call on it answered. In the background:
+                # a lock the victim held lives on for its TTL, and the simulator serves 400
+                # callers in this loop; the next kill keeps its moment.
+                in_flight = frozenset(dead.refreshing)
                 for principal in principals:
-                    if not await _alive_in_store(sim, store, principal):
-                        figures.lost_pairs += 1
-                        figures.broken_checks.append(f"kill {figures.kills}: {principal}")
-                        # Restored by a new login, so that the run goes on and counts.
-                        await login(endpoint, store, sim.oauth.issue_code(enl_uid=principal))
-                    # And a fresh manager's call on the stored set, in the background: the
-                    # simulator serves 400 callers in this loop, a call waits its turn.
-                    calls.append(
+                    checks.append(
                         asyncio.ensure_future(
-                            _called(sim, store, endpoint, clock, server.base_url, principal)
+                            _after_kill(
+                                sim,
+                                store,
+                                endpoint,
+                                clock,
+                                server.base_url,
+                                principal,
+                                figures,
+                                f"kill {figures.kills}",
+                                principal in in_flight,
+                            )
                         )
                     )
             for w in workers:
@@ -454,8 +492,8 @@ async def token_run(
                     figures.finished_workers += 1
                 w.tally()
             figures.run_real = time.monotonic() - started_real
-            figures.check_calls = len(calls)
-            figures.failed_check_calls = sum(not ok for ok in await asyncio.gather(*calls))
+            figures.check_calls = len(checks)
+            figures.failed_check_calls = sum(not ok for ok in await asyncio.gather(*checks))
             figures.simulated_hours = (end - began) / 3600
             figures.ended_hours = (clock.now() - began) / 3600
             # Counted at the simulator: its counters route, and the OAuth server's table.
@@ -477,7 +515,7 @@ async def token_run(
                     sim, store, endpoint, clock, server.base_url, principal, refresh=True
                 )
         finally:
-            for task in calls:
+            for task in checks:
                 task.cancel()
             for w in [*workers, *standby]:
                 if w.proc.returncode is None:
@@ -505,6 +543,30 @@ def sim_session() -> Any:
     import aiohttp
 
     return aiohttp.ClientSession()
+
+
+async def _after_kill(
+    sim: Any,
+    store: RedisTokenStore,
+    endpoint: TokenEndpoint,
+    clock: WallScaledClock,
+    base_url: str,
+    principal: str,
+    figures: RunFigures,
+    kill: str,
+    in_flight: bool,
+) -> bool:
+    """The check after a kill, for one principal: a lost pair is counted (explained when
+    the victim had this principal's refresh in flight), then restored by a new login so
+    that the run goes on; then whether a fresh manager's call is answered."""
+    from enlighten_async.v4.oauth import login
+
+    if not await _alive_in_store(sim, store, principal):
+        figures.lost_pairs += 1
+        if not in_flight:
+            figures.unexplained.append(f"{kill}: {principal}")
+        await login(endpoint, store, sim.oauth.issue_code(enl_uid=principal))
+    return await _called(sim, store, endpoint, clock, base_url, principal)
 
 
 def _alive(sim: Any, refresh_token: str) -> bool:
