@@ -257,7 +257,7 @@ class EnlightenV4Client(BaseClient):
         # Outside the except: the refresh's own failure must not chain the 401.
         log.info("%s: 401; refreshing the access token and sending once more", request.operation)
         attempt.retry_token = await core.tokens.after_unauthorized(rejected)
-        attempt.rejected = None
+        attempt.rejected_before, attempt.rejected = rejected, None
         attempt.refreshed = True
         # Through the scheduler again: the second request is paced and counted.
         return await self._submit(attempt, request.operation)
@@ -742,9 +742,18 @@ class EnlightenV4Client(BaseClient):
 class _Attempt(Generic[T]):
     """One call's request, sent once per call of it (the scheduler re-sends after a 429
     and retries): an access token, send with it, show the ``Date`` to the scheduler,
-    decode. ``rejected`` is the token a 401 refused; ``retry_token`` the one to send next."""
+    decode. ``rejected`` is the token a 401 refused (``rejected_before`` once the refresh
+    answered); ``retry_token`` the one the refresh gave."""
 
-    __slots__ = ("core", "refreshed", "rejected", "request", "retry_token", "sends")
+    __slots__ = (
+        "core",
+        "refreshed",
+        "rejected",
+        "rejected_before",
+        "request",
+        "retry_token",
+        "sends",
+    )
 
     def __init__(self, core: _Core, request: Request[T]) -> None:
         self.core = core
@@ -752,15 +761,21 @@ class _Attempt(Generic[T]):
         self.sends = 0
         self.rejected: str | None = None
         self.retry_token: str | None = None
+        self.rejected_before: str | None = None
         self.refreshed = False
 
     async def __call__(self) -> T:
         self.sends += 1
         core = self.core
-        token = self.retry_token
+        pinned = self.retry_token
         self.retry_token = None
-        if token is None:
-            token = await core.tokens.access_token()
+        # Asked at send time, after the retry after a 401 too: the retry may wait in the
+        # scheduler (a quota window, a spent month), and the token the refresh gave before
+        # that wait may expire in it. The source's current token then serves, unless the
+        # source still hands out the rejected one (then the refresh's token does).
+        token = await core.tokens.access_token()
+        if pinned is not None and token == self.rejected_before:
+            token = pinned
         request = attrs.evolve(self.request, bearer=token)
         try:
             raw = await exchange(core.transport, core.scheduler, request, self.sends)

@@ -213,6 +213,28 @@ async def test_the_send_after_a_401_is_paced_by_the_quota() -> None:
     assert len(recorder.requests) == 2
 
 
+@pytest.mark.looptime
+async def test_the_send_after_a_401_takes_the_token_current_when_it_goes() -> None:
+    # The retry waits for the next minute window, and the source refreshes again in the
+    # wait (the token the refresh gave expired in it): the retry carries the newer token.
+    recorder = Recorder([RawResponse(401, {}, orjson.dumps({"message": "Not Authorized"}))])
+    tokens = FakeTokens()
+    client = EnlightenV4Client(
+        API_KEY,
+        tokens,
+        transport=MockTransport(recorder),
+        clock=ScaledClock(1.0, origin=NOW),
+        plan=[Quota(1, "minute")],
+    )
+    async with client:
+        call = asyncio.ensure_future(client.latest_telemetry(SYSTEM))
+        await asyncio.sleep(5)
+        assert tokens.refreshes == [f"{tokens.prefix}-1"]
+        tokens.number += 1
+        await call
+    assert [r.bearer for r in recorder.requests] == [f"{tokens.prefix}-1", f"{tokens.prefix}-3"]
+
+
 async def test_a_second_401_is_the_auth_error() -> None:
     body = orjson.dumps({"message": "Not Authorized", "details": "User is not authorized"})
     recorder = Recorder([RawResponse(401, {}, body) for _ in range(5)])
