@@ -205,6 +205,7 @@ async def _checked_load(callers: int, warmup: int, caplog: pytest.LogCaptureFixt
     return figures
 
 
+@pytest.mark.soak  # 3.5 s; the soaks run ten thousand too
 async def test_a_thousand_concurrent_callers_finish_and_give_memory_back(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -13,6 +13,9 @@ from types import ModuleType
 
 import pytest
 
+#: Five rows on compressed clocks, 10 s: with the soaks (`.ci/run` runs them).
+pytestmark = pytest.mark.soak
+
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 

@@ -263,6 +263,9 @@ LONG = 900.0
 RUN_SECONDS = 8.0
 
 
+# Four processes for 8 s each: with the soaks. The default suite runs four processes on one
+# Redis token store through the client in tests/test_v4_tokens.py.
+@pytest.mark.soak
 @pytest.mark.parametrize("kind", ["file", "redis"])
 async def test_four_processes_refresh_once_per_expiry(
     kind: str, tmp_path: Path, request: pytest.FixtureRequest
