@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import logging
 import sys
 import warnings
@@ -31,7 +32,7 @@ from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import Any, TextIO
 
 from enlighten_async.backfill import DEFAULT_KINDS, FAILURE_LOG_MARK
-from enlighten_async.cli import auth, backfill, export, plot, simulate, status
+from enlighten_async.cli import simulate
 from enlighten_async.cli.exits import (
     EXIT_CANNOT_RUN,
     EXIT_FAILED_SPANS,
@@ -70,13 +71,24 @@ __all__ = [
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
+Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
+
+
+def _imported_when_run(name: str) -> Command:
+    """The ``run`` of ``enlighten_async.cli.<name>``, imported when the command runs: a
+    process imports what its own command needs (v4's OAuth only for ``auth``)."""
+
+    async def run(args: argparse.Namespace) -> int:
+        command: Command = importlib.import_module(f"enlighten_async.cli.{name}").run
+        return await command(args)
+
+    run.__qualname__ = run.__name__ = f"{name}.run"
+    return run
+
+
 #: The commands that run on an event loop, by name (``simulate`` runs its own server).
-COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
-    "backfill": backfill.run,
-    "status": status.run,
-    "export": export.run,
-    "plot": plot.run,
-    "auth": auth.run,
+COMMANDS: dict[str, Command] = {
+    name: _imported_when_run(name) for name in ("backfill", "status", "export", "plot", "auth")
 }
 
 
