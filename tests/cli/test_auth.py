@@ -233,8 +233,11 @@ async def test_configuration_errors_are_one_line(tmp_path: Path) -> None:
             ),
             ({}, ("refresh",), "error: no principal is logged in"),
         ]
-        for change, argv, start in cases:
-            ran = await run_auth(*argv, env={**served.env, **change})
+        # Each a process of its own: run side by side.
+        runs = await asyncio.gather(
+            *(run_auth(*argv, env={**served.env, **change}) for change, argv, _ in cases)
+        )
+        for (_, argv, start), ran in zip(cases, runs, strict=True):
             assert ran.returncode == EXIT_USAGE, (argv, ran.stderr)
             assert ran.stderr.startswith(start), ran.stderr
             assert ran.stderr.count("\n") == 1, ran.stderr

@@ -27,6 +27,7 @@ from tests.support.cli import (
     local_day,
     one_line_error,
     run_cli,
+    run_commands,
     stored,
 )
 from tests.support.cli import (
@@ -143,26 +144,24 @@ def test_the_format_is_the_extension_of_out_unless_format_says(
 ) -> None:
     pd = pytest.importorskip("pandas")
     pytest.importorskip("pyarrow")
-    as_csv = run("export", "--db", str(store_db), "--systems", str(LA), *RANGE)
+    export = ("export", "--db", str(store_db), "--systems", str(LA), *RANGE)
+    named = (("s.parquet", b"PAR1"), ("s.csv.gz", b"\x1f\x8b"), ("S.CSV", b"syst"))
+    really_csv = tmp_path / "really-csv.parquet"
+    as_csv, *by_name, forced, piped = run_commands(
+        export,
+        *((*export, "--out", str(tmp_path / name)) for name, _ in named),
+        (*export, "--format", "csv", "--out", str(really_csv)),  # --format wins over the name
+        (*export, "--format", "csv.gz"),  # csv.gz to a pipe: gzip bytes
+    )
     assert as_csv.returncode == 0, as_csv.stderr.decode()
-    for name, magic in (("s.parquet", b"PAR1"), ("s.csv.gz", b"\x1f\x8b"), ("S.CSV", b"syst")):
-        out = tmp_path / name
-        proc = run("export", "--db", str(store_db), "--systems", str(LA), *RANGE,
-                   "--out", str(out))  # fmt: skip
+    for (name, magic), proc in zip(named, by_name, strict=True):
         assert proc.returncode == 0, (name, proc.stderr.decode())
-        assert out.read_bytes()[:4].startswith(magic), name
+        assert (tmp_path / name).read_bytes()[:4].startswith(magic), name
     assert len(pd.read_parquet(tmp_path / "s.parquet")) == as_csv.stdout.count(b"\n") - 1
     assert gzip.decompress((tmp_path / "s.csv.gz").read_bytes()) == as_csv.stdout
     assert (tmp_path / "S.CSV").read_bytes() == as_csv.stdout
-    # --format wins over the extension
-    out = tmp_path / "really-csv.parquet"
-    proc = run("export", "--db", str(store_db), "--systems", str(LA), *RANGE,
-               "--format", "csv", "--out", str(out))  # fmt: skip
-    assert proc.returncode == 0 and out.read_bytes() == as_csv.stdout
-    # csv.gz to a pipe: gzip bytes
-    proc = run("export", "--db", str(store_db), "--systems", str(LA), *RANGE,
-               "--format", "csv.gz")  # fmt: skip
-    assert proc.returncode == 0 and gzip.decompress(proc.stdout) == as_csv.stdout
+    assert forced.returncode == 0 and really_csv.read_bytes() == as_csv.stdout
+    assert piped.returncode == 0 and gzip.decompress(piped.stdout) == as_csv.stdout
 
 
 def test_an_unknown_extension_without_format_is_a_usage_error(
@@ -221,29 +220,28 @@ async def _names(db: Path) -> list[tuple[int, str]]:
 
 def test_errors_are_one_line(store_db: Path, tmp_path: Path) -> None:
     missing = tmp_path / "missing.db"
-    proc = run("export", "--db", str(missing), "--systems", str(LA))
-    assert proc.returncode == 2 and "no store at" in one_line_error(proc)
-    assert not missing.exists()  # reading never creates a store
-
-    proc = run("export", "--db", str(store_db), "--systems", "99")
-    assert proc.returncode == 2 and "no system 99" in one_line_error(proc)
-
-    proc = run("export", "--db", str(store_db), "--systems", str(LA),
-               "--since", "2020-01-01", "--until", "2020-01-02")  # fmt: skip
-    assert proc.returncode == 1 and "no stats rows" in one_line_error(proc)
-    header = [*COLUMNS["stats"], "local_time", "timezone", "system_name"]
-    assert proc.stdout.decode().splitlines() == [",".join(header)]
-
-    for since, until in (("1d", "3d"), ("2026-11-20", "400d")):  # counts: days back
-        proc = run("export", "--db", str(store_db), "--since", since, "--until", until)
-        assert proc.returncode == 2 and f"--since {since} is after" in one_line_error(proc)
-
     damaged = tmp_path / "damaged.db"
     shutil.copy(store_db, damaged)
     data = damaged.read_bytes()
     damaged.write_bytes(data[: len(data) * 6 // 10])
-    proc = run("export", "--db", str(damaged), "--systems", str(LA))
-    assert proc.returncode == 3 and "damaged.db" in one_line_error(proc)
+    backwards = (("1d", "3d"), ("2026-11-20", "400d"))  # counts: days back
+    no_store, no_system, no_rows, *after, broken = run_commands(
+        ("export", "--db", str(missing), "--systems", str(LA)),
+        ("export", "--db", str(store_db), "--systems", "99"),
+        ("export", "--db", str(store_db), "--systems", str(LA),
+         "--since", "2020-01-01", "--until", "2020-01-02"),
+        *(("export", "--db", str(store_db), "--since", s, "--until", u) for s, u in backwards),
+        ("export", "--db", str(damaged), "--systems", str(LA)),
+    )  # fmt: skip
+    assert no_store.returncode == 2 and "no store at" in one_line_error(no_store)
+    assert not missing.exists()  # reading never creates a store
+    assert no_system.returncode == 2 and "no system 99" in one_line_error(no_system)
+    assert no_rows.returncode == 1 and "no stats rows" in one_line_error(no_rows)
+    header = [*COLUMNS["stats"], "local_time", "timezone", "system_name"]
+    assert no_rows.stdout.decode().splitlines() == [",".join(header)]
+    for (since, _), proc in zip(backwards, after, strict=True):
+        assert proc.returncode == 2 and f"--since {since} is after" in one_line_error(proc)
+    assert broken.returncode == 3 and "damaged.db" in one_line_error(broken)
 
 
 def test_export_to_a_path_that_cannot_be_written_is_one_line(small_store: Path) -> None:

@@ -29,8 +29,9 @@ CAP = 8
 
 
 async def test_busy_503s_lower_the_cap_and_nothing_is_lost() -> None:
-    # Every answer takes 50 ms of (real) time, so that requests overlap at the server.
-    faults = Faults(max_concurrent=SERVER_SLOTS, p_slow=1.0, slow_seconds=0.05)
+    # Every answer takes 25 ms of (real) time, so that requests overlap at the server (the
+    # client sends its cap of 8 at once).
+    faults = Faults(max_concurrent=SERVER_SLOTS, p_slow=1.0, slow_seconds=0.025)
     simulator = Simulator(
         fleet=Fleet(4, seed=3), plan=PLANS["unlimited"], clock=ea.ScaledClock(1), faults=faults
     )
