@@ -1042,6 +1042,8 @@ class Scheduler:
             if ticket is None:  # every caller left while the ledger answered
                 slots.release()
                 self._sent -= 1
+                if self._probe == _PROBE_OUT:
+                    self._probe = _PROBE_ARMED  # the probe was never sent: the next grant probes
                 await ledger.give_back(decision.token)
                 return
             self._hand_over(ticket, decision.token, now)

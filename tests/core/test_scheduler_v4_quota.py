@@ -15,6 +15,7 @@ import pytest
 
 import enlighten_async as ea
 from enlighten_async.core.ledger import MAX_GUARD
+from enlighten_async.core.rate_limit import RateLimitSignal
 from enlighten_async.core.scheduler import BARE_REFUSAL_FLOOR, Priority
 from tests.support.v4_quota import V4Server, month_index, month_start
 
@@ -171,3 +172,70 @@ def test_the_new_options_are_checked() -> None:
         ea.Scheduler(plans=["watt"])  # type: ignore[arg-type]
     scheduler = ea.Scheduler()
     assert scheduler.bare_refusal == "backoff" and scheduler.month_reserve == 0
+
+
+class _YieldingLedger:
+    """A memory ledger whose ``acquire`` yields once (as a Redis round trip does), and can
+    run a hook when it grants: a caller may leave while the ledger answers."""
+
+    def __init__(self) -> None:
+        self.inner = ea.MemoryLedger()
+        self.on_grant: Any = None
+
+    @property
+    def margin(self) -> float:
+        return self.inner.margin
+
+    async def acquire(self, now: float, latency: float = 0.0) -> ea.LedgerDecision:
+        return await self.acquire_with_reserve(now, latency)
+
+    async def acquire_with_reserve(
+        self, now: float, latency: float = 0.0, *, reserve: int = 0
+    ) -> ea.LedgerDecision:
+        decision = await self.inner.acquire_with_reserve(now, latency, reserve=reserve)
+        if decision.wait <= 0 and self.on_grant is not None:
+            hook, self.on_grant = self.on_grant, None
+            hook()
+        await asyncio.sleep(0)  # the round trip
+        return decision
+
+    async def give_back(self, token: Any) -> None:
+        await self.inner.give_back(token)
+
+    async def record_conflict(self, exc: Any, **kwargs: Any) -> Any:
+        return await self.inner.record_conflict(exc, **kwargs)
+
+    async def observe_server_time(self, *args: Any, **kwargs: Any) -> None:
+        await self.inner.observe_server_time(*args, **kwargs)
+
+    def snapshot(self) -> ea.LedgerSnapshot:
+        return self.inner.snapshot()
+
+
+async def test_a_probe_whose_caller_left_while_the_ledger_answered_goes_with_the_next_call() -> (
+    None
+):
+    # 2 s before a minute ends: a bare 429, then the hold to the next minute; the only
+    # caller leaves while the ledger grants the probe. The next caller must be the probe,
+    # not wait for a probe that was never sent.
+    clock = ea.ScaledClock(1.0, origin=float(calendar.timegm((2031, 3, 14, 12, 0, 0))) - 2.0)
+    ledger = _YieldingLedger()
+    scheduler = ea.Scheduler(clock=clock, ledger=ledger, bare_refusal="probe", max_in_flight=4)
+    sends = 0
+
+    async def first_refused() -> str:
+        nonlocal sends
+        sends += 1
+        if sends == 1:
+            raise ea.RateLimitError(
+                "429", operation="x", status=429, body={"code": 429}, signal=RateLimitSignal()
+            )
+        return "ok"
+
+    left = asyncio.ensure_future(scheduler.submit(first_refused, max_wait=30))
+    await asyncio.sleep(0.5)
+    ledger.on_grant = left.cancel  # its caller goes while the probe's grant is answered
+    with pytest.raises(asyncio.CancelledError):
+        await left
+    assert await asyncio.wait_for(scheduler.submit(first_refused, max_wait=5), 10) == "ok"
+    assert sends == 2  # the 429, then the probe
