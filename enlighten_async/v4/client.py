@@ -35,7 +35,9 @@ from enlighten_async.core.clock import Clock
 from enlighten_async.core.exceptions import (
     AuthError,
     EnlightenError,
+    RateLimitError,
     ResponseFormatError,
+    ServerError,
     TransportError,
 )
 from enlighten_async.core.quota import Quota
@@ -773,7 +775,17 @@ class _Attempt(Generic[T]):
         # scheduler (a quota window, a spent month), and the token the refresh gave before
         # that wait may expire in it. The source's current token then serves, unless the
         # source still hands out the rejected one (then the refresh's token does).
-        token = await core.tokens.access_token()
+        try:
+            token = await core.tokens.access_token()
+        except RateLimitError as exc:
+            # The token endpoint's 429, not the API's: the scheduler must not read it as the
+            # API's quota (it would hold to the next minute, probe, then take the month as
+            # spent). A server error instead, which the retry policy retries.
+            raise ServerError(
+                f"{self.request.operation}: the token endpoint is busy (HTTP 429): {exc}",
+                operation=self.request.operation,
+                status=exc.status,
+            ) from None
         if pinned is not None and token == self.rejected_before:
             token = pinned
         request = attrs.evolve(self.request, bearer=token)

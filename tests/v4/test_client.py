@@ -461,3 +461,36 @@ async def test_owners_of_one_application_share_its_quota_through_views() -> None
     assert client.scheduler_snapshot().requests_sent == 4  # one quota, both owners' calls
     with pytest.raises(TypeError, match="TokenSource"):
         client.with_tokens("a token")  # type: ignore[arg-type]
+
+
+class _ThrottledTokens(FakeTokens):
+    """A token source whose first ``refusals`` calls meet the token endpoint's 429."""
+
+    def __init__(self, refusals: int) -> None:
+        super().__init__()
+        self.refusals = refusals
+
+    async def access_token(self) -> str:
+        if self.refusals:
+            self.refusals -= 1
+            raise RateLimitError("token endpoint: HTTP 429", status=429)
+        return await super().access_token()
+
+
+async def test_a_429_of_the_token_endpoint_is_not_the_apis_quota() -> None:
+    recorder = Recorder()
+    quick = RetryPolicy(attempts=5, initial_delay=0.001, max_delay=0.001, jitter=0)
+    client = EnlightenV4Client(
+        API_KEY,
+        _ThrottledTokens(2),
+        transport=MockTransport(recorder),
+        clock=ScaledClock(1.0, origin=NOW),
+        retry=quick,
+    )
+    async with client:
+        # Retried as a server error: no hold to the next minute, no probe, no month spent.
+        system = await client.system(SYSTEM)
+        assert system is not None
+        snapshot = client.scheduler_snapshot()
+    assert len(recorder.requests) == 1
+    assert snapshot.conflicts == 0 and client.known_quotas() == ()
