@@ -76,7 +76,7 @@ REAL_MARGIN = 0.75
 #: comes at the server's expiry, later still); at 7.5 hours the third falls at 49.5 hours
 #: at the earliest, and the two that do fall may each lag up to 7.5 hours.
 MAX_MARGIN = timedelta(hours=7.5)
-#: Real seconds a Redis lock lives when its holder is SIGKILLed (the store's LOCK_TTL is 90
+#: Real seconds a Redis lock lives when its holder is SIGKILLed (the store's LOCK_TTL is 150
 #: real seconds, longer than this whole run): a refresh takes a few to a few hundred
 #: milliseconds here, under load.
 WORKER_LOCK_TTL = 1.0

@@ -115,7 +115,12 @@ class TokenManager:
         return datetime.fromtimestamp(self.clock.now(), timezone.utc)
 
     def _due(self, tokens: TokenSet) -> bool:
-        return tokens.expires_within(self._now(), self.margin)
+        margin = self.margin
+        if tokens.issued_at is not None:
+            # A token that lives less than twice the margin is refreshed at half its life,
+            # not at once: else every call would refresh.
+            margin = min(margin, (tokens.expires_at - tokens.issued_at) / 2)
+        return tokens.expires_within(self._now(), margin)
 
     async def access_token(self) -> str:
         """A valid access token (see the module's rules)."""

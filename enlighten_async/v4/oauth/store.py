@@ -52,15 +52,17 @@ __all__ = [
 
 log = logging.getLogger("enlighten_async.v4.oauth")
 
-#: Seconds (real time) a process waits for a principal's lock before it gives up. A refresh
-#: holds it for one token request (at most ``TOKEN_TIMEOUT``, 30 s) and its retries.
-LOCK_TIMEOUT = 120.0
+#: Seconds (real time) a process waits for a principal's lock before it gives up: longer
+#: than a holder may hold it (:data:`LOCK_TTL`).
+LOCK_TIMEOUT = 180.0
 #: Seconds between two tries of a lock another process holds.
 LOCK_POLL = 0.02
 #: Seconds a Redis lock lives if its holder dies without releasing it; longer than a
-#: refresh takes. A holder that outlives it is safe too: the manager re-reads the store
-#: after a refused refresh and takes a newer set it finds there.
-LOCK_TTL = 90.0
+#: refresh may take: 3 tries (``REFRESH_ATTEMPTS``) of at most 30 s (``TOKEN_TIMEOUT``)
+#: with 2 and 4 s between them, and the save, is about 100 s. A holder that outlives it
+#: anyway is safe too: the manager re-reads the store after a refused refresh and takes a
+#: newer set it finds there.
+LOCK_TTL = 150.0
 #: The most bytes a store file (or a Redis value) may hold: a principal's set is about
 #: 2 KB, an application's file about 2 KB per principal.
 MAX_STORE_BYTES = 16 * 1024 * 1024

@@ -14,11 +14,12 @@ dropped: it names the token, and nothing here needs it.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from attrs import field, frozen
@@ -34,6 +35,8 @@ __all__ = [
     "parse_token_response",
 ]
 
+log = logging.getLogger("enlighten_async.v4.oauth")
+
 #: The most bytes of a token endpoint answer read and parsed (64 KiB). Enphase's answer is
 #: about 1.5 KB; a JWT access token is the largest part of it.
 MAX_TOKEN_BODY_BYTES = 64 * 1024
@@ -42,6 +45,10 @@ MAX_TOKEN_LENGTH = 16 * 1024
 #: The longest ``expires_in`` (or ``refresh_expires_in``) believed: a year. A larger one is
 #: a broken answer, and believing it would never refresh.
 MAX_EXPIRES_IN = 366 * 24 * 3600
+#: The life an answer's access token is given when its ``expires_in`` cannot be read (an
+#: hour, where the service says about a day): the set, whose refresh token has replaced the
+#: one just spent, is kept and refreshed early rather than refused and lost.
+FALLBACK_EXPIRES_IN = 3600.0
 #: The longest text kept of a non-secret field (``scope``, ``app_type``, ...).
 MAX_FIELD_TEXT = 512
 #: A principal id: the ``enl_uid`` as text. It names a file of the file store and a Redis
@@ -154,9 +161,11 @@ def parse_token_response(body: bytes, *, now: float) -> TokenSet:
     caller's clock) turns ``expires_in`` into ``expires_at``.
 
     Raises :class:`TokenFormatError` for a body over :data:`MAX_TOKEN_BODY_BYTES`, one that
-    is not a JSON object, a token missing or of the wrong type or characters, a
-    ``token_type`` other than bearer, an ``expires_in`` that is not a number of seconds
-    between 1 and :data:`MAX_EXPIRES_IN`, or an ``enl_uid`` that is not an id.
+    is not a JSON object, a token missing or of the wrong type or characters, or an
+    ``enl_uid`` that is not an id. Any other odd field is left out with a warning (an
+    ``expires_in`` that is not a number of seconds between 1 and :data:`MAX_EXPIRES_IN`
+    gives :data:`FALLBACK_EXPIRES_IN`): by the time the answer comes, the refresh token
+    it replaces is spent.
     """
     if len(body) > MAX_TOKEN_BODY_BYTES:
         raise TokenFormatError(f"the answer is longer than {MAX_TOKEN_BODY_BYTES:,} bytes")
@@ -167,24 +176,46 @@ def parse_token_response(body: bytes, *, now: float) -> TokenSet:
     if not isinstance(data, dict):
         raise TokenFormatError("the answer is not a JSON object")
     access, refresh = _token(data, "access_token"), _token(data, "refresh_token")
+    principal = _principal(data)
     issued = datetime.fromtimestamp(now, timezone.utc)
-    expires_in = _seconds(data, "expires_in", required=True)
-    assert expires_in is not None
-    refresh_in = _seconds(data, "refresh_expires_in", required=False)
+    # Past the two tokens and the user's id, nothing odd in the answer refuses it: the
+    # server has already replaced the refresh token that was spent, and refusing the answer
+    # would lose the new one (the old is dead). An odd field is left out, and said.
+    expires_in = _lenient(_seconds, data, "expires_in", required=True)
+    if expires_in is None:
+        expires_in = FALLBACK_EXPIRES_IN
+    refresh_in = _lenient(_seconds, data, "refresh_expires_in", required=False)
+    if _lenient(_token_type, data) is None:
+        log.warning("token answer: token_type is not bearer; the token is sent as bearer")
     return TokenSet(
         access_token=access,
         refresh_token=refresh,
         expires_at=issued + timedelta(seconds=expires_in),
         refresh_expires_at=None if refresh_in is None else issued + timedelta(seconds=refresh_in),
-        principal=_principal(data),
-        scope=_text(data, "scope"),
-        token_type=_token_type(data),
+        principal=principal,
+        scope=_lenient(_text, data, "scope"),
+        token_type="bearer",
         issued_at=issued,
-        client_id=_text(data, "enl_cid"),
-        app_type=_text(data, "app_type"),
-        is_internal_app=_flag(data, "is_internal_app"),
-        password_last_changed=_text(data, "enl_password_last_changed"),
+        client_id=_lenient(_text, data, "enl_cid"),
+        app_type=_lenient(_text, data, "app_type"),
+        is_internal_app=_lenient(_flag, data, "is_internal_app"),
+        password_last_changed=_lenient(_text, data, "enl_password_last_changed"),
     )
+
+
+R = TypeVar("R")
+
+
+def _lenient(
+    read: Callable[..., R | None], data: Mapping[str, Any], *args: Any, **kw: Any
+) -> R | None:
+    """``read(data, *args)``, or ``None`` (with a warning naming the field, never its value)
+    when the answer's field cannot be read."""
+    try:
+        return read(data, *args, **kw)
+    except TokenFormatError as exc:
+        log.warning("token answer: %s; left out", exc)
+        return None
 
 
 def _epoch(value: datetime | None) -> float | None:

@@ -98,6 +98,23 @@ async def test_refresh_ahead_of_the_margin(setup: Setup) -> None:
     assert await manager.access_token() == second and setup.server.refreshes == 1
 
 
+async def test_a_token_shorter_lived_than_twice_the_margin_is_refreshed_at_half_its_life(
+    setup: Setup,
+) -> None:
+    setup.server.access_lifetime = 240.0  # 4 minutes: inside the 5-minute margin at once
+    manager = setup.manager()
+    first = await manager.refresh_now()
+    assert setup.server.refreshes == 1
+    # Not due again at once (that would refresh on every call), but at half its life.
+    assert await manager.access_token() == first.access_token
+    setup.clock.advance(119)
+    assert await manager.access_token() == first.access_token
+    assert setup.server.refreshes == 1
+    setup.clock.advance(2)
+    assert await manager.access_token() != first.access_token
+    assert setup.server.refreshes == 2
+
+
 async def test_100_concurrent_callers_make_one_refresh(
     setup: Setup, monkeypatch: pytest.MonkeyPatch
 ) -> None:
