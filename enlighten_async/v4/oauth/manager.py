@@ -104,6 +104,9 @@ class TokenManager:
         self.margin = margin
         self.refreshes = 0
         self._tokens: TokenSet | None = None
+        #: A refreshed set the store would not take (the old refresh token is spent): kept
+        #: here, not handed out, and saved first by the next refresh of this manager.
+        self._unsaved: TokenSet | None = None
         self._flight: asyncio.Task[TokenSet] | None = None
 
     def __repr__(self) -> str:
@@ -176,11 +179,17 @@ class TokenManager:
         # A read without the lock first: a set another process refreshed is taken at the
         # cost of a read, without queueing for the lock.
         current = await self.store.load(principal)
-        if current is not None and self._usable(current, stale, force):
+        if self._unsaved is None and current is not None and self._usable(current, stale, force):
             self._tokens = current
             return current
         async with self.store.lock(principal):
             current = await self.store.load(principal)  # again, now that no one else writes
+            unsaved, self._unsaved = self._unsaved, None
+            if unsaved is not None and (
+                current is None or current.refresh_token != unsaved.refresh_token
+            ):
+                await self._save(unsaved)  # the set the last refresh could not save
+                current = unsaved
             if current is None:
                 raise ReauthorizationRequired(
                     f"no token set is stored for principal {principal}: the system owner "
@@ -197,7 +206,7 @@ class TokenManager:
             if sent:
                 # Saved before anyone gets it: the old refresh token is dead now, and the
                 # store must hold the one that works before any call can succeed on it.
-                await self.store.save(principal, new)
+                await self._save(new)
                 log.info(
                     "principal %s: tokens refreshed; the access token is valid until %s",
                     principal,
@@ -205,6 +214,31 @@ class TokenManager:
                 )
             self._tokens = new
             return new
+
+    async def _save(self, tokens: TokenSet) -> None:
+        """Save ``tokens`` (tried :data:`REFRESH_ATTEMPTS` times); if the store will not take
+        them, keep them for the next refresh to save, and raise."""
+        delay = REFRESH_BACKOFF
+        for attempt in range(1, REFRESH_ATTEMPTS + 1):
+            try:
+                await self.store.save(self.principal, tokens)
+                return
+            except asyncio.CancelledError:
+                self._unsaved = tokens
+                raise
+            except Exception as exc:
+                if attempt == REFRESH_ATTEMPTS:
+                    self._unsaved = tokens
+                    raise
+                log.warning(
+                    "principal %s: the token store did not take the refreshed set (%s), "
+                    "retrying in %g s",
+                    self.principal,
+                    type(exc).__name__,
+                    delay,
+                )
+                await self.clock.sleep(delay)
+                delay *= 2
 
     async def _refresh(self, current: TokenSet) -> tuple[TokenSet, bool]:
         """The new set and whether it came from the endpoint (``False``: from the store)."""

@@ -115,6 +115,35 @@ async def test_a_token_shorter_lived_than_twice_the_margin_is_refreshed_at_half_
     assert setup.server.refreshes == 2
 
 
+@pytest.mark.parametrize("failures", [1, 3])
+async def test_a_refreshed_set_the_store_will_not_take_is_not_lost(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch, failures: int
+) -> None:
+    manager = setup.manager()
+    first = await manager.access_token()
+    setup.clock.advance(LIFETIME)
+    real_save, left = setup.store.save, failures
+
+    async def save(principal: str, tokens: TokenSet) -> None:
+        nonlocal left
+        if left:
+            left -= 1
+            raise OSError("disk full")
+        await real_save(principal, tokens)
+
+    monkeypatch.setattr(setup.store, "save", save)
+    if failures < 3:  # retried: the set is saved, then handed out
+        token = await manager.access_token()
+    else:  # every try failed: not handed out (not saved), kept for the next refresh
+        with pytest.raises(OSError):
+            await manager.access_token()
+        token = await manager.access_token()  # saves the kept set: no second refresh
+    assert token != first and setup.server.refreshes == 1
+    stored = await setup.store.load(PRINCIPAL)
+    assert stored is not None and stored.access_token == token
+    assert setup.server.live_refresh_token(stored.refresh_token)
+
+
 async def test_100_concurrent_callers_make_one_refresh(
     setup: Setup, monkeypatch: pytest.MonkeyPatch
 ) -> None:
