@@ -214,7 +214,8 @@ class TokenEndpoint:
 
     async def _post(self, form: Mapping[str, str], *, secret: str) -> TokenSet:
         grant = form["grant_type"]
-        secrets = (self._client_secret, secret)
+        # The Basic value too: base64 of "client_id:secret" is the secret in another form.
+        secrets = (self._client_secret, secret, self._basic.removeprefix("Basic "))
         started = time.monotonic()
         # Raised after the try block, so that no aiohttp exception (which holds the request,
         # its headers included) rides along as __context__.

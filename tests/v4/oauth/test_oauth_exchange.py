@@ -228,3 +228,25 @@ async def test_nothing_secret_is_logged_at_debug(
     assert caplog.records, "the exchange logs at DEBUG"
     text = "\n".join(f"{r.getMessage()} {r.args!r}" for r in caplog.records) + repr(endpoint)
     assert leaked(text, token_server.secrets) == []
+
+
+async def test_a_description_echoing_the_basic_value_does_not_carry_it(
+    server: tuple[TokenServer, str],
+) -> None:
+    # The Basic value is base64 of "client_id:secret": the secret in another form.
+    basic = "Y2xpZW50LTRkMWM5ZTpjbDFlbnQtU0VDUkVULTlkOGU3ZjZh"
+
+    async def echo(request: web.Request) -> web.Response:
+        description = f"bad client: {request.headers['Authorization']}"
+        return web.json_response(
+            {"error": "invalid_grant", "error_description": description}, status=400
+        )
+
+    app = web.Application()
+    app.router.add_post("/oauth/token", echo)
+    async with serving(app) as base:
+        with pytest.raises(ReauthorizationRequired) as caught:
+            await _endpoint(base).refresh("rt-abcdefgh")
+    shown = f"{caught.value} {caught.value!r} {caught.value.args}"
+    assert "bad client" in shown
+    assert leaked(shown, [basic]) == []
