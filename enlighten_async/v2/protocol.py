@@ -2,14 +2,11 @@
 
 :func:`decode` turns a :class:`~enlighten_async.core.wire.RawResponse` (status, headers,
 body) into the request's model or raises the typed error; :func:`error_for` reads v2's
-error bodies (a 409 is the quota answer). The request and response types, and the bounds
-on what an error keeps of a body, are version-neutral: :mod:`enlighten_async.core.wire`.
-The argument checks live in :mod:`enlighten_async.core.args`. Nothing here touches a
-socket (after gidgethub's ``sansio``).
-
-Every byte of a response is treated as hostile: a body is counted before it is parsed
-(:data:`MAX_INTERVALS`), and an error keeps a bounded, redacted copy of it
-(:func:`~enlighten_async.core.wire.prune`).
+error bodies (a 409 is the quota answer). What every version does with a body (count it,
+parse it, keep a bounded, redacted copy of an error's) is
+:mod:`enlighten_async.core.decoding`; the request and response types are
+:mod:`enlighten_async.core.wire`, the argument checks :mod:`enlighten_async.core.args`.
+Nothing here touches a socket (after gidgethub's ``sansio``).
 """
 
 from __future__ import annotations

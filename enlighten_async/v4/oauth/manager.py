@@ -215,6 +215,18 @@ class TokenManager:
             self._tokens = new
             return new
 
+    async def _back_off(self, what: str, exc: BaseException, delay: float) -> float:
+        """Say that ``what`` failed and wait ``delay`` clock seconds; the next delay."""
+        log.warning(
+            "principal %s: %s (%s), retrying in %g s",
+            self.principal,
+            what,
+            type(exc).__name__,
+            delay,
+        )
+        await self.clock.sleep(delay)
+        return delay * 2
+
     async def _save(self, tokens: TokenSet) -> None:
         """Save ``tokens`` (tried :data:`REFRESH_ATTEMPTS` times); if the store will not take
         them, keep them for the next refresh to save, and raise."""
@@ -230,15 +242,7 @@ class TokenManager:
                 if attempt == REFRESH_ATTEMPTS:
                     self._unsaved = tokens
                     raise
-                log.warning(
-                    "principal %s: the token store did not take the refreshed set (%s), "
-                    "retrying in %g s",
-                    self.principal,
-                    type(exc).__name__,
-                    delay,
-                )
-                await self.clock.sleep(delay)
-                delay *= 2
+                delay = await self._back_off("the token store did not take the set", exc, delay)
 
     async def _refresh(self, current: TokenSet) -> tuple[TokenSet, bool]:
         """The new set and whether it came from the endpoint (``False``: from the store)."""
@@ -268,14 +272,7 @@ class TokenManager:
             except EnlightenError as exc:
                 if attempt == REFRESH_ATTEMPTS or not is_retryable(exc):
                     raise
-                log.warning(
-                    "principal %s: refresh failed (%s), retrying in %g s",
-                    self.principal,
-                    type(exc).__name__,
-                    delay,
-                )
-                await self.clock.sleep(delay)
-                delay *= 2
+                delay = await self._back_off("refresh failed", exc, delay)
                 continue
             if new.principal != self.principal:
                 raise ReauthorizationRequired(
