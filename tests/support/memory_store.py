@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from datetime import date, datetime, timezone
-from types import TracebackType
 from typing import Any
 
+from enlighten_async.core.closing import AsyncResource
 from enlighten_async.core.kinds import OwnedRows, Table
 from enlighten_async.kinds import TABLES, kind_spec
 from enlighten_async.store import RangeResult, StoreDataError, StoredSystem, StoreStatus
@@ -23,7 +23,7 @@ from enlighten_async.v2.models import System
 Row = tuple[Any, ...]
 
 
-class MemoryStore:
+class MemoryStore(AsyncResource):
     """A :class:`~enlighten_async.store.Store` in dicts; gone when the process ends."""
 
     path = ":memory:"
@@ -36,17 +36,6 @@ class MemoryStore:
         self._systems: dict[int, StoredSystem] = {}
         # (system_id, kind, start_at, end_at) -> (owner, lease end by time.time())
         self._claims: dict[tuple[int, str, int, int], tuple[str, float]] = {}
-
-    async def __aenter__(self) -> MemoryStore:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def close(self) -> None:
         """Nothing to release."""
