@@ -385,6 +385,16 @@ async def _resolve_systems(
     return found
 
 
+def _check_client(client: BackfillClient) -> None:
+    """A ``TypeError`` for a client a backfill cannot list systems with: v4's own client
+    (its ``/systems`` has no filter, its systems no ``meta``) goes in a ``V4Fleet``."""
+    if api_version_of(client) == "v4" and not hasattr(client, "client_for"):
+        raise TypeError(
+            f"a v4 backfill takes a V4Fleet, got {type(client).__name__}: "
+            "enlighten_async.v4.fleet.V4Fleet([client, *other_owners_clients])"
+        )
+
+
 def api_version_of(client: BackfillClient) -> str:
     """The API version ``client`` calls (``BackfillClient.api_version``; a client written
     for an earlier version of this package, without it, is v2's)."""
@@ -488,6 +498,7 @@ async def plan_backfill(
     clock: it lists the systems (``/systems``, as a backfill does first) and reads the
     store's done ranges (``None``: an empty store), and fetches nothing, stores nothing.
     """
+    _check_client(client)
     now = client.clock.now()
     kinds, since_bound = _arguments(kinds, since, until, shard, now, api_version_of(client))
     base = client.scheduler_snapshot()
@@ -558,6 +569,7 @@ async def backfill(
     the run works and released when the span is stored or failed, or the run stops; a
     killed run's claims lapse after at most ``claim_lease`` seconds.
     """
+    _check_client(client)
     clock = client.clock
     now = clock.now()
     kinds, since_bound = _arguments(kinds, since, until, shard, now, api_version_of(client))
