@@ -93,7 +93,7 @@ async def v4_setup(
     *,
     seed: int = 6,
     faults: bool = True,
-    per_minute: int = 120,
+    per_minute: int | None = 120,
     per_month: int | None = None,
     access_seconds: float = 240.0,
     scale: float = 60.0,
@@ -105,12 +105,17 @@ async def v4_setup(
     """A served v4 simulator of ``systems`` systems and a range of ``days`` UTC days that
     ended two days before the clock's origin. ``faults``: every fault (see the module's
     docstring): the minute quota ``per_minute`` and the month's ``per_month`` (``None``:
-    no month quota); without them, no quota at all. ``clock`` replaces the compressed
+    none; both ``None``: the faults without a quota, for a clock that stands still);
+    without ``faults``, no fault and no quota. ``clock`` replaces the compressed
     clock (``scale`` from ``origin``)."""
     if clock is None:
         clock = ScaledClock(scale, origin=origin)
     origin = clock.now()
-    quotas = f"{per_minute}/minute" + (f", {per_month}/month" if per_month else "")
+    parts = [
+        f"{per_minute}/minute" if per_minute else "",
+        f"{per_month}/month" if per_month else "",
+    ]
+    quotas = ", ".join(p for p in parts if p) or "unlimited"
     simulator = Simulator(
         fleet=Fleet(systems, seed=seed, lagging=lagging, stopped=stopped),
         plan=v4_plan(quotas if faults else "unlimited"),
