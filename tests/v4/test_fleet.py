@@ -73,5 +73,5 @@ async def test_a_fleet_needs_one_scheduler_and_a_bare_v4_client_is_refused() -> 
             with pytest.raises(ValueError, match="at least one"):
                 V4Fleet([])
             with pytest.raises(TypeError, match="takes a V4Fleet"):
-                await backfill(a, MemoryStore(), None, None, timedelta(days=2))
+                await backfill(a, MemoryStore(), None, None, timedelta(days=2))  # type: ignore[arg-type]
             assert a.api_version == "v4"
