@@ -497,6 +497,7 @@ async def plan_backfill(
     """The spans :func:`backfill` would fetch with the same arguments, by the client's
     clock: it lists the systems (``/systems``, as a backfill does first) and reads the
     store's done ranges (``None``: an empty store), and fetches nothing, stores nothing.
+    ``kinds`` defaults to the client's API version's, as :func:`backfill`'s does.
     """
     _check_client(client)
     now = client.clock.now()
@@ -537,8 +538,14 @@ async def backfill(
 ) -> BackfillReport:
     """Fetch the history of ``systems`` (ids or :class:`System` s; all when ``None``).
 
-    ``kinds`` is any of ``stats``, ``rgm_stats``, ``consumption_stats``,
-    ``energy_lifetime``. A ``date`` is each system's local date, and both ends are
+    ``client`` is an API v2 ``EnlightenClient`` or, for API v4, a
+    :class:`~enlighten_async.v4.fleet.V4Fleet` (the clients of every owner). ``kinds``
+    (default: every kind of the client's API version, ``kinds_of(client.api_version)``)
+    is any of v2's ``stats``, ``rgm_stats``, ``consumption_stats``, ``energy_lifetime``,
+    or of v4's (``enlighten_async.v4.kinds``); a kind of another version than the
+    client's is a ``ValueError``. v4's kinds are planned as the gaps of what ``store``
+    holds, each in the fewest requests the API allows, and each answer is stored only
+    up to the system's last report (a later run fetches the rest from there). A ``date`` is each system's local date, and both ends are
     included: ``since=date(2026, 11, 18), until=date(2026, 11, 20)`` fetches the local days
     18, 19 and 20 of every kind, a day of ``stats`` from local midnight to local midnight.
     An aware ``datetime`` (or epoch seconds) is that exact instant: the interval kinds

@@ -27,7 +27,9 @@ requests. Data lags (an empty list until the system has reported), so an answer 
 complete only up to the system's last report (each kind's
 :class:`~enlighten_async.core.kinds.Completion`). A lifetime's trailing zeros mean "not
 reported yet": only the days that ended before the system's last report are stored; a 0 on
-such a day is a real 0 (a system without a battery reports 0 every day).
+such a day is a real 0 (a system without a battery reports 0 every day). The answers of
+``telemetry/production_meter`` and ``telemetry/battery`` carry no ``meta`` (per the spec):
+those two kinds are complete up to the system's last report as ``/systems`` listed it.
 
 This module imports the core only: its fetches call v4's operations on the client they are
 handed (a :class:`~enlighten_async.v4.fleet.V4Fleet`: the client of the system's owner).
