@@ -545,7 +545,9 @@ async def backfill(
     or of v4's (``enlighten_async.v4.kinds``); a kind of another version than the
     client's is a ``ValueError``. v4's kinds are planned as the gaps of what ``store``
     holds, each in the fewest requests the API allows, and each answer is stored only
-    up to the system's last report (a later run fetches the rest from there). A ``date`` is each system's local date, and both ends are
+    up to the system's last report (a later run fetches the rest from there).
+
+    A ``date`` is each system's local date, and both ends are
     included: ``since=date(2026, 11, 18), until=date(2026, 11, 20)`` fetches the local days
     18, 19 and 20 of every kind, a day of ``stats`` from local midnight to local midnight.
     An aware ``datetime`` (or epoch seconds) is that exact instant: the interval kinds
