@@ -388,14 +388,14 @@ async def _resolve_systems(
 def _check_client(client: BackfillClient) -> None:
     """A ``TypeError`` for a client a backfill cannot list systems with: v4's own client
     (its ``/systems`` has no filter, its systems no ``meta``) goes in a ``V4Fleet``."""
-    if api_version_of(client) == "v4" and not hasattr(client, "client_for"):
+    if _api_version(client) == "v4" and not hasattr(client, "client_for"):
         raise TypeError(
             f"a v4 backfill takes a V4Fleet, got {type(client).__name__}: "
             "enlighten_async.v4.fleet.V4Fleet([client, *other_owners_clients])"
         )
 
 
-def api_version_of(client: BackfillClient) -> str:
+def _api_version(client: BackfillClient) -> str:
     """The API version ``client`` calls (``BackfillClient.api_version``; a client written
     for an earlier version of this package, without it, is v2's)."""
     version = getattr(client, "api_version", "v2")
@@ -501,7 +501,7 @@ async def plan_backfill(
     """
     _check_client(client)
     now = client.clock.now()
-    kinds, since_bound = _arguments(kinds, since, until, shard, now, api_version_of(client))
+    kinds, since_bound = _arguments(kinds, since, until, shard, now, _api_version(client))
     base = client.scheduler_snapshot()
     system_list = await _listed(client, systems, shard)
     sent = client.scheduler_snapshot().requests_sent - base.requests_sent
@@ -581,7 +581,7 @@ async def backfill(
     _check_client(client)
     clock = client.clock
     now = clock.now()
-    kinds, since_bound = _arguments(kinds, since, until, shard, now, api_version_of(client))
+    kinds, since_bound = _arguments(kinds, since, until, shard, now, _api_version(client))
     if isinstance(claim_lease, bool) or not isinstance(claim_lease, int | float):
         raise TypeError(f"claim_lease must be seconds, got {type(claim_lease).__name__}")
     if not 0 < claim_lease < float("inf"):
