@@ -35,6 +35,7 @@ matches psycopg 3's, and its small queries (claims, done ranges) take half the t
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import time
@@ -43,7 +44,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from enlighten_async.core.args import url_shown, utc_datetime
+from enlighten_async.core.args import utc_datetime
 from enlighten_async.core.closing import AsyncResource
 from enlighten_async.core.kinds import BackfillSystem, OwnedRows, Table
 from enlighten_async.kinds import KINDS as _REGISTRY
@@ -68,7 +69,7 @@ from enlighten_async.store import (
 if TYPE_CHECKING:  # pragma: no cover
     import asyncpg
 
-__all__ = ["SCHEMA_VERSION", "PostgresStore", "is_postgres_url"]
+__all__ = ["SCHEMA_VERSION", "PostgresStore", "is_postgres_url", "redact_url"]
 
 log = logging.getLogger("enlighten_async.pg_store")
 
@@ -88,6 +89,23 @@ _SOURCE_KEYS = ("source_base_url", "source_user_hash", "source_salt", "source_si
 def is_postgres_url(db: str) -> bool:
     """Whether ``db`` names a PostgreSQL store (``postgresql://`` or ``postgres://``)."""
     return db.startswith(("postgresql://", "postgres://"))
+
+
+def redact_url(url: str) -> str:
+    """``url`` as any output may show it: the password in its userinfo (everything after
+    the user name, up to the last ``@``) and any query or fragment (``?password=...``)
+    replaced by ``***``; the user, host, port and database stay readable."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "***"
+    if "@" in rest:
+        userinfo, _, rest = rest.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        rest = f"{user}{':***' if colon else ''}@{rest}"
+    cut = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=-1)
+    if cut >= 0:
+        rest = rest[: cut + 1] + "***"
+    return f"{scheme}://{rest}"
 
 
 def _password(url: str) -> str:
@@ -231,8 +249,8 @@ class PostgresStore(AsyncResource):
         self._secrets = tuple(
             s for s in {_password(url), urllib.parse.unquote(_password(url))} if s
         )
-        #: The URL as messages show it: no userinfo, query or fragment.
-        self.url_shown = url_shown(url)
+        #: The URL as messages show it: no password, query or fragment (:func:`redact_url`).
+        self.url_shown = redact_url(url)
         self.path = self.url_shown  # what StoreError and the CLI's messages name
         self.source = source
         self.read_only = read_only
@@ -242,7 +260,7 @@ class PostgresStore(AsyncResource):
         self._tables: set[str] = set()
 
     def __repr__(self) -> str:
-        return f"PostgresStore({self.url_shown}{', read_only=True' if self.read_only else ''})"
+        return f"PostgresStore({self.url_shown!r}{', read_only=True' if self.read_only else ''})"
 
     async def _enter(self) -> None:
         await self.open()
@@ -311,15 +329,14 @@ class PostgresStore(AsyncResource):
             )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
             error = self._error(exc)
-        except TimeoutError:
+        except asyncio.TimeoutError:
             error = StoreError(
                 f"{self.path}: no answer within {CONNECT_TIMEOUT:.0f} s", path=self.path
             )
         else:
-            error = None
-        if error is not None:
+            self._pool = pool
+        if self._pool is None:
             raise error from None
-        self._pool = pool
         try:
             async with pool.acquire() as conn:
                 if self.read_only:
