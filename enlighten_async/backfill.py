@@ -529,6 +529,10 @@ async def backfill(
     store = _current_store(store)
     # A store without claims (one written for an earlier version) is used as before.
     claims = store if isinstance(store, ClaimingStore) else None
+    # A store that keeps a table of planned work (PostgresStore) is told each system and
+    # kind's spans before they are claimed: planning is idempotent there, so every run on
+    # the store plans the same spans once, whoever comes first.
+    plan_ranges = getattr(store, "plan_ranges", None) if claims is not None else None
     run_id = claim_owner()
     report = BackfillReport()
     base = client.scheduler_snapshot()
@@ -574,9 +578,11 @@ async def backfill(
                     report.skipped += extra
                 if extra:
                     progress()
-                for start_at, end_at in planned:
-                    if not done.covers(start_at, end_at):
-                        yield WorkItem(system.system_id, kind, start_at, end_at)
+                todo = [(s, e) for s, e in planned if not done.covers(s, e)]
+                if plan_ranges is not None and todo:
+                    await plan_ranges(system.system_id, kind, todo)
+                for start_at, end_at in todo:
+                    yield WorkItem(system.system_id, kind, start_at, end_at)
 
     async def work(item: WorkItem) -> int | _Elsewhere | None:
         # Another run on the same store may have stored the span since it was planned:
