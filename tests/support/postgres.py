@@ -210,3 +210,37 @@ def postgres_server() -> Iterator[PostgresServer]:
 async def postgres_url(postgres_server: PostgresServer) -> str:
     """The URL of a new, empty database of the test process's server."""
     return await postgres_server.create_database()
+
+
+async def copy_sqlite_store(db: Path, url: str) -> None:
+    """Copy every table of the SQLite store at ``db`` into a new PostgreSQL store at
+    ``url``, row for row (the same data in both, for tests that compare their readers)."""
+    import sqlite3
+    from datetime import date
+
+    from enlighten_async.kinds import TABLES
+    from enlighten_async.pg_store import PostgresStore
+
+    src = sqlite3.connect(db)
+    try:
+        async with PostgresStore(url) as store:
+            pool = store._pool_or_raise()
+            async with pool.acquire() as conn:
+                for table in TABLES.values():
+                    rows = src.execute(f"SELECT {', '.join(table.column_names)} FROM {table.name}")
+                    records = [tuple(r) for r in rows]
+                    if table.by_day:
+                        at = table.column_names.index(table.time_column)
+                        records = [
+                            (*r[:at], date.fromisoformat(r[at]), *r[at + 1 :]) for r in records
+                        ]
+                    at = table.column_names.index(table.time_column)
+                    await store._ensure_partitions(conn, table, {r[at] for r in records})
+                    await conn.copy_records_to_table(
+                        table.name, records=records, columns=list(table.column_names)
+                    )
+                for name in ("windows", "systems", "store_info"):
+                    records = [tuple(r) for r in src.execute(f"SELECT * FROM {name}")]
+                    await conn.copy_records_to_table(name, records=records)
+    finally:
+        src.close()
