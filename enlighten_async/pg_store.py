@@ -108,6 +108,28 @@ def redact_url(url: str) -> str:
     return f"{scheme}://{rest}"
 
 
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _check_userinfo(url: str) -> None:
+    """``ValueError`` (without the password) when the URL's user or password is not
+    percent-encoded: an unencoded ``/``, ``?``, ``#`` or ``@`` ends it wherever a parser
+    stops, and the driver's error then quotes the rest of it as a host or a port."""
+    rest = url.partition("://")[2]
+    if "@" not in rest:
+        return
+    userinfo = rest.rpartition("@")[0]
+    bad = any(c in userinfo for c in "/?#@[]") or any(
+        part[:2] == "" or not set(part[:2]) <= _HEX or len(part) < 2
+        for part in userinfo.split("%")[1:]
+    )
+    if bad:
+        raise ValueError(
+            f"the user and password of {redact_url(url)} must be percent-encoded "
+            "(urllib.parse.quote(password, safe='')), or given in PGPASSWORD or ~/.pgpass"
+        )
+
+
 def _password(url: str) -> str:
     """The password in ``url``'s userinfo (as written and decoded), or ``""``."""
     rest = url.partition("://")[2]
@@ -263,6 +285,7 @@ class PostgresStore(AsyncResource):
             raise ValueError(
                 "a read-only store records no source: give source=None with read_only=True"
             )
+        _check_userinfo(url)
         self._url = url
         self._secrets = tuple(
             s for s in {_password(url), urllib.parse.unquote(_password(url))} if s
@@ -346,8 +369,14 @@ class PostgresStore(AsyncResource):
                 server_settings=settings,
                 reset=_reset,
             )
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             error = self._error(exc)
+        except ValueError as exc:
+            # the driver's reading of the URL: its text may quote any piece of it
+            error = StoreError(
+                f"{self.path}: the driver cannot read this URL ({type(exc).__name__})",
+                path=self.path,
+            )
         except asyncio.TimeoutError:
             error = StoreError(
                 f"{self.path}: no answer within {CONNECT_TIMEOUT:.0f} s", path=self.path

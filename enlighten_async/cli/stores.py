@@ -54,5 +54,8 @@ def open_store(
             ) from None
         from enlighten_async.pg_store import PostgresStore
 
-        return PostgresStore(db, source=source, read_only=read_only)
+        try:
+            return PostgresStore(db, source=source, read_only=read_only)
+        except ValueError as exc:  # a password not percent-encoded (never quoted)
+            raise UsageError(f"--db: {exc}") from None
     return SQLiteStore(db, source=source, read_only=read_only)

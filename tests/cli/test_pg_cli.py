@@ -108,3 +108,10 @@ def test_a_backfill_into_postgres_then_status(postgres_server: PostgresServer) -
     assert status.returncode == 0, status.stderr
     doc = json.loads(status.stdout)
     assert doc["systems"] and PG_PASSWORD not in status.stdout.decode()
+
+
+def test_an_unencoded_password_is_a_usage_error_that_never_quotes_it() -> None:
+    proc = run_command("status", "--db", "postgresql://u:Tr0ub/4dorXq:Zk@w@127.0.0.1:1/fleet")
+    err = proc.stderr.decode()
+    assert proc.returncode == 2, err
+    assert "percent-encoded" in err and "4dorXq" not in err and "Traceback" not in err
