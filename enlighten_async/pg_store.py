@@ -6,10 +6,11 @@ is; the kinds, their tables, keys and rows come from the registry
 (:mod:`enlighten_async.kinds`), so a kind registered later is stored as well.
 
 * **Writes.** A range's rows go in with ``COPY`` (asyncpg's binary
-  ``copy_records_to_table``), straight into the table when none of its keys is there yet
-  (a first fetch: the common case), else into a temporary table and from there with one
-  ``INSERT ... ON CONFLICT DO UPDATE`` (a range fetched again replaces its rows). The done
-  range is recorded in the same transaction as its rows.
+  ``copy_records_to_table``) straight into the tables: a range's first fetch, the
+  common case, has no key there yet. When a key is taken (the range fetched again, or
+  one overlapping it) that transaction is void, and the write is done again through a
+  temporary table and one ``INSERT ... ON CONFLICT DO UPDATE`` (a range fetched again
+  replaces its rows). The done range is recorded in the same transaction as its rows.
 * **Tables** are partitioned by month of their time column (declarative ``PARTITION BY
   RANGE``); a month's partition is made when a row of it first comes. Each table has an
   index on ``(system_id, <time column>)``, the reads of ``export``, ``plot`` and ``status``.
@@ -184,7 +185,8 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TABLE IF NOT EXISTS work (
             system_id bigint NOT NULL, kind text NOT NULL, start_at bigint NOT NULL,
             end_at bigint NOT NULL, owner text, expires_at timestamptz,
-            planned_at timestamptz NOT NULL DEFAULT now(), done_at timestamptz,
+            planned_at timestamptz NOT NULL DEFAULT now(), claimed_at timestamptz,
+            done_at timestamptz,
             claims integer NOT NULL DEFAULT 0, stores integer NOT NULL DEFAULT 0,
             PRIMARY KEY (system_id, kind, start_at, end_at))""",
         "CREATE INDEX IF NOT EXISTS work_by_owner ON work (owner) WHERE owner IS NOT NULL",
@@ -788,7 +790,7 @@ class PostgresStore(AsyncResource):
                         if r["owner"] not in (None, owner) and r["live"] is False
                     }
                     await conn.execute(
-                        "UPDATE work SET owner = $5, claims = claims + 1, "
+                        "UPDATE work SET owner = $5, claims = claims + 1, claimed_at = now(), "
                         "expires_at = now() + make_interval(secs => $6) "
                         "WHERE system_id = $1 AND kind = $2 AND start_at = $3 AND end_at = $4",
                         *key,

@@ -209,3 +209,14 @@ def test_redact_url_keeps_the_user_and_host_and_drops_the_password() -> None:
     assert redact_url("postgres://me@db/fleet") == "postgres://me@db/fleet"
     assert redact_url("postgresql://a:b@c@db/f?password=x") == "postgresql://a:***@db/f?***"
     assert redact_url("postgresql:///fleet?host=/run/pg#x") == "postgresql:///fleet?***"
+
+
+def test_without_a_server_the_tests_skip_or_fail_as_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.support import postgres
+
+    monkeypatch.delenv(postgres.REQUIRE_POSTGRES_ENV, raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install postgresql"):
+        postgres._no_postgres("initdb and pg_ctl are not installed: apt-get install postgresql")
+    monkeypatch.setenv(postgres.REQUIRE_POSTGRES_ENV, "1")
+    with pytest.raises(pytest.fail.Exception, match="ENLIGHTEN_REQUIRE_POSTGRES=1"):
+        postgres._no_postgres("initdb and pg_ctl are not installed: apt-get install postgresql")
