@@ -43,7 +43,7 @@ def test_status_export_and_plot_read_the_same_from_both_stores(
         ("export", "--systems", f"{LA},{BERLIN}", *RANGE),
         *(
             ("export", "--kind", kind, "--systems", str(LA), *RANGE)
-            for kind in ("rgm_stats", "rgm_meter_intervals", "consumption_stats", "energy_lifetime")
+            for kind in ("rgm_meter_intervals", "energy_lifetime")
         ),
     ]
     procs = run_commands(
