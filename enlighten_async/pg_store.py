@@ -289,9 +289,11 @@ class PostgresStore(AsyncResource):
             )
         _check_userinfo(url)
         self._url = url
-        self._secrets = tuple(
-            s for s in {_password(url), urllib.parse.unquote(_password(url))} if s
-        )
+        # what a driver's message must never hold: the password as written and decoded,
+        # and a password given in the query (``?password=...``)
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+        given = {_password(url), urllib.parse.unquote(_password(url)), *query.get("password", ())}
+        self._secrets = tuple(sorted((s for s in given if s), key=len, reverse=True))
         #: The URL as messages show it: no password, query or fragment (:func:`redact_url`).
         self.url_shown = redact_url(url)
         self.path = self.url_shown  # what StoreError and the CLI's messages name
