@@ -593,6 +593,10 @@ async def backfill(
     store = _current_store(store)
     # A store without claims (one written for an earlier version) is used as before.
     claims = store if isinstance(store, ClaimingStore) else None
+    # A store that keeps a table of planned work (PostgresStore) is told each system and
+    # kind's spans before they are claimed: planning is idempotent there, so every run on
+    # the store plans the same spans once, whoever comes first.
+    plan_ranges = getattr(store, "plan_ranges", None) if claims is not None else None
     run_id = claim_owner()
     report = BackfillReport()
     base = client.scheduler_snapshot()
@@ -618,6 +622,12 @@ async def backfill(
     # meanwhile shows as fewer spans planned the second time.)
     skipped_at_start: dict[tuple[int, str], int] = {}
     planned_at_start: dict[tuple[int, str], int] = {}
+    # The spans another live run held when tried: tried again every poll while this run
+    # works through its own, so that a dead run's spans are taken over once its lease
+    # lapses (within a lease and a poll), not only when this run's own list is done.
+    held_elsewhere: list[WorkItem] = []
+    poll = min(CLAIM_POLL, claim_lease / 4)
+    retry_at = time.monotonic() + poll
     for system in system_list:
         for kind in kinds:
             done = await _done(store, system.system_id, kind)
@@ -630,6 +640,7 @@ async def backfill(
 
     async def items() -> AsyncIterator[WorkItem]:
         # Planned again lazily: memory stays bounded by one system's spans.
+        nonlocal retry_at
         for system in system_list:
             for kind in kinds:
                 done = await _done(store, system.system_id, kind)
@@ -649,9 +660,17 @@ async def backfill(
                     report.skipped += extra
                 if extra:
                     progress()
-                for start_at, end_at in planned:
-                    if not done.covers(start_at, end_at):
-                        yield WorkItem(system.system_id, kind, start_at, end_at)
+                todo = [(s, e) for s, e in planned if not done.covers(s, e)]
+                if plan_ranges is not None and todo:
+                    await plan_ranges(system.system_id, kind, todo)
+                for start_at, end_at in todo:
+                    yield WorkItem(system.system_id, kind, start_at, end_at)
+                    if held_elsewhere and time.monotonic() >= retry_at:
+                        retry_at = time.monotonic() + poll
+                        again = held_elsewhere[:]
+                        held_elsewhere.clear()
+                        for item in again:
+                            yield item
 
     async def work(item: WorkItem) -> int | _Elsewhere | None:
         # Another run on the same store may have stored the span since it was planned:
@@ -744,11 +763,13 @@ async def backfill(
 
     async def run(
         source: Iterable[WorkItem] | AsyncIterator[WorkItem],
+        elsewhere: list[WorkItem] | None = None,
     ) -> tuple[list[WorkItem], list[WorkItem]]:
         """Work through ``source``; return the spans another run held (to try again
-        later) and those whose answer was not for them, to ask for again (each at most
-        :data:`BAD_ANSWER_RETRIES` times: then it is reported as failed)."""
-        elsewhere: list[WorkItem] = []
+        later: added to ``elsewhere`` as they come) and those whose answer was not for
+        them, to ask for again (each at most :data:`BAD_ANSWER_RETRIES` times: then it is
+        reported as failed)."""
+        elsewhere = [] if elsewhere is None else elsewhere
         again: list[WorkItem] = []
         outcomes = fan_out(source, work, concurrency=concurrency)
         async with contextlib.aclosing(outcomes):
@@ -794,7 +815,7 @@ async def backfill(
     progress()
     renewing = None if claims is None else asyncio.ensure_future(renew(claims))
     try:
-        waiting, again = await run(items())
+        waiting, again = await run(items(), held_elsewhere)
         # What other runs held: each is theirs until they store it (stored meanwhile here),
         # or fail it, stop or die (their claim is released or lapses: then it is fetched
         # here). Looked at again every CLAIM_POLL seconds; no request is sent meanwhile.

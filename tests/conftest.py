@@ -25,6 +25,9 @@ from aioresponses import aioresponses
 
 from tests.support.loopback import free_port
 
+# The PostgreSQL server fixtures (postgres_server, postgres_url).
+pytest_plugins = ["tests.support.postgres"]
+
 SPEC_PATH = Path(__file__).resolve().parent.parent / "spec" / "enlighten-systems-api-v2.yaml"
 API_KEY = "k3y-SECRET-4f9a1c"
 USER_ID = "u5er-SECRET-77b2"

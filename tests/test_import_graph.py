@@ -38,7 +38,7 @@ HEAVY = (
 #: The API versions: subpackages named ``v<N>``.
 VERSIONS = tuple(sorted(p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name[:1] == "v"))
 #: Modules of the engine above the versions, which know a version only through the registry.
-ENGINE = ("store", "backfill", "export", "plot")
+ENGINE = ("store", "pg_store", "backfill", "export", "plot")
 #: Where the API versions register their kinds: the one module that names them all.
 REGISTRY = "kinds"
 

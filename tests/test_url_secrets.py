@@ -398,3 +398,45 @@ def test_the_key_given_twice_is_a_usage_error(
     assert cli.main(argv) == 2
     out, err = capsys.readouterr()
     assert "ENLIGHTEN_API_KEY and ENLIGHTEN_API_KEY_FILE" in err and KEY not in out + err
+
+
+# -- PostgreSQL URLs (--db postgresql://...) ----------------------------------------------
+
+
+@pytest.mark.parametrize("password", BAD_PASSWORDS)
+async def test_postgres_store_never_shows_its_password(password: str) -> None:
+    pytest.importorskip("asyncpg", reason="the asyncpg package is not installed")
+    from enlighten_async.pg_store import PostgresStore
+    from enlighten_async.store import StoreError
+
+    port = free_port()  # nothing listens: the connection fails
+    for url in (
+        f"postgresql://worker:{password}@127.0.0.1:{port}/fleet",
+        f"postgresql://worker:{quote(password, safe='')}@127.0.0.1:{port}/fleet",
+        f"postgresql://worker@127.0.0.1:{port}/fleet?password={quote(password, safe='')}",
+    ):
+        try:
+            store = PostgresStore(url)
+        except ValueError as exc:  # not percent-encoded: refused before any connection
+            assert "percent-encoded" in str(exc)
+            assert not _leaks(_everything_about(exc), password), (url, exc)
+            continue
+        assert not _leaks(repr(store) + store.url_shown, password), url
+        with pytest.raises(StoreError) as info:
+            async with store:
+                pass
+        assert not _leaks(_everything_about(info.value), password), (url, info.value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(password=st.text(alphabet=_MARKED + "#/?@:%[]&= ", min_size=1, max_size=12))
+def test_a_postgres_url_is_shown_without_any_of_its_password(password: str) -> None:
+    from enlighten_async.cli.stores import store_name
+
+    for url in (
+        f"postgresql://worker:{password}@db.example:5432/fleet",
+        f"postgres://worker:{password}@db.example/fleet?sslmode=require",
+    ):
+        shown = store_name(url)
+        assert not set(shown) & set(_MARKED), shown
+        assert "db.example" in shown or "@" not in password, shown

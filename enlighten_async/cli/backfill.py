@@ -32,7 +32,7 @@ from enlighten_async.cli.exits import (
 )
 from enlighten_async.cli.parser import DEFAULT_DB, DEFAULT_SIM_DB
 from enlighten_async.cli.progress import progress_printer
-from enlighten_async.cli.reading import absent
+from enlighten_async.cli.stores import open_store, store_absent, store_name
 from enlighten_async.store import SQLiteStore, StoreError, StoreSource, StoreSourceError
 
 __all__ = ["run"]
@@ -47,7 +47,7 @@ async def run(args: argparse.Namespace) -> int:
     db = args.db or (DEFAULT_SIM_DB if given.simulate else DEFAULT_DB)
     if args.dry_run:
         return await dry_run(args, given, db)
-    created = absent(db)
+    created = store_absent(db)
     try:
         status = await _fetch(args, given, db)
     except Exception:
@@ -86,7 +86,7 @@ async def _fetch(args: argparse.Namespace, given: connect.Credentials, db: str) 
                     ),
                     args.no_progress,
                     ledger,
-                    db,
+                    store_name(db),
                 )
         finally:
             if ledger is not None:
@@ -96,9 +96,9 @@ async def _fetch(args: argparse.Namespace, given: connect.Credentials, db: str) 
         return report
     if ledger is not None and ledger.lost is not None:
         error(f"{ledger.lost}; run the same command again to fetch the spans that failed")
-        _print_summary(report, db)
+        _print_summary(report, store_name(db))
         return EXIT_CANNOT_RUN
-    _print_summary(report, db)
+    _print_summary(report, store_name(db))
     return EXIT_OK if report.failed == 0 else EXIT_FAILED_SPANS
 
 
@@ -106,7 +106,7 @@ async def _fetch(args: argparse.Namespace, given: connect.Credentials, db: str) 
 async def _store(db: str, source: StoreSource) -> Any:
     """The store at ``db``, of ``source``; another source's store is a usage error."""
     try:
-        async with SQLiteStore(db, source=source) as store:
+        async with open_store(db, source=source) as store:
             yield store
     except StoreSourceError as exc:
         raise UsageError(f"{exc} (--db)") from None

@@ -7,15 +7,18 @@ import argparse
 import contextlib
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from enlighten_async.backfill import BackfillPlan, plan_backfill
 from enlighten_async.cli import connect
 from enlighten_async.cli.exits import EXIT_OK
 from enlighten_async.cli.progress import duration
-from enlighten_async.cli.reading import absent
+from enlighten_async.cli.stores import open_store, store_absent, store_name
 from enlighten_async.core.quota import Quota, resolve_plan
 from enlighten_async.store import SQLiteStore
+
+if TYPE_CHECKING:  # pragma: no cover
+    from enlighten_async.pg_store import PostgresStore
 
 __all__ = ["dry_run"]
 
@@ -26,10 +29,10 @@ async def dry_run(args: argparse.Namespace, given: connect.Credentials, db: str)
     """``backfill --dry-run``: what a backfill would fetch, and how long it would take."""
     async with connect.target(args, given) as (base_url, key, user_id, clock):
         client, ledger = await connect.client(args, given, base_url, key, user_id, clock)
-        store: SQLiteStore | None = None
+        store: SQLiteStore | PostgresStore | None = None
         try:
-            if not absent(db):  # read what is done; a missing store is not created
-                store = SQLiteStore(db, read_only=True)
+            if not store_absent(db):  # read what is done; a missing store is not created
+                store = open_store(db, read_only=True)
                 await store.open()
             async with client:
                 plan = await plan_backfill(
@@ -57,7 +60,7 @@ async def dry_run(args: argparse.Namespace, given: connect.Credentials, db: str)
         else:
             limits, plan_name = None, ""
         scale = clock.scale if clock is not None else 1.0
-    for line in _plan_lines(plan, db, limits, plan_name, scale):
+    for line in _plan_lines(plan, store_name(db), limits, plan_name, scale):
         print(line)
     return EXIT_OK
 

@@ -18,7 +18,8 @@ from enlighten_async.cli.reading import (
     reading_errors,
     span,
 )
-from enlighten_async.store import SQLiteStore
+from enlighten_async.cli.stores import store_name
+from enlighten_async.store import StoreReader
 
 __all__ = ["run"]
 
@@ -46,7 +47,7 @@ async def run(args: argparse.Namespace) -> int:
         await store.close()
     if count == 0:
         raise NothingFound(
-            f"no {args.kind} rows in {args.db} for {span(args)} (wrote the header only)"
+            f"no {args.kind} rows in {store_name(args.db)} for {span(args)} (wrote the header only)"
         )
     return EXIT_OK
 
@@ -69,7 +70,7 @@ def _export_format(args: argparse.Namespace) -> str:
 
 
 async def _write_export(
-    store: SQLiteStore, systems: Any, args: argparse.Namespace, fmt: str
+    store: StoreReader, systems: Any, args: argparse.Namespace, fmt: str
 ) -> int:
     """Write the export to ``--out`` (whole or not at all) or stdout; the row count."""
     import io

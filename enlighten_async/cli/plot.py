@@ -6,6 +6,7 @@ import argparse
 
 from enlighten_async.cli.exits import EXIT_OK, NothingFound, UsageError
 from enlighten_async.cli.reading import check_range, open_for_reading, reading_errors
+from enlighten_async.cli.stores import store_name
 
 __all__ = ["run"]
 
@@ -33,7 +34,7 @@ async def run(args: argparse.Namespace) -> int:
                 height=args.height,
             )
     except plot.EmptyRangeError as exc:
-        raise NothingFound(f"{exc} in {args.db}; nothing drawn") from exc
+        raise NothingFound(f"{exc} in {store_name(args.db)}; nothing drawn") from exc
     finally:
         await store.close()
     print(f"Drew {count} intervals of system {args.system} into {args.out}")

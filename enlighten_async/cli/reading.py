@@ -8,9 +8,14 @@ import contextlib
 import os
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 from enlighten_async.cli.exits import CannotRun, UsageError
+from enlighten_async.cli.stores import open_store, store_absent
 from enlighten_async.store import SQLiteStore
+
+if TYPE_CHECKING:  # pragma: no cover
+    from enlighten_async.pg_store import PostgresStore
 
 __all__ = [
     "absent",
@@ -42,16 +47,16 @@ def check_out(args: argparse.Namespace) -> None:
         raise UsageError(f"--out {args.out} would overwrite the store {args.db}")
 
 
-async def open_for_reading(args: argparse.Namespace) -> SQLiteStore:
+async def open_for_reading(args: argparse.Namespace) -> SQLiteStore | PostgresStore:
     """The store at ``--db``, open read-only (reading commands never write the store).
 
     :class:`UsageError` when there is none (none is created) or ``--out`` would overwrite
     it; a :class:`~enlighten_async.store.StoreError` when it cannot be used.
     """
     check_out(args)
-    if absent(args.db):
+    if store_absent(args.db):
         raise UsageError(f"no store at {args.db}")
-    store = SQLiteStore(args.db, read_only=True)
+    store = open_store(args.db, read_only=True)
     await store.open()
     return store
 

@@ -13,7 +13,7 @@ from enlighten_async.cli import connect
 from enlighten_async.cli.exits import EXIT_OK, UsageError
 from enlighten_async.cli.output import print_lines
 from enlighten_async.cli.parser import DEFAULT_DB, DEFAULT_SIM_DB, STOPPED_REPORTING_SECONDS
-from enlighten_async.store import SQLiteStore
+from enlighten_async.cli.stores import is_url, open_store, store_name
 
 __all__ = ["run"]
 
@@ -25,10 +25,10 @@ async def run(args: argparse.Namespace) -> int:
     _check_store(args.db)
     redis = connect.redis_url(args)
     quota = None if redis is None else await _redis_quota(args, redis)
-    async with SQLiteStore(args.db, read_only=True) as store:  # never creates the file
+    async with open_store(args.db, read_only=True) as store:  # never creates the file
         rows = await store.status()
         systems = await store.systems()
-    doc = _status_document(args.db, rows, systems, quota)
+    doc = _status_document(store_name(args.db), rows, systems, quota)
     if args.json:
         import json
 
@@ -43,7 +43,7 @@ def _check_store(db: str) -> None:
     """No store at ``db``: a usage error before anything else (with ``--redis-url`` too),
     and none is created."""
     # a stat before the loop does any work: no need for a thread
-    if not os.path.exists(db):
+    if not is_url(db) and not os.path.exists(db):
         hint = ""
         if db == DEFAULT_DB and os.path.exists(DEFAULT_SIM_DB):
             hint = f" (the simulator's store is {DEFAULT_SIM_DB}: --db {DEFAULT_SIM_DB})"

@@ -1,4 +1,4 @@
-"""The store seam: one suite run against SQLiteStore and against the in-memory store.
+"""The store seam: one suite run against SQLiteStore, PostgresStore and the in-memory store.
 
 What backfill needs (done spans, a span written with its done record atomically) and
 what readers need (intervals with bounds, status, systems): a second backend that passes
@@ -29,11 +29,17 @@ from tests.support.store_samples import SYS, T0, consumption, lifetime, rgm, sta
 UTC = timezone.utc
 
 
-@pytest.fixture(params=["sqlite", "memory"])
+@pytest.fixture(params=["sqlite", "memory", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
     if request.param == "sqlite":
         async with SQLiteStore(tmp_path / "c.db") as s:
             yield s
+    elif request.param == "postgres":
+        from enlighten_async.pg_store import PostgresStore
+
+        url = await request.getfixturevalue("postgres_server").create_database()
+        async with PostgresStore(url) as p:
+            yield p
     else:
         async with MemoryStore() as m:
             yield m
