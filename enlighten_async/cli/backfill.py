@@ -109,7 +109,8 @@ async def _store(db: str, source: StoreSource) -> Any:
         async with SQLiteStore(db, source=source) as store:
             yield store
     except StoreSourceError as exc:
-        raise UsageError(f"{exc} (--db)") from None
+        text = str(exc)  # it says how to start another store (--db another.db)
+        raise UsageError(text if "--db" in text else f"{text} (--db)") from None
 
 
 async def _until_stopped(
