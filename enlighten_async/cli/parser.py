@@ -55,8 +55,9 @@ STATUS_EPILOG = f"""\
 Times are UTC (marked "UTC"; "Z" in --json); the zone beside each system is its own.
 A system stopped reporting when its last report came more than
 {STOPPED_REPORTING_SECONDS // 3600} hours before the last backfill listed the systems
-(by the client's clock): each of its kinds then shows a gap "(no reports)" from the last
-report to that listing. Other gaps are ranges never fetched.
+(by the client's clock): it is listed as "stopped since" its last report (UTC), and each
+of its kinds shows a gap "(no reports)" from the last report to that listing, not zeros.
+Other gaps are ranges never fetched. Alike for v2 and v4 stores.
 
 --json prints one object:
   {{"store": "enlighten.db", "times": "UTC",

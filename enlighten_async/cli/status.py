@@ -168,7 +168,8 @@ def _status_lines(doc: dict[str, Any]) -> list[str]:
             if s["stopped_reporting"]:
                 report = datetime.fromisoformat(s["last_report_at"].replace("Z", "+00:00"))
                 then = datetime.fromisoformat(s["listed_at"].replace("Z", "+00:00"))
-                note = f"  stopped reporting: none for {_since((then - report).total_seconds())}"
+                silent = _since((then - report).total_seconds())
+                note = f"  stopped since {hm(s['last_report_at'])} UTC (none for {silent})"
             lines.append(
                 f"{s['system_id']:>8}  {(s['name'] or '-')[:20]:<20} "
                 f"{(s['timezone'] or '-')[:22]:<22} {(s['status'] or '-')[:12]:<12} "
