@@ -1,8 +1,11 @@
 """``enlighten-async backfill``: fetch history into a SQLite store, resumably.
 
 ``--simulate`` starts the embedded simulator in-process with a compressed clock and
-backfills from it. With ``--redis-url``/``ENLIGHTEN_REDIS_URL`` several workers of one key
-share one quota through Redis; Redis lost mid-run stops the run (exit 3): the spans
+backfills from it. ``--api v4`` (or v4 chosen from the credentials present) fetches the
+systems of every owner who authorized the application, through
+:mod:`~enlighten_async.cli.connect_v4`; a store holds one API version's data. With
+``--redis-url``/``ENLIGHTEN_REDIS_URL`` several workers of one key share one quota
+through Redis; Redis lost mid-run stops the run (exit 3): the spans
 stored so far are kept and a rerun resumes (a worker that went on alone would overrun the
 quota its peers share).
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -19,8 +23,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from enlighten_async.backfill import BackfillReport, Progress, backfill
-from enlighten_async.cli import connect
-from enlighten_async.cli.dry_run import dry_run
+from enlighten_async.cli import connect, connect_v4
+from enlighten_async.cli.dry_run import dry_run, dry_run_v4
 from enlighten_async.cli.exits import (
     EXIT_CANNOT_RUN,
     EXIT_FAILED_SPANS,
@@ -30,7 +34,7 @@ from enlighten_async.cli.exits import (
     UsageError,
     error,
 )
-from enlighten_async.cli.parser import DEFAULT_DB, DEFAULT_SIM_DB
+from enlighten_async.cli.parser import DEFAULT_DB, DEFAULT_SIM_DB, DEFAULT_SIM_V4_DB
 from enlighten_async.cli.progress import progress_printer
 from enlighten_async.cli.reading import absent
 from enlighten_async.store import SQLiteStore, StoreError, StoreSource, StoreSourceError
@@ -43,13 +47,23 @@ SUMMARY_FAILURES = 50
 
 async def run(args: argparse.Namespace) -> int:
     """Run ``backfill`` (or its ``--dry-run``); the exit status."""
-    given = connect.credentials(args)  # usage errors before anything starts
-    db = args.db or (DEFAULT_SIM_DB if given.simulate else DEFAULT_DB)
-    if args.dry_run:
-        return await dry_run(args, given, db)
+    api = connect_v4.chosen_api(args)
+    kinds = connect_v4.checked_kinds(args, api)  # usage errors before anything starts
+    if api == "v4":
+        given4 = connect_v4.credentials(args)
+        db = args.db or (DEFAULT_SIM_V4_DB if given4.simulate else DEFAULT_DB)
+        if args.dry_run:
+            return await dry_run_v4(args, given4, db, kinds)
+        fetch: Callable[[], Awaitable[int]] = functools.partial(_fetch_v4, args, given4, db, kinds)
+    else:
+        given = connect.credentials(args)
+        db = args.db or (DEFAULT_SIM_DB if given.simulate else DEFAULT_DB)
+        if args.dry_run:
+            return await dry_run(args, given, db, kinds)
+        fetch = functools.partial(_fetch, args, given, db, kinds)
     created = absent(db)
     try:
-        status = await _fetch(args, given, db)
+        status = await fetch()
     except Exception:
         if created:
             await _remove_if_empty(db)
@@ -59,7 +73,9 @@ async def run(args: argparse.Namespace) -> int:
     return status
 
 
-async def _fetch(args: argparse.Namespace, given: connect.Credentials, db: str) -> int:
+async def _fetch(
+    args: argparse.Namespace, given: connect.Credentials, db: str, kinds: list[str]
+) -> int:
     """Fetch into ``db``, with progress, until done or stopped; the exit status."""
     # None: backfill's default, 7 days before each system's local today by the client's
     # clock (the simulator's, when simulating: its fleet reports up to its "now").
@@ -77,7 +93,7 @@ async def _fetch(args: argparse.Namespace, given: connect.Credentials, db: str) 
                         client,
                         store,
                         args.systems,
-                        args.kinds,
+                        kinds,
                         since,
                         args.until,
                         on_progress=on_progress,
@@ -92,6 +108,35 @@ async def _fetch(args: argparse.Namespace, given: connect.Credentials, db: str) 
             if ledger is not None:
                 with contextlib.suppress(Exception):
                     await ledger.aclose()
+    return _finish(report, ledger, db)
+
+
+async def _fetch_v4(
+    args: argparse.Namespace, given: connect_v4.V4Credentials, db: str, kinds: list[str]
+) -> int:
+    """:func:`_fetch` on API v4: every logged-in owner's systems, as one fleet."""
+    async with connect_v4.connect_v4(args, given) as conn, _store(db, conn.source) as store:
+        report = await _until_stopped(
+            lambda on_progress: backfill(
+                conn.client,
+                store,
+                args.systems,
+                kinds,
+                args.since,
+                args.until,
+                on_progress=on_progress,
+                shard=args.shard,
+                claim_lease=args.claim_lease,
+            ),
+            args.no_progress,
+            conn.ledger,
+            db,
+        )
+    return _finish(report, conn.ledger, db)
+
+
+def _finish(report: BackfillReport | int, ledger: Any, db: str) -> int:
+    """Say how a run ended (its summary); the exit status."""
     if isinstance(report, int):
         return report
     if ledger is not None and ledger.lost is not None:

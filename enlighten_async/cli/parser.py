@@ -11,11 +11,13 @@ from typing import Any
 from enlighten_async import __version__
 from enlighten_async.backfill import CLAIM_LEASE, DEFAULT_KINDS
 from enlighten_async.core.quota import PLANS, Quota, resolve_plan
+from enlighten_async.v4.plans import PLANS as V4_PLANS
 
 __all__ = [
     "DEFAULT_DB",
     "DEFAULT_SIM_DB",
     "DEFAULT_SIM_TIME_SCALE",
+    "DEFAULT_SIM_V4_DB",
     "STOPPED_REPORTING_SECONDS",
     "build_parser",
 ]
@@ -26,6 +28,10 @@ DEFAULT_SIM_TIME_SCALE = 600.0
 #: file, so that synthetic data never passes for a real fleet's.
 DEFAULT_DB = "enlighten.db"
 DEFAULT_SIM_DB = "enlighten-sim.db"
+#: The v4 simulator's store: never the v2 demo's (a store holds one API version's data).
+DEFAULT_SIM_V4_DB = "enlighten-sim-v4.db"
+#: The API versions ``backfill --api`` takes.
+API_VERSIONS = ("v2", "v4")
 
 
 BACKFILL_EPILOG = """\
@@ -40,10 +46,22 @@ exit status:
   143  stopped by SIGTERM (kill, systemd, docker stop), the same way as Ctrl-C
 
 Without --simulate, the key (--key or --key-file; else ENLIGHTEN_API_KEY or
-ENLIGHTEN_API_KEY_FILE) and --user-id/ENLIGHTEN_USER_ID are needed (a missing one is
-exit 2; the simulator is never used unless asked). A store records its source (base
-URL and a hash of the user id, or the simulator's seed and fleet size) and refuses
-another one; the simulator's default store is enlighten-sim.db."""
+ENLIGHTEN_API_KEY_FILE) is needed, and for API v2 --user-id/ENLIGHTEN_USER_ID (a
+missing one is exit 2; the simulator is never used unless asked).
+
+API v4 (--api v4; also chosen when ENLIGHTEN_CLIENT_ID is set and no user id is): the
+application's client id (--client-id or ENLIGHTEN_CLIENT_ID) and secret
+(ENLIGHTEN_CLIENT_SECRET, --client-secret-file or ENLIGHTEN_CLIENT_SECRET_FILE), and
+the token sets of the owners who authorized it ('enlighten-async auth login'), in
+--token-dir or, with --redis-url/ENLIGHTEN_REDIS_URL, in that Redis. Every logged-in
+owner's systems are fetched (or --systems), on one quota: --plan or ENLIGHTEN_PLAN
+(watt, kilowatt, megawatt, partner; default watt), of which background requests leave
+the last 50 of the month to interactive calls.
+
+A store records its source (API version; base URL and a hash of the user id, or of
+the v4 application's client id; or the simulator's version, seed and fleet size) and
+refuses another one, a v2 store a v4 run too (start another: --db another.db); the
+simulator's default store is enlighten-sim.db, and enlighten-sim-v4.db with --api v4."""
 
 
 #: A system whose last report is this long before the backfill listed it has stopped
@@ -117,7 +135,11 @@ def _positive_float(text: str) -> float:
 def _quota_plan(text: str) -> str | tuple[Quota, ...]:
     """``--plan``: a plan name (kept as the name, which the scheduler and ``status`` show),
     or quotas like ``10/minute,10000/month``; checked by
-    :func:`~enlighten_async.core.quota.resolve_plan`, the one place that reads plans."""
+    :func:`~enlighten_async.core.quota.resolve_plan`, the one place that reads plans.
+    A name of API v4's plans only (``partner``) is kept as the name too: ``backfill``
+    reads it in the table of the version it runs."""
+    if text.strip().lower() in V4_PLANS and text.strip().lower() not in PLANS:
+        return text.strip().lower()
     try:
         quotas = resolve_plan(text)
     except ValueError as exc:
@@ -142,8 +164,11 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 def _sim_plan(text: str) -> str:
+    """``--sim-plan``: a plan of either version's table (``partner`` is v4's), or quotas."""
     from enlighten_async.simulator import Plan
 
+    if text.strip().lower() in V4_PLANS:
+        return text
     try:
         Plan.parse(text)
     except ValueError as exc:
@@ -185,11 +210,21 @@ def _date(text: str, expected: str = "YYYY-MM-DD") -> date:
 
 
 def _kinds(text: str) -> list[str]:
+    """``--kinds``: a comma list of registered kinds (``backfill`` then checks that they are
+    kinds of the API version it runs)."""
     kinds = [k.strip() for k in text.split(",") if k.strip()]
     bad = [k for k in kinds if k not in DEFAULT_KINDS]
     if bad or not kinds:
         raise argparse.ArgumentTypeError(f"kinds are a comma list of {', '.join(DEFAULT_KINDS)}")
     return kinds
+
+
+def _kinds_help() -> str:
+    """``--kinds``'s help: each version's kinds (the default: all of the version's)."""
+    from enlighten_async.cli.connect_v4 import version_kinds
+
+    lists = "; ".join(f"{api}: {','.join(version_kinds(api))}" for api in API_VERSIONS)
+    return f"a comma list of the API version's kinds (default: all of them). {lists}"
 
 
 def _systems(text: str) -> list[int] | None:
@@ -397,6 +432,13 @@ def _add_backfill(sub: Any) -> None:
         action="store_true",
         help="run against the embedded simulator (never used without this flag)",
     )
+    backfill.add_argument(
+        "--api",
+        choices=API_VERSIONS,
+        default=None,
+        help="the API version (default: v4 when ENLIGHTEN_CLIENT_ID is set and no user id "
+        "is, else v2; v2 with --simulate)",
+    )
     backfill.add_argument("--key", help=KEY_HELP)
     backfill.add_argument("--key-file", metavar="PATH", help=KEY_FILE_HELP)
     backfill.add_argument("--user-id", help="user id (default: $ENLIGHTEN_USER_ID)")
@@ -416,20 +458,20 @@ def _add_backfill(sub: Any) -> None:
     backfill.add_argument(
         "--until", type=_date_or_days, default=None, help="last local day (default: now)"
     )
-    backfill.add_argument(
-        "--kinds", type=_kinds, default=list(DEFAULT_KINDS), help=",".join(DEFAULT_KINDS)
-    )
+    backfill.add_argument("--kinds", type=_kinds, default=None, help=_kinds_help())
     backfill.add_argument(
         "--db",
         default=None,
-        help=f"SQLite file (default: {DEFAULT_DB}; with the simulator, {DEFAULT_SIM_DB})",
+        help=f"SQLite file (default: {DEFAULT_DB}; with the simulator, {DEFAULT_SIM_DB}, "
+        f"or {DEFAULT_SIM_V4_DB} with --api v4)",
     )
     backfill.add_argument(
         "--plan",
         type=_quota_plan,
         default=None,
-        help=f"quota plan ({', '.join(PLANS)}) or limits like 10/minute,10000/month; "
-        "without it the quota is learned from the first 409",
+        help=f"quota plan (v2: {', '.join(PLANS)}; v4: {', '.join(V4_PLANS)}) or limits "
+        "like 10/minute,10000/month; without it v2 learns the quota from the first 409, v4 "
+        "takes $ENLIGHTEN_PLAN, else watt",
     )
     backfill.add_argument(
         "--max-in-flight", type=_positive_int, default=None, help="concurrent requests"
@@ -455,6 +497,27 @@ def _add_backfill(sub: Any) -> None:
         help="how long this run's claim on a span lasts unless renewed: runs sharing "
         "--db fetch each span once, and a killed run's spans are taken over this "
         f"long after (default: {CLAIM_LEASE:g})",
+    )
+    v4 = backfill.add_argument_group("API v4 (see below)")
+    v4.add_argument(
+        "--client-id", help="the application's OAuth client id (default: $ENLIGHTEN_CLIENT_ID)"
+    )
+    v4.add_argument(
+        "--client-secret-file",
+        metavar="PATH",
+        help="read the client secret from this file (default: $ENLIGHTEN_CLIENT_SECRET, "
+        "or $ENLIGHTEN_CLIENT_SECRET_FILE)",
+    )
+    v4.add_argument(
+        "--oauth-url",
+        metavar="URL",
+        help="where /oauth/token lives (default: $ENLIGHTEN_OAUTH_URL, else Enphase's)",
+    )
+    v4.add_argument(
+        "--token-dir",
+        metavar="DIR",
+        help="the token sets 'auth login' kept (default: as 'auth'; with --redis-url, "
+        "that Redis holds them)",
     )
     sim = backfill.add_argument_group("simulator (with --simulate)")
     sim.add_argument(
