@@ -28,12 +28,11 @@ from attrs import field, frozen
 from enlighten_async.cli import connect
 from enlighten_async.cli.auth import OAuthConfig, oauth_config, token_store
 from enlighten_async.cli.exits import UsageError
-from enlighten_async.cli.parser import DEFAULT_SIM_TIME_SCALE
+from enlighten_async.cli.parser import DEFAULT_SIM_TIME_SCALE, version_kinds
 from enlighten_async.core.args import url_arg
 from enlighten_async.core.clock import Clock, ScaledClock
 from enlighten_async.core.quota import Quota
 from enlighten_async.core.scheduler import Scheduler
-from enlighten_async.kinds import KINDS
 from enlighten_async.store import StoreSource
 from enlighten_async.v4.client import DEFAULT_BASE_URL, DEFAULT_MONTH_RESERVE, EnlightenV4Client
 from enlighten_async.v4.oauth import MemoryTokenStore, TokenEndpoint, TokenManager, TokenStore
@@ -43,21 +42,16 @@ __all__ = [
     "DEFAULT_V4_PLAN",
     "V4Connection",
     "V4Credentials",
+    "checked_kinds",
     "chosen_api",
     "connect_v4",
     "credentials",
     "plan_limits",
-    "version_kinds",
 ]
 
 #: The v4 plan a backfill assumes when neither ``--plan`` nor ``$ENLIGHTEN_PLAN`` names one:
 #: the free plan, the smallest (a larger plan's quota is then under-used, never overrun).
 DEFAULT_V4_PLAN = "watt"
-
-
-def version_kinds(api: str) -> tuple[str, ...]:
-    """The kinds of API version ``api``, in the order a backfill fetches them."""
-    return tuple(name for name, spec in KINDS.items() if getattr(spec, "api", "v2") == api)
 
 
 def chosen_api(args: argparse.Namespace) -> str:

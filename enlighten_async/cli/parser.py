@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_SIM_V4_DB",
     "STOPPED_REPORTING_SECONDS",
     "build_parser",
+    "version_kinds",
 ]
 
 #: How much faster the embedded simulator's clock runs in ``backfill --simulate``.
@@ -219,10 +220,15 @@ def _kinds(text: str) -> list[str]:
     return kinds
 
 
+def version_kinds(api: str) -> tuple[str, ...]:
+    """The kinds of API version ``api``, in the order a backfill fetches them."""
+    from enlighten_async.kinds import KINDS
+
+    return tuple(name for name, spec in KINDS.items() if getattr(spec, "api", "v2") == api)
+
+
 def _kinds_help() -> str:
     """``--kinds``'s help: each version's kinds (the default: all of the version's)."""
-    from enlighten_async.cli.connect_v4 import version_kinds
-
     lists = "; ".join(f"{api}: {','.join(version_kinds(api))}" for api in API_VERSIONS)
     return f"a comma list of the API version's kinds (default: all of them). {lists}"
 
