@@ -132,18 +132,18 @@ async def _fetch_v4(
             conn.ledger,
             db,
         )
-    return _finish(report, conn.ledger, db)
+    return _finish(report, conn.ledger, db, refusal="429")
 
 
-def _finish(report: BackfillReport | int, ledger: Any, db: str) -> int:
+def _finish(report: BackfillReport | int, ledger: Any, db: str, refusal: str = "409") -> int:
     """Say how a run ended (its summary); the exit status."""
     if isinstance(report, int):
         return report
     if ledger is not None and ledger.lost is not None:
         error(f"{ledger.lost}; run the same command again to fetch the spans that failed")
-        _print_summary(report, db)
+        _print_summary(report, db, refusal)
         return EXIT_CANNOT_RUN
-    _print_summary(report, db)
+    _print_summary(report, db, refusal)
     return EXIT_OK if report.failed == 0 else EXIT_FAILED_SPANS
 
 
@@ -200,19 +200,24 @@ async def _until_stopped(
         stop()
 
 
-def _print_summary(report: BackfillReport, db: str) -> None:
-    """What a backfill did, and each failed span (up to :data:`SUMMARY_FAILURES`)."""
+def _print_summary(report: BackfillReport, db: str, refusal: str = "409") -> None:
+    """What a backfill did, and each failed span (up to :data:`SUMMARY_FAILURES`).
+
+    ``refusal`` is the status the API refuses a request over quota with (v2 409, v4 429).
+    """
     if report.planned == report.skipped:
         print(
             f"Nothing to do: all {report.planned} planned spans are already in {db}"
             if report.planned
-            else "Nothing to do: no span in the range (nothing has been reported there yet)"
+            else f"Nothing to do: no span to fetch in the range (what the systems have "
+            f"reported there is in {db}, or nothing has been reported there yet)"
         )
     print(
         f"Backfill summary: {report.planned} spans planned, {report.skipped} already stored, "
         f"{report.stored_meanwhile} stored by another run meanwhile, "
         f"{report.done} fetched, {report.failed} failed; {report.rows} rows written; "
-        f"{report.requests_sent} requests, {report.conflicts} 409s, {report.retries} retries; "
+        f"{report.requests_sent} requests, {report.conflicts} {refusal}s, "
+        f"{report.retries} retries; "
         f"{report.elapsed_seconds:.1f}s. Store: {db}"
     )
     # Each failure once: here, not also as a WARNING log line (the filter in cli/__init__).

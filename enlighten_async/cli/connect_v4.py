@@ -249,7 +249,7 @@ async def _fleet(
 ) -> AsyncIterator[tuple[Any, Any]]:
     """One client per principal on one scheduler (one quota: the API key's), as one
     :class:`~enlighten_async.v4.fleet.V4Fleet`; and the shared ledger, if any."""
-    from enlighten_async.v4.fleet import V4Fleet  # type: ignore[import-not-found, unused-ignore]
+    from enlighten_async.v4.fleet import V4Fleet
 
     ledger = None
     if given.redis is not None:

@@ -222,9 +222,9 @@ def _kinds(text: str) -> list[str]:
 
 def version_kinds(api: str) -> tuple[str, ...]:
     """The kinds of API version ``api``, in the order a backfill fetches them."""
-    from enlighten_async.kinds import KINDS
+    from enlighten_async.kinds import kinds_of
 
-    return tuple(name for name, spec in KINDS.items() if getattr(spec, "api", "v2") == api)
+    return kinds_of(api)
 
 
 def _kinds_help() -> str:
