@@ -628,7 +628,9 @@ EXPORT_DESCRIPTION = (
     "needed) or parquet (needs the 'parquet' extra), to --out or to stdout. The format\n"
     "is --out's extension (.csv, .csv.gz, .parquet) unless --format says otherwise.\n\n"
     "Every row: end_at in UTC, local_time (the wall clock of the system's zone, no\n"
-    "offset), timezone and system_name; energy_lifetime has local dates, no local_time."
+    "offset), timezone and system_name; the kinds of local days (energy_lifetime, v4's\n"
+    "daily_*) have local dates, no local_time. Every kind of v2 and v4 exports, and\n"
+    "rgm_meter_intervals and rgm_channels (the rgm kinds' per-meter channels) too."
 )
 
 
@@ -647,7 +649,11 @@ def _add_export(sub: Any) -> None:
     )
     export.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default: {DEFAULT_DB})")
     export.add_argument(
-        "--kind", choices=list(COLUMNS), default="stats", help="what to export (stats)"
+        "--kind",
+        choices=list(COLUMNS),
+        default=None,
+        help="what to export (default: the first kind the store holds rows of: stats in "
+        "a v2 store, micro_production in a v4 one)",
     )
     export.add_argument(
         "--systems", type=_systems, default=None, help="'all' (default) or ids: 67,78"
@@ -673,10 +679,13 @@ def _add_export(sub: Any) -> None:
 
 
 PLOT_DESCRIPTION = (
-    "Draw one system's stored production (stats): power (W) and energy\n"
-    "per interval (Wh), and energy per local day (kWh) over more than 3 days; local\n"
-    "time on the x axis, which covers the days asked for (up to now): missing\n"
-    "intervals are gaps. Needs the 'plot' extra (matplotlib)."
+    "Draw one system's stored production (v2: stats; v4: micro_production, else\n"
+    "meter_production): power (W) and energy per interval (Wh), and energy per local\n"
+    "day (kWh) over more than 3 days; from a v4 store also consumption's power beside\n"
+    "production's, the battery's state of charge (%) and the grid's energy imported and\n"
+    "exported, when the store holds them. Local time on the x axis, which covers the\n"
+    "days asked for (up to now): missing intervals are gaps. Needs the 'plot' extra\n"
+    "(matplotlib)."
 )
 
 
@@ -685,7 +694,7 @@ def _add_plot(sub: Any) -> None:
     plot = _command(
         sub,
         "plot",
-        "draw a system's production (power and energy) into a PNG",
+        "draw a system's production (and v4's battery and grid) into a PNG",
         PLOT_DESCRIPTION,
         EXPORT_EPILOG.replace("an export still writes the header", "no file written"),
     )
