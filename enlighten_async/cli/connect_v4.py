@@ -26,7 +26,7 @@ from typing import Any
 from attrs import field, frozen
 
 from enlighten_async.cli import connect
-from enlighten_async.cli.auth import OAuthConfig, oauth_config, token_store
+from enlighten_async.cli.auth import OAuthConfig, default_token_dir, oauth_config, token_store
 from enlighten_async.cli.exits import UsageError
 from enlighten_async.cli.parser import DEFAULT_SIM_TIME_SCALE, version_kinds
 from enlighten_async.core.args import url_arg
@@ -187,10 +187,12 @@ async def connect_v4(args: argparse.Namespace, given: V4Credentials) -> AsyncIte
     async with token_store(args, oauth.client_id) as store:
         principals = tuple(await store.principals())
         if not principals:
+            # The store's place, not the client id: nothing a backfill prints names the
+            # application (auth status shows it, on purpose).
             raise UsageError(
-                f"API v4: no owner has logged in to {store!r} for client id "
-                f"{oauth.client_id}: run 'enlighten-async auth login' (with the same "
-                "--token-dir or Redis), or use --api v2 with ENLIGHTEN_USER_ID"
+                f"API v4: no owner has logged in to {_place(args)}: run 'enlighten-async "
+                "auth login' (with the same --token-dir or Redis), or use --api v2 with "
+                "ENLIGHTEN_USER_ID"
             )
         source = StoreSource.service(
             given.base_url, api="v4", api_key=given.key, client_id=oauth.client_id
@@ -199,6 +201,13 @@ async def connect_v4(args: argparse.Namespace, given: V4Credentials) -> AsyncIte
             args, given, given.key, endpoint, store, principals, given.base_url, kept
         ) as (client, ledger):
             yield V4Connection(client, source, principals, given.base_url, kept, ledger)
+
+
+def _place(args: argparse.Namespace) -> str:
+    """Where the token store is, in words: its directory, or Redis."""
+    if connect.redis_url(args) is not None:
+        return "the token store in Redis"
+    return f"the token store in {args.token_dir or default_token_dir()}"
 
 
 @contextlib.asynccontextmanager

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from enlighten_async import __version__
-from enlighten_async.backfill import CLAIM_LEASE, DEFAULT_KINDS
+from enlighten_async.backfill import CLAIM_LEASE
 from enlighten_async.core.quota import PLANS, Quota, resolve_plan
 from enlighten_async.v4.plans import PLANS as V4_PLANS
 
@@ -213,10 +213,12 @@ def _date(text: str, expected: str = "YYYY-MM-DD") -> date:
 def _kinds(text: str) -> list[str]:
     """``--kinds``: a comma list of registered kinds (``backfill`` then checks that they are
     kinds of the API version it runs)."""
+    from enlighten_async.kinds import KINDS
+
     kinds = [k.strip() for k in text.split(",") if k.strip()]
-    bad = [k for k in kinds if k not in DEFAULT_KINDS]
+    bad = [k for k in kinds if k not in KINDS]
     if bad or not kinds:
-        raise argparse.ArgumentTypeError(f"kinds are a comma list of {', '.join(DEFAULT_KINDS)}")
+        raise argparse.ArgumentTypeError(f"kinds are a comma list of {', '.join(KINDS)}")
     return kinds
 
 
@@ -229,7 +231,7 @@ def version_kinds(api: str) -> tuple[str, ...]:
 
 def _kinds_help() -> str:
     """``--kinds``'s help: each version's kinds (the default: all of the version's)."""
-    lists = "; ".join(f"{api}: {','.join(version_kinds(api))}" for api in API_VERSIONS)
+    lists = "; ".join(f"{api}: {', '.join(version_kinds(api))}" for api in API_VERSIONS)
     return f"a comma list of the API version's kinds (default: all of them). {lists}"
 
 
