@@ -156,6 +156,7 @@ class EmbeddedSimulator:
     ) -> EnlightenV4Client:
         """An :class:`~enlighten_async.v4.client.EnlightenV4Client` for this v4 simulator,
         logged in as ``principal`` (default: the first of :attr:`principals`).
+        ``plan=None`` leaves the client untold of the plan (it learns it from a 429).
 
         The login takes the way a real one does: the authorize page (which redirects with a
         code and the ``state`` sent), then the token endpoint
@@ -177,13 +178,16 @@ class EmbeddedSimulator:
             store = MemoryTokenStore()
         await self._login(uid, store, endpoint)
         manager = TokenManager(endpoint, store, uid, clock=self.clock)
+        # ``plan=None`` in options: the client is not told the plan (a hidden quota it
+        # learns from the first 429); ``scheduler=``: one shared, which sets the pace.
+        settings: dict[str, Any] = {"plan": self.plan, "clock": self.clock}
+        if "scheduler" in options:
+            settings = {}
         return EnlightenV4Client(
             self.api_key,
             manager,
             base_url=self.base_url,
-            plan=self.plan,
-            clock=self.clock,
-            **options,
+            **{**settings, **options},
         )
 
     async def v4_fleet(
