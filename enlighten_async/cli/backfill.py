@@ -1,11 +1,12 @@
 """``enlighten-async backfill``: fetch history into a SQLite store, resumably.
 
+``--api v4`` (or v4 chosen from the credentials present) fetches the systems of every
+owner who authorized the application, through :mod:`~enlighten_async.cli.connect_v4`; a
+store holds one API version's data.
+
 ``--simulate`` starts the embedded simulator in-process with a compressed clock and
-backfills from it. ``--api v4`` (or v4 chosen from the credentials present) fetches the
-systems of every owner who authorized the application, through
-:mod:`~enlighten_async.cli.connect_v4`; a store holds one API version's data. With
-``--redis-url``/``ENLIGHTEN_REDIS_URL`` several workers of one key share one quota
-through Redis; Redis lost mid-run stops the run (exit 3): the spans
+backfills from it. With ``--redis-url``/``ENLIGHTEN_REDIS_URL`` several workers of one key
+share one quota through Redis; Redis lost mid-run stops the run (exit 3): the spans
 stored so far are kept and a rerun resumes (a worker that went on alone would overrun the
 quota its peers share).
 """
@@ -108,7 +109,14 @@ async def _fetch(
             if ledger is not None:
                 with contextlib.suppress(Exception):
                     await ledger.aclose()
-    return _finish(report, ledger, db)
+    if isinstance(report, int):
+        return report
+    if ledger is not None and ledger.lost is not None:
+        error(f"{ledger.lost}; run the same command again to fetch the spans that failed")
+        _print_summary(report, db)
+        return EXIT_CANNOT_RUN
+    _print_summary(report, db)
+    return EXIT_OK if report.failed == 0 else EXIT_FAILED_SPANS
 
 
 async def _fetch_v4(
@@ -132,18 +140,14 @@ async def _fetch_v4(
             conn.ledger,
             db,
         )
-    return _finish(report, conn.ledger, db, refusal="429")
-
-
-def _finish(report: BackfillReport | int, ledger: Any, db: str, refusal: str = "409") -> int:
-    """Say how a run ended (its summary); the exit status."""
     if isinstance(report, int):
         return report
+    ledger = conn.ledger
     if ledger is not None and ledger.lost is not None:
         error(f"{ledger.lost}; run the same command again to fetch the spans that failed")
-        _print_summary(report, db, refusal)
+        _print_summary(report, db, refusal="429")
         return EXIT_CANNOT_RUN
-    _print_summary(report, db, refusal)
+    _print_summary(report, db, refusal="429")
     return EXIT_OK if report.failed == 0 else EXIT_FAILED_SPANS
 
 
