@@ -151,3 +151,34 @@ def test_v4_is_chosen_by_the_credentials_present(
     assert cli.main(["backfill", "--api", "v4"]) == 2
     assert "API v4 needs the application's API key" in capsys.readouterr().err
     assert not (tmp_path / "enlighten.db").exists()
+
+
+def test_the_same_flags_as_v2_select_systems_and_shards(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "none.db")
+    plan = [*V4_BACKFILL, "--dry-run", "--db", db, "--sim-systems", "6", "--kinds", "battery"]
+
+    def systems(*more: str) -> int:
+        assert cli.main([*plan, *more]) == 0
+        out = capsys.readouterr().out
+        found = re.search(r"spans of (\d+) systems", out)
+        assert found is not None, out
+        return int(found.group(1))
+
+    assert systems() == 6
+    assert systems("--systems", "67,78") == 2
+    assert systems("--shard", "1/2") + systems("--shard", "2/2") == 6
+    assert systems("--since", "2026-12-01", "--until", "2026-12-03") == 6
+    assert not Path(db).exists()
+
+
+def test_a_v4_backfill_counts_its_quota_in_a_redis_ledger(
+    redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "shared.db"
+    argv = [*V4_BACKFILL, "--sim-systems", "2", "--kinds", "daily_production,battery"]
+    assert cli.main([*argv, "--redis-url", redis_url, "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    done = _summary(out)
+    assert done["failed"] == 0 and done["fetched"] > 0, out
