@@ -251,7 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``enlighten-async``."""
     parser = argparse.ArgumentParser(
         prog="enlighten-async",
-        description="Asyncio client for the Enphase Enlighten Systems API v2.",
+        description="Asyncio client for the Enphase Enlighten APIs: the Monitoring API v4 "
+        "and the retired Systems API v2.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help=VERBOSE_HELP)
