@@ -10,9 +10,9 @@ to the simulator). ``--api v4`` (or ENLIGHTEN_CLIENT_ID without a user id) backf
 from the live Monitoring API v4: the application's key and OAuth client, and the owners
 logged in with ``auth login``; ``backfill --simulate --api v4`` runs it against the
 embedded v4 simulator, whose owners log in without a browser. The key is never echoed;
-``--key-file``/``ENLIGHTEN_API_KEY_FILE`` read it from a file, off the command line that any local user can read. A URL given
-(base or Redis) is shown without its credentials and query, and a malformed one is a
-usage error.
+``--key-file``/``ENLIGHTEN_API_KEY_FILE`` read it from a file, off the command line that
+any local user can read. A URL given (base or Redis) is shown without its credentials
+and query, and a malformed one is a usage error.
 
 The package: :mod:`~enlighten_async.cli.parser` (the options), one module per command
 (``backfill`` with ``dry_run``, ``status``, ``export``, ``plot``, ``simulate``, ``auth``),
