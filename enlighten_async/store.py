@@ -57,6 +57,7 @@ __all__ = [
     "StoreError",
     "StoreReadOnlyError",
     "API_VERSIONS",
+    "RecordedSource",
     "StoreSource",
     "StoreReader",
     "StoreSourceError",
@@ -230,6 +231,25 @@ class StoreSource:
         if self.api_key and not recorded.get("source_key_hash"):
             return {"source_key_hash": _user_hash(self.api_key, salt)}
         return {}
+
+
+@frozen
+class RecordedSource:
+    """A store's recorded source as it may be shown: its API version and where its data
+    came from in words (:meth:`StoreSource.describe`); never a hash, never a secret."""
+
+    api: str
+    origin: str
+
+    @classmethod
+    def from_record(cls, recorded: dict[str, str]) -> RecordedSource | None:
+        """What ``recorded`` (:meth:`StoreSource.record`'s keys) says; ``None`` without a
+        recorded source. A record without ``source_api`` is a v2 store's."""
+        if "source_base_url" not in recorded:
+            return None
+        api = recorded.get("source_api") or "v2"
+        base_url, simulator = recorded["source_base_url"], recorded.get("source_simulator", "")
+        return cls(api, _describe(api, base_url, simulator))
 
 
 def _api_arg(api: object) -> str:
@@ -825,6 +845,19 @@ class SQLiteStore(AsyncResource):
             )
             for sid, name, tz, at, report, status in rows
         }
+
+    async def recorded_source(self) -> RecordedSource | None:
+        """The source this store recorded (its API version, where from), for ``status``;
+        ``None`` for a store that recorded none (filled before sources were kept, or
+        never opened with one)."""
+        marks = ", ".join("?" * len(_SOURCE_KEYS))
+        rows = await self._run(
+            self._read,
+            "store_info",
+            f"SELECT key, value FROM store_info WHERE key IN ({marks})",
+            _SOURCE_KEYS,
+        )
+        return RecordedSource.from_record({str(k): str(v) for k, v in rows})
 
     async def intervals(
         self,

@@ -80,6 +80,7 @@ Other gaps are ranges never fetched. Alike for v2 and v4 stores.
 
 --json prints one object:
   {{"store": "enlighten.db", "times": "UTC",
+   "source": null | {{"api": "v2" | "v4", "from": "https://api.enphaseenergy.com/api/v2"}},
    "quota": null | {{"namespace": "1a2b3c4d", "month": "2026-12", "used": 211,
                     "limit": 10000 | null, "left": 9789 | null}},
    "systems": [{{"system_id": 89, "name": "..." | null, "timezone": "Europe/Berlin" | null,

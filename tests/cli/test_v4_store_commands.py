@@ -37,6 +37,7 @@ def test_status_of_a_v4_store_lists_its_kinds_and_the_stopped_system(
     v4_run: V4Run, capsys: pytest.CaptureFixture[str]
 ) -> None:
     doc = json.loads(_status(v4_run.db, capsys, "--json"))
+    assert doc["source"] == {"api": "v4", "from": "the v4 simulator (seed 1, 20 systems)"}
     assert len(doc["systems"]) == 20
     kinds = {k["kind"] for s in doc["systems"] for k in s["kinds"]}
     assert kinds == set(kinds_of("v4")), kinds
@@ -49,6 +50,8 @@ def test_status_of_a_v4_store_lists_its_kinds_and_the_stopped_system(
         if kind["last_end_at"] is not None:  # no zeros stored after its last report
             assert kind["last_end_at"] <= stopped["last_report_at"], kind
     out = _status(v4_run.db, capsys)
+    head = f"Store {v4_run.db} (API v4, from the v4 simulator (seed 1, 20 systems)); all times UTC."
+    assert head in out.splitlines(), out[:300]
     (line,) = [row for row in out.splitlines() if re.match(rf" +{stopped['system_id']}  ", row)]
     shown = f"{report:%Y-%m-%d %H:%M}"
     assert f"stopped since {shown} UTC (none for 3d " in line, line

@@ -13,7 +13,13 @@ import pytest
 
 from enlighten_async import cli
 from enlighten_async.simulator import PLANS, Fleet, Simulator
-from enlighten_async.store import SQLiteStore, StoreError, StoreSource, StoreSourceError
+from enlighten_async.store import (
+    RecordedSource,
+    SQLiteStore,
+    StoreError,
+    StoreSource,
+    StoreSourceError,
+)
 from enlighten_async.v2.models import EnergyLifetime
 from tests.support.loopback import simulator_in_thread
 from tests.support.store_samples import SYS, lifetime
@@ -280,6 +286,28 @@ async def test_the_simulators_source_says_its_version(tmp_path: Path) -> None:
     with pytest.raises(StoreSourceError, match="the v4 simulator \\(seed 1, 20 systems\\)"):
         async with SQLiteStore(db, source=StoreSource.simulated(seed=2, systems=20, api="v4")):
             pass
+
+
+async def test_a_store_shows_its_recorded_source_without_a_hash(tmp_path: Path) -> None:
+    shown = {}
+    for name, source in (
+        ("v2", REAL),
+        ("v4", V4),
+        ("sim", StoreSource.simulated(seed=3, systems=4, api="v4")),
+    ):
+        async with SQLiteStore(tmp_path / f"{name}.db", source=source) as store:
+            await _write_one(store)
+        async with SQLiteStore(tmp_path / f"{name}.db", read_only=True) as store:
+            shown[name] = await store.recorded_source()
+    assert shown["v2"] == RecordedSource("v2", REAL.base_url)
+    assert shown["v4"] == RecordedSource("v4", "API v4 at https://api.enphaseenergy.com/api/v4")
+    assert shown["sim"] == RecordedSource("v4", "the v4 simulator (seed 3, 4 systems)")
+    async with SQLiteStore(tmp_path / "none.db") as store:  # opened with no source
+        assert await store.recorded_source() is None
+    # recorded by a version before versions were: v2
+    assert RecordedSource.from_record(
+        {"source_base_url": "simulator", "source_simulator": "x"}
+    ) == (RecordedSource("v2", "the simulator (x)"))
 
 
 def test_version_arguments_are_checked() -> None:
