@@ -385,7 +385,17 @@ async def _resolve_systems(
     return found
 
 
-def api_version_of(client: BackfillClient) -> str:
+def _check_client(client: BackfillClient) -> None:
+    """A ``TypeError`` for a client a backfill cannot list systems with: v4's own client
+    (its ``/systems`` has no filter, its systems no ``meta``) goes in a ``V4Fleet``."""
+    if _api_version(client) == "v4" and not hasattr(client, "client_for"):
+        raise TypeError(
+            f"a v4 backfill takes a V4Fleet, got {type(client).__name__}: "
+            "enlighten_async.v4.fleet.V4Fleet([client, *other_owners_clients])"
+        )
+
+
+def _api_version(client: BackfillClient) -> str:
     """The API version ``client`` calls (``BackfillClient.api_version``; a client written
     for an earlier version of this package, without it, is v2's)."""
     version = getattr(client, "api_version", "v2")
@@ -487,9 +497,11 @@ async def plan_backfill(
     """The spans :func:`backfill` would fetch with the same arguments, by the client's
     clock: it lists the systems (``/systems``, as a backfill does first) and reads the
     store's done ranges (``None``: an empty store), and fetches nothing, stores nothing.
+    ``kinds`` defaults to the client's API version's, as :func:`backfill`'s does.
     """
+    _check_client(client)
     now = client.clock.now()
-    kinds, since_bound = _arguments(kinds, since, until, shard, now, api_version_of(client))
+    kinds, since_bound = _arguments(kinds, since, until, shard, now, _api_version(client))
     base = client.scheduler_snapshot()
     system_list = await _listed(client, systems, shard)
     sent = client.scheduler_snapshot().requests_sent - base.requests_sent
@@ -526,8 +538,16 @@ async def backfill(
 ) -> BackfillReport:
     """Fetch the history of ``systems`` (ids or :class:`System` s; all when ``None``).
 
-    ``kinds`` is any of ``stats``, ``rgm_stats``, ``consumption_stats``,
-    ``energy_lifetime``. A ``date`` is each system's local date, and both ends are
+    ``client`` is an API v2 ``EnlightenClient`` or, for API v4, a
+    :class:`~enlighten_async.v4.fleet.V4Fleet` (the clients of every owner). ``kinds``
+    (default: every kind of the client's API version, ``kinds_of(client.api_version)``)
+    is any of v2's ``stats``, ``rgm_stats``, ``consumption_stats``, ``energy_lifetime``,
+    or of v4's (``enlighten_async.v4.kinds``); a kind of another version than the
+    client's is a ``ValueError``. v4's kinds are planned as the gaps of what ``store``
+    holds, each in the fewest requests the API allows, and each answer is stored only
+    up to the system's last report (a later run fetches the rest from there).
+
+    A ``date`` is each system's local date, and both ends are
     included: ``since=date(2026, 11, 18), until=date(2026, 11, 20)`` fetches the local days
     18, 19 and 20 of every kind, a day of ``stats`` from local midnight to local midnight.
     An aware ``datetime`` (or epoch seconds) is that exact instant: the interval kinds
@@ -558,9 +578,10 @@ async def backfill(
     the run works and released when the span is stored or failed, or the run stops; a
     killed run's claims lapse after at most ``claim_lease`` seconds.
     """
+    _check_client(client)
     clock = client.clock
     now = clock.now()
-    kinds, since_bound = _arguments(kinds, since, until, shard, now, api_version_of(client))
+    kinds, since_bound = _arguments(kinds, since, until, shard, now, _api_version(client))
     if isinstance(claim_lease, bool) or not isinstance(claim_lease, int | float):
         raise TypeError(f"claim_lease must be seconds, got {type(claim_lease).__name__}")
     if not 0 < claim_lease < float("inf"):

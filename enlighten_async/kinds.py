@@ -18,7 +18,14 @@ from enlighten_async.core.kinds import KindRegistry, KindSpec, Table
 from enlighten_async.v2 import kinds as v2_kinds
 from enlighten_async.v4 import kinds as v4_kinds
 
-__all__ = ["API_VERSIONS", "KINDS", "TABLES", "RangeResult", "kind_spec", "kinds_of"]
+__all__ = [
+    "API_VERSIONS",
+    "KINDS",
+    "TABLES",
+    "RangeResult",
+    "kind_spec",
+    "kinds_of",
+]
 
 #: Every kind a backfill fetches, by name, in the order a backfill fetches them.
 KINDS = KindRegistry()

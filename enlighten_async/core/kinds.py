@@ -199,8 +199,8 @@ class Completion:
 
     A backfill records a span as done only up to what the system had reported: the
     answer's own ``last_report_at`` (:attr:`reported_at`) or else the system's, as the
-    listing said; never below the end of the last interval (or the last day with a value)
-    the answer holds (:attr:`last_end`). An interval kind is complete up to the report
+    listing said; never below the end of the last interval the answer holds
+    (:attr:`last_end`). An interval kind is complete up to the report
     rounded down to its step; a kind in days up to the last local day that ended by the
     report. What lies past that is cut off the answer (:attr:`cut`) and fetched by a later
     run, from where the stored range ends.
@@ -208,8 +208,9 @@ class Completion:
 
     #: The answer's ``meta.last_report_at`` (aware), or ``None`` when it has none.
     reported_at: Callable[[Any], datetime | None]
-    #: The epoch end of the answer's last interval (a kind in days: the UTC midnight of
-    #: its last day with a value other than 0), or ``None`` when it holds none.
+    #: The epoch end of the answer's last interval, or ``None`` when it holds none (or,
+    #: as for v4's lifetimes, when what it holds proves nothing: a day's value grows
+    #: until the day is reported in full).
     last_end: Callable[[Any], int | None]
     #: The answer with only what ends by an epoch (an interval kind: the intervals ending
     #: at or before it; a kind in days: the days up to the one whose UTC midnight it is).

@@ -14,6 +14,11 @@ the operational date, not more than a year back). Given the system's zone, the s
 a kind with ``local_midnights`` also end at each local midnight, so that a request covers
 (part of) one local day: :func:`local_midnight` and :func:`local_days` turn the system's
 local dates into the instants the requests need. :func:`plan_days` chunks a range of days.
+
+An API whose request reaches a fixed length from any start (v4's telemetry: no ``end_at``)
+is planned by what a store lacks instead: :func:`plan_gaps` covers each gap the done
+ranges leave with spans of the kind's reach from the gap's start, and
+:func:`plan_day_gaps` each gap of days with the fewest chunks: the minimum of requests.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ from .quota import Plan
 from .server import SimulatorServer
 from .v4 import AUTHORIZE_PATH, TOKEN_PATH, V4Options, v4_plan
 
-__all__ = ["DEFAULT_EMBEDDED_TIME_SCALE", "EmbeddedSimulator", "embedded"]
+__all__ = ["DEFAULT_EMBEDDED_TIME_SCALE", "EmbeddedSimulator", "embedded", "simulated_login"]
 
 #: How much faster than real time the embedded simulator's clock runs by default (the
 #: same as ``backfill --simulate``): a simulated minute lasts 0.1 s.
@@ -220,22 +220,7 @@ class EmbeddedSimulator:
         return V4Fleet(clients)
 
     async def _login(self, uid: str, store: TokenStore, endpoint: TokenEndpoint) -> None:
-        """Log ``uid`` in through the authorize page and the token endpoint, into
-        ``store`` (nothing when it holds the principal's set already)."""
-        if await store.load(uid) is None:
-            state = secrets.token_urlsafe(16)
-            # enl_uid: the simulator's own parameter, which owner says yes.
-            url = f"{endpoint.authorize_url(state)}&{urlencode({'enl_uid': uid})}"
-            async with (
-                aiohttp.ClientSession() as http,
-                http.get(url, allow_redirects=False) as page,
-            ):
-                location = page.headers.get("Location", "")
-                if page.status != 302 or not location:
-                    raise RuntimeError(f"the authorize page answered {page.status}, no redirect")
-            tokens = await login(endpoint, store, code_from_redirect(location, state=state))
-            if tokens.principal != uid:
-                raise RuntimeError("the simulator logged in another principal")
+        await simulated_login(endpoint, store, uid)
 
     def client(self, **options: Any) -> EnlightenClient:
         """An :class:`~enlighten_async.EnlightenClient` for this simulator.
@@ -303,3 +288,24 @@ async def embedded(
     )
     async with SimulatorServer(simulator) as server:
         yield EmbeddedSimulator(simulator, server, plan)
+
+
+async def simulated_login(endpoint: TokenEndpoint, store: TokenStore, principal: str) -> None:
+    """Log ``principal`` in at a v4 simulator (any process's: ``endpoint`` is at its
+    root) the way a real login goes: its authorize page (which redirects with a code and
+    the ``state`` sent, for the owner its own ``enl_uid`` parameter names), then the token
+    endpoint, into ``store``. Nothing when ``store`` holds the principal's set already."""
+    if await store.load(principal) is not None:
+        return
+    state = secrets.token_urlsafe(16)
+    url = f"{endpoint.authorize_url(state)}&{urlencode({'enl_uid': principal})}"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(url, allow_redirects=False) as page,
+    ):
+        location = page.headers.get("Location", "")
+        if page.status != 302 or not location:
+            raise RuntimeError(f"the authorize page answered {page.status}, no redirect")
+    tokens = await login(endpoint, store, code_from_redirect(location, state=state))
+    if tokens.principal != principal:
+        raise RuntimeError("the simulator logged in another principal")

@@ -24,10 +24,12 @@ start plus its granularity (``spec/monitoring-v4-NOTES.md``). So every v4 kind i
 as the gaps of what the store holds, each gap in consecutive spans of the kind's reach
 from its start (:attr:`~enlighten_async.core.kinds.KindSpec.plan_gaps`): the fewest
 requests. Data lags (an empty list until the system has reported), so an answer is
-complete only up to the system's last report (:data:`COMPLETION` rules,
+complete only up to the system's last report (each kind's
 :class:`~enlighten_async.core.kinds.Completion`). A lifetime's trailing zeros mean "not
 reported yet": only the days that ended before the system's last report are stored; a 0 on
-such a day is a real 0 (a system without a battery reports 0 every day).
+such a day is a real 0 (a system without a battery reports 0 every day). The answers of
+``telemetry/production_meter`` and ``telemetry/battery`` carry no ``meta`` (per the spec):
+those two kinds are complete up to the system's last report as ``/systems`` listed it.
 
 This module imports the core only: its fetches call v4's operations on the client they are
 handed (a :class:`~enlighten_async.v4.fleet.V4Fleet`: the client of the system's owner).
@@ -53,7 +55,6 @@ from enlighten_async.core.kinds import (
     TableRows,
 )
 from enlighten_async.core.series import Series
-from enlighten_async.core.spans import day_epoch
 from enlighten_async.v4.models import (
     BatteryInterval,
     BatteryLifetime,
@@ -399,15 +400,9 @@ def _rgm_cut(result: RgmStats, end: int) -> RgmStats:
 
 
 def _lifetime_completion(*names: str) -> Completion:
+    # A day's value grows while the day is reported (the service sums what it has), so
+    # no value proves a day complete: a day counts only once it ended before the report.
     def last_end(result: Any) -> int | None:
-        start: date | None = result.start_date
-        if start is None:
-            return None
-        columns = [getattr(result, n) or () for n in names]
-        length = max(len(c) for c in columns)
-        for i in range(length - 1, -1, -1):
-            if any(_at(c, i) for c in columns):
-                return day_epoch(start + timedelta(days=i))
         return None
 
     def cut(result: Any, end: int) -> Any:

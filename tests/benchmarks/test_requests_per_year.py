@@ -33,9 +33,7 @@ rpy = _load()
 @pytest.mark.parametrize("first", [date(2025, 3, 9), date(2025, 11, 2), date(2025, 6, 15)])
 async def test_every_v4_kind_plans_a_year_in_the_fewest_requests(first: date) -> None:
     rows = await rpy.measure(first)
-    assert {(r.kind, r.zone) for r in rows} == {
-        (k, z) for k in kinds_of("v4") for z in rpy.ZONES
-    }
+    assert {(r.kind, r.zone) for r in rows} == {(k, z) for k in kinds_of("v4") for z in rpy.ZONES}
     assert [r for r in rows if not r.equal] == []
     by = {(r.kind, r.zone): r for r in rows}
     # the figures themselves: a day of 5-minute data, a week of quarters, one range

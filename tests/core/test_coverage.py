@@ -46,3 +46,33 @@ def test_the_edges() -> None:
     assert not days.covers(2 * day, 6 * day)
     # without the padding the same chunks leave the day 3..4 open
     assert not Coverage([(1 * day, 3 * day), (4 * day, 5 * day)]).covers(2 * day, 5 * day)
+
+
+def test_gaps_are_what_the_ranges_do_not_hold() -> None:
+    cov = Coverage([(10, 20), (30, 40), (40, 45)])
+    assert cov.gaps(0, 50) == [(0, 10), (20, 30), (45, 50)]
+    assert cov.gaps(12, 18) == []
+    assert cov.gaps(15, 35) == [(20, 30)]
+    assert cov.gaps(45, 45) == []
+    assert Coverage([]).gaps(3, 7) == [(3, 7)]
+    # days: a range holds its last day too (pad), gaps are half-open after padding
+    days = Coverage([(0, 86400)], pad=86400)
+    assert days.gaps(0, 4 * 86400) == [(2 * 86400, 5 * 86400)]
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 60), st.integers(0, 30)), max_size=6),
+    st.integers(0, 80),
+    st.integers(0, 40),
+)
+@settings(max_examples=200, deadline=None)
+def test_gaps_and_the_ranges_cover_the_span_exactly(
+    pairs: list[tuple[int, int]], start: int, length: int
+) -> None:
+    ranges = [(a, a + n) for a, n in pairs]
+    cov = Coverage(ranges)
+    gaps = cov.gaps(start, start + length)
+    held = {t for a, b in ranges for t in range(a, b)}
+    missing = {t for a, b in gaps for t in range(a, b)}
+    assert missing == {t for t in range(start, start + length) if t not in held}
+    assert all(a < b for a, b in gaps) and gaps == sorted(gaps)

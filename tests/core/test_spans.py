@@ -8,6 +8,7 @@ import warnings
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, available_timezones
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,7 +20,9 @@ from enlighten_async.core.spans import (
     day_epoch,
     local_days,
     local_midnight,
+    plan_day_gaps,
     plan_days,
+    plan_gaps,
     plan_spans,
 )
 from enlighten_async.v2.kinds import KINDS, MAX_DAYS_PER_CHUNK, IntervalOperation
@@ -555,3 +558,41 @@ def test_local_days_refuses_reversed_days_and_datetimes() -> None:
         local_days(date(2026, 1, 2), date(2026, 1, 1), la)
     with pytest.raises(ValueError, match="not a datetime"):
         local_midnight(datetime(2026, 1, 1, tzinfo=la), la)
+
+
+# -- the fewest requests by the gaps of a store (v4) --------------------------------------
+
+
+def test_plan_gaps_covers_each_gap_from_its_start_in_the_fewest_spans() -> None:
+    @attrs.frozen
+    class Week:
+        step: int = 900
+        max_span: int = 7 * 86400
+        by_day: bool = False
+        local_midnights: bool = False
+
+    week, day = Week(), 86400
+    now = 100 * day
+    spans = plan_gaps(week, 10 * day, 40 * day, now=now, done=[(12 * day, 13 * day + 900)])
+    assert [(s.start_at, s.end_at) for s in spans] == [
+        (10 * day, 12 * day),
+        (13 * day + 900, 20 * day + 900),
+        (20 * day + 900, 27 * day + 900),
+        (27 * day + 900, 34 * day + 900),
+        (34 * day + 900, 40 * day),
+    ]
+    assert all(isinstance(s, Span) for s in spans)
+    # nothing left: nothing planned; no lookback: no warning however old
+    assert plan_gaps(week, 10 * day, 20 * day, now=now, done=[(0, 30 * day)]) == []
+    assert plan_gaps(week, 0, day, now=now + 10**9, lookback=None)
+    chunks = plan_day_gaps(
+        date(2026, 1, 1), date(2026, 1, 31), done=[(day_epoch(date(2026, 1, 5)),
+        day_epoch(date(2026, 1, 6)))], operational_date=None, today=date(2026, 3, 1),
+        max_days=10,
+    )  # fmt: skip
+    assert chunks == [
+        (date(2026, 1, 1), date(2026, 1, 4)),
+        (date(2026, 1, 7), date(2026, 1, 16)),
+        (date(2026, 1, 17), date(2026, 1, 26)),
+        (date(2026, 1, 27), date(2026, 1, 31)),
+    ]

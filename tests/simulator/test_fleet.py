@@ -163,3 +163,41 @@ def test_lifetime_is_sum_of_days(fleet: Fleet) -> None:
         for k in range(days)
     ]
     assert fleet.lifetime_merged(s.system_id, today, NOW) == sum(series)
+
+
+# -- lagging and stopped systems (issue 22's lag tests) -----------------------------------
+
+
+def test_a_lagging_system_reports_and_serves_intervals_that_long_ago() -> None:
+    plain = Fleet(6, seed=6, anchor=FIXED_NOW)
+    fleet = Fleet(6, seed=6, anchor=FIXED_NOW, lagging={4: 3 * 3600}, stopped={5: 5 * 86400})
+    lagging, stopped = fleet.systems[4], fleet.systems[5]
+    now = int(FIXED_NOW) + 600
+    report = fleet.last_report_at(lagging.system_id, now)
+    assert now - 3 * 3600 - 400 < report < now - 3 * 3600
+    ends = [i["end_at"] for i in fleet.stats_intervals(lagging.system_id, report - 86400, now, now)]
+    assert ends and max(ends) <= report
+    # stopped 5 days before the anchor, and status comm; nothing after the stop
+    assert stopped.status == "comm" and stopped.stopped_at is not None
+    assert FIXED_NOW - 5 * 86400 - 300 < stopped.stopped_at <= FIXED_NOW - 5 * 86400
+    assert fleet.last_report_at(stopped.system_id, now) == stopped.stopped_at + 60
+    assert fleet.stats_intervals(stopped.system_id, stopped.stopped_at, int(now), now) == []
+    # the others are the fleet without the knobs; index 2 stays the stopped one it was
+    for i in (0, 1, 2, 3):
+        assert fleet.systems[i] == plain.systems[i]
+    assert (lagging.lag_seconds, plain.systems[4].lag_seconds) == (3 * 3600, 0)
+
+
+@pytest.mark.parametrize(
+    ("knobs", "error"),
+    [
+        ({"lagging": {6: 60}}, ValueError),
+        ({"stopped": {-1: 60}}, ValueError),
+        ({"lagging": {1: -5}}, ValueError),
+        ({"stopped": {1: float("inf")}}, ValueError),
+        ({"lagging": {1: "3h"}}, TypeError),
+    ],
+)
+def test_lag_knobs_are_checked(knobs: dict[str, dict[int, object]], error: type[Exception]) -> None:
+    with pytest.raises(error):
+        Fleet(6, seed=6, anchor=FIXED_NOW, **knobs)  # type: ignore[arg-type]

@@ -11,7 +11,9 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from enlighten_async.kinds import KINDS
 from enlighten_async.simulator import Fleet, SimSystem
+from enlighten_async.simulator.v4.energy import SystemEnergy
 from enlighten_async.store import SQLiteStore
 
 Row = tuple[Any, ...]
@@ -69,17 +71,111 @@ def expected_rows(
             )
             day += timedelta(days=1)
         return out
-    raise ValueError(f"unknown kind {kind!r}")
+    return v4_expected_rows(fleet, system, kind, since, hi, now)
+
+
+#: The simulator's v4 battery and grid figures, per fleet (one SystemEnergy each: its
+#: day caches are the fleet's).
+_ENERGY: dict[int, SystemEnergy] = {}
+
+
+def _energy(fleet: Fleet) -> SystemEnergy:
+    energy = _ENERGY.get(id(fleet))
+    if energy is None or energy.fleet is not fleet:
+        energy = _ENERGY[id(fleet)] = SystemEnergy(fleet)
+    return energy
+
+
+def _days_of(system: SimSystem, since: int, hi: int) -> list[date]:
+    # The system's local days that have ended by the planned end, from the local day
+    # ``since`` falls in (not before the operational date).
+    first = max(system.local_date(since), system.operational_date)
+    last = system.local_date(hi) - timedelta(days=1)
+    return [first + timedelta(days=k) for k in range((last - first).days + 1)]
+
+
+def _grid(fleet: Fleet, system: SimSystem, since: int, hi: int, now: float) -> list[Row]:
+    """``(end_at, charge, discharge, soc, imported, exported)`` per quarter in
+    ``(since, hi]``, as the v4 simulator serves them (none without a consumption meter)."""
+    if system.consumption_meter is None or hi <= since:
+        return []
+    stop = fleet.cut(system.system_id, now)
+    energy = _energy(fleet)
+    out: list[Row] = []
+    day = system.local_date(since)
+    while day <= system.local_date(hi - 1):
+        g = energy.grid_day(system, day, stop)
+        rows = zip(g.ends, g.charge, g.discharge, g.soc, g.imported, g.exported, strict=True)
+        out.extend(r for r in rows if since < r[0] <= hi)
+        day += timedelta(days=1)
+    return out
+
+
+def v4_expected_rows(
+    fleet: Fleet, system: SimSystem, table: str, since: int, hi: int, now: float
+) -> list[Row]:
+    """The rows of a v4 kind's ``table`` for one system: the v4 simulator's answers for
+    ``(since, hi]`` (the days that ended by ``hi``), each interval once."""
+    sid = system.system_id
+    if table == "micro_production":
+        return [
+            (sid, t["end_at"], t["powr"], t["enwh"], t["devices_reporting"])
+            for t in fleet.stats_intervals(sid, since, hi, now)
+        ]
+    if table in ("meter_production", "rgm"):
+        return [
+            (sid, t["end_at"], t["wh_del"], t["devices_reporting"])
+            for t in fleet.rgm_intervals(sid, since, hi, now)
+        ]
+    if table == "rgm_channels":
+        return expected_rows(fleet, system, "rgm_meter_intervals", since, hi, now)
+    if table == "consumption":
+        return [
+            (sid, t["end_at"], t["enwh"], t["devices_reporting"])
+            for t in fleet.consumption_intervals(sid, since, hi, now)
+        ]
+    if table == "battery":
+        if not _energy(fleet).batteries(system):
+            return []
+        return [(sid, r[0], r[1], r[2], r[3]) for r in _grid(fleet, system, since, hi, now)]
+    if table in ("grid_import", "grid_export"):
+        at = 4 if table == "grid_import" else 5
+        return [(sid, r[0], r[at]) for r in _grid(fleet, system, since, hi, now)]
+    days = _days_of(system, since, hi)
+    if table == "daily_production":
+        return [
+            (
+                sid,
+                d.isoformat(),
+                fleet.daily_merged(sid, d, now),
+                fleet.daily_production(sid, d, now),
+                fleet.daily_meter_production(sid, d, now),
+            )
+            for d in days
+        ]
+    if table == "daily_consumption":
+        return [(sid, d.isoformat(), fleet.daily_consumption(sid, d, now)) for d in days]
+    stop = fleet.cut(sid, now)
+    energy = _energy(fleet)
+    if table == "daily_battery":
+        return [
+            (
+                sid,
+                d.isoformat(),
+                energy.daily(system, d, stop, "charge"),
+                energy.daily(system, d, stop, "discharge"),
+            )
+            for d in days
+        ]
+    if table in ("daily_import", "daily_export"):
+        column = "imported" if table == "daily_import" else "exported"
+        return [(sid, d.isoformat(), energy.daily(system, d, stop, column)) for d in days]
+    raise ValueError(f"unknown kind {table!r}")
 
 
 def tables(kinds: tuple[str, ...]) -> tuple[str, ...]:
-    """The store tables a backfill of ``kinds`` fills."""
-    out: list[str] = []
-    for kind in kinds:
-        out.append(kind)
-        if kind == "rgm_stats":
-            out.append("rgm_meter_intervals")
-    return tuple(out)
+    """The store tables a backfill of ``kinds`` fills (each kind's tables, in order)."""
+    return tuple(t.name for kind in kinds for t in KINDS[kind].tables)
 
 
 async def assert_store_matches_fleet(

@@ -55,8 +55,7 @@ def meter(start: int, n: int) -> m.ProductionMeterTelemetry:
 def consumption(start: int, n: int) -> m.ConsumptionMeterTelemetry:
     """``n`` 15-minute consumption intervals: enwh 70+i."""
     rows = [
-        {"end_at": start + 900 * (i + 1), "devices_reporting": 1, "enwh": 70 + i}
-        for i in range(n)
+        {"end_at": start + 900 * (i + 1), "devices_reporting": 1, "enwh": 70 + i} for i in range(n)
     ]
     return _telemetry(m.ConsumptionMeterTelemetry, rows, start, 900)  # type: ignore[no-any-return]
 
