@@ -218,7 +218,7 @@ async def _simulated(
     (as an owner would, without a browser) into a token store in memory: yields
     ``(key, endpoint, store, principals, base_url, clock)``."""
     from enlighten_async.simulator import Fleet, Simulator, SimulatorServer
-    from enlighten_async.simulator.embedded import EmbeddedSimulator
+    from enlighten_async.simulator.embedded import EmbeddedSimulator, simulated_login
     from enlighten_async.simulator.v4 import v4_plan
 
     scale = args.time_scale or DEFAULT_SIM_TIME_SCALE
@@ -232,17 +232,16 @@ async def _simulated(
     async with SimulatorServer(simulator) as server:
         sim = EmbeddedSimulator(simulator, server, given.plan)
         store = MemoryTokenStore()
+        endpoint = sim.token_endpoint()
         for principal in sim.principals:
-            # v4_client() logs the principal in (the authorize page, then the token
-            # endpoint) into the store; its own client is not needed.
-            made = await sim.v4_client(principal, store=store)
-            await made.close()
+            # as an owner does: the authorize page, then the token endpoint
+            await simulated_login(endpoint, store, principal)
         print(
             f"Embedded v4 simulator: {args.sim_systems} systems, {len(sim.principals)} owners "
             f"logged in, plan {given.plan}, clock x{scale:g} (a simulated minute lasts "
             f"{60 / scale:.2f}s)"
         )
-        yield sim.api_key, sim.token_endpoint(), store, sim.principals, sim.base_url, clock
+        yield sim.api_key, endpoint, store, sim.principals, sim.base_url, clock
 
 
 @contextlib.asynccontextmanager
