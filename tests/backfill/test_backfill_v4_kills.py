@@ -24,6 +24,7 @@ from enlighten_async.backfill import backfill
 from enlighten_async.store import SQLiteStore
 from tests.support.v4_backfill import (
     ORIGIN,
+    QUICK_RETRY,
     Setup,
     SteppedClock,
     assert_matches_fleet,
@@ -101,7 +102,7 @@ async def killed_and_resumed(
         assert final["complete"] and final["failed"] == 0
         compared = await assert_matches_fleet(setup, db)
         # the same job, run once without a kill, ends with the same rows and done ranges
-        async with fleet_of(setup) as fleet, SQLiteStore(clean) as store:
+        async with fleet_of(setup, retry=QUICK_RETRY) as fleet, SQLiteStore(clean) as store:
             report = await backfill(fleet, store, None, None, setup.since, setup.until)
         assert report.complete and report.failed == 0
         assert await store_contents(db, setup.kinds) == await store_contents(clean, setup.kinds)

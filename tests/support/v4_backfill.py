@@ -30,9 +30,10 @@ from enlighten_async.v4.fleet import V4Fleet
 from tests.support.ground_truth import assert_store_matches_fleet, tables, utc_midnight
 
 UTC = timezone.utc
-#: The simulator's clock starts here: 2027-01-31 23:57 UTC, 3 simulated minutes before
-#: a UTC month turns (the month 429 a run meets ends there: the run waits for it).
-ORIGIN = datetime(2027, 1, 31, 23, 57, tzinfo=UTC).timestamp()
+#: The simulator's clock starts here: 2027-01-31 23:55 UTC, 5 simulated minutes before
+#: a UTC month turns (the month 429 a run meets ends there: the run waits for it). At the
+#: tests' 60x, a loaded machine has 5 real seconds to spend the month's quota first.
+ORIGIN = datetime(2027, 1, 31, 23, 55, tzinfo=UTC).timestamp()
 MONTH_TURN = datetime(2027, 2, 1, tzinfo=UTC).timestamp()
 #: The faults' odds per request (each one retried by the client's policy): an HTML 503, a
 #: 500 errorCode 7, a dropped connection.
@@ -40,6 +41,8 @@ P_503, P_500, P_DROP = 0.03, 0.03, 0.02
 #: Retries: more and shorter than the default's, so that a fault that recurs does not fail
 #: a span (each attempt is a request the simulator counts).
 RETRY = RetryPolicy(attempts=8, initial_delay=0.2, max_delay=2.0, jitter=0.5, max_total=600.0)
+#: The same for a clock that stands still (its waits are real seconds): short waits.
+QUICK_RETRY = RetryPolicy(attempts=8, initial_delay=0.02, max_delay=0.2, jitter=0.5)
 
 
 class SteppedClock(ScaledClock):
@@ -135,7 +138,7 @@ async def v4_setup(
 async def fleet_of(setup: Setup, **options: Any) -> AsyncIterator[V4Fleet]:
     """A :class:`V4Fleet` of every principal, not told the plan (it learns from 429s),
     retrying by :data:`RETRY`; closed after the block."""
-    fleet = await setup.handle.v4_fleet(plan=None, retry=RETRY, **options)
+    fleet = await setup.handle.v4_fleet(**{"plan": None, "retry": RETRY, **options})
     async with fleet.clients[0]:
         yield fleet
 

@@ -27,7 +27,7 @@ from enlighten_async.v4.oauth import (
     TokenEndpoint,
     TokenManager,
 )
-from tests.support.v4_backfill import RETRY, SteppedClock
+from tests.support.v4_backfill import QUICK_RETRY, SteppedClock
 
 
 async def run(config: dict[str, Any]) -> dict[str, Any]:
@@ -46,7 +46,7 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
         await simulated_login(endpoint, store, uid)
     managers = [TokenManager(endpoint, store, uid, clock=clock) for uid in principals]
     first = EnlightenV4Client(
-        config["api_key"], managers[0], base_url=config["base_url"], clock=clock, retry=RETRY
+        config["api_key"], managers[0], base_url=config["base_url"], clock=clock, retry=QUICK_RETRY
     )
     async with first:
         fleet = V4Fleet([first, *(first.with_tokens(m) for m in managers[1:])])
