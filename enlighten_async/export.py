@@ -13,7 +13,8 @@ and their zones (:func:`export_columns`):
 - then ``local_time``: the same end as the wall clock of the system's zone, without an
   offset (``2026-11-19T07:25:00``; parquet: a timestamp without a zone), so that it parses
   alike in every row; ``end_at`` tells the two readings of a repeated autumn hour apart.
-  ``energy_lifetime`` has none: its ``date`` is already the local day.
+  A kind of local days (``energy_lifetime``, v4's ``daily_*``) has none: its ``date``
+  is already the local day.
 - then ``timezone`` (the IANA name, ``America/Los_Angeles``) and ``system_name``, on every
   row: a CSV has no second sheet, and a file read alone still says whose rows it holds.
 
@@ -191,7 +192,8 @@ def format_for(path: str | os.PathLike[str]) -> str:
 
 def export_columns(kind: str) -> tuple[str, ...]:
     """The columns of an export of ``kind``: ``COLUMNS[kind]`` (``end_at`` in UTC), then
-    ``local_time`` (not for ``energy_lifetime``), ``timezone`` and ``system_name``."""
+    ``local_time`` (not for a kind of local days: ``energy_lifetime``, v4's ``daily_*``),
+    ``timezone`` and ``system_name``."""
     table = _table(kind)
     local = () if table.by_day else ("local_time",)
     return (*table.column_names, *local, "timezone", "system_name")

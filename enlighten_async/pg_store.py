@@ -51,20 +51,20 @@ from enlighten_async.core.kinds import BackfillSystem, OwnedRows, Table
 from enlighten_async.kinds import KINDS as _REGISTRY
 from enlighten_async.kinds import TABLES as _TABLES
 from enlighten_async.store import (
+    _SOURCE_KEYS,
     KINDS,
     MAX_SYSTEM_TEXT,
     RangeResult,
+    RecordedSource,
     StoreDataError,
     StoredSystem,
     StoreError,
     StoreReadOnlyError,
     StoreSource,
-    StoreSourceError,
     StoreStatus,
     _check_kind,
     _lease,
     _owner,
-    _user_hash,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -84,7 +84,6 @@ POOL_SIZE = 4
 CONNECT_TIMEOUT = 30.0
 
 _SQL_TYPES = {"INTEGER": "bigint", "REAL": "double precision", "TEXT": "text"}
-_SOURCE_KEYS = ("source_base_url", "source_user_hash", "source_salt", "source_simulator")
 
 
 def is_postgres_url(db: str) -> bool:
@@ -461,37 +460,37 @@ class PostgresStore(AsyncResource):
 
     async def _claim_source(self, conn: Any, source: StoreSource) -> None:
         """Record ``source`` in a store that has none; refuse a store from elsewhere
-        (as SQLiteStore does)."""
-        import hmac
+        (the rules are :meth:`StoreSource.check`'s, as for SQLiteStore)."""
         import secrets
 
+        info = await self._source_record(conn)
+        if "source_base_url" in info:
+            added = source.check(info, path=self.path)
+        else:
+            added = source.record(secrets.token_hex(16))
+        if added:
+            await conn.executemany(
+                "INSERT INTO store_info VALUES ($1, $2) "
+                "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                list(added.items()),
+            )
+
+    @staticmethod
+    async def _source_record(conn: Any) -> dict[str, str]:
         rows = await conn.fetch(
             "SELECT key, value FROM store_info WHERE key = ANY($1::text[])", list(_SOURCE_KEYS)
         )
-        info = {str(k): str(v) for k, v in rows}
-        if "source_base_url" in info:
-            recorded = (info["source_base_url"], info.get("source_simulator", ""))
-            same_user = hmac.compare_digest(
-                info.get("source_user_hash", ""),
-                _user_hash(source.user_id, info.get("source_salt", "")),
-            )
-            if recorded == (source.base_url, source.simulator) and same_user:
-                return
-            if recorded == (source.base_url, source.simulator):
-                what = f"of another user of {source.base_url}"
-            else:
-                was = f"the simulator ({recorded[1]})" if recorded[1] else recorded[0]
-                what = f"from {was}, not from {source.describe()}"
-            raise StoreSourceError(
-                f"{self.path} holds data {what}: use another store for this source",
-                path=self.path,
-            )
-        salt = secrets.token_hex(16)
-        values = (source.base_url, _user_hash(source.user_id, salt), salt, source.simulator)
-        await conn.executemany(
-            "INSERT INTO store_info VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
-            list(zip(_SOURCE_KEYS, values, strict=True)),
+        return {str(k): str(v) for k, v in rows}
+
+    async def recorded_source(self) -> RecordedSource | None:
+        """The source this store recorded (its API version, where from), for ``status``;
+        ``None`` for a store that recorded none."""
+        rows = await self._fetch(
+            "store_info",
+            "SELECT key, value FROM store_info WHERE key = ANY($1::text[])",
+            list(_SOURCE_KEYS),
         )
+        return RecordedSource.from_record({str(k): str(v) for k, v in rows})
 
     # -- plumbing -------------------------------------------------------------------------
 

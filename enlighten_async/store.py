@@ -56,6 +56,8 @@ __all__ = [
     "StoreDataError",
     "StoreError",
     "StoreReadOnlyError",
+    "API_VERSIONS",
+    "RecordedSource",
     "StoreSource",
     "StoreReader",
     "StoreSourceError",
@@ -102,40 +104,170 @@ class StoreSourceError(StoreError):
     the one it was opened for; mixing them would take the other's ranges as done."""
 
 
+#: The API versions a store's data may come from.
+API_VERSIONS = ("v2", "v4")
+
+
 @frozen
 class StoreSource:
-    """Where a store's data comes from: a service and user, or the embedded simulator.
+    """Where a store's data comes from: an API version's service and who reads it (v2: a
+    user; v4: an application, by its OAuth client id), or the embedded simulator.
 
-    The user id is kept only as a salted, slow hash in the store, and never shown (it is
-    left out of ``repr``). A simulated source has no port (the simulator picks a new one
-    each run): it is the fleet, by seed and size, that makes its data.
+    ``api`` is the API version (``"v2"`` or ``"v4"``): a store of one refuses a backfill of
+    the other, since their kinds and tables differ. The user id, the OAuth client id and
+    the API key (the application) are kept only as salted, slow hashes in the store, and
+    never shown (they are left out of ``repr``). A v2 store is the same source whatever
+    its API key (a regenerated key reads the same user's data); a v4 store is one
+    application's (its client id): the key's hash is recorded, not compared. A simulated
+    source has no port (the simulator picks a new one each run): it is the version and the
+    fleet, by seed and size, that make its data.
     """
 
     base_url: str
     user_id: str = field(repr=False)
     simulator: str = ""
+    api: str = "v2"
+    api_key: str = field(default="", repr=False)
+    client_id: str = field(default="", repr=False)
 
     @classmethod
-    def service(cls, base_url: str, user_id: str) -> StoreSource:
-        """The service at ``base_url`` (a trailing ``/`` is ignored), for ``user_id``."""
+    def service(
+        cls,
+        base_url: str,
+        user_id: str | None = None,
+        *,
+        api: str = "v2",
+        api_key: str | None = None,
+        client_id: str | None = None,
+    ) -> StoreSource:
+        """The service of API ``api`` at ``base_url`` (a trailing ``/`` is ignored): for
+        v2 read as ``user_id``, for v4 by the application whose OAuth client id is
+        ``client_id`` (v4 has no one user: an application reads the systems of every owner
+        who authorized it). ``api_key``, if given, is recorded as a hash too."""
+        _api_arg(api)
         if not isinstance(base_url, str) or not base_url.strip():
             raise ValueError("base_url must be a non-empty string")
-        if not isinstance(user_id, str) or not user_id:
-            raise ValueError("user_id must be a non-empty string")
-        return cls(base_url.strip().rstrip("/"), user_id)
+        if api_key is not None and (not isinstance(api_key, str) or not api_key):
+            raise ValueError("api_key must be a non-empty string when given")
+        if api == "v2":
+            if not isinstance(user_id, str) or not user_id:
+                raise ValueError("user_id must be a non-empty string")
+            if client_id is not None:
+                raise ValueError("a v2 source has no OAuth client id")
+        else:
+            if not isinstance(client_id, str) or not client_id:
+                raise ValueError("a v4 source needs client_id, a non-empty string")
+            if user_id:
+                raise ValueError("a v4 source has no user id: its application is the client id")
+        return cls(
+            base_url.strip().rstrip("/"), user_id or "", "", api, api_key or "", client_id or ""
+        )
 
     @classmethod
-    def simulated(cls, *, seed: int, systems: int) -> StoreSource:
-        """The embedded simulator's fleet of ``systems`` systems made from ``seed``."""
+    def simulated(cls, *, seed: int, systems: int, api: str = "v2") -> StoreSource:
+        """The embedded simulator's fleet of ``systems`` systems made from ``seed``,
+        served as API ``api``."""
+        _api_arg(api)
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"seed must be an int, got {type(seed).__name__}")
         if isinstance(systems, bool) or not isinstance(systems, int) or systems < 1:
             raise ValueError(f"systems must be a positive int, got {systems!r}")
-        return cls("simulator", "", f"seed {seed}, {systems} systems")
+        return cls("simulator", "", f"seed {seed}, {systems} systems", api)
 
     def describe(self) -> str:
-        """``"https://api.enphaseenergy.com/api/v2"`` or ``"the simulator (seed 1, ...)"``."""
-        return f"the simulator ({self.simulator})" if self.simulator else self.base_url
+        """``"https://api.enphaseenergy.com/api/v2"``, ``"the simulator (seed 1, ...)"``,
+        or for v4 ``"API v4 at https://..."``, ``"the v4 simulator (seed 1, ...)"``."""
+        return _describe(self.api, self.base_url, self.simulator)
+
+    def record(self, salt: str) -> dict[str, str]:
+        """What a store records of this source (``store_info``'s keys and values), the
+        user id, client id and key as hashes salted with ``salt``: never a secret. Every
+        backend records and checks a source through :meth:`record` and :meth:`check`."""
+        return {
+            "source_base_url": self.base_url,
+            "source_user_hash": _user_hash(self.user_id, salt),
+            "source_salt": salt,
+            "source_simulator": self.simulator,
+            "source_api": self.api,
+            "source_key_hash": _user_hash(self.api_key, salt),
+            "source_client_hash": _user_hash(self.client_id, salt),
+        }
+
+    def check(self, recorded: dict[str, str], *, path: str) -> dict[str, str]:
+        """Raise :class:`StoreSourceError` when ``recorded`` (what the store at ``path``
+        recorded, :meth:`record`'s keys; a store of an earlier version lacks the later
+        ones, and one without ``source_api`` is a v2 store) is another source; else the
+        keys to add to it (the API key's hash, when none is recorded yet)."""
+        api = recorded.get("source_api") or "v2"  # stores of earlier versions are v2
+        base_url = str(recorded.get("source_base_url", ""))
+        simulator = str(recorded.get("source_simulator", ""))
+        was = _describe(api, base_url, simulator)
+        if api != self.api:
+            raise StoreSourceError(
+                f"{path} holds API {api} data (from {was}), not API {self.api} data: "
+                f"start a new store for this {self.api} backfill (--db another.db)",
+                path=path,
+            )
+        salt = str(recorded.get("source_salt", ""))
+        same_place = (base_url, simulator) == (self.base_url, self.simulator)
+        if not same_place:
+            raise StoreSourceError(
+                f"{path} holds data from {was}, not from {self.describe()}: "
+                "use another store file for this source (--db another.db)",
+                path=path,
+            )
+        if api == "v2" and not _same_hash(recorded.get("source_user_hash"), self.user_id, salt):
+            raise StoreSourceError(
+                f"{path} holds data of another user of {self.base_url}: use another store "
+                "file for this source (--db another.db)",
+                path=path,
+            )
+        if api == "v4" and not _same_hash(recorded.get("source_client_hash"), self.client_id, salt):
+            raise StoreSourceError(
+                f"{path} holds data of another application (OAuth client id) of "
+                f"{self.base_url}: use another store file for this source (--db another.db)",
+                path=path,
+            )
+        if self.api_key and not recorded.get("source_key_hash"):
+            return {"source_key_hash": _user_hash(self.api_key, salt)}
+        return {}
+
+
+@frozen
+class RecordedSource:
+    """A store's recorded source as it may be shown: its API version and where its data
+    came from in words (:meth:`StoreSource.describe`); never a hash, never a secret."""
+
+    api: str
+    origin: str
+
+    @classmethod
+    def from_record(cls, recorded: dict[str, str]) -> RecordedSource | None:
+        """What ``recorded`` (:meth:`StoreSource.record`'s keys) says; ``None`` without a
+        recorded source. A record without ``source_api`` is a v2 store's."""
+        if "source_base_url" not in recorded:
+            return None
+        api = recorded.get("source_api") or "v2"
+        base_url, simulator = recorded["source_base_url"], recorded.get("source_simulator", "")
+        return cls(api, _describe(api, base_url, simulator))
+
+
+def _api_arg(api: object) -> str:
+    if api not in API_VERSIONS:
+        raise ValueError(f"api must be one of {', '.join(API_VERSIONS)}, got {api!r}")
+    return str(api)
+
+
+def _describe(api: str, base_url: str, simulator: str) -> str:
+    """A recorded source in words (v2's words as before versions were recorded)."""
+    if api == "v2":
+        return f"the simulator ({simulator})" if simulator else base_url
+    return f"the {api} simulator ({simulator})" if simulator else f"API {api} at {base_url}"
+
+
+def _same_hash(recorded: object, value: str, salt: str) -> bool:
+    """Whether ``recorded`` is ``value``'s salted hash (in constant time)."""
+    return hmac.compare_digest(str(recorded or ""), _user_hash(value, salt))
 
 
 T = TypeVar("T")
@@ -224,7 +356,16 @@ _SCHEMA_TABLES = frozenset({*_TABLES, "windows", "systems", "store_info"})
 _SYSTEMS_ADDED = {"last_report_at": "INTEGER", "status": "TEXT"}
 
 # What store_info records of the source (absent in stores of earlier versions).
-_SOURCE_KEYS = ("source_base_url", "source_user_hash", "source_salt", "source_simulator")
+_SOURCE_KEYS = (
+    "source_base_url",
+    "source_user_hash",
+    "source_salt",
+    "source_simulator",
+    # since stores record their API version (a store without it is a v2 store)
+    "source_api",
+    "source_key_hash",
+    "source_client_hash",
+)
 # The columns that make a table named "windows" ours (a database of another program
 # may well have a "windows" table).
 _WINDOWS_COLUMNS = {"system_id", "kind", "start_at", "end_at", "rows", "fetched_at"}
@@ -705,6 +846,19 @@ class SQLiteStore(AsyncResource):
             for sid, name, tz, at, report, status in rows
         }
 
+    async def recorded_source(self) -> RecordedSource | None:
+        """The source this store recorded (its API version, where from), for ``status``;
+        ``None`` for a store that recorded none (filled before sources were kept, or
+        never opened with one)."""
+        marks = ", ".join("?" * len(_SOURCE_KEYS))
+        rows = await self._run(
+            self._read,
+            "store_info",
+            f"SELECT key, value FROM store_info WHERE key IN ({marks})",
+            _SOURCE_KEYS,
+        )
+        return RecordedSource.from_record({str(k): str(v) for k, v in rows})
+
     async def intervals(
         self,
         kind: str,
@@ -844,35 +998,23 @@ class SQLiteStore(AsyncResource):
 
     def _claim_sync(self, conn: sqlite3.Connection, source: StoreSource, *, legacy: bool) -> None:
         """Record ``source`` in a store that has none; refuse a store from elsewhere."""
-        info = dict(
-            conn.execute(
-                f"SELECT key, value FROM store_info WHERE key IN ({', '.join('?' * 4)})",
-                _SOURCE_KEYS,
-            ).fetchall()
-        )
-        if "source_base_url" in info:
-            recorded = (info["source_base_url"], info.get("source_simulator", ""))
-            salt = str(info.get("source_salt", ""))
-            same_user = hmac.compare_digest(
-                str(info.get("source_user_hash", "")), _user_hash(source.user_id, salt)
-            )
-            if recorded == (source.base_url, source.simulator) and same_user:
-                return
-            if recorded == (source.base_url, source.simulator):
-                what = f"of another user of {source.base_url}"
-            else:
-                was = f"the simulator ({recorded[1]})" if recorded[1] else str(recorded[0])
-                what = f"from {was}, not from {source.describe()}"
-            raise StoreSourceError(
-                f"{self.path} holds data {what}: use another store file for this source",
-                path=self.path,
-            )
-        salt = secrets.token_hex(16)
-        values = (source.base_url, _user_hash(source.user_id, salt), salt, source.simulator)
-        conn.executemany(
-            "INSERT INTO store_info VALUES (?, ?)", list(zip(_SOURCE_KEYS, values, strict=True))
-        )
+        marks = ", ".join("?" * len(_SOURCE_KEYS))
+        rows = conn.execute(
+            f"SELECT key, value FROM store_info WHERE key IN ({marks})", _SOURCE_KEYS
+        ).fetchall()
+        info = {str(k): str(v) for k, v in rows}
         has_windows = legacy and conn.execute("SELECT 1 FROM windows LIMIT 1").fetchone()
+        if "source_base_url" not in info and has_windows and source.api != "v2":
+            # a store of an earlier version holds v2 data, whatever its source was
+            earlier = {"source_api": "v2", "source_base_url": "a backfill of an earlier version"}
+            source.check(earlier, path=self.path)
+        if "source_base_url" in info:
+            added = source.check(info, path=self.path)
+            if added:
+                conn.executemany("INSERT OR REPLACE INTO store_info VALUES (?, ?)", added.items())
+            return
+        salt = secrets.token_hex(16)
+        conn.executemany("INSERT INTO store_info VALUES (?, ?)", source.record(salt).items())
         if has_windows:
             # a store of an earlier version: its data is taken to be from this source
             log.info(
@@ -1206,7 +1348,8 @@ def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
 
 
 def _user_hash(user_id: str, salt: str) -> str:
-    """A salted, slow hash of ``user_id`` (empty for a simulated source)."""
+    """A salted, slow hash of ``user_id`` (also of an API key or a client id; empty for
+    an empty value: a simulated source's)."""
     if not user_id:
         return ""
     digest = hashlib.pbkdf2_hmac(

@@ -102,6 +102,14 @@ CLI_ENV_VARS = (
     "ENLIGHTEN_USER_ID",
     "ENLIGHTEN_BASE_URL",
     "ENLIGHTEN_REDIS_URL",
+    # v4's: the application, its OAuth server and plan (``backfill`` picks v4 by them)
+    "ENLIGHTEN_CLIENT_ID",
+    "ENLIGHTEN_CLIENT_SECRET",
+    "ENLIGHTEN_CLIENT_SECRET_FILE",
+    "ENLIGHTEN_OAUTH_URL",
+    "ENLIGHTEN_TOKEN_URL",
+    "ENLIGHTEN_AUTHORIZE_URL",
+    "ENLIGHTEN_PLAN",
 )
 
 

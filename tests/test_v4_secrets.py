@@ -14,16 +14,21 @@ The secrets: the API key, the client secret, and every access token, refresh tok
 authorization code the simulator's OAuth server issued during the run (read from its
 tables). Each is cut into every 6-character fragment, and no fragment may appear.
 
-What is not here: a data store or an export. No v4 run writes one yet (v4 backfill is a
-later issue); the test checks that nothing but the token store was written under its
-directory, and greps whatever was. The token store itself is the one place tokens may be.
+The first test writes no data store (the client alone): it checks that nothing but the
+token store was written under its directory. The second is a v4 backfill from the command
+line (issue 22): owners logged in to a token directory, ``backfill -vv`` (v4 chosen by
+ENLIGHTEN_CLIENT_ID), ``status -vv``, ``export`` and ``plot``; the OAuth client id joins
+the secrets, and the store file (with its ``-wal``), the export and the picture are grepped
+as well as every output. The token store itself is the one place tokens may be.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
+import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
@@ -39,8 +44,9 @@ from enlighten_async.v4.oauth import (
     MemoryTokenStore,
     TokenEndpoint,
     TokenManager,
+    login,
 )
-from tests.support.auth_cli import Served, follow, run_auth, v4_served
+from tests.support.auth_cli import Served, follow, run_auth, run_cli_async, v4_served
 
 #: The length of a fragment searched for.
 FRAGMENT = 6
@@ -226,6 +232,52 @@ async def test_no_output_of_a_v4_run_holds_a_secret(
         "api key", "client secret", "access", "refresh", "code"
     }  # fmt: skip
     assert timedelta(0) < current.expires_at - current.issued_at  # type: ignore[operator]
+
+
+async def test_no_output_or_store_of_a_v4_backfill_holds_a_secret(tmp_path: Path) -> None:
+    v4 = V4Options(principals=2)
+    async with v4_served(tmp_path, plan="watt", time_scale=600, v4=v4) as served:
+        simulator = served.simulator
+        app = simulator.oauth.application
+        tokens = FileTokenStore(tmp_path / "enlighten-async" / "tokens", application=app.client_id)
+        endpoint = TokenEndpoint(
+            app.client_id, app.client_secret, base_url=served.server.root_url, clock=simulator.clock
+        )
+        for principal in simulator.oauth.principals:
+            await login(endpoint, tokens, simulator.oauth.issue_code(enl_uid=principal))
+        # The key from the environment, the client id and secret too (as the simulator
+        # prints them): no --api, v4 is chosen by ENLIGHTEN_CLIENT_ID.
+        env = {**served.env, "ENLIGHTEN_API_KEY": simulator.api_key}
+        db, csv_out, png = tmp_path / "v4.db", tmp_path / "v4.csv", tmp_path / "v4.png"
+        target = ["--base-url", served.server.base_url, "--time-scale", "600", "--plan", "watt"]
+        kinds = "micro_production,consumption,battery,grid_import,daily_production"
+        ran = [
+            await run_cli_async(
+                "backfill", "-vv", *target, "--db", str(db), "--since", "2d", "--kinds", kinds,
+                "--no-progress", env=env,
+            )
+        ]  # fmt: skip
+        ran.append(await run_cli_async("status", "-vv", "--db", str(db), env=env))
+        ran.append(await run_cli_async("export", "-vv", "--db", str(db), "--out", str(csv_out),
+                                       env=env))  # fmt: skip
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+            (system_id,) = con.execute("SELECT MIN(system_id) FROM micro_production").fetchone()
+        ran.append(await run_cli_async("plot", "--db", str(db), "--system", str(system_id),
+                                       "--out", str(png), env=env))  # fmt: skip
+        secrets = {**issued(served), "client id": app.client_id}
+    assert [r.returncode for r in ran] == [0, 0, 0, 0], [r.stderr[-2000:] for r in ran]
+    assert "0 failed" in ran[0].stdout and "DEBUG" in ran[0].stderr, ran[0].stdout
+    assert "micro_production" in ran[1].stdout
+    outputs = [text for r in ran for text in (r.stdout, r.stderr)]
+    written = _written(tmp_path, tokens.directory.resolve(), ())
+    assert {db, csv_out, png} <= set(written), written
+    # the store's bytes (and its -wal), the export and the picture, as text
+    outputs += [p.read_bytes().decode("latin-1") for p in written]
+    found = leaks("\n".join(outputs), secrets)
+    assert found == [], "secrets in a v4 backfill's outputs:\n" + "\n".join(found[:20])
+    assert {name.split(" #")[0] for name in secrets} >= {
+        "api key", "client secret", "client id", "access", "refresh", "code"
+    }  # fmt: skip
 
 
 def test_the_grep_finds_a_secret_where_it_stands() -> None:

@@ -6,14 +6,18 @@ compressed clock and backfills from it: the client's real job, on any machine, w
 key. With ``--key``/``--user-id`` (or ``ENLIGHTEN_API_KEY``/``ENLIGHTEN_USER_ID``) it
 talks to the real service, or to ``--base-url``/``ENLIGHTEN_BASE_URL``; without a key or
 user id, and without ``--simulate``, it is a usage error (exit 2: never a silent switch
-to the simulator). The key is never echoed; ``--key-file``/``ENLIGHTEN_API_KEY_FILE``
-read it from a file, off the command line that any local user can read. A URL given
-(base or Redis) is shown without its credentials and query, and a malformed one is a
-usage error.
+to the simulator). ``--api v4`` (or ENLIGHTEN_CLIENT_ID without a user id) backfills
+from the live Monitoring API v4: the application's key and OAuth client, and the owners
+logged in with ``auth login``; ``backfill --simulate --api v4`` runs it against the
+embedded v4 simulator, whose owners log in without a browser. The key is never echoed;
+``--key-file``/``ENLIGHTEN_API_KEY_FILE`` read it from a file, off the command line that
+any local user can read. A URL given (base or Redis) is shown without its credentials
+and query, and a malformed one is a usage error.
 
 The package: :mod:`~enlighten_async.cli.parser` (the options), one module per command
 (``backfill`` with ``dry_run``, ``status``, ``export``, ``plot``, ``simulate``, ``auth``),
 :mod:`~enlighten_async.cli.connect` (key, service or simulator, client, Redis),
+:mod:`~enlighten_async.cli.connect_v4` (v4: the application, the owners, one fleet),
 :mod:`~enlighten_async.cli.progress`, :mod:`~enlighten_async.cli.reading` (what ``export``
 and ``plot`` share), :mod:`~enlighten_async.cli.output` (stdout whose reader may go away)
 and :mod:`~enlighten_async.cli.exits`: the one map from exceptions to exit statuses.

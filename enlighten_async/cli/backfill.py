@@ -1,5 +1,9 @@
 """``enlighten-async backfill``: fetch history into a SQLite store, resumably.
 
+``--api v4`` (or v4 chosen from the credentials present) fetches the systems of every
+owner who authorized the application, through :mod:`~enlighten_async.cli.connect_v4`; a
+store holds one API version's data.
+
 ``--simulate`` starts the embedded simulator in-process with a compressed clock and
 backfills from it. With ``--redis-url``/``ENLIGHTEN_REDIS_URL`` several workers of one key
 share one quota through Redis; Redis lost mid-run stops the run (exit 3): the spans
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -19,8 +24,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from enlighten_async.backfill import BackfillReport, Progress, backfill
-from enlighten_async.cli import connect
-from enlighten_async.cli.dry_run import dry_run
+from enlighten_async.cli import connect, connect_v4
+from enlighten_async.cli.dry_run import dry_run, dry_run_v4
 from enlighten_async.cli.exits import (
     EXIT_CANNOT_RUN,
     EXIT_FAILED_SPANS,
@@ -30,7 +35,7 @@ from enlighten_async.cli.exits import (
     UsageError,
     error,
 )
-from enlighten_async.cli.parser import DEFAULT_DB, DEFAULT_SIM_DB
+from enlighten_async.cli.parser import DEFAULT_DB, DEFAULT_SIM_DB, DEFAULT_SIM_V4_DB
 from enlighten_async.cli.progress import progress_printer
 from enlighten_async.cli.stores import open_store, store_absent, store_name
 from enlighten_async.store import SQLiteStore, StoreError, StoreSource, StoreSourceError
@@ -43,13 +48,23 @@ SUMMARY_FAILURES = 50
 
 async def run(args: argparse.Namespace) -> int:
     """Run ``backfill`` (or its ``--dry-run``); the exit status."""
-    given = connect.credentials(args)  # usage errors before anything starts
-    db = args.db or (DEFAULT_SIM_DB if given.simulate else DEFAULT_DB)
-    if args.dry_run:
-        return await dry_run(args, given, db)
+    api = connect_v4.chosen_api(args)
+    kinds = connect_v4.checked_kinds(args, api)  # usage errors before anything starts
+    if api == "v4":
+        given4 = connect_v4.credentials(args)
+        db = args.db or (DEFAULT_SIM_V4_DB if given4.simulate else DEFAULT_DB)
+        if args.dry_run:
+            return await dry_run_v4(args, given4, db, kinds)
+        fetch: Callable[[], Awaitable[int]] = functools.partial(_fetch_v4, args, given4, db, kinds)
+    else:
+        given = connect.credentials(args)
+        db = args.db or (DEFAULT_SIM_DB if given.simulate else DEFAULT_DB)
+        if args.dry_run:
+            return await dry_run(args, given, db, kinds)
+        fetch = functools.partial(_fetch, args, given, db, kinds)
     created = store_absent(db)
     try:
-        status = await _fetch(args, given, db)
+        status = await fetch()
     except Exception:
         if created:
             await _remove_if_empty(db)
@@ -59,7 +74,9 @@ async def run(args: argparse.Namespace) -> int:
     return status
 
 
-async def _fetch(args: argparse.Namespace, given: connect.Credentials, db: str) -> int:
+async def _fetch(
+    args: argparse.Namespace, given: connect.Credentials, db: str, kinds: list[str]
+) -> int:
     """Fetch into ``db``, with progress, until done or stopped; the exit status."""
     # None: backfill's default, 7 days before each system's local today by the client's
     # clock (the simulator's, when simulating: its fleet reports up to its "now").
@@ -77,7 +94,7 @@ async def _fetch(args: argparse.Namespace, given: connect.Credentials, db: str) 
                         client,
                         store,
                         args.systems,
-                        args.kinds,
+                        kinds,
                         since,
                         args.until,
                         on_progress=on_progress,
@@ -102,6 +119,38 @@ async def _fetch(args: argparse.Namespace, given: connect.Credentials, db: str) 
     return EXIT_OK if report.failed == 0 else EXIT_FAILED_SPANS
 
 
+async def _fetch_v4(
+    args: argparse.Namespace, given: connect_v4.V4Credentials, db: str, kinds: list[str]
+) -> int:
+    """:func:`_fetch` on API v4: every logged-in owner's systems, as one fleet."""
+    async with connect_v4.connect_v4(args, given) as conn, _store(db, conn.source) as store:
+        report = await _until_stopped(
+            lambda on_progress: backfill(
+                conn.client,
+                store,
+                args.systems,
+                kinds,
+                args.since,
+                args.until,
+                on_progress=on_progress,
+                shard=args.shard,
+                claim_lease=args.claim_lease,
+            ),
+            args.no_progress,
+            conn.ledger,
+            db,
+        )
+    if isinstance(report, int):
+        return report
+    ledger = conn.ledger
+    if ledger is not None and ledger.lost is not None:
+        error(f"{ledger.lost}; run the same command again to fetch the spans that failed")
+        _print_summary(report, db, refusal="429")
+        return EXIT_CANNOT_RUN
+    _print_summary(report, db, refusal="429")
+    return EXIT_OK if report.failed == 0 else EXIT_FAILED_SPANS
+
+
 @contextlib.asynccontextmanager
 async def _store(db: str, source: StoreSource) -> Any:
     """The store at ``db``, of ``source``; another source's store is a usage error."""
@@ -109,7 +158,8 @@ async def _store(db: str, source: StoreSource) -> Any:
         async with open_store(db, source=source) as store:
             yield store
     except StoreSourceError as exc:
-        raise UsageError(f"{exc} (--db)") from None
+        text = str(exc)  # it says how to start another store (--db another.db)
+        raise UsageError(text if "--db" in text else f"{text} (--db)") from None
 
 
 async def _until_stopped(
@@ -154,19 +204,24 @@ async def _until_stopped(
         stop()
 
 
-def _print_summary(report: BackfillReport, db: str) -> None:
-    """What a backfill did, and each failed span (up to :data:`SUMMARY_FAILURES`)."""
+def _print_summary(report: BackfillReport, db: str, refusal: str = "409") -> None:
+    """What a backfill did, and each failed span (up to :data:`SUMMARY_FAILURES`).
+
+    ``refusal`` is the status the API refuses a request over quota with (v2 409, v4 429).
+    """
     if report.planned == report.skipped:
         print(
             f"Nothing to do: all {report.planned} planned spans are already in {db}"
             if report.planned
-            else "Nothing to do: no span in the range (nothing has been reported there yet)"
+            else f"Nothing to do: no span to fetch in the range (what the systems have "
+            f"reported there is in {db}, or nothing has been reported there yet)"
         )
     print(
         f"Backfill summary: {report.planned} spans planned, {report.skipped} already stored, "
         f"{report.stored_meanwhile} stored by another run meanwhile, "
         f"{report.done} fetched, {report.failed} failed; {report.rows} rows written; "
-        f"{report.requests_sent} requests, {report.conflicts} 409s, {report.retries} retries; "
+        f"{report.requests_sent} requests, {report.conflicts} {refusal}s, "
+        f"{report.retries} retries; "
         f"{report.elapsed_seconds:.1f}s. Store: {db}"
     )
     # Each failure once: here, not also as a WARNING log line (the filter in cli/__init__).

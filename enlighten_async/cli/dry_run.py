@@ -10,10 +10,11 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from enlighten_async.backfill import BackfillPlan, plan_backfill
-from enlighten_async.cli import connect
+from enlighten_async.cli import connect, connect_v4
 from enlighten_async.cli.exits import EXIT_OK
 from enlighten_async.cli.progress import duration
 from enlighten_async.cli.stores import open_store, store_absent, store_name
+from enlighten_async.core.clock import ScaledClock
 from enlighten_async.core.quota import Quota, resolve_plan
 from enlighten_async.store import SQLiteStore
 
@@ -25,7 +26,9 @@ __all__ = ["dry_run"]
 UTC = timezone.utc
 
 
-async def dry_run(args: argparse.Namespace, given: connect.Credentials, db: str) -> int:
+async def dry_run(
+    args: argparse.Namespace, given: connect.Credentials, db: str, kinds: list[str]
+) -> int:
     """``backfill --dry-run``: what a backfill would fetch, and how long it would take."""
     async with connect.target(args, given) as (base_url, key, user_id, clock):
         client, ledger = await connect.client(args, given, base_url, key, user_id, clock)
@@ -39,7 +42,7 @@ async def dry_run(args: argparse.Namespace, given: connect.Credentials, db: str)
                     client,
                     store,
                     args.systems,
-                    args.kinds,
+                    kinds,
                     args.since,
                     args.until,
                     shard=args.shard,
@@ -61,6 +64,35 @@ async def dry_run(args: argparse.Namespace, given: connect.Credentials, db: str)
             limits, plan_name = None, ""
         scale = clock.scale if clock is not None else 1.0
     for line in _plan_lines(plan, store_name(db), limits, plan_name, scale):
+        print(line)
+    return EXIT_OK
+
+
+async def dry_run_v4(
+    args: argparse.Namespace, given: connect_v4.V4Credentials, db: str, kinds: list[str]
+) -> int:
+    """``backfill --api v4 --dry-run``: :func:`dry_run` over every logged-in owner's
+    systems; the time is at the v4 plan's rate (``--plan``, ``$ENLIGHTEN_PLAN``, watt)."""
+    async with connect_v4.connect_v4(args, given) as conn:
+        store: SQLiteStore | PostgresStore | None = None
+        try:
+            if not store_absent(db):  # read what is done; a missing store is not created
+                store = open_store(db, read_only=True)
+                await store.open()
+            plan = await plan_backfill(
+                conn.client,
+                store,
+                args.systems,
+                kinds,
+                args.since,
+                args.until,
+                shard=args.shard,
+            )
+        finally:
+            if store is not None:
+                await store.close()
+        scale = conn.clock.scale if isinstance(conn.clock, ScaledClock) else 1.0
+    for line in _plan_lines(plan, store_name(db), given.quotas, given.plan, scale):
         print(line)
     return EXIT_OK
 

@@ -41,6 +41,8 @@ async def run(args: argparse.Namespace) -> int:
     store = await open_for_reading(args)
     try:
         with reading_errors(args, "exported"):
+            if args.kind is None:
+                args.kind = await _held_kind(store)
             systems = await export.local_systems(store, args.systems)
             count = await _write_export(store, systems, args, fmt)
     finally:
@@ -50,6 +52,15 @@ async def run(args: argparse.Namespace) -> int:
             f"no {args.kind} rows in {store_name(args.db)} for {span(args)} (wrote the header only)"
         )
     return EXIT_OK
+
+
+async def _held_kind(store: StoreReader) -> str:
+    """``--kind``'s default: the first kind (in the registry's order) the store holds rows
+    of, so that a v4 store exports v4's first kind; ``stats`` for a store of nothing."""
+    from enlighten_async.kinds import KINDS
+
+    held = {status.kind for status in await store.status() if status.rows}
+    return next((kind for kind in KINDS if kind in held), "stats")
 
 
 def _export_format(args: argparse.Namespace) -> str:

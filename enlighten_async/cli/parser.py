@@ -9,15 +9,18 @@ from datetime import date, timedelta
 from typing import Any
 
 from enlighten_async import __version__
-from enlighten_async.backfill import CLAIM_LEASE, DEFAULT_KINDS
+from enlighten_async.backfill import CLAIM_LEASE
 from enlighten_async.core.quota import PLANS, Quota, resolve_plan
+from enlighten_async.v4.plans import PLANS as V4_PLANS
 
 __all__ = [
     "DEFAULT_DB",
     "DEFAULT_SIM_DB",
     "DEFAULT_SIM_TIME_SCALE",
+    "DEFAULT_SIM_V4_DB",
     "STOPPED_REPORTING_SECONDS",
     "build_parser",
+    "version_kinds",
 ]
 
 #: How much faster the embedded simulator's clock runs in ``backfill --simulate``.
@@ -26,6 +29,10 @@ DEFAULT_SIM_TIME_SCALE = 600.0
 #: file, so that synthetic data never passes for a real fleet's.
 DEFAULT_DB = "enlighten.db"
 DEFAULT_SIM_DB = "enlighten-sim.db"
+#: The v4 simulator's store: never the v2 demo's (a store holds one API version's data).
+DEFAULT_SIM_V4_DB = "enlighten-sim-v4.db"
+#: The API versions ``backfill --api`` takes.
+API_VERSIONS = ("v2", "v4")
 
 
 BACKFILL_EPILOG = """\
@@ -40,10 +47,22 @@ exit status:
   143  stopped by SIGTERM (kill, systemd, docker stop), the same way as Ctrl-C
 
 Without --simulate, the key (--key or --key-file; else ENLIGHTEN_API_KEY or
-ENLIGHTEN_API_KEY_FILE) and --user-id/ENLIGHTEN_USER_ID are needed (a missing one is
-exit 2; the simulator is never used unless asked). A store records its source (base
-URL and a hash of the user id, or the simulator's seed and fleet size) and refuses
-another one; the simulator's default store is enlighten-sim.db."""
+ENLIGHTEN_API_KEY_FILE) is needed, and for API v2 --user-id/ENLIGHTEN_USER_ID (a
+missing one is exit 2; the simulator is never used unless asked).
+
+API v4 (--api v4; also chosen when ENLIGHTEN_CLIENT_ID is set and no user id is): the
+application's client id (--client-id or ENLIGHTEN_CLIENT_ID) and secret
+(ENLIGHTEN_CLIENT_SECRET, --client-secret-file or ENLIGHTEN_CLIENT_SECRET_FILE), and
+the token sets of the owners who authorized it ('enlighten-async auth login'), in
+--token-dir or, with --redis-url/ENLIGHTEN_REDIS_URL, in that Redis. Every logged-in
+owner's systems are fetched (or --systems), on one quota: --plan or ENLIGHTEN_PLAN
+(watt, kilowatt, megawatt, partner; default watt), of which background requests leave
+the last 50 of the month to interactive calls.
+
+A store records its source (API version; base URL and a hash of the user id, or of
+the v4 application's client id; or the simulator's version, seed and fleet size) and
+refuses another one, a v2 store a v4 run too (start another: --db another.db); the
+simulator's default store is enlighten-sim.db, and enlighten-sim-v4.db with --api v4."""
 
 
 #: A system whose last report is this long before the backfill listed it has stopped
@@ -55,11 +74,13 @@ STATUS_EPILOG = f"""\
 Times are UTC (marked "UTC"; "Z" in --json); the zone beside each system is its own.
 A system stopped reporting when its last report came more than
 {STOPPED_REPORTING_SECONDS // 3600} hours before the last backfill listed the systems
-(by the client's clock): each of its kinds then shows a gap "(no reports)" from the last
-report to that listing. Other gaps are ranges never fetched.
+(by the client's clock): it is listed as "stopped since" its last report (UTC), and each
+of its kinds shows a gap "(no reports)" from the last report to that listing, not zeros.
+Other gaps are ranges never fetched. Alike for v2 and v4 stores.
 
 --json prints one object:
   {{"store": "enlighten.db", "times": "UTC",
+   "source": null | {{"api": "v2" | "v4", "from": "https://api.enphaseenergy.com/api/v2"}},
    "quota": null | {{"namespace": "1a2b3c4d", "month": "2026-12", "used": 211,
                     "limit": 10000 | null, "left": 9789 | null}},
    "systems": [{{"system_id": 89, "name": "..." | null, "timezone": "Europe/Berlin" | null,
@@ -116,7 +137,11 @@ def _positive_float(text: str) -> float:
 def _quota_plan(text: str) -> str | tuple[Quota, ...]:
     """``--plan``: a plan name (kept as the name, which the scheduler and ``status`` show),
     or quotas like ``10/minute,10000/month``; checked by
-    :func:`~enlighten_async.core.quota.resolve_plan`, the one place that reads plans."""
+    :func:`~enlighten_async.core.quota.resolve_plan`, the one place that reads plans.
+    A name of API v4's plans only (``partner``) is kept as the name too: ``backfill``
+    reads it in the table of the version it runs."""
+    if text.strip().lower() in V4_PLANS and text.strip().lower() not in PLANS:
+        return text.strip().lower()
     try:
         quotas = resolve_plan(text)
     except ValueError as exc:
@@ -141,8 +166,11 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 def _sim_plan(text: str) -> str:
+    """``--sim-plan``: a plan of either version's table (``partner`` is v4's), or quotas."""
     from enlighten_async.simulator import Plan
 
+    if text.strip().lower() in V4_PLANS:
+        return text
     try:
         Plan.parse(text)
     except ValueError as exc:
@@ -184,11 +212,28 @@ def _date(text: str, expected: str = "YYYY-MM-DD") -> date:
 
 
 def _kinds(text: str) -> list[str]:
+    """``--kinds``: a comma list of registered kinds (``backfill`` then checks that they are
+    kinds of the API version it runs)."""
+    from enlighten_async.kinds import KINDS
+
     kinds = [k.strip() for k in text.split(",") if k.strip()]
-    bad = [k for k in kinds if k not in DEFAULT_KINDS]
+    bad = [k for k in kinds if k not in KINDS]
     if bad or not kinds:
-        raise argparse.ArgumentTypeError(f"kinds are a comma list of {', '.join(DEFAULT_KINDS)}")
+        raise argparse.ArgumentTypeError(f"kinds are a comma list of {', '.join(KINDS)}")
     return kinds
+
+
+def version_kinds(api: str) -> tuple[str, ...]:
+    """The kinds of API version ``api``, in the order a backfill fetches them."""
+    from enlighten_async.kinds import kinds_of
+
+    return kinds_of(api)
+
+
+def _kinds_help() -> str:
+    """``--kinds``'s help: each version's kinds (the default: all of the version's)."""
+    lists = "; ".join(f"{api}: {', '.join(version_kinds(api))}" for api in API_VERSIONS)
+    return f"a comma list of the API version's kinds (default: all of them). {lists}"
 
 
 def _systems(text: str) -> list[int] | None:
@@ -207,7 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``enlighten-async``."""
     parser = argparse.ArgumentParser(
         prog="enlighten-async",
-        description="Asyncio client for the Enphase Enlighten Systems API v2.",
+        description="Asyncio client for the Enphase Enlighten APIs: the Monitoring API v4 "
+        "and the retired Systems API v2.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help=VERBOSE_HELP)
@@ -396,6 +442,13 @@ def _add_backfill(sub: Any) -> None:
         action="store_true",
         help="run against the embedded simulator (never used without this flag)",
     )
+    backfill.add_argument(
+        "--api",
+        choices=API_VERSIONS,
+        default=None,
+        help="the API version (default: v4 when ENLIGHTEN_CLIENT_ID is set and no user id "
+        "is, else v2; v2 with --simulate)",
+    )
     backfill.add_argument("--key", help=KEY_HELP)
     backfill.add_argument("--key-file", metavar="PATH", help=KEY_FILE_HELP)
     backfill.add_argument("--user-id", help="user id (default: $ENLIGHTEN_USER_ID)")
@@ -415,20 +468,20 @@ def _add_backfill(sub: Any) -> None:
     backfill.add_argument(
         "--until", type=_date_or_days, default=None, help="last local day (default: now)"
     )
-    backfill.add_argument(
-        "--kinds", type=_kinds, default=list(DEFAULT_KINDS), help=",".join(DEFAULT_KINDS)
-    )
+    backfill.add_argument("--kinds", type=_kinds, default=None, help=_kinds_help())
     backfill.add_argument(
         "--db",
         default=None,
-        help=f"SQLite file (default: {DEFAULT_DB}; with the simulator, {DEFAULT_SIM_DB})",
+        help=f"SQLite file (default: {DEFAULT_DB}; with the simulator, {DEFAULT_SIM_DB}, "
+        f"or {DEFAULT_SIM_V4_DB} with --api v4)",
     )
     backfill.add_argument(
         "--plan",
         type=_quota_plan,
         default=None,
-        help=f"quota plan ({', '.join(PLANS)}) or limits like 10/minute,10000/month; "
-        "without it the quota is learned from the first 409",
+        help=f"quota plan (v2: {', '.join(PLANS)}; v4: {', '.join(V4_PLANS)}) or limits "
+        "like 10/minute,10000/month; without it v2 learns the quota from the first 409, v4 "
+        "takes $ENLIGHTEN_PLAN, else watt",
     )
     backfill.add_argument(
         "--max-in-flight", type=_positive_int, default=None, help="concurrent requests"
@@ -454,6 +507,27 @@ def _add_backfill(sub: Any) -> None:
         help="how long this run's claim on a span lasts unless renewed: runs sharing "
         "--db fetch each span once, and a killed run's spans are taken over this "
         f"long after (default: {CLAIM_LEASE:g})",
+    )
+    v4 = backfill.add_argument_group("API v4 (see below)")
+    v4.add_argument(
+        "--client-id", help="the application's OAuth client id (default: $ENLIGHTEN_CLIENT_ID)"
+    )
+    v4.add_argument(
+        "--client-secret-file",
+        metavar="PATH",
+        help="read the client secret from this file (default: $ENLIGHTEN_CLIENT_SECRET, "
+        "or $ENLIGHTEN_CLIENT_SECRET_FILE)",
+    )
+    v4.add_argument(
+        "--oauth-url",
+        metavar="URL",
+        help="where /oauth/token lives (default: $ENLIGHTEN_OAUTH_URL, else Enphase's)",
+    )
+    v4.add_argument(
+        "--token-dir",
+        metavar="DIR",
+        help="the token sets 'auth login' kept (default: as 'auth'; with --redis-url, "
+        "that Redis holds them)",
     )
     sim = backfill.add_argument_group("simulator (with --simulate)")
     sim.add_argument(
@@ -558,7 +632,9 @@ EXPORT_DESCRIPTION = (
     "needed) or parquet (needs the 'parquet' extra), to --out or to stdout. The format\n"
     "is --out's extension (.csv, .csv.gz, .parquet) unless --format says otherwise.\n\n"
     "Every row: end_at in UTC, local_time (the wall clock of the system's zone, no\n"
-    "offset), timezone and system_name; energy_lifetime has local dates, no local_time."
+    "offset), timezone and system_name; the kinds of local days (energy_lifetime, v4's\n"
+    "daily_*) have local dates, no local_time. Every kind of v2 and v4 exports, and\n"
+    "rgm_meter_intervals and rgm_channels (the rgm kinds' per-meter channels) too."
 )
 
 
@@ -577,7 +653,11 @@ def _add_export(sub: Any) -> None:
     )
     export.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default: {DEFAULT_DB})")
     export.add_argument(
-        "--kind", choices=list(COLUMNS), default="stats", help="what to export (stats)"
+        "--kind",
+        choices=list(COLUMNS),
+        default=None,
+        help="what to export (default: the first kind the store holds rows of: stats in "
+        "a v2 store, micro_production in a v4 one)",
     )
     export.add_argument(
         "--systems", type=_systems, default=None, help="'all' (default) or ids: 67,78"
@@ -603,10 +683,13 @@ def _add_export(sub: Any) -> None:
 
 
 PLOT_DESCRIPTION = (
-    "Draw one system's stored production (stats): power (W) and energy\n"
-    "per interval (Wh), and energy per local day (kWh) over more than 3 days; local\n"
-    "time on the x axis, which covers the days asked for (up to now): missing\n"
-    "intervals are gaps. Needs the 'plot' extra (matplotlib)."
+    "Draw one system's stored production (v2: stats; v4: micro_production, else\n"
+    "meter_production): power (W) and energy per interval (Wh), and energy per local\n"
+    "day (kWh) over more than 3 days; from a v4 store also consumption's power beside\n"
+    "production's, the battery's state of charge (%) and the grid's energy imported and\n"
+    "exported, when the store holds them. Local time on the x axis, which covers the\n"
+    "days asked for (up to now): missing intervals are gaps. Needs the 'plot' extra\n"
+    "(matplotlib)."
 )
 
 
@@ -615,7 +698,7 @@ def _add_plot(sub: Any) -> None:
     plot = _command(
         sub,
         "plot",
-        "draw a system's production (power and energy) into a PNG",
+        "draw a system's production (and v4's battery and grid) into a PNG",
         PLOT_DESCRIPTION,
         EXPORT_EPILOG.replace("an export still writes the header", "no file written"),
     )

@@ -28,7 +28,9 @@ async def run(args: argparse.Namespace) -> int:
     async with open_store(args.db, read_only=True) as store:  # never creates the file
         rows = await store.status()
         systems = await store.systems()
+        recorded = await store.recorded_source()
     doc = _status_document(store_name(args.db), rows, systems, quota)
+    doc["source"] = None if recorded is None else {"api": recorded.api, "from": recorded.origin}
     if args.json:
         import json
 
@@ -157,7 +159,9 @@ def _status_lines(doc: dict[str, Any]) -> list[str]:
     if not any(system["kinds"] for system in systems):
         lines.append(f"{doc['store']} holds nothing yet")
         return lines
-    lines.append(f"Store {doc['store']}; all times UTC.")
+    source = doc.get("source")
+    held = "" if source is None else f" (API {source['api']}, from {source['from']})"
+    lines.append(f"Store {doc['store']}{held}; all times UTC.")
     listed = [s for s in systems if s["listed_at"] is not None]
     if listed:
         at = max(s["listed_at"] for s in listed)
@@ -168,7 +172,8 @@ def _status_lines(doc: dict[str, Any]) -> list[str]:
             if s["stopped_reporting"]:
                 report = datetime.fromisoformat(s["last_report_at"].replace("Z", "+00:00"))
                 then = datetime.fromisoformat(s["listed_at"].replace("Z", "+00:00"))
-                note = f"  stopped reporting: none for {_since((then - report).total_seconds())}"
+                silent = _since((then - report).total_seconds())
+                note = f"  stopped since {hm(s['last_report_at'])} UTC (none for {silent})"
             lines.append(
                 f"{s['system_id']:>8}  {(s['name'] or '-')[:20]:<20} "
                 f"{(s['timezone'] or '-')[:22]:<22} {(s['status'] or '-')[:12]:<12} "

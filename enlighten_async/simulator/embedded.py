@@ -93,7 +93,9 @@ class EmbeddedSimulator:
     def store_source(self) -> StoreSource:
         """What a store filled from this simulator records as its source."""
         fleet = self.simulator.fleet
-        return StoreSource.simulated(seed=fleet.seed, systems=fleet.n_systems)
+        return StoreSource.simulated(
+            seed=fleet.seed, systems=fleet.n_systems, api=self.simulator.api
+        )
 
     # -- v4 (``embedded(api="v4")``) -------------------------------------------------------
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from enlighten_async.simulator import PLANS, Fleet, Simulator
-from tests.support.cli import KEY, USER, fill_store, run_cli
+from tests.support.cli import KEY, USER, V4_BACKFILL, V4Run, fill_store, run_cli, timed_cli
 from tests.support.loopback import simulator_in_thread
 
 
@@ -41,3 +41,12 @@ def small_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     proc = run_cli(*argv, "--since", "2d", "--no-progress", "--db", str(db), cwd=folder)
     assert proc.returncode == 0, proc.stderr
     return db
+
+
+@pytest.fixture(scope="package")
+def v4_run(tmp_path_factory: pytest.TempPathFactory) -> V4Run:
+    """The v4 main job, once per worker: 20 systems of 3 owners, 7 days, every v4 kind,
+    into ``enlighten-sim-v4.db`` (the tests that change a store copy it first)."""
+    folder = tmp_path_factory.mktemp("v4run")
+    proc, seconds = timed_cli(*V4_BACKFILL, cwd=folder)
+    return V4Run(folder / "enlighten-sim-v4.db", proc, seconds)

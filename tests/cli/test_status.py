@@ -125,7 +125,10 @@ def test_status_shows_last_reports_and_a_stopped_systems_gap(
     assert "all times UTC" in out and "last report (UTC)" in out and "gaps (UTC)" in out
     lines = out.splitlines()
     (system,) = [line for line in lines if re.match(r" +89  ", line)]
-    assert " comm " in system and "stopped reporting: none for 3d " in system, system
+    assert " comm " in system and "stopped reporting" not in system, system
+    report = re.search(r" (\d{4}-\d\d-\d\d \d\d:\d\d)  stopped since ", system)
+    assert report is not None, system  # "stopped since" the last report it lists, in UTC
+    assert f"stopped since {report.group(1)} UTC (none for 3d " in system, system
     (stats,) = [line for line in lines if re.match(r" +89 stats ", line)]
     assert stats.endswith(" (no reports)") and "none" not in stats, stats
     for sid in (67, 78):  # reporting systems: no such gap

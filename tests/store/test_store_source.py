@@ -13,7 +13,13 @@ import pytest
 
 from enlighten_async import cli
 from enlighten_async.simulator import PLANS, Fleet, Simulator
-from enlighten_async.store import SQLiteStore, StoreError, StoreSource, StoreSourceError
+from enlighten_async.store import (
+    RecordedSource,
+    SQLiteStore,
+    StoreError,
+    StoreSource,
+    StoreSourceError,
+)
 from enlighten_async.v2.models import EnergyLifetime
 from tests.support.loopback import simulator_in_thread
 from tests.support.store_samples import SYS, lifetime
@@ -150,6 +156,173 @@ def test_source_arguments_are_checked() -> None:
         StoreSource.simulated(seed=1, systems=0)
     with pytest.raises(TypeError, match="source"):
         SQLiteStore("x.db", source="simulator")  # type: ignore[arg-type]
+
+
+# -- API versions ------------------------------------------------------------------------
+
+V4_KEY, V4_CLIENT = "src-SECRET-v4key-3r", "src-SECRET-client-6t"
+V4 = StoreSource.service(
+    "https://api.enphaseenergy.com/api/v4", api="v4", api_key=V4_KEY, client_id=V4_CLIENT
+)
+
+
+def _store_info(db: Path) -> dict[str, str]:
+    with sqlite3.connect(db) as con:
+        info = dict(con.execute("SELECT key, value FROM store_info").fetchall())
+    con.close()
+    return info
+
+
+async def test_a_store_records_its_api_version_and_a_v2_store_refuses_a_v4_run(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "v2.db"
+    async with SQLiteStore(db, source=REAL) as store:
+        await _write_one(store)
+    assert _store_info(db)["source_api"] == "v2"
+    with pytest.raises(StoreSourceError) as exc:
+        async with SQLiteStore(db, source=V4):
+            pass
+    text = str(exc.value)
+    assert "holds API v2 data" in text and "not API v4 data" in text
+    assert "--db another.db" in text and REAL.base_url in text and "\n" not in text
+    for secret in (USER, V4_KEY, V4_CLIENT):
+        assert secret not in text
+
+
+async def test_a_v4_store_refuses_a_v2_run_and_reopens_for_its_application(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "v4.db"
+    async with SQLiteStore(db, source=V4) as store:
+        await _write_one(store)
+    with pytest.raises(StoreSourceError, match=r"holds API v4 data.*--db another\.db"):
+        async with SQLiteStore(db, source=REAL):
+            pass
+    # a regenerated key of the same application (client id): the same source
+    rekeyed = StoreSource.service(V4.base_url, api="v4", api_key="another-key", client_id=V4_CLIENT)
+    async with SQLiteStore(db, source=rekeyed) as store:
+        assert len(await store.done_ranges(SYS, "energy_lifetime")) == 1
+    other_app = StoreSource.service(V4.base_url, api="v4", api_key=V4_KEY, client_id="other-app")
+    with pytest.raises(StoreSourceError, match="another application") as exc:
+        async with SQLiteStore(db, source=other_app):
+            pass
+    assert V4_CLIENT not in str(exc.value) and "other-app" not in str(exc.value)
+
+
+async def test_the_api_key_and_client_id_are_stored_only_as_salted_hashes(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "h.db"
+    async with SQLiteStore(db, source=V4) as store:
+        await _write_one(store)
+    data = _all_bytes(tmp_path)
+    assert V4_KEY.encode() not in data and V4_CLIENT.encode() not in data
+    info = _store_info(db)
+    assert info["source_api"] == "v4" and info["source_user_hash"] == ""
+    assert len(info["source_key_hash"]) == len(info["source_client_hash"]) == 64
+    assert info["source_key_hash"] != info["source_client_hash"]
+    # salted per store: the same application hashes differently in another store
+    async with SQLiteStore(tmp_path / "h2.db", source=V4):
+        pass
+    assert _store_info(tmp_path / "h2.db")["source_client_hash"] != info["source_client_hash"]
+    assert V4_KEY not in repr(V4) and V4_CLIENT not in repr(V4)
+
+
+async def test_a_store_recorded_before_versions_were_is_a_v2_store(tmp_path: Path) -> None:
+    db = tmp_path / "before.db"
+    async with SQLiteStore(db, source=REAL) as store:
+        await _write_one(store)
+    with sqlite3.connect(db) as con:  # as the previous version recorded it
+        con.execute(
+            "DELETE FROM store_info WHERE key IN "
+            "('source_api', 'source_key_hash', 'source_client_hash')"
+        )
+    con.close()
+    with pytest.raises(StoreSourceError, match="holds API v2 data"):
+        async with SQLiteStore(db, source=V4):
+            pass
+    keyed = StoreSource.service(REAL.base_url, USER, api_key=KEY)
+    async with SQLiteStore(db, source=keyed):  # the same v2 source: its key's hash is added
+        pass
+    assert len(_store_info(db)["source_key_hash"]) == 64
+    assert KEY.encode() not in _all_bytes(tmp_path)
+
+
+async def test_a_store_of_an_earlier_version_with_data_is_v2_and_refuses_v4(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "old.db"
+    async with SQLiteStore(db) as store:
+        await _write_one(store)
+    with sqlite3.connect(db) as con:  # no store_info at all: before sources were recorded
+        con.execute("DROP TABLE store_info")
+    con.close()
+    with pytest.raises(StoreSourceError, match=r"holds API v2 data.*earlier version"):
+        async with SQLiteStore(db, source=V4):
+            pass
+    # an empty store of an earlier version holds nothing of v2: a v4 run may adopt it
+    empty = tmp_path / "empty.db"
+    async with SQLiteStore(empty):
+        pass
+    async with SQLiteStore(empty, source=V4):
+        pass
+    assert _store_info(empty)["source_api"] == "v4"
+
+
+async def test_the_simulators_source_says_its_version(tmp_path: Path) -> None:
+    v4_sim = StoreSource.simulated(seed=1, systems=20, api="v4")
+    assert v4_sim.describe() == "the v4 simulator (seed 1, 20 systems)"
+    assert StoreSource.simulated(seed=1, systems=20).describe() == (
+        "the simulator (seed 1, 20 systems)"
+    )
+    assert V4.describe() == "API v4 at https://api.enphaseenergy.com/api/v4"
+    db = tmp_path / "sim4.db"
+    async with SQLiteStore(db, source=v4_sim) as store:
+        await _write_one(store)
+    with pytest.raises(StoreSourceError, match="API v4 data \\(from the v4 simulator"):
+        async with SQLiteStore(db, source=StoreSource.simulated(seed=1, systems=20)):
+            pass
+    with pytest.raises(StoreSourceError, match="the v4 simulator \\(seed 1, 20 systems\\)"):
+        async with SQLiteStore(db, source=StoreSource.simulated(seed=2, systems=20, api="v4")):
+            pass
+
+
+async def test_a_store_shows_its_recorded_source_without_a_hash(tmp_path: Path) -> None:
+    shown = {}
+    for name, source in (
+        ("v2", REAL),
+        ("v4", V4),
+        ("sim", StoreSource.simulated(seed=3, systems=4, api="v4")),
+    ):
+        async with SQLiteStore(tmp_path / f"{name}.db", source=source) as store:
+            await _write_one(store)
+        async with SQLiteStore(tmp_path / f"{name}.db", read_only=True) as store:
+            shown[name] = await store.recorded_source()
+    assert shown["v2"] == RecordedSource("v2", REAL.base_url)
+    assert shown["v4"] == RecordedSource("v4", "API v4 at https://api.enphaseenergy.com/api/v4")
+    assert shown["sim"] == RecordedSource("v4", "the v4 simulator (seed 3, 4 systems)")
+    async with SQLiteStore(tmp_path / "none.db") as store:  # opened with no source
+        assert await store.recorded_source() is None
+    # recorded by a version before versions were: v2
+    assert RecordedSource.from_record(
+        {"source_base_url": "simulator", "source_simulator": "x"}
+    ) == (RecordedSource("v2", "the simulator (x)"))
+
+
+def test_version_arguments_are_checked() -> None:
+    with pytest.raises(ValueError, match="api must be one of v2, v4"):
+        StoreSource.service(REAL.base_url, USER, api="v3")
+    with pytest.raises(ValueError, match="api must be"):
+        StoreSource.simulated(seed=1, systems=1, api="V4")
+    with pytest.raises(ValueError, match="client_id"):
+        StoreSource.service(V4.base_url, api="v4")
+    with pytest.raises(ValueError, match="no user id"):
+        StoreSource.service(V4.base_url, USER, api="v4", client_id=V4_CLIENT)
+    with pytest.raises(ValueError, match="no OAuth client id"):
+        StoreSource.service(REAL.base_url, USER, client_id=V4_CLIENT)
+    with pytest.raises(ValueError, match="api_key"):
+        StoreSource.service(REAL.base_url, USER, api_key="")
 
 
 # -- the command line --------------------------------------------------------------------

@@ -117,6 +117,26 @@ async def run_auth(
     return Ran(proc.returncode, (first + out).decode(), err.decode())
 
 
+async def run_cli_async(*argv: str, env: dict[str, str]) -> Ran:
+    """``python -m enlighten_async ARGV`` without blocking the loop (a simulator of this
+    loop answers it); its exit status and output."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "enlighten_async", *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )  # fmt: skip
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode is not None
+    return Ran(proc.returncode, out.decode(), err.decode())
+
+
 async def follow(authorize_url: str) -> str:
     """Open ``authorize_url`` as a browser does (following the redirects); the URL it
     ends at (the simulator's code page, or a ``--listen`` listener)."""

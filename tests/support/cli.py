@@ -9,7 +9,9 @@ import concurrent.futures
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,30 @@ def run_cli(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         cwd=cwd,
         env=cli_env(),
     )
+
+
+#: Where the v4 simulator's clock starts in the tests of ``backfill --simulate --api v4``:
+#: the same fleet and dates at any hour of any day.
+V4_ORIGIN = "2026-12-07T12:00Z"
+#: The README's main job for the live API, as the tests run it (``--sim-origin`` fixed).
+V4_BACKFILL = ("backfill", "--simulate", "--api", "v4", "--no-progress", "--sim-origin", V4_ORIGIN)
+
+
+@dataclass(frozen=True)
+class V4Run:
+    """``backfill --simulate --api v4`` as the README gives it, run once: the store it
+    wrote (its default name, in the folder it ran in), the process and its real seconds."""
+
+    db: Path
+    proc: subprocess.CompletedProcess[str]
+    seconds: float
+
+
+def timed_cli(*argv: str, cwd: Path) -> tuple[subprocess.CompletedProcess[str], float]:
+    """:func:`run_cli`, and the real seconds it took (the process's start included)."""
+    started = time.monotonic()
+    proc = run_cli(*argv, cwd=cwd)
+    return proc, time.monotonic() - started
 
 
 def run_command(

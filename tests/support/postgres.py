@@ -226,7 +226,12 @@ async def copy_sqlite_store(db: Path, url: str) -> None:
         async with PostgresStore(url) as store:
             pool = store._pool_or_raise()
             async with pool.acquire() as conn:
+                present = {
+                    name for (name,) in src.execute("SELECT name FROM sqlite_master")
+                }
                 for table in TABLES.values():
+                    if table.name not in present:  # a later version's table, made on write
+                        continue
                     rows = src.execute(f"SELECT {', '.join(table.column_names)} FROM {table.name}")
                     records = [tuple(r) for r in rows]
                     if table.by_day:
