@@ -35,8 +35,16 @@ once per grant.
 * **Month reserve** (``month_reserve``, default 0): with a month quota told (or learned),
   calls at :attr:`Priority.BACKGROUND` (bulk work: the backfill uses it) stop at the
   month's limit minus the reserve; :attr:`Priority.INTERACTIVE` calls may use the
-  reserve. A call over its budget fails at once with :class:`RateLimitError` whose
-  ``retry_at`` is the next month's start (plus the guard), without a request.
+  reserve. A call over its budget fails at once with :class:`MonthQuotaSpentError` (a
+  :class:`RateLimitError`) whose ``retry_at`` is the next month's start (plus the
+  guard), without a request; so does any call whose wait for a spent month (its limit,
+  or a month refusal's hold) passes its ``max_wait``.
+* **Request budgets**: a call submitted inside
+  :func:`~enlighten_async.core.budget.spending` counts against that
+  :class:`~enlighten_async.core.budget.RequestBudget` at each grant (a re-send after a
+  refusal and each retry too); the grant takes its share before the ledger is asked and
+  gives it back when it does not send. A call over its budget fails at once with
+  :class:`BudgetSpentError`, without a request.
 * **Bounded waits**: ``max_wait`` counts from when the call was submitted and bounds every
   wait for quota (holds, learned and told windows, month limits). A call whose wait is
   known to pass it gets :class:`RateLimitError` with ``retry_at`` at once, without a request.
@@ -86,11 +94,14 @@ from aiolimiter import AsyncLimiter
 from attrs import frozen
 
 from enlighten_async.core.args import count_arg, seconds_arg, utc_datetime
+from enlighten_async.core.budget import RequestBudget, current_budget
 from enlighten_async.core.clock import Clock, SystemClock, http_date
 from enlighten_async.core.deprecated import renamed
 from enlighten_async.core.exceptions import (
+    BudgetSpentError,
     DataTemporarilyUnavailableError,
     EnlightenError,
+    MonthQuotaSpentError,
     RateLimitError,
     ResponseFormatError,
     ServerError,
@@ -204,6 +215,7 @@ class _Ticket(asyncio.Future[Any]):
 
     __slots__ = (
         "attempt",
+        "budget",
         "context",
         "enqueued",
         "max_wait",
@@ -215,6 +227,7 @@ class _Ticket(asyncio.Future[Any]):
     )
 
     attempt: Callable[[], Awaitable[Any]] | None
+    budget: RequestBudget | None  # the request budget of the caller's context
     context: contextvars.Context | None
     enqueued: float
     max_wait: float
@@ -632,6 +645,10 @@ class Scheduler:
                 # dispatcher paces every grant then.
                 gated = self._probe == _PROBE_OUT
                 if not self.spread and not gated and slots.claim(handed):
+                    budget = current_budget()
+                    if budget is not None and not budget.take():
+                        self._grant(None, True)
+                        raise self._budget_spent(budget, operation)
                     now = clock.now()
                     try:
                         if prio and self.month_reserve:
@@ -640,10 +657,15 @@ class Scheduler:
                             decision = await self.ledger.acquire(now, self._rtt)
                     except BaseException:
                         self._grant(None, True)
+                        if budget is not None:
+                            budget.give_back()
                         raise
                     granted = self._grant(decision, True)
-                    if not granted and now - submitted + decision.wait > wait_limit:
-                        raise self._refusal(now, decision, wait_limit, operation)
+                    if not granted:
+                        if budget is not None:
+                            budget.give_back()
+                        if now - submitted + decision.wait > wait_limit:
+                            raise self._refusal(now, decision, wait_limit, operation)
                 elif handed and (self.spread or gated):
                     slots.unhand()  # (claim gives the promise up otherwise)
             if not granted:
@@ -755,6 +777,7 @@ class Scheduler:
         ``enqueued``: now, if the caller just read the clock (one read per call fewer)."""
         ticket = _Ticket(loop=loop)
         ticket.attempt = None
+        ticket.budget = current_budget()  # (enqueued from the caller's context)
         ticket.context = None
         ticket.runner = None
         ticket.prio = prio
@@ -779,14 +802,16 @@ class Scheduler:
         """The caller of a queued ticket was cancelled."""
         if ticket.done() and not ticket.cancelled() and ticket.exception() is None:
             # Granted, but the caller went away before sending: give the slot back.
-            self._ungrant(ticket.token)
+            self._ungrant(ticket.token, ticket.budget)
         self._poke()
 
-    def _ungrant(self, token: Any) -> None:
+    def _ungrant(self, token: Any, budget: RequestBudget | None) -> None:
         """A slot granted to a request that was never sent: the slot, the count of
-        requests sent and the ledger's grant go back."""
+        requests sent, the budget's share and the ledger's grant go back."""
         self._slots.release()
         self._sent -= 1
+        if budget is not None:
+            budget.give_back()
         if self._probe == _PROBE_OUT:
             self._probe = _PROBE_ARMED  # the probe was never sent: the next grant probes
         self._give_back_later(token)
@@ -811,7 +836,7 @@ class Scheduler:
         assert runner is not None
         if call.done():  # its caller went away between the grant and now
             self._runners.discard(runner)
-            self._ungrant(call.token)
+            self._ungrant(call.token, call.budget)
             self._poke()
             return
         call.runner = runner
@@ -926,6 +951,14 @@ class Scheduler:
             retry_at=exc.retry_at,
         )
 
+    def _budget_spent(self, budget: RequestBudget, operation: str) -> BudgetSpentError:
+        """The error of a call over its run's request budget (it was not sent)."""
+        return BudgetSpentError(
+            f"this run's request budget of {budget.limit} is spent: not sent",
+            limit=budget.limit,
+            operation=operation,
+        )
+
     def _bare_quota(self, plan: str | None) -> Quota | None:
         """The shortest timed quota of the plan a refusal names (in :attr:`plans`), or of
         the told plan; ``None`` when neither is known."""
@@ -1025,6 +1058,11 @@ class Scheduler:
             else:
                 await wake.wait()
                 continue
+            budget = head.budget
+            if budget is not None and not budget.take():
+                self._grant(None, False)
+                head.set_exception(self._budget_spent(budget, head.operation))
+                continue
             try:
                 if head.prio and self.month_reserve:
                     decision = await self._reserving(now)
@@ -1032,20 +1070,34 @@ class Scheduler:
                     decision = await ledger.acquire(now, self._rtt)
             except BaseException:
                 self._grant(None, False)
+                if budget is not None:
+                    budget.give_back()
                 raise
             if not self._grant(decision, False):
+                if budget is not None:
+                    budget.give_back()
                 self._refuse_impatient(now, decision)
                 if self._peek() is not None:
                     await self._sleep_or_wake(decision.wait)
                 continue
             ticket = self._peek()
-            if ticket is None:  # every caller left while the ledger answered
+            if ticket is not None and ticket.budget is not budget:
+                # Another caller is first now (the head left, or a call of a higher
+                # priority came, while the ledger answered): the grant is its budget's.
+                if budget is not None:
+                    budget.give_back()
+                if ticket.budget is not None and not ticket.budget.take():
+                    ticket.set_exception(self._budget_spent(ticket.budget, ticket.operation))
+                    ticket = None
+            if ticket is None:  # every caller left (or could not take it) meanwhile
                 slots.release()
                 self._sent -= 1
                 if self._probe == _PROBE_OUT:
                     self._probe = _PROBE_ARMED  # the probe was never sent: the next grant probes
                 await ledger.give_back(decision.token)
-                return
+                if self._peek() is None:
+                    return
+                continue
             self._hand_over(ticket, decision.token, now)
 
     async def _spread_claim(self) -> float | None:
@@ -1170,7 +1222,11 @@ class Scheduler:
             )
         what = decision.reason if decision.quota is None else f"{decision.quota} {decision.reason}"
         self._raised += 1
-        return RateLimitError(
+        month = (decision.quota is not None and decision.quota.period == "month") or (
+            decision.quota is None and signal.period == "month"
+        )
+        error = MonthQuotaSpentError if month else RateLimitError
+        return error(
             f"quota spent ({what}) until {retry_at.isoformat()}, beyond this call's "
             f"max_wait of {max_wait:g}s",
             operation=last.operation if last is not None else operation,
