@@ -537,12 +537,15 @@ class Scheduler:
         if prio is None:
             raise ValueError(f"priority must be a Priority, got {priority!r}")
         submitted = self.clock.now()
+        # The budget of the submitter's context: a coroutine handed back may be awaited
+        # in another task (a gather's), whose context is not the submitter's.
+        budget = current_budget()
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no loop yet: the coroutine finds its place when it runs
             loop = None
         if loop is None or not defer:
-            return self._run(attempt, operation, prio, wait_limit, submitted, False, True)
+            return self._run(attempt, operation, prio, wait_limit, submitted, budget, False, True)
         if self._loop is not loop:
             self._adopt(loop)
         queues = self._queues
@@ -550,8 +553,10 @@ class Scheduler:
             # A slot is free (nobody queued ahead, no spreading: the dispatcher paces every
             # grant then): a coroutine that takes it when it runs (promised until then, so
             # that a burst of submits hands out at most the free slots this way).
-            return self._run(attempt, operation, prio, wait_limit, submitted, False, True, True)
-        call = self._enqueue(loop, prio, submitted, wait_limit, operation, False, submitted)
+            return self._run(
+                attempt, operation, prio, wait_limit, submitted, budget, False, True, True
+            )
+        call = self._enqueue(loop, prio, submitted, wait_limit, operation, budget, False, submitted)
         call.attempt = attempt
         call.context = contextvars.copy_context()
         return call  # (a Future[Any]: no cast, which is a call per queued call)
@@ -566,6 +571,7 @@ class Scheduler:
         prio: int,
         wait_limit: float,
         submitted: float,
+        budget: RequestBudget | None,
     ) -> T:
         retrying = build_retrying(
             self.retry, self.clock, on_retry=self._count_retry, back_off=self._back_off
@@ -577,7 +583,9 @@ class Scheduler:
                     # Attempt 1 already happened: hand its failure to tenacity as such.
                     failed, pending = pending, None
                     raise failed
-                return await self._run(attempt, operation, prio, wait_limit, submitted, True, False)
+                return await self._run(
+                    attempt, operation, prio, wait_limit, submitted, budget, True, False
+                )
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
     def _count_retry(self, exc: BaseException, attempt_number: int, wait: float) -> None:
@@ -615,6 +623,7 @@ class Scheduler:
         prio: int,
         wait_limit: float,
         submitted: float,
+        budget: RequestBudget | None,
         front: bool,
         first_try: bool,
         handed: bool = False,
@@ -645,7 +654,6 @@ class Scheduler:
                 # dispatcher paces every grant then.
                 gated = self._probe == _PROBE_OUT
                 if not self.spread and not gated and slots.claim(handed):
-                    budget = current_budget()
                     if budget is not None and not budget.take():
                         self._grant(None, True)
                         raise self._budget_spent(budget, operation)
@@ -671,7 +679,7 @@ class Scheduler:
             if not granted:
                 # A call handed a slot that others took meanwhile goes first in line.
                 ticket = self._enqueue(
-                    loop, prio, submitted, wait_limit, operation, front or handed
+                    loop, prio, submitted, wait_limit, operation, budget, front or handed
                 )
                 try:
                     await ticket
@@ -694,7 +702,7 @@ class Scheduler:
                 break
             self._on_success(sent_at)
             return result
-        return await self._retry(failed, attempt, operation, prio, wait_limit, submitted)
+        return await self._retry(failed, attempt, operation, prio, wait_limit, submitted, budget)
 
     def _grant(self, decision: LedgerDecision | None, wake: bool) -> bool:
         """The one grant path's verdict (the cheap path's and the dispatcher's alike):
@@ -769,6 +777,7 @@ class Scheduler:
         submitted: float,
         wait_limit: float,
         operation: str,
+        budget: RequestBudget | None,
         front: bool,
         enqueued: float | None = None,
     ) -> _Ticket:
@@ -777,7 +786,7 @@ class Scheduler:
         ``enqueued``: now, if the caller just read the clock (one read per call fewer)."""
         ticket = _Ticket(loop=loop)
         ticket.attempt = None
-        ticket.budget = current_budget()  # (enqueued from the caller's context)
+        ticket.budget = budget
         ticket.context = None
         ticket.runner = None
         ticket.prio = prio
@@ -849,6 +858,7 @@ class Scheduler:
                 call.prio,
                 call.max_wait,
                 call.submitted,
+                call.budget,
                 True,
                 True,
                 granted=True,
