@@ -21,9 +21,13 @@ What lives where:
   the month is spent without naming a limit, are kept beside it for ``status``;
 * the quotas learned from refusals, in ``ledger_quotas``, loaded by the next process
   (dropped :data:`LEARNED_TTL` after they were last learned);
-* the windows of a second, a minute or an hour, the hold after a refusal and the clock's
-  offset stay in the process, as in the memory ledger: each is short, and a refusal
-  teaches them again.
+* the grants of the last two hours (server time), in ``ledger_grants``: a grant is taken in
+  the same transaction only while each window of a second, a minute or an hour (told or
+  learned) holds fewer grants than its limit, so that a process started within a minute
+  of another's, or beside it, keeps to the minute's count too;
+* the hold after a refusal and the clock's offset stay in the process, as in the memory
+  ledger (the windows' guards and spills too): each is short, and a refusal teaches it
+  again.
 
 Rows are keyed by a salted hash of the API key (HMAC-SHA-256 under a random salt kept in
 the file's ``ledger_info``), never the key. SQLite runs on one worker thread of the
@@ -90,6 +94,11 @@ CREATE TABLE IF NOT EXISTS ledger_months (
     updated_at REAL NOT NULL,
     PRIMARY KEY (app, month)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger_grants (
+    app TEXT NOT NULL,
+    t REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ledger_grants_by_time ON ledger_grants (app, t);
 CREATE TABLE IF NOT EXISTS ledger_quotas (
     app TEXT NOT NULL,
     period TEXT NOT NULL,
@@ -100,7 +109,11 @@ CREATE TABLE IF NOT EXISTS ledger_quotas (
 ) WITHOUT ROWID;
 """
 #: The tables this ledger writes (``status`` reads them; a store ignores them).
-TABLES = ("ledger_info", "ledger_months", "ledger_quotas")
+TABLES = ("ledger_info", "ledger_months", "ledger_grants", "ledger_quotas")
+#: Grants are kept this long (seconds) for the windows of a second, a minute or an hour...
+GRANTS_KEPT = 2 * 3600.0
+#: ... and the older ones deleted every this many grants of a process.
+GRANTS_TRIM_EVERY = 500
 
 
 def _month_start(index: int) -> datetime:
@@ -152,6 +165,7 @@ class SQLiteLedger(MemoryLedger, AsyncResource):
         self._opened = False
         self._closed = False
         self._opening: asyncio.Lock | None = None
+        self._grants = 0  # grants this instance recorded (to trim the old ones now and then)
         # Grants the clock estimate moved to another month, to add to its row.
         self._carried: list[tuple[int, int, int | None]] = []
 
@@ -224,16 +238,19 @@ class SQLiteLedger(MemoryLedger, AsyncResource):
         decision = await super().acquire_with_reserve(now, latency, reserve=reserve)
         if decision.wait > 0:
             return decision
-        # (super() awaited nothing: the month's count is as this grant left it.)
+        # (super() awaited nothing: the counts are as this grant left them.)
+        t = now + self._offset.estimate
         if month is not None:
             index, limit = month.index, month.quota.limit
             spilled = (month.spill_index, month.spill) != spill_before
         else:
-            index, limit, spilled = month_span(now + self._offset.estimate)[0], None, False
+            index, limit, spilled = month_span(t)[0], None, False
         bound = None if limit is None else limit - reserve
+        timed = [c for c in self._count_list if c.seconds is not None]
+        windows = tuple((c.quota.period, c.start, c.end, c.quota.limit) for c in timed)
         try:
-            granted, used = await self._run(
-                self._take_sync, index, bound, limit, reserve, spilled, now
+            granted, used, full, count = await self._run(
+                self._take_sync, index, bound, limit, reserve, spilled, t, windows
             )
         except BaseException:
             await super().give_back(decision.token)
@@ -243,26 +260,29 @@ class SQLiteLedger(MemoryLedger, AsyncResource):
         if month is not None and month.index == index:
             month.count = max(month.count, used)  # what the other processes took too
         if granted:
-            return LedgerDecision(0.0, (decision.token, index))
-        # Other processes spent the month (or the server said so): wait for the next.
+            return LedgerDecision(0.0, (decision.token, index, count))
+        # Other processes spent the window or the month (or the server said so): wait.
         offset = self._offset
+        guard = offset.behind + self._margin
         t = now + offset.estimate
-        if month is not None:
-            wait = month.delay(t, offset.behind + self._margin, reserve)
-            quota: Quota | None = month.quota
+        if full is not None:
+            window = self._counts[full]
+            window.count = max(window.count, count)
+            wait, quota, reason = window.delay(t, guard), window.quota, "window"
+        elif month is not None:
+            wait, quota, reason = month.delay(t, guard, reserve), month.quota, "month"
         else:
-            wait = max(0.0, month_span(t)[2] + min(offset.behind + self._margin, 5.0) - t)
-            quota = None
-        return LedgerDecision(max(wait, 1e-3), quota=quota, reason="month")
+            wait, quota, reason = max(0.0, month_span(t)[2] + min(guard, 5.0) - t), None, "month"
+        return LedgerDecision(max(wait, 1e-3), quota=quota, reason=reason)
 
     async def give_back(self, token: Any) -> None:
         """See :meth:`~enlighten_async.core.ledger.QuotaLedger.give_back`: the month's
         count in the file too."""
         if not token:
             return
-        memory_token, index = token
+        memory_token, index, grant = token
         await super().give_back(memory_token)
-        await self._run(self._give_back_sync, index)
+        await self._run(self._give_back_sync, index, grant)
 
     async def record_conflict(
         self, exc: RateLimitError, *, sent_at: float, received_at: float, floor: float
@@ -420,31 +440,54 @@ class SQLiteLedger(MemoryLedger, AsyncResource):
         limit: int | None,
         reserve: int,
         spilled: bool,
-        now: float,
-    ) -> tuple[bool, int]:
-        """Take a grant's place in month ``index`` if its count is below ``bound`` (and
-        the month was not refused as spent); ``(granted, the count)``."""
+        t: float,
+        windows: tuple[tuple[str, float, float, int], ...],
+    ) -> tuple[bool, int, str | None, int]:
+        """Take a grant's place at server time ``t``: in month ``index`` if its count is
+        below ``bound`` (and the month was not refused as spent), and in each of
+        ``windows`` (period, start, end, limit) if the grants the file holds in it are
+        below its limit. ``(granted, the month's count, the full window's period or
+        None, the grant's row id or that window's count)``."""
 
-        def take(conn: sqlite3.Connection) -> tuple[bool, int]:
+        def take(conn: sqlite3.Connection) -> tuple[bool, int, str | None, int]:
             used, spent = self._row(conn, index)
             if spent or (bound is not None and used >= bound):
-                return False, used if not spent or limit is None else max(used, limit)
-            self._upsert(conn, index, used + 1, limit, reserve, 0, now)
+                return False, used if not spent or limit is None else max(used, limit), None, 0
+            for period, start, end, window_limit in windows:
+                (taken,) = conn.execute(
+                    "SELECT COUNT(*) FROM ledger_grants WHERE app = ? AND t >= ? AND t < ?",
+                    (self._app, start, end),
+                ).fetchone()
+                if int(taken) >= window_limit:
+                    return False, used, period, int(taken)
+            self._upsert(conn, index, used + 1, limit, reserve, 0, t)
             if spilled:
                 # Granted near the month's end: the server may count it in the next one.
                 after, _ = self._row(conn, index + 1)
-                self._upsert(conn, index + 1, after + 1, limit, reserve, 0, now)
-            return True, used + 1
+                self._upsert(conn, index + 1, after + 1, limit, reserve, 0, t)
+            grant = 0
+            if windows:
+                cursor = conn.execute(
+                    "INSERT INTO ledger_grants (app, t) VALUES (?, ?)", (self._app, t)
+                )
+                grant = int(cursor.lastrowid or 0)
+                self._grants += 1
+                if self._grants % GRANTS_TRIM_EVERY == 0:
+                    conn.execute("DELETE FROM ledger_grants WHERE t < ?", (t - GRANTS_KEPT,))
+            return True, used + 1, None, grant
 
         return self._write(take)
 
-    def _give_back_sync(self, index: int) -> None:
-        self._write(
-            lambda conn: conn.execute(
+    def _give_back_sync(self, index: int, grant: int) -> None:
+        def give_back(conn: sqlite3.Connection) -> None:
+            conn.execute(
                 "UPDATE ledger_months SET used = used - 1 WHERE app = ? AND month = ? AND used > 0",
                 (self._app, index),
             )
-        )
+            if grant:
+                conn.execute("DELETE FROM ledger_grants WHERE rowid = ?", (grant,))
+
+        self._write(give_back)
 
     def _fill_sync(self, index: int, limit: int | None, now: float) -> None:
         """The server said month ``index`` is spent (of ``limit``, when it said)."""

@@ -98,6 +98,22 @@ async def test_a_reserve_is_kept_across_instances(tmp_path: Path) -> None:
     assert (usage.used, usage.limit, usage.reserve) == (30, 30, 5)
 
 
+async def test_a_restart_within_the_minute_keeps_to_the_minutes_count(tmp_path: Path) -> None:
+    # The minute's count is in the file too: a second instance (a restart, or a process
+    # beside the first) gets what the minute has left, not the minute's limit again.
+    path = tmp_path / "store.db"
+    plan = (Quota(10, "minute"), Quota(1000, "month"))
+    async with SQLiteLedger(path, KEY, plan=plan) as first:
+        assert await grant_count(first, FEB + 5, 7) == 7
+        async with SQLiteLedger(path, KEY, plan=plan) as beside:
+            assert await grant_count(beside, FEB + 6, 10) == 3
+            decision = await beside.acquire(FEB + 7)
+            assert decision.reason == "window" and decision.quota == Quota(10, "minute")
+            assert FEB + 60 <= FEB + 7 + decision.wait <= FEB + 60 + 3
+    async with SQLiteLedger(path, KEY, plan=plan) as later:
+        assert await grant_count(later, FEB + 61, 12) == 10  # the next minute, in full
+
+
 async def test_a_given_back_grant_leaves_the_file_too(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
     async with SQLiteLedger(path, KEY, plan=MONTH) as ledger:
