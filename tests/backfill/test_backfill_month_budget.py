@@ -72,8 +72,8 @@ async def test_budget_is_checked_before_any_request(
                 tmp_path / "x.db",
                 plan=PLAN,
                 reserve=0,
-                budget=bad,
-                days=2,  # type: ignore[arg-type]
+                budget=bad,  # type: ignore[arg-type]
+                days=2,
             )
     assert month.accepted == 0
     # A budget of 0 sends nothing at all, not even the listing.
