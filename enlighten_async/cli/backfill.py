@@ -4,7 +4,10 @@
 backfills from it. With ``--redis-url``/``ENLIGHTEN_REDIS_URL`` several workers of one key
 share one quota through Redis; Redis lost mid-run stops the run (exit 3): the spans
 stored so far are kept and a rerun resumes (a worker that went on alone would overrun the
-quota its peers share).
+quota its peers share). Without Redis the month's counts are kept in the store's file
+(:class:`~enlighten_async.core.sqlite_ledger.SQLiteLedger`): runs one after another in a
+month see one budget. A run that stops on the month's quota or on ``--budget`` exits 4
+and says when it can go on.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from enlighten_async.cli.exits import (
     EXIT_FAILED_SPANS,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_QUOTA_SPENT,
     EXIT_TERMINATED,
     UsageError,
     error,
@@ -33,6 +37,7 @@ from enlighten_async.cli.exits import (
 from enlighten_async.cli.parser import DEFAULT_DB, DEFAULT_SIM_DB
 from enlighten_async.cli.progress import progress_printer
 from enlighten_async.cli.reading import absent
+from enlighten_async.core.sqlite_ledger import counted
 from enlighten_async.store import SQLiteStore, StoreError, StoreSource, StoreSourceError
 
 __all__ = ["run"]
@@ -65,7 +70,9 @@ async def _fetch(args: argparse.Namespace, given: connect.Credentials, db: str) 
     # clock (the simulator's, when simulating: its fleet reports up to its "now").
     since = args.since
     async with connect.target(args, given) as (base_url, key, user_id, clock):
-        client, ledger = await connect.client(args, given, base_url, key, user_id, clock)
+        client, ledger = await connect.client(
+            args, given, base_url, key, user_id, clock, ledger_db=db
+        )
         if given.simulate:
             source = StoreSource.simulated(seed=args.seed, systems=args.sim_systems)
         else:
@@ -83,6 +90,7 @@ async def _fetch(args: argparse.Namespace, given: connect.Credentials, db: str) 
                         on_progress=on_progress,
                         shard=args.shard,
                         claim_lease=args.claim_lease,
+                        budget=args.budget,
                     ),
                     args.no_progress,
                     ledger,
@@ -99,7 +107,29 @@ async def _fetch(args: argparse.Namespace, given: connect.Credentials, db: str) 
         _print_summary(report, db)
         return EXIT_CANNOT_RUN
     _print_summary(report, db)
+    if report.stopped is not None:
+        print(_stopped_line(report, args.budget))
+        return EXIT_QUOTA_SPENT
     return EXIT_OK if report.failed == 0 else EXIT_FAILED_SPANS
+
+
+def _stopped_line(report: BackfillReport, budget: int | None) -> str:
+    """One line: why the run stopped before its work was done, and when it can go on."""
+    left = f"{report.left} spans left"
+    if report.stopped == "budget":
+        return (
+            f"Stopped: this run's budget of {budget} requests is spent; {left}. Run the "
+            "same command again to go on."
+        )
+    when = (
+        "at the next month's start (UTC)"
+        if report.resume_at is None
+        else f"from {report.resume_at:%Y-%m-%d %H:%M} UTC"
+    )
+    return (
+        f"Stopped: this month's quota for backfills is spent (the rest is kept for "
+        f"interactive calls); {left}. Run the same command again {when}."
+    )
 
 
 @contextlib.asynccontextmanager
@@ -191,6 +221,10 @@ async def _remove_if_empty(db: str) -> None:
                 return
     except StoreError:
         return  # not ours to judge: leave it
+    with contextlib.suppress(Exception):
+        # The month's requests were counted in it: removing it would forget them.
+        if counted(db):
+            return
     for path in (db, f"{db}-wal", f"{db}-shm", f"{db}-journal"):
         with contextlib.suppress(FileNotFoundError):
             os.remove(path)

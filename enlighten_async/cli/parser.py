@@ -36,6 +36,9 @@ exit status:
        a store of another source)
   3    could not run: authentication or connection failure, API error while planning,
        a store that cannot be used (damaged, not a database, locked, not writable)
+  4    stopped cleanly, to go on later: the month's quota is spent (less the reserve
+       kept for interactive calls; run again from the next month's start, UTC) or
+       --budget requests were sent (run again); the spans fetched so far are kept
   130  interrupted (Ctrl-C); the spans fetched so far are kept
   143  stopped by SIGTERM (kill, systemd, docker stop), the same way as Ctrl-C
 
@@ -43,7 +46,10 @@ Without --simulate, the key (--key or --key-file; else ENLIGHTEN_API_KEY or
 ENLIGHTEN_API_KEY_FILE) and --user-id/ENLIGHTEN_USER_ID are needed (a missing one is
 exit 2; the simulator is never used unless asked). A store records its source (base
 URL and a hash of the user id, or the simulator's seed and fleet size) and refuses
-another one; the simulator's default store is enlighten-sim.db."""
+another one; the simulator's default store is enlighten-sim.db.
+
+The month's requests are counted in the store's file (without --redis-url): runs one
+after another in a month see one month's budget, and `status` shows it."""
 
 
 #: A system whose last report is this long before the backfill listed it has stopped
@@ -61,7 +67,9 @@ report to that listing. Other gaps are ranges never fetched.
 --json prints one object:
   {{"store": "enlighten.db", "times": "UTC",
    "quota": null | {{"namespace": "1a2b3c4d", "month": "2026-12", "used": 211,
-                    "limit": 10000 | null, "left": 9789 | null}},
+                    "limit": 10000 | null, "left": 9789 | null,
+                    "reserve": 50 | null, "turns_at": "2027-01-01T00:00:00Z",
+                    "source": "store" | "redis"}},
    "systems": [{{"system_id": 89, "name": "..." | null, "timezone": "Europe/Berlin" | null,
                 "status": "comm" | null, "last_report_at": "2026-12-04T09:06:00Z" | null,
                 "listed_at": "2026-12-07T16:59:00Z" | null, "stopped_reporting": true,
@@ -72,6 +80,10 @@ report to that listing. Other gaps are ranges never fetched.
   null: not recorded (a store from before this version, or a system never listed).
   A gap "not fetched" of energy_lifetime covers the days from start's date up to,
   not including, end's date.
+"quota" is this month's requests of the API key (UTC months, as the service counts
+them): from --redis-url, or else as the store's file counted them (a backfill without
+--redis-url counts there); null when neither has a count. "reserve" is the part of the
+limit kept for interactive calls (a backfill stops short of it).
 
 exit status:
   0    shown (also a store that holds nothing yet)
@@ -438,6 +450,14 @@ def _add_backfill(sub: Any) -> None:
         default=None,
         help="share the key's quota with other workers through this Redis "
         "(default: $ENLIGHTEN_REDIS_URL; without it the quota is counted in this process)",
+    )
+    backfill.add_argument(
+        "--budget",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="send at most N requests in this run (the listing, re-sends and retries "
+        "included), then stop cleanly with exit status 4; a later run goes on",
     )
     backfill.add_argument(
         "--shard",

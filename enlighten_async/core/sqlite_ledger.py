@@ -68,7 +68,7 @@ from enlighten_async.core.ledger import (
 from enlighten_async.core.quota import Quota, resolve_plan
 from enlighten_async.core.redis_ledger import LedgerUnavailableError
 
-__all__ = ["LEARNED_TTL", "MonthUsage", "SQLiteLedger", "read_month_usage"]
+__all__ = ["LEARNED_TTL", "MonthUsage", "SQLiteLedger", "counted", "read_month_usage"]
 
 log = logging.getLogger("enlighten_async.sqlite_ledger")
 
@@ -166,6 +166,9 @@ class SQLiteLedger(MemoryLedger, AsyncResource):
         self._closed = False
         self._opening: asyncio.Lock | None = None
         self._grants = 0  # grants this instance recorded (to trim the old ones now and then)
+        #: The error that last made the file unusable (``None`` while it works), as
+        #: :attr:`RedisLedger.lost <enlighten_async.core.redis_ledger.RedisLedger.lost>`.
+        self.lost: LedgerUnavailableError | None = None
         # Grants the clock estimate moved to another month, to add to its row.
         self._carried: list[tuple[int, int, int | None]] = []
 
@@ -220,9 +223,10 @@ class SQLiteLedger(MemoryLedger, AsyncResource):
         try:
             return await loop.run_in_executor(executor, functools.partial(fn, *args))
         except sqlite3.Error as exc:
-            raise LedgerUnavailableError(
+            self.lost = LedgerUnavailableError(
                 f"the SQLite ledger {self.path} cannot be used: {type(exc).__name__}: {exc}"
-            ) from None
+            )
+            raise self.lost from None
 
     # -- the protocol -------------------------------------------------------------------
 
@@ -576,15 +580,39 @@ def _usage(app: str, index: int, row: Sequence[Any]) -> MonthUsage:
     )
 
 
+def _read_only(path: str | os.PathLike[str]) -> sqlite3.Connection:
+    uri = f"file://{urllib.parse.quote(os.path.abspath(os.fspath(path)))}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT)
+    conn.execute("PRAGMA query_only=ON")
+    return conn
+
+
+def counted(path: str | os.PathLike[str]) -> bool:
+    """Whether the file at ``path`` holds a request counted by a ledger (in any month),
+    read-only; ``sqlite3`` errors propagate."""
+    conn = _read_only(path)
+    try:
+        tables = {
+            str(name)
+            for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        if "ledger_months" not in tables:
+            return False
+        return (
+            conn.execute("SELECT 1 FROM ledger_months WHERE used > 0 LIMIT 1").fetchone()
+            is not None
+        )
+    finally:
+        conn.close()
+
+
 def read_month_usage(path: str | os.PathLike[str], now: float) -> list[MonthUsage]:
     """What a ledger file holds for the UTC month containing ``now`` (or, per key, the
     latest month it counted when that is later: a simulated clock's), read-only: one
     :class:`MonthUsage` per key. Empty when the file has no ledger tables; ``sqlite3``
     errors propagate (the caller says what the file is)."""
-    uri = f"file://{urllib.parse.quote(os.path.abspath(os.fspath(path)))}?mode=ro"
-    conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT)
+    conn = _read_only(path)
     try:
-        conn.execute("PRAGMA query_only=ON")
         tables = {
             str(name)
             for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
