@@ -33,18 +33,20 @@ from enlighten_async.core.exceptions import (
     ResponseFormatError,
 )
 from enlighten_async.core.fanout import fan_out
-from enlighten_async.core.kinds import BackfillClient, BackfillSystem
+from enlighten_async.core.kinds import BackfillClient, BackfillSystem, KindSpec
 from enlighten_async.core.scheduler import Priority
 from enlighten_async.core.spans import (
     LOOKBACK,
     day_epoch,
     local_midnight,
+    plan_day_gaps,
     plan_days,
+    plan_gaps,
     plan_spans,
     usable_zone,
 )
 from enlighten_async.core.spans import MAX_ZONE_NAME as MAX_ZONE_NAME
-from enlighten_async.kinds import KINDS
+from enlighten_async.kinds import KINDS, kinds_of
 from enlighten_async.store import (
     BackfillStore,
     ClaimingStore,
@@ -69,8 +71,9 @@ __all__ = [
 
 log = logging.getLogger("enlighten_async.backfill")
 
-#: What a backfill fetches unless told otherwise.
-DEFAULT_KINDS: tuple[str, ...] = tuple(KINDS)
+#: What a backfill of a v2 client fetches unless told otherwise (a client of another
+#: version: its version's kinds, :func:`~enlighten_async.kinds.kinds_of`).
+DEFAULT_KINDS: tuple[str, ...] = kinds_of("v2")
 #: Intervals this recent may still be arriving at the service: a backfill stops short of
 #: them, so that no span is recorded as done while it can still grow.
 SETTLE_SECONDS = 3600
@@ -316,9 +319,12 @@ def _plan(
     until_bound: _Bound | None,
     now: float,
     zone_of: Callable[[BackfillSystem], tzinfo],
+    done: Coverage | None = None,
 ) -> list[tuple[int, int]]:
     # Dates are the system's local dates: the range runs from the local midnight that
-    # starts ``since`` to the one that ends ``until``.
+    # starts ``since`` to the one that ends ``until``. A kind planned by its gaps
+    # (``KindSpec.plan_gaps``, v4's) gets only the spans ``done`` lacks, each gap in the
+    # fewest spans; another (v2's) every span of its grid, which the caller skips if done.
     tz = zone_of(system)
     since = _local_bound(since_bound, tz, now, end=False)
     until = int(now) if until_bound is None else _local_bound(until_bound, tz, now, end=True)
@@ -339,15 +345,36 @@ def _plan(
         last = _local_day(until, tz) - timedelta(days=1)
         if first > last:
             return []
-        days = plan_days(
-            first,
-            last,
-            operational_date=_local_day(operational, tz),
-            today=_local_day(now, tz),
-            max_days=spec.max_days,
-        )
+        if spec.plan_gaps:
+            days = plan_day_gaps(
+                first,
+                last,
+                done=Coverage(()) if done is None else done,
+                operational_date=_local_day(operational, tz),
+                today=_local_day(now, tz),
+                max_days=spec.max_days,
+            )
+        else:
+            days = plan_days(
+                first,
+                last,
+                operational_date=_local_day(operational, tz),
+                today=_local_day(now, tz),
+                max_days=spec.max_days,
+            )
         return [(day_epoch(a), day_epoch(b)) for a, b in days]
-    spans = plan_spans(spec, since, until, now=int(now), operational_at=operational, tz=tz)
+    if spec.plan_gaps:
+        spans = plan_gaps(
+            spec,
+            since,
+            until,
+            now=int(now),
+            done=Coverage(()) if done is None else done,
+            operational_at=operational,
+            lookback=spec.lookback,
+        )
+    else:
+        spans = plan_spans(spec, since, until, now=int(now), operational_at=operational, tz=tz)
     return [(span.start_at, span.end_at) for span in spans]
 
 
@@ -374,23 +401,39 @@ async def _resolve_systems(
     return found
 
 
+def api_version_of(client: BackfillClient) -> str:
+    """The API version ``client`` calls (``BackfillClient.api_version``; a client written
+    for an earlier version of this package, without it, is v2's)."""
+    version = getattr(client, "api_version", "v2")
+    return version if isinstance(version, str) else "v2"
+
+
 def _arguments(
-    kinds: Iterable[str],
+    kinds: Iterable[str] | None,
     since: _Bound | None,
     until: _Bound | None,
     shard: tuple[int, int] | None,
     now: float,
+    api: str = "v2",
 ) -> tuple[tuple[str, ...], _Bound]:
-    """The kinds (once each) and ``since`` (its default filled in), checked; a
-    ``ValueError`` before any request otherwise."""
+    """The kinds (once each; ``None``: the kinds of API version ``api``) and ``since``
+    (its default filled in), checked; a ``ValueError`` before any request otherwise (a
+    kind of another API version than the client's too)."""
     if shard is not None:
         i, n = shard
         if not (isinstance(i, int) and isinstance(n, int) and 1 <= i <= n):
             raise ValueError(f"shard must be (i, n) with 1 <= i <= n, got {shard!r}")
-    kinds = tuple(dict.fromkeys(kinds))
+    ours = kinds_of(api)
+    kinds = ours if kinds is None else tuple(dict.fromkeys(kinds))
     for kind in kinds:
-        if kind not in DEFAULT_KINDS:
-            raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(DEFAULT_KINDS)}")
+        spec = KINDS.get(kind) if isinstance(kind, str) else None
+        if spec is None:
+            raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(ours)}")
+        if spec.api != api:
+            raise ValueError(
+                f"kind {kind!r} is fetched by an API {spec.api} client, and this client calls "
+                f"API {api}; choose from {', '.join(ours)}"
+            )
     since_bound: _Bound = DEFAULT_SINCE if since is None else since
     _check_bound(since_bound, "since")
     if until is not None:
@@ -451,7 +494,7 @@ async def plan_backfill(
     client: BackfillClient,
     store: BackfillStore | None = None,
     systems: Sequence[int] | Sequence[BackfillSystem] | None = None,
-    kinds: Iterable[str] = DEFAULT_KINDS,
+    kinds: Iterable[str] | None = None,
     since: datetime | date | timedelta | int | None = None,
     until: datetime | date | timedelta | int | None = None,
     *,
@@ -462,7 +505,7 @@ async def plan_backfill(
     store's done ranges (``None``: an empty store), and fetches nothing, stores nothing.
     """
     now = client.clock.now()
-    kinds, since_bound = _arguments(kinds, since, until, shard, now)
+    kinds, since_bound = _arguments(kinds, since, until, shard, now, api_version_of(client))
     base = client.scheduler_snapshot()
     system_list = await _listed(client, systems, shard)
     sent = client.scheduler_snapshot().requests_sent - base.requests_sent
@@ -472,9 +515,9 @@ async def plan_backfill(
     todo: list[WorkItem] = []
     for system in system_list:
         for kind in kinds:
-            spans = _plan(system, kind, since_bound, until, now, zone_of)
             held = set() if current is None else await current.done_ranges(system.system_id, kind)
             done = Coverage(held, pad=86400 if KINDS[kind].by_day else 0)
+            spans = _plan(system, kind, since_bound, until, now, zone_of, done)
             planned += len(spans)
             for start_at, end_at in spans:
                 if done.covers(start_at, end_at):
@@ -488,7 +531,7 @@ async def backfill(
     client: BackfillClient,
     store: BackfillStore,
     systems: Sequence[int] | Sequence[BackfillSystem] | None = None,
-    kinds: Iterable[str] = DEFAULT_KINDS,
+    kinds: Iterable[str] | None = None,
     since: datetime | date | timedelta | int | None = None,
     until: datetime | date | timedelta | int | None = None,
     *,
@@ -545,7 +588,7 @@ async def backfill(
     """
     clock = client.clock
     now = clock.now()
-    kinds, since_bound = _arguments(kinds, since, until, shard, now)
+    kinds, since_bound = _arguments(kinds, since, until, shard, now, api_version_of(client))
     if isinstance(claim_lease, bool) or not isinstance(claim_lease, int | float):
         raise TypeError(f"claim_lease must be seconds, got {type(claim_lease).__name__}")
     if not 0 < claim_lease < float("inf"):
@@ -585,24 +628,35 @@ async def backfill(
     # First pass: count what is planned and what is pending, for the progress bar's ETA.
     # How many were stored per system and kind is kept, so that the second pass can tell
     # the spans another run stored since (a second backfill on the same store).
+    # (A kind planned by its gaps plans no span the store holds: what another run stored
+    # meanwhile shows as fewer spans planned the second time.)
     skipped_at_start: dict[tuple[int, str], int] = {}
+    planned_at_start: dict[tuple[int, str], int] = {}
     for system in system_list:
         for kind in kinds:
-            planned = _plan(system, kind, since_bound, until, now, zone_of)
             done = await _done(store, system.system_id, kind)
+            planned = _plan(system, kind, since_bound, until, now, zone_of, done)
             stored = sum(1 for w in planned if done.covers(*w))
             report.planned += len(planned)
             report.skipped += stored
             skipped_at_start[(system.system_id, kind)] = stored
+            planned_at_start[(system.system_id, kind)] = len(planned)
 
     async def items() -> AsyncIterator[WorkItem]:
         # Planned again lazily: memory stays bounded by one system's spans.
         for system in system_list:
             for kind in kinds:
                 done = await _done(store, system.system_id, kind)
-                planned = _plan(system, kind, since_bound, until, now, zone_of)
+                planned = _plan(system, kind, since_bound, until, now, zone_of, done)
                 stored = sum(1 for w in planned if done.covers(*w))
                 extra = stored - skipped_at_start[(system.system_id, kind)]
+                if KINDS[kind].plan_gaps:
+                    # the spans no longer planned were stored meanwhile; more spans than
+                    # at first (another run cut a gap in two) are planned in addition
+                    extra = planned_at_start[(system.system_id, kind)] - len(planned)
+                    if extra < 0:
+                        report.planned -= extra
+                        extra = 0
                 if extra >= 0:
                     report.stored_meanwhile += extra
                 else:  # spans that left the store since: fetched, so no longer skipped
@@ -648,15 +702,28 @@ async def backfill(
         if spec.by_day:
             result = await spec.fetch(background, system, item.start_at, item.end_at)
         else:
-            # The plan kept a day's margin inside the one-year lookback, but the span may
+            # The plan kept a day's margin inside the API's lookback, but the span may
             # have queued for longer than that: sent now, its answer would be empty.
-            _check_lookback(item, clock.now())
+            _check_lookback(item, clock.now(), spec)
             result = await spec.fetch(background, system, item.start_at, item.end_at)
             if spec.row_count(result) == 0:
                 # It may also have slid out while the scheduler held it (a quota wait): an
                 # empty answer is then no proof the span is empty, so it is not stored.
-                _check_lookback(item, clock.now())
-        await store.write_range(item.system_id, item.kind, item.start_at, item.end_at, result)
+                _check_lookback(item, clock.now(), spec)
+        end_at = item.end_at
+        if spec.completion is not None:
+            # Done only up to what the system had reported (data lags): the rest of the
+            # span is cut off and left to a later run, which plans from where this ends.
+            # (A request reaches past a span that ends early, at a done range or at
+            # ``until``: what it answered past the span is cut off too.)
+            end_at = _complete_until(spec, system, item, result, zone_of(system))
+            result = spec.completion.cut(result, end_at)
+            if end_at < item.start_at or (end_at == item.start_at and not spec.by_day):
+                log.info(
+                    "backfill: %s: nothing reported yet; left for a later run", item.describe()
+                )
+                return 0
+        await store.write_range(item.system_id, item.kind, item.start_at, end_at, result)
         return spec.row_count(result)
 
     async def renew(claims: ClaimingStore) -> None:
@@ -871,10 +938,35 @@ async def _done(store: BackfillStore, system_id: int, kind: str) -> Coverage:
     return Coverage(ranges, pad=86400 if KINDS[kind].by_day else 0)
 
 
-def _check_lookback(item: WorkItem, now: float) -> None:
-    if item.start_at < now - LOOKBACK + LOOKBACK_SEND_MARGIN:
+def _complete_until(
+    spec: KindSpec, system: BackfillSystem, item: WorkItem, result: Any, tz: tzinfo
+) -> int:
+    """How far ``result`` (an answer for ``item``) is complete, by the kind's
+    :class:`~enlighten_async.core.kinds.Completion`: up to the system's last report (the
+    answer's ``meta.last_report_at``, else the listing's), never below the last interval
+    (or day with a value) the answer holds, never past the span. An interval kind ends on
+    its step's mark; a kind in days on the UTC midnight of the last local day that ended
+    by the report (the day ranges' own labels)."""
+    completion = spec.completion
+    assert completion is not None
+    reported = completion.reported_at(result) or system.meta.last_report_at
+    at = int(reported.timestamp())
+    # a day counts once it has ended (locally); an interval once its end is reported
+    cut = day_epoch(_local_day(at, tz) - timedelta(days=1)) if spec.by_day else at - at % spec.step
+    last = completion.last_end(result)
+    if last is not None:
+        cut = max(cut, last)
+    return min(item.end_at, cut)
+
+
+def _check_lookback(item: WorkItem, now: float, spec: KindSpec | None = None) -> None:
+    lookback = LOOKBACK if spec is None else spec.lookback
+    if lookback is None:
+        return
+    if item.start_at < now - lookback + LOOKBACK_SEND_MARGIN:
+        years = "one-year" if lookback <= LOOKBACK else "two-year"
         raise LookbackExpiredError(
-            f"the span slid past the API's one-year lookback before it could be sent "
+            f"the span slid past the API's {years} lookback before it could be sent "
             f"(start {datetime.fromtimestamp(item.start_at, timezone.utc):%Y-%m-%dT%H:%MZ})",
             operation=item.kind,
         )

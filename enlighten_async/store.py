@@ -168,10 +168,19 @@ def _upsert(table: Table) -> str:
     )
 
 
+# The tables of the kinds of API v2 are every store's (the format before v4); the tables
+# of later kinds are created by the first write of one of their ranges, so that a store
+# opened (an older one too) keeps its format until it holds such a kind.
+_LATER_TABLES: dict[str, Table] = {
+    name: table
+    for name, table in _TABLES.items()
+    if all(spec.api != "v2" for spec in _REGISTRY.values() if table in spec.tables)
+}
+
 # The done ranges live in a table named "windows" (its name from before spans and quota
 # windows were told apart): the store format is unchanged, so existing stores open as they are.
 _SCHEMA = (
-    "".join(_create_table(t) for t in _TABLES.values())
+    "".join(_create_table(t) for t in _TABLES.values() if t.name not in _LATER_TABLES)
     + """
 CREATE TABLE IF NOT EXISTS windows (
     system_id INTEGER NOT NULL,
@@ -754,6 +763,8 @@ class SQLiteStore(AsyncResource):
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                # a later kind's table is made by its first write (see _LATER_TABLES)
+                self._missing = frozenset(_LATER_TABLES.keys() - tables)
                 have = _columns(conn, "systems")
                 for name, sql_type in _SYSTEMS_ADDED.items():
                     if name not in have:  # a store of an earlier version
@@ -886,8 +897,14 @@ class SQLiteStore(AsyncResource):
         return self._connection().execute(sql, params).fetchall()
 
     def _read(self, table: str, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        """``sql``'s rows, or none when ``table`` is missing (a read-only older store)."""
-        return [] if table in self._missing else self._query(sql, params)
+        """``sql``'s rows, or none when ``table`` is missing (a read-only older store, a
+        later kind's table no write has made yet: another process may have made it
+        since, so it is looked for again)."""
+        if table in self._missing:
+            if table not in _tables(self._connection()):
+                return []
+            self._missing = self._missing - {table}
+        return self._query(sql, params)
 
     def _write_systems_sync(self, rows: list[tuple[int, str, str, int]]) -> None:
         conn = self._connection()
@@ -923,6 +940,9 @@ class SQLiteStore(AsyncResource):
                 if spec.by_day
                 else []
             )
+            made = {t.name for t in spec.tables if t.name in self._missing}
+            for name in made:  # a later kind's first write: its tables (see _LATER_TABLES)
+                conn.execute(_create_table(_TABLES[name]))
             for table, _, rows in spec.rows(system_id, result):
                 owned = OwnedRows(_TABLES[table], start_at, end_at, others)
                 conn.executemany(_UPSERT[table], owned(rows))
@@ -936,6 +956,7 @@ class SQLiteStore(AsyncResource):
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        self._missing = self._missing - made
         if stray:
             log.warning(
                 "%s range %s..%s of system %s: %d rows outside the range left out (another "

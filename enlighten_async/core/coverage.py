@@ -57,6 +57,28 @@ class Coverage:
         i = bisect_right(self._starts, start) - 1
         return i >= 0 and self._ends[i] >= end
 
+    def gaps(self, start: int, end: int) -> list[tuple[int, int]]:
+        """The parts of the span ``(start, end)`` the ranges do not hold, in order, as
+        half-open pairs after padding (for days: ``(first midnight, midnight after the
+        last day)``); the planner of the fewest requests fills each with its own spans."""
+        end += self._pad
+        out: list[tuple[int, int]] = []
+        at = start
+        i = max(bisect_right(self._starts, start) - 1, 0)
+        while at < end and i < len(self._starts):
+            s, e = self._starts[i], self._ends[i]
+            i += 1
+            if e <= at:
+                continue
+            if s >= end:
+                break
+            if s > at:
+                out.append((at, s))
+            at = max(at, e)
+        if at < end:
+            out.append((at, end))
+        return out
+
     def __len__(self) -> int:
         """How many disjoint spans the ranges merge into."""
         return len(self._starts)

@@ -26,12 +26,13 @@ from enlighten_async.core.args import epoch_arg, utc_datetime
 from enlighten_async.core.clock import Clock
 from enlighten_async.core.quota import Quota
 from enlighten_async.core.scheduler import Priority, SchedulerSnapshot
-from enlighten_async.core.spans import day_epoch
+from enlighten_async.core.spans import LOOKBACK, day_epoch
 
 __all__ = [
     "BackfillClient",
     "BackfillSystem",
     "Column",
+    "Completion",
     "Fetch",
     "KindRegistry",
     "KindSpec",
@@ -91,10 +92,17 @@ class BackfillSystem(Protocol):
 
 
 class BackfillClient(Protocol):
-    """What a backfill needs of a client, whatever its API version (``EnlightenClient``).
+    """What a backfill needs of a client, whatever its API version (``EnlightenClient``,
+    v4's ``V4Fleet``).
 
     Its kinds' :attr:`KindSpec.fetch` call the version's own operations on it.
     """
+
+    @property
+    def api_version(self) -> str:
+        """The API version it calls (``"v2"``, ``"v4"``): a backfill fetches only the
+        kinds of that version (:attr:`KindSpec.api`)."""
+        ...
 
     @property
     def clock(self) -> Clock:
@@ -185,6 +193,30 @@ class Table:
 
 
 @frozen
+class Completion:
+    """How far an answer of a kind is complete, for an API whose data lags (v4's
+    telemetry answers an empty list, or fewer intervals, until the system has reported).
+
+    A backfill records a span as done only up to what the system had reported: the
+    answer's own ``last_report_at`` (:attr:`reported_at`) or else the system's, as the
+    listing said; never below the end of the last interval (or the last day with a value)
+    the answer holds (:attr:`last_end`). An interval kind is complete up to the report
+    rounded down to its step; a kind in days up to the last local day that ended by the
+    report. What lies past that is cut off the answer (:attr:`cut`) and fetched by a later
+    run, from where the stored range ends.
+    """
+
+    #: The answer's ``meta.last_report_at`` (aware), or ``None`` when it has none.
+    reported_at: Callable[[Any], datetime | None]
+    #: The epoch end of the answer's last interval (a kind in days: the UTC midnight of
+    #: its last day with a value other than 0), or ``None`` when it holds none.
+    last_end: Callable[[Any], int | None]
+    #: The answer with only what ends by an epoch (an interval kind: the intervals ending
+    #: at or before it; a kind in days: the days up to the one whose UTC midnight it is).
+    cut: Callable[[Any, int], Any]
+
+
+@frozen
 class KindSpec:
     """Everything the package needs to know of one kind (see the module's docstring).
 
@@ -206,6 +238,19 @@ class KindSpec:
     #: Whether spans also end at each local midnight, given the system's zone (a
     #: request then covers part of one local day, whatever the range around it).
     local_midnights: bool = False
+    #: The API version whose client fetches the kind (``"v2"``, ``"v4"``).
+    api: str = "v2"
+    #: How far back the operation answers (seconds; ``None``: from the operational date
+    #: on, as a lifetime does). The planner starts a day inside it, with a warning.
+    lookback: int | None = LOOKBACK
+    #: ``True``: a range is planned as the gaps of the store's done ranges, each covered
+    #: by consecutive spans of ``max_span`` from the gap's start (the fewest requests, for
+    #: an API whose request reaches that far from any start: v4's); ``False``: on a grid
+    #: from the range's start (and local midnights), skipping the spans already held (v2).
+    plan_gaps: bool = False
+    #: The lag rule of the kind's answers (:class:`Completion`), or ``None``: an answer is
+    #: complete for the whole span asked for (v2).
+    completion: Completion | None = None
 
     def __str__(self) -> str:
         return self.name

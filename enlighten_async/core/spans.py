@@ -21,6 +21,7 @@ from __future__ import annotations
 import calendar
 import math
 import warnings
+from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -29,6 +30,7 @@ from attrs import frozen
 
 from enlighten_async.core import deprecated as _deprecated
 from enlighten_async.core.args import check_order, date_arg, epoch_arg, seconds_arg
+from enlighten_async.core.coverage import Coverage
 
 __all__ = [
     "LOOKBACK",
@@ -39,7 +41,9 @@ __all__ = [
     "day_epoch",
     "local_days",
     "local_midnight",
+    "plan_day_gaps",
     "plan_days",
+    "plan_gaps",
     "plan_spans",
     "usable_zone",
 ]
@@ -49,7 +53,18 @@ LOOKBACK = 365 * 86400
 
 
 class LookbackWarning(UserWarning):
-    """Part of a requested range is more than a year old, so the API cannot answer it."""
+    """Part of a requested range is older than the API's lookback (v2: a year, v4: two
+    years), so the API cannot answer it."""
+
+
+def _lookback_words(lookback: int) -> str:
+    """``"one year"``, ``"two years"``: a lookback as a warning names it."""
+    years = round(lookback / (365 * 86400))
+    if years == 1:
+        return "one year"
+    if years == 2:
+        return "two years"
+    return f"{lookback // 86400} days"
 
 
 class SpanRule(Protocol):
@@ -184,6 +199,7 @@ def plan_spans(
     operational_at: datetime | int | None = None,
     lookback_margin: float = 86400.0,
     tz: tzinfo | None = None,
+    lookback: int = LOOKBACK,
 ) -> list[Span]:
     """The fewest consecutive spans that cover ``(start, end]`` for ``kind``.
 
@@ -192,9 +208,10 @@ def plan_spans(
 
     ``start`` and ``end`` are rounded down to the kind's mark (as the API does). The range
     is clipped: its end to ``now``; its start to ``operational_at`` and to
-    ``now - 365 days + lookback_margin`` (rounded up), since older starts get an empty
-    answer and a request may wait in a quota queue for a while before it is sent. Clipping
-    for the lookback emits one :class:`LookbackWarning`. Each span's ``start_at`` is the
+    ``now - lookback + lookback_margin`` (rounded up; ``lookback`` is v2's year unless
+    given), since older starts get an empty answer and a request may wait in a quota
+    queue for a while before it is sent. Clipping for the lookback emits one
+    :class:`LookbackWarning`. Each span's ``start_at`` is the
     previous one's ``end_at``, so every interval is asked for exactly once. Returns an
     empty list when nothing is left. Raises ``ValueError`` for a naive datetime or
     ``start > end``.
@@ -205,6 +222,29 @@ def plan_spans(
     answers at most 24 hours). The spans of a day are then the same whatever the range
     around it, so a later run with another end plans the same spans for the same days.
     """
+    s, e = _clipped(kind, start, end, now, operational_at, lookback_margin, lookback)
+    spans: list[Span] = []
+    while s < e:
+        # the end stays on the mark: a kind's max_span is a whole number of steps
+        stop = min(e, s + kind.max_span)
+        if tz is not None and kind.local_midnights:
+            stop = min(stop, _next_midnight(s, tz, kind.step))
+        spans.append(Span(s, stop, kind))
+        s = stop
+    return spans
+
+
+def _clipped(
+    kind: SpanRule,
+    start: datetime | int,
+    end: datetime | int,
+    now: datetime | int,
+    operational_at: datetime | int | None,
+    lookback_margin: float,
+    lookback: int | None,
+) -> tuple[int, int]:
+    """``(start, end)`` on the kind's marks, clipped to what the API can answer (see
+    :func:`plan_spans`), with one :class:`LookbackWarning` when the lookback clips it."""
     if not all(hasattr(kind, a) for a in ("step", "max_span", "by_day", "local_midnights")):
         raise TypeError(f"kind must be a kind's rule (a KindSpec), got {kind!r}")
     if kind.by_day:
@@ -220,25 +260,90 @@ def plan_spans(
     e = min(_down(e, step), _down(now_at, step))
     if operational_at is not None:
         s = max(s, _down(epoch_arg(operational_at, "operational_at"), step))
-    earliest = _up(math.ceil(now_at - LOOKBACK + lookback_margin), step)
+    if lookback is None:
+        return s, e
+    earliest = _up(math.ceil(now_at - lookback + lookback_margin), step)
     if s < earliest:
         s = earliest
         warnings.warn(
-            f"{kind}: the API answers at most one year back; planning from "
-            f"{datetime.fromtimestamp(earliest, timezone.utc).isoformat()} instead",
+            f"{kind}: the API answers at most {_lookback_words(lookback)} back; planning "
+            f"from {datetime.fromtimestamp(earliest, timezone.utc).isoformat()} instead",
             LookbackWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
+    return s, e
 
+
+def plan_gaps(
+    kind: SpanRule,
+    start: datetime | int,
+    end: datetime | int,
+    *,
+    now: datetime | int,
+    done: Coverage | Iterable[tuple[int, int]] = (),
+    operational_at: datetime | int | None = None,
+    lookback_margin: float = 86400.0,
+    lookback: int | None = LOOKBACK,
+) -> list[Span]:
+    """The fewest requests that fetch what the done ranges ``done`` lack of
+    ``(start, end]``: for an API whose request reaches ``kind.max_span`` from any start
+    (v4's telemetry answers from ``start_at`` to ``start_at`` plus its granularity).
+
+    The range is rounded and clipped as :func:`plan_spans` does (``lookback`` ``None``:
+    no lookback); each gap the done ranges leave in it is covered by consecutive spans of
+    ``max_span`` from the gap's start (the last one shorter), so the requests are
+    ``ceil(gap / max_span)`` per gap: the least any plan can send (``done`` may be a
+    :class:`Coverage` of them already). A later run plans
+    the rest of a range cut short (a lagging system) from where the store ends.
+    """
+    s, e = _clipped(kind, start, end, now, operational_at, lookback_margin, lookback)
     spans: list[Span] = []
-    while s < e:
-        # the end stays on the mark: a kind's max_span is a whole number of steps
-        stop = min(e, s + kind.max_span)
-        if tz is not None and kind.local_midnights:
-            stop = min(stop, _next_midnight(s, tz, step))
-        spans.append(Span(s, stop, kind))
-        s = stop
+    if s >= e:
+        return spans
+    held = done if isinstance(done, Coverage) else Coverage(done)
+    for a, b in held.gaps(s, e):
+        while a < b:
+            stop = min(b, a + kind.max_span)
+            spans.append(Span(a, stop, kind))
+            a = stop
     return spans
+
+
+def plan_day_gaps(
+    first: date,
+    last: date,
+    *,
+    done: Coverage | Iterable[tuple[int, int]] = (),
+    operational_date: date | None,
+    today: date,
+    max_days: int,
+) -> list[tuple[date, date]]:
+    """:func:`plan_days` over the days the done ranges ``done`` (UTC midnights of their
+    first and last days, both included) lack: each gap of days in chunks of at most
+    ``max_days`` from its first day (a kind whose one request answers any range of days,
+    v4's lifetimes, gets one request per gap). A :class:`Coverage` given as ``done``
+    must pad its ranges by a day (``pad=86400``), as a backfill's does."""
+    chunks = plan_days(first, last, operational_date=operational_date, today=today, max_days=1)
+    if not chunks:
+        return []
+    lo, hi = day_epoch(chunks[0][0]), day_epoch(chunks[-1][1])
+    out: list[tuple[date, date]] = []
+    held = done if isinstance(done, Coverage) else Coverage(done, pad=86400)
+    for a, b in held.gaps(lo, hi):
+        out.extend(
+            plan_days(
+                _epoch_day(a),
+                _epoch_day(b - 86400),
+                operational_date=None,
+                today=today,
+                max_days=max_days,
+            )
+        )
+    return out
+
+
+def _epoch_day(epoch: int) -> date:
+    return datetime.fromtimestamp(epoch, timezone.utc).date()
 
 
 def plan_days(

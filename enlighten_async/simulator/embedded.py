@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import math
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -28,6 +28,7 @@ from ..core.clock import ScaledClock
 from ..store import StoreSource
 from ..v2.client import EnlightenClient
 from ..v4.client import EnlightenV4Client
+from ..v4.fleet import V4Fleet
 from ..v4.oauth import (
     DEFAULT_REDIRECT_URI,
     MemoryTokenStore,
@@ -153,6 +154,7 @@ class EmbeddedSimulator:
     ) -> EnlightenV4Client:
         """An :class:`~enlighten_async.v4.client.EnlightenV4Client` for this v4 simulator,
         logged in as ``principal`` (default: the first of :attr:`principals`).
+        ``plan=None`` leaves the client untold of the plan (it learns it from a 429).
 
         The login takes the way a real one does: the authorize page (which redirects with a
         code and the ``state`` sent), then the token endpoint
@@ -172,6 +174,52 @@ class EmbeddedSimulator:
         endpoint = self.token_endpoint()
         if store is None:
             store = MemoryTokenStore()
+        await self._login(uid, store, endpoint)
+        manager = TokenManager(endpoint, store, uid, clock=self.clock)
+        # ``plan=None`` in options: the client is not told the plan (a hidden quota it
+        # learns from the first 429); ``scheduler=``: one shared, which sets the pace.
+        settings: dict[str, Any] = {"plan": self.plan, "clock": self.clock}
+        if "scheduler" in options:
+            settings = {}
+        return EnlightenV4Client(
+            self.api_key,
+            manager,
+            base_url=self.base_url,
+            **{**settings, **options},
+        )
+
+    async def v4_fleet(
+        self,
+        principals: Sequence[str] | None = None,
+        *,
+        store: TokenStore | None = None,
+        **options: Any,
+    ) -> V4Fleet:
+        """A :class:`~enlighten_async.v4.fleet.V4Fleet` of ``principals`` (default: every
+        one of :attr:`principals`), each logged in as :meth:`v4_client` does, into one
+        ``store``: the first owner's client (``options`` go to it) and, for the others,
+        its :meth:`~enlighten_async.v4.client.EnlightenV4Client.with_tokens` views (one
+        scheduler). Close ``fleet.clients[0]`` when done: ``async with (await
+        sim.v4_fleet()).clients[0]``."""
+        uids = list(self.principals if principals is None else principals)
+        if not uids:
+            raise ValueError("a fleet needs at least one principal")
+        if store is None:
+            store = MemoryTokenStore()
+        first = await self.v4_client(uids[0], store=store, **options)
+        clients = [first]
+        endpoint = self.token_endpoint()
+        for uid in uids[1:]:
+            if uid not in self.principals:
+                await first.close()
+                raise ValueError(f"unknown principal {uid!r}; known: {', '.join(self.principals)}")
+            await self._login(uid, store, endpoint)
+            clients.append(first.with_tokens(TokenManager(endpoint, store, uid, clock=self.clock)))
+        return V4Fleet(clients)
+
+    async def _login(self, uid: str, store: TokenStore, endpoint: TokenEndpoint) -> None:
+        """Log ``uid`` in through the authorize page and the token endpoint, into
+        ``store`` (nothing when it holds the principal's set already)."""
         if await store.load(uid) is None:
             state = secrets.token_urlsafe(16)
             # enl_uid: the simulator's own parameter, which owner says yes.
@@ -186,15 +234,6 @@ class EmbeddedSimulator:
             tokens = await login(endpoint, store, code_from_redirect(location, state=state))
             if tokens.principal != uid:
                 raise RuntimeError("the simulator logged in another principal")
-        manager = TokenManager(endpoint, store, uid, clock=self.clock)
-        return EnlightenV4Client(
-            self.api_key,
-            manager,
-            base_url=self.base_url,
-            plan=self.plan,
-            clock=self.clock,
-            **options,
-        )
 
     def client(self, **options: Any) -> EnlightenClient:
         """An :class:`~enlighten_async.EnlightenClient` for this simulator.

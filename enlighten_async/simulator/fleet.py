@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -134,6 +134,9 @@ class SimSystem:
     meter_factor: int
     consumption_base_wh: int
     signal_strength: int = 5
+    #: How far (seconds) its data lags behind now: its last report and its intervals
+    #: end that long before now (0: a minute after each interval, as usual).
+    lag_seconds: int = 0
     tz: ZoneInfo = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -186,9 +189,22 @@ class Fleet:
     wall clock when first needed). :class:`Simulator` anchors its fleet to its clock.
     """
 
-    def __init__(self, n_systems: int, seed: int = 0, anchor: float | None = None) -> None:
+    def __init__(
+        self,
+        n_systems: int,
+        seed: int = 0,
+        anchor: float | None = None,
+        *,
+        lagging: Mapping[int, float] | None = None,
+        stopped: Mapping[int, float] | None = None,
+    ) -> None:
         if n_systems < 1:
             raise ValueError("a fleet needs at least one system")
+        # Knobs for the lag tests (issue 22): ``lagging`` maps a system's index to how
+        # many seconds its data lags behind now; ``stopped`` a system's index to how long
+        # before the anchor it stopped reporting (status ``comm``, as index 2 always is).
+        self.lagging = _seconds_by_index(lagging, n_systems, "lagging")
+        self.stopped = _seconds_by_index(stopped, n_systems, "stopped")
         self.n_systems = n_systems
         self.seed = seed
         self._anchor: float | None = anchor
@@ -268,6 +284,9 @@ class Fleet:
             stopped_at = (int(self.anchored_at) - 3 * DAY - 7 * 3600) // FIVE_MIN * FIVE_MIN
         elif i >= 5 and rng.random() < 0.12:
             status = rng.choice(_STATUSES_RARE)
+        if i in self.stopped:  # after the draws: the rest of the fleet stays the same
+            status = "comm"
+            stopped_at = int(self.anchored_at - self.stopped[i]) // FIVE_MIN * FIVE_MIN
 
         model, sku, part, unit_w = _INVERTERS[rng.randrange(len(_INVERTERS))]
         n_inv = rng.randint(8, 36)
@@ -348,6 +367,7 @@ class Fleet:
             meter_factor=rng.randint(970, 995),
             consumption_base_wh=rng.randint(8000, 22000),
             signal_strength=rng.randint(1, 5),
+            lag_seconds=int(self.lagging.get(i, 0)),
         )
 
     # -- reporting state -----------------------------------------------------------------
@@ -355,11 +375,11 @@ class Fleet:
     def cut(self, system_id: int, now: float) -> int:
         """End of the last reported 5-minute interval at ``now``.
 
-        An interval is reported a minute after it ends; a stopped (``comm``) system's
-        intervals end when it stopped.
+        An interval is reported a minute after it ends (a lagging system's
+        ``lag_seconds`` later); a stopped (``comm``) system's intervals end when it stopped.
         """
         s = self.system(system_id)
-        cut = int(now - 60) // FIVE_MIN * FIVE_MIN
+        cut = int(now - 60 - s.lag_seconds) // FIVE_MIN * FIVE_MIN
         if s.stopped_at is not None:
             cut = min(cut, s.stopped_at)
         return cut
@@ -665,3 +685,19 @@ class Fleet:
                         total += sum(qd.channels[c][i] for c in cols)
             day += timedelta(days=1)
         return total
+
+
+def _seconds_by_index(
+    given: Mapping[int, float] | None, n_systems: int, name: str
+) -> dict[int, float]:
+    """``given`` checked: system indexes of the fleet to non-negative finite seconds."""
+    out: dict[int, float] = {}
+    for index, seconds in (given or {}).items():
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n_systems:
+            raise ValueError(f"{name}: {index!r} is no system index of a fleet of {n_systems}")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise TypeError(f"{name}: seconds must be a number, got {type(seconds).__name__}")
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise ValueError(f"{name}: seconds must be finite and not negative, got {seconds!r}")
+        out[index] = float(seconds)
+    return out

@@ -131,6 +131,11 @@ class EnlightenClient(BaseClient):
     # Slots: all state lives in the shared core or the per-view options (see _bind).
     __slots__ = ()
 
+    @property
+    def api_version(self) -> str:
+        """``"v2"``: the API version this client calls (a backfill fetches its kinds)."""
+        return "v2"
+
     def __init__(
         self,
         api_key: str,

@@ -231,6 +231,11 @@ class EnlightenV4Client(BaseClient):
             )
         self._bind(_Core(credentials, transport, scheduler, tokens), CallOptions(), is_view=False)
 
+    @property
+    def api_version(self) -> str:
+        """``"v4"``: the API version this client calls (a backfill fetches its kinds)."""
+        return "v4"
+
     def with_tokens(self, tokens: TokenSource) -> EnlightenV4Client:
         """A view of this client that calls as another system owner: ``tokens`` is that
         owner's :class:`TokenSource` (a :class:`~enlighten_async.v4.oauth.TokenManager` of

@@ -19,9 +19,10 @@ import enlighten_async as ea
 from enlighten_async import store as store_module
 from enlighten_async.backfill import backfill
 from enlighten_async.core.spans import day_epoch
-from enlighten_async.kinds import KINDS, TABLES
+from enlighten_async.kinds import KINDS, TABLES, kinds_of
 from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
 from enlighten_async.store import BackfillStore, SQLiteStore, Store, StoreDataError, StoreReader
+from tests.support import v4_samples
 from tests.support.memory_store import MemoryStore
 from tests.support.store_samples import SYS, T0, consumption, lifetime, rgm, stats, utc
 
@@ -62,6 +63,7 @@ async def test_every_kind_round_trips_with_its_columns(store: Any) -> None:
         "rgm_stats": rgm(T0, 2),
         "consumption_stats": consumption(T0, 2),
         "energy_lifetime": lifetime(date(2024, 6, 1), [5, 6]),
+        **v4_samples.answers(2),
     }
     assert set(answers) == set(KINDS)
     for kind, answer in answers.items():
@@ -164,7 +166,7 @@ async def test_a_short_backfill_into_either_store(store: Any) -> None:
             simulator.api_key, simulator.user_id, base_url=server.base_url, clock=simulator.clock
         )
         async with client:
-            kinds = list(KINDS)
+            kinds = list(kinds_of("v2"))
             since, until = timedelta(days=3), timedelta(days=1)
             report = await backfill(client, store, None, kinds, since, until)
             assert report.failed == 0 and report.done == report.planned > 0

@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo
 
 import enlighten_async as ea
 from enlighten_async.backfill import backfill
+from enlighten_async.kinds import kinds_of
 from enlighten_async.simulator import PLANS, Fleet, Simulator, SimulatorServer
-from enlighten_async.store import KINDS, SQLiteStore
+from enlighten_async.store import SQLiteStore
 from tests.conftest import CLI_ENV_VARS
 
 UTC = timezone.utc
@@ -110,7 +111,7 @@ async def fill_store(db: Path) -> None:
         # a wide range: whatever backfill's own date rules, the 19th and 20th are in
         since = datetime(2026, 11, 17, tzinfo=UTC)
         until = datetime(2026, 11, 23, tzinfo=UTC)
-        report = await backfill(client, store, [LA, BERLIN], list(KINDS), since, until)
+        report = await backfill(client, store, [LA, BERLIN], list(kinds_of("v2")), since, until)
         assert report.failed == 0 and report.done > 0
 
 
