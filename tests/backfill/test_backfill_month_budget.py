@@ -18,7 +18,13 @@ from enlighten_async.core.sqlite_ledger import read_month_usage
 from enlighten_async.simulator import SimulatorServer
 from enlighten_async.store import SQLiteStore
 from tests.support.backfill_checks import adds_up
-from tests.support.month_budget import NEXT_MONTH, ORIGIN, MonthSimulator, run_once
+from tests.support.month_budget import (
+    NEXT_MONTH,
+    ORIGIN,
+    MonthSimulator,
+    run_once,
+    run_v4_once,
+)
 
 UTC = timezone.utc
 MINUTE, MONTH, RESERVE = 60, 100, 5
@@ -151,3 +157,40 @@ async def test_a_backfill_without_a_budget_or_a_month_is_unchanged(
         report = await backfill(client, store, None, ["stats"], since, until)
     assert report.stopped is None and report.resume_at is None and report.left == 0
     assert report.complete and adds_up(report)
+
+
+async def test_v4_three_runs_in_a_month_keep_the_reserve_then_the_month_turns(
+    tmp_path: Path,
+) -> None:
+    # v4: its bare 429s, three owners listed per run, the interactive reserve kept. Each
+    # run is a new fleet (logged in anew), scheduler and ledger; 100 a month, 5 reserved.
+    month = MonthSimulator(f"{MINUTE}/minute,{MONTH}/month", 8, scale=120, api="v4")
+    db = tmp_path / "v4.db"
+    async with SimulatorServer(month.sim) as server:
+        reports = []
+        for budget in (40, 40, None):
+            reports.append(
+                await run_v4_once(
+                    month, server, db, plan=PLAN, reserve=RESERVE, budget=budget, days=15
+                )
+            )
+        first, _, third = reports
+        assert [r.stopped for r in reports] == ["budget", "budget", "month"]
+        assert [r.requests_sent for r in reports] == [40, 40, MONTH - RESERVE - 80]
+        assert third.resume_at == datetime(2026, 12, 1, tzinfo=UTC)
+        assert all(adds_up(r) and r.failed == 0 for r in reports)
+        assert month.accepted == MONTH - RESERVE and sum(month.refused.values()) == 0
+        # After the month turns, the rest completes, without a refusal.
+        month.clock.jump_to(NEXT_MONTH)
+        last = await run_v4_once(
+            month, server, db, plan=PLAN, reserve=RESERVE, budget=None, days=15
+        )
+    assert last.stopped is None and last.complete and last.failed == 0
+    assert sum(month.refused.values()) == 0
+    done = sum(r.done for r in (*reports, last))
+    assert done == first.planned and await _stored_v4(db) == first.planned
+
+
+async def _stored_v4(db: Path) -> int:
+    async with SQLiteStore(db, read_only=True) as store:
+        return sum(r.ranges for r in await store.status())

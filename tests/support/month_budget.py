@@ -14,8 +14,11 @@ from enlighten_async.backfill import BackfillReport, backfill
 from enlighten_async.core.ledger import QuotaLedger
 from enlighten_async.core.quota import Quota
 from enlighten_async.core.sqlite_ledger import SQLiteLedger
-from enlighten_async.simulator import Fleet, Plan, Simulator
+from enlighten_async.simulator import Fleet, Plan, Simulator, SimulatorServer
+from enlighten_async.simulator.embedded import EmbeddedSimulator
+from enlighten_async.simulator.v4.options import v4_plan
 from enlighten_async.store import SQLiteStore
+from enlighten_async.v4.plans import PLANS as V4_PLANS
 
 UTC = timezone.utc
 #: Mid-November 2026, on a minute: the runs of one month fit before it ends.
@@ -36,12 +39,17 @@ class JumpClock(ea.ScaledClock):
 
 
 class MonthSimulator:
-    """A v2 simulator of ``plan`` whose refusals are counted by the quota they hit."""
+    """A simulator of ``plan`` (API ``api``'s) whose refusals are counted by the quota
+    they hit."""
 
-    def __init__(self, plan: str, systems: int, *, scale: float, seed: int = 11) -> None:
+    def __init__(
+        self, plan: str, systems: int, *, scale: float, seed: int = 11, api: str = "v2"
+    ) -> None:
         self.clock = JumpClock(scale, origin=ORIGIN)
+        self.plan = plan
+        served = v4_plan(plan) if api == "v4" else Plan.parse(plan)
         self.sim = Simulator(
-            fleet=Fleet(systems, seed=seed), plan=Plan.parse(plan), clock=self.clock
+            fleet=Fleet(systems, seed=seed), plan=served, clock=self.clock, api=api
         )
         self.refused: Counter[str] = Counter()
         self.accepted = 0
@@ -94,3 +102,33 @@ async def run_once(
         finally:
             if own and isinstance(used, SQLiteLedger):
                 await used.aclose()
+
+
+async def run_v4_once(
+    month: MonthSimulator,
+    server: SimulatorServer,
+    db: Path,
+    *,
+    plan: tuple[Quota, ...],
+    reserve: int,
+    budget: int | None,
+    days: int,
+    kinds: tuple[str, ...] = ("micro_production",),
+) -> BackfillReport:
+    """One v4 backfill of ``kinds`` over ``days`` days, as a new process would run it: a
+    new fleet of every owner's client (logged in anew), one scheduler of v4's refusals and
+    a new SQLite ledger in the store's file."""
+    since, until = month.days(days)
+    embedded = EmbeddedSimulator(month.sim, server, month.plan)
+    async with SQLiteStore(db) as store, SQLiteLedger(db, month.sim.api_key, plan=plan) as ledger:
+        scheduler = ea.Scheduler(
+            ledger=ledger,
+            clock=month.clock,
+            plans=V4_PLANS,
+            bare_refusal="probe",
+            month_reserve=reserve,
+            max_in_flight=4,
+        )
+        fleet = await embedded.v4_fleet(scheduler=scheduler)
+        async with fleet.clients[0]:
+            return await backfill(fleet, store, None, kinds, since, until, budget=budget)
