@@ -17,6 +17,7 @@ from enlighten_async.backfill import backfill
 from enlighten_async.core.sqlite_ledger import read_month_usage
 from enlighten_async.simulator import SimulatorServer
 from enlighten_async.store import SQLiteStore
+from enlighten_async.v4.client import DEFAULT_MONTH_RESERVE
 from tests.support.backfill_checks import adds_up
 from tests.support.month_budget import (
     NEXT_MONTH,
@@ -159,36 +160,58 @@ async def test_a_backfill_without_a_budget_or_a_month_is_unchanged(
     assert report.complete and adds_up(report)
 
 
-async def test_v4_three_runs_in_a_month_keep_the_reserve_then_the_month_turns(
-    tmp_path: Path,
-) -> None:
+async def _v4_runs(
+    tmp_path: Path, *, minute: int, limit: int, reserve: int, budgets: tuple[int | None, ...],
+    systems: int, days: int, scale: float,
+) -> None:  # fmt: skip
     # v4: its bare 429s, three owners listed per run, the interactive reserve kept. Each
-    # run is a new fleet (logged in anew), scheduler and ledger; 100 a month, 5 reserved.
-    month = MonthSimulator(f"{MINUTE}/minute,{MONTH}/month", 8, scale=120, api="v4")
+    # run is a new fleet (logged in anew), scheduler and ledger.
+    month = MonthSimulator(f"{minute}/minute,{limit}/month", systems, scale=scale, api="v4")
+    plan = (ea.Quota(minute, "minute"), ea.Quota(limit, "month"))
     db = tmp_path / "v4.db"
     async with SimulatorServer(month.sim) as server:
         reports = []
-        for budget in (40, 40, None):
+        for budget in budgets:
             reports.append(
                 await run_v4_once(
-                    month, server, db, plan=PLAN, reserve=RESERVE, budget=budget, days=15
+                    month, server, db, plan=plan, reserve=reserve, budget=budget, days=days
                 )
             )
-        first, _, third = reports
-        assert [r.stopped for r in reports] == ["budget", "budget", "month"]
-        assert [r.requests_sent for r in reports] == [40, 40, MONTH - RESERVE - 80]
-        assert third.resume_at == datetime(2026, 12, 1, tzinfo=UTC)
+        assert [r.stopped for r in reports] == ["budget"] * (len(budgets) - 1) + ["month"]
+        assert sum(r.requests_sent for r in reports) == limit - reserve
+        assert [r.requests_sent for r in reports[:-1]] == list(budgets[:-1])
+        assert reports[-1].resume_at == datetime(2026, 12, 1, tzinfo=UTC)
         assert all(adds_up(r) and r.failed == 0 for r in reports)
-        assert month.accepted == MONTH - RESERVE and sum(month.refused.values()) == 0
+        assert month.accepted == limit - reserve and sum(month.refused.values()) == 0
         # After the month turns, the rest completes, without a refusal.
         month.clock.jump_to(NEXT_MONTH)
         last = await run_v4_once(
-            month, server, db, plan=PLAN, reserve=RESERVE, budget=None, days=15
+            month, server, db, plan=plan, reserve=reserve, budget=None, days=days
         )
     assert last.stopped is None and last.complete and last.failed == 0
     assert sum(month.refused.values()) == 0
     done = sum(r.done for r in (*reports, last))
-    assert done == first.planned and await _stored_v4(db) == first.planned
+    planned = reports[0].planned
+    assert done == planned and await _stored_v4(db) == planned
+
+
+async def test_v4_three_runs_in_a_month_keep_the_reserve_then_the_month_turns(
+    tmp_path: Path,
+) -> None:
+    await _v4_runs(
+        tmp_path, minute=MINUTE, limit=MONTH, reserve=RESERVE, budgets=(40, 40, None),
+        systems=8, days=15, scale=120,
+    )  # fmt: skip
+
+
+@pytest.mark.soak
+async def test_the_issues_v4_month_budget_across_three_runs(tmp_path: Path) -> None:
+    # The issue's: 10 a minute, 1,000 a month, v4's default reserve (50), about 1,500
+    # requests of micro production (a request per system-day).
+    await _v4_runs(
+        tmp_path, minute=10, limit=1000, reserve=DEFAULT_MONTH_RESERVE,
+        budgets=(400, 400, None), systems=20, days=75, scale=1200,
+    )  # fmt: skip
 
 
 async def _stored_v4(db: Path) -> int:

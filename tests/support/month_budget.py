@@ -43,13 +43,22 @@ class MonthSimulator:
     they hit."""
 
     def __init__(
-        self, plan: str, systems: int, *, scale: float, seed: int = 11, api: str = "v2"
+        self,
+        plan: str,
+        systems: int,
+        *,
+        scale: float,
+        seed: int = 11,
+        api: str = "v2",
+        clock: Any = None,
+        key: str | None = None,
     ) -> None:
-        self.clock = JumpClock(scale, origin=ORIGIN)
+        #: A :class:`JumpClock` unless ``clock`` is given (one with ``jump_to``).
+        self.clock = JumpClock(scale, origin=ORIGIN) if clock is None else clock
         self.plan = plan
         served = v4_plan(plan) if api == "v4" else Plan.parse(plan)
         self.sim = Simulator(
-            fleet=Fleet(systems, seed=seed), plan=served, clock=self.clock, api=api
+            fleet=Fleet(systems, seed=seed), plan=served, clock=self.clock, api=api, api_key=key
         )
         self.refused: Counter[str] = Counter()
         self.accepted = 0
