@@ -60,7 +60,8 @@ async def run(args: argparse.Namespace) -> int:
             await _remove_if_empty(db)
         raise
     if created and status != EXIT_OK:
-        await _remove_if_empty(db)
+        # (A run stopped on its month or budget counted its requests in the file: kept.)
+        await _remove_if_empty(db, keep_counted=True)
     return status
 
 
@@ -209,8 +210,10 @@ def _print_summary(report: BackfillReport, db: str) -> None:
         )
 
 
-async def _remove_if_empty(db: str) -> None:
-    """Remove a store this run created and that holds nothing (the run failed first).
+async def _remove_if_empty(db: str, *, keep_counted: bool = False) -> None:
+    """Remove a store this run created and that holds nothing (the run failed first);
+    with ``keep_counted``, not one whose file counted requests of the month (the next run
+    must see them).
 
     Another backfill that opened the same new file in the same moment and has written
     nothing yet would lose it; two runs racing to create one store is rare enough.
@@ -222,8 +225,7 @@ async def _remove_if_empty(db: str) -> None:
     except StoreError:
         return  # not ours to judge: leave it
     with contextlib.suppress(Exception):
-        # The month's requests were counted in it: removing it would forget them.
-        if counted(db):
+        if keep_counted and counted(db):
             return
     for path in (db, f"{db}-wal", f"{db}-shm", f"{db}-journal"):
         with contextlib.suppress(FileNotFoundError):

@@ -100,3 +100,14 @@ def test_the_help_documents_exit_4(tmp_path: Path) -> None:
     assert proc.returncode == 0
     assert "--budget N" in proc.stdout
     assert "  4    stopped cleanly, to go on later" in proc.stdout
+
+
+def test_a_new_store_whose_run_spent_its_budget_on_the_listing_is_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Nothing stored, but a request counted: removing the file would forget it.
+    db = tmp_path / "one.db"
+    assert cli.main(_argv(db, "--budget", "1")) == EXIT_QUOTA_SPENT
+    assert "budget of 1 requests is spent" in capsys.readouterr().out
+    (usage,) = read_month_usage(db, 0)
+    assert usage.used == 1
