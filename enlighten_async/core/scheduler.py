@@ -1232,8 +1232,10 @@ class Scheduler:
             )
         what = decision.reason if decision.quota is None else f"{decision.quota} {decision.reason}"
         self._raised += 1
-        month = (decision.quota is not None and decision.quota.period == "month") or (
-            decision.quota is None and signal.period == "month"
+        month = (
+            decision.reason == "month"
+            or (decision.quota is not None and decision.quota.period == "month")
+            or (decision.quota is None and signal.period == "month")
         )
         error = MonthQuotaSpentError if month else RateLimitError
         return error(

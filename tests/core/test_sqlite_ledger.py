@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from enlighten_async import Quota
+from enlighten_async import Quota, ScaledClock, Scheduler
+from enlighten_async.core.exceptions import MonthQuotaSpentError
 from enlighten_async.core.ledger import QuotaLedger, ReservingLedger
 from enlighten_async.core.redis_ledger import LedgerUnavailableError
 from enlighten_async.core.sqlite_ledger import MonthUsage, SQLiteLedger, read_month_usage
@@ -170,6 +171,29 @@ async def test_a_bare_month_refusal_is_kept_as_spent(tmp_path: Path) -> None:
         (usage,) = read_month_usage(path, FEB)
         assert usage.spent and usage.left == 0 and usage.used == 2
         assert await grant_count(again, MARCH + 10, 3) == 3
+
+
+async def test_a_month_kept_as_spent_fails_the_next_runs_calls_at_once(tmp_path: Path) -> None:
+    # No month limit known, only the file's word that the month is spent: the scheduler's
+    # callers get MonthQuotaSpentError (retry_at: the next month), and nothing is sent.
+    path = tmp_path / "store.db"
+    async with SQLiteLedger(path, KEY) as ledger:
+        body = {"period": "month", "period_end": int(MARCH)}
+        await ledger.record_conflict(
+            conflict(body, date=FEB), sent_at=FEB, received_at=FEB + 0.1, floor=1.0
+        )
+    sent: list[float] = []
+
+    async def attempt() -> str:
+        sent.append(FEB)
+        return "ok"
+
+    async with SQLiteLedger(path, KEY) as again:
+        scheduler = Scheduler(ledger=again, clock=ScaledClock(1.0, origin=FEB + 60))
+        with pytest.raises(MonthQuotaSpentError) as caught:
+            await scheduler.submit(attempt, operation="systems")
+    assert sent == [] and caught.value.retry_at is not None
+    assert caught.value.retry_at.timestamp() == pytest.approx(MARCH, abs=6)
 
 
 async def test_two_keys_in_one_file_count_apart(tmp_path: Path) -> None:
