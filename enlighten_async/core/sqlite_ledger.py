@@ -163,6 +163,7 @@ class SQLiteLedger(MemoryLedger, AsyncResource):
         self._conn: sqlite3.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._opened = False
+        self._loaded = False  # the learned quotas read from the file
         self._closed = False
         self._opening: asyncio.Lock | None = None
         self._grants = 0  # grants this instance recorded (to trim the old ones now and then)
@@ -178,7 +179,7 @@ class SQLiteLedger(MemoryLedger, AsyncResource):
     # -- opening and closing ------------------------------------------------------------
 
     async def _enter(self) -> None:
-        await self._ready(time.time())
+        await self._ready(None)
 
     async def close(self) -> None:
         """Close the file and the worker thread (safe to call twice)."""
@@ -196,24 +197,27 @@ class SQLiteLedger(MemoryLedger, AsyncResource):
         """:meth:`close` (the name :class:`~enlighten_async.RedisLedger` has)."""
         await self.close()
 
-    async def _ready(self, now: float) -> None:
-        """Open the file at the first call: its tables, its salt, the learned quotas."""
-        if self._opened:
+    async def _ready(self, now: float | None) -> None:
+        """Open the file (its tables, its salt) at entry or the first call; load the
+        learned quotas at the first call, whose ``now`` (the scheduler's clock, a compressed
+        one too) says which are too old (:data:`LEARNED_TTL`)."""
+        if self._loaded or (now is None and self._opened):
             return
         if self._opening is None:
             self._opening = asyncio.Lock()
         async with self._opening:
-            if self._opened:
-                return
             if self._closed:
                 raise LedgerUnavailableError(f"the SQLite ledger {self.path} is closed")
-            self._executor = ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix="enlighten-ledger"
-            )
-            learned = await self._run(self._open_sync, now)
-            for quota, anchor in learned:
-                self._keep_learned(quota, anchor)
-            self._opened = True
+            if not self._opened:
+                self._executor = ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix="enlighten-ledger"
+                )
+                await self._run(self._open_sync)
+                self._opened = True
+            if now is not None and not self._loaded:
+                for quota, anchor in await self._run(self._learned_sync, now):
+                    self._keep_learned(quota, anchor)
+                self._loaded = True
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         executor = self._executor
@@ -355,7 +359,7 @@ class SQLiteLedger(MemoryLedger, AsyncResource):
 
     # -- on the worker thread -----------------------------------------------------------
 
-    def _open_sync(self, now: float) -> list[tuple[Quota, float]]:
+    def _open_sync(self) -> None:
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT)
         try:
             _use_wal(conn)
@@ -374,11 +378,6 @@ class SQLiteLedger(MemoryLedger, AsyncResource):
                 else:
                     salt = str(row[0])
                 app = _app_id(salt, self._digest)
-                rows = conn.execute(
-                    "SELECT period, quota_limit, anchor FROM ledger_quotas "
-                    "WHERE app = ? AND learned_at >= ?",
-                    (app, now - LEARNED_TTL),
-                ).fetchall()
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -387,6 +386,16 @@ class SQLiteLedger(MemoryLedger, AsyncResource):
             conn.close()
             raise
         self._conn, self._app = conn, app
+
+    def _learned_sync(self, now: float) -> list[tuple[Quota, float]]:
+        """The quotas learned within :data:`LEARNED_TTL` of ``now``, and their anchors."""
+        conn = self._conn
+        assert conn is not None
+        rows = conn.execute(
+            "SELECT period, quota_limit, anchor FROM ledger_quotas "
+            "WHERE app = ? AND learned_at >= ?",
+            (self._app, now - LEARNED_TTL),
+        ).fetchall()
         learned = []
         for period, limit, anchor in rows:
             try:

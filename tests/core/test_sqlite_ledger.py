@@ -21,7 +21,12 @@ from enlighten_async import Quota, ScaledClock, Scheduler
 from enlighten_async.core.exceptions import MonthQuotaSpentError
 from enlighten_async.core.ledger import QuotaLedger, ReservingLedger
 from enlighten_async.core.redis_ledger import LedgerUnavailableError
-from enlighten_async.core.sqlite_ledger import MonthUsage, SQLiteLedger, read_month_usage
+from enlighten_async.core.sqlite_ledger import (
+    LEARNED_TTL,
+    MonthUsage,
+    SQLiteLedger,
+    read_month_usage,
+)
 from tests.support import ledger_contract
 from tests.support.ledger_contract import *  # noqa: F403 - the shared suite, run here on SQLite
 from tests.support.ledger_contract import LedgerFactory, conflict, grant_count
@@ -99,6 +104,24 @@ async def test_a_reserve_is_kept_across_instances(tmp_path: Path) -> None:
     assert (usage.used, usage.limit, usage.reserve) == (30, 30, 5)
 
 
+async def test_learned_quotas_too_old_are_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    async with SQLiteLedger(path, KEY) as ledger:
+        body = {
+            "period": "minute",
+            "limit": 10,
+            "period_start": int(FEB),
+            "period_end": int(FEB) + 60,
+        }
+        await ledger.record_conflict(
+            conflict(body, date=FEB), sent_at=FEB + 1, received_at=FEB + 1.1, floor=0.25
+        )
+    later = FEB + LEARNED_TTL + 86400  # by the caller's clock, not the wall's
+    async with SQLiteLedger(path, KEY) as again:
+        assert await grant_count(again, later, 15) == 15
+        assert again.snapshot().learned == ()
+
+
 async def test_a_restart_within_the_minute_keeps_to_the_minutes_count(tmp_path: Path) -> None:
     # The minute's count is in the file too: a second instance (a restart, or a process
     # beside the first) gets what the minute has left, not the minute's limit again.
@@ -138,9 +161,9 @@ async def test_learned_quotas_and_a_month_409_outlive_the_instance(tmp_path: Pat
             conflict(body, date=FEB), sent_at=FEB + 1, received_at=FEB + 1.1, floor=0.25
         )
     async with SQLiteLedger(path, KEY) as again:
-        assert again.snapshot().learned == (Quota(10, "minute"),)
         # Its windows are the minute's: 10 in the next one, not more.
         assert await grant_count(again, FEB + 125, 15) == 10
+        assert again.snapshot().learned == (Quota(10, "minute"),)  # read at the first call
         body = {"period": "month", "limit": 40, "period_start": start, "period_end": end}
         await again.record_conflict(
             conflict(body, date=FEB + 200), sent_at=FEB + 200, received_at=FEB + 200, floor=0.25
