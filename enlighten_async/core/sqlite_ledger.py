@@ -388,14 +388,19 @@ class SQLiteLedger(MemoryLedger, AsyncResource):
         self._conn, self._app = conn, app
 
     def _learned_sync(self, now: float) -> list[tuple[Quota, float]]:
-        """The quotas learned within :data:`LEARNED_TTL` of ``now``, and their anchors."""
-        conn = self._conn
-        assert conn is not None
-        rows = conn.execute(
-            "SELECT period, quota_limit, anchor FROM ledger_quotas "
-            "WHERE app = ? AND learned_at >= ?",
-            (self._app, now - LEARNED_TTL),
-        ).fetchall()
+        """The quotas learned within :data:`LEARNED_TTL` of ``now``, and their anchors;
+        the grants too old for any window are dropped on the way (a run of few requests
+        never reaches :data:`GRANTS_TRIM_EVERY`)."""
+
+        def read(conn: sqlite3.Connection) -> list[Any]:
+            conn.execute("DELETE FROM ledger_grants WHERE t < ?", (now - GRANTS_KEPT,))
+            return conn.execute(
+                "SELECT period, quota_limit, anchor FROM ledger_quotas "
+                "WHERE app = ? AND learned_at >= ?",
+                (self._app, now - LEARNED_TTL),
+            ).fetchall()
+
+        rows = self._write(read)
         learned = []
         for period, limit, anchor in rows:
             try:

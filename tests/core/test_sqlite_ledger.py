@@ -116,10 +116,15 @@ async def test_learned_quotas_too_old_are_dropped(tmp_path: Path) -> None:
         await ledger.record_conflict(
             conflict(body, date=FEB), sent_at=FEB + 1, received_at=FEB + 1.1, floor=0.25
         )
+        assert await grant_count(ledger, FEB + 61, 3) == 3
     later = FEB + LEARNED_TTL + 86400  # by the caller's clock, not the wall's
     async with SQLiteLedger(path, KEY) as again:
         assert await grant_count(again, later, 15) == 15
         assert again.snapshot().learned == ()
+    with sqlite3.connect(path) as conn:  # the old grants went on the way
+        assert conn.execute(
+            "SELECT COUNT(*) FROM ledger_grants WHERE t < ?", (later - 60,)
+        ).fetchone() == (0,)
 
 
 async def test_a_restart_within_the_minute_keeps_to_the_minutes_count(tmp_path: Path) -> None:
