@@ -116,7 +116,7 @@ async def test_learned_quotas_too_old_are_dropped(tmp_path: Path) -> None:
         await ledger.record_conflict(
             conflict(body, date=FEB), sent_at=FEB + 1, received_at=FEB + 1.1, floor=0.25
         )
-        assert await grant_count(ledger, FEB + 61, 3) == 3
+        assert await grant_count(ledger, FEB + 70, 3) == 3
     later = FEB + LEARNED_TTL + 86400  # by the caller's clock, not the wall's
     async with SQLiteLedger(path, KEY) as again:
         assert await grant_count(again, later, 15) == 15
