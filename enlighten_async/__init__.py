@@ -17,10 +17,12 @@ from enlighten_async.core.clock import Clock, ScaledClock, SystemClock
 from enlighten_async.core.exceptions import (
     APIError,
     AuthError,
+    BudgetSpentError,
     ClientClosedError,
     DataTemporarilyUnavailableError,
     EnlightenError,
     EventLoopError,
+    MonthQuotaSpentError,
     NotFoundError,
     RateLimitError,
     ResponseFormatError,
@@ -35,6 +37,7 @@ from enlighten_async.core.redis_ledger import LedgerUnavailableError, RedisLedge
 from enlighten_async.core.retry import RetryPolicy
 from enlighten_async.core.scheduler import Priority, Scheduler, SchedulerSnapshot
 from enlighten_async.core.spans import LookbackWarning
+from enlighten_async.core.sqlite_ledger import SQLiteLedger
 from enlighten_async.core.transport import MockTransport, Transport
 from enlighten_async.core.wire import RawResponse, Request
 from enlighten_async.v2 import models as _v2_models
@@ -49,6 +52,7 @@ __version__ = "0.1.0"
 __all__ = [
     "APIError",
     "AuthError",
+    "BudgetSpentError",
     "ClientClosedError",
     "Clock",
     "DEFAULT_BASE_URL",
@@ -64,6 +68,7 @@ __all__ = [
     "LookbackWarning",
     "MemoryLedger",
     "MockTransport",
+    "MonthQuotaSpentError",
     "NotFoundError",
     "Outcome",
     "PLANS",
@@ -76,6 +81,7 @@ __all__ = [
     "Request",
     "ResponseFormatError",
     "RetryPolicy",
+    "SQLiteLedger",
     "ScaledClock",
     "Scheduler",
     "SchedulerSnapshot",

@@ -23,9 +23,15 @@ from typing import Any
 from attrs import field, frozen, mutable
 
 from enlighten_async.core.args import date_arg, days_back_arg
+from enlighten_async.core.budget import RequestBudget, spending
 from enlighten_async.core.coverage import Coverage
 from enlighten_async.core.deprecated import renamed
-from enlighten_async.core.exceptions import EnlightenError, ResponseFormatError
+from enlighten_async.core.exceptions import (
+    BudgetSpentError,
+    EnlightenError,
+    MonthQuotaSpentError,
+    ResponseFormatError,
+)
 from enlighten_async.core.fanout import fan_out
 from enlighten_async.core.kinds import BackfillClient, BackfillSystem, KindSpec
 from enlighten_async.core.scheduler import Priority
@@ -159,8 +165,9 @@ class Progress:
 @mutable
 class BackfillReport:
     """What a backfill did with each planned span: skipped (already stored when it
-    started), done (fetched and stored), failed, or stored meanwhile by another run on the
-    same store. These add up: ``planned == skipped + done + failed + stored_meanwhile``.
+    started), done (fetched and stored), failed, stored meanwhile by another run on the
+    same store, or left for a later run when this one stopped (:attr:`stopped`). These
+    add up: ``planned == skipped + done + failed + stored_meanwhile + left``.
     """
 
     planned: int = 0
@@ -173,6 +180,15 @@ class BackfillReport:
     retries: int = 0
     elapsed_seconds: float = 0.0
     stored_meanwhile: int = 0
+    #: Why the run stopped before every planned span was handled: ``"month"`` (the month's
+    #: quota, less the scheduler's ``month_reserve`` for a backfill's background calls, is
+    #: spent), ``"budget"`` (the run's ``budget`` of requests is spent), or ``None``.
+    stopped: str | None = None
+    #: When a run stopped on the month can go on: the next UTC month's first instant
+    #: (``None`` otherwise; a run stopped on its budget can go on at once).
+    resume_at: datetime | None = None
+    #: Spans not fetched because the run stopped (a later run fetches them).
+    left: int = 0
 
     @property
     def failed(self) -> int:
@@ -535,6 +551,7 @@ async def backfill(
     on_progress: Callable[[Progress], None] | None = None,
     shard: tuple[int, int] | None = None,
     claim_lease: float = CLAIM_LEASE,
+    budget: int | None = None,
 ) -> BackfillReport:
     """Fetch the history of ``systems`` (ids or :class:`System` s; all when ``None``).
 
@@ -577,6 +594,17 @@ async def backfill(
     of ``claim_lease`` real seconds (:data:`CLAIM_LEASE`), renewed every third of it while
     the run works and released when the span is stored or failed, or the run stops; a
     killed run's claims lapse after at most ``claim_lease`` seconds.
+
+    ``budget`` caps the requests this run sends (an int >= 0; ``None``: no cap): every
+    request the client's scheduler sends for it counts, the ``/systems`` listing, each
+    re-send after a refusal and each retry included, and never more go. When the budget
+    is spent, or the month's quota is (the month's limit less the scheduler's
+    ``month_reserve``, kept for interactive calls), the run stops cleanly: it starts no
+    other span, the spans in flight finish (or, refused, are left), nothing is written
+    half, and :attr:`BackfillReport.stopped` (``"budget"`` or ``"month"``),
+    :attr:`~BackfillReport.resume_at` and :attr:`~BackfillReport.left` say so. A later
+    run (with a ledger that keeps the month, such as
+    :class:`~enlighten_async.core.sqlite_ledger.SQLiteLedger`, in the month after) goes on.
     """
     _check_client(client)
     clock = client.clock
@@ -588,6 +616,7 @@ async def backfill(
         raise ValueError(f"claim_lease must be more than 0 seconds, got {claim_lease!r}")
     if concurrency is None:
         concurrency = client.max_in_flight * 2
+    run_budget = None if budget is None else RequestBudget(budget)
     started = time.monotonic()
     background = client.with_options(priority=Priority.BACKGROUND)
     store = _current_store(store)
@@ -601,7 +630,13 @@ async def backfill(
     report = BackfillReport()
     base = client.scheduler_snapshot()
 
-    system_list = await _listed(client, systems, shard)
+    try:
+        with spending(run_budget):  # the listing's requests are the run's too
+            system_list = await _listed(client, systems, shard)
+    except (MonthQuotaSpentError, BudgetSpentError) as exc:
+        _stop(report, exc)
+        report.elapsed_seconds = time.monotonic() - started
+        return report
     by_id = {s.system_id: s for s in system_list}
     zone_of = _zones()
     # Names and timezones, so that exports and plots show local time (a Store of another
@@ -661,9 +696,11 @@ async def backfill(
                 if extra:
                     progress()
                 todo = [(s, e) for s, e in planned if not done.covers(s, e)]
-                if plan_ranges is not None and todo:
+                if plan_ranges is not None and todo and report.stopped is None:
                     await plan_ranges(system.system_id, kind, todo)
                 for start_at, end_at in todo:
+                    if report.stopped is not None:
+                        return  # no other span starts: the rest is left for a later run
                     yield WorkItem(system.system_id, kind, start_at, end_at)
                     if held_elsewhere and time.monotonic() >= retry_at:
                         retry_at = time.monotonic() + poll
@@ -675,6 +712,8 @@ async def backfill(
     async def work(item: WorkItem) -> int | _Elsewhere | None:
         # Another run on the same store may have stored the span since it was planned:
         # a local query spares a request (and its quota). ``None`` means "stored meanwhile".
+        if report.stopped is not None:
+            return _ELSEWHERE  # pulled before the run stopped: left for a later run
         done = await _done(store, item.system_id, item.kind)
         if done.covers(item.start_at, item.end_at):
             return None
@@ -777,7 +816,10 @@ async def backfill(
                 if outcome.error is None and outcome.result is _ELSEWHERE:
                     elsewhere.append(outcome.item)
                     continue
-                if outcome.error is None and outcome.result is None:
+                if isinstance(outcome.error, (MonthQuotaSpentError, BudgetSpentError)):
+                    # Not a failure: the run stops, and the span is a later run's.
+                    _stop(report, outcome.error)
+                elif outcome.error is None and outcome.result is None:
                     report.stored_meanwhile += 1
                 elif outcome.error is None:
                     report.done += 1
@@ -815,7 +857,8 @@ async def backfill(
     progress()
     renewing = None if claims is None else asyncio.ensure_future(renew(claims))
     try:
-        waiting, again = await run(items(), held_elsewhere)
+        with spending(run_budget):  # every request of the run's spans counts
+            waiting, again = await run(items(), held_elsewhere)
         # What other runs held: each is theirs until they store it (stored meanwhile here),
         # or fail it, stop or die (their claim is released or lapses: then it is fetched
         # here). Looked at again every CLAIM_POLL seconds; no request is sent meanwhile.
@@ -827,15 +870,27 @@ async def backfill(
                 len(waiting),
                 CLAIM_LEASE,
             )
-        while waiting or again:
+        while (waiting or again) and report.stopped is None:
             if again:
                 # The spans answered badly, asked for again now that the others are done
                 # (a bounded number of times each: see BAD_ANSWER_RETRIES).
-                held, again = await run(again)
+                with spending(run_budget):
+                    held, again = await run(again)
                 waiting += held
                 continue
             await asyncio.sleep(min(CLAIM_POLL, claim_lease / 4))
-            waiting, again = await run(waiting)
+            with spending(run_budget):
+                waiting, again = await run(waiting)
+        if report.stopped is not None:
+            # Every span not handled is a later run's: those never started, those refused
+            # unsent, those held by another run or to be asked again.
+            handled = report.skipped + report.done + report.failed + report.stored_meanwhile
+            report.left = max(0, report.planned - handled)
+            log.info(
+                "backfill: stopped: %s; %d spans left for a later run",
+                _stop_reason(report),
+                report.left,
+            )
     finally:
         if renewing is not None:
             renewing.cancel()
@@ -848,6 +903,28 @@ async def backfill(
                 await claims.release_claims(run_id)
     report.elapsed_seconds = time.monotonic() - started
     return report
+
+
+def _stop(report: BackfillReport, error: MonthQuotaSpentError | BudgetSpentError) -> None:
+    """Record that the run stops on ``error`` (the first cause is kept)."""
+    if report.stopped is not None:
+        return
+    if isinstance(error, BudgetSpentError):
+        report.stopped = "budget"
+        return
+    report.stopped = "month"
+    retry_at = error.retry_at
+    if retry_at is not None:
+        # The next month's first instant (retry_at is it, plus the clock's guard).
+        at = retry_at.astimezone(timezone.utc)
+        report.resume_at = datetime(at.year, at.month, 1, tzinfo=timezone.utc)
+
+
+def _stop_reason(report: BackfillReport) -> str:
+    if report.stopped == "budget":
+        return "this run's request budget is spent"
+    when = "" if report.resume_at is None else f" until {report.resume_at:%Y-%m-%dT%H:%MZ}"
+    return f"the month's quota is spent{when}"
 
 
 class _Elsewhere:

@@ -8,7 +8,10 @@ store holds one API version's data.
 backfills from it. With ``--redis-url``/``ENLIGHTEN_REDIS_URL`` several workers of one key
 share one quota through Redis; Redis lost mid-run stops the run (exit 3): the spans
 stored so far are kept and a rerun resumes (a worker that went on alone would overrun the
-quota its peers share).
+quota its peers share). Without Redis the month's counts are kept in the store's file
+(:class:`~enlighten_async.core.sqlite_ledger.SQLiteLedger`): runs one after another in a
+month see one budget. A run that stops on the month's quota or on ``--budget`` exits 4
+and says when it can go on.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from enlighten_async.cli.exits import (
     EXIT_FAILED_SPANS,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_QUOTA_SPENT,
     EXIT_TERMINATED,
     UsageError,
     error,
@@ -38,6 +42,7 @@ from enlighten_async.cli.exits import (
 from enlighten_async.cli.parser import DEFAULT_DB, DEFAULT_SIM_DB, DEFAULT_SIM_V4_DB
 from enlighten_async.cli.progress import progress_printer
 from enlighten_async.cli.stores import open_store, store_absent, store_name
+from enlighten_async.core.sqlite_ledger import counted
 from enlighten_async.store import SQLiteStore, StoreError, StoreSource, StoreSourceError
 
 __all__ = ["run"]
@@ -70,7 +75,8 @@ async def run(args: argparse.Namespace) -> int:
             await _remove_if_empty(db)
         raise
     if created and status != EXIT_OK:
-        await _remove_if_empty(db)
+        # (A run stopped on its month or budget counted its requests in the file: kept.)
+        await _remove_if_empty(db, keep_counted=True)
     return status
 
 
@@ -82,7 +88,9 @@ async def _fetch(
     # clock (the simulator's, when simulating: its fleet reports up to its "now").
     since = args.since
     async with connect.target(args, given) as (base_url, key, user_id, clock):
-        client, ledger = await connect.client(args, given, base_url, key, user_id, clock)
+        client, ledger = await connect.client(
+            args, given, base_url, key, user_id, clock, ledger_db=db
+        )
         if given.simulate:
             source = StoreSource.simulated(seed=args.seed, systems=args.sim_systems)
         else:
@@ -100,6 +108,7 @@ async def _fetch(
                         on_progress=on_progress,
                         shard=args.shard,
                         claim_lease=args.claim_lease,
+                        budget=args.budget,
                     ),
                     args.no_progress,
                     ledger,
@@ -115,7 +124,15 @@ async def _fetch(
         error(f"{ledger.lost}; run the same command again to fetch the spans that failed")
         _print_summary(report, store_name(db))
         return EXIT_CANNOT_RUN
-    _print_summary(report, store_name(db))
+    return _finish(report, store_name(db), args.budget)
+
+
+def _finish(report: BackfillReport, db: str, budget: int | None, refusal: str = "409") -> int:
+    """Print the summary (and why the run stopped early, if it did); the exit status."""
+    _print_summary(report, db, refusal=refusal)
+    if report.stopped is not None:
+        print(_stopped_line(report, budget))
+        return EXIT_QUOTA_SPENT
     return EXIT_OK if report.failed == 0 else EXIT_FAILED_SPANS
 
 
@@ -123,7 +140,10 @@ async def _fetch_v4(
     args: argparse.Namespace, given: connect_v4.V4Credentials, db: str, kinds: list[str]
 ) -> int:
     """:func:`_fetch` on API v4: every logged-in owner's systems, as one fleet."""
-    async with connect_v4.connect_v4(args, given) as conn, _store(db, conn.source) as store:
+    async with (
+        connect_v4.connect_v4(args, given, ledger_db=db) as conn,
+        _store(db, conn.source) as store,
+    ):
         report = await _until_stopped(
             lambda on_progress: backfill(
                 conn.client,
@@ -135,20 +155,39 @@ async def _fetch_v4(
                 on_progress=on_progress,
                 shard=args.shard,
                 claim_lease=args.claim_lease,
+                budget=args.budget,
             ),
             args.no_progress,
             conn.ledger,
-            db,
+            store_name(db),
         )
     if isinstance(report, int):
         return report
     ledger = conn.ledger
     if ledger is not None and ledger.lost is not None:
         error(f"{ledger.lost}; run the same command again to fetch the spans that failed")
-        _print_summary(report, db, refusal="429")
+        _print_summary(report, store_name(db), refusal="429")
         return EXIT_CANNOT_RUN
-    _print_summary(report, db, refusal="429")
-    return EXIT_OK if report.failed == 0 else EXIT_FAILED_SPANS
+    return _finish(report, store_name(db), args.budget, refusal="429")
+
+
+def _stopped_line(report: BackfillReport, budget: int | None) -> str:
+    """One line: why the run stopped before its work was done, and when it can go on."""
+    left = f"{report.left} spans left"
+    if report.stopped == "budget":
+        return (
+            f"Stopped: this run's budget of {budget} requests is spent; {left}. Run the "
+            "same command again to go on."
+        )
+    when = (
+        "at the next month's start (UTC)"
+        if report.resume_at is None
+        else f"from {report.resume_at:%Y-%m-%d %H:%M} UTC"
+    )
+    return (
+        f"Stopped: this month's quota for backfills is spent (the rest is kept for "
+        f"interactive calls); {left}. Run the same command again {when}."
+    )
 
 
 @contextlib.asynccontextmanager
@@ -234,8 +273,10 @@ def _print_summary(report: BackfillReport, db: str, refusal: str = "409") -> Non
         )
 
 
-async def _remove_if_empty(db: str) -> None:
-    """Remove a store this run created and that holds nothing (the run failed first).
+async def _remove_if_empty(db: str, *, keep_counted: bool = False) -> None:
+    """Remove a store this run created and that holds nothing (the run failed first);
+    with ``keep_counted``, not one whose file counted requests of the month (the next run
+    must see them).
 
     Another backfill that opened the same new file in the same moment and has written
     nothing yet would lose it; two runs racing to create one store is rare enough.
@@ -246,6 +287,9 @@ async def _remove_if_empty(db: str) -> None:
                 return
     except StoreError:
         return  # not ours to judge: leave it
+    with contextlib.suppress(Exception):
+        if keep_counted and counted(db):
+            return
     for path in (db, f"{db}-wal", f"{db}-shm", f"{db}-journal"):
         with contextlib.suppress(FileNotFoundError):
             os.remove(path)

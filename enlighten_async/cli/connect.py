@@ -1,5 +1,6 @@
 """What a command connects to, read once from the options and the environment: the API
-key, the service or the embedded simulator, the client, and a shared Redis ledger."""
+key, the service or the embedded simulator, the client, and its ledger (a shared Redis
+one, or the month's counts in the store's file)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from enlighten_async.core.clock import Clock, ScaledClock
 from enlighten_async.core.exceptions import EnlightenError
 from enlighten_async.core.quota import Quota
 from enlighten_async.core.scheduler import Scheduler
+from enlighten_async.pg_store import is_postgres_url
 from enlighten_async.v2.client import DEFAULT_BASE_URL, EnlightenClient
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "redis_ledger",
     "read_secret_file",
     "redis_url",
+    "store_ledger",
     "target",
 ]
 
@@ -205,13 +208,19 @@ async def client(
     key: str,
     user_id: str,
     clock: Clock | None,
+    *,
+    ledger_db: str | None = None,
 ) -> tuple[EnlightenClient, Any]:
-    """The backfill's client and its shared ledger (``None`` without a Redis URL).
+    """The backfill's client and its ledger: a shared Redis one with a Redis URL, else,
+    with ``ledger_db`` (the store's file), a :class:`SQLiteLedger` that keeps the month's
+    counts there; ``None`` without either (the client's own, in memory).
 
     Raises :class:`UsageError` or :class:`ValueError` for options the client refuses,
     :class:`EnlightenError` for a Redis that does not answer.
     """
-    if given.redis is None:
+    if given.redis is None and ledger_db is not None and not is_postgres_url(ledger_db):
+        ledger: Any = store_ledger(ledger_db, key, args.plan)
+    elif given.redis is None:
         made = EnlightenClient(
             key,
             user_id,
@@ -221,7 +230,8 @@ async def client(
             max_in_flight=args.max_in_flight,
         )
         return made, None
-    ledger = await redis_ledger(given.redis, key, args.plan)
+    else:
+        ledger = await redis_ledger(given.redis, key, args.plan)
     scheduler_kwargs: dict[str, Any] = {"ledger": ledger, "clock": clock}
     if args.max_in_flight is not None:
         scheduler_kwargs["max_in_flight"] = args.max_in_flight
@@ -232,6 +242,16 @@ async def client(
         await ledger.aclose()
         raise
     return made, ledger
+
+
+def store_ledger(db: str, key: str, plan: str | tuple[Quota, ...] | None) -> Any:
+    """The single-machine ledger: a :class:`SQLiteLedger` keeping the key's month counts
+    and learned quotas in the store's file ``db`` (opened at its first request, after the
+    store), so that runs one after another in a month see one budget. (A PostgreSQL store
+    has no file: its workers share a Redis ledger, ``--redis-url``, or count in memory.)"""
+    from enlighten_async.core.sqlite_ledger import SQLiteLedger
+
+    return SQLiteLedger(db, key, plan=plan)
 
 
 async def redis_ledger(redis: RedisUrl, key: str, plan: str | tuple[Quota, ...] | None) -> Any:

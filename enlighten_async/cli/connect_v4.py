@@ -33,6 +33,7 @@ from enlighten_async.core.args import url_arg
 from enlighten_async.core.clock import Clock, ScaledClock
 from enlighten_async.core.quota import Quota
 from enlighten_async.core.scheduler import Scheduler
+from enlighten_async.pg_store import is_postgres_url
 from enlighten_async.store import StoreSource
 from enlighten_async.v4.client import DEFAULT_BASE_URL, DEFAULT_MONTH_RESERVE, EnlightenV4Client
 from enlighten_async.v4.oauth import MemoryTokenStore, TokenEndpoint, TokenManager, TokenStore
@@ -161,9 +162,13 @@ class V4Connection:
 
 
 @contextlib.asynccontextmanager
-async def connect_v4(args: argparse.Namespace, given: V4Credentials) -> AsyncIterator[V4Connection]:
+async def connect_v4(
+    args: argparse.Namespace, given: V4Credentials, *, ledger_db: str | None = None
+) -> AsyncIterator[V4Connection]:
     """Connect a v4 backfill (the service, or the embedded v4 simulator with
-    ``--simulate``); the clients and the ledger are closed on the way out.
+    ``--simulate``); the clients and the ledger are closed on the way out. Without Redis,
+    ``ledger_db`` (the store's file) keeps the month's counts (a
+    :class:`~enlighten_async.core.sqlite_ledger.SQLiteLedger`), as for v2.
 
     Raises :class:`UsageError` when no principal has logged in, and what the token store
     or Redis raise when they cannot be used.
@@ -171,10 +176,9 @@ async def connect_v4(args: argparse.Namespace, given: V4Credentials) -> AsyncIte
     if given.simulate:
         async with _simulated(args, given) as (key, endpoint, store, principals, url, clock):
             source = StoreSource.simulated(seed=args.seed, systems=args.sim_systems, api="v4")
-            async with _fleet(args, given, key, endpoint, store, principals, url, clock) as (
-                client,
-                ledger,
-            ):
+            async with _fleet(
+                args, given, key, endpoint, store, principals, url, clock, ledger_db
+            ) as (client, ledger):
                 yield V4Connection(client, source, principals, url, clock, ledger)
         return
     assert given.key is not None and given.oauth is not None and given.base_url is not None
@@ -198,7 +202,7 @@ async def connect_v4(args: argparse.Namespace, given: V4Credentials) -> AsyncIte
             given.base_url, api="v4", api_key=given.key, client_id=oauth.client_id
         )
         async with _fleet(
-            args, given, given.key, endpoint, store, principals, given.base_url, kept
+            args, given, given.key, endpoint, store, principals, given.base_url, kept, ledger_db
         ) as (client, ledger):
             yield V4Connection(client, source, principals, given.base_url, kept, ledger)
 
@@ -254,14 +258,19 @@ async def _fleet(
     principals: tuple[str, ...],
     base_url: str,
     clock: Clock | None,
+    ledger_db: str | None = None,
 ) -> AsyncIterator[tuple[Any, Any]]:
     """One client per principal on one scheduler (one quota: the API key's), as one
-    :class:`~enlighten_async.v4.fleet.V4Fleet`; and the shared ledger, if any."""
+    :class:`~enlighten_async.v4.fleet.V4Fleet`; and its ledger: Redis's, else the store
+    file's (``ledger_db``), else ``None`` (in memory)."""
     from enlighten_async.v4.fleet import V4Fleet
 
     ledger = None
     if given.redis is not None:
         ledger = await connect.redis_ledger(given.redis, key, given.quotas)
+    elif ledger_db is not None and not is_postgres_url(ledger_db):
+        # quotas, not the plan's name: a name would be looked up in v2's table
+        ledger = connect.store_ledger(ledger_db, key, given.quotas)
     try:
         kwargs: dict[str, Any] = {"clock": clock, "ledger": ledger}
         if args.max_in_flight is not None:

@@ -1,8 +1,9 @@
 """The exit statuses of ``enlighten-async``, and the one map from the exceptions a command
 raises to them.
 
-A command returns a status when it ran (0, 1 for failed spans or nothing to show, 130
-and 143 for a stop by a signal) and raises when it cannot run; :func:`fail` then says why
+A command returns a status when it ran (0, 1 for failed spans or nothing to show, 4 for a
+backfill stopped by its month's quota or its ``--budget``, 130 and 143 for a stop by a
+signal) and raises when it cannot run; :func:`fail` then says why
 in one line on stderr and returns the status :data:`EXIT_STATUSES` gives the exception.
 """
 
@@ -13,7 +14,11 @@ import sys
 from typing import Final
 
 from enlighten_async.core import deprecated as _deprecated
-from enlighten_async.core.exceptions import EnlightenError
+from enlighten_async.core.exceptions import (
+    BudgetSpentError,
+    EnlightenError,
+    MonthQuotaSpentError,
+)
 from enlighten_async.store import StoreSourceError
 
 __all__ = [
@@ -21,6 +26,7 @@ __all__ = [
     "EXIT_FAILED_SPANS",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_QUOTA_SPENT",
     "EXIT_STATUSES",
     "EXIT_TERMINATED",
     "EXIT_USAGE",
@@ -41,6 +47,11 @@ EXIT_FAILED_SPANS: Final = 1
 EXIT_USAGE: Final = 2
 #: Could not run: authentication, connection, Redis, a store that cannot be used.
 EXIT_CANNOT_RUN: Final = 3
+#: Stopped cleanly before the work was done, to go on later: the month's quota (less the
+#: reserve kept for interactive calls) is spent, until the next UTC month, or the run's
+#: ``--budget`` of requests is. What was fetched is stored; the command says in one line
+#: when it can go on (the month: at the next month's start, UTC; the budget: at once).
+EXIT_QUOTA_SPENT: Final = 4
 #: A stop by a signal is 128 plus its number, as a shell reports a process the signal
 #: killed: 130 for Ctrl-C, 143 for SIGTERM.
 EXIT_INTERRUPTED: Final = 128 + signal.SIGINT
@@ -68,6 +79,9 @@ EXIT_STATUSES: Final[tuple[tuple[type[Exception], int], ...]] = (
     (StoreSourceError, EXIT_USAGE),  # the store holds another source's data
     (NothingFound, EXIT_FAILED_SPANS),
     (CannotRun, EXIT_CANNOT_RUN),
+    # the month's quota or the run's request budget spent (before EnlightenError: both are)
+    (MonthQuotaSpentError, EXIT_QUOTA_SPENT),
+    (BudgetSpentError, EXIT_QUOTA_SPENT),
     # the store cannot be used, authentication, connection, Redis, an API error
     (EnlightenError, EXIT_CANNOT_RUN),
     # an argument the library refuses: since after until, unknown system ids

@@ -43,6 +43,9 @@ exit status:
        a store of another source)
   3    could not run: authentication or connection failure, API error while planning,
        a store that cannot be used (damaged, not a database, locked, not writable)
+  4    stopped cleanly, to go on later: the month's quota is spent (less the reserve
+       kept for interactive calls; run again from the next month's start, UTC) or
+       --budget requests were sent (run again); the spans fetched so far are kept
   130  interrupted (Ctrl-C); the spans fetched so far are kept
   143  stopped by SIGTERM (kill, systemd, docker stop), the same way as Ctrl-C
 
@@ -62,7 +65,10 @@ the last 50 of the month to interactive calls.
 A store records its source (API version; base URL and a hash of the user id, or of
 the v4 application's client id; or the simulator's version, seed and fleet size) and
 refuses another one, a v2 store a v4 run too (start another: --db another.db); the
-simulator's default store is enlighten-sim.db, and enlighten-sim-v4.db with --api v4."""
+simulator's default store is enlighten-sim.db, and enlighten-sim-v4.db with --api v4.
+
+The month's requests are counted in the store's file (without --redis-url): runs one
+after another in a month see one month's budget, and `status` shows it."""
 
 
 #: A system whose last report is this long before the backfill listed it has stopped
@@ -82,7 +88,9 @@ Other gaps are ranges never fetched. Alike for v2 and v4 stores.
   {{"store": "enlighten.db", "times": "UTC",
    "source": null | {{"api": "v2" | "v4", "from": "https://api.enphaseenergy.com/api/v2"}},
    "quota": null | {{"namespace": "1a2b3c4d", "month": "2026-12", "used": 211,
-                    "limit": 10000 | null, "left": 9789 | null}},
+                    "limit": 10000 | null, "left": 9789 | null,
+                    "reserve": 50 | null, "turns_at": "2027-01-01T00:00:00Z",
+                    "source": "store" | "redis"}},
    "systems": [{{"system_id": 89, "name": "..." | null, "timezone": "Europe/Berlin" | null,
                 "status": "comm" | null, "last_report_at": "2026-12-04T09:06:00Z" | null,
                 "listed_at": "2026-12-07T16:59:00Z" | null, "stopped_reporting": true,
@@ -93,6 +101,10 @@ Other gaps are ranges never fetched. Alike for v2 and v4 stores.
   null: not recorded (a store from before this version, or a system never listed).
   A gap "not fetched" of energy_lifetime covers the days from start's date up to,
   not including, end's date.
+"quota" is this month's requests of the API key (UTC months, as the service counts
+them): from --redis-url, or else as the store's file counted them (a backfill without
+--redis-url counts there); null when neither has a count. "reserve" is the part of the
+limit kept for interactive calls (a backfill stops short of it).
 
 exit status:
   0    shown (also a store that holds nothing yet)
@@ -491,6 +503,14 @@ def _add_backfill(sub: Any) -> None:
         default=None,
         help="share the key's quota with other workers through this Redis "
         "(default: $ENLIGHTEN_REDIS_URL; without it the quota is counted in this process)",
+    )
+    backfill.add_argument(
+        "--budget",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="send at most N requests in this run (the listing, re-sends and retries "
+        "included), then stop cleanly with exit status 4; a later run goes on",
     )
     backfill.add_argument(
         "--shard",

@@ -1,10 +1,13 @@
-"""``enlighten-async status``: what a store holds per system and kind, and its gaps; with
-a shared ledger, this month's requests of the key. It reads the store only."""
+"""``enlighten-async status``: what a store holds per system and kind, and its gaps; this
+month's requests of the key (from a shared ledger, or as the store's file counted them) and
+when the month turns. It reads the store only."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -14,6 +17,7 @@ from enlighten_async.cli.exits import EXIT_OK, UsageError
 from enlighten_async.cli.output import print_lines
 from enlighten_async.cli.parser import DEFAULT_DB, DEFAULT_SIM_DB, STOPPED_REPORTING_SECONDS
 from enlighten_async.cli.stores import is_url, open_store, store_name
+from enlighten_async.store import StoreError
 
 __all__ = ["run"]
 
@@ -29,6 +33,8 @@ async def run(args: argparse.Namespace) -> int:
         rows = await store.status()
         systems = await store.systems()
         recorded = await store.recorded_source()
+    if quota is None and not is_url(args.db):  # the month's count is in the store's file
+        quota = await _store_quota(args.db)
     doc = _status_document(store_name(args.db), rows, systems, quota)
     doc["source"] = None if recorded is None else {"api": recorded.api, "from": recorded.origin}
     if args.json:
@@ -69,12 +75,45 @@ async def _redis_quota(args: argparse.Namespace, redis: connect.RedisUrl) -> dic
         await ledger.aclose()
     quota = ledger.learned_month_limit()
     limit = None if quota is None else int(quota.limit)
+    now = datetime.now(UTC)
+    turns = datetime(now.year + now.month // 12, now.month % 12 + 1, 1, tzinfo=UTC)
     return {
         "namespace": ledger.namespace.rsplit(":", 1)[-1][:8],
-        "month": datetime.now(UTC).strftime("%Y-%m"),
+        "month": now.strftime("%Y-%m"),
         "used": int(used),
         "limit": limit,
         "left": None if limit is None else max(0, limit - used),
+        "reserve": None,
+        "turns_at": _z(turns),
+        "source": "redis",
+    }
+
+
+async def _store_quota(db: str) -> dict[str, Any] | None:
+    """This month's requests as the store's file counted them (a backfill without Redis
+    keeps them there), read-only; ``None`` when it counted none. With several keys, the
+    one that used the most."""
+    from enlighten_async.core.sqlite_ledger import read_month_usage
+
+    # The ledger counts the service's months: the wall clock is the service's (a simulated
+    # store's later month is shown as it is).
+    now = datetime.now(UTC).timestamp()
+    try:
+        usages = await asyncio.to_thread(read_month_usage, db, now)
+    except sqlite3.Error as exc:
+        raise StoreError(f"{db}: cannot read the month's counts: {exc}", path=db) from None
+    if not usages:
+        return None
+    usage = max(usages, key=lambda u: u.used)
+    return {
+        "namespace": usage.app,
+        "month": usage.month.strftime("%Y-%m"),
+        "used": usage.used,
+        "limit": usage.limit,
+        "left": usage.left,
+        "reserve": usage.reserve,
+        "turns_at": _z(usage.turns_at),
+        "source": "store",
     }
 
 
@@ -151,9 +190,12 @@ def _status_lines(doc: dict[str, Any]) -> list[str]:
             if quota["limit"] is None
             else f"{quota['left']} left of {quota['limit']}"
         )
+        if quota.get("reserve"):
+            left += f" ({quota['reserve']} of them kept for interactive calls)"
+        where = "Shared quota" if quota.get("source") == "redis" else "Quota (counted in the store)"
         lines.append(
-            f"Shared quota {quota['namespace']}..., month {quota['month']}: "
-            f"{quota['used']} requests used, {left}"
+            f"{where} {quota['namespace']}..., month {quota['month']} (UTC): "
+            f"{quota['used']} requests used, {left}; the month turns {hm(quota['turns_at'])} UTC"
         )
     systems = doc["systems"]
     if not any(system["kinds"] for system in systems):

@@ -3,6 +3,7 @@
 ::
 
     EnlightenError
+    ├── BudgetSpentError               a call over its run's request budget (never sent)
     ├── ClientClosedError              a call on (or in flight at) a closed client
     ├── EventLoopError                 a call from a loop other than the client's running one
     ├── TransportError                 connection refused/dropped, timeout (no HTTP status)
@@ -12,6 +13,7 @@
         │   └── ReauthorizationRequired  OAuth: the owner must authorize again (authorize_url)
         ├── NotFoundError              404
         ├── RateLimitError             409 (period, period_start, period_end, limit)
+        │   └── MonthQuotaSpentError   the month's quota (or its share for bulk calls) is spent
         ├── UnprocessableEntityError   422 (the echoed start/end/start_at/end_at/...)
         └── ServerError                500, 503 and other 5xx (error_code, error_messages)
             └── DataTemporarilyUnavailableError   errorCode 7
@@ -39,10 +41,12 @@ from enlighten_async.core.rate_limit import RateLimitSignal
 __all__ = [
     "APIError",
     "AuthError",
+    "BudgetSpentError",
     "ClientClosedError",
     "DataTemporarilyUnavailableError",
     "EnlightenError",
     "EventLoopError",
+    "MonthQuotaSpentError",
     "NotFoundError",
     "RateLimitError",
     "ReauthorizationRequired",
@@ -215,6 +219,29 @@ class RateLimitError(APIError):
                 limit=self.limit,
             )
         )
+
+
+class MonthQuotaSpentError(RateLimitError):
+    """The month's quota is spent for this call: the month's limit for an interactive
+    call, the limit less the scheduler's ``month_reserve`` for a background one, or the
+    server refused with the month spent. Raised by the scheduler without a request when
+    the wait (until the next UTC month, ``retry_at``) passes the call's ``max_wait``.
+
+    A :class:`RateLimitError` (code that catches that one still does); a backfill stops
+    on it (``BackfillReport.stopped == "month"``) instead of failing each span.
+    """
+
+
+class BudgetSpentError(EnlightenError):
+    """The call would pass the request budget of the run it belongs to
+    (:class:`~enlighten_async.core.budget.RequestBudget`): it was not sent.
+
+    ``limit`` is the budget (the most requests the run may send).
+    """
+
+    def __init__(self, message: str, *, limit: int, operation: str | None = None) -> None:
+        super().__init__(message, operation=operation)
+        self.limit = limit
 
 
 #: The fields of :class:`RateLimitError` that its ``signal`` holds.

@@ -655,20 +655,25 @@ class MemoryLedger:
             self._last_unread = received_at
         learned = hold.learned
         if learned is not None:
-            period = learned.period
-            period_count = self._counts.get(period)
-            if period_count is None:
-                period_count = _QuotaWindowCount(learned, hold.anchor)
-                self._counts[period] = period_count
-                self._count_list = tuple(self._counts.values())
-            else:
-                period_count.relearn(learned, hold.anchor)
-            period_count.fill(hold.named)
-            self._learned[period] = learned
+            self._keep_learned(learned, hold.anchor).fill(hold.named)
         if hold.until > self._hold_until:
             self._hold_until = hold.until
             self._hold_quota = learned
         return self._hold_until
+
+    def _keep_learned(self, learned: Quota, anchor: float) -> _QuotaWindowCount:
+        """Keep to ``learned`` (its windows start at ``anchor``, server time) from now on,
+        in place of what was told or learned for its period; its count."""
+        period = learned.period
+        period_count = self._counts.get(period)
+        if period_count is None:
+            period_count = _QuotaWindowCount(learned, anchor)
+            self._counts[period] = period_count
+            self._count_list = tuple(self._counts.values())
+        else:
+            period_count.relearn(learned, anchor)
+        self._learned[period] = learned
+        return period_count
 
     async def observe_server_time(
         self, server_time: float, *, sent_at: float, received_at: float

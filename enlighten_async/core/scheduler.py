@@ -35,8 +35,16 @@ once per grant.
 * **Month reserve** (``month_reserve``, default 0): with a month quota told (or learned),
   calls at :attr:`Priority.BACKGROUND` (bulk work: the backfill uses it) stop at the
   month's limit minus the reserve; :attr:`Priority.INTERACTIVE` calls may use the
-  reserve. A call over its budget fails at once with :class:`RateLimitError` whose
-  ``retry_at`` is the next month's start (plus the guard), without a request.
+  reserve. A call over its budget fails at once with :class:`MonthQuotaSpentError` (a
+  :class:`RateLimitError`) whose ``retry_at`` is the next month's start (plus the
+  guard), without a request; so does any call whose wait for a spent month (its limit,
+  or a month refusal's hold) passes its ``max_wait``.
+* **Request budgets**: a call submitted inside
+  :func:`~enlighten_async.core.budget.spending` counts against that
+  :class:`~enlighten_async.core.budget.RequestBudget` at each grant (a re-send after a
+  refusal and each retry too); the grant takes its share before the ledger is asked and
+  gives it back when it does not send. A call over its budget fails at once with
+  :class:`BudgetSpentError`, without a request.
 * **Bounded waits**: ``max_wait`` counts from when the call was submitted and bounds every
   wait for quota (holds, learned and told windows, month limits). A call whose wait is
   known to pass it gets :class:`RateLimitError` with ``retry_at`` at once, without a request.
@@ -86,11 +94,14 @@ from aiolimiter import AsyncLimiter
 from attrs import frozen
 
 from enlighten_async.core.args import count_arg, seconds_arg, utc_datetime
+from enlighten_async.core.budget import RequestBudget, current_budget
 from enlighten_async.core.clock import Clock, SystemClock, http_date
 from enlighten_async.core.deprecated import renamed
 from enlighten_async.core.exceptions import (
+    BudgetSpentError,
     DataTemporarilyUnavailableError,
     EnlightenError,
+    MonthQuotaSpentError,
     RateLimitError,
     ResponseFormatError,
     ServerError,
@@ -204,6 +215,7 @@ class _Ticket(asyncio.Future[Any]):
 
     __slots__ = (
         "attempt",
+        "budget",
         "context",
         "enqueued",
         "max_wait",
@@ -215,6 +227,7 @@ class _Ticket(asyncio.Future[Any]):
     )
 
     attempt: Callable[[], Awaitable[Any]] | None
+    budget: RequestBudget | None  # the request budget of the caller's context
     context: contextvars.Context | None
     enqueued: float
     max_wait: float
@@ -524,12 +537,15 @@ class Scheduler:
         if prio is None:
             raise ValueError(f"priority must be a Priority, got {priority!r}")
         submitted = self.clock.now()
+        # The budget of the submitter's context: a coroutine handed back may be awaited
+        # in another task (a gather's), whose context is not the submitter's.
+        budget = current_budget()
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no loop yet: the coroutine finds its place when it runs
             loop = None
         if loop is None or not defer:
-            return self._run(attempt, operation, prio, wait_limit, submitted, False, True)
+            return self._run(attempt, operation, prio, wait_limit, submitted, budget, False, True)
         if self._loop is not loop:
             self._adopt(loop)
         queues = self._queues
@@ -537,8 +553,10 @@ class Scheduler:
             # A slot is free (nobody queued ahead, no spreading: the dispatcher paces every
             # grant then): a coroutine that takes it when it runs (promised until then, so
             # that a burst of submits hands out at most the free slots this way).
-            return self._run(attempt, operation, prio, wait_limit, submitted, False, True, True)
-        call = self._enqueue(loop, prio, submitted, wait_limit, operation, False, submitted)
+            return self._run(
+                attempt, operation, prio, wait_limit, submitted, budget, False, True, True
+            )
+        call = self._enqueue(loop, prio, submitted, wait_limit, operation, budget, False, submitted)
         call.attempt = attempt
         call.context = contextvars.copy_context()
         return call  # (a Future[Any]: no cast, which is a call per queued call)
@@ -553,6 +571,7 @@ class Scheduler:
         prio: int,
         wait_limit: float,
         submitted: float,
+        budget: RequestBudget | None,
     ) -> T:
         retrying = build_retrying(
             self.retry, self.clock, on_retry=self._count_retry, back_off=self._back_off
@@ -564,7 +583,9 @@ class Scheduler:
                     # Attempt 1 already happened: hand its failure to tenacity as such.
                     failed, pending = pending, None
                     raise failed
-                return await self._run(attempt, operation, prio, wait_limit, submitted, True, False)
+                return await self._run(
+                    attempt, operation, prio, wait_limit, submitted, budget, True, False
+                )
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
     def _count_retry(self, exc: BaseException, attempt_number: int, wait: float) -> None:
@@ -602,6 +623,7 @@ class Scheduler:
         prio: int,
         wait_limit: float,
         submitted: float,
+        budget: RequestBudget | None,
         front: bool,
         first_try: bool,
         handed: bool = False,
@@ -632,6 +654,9 @@ class Scheduler:
                 # dispatcher paces every grant then.
                 gated = self._probe == _PROBE_OUT
                 if not self.spread and not gated and slots.claim(handed):
+                    if budget is not None and not budget.take():
+                        self._grant(None, True)
+                        raise self._budget_spent(budget, operation)
                     now = clock.now()
                     try:
                         if prio and self.month_reserve:
@@ -640,16 +665,21 @@ class Scheduler:
                             decision = await self.ledger.acquire(now, self._rtt)
                     except BaseException:
                         self._grant(None, True)
+                        if budget is not None:
+                            budget.give_back()
                         raise
                     granted = self._grant(decision, True)
-                    if not granted and now - submitted + decision.wait > wait_limit:
-                        raise self._refusal(now, decision, wait_limit, operation)
+                    if not granted:
+                        if budget is not None:
+                            budget.give_back()
+                        if now - submitted + decision.wait > wait_limit:
+                            raise self._refusal(now, decision, wait_limit, operation)
                 elif handed and (self.spread or gated):
                     slots.unhand()  # (claim gives the promise up otherwise)
             if not granted:
                 # A call handed a slot that others took meanwhile goes first in line.
                 ticket = self._enqueue(
-                    loop, prio, submitted, wait_limit, operation, front or handed
+                    loop, prio, submitted, wait_limit, operation, budget, front or handed
                 )
                 try:
                     await ticket
@@ -672,7 +702,7 @@ class Scheduler:
                 break
             self._on_success(sent_at)
             return result
-        return await self._retry(failed, attempt, operation, prio, wait_limit, submitted)
+        return await self._retry(failed, attempt, operation, prio, wait_limit, submitted, budget)
 
     def _grant(self, decision: LedgerDecision | None, wake: bool) -> bool:
         """The one grant path's verdict (the cheap path's and the dispatcher's alike):
@@ -747,6 +777,7 @@ class Scheduler:
         submitted: float,
         wait_limit: float,
         operation: str,
+        budget: RequestBudget | None,
         front: bool,
         enqueued: float | None = None,
     ) -> _Ticket:
@@ -755,6 +786,7 @@ class Scheduler:
         ``enqueued``: now, if the caller just read the clock (one read per call fewer)."""
         ticket = _Ticket(loop=loop)
         ticket.attempt = None
+        ticket.budget = budget
         ticket.context = None
         ticket.runner = None
         ticket.prio = prio
@@ -779,14 +811,16 @@ class Scheduler:
         """The caller of a queued ticket was cancelled."""
         if ticket.done() and not ticket.cancelled() and ticket.exception() is None:
             # Granted, but the caller went away before sending: give the slot back.
-            self._ungrant(ticket.token)
+            self._ungrant(ticket.token, ticket.budget)
         self._poke()
 
-    def _ungrant(self, token: Any) -> None:
+    def _ungrant(self, token: Any, budget: RequestBudget | None) -> None:
         """A slot granted to a request that was never sent: the slot, the count of
-        requests sent and the ledger's grant go back."""
+        requests sent, the budget's share and the ledger's grant go back."""
         self._slots.release()
         self._sent -= 1
+        if budget is not None:
+            budget.give_back()
         if self._probe == _PROBE_OUT:
             self._probe = _PROBE_ARMED  # the probe was never sent: the next grant probes
         self._give_back_later(token)
@@ -811,7 +845,7 @@ class Scheduler:
         assert runner is not None
         if call.done():  # its caller went away between the grant and now
             self._runners.discard(runner)
-            self._ungrant(call.token)
+            self._ungrant(call.token, call.budget)
             self._poke()
             return
         call.runner = runner
@@ -824,6 +858,7 @@ class Scheduler:
                 call.prio,
                 call.max_wait,
                 call.submitted,
+                call.budget,
                 True,
                 True,
                 granted=True,
@@ -926,6 +961,14 @@ class Scheduler:
             retry_at=exc.retry_at,
         )
 
+    def _budget_spent(self, budget: RequestBudget, operation: str) -> BudgetSpentError:
+        """The error of a call over its run's request budget (it was not sent)."""
+        return BudgetSpentError(
+            f"this run's request budget of {budget.limit} is spent: not sent",
+            limit=budget.limit,
+            operation=operation,
+        )
+
     def _bare_quota(self, plan: str | None) -> Quota | None:
         """The shortest timed quota of the plan a refusal names (in :attr:`plans`), or of
         the told plan; ``None`` when neither is known."""
@@ -1025,6 +1068,11 @@ class Scheduler:
             else:
                 await wake.wait()
                 continue
+            budget = head.budget
+            if budget is not None and not budget.take():
+                self._grant(None, False)
+                head.set_exception(self._budget_spent(budget, head.operation))
+                continue
             try:
                 if head.prio and self.month_reserve:
                     decision = await self._reserving(now)
@@ -1032,20 +1080,34 @@ class Scheduler:
                     decision = await ledger.acquire(now, self._rtt)
             except BaseException:
                 self._grant(None, False)
+                if budget is not None:
+                    budget.give_back()
                 raise
             if not self._grant(decision, False):
+                if budget is not None:
+                    budget.give_back()
                 self._refuse_impatient(now, decision)
                 if self._peek() is not None:
                     await self._sleep_or_wake(decision.wait)
                 continue
             ticket = self._peek()
-            if ticket is None:  # every caller left while the ledger answered
+            if ticket is not None and ticket.budget is not budget:
+                # Another caller is first now (the head left, or a call of a higher
+                # priority came, while the ledger answered): the grant is its budget's.
+                if budget is not None:
+                    budget.give_back()
+                if ticket.budget is not None and not ticket.budget.take():
+                    ticket.set_exception(self._budget_spent(ticket.budget, ticket.operation))
+                    ticket = None
+            if ticket is None:  # every caller left (or could not take it) meanwhile
                 slots.release()
                 self._sent -= 1
                 if self._probe == _PROBE_OUT:
                     self._probe = _PROBE_ARMED  # the probe was never sent: the next grant probes
                 await ledger.give_back(decision.token)
-                return
+                if self._peek() is None:
+                    return
+                continue
             self._hand_over(ticket, decision.token, now)
 
     async def _spread_claim(self) -> float | None:
@@ -1170,7 +1232,13 @@ class Scheduler:
             )
         what = decision.reason if decision.quota is None else f"{decision.quota} {decision.reason}"
         self._raised += 1
-        return RateLimitError(
+        month = (
+            decision.reason == "month"
+            or (decision.quota is not None and decision.quota.period == "month")
+            or (decision.quota is None and signal.period == "month")
+        )
+        error = MonthQuotaSpentError if month else RateLimitError
+        return error(
             f"quota spent ({what}) until {retry_at.isoformat()}, beyond this call's "
             f"max_wait of {max_wait:g}s",
             operation=last.operation if last is not None else operation,

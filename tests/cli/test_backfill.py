@@ -105,8 +105,10 @@ def test_unreachable_base_url_exits_3_with_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # One attempt, so that the test does not sit through the default retries' backoff.
-    quick = functools.partial(ea.EnlightenClient, retry=ea.RetryPolicy(attempts=1))
-    monkeypatch.setattr(connect, "EnlightenClient", quick)
+    # (The client's scheduler is made beside its ledger, which keeps the month's counts
+    # in the store's file: the retry policy is the scheduler's.)
+    quick = functools.partial(ea.Scheduler, retry=ea.RetryPolicy(attempts=1))
+    monkeypatch.setattr(connect, "Scheduler", quick)
     url = f"http://127.0.0.1:{free_port()}/api/v2"
     argv = ["backfill", "--key", KEY, "--user-id", USER, "--base-url", url]
     assert cli.main([*argv, "--db", str(tmp_path / "u.db"), "--no-progress"]) == 3

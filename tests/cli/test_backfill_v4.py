@@ -43,8 +43,10 @@ def test_backfill_simulate_api_v4_is_one_command_under_30_seconds(v4_run: V4Run)
     done = _summary(proc.stdout)
     assert done["failed"] == 0 and done["fetched"] == done["planned"] > 300, done
     assert done["rows"] > 10_000
-    # the spans, and /systems once per owner: nothing more
-    assert done["requests"] == done["fetched"] + 3, done
+    # the spans, /systems once per owner, and a re-send for each 429 (a compressed clock
+    # may put a request in the next minute now and then): nothing more
+    assert done["requests"] == done["fetched"] + 3 + done["refusals"], done
+    assert done["refusals"] <= 10, done
     assert done["requests"] <= 1_000 - 50  # within the watt plan's month, less the reserve
     assert proc.stdout.rstrip().endswith(f"Store: {DEFAULT_SIM_V4_DB}")
     # its own default store, never the v2 demo's

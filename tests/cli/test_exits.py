@@ -9,7 +9,7 @@ import pytest
 
 from enlighten_async import cli
 from enlighten_async.cli import exits
-from enlighten_async.core.exceptions import EnlightenError
+from enlighten_async.core.exceptions import BudgetSpentError, EnlightenError, MonthQuotaSpentError
 from enlighten_async.export import UnknownSystemError
 from enlighten_async.store import StoreError, StoreSourceError
 
@@ -27,6 +27,8 @@ pytestmark = pytest.mark.usefixtures("no_cli_env")
         (exits.CannotRun("cannot write out.csv"), 3),
         (StoreError("x.db is damaged", path="x.db"), 3),
         (EnlightenError("authentication failed"), 3),
+        (MonthQuotaSpentError("month spent", operation="systems"), 4),
+        (BudgetSpentError("budget spent", limit=5), 4),
     ],
 )
 def test_each_exception_has_its_status(exc: Exception, status: int) -> None:
@@ -36,7 +38,8 @@ def test_each_exception_has_its_status(exc: Exception, status: int) -> None:
 def test_the_statuses_are_those_the_help_documents() -> None:
     assert (exits.EXIT_OK, exits.EXIT_FAILED_SPANS, exits.EXIT_USAGE) == (0, 1, 2)
     assert (exits.EXIT_CANNOT_RUN, exits.EXIT_INTERRUPTED, exits.EXIT_TERMINATED) == (3, 130, 143)
-    assert {status for _, status in exits.EXIT_STATUSES} == {1, 2, 3}
+    assert exits.EXIT_QUOTA_SPENT == 4
+    assert {status for _, status in exits.EXIT_STATUSES} == {1, 2, 3, 4}
     # the package keeps the names it had as a module
     assert cli.EXIT_TERMINATED == exits.EXIT_TERMINATED and cli.UsageError is exits.UsageError
 

@@ -145,7 +145,14 @@ def test_status_json_has_the_documented_shape(
 
     assert cli.main(["status", "--db", str(three_systems), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["store"] == str(three_systems) and doc["times"] == "UTC" and doc["quota"] is None
+    assert doc["store"] == str(three_systems) and doc["times"] == "UTC"
+    # The backfill counted its requests in the store's file (no Redis): this month's.
+    quota = doc["quota"]
+    assert set(quota) == {
+        "namespace", "month", "used", "limit", "left", "reserve", "turns_at", "source"
+    }  # fmt: skip
+    assert quota["source"] == "store" and quota["used"] > 0 and quota["limit"] is None
+    assert quota["turns_at"].endswith("-01T00:00:00Z") and quota["left"] is None
     by_id = {s["system_id"]: s for s in doc["systems"]}
     assert sorted(by_id) == [67, 78, 89]
     keys = {"system_id", "name", "timezone", "status", "last_report_at", "listed_at"}

@@ -206,8 +206,9 @@ def test_a_run_that_fails_before_writing_leaves_no_database_file(
 ) -> None:
     # Nothing listens on port 9 of loopback: the run fails before its first span (after
     # one attempt, so that the test does not sit through the retries' backoff).
-    quick_client = functools.partial(ea.EnlightenClient, retry=ea.RetryPolicy(attempts=1))
-    monkeypatch.setattr(cli.connect, "EnlightenClient", quick_client)
+    # (The retry policy is the scheduler's, made beside the ledger of the store's file.)
+    quick_scheduler = functools.partial(ea.Scheduler, retry=ea.RetryPolicy(attempts=1))
+    monkeypatch.setattr(cli.connect, "Scheduler", quick_scheduler)
     db = tmp_path / "new.db"
     argv = ["backfill", "--key", "k", "--user-id", "u", "--base-url", "http://127.0.0.1:9/api/v2"]
     quick = ["--db", str(db), "--no-progress", "--systems", "67"]
