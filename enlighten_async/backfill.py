@@ -197,8 +197,11 @@ class BackfillReport:
 
     @property
     def complete(self) -> bool:
-        """``True`` when every planned span is in the store."""
-        return self.skipped + self.done + self.stored_meanwhile == self.planned
+        """``True`` when every planned span is in the store, and the run did not stop
+        early: a run stopped on its month or budget (:attr:`stopped`) left something,
+        if only the listing that would have planned every span."""
+        handled = self.skipped + self.done + self.stored_meanwhile == self.planned
+        return handled and self.stopped is None
 
 
 #: ``since`` when none is given: the system's local date a week before its local today.

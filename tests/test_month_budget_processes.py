@@ -110,7 +110,13 @@ async def _sqlite_runs(
         assert sum(r["requests_sent"] for r in reports) == limit - reserve
         assert reports[-1]["resume_at"] == "2026-12-01T00:00:00+00:00"
         assert all(r["failed"] == 0 for r in reports)
-        assert month.accepted == limit - reserve and sum(month.refused.values()) == 0
+        # What the server saw: every request sent, accepted or (a few, at a minute's edge
+        # on a clock 1,200 times faster shared by processes) refused for the minute, but
+        # none for the month; a retried request may have been lost before it arrived.
+        retries = sum(r["retries"] for r in reports)
+        seen = month.accepted + sum(month.refused.values())
+        assert limit - reserve - retries <= seen <= limit - reserve, (seen, retries)
+        assert month.refused["month"] == 0 and month.refused["minute"] <= 5, month.refused
         (usage,) = read_month_usage(db, ORIGIN)
         assert usage.used == limit - reserve and usage.reserve == reserve
         month.clock.jump_to(NEXT_MONTH)
@@ -118,7 +124,7 @@ async def _sqlite_runs(
             month, server.base_url, db, ledger="sqlite", budget=None, days=days, reserve=reserve
         )
     assert last["stopped"] is None and last["failed"] == 0 and last["left"] == 0
-    assert sum(month.refused.values()) == 0
+    assert month.refused["month"] == 0 and month.refused["minute"] <= 5, month.refused
     assert await _stored([db]) == last["planned"]
 
 
@@ -159,7 +165,10 @@ async def _redis_runs(
         # reserve, and at most the few listings a late worker made from the reserve.
         sent = sum(r["requests_sent"] for reports in rounds for r in reports)
         assert limit - reserve <= sent <= limit - reserve + workers
-        assert month.accepted == sent and month.refused["month"] == 0
+        retries = sum(r["retries"] for reports in rounds for r in reports)
+        seen = month.accepted + sum(month.refused.values())  # as above
+        assert sent - retries <= seen <= sent, (seen, sent, retries)
+        assert month.refused["month"] == 0 and month.refused["minute"] <= 2 * workers, month.refused
         month.clock.jump_to(NEXT_MONTH)
         last = await round_of(None)
     assert all(r["stopped"] is None and r["failed"] == 0 and r["left"] == 0 for r in last)

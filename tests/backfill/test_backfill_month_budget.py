@@ -88,6 +88,9 @@ async def test_budget_is_checked_before_any_request(
         month, base_url, tmp_path / "y.db", plan=PLAN, reserve=0, budget=0, days=2
     )
     assert report.stopped == "budget" and report.planned == 0 and month.accepted == 0
+    # Nothing planned because nothing was listed: not complete (a loop "until complete"
+    # must run again, not stop with the whole range missing).
+    assert not report.complete
 
 
 async def test_three_runs_in_a_month_see_one_budget_then_the_month_turns(
@@ -182,14 +185,20 @@ async def _v4_runs(
         assert [r.requests_sent for r in reports[:-1]] == list(budgets[:-1])
         assert reports[-1].resume_at == datetime(2026, 12, 1, tzinfo=UTC)
         assert all(adds_up(r) and r.failed == 0 for r in reports)
-        assert month.accepted == limit - reserve and sum(month.refused.values()) == 0
+        # What the server saw: every request sent, accepted or (a few, at a minute's edge
+        # on a compressed clock) refused for the minute, but none for the month; a retried
+        # request may have been lost before it arrived.
+        retries = sum(r.retries for r in reports)
+        seen = month.accepted + sum(month.refused.values())
+        assert limit - reserve - retries <= seen <= limit - reserve, (seen, retries)
+        assert month.refused["month"] == 0 and month.refused["minute"] <= 5, month.refused
         # After the month turns, the rest completes, without a refusal.
         month.clock.jump_to(NEXT_MONTH)
         last = await run_v4_once(
             month, server, db, plan=plan, reserve=reserve, budget=None, days=days
         )
     assert last.stopped is None and last.complete and last.failed == 0
-    assert sum(month.refused.values()) == 0
+    assert month.refused["month"] == 0 and month.refused["minute"] <= 5, month.refused
     done = sum(r.done for r in (*reports, last))
     planned = reports[0].planned
     assert done == planned and await _stored_v4(db) == planned

@@ -58,14 +58,22 @@ async def test_a_fault_free_run_sends_the_planned_minimum_and_a_rerun_nothing(
 
 
 async def every_fault_run(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, systems: int, days: int, per_month: int
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    systems: int,
+    days: int,
+    per_month: int,
+    spent: int,
 ) -> dict[str, Any]:
-    """A v4 backfill with every fault, the month's quota spent before the month turns
-    (the run waits for the turn, or a later run goes on after it). Returns what the
-    checks counted."""
+    """A v4 backfill with every fault, the month's quota (``per_month``, of which
+    ``spent`` went earlier in the month) spent before the month turns: the run stops, and
+    a later run goes on after the turn, the next month's quota enough for the rest.
+    Returns what the checks counted."""
     db = tmp_path / "faults.db"
     caplog.set_level(logging.WARNING, logger="enlighten_async")
-    async with v4_setup(systems, days, per_minute=120, per_month=per_month) as setup:
+    async with v4_setup(
+        systems, days, per_minute=120, per_month=per_month, spent_this_month=spent
+    ) as setup:
         async with fleet_of(setup) as fleet:
             reports = await backfill_until_complete(setup, db, fleet)
         compared = await assert_matches_fleet(setup, db)
@@ -88,7 +96,7 @@ async def every_fault_run(
 async def test_ground_truth_with_every_fault(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    figures = await every_fault_run(tmp_path, caplog, systems=6, days=14, per_month=100)
+    figures = await every_fault_run(tmp_path, caplog, systems=6, days=14, per_month=400, spent=300)
     assert figures["rows"] > 0
 
 
@@ -96,7 +104,9 @@ async def test_ground_truth_with_every_fault(
 async def test_ground_truth_of_20_systems_over_60_days_with_every_fault(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    figures = await every_fault_run(tmp_path, caplog, systems=20, days=60, per_month=1200)
+    figures = await every_fault_run(
+        tmp_path, caplog, systems=20, days=60, per_month=4000, spent=3800
+    )
     assert figures["rows"] > 0
 
 

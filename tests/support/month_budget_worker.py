@@ -90,6 +90,7 @@ async def work(job: dict[str, Any]) -> dict[str, Any]:
         "stored_meanwhile": report.stored_meanwhile,
         "requests_sent": report.requests_sent,
         "conflicts": report.conflicts,
+        "retries": report.retries,
         "stopped": report.stopped,
         "resume_at": None if report.resume_at is None else report.resume_at.isoformat(),
     }

@@ -98,6 +98,7 @@ async def v4_setup(
     faults: bool = True,
     per_minute: int | None = 120,
     per_month: int | None = None,
+    spent_this_month: int = 0,
     access_seconds: float = 240.0,
     scale: float = 60.0,
     origin: float = ORIGIN,
@@ -109,7 +110,9 @@ async def v4_setup(
     ended two days before the clock's origin. ``faults``: every fault (see the module's
     docstring): the minute quota ``per_minute`` and the month's ``per_month`` (``None``:
     none; both ``None``: the faults without a quota, for a clock that stands still);
-    without ``faults``, no fault and no quota. ``clock`` replaces the compressed
+    without ``faults``, no fault and no quota. ``spent_this_month`` requests are counted
+    against the key an hour before the origin (other use earlier in the month: the month
+    is spent sooner, the next one has the whole quota). ``clock`` replaces the compressed
     clock (``scale`` from ``origin``)."""
     if clock is None:
         clock = ScaledClock(scale, origin=origin)
@@ -127,6 +130,8 @@ async def v4_setup(
         api="v4",
         v4=V4Options(access_seconds=access_seconds if faults else 86_400.0),
     )
+    for _ in range(spent_this_month):
+        simulator.quota.count(simulator.api_key, origin - 3600)
     last = datetime.fromtimestamp(origin, UTC).date() - timedelta(days=2)
     async with SimulatorServer(simulator) as server:
         # (its clock: the simulator's, whichever it is)
