@@ -635,6 +635,11 @@ async def backfill(
             system_list = await _listed(client, systems, shard)
     except (MonthQuotaSpentError, BudgetSpentError) as exc:
         _stop(report, exc)
+        # the listing's requests sent before it stopped are the run's too
+        snap = client.scheduler_snapshot()
+        report.requests_sent = snap.requests_sent - base.requests_sent
+        report.conflicts = snap.conflicts - base.conflicts
+        report.retries = snap.retries - base.retries
         report.elapsed_seconds = time.monotonic() - started
         return report
     by_id = {s.system_id: s for s in system_list}

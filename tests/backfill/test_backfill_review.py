@@ -1,0 +1,25 @@
+"""Review findings on the merged backfill: the report's counts when a run stops early."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from enlighten_async.backfill import backfill
+from enlighten_async.store import SQLiteStore
+from tests.support.backfill_checks import adds_up
+from tests.support.v4_backfill import fleet_of, v4_setup
+
+
+async def test_a_run_stopped_in_its_listing_reports_the_requests_it_sent(
+    tmp_path: Path,
+) -> None:
+    # Three owners: the listing is three requests; a budget of 1 lets the first go.
+    async with v4_setup(3, 3, faults=False) as setup:
+        async with fleet_of(setup) as fleet, SQLiteStore(tmp_path / "v4.db") as store:
+            report = await backfill(
+                fleet, store, None, setup.kinds, setup.since, setup.until, budget=1
+            )
+        sent = setup.simulator.counters.total_requests
+    assert sent == 1
+    assert report.stopped == "budget" and adds_up(report)
+    assert report.requests_sent == sent
