@@ -72,7 +72,9 @@ async def run(args: argparse.Namespace) -> int:
         status = await fetch()
     except Exception:
         if created:
-            await _remove_if_empty(db)
+            # (A run that failed after its first requests counted them in the file: kept,
+            # as the server keeps them.)
+            await _remove_if_empty(db, keep_counted=True)
         raise
     if created and status != EXIT_OK:
         # (A run stopped on its month or budget counted its requests in the file: kept.)

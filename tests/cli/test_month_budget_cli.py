@@ -111,3 +111,17 @@ def test_a_new_store_whose_run_spent_its_budget_on_the_listing_is_kept(
     assert "budget of 1 requests is spent" in capsys.readouterr().out
     (usage,) = read_month_usage(db, 0)
     assert usage.used == 1
+
+
+def test_a_new_store_whose_run_failed_after_counting_requests_is_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The listing went (a request of the month, counted in the file), then the run
+    # failed (a system the user does not have): the file keeps the count, as the
+    # server does.
+    db = tmp_path / "failed.db"
+    status = cli.main(_argv(db, "--systems", "987654"))
+    assert status not in (EXIT_OK, EXIT_QUOTA_SPENT)
+    assert "987654" in capsys.readouterr().err
+    (usage,) = read_month_usage(db, 0)
+    assert usage.used == 1
