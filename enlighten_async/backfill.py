@@ -1003,6 +1003,9 @@ def _complete_until(
     last = completion.last_end(result)
     if last is not None:
         cut = max(cut, last)
+    held = None if completion.held_until is None else completion.held_until(result)
+    if held is not None:
+        cut = min(cut, held)  # what the answer lacks is not stored: not done either
     return min(item.end_at, cut)
 
 
