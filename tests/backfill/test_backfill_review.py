@@ -23,3 +23,23 @@ async def test_a_run_stopped_in_its_listing_reports_the_requests_it_sent(
     assert sent == 1
     assert report.stopped == "budget" and adds_up(report)
     assert report.requests_sent == sent
+
+
+async def test_two_runs_on_one_store_stopped_by_their_budgets_add_up(tmp_path: Path) -> None:
+    # Each run holds spans the other waits for when its budget stops it: every planned
+    # span of each is in one category, and no run sends past its budget.
+    import asyncio
+
+    db = tmp_path / "shared.db"
+    async with v4_setup(4, 6, faults=False) as setup:
+        async with fleet_of(setup) as a, fleet_of(setup) as b:
+            async with SQLiteStore(db) as first, SQLiteStore(db) as second:
+                reports = await asyncio.gather(
+                    backfill(a, first, None, setup.kinds, setup.since, setup.until, budget=9),
+                    backfill(b, second, None, setup.kinds, setup.since, setup.until, budget=7),
+                )
+        sent = setup.simulator.counters.total_requests
+    for report, budget in zip(reports, (9, 7), strict=True):
+        assert report.stopped == "budget" and adds_up(report), report
+        assert report.requests_sent <= budget
+    assert sent == sum(r.requests_sent for r in reports)

@@ -125,3 +125,18 @@ def test_a_new_store_whose_run_failed_after_counting_requests_is_kept(
     assert "987654" in capsys.readouterr().err
     (usage,) = read_month_usage(db, 0)
     assert usage.used == 1
+
+
+def test_a_v4_run_stopped_in_its_listing_does_not_say_there_is_nothing_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Three owners: the listing is three requests, and a budget of 2 stops it there.
+    from tests.support.cli import V4_BACKFILL
+
+    db = tmp_path / "v4.db"
+    argv = [*V4_BACKFILL, "--sim-systems", "3", "--db", str(db), "--budget", "2"]
+    assert cli.main(argv) == EXIT_QUOTA_SPENT
+    out = capsys.readouterr().out
+    assert "Stopped: this run's budget of 2 requests is spent" in out
+    assert "Nothing to do" not in out, out
+    assert "2 requests" in out
