@@ -43,3 +43,19 @@ async def test_two_runs_on_one_store_stopped_by_their_budgets_add_up(tmp_path: P
         assert report.stopped == "budget" and adds_up(report), report
         assert report.requests_sent <= budget
     assert sent == sum(r.requests_sent for r in reports)
+
+
+async def test_a_budget_of_0_with_systems_given_sends_nothing_and_leaves_every_span(
+    tmp_path: Path,
+) -> None:
+    async with v4_setup(2, 3, faults=False) as setup:
+        async with fleet_of(setup) as fleet:
+            systems = [s async for s in fleet.systems()]
+            setup.simulator.counters.reset()
+            async with SQLiteStore(tmp_path / "zero.db") as store:
+                report = await backfill(
+                    fleet, store, systems, setup.kinds, setup.since, setup.until, budget=0
+                )
+        assert setup.simulator.counters.total_requests == 0
+    assert report.stopped == "budget" and report.requests_sent == 0
+    assert report.planned > 0 and report.left == report.planned and adds_up(report)
