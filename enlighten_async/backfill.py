@@ -638,6 +638,11 @@ async def backfill(
             system_list = await _listed(client, systems, shard)
     except (MonthQuotaSpentError, BudgetSpentError) as exc:
         _stop(report, exc)
+        # the listing's requests sent before it stopped are the run's too
+        snap = client.scheduler_snapshot()
+        report.requests_sent = snap.requests_sent - base.requests_sent
+        report.conflicts = snap.conflicts - base.conflicts
+        report.retries = snap.retries - base.retries
         report.elapsed_seconds = time.monotonic() - started
         return report
     by_id = {s.system_id: s for s in system_list}
@@ -1001,6 +1006,9 @@ def _complete_until(
     last = completion.last_end(result)
     if last is not None:
         cut = max(cut, last)
+    held = None if completion.held_until is None else completion.held_until(result)
+    if held is not None:
+        cut = min(cut, held)  # what the answer lacks is not stored: not done either
     return min(item.end_at, cut)
 
 

@@ -72,7 +72,9 @@ async def run(args: argparse.Namespace) -> int:
         status = await fetch()
     except Exception:
         if created:
-            await _remove_if_empty(db)
+            # (A run that failed after its first requests counted them in the file: kept,
+            # as the server keeps them.)
+            await _remove_if_empty(db, keep_counted=True)
         raise
     if created and status != EXIT_OK:
         # (A run stopped on its month or budget counted its requests in the file: kept.)
@@ -248,7 +250,8 @@ def _print_summary(report: BackfillReport, db: str, refusal: str = "409") -> Non
 
     ``refusal`` is the status the API refuses a request over quota with (v2 409, v4 429).
     """
-    if report.planned == report.skipped:
+    if report.planned == report.skipped and report.stopped is None:
+        # (a run stopped before it planned, in its listing, planned nothing: not "done")
         print(
             f"Nothing to do: all {report.planned} planned spans are already in {db}"
             if report.planned

@@ -28,11 +28,13 @@ async def run(args: argparse.Namespace) -> int:
     """Run ``status``; the exit status."""
     _check_store(args.db)
     redis = connect.redis_url(args)
-    quota = None if redis is None else await _redis_quota(args, redis)
     async with open_store(args.db, read_only=True) as store:  # never creates the file
         rows = await store.status()
         systems = await store.systems()
         recorded = await store.recorded_source()
+    # (a plan's name means the store's API version's plan: v4's Watt is not v2's)
+    api = "v2" if recorded is None else recorded.api
+    quota = None if redis is None else await _redis_quota(args, redis, api)
     if quota is None and not is_url(args.db):  # the month's count is in the store's file
         quota = await _store_quota(args.db)
     doc = _status_document(store_name(args.db), rows, systems, quota)
@@ -58,15 +60,26 @@ def _check_store(db: str) -> None:
         raise UsageError(f"no store at {db}{hint}")
 
 
-async def _redis_quota(args: argparse.Namespace, redis: connect.RedisUrl) -> dict[str, Any]:
-    """This month's requests used and left, from the shared ledger."""
+async def _redis_quota(
+    args: argparse.Namespace, redis: connect.RedisUrl, api: str = "v2"
+) -> dict[str, Any]:
+    """This month's requests used and left, from the shared ledger (``--plan`` read in
+    API ``api``'s table of plans)."""
     key = connect.api_key(args)
     if not key:
         raise UsageError(
             "status --redis-url needs the API key: --key-file, --key, ENLIGHTEN_API_KEY "
             "or ENLIGHTEN_API_KEY_FILE"
         )
-    ledger = await connect.redis_ledger(redis, key, args.plan)
+    plan: Any = args.plan
+    if api == "v4" and plan is not None:
+        from enlighten_async.v4.plans import resolve_v4_plan
+
+        try:
+            plan = resolve_v4_plan(plan)
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"--plan: {exc}") from None
+    ledger = await connect.redis_ledger(redis, key, plan)
     try:
         await ledger.refresh()
         # The ledger counts the real service's month: the wall clock is the service's.

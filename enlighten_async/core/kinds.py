@@ -215,6 +215,11 @@ class Completion:
     #: The answer with only what ends by an epoch (an interval kind: the intervals ending
     #: at or before it; a kind in days: the days up to the one whose UTC midnight it is).
     cut: Callable[[Any, int], Any]
+    #: The most the answer can be complete to (an epoch end; a kind in days: the UTC
+    #: midnight of the last day it holds a value for), or ``None`` (no such bound: an
+    #: interval kind's missing intervals are the system's own gaps). A range is never
+    #: recorded done past what its answer holds: the days it lacks are asked again.
+    held_until: Callable[[Any], int | None] | None = None
 
 
 @frozen

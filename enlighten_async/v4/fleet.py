@@ -196,7 +196,12 @@ class V4Fleet:
                 yield system
             return
         got: list[System] = []
+        seen: set[int] = set()
         async for system in self._clients[index].systems(size=size):
+            # once each: pages shift when a system is added while they are walked
+            if system.system_id in seen:
+                continue
+            seen.add(system.system_id)
             got.append(system)
             yield system
         self._keep(index, got)

@@ -55,6 +55,7 @@ from enlighten_async.core.kinds import (
     TableRows,
 )
 from enlighten_async.core.series import Series
+from enlighten_async.core.spans import day_epoch
 from enlighten_async.v4.models import (
     BatteryInterval,
     BatteryLifetime,
@@ -399,6 +400,10 @@ def _rgm_cut(result: RgmStats, end: int) -> RgmStats:
     )
 
 
+#: What a lifetime answer without a start date holds: no day (an end before any range).
+_NOTHING_HELD = -(2**62)
+
+
 def _lifetime_completion(*names: str) -> Completion:
     # A day's value grows while the day is reported (the service sums what it has), so
     # no value proves a day complete: a day counts only once it ended before the report.
@@ -415,7 +420,15 @@ def _lifetime_completion(*names: str) -> Completion:
         }
         return attrs.evolve(result, **changes)
 
-    return Completion(reported_at=_reported_at, last_end=last_end, cut=cut)
+    def held_until(result: Any) -> int | None:
+        # the rows are the first series' days (_lifetime_rows): no more is stored
+        start: date | None = result.start_date
+        if start is None:
+            return _NOTHING_HELD
+        values = getattr(result, names[0])
+        return day_epoch(start + timedelta(days=len(values or ()) - 1))
+
+    return Completion(reported_at=_reported_at, last_end=last_end, cut=cut, held_until=held_until)
 
 
 # -- fetches ----------------------------------------------------------------------------------

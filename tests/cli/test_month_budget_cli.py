@@ -111,3 +111,32 @@ def test_a_new_store_whose_run_spent_its_budget_on_the_listing_is_kept(
     assert "budget of 1 requests is spent" in capsys.readouterr().out
     (usage,) = read_month_usage(db, 0)
     assert usage.used == 1
+
+
+def test_a_new_store_whose_run_failed_after_counting_requests_is_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The listing went (a request of the month, counted in the file), then the run
+    # failed (a system the user does not have): the file keeps the count, as the
+    # server does.
+    db = tmp_path / "failed.db"
+    status = cli.main(_argv(db, "--systems", "987654"))
+    assert status not in (EXIT_OK, EXIT_QUOTA_SPENT)
+    assert "987654" in capsys.readouterr().err
+    (usage,) = read_month_usage(db, 0)
+    assert usage.used == 1
+
+
+def test_a_v4_run_stopped_in_its_listing_does_not_say_there_is_nothing_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Three owners: the listing is three requests, and a budget of 2 stops it there.
+    from tests.support.cli import V4_BACKFILL
+
+    db = tmp_path / "v4.db"
+    argv = [*V4_BACKFILL, "--sim-systems", "3", "--db", str(db), "--budget", "2"]
+    assert cli.main(argv) == EXIT_QUOTA_SPENT
+    out = capsys.readouterr().out
+    assert "Stopped: this run's budget of 2 requests is spent" in out
+    assert "Nothing to do" not in out, out
+    assert "2 requests" in out

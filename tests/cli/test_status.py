@@ -196,3 +196,24 @@ def test_status_of_a_missing_store_is_a_usage_error_on_stderr(tmp_path: Path) ->
     assert proc.stdout == ""
     assert proc.stderr == "error: no store at missing.db\n"
     assert not (tmp_path / "missing.db").exists()
+
+
+def test_status_of_a_v4_store_reads_a_plan_name_in_v4s_table(
+    redis_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # v4's Watt is 1,000 a month (v2's 10,000): a v4 store's status counts left from v4's.
+    from enlighten_async.store import StoreSource
+
+    async def v4_store(db: Path) -> None:
+        async with SQLiteStore(db, source=StoreSource.simulated(seed=1, systems=1, api="v4")):
+            pass
+
+    db = tmp_path / "v4.db"
+    asyncio.run(v4_store(db))
+    monkeypatch.setenv("ENLIGHTEN_REDIS_URL", redis_url)
+    monkeypatch.setenv("ENLIGHTEN_API_KEY", f"v4-status-{tmp_path.name}")
+    assert cli.main(["status", "--db", str(db), "--plan", "watt"]) == 0
+    assert ": 0 requests used, 1000 left of 1000" in capsys.readouterr().out

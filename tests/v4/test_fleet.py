@@ -75,3 +75,32 @@ async def test_a_fleet_needs_one_scheduler_and_a_bare_v4_client_is_refused() -> 
             with pytest.raises(TypeError, match="takes a V4Fleet"):
                 await backfill(a, MemoryStore(), None, None, timedelta(days=2))  # type: ignore[arg-type]
             assert a.api_version == "v4"
+
+
+async def test_a_system_an_owners_pages_list_twice_is_yielded_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # /systems is paged: a system added while an owner's pages are walked shifts the
+    # next page by one, so that the last system of a page comes again first on the next.
+    from collections.abc import AsyncIterator
+    from typing import Any
+
+    from enlighten_async.v4.client import EnlightenV4Client
+    from enlighten_async.v4.models import System
+
+    listed = EnlightenV4Client.systems
+
+    def shifted(self: EnlightenV4Client, **kwargs: Any) -> AsyncIterator[System]:
+        async def walk() -> AsyncIterator[System]:
+            got = [s async for s in listed(self, **kwargs)]
+            for system in [*got[:2], got[1], *got[2:]]:
+                yield system
+
+        return walk()
+
+    async with embedded(4, api="v4", plan="partner", time_scale=60) as sim:
+        fleet = await sim.v4_fleet(sim.principals[:1])
+        async with fleet.clients[0]:
+            monkeypatch.setattr(EnlightenV4Client, "systems", shifted)
+            ids = [s.system_id async for s in fleet.systems()]
+    assert sorted(ids) == sorted(s.system_id for s in sim.simulator.fleet.systems)

@@ -262,3 +262,19 @@ def test_a_day_counts_once_it_has_ended_before_the_report() -> None:
     early = int(datetime(2024, 6, 3, 2, tzinfo=LA).timestamp())
     end = _complete_until(spec, _system(), item, _with_report(answer, early), LA)  # type: ignore[arg-type]
     assert end == day_epoch(date(2024, 6, 2))
+
+
+def test_a_lifetime_answer_shorter_than_its_days_is_complete_only_to_its_last_value() -> None:
+    # Ten days asked for, reported long after; the answer holds three values: the days it
+    # lacks are not stored, so they must not be recorded as done (a later run asks again).
+    spec = KINDS["daily_import"]
+    first, last = date(2024, 6, 1), date(2024, 6, 10)
+    item = _item("daily_import", day_epoch(first), day_epoch(last))
+    later = int(datetime(2024, 6, 20, tzinfo=LA).timestamp())
+    short = v4_samples.lifetime("daily_import", first, [7, 8, 9])
+    end = _complete_until(spec, _system(), item, _with_report(short, later), LA)  # type: ignore[arg-type]
+    assert end == day_epoch(date(2024, 6, 3))
+    # an answer without a start date holds no day at all
+    bare = attrs.evolve(short, start_date=None)
+    end = _complete_until(spec, _system(), item, _with_report(bare, later), LA)  # type: ignore[arg-type]
+    assert end < item.start_at
