@@ -42,6 +42,7 @@ from enlighten_async.cli.exits import (
 from enlighten_async.cli.parser import DEFAULT_DB, DEFAULT_SIM_DB, DEFAULT_SIM_V4_DB
 from enlighten_async.cli.progress import progress_printer
 from enlighten_async.cli.stores import open_store, store_absent, store_name
+from enlighten_async.core.exceptions import TransportError
 from enlighten_async.core.sqlite_ledger import counted
 from enlighten_async.store import SQLiteStore, StoreError, StoreSource, StoreSourceError
 
@@ -70,11 +71,14 @@ async def run(args: argparse.Namespace) -> int:
     created = store_absent(db)
     try:
         status = await fetch()
-    except Exception:
+    except Exception as exc:
         if created:
-            # (A run that failed after its first requests counted them in the file: kept,
-            # as the server keeps them.)
-            await _remove_if_empty(db, keep_counted=True)
+            # A run that failed after the server answered some of its requests counted
+            # them in the file: kept, as the server keeps them. One that never reached
+            # the server (a TransportError: nothing listens, no route) counted requests
+            # no server saw: the file goes, as any store of a run that wrote nothing.
+            reached = not isinstance(exc, TransportError)
+            await _remove_if_empty(db, keep_counted=reached)
         raise
     if created and status != EXIT_OK:
         # (A run stopped on its month or budget counted its requests in the file: kept.)
