@@ -55,6 +55,15 @@ async def test_a_fault_free_run_sends_the_planned_minimum_and_a_rerun_nothing(
             again = await backfill(fleet, store, None, None, setup.since, setup.until)
         assert setup.data_requests() == before
         assert (again.planned, again.done, again.complete) == (0, 0, True)
+        # Told its systems (as listed before), a rerun sends no request at all: a rerun
+        # that lists them sends only the listing (one page per owner), to learn how far
+        # each system has reported.
+        async with fleet_of(setup) as fleet, SQLiteStore(db) as store:
+            listed = [s async for s in fleet.systems()]
+            total = setup.simulator.counters.total_requests
+            told = await backfill(fleet, store, listed, None, setup.since, setup.until)
+        assert setup.simulator.counters.total_requests == total
+        assert (told.planned, told.requests_sent, told.complete) == (0, 0, True)
 
 
 async def every_fault_run(
