@@ -65,6 +65,7 @@ from enlighten_async.store import (
     _check_kind,
     _lease,
     _owner,
+    log_range_written,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -657,24 +658,7 @@ class PostgresStore(AsyncResource):
                     raise
             else:
                 break
-        if stray:
-            log.warning(
-                "%s range %s..%s of system %s: %d rows outside the range left out (another "
-                "range's, or of no range)",
-                kind,
-                start_at,
-                end_at,
-                system_id,
-                stray,
-            )
-        log.debug(
-            "stored %s range %s..%s of system %s: %d rows",
-            kind,
-            start_at,
-            end_at,
-            system_id,
-            own_rows,
-        )
+        log_range_written(log, system_id, kind, start_at, end_at, own_rows, stray)
 
     async def _owned(
         self,

@@ -47,6 +47,7 @@ from enlighten_async.kinds import RangeResult as _RangeResult
 
 __all__ = [
     "COLUMNS",
+    "log_range_written",
     "BackfillStore",
     "ClaimingStore",
     "KINDS",
@@ -562,6 +563,32 @@ def _check_kind(kind: str, *, tables: bool = False) -> str:
     if kind not in known:
         raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(known)}")
     return kind
+
+
+def log_range_written(
+    logger: logging.Logger,
+    system_id: int,
+    kind: str,
+    start_at: int,
+    end_at: int,
+    rows: int,
+    stray: int,
+) -> None:
+    """Log a range's write to ``logger`` as every store backend does: its rows (DEBUG),
+    and the rows outside the range it left out (WARNING)."""
+    if stray:
+        logger.warning(
+            "%s range %s..%s of system %s: %d rows outside the range left out (another "
+            "range's, or of no range)",
+            kind,
+            start_at,
+            end_at,
+            system_id,
+            stray,
+        )
+    logger.debug(
+        "stored %s range %s..%s of system %s: %d rows", kind, start_at, end_at, system_id, rows
+    )
 
 
 class SQLiteStore(AsyncResource):
@@ -1099,24 +1126,7 @@ class SQLiteStore(AsyncResource):
             raise
         conn.execute("COMMIT")
         self._missing = self._missing - made
-        if stray:
-            log.warning(
-                "%s range %s..%s of system %s: %d rows outside the range left out (another "
-                "range's, or of no range)",
-                kind,
-                start_at,
-                end_at,
-                system_id,
-                stray,
-            )
-        log.debug(
-            "stored %s range %s..%s of system %s: %d rows",
-            kind,
-            start_at,
-            end_at,
-            system_id,
-            own_rows,
-        )
+        log_range_written(log, system_id, kind, start_at, end_at, own_rows, stray)
 
     def _write_sync_statement(self, sql: str, params: tuple[Any, ...]) -> int:
         """Run one write statement in its own ``BEGIN IMMEDIATE`` transaction; rows changed.
