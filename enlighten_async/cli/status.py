@@ -15,7 +15,12 @@ from typing import Any
 from enlighten_async.cli import connect
 from enlighten_async.cli.exits import EXIT_OK, UsageError
 from enlighten_async.cli.output import print_lines
-from enlighten_async.cli.parser import DEFAULT_DB, DEFAULT_SIM_DB, STOPPED_REPORTING_SECONDS
+from enlighten_async.cli.parser import (
+    DEFAULT_DB,
+    DEFAULT_SIM_DB,
+    DEFAULT_SIM_V4_DB,
+    STOPPED_REPORTING_SECONDS,
+)
 from enlighten_async.cli.stores import is_url, open_store, store_name
 from enlighten_async.store import StoreError
 
@@ -55,8 +60,12 @@ def _check_store(db: str) -> None:
     # a stat before the loop does any work: no need for a thread
     if not is_url(db) and not os.path.exists(db):
         hint = ""
-        if db == DEFAULT_DB and os.path.exists(DEFAULT_SIM_DB):
-            hint = f" (the simulator's store is {DEFAULT_SIM_DB}: --db {DEFAULT_SIM_DB})"
+        if db == DEFAULT_DB:
+            # the demo's stores (v2's, v4's), when the reader ran it here
+            found = [sim for sim in (DEFAULT_SIM_DB, DEFAULT_SIM_V4_DB) if os.path.exists(sim)]
+            if found:
+                dbs = " or ".join(f"--db {sim}" for sim in found)
+                hint = f" (the simulator's store{'s are' if len(found) > 1 else ' is'} here: {dbs})"
         raise UsageError(f"no store at {db}{hint}")
 
 

@@ -190,6 +190,19 @@ def test_status_of_a_missing_store_with_redis_is_exit_2_and_creates_nothing(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_status_without_db_names_the_v4_demo_store_when_it_is_there(tmp_path: Path) -> None:
+    (tmp_path / "enlighten-sim-v4.db").write_bytes(b"")
+    proc = run_cli("status", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        "error: no store at enlighten.db (the simulator's store is here: "
+        "--db enlighten-sim-v4.db)\n"
+    )
+    (tmp_path / "enlighten-sim.db").write_bytes(b"")
+    proc = run_cli("status", cwd=tmp_path)
+    assert "(the simulator's stores are here: --db enlighten-sim.db or --db " in proc.stderr
+
+
 def test_status_of_a_missing_store_is_a_usage_error_on_stderr(tmp_path: Path) -> None:
     proc = run_cli("status", "--db", "missing.db", cwd=tmp_path)
     assert proc.returncode == 2
