@@ -67,6 +67,7 @@ from enlighten_async.store import (
     _lease,
     _owner,
     log_range_written,
+    statuses,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -909,23 +910,7 @@ class PostgresStore(AsyncResource):
                 f"FROM {table.name} GROUP BY system_id",
             ):
                 extents[(int(system_id), kind)] = (int(n), first, last)
-        result = []
-        for key in sorted(done.keys() | extents.keys()):
-            system_id, kind = key
-            n, first, last = extents.get(key, (0, None, None))
-            spec = _REGISTRY[kind]
-            result.append(
-                StoreStatus(
-                    system_id=system_id,
-                    kind=kind,
-                    ranges=len(done.get(key, ())),
-                    rows=n,
-                    first_end_at=spec.moment(first),
-                    last_end_at=spec.moment(last),
-                    gaps=spec.gaps(done.get(key, [])),
-                )
-            )
-        return result
+        return statuses(done, extents)
 
     async def write_systems(
         self, systems: Iterable[BackfillSystem], *, updated_at: int | None = None

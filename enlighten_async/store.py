@@ -29,7 +29,7 @@ import socket
 import sqlite3
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from typing import Any, Protocol, TypeAlias, TypeVar, runtime_checkable
@@ -48,6 +48,7 @@ from enlighten_async.kinds import RangeResult as _RangeResult
 __all__ = [
     "COLUMNS",
     "log_range_written",
+    "statuses",
     "BackfillStore",
     "ClaimingStore",
     "KINDS",
@@ -563,6 +564,32 @@ def _check_kind(kind: str, *, tables: bool = False) -> str:
     if kind not in known:
         raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(known)}")
     return kind
+
+
+def statuses(
+    done: Mapping[tuple[int, str], list[tuple[int, int]]],
+    extents: Mapping[tuple[int, str], tuple[int, Any, Any]],
+) -> list[StoreStatus]:
+    """One :class:`StoreStatus` per system and kind, sorted by both, from what a store
+    backend read: each one's done ranges (sorted by start) and ``(rows, first, last)`` of
+    its own table (``first``/``last`` as the time column holds them)."""
+    result = []
+    for key in sorted(done.keys() | extents.keys()):
+        system_id, kind = key
+        n, first, last = extents.get(key, (0, None, None))
+        spec = _REGISTRY[kind]
+        result.append(
+            StoreStatus(
+                system_id=system_id,
+                kind=kind,
+                ranges=len(done.get(key, ())),
+                rows=n,
+                first_end_at=spec.moment(first),
+                last_end_at=spec.moment(last),
+                gaps=spec.gaps(done.get(key, [])),
+            )
+        )
+    return result
 
 
 def log_range_written(
@@ -1238,23 +1265,7 @@ class SQLiteStore(AsyncResource):
                 (),
             ):
                 extents[(system_id, kind)] = (n, first, last)
-        result = []
-        for key in sorted(done.keys() | extents.keys()):
-            system_id, kind = key
-            n, first, last = extents.get(key, (0, None, None))
-            spec = _REGISTRY[kind]
-            result.append(
-                StoreStatus(
-                    system_id=system_id,
-                    kind=kind,
-                    ranges=len(done.get(key, ())),
-                    rows=n,
-                    first_end_at=spec.moment(first),
-                    last_end_at=spec.moment(last),
-                    gaps=spec.gaps(done.get(key, [])),
-                )
-            )
-        return result
+        return statuses(done, extents)
 
 
 # Renamed after 0.1.0: the old names still work, with a DeprecationWarning.
