@@ -32,24 +32,10 @@ async def dry_run(
     """``backfill --dry-run``: what a backfill would fetch, and how long it would take."""
     async with connect.target(args, given) as (base_url, key, user_id, clock):
         client, ledger = await connect.client(args, given, base_url, key, user_id, clock)
-        store: SQLiteStore | PostgresStore | None = None
         try:
-            if not store_absent(db):  # read what is done; a missing store is not created
-                store = open_store(db, read_only=True)
-                await store.open()
             async with client:
-                plan = await plan_backfill(
-                    client,
-                    store,
-                    args.systems,
-                    kinds,
-                    args.since,
-                    args.until,
-                    shard=args.shard,
-                )
+                plan = await _planned(client, args, db, kinds)
         finally:
-            if store is not None:
-                await store.close()
             if ledger is not None:
                 with contextlib.suppress(Exception):
                     await ledger.aclose()
@@ -74,27 +60,29 @@ async def dry_run_v4(
     """``backfill --api v4 --dry-run``: :func:`dry_run` over every logged-in owner's
     systems; the time is at the v4 plan's rate (``--plan``, ``$ENLIGHTEN_PLAN``, watt)."""
     async with connect_v4.connect_v4(args, given) as conn:
-        store: SQLiteStore | PostgresStore | None = None
-        try:
-            if not store_absent(db):  # read what is done; a missing store is not created
-                store = open_store(db, read_only=True)
-                await store.open()
-            plan = await plan_backfill(
-                conn.client,
-                store,
-                args.systems,
-                kinds,
-                args.since,
-                args.until,
-                shard=args.shard,
-            )
-        finally:
-            if store is not None:
-                await store.close()
+        plan = await _planned(conn.client, args, db, kinds)
         scale = conn.clock.scale if isinstance(conn.clock, ScaledClock) else 1.0
     for line in _plan_lines(plan, store_name(db), given.quotas, given.plan, scale):
         print(line)
     return EXIT_OK
+
+
+async def _planned(
+    client: Any, args: argparse.Namespace, db: str, kinds: list[str]
+) -> BackfillPlan:
+    """:func:`plan_backfill` for the command line's range, against what the store at
+    ``db`` holds (read-only; a missing store is not created: nothing is held)."""
+    store: SQLiteStore | PostgresStore | None = None
+    try:
+        if not store_absent(db):
+            store = open_store(db, read_only=True)
+            await store.open()
+        return await plan_backfill(
+            client, store, args.systems, kinds, args.since, args.until, shard=args.shard
+        )
+    finally:
+        if store is not None:
+            await store.close()
 
 
 def _plan_lines(

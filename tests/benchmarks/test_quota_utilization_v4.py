@@ -6,29 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import math
-import sys
 from datetime import datetime, timezone
-from pathlib import Path
-from types import ModuleType
 
 import pytest
+
+from tests.support.benchmarks import load_benchmark
 
 #: Five rows on compressed clocks, 10 s: with the soaks (`.ci/run` runs them).
 pytestmark = pytest.mark.soak
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def _load() -> ModuleType:
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import quota_utilization
-    finally:
-        sys.path.pop(0)
-    return quota_utilization
-
-
-qu = _load()
+qu = load_benchmark("quota_utilization")
 
 # 30 calls (3 windows) for the told and learning rows; a month of 40 with a reserve of 10
 # (bulk budget 30, 3 windows), the turn 3 minutes after it. A minute lasts 0.6 s: at the

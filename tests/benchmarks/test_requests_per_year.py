@@ -4,28 +4,14 @@ and in a zone with DST, whatever day the year starts on."""
 
 from __future__ import annotations
 
-import sys
 from datetime import date
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from enlighten_async.kinds import kinds_of
+from tests.support.benchmarks import load_benchmark
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def _load() -> ModuleType:
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import requests_per_year
-    finally:
-        sys.path.pop(0)
-    return requests_per_year
-
-
-rpy = _load()
+rpy = load_benchmark("requests_per_year")
 
 
 # A year from spring's DST change (a local year an hour short), from autumn's, from a day
