@@ -37,6 +37,7 @@ matches psycopg 3's, and its small queries (claims, done ranges) take half the t
 from __future__ import annotations
 
 import asyncio
+import bisect
 import datetime as dt
 import logging
 import time
@@ -227,30 +228,41 @@ def _month_bounds(table: Table, value: Any) -> tuple[str, Any, Any]:
     return suffix, start, end
 
 
-# A range is done: its record, and its planned span (if planned) marked done and its
-# writes counted (for "stored exactly once"), in one statement.
-# (Values as literals, for the simple query protocol that takes it with COMMIT: ints,
-# and the kind's name, a registered identifier, quoted.)
-# A range's done record (its windows row, and its planned span's row marked stored), sent
-# with the COMMIT in one round trip; a function, whose statements PostgreSQL plans once
-# per session (a statement sent as text is parsed and planned at every write: a tenth of
-# a one-day range's write).
+# A range's done record (its windows row, and its planned span's row marked done and its
+# writes counted, for "stored exactly once"), sent with the COMMIT in one round trip; a
+# function, whose statements PostgreSQL plans once per session (a statement sent as text
+# is parsed and planned at every write: a tenth of a one-day range's write). Values as
+# literals, for the simple query protocol that takes it with COMMIT: ints, and the kind's
+# name, a registered identifier, quoted.
 _DONE = "SELECT enlighten_range_done({0}, {kind}, {1}, {2}, {3}, {4})"
 
 
-def _owned_intervals(
-    table: Table, owned: OwnedRows, rows: list[tuple[Any, ...]], start_at: int, end_at: int
-) -> list[tuple[Any, ...]]:
-    """The interval rows a range keeps (``owned``'s rule, its counts kept): every row when
-    all end inside ``(start_at, end_at]``, as an answer for its span does (checked in C,
-    not row by row), else those ``owned`` lets through."""
-    at = table.column_names.index(table.time_column)
-    if rows:
-        ends = list(map(itemgetter(at), rows))
-        if start_at < min(ends) and max(ends) <= end_at:
-            owned.kept = len(rows)
-            return rows
-    return list(owned(rows))
+class _Covered:
+    """The spans of each table's time column that its known partitions cover: sorted,
+    adjacent months merged, so that a range's check is one bisect."""
+
+    __slots__ = ("_spans",)
+
+    def __init__(self) -> None:
+        self._spans: dict[str, list[tuple[Any, Any]]] = {}
+
+    def covers(self, name: str, low: Any, high: Any) -> bool:
+        """Whether every value from ``low`` to ``high`` (both included) is covered."""
+        spans = self._spans.get(name)
+        if not spans:
+            return False
+        at = bisect.bisect_right(spans, low, key=itemgetter(0)) - 1
+        return at >= 0 and spans[at][0] <= low and high < spans[at][1]
+
+    def add(self, name: str, first: Any, after: Any) -> None:
+        """``[first, after)`` is covered."""
+        merged: list[tuple[Any, Any]] = []
+        for low, high in sorted([*self._spans.get(name, ()), (first, after)]):
+            if merged and low <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(high, merged[-1][1]))
+            else:
+                merged.append((low, high))
+        self._spans[name] = merged
 
 
 def _literal(text: str) -> str:
@@ -330,7 +342,7 @@ class PostgresStore(AsyncResource):
         self.read_only = read_only
         self._pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
-        self._partitions: set[str] = set()
+        self._months = _Covered()  # the month partitions known to exist
         self._tables: set[str] = set()
 
     def __repr__(self) -> str:
@@ -544,41 +556,37 @@ class PostgresStore(AsyncResource):
                 f"{self.path} is open read-only: nothing was written", path=self.path
             )
 
-    async def _ensure_partitions(self, conn: Any, table: Table, values: Iterable[Any]) -> None:
-        """Create the month partitions ``values`` (of the time column) fall in, if missing."""
-        if not _partitioned(table):
-            return
+    async def _ensure_partitions(self, conn: Any, table: Table, low: Any, high: Any) -> None:
+        """Create the month partitions from the one ``low`` (a value of the time column)
+        falls in to ``high``'s, those missing."""
+        if not _partitioned(table) or self._months.covers(table.name, low, high):
+            return  # the common case: every month known, nothing computed
         wanted: dict[str, tuple[Any, Any]] = {}
-        present = list(values)
-        if not present:
-            return
-        # every month from the first value's to the last's (a range spans one or two):
-        # walked month by month, not row by row
-        suffix, low, high = _month_bounds(table, min(present))
-        _, last, _ = _month_bounds(table, max(present))
+        # walked month by month, not row by row (a range spans one or two)
+        suffix, first, after = _month_bounds(table, low)
+        _, last, _ = _month_bounds(table, high)
         while True:
-            name = f"{table.name}_p{suffix}"
-            if name not in self._partitions:
-                wanted[name] = (low, high)
-            if low == last:
+            if not self._months.covers(table.name, first, first):
+                wanted[f"{table.name}_p{suffix}"] = (first, after)
+            if first == last:
                 break
-            suffix, low, high = _month_bounds(table, high)
-        if not wanted:
-            return
-        async with conn.transaction():
-            # one creator at a time: CREATE ... IF NOT EXISTS races on the catalog otherwise
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _DDL_LOCK)
-            for name, (low, high) in sorted(wanted.items()):
-                bound = (
-                    f"'{low.isoformat()}') TO ('{high.isoformat()}'"
-                    if table.by_day
-                    else f"{low}) TO ({high}"
-                )
-                await conn.execute(
-                    f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF {table.name} "
-                    f"FOR VALUES FROM ({bound})"
-                )
-        self._partitions.update(wanted)
+            suffix, first, after = _month_bounds(table, after)
+        if wanted:
+            async with conn.transaction():
+                # one creator at a time: CREATE ... IF NOT EXISTS races on the catalog
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", _DDL_LOCK)
+                for name, (first, after) in sorted(wanted.items()):
+                    bound = (
+                        f"'{first.isoformat()}') TO ('{after.isoformat()}'"
+                        if table.by_day
+                        else f"{first}) TO ({after}"
+                    )
+                    await conn.execute(
+                        f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF {table.name} "
+                        f"FOR VALUES FROM ({bound})"
+                    )
+        for first, after in wanted.values():
+            self._months.add(table.name, first, after)
 
     # -- BackfillStore --------------------------------------------------------------------
 
@@ -636,29 +644,32 @@ class PostgresStore(AsyncResource):
         fetched_at: int,
     ) -> None:
         spec = _REGISTRY[kind]
-        tables: list[tuple[Table, list[tuple[Any, ...]]]] = []
+        # each table's rows, and whether every one is the range's own (an interval that
+        # ends inside (start_at, end_at]: an answer for its span holds nothing else, and
+        # its rows then pass without a row-by-row check)
+        tables: list[tuple[Table, list[tuple[Any, ...]], bool]] = []
         for name, _, rows in spec.rows(system_id, result):
             table = _TABLES[name]
+            at = table.column_names.index(table.time_column)
             if table.by_day:
                 # days: filtered in the transaction (which days other ranges hold); their
                 # months' partitions made first, from every row
-                at = table.column_names.index(table.time_column)
                 listed = [(*r[:at], date.fromisoformat(r[at]), *r[at + 1 :]) for r in rows]
             else:
-                listed = list(rows)
-            tables.append((table, listed))
-        for table, listed in tables:
-            at = table.column_names.index(table.time_column)
-            moments = list(map(itemgetter(at), listed))
-            # only the range's own intervals are stored (the check in C: most answers
-            # hold nothing else)
-            if (
-                not table.by_day
-                and moments
-                and not (start_at < min(moments) and max(moments) <= end_at)
-            ):
-                moments = [m for m in moments if start_at < m <= end_at]
-            await self._ensure_partitions(conn, table, moments)
+                listed = rows if isinstance(rows, list) else list(rows)
+            inside = False
+            if listed:
+                moments = list(map(itemgetter(at), listed))
+                low, high = min(moments), max(moments)
+                if not table.by_day:
+                    inside = start_at < low and high <= end_at
+                    if not inside:
+                        # only the range's own intervals are stored: their months
+                        own = [m for m in moments if start_at < m <= end_at]
+                        low, high = (min(own), max(own)) if own else (None, None)
+                if low is not None:
+                    await self._ensure_partitions(conn, table, low, high)
+            tables.append((table, listed, inside))
         import asyncpg
 
         # First as a bare COPY into the tables (a range's first fetch: no key of it is
@@ -702,7 +713,7 @@ class PostgresStore(AsyncResource):
         system_id: int,
         start_at: int,
         end_at: int,
-        tables: list[tuple[Table, list[tuple[Any, ...]]]],
+        tables: list[tuple[Table, list[tuple[Any, ...]], bool]],
     ) -> list[tuple[Table, OwnedRows, list[tuple[Any, ...]]]]:
         """Each table's rows the range may store (:class:`OwnedRows`), in the transaction."""
         others = (
@@ -719,14 +730,16 @@ class PostgresStore(AsyncResource):
             else []
         )
         batches = []
-        for table, listed in tables:
+        for table, listed, inside in tables:
             owned = OwnedRows(table, start_at, end_at, others)
             if table.by_day:
                 at = table.column_names.index(table.time_column)
                 iso = [(*r[:at], r[at].isoformat(), *r[at + 1 :]) for r in listed]
                 kept = [(*r[:at], date.fromisoformat(r[at]), *r[at + 1 :]) for r in owned(iso)]
+            elif inside:
+                owned.kept, kept = len(listed), listed
             else:
-                kept = _owned_intervals(table, owned, listed, start_at, end_at)
+                kept = list(owned(listed))
             batches.append((table, owned, kept))
         return batches
 

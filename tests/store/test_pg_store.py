@@ -123,6 +123,43 @@ async def test_tables_are_partitioned_by_month(postgres_url: str) -> None:
     assert rows == [(4,)]
 
 
+async def test_partitions_follow_the_range_not_its_stray_rows(postgres_url: str) -> None:
+    june, aug = T0, T0 + 61 * DAY  # 2024-06-01 and 2024-08-01
+    async with PostgresStore(postgres_url) as store:
+        await store.write_range(SYS, "stats", june, june + 900, stats(june, 3))
+        await store.write_range(SYS, "stats", aug, aug + 900, stats(aug, 3))
+        # an answer whose rows run past its range into September (the interval ending at
+        # September's first midnight is September's): left out, and no partition made
+        sept = T0 + 92 * DAY
+        await store.write_range(SYS, "stats", sept - 1800, sept - 300, stats(sept - 1800, 6))
+        # a range across the July between two known months: July is made
+        july = T0 + 30 * DAY
+        await store.write_range(SYS, "stats", july - 900, july + 900, stats(july - 900, 6))
+        assert len(await store.intervals("stats", SYS)) == 17
+    parts = await _query(
+        postgres_url,
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'stats' ORDER BY 1",
+    )
+    assert [p[0] for p in parts] == ["stats_p202406", "stats_p202407", "stats_p202408"]
+
+
+def test_covered_months_merge_and_answer_by_bisect() -> None:
+    covered = pg_store._Covered()
+    assert not covered.covers("stats", 5, 5)
+    covered.add("stats", 10, 20)
+    covered.add("stats", 30, 40)
+    assert covered.covers("stats", 10, 19) and covered.covers("stats", 30, 39)
+    assert not covered.covers("stats", 19, 20)  # an interval's upper bound is out
+    assert not covered.covers("stats", 15, 35)  # the gap between is not covered
+    assert not covered.covers("stats", 9, 12) and not covered.covers("stats", 40, 40)
+    covered.add("stats", 20, 30)  # the gap filled: one span
+    assert covered.covers("stats", 10, 39)
+    assert not covered.covers("days", 15, 15)  # per table
+    covered.add("days", date(2024, 6, 1), date(2024, 7, 1))
+    assert covered.covers("days", date(2024, 6, 1), date(2024, 6, 30))
+
+
 async def test_an_older_schema_is_migrated_and_a_newer_refused(postgres_url: str) -> None:
     import asyncpg
 

@@ -240,7 +240,9 @@ async def copy_sqlite_store(db: Path, url: str) -> None:
                             (*r[:at], date.fromisoformat(r[at]), *r[at + 1 :]) for r in records
                         ]
                     at = table.column_names.index(table.time_column)
-                    await store._ensure_partitions(conn, table, {r[at] for r in records})
+                    if records:
+                        moments = [r[at] for r in records]
+                        await store._ensure_partitions(conn, table, min(moments), max(moments))
                     await conn.copy_records_to_table(
                         table.name, records=records, columns=list(table.column_names)
                     )
