@@ -160,6 +160,56 @@ def test_covered_months_merge_and_answer_by_bisect() -> None:
     assert covered.covers("days", date(2024, 6, 1), date(2024, 6, 30))
 
 
+async def test_writes_share_one_connection_and_a_broken_one_is_replaced(
+    postgres_url: str,
+) -> None:
+    async with PostgresStore(postgres_url) as store:
+        # twenty writes at once, from twenty tasks: one at a time on the kept connection
+        await asyncio.gather(
+            *(
+                store.write_range(
+                    SYS, "stats", T0 + i * 900, T0 + (i + 1) * 900, stats(T0 + i * 900, 3)
+                )
+                for i in range(20)
+            )
+        )
+        assert await store.count("stats", SYS) == 60
+        writers = await _query(
+            postgres_url,
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'enlighten-async'",
+        )
+        assert len(writers) <= 2  # the kept writer, and the pool's first (the open's)
+        # the server drops every connection of the store (a restart, a failover)
+        await _query(
+            postgres_url,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'enlighten-async'",
+        )
+        with pytest.raises(StoreError):
+            await store.write_range(
+                SYS, "stats", T0 + 30 * 900, T0 + 31 * 900, stats(T0 + 30 * 900, 3)
+            )
+        # the broken connection went back to the pool (which dropped it): the next write
+        # gets a new one
+        await store.write_range(SYS, "stats", T0 + 30 * 900, T0 + 31 * 900, stats(T0 + 30 * 900, 3))
+        assert await store.count("stats", SYS) == 63
+    # closed, the kept connection with the rest
+    await asyncio.sleep(0.2)
+    left = await _query(
+        postgres_url,
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'enlighten-async'",
+    )
+    assert left == [(0,)]
+
+
+def test_a_pool_of_fewer_than_two_connections_is_refused() -> None:
+    url = "postgresql://enlighten@localhost/fleet"
+    with pytest.raises(ValueError, match="at least 2"):
+        PostgresStore(url, pool_size=1)
+    with pytest.raises(TypeError, match="pool_size"):
+        PostgresStore(url, pool_size="4")  # type: ignore[arg-type]
+
+
 async def test_an_older_schema_is_migrated_and_a_newer_refused(postgres_url: str) -> None:
     import asyncpg
 
