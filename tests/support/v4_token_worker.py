@@ -82,6 +82,8 @@ MAX_MARGIN = timedelta(hours=7.5)
 WORKER_LOCK_TTL = 1.0
 #: Workers started ahead, waiting to replace a killed one.
 STANDBY = 2
+#: Real seconds an authorization code lives (a login after a lost pair exchanges one).
+CODE_REAL_SECONDS = 30.0
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -390,7 +392,14 @@ async def token_run(
     scale = HOURS_48 / real_seconds
     clock = WallScaledClock(time.time(), scale)
     margin = margin_for(scale).total_seconds()
-    options = V4Options(access_seconds=DAY, old_refresh_dies=True, principals=2)
+    # A code lives CODE_REAL_SECONDS of real time: the simulator's 10 simulated minutes
+    # are 17 ms here, shorter than a login's round trip while 400 callers load the loop.
+    options = V4Options(
+        access_seconds=DAY,
+        old_refresh_dies=True,
+        principals=2,
+        code_seconds=CODE_REAL_SECONDS * scale,
+    )
     sim = Simulator(
         fleet=Fleet(systems, seed=3), plan=v4_plan("unlimited"), clock=clock, api="v4", v4=options
     )
@@ -430,6 +439,9 @@ async def token_run(
         # once: a Python start takes a second or two here, hours of the simulated run.
         standby: list[_Worker] = []
         checks: list[asyncio.Task[bool]] = []
+        # Per principal: the kills that landed while the victim had its refresh in flight,
+        # each able to explain one lost pair until its own check has run.
+        unexplained_kills: dict[str, set[int]] = {}
         try:
             workers = [await _spawn(cfg, figures) for _ in range(PROCESSES)]
             await asyncio.gather(*(asyncio.wait_for(w.ready, 60) for w in workers))
@@ -468,7 +480,8 @@ async def token_run(
                 # the store, and a fresh manager's call on it answered. In the background:
                 # a lock the victim held lives on for its TTL, and the simulator serves 400
                 # callers in this loop; the next kill keeps its moment.
-                in_flight = frozenset(dead.refreshing)
+                for principal in dead.refreshing:
+                    unexplained_kills.setdefault(principal, set()).add(figures.kills)
                 for principal in principals:
                     checks.append(
                         asyncio.ensure_future(
@@ -480,8 +493,8 @@ async def token_run(
                                 server.base_url,
                                 principal,
                                 figures,
-                                f"kill {figures.kills}",
-                                principal in in_flight,
+                                figures.kills,
+                                unexplained_kills.setdefault(principal, set()),
                             )
                         )
                     )
@@ -557,22 +570,33 @@ async def _after_kill(
     base_url: str,
     principal: str,
     figures: RunFigures,
-    kill: str,
-    in_flight: bool,
+    kill: int,
+    window_kills: set[int],
 ) -> bool:
-    """The check after a kill, for one principal: a lost pair is counted (explained when
-    the victim had this principal's refresh in flight), then restored by a new login so
-    that the run goes on; then whether a fresh manager's call is answered."""
-    async with store.lock(principal):
-        stored = await store.load(principal)
-        if stored is None or not _alive(sim, stored.refresh_token):
-            figures.lost_pairs += 1
-            if not in_flight:
-                figures.unexplained.append(f"{kill}: {principal}")
-            # The new login's set is saved under the same hold of the lock: the check
-            # after the next kill must find it, not the lost pair again.
-            fresh = await endpoint.exchange_code(sim.oauth.issue_code(enl_uid=principal))
-            await store.save(principal, fresh)
+    """The check after kill number ``kill``, for one principal: a lost pair is counted,
+    then restored by a new login so that the run goes on; then whether a fresh manager's
+    call is answered.
+
+    A lost pair is explained by a kill in ``window_kills`` (the kills so far whose victim
+    had this principal's refresh in flight), each explaining one. Not only this check's
+    own kill: a check waits for the principal's lock, and the next kill's victim may hold
+    it, and lose the pair, before this check gets it (two kills 0.14 s apart did). A kill's
+    explanation ends with its own check: after it, the store held a working pair."""
+    try:
+        async with store.lock(principal):
+            stored = await store.load(principal)
+            if stored is None or not _alive(sim, stored.refresh_token):
+                figures.lost_pairs += 1
+                if window_kills:
+                    window_kills.remove(min(window_kills))
+                else:
+                    figures.unexplained.append(f"kill {kill}: {principal}")
+                # The new login's set is saved under the same hold of the lock: the check
+                # after the next kill must find it, not the lost pair again.
+                fresh = await endpoint.exchange_code(sim.oauth.issue_code(enl_uid=principal))
+                await store.save(principal, fresh)
+    finally:
+        window_kills.discard(kill)
     return await _called(sim, store, endpoint, clock, base_url, principal)
 
 
