@@ -21,13 +21,17 @@ Its rules:
 - **Refused.** A refresh token the endpoint refuses raises
   :class:`~enlighten_async.core.exceptions.ReauthorizationRequired` with the authorize
   URL, unless the store by then holds a newer set (someone else rotated it), which is
-  then used. Retryable failures (5xx, dropped connections) are tried
-  :data:`REFRESH_ATTEMPTS` times.
+  then used. A refused refresh token is never sent again by this manager: each later
+  call that needs a refresh reads the store (a new login's set is taken at once) and
+  raises the same error without a request, so that a backfill's thousand spans of a
+  revoked owner do not send a thousand refused refreshes. Retryable failures (5xx,
+  dropped connections) are tried :data:`REFRESH_ATTEMPTS` times.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from datetime import datetime, timedelta, timezone
 from typing import Protocol, runtime_checkable
@@ -108,6 +112,8 @@ class TokenManager:
         #: here, not handed out, and saved first by the next refresh of this manager.
         self._unsaved: TokenSet | None = None
         self._flight: asyncio.Task[TokenSet] | None = None
+        #: The last refused refresh token (its digest, never the token) and the error.
+        self._refused: tuple[str, ReauthorizationRequired] | None = None
 
     def __repr__(self) -> str:
         return f"TokenManager(principal={self.principal!r}, store={self.store!r})"
@@ -202,6 +208,9 @@ class TokenManager:
                 log.debug("principal %s: using the set another holder refreshed", principal)
                 self._tokens = current
                 return current
+            refused = self._refused
+            if refused is not None and refused[0] == _digest(current.refresh_token):
+                raise _again(refused[1])  # refused before: not sent again
             new, sent = await self._refresh(current)
             if sent:
                 # Saved before anyone gets it: the old refresh token is dead now, and the
@@ -262,13 +271,15 @@ class TokenManager:
                         self.principal,
                     )
                     return again, False
-                raise ReauthorizationRequired(
+                error = ReauthorizationRequired(
                     f"principal {self.principal}: {exc.message_text}",
                     operation=exc.operation,
                     status=exc.status,
                     authorize_url=exc.authorize_url,
                     principal=self.principal,
-                ) from None
+                )
+                self._refused = (_digest(current.refresh_token), error)
+                raise _again(error) from None
             except EnlightenError as exc:
                 if attempt == REFRESH_ATTEMPTS or not is_retryable(exc):
                     raise
@@ -284,6 +295,22 @@ class TokenManager:
                 )
             return new, True
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _digest(token: str) -> str:
+    """What the manager keeps of a refused refresh token: enough to know it again."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _again(error: ReauthorizationRequired) -> ReauthorizationRequired:
+    """A new exception like ``error`` (each raise gets its own traceback)."""
+    return ReauthorizationRequired(
+        error.message_text,
+        operation=error.operation,
+        status=error.status,
+        authorize_url=error.authorize_url,
+        principal=error.principal,
+    )
 
 
 async def login(

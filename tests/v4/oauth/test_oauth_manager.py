@@ -238,6 +238,24 @@ async def test_a_refused_refresh_raises_reauthorization_required(setup: Setup) -
     assert leaked(f"{error} {error!r} {vars(error)!r}", setup.server.secrets) == []
 
 
+async def test_a_refused_refresh_token_is_not_sent_again(setup: Setup) -> None:
+    manager = setup.manager()
+    await manager.access_token()
+    setup.clock.advance(LIFETIME)
+    setup.server.refuse = True
+    for _ in range(50):  # a backfill's spans of a revoked owner, one after another
+        with pytest.raises(ReauthorizationRequired) as caught:
+            await manager.access_token()
+    assert caught.value.principal == PRINCIPAL and caught.value.authorize_url
+    assert setup.server.refused == 1 and manager.refreshes == 1
+    assert leaked(f"{manager!r} {vars(manager)!r}", setup.server.secrets) == []
+    # the owner authorizes again: the new login's set is taken from the store at once
+    setup.server.refuse = False
+    await login(setup.endpoint, setup.store, setup.server.issue_code())
+    assert await manager.access_token() == (await setup.store.load(PRINCIPAL)).access_token
+    assert setup.server.refused == 1
+
+
 async def test_no_stored_set_raises_reauthorization_required(setup: Setup) -> None:
     manager = TokenManager(setup.endpoint, setup.store, "999")
     with pytest.raises(ReauthorizationRequired) as caught:
