@@ -252,7 +252,8 @@ async def test_a_refused_refresh_token_is_not_sent_again(setup: Setup) -> None:
     # the owner authorizes again: the new login's set is taken from the store at once
     setup.server.refuse = False
     await login(setup.endpoint, setup.store, setup.server.issue_code())
-    assert await manager.access_token() == (await setup.store.load(PRINCIPAL)).access_token
+    stored = await setup.store.load(PRINCIPAL)
+    assert stored is not None and await manager.access_token() == stored.access_token
     assert setup.server.refused == 1
 
 
