@@ -44,9 +44,15 @@ from enlighten_async.v4.oauth import (
     MemoryTokenStore,
     TokenEndpoint,
     TokenManager,
-    login,
 )
-from tests.support.auth_cli import Served, follow, run_auth, run_cli_async, v4_served
+from tests.support.auth_cli import (
+    Served,
+    follow,
+    log_in_every_owner,
+    run_auth,
+    run_cli_async,
+    v4_served,
+)
 
 #: The length of a fragment searched for.
 FRAGMENT = 6
@@ -238,13 +244,7 @@ async def test_no_output_or_store_of_a_v4_backfill_holds_a_secret(tmp_path: Path
     v4 = V4Options(principals=2)
     async with v4_served(tmp_path, plan="watt", time_scale=600, v4=v4) as served:
         simulator = served.simulator
-        app = simulator.oauth.application
-        tokens = FileTokenStore(tmp_path / "enlighten-async" / "tokens", application=app.client_id)
-        endpoint = TokenEndpoint(
-            app.client_id, app.client_secret, base_url=served.server.root_url, clock=simulator.clock
-        )
-        for principal in simulator.oauth.principals:
-            await login(endpoint, tokens, simulator.oauth.issue_code(enl_uid=principal))
+        tokens = await log_in_every_owner(served, tmp_path)
         # The key from the environment, the client id and secret too (as the simulator
         # prints them): no --api, v4 is chosen by ENLIGHTEN_CLIENT_ID.
         env = {**served.env, "ENLIGHTEN_API_KEY": simulator.api_key}
@@ -264,7 +264,7 @@ async def test_no_output_or_store_of_a_v4_backfill_holds_a_secret(tmp_path: Path
             (system_id,) = con.execute("SELECT MIN(system_id) FROM micro_production").fetchone()
         ran.append(await run_cli_async("plot", "--db", str(db), "--system", str(system_id),
                                        "--out", str(png), env=env))  # fmt: skip
-        secrets = {**issued(served), "client id": app.client_id}
+        secrets = {**issued(served), "client id": simulator.oauth.application.client_id}
     assert [r.returncode for r in ran] == [0, 0, 0, 0], [r.stderr[-2000:] for r in ran]
     assert "0 failed" in ran[0].stdout and "DEBUG" in ran[0].stderr, ran[0].stdout
     assert "micro_production" in ran[1].stdout

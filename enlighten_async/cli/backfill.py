@@ -174,7 +174,16 @@ async def _fetch_v4(
         error(f"{ledger.lost}; run the same command again to fetch the spans that failed")
         _print_summary(report, store_name(db), refusal="429")
         return EXIT_CANNOT_RUN
-    return _finish(report, store_name(db), args.budget, refusal="429")
+    status = _finish(report, store_name(db), args.budget, refusal="429")
+    left_out = getattr(conn.client, "left_out", {})
+    for principal, exc in left_out.items():
+        # Its systems were not listed: no span of theirs was planned, none failed.
+        error(
+            f"owner {principal} was left out (its systems are not in this run): "
+            f"{exc.message_text}. Once it authorizes again ('enlighten-async auth "
+            "login'), run the same command again"
+        )
+    return EXIT_FAILED_SPANS if left_out and status == EXIT_OK else status
 
 
 def _stopped_line(report: BackfillReport, budget: int | None) -> str:

@@ -1,9 +1,9 @@
 """The exit statuses of ``enlighten-async``, and the one map from the exceptions a command
 raises to them.
 
-A command returns a status when it ran (0, 1 for failed spans or nothing to show, 4 for a
-backfill stopped by its month's quota or its ``--budget``, 130 and 143 for a stop by a
-signal) and raises when it cannot run; :func:`fail` then says why
+A command returns a status when it ran (0, 1 for failed spans, an owner left out or
+nothing to show, 4 for a backfill stopped by its month's quota or its ``--budget``, 130
+and 143 for a stop by a signal) and raises when it cannot run; :func:`fail` then says why
 in one line on stderr and returns the status :data:`EXIT_STATUSES` gives the exception.
 """
 
@@ -41,7 +41,8 @@ __all__ = [
 
 #: Done: every planned span is in the store; shown; written.
 EXIT_OK: Final = 0
-#: Some spans failed (``backfill``), or nothing in the range (``export``, ``plot``).
+#: Some spans failed or, on v4, an owner whose authorization is gone was left out
+#: (``backfill``); nothing in the range (``export``, ``plot``).
 EXIT_FAILED_SPANS: Final = 1
 #: A command line that cannot run: a bad option, a missing key, no store at ``--db``.
 EXIT_USAGE: Final = 2

@@ -8,6 +8,12 @@ once (the first owner that lists it), and fetches each system's data with its ow
 client. It is what :func:`enlighten_async.backfill.backfill` is given on v4 (a
 :class:`~enlighten_async.core.kinds.BackfillClient`), and what v4's kinds' fetches call.
 
+An owner whose authorization is gone (a refused refresh token:
+:class:`~enlighten_async.core.exceptions.ReauthorizationRequired`) is left out, with a
+warning, and named in :attr:`V4Fleet.left_out`: one revoked owner does not stop the
+others' backfill. When every owner is left out, or ids asked for are not found while an
+owner is, the error is raised.
+
 v4's :class:`~enlighten_async.v4.models.System` has no ``meta`` nor ``system_name``:
 :class:`FleetSystem` shows it as the engine's :class:`~enlighten_async.core.kinds.
 BackfillSystem`.
@@ -19,11 +25,12 @@ import logging
 import math
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timezone
+from typing import TypeVar
 
 from attrs import frozen
 
 from enlighten_async.core.clock import Clock
-from enlighten_async.core.exceptions import AuthError, NotFoundError
+from enlighten_async.core.exceptions import AuthError, NotFoundError, ReauthorizationRequired
 from enlighten_async.core.quota import Quota
 from enlighten_async.core.scheduler import Priority, SchedulerSnapshot
 from enlighten_async.v4.args import MAX_SYSTEMS_PAGE_SIZE
@@ -35,6 +42,7 @@ __all__ = ["LISTING_REUSE_SECONDS", "FleetMeta", "FleetSystem", "V4Fleet"]
 log = logging.getLogger("enlighten_async.v4.fleet")
 
 _EPOCH = datetime.fromtimestamp(0, timezone.utc)
+T = TypeVar("T")
 #: An owner's listing is read again for free this long (clock seconds) after it was read:
 #: the calls of one backfill (its chunks of ids, a plan then its run) share one listing,
 #: while a later run sees each system's last report anew.
@@ -93,7 +101,7 @@ class V4Fleet:
     none. The fleet closes nothing: close the clients.
     """
 
-    __slots__ = ("_clients", "_listed", "_owner")
+    __slots__ = ("_clients", "_left_out", "_listed", "_owner")
 
     def __init__(self, clients: Sequence[EnlightenV4Client]) -> None:
         clients = tuple(clients)
@@ -113,6 +121,8 @@ class V4Fleet:
         #: each owner's full listing and when (by the clock) it was read, shared with the
         #: views: calls within LISTING_REUSE_SECONDS of it read it again for free.
         self._listed: dict[int, tuple[float, list[System]]] = {}
+        #: owner index -> why it was left out (shared with the views).
+        self._left_out: dict[int, ReauthorizationRequired] = {}
 
     def __repr__(self) -> str:
         return f"V4Fleet({len(self._clients)} principals)"
@@ -151,7 +161,29 @@ class V4Fleet:
         view._clients = tuple(c.with_options(priority=priority) for c in self._clients)
         view._owner = self._owner
         view._listed = self._listed
+        view._left_out = self._left_out
         return view
+
+    @property
+    def left_out(self) -> dict[str, ReauthorizationRequired]:
+        """The owners left out because their authorization is gone, by principal
+        (``enl_uid``), with the error each raised: their systems were not listed. They
+        must authorize the application again (then log in with the code)."""
+        return {_principal(i, e): e for i, e in sorted(self._left_out.items())}
+
+    def _leave_out(self, index: int, error: ReauthorizationRequired) -> None:
+        self._left_out[index] = error
+        log.warning(
+            "owner %s left out: %s; its systems are not backfilled until it authorizes "
+            "this application again",
+            _principal(index, error),
+            error.message_text,
+        )
+
+    def _all_left_out(self) -> None:
+        """Raise the first owner's error when every owner is left out: nothing to do."""
+        if len(self._left_out) == len(self._clients):
+            raise self._left_out[min(self._left_out)]
 
     def client_for(self, system: object) -> EnlightenV4Client:
         """The client of the owner of ``system`` (a :class:`FleetSystem`, or any system
@@ -208,54 +240,89 @@ class V4Fleet:
 
     async def _all(self, size: int) -> AsyncIterator[FleetSystem]:
         for index in range(len(self._clients)):
-            async for system in self._listing(index, size):
+            async for system in self._asking(index, self._listing(index, size)):
                 adopted = self._adopt(index, system)
                 if adopted is not None:
                     yield adopted
+        self._all_left_out()
+
+    async def _asking(self, index: int, systems: AsyncIterator[T]) -> AsyncIterator[T]:
+        """``systems``, of owner ``index``; an owner whose authorization is gone is left
+        out (and taken back when it answers again). A left-out owner is asked again at
+        each listing: its manager reads the store (a new login is taken) and sends no
+        refused token twice, so asking costs no request."""
+        try:
+            async for system in systems:
+                yield system
+        except ReauthorizationRequired as exc:
+            self._leave_out(index, exc)
+        else:
+            self._left_out.pop(index, None)
 
     async def _some(self, wanted: list[int], size: int) -> AsyncIterator[FleetSystem]:
         missing = dict.fromkeys(wanted)
-        for index, client in enumerate(self._clients):
+        for index in range(len(self._clients)):
             if not missing:
                 return
-            known = self._cached(index)
-            if known is not None:
-                for system in known:
-                    if system.system_id in missing and self._adopt(index, system) is not None:
-                        del missing[system.system_id]
-                        yield FleetSystem(system, index)
-                continue
-            # A page says the owner's total: the pages left against one request per id.
-            page = await client.systems_page(page=1, size=size)
-            total = page.total if page.total is not None else len(page.items())
-            pages_left = max(math.ceil(total / size) - 1, 0)
-            got = list(page.items())
-            for system in got:
+            async for system in self._asking(index, self._owned(index, size, missing)):
+                yield system
+        self._all_left_out()
+        if missing and self._left_out:
+            # they may be a left-out owner's: not "not found", which would be a guess
+            first = self._left_out[min(self._left_out)]
+            raise ReauthorizationRequired(
+                f"systems {list(missing)[:20]} were not found among the owners that "
+                f"answered, and {len(self._left_out)} owner(s) must authorize this "
+                f"application again ({first.message_text})",
+                operation=first.operation,
+                status=first.status,
+                authorize_url=first.authorize_url,
+                principal=first.principal,
+            )
+
+    async def _owned(
+        self, index: int, size: int, missing: dict[int, None]
+    ) -> AsyncIterator[FleetSystem]:
+        """The systems of ``missing`` owner ``index`` has (each taken out of ``missing``)."""
+        client = self._clients[index]
+        known = self._cached(index)
+        if known is not None:
+            for system in known:
                 if system.system_id in missing and self._adopt(index, system) is not None:
                     del missing[system.system_id]
                     yield FleetSystem(system, index)
-            if not missing or pages_left == 0:
-                if pages_left == 0:
-                    self._keep(index, got)
-                continue
-            if len(missing) < pages_left:
-                for sid in list(missing):
-                    try:
-                        system = await client.system(sid)
-                    except NotFoundError:
-                        continue  # not this owner's: the next owner may have it
-                    except AuthError as exc:
-                        if exc.status != 403:
-                            raise
-                        continue
-                    if self._adopt(index, system) is not None:
-                        del missing[sid]
-                        yield FleetSystem(system, index)
-                continue
-            async for system in self._rest(index, size, got):
-                if system.system_id in missing and self._adopt(index, system) is not None:
-                    del missing[system.system_id]
+            return
+        # A page says the owner's total: the pages left against one request per id.
+        page = await client.systems_page(page=1, size=size)
+        total = page.total if page.total is not None else len(page.items())
+        pages_left = max(math.ceil(total / size) - 1, 0)
+        got = list(page.items())
+        for system in got:
+            if system.system_id in missing and self._adopt(index, system) is not None:
+                del missing[system.system_id]
+                yield FleetSystem(system, index)
+        if not missing or pages_left == 0:
+            if pages_left == 0:
+                self._keep(index, got)
+            return
+        if len(missing) < pages_left:
+            for sid in list(missing):
+                try:
+                    system = await client.system(sid)
+                except NotFoundError:
+                    continue  # not this owner's: the next owner may have it
+                except AuthError as exc:
+                    if exc.status != 403:
+                        raise
+                    continue
+                if self._adopt(index, system) is not None:
+                    del missing[sid]
                     yield FleetSystem(system, index)
+            return
+        async for system in self._rest(index, size, got):
+            if system.system_id in missing and self._adopt(index, system) is not None:
+                del missing[system.system_id]
+                yield FleetSystem(system, index)
 
     async def _rest(self, index: int, size: int, first: list[System]) -> AsyncIterator[System]:
         """The owner's pages after the first (each asked for once, at most the client's
@@ -275,3 +342,9 @@ class V4Fleet:
             if not items or total is None or len(seen) >= total:
                 break
         self._keep(index, got)
+
+
+def _principal(index: int, error: ReauthorizationRequired) -> str:
+    """An owner's name in messages: its ``enl_uid`` (not a secret: it names the owner in
+    every token log line), or its place in the fleet."""
+    return error.principal or f"#{index + 1}"

@@ -11,8 +11,11 @@ from pathlib import Path
 import pytest
 
 from enlighten_async import cli
+from enlighten_async.cli.exits import EXIT_FAILED_SPANS
 from enlighten_async.cli.parser import DEFAULT_SIM_V4_DB
 from enlighten_async.kinds import kinds_of
+from enlighten_async.simulator.v4 import V4Options
+from tests.support.auth_cli import log_in_every_owner, run_cli_async, v4_served
 from tests.support.cli import V4_BACKFILL, V4Run, run_cli
 
 pytestmark = pytest.mark.usefixtures("no_cli_env")
@@ -184,3 +187,27 @@ def test_a_v4_backfill_counts_its_quota_in_a_redis_ledger(
     out = capsys.readouterr().out
     done = _summary(out)
     assert done["failed"] == 0 and done["fetched"] > 0, out
+
+
+async def test_a_revoked_owner_is_left_out_and_the_run_exits_1(tmp_path: Path) -> None:
+    v4 = V4Options(principals=2)
+    async with v4_served(tmp_path, plan="watt", time_scale=600, v4=v4) as served:
+        simulator = served.simulator
+        await log_in_every_owner(served, tmp_path)
+        first, _ = simulator.oauth.principals
+        simulator.oauth.revoke(first)  # the first owner withdrew the application's access
+        env = {**served.env, "ENLIGHTEN_API_KEY": simulator.api_key}
+        target = ["--base-url", served.server.base_url, "--time-scale", "600", "--plan", "watt"]
+        db = tmp_path / "v4.db"
+        ran = await run_cli_async(
+            "backfill", *target, "--db", str(db), "--since", "2d", "--kinds", "daily_production",
+            "--no-progress", env=env,
+        )  # fmt: skip
+        assert ran.returncode == EXIT_FAILED_SPANS, ran.stderr
+        # the second owner lists the simulator's systems (each owner sees them all): done
+        done = _summary(ran.stdout)
+        assert done["failed"] == 0 and done["fetched"] == done["planned"] > 0, ran.stdout
+        assert simulator.oauth.token_requests["refused"] == 1
+        line = ran.stderr.strip().splitlines()[-1]
+        assert line.startswith(f"error: owner {first} was left out (its systems are not in")
+        assert "authorizes again ('enlighten-async auth login')" in line

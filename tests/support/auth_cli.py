@@ -17,6 +17,7 @@ import aiohttp
 from enlighten_async.core.clock import ScaledClock
 from enlighten_async.simulator import Faults, Fleet, Simulator, SimulatorServer
 from enlighten_async.simulator.v4 import TOKEN_PATH, V4Options, v4_plan
+from enlighten_async.v4.oauth import FileTokenStore, TokenEndpoint, login
 from tests.support.cli import cli_env
 
 #: Real seconds a command may take before the test fails.
@@ -73,6 +74,20 @@ async def v4_served(
             XDG_DATA_HOME=str(token_dir),
         )
         yield Served(simulator, server, env)
+
+
+async def log_in_every_owner(served: Served, token_dir: Path) -> FileTokenStore:
+    """Every owner of ``served``'s simulator logged in (as ``auth login`` would) into the
+    default token directory under ``token_dir`` (``v4_served``'s): the store."""
+    simulator = served.simulator
+    app = simulator.oauth.application
+    tokens = FileTokenStore(token_dir / "enlighten-async" / "tokens", application=app.client_id)
+    endpoint = TokenEndpoint(
+        app.client_id, app.client_secret, base_url=served.server.root_url, clock=simulator.clock
+    )
+    for principal in simulator.oauth.principals:
+        await login(endpoint, tokens, simulator.oauth.issue_code(enl_uid=principal))
+    return tokens
 
 
 @dataclass

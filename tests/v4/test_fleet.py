@@ -7,9 +7,11 @@ from datetime import timedelta
 import pytest
 
 from enlighten_async.backfill import backfill, plan_backfill
+from enlighten_async.core.exceptions import ReauthorizationRequired
 from enlighten_async.core.scheduler import Priority
 from enlighten_async.simulator import embedded
 from enlighten_async.v4.fleet import FleetSystem, V4Fleet
+from enlighten_async.v4.oauth import MemoryTokenStore, login
 from tests.support.memory_store import MemoryStore
 
 
@@ -104,3 +106,50 @@ async def test_a_system_an_owners_pages_list_twice_is_yielded_once(
             monkeypatch.setattr(EnlightenV4Client, "systems", shifted)
             ids = [s.system_id async for s in fleet.systems()]
     assert sorted(ids) == sorted(s.system_id for s in sim.simulator.fleet.systems)
+
+
+async def test_a_revoked_owner_is_left_out_and_the_others_go_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with embedded(4, api="v4", plan="partner", time_scale=60) as sim:
+        tokens = MemoryTokenStore()
+        fleet = await sim.v4_fleet(store=tokens)
+        oauth = sim.simulator.oauth
+        first, second, third = sim.principals
+        async with fleet.clients[0]:
+            assert oauth.revoke(first) == 2  # its access and refresh token
+            systems = [s async for s in fleet.systems()]
+            # the simulator's owners all see the whole fleet: the second lists it now
+            assert sorted(s.system_id for s in systems) == sorted(
+                s.system_id for s in sim.simulator.fleet.systems
+            )
+            assert {s.principal for s in systems} == {1}
+            assert list(fleet.left_out) == [first]
+            assert isinstance(fleet.left_out[first], ReauthorizationRequired)
+            assert f"owner {first} left out" in caplog.text
+            assert oauth.token_requests["refused"] == 1
+            # asked again (another chunk, a later listing): no refused refresh resent
+            ids = [s.system_id for s in systems]
+            assert [s.system_id async for s in V4Fleet(fleet.clients).systems()] == ids
+            assert oauth.token_requests["refused"] == 1
+            # its spans go to the owner that listed them: the backfill completes
+            store = MemoryStore()
+            report = await backfill(fleet, store, None, ["daily_production"], timedelta(days=3))
+            assert report.complete and report.failed == 0
+            # an id no owner that answered has: maybe the revoked owner's, so not "not
+            # found" (a guess) but the owner's error
+            with pytest.raises(ReauthorizationRequired, match="not found among the owners"):
+                await plan_backfill(fleet, None, [ids[0], 5], None, timedelta(days=2))
+            # every owner revoked: nothing to do, the error is raised
+            oauth.revoke(second)
+            oauth.revoke(third)
+            with pytest.raises(ReauthorizationRequired, match="refresh token was refused"):
+                [s async for s in V4Fleet(fleet.clients).systems()]
+            with pytest.raises(ReauthorizationRequired, match="refresh token was refused"):
+                [s async for s in V4Fleet(fleet.clients).systems(system_id=ids[:1])]
+            # the first owner authorizes again: its new login is taken at once, and the
+            # fleet lists its systems again
+            await login(sim.token_endpoint(), tokens, oauth.issue_code(enl_uid=first))
+            again = V4Fleet(fleet.clients)
+            assert {s.principal async for s in again.systems()} == {0}
+            assert list(again.left_out) == [second, third]  # still revoked

@@ -182,6 +182,20 @@ class OAuthServer:
         )
         return code
 
+    def revoke(self, enl_uid: str) -> int:
+        """The owner ``enl_uid`` revokes every application's access: each of its access
+        and refresh tokens dies at once (a call answers 401, a refresh is refused) until
+        it authorizes again. How many tokens died."""
+        if enl_uid not in self.principals:
+            raise ValueError(f"unknown principal {enl_uid!r}; known: {', '.join(self.principals)}")
+        access = [t for t, g in self._access.items() if g.enl_uid == enl_uid]
+        for token in access:
+            del self._access[token]
+        refresh = [r for r in self._refresh.values() if r.enl_uid == enl_uid and r.alive]
+        for entry in refresh:
+            entry.alive = False
+        return len(access) + len(refresh)
+
     def access(self, token: str, now: float) -> AccessGrant | None:
         """The grant of a live access token, or ``None`` (unknown or expired)."""
         grant = self._access.get(token)
