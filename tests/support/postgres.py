@@ -226,9 +226,7 @@ async def copy_sqlite_store(db: Path, url: str) -> None:
         async with PostgresStore(url) as store:
             pool = store._pool_or_raise()
             async with pool.acquire() as conn:
-                present = {
-                    name for (name,) in src.execute("SELECT name FROM sqlite_master")
-                }
+                present = {name for (name,) in src.execute("SELECT name FROM sqlite_master")}
                 for table in TABLES.values():
                     if table.name not in present:  # a later version's table, made on write
                         continue
