@@ -38,12 +38,14 @@ from enlighten_async.cli.exits import (
     EXIT_TERMINATED,
     UsageError,
     error,
+    warn,
 )
 from enlighten_async.cli.parser import DEFAULT_DB, DEFAULT_SIM_DB, DEFAULT_SIM_V4_DB
 from enlighten_async.cli.progress import progress_printer
 from enlighten_async.cli.stores import open_store, store_absent, store_name
 from enlighten_async.core.exceptions import TransportError
 from enlighten_async.core.sqlite_ledger import counted
+from enlighten_async.pg_store import is_postgres_url
 from enlighten_async.store import SQLiteStore, StoreError, StoreSource, StoreSourceError
 
 __all__ = ["run"]
@@ -62,12 +64,21 @@ async def run(args: argparse.Namespace) -> int:
         if args.dry_run:
             return await dry_run_v4(args, given4, db, kinds)
         fetch: Callable[[], Awaitable[int]] = functools.partial(_fetch_v4, args, given4, db, kinds)
+        redis = given4.redis
     else:
         given = connect.credentials(args)
         db = args.db or (DEFAULT_SIM_DB if given.simulate else DEFAULT_DB)
         if args.dry_run:
             return await dry_run(args, given, db, kinds)
         fetch = functools.partial(_fetch, args, given, db, kinds)
+        redis = given.redis
+    if redis is None and is_postgres_url(db):
+        # The month's counts live in the store's file, and a PostgreSQL store has none.
+        warn(
+            "a PostgreSQL store keeps no month counts: this run counts its requests in "
+            "memory only; give --redis-url (or ENLIGHTEN_REDIS_URL) to keep them across "
+            "runs and hosts"
+        )
     created = store_absent(db)
     try:
         status = await fetch()

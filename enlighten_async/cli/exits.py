@@ -37,6 +37,7 @@ __all__ = [
     "error",
     "exit_status",
     "fail",
+    "warn",
 ]
 
 #: Done: every planned span is in the store; shown; written.
@@ -103,6 +104,11 @@ def exit_status(exc: BaseException) -> int | None:
 def error(message: object) -> None:
     """Say ``error: message`` in one line on stderr."""
     print(f"error: {message}", file=sys.stderr)
+
+
+def warn(message: object) -> None:
+    """Say ``warning: message`` in one line on stderr."""
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def fail(exc: Exception) -> int:

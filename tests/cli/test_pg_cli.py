@@ -104,6 +104,8 @@ def test_a_backfill_into_postgres_then_status(postgres_server: PostgresServer) -
     out = fill.stdout.decode() + fill.stderr.decode()
     assert fill.returncode == 0, out
     assert PG_PASSWORD not in out and "Store: postgresql://enlighten:***@" in out
+    # no Redis, no file for the month's counts: said, not hidden
+    assert "warning: a PostgreSQL store keeps no month counts" in fill.stderr.decode()
     status = run_command("status", "--db", url, "--json")
     assert status.returncode == 0, status.stderr
     doc = json.loads(status.stdout)
