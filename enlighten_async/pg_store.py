@@ -38,12 +38,11 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
 import datetime as dt
 import logging
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -83,7 +82,7 @@ log = logging.getLogger("enlighten_async.pg_store")
 SCHEMA_VERSION = 3
 #: The advisory lock key of schema changes and partition creation (any fixed number).
 _DDL_LOCK = 0x656E6C69  # "enli"
-#: Connections a store's pool keeps at most (one of them kept for writes).
+#: Connections a store's pool keeps at most.
 POOL_SIZE = 4
 #: Seconds to wait for the server at open.
 CONNECT_TIMEOUT = 30.0
@@ -309,9 +308,6 @@ class PostgresStore(AsyncResource):
     :class:`~enlighten_async.store.StoreReadOnlyError`. Every failure of the server or
     the driver is raised as :class:`~enlighten_async.store.StoreError` (its ``path`` is
     :attr:`url_shown`, never the password).
-
-    ``pool_size`` (at least 2) bounds the connections: one is kept for writes, which go
-    one at a time (as a SQLite file takes them), and the rest serve reads and claims.
     """
 
     def __init__(
@@ -334,9 +330,8 @@ class PostgresStore(AsyncResource):
             )
         if not isinstance(pool_size, int) or isinstance(pool_size, bool):
             raise TypeError(f"pool_size must be an int, got {type(pool_size).__name__}")
-        if pool_size < 2:
-            # one connection is kept for writes (see _writing): the reads need another
-            raise ValueError(f"pool_size must be at least 2, got {pool_size}")
+        if pool_size < 1:
+            raise ValueError(f"pool_size must be at least 1, got {pool_size}")
         _check_userinfo(url)
         self._url = url
         # what a driver's message must never hold: the password as written and decoded,
@@ -351,8 +346,6 @@ class PostgresStore(AsyncResource):
         self.read_only = read_only
         self._pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
-        self._writer: Any = None  # the pool's connection kept for writes (see _writing)
-        self._write_lock = asyncio.Lock()
         self._months = _Covered()  # the month partitions known to exist
         self._tables: set[str] = set()
 
@@ -461,31 +454,7 @@ class PostgresStore(AsyncResource):
         """Close the connections; a no-op when closed."""
         pool, self._pool = self._pool, None
         if pool is not None:
-            async with self._write_lock:  # a write under way ends first
-                writer, self._writer = self._writer, None
-                if writer is not None:
-                    await pool.release(writer)
             await pool.close()
-
-    @contextlib.asynccontextmanager
-    async def _writing(self) -> AsyncIterator[Any]:
-        """The connection a write uses, one write at a time: one of the pool's, kept from
-        write to write (the pool's acquire and release, a task each time, cost a twelfth of
-        a one-day range's write). A write that fails gives it back to the pool, which ends
-        any transaction left open or drops a broken connection."""
-        async with self._write_lock:
-            pool = self._pool_or_raise()
-            if self._writer is None:
-                self._writer = await pool.acquire()
-            try:
-                yield self._writer
-            except BaseException:
-                writer, self._writer = self._writer, None
-                # the write's own error is the one to raise; a connection that cannot be
-                # reset is dropped by the pool
-                with contextlib.suppress(Exception):
-                    await pool.release(writer)
-                raise
 
     async def _existing_tables(self, conn: Any) -> set[str]:
         rows = await conn.fetch(
@@ -657,7 +626,7 @@ class PostgresStore(AsyncResource):
             raise ValueError(f"start_at ({start_at}) is after end_at ({end_at})")
         stamp = int(time.time()) if fetched_at is None else int(fetched_at)
         try:
-            async with self._writing() as conn:
+            async with self._pool_or_raise().acquire() as conn:
                 await self._write(
                     conn, int(system_id), kind, int(start_at), int(end_at), result, stamp
                 )
@@ -1070,4 +1039,9 @@ def _is_driver_error(exc: BaseException) -> bool:
         import asyncpg
     except ImportError:  # pragma: no cover
         return False
-    return isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError | OSError)
+    # InternalClientError: what asyncpg raises when the server drops the connection in the
+    # middle of a statement's protocol exchange
+    return isinstance(
+        exc,
+        asyncpg.PostgresError | asyncpg.InterfaceError | asyncpg.InternalClientError | OSError,
+    )
