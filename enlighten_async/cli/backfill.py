@@ -178,6 +178,7 @@ async def _fetch_v4(
             conn.ledger,
             store_name(db),
         )
+    left_out = _left_out(conn.client, whole_fleet=args.systems is None)
     if isinstance(report, int):
         return report
     ledger = conn.ledger
@@ -186,15 +187,26 @@ async def _fetch_v4(
         _print_summary(report, store_name(db), refusal="429")
         return EXIT_CANNOT_RUN
     status = _finish(report, store_name(db), args.budget, refusal="429")
-    left_out = getattr(conn.client, "left_out", {})
-    for principal, exc in left_out.items():
-        # Its systems were not listed: no span of theirs was planned, none failed.
-        error(
-            f"owner {principal} was left out (its systems are not in this run): "
-            f"{exc.message_text}. Once it authorizes again ('enlighten-async auth "
-            "login'), run the same command again"
-        )
     return EXIT_FAILED_SPANS if left_out and status == EXIT_OK else status
+
+
+def _left_out(fleet: object, *, whole_fleet: bool) -> bool:
+    """Say which owners the run left out (their authorization is gone); whether that
+    leaves the run short: on the whole fleet, their systems are missing from it; with
+    ``--systems``, every id asked for was found (else the run raised), so it is not."""
+    left_out: dict[str, Any] = getattr(fleet, "left_out", {})
+    for principal, exc in left_out.items():
+        what = (
+            "its systems are not in this run"
+            if whole_fleet
+            else "every system asked for was found without it"
+        )
+        say = error if whole_fleet else warn
+        say(
+            f"owner {principal} was left out ({what}): {exc.message_text}. Once it "
+            "authorizes again ('enlighten-async auth login'), run the same command again"
+        )
+    return whole_fleet and bool(left_out)
 
 
 def _stopped_line(report: BackfillReport, budget: int | None) -> str:

@@ -240,7 +240,13 @@ class V4Fleet:
 
     async def _all(self, size: int) -> AsyncIterator[FleetSystem]:
         for index in range(len(self._clients)):
-            async for system in self._asking(index, self._listing(index, size)):
+            # An owner's listing whole before any of it is taken: an owner whose
+            # authorization goes between two pages is left out with all its systems, not
+            # with those of its first pages kept (whose spans would all fail).
+            listed = [s async for s in self._asking(index, self._listing(index, size))]
+            if index in self._left_out:
+                continue
+            for system in listed:
                 adopted = self._adopt(index, system)
                 if adopted is not None:
                     yield adopted
@@ -249,8 +255,8 @@ class V4Fleet:
     async def _asking(self, index: int, systems: AsyncIterator[T]) -> AsyncIterator[T]:
         """``systems``, of owner ``index``; an owner whose authorization is gone is left
         out (and taken back when it answers again). A left-out owner is asked again at
-        each listing: its manager reads the store (a new login is taken) and sends no
-        refused token twice, so asking costs no request."""
+        each listing at no cost: its manager reads the store (a new login is taken) and
+        sends nothing with a set whose refresh token was refused."""
         try:
             async for system in systems:
                 yield system
@@ -264,6 +270,8 @@ class V4Fleet:
         for index in range(len(self._clients)):
             if not missing:
                 return
+            # (Yielded as found: an owner whose authorization goes between two pages
+            # keeps the ids it found, whose spans then fail without a request.)
             async for system in self._asking(index, self._owned(index, size, missing)):
                 yield system
         self._all_left_out()

@@ -194,7 +194,8 @@ async def test_a_revoked_owner_is_left_out_and_the_run_exits_1(tmp_path: Path) -
     async with v4_served(tmp_path, plan="watt", time_scale=600, v4=v4) as served:
         simulator = served.simulator
         await log_in_every_owner(served, tmp_path)
-        first, _ = simulator.oauth.principals
+        # the first owner the run asks (the token store lists them sorted)
+        first = min(simulator.oauth.principals)
         simulator.oauth.revoke(first)  # the first owner withdrew the application's access
         env = {**served.env, "ENLIGHTEN_API_KEY": simulator.api_key}
         target = ["--base-url", served.server.base_url, "--time-scale", "600", "--plan", "watt"]
@@ -211,3 +212,13 @@ async def test_a_revoked_owner_is_left_out_and_the_run_exits_1(tmp_path: Path) -
         line = ran.stderr.strip().splitlines()[-1]
         assert line.startswith(f"error: owner {first} was left out (its systems are not in")
         assert "authorizes again ('enlighten-async auth login')" in line
+        # systems asked for by id, all found through the other owner: done, with a warning
+        system_id = str(simulator.fleet.systems[0].system_id)
+        ran = await run_cli_async(
+            "backfill", *target, "--db", str(db), "--since", "2d", "--kinds", "daily_production",
+            "--systems", system_id, "--no-progress", env=env,
+        )  # fmt: skip
+        assert ran.returncode == 0, ran.stderr
+        line = ran.stderr.strip().splitlines()[-1]
+        assert line.startswith(f"warning: owner {first} was left out (every system asked")
+        assert simulator.oauth.token_requests["refused"] == 2  # one per run (a new process)

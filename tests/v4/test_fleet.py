@@ -10,6 +10,7 @@ from enlighten_async.backfill import backfill, plan_backfill
 from enlighten_async.core.exceptions import ReauthorizationRequired
 from enlighten_async.core.scheduler import Priority
 from enlighten_async.simulator import embedded
+from enlighten_async.simulator.v4.pipeline import V4Counters
 from enlighten_async.v4.fleet import FleetSystem, V4Fleet
 from enlighten_async.v4.oauth import MemoryTokenStore, login
 from tests.support.memory_store import MemoryStore
@@ -128,10 +129,19 @@ async def test_a_revoked_owner_is_left_out_and_the_others_go_on(
             assert isinstance(fleet.left_out[first], ReauthorizationRequired)
             assert f"owner {first} left out" in caplog.text
             assert oauth.token_requests["refused"] == 1
-            # asked again (another chunk, a later listing): no refused refresh resent
+            counters = sim.simulator.counters
+            assert isinstance(counters, V4Counters)
+            sent, unauthorized = counters.total_requests, dict(counters.unauthorized)
+            # asked again (another chunk, a later listing) and called: no request at all,
+            # neither a refused refresh nor a call that answers 401
             ids = [s.system_id for s in systems]
             assert [s.system_id async for s in V4Fleet(fleet.clients).systems()] == ids
+            for _ in range(20):
+                with pytest.raises(ReauthorizationRequired):
+                    await fleet.clients[0].system(ids[0])
             assert oauth.token_requests["refused"] == 1
+            assert dict(counters.unauthorized) == unauthorized
+            assert counters.total_requests == sent + 2  # the other owners' listings
             # its spans go to the owner that listed them: the backfill completes
             store = MemoryStore()
             report = await backfill(fleet, store, None, ["daily_production"], timedelta(days=3))

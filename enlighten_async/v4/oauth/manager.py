@@ -21,10 +21,11 @@ Its rules:
 - **Refused.** A refresh token the endpoint refuses raises
   :class:`~enlighten_async.core.exceptions.ReauthorizationRequired` with the authorize
   URL, unless the store by then holds a newer set (someone else rotated it), which is
-  then used. A refused refresh token is never sent again by this manager: each later
-  call that needs a refresh reads the store (a new login's set is taken at once) and
-  raises the same error without a request, so that a backfill's thousand spans of a
-  revoked owner do not send a thousand refused refreshes. Retryable failures (5xx,
+  then used. A refresh token refused as ``invalid_grant`` (spent, expired or revoked) is
+  never sent again by this manager, and its set is not used again: each later call reads
+  the store (a new login's set is taken at once) and raises the same error without a
+  request, so that a backfill's thousand spans of a revoked owner send neither a
+  thousand refused refreshes nor a thousand calls that answer 401. Retryable failures (5xx,
   dropped connections) are tried :data:`REFRESH_ATTEMPTS` times.
 """
 
@@ -176,9 +177,15 @@ class TokenManager:
             flight.exception()  # retrieved: no "never retrieved" warning if all left
 
     def _usable(self, tokens: TokenSet, stale: str | None, force: bool) -> bool:
-        if self._due(tokens):
+        if self._due(tokens) or self._refused_set(tokens):
             return False
         return not force or tokens.access_token != stale
+
+    def _refused_set(self, tokens: TokenSet) -> bool:
+        """Whether ``tokens`` is the set whose refresh token the endpoint refused: dead as a
+        whole (the owner revoked the application: its access token answers 401 too)."""
+        refused = self._refused
+        return refused is not None and refused[0] == _digest(tokens.refresh_token)
 
     async def _renew(self, stale: str | None, force: bool) -> TokenSet:
         principal = self.principal
@@ -208,9 +215,8 @@ class TokenManager:
                 log.debug("principal %s: using the set another holder refreshed", principal)
                 self._tokens = current
                 return current
-            refused = self._refused
-            if refused is not None and refused[0] == _digest(current.refresh_token):
-                raise _again(refused[1])  # refused before: not sent again
+            if self._refused is not None and self._refused_set(current):
+                raise _again(self._refused[1])  # refused before: not sent again
             new, sent = await self._refresh(current)
             if sent:
                 # Saved before anyone gets it: the old refresh token is dead now, and the
@@ -278,7 +284,12 @@ class TokenManager:
                     authorize_url=exc.authorize_url,
                     principal=self.principal,
                 )
-                self._refused = (_digest(current.refresh_token), error)
+                if exc.body.get("error") == "invalid_grant":
+                    # The endpoint's word that the token is dead (RFC 6749, 5.2): remembered,
+                    # and the set with it. A refusal without it (a proxy's 403 page) may
+                    # be passing: the token is tried again next time.
+                    self._refused = (_digest(current.refresh_token), error)
+                    self._tokens = None
                 raise _again(error) from None
             except EnlightenError as exc:
                 if attempt == REFRESH_ATTEMPTS or not is_retryable(exc):

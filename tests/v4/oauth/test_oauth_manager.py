@@ -257,6 +257,19 @@ async def test_a_refused_refresh_token_is_not_sent_again(setup: Setup) -> None:
     assert setup.server.refused == 1
 
 
+async def test_a_refusal_without_invalid_grant_is_tried_again(setup: Setup) -> None:
+    manager = setup.manager()
+    await manager.access_token()
+    setup.clock.advance(LIFETIME)
+    setup.server.fail_with = [403]  # a proxy's 403 page, no OAuth error: maybe passing
+    with pytest.raises(ReauthorizationRequired):
+        await manager.access_token()
+    stored = await setup.store.load(PRINCIPAL)
+    assert stored is not None and setup.server.live_refresh_token(stored.refresh_token)
+    await manager.access_token()  # sent again, and refreshed
+    assert setup.server.refreshes == 1 and manager.refreshes == 2
+
+
 async def test_no_stored_set_raises_reauthorization_required(setup: Setup) -> None:
     manager = TokenManager(setup.endpoint, setup.store, "999")
     with pytest.raises(ReauthorizationRequired) as caught:
