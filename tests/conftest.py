@@ -95,14 +95,9 @@ def _own_loop_for_sync_tests(request: pytest.FixtureRequest) -> Iterator[None]:
         loop.close()
 
 
-#: The variables the command line reads its key, user id and URLs from.
-CLI_ENV_VARS = (
-    "ENLIGHTEN_API_KEY",
-    "ENLIGHTEN_API_KEY_FILE",
-    "ENLIGHTEN_USER_ID",
-    "ENLIGHTEN_BASE_URL",
-    "ENLIGHTEN_REDIS_URL",
-    # v4's: the application, its OAuth server and plan (``backfill`` picks v4 by them)
+#: v4's variables: the application, its OAuth server and plan (``backfill`` picks v4 by
+#: them).
+OAUTH_ENV_VARS = (
     "ENLIGHTEN_CLIENT_ID",
     "ENLIGHTEN_CLIENT_SECRET",
     "ENLIGHTEN_CLIENT_SECRET_FILE",
@@ -110,6 +105,15 @@ CLI_ENV_VARS = (
     "ENLIGHTEN_TOKEN_URL",
     "ENLIGHTEN_AUTHORIZE_URL",
     "ENLIGHTEN_PLAN",
+)
+#: The variables the command line reads its key, user id and URLs from.
+CLI_ENV_VARS = (
+    "ENLIGHTEN_API_KEY",
+    "ENLIGHTEN_API_KEY_FILE",
+    "ENLIGHTEN_USER_ID",
+    "ENLIGHTEN_BASE_URL",
+    "ENLIGHTEN_REDIS_URL",
+    *OAUTH_ENV_VARS,
 )
 
 

@@ -16,7 +16,14 @@ from enlighten_async.core.spans import day_epoch
 from enlighten_async.pg_store import SCHEMA_VERSION, PostgresStore, redact_url
 from enlighten_async.store import StoreError, StoreReadOnlyError, StoreSource, StoreSourceError
 from tests.support.postgres import PG_PASSWORD
-from tests.support.store_samples import SYS, T0, lifetime, stats, system_record
+from tests.support.store_samples import (
+    SYS,
+    T0,
+    lifetime,
+    race_for_claims,
+    stats,
+    system_record,
+)
 
 DAY = 86400
 
@@ -38,15 +45,7 @@ async def test_three_workers_racing_for_the_same_spans_never_both_win(postgres_u
         PostgresStore(postgres_url) as b,
         PostgresStore(postgres_url) as c,
     ):
-        runs = {"run-a": a, "run-b": b, "run-c": c}
-        won = await asyncio.gather(
-            *(
-                store.claim_range(owner, *r, lease=60)
-                for r in ranges
-                for owner, store in runs.items()
-            )
-        )
-    per_range = [won[i * 3 : i * 3 + 3] for i in range(len(ranges))]
+        per_range = await race_for_claims([a, b, c], ranges)
     assert all(sum(w) == 1 for w in per_range), per_range
     rows = await _query(postgres_url, "SELECT count(*), count(owner) FROM work")
     assert rows == [(len(ranges), len(ranges))]  # each span planned once, held by one

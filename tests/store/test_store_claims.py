@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from enlighten_async.store import SQLiteStore, StoreReadOnlyError, claim_owner
-from tests.support.store_samples import SYS, T0
+from tests.support.store_samples import SYS, T0, race_for_claims
 
 DAY = 86400
 
@@ -22,15 +22,7 @@ async def test_two_connections_racing_for_the_same_ranges_never_both_win(tmp_pat
     db = tmp_path / "race.db"
     ranges = [(SYS, "stats", T0 + i * DAY, T0 + (i + 1) * DAY) for i in range(60)]
     async with SQLiteStore(db) as a, SQLiteStore(db) as b, SQLiteStore(db) as c:
-        runs = {"run-a": a, "run-b": b, "run-c": c}
-        won = await asyncio.gather(
-            *(
-                store.claim_range(owner, *r, lease=60)
-                for r in ranges
-                for owner, store in runs.items()
-            )
-        )
-    per_range = [won[i * 3 : i * 3 + 3] for i in range(len(ranges))]
+        per_range = await race_for_claims([a, b, c], ranges)
     assert all(sum(w) == 1 for w in per_range), per_range
     with sqlite3.connect(db) as con:
         assert con.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == len(ranges)

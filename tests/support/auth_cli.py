@@ -18,21 +18,13 @@ from enlighten_async.core.clock import ScaledClock
 from enlighten_async.simulator import Faults, Fleet, Simulator, SimulatorServer
 from enlighten_async.simulator.v4 import TOKEN_PATH, V4Options, v4_plan
 from enlighten_async.v4.oauth import FileTokenStore, TokenEndpoint, login
+from tests.conftest import OAUTH_ENV_VARS
 from tests.support.cli import cli_env
 
 #: Real seconds a command may take before the test fails.
 TIMEOUT = 60.0
 #: The variables of the OAuth configuration the command reads; unset for every test.
-AUTH_ENV_VARS = (
-    "ENLIGHTEN_CLIENT_ID",
-    "ENLIGHTEN_CLIENT_SECRET",
-    "ENLIGHTEN_CLIENT_SECRET_FILE",
-    "ENLIGHTEN_OAUTH_URL",
-    "ENLIGHTEN_TOKEN_URL",
-    "ENLIGHTEN_AUTHORIZE_URL",
-    "ENLIGHTEN_PLAN",
-    "XDG_DATA_HOME",
-)
+AUTH_ENV_VARS = (*OAUTH_ENV_VARS, "XDG_DATA_HOME")
 
 
 @dataclass

@@ -3,8 +3,11 @@ of each kind for system ``SYS``, built from models as the client returns them.""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from datetime import date, datetime, timezone
 
+from enlighten_async.store import ClaimingStore
 from enlighten_async.v2.models import (
     ConnectionType,
     ConsumptionInterval,
@@ -116,3 +119,16 @@ def lifetime(start: date, values: list[int], *, all_series: bool = True) -> Ener
         micro_production=tuple(v - 1 for v in values) if all_series else None,
         meter_production=tuple(v + 1 for v in values) if all_series else None,
     )
+
+
+async def race_for_claims(
+    stores: Sequence[ClaimingStore], ranges: Sequence[tuple[int, str, int, int]]
+) -> list[list[bool]]:
+    """Every store (as run ``run-a``, ``run-b``, ...) claims every range at once; for each
+    range, which stores won it (a range raced for by several runs has one winner)."""
+    runs = {f"run-{chr(97 + i)}": store for i, store in enumerate(stores)}
+    won = await asyncio.gather(
+        *(store.claim_range(owner, *r, lease=60) for r in ranges for owner, store in runs.items())
+    )
+    n = len(runs)
+    return [list(won[i * n : (i + 1) * n]) for i in range(len(ranges))]
