@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 from enlighten_async.core.args import utc_datetime
 from enlighten_async.core.closing import AsyncResource
 from enlighten_async.core.kinds import BackfillSystem, OwnedRows, Table
+from enlighten_async.core.transport import redact
 from enlighten_async.kinds import KINDS as _REGISTRY
 from enlighten_async.kinds import TABLES as _TABLES
 from enlighten_async.store import (
@@ -335,7 +336,8 @@ class PostgresStore(AsyncResource):
         _check_userinfo(url)
         self._url = url
         # what a driver's message must never hold: the password as written and decoded,
-        # and a password given in the query (``?password=...``)
+        # and a password given in the query (``?password=...``); masked as the API key is
+        # (core.transport.redact: where it stands always, anywhere if 6 characters or more)
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
         given = {_password(url), urllib.parse.unquote(_password(url)), *query.get("password", ())}
         self._secrets = tuple(sorted((s for s in given if s), key=len, reverse=True))
@@ -357,16 +359,11 @@ class PostgresStore(AsyncResource):
 
     # -- errors ---------------------------------------------------------------------------
 
-    def _clean(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
-
     def _error(self, exc: BaseException) -> StoreError:
         import asyncpg
 
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        text = self._clean(first)
+        text = redact(first, self._secrets)
         if isinstance(exc, asyncpg.NotNullViolationError):
             # worded as SQLiteStore's (its callers match on it)
             column = getattr(exc, "column_name", None) or "?"

@@ -240,3 +240,21 @@ def test_cli_backfill_prints_the_host_it_cannot_reach_intact(
     assert status != 0
     assert f"Cannot connect to host 127.0.0.1:{port}" in err, err
     assert "***" not in out + err, out + err
+
+
+def test_a_database_password_is_masked_where_it_stands_whatever_its_length() -> None:
+    from enlighten_async.core.transport import redact
+
+    for password in ("1", "ab", "Tr0ub4dor-3-long-enough"):
+        text = (
+            f"bad option password={password} in host=db port=5432; "
+            f"'password': '{password}'; postgresql://db/fleet?sslmode=require&password={password}"
+        )
+        assert redact(text) == (
+            "bad option password=*** in host=db port=5432; "
+            "'password': '***'; postgresql://db/fleet?sslmode=require&password=***"
+        ), password
+    # a word that merely holds the letters stays
+    assert redact("passwords=3 and mypassword: x") == "passwords=3 and mypassword: x"
+    # unencoded, a query's '&' ends the value there (what a URL means by it)
+    assert redact("password=Tr0ub4dor&3 failed") == "password=***&3 failed"

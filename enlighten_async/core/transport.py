@@ -79,17 +79,20 @@ log = logging.getLogger("enlighten_async.transport")
 # Where a secret stands, it is masked whatever its length: these three patterns find
 # those places. Each keeps the name (and any quote) and masks the value only, so the rest
 # of the message reads as it did.
-#: A ``key``/``api_key``/``user_id`` query value, also inside a percent-encoded URL (a
-#: proxy's ``?next=%2Fx%3Fkey%3D...``); the value ends where the parameter does.
+#: A ``key``/``api_key``/``user_id`` query value (or a database URL's ``password``), also
+#: inside a percent-encoded URL (a proxy's ``?next=%2Fx%3Fkey%3D...``); the value ends
+#: where the parameter does.
 _QUERY_SECRET = re.compile(
-    r"((?:^|[?&;\s]|%26|%3F)(?:api_key|key|user_id)(?:=|%3D))((?:(?!%26)[^&;\s'\"<>)#])*)",
+    r"((?:^|[?&;\s]|%26|%3F)(?:api_key|key|user_id|password)(?:=|%3D))"
+    r"((?:(?!%26)[^&;\s'\"<>)#])*)",
     re.IGNORECASE,
 )
 #: A field or header named for a credential: ``"key": "..."`` (JSON), ``'user_id': 1``
-#: (a repr), ``X-Api-Key: ...``, ``Authorization: Bearer ...``. The name must start a
+#: (a repr), ``X-Api-Key: ...``, ``Authorization: Bearer ...``, ``password=...`` (a
+#: database's connection settings). The name must start a
 #: word, so ``monkey=`` or ``passkey:`` are not taken for it.
 _FIELD_SECRET = re.compile(
-    r"""((?<![\w-])(["']?)(?:x-api-key|api[_-]?key|key|user[_-]?id|authorization)\2"""
+    r"""((?<![\w-])(["']?)(?:x-api-key|api[_-]?key|key|user[_-]?id|password|authorization)\2"""
     r"""[ \t]*[:=][ \t]*(?:(?:bearer|basic|token)[ \t]+)?)"""
     r"""("(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s,;&)}\]<>'"]+)""",
     re.IGNORECASE,
@@ -220,10 +223,10 @@ def _check_secret(value: object, name: str) -> None:
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
     """``text`` with its credentials masked: where they stand always, elsewhere if long.
 
-    Where a credential stands it is masked whatever it is: a ``key``, ``api_key`` or
-    ``user_id`` query value (plain or percent-encoded), a URL's userinfo, a field or
-    header named for a credential (``"user_id": 1``, ``X-Api-Key: ...``,
-    ``Authorization: Bearer ...``).
+    Where a credential stands it is masked whatever it is: a ``key``, ``api_key``,
+    ``user_id`` or ``password`` query value (plain or percent-encoded), a URL's userinfo,
+    a field or header named for a credential (``"user_id": 1``, ``X-Api-Key: ...``,
+    ``Authorization: Bearer ...``, ``password=...``).
 
     A secret of :data:`MIN_FRAGMENT` or more characters is also masked anywhere else, in
     its plain and URL-encoded forms, in any case, and so is every run of

@@ -284,6 +284,15 @@ async def test_the_password_is_in_no_repr_message_or_chained_error(postgres_url:
     assert "SECRET" not in str(caught.value) and caught.value.__cause__ is None
 
 
+async def test_a_one_character_password_leaves_the_message_readable() -> None:
+    # masked where it stands (the URL's userinfo), not as a letter anywhere in the text
+    with pytest.raises(StoreError) as caught:
+        async with PostgresStore("postgresql://u:1@127.0.0.1:1/x"):
+            pass
+    assert str(caught.value).startswith("postgresql://u:***@127.0.0.1:1/x: ")
+    assert "('127.0.0.1', 1)" in str(caught.value), str(caught.value)
+
+
 def test_redact_url_keeps_the_user_and_host_and_drops_the_password() -> None:
     assert redact_url("postgresql://me:p%40ss@db:5432/fleet") == "postgresql://me:***@db:5432/fleet"
     assert redact_url("postgres://me@db/fleet") == "postgres://me@db/fleet"
